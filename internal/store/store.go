@@ -1,0 +1,168 @@
+// Package store defines Pochta's storage seam: the types and interfaces that
+// every storage engine (internal/store/sqlite today, PostgreSQL later)
+// implements, and that the protocol packages consume.
+//
+// The package imports no protocol package. Protocol code depends only on the
+// interfaces here, so a new engine fits without changing protocol code; the
+// conformance suite in internal/store/storetest proves it.
+//
+// Conventions every engine follows:
+//   - Addresses and domain names are stored lower-case; lookups are
+//     case-insensitive.
+//   - Message bodies are immutable once stored and always have CRLF line
+//     endings, so Size equals the octets a POP3 RETR sends before
+//     dot-stuffing.
+//   - A method that reports success has made its effect durable (fsync).
+package store
+
+import (
+	"context"
+	"errors"
+	"io"
+	"time"
+)
+
+// Errors returned by engines. Wrap them with %w; callers test with errors.Is.
+var (
+	ErrNotFound = errors.New("store: not found")
+	ErrExists   = errors.New("store: already exists")
+	// ErrLocked means another session holds the maildrop lock.
+	ErrLocked = errors.New("store: maildrop in use")
+	// ErrTemporary marks failures worth retrying (disk full, database busy).
+	// Delivery agents map it to EX_TEMPFAIL / 4xx / [SYS/TEMP].
+	ErrTemporary = errors.New("store: temporary failure")
+	// ErrInvalid marks arguments an engine refuses (bad UIDL, bad name).
+	ErrInvalid = errors.New("store: invalid argument")
+)
+
+// Store is the whole engine. Consumers should depend on the narrower
+// interfaces below; Store exists for wiring (cmd/pochta) and for storetest.
+type Store interface {
+	Directory
+	Deliverer
+	Maildrops
+	// Close releases the engine's resources. Open maildrops must be closed
+	// first.
+	Close() error
+}
+
+// Domain is a mail domain served by this installation.
+type Domain struct {
+	Name    string
+	Created time.Time
+}
+
+// Account is one mail user, user@domain.
+type Account struct {
+	ID          int64
+	Address     string // "user@domain", lower-case
+	Domain      string
+	Credentials Credentials
+	Created     time.Time
+}
+
+// Credentials are what the auth package stores for an account. The store
+// treats every field as an opaque string: encodings belong to internal/auth.
+type Credentials struct {
+	// PasswordHash is an argon2id hash in PHC string form.
+	PasswordHash string
+	// SCRAMSHA256 holds the RFC 5802 salted keys (salt, iterations,
+	// StoredKey, ServerKey) encoded by internal/auth.
+	SCRAMSHA256 string
+	// LegacySecret is a plaintext-equivalent secret for APOP and CRAM-MD5.
+	// Empty means legacy mechanisms are off for the account (the default).
+	LegacySecret string
+}
+
+// Directory manages domains and accounts. The admin CLI and the auth
+// package consume it.
+type Directory interface {
+	AddDomain(ctx context.Context, name string) error
+	// DeleteDomain fails with ErrExists while the domain still has accounts.
+	DeleteDomain(ctx context.Context, name string) error
+	Domains(ctx context.Context) ([]Domain, error)
+
+	// CreateAccount creates the account and its INBOX. The domain must exist
+	// (ErrNotFound otherwise); a duplicate address is ErrExists.
+	CreateAccount(ctx context.Context, address string, c Credentials) (Account, error)
+	SetCredentials(ctx context.Context, address string, c Credentials) error
+	// DeleteAccount removes the account, its mailboxes and its messages.
+	DeleteAccount(ctx context.Context, address string) error
+	// Account looks an account up by address (case-insensitive).
+	Account(ctx context.Context, address string) (Account, error)
+	// Accounts lists accounts, of one domain or of all when domain is "".
+	Accounts(ctx context.Context, domain string) ([]Account, error)
+}
+
+// Recipient is one mailbox a delivered message goes to.
+type Recipient struct {
+	AccountID int64
+	// UIDL, when not empty, is kept as the message's POP3 unique-id (for
+	// imports from another server). It must be 1-70 characters in
+	// 0x21-0x7E and unique in the maildrop, else ErrInvalid / ErrExists.
+	// Empty means the engine assigns one.
+	UIDL string
+}
+
+// Delivery is one message to store.
+type Delivery struct {
+	Recipients []Recipient
+	// Body is the raw message (RFC 5322). Engines normalise bare LF and
+	// bare CR line endings to CRLF while storing.
+	Body io.Reader
+	// InternalDate is the arrival time; zero means now.
+	InternalDate time.Time
+}
+
+// Deliverer stores new mail. SMTP and `pochta deliver` consume it.
+type Deliverer interface {
+	// Deliver stores the message in the INBOX of every recipient and
+	// returns only when it is durable, or returns an error and stores
+	// nothing at all (for any recipient).
+	Deliver(ctx context.Context, d Delivery) error
+}
+
+// MaildropMessage describes one message of a POP3 maildrop (the INBOX).
+type MaildropMessage struct {
+	ID   int64  // engine's message id, stable for the message's life
+	UIDL string // POP3 unique-id: stable, never reused in the maildrop
+	Size int64  // octets of the stored (CRLF) body
+	// DotLines reports whether any line of the body starts with ".", so
+	// RETR can stream bodies that need no dot-stuffing without scanning.
+	DotLines     bool
+	InternalDate time.Time
+	// FirstRetrieved is when a POP3 session first retrieved the message
+	// (zero if never); EXPIRE policy counts from it.
+	FirstRetrieved time.Time
+}
+
+// Maildrops opens POP3 maildrops. The POP3 server consumes it.
+type Maildrops interface {
+	// OpenMaildrop takes the account's exclusive maildrop lock and returns a
+	// snapshot of its INBOX in delivery order. It returns ErrLocked while
+	// another Maildrop of the account is open (in any process or node
+	// sharing the engine).
+	OpenMaildrop(ctx context.Context, accountID int64) (Maildrop, error)
+	// Expire deletes messages first retrieved before the given time, for
+	// one account, or for all accounts when accountID is 0, skipping locked
+	// maildrops. It returns how many messages were deleted.
+	Expire(ctx context.Context, accountID int64, retrievedBefore time.Time) (int, error)
+}
+
+// Maildrop is a locked, fixed view of an account's INBOX. Messages that
+// arrive while it is open are not part of it.
+type Maildrop interface {
+	// Messages returns the snapshot taken at open. The caller must not
+	// modify the slice.
+	Messages() []MaildropMessage
+	// Body opens a message body for reading (CRLF line endings).
+	Body(ctx context.Context, id int64) (io.ReadCloser, error)
+	// MarkRetrieved records the first retrieval time of the messages that
+	// have none yet.
+	MarkRetrieved(ctx context.Context, ids []int64, at time.Time) error
+	// Delete removes the messages in one transaction: all of them or, on
+	// error, none. Messages already gone (expunged elsewhere) are ignored.
+	Delete(ctx context.Context, ids []int64) error
+	// Close releases the lock. It is safe to call more than once.
+	Close() error
+}
