@@ -1,0 +1,199 @@
+package e2e_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// pochtaBin is the binary under test, built once by TestMain.
+var pochtaBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "pochta-e2e-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	pochtaBin = filepath.Join(dir, "pochta")
+	build := exec.Command("go", "build", "-o", pochtaBin, "../cmd/pochta")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "building pochta:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// instance is one initialised data directory and, once started, the
+// `pochta serve` process running on it.
+type instance struct {
+	t     *testing.T
+	dir   string
+	addrs map[string]string // listener name -> bound address
+	cmd   *exec.Cmd
+	log   *bytes.Buffer // everything serve wrote to stderr
+}
+
+// newInstance runs `pochta init` with one domain.
+func newInstance(t *testing.T, domain string) *instance {
+	t.Helper()
+	in := &instance{t: t, dir: filepath.Join(t.TempDir(), "data")}
+	in.run("", "init", "-d", in.dir, "--domain", domain, "--hostname", "mail."+domain)
+	return in
+}
+
+// run runs a pochta subcommand and fails the test unless it exits 0.
+func (in *instance) run(stdin string, args ...string) string {
+	in.t.Helper()
+	out, code := in.runCode(stdin, args...)
+	if code != 0 {
+		in.t.Fatalf("pochta %s: exit %d\n%s", strings.Join(args, " "), code, out)
+	}
+	return out
+}
+
+// runCode runs a pochta subcommand with stdin and returns its combined
+// output and exit code.
+func (in *instance) runCode(stdin string, args ...string) (string, int) {
+	in.t.Helper()
+	cmd := exec.Command(pochtaBin, args...)
+	cmd.Stdin = strings.NewReader(stdin)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		if ee, ok := err.(*exec.ExitError); ok {
+			return string(out), ee.ExitCode()
+		}
+		in.t.Fatalf("pochta %s: %v", strings.Join(args, " "), err)
+	}
+	return string(out), 0
+}
+
+func (in *instance) addUser(address, password string, extra ...string) {
+	in.t.Helper()
+	args := append([]string{"-d", in.dir, "user", "add", address, "--password-stdin"}, extra...)
+	in.run(password+"\n", args...)
+}
+
+func (in *instance) deliver(rcpt, message string) {
+	in.t.Helper()
+	in.run(message, "-d", in.dir, "deliver", rcpt)
+}
+
+var listeningRE = regexp.MustCompile(`msg=listening .*name=(\S+) .*addr=(\S+)`)
+
+// serve starts `pochta serve` with every listener on an ephemeral loopback
+// port (plus the given overrides) and waits until the wanted listeners are
+// bound. The process is stopped with SIGTERM at cleanup.
+func (in *instance) serve(want []string, overrides ...string) {
+	t := in.t
+	t.Helper()
+	args := []string{"-d", in.dir, "serve",
+		"-o", "pop3.listen=127.0.0.1:0", "-o", "pop3s.listen=127.0.0.1:0"}
+	for _, o := range overrides {
+		args = append(args, "-o", o)
+	}
+	cmd := exec.Command(pochtaBin, args...)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	in.cmd, in.log, in.addrs = cmd, &bytes.Buffer{}, map[string]string{}
+	found := make(chan struct{})
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		signalled := false
+		for sc.Scan() {
+			line := sc.Text()
+			in.log.WriteString(line + "\n")
+			if m := listeningRE.FindStringSubmatch(line); m != nil && !signalled {
+				in.addrs[m[1]] = m[2]
+				if hasAll(in.addrs, want) {
+					signalled = true
+					close(found)
+				}
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("pochta serve did not exit cleanly on SIGTERM: %v\n%s", err, in.log)
+			}
+		case <-time.After(20 * time.Second):
+			cmd.Process.Kill()
+			t.Errorf("pochta serve ignored SIGTERM\n%s", in.log)
+		}
+	})
+	select {
+	case <-found:
+	case <-time.After(20 * time.Second):
+		t.Fatalf("pochta serve did not report its listeners %v\n%s", want, in.log)
+	}
+}
+
+func hasAll(m map[string]string, keys []string) bool {
+	for _, k := range keys {
+		if m[k] == "" {
+			return false
+		}
+	}
+	return true
+}
+
+// python runs a Python 3 script with arguments and returns its stdout; the
+// test fails if the script exits non-zero.
+func python(t *testing.T, script string, args ...string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "python3", append([]string{"-c", script}, args...)...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("python: %v\nstdout:\n%s\nstderr:\n%s", err, stdout.String(), stderr.String())
+	}
+	return stdout.String()
+}
+
+// curl runs curl with arguments and returns its stdout, failing the test on
+// a non-zero exit.
+func curl(t *testing.T, args ...string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "curl", append([]string{"-sS", "--max-time", "30"}, args...)...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("curl %s: %v\n%s", strings.Join(args, " "), err, stderr.String())
+	}
+	return stdout.String()
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }
+
+// execOutput runs a command and returns its combined output and error.
+func execOutput(name string, args ...string) (string, error) {
+	out, err := exec.Command(name, args...).CombinedOutput()
+	return string(out), err
+}
