@@ -1,0 +1,110 @@
+// Package config holds Pochta's configuration: one typed struct, loaded from
+// DIR/pochta.toml, with every default in Default and every key overridable
+// from the command line (-o key=value).
+//
+// Keys are dotted: the TOML table and the key inside it, so `pop3.listen` is
+// `listen` under `[pop3]`. The struct tags are the single source of truth:
+// the loader, the -o overrides, the commented writer used by `pochta init`
+// and the docs test all walk them by reflection, so a new key is one new
+// field with a `toml` and a `doc` tag.
+package config
+
+import "time"
+
+// Config is the whole configuration of one installation.
+type Config struct {
+	// Dir is the installation directory the file was loaded from. It is not
+	// a key: relative paths in the file are resolved against it.
+	Dir string `toml:"-"`
+
+	Hostname string `toml:"hostname" doc:"Host name announced in greetings and used in CRAM-MD5 challenges. Empty means the system host name."`
+
+	Log         Log      `toml:"log"`
+	TLS         TLS      `toml:"tls"`
+	POP3        POP3     `toml:"pop3"`
+	POP3S       Listener `toml:"pop3s" doc:"POP3 over implicit TLS (RFC 8314)."`
+	IMAP        Listener `toml:"imap" doc:"Reserved: IMAP is not implemented yet; must stay empty." reserved:"true"`
+	IMAPS       Listener `toml:"imaps" doc:"Reserved: IMAP over implicit TLS is not implemented yet; must stay empty." reserved:"true"`
+	SMTP        Listener `toml:"smtp" doc:"Reserved: inbound SMTP is not implemented yet; must stay empty." reserved:"true"`
+	Submission  Listener `toml:"submission" doc:"Reserved: SMTP submission is not implemented yet; must stay empty." reserved:"true"`
+	Submissions Listener `toml:"submissions" doc:"Reserved: SMTP submission over implicit TLS is not implemented yet; must stay empty." reserved:"true"`
+	Auth        Auth     `toml:"auth"`
+	Limits      Limits   `toml:"limits"`
+	Shutdown    Shutdown `toml:"shutdown"`
+}
+
+// Log configures the server log (log/slog text on stderr).
+type Log struct {
+	Level string `toml:"level" doc:"Minimum level logged: debug, info, warn or error."`
+}
+
+// TLS names the certificate served by every TLS listener (STLS and implicit
+// TLS). SIGHUP reloads both files.
+type TLS struct {
+	Cert string `toml:"cert" doc:"PEM certificate chain file; relative paths are resolved against DIR. Empty disables TLS (and so pop3s and STLS)."`
+	Key  string `toml:"key" doc:"PEM private key file for tls.cert; relative paths are resolved against DIR."`
+}
+
+// Listener is a service that only has a listen address.
+type Listener struct {
+	Listen string `toml:"listen" doc:"Address to listen on, host:port; empty disables the listener."`
+}
+
+// POP3 configures the POP3 service, on the plain port (with STLS) and on the
+// implicit-TLS port alike.
+type POP3 struct {
+	Listen         string   `toml:"listen" doc:"Address of the plain POP3 listener (STLS offered when TLS is configured), host:port; empty disables it."`
+	IdleTimeout    Duration `toml:"idle_timeout" doc:"How long a session may wait for the client's next command. RFC 1939 requires at least 10m; a shorter value is accepted with a warning in the log."`
+	LoginDelay     Duration `toml:"login_delay" doc:"Minimum time between logins of one account, announced as LOGIN-DELAY (RFC 2449). 0s announces none."`
+	Expire         Expire   `toml:"expire" doc:"Days a retrieved message is kept before it is deleted: \"never\" or a number of days (0 = deleted at the end of the session that retrieved it). Announced as EXPIRE (RFC 2449) and enforced by a periodic sweep."`
+	EnableLast     bool     `toml:"enable_last" doc:"Accept the obsolete LAST command (RFC 1460) for old clients."`
+	MaxBadCommands int      `toml:"max_bad_commands" doc:"Unknown or invalid commands tolerated in a session before it is closed."`
+}
+
+// Auth configures authentication for every protocol.
+type Auth struct {
+	AllowPlaintext  bool     `toml:"allow_plaintext" doc:"Allow USER/PASS and plaintext SASL over unencrypted connections from non-loopback clients. Keep false: plaintext passwords then need TLS (or a loopback client)."`
+	CacheTTL        Duration `toml:"cache_ttl" doc:"How long a verified password is cached to skip the slow argon2id check. A changed or deleted password takes effect at once regardless. A negative value disables the cache."`
+	DefaultDomain   string   `toml:"default_domain" doc:"Domain appended to logins that have none; empty means such logins fail."`
+	LoginSeparators string   `toml:"login_separators" doc:"Characters accepted instead of @ between user and domain in logins (for clients that cannot send @); empty accepts only @."`
+	Legacy          bool     `toml:"legacy" doc:"Enable APOP and CRAM-MD5 server-wide. An account also needs a legacy secret (user add --legacy-auth), which is plaintext-equivalent: weaker, off by default."`
+}
+
+// Limits bounds resource use.
+type Limits struct {
+	MaxConnections      int  `toml:"max_connections" doc:"Maximum simultaneous connections over all listeners; more are refused politely. 0 = unlimited."`
+	MaxConnectionsPerIP int  `toml:"max_connections_per_ip" doc:"Maximum simultaneous connections from one IP address. 0 = unlimited."`
+	MaxMessageSize      Size `toml:"max_message_size" doc:"Largest message accepted for delivery, in bytes or with a KiB/MiB/GiB suffix. pochta deliver refuses larger ones with exit code 69."`
+}
+
+// Shutdown configures the graceful stop on SIGTERM/SIGINT.
+type Shutdown struct {
+	Timeout Duration `toml:"timeout" doc:"How long serve waits for sessions to finish after SIGTERM before closing them."`
+}
+
+// Default returns the configuration used for every key the file does not
+// set. It is the one place defaults live.
+func Default() *Config {
+	return &Config{
+		Log:   Log{Level: "info"},
+		TLS:   TLS{Cert: "cert.pem", Key: "key.pem"},
+		POP3S: Listener{Listen: ":995"},
+		POP3: POP3{
+			Listen:         ":110",
+			IdleTimeout:    Duration(10 * time.Minute),
+			LoginDelay:     0,
+			Expire:         ExpireNever,
+			MaxBadCommands: 10,
+		},
+		Auth: Auth{
+			CacheTTL:        Duration(5 * time.Minute),
+			LoginSeparators: "+%",
+		},
+		Limits: Limits{
+			MaxConnections:      10000,
+			MaxConnectionsPerIP: 50,
+			MaxMessageSize:      50 << 20,
+		},
+		Shutdown: Shutdown{Timeout: Duration(30 * time.Second)},
+	}
+}

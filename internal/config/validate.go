@@ -1,0 +1,135 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// rfc1939MinIdle is the autologout timer's floor: "at least 10 minutes"
+// (RFC 1939 section 3).
+const rfc1939MinIdle = 10 * time.Minute
+
+// Validate checks every value that can be checked without touching files.
+func (c *Config) Validate() error {
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		return keyErr("log.level", "%q is not one of debug, info, warn, error", c.Log.Level)
+	}
+	if strings.ContainsFunc(c.Hostname, func(r rune) bool { return r <= ' ' || r >= 0x7f }) {
+		return keyErr("hostname", "%q contains spaces or control characters", c.Hostname)
+	}
+	for _, f := range fields() {
+		if !strings.HasSuffix(f.Key, ".listen") {
+			continue
+		}
+		addr, _ := c.Get(f.Key)
+		if addr == "" {
+			continue
+		}
+		if f.Reserved {
+			return keyErr(f.Key, "%s is not implemented yet; leave it empty", strings.ToUpper(f.Table))
+		}
+		if err := checkListen(addr); err != nil {
+			return &KeyError{Key: f.Key, Err: err}
+		}
+	}
+	if (c.TLS.Cert == "") != (c.TLS.Key == "") {
+		return keyErr("tls.cert", "tls.cert and tls.key must be set together")
+	}
+	if c.POP3S.Listen != "" && c.TLS.Cert == "" {
+		return keyErr("pop3s.listen", "implicit TLS needs tls.cert and tls.key (or leave pop3s.listen empty)")
+	}
+	if c.POP3.IdleTimeout <= 0 {
+		return keyErr("pop3.idle_timeout", "must be positive, got %s", c.POP3.IdleTimeout.D())
+	}
+	for key, d := range map[string]Duration{
+		"pop3.login_delay": c.POP3.LoginDelay,
+		"shutdown.timeout": c.Shutdown.Timeout,
+	} {
+		if d < 0 {
+			return keyErr(key, "must not be negative, got %s", d.D())
+		}
+	}
+	if c.POP3.MaxBadCommands < 1 {
+		return keyErr("pop3.max_bad_commands", "must be at least 1, got %d", c.POP3.MaxBadCommands)
+	}
+	for key, n := range map[string]int{
+		"limits.max_connections":        c.Limits.MaxConnections,
+		"limits.max_connections_per_ip": c.Limits.MaxConnectionsPerIP,
+	} {
+		if n < 0 {
+			return keyErr(key, "must not be negative (0 = unlimited), got %d", n)
+		}
+	}
+	if c.Limits.MaxMessageSize <= 0 {
+		return keyErr("limits.max_message_size", "must be positive")
+	}
+	if strings.ContainsAny(c.Auth.LoginSeparators, "@ \t") {
+		return keyErr("auth.login_separators", "%q must not contain @ or spaces", c.Auth.LoginSeparators)
+	}
+	if strings.ContainsAny(c.Auth.DefaultDomain, "@ \t") {
+		return keyErr("auth.default_domain", "%q is not a domain name", c.Auth.DefaultDomain)
+	}
+	return nil
+}
+
+// Warnings lists accepted values that deserve an operator's attention; the
+// server logs them at startup.
+func (c *Config) Warnings() []string {
+	var w []string
+	if c.POP3.IdleTimeout.D() < rfc1939MinIdle {
+		w = append(w, fmt.Sprintf("pop3.idle_timeout %s is below the 10m RFC 1939 requires; clients may be disconnected while they work", c.POP3.IdleTimeout.D()))
+	}
+	if c.Auth.AllowPlaintext {
+		w = append(w, "auth.allow_plaintext is true: passwords may cross the network unencrypted")
+	}
+	return w
+}
+
+// ValidateFiles checks the files the server needs: the TLS certificate and
+// key, when TLS is configured.
+func (c *Config) ValidateFiles() error {
+	for key, p := range map[string]string{"tls.cert": c.TLS.Cert, "tls.key": c.TLS.Key} {
+		if p == "" {
+			continue
+		}
+		if _, err := os.Stat(c.Path(p)); err != nil {
+			return &KeyError{Key: key, Err: err}
+		}
+	}
+	return nil
+}
+
+// checkListen accepts "host:port" where host is empty, an IP address or
+// "localhost" and port is a number (0 picks a free port).
+func checkListen(addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("%q is not host:port: %w", addr, unwrapAddrErr(err))
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return fmt.Errorf("%q: port %q is not a number from 0 to 65535", addr, port)
+	}
+	if host == "" || host == "localhost" {
+		return nil
+	}
+	if _, err := netip.ParseAddr(host); err != nil {
+		return fmt.Errorf("%q: host %q is not an IP address (use an address, \"localhost\" or nothing for all)", addr, host)
+	}
+	return nil
+}
+
+func unwrapAddrErr(err error) error {
+	var ae *net.AddrError
+	if errors.As(err, &ae) {
+		return errors.New(ae.Err)
+	}
+	return err
+}
