@@ -1,0 +1,219 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// account is one login the tool uses.
+type account struct{ User, Pass string }
+
+// config is everything a mode needs, parsed from the flags.
+type config struct {
+	Dial     dialOptions
+	Mode     string
+	Conc     int           // concurrent sessions (idle: connections to hold)
+	N        int           // sessions (sessions, retr), passes (fetchdel), iterations (stat100k)
+	Duration time.Duration // sessions, retr: run this long when N is 0
+	Accounts []account
+	Hold     time.Duration // idle: how long to hold the connections
+	NoLogin  bool          // idle: hold unauthenticated connections
+	Refill   string        // fetchdel: shell command run before every pass after the first
+	Out      io.Writer     // human text and the RESULT line
+}
+
+// maxConsecutiveErrors stops a worker whose server has clearly gone away,
+// instead of spinning on connection refused.
+const maxConsecutiveErrors = 10
+
+// sessionFunc runs one full POP3 session. It records per-message results
+// (and per-message errors it could recover from) in t; a returned error
+// means the session failed as a whole.
+type sessionFunc func(c *config, a account, t *tally) error
+
+// loop runs sessions from c.Conc workers, worker i always as account
+// i mod len(accounts) (servers lock a maildrop per session, so workers must
+// not share one), until c.N sessions have started or c.Duration is over.
+func loop(ctx context.Context, c *config, once sessionFunc) (*tally, time.Duration) {
+	if c.N == 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, c.Duration)
+		defer cancel()
+	}
+	var started atomic.Int64
+	tallies := make([]tally, c.Conc)
+	var wg sync.WaitGroup
+	begin := time.Now()
+	for w := range c.Conc {
+		wg.Go(func() {
+			t := &tallies[w]
+			a := c.Accounts[w%len(c.Accounts)]
+			bad := 0
+			for ctx.Err() == nil && bad < maxConsecutiveErrors {
+				if c.N > 0 && started.Add(1) > int64(c.N) {
+					return
+				}
+				t0 := time.Now()
+				if err := once(c, a, t); err != nil {
+					t.fail(err)
+					bad++
+					continue
+				}
+				bad = 0
+				t.Sessions++
+				t.SessionLat = append(t.SessionLat, time.Since(t0))
+			}
+		})
+	}
+	wg.Wait()
+	elapsed := time.Since(begin)
+	total := &tally{}
+	for i := range tallies {
+		total.merge(&tallies[i])
+	}
+	return total, elapsed
+}
+
+// sessionOnce is the "sessions" mode: a complete short session, the way a
+// mail client polls an empty or unchanged maildrop.
+func sessionOnce(c *config, a account, _ *tally) error {
+	cn, err := dial(context.Background(), c.Dial)
+	if err != nil {
+		return err
+	}
+	defer cn.Close()
+	if err := cn.login(a.User, a.Pass); err != nil {
+		return err
+	}
+	count, _, err := cn.stat()
+	if err != nil {
+		return err
+	}
+	uidls, err := cn.uidl()
+	if err != nil {
+		return err
+	}
+	list, err := cn.list()
+	if err != nil {
+		return err
+	}
+	if uidls != count || len(list) != count {
+		return fmt.Errorf("STAT says %d messages, UIDL lists %d, LIST %d", count, uidls, len(list))
+	}
+	return cn.quit()
+}
+
+// download retrieves every listed message, deleting each when del is set,
+// and records per-RETR latency. A size or termination error is recorded and
+// the session goes on when the stream is still in step; otherwise it fails.
+func download(cn *conn, t *tally, del bool) error {
+	list, err := cn.list()
+	if err != nil {
+		return err
+	}
+	for _, m := range list {
+		t0 := time.Now()
+		got, err := cn.retr(m.Num, m.Size)
+		t.Bytes += got
+		var mismatch *sizeMismatch
+		switch {
+		case errors.As(err, &mismatch), errors.Is(err, errBareLF):
+			t.Mismatches++
+			t.fail(err)
+		case err != nil:
+			return err
+		default:
+			t.Messages++
+			t.OpLat = append(t.OpLat, time.Since(t0))
+		}
+		if del {
+			if err := cn.dele(m.Num); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func retrOnce(c *config, a account, t *tally) error {
+	cn, err := dial(context.Background(), c.Dial)
+	if err != nil {
+		return err
+	}
+	defer cn.Close()
+	if err := cn.login(a.User, a.Pass); err != nil {
+		return err
+	}
+	if err := download(cn, t, false); err != nil {
+		return err
+	}
+	return cn.quit()
+}
+
+func fetchdelOnce(c *config, a account, t *tally) error {
+	cn, err := dial(context.Background(), c.Dial)
+	if err != nil {
+		return err
+	}
+	defer cn.Close()
+	if err := cn.login(a.User, a.Pass); err != nil {
+		return err
+	}
+	if err := download(cn, t, true); err != nil {
+		return err
+	}
+	return cn.quit()
+}
+
+// fetchdel runs c.N passes; a pass downloads and deletes every account's
+// maildrop once, c.Conc accounts at a time. The refill command runs between
+// passes and is not timed.
+func fetchdel(ctx context.Context, c *config) (*tally, time.Duration, error) {
+	total := &tally{}
+	var elapsed time.Duration
+	for pass := range max(c.N, 1) {
+		if pass > 0 && c.Refill != "" {
+			fmt.Fprintf(c.Out, "refilling: %s\n", c.Refill)
+			cmd := exec.CommandContext(ctx, "sh", "-c", c.Refill)
+			cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+			if err := cmd.Run(); err != nil {
+				return total, elapsed, fmt.Errorf("refill: %w", err)
+			}
+		}
+		queue := make(chan account, len(c.Accounts))
+		for _, a := range c.Accounts {
+			queue <- a
+		}
+		close(queue)
+		tallies := make([]tally, c.Conc)
+		var wg sync.WaitGroup
+		begin := time.Now()
+		for w := range c.Conc {
+			wg.Go(func() {
+				t := &tallies[w]
+				for a := range queue {
+					t0 := time.Now()
+					if err := fetchdelOnce(c, a, t); err != nil {
+						t.fail(err)
+						continue
+					}
+					t.Sessions++
+					t.SessionLat = append(t.SessionLat, time.Since(t0))
+				}
+			})
+		}
+		wg.Wait()
+		elapsed += time.Since(begin)
+		for i := range tallies {
+			total.merge(&tallies[i])
+		}
+	}
+	return total, elapsed, nil
+}
