@@ -1,0 +1,174 @@
+// Package auth authenticates mail users: password hashes (argon2id), the
+// SCRAM-SHA-256 keys of RFC 5802/7677, the SASL mechanisms the protocol
+// servers offer (PLAIN, LOGIN, SCRAM-SHA-256, CRAM-MD5), the POP3 APOP check,
+// a cache of verified credentials and a brute-force throttle.
+//
+// Every credential problem (unknown user, wrong password, bad SASL syntax,
+// legacy mechanism disabled) is reported as ErrFailed, so the wire never
+// tells an attacker which part was wrong; the reason is logged at debug level
+// with the login, never with the password. Backend failures wrap
+// store.ErrTemporary.
+package auth
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"runtime"
+	"sync/atomic"
+	"time"
+
+	"github.com/pochta-mail/pochta/internal/store"
+)
+
+var (
+	// ErrFailed means bad login, password, proof or syntax; it never says which.
+	ErrFailed = errors.New("auth: authentication failed")
+	// ErrUnknownMechanism is returned by NewSASL for a mechanism this
+	// service does not offer.
+	ErrUnknownMechanism = errors.New("auth: unknown SASL mechanism")
+)
+
+// Options configure a Service. The zero value of every field is usable
+// except Directory, which is required.
+type Options struct {
+	Directory store.Directory
+	Logger    *slog.Logger     // nil = discard
+	Now       func() time.Time // nil = time.Now
+	// CacheTTL is how long a verified password stays in the credentials
+	// cache; 0 = 5 minutes; <0 disables the cache.
+	CacheTTL time.Duration
+	// DefaultDomain is appended to logins without a domain; "" = such
+	// logins fail.
+	DefaultDomain string
+	// Separators are SDPS-style characters accepted instead of '@' in
+	// logins ("user+example.com"); "" = none. The config default is "+%".
+	Separators string
+	// Legacy enables APOP and CRAM-MD5 server-wide. An account still needs
+	// its own legacy secret.
+	Legacy bool
+	// SCRAMIterations is the PBKDF2 iteration count NewCredentials uses;
+	// 0 = 4096 (the RFC 7677 minimum).
+	SCRAMIterations int
+}
+
+const (
+	defaultCacheTTL        = 5 * time.Minute
+	defaultSCRAMIterations = 4096
+	// maxPasswordLen bounds what we hash. Longer passwords are refused
+	// rather than silently truncated.
+	maxPasswordLen = 1024
+)
+
+// Service authenticates users against a store.Directory. It is safe for
+// concurrent use.
+type Service struct {
+	dir           store.Directory
+	log           *slog.Logger
+	now           func() time.Time
+	defaultDomain string
+	separators    string
+	legacy        bool
+	scramIter     int
+
+	// argonSlots limits concurrent argon2id computations to GOMAXPROCS.
+	// Each one holds argonParams.memory KiB, so a login flood costs at most
+	// GOMAXPROCS*64 MiB; extra logins queue (and give up when their context
+	// ends) instead of exhausting memory.
+	argonSlots chan struct{}
+	// argonRuns counts argon2id computations; tests use it to prove that
+	// cache hits skip the hash.
+	argonRuns atomic.Int64
+
+	cache    *credCache // nil when disabled
+	throttle *throttle
+
+	// random fills nonces and salts; tests replace it to replay RFC vectors.
+	random io.Reader
+	// scramNonce, when set, replaces the random SCRAM server nonce (tests
+	// replay the RFC 7677 example with it).
+	scramNonce func() string
+	// processKey keys the cache's password hashes and the fake SCRAM salts
+	// of unknown users. It never leaves the process.
+	processKey [32]byte
+}
+
+// New returns a Service using o.
+func New(o Options) *Service {
+	s := &Service{
+		dir:           o.Directory,
+		log:           o.Logger,
+		now:           o.Now,
+		defaultDomain: o.DefaultDomain,
+		separators:    o.Separators,
+		legacy:        o.Legacy,
+		scramIter:     o.SCRAMIterations,
+		argonSlots:    make(chan struct{}, runtime.GOMAXPROCS(0)),
+		random:        rand.Reader,
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.scramIter <= 0 {
+		s.scramIter = defaultSCRAMIterations
+	}
+	rand.Read(s.processKey[:]) // crypto/rand.Read never fails (Go 1.24+)
+	ttl := o.CacheTTL
+	if ttl == 0 {
+		ttl = defaultCacheTTL
+	}
+	if ttl > 0 {
+		s.cache = newCredCache(ttl, s.processKey)
+	}
+	s.throttle = newThrottle()
+	return s
+}
+
+// LegacyEnabled reports whether APOP and CRAM-MD5 are enabled server-wide.
+func (s *Service) LegacyEnabled() bool { return s.legacy }
+
+// Mechanisms lists the SASL mechanisms to advertise, strongest last-but-one
+// order as the contract fixes it: PLAIN, LOGIN (both only when plaintextOK,
+// i.e. on TLS), SCRAM-SHA-256, CRAM-MD5 (only when Legacy).
+func (s *Service) Mechanisms(plaintextOK bool) []string {
+	var m []string
+	if plaintextOK {
+		m = append(m, mechPLAIN, mechLOGIN)
+	}
+	m = append(m, mechSCRAMSHA256)
+	if s.legacy {
+		m = append(m, mechCRAMMD5)
+	}
+	return m
+}
+
+// lookup fetches the account for a normalised address, mapping "no such
+// account" to ErrFailed and backend trouble to store.ErrTemporary.
+func (s *Service) lookup(ctx context.Context, addr string) (store.Account, error) {
+	a, err := s.dir.Account(ctx, addr)
+	switch {
+	case err == nil:
+		return a, nil
+	case errors.Is(err, store.ErrNotFound):
+		s.log.DebugContext(ctx, "auth failed", "login", addr, "reason", "unknown account")
+		return store.Account{}, ErrFailed
+	case ctx.Err() != nil:
+		return store.Account{}, fmt.Errorf("auth: looking up %s: %w", addr, ctx.Err())
+	case errors.Is(err, store.ErrTemporary):
+		return store.Account{}, fmt.Errorf("auth: looking up %s: %w", addr, err)
+	default:
+		return store.Account{}, fmt.Errorf("auth: looking up %s: %w: %w", addr, store.ErrTemporary, err)
+	}
+}
+
+// fail logs why a login failed and returns ErrFailed.
+func (s *Service) fail(ctx context.Context, login, reason string) error {
+	s.log.DebugContext(ctx, "auth failed", "login", login, "reason", reason)
+	return ErrFailed
+}
