@@ -142,22 +142,13 @@ func download(cn *conn, t *tally, del bool) error {
 	return nil
 }
 
-func retrOnce(c *config, a account, t *tally) error {
-	cn, err := dial(context.Background(), c.Dial)
-	if err != nil {
-		return err
-	}
-	defer cn.Close()
-	if err := cn.login(a.User, a.Pass); err != nil {
-		return err
-	}
-	if err := download(cn, t, false); err != nil {
-		return err
-	}
-	return cn.quit()
-}
+// retrOnce is the "retr" mode: download everything, delete nothing.
+func retrOnce(c *config, a account, t *tally) error { return downloadSession(c, a, t, false) }
 
-func fetchdelOnce(c *config, a account, t *tally) error {
+// fetchdelOnce is one maildrop of the "fetchdel" mode: download and delete.
+func fetchdelOnce(c *config, a account, t *tally) error { return downloadSession(c, a, t, true) }
+
+func downloadSession(c *config, a account, t *tally, del bool) error {
 	cn, err := dial(context.Background(), c.Dial)
 	if err != nil {
 		return err
@@ -166,7 +157,7 @@ func fetchdelOnce(c *config, a account, t *tally) error {
 	if err := cn.login(a.User, a.Pass); err != nil {
 		return err
 	}
-	if err := download(cn, t, true); err != nil {
+	if err := download(cn, t, del); err != nil {
 		return err
 	}
 	return cn.quit()
