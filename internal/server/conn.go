@@ -1,0 +1,128 @@
+package server
+
+import (
+	"crypto/tls"
+	"errors"
+	"net"
+	"net/netip"
+	"runtime/debug"
+	"time"
+)
+
+// acceptLoop accepts until the listener is closed. Other accept errors
+// (EMFILE, ECONNABORTED...) are retried after a delay doubling from 5ms to
+// 1s, as net/http does, so a burst of failures cannot spin the CPU.
+func (s *Server) acceptLoop(b boundListener) {
+	defer s.accepts.Done()
+	var delay time.Duration
+	for {
+		c, err := b.ln.Accept()
+		if err != nil {
+			if s.closing.Load() || errors.Is(err, net.ErrClosed) {
+				return
+			}
+			delay = max(5*time.Millisecond, min(delay*2, time.Second))
+			s.logger().Error("accept failed; retrying", "name", b.spec.Name, "err", err, "delay", delay)
+			time.Sleep(delay)
+			continue
+		}
+		delay = 0
+		ip := remoteIP(c)
+		s.handlers.Add(1)
+		if !s.admit(c, ip) {
+			go s.refuse(b.spec, c, ip)
+			continue
+		}
+		go s.serve(b.spec, c, ip)
+	}
+}
+
+func remoteIP(c net.Conn) netip.Addr {
+	if a, ok := c.RemoteAddr().(*net.TCPAddr); ok {
+		return a.AddrPort().Addr().Unmap()
+	}
+	return netip.Addr{}
+}
+
+// admit registers the connection unless a limit is reached.
+func (s *Server) admit(c net.Conn, ip netip.Addr) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.MaxConnections > 0 && len(s.conns) >= s.MaxConnections {
+		return false
+	}
+	if s.MaxConnectionsPerIP > 0 && ip.IsValid() && s.perIP[ip] >= s.MaxConnectionsPerIP {
+		return false
+	}
+	s.conns[c] = struct{}{}
+	if ip.IsValid() {
+		s.perIP[ip]++
+	}
+	return true
+}
+
+func (s *Server) release(c net.Conn, ip netip.Addr) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.conns, c)
+	if ip.IsValid() {
+		if s.perIP[ip]--; s.perIP[ip] <= 0 {
+			delete(s.perIP, ip)
+		}
+	}
+}
+
+func (s *Server) refuse(l *Listener, c net.Conn, ip netip.Addr) {
+	defer s.handlers.Done()
+	defer c.Close()
+	s.logger().Warn("connection refused: too many connections", "name", l.Name, "remote", ip.String())
+	if l.Refusal == "" || l.TLS == TLSImplicit {
+		return
+	}
+	timeout := s.RefusalTimeout
+	if timeout == 0 {
+		timeout = 5 * time.Second
+	}
+	c.SetWriteDeadline(time.Now().Add(timeout))
+	c.Write([]byte(l.Refusal))
+}
+
+// serve runs the handler for one admitted connection. A panic in the
+// handler is a bug: it is logged with its stack and counted (tests fail on
+// it), and only this connection is lost.
+func (s *Server) serve(l *Listener, c net.Conn, ip netip.Addr) {
+	defer s.handlers.Done()
+	defer s.release(c, ip)
+	defer c.Close()
+	defer func() {
+		if r := recover(); r != nil {
+			s.panics.Add(1)
+			s.logger().Error("panic serving connection", "name", l.Name, "remote", c.RemoteAddr().String(),
+				"panic", r, "stack", string(debug.Stack()))
+		}
+	}()
+	conn := c
+	if l.TLS == TLSImplicit {
+		tc, ok := s.handshake(l, c)
+		if !ok {
+			return
+		}
+		conn = tc
+	}
+	l.Handler.ServeConn(s.ctx, conn)
+}
+
+func (s *Server) handshake(l *Listener, c net.Conn) (*tls.Conn, bool) {
+	timeout := s.HandshakeTimeout
+	if timeout == 0 {
+		timeout = 30 * time.Second
+	}
+	c.SetDeadline(time.Now().Add(timeout))
+	tc := tls.Server(c, s.TLSConfig)
+	if err := tc.HandshakeContext(s.ctx); err != nil {
+		s.logger().Debug("TLS handshake failed", "name", l.Name, "remote", c.RemoteAddr().String(), "err", err)
+		return nil, false
+	}
+	c.SetDeadline(time.Time{})
+	return tc, true
+}
