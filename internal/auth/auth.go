@@ -79,6 +79,10 @@ type Service struct {
 	// GOMAXPROCS*64 MiB; extra logins queue (and give up when their context
 	// ends) instead of exhausting memory.
 	argonSlots chan struct{}
+	// burnParams are the costs burnArgon spends for unknown accounts: the
+	// default ones, so refusals take as long as checks. Fuzz tests lower
+	// them.
+	burnParams argonParams
 	// argonRuns counts argon2id computations; tests use it to prove that
 	// cache hits skip the hash.
 	argonRuns atomic.Int64
@@ -108,6 +112,7 @@ func New(o Options) *Service {
 		scramIter:     o.SCRAMIterations,
 		argonSlots:    make(chan struct{}, runtime.GOMAXPROCS(0)),
 		random:        rand.Reader,
+		burnParams:    defaultArgon,
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)

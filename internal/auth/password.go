@@ -75,7 +75,7 @@ func (s *Service) verifyPassword(ctx context.Context, phc, password string) (boo
 // burnArgon spends the time of one default verification without a stored
 // hash, so that unknown users take as long to refuse as known ones.
 func (s *Service) burnArgon(ctx context.Context, password string) error {
-	_, err := s.argon2id(ctx, []byte(password), s.processKey[:argonSaltLen], defaultArgon, argonKeyLen)
+	_, err := s.argon2id(ctx, []byte(password), s.processKey[:argonSaltLen], s.burnParams, argonKeyLen)
 	return err
 }
 

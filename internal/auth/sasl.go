@@ -210,10 +210,15 @@ func (c *cramSession) check(resp []byte) (store.Account, error) {
 	if err != nil {
 		return store.Account{}, err
 	}
-	m := hmac.New(md5.New, []byte(secret))
-	m.Write([]byte(c.challenge))
-	if !equalHex(m.Sum(nil), digest) {
+	if !equalHex(cramDigest(secret, c.challenge), digest) {
 		return store.Account{}, c.s.fail(c.ctx, acct.Address, "wrong CRAM-MD5 digest")
 	}
 	return acct, nil
+}
+
+// cramDigest is HMAC-MD5(secret, challenge), the CRAM-MD5 proof.
+func cramDigest(secret, challenge string) []byte {
+	m := hmac.New(md5.New, []byte(secret))
+	m.Write([]byte(challenge))
+	return m.Sum(nil)
 }

@@ -1,0 +1,140 @@
+package auth
+
+import (
+	"context"
+	"errors"
+	"regexp"
+	"testing"
+)
+
+func TestNewCredentialsFormats(t *testing.T) {
+	s := New(Options{Directory: newMemDirectory()})
+	c, err := s.NewCredentials("pencil", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	phc := regexp.MustCompile(`^\$argon2id\$v=19\$m=65536,t=3,p=4\$[A-Za-z0-9+/]{22}\$[A-Za-z0-9+/]{43}$`)
+	if !phc.MatchString(c.PasswordHash) {
+		t.Errorf("PasswordHash = %q, want PHC argon2id with default parameters", c.PasswordHash)
+	}
+	scram := regexp.MustCompile(`^SCRAM-SHA-256\$4096:[A-Za-z0-9+/=]{24}\$[A-Za-z0-9+/=]{44}:[A-Za-z0-9+/=]{44}$`)
+	if !scram.MatchString(c.SCRAMSHA256) {
+		t.Errorf("SCRAMSHA256 = %q", c.SCRAMSHA256)
+	}
+	if c.LegacySecret != "" {
+		t.Errorf("LegacySecret = %q without legacy", c.LegacySecret)
+	}
+	ok, err := s.verifyPassword(t.Context(), c.PasswordHash, "pencil")
+	if err != nil || !ok {
+		t.Errorf("verify right password = %v, %v", ok, err)
+	}
+	ok, err = s.verifyPassword(t.Context(), c.PasswordHash, "Pencil")
+	if err != nil || ok {
+		t.Errorf("verify wrong password = %v, %v", ok, err)
+	}
+
+	other, err := s.NewCredentials("pencil", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if other.LegacySecret != "pencil" {
+		t.Errorf("LegacySecret = %q, want the password", other.LegacySecret)
+	}
+	if other.PasswordHash == c.PasswordHash || other.SCRAMSHA256 == c.SCRAMSHA256 {
+		t.Error("two hashes of one password are equal: salts are not random")
+	}
+}
+
+func TestNewCredentialsRefusesBadPasswords(t *testing.T) {
+	s := New(Options{Directory: newMemDirectory()})
+	for _, pw := range []string{"", string(make([]byte, maxPasswordLen+1))} {
+		if _, err := s.NewCredentials(pw, false); err == nil {
+			t.Errorf("NewCredentials(%d bytes) succeeded", len(pw))
+		}
+	}
+}
+
+// Parameters come from the stored string, so hashes made with other costs
+// (older or newer policy) still verify.
+func TestVerifyReadsParametersFromHash(t *testing.T) {
+	s := New(Options{Directory: newMemDirectory()})
+	for _, p := range []argonParams{cheapArgon, {memory: 256, time: 2, threads: 2}} {
+		phc, err := s.hashPassword(t.Context(), "pw", p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ok, err := s.verifyPassword(t.Context(), phc, "pw"); !ok || err != nil {
+			t.Errorf("%s: verify = %v, %v", phc, ok, err)
+		}
+	}
+}
+
+func TestParsePHCRejectsMalformed(t *testing.T) {
+	const salt, key = "MDEyMzQ1Njc4OWFiY2RlZg", "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY"
+	good := "$argon2id$v=19$m=64,t=1,p=1$" + salt + "$" + key
+	if _, _, _, err := parsePHC(good); err != nil {
+		t.Fatalf("good hash refused: %v", err)
+	}
+	for _, h := range []string{
+		"",
+		"plain",
+		"$argon2i$v=19$m=64,t=1,p=1$" + salt + "$" + key,
+		"$argon2id$v=16$m=64,t=1,p=1$" + salt + "$" + key,
+		"$argon2id$v=19$m=64,t=1$" + salt + "$" + key + "$",
+		"$argon2id$v=19$m=64,t=0,p=1$" + salt + "$" + key,
+		"$argon2id$v=19$m=64,t=1,p=0$" + salt + "$" + key,
+		"$argon2id$v=19$m=64,t=1,p=300$" + salt + "$" + key,
+		"$argon2id$v=19$m=4,t=1,p=1$" + salt + "$" + key,
+		"$argon2id$v=19$m=99999999,t=1,p=1$" + salt + "$" + key, // 95 GiB: refused, not allocated
+		"$argon2id$v=19$m=64,t=1000,p=1$" + salt + "$" + key,
+		"$argon2id$v=19$m=64,t=1,p=1,x=2$" + salt + "$" + key,
+		"$argon2id$v=19$m=64,t=x,p=1$" + salt + "$" + key,
+		"$argon2id$v=19$m=64,t=1,p=1$!!$" + key,
+		"$argon2id$v=19$m=64,t=1,p=1$" + salt + "$MDEy",
+	} {
+		if _, _, _, err := parsePHC(h); !errors.Is(err, errBadHash) {
+			t.Errorf("parsePHC(%q) = %v, want errBadHash", h, err)
+		}
+	}
+}
+
+func TestArgonWaitGivesUpWithContext(t *testing.T) {
+	s := New(Options{Directory: newMemDirectory()})
+	for range cap(s.argonSlots) { // every slot busy
+		s.argonSlots <- struct{}{}
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	_, err := s.verifyPassword(ctx, "$argon2id$v=19$m=64,t=1,p=1$MDEyMzQ1Njc4OWFiY2RlZg$MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY", "pw")
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("err = %v, want context.Canceled", err)
+	}
+	if n := s.argonRuns.Load(); n != 0 {
+		t.Errorf("argon2id ran %d times without a slot", n)
+	}
+}
+
+func TestSCRAMKeysRoundTrip(t *testing.T) {
+	k, err := deriveSCRAM("pencil", []byte("salt-salt-salt!!"), 4096)
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := parseSCRAM(k.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if back.String() != k.String() {
+		t.Errorf("round trip: %q != %q", back.String(), k.String())
+	}
+	for _, bad := range []string{
+		"", "SCRAM-SHA-1$4096:c2FsdA==$AAAA:AAAA",
+		"SCRAM-SHA-256$0:c2FsdA==$" + k.String()[len(k.String())-89:],
+		"SCRAM-SHA-256$4096:c2FsdA==",
+		"SCRAM-SHA-256$4096:c2FsdA==$AAAA:AAAA",
+		"SCRAM-SHA-256$99999999:c2FsdA==$" + k.String()[len(k.String())-89:],
+	} {
+		if _, err := parseSCRAM(bad); err == nil {
+			t.Errorf("parseSCRAM(%q) succeeded", bad)
+		}
+	}
+}
