@@ -91,8 +91,8 @@ func TestCacheHitSkipsArgon(t *testing.T) {
 			t.Fatalf("CheckPassword(%q): %d argon2id runs, want %d", password, n, wantRuns)
 		}
 	}
-	check("pw", nil, 1)         // cold
-	check("pw", nil, 0)         // cached
+	check("pw", nil, 1)          // cold
+	check("pw", nil, 0)          // cached
 	check("Alice", ErrFailed, 1) // a wrong password is always checked
 	check("wrong", ErrFailed, 1)
 	check("pw", nil, 0) // still cached
