@@ -56,7 +56,7 @@ type POP3 struct {
 	Listen         string   `toml:"listen" doc:"Address of the plain POP3 listener (STLS offered when TLS is configured), host:port; empty disables it."`
 	IdleTimeout    Duration `toml:"idle_timeout" doc:"How long a session may wait for the client's next command. RFC 1939 requires at least 10m; a shorter value is accepted with a warning in the log."`
 	LoginDelay     Duration `toml:"login_delay" doc:"Minimum time between logins of one account, announced as LOGIN-DELAY (RFC 2449). 0s announces none."`
-	Expire         Expire   `toml:"expire" doc:"Days a retrieved message is kept before it is deleted: \"never\" or a number of days (0 = deleted at the end of the session that retrieved it). Announced as EXPIRE (RFC 2449) and enforced by a periodic sweep."`
+	Expire         Expire   `toml:"expire" doc:"Days a retrieved message is kept before it is deleted: \"never\" or a number of days (at least 1). Announced as EXPIRE (RFC 2449) and enforced at login and by an hourly sweep."`
 	EnableLast     bool     `toml:"enable_last" doc:"Accept the obsolete LAST command (RFC 1460) for old clients."`
 	MaxBadCommands int      `toml:"max_bad_commands" doc:"Unknown or invalid commands tolerated in a session before it is closed."`
 }

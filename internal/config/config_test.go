@@ -83,6 +83,7 @@ func TestErrorsNameTheKey(t *testing.T) {
 		{"wrong type", "[pop3]\nmax_bad_commands = \"many\"", nil, "config: pop3.max_bad_commands: want an integer"},
 		{"string for bool", "[pop3]\nenable_last = \"yes\"", nil, "config: pop3.enable_last: want true or false"},
 		{"bad expire", "[pop3]\nexpire = \"soon\"", nil, "config: pop3.expire: invalid value"},
+		{"zero expire", "[pop3]\nexpire = 0", nil, "config: pop3.expire: invalid value"},
 		{"bad level", "[log]\nlevel = \"loud\"", nil, "config: log.level:"},
 		{"bad listen", "[pop3]\nlisten = \"nonsense\"", nil, "config: pop3.listen:"},
 		{"bad port", "[pop3]\nlisten = \":99999\"", nil, "config: pop3.listen:"},

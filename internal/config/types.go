@@ -70,8 +70,10 @@ func (e *Expire) UnmarshalText(b []byte) error {
 		return nil
 	}
 	n, err := strconv.Atoi(s)
-	if err != nil || n < 0 {
-		return fmt.Errorf("invalid value %q (want \"never\" or a number of days >= 0)", b)
+	// 0 (RFC 2449 "EXPIRE 0": delete at the end of the session) is not
+	// offered: the POP3 server has no such mode.
+	if err != nil || n < 1 {
+		return fmt.Errorf("invalid value %q (want \"never\" or a number of days >= 1)", b)
 	}
 	*e = Expire{Days: n}
 	return nil
