@@ -1,0 +1,249 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/pochta-mail/pochta/internal/store"
+)
+
+// Deliver stores d in the INBOX of every recipient: one body file shared by
+// all of them, then one metadata transaction. It returns nil only once both
+// are durable; on error nothing is visible to anyone.
+func (s *Store) Deliver(ctx context.Context, d store.Delivery) error {
+	if len(d.Recipients) == 0 {
+		return fmt.Errorf("sqlite: delivery without recipients: %w", store.ErrInvalid)
+	}
+	type key struct {
+		account int64
+		uidl    string
+	}
+	given := map[key]bool{}
+	for _, r := range d.Recipients {
+		if r.UIDL == "" {
+			continue
+		}
+		if !validUIDL(r.UIDL) {
+			return fmt.Errorf("sqlite: UIDL %q: %w", r.UIDL, store.ErrInvalid)
+		}
+		k := key{r.AccountID, r.UIDL}
+		if given[k] {
+			return fmt.Errorf("sqlite: UIDL %q given twice: %w", r.UIDL, store.ErrExists)
+		}
+		given[k] = true
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	body, err := s.writeBody(d.Body)
+	if err != nil {
+		return err
+	}
+	p := &pending{recipients: d.Recipients, body: body, date: d.InternalDate, done: make(chan struct{})}
+	if p.date.IsZero() {
+		p.date = s.now()
+	}
+	if err := s.commits.submit(p); err != nil {
+		if !p.ambiguous {
+			// The transaction certainly rolled back: the file is garbage.
+			// After an ambiguous commit failure the sweep decides instead.
+			s.removeBodies([]string{body.name})
+		}
+		return err
+	}
+	return nil
+}
+
+// validUIDL reports whether u is a valid POP3 unique-id (RFC 1939 section
+// 7: 1 to 70 characters in the range 0x21 to 0x7E).
+func validUIDL(u string) bool {
+	if len(u) < 1 || len(u) > 70 {
+		return false
+	}
+	for i := 0; i < len(u); i++ {
+		if u[i] < 0x21 || u[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
+// pending is one delivery waiting for the committer.
+type pending struct {
+	recipients []store.Recipient
+	body       storedBody
+	date       time.Time
+
+	err       error
+	ambiguous bool // the commit itself failed: the outcome is unknown
+	done      chan struct{}
+}
+
+// committer implements group commit: deliveries that arrive while a
+// transaction is committing wait, then share the next transaction, so one
+// WAL fsync makes many messages durable. Each delivery runs inside its own
+// SAVEPOINT, so one failing delivery (an unknown account, a duplicate UIDL)
+// rolls back alone.
+type committer struct {
+	s        *Store
+	maxBatch int
+	reqs     chan *pending
+	quit     chan struct{}
+	stopped  chan struct{}
+}
+
+func startCommitter(s *Store, maxBatch int) *committer {
+	c := &committer{s: s, maxBatch: maxBatch, reqs: make(chan *pending),
+		quit: make(chan struct{}), stopped: make(chan struct{})}
+	go c.run()
+	return c
+}
+
+// submit hands p to the committer and waits for its outcome. It does not
+// give up when the caller's context ends: once submitted, the caller must
+// learn whether the message was stored, or "error means nothing stored"
+// would not hold.
+func (c *committer) submit(p *pending) error {
+	select {
+	case c.reqs <- p:
+	case <-c.quit:
+		return fmt.Errorf("sqlite: store closed: %w", store.ErrTemporary)
+	}
+	<-p.done
+	return p.err
+}
+
+func (c *committer) stop() {
+	close(c.quit)
+	<-c.stopped
+}
+
+func (c *committer) run() {
+	defer close(c.stopped)
+	for {
+		select {
+		case p := <-c.reqs:
+			batch := []*pending{p}
+		drain: // take whatever queued up while the last commit ran
+			for len(batch) < c.maxBatch {
+				select {
+				case p := <-c.reqs:
+					batch = append(batch, p)
+				default:
+					break drain
+				}
+			}
+			c.commit(batch)
+			for _, p := range batch {
+				close(p.done)
+			}
+		case <-c.quit:
+			return
+		}
+	}
+}
+
+// commit stores a batch in one transaction and sets each delivery's err.
+func (c *committer) commit(batch []*pending) {
+	ctx := context.Background() // see submit: callers cannot abandon a commit
+	failAll := func(err error) {
+		for _, p := range batch {
+			if p.err == nil {
+				p.err = err
+			}
+		}
+	}
+	tx, err := c.s.writer.BeginTx(ctx, nil)
+	if err != nil {
+		failAll(temporary("starting delivery", err))
+		return
+	}
+	stored := 0
+	for _, p := range batch {
+		if _, err := tx.ExecContext(ctx, `SAVEPOINT delivery`); err != nil {
+			tx.Rollback()
+			failAll(temporary("starting delivery", err))
+			return
+		}
+		p.err = c.s.insertDelivery(ctx, tx, p)
+		if p.err != nil {
+			if _, err := tx.ExecContext(ctx, `ROLLBACK TO delivery`); err != nil {
+				tx.Rollback()
+				failAll(temporary("rolling back delivery", err))
+				return
+			}
+		} else {
+			stored++
+		}
+		if _, err := tx.ExecContext(ctx, `RELEASE delivery`); err != nil {
+			tx.Rollback()
+			failAll(temporary("storing delivery", err))
+			return
+		}
+	}
+	if stored == 0 {
+		tx.Rollback()
+		return
+	}
+	if err := tx.Commit(); err != nil {
+		for _, p := range batch {
+			if p.err == nil {
+				p.err, p.ambiguous = temporary("committing delivery", err), true
+			}
+		}
+	}
+}
+
+// insertDelivery adds p's rows for every recipient within the current
+// transaction.
+func (s *Store) insertDelivery(ctx context.Context, tx *sql.Tx, p *pending) error {
+	for _, r := range p.recipients {
+		// Taking the UID and advancing uidnext in one statement keeps UIDs
+		// strictly ascending and never reused, even across processes.
+		var mailboxID, uidvalidity, uid int64
+		err := tx.QueryRowContext(ctx, `UPDATE mailboxes SET uidnext = uidnext + 1
+			WHERE account_id = ? AND name = 'INBOX' RETURNING id, uidvalidity, uidnext - 1`,
+			r.AccountID).Scan(&mailboxID, &uidvalidity, &uid)
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("sqlite: account %d: %w", r.AccountID, store.ErrNotFound)
+		} else if err != nil {
+			return temporary("delivering", err)
+		}
+		if err := s.insertMessage(ctx, tx, r, p, mailboxID, uidvalidity, uid); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// insertMessage inserts one messages row. A given UIDL that is taken is
+// store.ErrExists. A generated UIDL ("%08x%08x" of UIDVALIDITY and UID) is
+// new by construction, unless an imported message happens to carry the
+// same string: then the next deterministic variant is tried.
+func (s *Store) insertMessage(ctx context.Context, tx *sql.Tx, r store.Recipient, p *pending,
+	mailboxID, uidvalidity, uid int64) error {
+	uidl := r.UIDL
+	generated := uidl == ""
+	if generated {
+		uidl = fmt.Sprintf("%08x%08x", uidvalidity, uid)
+	}
+	for variant := 1; ; variant++ {
+		// A failed INSERT only undoes itself (SQLite's default ABORT
+		// conflict resolution), so retrying within the transaction is fine.
+		_, err := tx.ExecContext(ctx, `INSERT INTO messages
+			(mailbox_id, account_id, uid, uidl, body, size, dot_lines, internal_date)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+			mailboxID, r.AccountID, uid, uidl, p.body.name, p.body.size, p.body.dotLines, toDB(p.date))
+		switch {
+		case err == nil:
+			return nil
+		case generated && isUniqueViolation(err) && variant < 100:
+			uidl = fmt.Sprintf("%08x%08x-%d", uidvalidity, uid, variant)
+		default:
+			return dbError("delivering", err)
+		}
+	}
+}

@@ -1,0 +1,285 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/pochta-mail/pochta/internal/store"
+)
+
+// lockTable holds the maildrop locks of this process. It lives in memory on
+// purpose: a lock can never outlive its process, so a crash or kill -9
+// leaves nothing stale. The price is that only one process may serve POP3
+// from a data directory; `pochta serve` guarantees that with an flock on
+// the directory (`pochta deliver` never opens maildrops).
+type lockTable struct {
+	mu   sync.Mutex
+	held map[int64]bool
+}
+
+func (l *lockTable) tryLock(accountID int64) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.held[accountID] {
+		return false
+	}
+	if l.held == nil {
+		l.held = map[int64]bool{}
+	}
+	l.held[accountID] = true
+	return true
+}
+
+func (l *lockTable) unlock(accountID int64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	delete(l.held, accountID)
+}
+
+// maildrop is an open, locked snapshot of an INBOX. Every statement it runs
+// is limited to its mailbox and to UIDs up to lastUID, the highest one in
+// the snapshot, so messages that arrived after the open stay out of reach.
+type maildrop struct {
+	s         *Store
+	accountID int64
+	mailboxID int64
+	lastUID   int64
+	msgs      []store.MaildropMessage
+
+	mu     sync.Mutex
+	closed bool
+}
+
+// OpenMaildrop locks the account's maildrop and snapshots its INBOX.
+func (s *Store) OpenMaildrop(ctx context.Context, accountID int64) (store.Maildrop, error) {
+	if !s.locks.tryLock(accountID) {
+		return nil, fmt.Errorf("sqlite: account %d: %w", accountID, store.ErrLocked)
+	}
+	m, err := s.snapshot(ctx, accountID)
+	if err != nil {
+		s.locks.unlock(accountID)
+		return nil, err
+	}
+	return m, nil
+}
+
+func (s *Store) snapshot(ctx context.Context, accountID int64) (*maildrop, error) {
+	m := &maildrop{s: s, accountID: accountID}
+	err := s.reader.QueryRowContext(ctx, `SELECT id FROM mailboxes WHERE account_id = ? AND name = 'INBOX'`,
+		accountID).Scan(&m.mailboxID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("sqlite: account %d: %w", accountID, store.ErrNotFound)
+	} else if err != nil {
+		return nil, temporary("opening maildrop", err)
+	}
+	// One query for the whole listing; the UNIQUE (mailbox_id, uid) index
+	// serves both the filter and the order.
+	rows, err := s.reader.QueryContext(ctx, `SELECT id, uid, uidl, size, dot_lines, internal_date, first_retrieved
+		FROM messages WHERE mailbox_id = ? ORDER BY uid`, m.mailboxID)
+	if err != nil {
+		return nil, temporary("opening maildrop", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var mm store.MaildropMessage
+		var date int64
+		var retrieved sql.NullInt64
+		if err := rows.Scan(&mm.ID, &m.lastUID, &mm.UIDL, &mm.Size, &mm.DotLines, &date, &retrieved); err != nil {
+			return nil, temporary("opening maildrop", err)
+		}
+		mm.InternalDate = fromDB(date)
+		if retrieved.Valid {
+			mm.FirstRetrieved = fromDB(retrieved.Int64)
+		}
+		m.msgs = append(m.msgs, mm)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, temporary("opening maildrop", err)
+	}
+	return m, nil
+}
+
+func (m *maildrop) Messages() []store.MaildropMessage { return m.msgs }
+
+// errClosed is returned by a maildrop's methods after Close: its lock is
+// gone, so acting on the snapshot would be unsafe.
+var errClosed = fmt.Errorf("sqlite: maildrop closed: %w", store.ErrInvalid)
+
+func (m *maildrop) isClosed() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.closed
+}
+
+// Body opens a message of the snapshot. A message removed since (by
+// another protocol) is store.ErrNotFound.
+func (m *maildrop) Body(ctx context.Context, id int64) (io.ReadCloser, error) {
+	if m.isClosed() {
+		return nil, errClosed
+	}
+	var name string
+	err := m.s.reader.QueryRowContext(ctx, `SELECT body FROM messages WHERE id = ? AND mailbox_id = ? AND uid <= ?`,
+		id, m.mailboxID, m.lastUID).Scan(&name)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("sqlite: message %d: %w", id, store.ErrNotFound)
+	} else if err != nil {
+		return nil, temporary("opening message", err)
+	}
+	f, err := os.Open(m.s.bodyPath(name))
+	if errors.Is(err, os.ErrNotExist) {
+		// Expunged and removed between the query and the open.
+		return nil, fmt.Errorf("sqlite: message %d: %w", id, store.ErrNotFound)
+	} else if err != nil {
+		return nil, temporary("opening message", err)
+	}
+	return f, nil
+}
+
+// MarkRetrieved sets first_retrieved on the messages that have none.
+func (m *maildrop) MarkRetrieved(ctx context.Context, ids []int64, at time.Time) error {
+	if m.isClosed() {
+		return errClosed
+	}
+	return m.s.withTx(ctx, "marking retrieved", func(tx *sql.Tx) error {
+		for _, id := range ids {
+			if _, err := tx.ExecContext(ctx, `UPDATE messages SET first_retrieved = ?
+				WHERE id = ? AND mailbox_id = ? AND uid <= ? AND first_retrieved IS NULL`,
+				toDB(at), id, m.mailboxID, m.lastUID); err != nil {
+				return temporary("marking retrieved", err)
+			}
+		}
+		return nil
+	})
+}
+
+// Delete removes the messages in one transaction; ids already gone are
+// ignored. Body files no longer referenced are removed after the commit.
+func (m *maildrop) Delete(ctx context.Context, ids []int64) error {
+	if m.isClosed() {
+		return errClosed
+	}
+	var unreferenced []string
+	err := m.s.withTx(ctx, "deleting messages", func(tx *sql.Tx) error {
+		var bodies []string
+		for _, id := range ids {
+			var name string
+			err := tx.QueryRowContext(ctx, `DELETE FROM messages WHERE id = ? AND mailbox_id = ? AND uid <= ?
+				RETURNING body`, id, m.mailboxID, m.lastUID).Scan(&name)
+			if errors.Is(err, sql.ErrNoRows) {
+				continue
+			} else if err != nil {
+				return temporary("deleting messages", err)
+			}
+			bodies = append(bodies, name)
+		}
+		var err error
+		unreferenced, err = unreferencedBodies(ctx, tx, bodies)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	m.s.removeBodies(unreferenced)
+	return nil
+}
+
+// Close releases the maildrop lock; later calls do nothing.
+func (m *maildrop) Close() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if !m.closed {
+		m.closed = true
+		m.s.locks.unlock(m.accountID)
+	}
+	return nil
+}
+
+// unreferencedBodies returns those of bodies (whose rows the transaction
+// just deleted) that no remaining row references. Bodies are never shared
+// by a later delivery, so once unreferenced they stay unreferenced and the
+// files can be removed after the commit.
+func unreferencedBodies(ctx context.Context, tx *sql.Tx, bodies []string) ([]string, error) {
+	slices.Sort(bodies)
+	bodies = slices.Compact(bodies)
+	var out []string
+	for _, name := range bodies {
+		var used bool
+		if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM messages WHERE body = ?)`, name).Scan(&used); err != nil {
+			return nil, temporary("checking message files", err)
+		}
+		if !used {
+			out = append(out, name)
+		}
+	}
+	return out, nil
+}
+
+// Expire deletes messages first retrieved before retrievedBefore, of one
+// account or of all (accountID 0), skipping accounts whose maildrop is
+// open. Each account is expired in its own transaction while holding its
+// maildrop lock, so no POP3 session sees a half-expired snapshot.
+func (s *Store) Expire(ctx context.Context, accountID int64, retrievedBefore time.Time) (int, error) {
+	before := toDB(retrievedBefore)
+	rows, err := s.reader.QueryContext(ctx, `SELECT DISTINCT account_id FROM messages
+		WHERE first_retrieved < ? AND (? = 0 OR account_id = ?)`, before, accountID, accountID)
+	if err != nil {
+		return 0, temporary("expiring", err)
+	}
+	var accounts []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return 0, temporary("expiring", err)
+		}
+		accounts = append(accounts, id)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return 0, temporary("expiring", err)
+	}
+	total := 0
+	for _, id := range accounts {
+		n, err := s.expireAccount(ctx, id, before)
+		if err != nil {
+			return total, err
+		}
+		total += n
+	}
+	return total, nil
+}
+
+func (s *Store) expireAccount(ctx context.Context, accountID, before int64) (int, error) {
+	if !s.locks.tryLock(accountID) {
+		return 0, nil // a session has it open; the next run will catch up
+	}
+	defer s.locks.unlock(accountID)
+	var unreferenced []string
+	n := 0
+	err := s.withTx(ctx, "expiring", func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, `DELETE FROM messages WHERE account_id = ? AND first_retrieved < ?
+			RETURNING body`, accountID, before)
+		if err != nil {
+			return temporary("expiring", err)
+		}
+		bodies, err := scanStrings(rows)
+		if err != nil {
+			return temporary("expiring", err)
+		}
+		n = len(bodies)
+		unreferenced, err = unreferencedBodies(ctx, tx, bodies)
+		return err
+	})
+	if err != nil {
+		return 0, err
+	}
+	s.removeBodies(unreferenced)
+	return n, nil
+}

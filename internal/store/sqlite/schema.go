@@ -1,0 +1,100 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+)
+
+// migrations are applied in order, each in its own transaction, and
+// recorded in schema_version. Never edit a released migration: append a new
+// one.
+var migrations = []string{
+	// 1: directory, mailboxes (shaped for IMAP too) and messages.
+	`
+CREATE TABLE domains (
+	id      INTEGER PRIMARY KEY,
+	name    TEXT NOT NULL UNIQUE, -- lower-case
+	created INTEGER NOT NULL      -- Unix microseconds, like every time here
+);
+CREATE TABLE accounts (
+	id            INTEGER PRIMARY KEY AUTOINCREMENT,
+	domain_id     INTEGER NOT NULL REFERENCES domains(id),
+	address       TEXT NOT NULL UNIQUE, -- lower-case user@domain
+	password_hash TEXT NOT NULL,        -- credentials are opaque to the store
+	scram_sha256  TEXT NOT NULL,
+	legacy_secret TEXT NOT NULL,
+	created       INTEGER NOT NULL
+);
+CREATE INDEX accounts_domain ON accounts(domain_id);
+CREATE TABLE mailboxes (
+	id          INTEGER PRIMARY KEY AUTOINCREMENT,
+	account_id  INTEGER NOT NULL REFERENCES accounts(id),
+	name        TEXT NOT NULL,
+	uidvalidity INTEGER NOT NULL,
+	uidnext     INTEGER NOT NULL DEFAULT 1, -- UIDs are never reused
+	special_use TEXT NOT NULL DEFAULT '',   -- e.g. \Sent
+	subscribed  INTEGER NOT NULL DEFAULT 1,
+	UNIQUE (account_id, name)
+);
+-- AUTOINCREMENT: a message id is never reused, so a stale id held by an
+-- open maildrop can never name a newer message.
+CREATE TABLE messages (
+	id              INTEGER PRIMARY KEY AUTOINCREMENT,
+	mailbox_id      INTEGER NOT NULL REFERENCES mailboxes(id),
+	account_id      INTEGER NOT NULL REFERENCES accounts(id),
+	uid             INTEGER NOT NULL,
+	uidl            TEXT NOT NULL,
+	body            TEXT NOT NULL,    -- file name under messages/, shared by copies
+	size            INTEGER NOT NULL, -- octets of the CRLF body
+	dot_lines       INTEGER NOT NULL, -- 1 if a line starts with "."
+	internal_date   INTEGER NOT NULL,
+	flags           TEXT NOT NULL DEFAULT '', -- space-separated IMAP flags
+	first_retrieved INTEGER,                  -- NULL until a POP3 RETR
+	UNIQUE (mailbox_id, uid)
+);
+CREATE UNIQUE INDEX messages_uidl ON messages(account_id, uidl);
+CREATE INDEX messages_body ON messages(body);
+CREATE INDEX messages_retrieved ON messages(first_retrieved) WHERE first_retrieved IS NOT NULL;
+`,
+}
+
+// migrate brings the database schema up to date. Concurrent processes are
+// safe: each migration's transaction starts with BEGIN IMMEDIATE, and the
+// version is re-read inside it.
+func migrate(ctx context.Context, db *sql.DB) error {
+	if _, err := db.ExecContext(ctx,
+		`CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, applied INTEGER NOT NULL)`); err != nil {
+		return temporary("creating schema_version", err)
+	}
+	for i, m := range migrations {
+		version := i + 1
+		err := func() error {
+			tx, err := db.BeginTx(ctx, nil)
+			if err != nil {
+				return err
+			}
+			defer tx.Rollback()
+			var done bool
+			if err := tx.QueryRowContext(ctx,
+				`SELECT EXISTS (SELECT 1 FROM schema_version WHERE version = ?)`, version).Scan(&done); err != nil {
+				return err
+			}
+			if done {
+				return nil
+			}
+			if _, err := tx.ExecContext(ctx, m); err != nil {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx,
+				`INSERT INTO schema_version (version, applied) VALUES (?, unixepoch())`, version); err != nil {
+				return err
+			}
+			return tx.Commit()
+		}()
+		if err != nil {
+			return temporary(fmt.Sprintf("applying migration %d", version), err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,26 @@
+package sqlite
+
+import (
+	"context"
+	"testing"
+
+	"github.com/pochta-mail/pochta/internal/store"
+	"github.com/pochta-mail/pochta/internal/store/storetest"
+)
+
+func TestConformance(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) store.Store {
+		return openTest(t, t.TempDir(), Options{})
+	})
+}
+
+// openTest opens a Store in dir and closes it when the test ends.
+func openTest(t testing.TB, dir string, o Options) *Store {
+	t.Helper()
+	s, err := Open(context.Background(), dir, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}

@@ -1,0 +1,186 @@
+// Package sqlite is Pochta's default storage engine: metadata in one SQLite
+// database (dir/pochta.db, WAL mode) and message bodies in files under
+// dir/messages/. It implements store.Store with the pure-Go
+// modernc.org/sqlite driver, so the binary builds with CGO_ENABLED=0.
+//
+// Several processes may use one data directory at once: `pochta deliver`
+// writes while `pochta serve` runs. SQLite's file locking plus a busy
+// timeout serialises their writes. The POP3 maildrop lock, however, lives in
+// memory (see locks.go): exactly one `pochta serve` process owns a data
+// directory, which the server enforces with an flock on the directory.
+//
+// Durability: the writer connection runs with synchronous=FULL, and body
+// files plus their directory are fsynced before the metadata transaction
+// that references them commits. A method that returns nil has made its
+// effect durable.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/pochta-mail/pochta/internal/store"
+)
+
+// Options configure a Store. The zero value is usable.
+type Options struct {
+	Logger *slog.Logger     // nil discards logs
+	Now    func() time.Time // nil means time.Now
+}
+
+// Store is the SQLite engine. It is safe for concurrent use.
+type Store struct {
+	dir    string
+	log    *slog.Logger
+	now    func() time.Time
+	writer *sql.DB // one connection: SQLite allows one writer at a time anyway
+	reader *sql.DB // several connections: WAL readers never block the writer
+
+	locks   lockTable
+	commits *committer
+	closeMu sync.Once
+}
+
+var _ store.Store = (*Store)(nil)
+
+const (
+	dbFile = "pochta.db"
+	// busyTimeout bounds how long a write waits for another process's write
+	// transaction before failing with ErrTemporary.
+	busyTimeout = 10 * time.Second
+	// orphanAge is how old an unreferenced body file must be before the sweep
+	// at Open removes it: younger files may belong to a delivery still in
+	// progress in another process.
+	orphanAge = time.Hour
+	// defaultMaxBatch is how many concurrent deliveries share one commit.
+	defaultMaxBatch = 64
+)
+
+// Open opens (creating on first use) the engine in dir: dir/pochta.db and
+// dir/messages/. It applies pending schema migrations and removes orphan
+// body files older than an hour.
+func Open(ctx context.Context, dir string, o Options) (*Store, error) {
+	return open(ctx, dir, o, defaultMaxBatch)
+}
+
+// open is Open with the group-commit batch size exposed for benchmarks
+// (maxBatch 1 disables group commit).
+func open(ctx context.Context, dir string, o Options, maxBatch int) (*Store, error) {
+	if strings.ContainsRune(dir, '?') {
+		// The driver splits its DSN at '?'.
+		return nil, fmt.Errorf("sqlite: data directory %q contains '?': %w", dir, store.ErrInvalid)
+	}
+	s := &Store{dir: dir, log: o.Logger, now: o.Now}
+	if s.log == nil {
+		s.log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if err := makeBodyDirs(dir); err != nil {
+		return nil, temporary("creating data directory", err)
+	}
+	path := filepath.Join(dir, dbFile)
+	params := url.Values{}
+	params.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", busyTimeout.Milliseconds()))
+	params.Add("_pragma", "journal_mode(WAL)")
+	params.Add("_pragma", "synchronous(FULL)")
+	params.Add("_pragma", "foreign_keys(1)")
+	// BEGIN IMMEDIATE takes the write lock up front, so a transaction never
+	// fails half-way when it upgrades from reading to writing.
+	params.Set("_txlock", "immediate")
+	var err error
+	if s.writer, err = sql.Open("sqlite", path+"?"+params.Encode()); err != nil {
+		return nil, temporary("opening database", err)
+	}
+	s.writer.SetMaxOpenConns(1)
+	s.writer.SetConnMaxIdleTime(0)
+	params.Set("_txlock", "deferred")
+	params.Add("_pragma", "query_only(1)")
+	if s.reader, err = sql.Open("sqlite", path+"?"+params.Encode()); err != nil {
+		s.writer.Close()
+		return nil, temporary("opening database", err)
+	}
+	s.reader.SetMaxOpenConns(8)
+	if err := migrate(ctx, s.writer); err != nil {
+		s.closeDBs()
+		return nil, err
+	}
+	if err := s.sweepOrphans(ctx); err != nil {
+		// A failed sweep only leaves garbage behind; the store works.
+		s.log.Warn("sweeping orphan message files", "err", err)
+	}
+	s.commits = startCommitter(s, maxBatch)
+	return s, nil
+}
+
+// Close stops the engine. Open maildrops must be closed first. It is safe to
+// call more than once.
+func (s *Store) Close() error {
+	var err error
+	s.closeMu.Do(func() {
+		s.commits.stop()
+		err = s.closeDBs()
+	})
+	return err
+}
+
+func (s *Store) closeDBs() error {
+	return errors.Join(s.reader.Close(), s.writer.Close())
+}
+
+// temporary wraps a disk or database failure as store.ErrTemporary.
+func temporary(what string, err error) error {
+	return fmt.Errorf("sqlite: %s: %w: %w", what, store.ErrTemporary, err)
+}
+
+// dbError maps a database error: constraint violations of unique keys
+// become store.ErrExists, everything else store.ErrTemporary.
+func dbError(what string, err error) error {
+	if isUniqueViolation(err) {
+		return fmt.Errorf("sqlite: %s: %w", what, store.ErrExists)
+	}
+	return temporary(what, err)
+}
+
+func isUniqueViolation(err error) bool {
+	var se *sqlite.Error
+	if !errors.As(err, &se) {
+		return false
+	}
+	return se.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE || se.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY
+}
+
+// Timestamps are stored as Unix microseconds: exact enough for mail and the
+// same precision PostgreSQL keeps, so both engines round alike.
+func toDB(t time.Time) int64 { return t.UnixMicro() }
+
+func fromDB(us int64) time.Time { return time.UnixMicro(us) }
+
+// withTx runs fn in a write transaction and commits it.
+func (s *Store) withTx(ctx context.Context, what string, fn func(tx *sql.Tx) error) error {
+	tx, err := s.writer.BeginTx(ctx, nil)
+	if err != nil {
+		return temporary(what, err)
+	}
+	if err := fn(tx); err != nil {
+		tx.Rollback()
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return temporary(what, err)
+	}
+	return nil
+}

@@ -1,0 +1,144 @@
+// Package storetest is the conformance suite every storage engine must
+// pass. An engine's test calls
+//
+//	storetest.Run(t, func(t *testing.T) store.Store { ... })
+//
+// where the function returns a fresh, empty engine and registers its Close
+// with t.Cleanup. Subtests run in parallel, each on its own engine.
+package storetest
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pochta-mail/pochta/internal/store"
+)
+
+// Run runs every conformance test against engines made by open.
+func Run(t *testing.T, open func(t *testing.T) store.Store) {
+	tests := []struct {
+		name string
+		fn   func(t *testing.T, s store.Store)
+	}{
+		{"Domains", testDomains},
+		{"Accounts", testAccounts},
+		{"InvalidNames", testInvalidNames},
+		{"DeleteAccountRemovesMail", testDeleteAccountRemovesMail},
+		{"DeliverOne", testDeliverOne},
+		{"DeliverSeveralRecipients", testDeliverSeveral},
+		{"LineEndingsAndSize", testLineEndings},
+		{"DotLines", testDotLines},
+		{"AllOrNothing", testAllOrNothing},
+		{"UIDLGenerated", testUIDLGenerated},
+		{"UIDLImported", testUIDLImported},
+		{"SnapshotFixedAtOpen", testSnapshot},
+		{"Lock", testLock},
+		{"Delete", testDelete},
+		{"DeleteLeavesOtherRecipients", testDeleteShared},
+		{"MarkRetrievedAndExpire", testExpire},
+		{"ConcurrentDeliveries", testConcurrent},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			tt.fn(t, open(t))
+		})
+	}
+}
+
+// account creates address (and its domain when needed).
+func account(t *testing.T, s store.Store, address string) store.Account {
+	t.Helper()
+	ctx := context.Background()
+	domain := address[strings.LastIndexByte(address, '@')+1:]
+	if err := s.AddDomain(ctx, domain); err != nil && !errors.Is(err, store.ErrExists) {
+		t.Fatalf("AddDomain(%q): %v", domain, err)
+	}
+	a, err := s.CreateAccount(ctx, address, store.Credentials{PasswordHash: "hash-of-" + address})
+	if err != nil {
+		t.Fatalf("CreateAccount(%q): %v", address, err)
+	}
+	return a
+}
+
+// deliver delivers body to the given accounts with generated UIDLs.
+func deliver(t *testing.T, s store.Store, body string, to ...store.Account) {
+	t.Helper()
+	var rs []store.Recipient
+	for _, a := range to {
+		rs = append(rs, store.Recipient{AccountID: a.ID})
+	}
+	if err := s.Deliver(context.Background(), store.Delivery{Recipients: rs, Body: strings.NewReader(body)}); err != nil {
+		t.Fatalf("Deliver: %v", err)
+	}
+}
+
+// open opens a's maildrop and closes it at the end of the test.
+func open(t *testing.T, s store.Store, a store.Account) store.Maildrop {
+	t.Helper()
+	m, err := s.OpenMaildrop(context.Background(), a.ID)
+	if err != nil {
+		t.Fatalf("OpenMaildrop(%s): %v", a.Address, err)
+	}
+	t.Cleanup(func() { m.Close() })
+	return m
+}
+
+// bodies opens a's maildrop, reads every body in order and closes it.
+func bodies(t *testing.T, s store.Store, a store.Account) []string {
+	t.Helper()
+	m := open(t, s, a)
+	defer m.Close()
+	var out []string
+	for _, msg := range m.Messages() {
+		b := read(t, m, msg.ID)
+		if int64(len(b)) != msg.Size {
+			t.Errorf("message %d: Size %d, but Body has %d octets", msg.ID, msg.Size, len(b))
+		}
+		out = append(out, b)
+	}
+	return out
+}
+
+func read(t *testing.T, m store.Maildrop, id int64) string {
+	t.Helper()
+	r, err := m.Body(context.Background(), id)
+	if err != nil {
+		t.Fatalf("Body(%d): %v", id, err)
+	}
+	defer r.Close()
+	var buf bytes.Buffer
+	if _, err := io.Copy(&buf, r); err != nil {
+		t.Fatalf("reading body %d: %v", id, err)
+	}
+	return buf.String()
+}
+
+func ids(msgs []store.MaildropMessage) []int64 {
+	var out []int64
+	for _, m := range msgs {
+		out = append(out, m.ID)
+	}
+	return out
+}
+
+// wantErr fails unless errors.Is(err, want).
+func wantErr(t *testing.T, what string, err, want error) {
+	t.Helper()
+	if !errors.Is(err, want) {
+		t.Errorf("%s: got error %v, want %v", what, err, want)
+	}
+}
+
+func msgBody(i int) string {
+	return fmt.Sprintf("Subject: message %d\r\n\r\nbody %d\r\n", i, i)
+}
+
+// date is a fixed, whole-second time: every engine stores it exactly.
+var date = time.Date(2024, 5, 6, 7, 8, 9, 0, time.UTC)
