@@ -1,0 +1,112 @@
+package pop3
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+)
+
+// copyBufferSize is the chunk size bodies are read in.
+const copyBufferSize = 32 << 10
+
+// cmdRetr: RETR msg, the whole message, dot-stuffed, then ".".
+func (s *session) cmdRetr(args []string) error {
+	i, err := s.message(args[0])
+	if err != nil {
+		return err
+	}
+	// Open before answering: a missing body can still get -ERR.
+	body, err := s.drop.Body(s.ctx, s.msgs[i].ID)
+	if err != nil {
+		return err
+	}
+	defer body.Close()
+	w := s.writer()
+	b := append(w.AvailableBuffer(), "+OK "...)
+	b = strconv.AppendInt(b, s.msgs[i].Size, 10)
+	b = append(b, " octets\r\n"...)
+	_, _ = w.Write(b)
+	// Bodies without a line starting with "." need no stuffing: copy them
+	// straight, no byte scanned.
+	complete, err := s.sendBody(body, bodyWriter{stuff: s.msgs[i].DotLines, lines: -1})
+	if err != nil {
+		return err
+	}
+	s.retrievedFully(i, complete)
+	s.nRetr++
+	s.retrBytes += s.msgs[i].Size
+	s.last = max(s.last, i+1)
+	return nil
+}
+
+// cmdTop: TOP msg n, the header, the blank line and n body lines. A TOP
+// that happens to send the whole message counts as a retrieval.
+func (s *session) cmdTop(args []string) error {
+	i, err := s.message(args[0])
+	if err != nil {
+		return err
+	}
+	n, ok := parseNumber(args[1])
+	if !ok {
+		return badCommand("Invalid number of lines")
+	}
+	body, err := s.drop.Body(s.ctx, s.msgs[i].ID)
+	if err != nil {
+		return err
+	}
+	defer body.Close()
+	s.ok("Top of message follows")
+	lines := int64(-1) // a count beyond any message means all of it
+	if n < 1<<63 {
+		lines = int64(n)
+	}
+	complete, err := s.sendBody(body, bodyWriter{stuff: true, lines: lines})
+	if err != nil {
+		return err
+	}
+	s.retrievedFully(i, complete)
+	return nil
+}
+
+func (s *session) retrievedFully(i int, complete bool) {
+	if !complete {
+		return
+	}
+	if s.retrieved == nil {
+		s.retrieved = make([]bool, len(s.msgs))
+	}
+	s.retrieved[i] = true
+}
+
+// sendBody streams a body to the client through bw and ends it with the
+// terminating ".". It reports whether the whole body was sent (TOP may
+// stop early). After "+OK" was sent no -ERR is possible, so a failure
+// here ends the session.
+func (s *session) sendBody(body io.Reader, bw bodyWriter) (complete bool, err error) {
+	bw.w = s.writer()
+	bufp, _ := s.srv.copyBuffers.Get().(*[]byte)
+	if bufp == nil {
+		b := make([]byte, copyBufferSize)
+		bufp = &b
+	}
+	defer s.srv.copyBuffers.Put(bufp)
+	// The struct hides WriterTo/ReaderFrom so io.CopyBuffer uses our
+	// pooled buffer instead of allocating its own.
+	_, err = io.CopyBuffer(&bw, struct{ io.Reader }{body}, *bufp)
+	switch {
+	case errors.Is(err, errTopDone):
+		complete = false
+	case err != nil && bw.werr != nil:
+		return false, &endSession{reason: "write failed"}
+	case err != nil:
+		return false, &endSession{reason: "body read failed", cause: fmt.Errorf("reading message body: %w", err)}
+	default:
+		complete = true
+	}
+	if !bw.atLineStart() {
+		_, _ = bw.w.WriteString("\r\n") // RFC 1939 §3: the body ends with CRLF before "."
+	}
+	_, _ = bw.w.WriteString(".\r\n")
+	return complete, nil
+}
