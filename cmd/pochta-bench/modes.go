@@ -38,9 +38,8 @@ const maxConsecutiveErrors = 10
 // means the session failed as a whole.
 type sessionFunc func(c *config, a account, t *tally) error
 
-// loop runs sessions from c.Conc workers, worker i always as account
-// i mod len(accounts) (servers lock a maildrop per session, so workers must
-// not share one), until c.N sessions have started or c.Duration is over.
+// loop runs sessions from c.Conc workers until c.N sessions have started
+// or c.Duration is over. Each worker cycles through its own accounts.
 func loop(ctx context.Context, c *config, once sessionFunc) (*tally, time.Duration) {
 	if c.N == 0 {
 		var cancel context.CancelFunc
@@ -54,14 +53,14 @@ func loop(ctx context.Context, c *config, once sessionFunc) (*tally, time.Durati
 	for w := range c.Conc {
 		wg.Go(func() {
 			t := &tallies[w]
-			a := c.Accounts[w%len(c.Accounts)]
+			mine := workerAccounts(c.Accounts, w, c.Conc)
 			bad := 0
-			for ctx.Err() == nil && bad < maxConsecutiveErrors {
+			for k := 0; ctx.Err() == nil && bad < maxConsecutiveErrors; k++ {
 				if c.N > 0 && started.Add(1) > int64(c.N) {
 					return
 				}
 				t0 := time.Now()
-				if err := once(c, a, t); err != nil {
+				if err := once(c, mine[k%len(mine)], t); err != nil {
 					t.fail(err)
 					bad++
 					continue
@@ -79,6 +78,21 @@ func loop(ctx context.Context, c *config, once sessionFunc) (*tally, time.Durati
 		total.merge(&tallies[i])
 	}
 	return total, elapsed
+}
+
+// workerAccounts returns the accounts worker w of conc uses: w, w+conc,
+// w+2*conc... Servers lock a maildrop per session (RFC 1939 §8), so workers
+// must not share accounts; only with fewer accounts than workers do they
+// have to (worker w then uses account w mod len).
+func workerAccounts(all []account, w, conc int) []account {
+	if len(all) <= w {
+		return []account{all[w%len(all)]}
+	}
+	var mine []account
+	for i := w; i < len(all); i += conc {
+		mine = append(mine, all[i])
+	}
+	return mine
 }
 
 // sessionOnce is the "sessions" mode: a complete short session, the way a

@@ -183,3 +183,27 @@ func TestRefusedServerStopsWorkers(t *testing.T) {
 	got := result(t, "-addr", addr, "-mode", "sessions", "-c", "2", "-duration", "1h")
 	wantFields(t, got, map[string]string{"sessions": "0", "errors": fmt.Sprint(2 * maxConsecutiveErrors)})
 }
+
+func TestWorkerAccountsAreDisjoint(t *testing.T) {
+	all := make([]account, 10)
+	for i := range all {
+		all[i] = account{User: fmt.Sprint(i)}
+	}
+	seen := map[string]int{}
+	for w := range 4 {
+		for _, a := range workerAccounts(all, w, 4) {
+			seen[a.User]++
+		}
+	}
+	if len(seen) != 10 {
+		t.Errorf("workers cover %d of 10 accounts", len(seen))
+	}
+	for u, n := range seen {
+		if n != 1 {
+			t.Errorf("account %s used by %d workers", u, n)
+		}
+	}
+	if got := workerAccounts(all[:2], 3, 4); len(got) != 1 || got[0].User != "1" {
+		t.Errorf("with fewer accounts than workers, worker 3 got %v, want account 1", got)
+	}
+}

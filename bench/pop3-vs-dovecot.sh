@@ -1,0 +1,279 @@
+#!/usr/bin/env bash
+# pop3-vs-dovecot.sh: a manual benchmark, Pochta's POP3 server against
+# Dovecot 2.3's, on one machine, over loopback only, with byte-identical
+# messages. It is not part of `go test`. Run it as root (Dovecot's master
+# must start as root) from anywhere in the repository:
+#
+#   apt-get install -y dovecot-core dovecot-pop3d   # once; keep the system service stopped
+#   bench/pop3-vs-dovecot.sh
+#
+# Knobs (environment): DURATION (per timed run, default 10s), NMSG
+# (messages per maildrop, 50), NIDLE (idle connections, 1000), NBIG
+# (messages in the stat100k maildrop, 100000), WORK (scratch dir, default
+# a new /tmp/pop3bench.*, kept afterwards), QUICK=1 (only 8 clients).
+# The table goes to stdout and to $WORK/results.txt.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+WORK=${WORK:-$(mktemp -d /tmp/pop3bench.XXXXXX)}
+DURATION=${DURATION:-10s}
+NMSG=${NMSG:-50}
+NIDLE=${NIDLE:-1000}
+NBIG=${NBIG:-100000}
+QUICK=${QUICK:-0}
+PPORT=11210            # Pochta, plain POP3
+DPORT=11110            # Dovecot, plain POP3
+PASS=bench-Secret-7
+DOMAIN=bench.test
+NRETR=64               # retr/sessions accounts u1..u64
+NFD=32                 # fetchdel accounts f1..f32
+BIN=$WORK/bin
+P=$WORK/pochta         # Pochta data dir
+D=$WORK/dovecot        # Dovecot instance (config, run dir, Maildirs)
+RES=$WORK/results.txt  # one RESULT line per run, prefixed "server label"
+CONCS="1 8 64"
+[ "$QUICK" = 1 ] && CONCS="8"
+
+log() { printf '== %s %s\n' "$(date +%T)" "$*" >&2; }
+mkdir -p "$BIN" "$D"
+: > "$RES"
+
+PIDS=()
+cleanup() {
+	for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+	[ -f "$D/run/master.pid" ] && kill "$(cat "$D/run/master.pid")" 2>/dev/null || true
+}
+trap cleanup EXIT
+
+wait_port() { # port
+	for _ in $(seq 1 150); do
+		(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+		sleep 0.2
+	done
+	echo "nothing listens on 127.0.0.1:$1" >&2
+	return 1
+}
+
+# ---------------------------------------------------------------- build
+log "building into $BIN"
+(cd "$ROOT" && go build -o "$BIN/pochta" ./cmd/pochta &&
+	go build -o "$BIN/pochta-bench" ./cmd/pochta-bench &&
+	go build -o "$BIN/genmail" ./bench/genmail &&
+	go build -o "$BIN/maildirput" ./bench/maildirput)
+
+# ------------------------------------------------------------- messages
+# 2-100 KB messages for retr/fetchdel, 2-10 KB for the 100k maildrop (its
+# test is about counting, not bytes). Same seed: same bytes every run.
+log "generating messages"
+"$BIN/genmail" -dir "$WORK/msgs" -n "$NMSG" -min 2000 -max 100000 -seed 1
+"$BIN/genmail" -dir "$WORK/big" -n "$NBIG" -min 2000 -max 10000 -seed 2
+
+accounts() { # prefix count
+	for i in $(seq 1 "$2"); do echo "$1$i@$DOMAIN"; done
+}
+RETR_USERS=$(accounts u "$NRETR")
+FD_USERS=$(accounts f "$NFD")
+IDLE_USERS=$(accounts i "$NIDLE")
+ALL_USERS="$RETR_USERS $FD_USERS $IDLE_USERS big@$DOMAIN"
+
+# --------------------------------------------------------------- Pochta
+log "pochta: init and $(echo $ALL_USERS | wc -w) accounts"
+"$BIN/pochta" init -d "$P" --domain "$DOMAIN" --hostname "mail.$DOMAIN" > "$WORK/pochta-init.log"
+for u in $ALL_USERS; do echo "$u"; done |
+	xargs -P "$(nproc)" -I{} sh -c "echo '$PASS' | '$BIN/pochta' -d '$P' user add {} --password-stdin > /dev/null"
+
+pochta_fill() { # users...: deliver every message of $WORK/msgs to all of them
+	for f in "$WORK"/msgs/*.eml; do
+		"$BIN/pochta" -d "$P" deliver "$@" < "$f"
+	done
+}
+log "pochta: delivering $NMSG messages to the u* and f* accounts"
+pochta_fill $RETR_USERS
+pochta_fill $FD_USERS
+log "pochta: delivering $NBIG messages to big@$DOMAIN"
+ls "$WORK"/big/*.eml | xargs -P "$(nproc)" -I{} sh -c "'$BIN/pochta' -d '$P' deliver big@$DOMAIN < {}"
+
+# -------------------------------------------------------------- Dovecot
+# One process per session (service pop3 defaults). The process and client
+# limits are raised only so that 1000 idle sessions are allowed at all
+# (default_process_limit is 100); they do not change how a session runs.
+log "dovecot: config, passwd-file and Maildirs"
+mkdir -p "$D/run" "$D/mail"
+HASH_ARGON=$(doveadm pw -s ARGON2ID -p "$PASS")
+HASH_SSHA=$(doveadm pw -s SSHA256 -p "$PASS")
+for u in $ALL_USERS; do echo "$u:$HASH_ARGON::::::"; done > "$D/passwd.argon2id"
+for u in $ALL_USERS; do echo "$u:$HASH_SSHA::::::"; done > "$D/passwd.ssha256"
+cp "$D/passwd.argon2id" "$D/passwd"
+cat > "$D/dovecot.conf" <<EOF
+base_dir = $D/run
+state_dir = $D/state
+instance_name = pochta-bench-dovecot
+protocols = pop3
+listen = 127.0.0.1
+ssl = no
+disable_plaintext_auth = no
+auth_mechanisms = plain
+log_path = $D/dovecot.log
+auth_cache_size = 10M
+auth_cache_ttl = 5 mins
+passdb {
+  driver = passwd-file
+  args = $D/passwd
+}
+userdb {
+  driver = passwd-file
+  args = $D/passwd
+  default_fields = uid=nobody gid=nogroup home=$D/mail/%u
+}
+mail_location = maildir:~/Maildir
+pop3_uidl_format = %08Xu%08Xv
+default_process_limit = $((NIDLE + 200))
+default_client_limit = $((4 * NIDLE + 1000))
+service pop3-login {
+  inet_listener pop3 {
+    address = 127.0.0.1
+    port = $DPORT
+  }
+  inet_listener pop3s {
+    port = 0
+  }
+}
+EOF
+NOBODY_UID=$(id -u nobody); NOGROUP_GID=$(getent group nogroup | cut -d: -f3)
+chown nobody:nogroup "$D/mail"
+dovecot_fill() { # users...
+	local dirs=()
+	for u in "$@"; do dirs+=("$D/mail/$u/Maildir"); mkdir -p "$D/mail/$u"; chown nobody:nogroup "$D/mail/$u"; done
+	"$BIN/maildirput" -src "$WORK/msgs" -uid "$NOBODY_UID" -gid "$NOGROUP_GID" "${dirs[@]}"
+}
+dovecot_fill $RETR_USERS $FD_USERS
+mkdir -p "$D/mail/big@$DOMAIN"; chown nobody:nogroup "$D/mail/big@$DOMAIN"
+"$BIN/maildirput" -src "$WORK/big" -uid "$NOBODY_UID" -gid "$NOGROUP_GID" "$D/mail/big@$DOMAIN/Maildir"
+
+# Refill commands for fetchdel, run by pochta-bench between passes.
+cat > "$WORK/refill-pochta.sh" <<EOF
+#!/bin/sh
+for f in "$WORK"/msgs/*.eml; do "$BIN/pochta" -d "$P" deliver $(echo $FD_USERS) < "\$f" || exit 1; done
+EOF
+cat > "$WORK/refill-dovecot.sh" <<EOF
+#!/bin/sh
+dirs=""; for u in $(echo $FD_USERS); do dirs="\$dirs $D/mail/\$u/Maildir"; done
+exec "$BIN/maildirput" -src "$WORK/msgs" -uid $NOBODY_UID -gid $NOGROUP_GID \$dirs
+EOF
+chmod +x "$WORK"/refill-*.sh
+
+# ------------------------------------------------------------- servers
+log "starting servers: pochta 127.0.0.1:$PPORT, dovecot 127.0.0.1:$DPORT"
+"$BIN/pochta" -d "$P" serve -o "pop3.listen=127.0.0.1:$PPORT" -o "pop3s.listen=" \
+	-o "limits.max_connections_per_ip=0" 2> "$WORK/pochta-serve.log" &
+POCHTA_PID=$!
+PIDS+=("$POCHTA_PID")
+dovecot -c "$D/dovecot.conf"
+wait_port "$PPORT"
+wait_port "$DPORT"
+DOVECOT_PID=$(cat "$D/run/master.pid")
+
+# use_passwd argon2id|ssha256: switch Dovecot's password scheme. The
+# passwd-file is re-read when it changes (it is not cached by auth_cache).
+use_passwd() {
+	sleep 1.1 # the passwd-file reload is keyed on mtime (seconds)
+	cp "$D/passwd.$1" "$D/passwd"
+}
+
+# run server label args...: one pochta-bench run, its RESULT line saved.
+run() {
+	local server=$1 label=$2 port out
+	shift 2
+	port=$PPORT; [ "$server" != pochta ] && port=$DPORT
+	out=$("$BIN/pochta-bench" -addr "127.0.0.1:$port" -pass "$PASS" "$@")
+	echo "$out" | grep -v '^RESULT' | sed "s/^/  [$server $label] /" >&2
+	echo "$server $label $(echo "$out" | grep '^RESULT')" >> "$RES"
+}
+
+# ------------------------------------------------------------ the runs
+log "warm-up (page cache, Dovecot indexes)"
+for s in pochta dovecot-argon2id; do
+	run "$s" warmup -mode retr -c 8 -n "$NRETR" -users "u%d@$DOMAIN" -nusers "$NRETR" > /dev/null
+done
+sed -i '/ warmup /d' "$RES"
+
+for scheme in argon2id ssha256; do
+	use_passwd "$scheme"
+	for c in $CONCS; do
+		run "dovecot-$scheme" "sessions-c$c" -mode sessions -c "$c" -duration "$DURATION" -users "u%d@$DOMAIN" -nusers "$c"
+		run "dovecot-$scheme" "retr-c$c" -mode retr -c "$c" -duration "$DURATION" -users "u%d@$DOMAIN" -nusers "$c"
+	done
+done
+for c in $CONCS; do
+	run pochta "sessions-c$c" -mode sessions -c "$c" -duration "$DURATION" -users "u%d@$DOMAIN" -nusers "$c"
+	run pochta "retr-c$c" -mode retr -c "$c" -duration "$DURATION" -users "u%d@$DOMAIN" -nusers "$c"
+done
+
+log "fetchdel: 3 passes over $NFD maildrops of $NMSG messages"
+printf '%s\n' $FD_USERS > "$WORK/fd-users.txt"
+run pochta fetchdel-c8 -mode fetchdel -c 8 -n 3 -users "$WORK/fd-users.txt" -refill "$WORK/refill-pochta.sh"
+use_passwd argon2id
+run dovecot-argon2id fetchdel-c8 -mode fetchdel -c 8 -n 3 -users "$WORK/fd-users.txt" -refill "$WORK/refill-dovecot.sh"
+"$WORK/refill-dovecot.sh"
+use_passwd ssha256
+run dovecot-ssha256 fetchdel-c8 -mode fetchdel -c 8 -n 3 -users "$WORK/fd-users.txt" -refill "$WORK/refill-dovecot.sh"
+use_passwd argon2id
+
+log "stat100k: $NBIG messages"
+run pochta stat100k -mode stat100k -n 5 -users "big@$DOMAIN" -nusers 1
+run dovecot-argon2id stat100k -mode stat100k -n 5 -users "big@$DOMAIN" -nusers 1
+
+# -------------------------------------------------------------- memory
+# rss_kb / pss_kb pid...: summed over the given processes.
+rss_kb() { for p in "$@"; do awk '/^VmRSS:/ {print $2}' "/proc/$p/status" 2>/dev/null; done | awk '{s+=$1} END {print s+0}'; }
+pss_kb() { for p in "$@"; do awk '/^Pss:/ {print $2}' "/proc/$p/smaps_rollup" 2>/dev/null; done | awk '{s+=$1} END {print s+0}'; }
+pids_of() { # server: the processes whose memory counts
+	if [ "$1" = pochta ]; then echo "$POCHTA_PID"; else echo "$DOVECOT_PID $(pgrep -P "$DOVECOT_PID" | tr '\n' ' ')"; fi
+}
+# settle server: wait until the summed RSS stops moving (Go returns freed
+# heap to the OS in the background; Dovecot forks lazily).
+settle() {
+	local last=0 now
+	for _ in $(seq 1 24); do
+		sleep 5
+		now=$(rss_kb $(pids_of "$1"))
+		[ $((now - last)) -lt $((now / 200 + 64)) ] && [ $((last - now)) -lt $((now / 200 + 64)) ] && break
+		last=$now
+	done
+}
+idle_run() { # server port
+	local server=$1 port=$2 base_rss base_pss rss pss nproc out
+	# Log every idle account in once first, so Pochta's credentials cache
+	# is warm (Dovecot has no such cache; this costs it nothing).
+	printf '%s\n' $IDLE_USERS > "$WORK/idle-users.txt"
+	"$BIN/pochta-bench" -addr "127.0.0.1:$port" -pass "$PASS" -mode sessions -c 4 -n "$NIDLE" \
+		-users "$WORK/idle-users.txt" > /dev/null
+	settle "$server"
+	base_rss=$(rss_kb $(pids_of "$server")); base_pss=$(pss_kb $(pids_of "$server"))
+	out=$WORK/idle-$server.out
+	"$BIN/pochta-bench" -addr "127.0.0.1:$port" -pass "$PASS" -mode idle -c "$NIDLE" -hold 600s \
+		-users "$WORK/idle-users.txt" > "$out" &
+	local bpid=$!
+	until grep -q '^READY' "$out"; do sleep 0.5; done
+	settle "$server"
+	rss=$(rss_kb $(pids_of "$server")); pss=$(pss_kb $(pids_of "$server"))
+	nproc=$(pids_of "$server" | wc -w)
+	kill -INT "$bpid"; wait "$bpid" || true
+	local conns; conns=$(sed -n 's/^READY connections=\([0-9]*\).*/\1/p' "$out")
+	echo "  [$server idle] $(grep '^READY' "$out"), $nproc processes, RSS $base_rss -> $rss KiB, PSS $base_pss -> $pss KiB" >&2
+	echo "$server idle RESULT mode=idle connections=$conns processes=$nproc base_rss_kb=$base_rss rss_kb=$rss base_pss_kb=$base_pss pss_kb=$pss rss_per_conn_kb=$(( (rss - base_rss) / conns )) pss_per_conn_kb=$(( (pss - base_pss) / conns ))" >> "$RES"
+}
+log "idle: $NIDLE authenticated connections each"
+idle_run pochta "$PPORT"
+use_passwd ssha256 # the scheme does not change a session's memory; it saves minutes of argon2id
+idle_run dovecot-ssha256 "$DPORT"
+
+# --------------------------------------------------------------- table
+{
+	echo
+	echo "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(awk '/MemTotal/ {print int($2/1024)" MiB"}' /proc/meminfo)"
+	echo "dovecot: $(dovecot --version)   go: $(go version | cut -d' ' -f3)   pochta: $(cd "$ROOT" && git rev-parse --short HEAD)"
+	echo
+	"$ROOT/bench/table.awk" "$RES"
+} | tee "$WORK/table.txt"
+log "raw results in $RES, logs in $WORK"

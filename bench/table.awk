@@ -1,0 +1,48 @@
+#!/usr/bin/awk -f
+# table.awk: turns pop3-vs-dovecot.sh's results.txt ("server label RESULT
+# k=v ...") into the comparison table. Ratio columns are Pochta / Dovecot.
+{
+	server = $1; label = $2
+	for (i = 4; i <= NF; i++) {
+		split($i, kv, "=")
+		v[server, label, kv[1]] = kv[2]
+	}
+	if (v[server, label, "errors"] > 0) errs = errs sprintf("  %s %s: %s errors (%s mismatches)\n", server, label, v[server, label, "errors"], v[server, label, "mismatches"])
+	seen[label] = 1
+}
+function ratio(a, b) { return (a == "" || b == "" || b + 0 == 0) ? "-" : sprintf("%.2f", a / b) }
+function row(what, label, key, target) {
+	if (!(label in seen)) return
+	p = v["pochta", label, key]; a = v["dovecot-argon2id", label, key]; s = v["dovecot-ssha256", label, key]
+	printf "| %-34s | %10s | %10s | %6s | %10s | %6s | %-18s |\n", what, p, a, ratio(p, a), (s == "" ? "-" : s), ratio(p, s), target
+}
+END {
+	printf "| %-34s | %10s | %10s | %6s | %10s | %6s | %-18s |\n", "metric", "Pochta", "Dovecot A", "P/A", "Dovecot S", "P/S", "target (P/D)"
+	printf "|%s|%s|%s|%s|%s|%s|%s|\n", "------------------------------------", "------------", "------------", "--------", "------------", "--------", "--------------------"
+	split("1 8 64", cs, " ")
+	for (i = 1; i <= 3; i++) {
+		c = cs[i]
+		row("sessions/s, " c " clients", "sessions-c" c, "sessions_per_s", c == 8 ? ">= 3" : "")
+		row("  session p50 ms", "sessions-c" c, "session_p50_ms", "")
+		row("  session p99 ms", "sessions-c" c, "session_p99_ms", "")
+	}
+	for (i = 1; i <= 3; i++) {
+		c = cs[i]
+		row("RETR messages/s, " c " clients", "retr-c" c, "msgs_per_s", c == 8 ? ">= 1.5" : "")
+		row("  RETR MB/s", "retr-c" c, "mb_per_s", "")
+		row("  RETR p50 ms", "retr-c" c, "op_p50_ms", "")
+		row("  RETR p99 ms", "retr-c" c, "op_p99_ms", "")
+	}
+	row("RETR+DELE messages/s, 8 clients", "fetchdel-c8", "msgs_per_s", ">= 1.5")
+	row("STAT+UIDL 100k, warm p50 ms", "stat100k", "stat_uidl_p50_ms", "<= 1 (not slower)")
+	row("STAT+UIDL 100k, first ms", "stat100k", "first_stat_uidl_ms", "")
+	row("  whole session 100k, p50 ms", "stat100k", "session_p50_ms", "")
+	row("idle conn RSS KiB each", "idle", "rss_per_conn_kb", "Pochta <= 64 KiB")
+	row("idle conn PSS KiB each", "idle", "pss_per_conn_kb", "")
+	row("  server processes while idle", "idle", "processes", "")
+	print ""
+	print "Dovecot A: ARGON2ID passwd-file (auth_cache on); Dovecot S: the same with SSHA256 hashes"
+	print "(about the cost of Pochta's verified-credentials cache hit). Idle memory: Dovecot S only."
+	if (errs != "") printf "runs with errors:\n%s", errs
+	else print "no run reported errors (every RETR size and terminator checked)"
+}
