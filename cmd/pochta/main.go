@@ -1,0 +1,104 @@
+// Command pochta is the Pochta mail server and its admin tool. This package
+// is the command line only: it parses flags, loads the configuration and
+// wires packages together; protocol and storage logic live in internal/.
+//
+// Exit codes follow sysexits(3) where a mail system reads them (see
+// docs/CLI.md).
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+const usageText = `usage: pochta [-d DIR] COMMAND [ARGS]
+
+Commands:
+  init -d DIR [--domain D] [--hostname H]   create DIR: config, TLS certificate, database
+  domain add NAME... | del NAME | list      manage mail domains
+  user add ADDRESS [--password-stdin] [--legacy-auth]
+  user passwd ADDRESS [--password-stdin] [--legacy-auth]
+  user del ADDRESS | list [DOMAIN]          manage accounts
+  deliver [--uidl X] RCPT... < MESSAGE      local delivery agent (exit 0 = stored durably)
+  serve [-o key=value]...                   run the servers in the foreground
+  version                                   print the version
+
+-d DIR (the installation directory) may appear before or after COMMAND;
+it defaults to $POCHTA_DIR. See docs/CLI.md and docs/CONFIG.md.
+`
+
+// env is what a command may touch of the outside world: passed in, so the
+// commands never read globals.
+type env struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+	getenv         func(string) string
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], env{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv})
+	stop()
+	os.Exit(code)
+}
+
+// run executes one command line and returns the process exit code.
+func run(ctx context.Context, args []string, e env) int {
+	err := dispatch(ctx, args, e)
+	if err == nil {
+		return exitOK
+	}
+	if errors.Is(err, flag.ErrHelp) {
+		return exitOK
+	}
+	fmt.Fprintln(e.stderr, "pochta:", err)
+	return exitCode(err)
+}
+
+func dispatch(ctx context.Context, args []string, e env) error {
+	global := newFlags("pochta", e)
+	dir := global.String("d", e.getenv("POCHTA_DIR"), "installation `DIR`ectory")
+	global.Usage = func() { fmt.Fprint(e.stderr, usageText) }
+	if err := global.Parse(args); err != nil {
+		return usageErr(err)
+	}
+	rest := global.Args()
+	if len(rest) == 0 {
+		fmt.Fprint(e.stderr, usageText)
+		return usageErr(errors.New("no command"))
+	}
+	cmd, rest := rest[0], rest[1:]
+	c := &cli{ctx: ctx, env: e, dir: *dir}
+	switch cmd {
+	case "init":
+		return c.initCmd(rest)
+	case "domain":
+		return c.domainCmd(rest)
+	case "user":
+		return c.userCmd(rest)
+	case "deliver":
+		return c.deliverCmd(rest)
+	case "serve":
+		return c.serveCmd(rest)
+	case "version":
+		fmt.Fprintln(e.stdout, "pochta", version())
+		return nil
+	case "help", "-h", "--help":
+		fmt.Fprint(e.stdout, usageText)
+		return nil
+	}
+	return usageErr(fmt.Errorf("unknown command %q (see pochta help)", cmd))
+}
+
+// cli carries what every command needs.
+type cli struct {
+	ctx context.Context
+	env
+	dir string
+}

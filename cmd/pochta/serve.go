@@ -1,0 +1,196 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/pochta-mail/pochta/internal/config"
+	"github.com/pochta-mail/pochta/internal/pop3"
+	"github.com/pochta-mail/pochta/internal/server"
+	"github.com/pochta-mail/pochta/internal/store"
+	"github.com/pochta-mail/pochta/internal/tlsutil"
+)
+
+// pop3Refusal answers connections over a limit (RFC 3206 SYS/TEMP: the
+// client should try again later).
+const pop3Refusal = "-ERR [SYS/TEMP] Too many connections\r\n"
+
+// expireSweepInterval is how often messages past pop3.expire are removed
+// for accounts that do not log in (a login expires its own at once).
+const expireSweepInterval = time.Hour
+
+// overrides collects repeated -o key=value flags.
+type overrides []string
+
+func (o *overrides) String() string     { return fmt.Sprint(*o) }
+func (o *overrides) Set(v string) error { *o = append(*o, v); return nil }
+
+func (c *cli) serveCmd(args []string) error {
+	fs := newFlags("serve", c.env)
+	dir := c.dirFlag(fs)
+	var ov overrides
+	fs.Var(&ov, "o", "override a configuration `key=value` (repeatable)")
+	rest, err := parseInterleaved(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(rest) > 0 {
+		return usagef("serve: unexpected argument %q", rest[0])
+	}
+	cfg, err := c.loadConfig(*dir, ov)
+	if err != nil {
+		return err
+	}
+	if err := cfg.ValidateFiles(); err != nil {
+		return withCode(exitConfig, err)
+	}
+	log := c.newLogger(cfg.Log.Level)
+	for _, w := range cfg.Warnings() {
+		log.Warn(w)
+	}
+	unlock, err := lockDir(cfg.Dir)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+
+	st, err := c.openStore(cfg, log.With("component", "store"))
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+
+	var certs *tlsutil.CertStore
+	var tlsConfig *tls.Config
+	if cfg.TLS.Cert != "" {
+		if certs, err = tlsutil.NewCertStore(cfg.Path(cfg.TLS.Cert), cfg.Path(cfg.TLS.Key), log); err != nil {
+			return withCode(exitConfig, err)
+		}
+		tlsConfig = certs.TLSConfig()
+	}
+	srv := &server.Server{
+		TLSConfig:           tlsConfig,
+		MaxConnections:      cfg.Limits.MaxConnections,
+		MaxConnectionsPerIP: cfg.Limits.MaxConnectionsPerIP,
+		Logger:              log,
+		Listeners:           listeners(cfg, newPOP3(cfg, st, tlsConfig, log)),
+	}
+	if len(srv.Listeners) == 0 {
+		return withCode(exitConfig, errors.New("config: no listener enabled (pop3.listen and pop3s.listen are empty)"))
+	}
+	if err := srv.Start(); err != nil {
+		return err
+	}
+	log.Info("pochta started", "version", version(), "dir", cfg.Dir, "hostname", hostname(cfg))
+
+	sweepCtx, stopSweep := context.WithCancel(context.Background())
+	sweepDone := make(chan struct{})
+	go func() {
+		defer close(sweepDone)
+		expireSweep(sweepCtx, cfg, st, log)
+	}()
+
+	c.waitForStop(certs, log)
+	log.Info("shutting down", "timeout", cfg.Shutdown.Timeout.D())
+	ctx, cancel := context.WithTimeout(context.Background(), cfg.Shutdown.Timeout.D())
+	defer cancel()
+	if err := srv.Shutdown(ctx); err != nil {
+		log.Warn("sessions still running at shutdown.timeout were closed", "err", err)
+	}
+	stopSweep()
+	<-sweepDone
+	log.Info("stopped")
+	return nil
+}
+
+// waitForStop blocks until SIGTERM or SIGINT, reloading the certificate on
+// every SIGHUP.
+func (c *cli) waitForStop(certs *tlsutil.CertStore, log *slog.Logger) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	for {
+		select {
+		case <-c.ctx.Done():
+			return
+		case <-hup:
+			if certs == nil {
+				log.Info("SIGHUP: no TLS certificate configured")
+				continue
+			}
+			certs.Reload() // logs either way; a failure keeps the old certificate
+		}
+	}
+}
+
+func newPOP3(cfg *config.Config, st store.Store, tlsConfig *tls.Config, log *slog.Logger) *pop3.Server {
+	expire, _ := cfg.POP3.Expire.Duration() // never = 0 = EXPIRE NEVER
+	return &pop3.Server{
+		Hostname:       hostname(cfg),
+		Auth:           newAuth(cfg, st, log.With("component", "auth")),
+		Maildrops:      st,
+		Logger:         log.With("proto", "pop3"),
+		TLSConfig:      tlsConfig,
+		AllowPlaintext: cfg.Auth.AllowPlaintext,
+		IdleTimeout:    cfg.POP3.IdleTimeout.D(),
+		LoginDelay:     cfg.POP3.LoginDelay.D(),
+		Expire:         expire,
+		EnableLAST:     cfg.POP3.EnableLast,
+		MaxBadCommands: cfg.POP3.MaxBadCommands,
+	}
+}
+
+func listeners(cfg *config.Config, p *pop3.Server) []server.Listener {
+	var ls []server.Listener
+	if cfg.POP3.Listen != "" {
+		ls = append(ls, server.Listener{Name: "pop3", Key: "pop3.listen", Addr: cfg.POP3.Listen,
+			TLS: server.TLSNone, Handler: p, Refusal: pop3Refusal})
+	}
+	if cfg.POP3S.Listen != "" {
+		ls = append(ls, server.Listener{Name: "pop3s", Key: "pop3s.listen", Addr: cfg.POP3S.Listen,
+			TLS: server.TLSImplicit, Handler: p, Refusal: pop3Refusal})
+	}
+	return ls
+}
+
+func hostname(cfg *config.Config) string {
+	if cfg.Hostname != "" {
+		return cfg.Hostname
+	}
+	if h, err := os.Hostname(); err == nil && h != "" {
+		return h
+	}
+	return "localhost"
+}
+
+// expireSweep enforces pop3.expire for every account, at start and then
+// hourly, until ctx ends.
+func expireSweep(ctx context.Context, cfg *config.Config, st store.Maildrops, log *slog.Logger) {
+	keep, ok := cfg.POP3.Expire.Duration()
+	if !ok {
+		return
+	}
+	tick := time.NewTicker(expireSweepInterval)
+	defer tick.Stop()
+	for {
+		n, err := st.Expire(ctx, 0, time.Now().Add(-keep))
+		switch {
+		case err != nil && ctx.Err() == nil:
+			log.Error("expire sweep failed", "err", err)
+		case n > 0:
+			log.Info("expired retrieved messages", "count", n, "older_than", keep)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}

@@ -1,0 +1,50 @@
+package main
+
+import (
+	"log/slog"
+
+	"github.com/pochta-mail/pochta/internal/auth"
+	"github.com/pochta-mail/pochta/internal/config"
+	"github.com/pochta-mail/pochta/internal/store"
+	"github.com/pochta-mail/pochta/internal/store/sqlite"
+)
+
+// loadConfig loads DIR/pochta.toml; its errors exit with EX_CONFIG.
+func (c *cli) loadConfig(dir string, overrides []string) (*config.Config, error) {
+	if err := c.requireDir(dir); err != nil {
+		return nil, err
+	}
+	cfg, err := config.Load(dir, overrides)
+	return cfg, withCode(exitConfig, err)
+}
+
+// newLogger writes text logs to stderr at the configured level.
+func (c *cli) newLogger(level string) *slog.Logger {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		l = slog.LevelInfo
+	}
+	return slog.New(slog.NewTextHandler(c.stderr, &slog.HandlerOptions{Level: l}))
+}
+
+// adminLogger is for the short-lived admin commands: only problems.
+func (c *cli) adminLogger() *slog.Logger {
+	return c.newLogger("warn")
+}
+
+// openStore opens the storage engine of the installation. The data lives
+// in DIR itself (DIR/pochta.db, DIR/messages/).
+func (c *cli) openStore(cfg *config.Config, log *slog.Logger) (*sqlite.Store, error) {
+	return sqlite.Open(c.ctx, cfg.Dir, sqlite.Options{Logger: log})
+}
+
+func newAuth(cfg *config.Config, st store.Directory, log *slog.Logger) *auth.Service {
+	return auth.New(auth.Options{
+		Directory:     st,
+		Logger:        log,
+		CacheTTL:      cfg.Auth.CacheTTL.D(),
+		DefaultDomain: cfg.Auth.DefaultDomain,
+		Separators:    cfg.Auth.LoginSeparators,
+		Legacy:        cfg.Auth.Legacy,
+	})
+}
