@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-
 )
 
 const legacyWarning = "warning: the APOP/CRAM-MD5 secret is stored plaintext-equivalent: anyone who reads the database can log in as this user"
@@ -93,4 +92,3 @@ func (c *cli) userCmd(args []string) error {
 	}
 	return nil
 }
-
