@@ -367,8 +367,8 @@ func (s *session) finish() {
 	if s.endReason == "" {
 		s.endReason = "closed"
 	}
+	// The logger carries "user" once logged in.
 	s.log.Info("pop3: session end",
-		"user", s.account.Address,
 		"how", s.endReason,
 		"retrieved", s.nRetr,
 		"retrieved_bytes", s.retrBytes,
