@@ -114,7 +114,7 @@ func (b brokenDirectory) Account(ctx context.Context, address string) (store.Acc
 
 // testDirectory returns the directory the tests run against, with the
 // domain example.org.
-func testDirectory(t *testing.T) store.Directory {
+func testDirectory(t testing.TB) store.Directory {
 	t.Helper()
 	d := newMemDirectory()
 	if err := d.AddDomain(t.Context(), "example.org"); err != nil {
@@ -156,7 +156,7 @@ type fixture struct {
 	clock *fakeClock
 }
 
-func newFixture(t *testing.T, o Options) *fixture {
+func newFixture(t testing.TB, o Options) *fixture {
 	t.Helper()
 	f := &fixture{dir: o.Directory, clock: newFakeClock()}
 	if f.dir == nil {
@@ -174,7 +174,7 @@ func newFixture(t *testing.T, o Options) *fixture {
 
 // credentials builds credentials like NewCredentials but with cheap argon2
 // parameters.
-func (f *fixture) credentials(t *testing.T, password string, legacy bool) store.Credentials {
+func (f *fixture) credentials(t testing.TB, password string, legacy bool) store.Credentials {
 	t.Helper()
 	phc, err := f.s.hashPassword(t.Context(), password, cheapArgon)
 	if err != nil {
@@ -191,7 +191,7 @@ func (f *fixture) credentials(t *testing.T, password string, legacy bool) store.
 	return c
 }
 
-func (f *fixture) addAccount(t *testing.T, address, password string, legacy bool) store.Account {
+func (f *fixture) addAccount(t testing.TB, address, password string, legacy bool) store.Account {
 	t.Helper()
 	a, err := f.dir.CreateAccount(t.Context(), address, f.credentials(t, password, legacy))
 	if err != nil {

@@ -25,7 +25,7 @@ const (
 
 // rfcFixture has user@example.org with the RFC 7677 salt and the RFC's
 // server nonce injected.
-func rfcFixture(t *testing.T) (*fixture, store.Account) {
+func rfcFixture(t testing.TB) (*fixture, store.Account) {
 	t.Helper()
 	f := newFixture(t, Options{})
 	salt, _ := base64.StdEncoding.DecodeString(rfcSalt)
@@ -94,7 +94,7 @@ func (c scramClient) final(t *testing.T, serverFirst string) (string, string) {
 
 // scramProof is ClientKey XOR HMAC(H(ClientKey), AuthMessage), base64,
 // computed without the code under test.
-func scramProof(t *testing.T, password string, salt []byte, iter int, authMessage string) string {
+func scramProof(t testing.TB, password string, salt []byte, iter int, authMessage string) string {
 	t.Helper()
 	clientKey := hmacSHA256(pbkdf2SHA256(t, password, salt, iter), "Client Key")
 	storedKey := sha256.Sum256(clientKey)
@@ -103,7 +103,7 @@ func scramProof(t *testing.T, password string, salt []byte, iter int, authMessag
 	return base64.StdEncoding.EncodeToString(sig)
 }
 
-func pbkdf2SHA256(t *testing.T, password string, salt []byte, iter int) []byte {
+func pbkdf2SHA256(t testing.TB, password string, salt []byte, iter int) []byte {
 	t.Helper()
 	// PBKDF2 with one block (dkLen = hLen), written out so the test does
 	// not only trust the code under test.
