@@ -52,6 +52,10 @@ func (c *cli) serveCmd(args []string) error {
 		return withCode(exitConfig, err)
 	}
 	log := c.newLogger(cfg.Log.Level)
+	for _, k := range config.Keys() {
+		v, _ := cfg.Get(k)
+		log.Debug("config", "key", k, "value", v)
+	}
 	for _, w := range cfg.Warnings() {
 		log.Warn(w)
 	}
@@ -136,7 +140,7 @@ func newPOP3(cfg *config.Config, st store.Store, tlsConfig *tls.Config, log *slo
 		Hostname:       hostname(cfg),
 		Auth:           newAuth(cfg, st, log.With("component", "auth")),
 		Maildrops:      st,
-		Logger:         log.With("proto", "pop3"),
+		Logger:         log,
 		TLSConfig:      tlsConfig,
 		AllowPlaintext: cfg.Auth.AllowPlaintext,
 		IdleTimeout:    cfg.POP3.IdleTimeout.D(),

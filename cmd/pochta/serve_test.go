@@ -1,0 +1,236 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/tls"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/pochta-mail/pochta/internal/tlsutil"
+)
+
+// serving is a running `pochta serve`.
+type serving struct {
+	cmd   *exec.Cmd
+	addrs map[string]string // listener name -> bound address
+	mu    sync.Mutex
+	log   bytes.Buffer
+	done  chan struct{} // closed when stderr is drained
+}
+
+var listeningRE = regexp.MustCompile(`msg=listening name=(\S+) addr=(\S+)`)
+
+// serve starts pochta serve on loopback ephemeral ports and waits for the
+// listeners the log announces. It is stopped with SIGKILL at cleanup if the
+// test has not stopped it.
+func serve(t *testing.T, dir string, overrides ...string) *serving {
+	t.Helper()
+	args := []string{"-d", dir, "serve", "-o", "pop3.listen=127.0.0.1:0", "-o", "pop3s.listen=127.0.0.1:0"}
+	for _, o := range overrides {
+		args = append(args, "-o", o)
+	}
+	s := &serving{cmd: exec.Command(bin, args...), addrs: map[string]string{}, done: make(chan struct{})}
+	stderr, err := s.cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.cmd.Process.Kill(); s.cmd.Wait() })
+	started := make(chan struct{})
+	go func() {
+		defer close(s.done)
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			s.mu.Lock()
+			s.log.WriteString(sc.Text() + "\n")
+			if m := listeningRE.FindStringSubmatch(sc.Text()); m != nil {
+				s.addrs[m[1]] = m[2]
+			}
+			if strings.Contains(sc.Text(), `msg="pochta started"`) {
+				close(started)
+			}
+			s.mu.Unlock()
+		}
+	}()
+	select {
+	case <-started:
+	case <-s.done:
+		s.cmd.Wait()
+		t.Fatalf("pochta serve exited at start:\n%s", s.logText())
+	}
+	return s
+}
+
+func (s *serving) logText() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.log.String()
+}
+
+func (s *serving) addr(name string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.addrs[name]
+}
+
+// stop sends SIGTERM and returns the exit code.
+func (s *serving) stop(t *testing.T) int {
+	t.Helper()
+	if err := s.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	<-s.done
+	err := s.cmd.Wait()
+	if ee, ok := err.(*exec.ExitError); ok {
+		return ee.ExitCode()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return 0
+}
+
+func greeting(t *testing.T, c net.Conn) string {
+	t.Helper()
+	line, err := bufio.NewReader(c).ReadString('\n')
+	if err != nil {
+		t.Fatalf("reading greeting: %v (got %q)", err, line)
+	}
+	return line
+}
+
+func TestServe(t *testing.T) {
+	t.Parallel()
+	dir := newMailDir(t)
+	s := serve(t, dir, "log.level=debug", "limits.max_connections_per_ip=1")
+
+	c, err := net.Dial("tcp", s.addr("pop3"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if g := greeting(t, c); !strings.HasPrefix(g, "+OK") {
+		t.Fatalf("pop3 greeting %q", g)
+	}
+	// One connection per IP: the next one is refused politely.
+	c2, err := net.Dial("tcp", s.addr("pop3"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.Close()
+	if g := greeting(t, c2); g != "-ERR [SYS/TEMP] Too many connections\r\n" {
+		t.Fatalf("over the limit got %q", g)
+	}
+	c.Close()
+
+	// A second serve on the same directory is refused by the flock.
+	r := pochta(t, nil, "-d", dir, "serve", "-o", "pop3.listen=127.0.0.1:0", "-o", "pop3s.listen=127.0.0.1:0")
+	if r.code != exitError || !strings.Contains(r.stderr, "already running") {
+		t.Fatalf("second serve: %s", r)
+	}
+	// deliver works while serve runs.
+	must(t, msg, "-d", dir, "deliver", "alice@example.test")
+
+	if code := s.stop(t); code != 0 {
+		t.Fatalf("serve exited %d on SIGTERM\n%s", code, s.logText())
+	}
+	if log := s.logText(); !strings.Contains(log, "level=DEBUG") || !strings.Contains(log, "msg=stopped") {
+		t.Fatalf("log.level=debug override not applied or no clean stop:\n%s", log)
+	}
+}
+
+// SIGHUP reloads the certificate: pop3s then serves the new one.
+func TestServeCertReload(t *testing.T) {
+	t.Parallel()
+	dir := newDir(t)
+	s := serve(t, dir)
+	if cn := servedCN(t, s.addr("pop3s")); cn != "mail.example.test" {
+		t.Fatalf("served %q", cn)
+	}
+	tmp := t.TempDir()
+	cert, key := filepath.Join(tmp, "c.pem"), filepath.Join(tmp, "k.pem")
+	if err := tlsutil.WriteSelfSigned(tlsutil.SelfSigned{Hostname: "renewed.example.test"}, cert, key); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range [][2]string{{cert, "cert.pem"}, {key, "key.pem"}} {
+		if err := os.Rename(p[0], filepath.Join(dir, p[1])); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; servedCN(t, s.addr("pop3s")) != "renewed.example.test"; i++ {
+		if i > 200 {
+			t.Fatalf("certificate not reloaded:\n%s", s.logText())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// A broken file keeps the old certificate.
+	if err := os.WriteFile(filepath.Join(dir, "cert.pem"), []byte("junk"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s.cmd.Process.Signal(syscall.SIGHUP)
+	for i := 0; !strings.Contains(s.logText(), "reload failed"); i++ {
+		if i > 200 {
+			t.Fatalf("failed reload not logged:\n%s", s.logText())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if cn := servedCN(t, s.addr("pop3s")); cn != "renewed.example.test" {
+		t.Fatalf("after a failed reload served %q", cn)
+	}
+	if code := s.stop(t); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+}
+
+func servedCN(t *testing.T, addr string) string {
+	t.Helper()
+	c, err := tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	io.WriteString(c, "QUIT\r\n")
+	return c.ConnectionState().PeerCertificates[0].Subject.CommonName
+}
+
+func TestServeConfigErrors(t *testing.T) {
+	t.Parallel()
+	dir := newDir(t)
+	cases := []struct{ want, override string }{
+		{"config: pop3.nosuch: unknown key", "pop3.nosuch=1"},
+		{"config: pop3.idle_timeout: invalid duration", "pop3.idle_timeout=forever"},
+		{"config: imap.listen: IMAP is not implemented yet", "imap.listen=127.0.0.1:0"},
+		{"config: pop3.listen:", "pop3.listen=nowhere"},
+		{"config: tls.cert:", "tls.cert=missing.pem"},
+		{"no listener enabled", "pop3s.listen="},
+	}
+	for _, tc := range cases {
+		args := []string{"-d", dir, "serve", "-o", "pop3.listen=", "-o", "pop3s.listen=127.0.0.1:0", "-o", tc.override}
+		expect(t, exitConfig, tc.want, "", args...)
+	}
+	// A port in use: the error names the listener's key.
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	expect(t, exitError, "pop3.listen", "", "-d", dir, "serve", "-o", "pop3.listen="+busy.Addr().String(), "-o", "pop3s.listen=")
+	// The file itself is checked too.
+	setConfig(t, dir, "auth", "legacy", `"yes"`)
+	expect(t, exitConfig, "config: auth.legacy: want true or false", "", "-d", dir, "user", "list")
+}
