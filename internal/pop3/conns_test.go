@@ -1,6 +1,7 @@
 package pop3
 
 import (
+	"bufio"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -72,3 +73,18 @@ func testTLS(t testing.TB) (server, client *tls.Config) {
 	client = &tls.Config{RootCAs: pool, ServerName: testHost}
 	return server, client
 }
+
+// remoteTLSConn is remoteConn for implicit-TLS connections: it keeps the
+// *tls.Conn methods the server looks for.
+type remoteTLSConn struct {
+	*tls.Conn
+	addr net.Addr
+}
+
+func (c remoteTLSConn) RemoteAddr() net.Addr { return c.addr }
+
+func tlsServerConn(c net.Conn, cfg *tls.Config) net.Conn {
+	return remoteTLSConn{tls.Server(c, cfg), &net.TCPAddr{IP: net.IPv4(192, 0, 2, 7), Port: 40000}}
+}
+
+func newReader(c net.Conn) *bufio.Reader { return bufio.NewReader(c) }

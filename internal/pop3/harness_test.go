@@ -319,6 +319,8 @@ func (c *client) run(script string) {
 		l = strings.TrimLeft(l, " \t")
 		switch {
 		case l == "" || strings.HasPrefix(l, "#"):
+		case l == "C:":
+			c.send("")
 		case strings.HasPrefix(l, "C: "):
 			c.send(l[3:])
 		case strings.HasPrefix(l, "S: "):

@@ -148,7 +148,7 @@ func checkLine(line []byte) error {
 }
 
 // splitCommand splits a command line into its keyword (upper-cased, 3 or
-// 4 letters: RFC 1939 §3) and the argument text after the single space
+// 4 letters: RFC 1939 §3; digits after the first, for RFC 6856 "UTF8") and the argument text after the single space
 // that follows it.
 func splitCommand(line []byte) (name [4]byte, rest []byte, err error) {
 	if err := checkLine(line); err != nil {
@@ -163,7 +163,7 @@ func splitCommand(line []byte) (name [4]byte, rest []byte, err error) {
 	}
 	for i, c := range kw {
 		switch {
-		case 'A' <= c && c <= 'Z':
+		case 'A' <= c && c <= 'Z', '0' <= c && c <= '9' && i > 0: // "UTF8"
 		case 'a' <= c && c <= 'z':
 			c -= 'a' - 'A'
 		default:

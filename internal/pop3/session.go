@@ -115,7 +115,7 @@ func newSession(ctx context.Context, srv *Server, c net.Conn) *session {
 	s.remote = c.RemoteAddr().String()
 	s.ip = remoteIP(c.RemoteAddr())
 	s.loopback = s.ip.IsLoopback()
-	_, s.isTLS = c.(interface{ ConnectionState() tls.ConnectionState })
+	_, s.isTLS = c.(tlsConn)
 	s.log = srv.logger().With("proto", "pop3", "cid", srv.nextID.Add(1), "remote", s.remote)
 	return s
 }
@@ -141,7 +141,7 @@ func (s *session) serve() {
 	stop := context.AfterFunc(s.ctx, func() { _ = raw.SetReadDeadline(time.Now()) })
 	defer stop()
 
-	if tc, ok := s.conn.(*tls.Conn); ok {
+	if tc, ok := s.conn.(tlsConn); ok {
 		if err := s.handshake(tc); err != nil {
 			s.endReason = "TLS handshake failed"
 			s.log.Info("pop3: TLS handshake failed", "err", err)
@@ -172,7 +172,14 @@ func (s *session) serve() {
 	}
 }
 
-func (s *session) handshake(tc *tls.Conn) error {
+// tlsConn is a *tls.Conn, or a wrapper of one that keeps its methods.
+type tlsConn interface {
+	net.Conn
+	ConnectionState() tls.ConnectionState
+	HandshakeContext(ctx context.Context) error
+}
+
+func (s *session) handshake(tc tlsConn) error {
 	ctx, cancel := context.WithTimeout(s.ctx, s.srv.lineTimeout())
 	defer cancel()
 	return tc.HandshakeContext(ctx)

@@ -1,0 +1,191 @@
+package pop3
+
+import (
+	"bufio"
+	"errors"
+	"io"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// stuff is the reference dot-stuffing: a "." is added before every line
+// that starts with "."; the response ends with CRLF "." CRLF.
+func stuff(body string) string {
+	var b strings.Builder
+	for _, l := range strings.SplitAfter(body, "\r\n") {
+		if l == "" {
+			continue
+		}
+		if strings.HasPrefix(l, ".") {
+			b.WriteByte('.')
+		}
+		b.WriteString(l)
+	}
+	if body != "" && !strings.HasSuffix(body, "\r\n") {
+		b.WriteString("\r\n")
+	}
+	b.WriteString(".\r\n")
+	return b.String()
+}
+
+func TestRETRDotStuffingByteExact(t *testing.T) {
+	bodies := []string{
+		msg1,
+		crlf("Subject: dots\n\n.\n..\n...\n.hidden\nnot.a.dot\n. \n"),
+		crlf("Subject: last line is a dot\n\ntext\n."), // no final CRLF: the store keeps it so
+		crlf("Subject: last line is two dots\n\ntext\n..\n"),
+		crlf(".Subject: header starting with a dot\n\nbody\n"),
+		crlf("Subject: no final newline\n\nabc"),
+		crlf("Subject: empty body\n\n"),
+		"Subject: bare CR\rinside\r\n\r\nx\r\n",
+		strings.Repeat(crlf(".dotted line of a long message\nplain line\n"), 5000), // crosses copy buffers
+	}
+	e := newEnv(t, envOptions{})
+	e.deliver(testUser, bodies...)
+	stored := storedBodies(t, e)
+	c := e.login()
+	for i := range bodies {
+		n := strconv.Itoa(i + 1)
+		c.send("LIST " + n)
+		listed := strings.TrimPrefix(c.expect("+OK "+n+" *"), "+OK "+n+" ")
+		c.send("RETR " + n)
+		c.expect("+OK " + listed + " octets")
+		raw := c.rawMultiline()
+
+		// The store keeps the delivered body with CRLF line ends (and may
+		// end it with CRLF); LIST and "+OK n octets" give its size, RETR
+		// sends exactly it, stuffed.
+		want := crlf(bodies[i])
+		if bodies[i] == "Subject: bare CR\rinside\r\n\r\nx\r\n" {
+			want = "Subject: bare CR\r\ninside\r\n\r\nx\r\n"
+		}
+		if got := stored[i]; got != want && got != want+"\r\n" {
+			t.Errorf("message %d: the store holds %q, delivered %q", i+1, trunc(got), trunc(want))
+		}
+		if listed != strconv.Itoa(len(stored[i])) {
+			t.Errorf("message %d: LIST size %s, stored body is %d octets", i+1, listed, len(stored[i]))
+		}
+		if raw != stuff(stored[i]) {
+			t.Errorf("message %d: RETR sent\n%q\nwant\n%q", i+1, trunc(raw), trunc(stuff(stored[i])))
+		}
+	}
+}
+
+// storedBodies reads the test user's bodies straight from the store.
+func storedBodies(t *testing.T, e *env) []string {
+	t.Helper()
+	acct, err := e.store.Account(t.Context(), testUser)
+	if err != nil {
+		t.Fatal(err)
+	}
+	md, err := e.store.OpenMaildrop(t.Context(), acct.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer md.Close()
+	var out []string
+	for _, m := range md.Messages() {
+		r, err := md.Body(t.Context(), m.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := io.ReadAll(r)
+		r.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if int64(len(b)) != m.Size {
+			t.Fatalf("store: Size %d but body has %d octets", m.Size, len(b))
+		}
+		out = append(out, string(b))
+	}
+	return out
+}
+
+func trunc(s string) string {
+	if len(s) > 300 {
+		return s[:300] + "..."
+	}
+	return s
+}
+
+func TestTOP(t *testing.T) {
+	header := crlf("From: a@example.net\nSubject: top\n")
+	body := crlf("line 1\n.line 2\nline 3\n")
+	msg := header + "\r\n" + body
+	headerOnly := crlf("From: a@example.net\nSubject: no body\n")
+	e := newEnv(t, envOptions{})
+	e.deliver(testUser, msg, headerOnly, crlf("Subject: x\n\n\n\nafter two blank lines\n"))
+	c := e.login()
+	cases := []struct {
+		cmd  string
+		want string
+	}{
+		{"TOP 1 0", header + "\r\n"},
+		{"TOP 1 1", header + "\r\nline 1\r\n"},
+		{"TOP 1 2", header + "\r\nline 1\r\n.line 2\r\n"},
+		{"TOP 1 3", msg},
+		{"TOP 1 1000", msg},
+		{"TOP 1 99999999999999999999999999", msg},
+		{"TOP 2 0", headerOnly},
+		{"TOP 2 5", headerOnly},
+		{"TOP 3 0", crlf("Subject: x\n\n")},
+		{"TOP 3 1", crlf("Subject: x\n\n\n")},
+		{"TOP 3 2", crlf("Subject: x\n\n\n\n")},
+	}
+	for _, tc := range cases {
+		c.send(tc.cmd)
+		c.expect("+OK Top of message follows")
+		if got := c.rawMultiline(); got != stuff(tc.want) {
+			t.Errorf("%s sent %q, want %q", tc.cmd, got, stuff(tc.want))
+		}
+	}
+}
+
+func TestBodyWriterChunking(t *testing.T) {
+	// The writer must give the same output however the body is split
+	// into writes: line starts and blank lines may straddle chunks.
+	bodies := []string{
+		crlf("A: b\n\n.x\n..\nline\n.\n"),
+		crlf("A: b\nC: d\n\n\n.\n\nz"),
+		"",
+		".",
+		"\r\n.\r\n",
+	}
+	for _, body := range bodies {
+		for _, lines := range []int64{-1, 0, 1, 2, 5} {
+			want := bodyWriterOutput(t, body, len(body)+1, lines)
+			for chunk := 1; chunk <= len(body); chunk++ {
+				if got := bodyWriterOutput(t, body, chunk, lines); got != want {
+					t.Fatalf("body %q lines %d chunk %d: %q, whole: %q", body, lines, chunk, got, want)
+				}
+			}
+		}
+	}
+}
+
+// bodyWriterOutput runs body through a bodyWriter in chunks of the given
+// size and returns what a client would receive.
+func bodyWriterOutput(t *testing.T, body string, chunk int, lines int64) string {
+	t.Helper()
+	var out strings.Builder
+	w := bufio.NewWriter(&out)
+	bw := bodyWriter{w: w, stuff: true, lines: lines}
+	for rest := body; rest != ""; {
+		n := min(chunk, len(rest))
+		if _, err := bw.Write([]byte(rest[:n])); err != nil {
+			if errors.Is(err, errTopDone) {
+				break
+			}
+			t.Fatal(err)
+		}
+		rest = rest[n:]
+	}
+	if !bw.atLineStart() {
+		w.WriteString("\r\n")
+	}
+	w.WriteString(".\r\n")
+	w.Flush()
+	return out.String()
+}
