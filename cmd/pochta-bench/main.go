@@ -24,6 +24,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/signal"
 	"strings"
@@ -50,7 +51,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	fs.IntVar(&c.Conc, "c", 8, "concurrent sessions (idle: connections to hold)")
 	fs.IntVar(&c.N, "n", 0, "sessions to run (fetchdel: passes; stat100k: iterations); 0 = use -duration")
 	fs.DurationVar(&c.Duration, "duration", 10*time.Second, "how long to run when -n is 0")
-	users := fs.String("users", "user%d@bench.test", "a file of \"login [password]\" lines, or a login pattern with %d")
+	users := fs.String("users", "user%d@bench.test", "a file of \"login [password]\" lines, a login pattern with %d, or one login")
 	nusers := fs.Int("nusers", 0, "with a pattern: logins 1..nusers (0 = one per concurrent session)")
 	pass := fs.String("pass", "", "password for logins without one")
 	fs.DurationVar(&c.Hold, "hold", 60*time.Second, "idle: how long to hold the connections")
@@ -107,7 +108,8 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 }
 
 // loadAccounts reads "login [password]" lines from the file named spec, or
-// expands spec as a pattern with %d for 1..n.
+// expands spec as a pattern with %d for 1..n, or else takes spec as the one
+// login.
 func loadAccounts(spec string, n int, pass string) ([]account, error) {
 	if strings.Contains(spec, "%d") {
 		out := make([]account, n)
@@ -117,8 +119,11 @@ func loadAccounts(spec string, n int, pass string) ([]account, error) {
 		return out, nil
 	}
 	f, err := os.Open(spec)
+	if errors.Is(err, fs.ErrNotExist) && !strings.Contains(spec, "/") {
+		return []account{{User: spec, Pass: pass}}, nil // one plain login
+	}
 	if err != nil {
-		return nil, fmt.Errorf("-users is neither a %%d pattern nor a readable file: %w", err)
+		return nil, fmt.Errorf("-users: %w", err)
 	}
 	defer f.Close()
 	var out []account
