@@ -42,22 +42,22 @@ func main() {
 }
 
 func run(ctx context.Context, args []string, out io.Writer) error {
-	fs := flag.NewFlagSet("pochta-bench", flag.ContinueOnError)
+	flags := flag.NewFlagSet("pochta-bench", flag.ContinueOnError)
 	c := config{Out: out}
-	fs.StringVar(&c.Dial.Addr, "addr", "127.0.0.1:110", "server `host:port`")
-	fs.BoolVar(&c.Dial.TLS, "tls", false, "implicit TLS (POP3S); the certificate is not verified")
-	fs.DurationVar(&c.Dial.Timeout, "timeout", 60*time.Second, "per-command timeout")
-	fs.StringVar(&c.Mode, "mode", "sessions", "sessions, retr, fetchdel, idle or stat100k")
-	fs.IntVar(&c.Conc, "c", 8, "concurrent sessions (idle: connections to hold)")
-	fs.IntVar(&c.N, "n", 0, "sessions to run (fetchdel: passes; stat100k: iterations); 0 = use -duration")
-	fs.DurationVar(&c.Duration, "duration", 10*time.Second, "how long to run when -n is 0")
-	users := fs.String("users", "user%d@bench.test", "a file of \"login [password]\" lines, a login pattern with %d, or one login")
-	nusers := fs.Int("nusers", 0, "with a pattern: logins 1..nusers (0 = one per concurrent session)")
-	pass := fs.String("pass", "", "password for logins without one")
-	fs.DurationVar(&c.Hold, "hold", 60*time.Second, "idle: how long to hold the connections")
-	fs.BoolVar(&c.NoLogin, "nologin", false, "idle: do not log in")
-	fs.StringVar(&c.Refill, "refill", "", "fetchdel: shell command that refills the maildrops between passes")
-	if err := fs.Parse(args); err != nil {
+	flags.StringVar(&c.Dial.Addr, "addr", "127.0.0.1:110", "server `host:port`")
+	flags.BoolVar(&c.Dial.TLS, "tls", false, "implicit TLS (POP3S); the certificate is not verified")
+	flags.DurationVar(&c.Dial.Timeout, "timeout", 60*time.Second, "per-command timeout")
+	flags.StringVar(&c.Mode, "mode", "sessions", "sessions, retr, fetchdel, idle or stat100k")
+	flags.IntVar(&c.Conc, "c", 8, "concurrent sessions (idle: connections to hold)")
+	flags.IntVar(&c.N, "n", 0, "sessions to run (fetchdel: passes; stat100k: iterations); 0 = use -duration")
+	flags.DurationVar(&c.Duration, "duration", 10*time.Second, "how long to run when -n is 0")
+	users := flags.String("users", "user%d@bench.test", "a file of \"login [password]\" lines, a login pattern with %d, or one login")
+	nusers := flags.Int("nusers", 0, "with a pattern: logins 1..nusers (0 = one per concurrent session)")
+	pass := flags.String("pass", "", "password for logins without one")
+	flags.DurationVar(&c.Hold, "hold", 60*time.Second, "idle: how long to hold the connections")
+	flags.BoolVar(&c.NoLogin, "nologin", false, "idle: do not log in")
+	flags.StringVar(&c.Refill, "refill", "", "fetchdel: shell command that refills the maildrops between passes")
+	if err := flags.Parse(args); err != nil {
 		return err
 	}
 	if c.Conc < 1 {
