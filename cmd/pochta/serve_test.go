@@ -102,6 +102,16 @@ func (s *serving) stop(t *testing.T) int {
 	return 0
 }
 
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for i := 0; !cond(); i++ {
+		if i > 1000 {
+			t.Fatalf("never happened: %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 func greeting(t *testing.T, c net.Conn) string {
 	t.Helper()
 	line, err := bufio.NewReader(c).ReadString('\n')
@@ -114,7 +124,7 @@ func greeting(t *testing.T, c net.Conn) string {
 func TestServe(t *testing.T) {
 	t.Parallel()
 	dir := newMailDir(t)
-	s := serve(t, dir, "log.level=debug", "limits.max_connections_per_ip=1")
+	s := serve(t, dir, "log.level=debug", "limits.max_connections_per_ip=1", "shutdown.timeout=1h")
 
 	c, err := net.Dial("tcp", s.addr("pop3"))
 	if err != nil {
@@ -134,6 +144,16 @@ func TestServe(t *testing.T) {
 		t.Fatalf("over the limit got %q", g)
 	}
 	c.Close()
+	eventually(t, "first session ended", func() bool { return strings.Contains(s.logText(), "session end") })
+	idle, err := net.Dial("tcp", s.addr("pop3"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer idle.Close()
+	idleReader := bufio.NewReader(idle)
+	if g, _ := idleReader.ReadString('\n'); !strings.HasPrefix(g, "+OK") {
+		t.Fatalf("idle session greeting %q", g)
+	}
 
 	// A second serve on the same directory is refused by the flock.
 	r := pochta(t, nil, "-d", dir, "serve", "-o", "pop3.listen=127.0.0.1:0", "-o", "pop3s.listen=127.0.0.1:0")
@@ -143,8 +163,13 @@ func TestServe(t *testing.T) {
 	// deliver works while serve runs.
 	must(t, msg, "-d", dir, "deliver", "alice@example.test")
 
+	// SIGTERM ends the idle session at its pending read instead of
+	// waiting for shutdown.timeout (an hour here).
 	if code := s.stop(t); code != 0 {
 		t.Fatalf("serve exited %d on SIGTERM\n%s", code, s.logText())
+	}
+	if _, err := io.ReadAll(idleReader); err != nil {
+		t.Fatalf("idle session not closed cleanly: %v", err)
 	}
 	if log := s.logText(); !strings.Contains(log, "level=DEBUG") || !strings.Contains(log, "msg=stopped") {
 		t.Fatalf("log.level=debug override not applied or no clean stop:\n%s", log)
@@ -172,23 +197,13 @@ func TestServeCertReload(t *testing.T) {
 	if err := s.cmd.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
-	for i := 0; servedCN(t, s.addr("pop3s")) != "renewed.example.test"; i++ {
-		if i > 200 {
-			t.Fatalf("certificate not reloaded:\n%s", s.logText())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	eventually(t, "certificate reloaded", func() bool { return servedCN(t, s.addr("pop3s")) == "renewed.example.test" })
 	// A broken file keeps the old certificate.
 	if err := os.WriteFile(filepath.Join(dir, "cert.pem"), []byte("junk"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	s.cmd.Process.Signal(syscall.SIGHUP)
-	for i := 0; !strings.Contains(s.logText(), "reload failed"); i++ {
-		if i > 200 {
-			t.Fatalf("failed reload not logged:\n%s", s.logText())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	eventually(t, "failed reload logged", func() bool { return strings.Contains(s.logText(), "reload failed") })
 	if cn := servedCN(t, s.addr("pop3s")); cn != "renewed.example.test" {
 		t.Fatalf("after a failed reload served %q", cn)
 	}
