@@ -2,105 +2,13 @@ package auth
 
 import (
 	"context"
-	"errors"
-	"fmt"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/pochta-mail/pochta/internal/store"
+	"github.com/pochta-mail/pochta/internal/store/sqlite"
 )
-
-// memDirectory is a minimal in-memory store.Directory, used until the
-// SQLite engine builds; it follows the store conventions that auth relies
-// on (lower-case, case-insensitive lookups, ErrNotFound).
-type memDirectory struct {
-	mu       sync.Mutex
-	domains  map[string]bool
-	accounts map[string]store.Account
-	nextID   int64
-}
-
-var _ store.Directory = (*memDirectory)(nil)
-
-func newMemDirectory() *memDirectory {
-	return &memDirectory{domains: map[string]bool{}, accounts: map[string]store.Account{}}
-}
-
-func (d *memDirectory) AddDomain(ctx context.Context, name string) error {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.domains[strings.ToLower(name)] = true
-	return nil
-}
-
-func (d *memDirectory) DeleteDomain(ctx context.Context, name string) error {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	delete(d.domains, strings.ToLower(name))
-	return nil
-}
-
-func (d *memDirectory) Domains(ctx context.Context) ([]store.Domain, error) {
-	return nil, errors.New("not needed")
-}
-
-func (d *memDirectory) CreateAccount(ctx context.Context, address string, c store.Credentials) (store.Account, error) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	address = strings.ToLower(address)
-	_, domain, _ := strings.Cut(address, "@")
-	if !d.domains[domain] {
-		return store.Account{}, store.ErrNotFound
-	}
-	if _, ok := d.accounts[address]; ok {
-		return store.Account{}, store.ErrExists
-	}
-	d.nextID++
-	a := store.Account{ID: d.nextID, Address: address, Domain: domain, Credentials: c, Created: time.Now()}
-	d.accounts[address] = a
-	return a, nil
-}
-
-func (d *memDirectory) SetCredentials(ctx context.Context, address string, c store.Credentials) error {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	a, ok := d.accounts[strings.ToLower(address)]
-	if !ok {
-		return store.ErrNotFound
-	}
-	a.Credentials = c
-	d.accounts[a.Address] = a
-	return nil
-}
-
-func (d *memDirectory) DeleteAccount(ctx context.Context, address string) error {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if _, ok := d.accounts[strings.ToLower(address)]; !ok {
-		return store.ErrNotFound
-	}
-	delete(d.accounts, strings.ToLower(address))
-	return nil
-}
-
-func (d *memDirectory) Account(ctx context.Context, address string) (store.Account, error) {
-	if err := ctx.Err(); err != nil {
-		return store.Account{}, err
-	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	a, ok := d.accounts[strings.ToLower(address)]
-	if !ok {
-		return store.Account{}, fmt.Errorf("account %q: %w", address, store.ErrNotFound)
-	}
-	return a, nil
-}
-
-func (d *memDirectory) Accounts(ctx context.Context, domain string) ([]store.Account, error) {
-	return nil, errors.New("not needed")
-}
 
 // brokenDirectory fails every lookup with err.
 type brokenDirectory struct {
@@ -112,15 +20,23 @@ func (b brokenDirectory) Account(ctx context.Context, address string) (store.Acc
 	return store.Account{}, b.err
 }
 
-// testDirectory returns the directory the tests run against, with the
-// domain example.org.
+// testDirectory returns the real SQLite engine in a temporary directory,
+// with the domain example.org.
 func testDirectory(t testing.TB) store.Directory {
 	t.Helper()
-	d := newMemDirectory()
-	if err := d.AddDomain(t.Context(), "example.org"); err != nil {
+	st, err := sqlite.Open(t.Context(), t.TempDir(), sqlite.Options{})
+	if err != nil {
 		t.Fatal(err)
 	}
-	return d
+	t.Cleanup(func() {
+		if err := st.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	if err := st.AddDomain(t.Context(), "example.org"); err != nil {
+		t.Fatal(err)
+	}
+	return st
 }
 
 // fakeClock is a settable clock for Options.Now.

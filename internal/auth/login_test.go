@@ -7,9 +7,9 @@ import (
 )
 
 func TestNormalizeLogin(t *testing.T) {
-	withDefault := New(Options{Directory: newMemDirectory(), DefaultDomain: "Example.ORG", Separators: "+%"})
-	noDefault := New(Options{Directory: newMemDirectory(), Separators: "+%"})
-	noSeparators := New(Options{Directory: newMemDirectory(), DefaultDomain: "example.org"})
+	withDefault := New(Options{DefaultDomain: "Example.ORG", Separators: "+%"})
+	noDefault := New(Options{Separators: "+%"})
+	noSeparators := New(Options{DefaultDomain: "example.org"})
 	for _, c := range []struct {
 		s     *Service
 		login string

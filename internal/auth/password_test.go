@@ -8,7 +8,7 @@ import (
 )
 
 func TestNewCredentialsFormats(t *testing.T) {
-	s := New(Options{Directory: newMemDirectory()})
+	s := New(Options{})
 	c, err := s.NewCredentials("pencil", false)
 	if err != nil {
 		t.Fatal(err)
@@ -46,7 +46,7 @@ func TestNewCredentialsFormats(t *testing.T) {
 }
 
 func TestNewCredentialsRefusesBadPasswords(t *testing.T) {
-	s := New(Options{Directory: newMemDirectory()})
+	s := New(Options{})
 	for _, pw := range []string{"", string(make([]byte, maxPasswordLen+1))} {
 		if _, err := s.NewCredentials(pw, false); err == nil {
 			t.Errorf("NewCredentials(%d bytes) succeeded", len(pw))
@@ -57,7 +57,7 @@ func TestNewCredentialsRefusesBadPasswords(t *testing.T) {
 // Parameters come from the stored string, so hashes made with other costs
 // (older or newer policy) still verify.
 func TestVerifyReadsParametersFromHash(t *testing.T) {
-	s := New(Options{Directory: newMemDirectory()})
+	s := New(Options{})
 	for _, p := range []argonParams{cheapArgon, {memory: 256, time: 2, threads: 2}} {
 		phc, err := s.hashPassword(t.Context(), "pw", p)
 		if err != nil {
@@ -99,7 +99,7 @@ func TestParsePHCRejectsMalformed(t *testing.T) {
 }
 
 func TestArgonWaitGivesUpWithContext(t *testing.T) {
-	s := New(Options{Directory: newMemDirectory()})
+	s := New(Options{})
 	for range cap(s.argonSlots) { // every slot busy
 		s.argonSlots <- struct{}{}
 	}
