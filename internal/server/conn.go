@@ -1,6 +1,7 @@
 package server
 
 import (
+	"cmp"
 	"crypto/tls"
 	"errors"
 	"net"
@@ -79,11 +80,7 @@ func (s *Server) refuse(l *Listener, c net.Conn, ip netip.Addr) {
 	if l.Refusal == "" || l.TLS == TLSImplicit {
 		return
 	}
-	timeout := s.RefusalTimeout
-	if timeout == 0 {
-		timeout = 5 * time.Second
-	}
-	c.SetWriteDeadline(time.Now().Add(timeout))
+	c.SetWriteDeadline(time.Now().Add(cmp.Or(s.RefusalTimeout, 5*time.Second)))
 	c.Write([]byte(l.Refusal))
 }
 
@@ -113,11 +110,7 @@ func (s *Server) serve(l *Listener, c net.Conn, ip netip.Addr) {
 }
 
 func (s *Server) handshake(l *Listener, c net.Conn) (*tls.Conn, bool) {
-	timeout := s.HandshakeTimeout
-	if timeout == 0 {
-		timeout = 30 * time.Second
-	}
-	c.SetDeadline(time.Now().Add(timeout))
+	c.SetDeadline(time.Now().Add(cmp.Or(s.HandshakeTimeout, 30*time.Second)))
 	tc := tls.Server(c, s.TLSConfig)
 	if err := tc.HandshakeContext(s.ctx); err != nil {
 		s.logger().Debug("TLS handshake failed", "name", l.Name, "remote", c.RemoteAddr().String(), "err", err)

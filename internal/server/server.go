@@ -10,6 +10,7 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -73,7 +74,12 @@ type Server struct {
 	HandshakeTimeout time.Duration
 	// RefusalTimeout bounds writing the refusal text; 0 = 5s.
 	RefusalTimeout time.Duration
-	Logger         *slog.Logger // nil = discard
+	// CloseGrace is how long Shutdown still waits for handlers after its
+	// context ended and it closed their connections: their I/O then fails
+	// at once, and a store operation in flight may finish before the
+	// caller closes the store. 0 = 5s.
+	CloseGrace time.Duration
+	Logger     *slog.Logger // nil = discard
 
 	mu       sync.Mutex
 	bound    []boundListener
@@ -169,7 +175,8 @@ func (s *Server) logger() *slog.Logger {
 
 // Shutdown stops accepting, cancels the handlers' context, interrupts
 // blocked reads, and waits for every handler to return. If ctx ends first,
-// it closes the remaining connections and returns ctx's error.
+// it closes the remaining connections, waits up to CloseGrace for their
+// handlers to notice, and returns ctx's error.
 func (s *Server) Shutdown(ctx context.Context) error {
 	if !s.stopAccepting() {
 		return nil
@@ -193,6 +200,13 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		case <-ctx.Done():
 			timer.Stop()
 			s.closeConns()
+			grace := time.NewTimer(cmp.Or(s.CloseGrace, 5*time.Second))
+			defer grace.Stop()
+			select {
+			case <-done:
+			case <-grace.C:
+				s.logger().Error("handlers still running after their connections were closed", "count", s.Active())
+			}
 			return ctx.Err()
 		case <-timer.C:
 			wait = min(wait*2, 500*time.Millisecond)

@@ -181,7 +181,7 @@ func TestShutdownInterruptsIdleReads(t *testing.T) {
 }
 
 func TestShutdownDeadlineClosesConnections(t *testing.T) {
-	s := &Server{}
+	s := &Server{CloseGrace: time.Millisecond}
 	release := make(chan struct{})
 	t.Cleanup(func() { close(release) })
 	started := make(chan struct{})
