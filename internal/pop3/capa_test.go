@@ -24,6 +24,7 @@ func expectCapa(t *testing.T, got []string, want ...string) {
 }
 
 func TestCapaPerState(t *testing.T) {
+	t.Parallel()
 	srvTLS, _ := testTLS(t)
 	e := newEnv(t, envOptions{}, func(s *Server) {
 		s.TLSConfig = srvTLS
@@ -43,6 +44,7 @@ func TestCapaPerState(t *testing.T) {
 }
 
 func TestCapaDefaults(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{legacy: true})
 	c := e.dial()
 	expectCapa(t, c.capa(),
@@ -52,6 +54,7 @@ func TestCapaDefaults(t *testing.T) {
 }
 
 func TestPlaintextRefusedOnRemoteConnections(t *testing.T) {
+	t.Parallel()
 	srvTLS, cliTLS := testTLS(t)
 	e := newEnv(t, envOptions{wrap: asRemote}, func(s *Server) { s.TLSConfig = srvTLS })
 	e.deliver(testUser, msg1)
@@ -95,6 +98,7 @@ S: +OK Logged in, 1 messages (` + itoa(len(msg1)) + ` octets)
 }
 
 func TestAllowPlaintext(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{wrap: asRemote}, func(s *Server) { s.AllowPlaintext = true })
 	c := e.dial()
 	expectCapa(t, c.capa(),
@@ -113,6 +117,7 @@ S: +OK Logged in, 0 messages (0 octets)
 // test (CVE-2011-0411 and kin): commands sent in the same packet as STLS
 // must not run inside the TLS session.
 func TestSTLSDiscardsPipelinedCleartext(t *testing.T) {
+	t.Parallel()
 	srvTLS, cliTLS := testTLS(t)
 	e := newEnv(t, envOptions{}, func(s *Server) { s.TLSConfig = srvTLS })
 	e.deliver(testUser, msg1)
@@ -131,6 +136,7 @@ S: -ERR NOOP not valid in AUTHORIZATION state
 }
 
 func TestSTLSResetsSessionState(t *testing.T) {
+	t.Parallel()
 	srvTLS, cliTLS := testTLS(t)
 	e := newEnv(t, envOptions{}, func(s *Server) { s.TLSConfig = srvTLS })
 	c := e.dial()
@@ -150,6 +156,7 @@ S: -ERR No username given
 }
 
 func TestImplicitTLS(t *testing.T) {
+	t.Parallel()
 	srvTLS, cliTLS := testTLS(t)
 	e := newEnv(t, envOptions{wrap: func(c net.Conn) net.Conn {
 		return tlsServerConn(c, srvTLS)
@@ -183,6 +190,7 @@ S: +OK ` + itoa(len(msg1)) + ` octets
 }
 
 func TestUTF8AndLANG(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{}, func(s *Server) { s.MaxBadCommands = 100 })
 	e.addUser("jürgen@example.com", "pässwörd", false)
 	c := e.dial()

@@ -56,6 +56,21 @@ type env struct {
 	cancel   context.CancelFunc
 	sessions sync.WaitGroup
 	active   atomic.Int64
+
+	// expectPanics is how many recovered panics the test provokes.
+	expectPanics int64
+
+	mu    sync.Mutex
+	conns []net.Conn // client conns dialed so far, for openClients
+}
+
+// openClients returns the client conns dialed since the last call.
+func (e *env) openClients() []net.Conn {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	cs := e.conns
+	e.conns = nil
+	return cs
 }
 
 // testClock is a settable clock for LOGIN-DELAY and EXPIRE.
@@ -139,7 +154,7 @@ func newEnv(t testing.TB, o envOptions, configure ...func(*Server)) *env {
 		l.Close()
 		cancel()
 		e.sessions.Wait()
-		if n := e.srv.RecoveredPanics(); n != 0 {
+		if n := e.srv.RecoveredPanics(); n != e.expectPanics {
 			t.Errorf("%d sessions panicked", n)
 		}
 		if err := st.Close(); err != nil {
@@ -239,6 +254,9 @@ func (e *env) dialNoGreeting() *client {
 		e.t.Fatal(err)
 	}
 	e.t.Cleanup(func() { conn.Close() })
+	e.mu.Lock()
+	e.conns = append(e.conns, conn)
+	e.mu.Unlock()
 	return &client{t: e.t, conn: conn, r: bufio.NewReader(conn)}
 }
 

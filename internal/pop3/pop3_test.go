@@ -16,6 +16,7 @@ var (
 func itoa(n int) string { return strconv.Itoa(n) }
 
 func TestRFC1939Session(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{})
 	e.deliver(testUser, msg1, msg2)
 	total := itoa(len(msg1) + len(msg2))
@@ -69,6 +70,7 @@ S: +OK Logging out
 }
 
 func TestGreetingWithoutAPOP(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{})
 	c := e.dialNoGreeting()
 	c.expect("+OK " + testHost + " POP3 ready")
@@ -82,6 +84,7 @@ S: +OK ` + testHost + ` POP3 server signing off
 }
 
 func TestDeletedMessagesKeepTheirNumbers(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{})
 	e.deliver(testUser, msg1, msg2, msg1)
 	c := e.login()
@@ -118,6 +121,7 @@ S~ \+OK 2 \d+
 }
 
 func TestMessageNumbers(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{}, func(s *Server) { s.MaxBadCommands = 100 })
 	e.deliver(testUser, msg1, msg2)
 	c := e.login()
@@ -160,6 +164,7 @@ S: +OK
 }
 
 func TestQuitAppliesDeletesDisconnectDoesNot(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{})
 	e.deliver(testUser, msg1, msg2)
 
@@ -194,6 +199,7 @@ S: +OK Logging out
 }
 
 func TestMaildropInUse(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{})
 	e.deliver(testUser, msg1)
 	first := e.login()
@@ -228,6 +234,7 @@ S: +OK Logging out
 }
 
 func TestAutologoutDoesNotDelete(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{}, func(s *Server) { s.IdleTimeout = 300 * time.Millisecond })
 	e.deliver(testUser, msg1, msg2)
 	c := e.login()
@@ -246,6 +253,7 @@ S~ \+OK 2 \d+
 }
 
 func TestAutologoutBeforeLogin(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{}, func(s *Server) { s.IdleTimeout = 200 * time.Millisecond })
 	c := e.dial()
 	c.expect("-ERR Autologout; idle for too long")
@@ -253,6 +261,7 @@ func TestAutologoutBeforeLogin(t *testing.T) {
 }
 
 func TestAutologoutMidLine(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{}, func(s *Server) {
 		s.IdleTimeout = time.Hour
 		s.LineTimeout = 200 * time.Millisecond
@@ -264,6 +273,7 @@ func TestAutologoutMidLine(t *testing.T) {
 }
 
 func TestShutdownDoesNotDelete(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{})
 	e.deliver(testUser, msg1, msg2)
 	c := e.login()
@@ -292,6 +302,7 @@ S: +OK Message 1 deleted
 }
 
 func TestUIDLStableAcrossSessions(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{})
 	e.deliver(testUser, msg1, msg2, msg1)
 	uidls := func() []string {
@@ -328,6 +339,7 @@ S: +OK 2 ` + uid2 + `
 }
 
 func TestBareLFAndLenientSpaces(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{})
 	e.deliver(testUser, msg1)
 	c := e.login()
@@ -338,6 +350,7 @@ func TestBareLFAndLenientSpaces(t *testing.T) {
 }
 
 func TestUnterminatedLineAtEOFIsNotACommand(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{})
 	e.deliver(testUser, msg1)
 	c := e.login()
@@ -354,6 +367,7 @@ S~ \+OK 1 \d+
 }
 
 func TestLAST(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{})
 	e.deliver(testUser, msg1)
 	c := e.login()

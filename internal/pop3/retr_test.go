@@ -30,6 +30,7 @@ func stuff(body string) string {
 }
 
 func TestRETRDotStuffingByteExact(t *testing.T) {
+	t.Parallel()
 	bodies := []string{
 		msg1,
 		crlf("Subject: dots\n\n.\n..\n...\n.hidden\nnot.a.dot\n. \n"),
@@ -111,6 +112,7 @@ func trunc(s string) string {
 }
 
 func TestTOP(t *testing.T) {
+	t.Parallel()
 	header := crlf("From: a@example.net\nSubject: top\n")
 	body := crlf("line 1\n.line 2\nline 3\n")
 	msg := header + "\r\n" + body
@@ -144,6 +146,7 @@ func TestTOP(t *testing.T) {
 }
 
 func TestBodyWriterChunking(t *testing.T) {
+	t.Parallel()
 	// The writer must give the same output however the body is split
 	// into writes: line starts and blank lines may straddle chunks.
 	bodies := []string{

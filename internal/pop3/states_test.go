@@ -24,6 +24,7 @@ var sampleArgs = map[string]string{
 // where the table says it is illegal: each gets -ERR, changes nothing and
 // the session goes on.
 func TestWrongStateMatrix(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{}, func(s *Server) {
 		s.EnableLAST = true
 		s.MaxBadCommands = 1000
@@ -78,6 +79,7 @@ S: +OK Logging out
 // TestEveryCommandInItsStates checks that every row of the table is
 // reachable in each state where it is legal (no "not valid" answer).
 func TestEveryCommandInItsStates(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{}, func(s *Server) {
 		s.EnableLAST = true
 		s.MaxBadCommands = 1000
@@ -106,6 +108,7 @@ func TestEveryCommandInItsStates(t *testing.T) {
 }
 
 func TestUnknownCommands(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{}, func(s *Server) { s.MaxBadCommands = 100 })
 	c := e.dial()
 	c.run(`

@@ -27,7 +27,7 @@ func (s *session) message(arg string) (int, error) {
 // (no sign, no spaces). Values too large for an int64 saturate: they are
 // out of range for any message number and mean "all" for a line count.
 func parseNumber(s string) (uint64, bool) {
-	if s == "" || len(s) > 40 {
+	if s == "" {
 		return 0, false
 	}
 	var n uint64
