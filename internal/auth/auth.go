@@ -138,9 +138,9 @@ func New(o Options) *Service {
 // LegacyEnabled reports whether APOP and CRAM-MD5 are enabled server-wide.
 func (s *Service) LegacyEnabled() bool { return s.legacy }
 
-// Mechanisms lists the SASL mechanisms to advertise, strongest last-but-one
-// order as the contract fixes it: PLAIN, LOGIN (both only when plaintextOK,
-// i.e. on TLS), SCRAM-SHA-256, CRAM-MD5 (only when Legacy).
+// Mechanisms lists the SASL mechanisms to advertise, in this order: PLAIN,
+// LOGIN (both only when plaintextOK, i.e. on TLS), SCRAM-SHA-256, CRAM-MD5
+// (only when Legacy).
 func (s *Service) Mechanisms(plaintextOK bool) []string {
 	var m []string
 	if plaintextOK {

@@ -20,9 +20,10 @@ const (
 )
 
 // throttle counts recent failed logins per account and per client network.
-// Both tables are bounded: when full, the entries that failed longest ago go
-// first, so an attacker who sprays many names or addresses can only push
-// out stale counters.
+// Both tables are bounded (at most ~20 MiB for 50,000 logins of up to 255
+// bytes, much less for addresses): when full, the entries that failed
+// longest ago go first, so an attacker who sprays many names or addresses
+// can only push out stale counters.
 type throttle struct {
 	mu     sync.Mutex
 	logins *boundedMap[string, int]
