@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"flag"
 	"runtime/debug"
 )
@@ -45,14 +46,18 @@ func (c *cli) requireDir(dir string) error {
 	return nil
 }
 
-// version reports the module version and VCS revision the binary was built
-// from.
+// buildVersion is set by release builds:
+// go build -ldflags "-X main.buildVersion=1.2.3" ./cmd/pochta
+var buildVersion string
+
+// version reports the release version (if set at link time), else the
+// module version, and the VCS revision the binary was built from.
 func version() string {
 	info, ok := debug.ReadBuildInfo()
 	if !ok {
-		return "unknown"
+		return cmp.Or(buildVersion, "unknown")
 	}
-	v := info.Main.Version
+	v := cmp.Or(buildVersion, info.Main.Version)
 	for _, s := range info.Settings {
 		switch s.Key {
 		case "vcs.revision":
