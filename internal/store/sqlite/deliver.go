@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/pochta-mail/pochta/internal/store"
@@ -93,6 +94,7 @@ type committer struct {
 	reqs     chan *pending
 	quit     chan struct{}
 	stopped  chan struct{}
+	commits  atomic.Int64 // transactions committed, for the benchmark's msgs/commit
 }
 
 func startCommitter(s *Store, maxBatch int) *committer {
@@ -188,6 +190,7 @@ func (c *committer) commit(batch []*pending) {
 		tx.Rollback()
 		return
 	}
+	c.commits.Add(1)
 	if err := tx.Commit(); err != nil {
 		for _, p := range batch {
 			if p.err == nil {
