@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -14,6 +13,7 @@ import (
 	"time"
 
 	"github.com/pochta-mail/pochta/internal/store"
+	"github.com/pochta-mail/pochta/internal/store/storetest"
 )
 
 // newAccount creates address in a fresh or existing domain.
@@ -56,25 +56,7 @@ func bodyFiles(t testing.TB, dir string) []string {
 // contents reads every message of a's maildrop in order.
 func contents(t testing.TB, s *Store, a store.Account) []string {
 	t.Helper()
-	m, err := s.OpenMaildrop(context.Background(), a.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
-	var out []string
-	for _, msg := range m.Messages() {
-		r, err := m.Body(context.Background(), msg.ID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, err := io.ReadAll(r)
-		r.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, string(b))
-	}
-	return out
+	return storetest.Bodies(t, s, a.ID)
 }
 
 func TestSurvivesReopen(t *testing.T) {

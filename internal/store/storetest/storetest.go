@@ -90,10 +90,15 @@ func open(t *testing.T, s store.Store, a store.Account) store.Maildrop {
 	return m
 }
 
-// bodies opens a's maildrop, reads every body in order and closes it.
-func bodies(t *testing.T, s store.Store, a store.Account) []string {
+// Bodies opens the account's maildrop, reads every body in delivery order,
+// checks each against its Size, and closes the maildrop. Engine and
+// protocol tests use it to look at what a store holds.
+func Bodies(t testing.TB, s store.Maildrops, accountID int64) []string {
 	t.Helper()
-	m := open(t, s, a)
+	m, err := s.OpenMaildrop(context.Background(), accountID)
+	if err != nil {
+		t.Fatalf("OpenMaildrop(%d): %v", accountID, err)
+	}
 	defer m.Close()
 	var out []string
 	for _, msg := range m.Messages() {
@@ -106,7 +111,13 @@ func bodies(t *testing.T, s store.Store, a store.Account) []string {
 	return out
 }
 
-func read(t *testing.T, m store.Maildrop, id int64) string {
+// bodies is Bodies for an account.
+func bodies(t *testing.T, s store.Store, a store.Account) []string {
+	t.Helper()
+	return Bodies(t, s, a.ID)
+}
+
+func read(t testing.TB, m store.Maildrop, id int64) string {
 	t.Helper()
 	r, err := m.Body(context.Background(), id)
 	if err != nil {
