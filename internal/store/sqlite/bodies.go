@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"crypto/rand"
+	"database/sql"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -127,7 +128,29 @@ func (s *Store) removeBodies(names []string) {
 // older than orphanAge: leftovers of a crash between writing a body and
 // committing its row, or between a delete's commit and the file removal.
 // Younger files are left alone: another process may be delivering them.
+//
+// The sweep reads every body name, so it runs at most once per orphanAge
+// across all processes (the time is kept in the meta table): a short-lived
+// `pochta deliver` process per message must not pay for it each time.
 func (s *Store) sweepOrphans(ctx context.Context) error {
+	due := false
+	now := s.now()
+	err := s.withTx(ctx, "scheduling sweep", func(tx *sql.Tx) error {
+		var last int64
+		err := tx.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = 'last_sweep'`).Scan(&last)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+		if due = err != nil || now.Sub(fromDB(last)) >= orphanAge || fromDB(last).After(now); !due {
+			return nil
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO meta (key, value) VALUES ('last_sweep', ?)
+			ON CONFLICT (key) DO UPDATE SET value = excluded.value`, toDB(now))
+		return err
+	})
+	if err != nil || !due {
+		return err
+	}
 	rows, err := s.reader.QueryContext(ctx, `SELECT DISTINCT body FROM messages`)
 	if err != nil {
 		return err
@@ -140,7 +163,7 @@ func (s *Store) sweepOrphans(ctx context.Context) error {
 	for _, n := range names {
 		referenced[n] = struct{}{}
 	}
-	cutoff := s.now().Add(-orphanAge)
+	cutoff := now.Add(-orphanAge)
 	root := filepath.Join(s.dir, bodiesDir)
 	removed := 0
 	for i := range 256 {

@@ -135,6 +135,7 @@ func TestBodyFilesSharedAndRemoved(t *testing.T) {
 func TestOrphanSweep(t *testing.T) {
 	dir := t.TempDir()
 	now := time.Now()
+	later := now.Add(orphanAge) // when the next sweep is due
 	s, err := Open(context.Background(), dir, Options{Now: func() time.Time { return now }})
 	if err != nil {
 		t.Fatal(err)
@@ -144,24 +145,31 @@ func TestOrphanSweep(t *testing.T) {
 	s.Close()
 	referenced := bodyFiles(t, dir)[0]
 
-	orphan := func(name string, age time.Duration) string {
-		path := filepath.Join(dir, bodiesDir, name[:2], name)
-		if err := os.WriteFile(path, []byte("half a message"), 0o600); err != nil {
-			t.Fatal(err)
+	// file creates (or, for referenced, ages) a body file modified at mtime.
+	file := func(path string, mtime time.Time) string {
+		if path != referenced {
+			path = filepath.Join(dir, bodiesDir, path[:2], path)
+			if err := os.WriteFile(path, []byte("half a message"), 0o600); err != nil {
+				t.Fatal(err)
+			}
 		}
-		if err := os.Chtimes(path, now.Add(-age), now.Add(-age)); err != nil {
+		if err := os.Chtimes(path, mtime, mtime); err != nil {
 			t.Fatal(err)
 		}
 		return path
 	}
-	old := orphan("00aa", 2*time.Hour)
-	young := orphan("ffbb", 10*time.Minute)
-	// The referenced file is old too: age alone must not condemn it.
-	if err := os.Chtimes(referenced, now.Add(-48*time.Hour), now.Add(-48*time.Hour)); err != nil {
-		t.Fatal(err)
-	}
+	old := file("00aa", later.Add(-2*orphanAge))
+	young := file("ffbb", later.Add(-10*time.Minute))
+	file(referenced, later.Add(-48*time.Hour)) // age alone must not condemn it
 
+	// The first Open swept, so the next one within the hour does not.
 	s = openTest(t, dir, Options{Now: func() time.Time { return now }})
+	if _, err := os.Stat(old); err != nil {
+		t.Fatalf("swept again within the hour: %v", err)
+	}
+	s.Close()
+
+	s = openTest(t, dir, Options{Now: func() time.Time { return later }})
 	for _, tt := range []struct {
 		path string
 		want bool
@@ -273,5 +281,18 @@ func TestFailedBodyLeavesNothing(t *testing.T) {
 	}
 	if c := contents(t, s, a); len(c) != 0 {
 		t.Errorf("failed delivery stored %q", c)
+	}
+}
+
+func TestRefusesNewerSchema(t *testing.T) {
+	dir := t.TempDir()
+	s := openTest(t, dir, Options{})
+	if _, err := s.writer.Exec(`INSERT INTO schema_version (version, applied) VALUES (?, 0)`, len(migrations)+1); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if s, err := Open(context.Background(), dir, Options{}); err == nil {
+		s.Close()
+		t.Fatal("Open accepted a database migrated by a newer program")
 	}
 }

@@ -57,6 +57,13 @@ CREATE UNIQUE INDEX messages_uidl ON messages(account_id, uidl);
 CREATE INDEX messages_body ON messages(body);
 CREATE INDEX messages_retrieved ON messages(first_retrieved) WHERE first_retrieved IS NOT NULL;
 `,
+	// 2: engine housekeeping state shared by all processes (last orphan sweep).
+	`
+CREATE TABLE meta (
+	key   TEXT PRIMARY KEY,
+	value INTEGER NOT NULL
+);
+`,
 }
 
 // migrate brings the database schema up to date. Concurrent processes are
@@ -66,6 +73,15 @@ func migrate(ctx context.Context, db *sql.DB) error {
 	if _, err := db.ExecContext(ctx,
 		`CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, applied INTEGER NOT NULL)`); err != nil {
 		return temporary("creating schema_version", err)
+	}
+	var newest int
+	if err := db.QueryRowContext(ctx, `SELECT coalesce(max(version), 0) FROM schema_version`).Scan(&newest); err != nil {
+		return temporary("reading schema_version", err)
+	}
+	if newest > len(migrations) {
+		// A newer Pochta migrated this database: refuse rather than
+		// write rows an older schema does not describe.
+		return fmt.Errorf("sqlite: database schema version %d is newer than this program's %d", newest, len(migrations))
 	}
 	for i, m := range migrations {
 		version := i + 1
