@@ -4,7 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
+	"os"
 	"strconv"
+	"time"
 )
 
 // copyBufferSize is the chunk size bodies are read in.
@@ -28,8 +31,14 @@ func (s *session) cmdRetr(args []string) error {
 	b = append(b, " octets\r\n"...)
 	_, _ = w.Write(b)
 	// Bodies without a line starting with "." need no stuffing: copy them
-	// straight, no byte scanned.
-	complete, err := s.sendBody(body, bodyWriter{stuff: s.msgs[i].DotLines, lines: -1})
+	// straight, no byte scanned, by sendfile(2) when possible.
+	complete, err := false, error(nil)
+	if !s.msgs[i].DotLines && s.msgs[i].Size >= sendFileMin {
+		complete, err = s.sendFile(body, s.msgs[i].Size)
+	}
+	if !complete && err == nil {
+		complete, err = s.sendBody(body, bodyWriter{stuff: s.msgs[i].DotLines, lines: -1})
+	}
 	if err != nil {
 		return err
 	}
@@ -109,4 +118,56 @@ func (s *session) sendBody(body io.Reader, bw bodyWriter) (complete bool, err er
 	}
 	_, _ = bw.w.WriteString(".\r\n")
 	return complete, nil
+}
+
+// sendFileMin is the smallest body worth a sendfile: below it, one
+// buffered write with the "+OK" line is cheaper (measured by BenchmarkRETR).
+const sendFileMin = 64 << 10
+
+// sendFileChunk is how much one sendfile call may send: each chunk gets a
+// fresh write deadline, as each write does on the buffered path.
+const sendFileChunk = 1 << 20
+
+// sendFile sends a body that needs no stuffing from its file straight to
+// the socket (sendfile(2) through net.TCPConn.ReadFrom), then the final
+// ".". It reports false, having sent nothing, when the body is not a file
+// or the connection is not a bare TCP connection (TLS, wrappers): the
+// caller then copies through the buffer.
+func (s *session) sendFile(body io.Reader, size int64) (bool, error) {
+	f, ok := body.(*os.File)
+	if !ok || size <= 0 {
+		return false, nil
+	}
+	rf, ok := s.conn.(*net.TCPConn)
+	if !ok {
+		return false, nil
+	}
+	// The last byte decides whether a CRLF must precede the ".".
+	var last [1]byte
+	if _, err := f.ReadAt(last[:], size-1); err != nil {
+		return false, nil
+	}
+	if err := s.flush(); err != nil { // the "+OK" line and anything before it
+		return false, &endSession{reason: "write failed"}
+	}
+	var sent int64
+	for sent < size {
+		_ = rf.SetWriteDeadline(time.Now().Add(s.srv.writeTimeout()))
+		n, err := rf.ReadFrom(io.LimitReader(f, min(sendFileChunk, size-sent)))
+		sent += n
+		s.cw.n += n
+		if err != nil {
+			return false, &endSession{reason: "write failed"}
+		}
+		if n == 0 {
+			return false, &endSession{reason: "body read failed",
+				cause: fmt.Errorf("message body is %d octets, the store said %d", sent, size)}
+		}
+	}
+	w := s.writer()
+	if last[0] != '\n' {
+		_, _ = w.WriteString("\r\n")
+	}
+	_, _ = w.WriteString(".\r\n")
+	return true, nil
 }

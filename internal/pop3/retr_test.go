@@ -41,6 +41,8 @@ func TestRETRDotStuffingByteExact(t *testing.T) {
 		crlf("Subject: empty body\n\n"),
 		"Subject: bare CR\rinside\r\n\r\nx\r\n",
 		strings.Repeat(crlf(".dotted line of a long message\nplain line\n"), 5000), // crosses copy buffers
+		crlf("Subject: big, no dots\n\n") + strings.Repeat("x", 3<<20) + "\r\nend", // sendfile path
+		crlf("Subject: big, no dots\n\n") + strings.Repeat("y\r\n", 40000),         // sendfile path
 	}
 	e := newEnv(t, envOptions{})
 	e.deliver(testUser, bodies...)
