@@ -20,6 +20,9 @@ type command struct {
 	// rawArg means the whole rest of the line is one argument: RFC 1939
 	// §7 lets PASS passwords contain spaces.
 	rawArg bool
+	// secret arguments (passwords, digests, SASL data) never reach the
+	// wire trace.
+	secret bool
 	// enabled, when set, hides the command unless the server turns it on.
 	enabled func(*Server) bool
 	run     func(s *session, args []string) error
@@ -31,9 +34,9 @@ type command struct {
 var commands = [...]command{
 	// AUTHORIZATION (RFC 1939 §4, RFC 2595, RFC 5034, RFC 6856).
 	{name: "USER", states: inAuthorization, minArgs: 1, maxArgs: 1, run: (*session).cmdUser},
-	{name: "PASS", states: inAuthorization, minArgs: 1, maxArgs: 1, rawArg: true, run: (*session).cmdPass},
-	{name: "APOP", states: inAuthorization, minArgs: 2, maxArgs: 2, run: (*session).cmdAPOP},
-	{name: "AUTH", states: inAuthorization, minArgs: 0, maxArgs: 2, run: (*session).cmdAuth},
+	{name: "PASS", states: inAuthorization, minArgs: 1, maxArgs: 1, rawArg: true, secret: true, run: (*session).cmdPass},
+	{name: "APOP", states: inAuthorization, minArgs: 2, maxArgs: 2, secret: true, run: (*session).cmdAPOP},
+	{name: "AUTH", states: inAuthorization, minArgs: 0, maxArgs: 2, secret: true, run: (*session).cmdAuth},
 	{name: "STLS", states: inAuthorization, run: (*session).cmdSTLS},
 	{name: "UTF8", states: inAuthorization, run: (*session).cmdUTF8},
 	// Both states.

@@ -3,7 +3,10 @@ package pop3
 import (
 	"context"
 	"fmt"
+	"io"
+	"log/slog"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -307,4 +310,84 @@ C: PASS ` + testPass + `
 	if n := e.srv.RecoveredPanics(); n != 1 {
 		t.Fatalf("RecoveredPanics = %d, want 1", n)
 	}
+}
+
+// bodyErrors is the real store with Body failing for the first message:
+// gone (ErrNotFound) or failing (ErrTemporary).
+type bodyErrors struct{ store.Maildrops }
+
+func (b bodyErrors) OpenMaildrop(ctx context.Context, id int64) (store.Maildrop, error) {
+	md, err := b.Maildrops.OpenMaildrop(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return bodyError{md}, nil
+}
+
+type bodyError struct{ store.Maildrop }
+
+func (b bodyError) Body(ctx context.Context, id int64) (io.ReadCloser, error) {
+	switch id {
+	case b.Messages()[0].ID:
+		return nil, fmt.Errorf("message %d vanished: %w", id, store.ErrNotFound)
+	case b.Messages()[1].ID:
+		return nil, fmt.Errorf("database is locked: %w", store.ErrTemporary)
+	}
+	return b.Maildrop.Body(ctx, id)
+}
+
+func TestBackendErrorsGetCodesNotDetails(t *testing.T) {
+	e := newEnv(t, envOptions{maildrops: func(m store.Maildrops) store.Maildrops { return bodyErrors{m} }})
+	e.deliver(testUser, msg1, msg2, msg1)
+	c := e.login()
+	c.run(`
+C: RETR 1
+S: -ERR [SYS/PERM] Mail data is no longer available
+C: TOP 2 0
+S: -ERR [SYS/TEMP] Temporary server failure, try again later
+C: RETR 3
+S: +OK ` + itoa(len(msg1)) + ` octets
+`)
+	c.multiline()
+}
+
+func TestWireTraceRedactsSecrets(t *testing.T) {
+	var logs strings.Builder
+	var mu sync.Mutex
+	e := newEnv(t, envOptions{}, func(s *Server) {
+		s.Logger = slog.New(slog.NewTextHandler(lockedWriter{&mu, &logs}, &slog.HandlerOptions{Level: LevelTrace}))
+	})
+	c := e.dial()
+	c.run(`
+C: USER ` + testUser + `
+S: +OK
+C: PASS ` + testPass + `
+S: ` + loggedIn0 + `
+C: QUIT
+S: +OK Logging out
+`)
+	c.expectClosed()
+	e.waitIdle()
+	mu.Lock()
+	defer mu.Unlock()
+	out := logs.String()
+	if strings.Contains(out, "horse") {
+		t.Fatalf("the password is in the log:\n%s", out)
+	}
+	for _, want := range []string{"cmd=USER", "cmd=PASS", "[redacted]", "how=quit", "user=" + testUser} {
+		if !strings.Contains(out, want) {
+			t.Errorf("log lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }

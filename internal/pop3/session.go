@@ -243,7 +243,27 @@ func (s *session) dispatch(line []byte) bool {
 	if err != nil {
 		return s.fail(err)
 	}
+	s.trace(cmd, args)
 	return s.fail(cmd.run(s, args))
+}
+
+// LevelTrace is the slog level of the wire trace: one record per command,
+// with the arguments of PASS, APOP and AUTH redacted.
+const LevelTrace = slog.LevelDebug - 4
+
+func (s *session) trace(cmd *command, args []string) {
+	if !s.log.Enabled(s.ctx, LevelTrace) {
+		return
+	}
+	if cmd.secret && len(args) > 0 {
+		// AUTH's mechanism name is harmless; the rest is not.
+		if cmd.name == "AUTH" {
+			args = append([]string{args[0]}, "[redacted]")[:len(args)]
+		} else {
+			args = []string{"[redacted]"}
+		}
+	}
+	s.log.Log(s.ctx, LevelTrace, "pop3: command", "cmd", cmd.name, "args", args, "state", s.state.String())
 }
 
 // fail writes the reply for a handler's error and reports whether the
