@@ -10,41 +10,59 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/pochta-mail/pochta/internal/message"
 )
 
-// Body files live in dir/messages/XX/NAME, where NAME is 32 random hex
-// digits and XX its first two: 256 shards keep directories small. A file is
-// written once, under its final name, and never modified. Until a committed
-// messages row names it, it is an orphan that the sweep at Open removes
-// once it is old enough.
+// Body files live in dir/messages/XX/NAME: NAME is 32 random hex digits,
+// XX one of 256 shard directories that keep directories small. A messages
+// row stores "XX/NAME". A file is written once, under its final name, and
+// never modified. Until a committed row names it, it is an orphan that the
+// sweep at Open removes once it is old enough.
+//
+// The shard is chosen by time, not by name: all deliveries within the same
+// minute use one directory (cycling through the 256 in about four hours),
+// so the group committer makes a whole batch's directory entries durable
+// with a single directory fsync instead of one per message.
 
 const bodiesDir = "messages"
 
-// makeBodyDirs creates dir/messages and its 256 shards (idempotent) and
-// fsyncs the directories it created entries in, so a later body file's
-// directory entry has a durable path.
+// makeBodyDirs creates dir/messages and its 256 shards unless they exist,
+// and then fsyncs the parents, so a later body file's path is durable.
 func makeBodyDirs(dir string) error {
 	root := filepath.Join(dir, bodiesDir)
 	if err := os.MkdirAll(root, 0o700); err != nil {
 		return err
 	}
+	created := false
 	for i := range 256 {
-		if err := os.Mkdir(filepath.Join(root, fmt.Sprintf("%02x", i)), 0o700); err != nil && !errors.Is(err, os.ErrExist) {
+		err := os.Mkdir(filepath.Join(root, fmt.Sprintf("%02x", i)), 0o700)
+		if err != nil && !errors.Is(err, os.ErrExist) {
 			return err
 		}
+		created = created || err == nil
+	}
+	if !created {
+		return nil
 	}
 	return errors.Join(syncDir(root), syncDir(dir))
 }
 
-func (s *Store) bodyPath(name string) string {
-	return filepath.Join(s.dir, bodiesDir, name[:2], name)
+// bodyPath turns a stored "XX/NAME" body reference into a file path.
+func (s *Store) bodyPath(ref string) string {
+	return filepath.Join(s.dir, bodiesDir, filepath.FromSlash(ref))
+}
+
+// shardFor picks the shard directory for a body written at t (the wall
+// clock: the shard only spreads files, it means nothing).
+func shardFor(t time.Time) string {
+	return fmt.Sprintf("%02x", uint64(t.Unix()/60)%256)
 }
 
 // storedBody describes a body file written by writeBody.
 type storedBody struct {
-	name     string
+	name     string // "XX/NAME", as stored in messages.body
 	size     int64
 	dotLines bool
 }
@@ -57,11 +75,13 @@ func (e readError) Error() string { return "sqlite: reading message: " + e.err.E
 func (e readError) Unwrap() error { return e.err }
 
 // writeBody streams r into a new body file, normalising line endings, and
-// makes the file and its directory entry durable. On error no file remains.
+// makes the file's contents durable. Its directory entry is not durable
+// yet: the caller must fsync filepath.Dir(s.bodyPath(b.name)) before
+// committing a row that references it. On error no file remains.
 func (s *Store) writeBody(r io.Reader) (storedBody, error) {
 	var random [16]byte
 	rand.Read(random[:])
-	b := storedBody{name: hex.EncodeToString(random[:])}
+	b := storedBody{name: shardFor(time.Now()) + "/" + hex.EncodeToString(random[:])}
 	path := s.bodyPath(b.name)
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
@@ -73,9 +93,6 @@ func (s *Store) writeBody(r io.Reader) (storedBody, error) {
 	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
-	}
-	if err == nil {
-		err = syncDir(filepath.Dir(path))
 	}
 	if err != nil {
 		os.Remove(path)
@@ -173,7 +190,7 @@ func (s *Store) sweepOrphans(ctx context.Context) error {
 			return err
 		}
 		for _, e := range entries {
-			if _, ok := referenced[e.Name()]; ok || !e.Type().IsRegular() {
+			if _, ok := referenced[fmt.Sprintf("%02x/%s", i, e.Name())]; ok || !e.Type().IsRegular() {
 				continue
 			}
 			info, err := e.Info()

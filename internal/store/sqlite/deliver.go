@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"sync/atomic"
 	"time"
 
@@ -158,6 +159,7 @@ func (c *committer) commit(batch []*pending) {
 			}
 		}
 	}
+	c.syncBodyDirs(batch)
 	tx, err := c.s.writer.BeginTx(ctx, nil)
 	if err != nil {
 		failAll(temporary("starting delivery", err))
@@ -165,6 +167,9 @@ func (c *committer) commit(batch []*pending) {
 	}
 	stored := 0
 	for _, p := range batch {
+		if p.err != nil {
+			continue // its body file is not durable
+		}
 		if _, err := tx.ExecContext(ctx, `SAVEPOINT delivery`); err != nil {
 			tx.Rollback()
 			failAll(temporary("starting delivery", err))
@@ -196,6 +201,25 @@ func (c *committer) commit(batch []*pending) {
 			if p.err == nil {
 				p.err, p.ambiguous = temporary("committing delivery", err), true
 			}
+		}
+	}
+}
+
+// syncBodyDirs makes the directory entries of the batch's body files
+// durable before any row references them. Bodies written close together
+// share a shard directory, so this is usually one fsync for the batch. A
+// delivery whose directory cannot be synced fails (and rolls back) alone.
+func (c *committer) syncBodyDirs(batch []*pending) {
+	synced := map[string]error{}
+	for _, p := range batch {
+		dir := filepath.Dir(c.s.bodyPath(p.body.name))
+		err, done := synced[dir]
+		if !done {
+			err = syncDir(dir)
+			synced[dir] = err
+		}
+		if err != nil {
+			p.err = temporary("syncing message directory", err)
 		}
 	}
 }
