@@ -6,7 +6,7 @@
 // Several processes may use one data directory at once: `pochta deliver`
 // writes while `pochta serve` runs. SQLite's file locking plus a busy
 // timeout serialises their writes. The POP3 maildrop lock, however, lives in
-// memory (see locks.go): exactly one `pochta serve` process owns a data
+// memory (see lockTable): exactly one `pochta serve` process owns a data
 // directory, which the server enforces with an flock on the directory.
 //
 // Durability: the writer connection runs with synchronous=FULL, and body
