@@ -391,3 +391,17 @@ func (l lockedWriter) Write(p []byte) (int, error) {
 	defer l.mu.Unlock()
 	return l.w.Write(p)
 }
+
+// TestPartialLineDoesNotHoldAnswers: answers wait for buffered complete
+// commands only; half a command behind them must not delay them.
+func TestPartialLineDoesNotHoldAnswers(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{})
+	e.deliver(testUser, msg1)
+	c := e.login()
+	c.write("STAT\r\nNOOP\r\nNO")
+	c.expect("+OK 1 " + itoa(len(msg1)))
+	c.expect("+OK")
+	c.write("OP\r\n")
+	c.expect("+OK")
+}
