@@ -1,0 +1,82 @@
+package pop3
+
+import (
+	"context"
+	"testing"
+
+	"github.com/pochta-mail/pochta/internal/store"
+)
+
+// pausingDeletes is the real store whose Delete stops at its start until
+// the test lets it go, so a test can cancel the session's context while
+// UPDATE is in progress. It records whether the context Delete got was
+// still alive when the real Delete ran.
+type pausingDeletes struct {
+	store.Maildrops
+	entered chan struct{} // closed when Delete is entered
+	release chan struct{} // closed by the test to let Delete proceed
+	ctxErr  chan error    // Delete's ctx.Err() just before the real Delete
+}
+
+func (p *pausingDeletes) OpenMaildrop(ctx context.Context, id int64) (store.Maildrop, error) {
+	md, err := p.Maildrops.OpenMaildrop(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return pausingDelete{md, p}, nil
+}
+
+type pausingDelete struct {
+	store.Maildrop
+	p *pausingDeletes
+}
+
+func (d pausingDelete) Delete(ctx context.Context, ids []int64) error {
+	close(d.p.entered)
+	<-d.p.release
+	d.p.ctxErr <- ctx.Err()
+	return d.Maildrop.Delete(ctx, ids)
+}
+
+// TestShutdownDuringUpdateFinishesIt: the ServeConn contract says a
+// session already in UPDATE finishes its transaction when ctx is
+// cancelled. The cancel lands while Delete is running; the deletes must
+// be applied and the client must get its +OK.
+func TestShutdownDuringUpdateFinishesIt(t *testing.T) {
+	t.Parallel()
+	p := &pausingDeletes{entered: make(chan struct{}), release: make(chan struct{}), ctxErr: make(chan error, 1)}
+	e := newEnv(t, envOptions{maildrops: func(m store.Maildrops) store.Maildrops {
+		p.Maildrops = m
+		return p
+	}})
+	e.deliver(testUser, msg1, msg2)
+	c := e.login()
+	c.run(`
+C: DELE 1
+S: +OK Message 1 deleted
+C: QUIT
+`)
+	<-p.entered
+	e.cancel() // SIGTERM arrives in the middle of UPDATE
+	close(p.release)
+	if err := <-p.ctxErr; err != nil {
+		t.Errorf("UPDATE ran with a cancelled context (%v): the shutdown would abort it", err)
+	}
+	c.expect("+OK Logging out, messages deleted")
+	c.expectClosed()
+	e.waitIdle()
+
+	acct, err := e.store.Account(t.Context(), testUser)
+	if err != nil {
+		t.Fatal(err)
+	}
+	md, err := e.store.OpenMaildrop(t.Context(), acct.ID)
+	if err != nil {
+		t.Fatalf("after the UPDATE the maildrop is not usable: %v", err)
+	}
+	defer md.Close()
+	msgs := md.Messages()
+	if len(msgs) != 1 || msgs[0].Size != int64(len(msg2)) {
+		t.Fatalf("after the UPDATE the maildrop holds %+v, want only message 2", msgs)
+	}
+}
