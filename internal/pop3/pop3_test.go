@@ -287,16 +287,7 @@ S: +OK Message 1 deleted
 	e.waitIdle()
 
 	// The store is still open; look at the maildrop directly.
-	acct, err := e.store.Account(t.Context(), testUser)
-	if err != nil {
-		t.Fatal(err)
-	}
-	md, err := e.store.OpenMaildrop(t.Context(), acct.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer md.Close()
-	if n := len(md.Messages()); n != 2 {
+	if n := len(storedBodies(t, e)); n != 2 {
 		t.Fatalf("after shutdown the maildrop has %d messages, want 2", n)
 	}
 }

@@ -66,17 +66,7 @@ C: QUIT
 	c.expectClosed()
 	e.waitIdle()
 
-	acct, err := e.store.Account(t.Context(), testUser)
-	if err != nil {
-		t.Fatal(err)
-	}
-	md, err := e.store.OpenMaildrop(t.Context(), acct.ID)
-	if err != nil {
-		t.Fatalf("after the UPDATE the maildrop is not usable: %v", err)
-	}
-	defer md.Close()
-	msgs := md.Messages()
-	if len(msgs) != 1 || msgs[0].Size != int64(len(msg2)) {
-		t.Fatalf("after the UPDATE the maildrop holds %+v, want only message 2", msgs)
+	if got := storedBodies(t, e); len(got) != 1 || got[0] != msg2 {
+		t.Fatalf("after the UPDATE the maildrop holds %q, want only message 2", got)
 	}
 }
