@@ -41,6 +41,7 @@ type Store interface {
 	Directory
 	Deliverer
 	Maildrops
+	Mailboxes
 	// Close releases the engine's resources. Open maildrops must be closed
 	// first.
 	Close() error
@@ -82,7 +83,8 @@ type Directory interface {
 	DeleteDomain(ctx context.Context, name string) error
 	Domains(ctx context.Context) ([]Domain, error)
 
-	// CreateAccount creates the account and its INBOX. The domain must exist
+	// CreateAccount creates the account with its INBOX and the
+	// DefaultFolders (Sent, Drafts, Trash, Junk, Archive). The domain must exist
 	// (ErrNotFound otherwise); a duplicate address is ErrExists.
 	CreateAccount(ctx context.Context, address string, c Credentials) (Account, error)
 	SetCredentials(ctx context.Context, address string, c Credentials) error

@@ -1,0 +1,233 @@
+package store
+
+import (
+	"context"
+	"io"
+	"strings"
+	"time"
+)
+
+// This file is the IMAP-facing part of the seam: folders, messages by UID
+// with flags, and the operations an IMAP session performs on them. The types
+// are plain values; no IMAP library type crosses the seam.
+//
+// Mailbox names use "/" as the hierarchy delimiter. "INBOX" is matched
+// case-insensitively and always stored and returned as "INBOX" (also as the
+// first component of its children, "INBOX/Lists").
+
+// Delimiter separates the levels of the mailbox hierarchy.
+const Delimiter = '/'
+
+// InboxName is the name of the mailbox mail is delivered to and POP3 serves.
+const InboxName = "INBOX"
+
+// Special-use attributes (RFC 6154) engines store for mailboxes.
+const (
+	UseSent    = `\Sent`
+	UseDrafts  = `\Drafts`
+	UseTrash   = `\Trash`
+	UseJunk    = `\Junk`
+	UseArchive = `\Archive`
+	UseAll     = `\All`
+	UseFlagged = `\Flagged`
+)
+
+// DefaultFolder is a mailbox every new account gets besides INBOX.
+type DefaultFolder struct {
+	Name       string
+	SpecialUse string
+}
+
+// DefaultFolders returns the special-use mailboxes created with every
+// account (and added to accounts created before they existed).
+func DefaultFolders() []DefaultFolder {
+	return []DefaultFolder{
+		{"Sent", UseSent}, {"Drafts", UseDrafts}, {"Trash", UseTrash},
+		{"Junk", UseJunk}, {"Archive", UseArchive},
+	}
+}
+
+// Flags engines treat specially. Flags are stored in this canonical case;
+// engines compare flags case-insensitively.
+const (
+	FlagSeen     = `\Seen`
+	FlagAnswered = `\Answered`
+	FlagFlagged  = `\Flagged`
+	FlagDeleted  = `\Deleted`
+	FlagDraft    = `\Draft`
+)
+
+// CanonicalFlag returns a flag in its stored form: system flags in their
+// RFC spelling, keywords as given.
+func CanonicalFlag(f string) string {
+	for _, sys := range []string{FlagSeen, FlagAnswered, FlagFlagged, FlagDeleted, FlagDraft} {
+		if strings.EqualFold(f, sys) {
+			return sys
+		}
+	}
+	return f
+}
+
+// CanonicalMailboxName turns the first component "inbox" (any case) into
+// "INBOX" and leaves the rest alone.
+func CanonicalMailboxName(name string) string {
+	first, rest, found := strings.Cut(name, string(Delimiter))
+	if strings.EqualFold(first, InboxName) {
+		if found {
+			return InboxName + string(Delimiter) + rest
+		}
+		return InboxName
+	}
+	return name
+}
+
+// Mailbox is one folder of an account.
+type Mailbox struct {
+	ID          int64
+	AccountID   int64
+	Name        string
+	UIDValidity uint32
+	// UIDNext is the UID the next message added will get; UIDs are
+	// strictly ascending and never reused within a UIDVALIDITY.
+	UIDNext    uint32
+	SpecialUse string // "" or one of the Use constants
+	Subscribed bool
+	// ModSeq grows whenever anything in the mailbox changes (a message
+	// added, flags changed, a message removed). Watchers compare it.
+	ModSeq uint64
+}
+
+// MailboxStatus is a mailbox with its counters.
+type MailboxStatus struct {
+	Mailbox
+	Messages int
+	Unseen   int   // messages without \Seen
+	Deleted  int   // messages with \Deleted
+	Size     int64 // octets of all messages
+}
+
+// Message is one message of a mailbox as IMAP sees it.
+type Message struct {
+	ID           int64 // engine's message id
+	UID          uint32
+	Size         int64 // octets of the CRLF body
+	InternalDate time.Time
+	Flags        []string // canonical, sorted
+	ModSeq       uint64   // the mailbox ModSeq of the message's last change
+	// Summary is an opaque cache of the parsed message (see
+	// internal/message) set with SetSummaries; nil until then. Only
+	// returned when asked for (MessageQuery.Summary).
+	Summary []byte
+}
+
+// HasFlag reports whether the message has flag f (case-insensitive).
+func (m *Message) HasFlag(f string) bool {
+	for _, g := range m.Flags {
+		if strings.EqualFold(f, g) {
+			return true
+		}
+	}
+	return false
+}
+
+// MessageQuery selects messages of one mailbox, in UID order.
+type MessageQuery struct {
+	MinUID, MaxUID uint32 // inclusive; MaxUID 0 = no upper bound
+	// SinceModSeq, when not 0, selects only messages changed (added or
+	// flags updated) after that mod-sequence.
+	SinceModSeq uint64
+	Limit       int  // 0 = no limit
+	Summary     bool // also return Message.Summary
+}
+
+// FlagOp is how UpdateFlags combines the given flags with the current ones.
+type FlagOp uint8
+
+const (
+	FlagsSet FlagOp = iota
+	FlagsAdd
+	FlagsRemove
+)
+
+// CopyResult tells which UIDs the copies (or moved messages) got in the
+// destination mailbox (RFC 4315 COPYUID). Source[i] became Dest[i].
+type CopyResult struct {
+	UIDValidity uint32
+	Source      []uint32
+	Dest        []uint32
+}
+
+// AppendMessage is a message added to a mailbox by a client.
+type AppendMessage struct {
+	Body         io.Reader
+	Flags        []string
+	InternalDate time.Time // zero = now
+}
+
+// Quota is an account's storage limit and use, in octets.
+type Quota struct {
+	Limit int64 // 0 = unlimited
+	Used  int64
+}
+
+// SummaryUpdate stores the parsed-message cache of one message.
+type SummaryUpdate struct {
+	MessageID int64
+	Summary   []byte
+}
+
+// Mailboxes is what the IMAP server needs from the store. Methods taking
+// a mailboxID work on that mailbox only; an id that does not exist (any
+// more) is ErrNotFound. Every change publishes an Event.
+type Mailboxes interface {
+	// ListMailboxes returns the account's mailboxes ordered by name.
+	ListMailboxes(ctx context.Context, accountID int64) ([]Mailbox, error)
+	// GetMailbox looks a mailbox up by name (INBOX case-insensitively).
+	GetMailbox(ctx context.Context, accountID int64, name string) (Mailbox, error)
+	// CreateMailbox creates a mailbox and any missing parents. An existing
+	// name is ErrExists; an invalid name is ErrInvalid.
+	CreateMailbox(ctx context.Context, accountID int64, name, specialUse string) (Mailbox, error)
+	// DeleteMailbox deletes a mailbox and its messages. INBOX cannot be
+	// deleted (ErrInvalid); a mailbox with children is ErrExists.
+	DeleteMailbox(ctx context.Context, accountID int64, name string) error
+	// RenameMailbox renames a mailbox and its children. Renaming INBOX
+	// moves its messages into a new mailbox and leaves INBOX empty
+	// (RFC 9051 section 6.3.6).
+	RenameMailbox(ctx context.Context, accountID int64, from, to string) error
+	// SetSubscribed subscribes or unsubscribes a mailbox.
+	SetSubscribed(ctx context.Context, accountID int64, name string, subscribed bool) error
+	// MailboxStatus returns a mailbox's counters.
+	MailboxStatus(ctx context.Context, mailboxID int64) (MailboxStatus, error)
+	// MailboxModSeq returns the mailbox's current ModSeq: the cheap check
+	// a session runs before looking for changes.
+	MailboxModSeq(ctx context.Context, mailboxID int64) (uint64, error)
+	// ListMessages returns the messages q selects, in UID order.
+	ListMessages(ctx context.Context, mailboxID int64, q MessageQuery) ([]Message, error)
+	// ListUIDs returns every UID of the mailbox in ascending order.
+	ListUIDs(ctx context.Context, mailboxID int64) ([]uint32, error)
+	// OpenMessage opens a message body (CRLF line endings) by UID.
+	OpenMessage(ctx context.Context, mailboxID int64, uid uint32) (io.ReadCloser, error)
+	// SetSummaries stores parsed-message caches; messages gone meanwhile
+	// are skipped.
+	SetSummaries(ctx context.Context, updates []SummaryUpdate) error
+	// UpdateFlags changes the flags of the given messages (missing UIDs are
+	// skipped) and returns the messages whose flags changed, with their new
+	// flags and ModSeq.
+	UpdateFlags(ctx context.Context, mailboxID int64, uids []uint32, op FlagOp, flags []string) ([]Message, error)
+	// CopyMessages copies messages into another mailbox of the same
+	// account, sharing their bodies. Missing UIDs are skipped.
+	CopyMessages(ctx context.Context, mailboxID int64, uids []uint32, destID int64) (CopyResult, error)
+	// MoveMessages is CopyMessages and removal from the source in one
+	// transaction (RFC 6851).
+	MoveMessages(ctx context.Context, mailboxID int64, uids []uint32, destID int64) (CopyResult, error)
+	// Expunge removes the messages that have \Deleted, of all the mailbox
+	// or only among uids when uids is not nil. It returns the removed UIDs.
+	Expunge(ctx context.Context, mailboxID int64, uids []uint32) ([]uint32, error)
+	// Append stores a message in a mailbox, durably, through the same body
+	// path as Deliver. It returns the mailbox's UIDVALIDITY and the UID.
+	Append(ctx context.Context, mailboxID int64, m AppendMessage) (uidValidity, uid uint32, err error)
+	// Quota returns the account's storage limit and use.
+	Quota(ctx context.Context, accountID int64) (Quota, error)
+	// Subscribe reports changes of the account's mailboxes; see Events.
+	Subscribe(accountID int64) *Subscription
+}
