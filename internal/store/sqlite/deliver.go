@@ -56,6 +56,9 @@ func (s *Store) Deliver(ctx context.Context, d store.Delivery) error {
 		}
 		return err
 	}
+	for _, r := range d.Recipients {
+		s.events.Publish(store.Event{Kind: store.EventNew, AccountID: r.AccountID})
+	}
 	return nil
 }
 

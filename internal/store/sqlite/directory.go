@@ -125,7 +125,7 @@ func (s *Store) CreateAccount(ctx context.Context, address string, c store.Crede
 		if err != nil {
 			return dbError("creating INBOX", err)
 		}
-		return nil
+		return createDefaultFolders(ctx, tx, a.ID, now)
 	})
 	if err != nil {
 		return store.Account{}, err

@@ -195,6 +195,7 @@ func (m *maildrop) Delete(ctx context.Context, ids []int64) error {
 		return err
 	}
 	m.s.removeBodies(unreferenced)
+	m.s.events.Publish(store.Event{Kind: store.EventExpunge, AccountID: m.accountID, MailboxID: m.mailboxID})
 	return nil
 }
 
@@ -289,5 +290,8 @@ func (s *Store) expireAccount(ctx context.Context, accountID, before int64) (int
 		return 0, err
 	}
 	s.removeBodies(unreferenced)
+	if n > 0 {
+		s.events.Publish(store.Event{Kind: store.EventExpunge, AccountID: accountID})
+	}
 	return n, nil
 }

@@ -64,6 +64,30 @@ CREATE TABLE meta (
 	value INTEGER NOT NULL
 );
 `,
+	// 3: IMAP. A mod-sequence per mailbox that every change bumps, so a
+	// watcher (an IDLE session, the cross-process poller) compares one
+	// number; flag changes stamp the message with it. Inserts and deletes
+	// bump it by trigger, whichever code path or process made the change.
+	// summary caches the parsed message (envelope, body structure).
+	// Existing accounts get the default special-use folders.
+	`
+ALTER TABLE mailboxes ADD COLUMN modseq INTEGER NOT NULL DEFAULT 1;
+ALTER TABLE messages ADD COLUMN modseq INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE messages ADD COLUMN summary BLOB;
+CREATE INDEX messages_modseq ON messages(mailbox_id, modseq) WHERE modseq > 0;
+CREATE TRIGGER messages_added AFTER INSERT ON messages BEGIN
+	UPDATE mailboxes SET modseq = modseq + 1 WHERE id = NEW.mailbox_id;
+END;
+CREATE TRIGGER messages_removed AFTER DELETE ON messages BEGIN
+	UPDATE mailboxes SET modseq = modseq + 1 WHERE id = OLD.mailbox_id;
+END;
+INSERT INTO mailboxes (account_id, name, uidvalidity, special_use)
+	SELECT a.id, f.name, unixepoch(), f.use FROM accounts a,
+	(SELECT 'Sent' AS name, '\Sent' AS use UNION ALL SELECT 'Drafts', '\Drafts'
+	 UNION ALL SELECT 'Trash', '\Trash' UNION ALL SELECT 'Junk', '\Junk'
+	 UNION ALL SELECT 'Archive', '\Archive') f
+	WHERE NOT EXISTS (SELECT 1 FROM mailboxes m WHERE m.account_id = a.id AND m.name = f.name);
+`,
 }
 
 // migrate brings the database schema up to date. Concurrent processes are

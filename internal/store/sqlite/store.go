@@ -38,6 +38,9 @@ import (
 type Options struct {
 	Logger *slog.Logger     // nil discards logs
 	Now    func() time.Time // nil means time.Now
+	// PollInterval is how often changes made by other processes are
+	// looked for while anyone is subscribed to events; 0 = 500ms.
+	PollInterval time.Duration
 }
 
 // Store is the SQLite engine. It is safe for concurrent use.
@@ -50,6 +53,8 @@ type Store struct {
 
 	locks   lockTable
 	commits *committer
+	events  store.Bus
+	watch   *watcher
 	closeMu sync.Once
 }
 
@@ -123,6 +128,7 @@ func open(ctx context.Context, dir string, o Options, maxBatch int) (*Store, err
 		s.log.Warn("sweeping orphan message files", "err", err)
 	}
 	s.commits = startCommitter(s, maxBatch)
+	s.watch = startWatcher(s, o.PollInterval)
 	return s, nil
 }
 
@@ -131,6 +137,7 @@ func open(ctx context.Context, dir string, o Options, maxBatch int) (*Store, err
 func (s *Store) Close() error {
 	var err error
 	s.closeMu.Do(func() {
+		s.watch.stop()
 		s.commits.stop()
 		err = s.closeDBs()
 	})

@@ -43,6 +43,16 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"DeleteLeavesOtherRecipients", testDeleteShared},
 		{"MarkRetrievedAndExpire", testExpire},
 		{"ConcurrentDeliveries", testConcurrent},
+		{"DefaultFolders", testDefaultFolders},
+		{"CreateDeleteMailbox", testCreateDeleteMailbox},
+		{"RenameMailbox", testRenameMailbox},
+		{"SubscribeAndStatus", testSubscribeAndStatus},
+		{"AppendAndList", testAppendAndList},
+		{"FlagsAndModSeq", testFlagsAndModSeq},
+		{"CopyMoveExpunge", testCopyMoveExpunge},
+		{"POP3SnapshotAfterIMAPExpunge", testPOP3SnapshotAfterIMAPExpunge},
+		{"SummariesAndQuota", testSummariesAndQuota},
+		{"Events", testEvents},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -1,0 +1,267 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"path/filepath"
+
+	"github.com/pochta-mail/pochta/internal/store"
+)
+
+func mailboxByID(ctx context.Context, tx *sql.Tx, id int64) (store.Mailbox, error) {
+	m, err := scanMailbox(tx.QueryRowContext(ctx, `SELECT `+mailboxColumns+` WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return m, fmt.Errorf("sqlite: mailbox %d: %w", id, store.ErrNotFound)
+	} else if err != nil {
+		return m, temporary("looking up mailbox", err)
+	}
+	return m, nil
+}
+
+// newRow is a messages row to insert into a mailbox.
+type newRow struct {
+	body     string
+	size     int64
+	dotLines bool
+	date     int64
+	flags    string
+	summary  []byte
+}
+
+// reserveUIDs advances the mailbox's UIDNEXT by n and returns the first
+// reserved UID and the UIDVALIDITY.
+func reserveUIDs(ctx context.Context, tx *sql.Tx, mailboxID int64, n int) (first, validity uint32, err error) {
+	err = tx.QueryRowContext(ctx, `UPDATE mailboxes SET uidnext = uidnext + ?1 WHERE id = ?2
+		RETURNING uidnext - ?1, uidvalidity`, n, mailboxID).Scan(&first, &validity)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, 0, fmt.Errorf("sqlite: mailbox %d: %w", mailboxID, store.ErrNotFound)
+	} else if err != nil {
+		return 0, 0, temporary("reserving UIDs", err)
+	}
+	return first, validity, nil
+}
+
+// insertRow inserts one message into mb under uid, with a generated UIDL:
+// the delivery scheme in INBOX (so POP3 sees the same kind of UIDL),
+// "m<mailbox>.<uid>" elsewhere; unique by construction unless an imported
+// UIDL happens to be equal, in which case a variant is tried.
+func insertRow(ctx context.Context, tx *sql.Tx, mb store.Mailbox, uid uint32, r newRow) error {
+	base := fmt.Sprintf("m%d.%d", mb.ID, uid)
+	if mb.Name == store.InboxName {
+		base = fmt.Sprintf("%08x%08x", mb.UIDValidity, uid)
+	}
+	uidl := base
+	for variant := 1; ; variant++ {
+		_, err := tx.ExecContext(ctx, `INSERT INTO messages
+			(mailbox_id, account_id, uid, uidl, body, size, dot_lines, internal_date, flags, summary)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			mb.ID, mb.AccountID, uid, uidl, r.body, r.size, r.dotLines, r.date, r.flags, r.summary)
+		switch {
+		case err == nil:
+			return nil
+		case isUniqueViolation(err) && variant < 100:
+			uidl = fmt.Sprintf("%s-%d", base, variant)
+		default:
+			return dbError("adding message", err)
+		}
+	}
+}
+
+// CopyMessages copies messages to another mailbox of the account.
+func (s *Store) CopyMessages(ctx context.Context, mailboxID int64, uids []uint32, destID int64) (store.CopyResult, error) {
+	return s.copyMessages(ctx, mailboxID, uids, destID, false)
+}
+
+// MoveMessages moves messages to another mailbox of the account.
+func (s *Store) MoveMessages(ctx context.Context, mailboxID int64, uids []uint32, destID int64) (store.CopyResult, error) {
+	return s.copyMessages(ctx, mailboxID, uids, destID, true)
+}
+
+func (s *Store) copyMessages(ctx context.Context, mailboxID int64, uids []uint32, destID int64, move bool) (store.CopyResult, error) {
+	var res store.CopyResult
+	var accountID int64
+	err := s.withTx(ctx, "copying messages", func(tx *sql.Tx) error {
+		src, err := mailboxByID(ctx, tx, mailboxID)
+		if err != nil {
+			return err
+		}
+		dst, err := mailboxByID(ctx, tx, destID)
+		if err != nil {
+			return err
+		}
+		if src.AccountID != dst.AccountID {
+			return fmt.Errorf("sqlite: copy between accounts: %w", store.ErrInvalid)
+		}
+		accountID = src.AccountID
+		type source struct {
+			id  int64
+			uid uint32
+			row newRow
+		}
+		var srcs []source
+		for _, r := range uidRanges(uids) {
+			rows, err := tx.QueryContext(ctx, `SELECT id, uid, body, size, dot_lines, internal_date, flags, summary
+				FROM messages WHERE mailbox_id = ? AND uid BETWEEN ? AND ? ORDER BY uid`, mailboxID, r.lo, r.hi)
+			if err != nil {
+				return temporary("copying messages", err)
+			}
+			for rows.Next() {
+				var m source
+				if err := rows.Scan(&m.id, &m.uid, &m.row.body, &m.row.size, &m.row.dotLines, &m.row.date,
+					&m.row.flags, &m.row.summary); err != nil {
+					rows.Close()
+					return temporary("copying messages", err)
+				}
+				srcs = append(srcs, m)
+			}
+			rows.Close()
+			if err := rows.Err(); err != nil {
+				return temporary("copying messages", err)
+			}
+		}
+		if len(srcs) == 0 {
+			res.UIDValidity = dst.UIDValidity
+			return nil
+		}
+		first, validity, err := reserveUIDs(ctx, tx, destID, len(srcs))
+		if err != nil {
+			return err
+		}
+		res.UIDValidity = validity
+		for i, m := range srcs {
+			uid := first + uint32(i)
+			if err := insertRow(ctx, tx, dst, uid, m.row); err != nil {
+				return err
+			}
+			if move {
+				if _, err := tx.ExecContext(ctx, `DELETE FROM messages WHERE id = ?`, m.id); err != nil {
+					return temporary("moving messages", err)
+				}
+			}
+			res.Source = append(res.Source, m.uid)
+			res.Dest = append(res.Dest, uid)
+		}
+		return nil
+	})
+	if err != nil {
+		return store.CopyResult{}, err
+	}
+	if len(res.Source) > 0 {
+		s.events.Publish(store.Event{Kind: store.EventNew, AccountID: accountID, MailboxID: destID})
+		if move {
+			s.events.Publish(store.Event{Kind: store.EventExpunge, AccountID: accountID, MailboxID: mailboxID})
+		}
+	}
+	return res, nil
+}
+
+// Expunge removes \Deleted messages, all or among uids.
+func (s *Store) Expunge(ctx context.Context, mailboxID int64, uids []uint32) ([]uint32, error) {
+	ranges := []uidRange{{0, 1<<32 - 1}}
+	if uids != nil {
+		ranges = uidRanges(uids)
+	}
+	var gone []uint32
+	var unreferenced []string
+	var accountID int64
+	err := s.withTx(ctx, "expunging", func(tx *sql.Tx) error {
+		mb, err := mailboxByID(ctx, tx, mailboxID)
+		if err != nil {
+			return err
+		}
+		accountID = mb.AccountID
+		var bodies []string
+		for _, r := range ranges {
+			rows, err := tx.QueryContext(ctx, `DELETE FROM messages WHERE mailbox_id = ? AND uid BETWEEN ? AND ?
+				AND instr(' ' || flags || ' ', ' \Deleted ') > 0 RETURNING uid, body`, mailboxID, r.lo, r.hi)
+			if err != nil {
+				return temporary("expunging", err)
+			}
+			for rows.Next() {
+				var uid uint32
+				var body string
+				if err := rows.Scan(&uid, &body); err != nil {
+					rows.Close()
+					return temporary("expunging", err)
+				}
+				gone = append(gone, uid)
+				bodies = append(bodies, body)
+			}
+			rows.Close()
+			if err := rows.Err(); err != nil {
+				return temporary("expunging", err)
+			}
+		}
+		unreferenced, err = unreferencedBodies(ctx, tx, bodies)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.removeBodies(unreferenced)
+	if len(gone) > 0 {
+		s.events.Publish(store.Event{Kind: store.EventExpunge, AccountID: accountID, MailboxID: mailboxID})
+	}
+	return gone, nil
+}
+
+// Append stores a client's message: the body file first (durable, with
+// its directory entry), then the row.
+func (s *Store) Append(ctx context.Context, mailboxID int64, m store.AppendMessage) (uint32, uint32, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, 0, err
+	}
+	body, err := s.writeBody(m.Body)
+	if err != nil {
+		return 0, 0, err
+	}
+	if err := syncDir(filepath.Dir(s.bodyPath(body.name))); err != nil {
+		s.removeBodies([]string{body.name})
+		return 0, 0, temporary("writing message file", err)
+	}
+	date := m.InternalDate
+	if date.IsZero() {
+		date = s.now()
+	}
+	var validity, uid uint32
+	var accountID int64
+	err = s.withTx(ctx, "appending", func(tx *sql.Tx) error {
+		mb, err := mailboxByID(ctx, tx, mailboxID)
+		if err != nil {
+			return err
+		}
+		accountID = mb.AccountID
+		if uid, validity, err = reserveUIDs(ctx, tx, mailboxID, 1); err != nil {
+			return err
+		}
+		return insertRow(ctx, tx, mb, uid, newRow{body: body.name, size: body.size, dotLines: body.dotLines,
+			date: toDB(date), flags: formatFlags(m.Flags)})
+	})
+	if err != nil {
+		s.removeBodies([]string{body.name})
+		return 0, 0, err
+	}
+	s.events.Publish(store.Event{Kind: store.EventNew, AccountID: accountID, MailboxID: mailboxID})
+	return validity, uid, nil
+}
+
+// Quota reports the account's use. Limits are not stored yet: Limit is 0.
+func (s *Store) Quota(ctx context.Context, accountID int64) (store.Quota, error) {
+	var q store.Quota
+	err := s.reader.QueryRowContext(ctx, `SELECT coalesce(sum(size), 0) FROM messages WHERE account_id = ?`,
+		accountID).Scan(&q.Used)
+	if err != nil {
+		return q, temporary("reading quota", err)
+	}
+	return q, nil
+}
+
+// Subscribe reports changes of the account's mailboxes, made by this
+// process (published directly) or by another (found by the poller).
+func (s *Store) Subscribe(accountID int64) *store.Subscription {
+	sub := s.events.Subscribe(accountID)
+	s.watch.wake()
+	return sub
+}

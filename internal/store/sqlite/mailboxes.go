@@ -1,0 +1,306 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/pochta-mail/pochta/internal/store"
+)
+
+// maxMailboxName bounds a mailbox name in octets; deeper or longer names
+// are refused as store.ErrInvalid.
+const maxMailboxName = 512
+
+// validMailboxName accepts a canonical name: UTF-8, no control characters,
+// no LIST wildcards, no empty hierarchy levels.
+func validMailboxName(name string) bool {
+	if name == "" || len(name) > maxMailboxName || !utf8.ValidString(name) {
+		return false
+	}
+	for _, level := range strings.Split(name, string(store.Delimiter)) {
+		if level == "" {
+			return false
+		}
+	}
+	return !strings.ContainsFunc(name, func(r rune) bool {
+		return r < 0x20 || r == 0x7f || r == '*' || r == '%'
+	})
+}
+
+func checkMailboxName(name string) (string, error) {
+	name = store.CanonicalMailboxName(name)
+	if !validMailboxName(name) {
+		return "", fmt.Errorf("sqlite: mailbox name %q: %w", name, store.ErrInvalid)
+	}
+	return name, nil
+}
+
+// createDefaultFolders adds the special-use folders of a new account.
+func createDefaultFolders(ctx context.Context, tx *sql.Tx, accountID int64, now time.Time) error {
+	for _, f := range store.DefaultFolders() {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO mailboxes (account_id, name, uidvalidity, special_use)
+			VALUES (?, ?, ?, ?)`, accountID, f.Name, uint32(now.Unix()), f.SpecialUse); err != nil {
+			return dbError("creating "+f.Name, err)
+		}
+	}
+	return nil
+}
+
+const mailboxColumns = `id, account_id, name, uidvalidity, uidnext, special_use, subscribed, modseq FROM mailboxes`
+
+func scanMailbox(row interface{ Scan(...any) error }) (store.Mailbox, error) {
+	var m store.Mailbox
+	err := row.Scan(&m.ID, &m.AccountID, &m.Name, &m.UIDValidity, &m.UIDNext, &m.SpecialUse, &m.Subscribed, &m.ModSeq)
+	return m, err
+}
+
+// ListMailboxes returns the account's mailboxes ordered by name.
+func (s *Store) ListMailboxes(ctx context.Context, accountID int64) ([]store.Mailbox, error) {
+	rows, err := s.reader.QueryContext(ctx, `SELECT `+mailboxColumns+` WHERE account_id = ? ORDER BY name`, accountID)
+	if err != nil {
+		return nil, temporary("listing mailboxes", err)
+	}
+	defer rows.Close()
+	var out []store.Mailbox
+	for rows.Next() {
+		m, err := scanMailbox(rows)
+		if err != nil {
+			return nil, temporary("listing mailboxes", err)
+		}
+		out = append(out, m)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, temporary("listing mailboxes", err)
+	}
+	return out, nil
+}
+
+// GetMailbox looks a mailbox up by name.
+func (s *Store) GetMailbox(ctx context.Context, accountID int64, name string) (store.Mailbox, error) {
+	return getMailbox(ctx, s.reader, accountID, store.CanonicalMailboxName(name))
+}
+
+type queryRower interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+func getMailbox(ctx context.Context, db queryRower, accountID int64, name string) (store.Mailbox, error) {
+	m, err := scanMailbox(db.QueryRowContext(ctx, `SELECT `+mailboxColumns+` WHERE account_id = ? AND name = ?`,
+		accountID, name))
+	if errors.Is(err, sql.ErrNoRows) {
+		return m, fmt.Errorf("sqlite: mailbox %q: %w", name, store.ErrNotFound)
+	} else if err != nil {
+		return m, temporary("looking up mailbox", err)
+	}
+	return m, nil
+}
+
+// CreateMailbox creates a mailbox and its missing parents.
+func (s *Store) CreateMailbox(ctx context.Context, accountID int64, name, specialUse string) (store.Mailbox, error) {
+	name, err := checkMailboxName(name)
+	if err != nil {
+		return store.Mailbox{}, err
+	}
+	var m store.Mailbox
+	err = s.withTx(ctx, "creating mailbox", func(tx *sql.Tx) error {
+		if err := s.createParents(ctx, tx, accountID, name); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO mailboxes (account_id, name, uidvalidity, special_use)
+			VALUES (?, ?, ?, ?)`, accountID, name, s.uidValidity(), specialUse); err != nil {
+			if isForeignKeyViolation(err) {
+				return fmt.Errorf("sqlite: account %d: %w", accountID, store.ErrNotFound)
+			}
+			return dbError("creating mailbox", err)
+		}
+		m, err = getMailbox(ctx, tx, accountID, name)
+		return err
+	})
+	if err == nil {
+		s.events.Publish(store.Event{Kind: store.EventMailboxes, AccountID: accountID, MailboxID: m.ID})
+	}
+	return m, err
+}
+
+// uidValidity picks a new mailbox's UIDVALIDITY from the clock, so a
+// mailbox deleted and created again gets a new one (RFC 9051 2.3.1.1).
+func (s *Store) uidValidity() uint32 { return uint32(s.now().Unix()) }
+
+// createParents creates the missing superior levels of name (RFC 9051
+// 6.3.4: "the server SHOULD create any superior hierarchical names").
+func (s *Store) createParents(ctx context.Context, tx *sql.Tx, accountID int64, name string) error {
+	for i := range len(name) {
+		if name[i] != store.Delimiter {
+			continue
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO mailboxes (account_id, name, uidvalidity)
+			VALUES (?, ?, ?) ON CONFLICT DO NOTHING`, accountID, name[:i], s.uidValidity()); err != nil {
+			return dbError("creating parent mailbox", err)
+		}
+	}
+	return nil
+}
+
+// childPattern is a SQL condition matching the children of ?name (given
+// twice): comparing a prefix rather than LIKE, so "_" and "%" in names
+// match only themselves.
+const childCondition = `substr(name, 1, length(?) + 1) = ? || '/'`
+
+// DeleteMailbox deletes a mailbox without children, and its messages.
+func (s *Store) DeleteMailbox(ctx context.Context, accountID int64, name string) error {
+	name = store.CanonicalMailboxName(name)
+	if name == store.InboxName {
+		return fmt.Errorf("sqlite: INBOX cannot be deleted: %w", store.ErrInvalid)
+	}
+	var unreferenced []string
+	var id int64
+	err := s.withTx(ctx, "deleting mailbox", func(tx *sql.Tx) error {
+		m, err := getMailbox(ctx, tx, accountID, name)
+		if err != nil {
+			return err
+		}
+		id = m.ID
+		var children bool
+		if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM mailboxes WHERE account_id = ? AND `+childCondition+`)`,
+			accountID, name, name).Scan(&children); err != nil {
+			return temporary("deleting mailbox", err)
+		}
+		if children {
+			return fmt.Errorf("sqlite: mailbox %q has children: %w", name, store.ErrExists)
+		}
+		rows, err := tx.QueryContext(ctx, `DELETE FROM messages WHERE mailbox_id = ? RETURNING body`, m.ID)
+		if err != nil {
+			return temporary("deleting mailbox", err)
+		}
+		bodies, err := scanStrings(rows)
+		if err != nil {
+			return temporary("deleting mailbox", err)
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM mailboxes WHERE id = ?`, m.ID); err != nil {
+			return temporary("deleting mailbox", err)
+		}
+		unreferenced, err = unreferencedBodies(ctx, tx, bodies)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	s.removeBodies(unreferenced)
+	s.events.Publish(store.Event{Kind: store.EventMailboxes, AccountID: accountID, MailboxID: id})
+	return nil
+}
+
+// RenameMailbox renames a mailbox and its children; INBOX is special.
+func (s *Store) RenameMailbox(ctx context.Context, accountID int64, from, to string) error {
+	from = store.CanonicalMailboxName(from)
+	to, err := checkMailboxName(to)
+	if err != nil {
+		return err
+	}
+	if to == from || strings.HasPrefix(to, from+string(store.Delimiter)) {
+		return fmt.Errorf("sqlite: cannot rename %q to %q: %w", from, to, store.ErrInvalid)
+	}
+	var changed []int64
+	err = s.withTx(ctx, "renaming mailbox", func(tx *sql.Tx) error {
+		old, err := getMailbox(ctx, tx, accountID, from)
+		if err != nil {
+			return err
+		}
+		if _, err := getMailbox(ctx, tx, accountID, to); err == nil {
+			return fmt.Errorf("sqlite: mailbox %q: %w", to, store.ErrExists)
+		} else if !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+		if err := s.createParents(ctx, tx, accountID, to); err != nil {
+			return err
+		}
+		if from == store.InboxName {
+			changed, err = s.renameInbox(ctx, tx, old, to)
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE mailboxes SET name = ? || substr(name, length(?) + 1), modseq = modseq + 1
+			WHERE account_id = ? AND (name = ? OR `+childCondition+`)`, to, from, accountID, from, from, from); err != nil {
+			return dbError("renaming mailbox", err)
+		}
+		changed = []int64{old.ID}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, id := range changed {
+		s.events.Publish(store.Event{Kind: store.EventMailboxes, AccountID: accountID, MailboxID: id})
+	}
+	return nil
+}
+
+// renameInbox moves every INBOX message into a new mailbox named to; INBOX
+// stays, empty, with its children (RFC 9051 6.3.6). The messages keep
+// their UIDs: the new mailbox has a new UIDVALIDITY and INBOX's UIDNEXT.
+func (s *Store) renameInbox(ctx context.Context, tx *sql.Tx, inbox store.Mailbox, to string) ([]int64, error) {
+	var id int64
+	if err := tx.QueryRowContext(ctx, `INSERT INTO mailboxes (account_id, name, uidvalidity, uidnext)
+		VALUES (?, ?, ?, ?) RETURNING id`, inbox.AccountID, to, s.uidValidity(), inbox.UIDNext).Scan(&id); err != nil {
+		return nil, dbError("renaming INBOX", err)
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE messages SET mailbox_id = ? WHERE mailbox_id = ?`, id, inbox.ID); err != nil {
+		return nil, temporary("renaming INBOX", err)
+	}
+	// An UPDATE fires no trigger: bump INBOX's mod-sequence so its
+	// watchers look and find their messages gone.
+	if _, err := tx.ExecContext(ctx, `UPDATE mailboxes SET modseq = modseq + 1 WHERE id = ?`, inbox.ID); err != nil {
+		return nil, temporary("renaming INBOX", err)
+	}
+	return []int64{inbox.ID, id}, nil
+}
+
+// SetSubscribed subscribes or unsubscribes an existing mailbox.
+func (s *Store) SetSubscribed(ctx context.Context, accountID int64, name string, subscribed bool) error {
+	name = store.CanonicalMailboxName(name)
+	res, err := s.writer.ExecContext(ctx, `UPDATE mailboxes SET subscribed = ? WHERE account_id = ? AND name = ?`,
+		subscribed, accountID, name)
+	if err != nil {
+		return temporary("subscribing", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("sqlite: mailbox %q: %w", name, store.ErrNotFound)
+	}
+	return nil
+}
+
+// MailboxStatus counts a mailbox's messages in one pass.
+func (s *Store) MailboxStatus(ctx context.Context, mailboxID int64) (store.MailboxStatus, error) {
+	var st store.MailboxStatus
+	m, err := scanMailbox(s.reader.QueryRowContext(ctx, `SELECT `+mailboxColumns+` WHERE id = ?`, mailboxID))
+	if errors.Is(err, sql.ErrNoRows) {
+		return st, fmt.Errorf("sqlite: mailbox %d: %w", mailboxID, store.ErrNotFound)
+	} else if err != nil {
+		return st, temporary("mailbox status", err)
+	}
+	st.Mailbox = m
+	err = s.reader.QueryRowContext(ctx, `SELECT count(*), coalesce(sum(size), 0),
+		coalesce(sum(instr(' ' || flags || ' ', ' \Seen ') = 0), 0),
+		coalesce(sum(instr(' ' || flags || ' ', ' \Deleted ') > 0), 0)
+		FROM messages WHERE mailbox_id = ?`, mailboxID).Scan(&st.Messages, &st.Size, &st.Unseen, &st.Deleted)
+	if err != nil {
+		return st, temporary("mailbox status", err)
+	}
+	return st, nil
+}
+
+// MailboxModSeq reads one mailbox's mod-sequence.
+func (s *Store) MailboxModSeq(ctx context.Context, mailboxID int64) (uint64, error) {
+	var n uint64
+	err := s.reader.QueryRowContext(ctx, `SELECT modseq FROM mailboxes WHERE id = ?`, mailboxID).Scan(&n)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, fmt.Errorf("sqlite: mailbox %d: %w", mailboxID, store.ErrNotFound)
+	} else if err != nil {
+		return 0, temporary("reading mod-sequence", err)
+	}
+	return n, nil
+}

@@ -1,0 +1,268 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strings"
+
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/pochta-mail/pochta/internal/store"
+)
+
+func isForeignKeyViolation(err error) bool {
+	var se *sqlite.Error
+	return errors.As(err, &se) && se.Code() == sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY
+}
+
+// Flags are stored space-separated, canonical and sorted.
+func parseFlags(s string) []string {
+	if s == "" {
+		return nil
+	}
+	return strings.Split(s, " ")
+}
+
+func formatFlags(flags []string) string {
+	out := make([]string, 0, len(flags))
+	for _, f := range flags {
+		if f = store.CanonicalFlag(f); f != "" && !strings.ContainsAny(f, " \t\r\n") {
+			out = append(out, f)
+		}
+	}
+	slices.Sort(out)
+	return strings.Join(slices.Compact(out), " ")
+}
+
+// uidRange is a closed interval of UIDs.
+type uidRange struct{ lo, hi uint32 }
+
+// uidRanges turns a UID list into ascending closed intervals, so a
+// statement runs once per range instead of once per UID.
+func uidRanges(uids []uint32) []uidRange {
+	sorted := slices.Clone(uids)
+	slices.Sort(sorted)
+	sorted = slices.Compact(sorted)
+	var out []uidRange
+	for _, u := range sorted {
+		if n := len(out); n > 0 && out[n-1].hi+1 == u {
+			out[n-1].hi = u
+			continue
+		}
+		out = append(out, uidRange{u, u})
+	}
+	return out
+}
+
+const messageColumns = `id, uid, size, internal_date, flags, modseq`
+
+func scanMessage(rows *sql.Rows, withSummary bool) (store.Message, error) {
+	var m store.Message
+	var date int64
+	var flags string
+	dest := []any{&m.ID, &m.UID, &m.Size, &date, &flags, &m.ModSeq}
+	if withSummary {
+		dest = append(dest, &m.Summary)
+	}
+	if err := rows.Scan(dest...); err != nil {
+		return m, err
+	}
+	m.InternalDate = fromDB(date)
+	m.Flags = parseFlags(flags)
+	return m, nil
+}
+
+// ListMessages returns the messages q selects, in UID order.
+func (s *Store) ListMessages(ctx context.Context, mailboxID int64, q store.MessageQuery) ([]store.Message, error) {
+	cols := messageColumns
+	if q.Summary {
+		cols += `, summary`
+	}
+	maxUID := int64(q.MaxUID)
+	if q.MaxUID == 0 {
+		maxUID = 1<<32 - 1
+	}
+	limit := int64(q.Limit)
+	if limit <= 0 {
+		limit = -1
+	}
+	query := `SELECT ` + cols + ` FROM messages WHERE mailbox_id = ? AND uid BETWEEN ? AND ?`
+	args := []any{mailboxID, q.MinUID, maxUID}
+	if q.SinceModSeq > 0 {
+		query += ` AND modseq > ?`
+		args = append(args, q.SinceModSeq)
+	}
+	rows, err := s.reader.QueryContext(ctx, query+` ORDER BY uid LIMIT ?`, append(args, limit)...)
+	if err != nil {
+		return nil, temporary("listing messages", err)
+	}
+	defer rows.Close()
+	var out []store.Message
+	for rows.Next() {
+		m, err := scanMessage(rows, q.Summary)
+		if err != nil {
+			return nil, temporary("listing messages", err)
+		}
+		out = append(out, m)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, temporary("listing messages", err)
+	}
+	return out, nil
+}
+
+// ListUIDs returns every UID of a mailbox, ascending.
+func (s *Store) ListUIDs(ctx context.Context, mailboxID int64) ([]uint32, error) {
+	rows, err := s.reader.QueryContext(ctx, `SELECT uid FROM messages WHERE mailbox_id = ? ORDER BY uid`, mailboxID)
+	if err != nil {
+		return nil, temporary("listing UIDs", err)
+	}
+	defer rows.Close()
+	var out []uint32
+	for rows.Next() {
+		var u uint32
+		if err := rows.Scan(&u); err != nil {
+			return nil, temporary("listing UIDs", err)
+		}
+		out = append(out, u)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, temporary("listing UIDs", err)
+	}
+	return out, nil
+}
+
+// OpenMessage opens a message body by UID.
+func (s *Store) OpenMessage(ctx context.Context, mailboxID int64, uid uint32) (io.ReadCloser, error) {
+	var name string
+	err := s.reader.QueryRowContext(ctx, `SELECT body FROM messages WHERE mailbox_id = ? AND uid = ?`,
+		mailboxID, uid).Scan(&name)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("sqlite: message UID %d: %w", uid, store.ErrNotFound)
+	} else if err != nil {
+		return nil, temporary("opening message", err)
+	}
+	f, err := os.Open(s.bodyPath(name))
+	if errors.Is(err, os.ErrNotExist) {
+		// Expunged and removed between the query and the open.
+		return nil, fmt.Errorf("sqlite: message UID %d: %w", uid, store.ErrNotFound)
+	} else if err != nil {
+		return nil, temporary("opening message", err)
+	}
+	return f, nil
+}
+
+// SetSummaries stores parsed-message caches in one transaction.
+func (s *Store) SetSummaries(ctx context.Context, updates []store.SummaryUpdate) error {
+	if len(updates) == 0 {
+		return nil
+	}
+	return s.withTx(ctx, "caching summaries", func(tx *sql.Tx) error {
+		stmt, err := tx.PrepareContext(ctx, `UPDATE messages SET summary = ? WHERE id = ?`)
+		if err != nil {
+			return temporary("caching summaries", err)
+		}
+		defer stmt.Close()
+		for _, u := range updates {
+			if _, err := stmt.ExecContext(ctx, u.Summary, u.MessageID); err != nil {
+				return temporary("caching summaries", err)
+			}
+		}
+		return nil
+	})
+}
+
+// bumpModSeq advances a mailbox's mod-sequence and returns the new value.
+func bumpModSeq(ctx context.Context, tx *sql.Tx, mailboxID int64) (store.Mailbox, error) {
+	m, err := scanMailbox(tx.QueryRowContext(ctx, `UPDATE mailboxes SET modseq = modseq + 1 WHERE id = ?
+		RETURNING `+strings.TrimSuffix(mailboxColumns, " FROM mailboxes"), mailboxID))
+	if errors.Is(err, sql.ErrNoRows) {
+		return m, fmt.Errorf("sqlite: mailbox %d: %w", mailboxID, store.ErrNotFound)
+	} else if err != nil {
+		return m, temporary("updating mailbox", err)
+	}
+	return m, nil
+}
+
+// UpdateFlags changes flags and stamps changed messages with a new
+// mod-sequence.
+func (s *Store) UpdateFlags(ctx context.Context, mailboxID int64, uids []uint32, op store.FlagOp, flags []string) ([]store.Message, error) {
+	given := parseFlags(formatFlags(flags))
+	var changed []store.Message
+	var accountID int64
+	err := s.withTx(ctx, "updating flags", func(tx *sql.Tx) error {
+		// The mod-sequence advances only when something changes, so a
+		// no-op STORE wakes no watcher.
+		var mb store.Mailbox
+		for _, r := range uidRanges(uids) {
+			rows, err := tx.QueryContext(ctx, `SELECT `+messageColumns+` FROM messages
+				WHERE mailbox_id = ? AND uid BETWEEN ? AND ? ORDER BY uid`, mailboxID, r.lo, r.hi)
+			if err != nil {
+				return temporary("updating flags", err)
+			}
+			var msgs []store.Message
+			for rows.Next() {
+				m, err := scanMessage(rows, false)
+				if err != nil {
+					rows.Close()
+					return temporary("updating flags", err)
+				}
+				msgs = append(msgs, m)
+			}
+			rows.Close()
+			if err := rows.Err(); err != nil {
+				return temporary("updating flags", err)
+			}
+			for _, m := range msgs {
+				next := applyFlags(m.Flags, op, given)
+				if next == strings.Join(m.Flags, " ") {
+					continue
+				}
+				if mb.ID == 0 {
+					if mb, err = bumpModSeq(ctx, tx, mailboxID); err != nil {
+						return err
+					}
+					accountID = mb.AccountID
+				}
+				if _, err := tx.ExecContext(ctx, `UPDATE messages SET flags = ?, modseq = ? WHERE id = ?`,
+					next, mb.ModSeq, m.ID); err != nil {
+					return temporary("updating flags", err)
+				}
+				m.Flags, m.ModSeq = parseFlags(next), mb.ModSeq
+				changed = append(changed, m)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if len(changed) > 0 {
+		s.events.Publish(store.Event{Kind: store.EventFlags, AccountID: accountID, MailboxID: mailboxID})
+	}
+	return changed, nil
+}
+
+// applyFlags returns the stored form of current combined with given.
+func applyFlags(current []string, op store.FlagOp, given []string) string {
+	switch op {
+	case store.FlagsSet:
+		return formatFlags(given)
+	case store.FlagsAdd:
+		return formatFlags(append(slices.Clone(current), given...))
+	default:
+		out := make([]string, 0, len(current))
+		for _, f := range current {
+			if !slices.ContainsFunc(given, func(g string) bool { return strings.EqualFold(f, g) }) {
+				out = append(out, f)
+			}
+		}
+		return formatFlags(out)
+	}
+}

@@ -1,0 +1,220 @@
+package storetest
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/pochta-mail/pochta/internal/store"
+)
+
+func mailboxNames(t *testing.T, s store.Store, a store.Account) []string {
+	t.Helper()
+	ms, err := s.ListMailboxes(context.Background(), a.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, m := range ms {
+		out = append(out, m.Name)
+	}
+	return out
+}
+
+func getMailbox(t *testing.T, s store.Store, a store.Account, name string) store.Mailbox {
+	t.Helper()
+	m, err := s.GetMailbox(context.Background(), a.ID, name)
+	if err != nil {
+		t.Fatalf("GetMailbox(%q): %v", name, err)
+	}
+	return m
+}
+
+func testDefaultFolders(t *testing.T, s store.Store) {
+	a := account(t, s, "folders@example.org")
+	ms, err := s.ListMailboxes(context.Background(), a.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	uses := map[string]string{}
+	for _, m := range ms {
+		uses[m.Name] = m.SpecialUse
+		if m.UIDValidity == 0 || m.UIDNext != 1 || !m.Subscribed || m.AccountID != a.ID {
+			t.Errorf("new mailbox %+v: want UIDVALIDITY set, UIDNEXT 1, subscribed", m)
+		}
+	}
+	want := map[string]string{"INBOX": ""}
+	for _, f := range store.DefaultFolders() {
+		want[f.Name] = f.SpecialUse
+	}
+	if len(uses) != len(want) {
+		t.Errorf("mailboxes %v, want %v", uses, want)
+	}
+	for name, use := range want {
+		if got, ok := uses[name]; !ok || got != use {
+			t.Errorf("mailbox %q: special-use %q (exists %v), want %q", name, got, ok, use)
+		}
+	}
+	if m := getMailbox(t, s, a, "inbox"); m.Name != "INBOX" {
+		t.Errorf("GetMailbox(inbox).Name = %q", m.Name)
+	}
+}
+
+func testCreateDeleteMailbox(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	a := account(t, s, "create@example.org")
+	other := account(t, s, "other@example.org")
+	m, err := s.CreateMailbox(ctx, a.ID, "Lists/go/nuts", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Name != "Lists/go/nuts" || m.UIDNext != 1 || m.ID == 0 {
+		t.Errorf("created %+v", m)
+	}
+	names := mailboxNames(t, s, a)
+	for _, want := range []string{"Lists", "Lists/go", "Lists/go/nuts"} {
+		if !slices.Contains(names, want) {
+			t.Errorf("after CREATE Lists/go/nuts: %v lacks %q (parents are created)", names, want)
+		}
+	}
+	if slices.Contains(mailboxNames(t, s, other), "Lists") {
+		t.Errorf("another account sees the new mailbox")
+	}
+	_, err = s.CreateMailbox(ctx, a.ID, "Lists/go", "")
+	wantErr(t, "CreateMailbox of an existing name", err, store.ErrExists)
+	_, err = s.CreateMailbox(ctx, a.ID, "inbox", "")
+	wantErr(t, "CreateMailbox(inbox)", err, store.ErrExists)
+	for _, bad := range []string{"", "a//b", "/a", "a/", "a*", "b%", "tab\there", strings.Repeat("x", 600)} {
+		_, err = s.CreateMailbox(ctx, a.ID, bad, "")
+		wantErr(t, "CreateMailbox("+bad+")", err, store.ErrInvalid)
+	}
+	sp, err := s.CreateMailbox(ctx, a.ID, "Everything", store.UseAll)
+	if err != nil || sp.SpecialUse != store.UseAll {
+		t.Errorf("CreateMailbox with special-use: %+v, %v", sp, err)
+	}
+
+	err = s.DeleteMailbox(ctx, a.ID, "Lists/go")
+	wantErr(t, "DeleteMailbox with children", err, store.ErrExists)
+	wantErr(t, "DeleteMailbox(INBOX)", s.DeleteMailbox(ctx, a.ID, "Inbox"), store.ErrInvalid)
+	wantErr(t, "DeleteMailbox(unknown)", s.DeleteMailbox(ctx, a.ID, "nope"), store.ErrNotFound)
+
+	// Deleting a mailbox deletes its messages.
+	nuts := getMailbox(t, s, a, "Lists/go/nuts")
+	appendMsg(t, s, nuts, msgBody(1))
+	if err := s.DeleteMailbox(ctx, a.ID, "Lists/go/nuts"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteMailbox(ctx, a.ID, "Lists/go"); err != nil {
+		t.Errorf("DeleteMailbox after its child went: %v", err)
+	}
+	if _, err := s.ListMessages(ctx, nuts.ID, store.MessageQuery{}); err != nil {
+		t.Errorf("ListMessages of a deleted mailbox: %v", err)
+	}
+	// A re-created name is a new mailbox: new id, UIDs from 1 again, and
+	// never the old messages.
+	again, err := s.CreateMailbox(ctx, a.ID, "Lists/go/nuts", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.ID == nuts.ID {
+		t.Errorf("re-created mailbox reuses id %d", again.ID)
+	}
+	if msgs := list(t, s, again); len(msgs) != 0 {
+		t.Errorf("re-created mailbox has %d messages", len(msgs))
+	}
+}
+
+func testRenameMailbox(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	a := account(t, s, "rename@example.org")
+	for _, n := range []string{"Work/2024", "Work/2025", "Workshop"} {
+		if _, err := s.CreateMailbox(ctx, a.ID, n, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w := getMailbox(t, s, a, "Work/2024")
+	appendMsg(t, s, w, msgBody(1))
+	if err := s.RenameMailbox(ctx, a.ID, "Work", "Old/Jobs"); err != nil {
+		t.Fatal(err)
+	}
+	names := mailboxNames(t, s, a)
+	for _, want := range []string{"Old", "Old/Jobs", "Old/Jobs/2024", "Old/Jobs/2025", "Workshop"} {
+		if !slices.Contains(names, want) {
+			t.Errorf("after rename: %v lacks %q", names, want)
+		}
+	}
+	for _, gone := range []string{"Work", "Work/2024"} {
+		if slices.Contains(names, gone) {
+			t.Errorf("after rename: %v still has %q", names, gone)
+		}
+	}
+	moved := getMailbox(t, s, a, "Old/Jobs/2024")
+	if moved.ID != w.ID || moved.UIDValidity != w.UIDValidity || len(list(t, s, moved)) != 1 {
+		t.Errorf("renamed mailbox %+v lost its identity or messages (was %+v)", moved, w)
+	}
+	wantErr(t, "rename onto an existing name", s.RenameMailbox(ctx, a.ID, "Workshop", "Old"), store.ErrExists)
+	wantErr(t, "rename of an unknown name", s.RenameMailbox(ctx, a.ID, "Nope", "Yes"), store.ErrNotFound)
+	wantErr(t, "rename into itself", s.RenameMailbox(ctx, a.ID, "Old", "Old/inner"), store.ErrInvalid)
+
+	// RFC 9051 6.3.6: renaming INBOX moves its messages to the new name
+	// and leaves INBOX in place, empty.
+	deliver(t, s, msgBody(2), a)
+	deliver(t, s, msgBody(3), a)
+	inbox := getMailbox(t, s, a, "INBOX")
+	if err := s.RenameMailbox(ctx, a.ID, "INBOX", "Saved"); err != nil {
+		t.Fatal(err)
+	}
+	if got := list(t, s, getMailbox(t, s, a, "INBOX")); len(got) != 0 {
+		t.Errorf("INBOX after rename has %d messages", len(got))
+	}
+	saved := getMailbox(t, s, a, "Saved")
+	if got := list(t, s, saved); len(got) != 2 {
+		t.Errorf("Saved has %d messages, want 2", len(got))
+	}
+	if got := bodies(t, s, a); len(got) != 0 {
+		t.Errorf("POP3 maildrop after renaming INBOX: %d messages", len(got))
+	}
+	// New mail still goes to INBOX, with a UID above the moved ones.
+	deliver(t, s, msgBody(4), a)
+	if got := list(t, s, getMailbox(t, s, a, "INBOX")); len(got) != 1 || got[0].UID < inbox.UIDNext {
+		t.Errorf("INBOX after a new delivery: %+v (UIDNEXT was %d)", got, inbox.UIDNext)
+	}
+}
+
+func testSubscribeAndStatus(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	a := account(t, s, "status@example.org")
+	if err := s.SetSubscribed(ctx, a.ID, "Junk", false); err != nil {
+		t.Fatal(err)
+	}
+	if getMailbox(t, s, a, "Junk").Subscribed {
+		t.Errorf("Junk still subscribed")
+	}
+	wantErr(t, "SetSubscribed(unknown)", s.SetSubscribed(ctx, a.ID, "Nope", true), store.ErrNotFound)
+
+	for i := range 4 {
+		deliver(t, s, msgBody(i), a)
+	}
+	inbox := getMailbox(t, s, a, "INBOX")
+	uids := uidsOf(list(t, s, inbox))
+	if _, err := s.UpdateFlags(ctx, inbox.ID, uids[:2], store.FlagsAdd, []string{`\seen`}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.UpdateFlags(ctx, inbox.ID, uids[1:2], store.FlagsAdd, []string{`\Deleted`}); err != nil {
+		t.Fatal(err)
+	}
+	st, err := s.MailboxStatus(ctx, inbox.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var size int64
+	for i := range 4 {
+		size += int64(len(msgBody(i)))
+	}
+	if st.Messages != 4 || st.Unseen != 2 || st.Deleted != 1 || st.Size != size || st.UIDNext != uids[3]+1 {
+		t.Errorf("status %+v, want 4 messages, 2 unseen, 1 deleted, size %d, UIDNEXT %d", st, size, uids[3]+1)
+	}
+	_, err = s.MailboxStatus(ctx, inbox.ID+10000)
+	wantErr(t, "MailboxStatus(unknown)", err, store.ErrNotFound)
+}
