@@ -1,0 +1,92 @@
+// Command pop3prof serves POP3 from a Pochta data directory exactly as
+// `pochta serve` wires it (the SQLite store, the auth service with its
+// credentials cache, pop3.Server), on one loopback listener, and writes a
+// CPU profile of the whole process. `pochta serve` has no profiling
+// switch; this harness lets the benchmark explain where Pochta's time
+// goes. Stop `pochta serve` on the directory first.
+//
+//	pop3prof -d DIR -addr 127.0.0.1:11310 -cpuprofile cpu.out
+//	# drive it with pochta-bench, then send SIGINT
+//	go tool pprof -top bin/pop3prof cpu.out
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"runtime/pprof"
+	"sync"
+	"syscall"
+
+	"github.com/pochta-mail/pochta/internal/auth"
+	"github.com/pochta-mail/pochta/internal/pop3"
+	"github.com/pochta-mail/pochta/internal/store/sqlite"
+)
+
+func main() {
+	dir := flag.String("d", "", "Pochta data directory")
+	addr := flag.String("addr", "127.0.0.1:11310", "loopback address to serve POP3 on")
+	cpu := flag.String("cpuprofile", "cpu.out", "CPU profile output file")
+	logs := flag.Bool("log", false, "log at info level to stderr (pochta serve's default)")
+	flag.Parse()
+	if *dir == "" {
+		log.Fatal("usage: pop3prof -d DIR [-addr host:port] [-cpuprofile file]")
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, *dir, *addr, *cpu, *logs); err != nil {
+		log.Fatal(err)
+	}
+}
+
+func run(ctx context.Context, dir, addr, cpuFile string, logs bool) error {
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if logs {
+		logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	st, err := sqlite.Open(ctx, dir, sqlite.Options{Logger: logger})
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	srv := &pop3.Server{
+		Hostname:  "mail.bench.test",
+		Auth:      auth.New(auth.Options{Directory: st, Logger: logger, Separators: "+%"}),
+		Maildrops: st,
+		Logger:    logger,
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	f, err := os.Create(cpuFile)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if err := pprof.StartCPUProfile(f); err != nil {
+		return err
+	}
+	defer pprof.StopCPUProfile()
+	fmt.Fprintf(os.Stderr, "pop3prof: serving %s on %s, profiling to %s\n", dir, addr, cpuFile)
+	go func() { <-ctx.Done(); ln.Close() }()
+	var wg sync.WaitGroup
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			break
+		}
+		wg.Go(func() {
+			defer c.Close()
+			srv.ServeConn(ctx, c)
+		})
+	}
+	wg.Wait()
+	return nil
+}
