@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"io"
 	"net"
-	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -88,46 +87,4 @@ func BenchmarkSessionLoginStatUidlQuit(b *testing.B) {
 		}
 		conn.Close()
 	}
-}
-
-// TestMemoryPerIdleConnection measures the heap and stack an idle
-// connection costs, client and server side together, after the greeting:
-// the state a flood of idle connections leaves. The goal is at most 64 KiB.
-func TestMemoryPerIdleConnection(t *testing.T) {
-	if testing.Short() {
-		t.Skip("opens hundreds of connections")
-	}
-	e := newEnv(t, envOptions{}, func(s *Server) { s.Logger = nil })
-	const n = 300
-	before := liveMemory()
-	conns := make([]net.Conn, 0, n)
-	var greeting [128]byte
-	for range n {
-		c, err := net.Dial("tcp", e.addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := c.Read(greeting[:]); err != nil {
-			t.Fatal(err)
-		}
-		conns = append(conns, c)
-	}
-	e.waitActive(n)
-	after := liveMemory()
-	per := (int64(after) - int64(before)) / n
-	t.Logf("memory per idle connection: %d bytes (heap+stacks, both ends)", per)
-	if per > 64<<10 {
-		t.Errorf("an idle connection costs %d bytes, want at most 64 KiB", per)
-	}
-	for _, c := range conns {
-		c.Close()
-	}
-}
-
-func liveMemory() uint64 {
-	runtime.GC()
-	runtime.GC()
-	var m runtime.MemStats
-	runtime.ReadMemStats(&m)
-	return m.HeapAlloc + m.StackInuse
 }

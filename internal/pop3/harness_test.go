@@ -263,9 +263,15 @@ func (e *env) dialNoGreeting() *client {
 // login dials and logs in with USER/PASS.
 func (e *env) login() *client {
 	e.t.Helper()
+	return e.loginAs(testUser)
+}
+
+// loginAs dials and logs in as user, whose password is testPass.
+func (e *env) loginAs(user string) *client {
+	e.t.Helper()
 	c := e.dial()
 	c.run(`
-C: USER ` + testUser + `
+C: USER ` + user + `
 S: +OK
 C: PASS ` + testPass + `
 S~ \+OK Logged in, \d+ messages \(\d+ octets\)
