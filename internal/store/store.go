@@ -33,15 +33,20 @@ var (
 	ErrTemporary = errors.New("store: temporary failure")
 	// ErrInvalid marks arguments an engine refuses (bad UIDL, bad name).
 	ErrInvalid = errors.New("store: invalid argument")
+	// ErrQuota means a delivery would take a recipient over its quota.
+	// Whether that is temporary is the caller's policy.
+	ErrQuota = errors.New("store: over quota")
 )
 
 // Store is the whole engine. Consumers should depend on the narrower
 // interfaces below; Store exists for wiring (cmd/pochta) and for storetest.
 type Store interface {
 	Directory
+	Aliases
 	Deliverer
 	Maildrops
 	Mailboxes
+	Queue
 	// Close releases the engine's resources. Open maildrops must be closed
 	// first.
 	Close() error
@@ -60,6 +65,11 @@ type Account struct {
 	Domain      string
 	Credentials Credentials
 	Created     time.Time
+	// Quota is the most octets the account's messages may take; 0 means
+	// no limit. Used is what they take now (kept as a counter by the
+	// engine, so reading it is cheap).
+	Quota int64
+	Used  int64
 }
 
 // Credentials are what the auth package stores for an account. The store
@@ -94,6 +104,34 @@ type Directory interface {
 	Account(ctx context.Context, address string) (Account, error)
 	// Accounts lists accounts, of one domain or of all when domain is "".
 	Accounts(ctx context.Context, domain string) ([]Account, error)
+	// SetQuota sets the account's quota in octets; 0 removes it.
+	SetQuota(ctx context.Context, address string, octets int64) error
+}
+
+// Alias redirects mail for an address of a local domain to one or more
+// targets: local accounts, other aliases or remote addresses. An Address
+// of the form "@domain" is the domain's catch-all.
+type Alias struct {
+	Address string // lower-case "user@domain" or "@domain"
+	Targets []string
+}
+
+// Aliases manages aliases. The admin CLI and recipient resolution
+// (internal/delivery) consume it.
+type Aliases interface {
+	// AddAlias adds targets to the alias, creating it if needed. The
+	// alias's domain must exist (ErrNotFound); an address that is an
+	// account cannot be an alias (ErrExists).
+	AddAlias(ctx context.Context, address string, targets []string) error
+	// DeleteAlias removes the given targets of the alias, or the whole
+	// alias when targets is empty. An unknown alias is ErrNotFound.
+	DeleteAlias(ctx context.Context, address string, targets []string) error
+	// Alias returns the alias of an address (case-insensitive), or
+	// ErrNotFound.
+	Alias(ctx context.Context, address string) (Alias, error)
+	// ListAliases lists aliases, of one domain or of all when domain is
+	// "", ordered by address.
+	ListAliases(ctx context.Context, domain string) ([]Alias, error)
 }
 
 // Recipient is one mailbox a delivered message goes to.
@@ -114,13 +152,62 @@ type Delivery struct {
 	Body io.Reader
 	// InternalDate is the arrival time; zero means now.
 	InternalDate time.Time
+	// Outbound, when not nil, also puts the message on the outbound
+	// queue for these remote recipients, in the same transaction as the
+	// local deliveries. Recipients may then be empty.
+	Outbound *Envelope
+}
+
+// Envelope is the SMTP envelope of a queued message, with the DSN
+// parameters (RFC 3461) given at submission.
+type Envelope struct {
+	From       string // reverse-path, "" for the null sender
+	Recipients []QueueRecipient
+	// DSNReturn is RET (FULL or HDRS, "" = unset) and DSNEnvelopeID is
+	// ENVID, both of RFC 3461.
+	DSNReturn     string
+	DSNEnvelopeID string
+	// SMTPUTF8 says the envelope or headers need the RFC 6531 extension.
+	SMTPUTF8 bool
+}
+
+// QueueRecipient is one remote recipient of a queued message.
+type QueueRecipient struct {
+	Address string
+	// Notify is the RFC 3461 NOTIFY list, comma-separated ("" = unset);
+	// ORcpt is ORCPT as "type;address" ("" = unset).
+	Notify string
+	ORcpt  string
+}
+
+// QueuedMessage is one message waiting on the outbound queue.
+type QueuedMessage struct {
+	ID       int64
+	Envelope Envelope
+	Size     int64 // octets of the stored (CRLF) body
+	Created  time.Time
+}
+
+// Queue holds outbound mail until a delivery worker sends it. Messages
+// get on it through Deliverer.Deliver (Delivery.Outbound).
+type Queue interface {
+	// QueuedMessages lists the queue, oldest first.
+	QueuedMessages(ctx context.Context) ([]QueuedMessage, error)
+	QueuedMessage(ctx context.Context, id int64) (QueuedMessage, error)
+	// QueuedBody opens a queued message's body (CRLF line endings).
+	QueuedBody(ctx context.Context, id int64) (io.ReadCloser, error)
+	// DeleteQueued removes a message from the queue; ErrNotFound if it is
+	// not there.
+	DeleteQueued(ctx context.Context, id int64) error
 }
 
 // Deliverer stores new mail. SMTP and `pochta deliver` consume it.
 type Deliverer interface {
-	// Deliver stores the message in the INBOX of every recipient and
-	// returns only when it is durable, or returns an error and stores
-	// nothing at all (for any recipient).
+	// Deliver stores the message in the INBOX of every recipient (and on
+	// the outbound queue, see Delivery.Outbound) and returns only when it
+	// is durable, or returns an error and stores nothing at all (for any
+	// recipient). A recipient whose quota the message would exceed fails
+	// the delivery with ErrQuota.
 	Deliver(ctx context.Context, d Delivery) error
 }
 
