@@ -53,38 +53,44 @@ func TestGroupCommitIsolatesFailures(t *testing.T) {
 }
 
 // BenchmarkDeliver measures parallel deliveries of a 2 KB message, with
-// group commit (batch64) and without (batch1). Delivery is I/O-bound, so it
-// runs 4 goroutines per -cpu: -cpu 1,2,4 means 4, 8, 16 concurrent
-// deliveries. Run with e.g.
+// group commit (batch64) and without (batch1), with the body inline in the
+// database or in a file. Delivery is I/O-bound, so it runs 4 goroutines per
+// -cpu: -cpu 1,2,4 means 4, 8, 16 concurrent deliveries. Run with e.g.
 //
 //	go test -run XXX -bench Deliver -cpu 1,2,4 ./internal/store/sqlite
 func BenchmarkDeliver(b *testing.B) {
 	body := strings.Repeat("Lorem ipsum dolor sit amet, consectetur adipiscing.\n", 40)
 	for _, batch := range []int{1, defaultMaxBatch} {
-		b.Run(fmt.Sprintf("batch%d", batch), func(b *testing.B) {
-			s, err := open(context.Background(), b.TempDir(), Options{}, batch)
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer s.Close()
-			a := newAccount(b, s, "bench@example.org")
-			b.SetBytes(int64(len(body)))
-			b.SetParallelism(4)
-			b.ResetTimer()
-			b.RunParallel(func(pb *testing.PB) {
-				for pb.Next() {
-					err := s.Deliver(context.Background(), store.Delivery{
-						Recipients: []store.Recipient{{AccountID: a.ID}},
-						Body:       strings.NewReader(body),
-					})
-					if err != nil {
-						b.Error(err)
-						return
-					}
+		for _, where := range []struct {
+			name      string
+			inlineMax int
+		}{{"files", -1}, {"inline", 0}} {
+			b.Run(fmt.Sprintf("batch%d/%s", batch, where.name), func(b *testing.B) {
+				s, err := open(context.Background(), b.TempDir(), Options{InlineMax: where.inlineMax}, batch)
+				if err != nil {
+					b.Fatal(err)
 				}
+				defer s.Close()
+				a := newAccount(b, s, "bench@example.org")
+				b.SetBytes(int64(len(body)))
+				b.SetParallelism(4)
+				b.ResetTimer()
+				b.RunParallel(func(pb *testing.PB) {
+					for pb.Next() {
+						err := s.Deliver(context.Background(), store.Delivery{
+							Recipients: []store.Recipient{{AccountID: a.ID}},
+							Body:       strings.NewReader(body),
+						})
+						if err != nil {
+							b.Error(err)
+							return
+						}
+					}
+				})
+				b.ReportMetric(float64(b.N)/float64(s.commits.commits.Load()), "msgs/commit")
+				b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
 			})
-			b.ReportMetric(float64(b.N)/float64(s.commits.commits.Load()), "msgs/commit")
-		})
+		}
 	}
 }
 

@@ -1,6 +1,7 @@
 package sqlite
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"database/sql"
@@ -13,13 +14,15 @@ import (
 	"time"
 
 	"github.com/pochta-mail/pochta/internal/message"
+	"github.com/pochta-mail/pochta/internal/store"
 )
 
 // Body files live in dir/messages/XX/NAME: NAME is 32 random hex digits,
 // XX one of 256 shard directories that keep directories small. A messages
 // row stores "XX/NAME". A file is written once, under its final name, and
 // never modified. Until a committed row names it, it is an orphan that the
-// sweep at Open removes once it is old enough.
+// sweep at Open removes once it is old enough. Bodies of at most
+// Options.InlineMax octets are not files at all: see writeBody.
 //
 // The shard is chosen by time, not by name: all deliveries within the same
 // minute use one directory (cycling through the 256 in about four hours),
@@ -60,11 +63,14 @@ func shardFor(t time.Time) string {
 	return fmt.Sprintf("%02x", uint64(t.Unix()/60)%256)
 }
 
-// storedBody describes a body file written by writeBody.
+// storedBody describes a body written by writeBody: either inline (the
+// bytes, to be inserted into blobs by the delivery's transaction) or a
+// durable file.
 type storedBody struct {
 	name     string // "XX/NAME", as stored in messages.body
 	size     int64
 	dotLines bool
+	inline   *[]byte // nil for a file; from the store's buffer pool
 }
 
 // readError marks a failure of the caller's reader, which is not an engine
@@ -74,46 +80,98 @@ type readError struct{ err error }
 func (e readError) Error() string { return "sqlite: reading message: " + e.err.Error() }
 func (e readError) Unwrap() error { return e.err }
 
-// writeBody streams r into a new body file, normalising line endings, and
-// makes the file's contents durable. Its directory entry is not durable
-// yet: the caller must fsync filepath.Dir(s.bodyPath(b.name)) before
-// committing a row that references it. On error no file remains.
+// writeBody streams r through a CRLF normaliser. A body of at most
+// s.inlineMax octets stays in memory, to be stored in the blobs table by
+// the delivery's transaction: its durability then costs nothing beyond the
+// WAL fsync the group commit shares among many messages. A larger body
+// spills into a new file whose contents are fsynced before writeBody
+// returns; its directory entry is not durable yet: the caller must fsync
+// filepath.Dir(s.bodyPath(b.name)) before committing a row that
+// references it. On error no file remains.
 func (s *Store) writeBody(r io.Reader) (storedBody, error) {
 	var random [16]byte
 	rand.Read(random[:])
 	b := storedBody{name: shardFor(time.Now()) + "/" + hex.EncodeToString(random[:])}
-	path := s.bodyPath(b.name)
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	sw := &spillWriter{s: s, path: s.bodyPath(b.name), max: s.inlineMax}
+	if s.inlineMax > 0 {
+		sw.buf = s.buffers.Get().(*[]byte)
+		*sw.buf = (*sw.buf)[:0]
+	}
+	err := copyNormalised(sw, r, &b)
+	if err == nil && sw.f != nil {
+		err = sw.f.Sync()
+	}
+	if sw.f != nil {
+		if cerr := sw.f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			os.Remove(sw.path)
+		}
+	}
 	if err != nil {
-		return b, temporary("creating message file", err)
-	}
-	err = copyNormalised(f, r, &b)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		os.Remove(path)
+		s.releaseBody(sw.buf)
 		var re readError
 		if errors.As(err, &re) {
 			return b, err
 		}
 		return b, temporary("writing message file", err)
 	}
+	if sw.f == nil {
+		b.inline = sw.buf
+	} else {
+		s.releaseBody(sw.buf)
+	}
 	return b, nil
 }
 
-// copyNormalised copies r to f through a CRLF normaliser, telling read
+// releaseBody returns an inline buffer to the pool.
+func (s *Store) releaseBody(buf *[]byte) {
+	if buf != nil {
+		s.buffers.Put(buf)
+	}
+}
+
+// spillWriter keeps up to max octets in buf and moves everything to a new
+// file at path once more arrive (max <= 0: always a file).
+type spillWriter struct {
+	s    *Store
+	path string
+	max  int
+	buf  *[]byte
+	f    *os.File
+}
+
+func (w *spillWriter) Write(p []byte) (int, error) {
+	if w.f == nil {
+		if w.buf != nil && len(*w.buf)+len(p) <= w.max {
+			*w.buf = append(*w.buf, p...)
+			return len(p), nil
+		}
+		f, err := os.OpenFile(w.path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		if err != nil {
+			return 0, err
+		}
+		w.f = f
+		if w.buf != nil {
+			if _, err := f.Write(*w.buf); err != nil {
+				return 0, err
+			}
+			*w.buf = (*w.buf)[:0]
+		}
+	}
+	return w.f.Write(p)
+}
+
+// copyNormalised copies r to w through a CRLF normaliser, telling read
 // errors (the caller's) from write errors (ours).
-func copyNormalised(f *os.File, r io.Reader, b *storedBody) error {
-	w := message.NewCRLFWriter(f)
+func copyNormalised(w io.Writer, r io.Reader, b *storedBody) error {
+	cw := message.NewCRLFWriter(w)
 	buf := make([]byte, 32<<10)
 	for {
 		n, rerr := r.Read(buf)
 		if n > 0 {
-			if _, err := w.Write(buf[:n]); err != nil {
+			if _, err := cw.Write(buf[:n]); err != nil {
 				return err
 			}
 		}
@@ -124,11 +182,27 @@ func copyNormalised(f *os.File, r io.Reader, b *storedBody) error {
 			return readError{rerr}
 		}
 	}
-	if err := w.Close(); err != nil {
+	if err := cw.Close(); err != nil {
 		return err
 	}
-	b.size, b.dotLines = w.Size(), w.DotLines()
+	b.size, b.dotLines = cw.Size(), cw.DotLines()
 	return nil
+}
+
+// openBody opens a body read from the database: the inline bytes, or else
+// its file. A missing file (removed after an expunge that raced the
+// caller's query) is store.ErrNotFound.
+func (s *Store) openBody(name string, inline bool, data []byte) (io.ReadCloser, error) {
+	if inline {
+		return io.NopCloser(bytes.NewReader(data)), nil
+	}
+	f, err := os.Open(s.bodyPath(name))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, store.ErrNotFound
+	} else if err != nil {
+		return nil, temporary("opening message", err)
+	}
+	return f, nil
 }
 
 // removeBodies deletes body files no committed row references any more.
@@ -168,7 +242,7 @@ func (s *Store) sweepOrphans(ctx context.Context) error {
 	if err != nil || !due {
 		return err
 	}
-	rows, err := s.reader.QueryContext(ctx, `SELECT DISTINCT body FROM messages`)
+	rows, err := s.reader.QueryContext(ctx, `SELECT body FROM messages UNION SELECT body FROM queue`)
 	if err != nil {
 		return err
 	}

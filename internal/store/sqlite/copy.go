@@ -217,9 +217,12 @@ func (s *Store) Append(ctx context.Context, mailboxID int64, m store.AppendMessa
 	if err != nil {
 		return 0, 0, err
 	}
-	if err := syncDir(filepath.Dir(s.bodyPath(body.name))); err != nil {
-		s.removeBodies([]string{body.name})
-		return 0, 0, temporary("writing message file", err)
+	defer s.releaseBody(body.inline)
+	if body.inline == nil {
+		if err := syncDir(filepath.Dir(s.bodyPath(body.name))); err != nil {
+			s.removeBodies([]string{body.name})
+			return 0, 0, temporary("writing message file", err)
+		}
 	}
 	date := m.InternalDate
 	if date.IsZero() {
@@ -236,23 +239,33 @@ func (s *Store) Append(ctx context.Context, mailboxID int64, m store.AppendMessa
 		if uid, validity, err = reserveUIDs(ctx, tx, mailboxID, 1); err != nil {
 			return err
 		}
+		if body.inline != nil {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO blobs (name, data) VALUES (?, ?)`,
+				body.name, *body.inline); err != nil {
+				return temporary("appending", err)
+			}
+		}
 		return insertRow(ctx, tx, mb, uid, newRow{body: body.name, size: body.size, dotLines: body.dotLines,
 			date: toDB(date), flags: formatFlags(m.Flags)})
 	})
 	if err != nil {
-		s.removeBodies([]string{body.name})
+		if body.inline == nil {
+			s.removeBodies([]string{body.name})
+		}
 		return 0, 0, err
 	}
 	s.events.Publish(store.Event{Kind: store.EventNew, AccountID: accountID, MailboxID: mailboxID})
 	return validity, uid, nil
 }
 
-// Quota reports the account's use. Limits are not stored yet: Limit is 0.
+// Quota reports the account's limit and use (a counter kept by trigger).
 func (s *Store) Quota(ctx context.Context, accountID int64) (store.Quota, error) {
 	var q store.Quota
-	err := s.reader.QueryRowContext(ctx, `SELECT coalesce(sum(size), 0) FROM messages WHERE account_id = ?`,
-		accountID).Scan(&q.Used)
-	if err != nil {
+	err := s.reader.QueryRowContext(ctx, `SELECT quota, used FROM accounts WHERE id = ?`,
+		accountID).Scan(&q.Limit, &q.Used)
+	if errors.Is(err, sql.ErrNoRows) {
+		return q, fmt.Errorf("sqlite: account %d: %w", accountID, store.ErrNotFound)
+	} else if err != nil {
 		return q, temporary("reading quota", err)
 	}
 	return q, nil

@@ -108,7 +108,8 @@ func crashChild(dir, iter string) {
 		fmt.Fprintf(os.Stdout, format+"\n", args...)
 	}
 	ctx := context.Background()
-	s, err := Open(ctx, dir, Options{})
+	// Bodies of a few KiB: about half inline, half in files.
+	s, err := Open(ctx, dir, Options{InlineMax: 4 << 10})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "crash child:", err)
 		os.Exit(1)

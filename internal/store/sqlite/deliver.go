@@ -12,11 +12,15 @@ import (
 	"github.com/pochta-mail/pochta/internal/store"
 )
 
-// Deliver stores d in the INBOX of every recipient: one body file shared by
-// all of them, then one metadata transaction. It returns nil only once both
-// are durable; on error nothing is visible to anyone.
+// Deliver stores d in the INBOX of every recipient (and on the outbound
+// queue): one body shared by all of them, inline or in a file, then one
+// metadata transaction shared with concurrent deliveries. It returns nil
+// only once everything is durable; on error nothing is visible to anyone.
 func (s *Store) Deliver(ctx context.Context, d store.Delivery) error {
-	if len(d.Recipients) == 0 {
+	if d.Outbound != nil && len(d.Outbound.Recipients) == 0 {
+		return fmt.Errorf("sqlite: outbound envelope without recipients: %w", store.ErrInvalid)
+	}
+	if len(d.Recipients) == 0 && d.Outbound == nil {
 		return fmt.Errorf("sqlite: delivery without recipients: %w", store.ErrInvalid)
 	}
 	type key struct {
@@ -40,16 +44,21 @@ func (s *Store) Deliver(ctx context.Context, d store.Delivery) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	s.commits.arriving.Add(1)
 	body, err := s.writeBody(d.Body)
 	if err != nil {
+		s.commits.arriving.Add(-1)
 		return err
 	}
-	p := &pending{recipients: d.Recipients, body: body, date: d.InternalDate, done: make(chan struct{})}
+	p := &pending{recipients: d.Recipients, outbound: d.Outbound, body: body, date: d.InternalDate,
+		done: make(chan struct{})}
 	if p.date.IsZero() {
 		p.date = s.now()
 	}
-	if err := s.commits.submit(p); err != nil {
-		if !p.ambiguous {
+	err = s.commits.submit(p)
+	s.releaseBody(body.inline)
+	if err != nil {
+		if !p.ambiguous && body.inline == nil {
 			// The transaction certainly rolled back: the file is garbage.
 			// After an ambiguous commit failure the sweep decides instead.
 			s.removeBodies([]string{body.name})
@@ -79,6 +88,7 @@ func validUIDL(u string) bool {
 // pending is one delivery waiting for the committer.
 type pending struct {
 	recipients []store.Recipient
+	outbound   *store.Envelope
 	body       storedBody
 	date       time.Time
 
@@ -94,15 +104,28 @@ type pending struct {
 // rolls back alone.
 type committer struct {
 	s        *Store
+	stmts    *deliverStmts
 	maxBatch int
 	reqs     chan *pending
 	quit     chan struct{}
 	stopped  chan struct{}
 	commits  atomic.Int64 // transactions committed, for the benchmark's msgs/commit
+	// arriving counts deliveries between their start and their hand-over
+	// to the committer: while some are on their way, a new batch waits
+	// up to gatherWait for them (see run).
+	arriving atomic.Int64
 }
 
-func startCommitter(s *Store, maxBatch int) *committer {
-	c := &committer{s: s, maxBatch: maxBatch, reqs: make(chan *pending),
+// gatherWait bounds how long a batch waits for deliveries still writing
+// their bodies. Without it, N clients split into two groups that commit in
+// turn (the group woken by a commit arrives just after the next one
+// started), halving the batch size; with it they share one commit. It is
+// small next to an fsync, and a slow client streaming its body delays
+// others by at most this much.
+const gatherWait = 300 * time.Microsecond
+
+func startCommitter(s *Store, stmts *deliverStmts, maxBatch int) *committer {
+	c := &committer{s: s, stmts: stmts, maxBatch: maxBatch, reqs: make(chan *pending),
 		quit: make(chan struct{}), stopped: make(chan struct{})}
 	go c.run()
 	return c
@@ -113,6 +136,7 @@ func startCommitter(s *Store, maxBatch int) *committer {
 // learn whether the message was stored, or "error means nothing stored"
 // would not hold.
 func (c *committer) submit(p *pending) error {
+	defer c.arriving.Add(-1)
 	select {
 	case c.reqs <- p:
 	case <-c.quit:
@@ -125,23 +149,17 @@ func (c *committer) submit(p *pending) error {
 func (c *committer) stop() {
 	close(c.quit)
 	<-c.stopped
+	c.stmts.close()
 }
 
 func (c *committer) run() {
 	defer close(c.stopped)
+	gather := time.NewTimer(0)
+	<-gather.C
 	for {
 		select {
 		case p := <-c.reqs:
-			batch := []*pending{p}
-		drain: // take whatever queued up while the last commit ran
-			for len(batch) < c.maxBatch {
-				select {
-				case p := <-c.reqs:
-					batch = append(batch, p)
-				default:
-					break drain
-				}
-			}
+			batch := c.gather(p, gather)
 			c.commit(batch)
 			for _, p := range batch {
 				close(p.done)
@@ -150,6 +168,36 @@ func (c *committer) run() {
 			return
 		}
 	}
+}
+
+// gather builds a batch starting with p: whatever queued up while the last
+// commit ran, then, for at most gatherWait, deliveries still arriving.
+func (c *committer) gather(p *pending, timer *time.Timer) []*pending {
+	batch := []*pending{p}
+	for len(batch) < c.maxBatch {
+		select {
+		case p := <-c.reqs:
+			batch = append(batch, p)
+			continue
+		default:
+		}
+		break
+	}
+	// p itself still counts in arriving until submit returns, hence > len.
+	if len(batch) >= c.maxBatch || c.arriving.Load() <= int64(len(batch)) {
+		return batch
+	}
+	timer.Reset(gatherWait)
+	defer timer.Stop()
+	for len(batch) < c.maxBatch && c.arriving.Load() > int64(len(batch)) {
+		select {
+		case p := <-c.reqs:
+			batch = append(batch, p)
+		case <-timer.C:
+			return batch
+		}
+	}
+	return batch
 }
 
 // commit stores a batch in one transaction and sets each delivery's err.
@@ -168,19 +216,20 @@ func (c *committer) commit(batch []*pending) {
 		failAll(temporary("starting delivery", err))
 		return
 	}
+	st := c.stmts.in(ctx, tx)
 	stored := 0
 	for _, p := range batch {
 		if p.err != nil {
 			continue // its body file is not durable
 		}
-		if _, err := tx.ExecContext(ctx, `SAVEPOINT delivery`); err != nil {
+		if _, err := st.savepoint.ExecContext(ctx); err != nil {
 			tx.Rollback()
 			failAll(temporary("starting delivery", err))
 			return
 		}
-		p.err = c.s.insertDelivery(ctx, tx, p)
+		p.err = c.s.insertDelivery(ctx, tx, st, p)
 		if p.err != nil {
-			if _, err := tx.ExecContext(ctx, `ROLLBACK TO delivery`); err != nil {
+			if _, err := st.rollbackTo.ExecContext(ctx); err != nil {
 				tx.Rollback()
 				failAll(temporary("rolling back delivery", err))
 				return
@@ -188,7 +237,7 @@ func (c *committer) commit(batch []*pending) {
 		} else {
 			stored++
 		}
-		if _, err := tx.ExecContext(ctx, `RELEASE delivery`); err != nil {
+		if _, err := st.release.ExecContext(ctx); err != nil {
 			tx.Rollback()
 			failAll(temporary("storing delivery", err))
 			return
@@ -215,6 +264,9 @@ func (c *committer) commit(batch []*pending) {
 func (c *committer) syncBodyDirs(batch []*pending) {
 	synced := map[string]error{}
 	for _, p := range batch {
+		if p.body.inline != nil {
+			continue // no file
+		}
 		dir := filepath.Dir(c.s.bodyPath(p.body.name))
 		err, done := synced[dir]
 		if !done {
@@ -227,24 +279,45 @@ func (c *committer) syncBodyDirs(batch []*pending) {
 	}
 }
 
-// insertDelivery adds p's rows for every recipient within the current
-// transaction.
-func (s *Store) insertDelivery(ctx context.Context, tx *sql.Tx, p *pending) error {
+// insertDelivery adds p's rows within the current transaction: the inline
+// body, a message per recipient (charged to its quota) and the queue entry.
+func (s *Store) insertDelivery(ctx context.Context, tx *sql.Tx, st *deliverStmts, p *pending) error {
+	if p.body.inline != nil {
+		if _, err := st.insertBlob.ExecContext(ctx, p.body.name, *p.body.inline); err != nil {
+			return temporary("storing message", err)
+		}
+	}
 	for _, r := range p.recipients {
-		// Taking the UID and advancing uidnext in one statement keeps UIDs
-		// strictly ascending and never reused, even across processes.
 		var mailboxID, uidvalidity, uid int64
-		err := tx.QueryRowContext(ctx, `UPDATE mailboxes SET uidnext = uidnext + 1
-			WHERE account_id = ? AND name = 'INBOX' RETURNING id, uidvalidity, uidnext - 1`,
-			r.AccountID).Scan(&mailboxID, &uidvalidity, &uid)
+		err := st.nextUID.QueryRowContext(ctx, r.AccountID).Scan(&mailboxID, &uidvalidity, &uid)
 		if errors.Is(err, sql.ErrNoRows) {
 			return fmt.Errorf("sqlite: account %d: %w", r.AccountID, store.ErrNotFound)
 		} else if err != nil {
 			return temporary("delivering", err)
 		}
-		if err := s.insertMessage(ctx, tx, r, p, mailboxID, uidvalidity, uid); err != nil {
+		if err := checkQuota(ctx, st, r.AccountID, p.body.size); err != nil {
 			return err
 		}
+		if err := insertMessage(ctx, st, r, p, mailboxID, uidvalidity, uid); err != nil {
+			return err
+		}
+	}
+	if p.outbound != nil {
+		return s.insertQueued(ctx, tx, p)
+	}
+	return nil
+}
+
+// checkQuota fails with store.ErrQuota when size more octets would take
+// the account over its quota. The messages row inserted next charges the
+// usage counter (by trigger), within the same transaction.
+func checkQuota(ctx context.Context, st *deliverStmts, accountID, size int64) error {
+	var fits bool
+	if err := st.checkQuota.QueryRowContext(ctx, size, accountID).Scan(&fits); err != nil {
+		return temporary("delivering", err)
+	}
+	if !fits {
+		return fmt.Errorf("sqlite: account %d: %w", accountID, store.ErrQuota)
 	}
 	return nil
 }
@@ -253,7 +326,7 @@ func (s *Store) insertDelivery(ctx context.Context, tx *sql.Tx, p *pending) erro
 // store.ErrExists. A generated UIDL ("%08x%08x" of UIDVALIDITY and UID) is
 // new by construction, unless an imported message happens to carry the
 // same string: then the next deterministic variant is tried.
-func (s *Store) insertMessage(ctx context.Context, tx *sql.Tx, r store.Recipient, p *pending,
+func insertMessage(ctx context.Context, st *deliverStmts, r store.Recipient, p *pending,
 	mailboxID, uidvalidity, uid int64) error {
 	uidl := r.UIDL
 	generated := uidl == ""
@@ -263,10 +336,7 @@ func (s *Store) insertMessage(ctx context.Context, tx *sql.Tx, r store.Recipient
 	for variant := 1; ; variant++ {
 		// A failed INSERT only undoes itself (SQLite's default ABORT
 		// conflict resolution), so retrying within the transaction is fine.
-		_, err := tx.ExecContext(ctx, `INSERT INTO messages
-			(mailbox_id, account_id, uid, uidl, body, size, dot_lines, internal_date)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-			mailboxID, r.AccountID, uid, uidl, p.body.name, p.body.size, p.body.dotLines, toDB(p.date))
+		_, err := st.insertMessage.ExecContext(ctx, mailboxID, r.AccountID, uid, uidl, p.body.name, p.body.size, p.body.dotLines, toDB(p.date))
 		switch {
 		case err == nil:
 			return nil

@@ -55,6 +55,7 @@ func (s *Store) DeleteDomain(ctx context.Context, name string) error {
 		var id int64
 		var accounts bool
 		err := tx.QueryRowContext(ctx, `SELECT id, EXISTS (SELECT 1 FROM accounts WHERE domain_id = domains.id)
+			OR EXISTS (SELECT 1 FROM aliases WHERE domain_id = domains.id)
 			FROM domains WHERE name = ?`, name).Scan(&id, &accounts)
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
@@ -62,7 +63,7 @@ func (s *Store) DeleteDomain(ctx context.Context, name string) error {
 		case err != nil:
 			return temporary("deleting domain", err)
 		case accounts:
-			return fmt.Errorf("sqlite: domain %q still has accounts: %w", name, store.ErrExists)
+			return fmt.Errorf("sqlite: domain %q still has accounts or aliases: %w", name, store.ErrExists)
 		}
 		if _, err := tx.ExecContext(ctx, `DELETE FROM domains WHERE id = ?`, id); err != nil {
 			return temporary("deleting domain", err)
@@ -147,6 +148,22 @@ func (s *Store) SetCredentials(ctx context.Context, address string, c store.Cred
 	return nil
 }
 
+// SetQuota sets an account's quota in octets; 0 removes it.
+func (s *Store) SetQuota(ctx context.Context, address string, octets int64) error {
+	if octets < 0 {
+		return fmt.Errorf("sqlite: quota %d: %w", octets, store.ErrInvalid)
+	}
+	res, err := s.writer.ExecContext(ctx, `UPDATE accounts SET quota = ? WHERE address = ?`,
+		octets, strings.ToLower(address))
+	if err != nil {
+		return temporary("setting quota", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("sqlite: account %q: %w", address, store.ErrNotFound)
+	}
+	return nil
+}
+
 // DeleteAccount removes the account, its mailboxes and messages, and the
 // body files no other account shares (after the commit).
 func (s *Store) DeleteAccount(ctx context.Context, address string) error {
@@ -160,13 +177,12 @@ func (s *Store) DeleteAccount(ctx context.Context, address string) error {
 		} else if err != nil {
 			return temporary("deleting account", err)
 		}
-		// Bodies only this account references become garbage.
-		rows, err := tx.QueryContext(ctx, `SELECT DISTINCT body FROM messages m WHERE account_id = ?
-			AND NOT EXISTS (SELECT 1 FROM messages o WHERE o.body = m.body AND o.account_id <> m.account_id)`, id)
+		rows, err := tx.QueryContext(ctx, `SELECT DISTINCT body FROM messages WHERE account_id = ?`, id)
 		if err != nil {
 			return temporary("deleting account", err)
 		}
-		if unreferenced, err = scanStrings(rows); err != nil {
+		bodies, err := scanStrings(rows)
+		if err != nil {
 			return temporary("deleting account", err)
 		}
 		for _, q := range []string{
@@ -178,7 +194,9 @@ func (s *Store) DeleteAccount(ctx context.Context, address string) error {
 				return temporary("deleting account", err)
 			}
 		}
-		return nil
+		// Bodies only this account referenced became garbage.
+		unreferenced, err = unreferencedBodies(ctx, tx, bodies)
+		return err
 	})
 	if err != nil {
 		return err
@@ -187,14 +205,14 @@ func (s *Store) DeleteAccount(ctx context.Context, address string) error {
 	return nil
 }
 
-const accountColumns = `a.id, a.address, d.name, a.password_hash, a.scram_sha256, a.legacy_secret, a.created
-	FROM accounts a JOIN domains d ON d.id = a.domain_id`
+const accountColumns = `a.id, a.address, d.name, a.password_hash, a.scram_sha256, a.legacy_secret, a.created,
+	a.quota, a.used FROM accounts a JOIN domains d ON d.id = a.domain_id`
 
 func scanAccount(row interface{ Scan(...any) error }) (store.Account, error) {
 	var a store.Account
 	var created int64
 	err := row.Scan(&a.ID, &a.Address, &a.Domain, &a.Credentials.PasswordHash,
-		&a.Credentials.SCRAMSHA256, &a.Credentials.LegacySecret, &created)
+		&a.Credentials.SCRAMSHA256, &a.Credentials.LegacySecret, &created, &a.Quota, &a.Used)
 	a.Created = fromDB(created)
 	return a, err
 }

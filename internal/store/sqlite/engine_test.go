@@ -92,7 +92,7 @@ func TestSurvivesReopen(t *testing.T) {
 
 func TestBodyFilesSharedAndRemoved(t *testing.T) {
 	dir := t.TempDir()
-	s := openTest(t, dir, Options{})
+	s := openTest(t, dir, Options{InlineMax: -1})
 	a := newAccount(t, s, "a@example.org")
 	b := newAccount(t, s, "b@example.org")
 	deliverTo(t, s, "shared\r\n", store.Recipient{AccountID: a.ID}, store.Recipient{AccountID: b.ID})
@@ -136,7 +136,7 @@ func TestOrphanSweep(t *testing.T) {
 	dir := t.TempDir()
 	now := time.Now()
 	later := now.Add(orphanAge) // when the next sweep is due
-	s, err := Open(context.Background(), dir, Options{Now: func() time.Time { return now }})
+	s, err := Open(context.Background(), dir, Options{Now: func() time.Time { return now }, InlineMax: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -163,13 +163,13 @@ func TestOrphanSweep(t *testing.T) {
 	file(referenced, later.Add(-48*time.Hour)) // age alone must not condemn it
 
 	// The first Open swept, so the next one within the hour does not.
-	s = openTest(t, dir, Options{Now: func() time.Time { return now }})
+	s = openTest(t, dir, Options{Now: func() time.Time { return now }, InlineMax: -1})
 	if _, err := os.Stat(old); err != nil {
 		t.Fatalf("swept again within the hour: %v", err)
 	}
 	s.Close()
 
-	s = openTest(t, dir, Options{Now: func() time.Time { return later }})
+	s = openTest(t, dir, Options{Now: func() time.Time { return later }, InlineMax: -1})
 	for _, tt := range []struct {
 		path string
 		want bool

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"slices"
 	"sync"
 	"time"
@@ -133,21 +132,22 @@ func (m *maildrop) Body(ctx context.Context, id int64) (io.ReadCloser, error) {
 		return nil, errClosed
 	}
 	var name string
-	err := m.s.reader.QueryRowContext(ctx, `SELECT body FROM messages WHERE id = ? AND mailbox_id = ? AND uid <= ?`,
-		id, m.mailboxID, m.lastUID).Scan(&name)
+	var inline bool
+	var data []byte
+	err := m.s.reader.QueryRowContext(ctx, `SELECT m.body, b.name IS NOT NULL, b.data
+		FROM messages m LEFT JOIN blobs b ON b.name = m.body
+		WHERE m.id = ? AND m.mailbox_id = ? AND m.uid <= ?`,
+		id, m.mailboxID, m.lastUID).Scan(&name, &inline, &data)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("sqlite: message %d: %w", id, store.ErrNotFound)
 	} else if err != nil {
 		return nil, temporary("opening message", err)
 	}
-	f, err := os.Open(m.s.bodyPath(name))
-	if errors.Is(err, os.ErrNotExist) {
-		// Expunged and removed between the query and the open.
-		return nil, fmt.Errorf("sqlite: message %d: %w", id, store.ErrNotFound)
-	} else if err != nil {
-		return nil, temporary("opening message", err)
+	r, err := m.s.openBody(name, inline, data)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, fmt.Errorf("sqlite: message %d: %w", id, err)
 	}
-	return f, nil
+	return r, err
 }
 
 // MarkRetrieved sets first_retrieved on the messages that have none.
@@ -210,24 +210,35 @@ func (m *maildrop) Close() error {
 	return nil
 }
 
-// unreferencedBodies returns those of bodies (whose rows the transaction
-// just deleted) that no remaining row references. Bodies are never shared
-// by a later delivery, so once unreferenced they stay unreferenced and the
-// files can be removed after the commit.
+// unreferencedBodies handles bodies whose rows the transaction just
+// deleted: those no remaining message or queue entry references are
+// garbage. Inline ones are deleted within the transaction; the names of
+// files are returned, to be removed after the commit. Bodies are never
+// shared by a later delivery, so once unreferenced they stay so.
 func unreferencedBodies(ctx context.Context, tx *sql.Tx, bodies []string) ([]string, error) {
 	slices.Sort(bodies)
 	bodies = slices.Compact(bodies)
-	var out []string
+	var files []string
 	for _, name := range bodies {
 		var used bool
-		if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM messages WHERE body = ?)`, name).Scan(&used); err != nil {
-			return nil, temporary("checking message files", err)
+		if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM messages WHERE body = ?1)
+			OR EXISTS (SELECT 1 FROM queue WHERE body = ?1)`, name).Scan(&used); err != nil {
+			return nil, temporary("checking message bodies", err)
 		}
-		if !used {
-			out = append(out, name)
+		if used {
+			continue
+		}
+		res, err := tx.ExecContext(ctx, `DELETE FROM blobs WHERE name = ?`, name)
+		if err != nil {
+			return nil, temporary("deleting message bodies", err)
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return nil, temporary("deleting message bodies", err)
+		} else if n == 0 {
+			files = append(files, name)
 		}
 	}
-	return out, nil
+	return files, nil
 }
 
 // Expire deletes messages first retrieved before retrievedBefore, of one

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"slices"
 	"strings"
 
@@ -141,21 +140,22 @@ func (s *Store) ListUIDs(ctx context.Context, mailboxID int64) ([]uint32, error)
 // OpenMessage opens a message body by UID.
 func (s *Store) OpenMessage(ctx context.Context, mailboxID int64, uid uint32) (io.ReadCloser, error) {
 	var name string
-	err := s.reader.QueryRowContext(ctx, `SELECT body FROM messages WHERE mailbox_id = ? AND uid = ?`,
-		mailboxID, uid).Scan(&name)
+	var inline bool
+	var data []byte
+	err := s.reader.QueryRowContext(ctx, `SELECT m.body, b.name IS NOT NULL, b.data
+		FROM messages m LEFT JOIN blobs b ON b.name = m.body WHERE m.mailbox_id = ? AND m.uid = ?`,
+		mailboxID, uid).Scan(&name, &inline, &data)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("sqlite: message UID %d: %w", uid, store.ErrNotFound)
 	} else if err != nil {
 		return nil, temporary("opening message", err)
 	}
-	f, err := os.Open(s.bodyPath(name))
-	if errors.Is(err, os.ErrNotExist) {
+	r, err := s.openBody(name, inline, data)
+	if errors.Is(err, store.ErrNotFound) {
 		// Expunged and removed between the query and the open.
-		return nil, fmt.Errorf("sqlite: message UID %d: %w", uid, store.ErrNotFound)
-	} else if err != nil {
-		return nil, temporary("opening message", err)
+		return nil, fmt.Errorf("sqlite: message UID %d: %w", uid, err)
 	}
-	return f, nil
+	return r, err
 }
 
 // SetSummaries stores parsed-message caches in one transaction.

@@ -88,6 +88,54 @@ INSERT INTO mailboxes (account_id, name, uidvalidity, special_use)
 	 UNION ALL SELECT 'Archive', '\Archive') f
 	WHERE NOT EXISTS (SELECT 1 FROM mailboxes m WHERE m.account_id = a.id AND m.name = f.name);
 `,
+	// 4: quotas with a usage counter, aliases, small bodies inside the
+	// database, and the outbound queue.
+	`
+ALTER TABLE accounts ADD COLUMN quota INTEGER NOT NULL DEFAULT 0; -- octets, 0 = none
+-- used is kept by trigger, whichever code path or process adds or removes
+-- messages, so a quota check never sums sizes.
+ALTER TABLE accounts ADD COLUMN used INTEGER NOT NULL DEFAULT 0;
+UPDATE accounts SET used = (SELECT coalesce(sum(size), 0) FROM messages WHERE account_id = accounts.id);
+CREATE TRIGGER messages_used_added AFTER INSERT ON messages BEGIN
+	UPDATE accounts SET used = used + NEW.size WHERE id = NEW.account_id;
+END;
+CREATE TRIGGER messages_used_removed AFTER DELETE ON messages BEGIN
+	UPDATE accounts SET used = used - OLD.size WHERE id = OLD.account_id;
+END;
+CREATE TABLE aliases (
+	domain_id INTEGER NOT NULL REFERENCES domains(id),
+	address   TEXT NOT NULL, -- lower-case user@domain, or @domain for a catch-all
+	target    TEXT NOT NULL, -- lower-case address, local or remote
+	PRIMARY KEY (address, target)
+);
+CREATE INDEX aliases_domain ON aliases(domain_id);
+-- Bodies small enough to share the WAL fsync of their metadata; larger
+-- ones stay files under messages/. name is the same kind of name as a file.
+CREATE TABLE blobs (
+	name TEXT PRIMARY KEY,
+	data BLOB NOT NULL
+);
+CREATE TABLE queue (
+	id         INTEGER PRIMARY KEY AUTOINCREMENT,
+	sender     TEXT NOT NULL,    -- reverse-path, '' for <>
+	body       TEXT NOT NULL,    -- blob or file name, as messages.body
+	size       INTEGER NOT NULL,
+	dsn_ret    TEXT NOT NULL DEFAULT '',
+	dsn_envid  TEXT NOT NULL DEFAULT '',
+	smtputf8   INTEGER NOT NULL DEFAULT 0,
+	created    INTEGER NOT NULL,
+	next_try   INTEGER NOT NULL, -- for the delivery worker
+	attempts   INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX queue_body ON queue(body);
+CREATE TABLE queue_recipients (
+	queue_id INTEGER NOT NULL REFERENCES queue(id) ON DELETE CASCADE,
+	address  TEXT NOT NULL,
+	notify   TEXT NOT NULL DEFAULT '',
+	orcpt    TEXT NOT NULL DEFAULT '',
+	PRIMARY KEY (queue_id, address)
+);
+`,
 }
 
 // migrate brings the database schema up to date. Concurrent processes are

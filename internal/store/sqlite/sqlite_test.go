@@ -14,6 +14,14 @@ func TestConformance(t *testing.T) {
 	})
 }
 
+// TestConformanceFiles runs the suite with every body in a file, so both
+// body paths (inline and file) pass it.
+func TestConformanceFiles(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) store.Store {
+		return openTest(t, t.TempDir(), Options{InlineMax: -1})
+	})
+}
+
 // openTest opens a Store in dir and closes it when the test ends.
 func openTest(t testing.TB, dir string, o Options) *Store {
 	t.Helper()

@@ -41,7 +41,18 @@ type Options struct {
 	// PollInterval is how often changes made by other processes are
 	// looked for while anyone is subscribed to events; 0 = 500ms.
 	PollInterval time.Duration
+	// InlineMax is the largest body (in octets, after CRLF normalisation)
+	// stored inside the database rather than in a file: 0 means
+	// DefaultInlineMax, a negative value stores every body in a file.
+	InlineMax int
 }
+
+// DefaultInlineMax keeps typical mail (a few KiB to a few tens of KiB)
+// inside SQLite, where one WAL fsync makes a whole batch of deliveries
+// durable; a body file costs two fsyncs of its own (file and directory).
+// Above it, bodies go to files so large messages neither bloat the WAL nor
+// pass through memory whole. Measured in docs/BENCHMARKS.md.
+const DefaultInlineMax = 64 << 10
 
 // Store is the SQLite engine. It is safe for concurrent use.
 type Store struct {
@@ -51,11 +62,13 @@ type Store struct {
 	writer *sql.DB // one connection: SQLite allows one writer at a time anyway
 	reader *sql.DB // several connections: WAL readers never block the writer
 
-	locks   lockTable
-	commits *committer
-	events  store.Bus
-	watch   *watcher
-	closeMu sync.Once
+	locks     lockTable
+	commits   *committer
+	events    store.Bus
+	watch     *watcher
+	closeMu   sync.Once
+	inlineMax int       // see Options.InlineMax; <= 0 = files only
+	buffers   sync.Pool // *[]byte of capacity inlineMax, for inline bodies
 }
 
 var _ store.Store = (*Store)(nil)
@@ -87,7 +100,17 @@ func open(ctx context.Context, dir string, o Options, maxBatch int) (*Store, err
 		// The driver splits its DSN at '?'.
 		return nil, fmt.Errorf("sqlite: data directory %q contains '?': %w", dir, store.ErrInvalid)
 	}
-	s := &Store{dir: dir, log: o.Logger, now: o.Now}
+	s := &Store{dir: dir, log: o.Logger, now: o.Now, inlineMax: o.InlineMax}
+	switch {
+	case s.inlineMax == 0:
+		s.inlineMax = DefaultInlineMax
+	case s.inlineMax < 0:
+		s.inlineMax = 0
+	}
+	s.buffers.New = func() any {
+		b := make([]byte, 0, s.inlineMax)
+		return &b
+	}
 	if s.log == nil {
 		s.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -127,7 +150,12 @@ func open(ctx context.Context, dir string, o Options, maxBatch int) (*Store, err
 		// A failed sweep only leaves garbage behind; the store works.
 		s.log.Warn("sweeping orphan message files", "err", err)
 	}
-	s.commits = startCommitter(s, maxBatch)
+	stmts, err := prepareDeliver(ctx, s.writer)
+	if err != nil {
+		s.closeDBs()
+		return nil, err
+	}
+	s.commits = startCommitter(s, stmts, maxBatch)
 	s.watch = startWatcher(s, o.PollInterval)
 	return s, nil
 }

@@ -53,6 +53,9 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"POP3SnapshotAfterIMAPExpunge", testPOP3SnapshotAfterIMAPExpunge},
 		{"SummariesAndQuota", testSummariesAndQuota},
 		{"Events", testEvents},
+		{"Aliases", testAliases},
+		{"Quota", testQuota},
+		{"Queue", testQueue},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

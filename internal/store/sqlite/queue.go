@@ -1,0 +1,144 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/pochta-mail/pochta/internal/store"
+)
+
+// insertQueued puts p's outbound envelope on the queue, sharing p's body,
+// within the delivery's transaction.
+func (s *Store) insertQueued(ctx context.Context, tx *sql.Tx, p *pending) error {
+	e := p.outbound
+	var id int64
+	err := tx.QueryRowContext(ctx, `INSERT INTO queue
+		(sender, body, size, dsn_ret, dsn_envid, smtputf8, created, next_try)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+		e.From, p.body.name, p.body.size, e.DSNReturn, e.DSNEnvelopeID, e.SMTPUTF8,
+		toDB(p.date), toDB(p.date)).Scan(&id)
+	if err != nil {
+		return temporary("queueing message", err)
+	}
+	for _, r := range e.Recipients {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO queue_recipients (queue_id, address, notify, orcpt)
+			VALUES (?, ?, ?, ?)`, id, r.Address, r.Notify, r.ORcpt); err != nil {
+			return dbError("queueing message", err)
+		}
+	}
+	return nil
+}
+
+const queueColumns = `id, sender, size, dsn_ret, dsn_envid, smtputf8, created FROM queue`
+
+// QueuedMessages lists the queue, oldest first.
+func (s *Store) QueuedMessages(ctx context.Context) ([]store.QueuedMessage, error) {
+	return s.queryQueue(ctx, `SELECT `+queueColumns+` ORDER BY id`)
+}
+
+// QueuedMessage returns one queued message.
+func (s *Store) QueuedMessage(ctx context.Context, id int64) (store.QueuedMessage, error) {
+	ms, err := s.queryQueue(ctx, `SELECT `+queueColumns+` WHERE id = ?`, id)
+	if err != nil {
+		return store.QueuedMessage{}, err
+	}
+	if len(ms) == 0 {
+		return store.QueuedMessage{}, fmt.Errorf("sqlite: queued message %d: %w", id, store.ErrNotFound)
+	}
+	return ms[0], nil
+}
+
+// queryQueue reads queue rows and then their recipients.
+func (s *Store) queryQueue(ctx context.Context, q string, args ...any) ([]store.QueuedMessage, error) {
+	rows, err := s.reader.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, temporary("reading queue", err)
+	}
+	var out []store.QueuedMessage
+	index := map[int64]int{}
+	for rows.Next() {
+		var m store.QueuedMessage
+		var created int64
+		if err := rows.Scan(&m.ID, &m.Envelope.From, &m.Size, &m.Envelope.DSNReturn,
+			&m.Envelope.DSNEnvelopeID, &m.Envelope.SMTPUTF8, &created); err != nil {
+			rows.Close()
+			return nil, temporary("reading queue", err)
+		}
+		m.Created = fromDB(created)
+		index[m.ID] = len(out)
+		out = append(out, m)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, temporary("reading queue", err)
+	}
+	if len(out) == 0 {
+		return nil, nil
+	}
+	// One pass over the recipients of the listed messages; the queue is
+	// small next to the mailboxes, so reading its recipients is cheap.
+	rrows, err := s.reader.QueryContext(ctx, `SELECT queue_id, address, notify, orcpt FROM queue_recipients
+		WHERE queue_id BETWEEN ? AND ? ORDER BY queue_id, rowid`, out[0].ID, out[len(out)-1].ID)
+	if err != nil {
+		return nil, temporary("reading queue", err)
+	}
+	defer rrows.Close()
+	for rrows.Next() {
+		var id int64
+		var r store.QueueRecipient
+		if err := rrows.Scan(&id, &r.Address, &r.Notify, &r.ORcpt); err != nil {
+			return nil, temporary("reading queue", err)
+		}
+		if i, ok := index[id]; ok {
+			out[i].Envelope.Recipients = append(out[i].Envelope.Recipients, r)
+		}
+	}
+	if err := rrows.Err(); err != nil {
+		return nil, temporary("reading queue", err)
+	}
+	return out, nil
+}
+
+// QueuedBody opens a queued message's body.
+func (s *Store) QueuedBody(ctx context.Context, id int64) (io.ReadCloser, error) {
+	var name string
+	var inline bool
+	var data []byte
+	err := s.reader.QueryRowContext(ctx, `SELECT q.body, b.name IS NOT NULL, b.data
+		FROM queue q LEFT JOIN blobs b ON b.name = q.body WHERE q.id = ?`, id).Scan(&name, &inline, &data)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("sqlite: queued message %d: %w", id, store.ErrNotFound)
+	} else if err != nil {
+		return nil, temporary("opening queued message", err)
+	}
+	r, err := s.openBody(name, inline, data)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, fmt.Errorf("sqlite: queued message %d: %w", id, err)
+	}
+	return r, err
+}
+
+// DeleteQueued removes a message (and its recipients) from the queue, and
+// its body unless a mailbox still shares it.
+func (s *Store) DeleteQueued(ctx context.Context, id int64) error {
+	var unreferenced []string
+	err := s.withTx(ctx, "deleting queued message", func(tx *sql.Tx) error {
+		var name string
+		err := tx.QueryRowContext(ctx, `DELETE FROM queue WHERE id = ? RETURNING body`, id).Scan(&name)
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("sqlite: queued message %d: %w", id, store.ErrNotFound)
+		} else if err != nil {
+			return temporary("deleting queued message", err)
+		}
+		unreferenced, err = unreferencedBodies(ctx, tx, []string{name})
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	s.removeBodies(unreferenced)
+	return nil
+}
