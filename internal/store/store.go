@@ -92,6 +92,8 @@ type Directory interface {
 	// DeleteDomain fails with ErrExists while the domain still has accounts.
 	DeleteDomain(ctx context.Context, name string) error
 	Domains(ctx context.Context) ([]Domain, error)
+	// Domain looks one domain up (case-insensitive), or ErrNotFound.
+	Domain(ctx context.Context, name string) (Domain, error)
 
 	// CreateAccount creates the account with its INBOX and the
 	// DefaultFolders (Sent, Drafts, Trash, Junk, Archive). The domain must exist
@@ -169,6 +171,10 @@ type Envelope struct {
 	DSNEnvelopeID string
 	// SMTPUTF8 says the envelope or headers need the RFC 6531 extension.
 	SMTPUTF8 bool
+	// LocalPrefix is how many octets at the start of the stored body
+	// belong to the local copies only (their Return-Path header): the
+	// queued message is the body without them.
+	LocalPrefix int64
 }
 
 // QueueRecipient is one remote recipient of a queued message.
@@ -184,7 +190,7 @@ type QueueRecipient struct {
 type QueuedMessage struct {
 	ID       int64
 	Envelope Envelope
-	Size     int64 // octets of the stored (CRLF) body
+	Size     int64 // octets of the queued (CRLF) body, LocalPrefix excluded
 	Created  time.Time
 }
 
@@ -194,7 +200,8 @@ type Queue interface {
 	// QueuedMessages lists the queue, oldest first.
 	QueuedMessages(ctx context.Context) ([]QueuedMessage, error)
 	QueuedMessage(ctx context.Context, id int64) (QueuedMessage, error)
-	// QueuedBody opens a queued message's body (CRLF line endings).
+	// QueuedBody opens a queued message's body (CRLF line endings),
+	// without the envelope's LocalPrefix.
 	QueuedBody(ctx context.Context, id int64) (io.ReadCloser, error)
 	// DeleteQueued removes a message from the queue; ErrNotFound if it is
 	// not there.
