@@ -95,6 +95,20 @@ func (s *Store) Domains(ctx context.Context) ([]store.Domain, error) {
 	return ds, nil
 }
 
+// Domain looks one domain up.
+func (s *Store) Domain(ctx context.Context, name string) (store.Domain, error) {
+	d := store.Domain{Name: strings.ToLower(name)}
+	var created int64
+	err := s.reader.QueryRowContext(ctx, `SELECT created FROM domains WHERE name = ?`, d.Name).Scan(&created)
+	if errors.Is(err, sql.ErrNoRows) {
+		return store.Domain{}, fmt.Errorf("sqlite: domain %q: %w", name, store.ErrNotFound)
+	} else if err != nil {
+		return store.Domain{}, temporary("looking up domain", err)
+	}
+	d.Created = fromDB(created)
+	return d, nil
+}
+
 // CreateAccount creates an account and its INBOX in one transaction.
 func (s *Store) CreateAccount(ctx context.Context, address string, c store.Credentials) (store.Account, error) {
 	addr, domain, err := splitAddress(address)

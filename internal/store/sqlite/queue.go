@@ -15,10 +15,13 @@ import (
 func (s *Store) insertQueued(ctx context.Context, tx *sql.Tx, p *pending) error {
 	e := p.outbound
 	var id int64
+	if e.LocalPrefix < 0 || e.LocalPrefix > p.body.size {
+		return fmt.Errorf("sqlite: LocalPrefix %d of a %d-octet body: %w", e.LocalPrefix, p.body.size, store.ErrInvalid)
+	}
 	err := tx.QueryRowContext(ctx, `INSERT INTO queue
-		(sender, body, size, dsn_ret, dsn_envid, smtputf8, created, next_try)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
-		e.From, p.body.name, p.body.size, e.DSNReturn, e.DSNEnvelopeID, e.SMTPUTF8,
+		(sender, body, size, dsn_ret, dsn_envid, smtputf8, skip, created, next_try)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+		e.From, p.body.name, p.body.size-e.LocalPrefix, e.DSNReturn, e.DSNEnvelopeID, e.SMTPUTF8, e.LocalPrefix,
 		toDB(p.date), toDB(p.date)).Scan(&id)
 	if err != nil {
 		return temporary("queueing message", err)
@@ -32,7 +35,7 @@ func (s *Store) insertQueued(ctx context.Context, tx *sql.Tx, p *pending) error 
 	return nil
 }
 
-const queueColumns = `id, sender, size, dsn_ret, dsn_envid, smtputf8, created FROM queue`
+const queueColumns = `id, sender, size, dsn_ret, dsn_envid, smtputf8, skip, created FROM queue`
 
 // QueuedMessages lists the queue, oldest first.
 func (s *Store) QueuedMessages(ctx context.Context) ([]store.QueuedMessage, error) {
@@ -63,7 +66,7 @@ func (s *Store) queryQueue(ctx context.Context, q string, args ...any) ([]store.
 		var m store.QueuedMessage
 		var created int64
 		if err := rows.Scan(&m.ID, &m.Envelope.From, &m.Size, &m.Envelope.DSNReturn,
-			&m.Envelope.DSNEnvelopeID, &m.Envelope.SMTPUTF8, &created); err != nil {
+			&m.Envelope.DSNEnvelopeID, &m.Envelope.SMTPUTF8, &m.Envelope.LocalPrefix, &created); err != nil {
 			rows.Close()
 			return nil, temporary("reading queue", err)
 		}
@@ -107,8 +110,9 @@ func (s *Store) QueuedBody(ctx context.Context, id int64) (io.ReadCloser, error)
 	var name string
 	var inline bool
 	var data []byte
-	err := s.reader.QueryRowContext(ctx, `SELECT q.body, b.name IS NOT NULL, b.data
-		FROM queue q LEFT JOIN blobs b ON b.name = q.body WHERE q.id = ?`, id).Scan(&name, &inline, &data)
+	var skip int64
+	err := s.reader.QueryRowContext(ctx, `SELECT q.body, q.skip, b.name IS NOT NULL, b.data
+		FROM queue q LEFT JOIN blobs b ON b.name = q.body WHERE q.id = ?`, id).Scan(&name, &skip, &inline, &data)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("sqlite: queued message %d: %w", id, store.ErrNotFound)
 	} else if err != nil {
@@ -117,8 +121,14 @@ func (s *Store) QueuedBody(ctx context.Context, id int64) (io.ReadCloser, error)
 	r, err := s.openBody(name, inline, data)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, fmt.Errorf("sqlite: queued message %d: %w", id, err)
+	} else if err != nil {
+		return nil, err
 	}
-	return r, err
+	if _, err := io.CopyN(io.Discard, r, skip); err != nil {
+		r.Close()
+		return nil, temporary("opening queued message", err)
+	}
+	return r, nil
 }
 
 // DeleteQueued removes a message (and its recipients) from the queue, and

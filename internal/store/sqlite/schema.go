@@ -123,6 +123,7 @@ CREATE TABLE queue (
 	dsn_ret    TEXT NOT NULL DEFAULT '',
 	dsn_envid  TEXT NOT NULL DEFAULT '',
 	smtputf8   INTEGER NOT NULL DEFAULT 0,
+	skip       INTEGER NOT NULL DEFAULT 0, -- Envelope.LocalPrefix
 	created    INTEGER NOT NULL,
 	next_try   INTEGER NOT NULL, -- for the delivery worker
 	attempts   INTEGER NOT NULL DEFAULT 0

@@ -33,6 +33,11 @@ func testDomains(t *testing.T, s store.Store) {
 		t.Errorf("Domains = %q, want lower-case b.example and example.org", names)
 	}
 
+	if d, err := s.Domain(ctx, "EXAMPLE.org"); err != nil || d.Name != "example.org" || d.Created.IsZero() {
+		t.Errorf("Domain(EXAMPLE.org) = %+v, %v", d, err)
+	}
+	_, err = s.Domain(ctx, "nowhere.example")
+	wantErr(t, "Domain unknown", err, store.ErrNotFound)
 	wantErr(t, "DeleteDomain unknown", s.DeleteDomain(ctx, "nowhere.example"), store.ErrNotFound)
 	if _, err := s.CreateAccount(ctx, "u@example.org", store.Credentials{}); err != nil {
 		t.Fatal(err)

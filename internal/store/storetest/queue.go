@@ -85,9 +85,9 @@ func testQueue(t *testing.T, s store.Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Remote only.
-	err = s.Deliver(ctx, store.Delivery{Body: strings.NewReader("second\r\n"),
-		Outbound: &store.Envelope{Recipients: []store.QueueRecipient{{Address: "three@far.example"}}}})
+	// Remote only, with a local-only prefix that the queue skips.
+	err = s.Deliver(ctx, store.Delivery{Body: strings.NewReader("Return-Path: <>\r\nsecond\r\n"),
+		Outbound: &store.Envelope{Recipients: []store.QueueRecipient{{Address: "three@far.example"}}, LocalPrefix: 17}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,8 +105,11 @@ func testQueue(t *testing.T, s store.Store) {
 		got.Envelope.Recipients[1] != env.Recipients[1] || got.Size != int64(len(crlf)) || !got.Created.Equal(date) {
 		t.Errorf("queued message = %+v", got)
 	}
-	if q[1].Envelope.From != "" || len(q[1].Envelope.Recipients) != 1 || q[1].ID <= got.ID {
+	if q[1].Envelope.From != "" || len(q[1].Envelope.Recipients) != 1 || q[1].ID <= got.ID || q[1].Size != 8 {
 		t.Errorf("second queued message = %+v", q[1])
+	}
+	if b := queuedBody(t, s, q[1].ID); b != "second\r\n" {
+		t.Errorf("QueuedBody with LocalPrefix = %q, want %q", b, "second\r\n")
 	}
 	one, err := s.QueuedMessage(ctx, got.ID)
 	if err != nil || one.ID != got.ID || len(one.Envelope.Recipients) != 2 {
