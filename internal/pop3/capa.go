@@ -6,8 +6,13 @@ import (
 	"time"
 )
 
-// cmdCapa: CAPA (RFC 2449 §5). The list depends on the state and on the
-// connection: what cannot be used here and now is not offered.
+// cmdCapa: CAPA (RFC 2449 §5). The list depends on the connection: USER
+// and the plaintext SASL mechanisms only where cleartext passwords are
+// allowed, STLS only where TLS can still start. It does not depend on the
+// state: RFC 2449 §5 says capabilities available in AUTHORIZATION "MUST be
+// announced in both states", and USER, SASL (RFC 2449 §6.2, §6.3) and STLS
+// (RFC 2595 §4) are each described as announced in both states with no
+// differences, though their commands are valid only before login.
 func (s *session) cmdCapa([]string) error {
 	w := s.writer()
 	line := func(parts ...string) {
@@ -22,17 +27,15 @@ func (s *session) cmdCapa([]string) error {
 	line("+OK Capability list follows")
 	line("TOP")
 	line("UIDL")
-	if s.state == stateAuthorization {
-		plain := s.plaintextOK()
-		if plain {
-			line("USER")
-		}
-		if mechs := s.srv.Auth.Mechanisms(plain); len(mechs) > 0 {
-			line("SASL " + strings.Join(mechs, " "))
-		}
-		if s.stlsUsable() {
-			line("STLS")
-		}
+	plain := s.plaintextOK()
+	if plain {
+		line("USER")
+	}
+	if mechs := s.srv.Auth.Mechanisms(plain); len(mechs) > 0 {
+		line("SASL " + strings.Join(mechs, " "))
+	}
+	if s.stlsUsable() {
+		line("STLS")
 	}
 	line("RESP-CODES")
 	line("AUTH-RESP-CODE")
