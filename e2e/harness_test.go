@@ -113,17 +113,20 @@ func (in *instance) serve(want []string, overrides ...string) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	in.cmd, in.log, in.addrs = cmd, &bytes.Buffer{}, map[string]string{}
+	// The reader goroutine keeps to this process's own buffer and map: a
+	// test that restarts serve must not race with the previous reader.
+	logBuf, addrs := &bytes.Buffer{}, map[string]string{}
+	in.cmd, in.log, in.addrs = cmd, logBuf, addrs
 	found := make(chan struct{})
 	go func() {
 		sc := bufio.NewScanner(stderr)
 		signalled := false
 		for sc.Scan() {
 			line := sc.Text()
-			in.log.WriteString(line + "\n")
+			logBuf.WriteString(line + "\n")
 			if m := listeningRE.FindStringSubmatch(line); m != nil && !signalled {
-				in.addrs[m[1]] = m[2]
-				if hasAll(in.addrs, want) {
+				addrs[m[1]] = m[2]
+				if hasAll(addrs, want) {
 					signalled = true
 					close(found)
 				}
@@ -131,6 +134,9 @@ func (in *instance) serve(want []string, overrides ...string) {
 		}
 	}()
 	t.Cleanup(func() {
+		if cmd.ProcessState != nil {
+			return // already reaped: the test killed it (kill9)
+		}
 		cmd.Process.Signal(syscall.SIGTERM)
 		done := make(chan error, 1)
 		go func() { done <- cmd.Wait() }()
@@ -149,6 +155,17 @@ func (in *instance) serve(want []string, overrides ...string) {
 	case <-time.After(20 * time.Second):
 		t.Fatalf("pochta serve did not report its listeners %v\n%s", want, in.log)
 	}
+}
+
+// kill9 kills the running `pochta serve` with SIGKILL, as a crash or a
+// power cut would end it, and reaps it. The process gets no chance to
+// finish anything.
+func (in *instance) kill9() {
+	in.t.Helper()
+	if err := in.cmd.Process.Kill(); err != nil {
+		in.t.Fatalf("kill -9 pochta serve: %v", err)
+	}
+	_ = in.cmd.Wait() // "signal: killed", or an exit if it died first
 }
 
 func hasAll(m map[string]string, keys []string) bool {
