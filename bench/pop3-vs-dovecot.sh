@@ -168,7 +168,7 @@ chmod +x "$WORK"/refill-*.sh
 # ------------------------------------------------------------- servers
 log "starting servers: pochta 127.0.0.1:$PPORT, dovecot 127.0.0.1:$DPORT"
 "$BIN/pochta" -d "$P" serve -o "pop3.listen=127.0.0.1:$PPORT" -o "pop3s.listen=" \
-	-o "limits.max_connections_per_ip=0" 2> "$WORK/pochta-serve.log" &
+	-o "limits.max_connections_per_ip=0" -o "pop3.idle_timeout=30m" 2> "$WORK/pochta-serve.log" &
 POCHTA_PID=$!
 PIDS+=("$POCHTA_PID")
 dovecot -c "$D/dovecot.conf"
@@ -190,7 +190,7 @@ run() {
 	port=$PPORT; [ "$server" != pochta ] && port=$DPORT
 	out=$("$BIN/pochta-bench" -addr "127.0.0.1:$port" -pass "$PASS" "$@")
 	echo "$out" | grep -v '^RESULT' | sed "s/^/  [$server $label] /" >&2
-	echo "$server $label $(echo "$out" | grep '^RESULT')" >> "$RES"
+	echo "$server $label $(echo "$out" | grep '^RESULT') load1=$(cut -d' ' -f1 /proc/loadavg)" >> "$RES"
 }
 
 # ------------------------------------------------------------ the runs
@@ -233,43 +233,43 @@ pss_kb() { for p in "$@"; do awk '/^Pss:/ {print $2}' "/proc/$p/smaps_rollup" 2>
 pids_of() { # server: the processes whose memory counts
 	if [ "$1" = pochta ]; then echo "$POCHTA_PID"; else echo "$DOVECOT_PID $(pgrep -P "$DOVECOT_PID" | tr '\n' ' ')"; fi
 }
-# settle server: wait until the summed RSS stops moving (Go returns freed
-# heap to the OS in the background; Dovecot forks lazily).
+# settle server seconds: wait, then until two readings 20 s apart agree
+# within 1%. Pochta needs minutes: Go forces a GC every 2 minutes and its
+# scavenger then returns freed heap to the OS, so after a burst of argon2id
+# logins (64 MiB each) its RSS takes about 5 minutes to come down. Dovecot's
+# processes have no GC and exit when their session ends.
 settle() {
-	local last=0 now
-	for _ in $(seq 1 24); do
-		sleep 5
-		now=$(rss_kb $(pids_of "$1"))
-		[ $((now - last)) -lt $((now / 200 + 64)) ] && [ $((last - now)) -lt $((now / 200 + 64)) ] && break
-		last=$now
+	local a b
+	sleep "$2"
+	for _ in $(seq 1 15); do
+		a=$(rss_kb $(pids_of "$1")); sleep 20; b=$(rss_kb $(pids_of "$1"))
+		[ $((a - b)) -lt $((a / 100)) ] && [ $((b - a)) -lt $((a / 100)) ] && return
 	done
 }
-idle_run() { # server port
-	local server=$1 port=$2 base_rss base_pss rss pss nproc out
-	# Log every idle account in once first, so Pochta's credentials cache
-	# is warm (Dovecot has no such cache; this costs it nothing).
+# idle_run server port wait: hold NIDLE authenticated connections, read
+# memory, close them, read memory again; the difference is their cost.
+idle_run() {
+	local server=$1 port=$2 wait=$3 base_rss base_pss rss pss nproc out conns bpid
 	printf '%s\n' $IDLE_USERS > "$WORK/idle-users.txt"
-	"$BIN/pochta-bench" -addr "127.0.0.1:$port" -pass "$PASS" -mode sessions -c 4 -n "$NIDLE" \
-		-users "$WORK/idle-users.txt" > /dev/null
-	settle "$server"
-	base_rss=$(rss_kb $(pids_of "$server")); base_pss=$(pss_kb $(pids_of "$server"))
 	out=$WORK/idle-$server.out
-	"$BIN/pochta-bench" -addr "127.0.0.1:$port" -pass "$PASS" -mode idle -c "$NIDLE" -hold 600s \
+	"$BIN/pochta-bench" -addr "127.0.0.1:$port" -pass "$PASS" -mode idle -c "$NIDLE" -hold 3600s \
 		-users "$WORK/idle-users.txt" > "$out" &
-	local bpid=$!
+	bpid=$!
 	until grep -q '^READY' "$out"; do sleep 0.5; done
-	settle "$server"
+	settle "$server" "$wait"
 	rss=$(rss_kb $(pids_of "$server")); pss=$(pss_kb $(pids_of "$server"))
 	nproc=$(pids_of "$server" | wc -w)
 	kill -INT "$bpid"; wait "$bpid" || true
-	local conns; conns=$(sed -n 's/^READY connections=\([0-9]*\).*/\1/p' "$out")
+	settle "$server" "$wait"
+	base_rss=$(rss_kb $(pids_of "$server")); base_pss=$(pss_kb $(pids_of "$server"))
+	conns=$(sed -n 's/^READY connections=\([0-9]*\).*/\1/p' "$out")
 	echo "  [$server idle] $(grep '^READY' "$out"), $nproc processes, RSS $base_rss -> $rss KiB, PSS $base_pss -> $pss KiB" >&2
 	echo "$server idle RESULT mode=idle connections=$conns processes=$nproc base_rss_kb=$base_rss rss_kb=$rss base_pss_kb=$base_pss pss_kb=$pss rss_per_conn_kb=$(( (rss - base_rss) / conns )) pss_per_conn_kb=$(( (pss - base_pss) / conns ))" >> "$RES"
 }
 log "idle: $NIDLE authenticated connections each"
-idle_run pochta "$PPORT"
+idle_run pochta "$PPORT" "${MEMWAIT:-330}"
 use_passwd ssha256 # the scheme does not change a session's memory; it saves minutes of argon2id
-idle_run dovecot-ssha256 "$DPORT"
+idle_run dovecot-ssha256 "$DPORT" 20
 
 # --------------------------------------------------------------- table
 {

@@ -6,7 +6,7 @@
 // goes. Stop `pochta serve` on the directory first.
 //
 //	pop3prof -d DIR -addr 127.0.0.1:11310 -cpuprofile cpu.out
-//	# drive it with pochta-bench, then send SIGINT
+//	# warm up, send SIGUSR1, drive it with pochta-bench, send SIGINT
 //	go tool pprof -top bin/pop3prof cpu.out
 package main
 
@@ -70,11 +70,19 @@ func run(ctx context.Context, dir, addr, cpuFile string, logs bool) error {
 		return err
 	}
 	defer f.Close()
-	if err := pprof.StartCPUProfile(f); err != nil {
-		return err
-	}
-	defer pprof.StopCPUProfile()
-	fmt.Fprintf(os.Stderr, "pop3prof: serving %s on %s, profiling to %s\n", dir, addr, cpuFile)
+	// Profiling starts at SIGUSR1, so a warm-up (filling the credentials
+	// cache with argon2id work) can stay out of the profile.
+	usr1 := make(chan os.Signal, 1)
+	signal.Notify(usr1, syscall.SIGUSR1)
+	go func() {
+		<-usr1
+		if err := pprof.StartCPUProfile(f); err != nil {
+			log.Print(err)
+		}
+		fmt.Fprintf(os.Stderr, "pop3prof: profiling to %s\n", cpuFile)
+	}()
+	defer pprof.StopCPUProfile() // a no-op when profiling never started
+	fmt.Fprintf(os.Stderr, "pop3prof: serving %s on %s; SIGUSR1 starts the profile, SIGINT ends\n", dir, addr)
 	go func() { <-ctx.Done(); ln.Close() }()
 	var wg sync.WaitGroup
 	for {
