@@ -42,7 +42,7 @@ END {
 	row("  server processes while idle", "idle", "processes", "")
 	print ""
 	print "Dovecot A: ARGON2ID passwd-file (auth_cache on); Dovecot S: the same with SSHA256 hashes"
-	print "(about the cost of Pochta's verified-credentials cache hit). Idle memory: Dovecot S only;\n"
+	print "(about the cost of Pochta's verified-credentials cache hit). Idle memory: Dovecot S only;"
 	print "per connection = (memory holding N idle logged-in sessions - memory after they quit) / N."
 	if (errs != "") printf "runs with errors:\n%s", errs
 	else print "no run reported errors (every RETR size and terminator checked)"
