@@ -46,6 +46,7 @@ type envOptions struct {
 
 type env struct {
 	t     testing.TB
+	dir   string // the store's directory
 	store *sqlite.Store
 	auth  *auth.Service
 	srv   *Server
@@ -100,13 +101,14 @@ func (noDelayAuth) FailureDelay(string, netip.Addr) time.Duration { return 0 }
 func newEnv(t testing.TB, o envOptions, configure ...func(*Server)) *env {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	st, err := sqlite.Open(ctx, t.TempDir(), sqlite.Options{})
+	dir := t.TempDir()
+	st, err := sqlite.Open(ctx, dir, sqlite.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	clock := &testClock{now: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
 	as := auth.New(auth.Options{Directory: st, Legacy: o.legacy, DefaultDomain: "example.com", Separators: "+%"})
-	e := &env{t: t, store: st, auth: as, clock: clock, ctx: ctx, cancel: cancel}
+	e := &env{t: t, dir: dir, store: st, auth: as, clock: clock, ctx: ctx, cancel: cancel}
 	var a Authenticator = as
 	if o.noDelay {
 		a = noDelayAuth{as}

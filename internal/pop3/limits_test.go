@@ -344,7 +344,7 @@ func TestBackendErrorsGetCodesNotDetails(t *testing.T) {
 	c := e.login()
 	c.run(`
 C: RETR 1
-S: -ERR [SYS/PERM] Mail data is no longer available
+S: -ERR Message 1 expunged
 C: TOP 2 0
 S: -ERR [SYS/TEMP] Temporary server failure, try again later
 C: RETR 3

@@ -8,6 +8,8 @@ import (
 	"os"
 	"strconv"
 	"time"
+
+	"github.com/pochta-mail/pochta/internal/store"
 )
 
 // copyBufferSize is the chunk size bodies are read in.
@@ -22,7 +24,7 @@ func (s *session) cmdRetr(args []string) error {
 	// Open before answering: a missing body can still get -ERR.
 	body, err := s.drop.Body(s.ctx, s.msgs[i].ID)
 	if err != nil {
-		return err
+		return s.bodyUnavailable(i, err)
 	}
 	defer body.Close()
 	w := s.writer()
@@ -62,7 +64,7 @@ func (s *session) cmdTop(args []string) error {
 	}
 	body, err := s.drop.Body(s.ctx, s.msgs[i].ID)
 	if err != nil {
-		return err
+		return s.bodyUnavailable(i, err)
 	}
 	defer body.Close()
 	s.ok("Top of message follows")
@@ -76,6 +78,26 @@ func (s *session) cmdTop(args []string) error {
 	}
 	s.retrievedFully(i, complete)
 	return nil
+}
+
+// bodyUnavailable answers a RETR or TOP whose body cannot be opened. A
+// message expunged since login by another session (IMAP, another process)
+// is no server failure: plain "-ERR Message n expunged", as Dovecot says,
+// not [SYS/PERM], which would tell the client to stop altogether. Asking
+// again for a message at or below the highest one already reported
+// counts as a bad command, so a client looping on it is eventually
+// disconnected. Other failures keep their mapping (replyFor).
+func (s *session) bodyUnavailable(i int, err error) error {
+	if !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	s.log.Info("pop3: message expunged by another session", "msg", i+1, "err", err)
+	pe := &protoError{text: "Message " + strconv.Itoa(i+1) + " expunged"}
+	if i < s.expungedUpTo {
+		pe.bad = true
+	}
+	s.expungedUpTo = max(s.expungedUpTo, i+1)
+	return pe
 }
 
 func (s *session) retrievedFully(i int, complete bool) {

@@ -85,6 +85,9 @@ type session struct {
 	totalSize   int64
 	retrieved   []bool // fully sent by RETR/TOP this session, for MarkRetrieved
 	last        int    // RFC 1725 LAST: highest message number retrieved
+	// expungedUpTo is the highest message number RETR/TOP found expunged
+	// by another session; asking again at or below it is a bad command.
+	expungedUpTo int
 
 	// Statistics for the end-of-session log line.
 	nRetr      int

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/pochta-mail/pochta/internal/store"
+	"github.com/pochta-mail/pochta/internal/store/sqlite"
 )
 
 // pausingDeletes is the real store whose Delete stops at its start until
@@ -69,4 +70,73 @@ C: QUIT
 	if got := storedBodies(t, e); len(got) != 1 || got[0] != msg2 {
 		t.Fatalf("after the UPDATE the maildrop holds %q, want only message 2", got)
 	}
+}
+
+// TestMessageExpungedByAnotherProcess: while a session has its maildrop
+// open, another process sharing the store (here a second engine on the
+// same directory, as `pochta` on another node would be) removes a message.
+// RETR and TOP of it get a plain -ERR and the session carries on; asking
+// again counts as a bad command; DELE of it and QUIT still work.
+func TestMessageExpungedByAnotherProcess(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{}, func(s *Server) { s.MaxBadCommands = 1 })
+	e.deliver(testUser, msg1, msg2)
+	c := e.login()
+
+	other, err := sqlite.Open(t.Context(), e.dir, sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	acct, err := other.Account(t.Context(), testUser)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The other engine's maildrop lock is its own, so it can expunge
+	// the first message under the session's feet.
+	expungeFirst := func() {
+		t.Helper()
+		md, err := other.OpenMaildrop(t.Context(), acct.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer md.Close()
+		if err := md.Delete(t.Context(), []int64{md.Messages()[0].ID}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	expungeFirst()
+
+	c.run(`
+C: LIST 1
+S: +OK 1 ` + itoa(len(msg1)) + `
+C: RETR 1
+S: -ERR Message 1 expunged
+C: RETR 2
+S: +OK ` + itoa(len(msg2)) + ` octets
+`)
+	if got := c.multiline(); got != msg2 {
+		t.Fatalf("RETR 2 = %q", got)
+	}
+	c.run(`
+C: DELE 1
+S: +OK Message 1 deleted
+C: QUIT
+S: +OK Logging out, messages deleted
+`)
+	c.expectClosed()
+
+	// A client that keeps asking for the vanished message is a bad
+	// client: with MaxBadCommands 1, the second request ends the session.
+	e.deliver(testUser, msg1)
+	c = e.login()
+	expungeFirst()
+	c.run(`
+C: TOP 1 0
+S: -ERR Message 1 expunged
+C: TOP 1 0
+S: -ERR Message 1 expunged
+S: -ERR Too many bad commands, closing connection
+`)
+	c.expectClosed()
 }
