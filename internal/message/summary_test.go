@@ -102,4 +102,3 @@ func TestSummarizeDefaultsAndHostile(t *testing.T) {
 		}
 	}
 }
-
