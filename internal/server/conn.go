@@ -28,7 +28,7 @@ func (s *Server) acceptLoop(b boundListener) {
 			continue
 		}
 		delay = 0
-		ip := remoteIP(c)
+		ip := RemoteIP(c)
 		s.handlers.Add(1)
 		if !s.admit(c, ip) {
 			go s.refuse(b.spec, c, ip)
@@ -38,7 +38,10 @@ func (s *Server) acceptLoop(b boundListener) {
 	}
 }
 
-func remoteIP(c net.Conn) netip.Addr {
+// RemoteIP is the client's address of c, IPv4-mapped addresses unmapped;
+// the zero Addr for a non-TCP connection. Protocols use it for the same
+// per-IP decisions (loopback, throttling) the limits make.
+func RemoteIP(c net.Conn) netip.Addr {
 	if a, ok := c.RemoteAddr().(*net.TCPAddr); ok {
 		return a.AddrPort().Addr().Unmap()
 	}
