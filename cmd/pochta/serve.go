@@ -84,10 +84,14 @@ func (c *cli) serveCmd(args []string) error {
 		MaxConnections:      cfg.Limits.MaxConnections,
 		MaxConnectionsPerIP: cfg.Limits.MaxConnectionsPerIP,
 		Logger:              log,
-		Listeners:           listeners(cfg, newPOP3(cfg, st, tlsConfig, log)),
 	}
+	// One auth service for every protocol: one credentials cache, one
+	// failed-login throttle.
+	authSvc := newAuth(cfg, st, log.With("component", "auth"))
+	srv.Listeners = append(listeners(cfg, newPOP3(cfg, st, authSvc, tlsConfig, log)),
+		imapListeners(cfg, newIMAP(cfg, st, authSvc, tlsConfig, log))...)
 	if len(srv.Listeners) == 0 {
-		return withCode(exitConfig, errors.New("config: no listener enabled (pop3.listen and pop3s.listen are empty)"))
+		return withCode(exitConfig, errors.New("config: no listener enabled (pop3.listen, pop3s.listen, imap.listen and imaps.listen are empty)"))
 	}
 	if err := srv.Start(); err != nil {
 		return err
@@ -134,11 +138,11 @@ func (c *cli) waitForStop(certs *tlsutil.CertStore, log *slog.Logger) {
 	}
 }
 
-func newPOP3(cfg *config.Config, st store.Store, tlsConfig *tls.Config, log *slog.Logger) *pop3.Server {
+func newPOP3(cfg *config.Config, st store.Store, a pop3.Authenticator, tlsConfig *tls.Config, log *slog.Logger) *pop3.Server {
 	expire, _ := cfg.POP3.Expire.Duration() // never = 0 = EXPIRE NEVER
 	return &pop3.Server{
 		Hostname:       hostname(cfg),
-		Auth:           newAuth(cfg, st, log.With("component", "auth")),
+		Auth:           a,
 		Maildrops:      st,
 		Logger:         log,
 		TLSConfig:      tlsConfig,

@@ -35,7 +35,8 @@ var listeningRE = regexp.MustCompile(`msg=listening name=(\S+) addr=(\S+)`)
 // test has not stopped it.
 func serve(t *testing.T, dir string, overrides ...string) *serving {
 	t.Helper()
-	args := []string{"-d", dir, "serve", "-o", "pop3.listen=127.0.0.1:0", "-o", "pop3s.listen=127.0.0.1:0"}
+	args := []string{"-d", dir, "serve", "-o", "pop3.listen=127.0.0.1:0", "-o", "pop3s.listen=127.0.0.1:0",
+		"-o", "imap.listen=127.0.0.1:0", "-o", "imaps.listen=127.0.0.1:0"}
 	for _, o := range overrides {
 		args = append(args, "-o", o)
 	}
@@ -156,7 +157,8 @@ func TestServe(t *testing.T) {
 	}
 
 	// A second serve on the same directory is refused by the flock.
-	r := pochta(t, nil, "-d", dir, "serve", "-o", "pop3.listen=127.0.0.1:0", "-o", "pop3s.listen=127.0.0.1:0")
+	r := pochta(t, nil, "-d", dir, "serve", "-o", "pop3.listen=127.0.0.1:0", "-o", "pop3s.listen=127.0.0.1:0",
+		"-o", "imap.listen=127.0.0.1:0", "-o", "imaps.listen=127.0.0.1:0")
 	if r.code != exitError || !strings.Contains(r.stderr, "already running") {
 		t.Fatalf("second serve: %s", r)
 	}
@@ -229,13 +231,14 @@ func TestServeConfigErrors(t *testing.T) {
 	cases := []struct{ want, override string }{
 		{"config: pop3.nosuch: unknown key", "pop3.nosuch=1"},
 		{"config: pop3.idle_timeout: invalid duration", "pop3.idle_timeout=forever"},
-		{"config: imap.listen: IMAP is not implemented yet", "imap.listen=127.0.0.1:0"},
+		{"config: smtp.listen: SMTP is not implemented yet", "smtp.listen=127.0.0.1:0"},
 		{"config: pop3.listen:", "pop3.listen=nowhere"},
 		{"config: tls.cert:", "tls.cert=missing.pem"},
 		{"no listener enabled", "pop3s.listen="},
 	}
 	for _, tc := range cases {
-		args := []string{"-d", dir, "serve", "-o", "pop3.listen=", "-o", "pop3s.listen=127.0.0.1:0", "-o", tc.override}
+		args := []string{"-d", dir, "serve", "-o", "pop3.listen=", "-o", "pop3s.listen=127.0.0.1:0",
+			"-o", "imap.listen=", "-o", "imaps.listen=", "-o", tc.override}
 		expect(t, exitConfig, tc.want, "", args...)
 	}
 	// A port in use: the error names the listener's key.
@@ -244,7 +247,8 @@ func TestServeConfigErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer busy.Close()
-	expect(t, exitError, "pop3.listen", "", "-d", dir, "serve", "-o", "pop3.listen="+busy.Addr().String(), "-o", "pop3s.listen=")
+	expect(t, exitError, "pop3.listen", "", "-d", dir, "serve", "-o", "pop3.listen="+busy.Addr().String(), "-o", "pop3s.listen=",
+		"-o", "imap.listen=", "-o", "imaps.listen=")
 	// The file itself is checked too.
 	setConfig(t, dir, "auth", "legacy", `"yes"`)
 	expect(t, exitConfig, "config: auth.legacy: want true or false", "", "-d", dir, "user", "list")

@@ -23,8 +23,8 @@ type Config struct {
 	TLS         TLS      `toml:"tls"`
 	POP3        POP3     `toml:"pop3"`
 	POP3S       Listener `toml:"pop3s" doc:"POP3 over implicit TLS (RFC 8314)."`
-	IMAP        Listener `toml:"imap" doc:"Reserved: IMAP is not implemented yet; must stay empty." reserved:"true"`
-	IMAPS       Listener `toml:"imaps" doc:"Reserved: IMAP over implicit TLS is not implemented yet; must stay empty." reserved:"true"`
+	IMAP        Listener `toml:"imap" doc:"IMAP4rev2/IMAP4rev1; STARTTLS is offered when TLS is configured."`
+	IMAPS       Listener `toml:"imaps" doc:"IMAP over implicit TLS (RFC 8314)."`
 	SMTP        Listener `toml:"smtp" doc:"Reserved: inbound SMTP is not implemented yet; must stay empty." reserved:"true"`
 	Submission  Listener `toml:"submission" doc:"Reserved: SMTP submission is not implemented yet; must stay empty." reserved:"true"`
 	Submissions Listener `toml:"submissions" doc:"Reserved: SMTP submission over implicit TLS is not implemented yet; must stay empty." reserved:"true"`
@@ -41,7 +41,7 @@ type Log struct {
 // TLS names the certificate served by every TLS listener (STLS and implicit
 // TLS). SIGHUP reloads both files.
 type TLS struct {
-	Cert string `toml:"cert" doc:"PEM certificate chain file; relative paths are resolved against DIR. Empty disables TLS (and so pop3s and STLS)."`
+	Cert string `toml:"cert" doc:"PEM certificate chain file; relative paths are resolved against DIR. Empty disables TLS (and so pop3s, imaps, STLS and STARTTLS)."`
 	Key  string `toml:"key" doc:"PEM private key file for tls.cert; relative paths are resolved against DIR."`
 }
 
@@ -89,6 +89,8 @@ func Default() *Config {
 		Log:   Log{Level: "info"},
 		TLS:   TLS{Cert: "cert.pem", Key: "key.pem"},
 		POP3S: Listener{Listen: ":995"},
+		IMAP:  Listener{Listen: ":143"},
+		IMAPS: Listener{Listen: ":993"},
 		POP3: POP3{
 			Listen:         ":110",
 			IdleTimeout:    Duration(10 * time.Minute),

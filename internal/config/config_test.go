@@ -88,7 +88,7 @@ func TestErrorsNameTheKey(t *testing.T) {
 		{"bad listen", "[pop3]\nlisten = \"nonsense\"", nil, "config: pop3.listen:"},
 		{"bad port", "[pop3]\nlisten = \":99999\"", nil, "config: pop3.listen:"},
 		{"hostname listen", "[pop3]\nlisten = \"example.org:110\"", nil, "config: pop3.listen:"},
-		{"reserved", "[imap]\nlisten = \":143\"", nil, "config: imap.listen: IMAP is not implemented yet"},
+		{"reserved", "[smtp]\nlisten = \":25\"", nil, "config: smtp.listen: SMTP is not implemented yet"},
 		{"reserved submissions", "", []string{"submissions.listen=:465"}, "config: submissions.listen: SUBMISSIONS is not implemented yet"},
 		{"zero idle", "[pop3]\nidle_timeout = \"0s\"", nil, "config: pop3.idle_timeout: must be positive"},
 		{"negative limit", "[limits]\nmax_connections = -1", nil, "config: limits.max_connections: must not be negative"},

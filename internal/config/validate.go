@@ -46,6 +46,9 @@ func (c *Config) Validate() error {
 	if c.POP3S.Listen != "" && c.TLS.Cert == "" {
 		return keyErr("pop3s.listen", "implicit TLS needs tls.cert and tls.key (or leave pop3s.listen empty)")
 	}
+	if c.IMAPS.Listen != "" && c.TLS.Cert == "" {
+		return keyErr("imaps.listen", "implicit TLS needs tls.cert and tls.key (or leave imaps.listen empty)")
+	}
 	if c.POP3.IdleTimeout <= 0 {
 		return keyErr("pop3.idle_timeout", "must be positive, got %s", c.POP3.IdleTimeout.D())
 	}
