@@ -40,6 +40,10 @@ type SASLSession interface {
 	// CRAM-MD5: Next(nil)-> "<random.time@host>" ; Next("user hexdigest")->done.
 	Next(response []byte) (challenge []byte, done bool, err error)
 	Account() store.Account // valid after done
+	// Login is the identity the client has claimed so far ("" before it
+	// named one), so a failed exchange is throttled and logged under the
+	// account it tried, like a failed USER/PASS.
+	Login() string
 }
 
 // NewSASL starts a server-side exchange for mech (case-insensitive). PLAIN
@@ -70,12 +74,14 @@ func (s *Service) NewSASL(ctx context.Context, mech string, host string) (SASLSe
 // exchange holds the bookkeeping every mechanism shares: which step it is
 // at, whether it ended, and the account once done.
 type exchange struct {
-	step int
-	over bool
-	acct store.Account
+	step  int
+	over  bool
+	acct  store.Account
+	login string // claimed identity, see Login
 }
 
 func (e *exchange) Account() store.Account { return e.acct }
+func (e *exchange) Login() string          { return e.login }
 
 // advance starts a step. It refuses calls after the end and over-long
 // responses (ending the exchange).
@@ -126,6 +132,7 @@ func (p *plainSession) check(resp []byte) (store.Account, error) {
 		return store.Account{}, p.s.fail(p.ctx, "", "malformed PLAIN message")
 	}
 	authzid, authcid, passwd := string(f[0]), string(f[1]), string(f[2])
+	p.login = authcid
 	if authzid != "" && !p.s.sameAccount(authzid, authcid) {
 		return store.Account{}, p.s.fail(p.ctx, authcid, "PLAIN authzid differs from authcid")
 	}
@@ -158,6 +165,7 @@ func (l *loginSession) Next(resp []byte) ([]byte, bool, error) {
 		return []byte("Username:"), false, nil
 	case l.username == "":
 		l.username = string(resp)
+		l.login = l.username
 		if l.username == "" {
 			return l.finish(store.Account{}, l.s.fail(l.ctx, "", "empty LOGIN username"))
 		}
@@ -206,6 +214,7 @@ func (c *cramSession) check(resp []byte) (store.Account, error) {
 		return store.Account{}, c.s.fail(c.ctx, "", "malformed CRAM-MD5 response")
 	}
 	login, digest := string(resp[:i]), string(resp[i+1:])
+	c.login = login
 	acct, secret, err := c.s.legacyAccount(c.ctx, login)
 	if err != nil {
 		return store.Account{}, err

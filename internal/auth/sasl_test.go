@@ -214,3 +214,39 @@ func TestSASLCancelled(t *testing.T) {
 		}
 	}
 }
+
+// TestSASLLogin checks that a failed exchange still names the account the
+// client tried, so protocol servers throttle it per account.
+func TestSASLLogin(t *testing.T) {
+	f := newFixture(t, Options{Legacy: true})
+	f.addAccount(t, "alice@example.org", "pw", true)
+	for _, c := range []struct {
+		mech  string
+		steps []step
+	}{
+		{"PLAIN", []step{{resp: []byte("\x00alice@example.org\x00wrong"), err: ErrFailed}}},
+		{"LOGIN", []step{{resp: []byte("alice@example.org"), challenge: "Password:"}, {resp: []byte("wrong"), err: ErrFailed}}},
+		{"CRAM-MD5", nil},
+		{"SCRAM-SHA-256", []step{{resp: []byte("n,,n=alice@example.org,r=abcdefgh")}}},
+	} {
+		var sess SASLSession
+		switch c.mech {
+		case "CRAM-MD5":
+			sess = exchangeSteps(t, f.s, c.mech)
+			sess.Next(nil)
+			if _, _, err := sess.Next([]byte("alice@example.org 00112233445566778899aabbccddeeff")); !errors.Is(err, ErrFailed) {
+				t.Fatalf("CRAM-MD5 with a wrong digest: %v", err)
+			}
+		case "SCRAM-SHA-256":
+			sess = exchangeSteps(t, f.s, c.mech)
+			if _, _, err := sess.Next(c.steps[0].resp); err != nil {
+				t.Fatalf("SCRAM client-first: %v", err)
+			}
+		default:
+			sess = exchangeSteps(t, f.s, c.mech, c.steps...)
+		}
+		if got := sess.Login(); got != "alice@example.org" {
+			t.Errorf("%s: Login() = %q, want the claimed identity", c.mech, got)
+		}
+	}
+}

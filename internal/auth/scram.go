@@ -112,6 +112,7 @@ func (c *scramSession) clientFirst(msg string) (string, error) {
 	}
 	n, ok := strings.CutPrefix(attrs[0], "n=")
 	user, ok := decodeSASLName(n, ok)
+	c.login = user
 	cnonce, ok2 := strings.CutPrefix(attrs[1], "r=")
 	if !ok || user == "" || !ok2 || !validNonce(cnonce) || !validExtensions(attrs[2:]) {
 		return "", c.s.fail(c.ctx, user, "SCRAM client-first: bad username, nonce or extension")

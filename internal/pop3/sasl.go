@@ -47,7 +47,7 @@ func (s *session) cmdAuth(args []string) error {
 	for {
 		challenge, done, err := exchange.Next(resp)
 		if err != nil {
-			return s.login("", store.Account{}, err)
+			return s.login(exchange.Login(), store.Account{}, err)
 		}
 		if done {
 			acct := exchange.Account()

@@ -236,8 +236,10 @@ type MaildropMessage struct {
 type Maildrops interface {
 	// OpenMaildrop takes the account's exclusive maildrop lock and returns a
 	// snapshot of its INBOX in delivery order. It returns ErrLocked while
-	// another Maildrop of the account is open (in any process or node
-	// sharing the engine).
+	// another Maildrop of the account is open by any server sharing the
+	// engine. The SQLite engine locks within its process, which suffices
+	// because `pochta serve` holds its data directory exclusively; an
+	// engine shared by several nodes must lock across them.
 	OpenMaildrop(ctx context.Context, accountID int64) (Maildrop, error)
 	// Expire deletes messages first retrieved before the given time, for
 	// one account, or for all accounts when accountID is 0, skipping locked
