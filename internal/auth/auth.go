@@ -11,6 +11,7 @@
 package auth
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"errors"
@@ -53,6 +54,19 @@ type Options struct {
 	// SCRAMIterations is the PBKDF2 iteration count NewCredentials uses;
 	// 0 = 4096 (the RFC 7677 minimum).
 	SCRAMIterations int
+	// Argon2 is the cost of new password hashes (and of the dummy hash
+	// spent on unknown accounts); zero fields take RFC 9106's second
+	// recommended option (64 MiB, 3 passes, 4 lanes). Existing hashes are
+	// checked with the parameters stored in them. Tests lower it: argon2id
+	// under the race detector is slow.
+	Argon2 Argon2Params
+}
+
+// Argon2Params are argon2id cost parameters.
+type Argon2Params struct {
+	MemoryKiB uint32
+	Time      uint32
+	Threads   uint8
 }
 
 const (
@@ -79,9 +93,10 @@ type Service struct {
 	// GOMAXPROCS*64 MiB; extra logins queue (and give up when their context
 	// ends) instead of exhausting memory.
 	argonSlots chan struct{}
+	// hashParams are the costs of new hashes (Options.Argon2).
+	hashParams argonParams
 	// burnParams are the costs burnArgon spends for unknown accounts: the
-	// default ones, so refusals take as long as checks. Fuzz tests lower
-	// them.
+	// same as new hashes, so refusals take as long as checks.
 	burnParams argonParams
 	// argonRuns counts argon2id computations; tests use it to prove that
 	// cache hits skip the hash.
@@ -112,8 +127,13 @@ func New(o Options) *Service {
 		scramIter:     o.SCRAMIterations,
 		argonSlots:    make(chan struct{}, runtime.GOMAXPROCS(0)),
 		random:        rand.Reader,
-		burnParams:    defaultArgon,
 	}
+	s.hashParams = argonParams{
+		memory:  cmp.Or(o.Argon2.MemoryKiB, defaultArgon.memory),
+		time:    cmp.Or(o.Argon2.Time, defaultArgon.time),
+		threads: cmp.Or(o.Argon2.Threads, defaultArgon.threads),
+	}
+	s.burnParams = s.hashParams
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}

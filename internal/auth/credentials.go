@@ -21,7 +21,7 @@ func (s *Service) NewCredentials(password string, legacy bool) (store.Credential
 	if len(password) > maxPasswordLen {
 		return store.Credentials{}, fmt.Errorf("auth: password longer than %d bytes", maxPasswordLen)
 	}
-	phc, err := s.hashPassword(context.Background(), password, defaultArgon)
+	phc, err := s.hashPassword(context.Background(), password, s.hashParams)
 	if err != nil {
 		return store.Credentials{}, err
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"regexp"
+	"strings"
 	"testing"
 )
 
@@ -135,6 +136,28 @@ func TestSCRAMKeysRoundTrip(t *testing.T) {
 	} {
 		if _, err := parseSCRAM(bad); err == nil {
 			t.Errorf("parseSCRAM(%q) succeeded", bad)
+		}
+	}
+}
+
+// TestArgon2Options checks that new hashes carry the configured costs and
+// that zero fields fall back to RFC 9106's recommendation.
+func TestArgon2Options(t *testing.T) {
+	for _, c := range []struct {
+		o    Argon2Params
+		want string
+	}{
+		{Argon2Params{}, "$m=65536,t=3,p=4$"},
+		{Argon2Params{MemoryKiB: 128, Time: 1, Threads: 1}, "$m=128,t=1,p=1$"},
+		{Argon2Params{Time: 2}, "$m=65536,t=2,p=4$"},
+	} {
+		s := New(Options{Directory: testDirectory(t), Argon2: c.o})
+		cr, err := s.NewCredentials("pw", false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(cr.PasswordHash, c.want) {
+			t.Errorf("Argon2 %+v: hash %q lacks %q", c.o, cr.PasswordHash, c.want)
 		}
 	}
 }

@@ -67,7 +67,7 @@ func newEnv(t testing.TB, o envOptions) *env {
 		t.Fatal(err)
 	}
 	e := &env{t: t, store: st, ctx: ctx, cancel: cancel}
-	e.auth = auth.New(auth.Options{Directory: st, DefaultDomain: "example.com"})
+	e.auth = auth.New(auth.Options{Directory: st, DefaultDomain: "example.com", Argon2: auth.Argon2Params{MemoryKiB: 64, Time: 1, Threads: 1}})
 	e.srv = &Server{
 		Hostname:  "imap.example.com",
 		Auth:      e.auth,

@@ -98,6 +98,10 @@ type noDelayAuth struct{ *auth.Service }
 
 func (noDelayAuth) FailureDelay(string, netip.Addr) time.Duration { return 0 }
 
+// cheapArgon2 keeps password hashing fast in tests (argon2id under -race is
+// slow); logins still run the production verification path.
+var cheapArgon2 = auth.Argon2Params{MemoryKiB: 64, Time: 1, Threads: 1}
+
 func newEnv(t testing.TB, o envOptions, configure ...func(*Server)) *env {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -107,7 +111,7 @@ func newEnv(t testing.TB, o envOptions, configure ...func(*Server)) *env {
 		t.Fatal(err)
 	}
 	clock := &testClock{now: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
-	as := auth.New(auth.Options{Directory: st, Legacy: o.legacy, DefaultDomain: "example.com", Separators: "+%"})
+	as := auth.New(auth.Options{Directory: st, Legacy: o.legacy, DefaultDomain: "example.com", Separators: "+%", Argon2: cheapArgon2})
 	e := &env{t: t, dir: dir, store: st, auth: as, clock: clock, ctx: ctx, cancel: cancel}
 	var a Authenticator = as
 	if o.noDelay {
