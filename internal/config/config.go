@@ -25,9 +25,10 @@ type Config struct {
 	POP3S       Listener `toml:"pop3s" doc:"POP3 over implicit TLS (RFC 8314)."`
 	IMAP        Listener `toml:"imap" doc:"IMAP4rev2/IMAP4rev1; STARTTLS is offered when TLS is configured."`
 	IMAPS       Listener `toml:"imaps" doc:"IMAP over implicit TLS (RFC 8314)."`
-	SMTP        Listener `toml:"smtp" doc:"Reserved: inbound SMTP is not implemented yet; must stay empty." reserved:"true"`
-	Submission  Listener `toml:"submission" doc:"Reserved: SMTP submission is not implemented yet; must stay empty." reserved:"true"`
-	Submissions Listener `toml:"submissions" doc:"Reserved: SMTP submission over implicit TLS is not implemented yet; must stay empty." reserved:"true"`
+	SMTP        SMTP     `toml:"smtp" doc:"SMTP: the MX listener (mail for local domains, no relaying) and the options every SMTP listener shares."`
+	Submission  Listener `toml:"submission" doc:"Message submission (RFC 6409) with STARTTLS: AUTH required, only after TLS (loopback clients excepted unless auth.allow_plaintext)."`
+	Submissions Listener `toml:"submissions" doc:"Message submission over implicit TLS (RFC 8314): AUTH required."`
+	Delivery    Delivery `toml:"delivery" doc:"Recipient resolution and mailbox policy, shared by SMTP and pochta deliver."`
 	Auth        Auth     `toml:"auth"`
 	Limits      Limits   `toml:"limits"`
 	Shutdown    Shutdown `toml:"shutdown"`
@@ -59,6 +60,23 @@ type POP3 struct {
 	Expire         Expire   `toml:"expire" doc:"Days a retrieved message is kept before it is deleted: \"never\" or a number of days (at least 1). Announced as EXPIRE (RFC 2449) and enforced at login and by an hourly sweep."`
 	EnableLast     bool     `toml:"enable_last" doc:"Accept the obsolete LAST command (RFC 1460) for old clients."`
 	MaxBadCommands int      `toml:"max_bad_commands" doc:"Unknown or invalid commands tolerated in a session before it is closed."`
+}
+
+// SMTP configures the SMTP listeners.
+type SMTP struct {
+	Listen         string   `toml:"listen" doc:"Address of the MX listener (port 25: mail for local domains from anyone, STARTTLS offered when TLS is configured); empty disables it."`
+	MaxRecipients  int      `toml:"max_recipients" doc:"Recipients accepted per message; more get 452 4.5.3 (the client sends them in another transaction)."`
+	CommandTimeout Duration `toml:"command_timeout" doc:"How long the server waits for the client's next command (RFC 5321 section 4.5.3.2.7: at least 5m)."`
+	DataTimeout    Duration `toml:"data_timeout" doc:"How long the server waits for each block of message data during DATA or BDAT (RFC 5321 section 4.5.3.2.5: 3m)."`
+	MaxLineLength  int      `toml:"max_line_length" doc:"Longest command or message line accepted, in octets; a longer one ends the session with 500 5.4.0. RFC 5321 allows 1000 for message lines; the default doubles it, as go-smtp does, for sloppy clients."`
+	BareNewline    string   `toml:"bare_newline" doc:"A line ending in a bare LF inside DATA: \"normalize\" (accept it as CRLF, Postfix 3.9's default for smtpd_forbid_bare_newline) or \"reject\" (refuse the message with 550 5.5.2). The end of data is only ever CRLF.CRLF."`
+	MaxErrors      int      `toml:"max_errors" doc:"Refused commands (unknown users, bad syntax, failed AUTH...) tolerated in a session before it is closed with 421 4.7.0."`
+}
+
+// Delivery configures recipient resolution and mailbox policy.
+type Delivery struct {
+	RecipientDelimiter string `toml:"recipient_delimiter" doc:"Characters that start a plus-address tag: mail to user+tag@domain goes to user@domain (unless an account or alias has the full address). Empty disables plus-addressing."`
+	QuotaTemporary     bool   `toml:"quota_temporary" doc:"Over-quota mail is refused temporarily (452 4.2.2, pochta deliver exits 75) so the sender retries; false refuses it permanently (552 5.2.2, exit 69)."`
 }
 
 // Auth configures authentication for every protocol.
@@ -98,6 +116,18 @@ func Default() *Config {
 			Expire:         ExpireNever,
 			MaxBadCommands: 10,
 		},
+		SMTP: SMTP{
+			Listen:         ":25",
+			MaxRecipients:  100,
+			CommandTimeout: Duration(5 * time.Minute),
+			DataTimeout:    Duration(3 * time.Minute),
+			MaxLineLength:  2000,
+			BareNewline:    "normalize",
+			MaxErrors:      20,
+		},
+		Submission:  Listener{Listen: ":587"},
+		Submissions: Listener{Listen: ":465"},
+		Delivery:    Delivery{RecipientDelimiter: "+", QuotaTemporary: true},
 		Auth: Auth{
 			CacheTTL:        Duration(5 * time.Minute),
 			LoginSeparators: "+%",

@@ -49,6 +49,12 @@ func (c *Config) Validate() error {
 	if c.IMAPS.Listen != "" && c.TLS.Cert == "" {
 		return keyErr("imaps.listen", "implicit TLS needs tls.cert and tls.key (or leave imaps.listen empty)")
 	}
+	if c.Submissions.Listen != "" && c.TLS.Cert == "" {
+		return keyErr("submissions.listen", "implicit TLS needs tls.cert and tls.key (or leave submissions.listen empty)")
+	}
+	if err := c.validateSMTP(); err != nil {
+		return err
+	}
 	if c.POP3.IdleTimeout <= 0 {
 		return keyErr("pop3.idle_timeout", "must be positive, got %s", c.POP3.IdleTimeout.D())
 	}
@@ -79,6 +85,37 @@ func (c *Config) Validate() error {
 	}
 	if strings.ContainsAny(c.Auth.DefaultDomain, "@ \t") {
 		return keyErr("auth.default_domain", "%q is not a domain name", c.Auth.DefaultDomain)
+	}
+	return nil
+}
+
+func (c *Config) validateSMTP() error {
+	switch c.SMTP.BareNewline {
+	case "normalize", "reject":
+	default:
+		return keyErr("smtp.bare_newline", "%q is not one of normalize, reject", c.SMTP.BareNewline)
+	}
+	for key, d := range map[string]Duration{
+		"smtp.command_timeout": c.SMTP.CommandTimeout,
+		"smtp.data_timeout":    c.SMTP.DataTimeout,
+	} {
+		if d <= 0 {
+			return keyErr(key, "must be positive, got %s", d.D())
+		}
+	}
+	for key, n := range map[string]int{
+		"smtp.max_recipients": c.SMTP.MaxRecipients,
+		"smtp.max_errors":     c.SMTP.MaxErrors,
+	} {
+		if n < 1 {
+			return keyErr(key, "must be at least 1, got %d", n)
+		}
+	}
+	if c.SMTP.MaxLineLength < 1000 {
+		return keyErr("smtp.max_line_length", "must be at least 1000 (RFC 5321 section 4.5.3.1.6), got %d", c.SMTP.MaxLineLength)
+	}
+	if strings.ContainsAny(c.Delivery.RecipientDelimiter, "@ \t\"") {
+		return keyErr("delivery.recipient_delimiter", "%q must not contain @, quotes or spaces", c.Delivery.RecipientDelimiter)
 	}
 	return nil
 }
