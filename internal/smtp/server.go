@@ -1,0 +1,146 @@
+// Package smtp is Pochta's SMTP server: the MX service (mail for local
+// domains from anyone, never relaying) and message submission (RFC 6409,
+// on STARTTLS and implicit-TLS ports, AUTH required). The wire protocol is
+// emersion/go-smtp; this package supplies its Backend (session.go), plugs
+// the internal/auth SASL sessions into it (auth.go), and bridges it to
+// internal/server's one-connection handlers (bridge.go, conn.go).
+//
+// Every message goes through internal/delivery, the path `pochta deliver`
+// shares: recipient resolution at RCPT time, quotas, trace fields, and one
+// durable store transaction before the 250 reply. Errors become SMTP
+// replies in one place, errors.go.
+package smtp
+
+import (
+	"context"
+	"crypto/tls"
+	"log/slog"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pochta-mail/pochta/internal/auth"
+	"github.com/pochta-mail/pochta/internal/delivery"
+)
+
+// Authenticator is what submission needs from internal/auth.
+type Authenticator interface {
+	Mechanisms(plaintextOK bool) []string
+	NewSASL(ctx context.Context, mech string, host string) (auth.SASLSession, error)
+	FailureDelay(login string, ip netip.Addr) time.Duration
+	LoginSucceeded(login string, ip netip.Addr)
+}
+
+var _ Authenticator = (*auth.Service)(nil)
+
+// Mode is what a listener is for.
+type Mode uint8
+
+const (
+	// ModeMX receives mail for local domains from anyone; no AUTH.
+	ModeMX Mode = iota
+	// ModeSubmission takes mail from authenticated users to anywhere.
+	ModeSubmission
+)
+
+func (m Mode) String() string {
+	if m == ModeSubmission {
+		return "submission"
+	}
+	return "smtp"
+}
+
+// Defaults for zero-valued Server fields.
+const (
+	// DefaultCommandTimeout is RFC 5321 section 4.5.3.2.7's server timeout.
+	DefaultCommandTimeout = 5 * time.Minute
+	// DefaultDataTimeout is RFC 5321 section 4.5.3.2.5's data block timeout.
+	DefaultDataTimeout   = 3 * time.Minute
+	DefaultMaxRecipients = 100
+	DefaultMaxLineLength = 2000
+	DefaultMaxErrors     = 20
+	DefaultMaxSize       = 50 << 20
+	// handshakeTimeout bounds the implicit-TLS handshake.
+	handshakeTimeout = 30 * time.Second
+)
+
+// Server is an SMTP server. Set the fields, then take a Handler per
+// listener; do not change them afterwards. Resolver and Deliverer are
+// required, Auth too for submission.
+type Server struct {
+	Hostname  string // greeting and Received fields; "" = "localhost"
+	Auth      Authenticator
+	Resolver  *delivery.Resolver
+	Deliverer *delivery.Deliverer
+	Logger    *slog.Logger // nil = discard
+	// TLSConfig enables STARTTLS (and is required for implicit TLS).
+	TLSConfig *tls.Config
+	// AllowPlaintext offers PLAIN and LOGIN on unencrypted non-loopback
+	// connections (auth.allow_plaintext). Loopback clients always may.
+	AllowPlaintext bool
+	MaxMessageSize int64 // octets; 0 = DefaultMaxSize
+	MaxRecipients  int
+	CommandTimeout time.Duration
+	DataTimeout    time.Duration
+	MaxLineLength  int
+	// RejectBareLF refuses DATA with a line ending in a bare LF (550 5.5.2)
+	// instead of storing it as CRLF.
+	RejectBareLF bool
+	// MaxErrors is how many refused commands a session may collect before
+	// it is closed with 421.
+	MaxErrors int
+	// QuotaPermanent answers over-quota recipients with 552 5.2.2 instead
+	// of 452 4.2.2.
+	QuotaPermanent bool
+
+	nextID  atomic.Uint64
+	panics  atomic.Int64
+	mu      sync.Mutex
+	bridges map[bridgeKey]*bridge
+	closed  bool
+}
+
+func (s *Server) hostname() string {
+	if s.Hostname == "" {
+		return "localhost"
+	}
+	return s.Hostname
+}
+
+func (s *Server) logger() *slog.Logger {
+	if s.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return s.Logger
+}
+
+func orDefault[T int | int64 | time.Duration](v, def T) T {
+	if v <= 0 {
+		return def
+	}
+	return v
+}
+
+func (s *Server) maxSize() int64 { return orDefault(s.MaxMessageSize, DefaultMaxSize) }
+func (s *Server) maxErrors() int { return orDefault(s.MaxErrors, DefaultMaxErrors) }
+func (s *Server) commandTimeout() time.Duration {
+	return orDefault(s.CommandTimeout, DefaultCommandTimeout)
+}
+func (s *Server) dataTimeout() time.Duration { return orDefault(s.DataTimeout, DefaultDataTimeout) }
+
+// RecoveredPanics reports how many panics go-smtp recovered in our
+// session code. Tests fail when it is not zero.
+func (s *Server) RecoveredPanics() int64 { return s.panics.Load() }
+
+// Close stops the go-smtp servers behind the handlers. Connections being
+// served are closed by internal/server's shutdown, not here.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closed = true
+	for _, b := range s.bridges {
+		b.ln.Close()
+	}
+	return nil
+}

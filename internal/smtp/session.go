@@ -1,0 +1,215 @@
+package smtp
+
+import (
+	"errors"
+	"io"
+	"strings"
+	"time"
+
+	gosmtp "github.com/emersion/go-smtp"
+
+	"github.com/pochta-mail/pochta/internal/delivery"
+	"github.com/pochta-mail/pochta/internal/store"
+)
+
+// backend makes sessions for go-smtp (at HELO/EHLO, and again after
+// STARTTLS, which forgets everything).
+type backend struct {
+	s    *Server
+	mode Mode
+}
+
+func (b *backend) NewSession(gc *gosmtp.Conn) (gosmtp.Session, error) {
+	c := connOf(gc.Conn())
+	if c == nil {
+		return nil, errors.New("smtp: connection not from our handler")
+	}
+	return &session{srv: b.s, c: c, gc: gc}, nil
+}
+
+// session is one SMTP session: the authenticated account (submission) and
+// the transaction in progress.
+type session struct {
+	srv     *Server
+	c       *conn
+	gc      *gosmtp.Conn
+	account *store.Account // nil until AUTH succeeds
+
+	// The transaction (MAIL to end of data); Reset clears it.
+	from     string
+	mailOpts gosmtp.MailOptions
+	rcpts    []string // accepted RCPT addresses, as given
+	local    []store.Account
+	remote   []store.QueueRecipient
+}
+
+var (
+	_ gosmtp.Session     = (*session)(nil)
+	_ gosmtp.AuthSession = (*session)(nil)
+)
+
+// refuse counts a refused command and returns its reply, or the 421 that
+// ends the session when there were too many.
+func (ss *session) refuse(e *gosmtp.SMTPError) error {
+	if ss.c.refused() {
+		ss.c.log.Info("smtp: too many errors, closing", "errors", ss.c.errorCount())
+		return errTooManyErrors
+	}
+	return e
+}
+
+// fail maps err to its reply; permanent refusals count as errors.
+func (ss *session) fail(err error) error {
+	e := ss.srv.replyFor(err)
+	if e == errTemporary {
+		ss.c.log.Warn("smtp: temporary failure", "err", err)
+	}
+	if permanent(e) {
+		return ss.refuse(e)
+	}
+	return e
+}
+
+func (ss *session) Reset() {
+	ss.from, ss.mailOpts = "", gosmtp.MailOptions{}
+	ss.rcpts, ss.local, ss.remote = nil, nil, nil
+}
+
+func (ss *session) Logout() error { return nil }
+
+func (ss *session) Mail(from string, opts *gosmtp.MailOptions) error {
+	if ss.c.mode == ModeSubmission {
+		if ss.account == nil {
+			return ss.refuse(errAuthRequired)
+		}
+		owns, err := ss.srv.Resolver.Owns(ss.c.ctx, *ss.account, from)
+		if err != nil {
+			return ss.fail(err)
+		}
+		if !owns {
+			ss.c.log.Info("smtp: sender refused", "from", from)
+			return ss.refuse(errSenderNotOwned)
+		}
+	}
+	ss.Reset()
+	ss.from = from
+	if opts != nil {
+		ss.mailOpts = *opts
+	}
+	return nil
+}
+
+func (ss *session) Rcpt(to string, opts *gosmtp.RcptOptions) error {
+	res, err := ss.srv.Resolver.Resolve(ss.c.ctx, to)
+	if errors.Is(err, delivery.ErrNotLocal) && ss.account != nil {
+		// Authenticated submission: a remote recipient, for the queue.
+		if _, _, berr := delivery.SplitAddress(to); berr != nil {
+			return ss.fail(berr)
+		}
+		res, err = delivery.Resolution{Remote: []string{strings.ToLower(to)}}, nil
+	}
+	if err != nil {
+		ss.c.log.Info("smtp: recipient refused", "to", to, "err", err)
+		return ss.fail(err)
+	}
+	for _, a := range res.Accounts {
+		if err := delivery.CheckQuota(a, ss.mailOpts.Size); err != nil {
+			ss.c.log.Info("smtp: recipient over quota", "to", to, "account", a.Address)
+			return ss.fail(err)
+		}
+	}
+	ss.add(res, to, opts)
+	return nil
+}
+
+// add merges a resolved recipient into the transaction, one copy per
+// account and per remote address.
+func (ss *session) add(res delivery.Resolution, to string, opts *gosmtp.RcptOptions) {
+	ss.rcpts = append(ss.rcpts, to)
+next:
+	for _, a := range res.Accounts {
+		for _, have := range ss.local {
+			if have.ID == a.ID {
+				continue next
+			}
+		}
+		ss.local = append(ss.local, a)
+	}
+nextRemote:
+	for _, addr := range res.Remote {
+		for _, have := range ss.remote {
+			if have.Address == addr {
+				continue nextRemote
+			}
+		}
+		qr := store.QueueRecipient{Address: addr}
+		if opts != nil && addr == strings.ToLower(to) {
+			// DSN parameters belong to the recipient the client named.
+			var notify []string
+			for _, n := range opts.Notify {
+				notify = append(notify, string(n))
+			}
+			qr.Notify = strings.Join(notify, ",")
+			if opts.OriginalRecipient != "" {
+				qr.ORcpt = string(opts.OriginalRecipientType) + ";" + opts.OriginalRecipient
+			}
+		}
+		ss.remote = append(ss.remote, qr)
+	}
+}
+
+func (ss *session) Data(r io.Reader) error {
+	start := time.Now()
+	ss.c.inData.Store(true)
+	defer ss.c.inData.Store(false)
+	// DATA hands us go-smtp's dot-unstuffing reader; BDAT a pipe of raw
+	// chunks, where a bare LF is just data (RFC 3030 has no line rules).
+	if _, bdat := r.(*io.PipeReader); !bdat && ss.srv.RejectBareLF {
+		r = &bareLFReader{r: r}
+	}
+	tr := &delivery.Trace{
+		Helo: ss.gc.Hostname(), RemoteIP: ss.c.ip, ESMTP: !ss.c.helo.Load(), SMTPUTF8: ss.mailOpts.UTF8,
+		ID: delivery.NewID(), Time: start,
+	}
+	tr.TLS, _ = isTLS(ss.gc.Conn())
+	if ss.account != nil {
+		tr.AuthUser = ss.account.Address
+	}
+	if len(ss.rcpts) == 1 {
+		tr.For = ss.rcpts[0]
+	}
+	err := ss.srv.Deliverer.Deliver(ss.c.ctx, delivery.Message{
+		From: ss.from, Local: ss.local, Remote: ss.remote,
+		ReturnPath: true, Trace: tr, Body: r,
+		DSNReturn: string(ss.mailOpts.Return), DSNEnvelopeID: ss.mailOpts.EnvelopeID, SMTPUTF8: ss.mailOpts.UTF8,
+	})
+	if err != nil {
+		ss.c.log.Info("smtp: message refused", "id", tr.ID, "from", ss.from, "err", err)
+		return ss.fail(err)
+	}
+	ss.c.messages++
+	ss.c.log.Info("smtp: message accepted", "id", tr.ID, "from", ss.from, "local", len(ss.local),
+		"remote", len(ss.remote), "ms", time.Since(start).Milliseconds())
+	return nil
+}
+
+// errBareLFFound is what bareLFReader fails with; replyFor maps it.
+var errBareLFFound = errors.New("smtp: bare LF in message data")
+
+// bareLFReader fails on the first LF not preceded by CR (smtp.bare_newline
+// = reject, Postfix's smtpd_forbid_bare_newline = reject).
+type bareLFReader struct {
+	r      io.Reader
+	lastCR bool
+}
+
+func (b *bareLFReader) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	for i := 0; i < n; i++ {
+		if p[i] == '\n' && !b.lastCR {
+			return 0, errBareLFFound
+		}
+		b.lastCR = p[i] == '\r'
+	}
+	return n, err
+}
