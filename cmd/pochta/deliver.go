@@ -6,6 +6,8 @@ import (
 	"io"
 	"strings"
 
+	"github.com/pochta-mail/pochta/internal/config"
+	"github.com/pochta-mail/pochta/internal/delivery"
 	"github.com/pochta-mail/pochta/internal/store"
 )
 
@@ -13,16 +15,19 @@ import (
 // in the INBOX of every recipient and exits 0 only once that is durable.
 // A mail system calling it relies on the exit code: anything it cannot
 // classify as permanent is EX_TEMPFAIL, so mail is retried, never lost.
+// Recipients are resolved as SMTP resolves them (internal/delivery):
+// aliases, plus-addressing, catch-alls, quotas.
 func (c *cli) deliverCmd(args []string) error {
 	fs := newFlags("deliver", c.env)
 	dir := c.dirFlag(fs)
 	uidl := fs.String("uidl", "", "keep `X` as the POP3 unique-id (imports); 1-70 printable characters")
+	from := fs.String("f", "", "envelope `sender`: recorded as Return-Path (none when not given)")
 	rcpts, err := parseInterleaved(fs, args)
 	if err != nil {
 		return err
 	}
 	if len(rcpts) == 0 {
-		return usagef("usage: pochta deliver [--uidl X] RCPT... < MESSAGE")
+		return usagef("usage: pochta deliver [-f SENDER] [--uidl X] RCPT... < MESSAGE")
 	}
 	cfg, err := c.loadConfig(*dir, nil)
 	if err != nil {
@@ -34,53 +39,72 @@ func (c *cli) deliverCmd(args []string) error {
 	}
 	defer st.Close()
 
-	recipients, err := c.resolve(st, rcpts, *uidl)
+	msg, err := c.resolve(newResolver(cfg, st), rcpts)
 	if err != nil {
 		return err
 	}
 	body := &sizeLimit{r: c.stdin, left: int64(cfg.Limits.MaxMessageSize)}
-	err = st.Deliver(c.ctx, store.Delivery{Recipients: recipients, Body: body})
+	msg.Body, msg.UIDL = body, *uidl
+	if *from != "" {
+		msg.From, msg.ReturnPath = *from, true
+	}
+	d := &delivery.Deliverer{Store: st, Hostname: hostname(cfg)}
+	err = d.Deliver(c.ctx, msg)
 	switch {
 	case err == nil:
 		return nil
 	case body.exceeded:
 		return withCode(exitUnavailable, fmt.Errorf("deliver: message larger than limits.max_message_size (%d bytes)", cfg.Limits.MaxMessageSize))
+	case errors.Is(err, delivery.ErrOverQuota):
+		return withCode(quotaExit(cfg), fmt.Errorf("deliver: %w (nothing delivered)", err))
 	case *uidl != "" && (errors.Is(err, store.ErrInvalid) || errors.Is(err, store.ErrExists)):
 		return withCode(exitDataErr, fmt.Errorf("deliver: --uidl %q: %w", *uidl, err))
 	}
 	return withCode(exitTempFail, fmt.Errorf("deliver: %w", err))
 }
 
-// resolve maps recipient addresses (user@domain, any case) to accounts.
-// Every recipient is checked before anything is stored: one unknown
-// recipient fails the whole delivery with EX_NOUSER.
-func (c *cli) resolve(st store.Directory, rcpts []string, uidl string) ([]store.Recipient, error) {
-	var out []store.Recipient
+func quotaExit(cfg *config.Config) int {
+	if cfg.Delivery.QuotaTemporary {
+		return exitTempFail
+	}
+	return exitUnavailable
+}
+
+// resolve maps recipient addresses to accounts (and remote alias
+// targets). Every recipient is checked before anything is stored: one
+// unknown recipient fails the whole delivery with EX_NOUSER.
+func (c *cli) resolve(r *delivery.Resolver, rcpts []string) (delivery.Message, error) {
+	var msg delivery.Message
 	var unknown []string
 	seen := map[int64]bool{}
-	for _, r := range rcpts {
-		addr, err := checkAddress(r)
-		if err != nil {
-			unknown = append(unknown, r)
+	queued := map[string]bool{}
+	for _, rcpt := range rcpts {
+		res, err := r.Resolve(c.ctx, strings.TrimSpace(rcpt))
+		switch {
+		case errors.Is(err, delivery.ErrBadAddress), errors.Is(err, delivery.ErrNotLocal),
+			errors.Is(err, delivery.ErrUnknownUser), errors.Is(err, delivery.ErrAliasLoop):
+			unknown = append(unknown, rcpt)
 			continue
+		case err != nil:
+			return msg, withCode(exitTempFail, fmt.Errorf("deliver: looking up %s: %w", rcpt, err))
 		}
-		acct, err := st.Account(c.ctx, addr)
-		if errors.Is(err, store.ErrNotFound) {
-			unknown = append(unknown, r)
-			continue
+		for _, a := range res.Accounts {
+			if !seen[a.ID] { // the same mailbox named twice gets one copy
+				seen[a.ID] = true
+				msg.Local = append(msg.Local, a)
+			}
 		}
-		if err != nil {
-			return nil, withCode(exitTempFail, fmt.Errorf("deliver: looking up %s: %w", addr, err))
-		}
-		if !seen[acct.ID] { // the same mailbox named twice gets one copy
-			seen[acct.ID] = true
-			out = append(out, store.Recipient{AccountID: acct.ID, UIDL: uidl})
+		for _, addr := range res.Remote {
+			if !queued[addr] {
+				queued[addr] = true
+				msg.Remote = append(msg.Remote, store.QueueRecipient{Address: addr})
+			}
 		}
 	}
 	if len(unknown) > 0 {
-		return nil, withCode(exitNoUser, fmt.Errorf("deliver: unknown recipient: %s (nothing delivered)", strings.Join(unknown, ", ")))
+		return msg, withCode(exitNoUser, fmt.Errorf("deliver: unknown recipient: %s (nothing delivered)", strings.Join(unknown, ", ")))
 	}
-	return out, nil
+	return msg, nil
 }
 
 // errTooLarge is what the engine sees when the message exceeds the limit:

@@ -25,7 +25,12 @@ Commands:
   user add ADDRESS [--password-stdin] [--legacy-auth]
   user passwd ADDRESS [--password-stdin] [--legacy-auth]
   user del ADDRESS | list [DOMAIN]          manage accounts
-  deliver [--uidl X] RCPT... < MESSAGE      local delivery agent (exit 0 = stored durably)
+  user quota ADDRESS SIZE|none              set a mailbox quota (e.g. 500MiB)
+  alias add ALIAS TARGET... | del ALIAS [TARGET...] | list [DOMAIN]
+                                            aliases; ALIAS @domain is a catch-all
+  queue list | show ID                      the outbound queue
+  deliver [-f SENDER] [--uidl X] RCPT... < MESSAGE
+                                            local delivery agent (exit 0 = stored durably)
   serve [-o key=value]...                   run the servers in the foreground
   version                                   print the version
 
@@ -82,6 +87,10 @@ func dispatch(ctx context.Context, args []string, e env) error {
 		return c.domainCmd(rest)
 	case "user":
 		return c.userCmd(rest)
+	case "alias":
+		return c.aliasCmd(rest)
+	case "queue":
+		return c.queueCmd(rest)
 	case "deliver":
 		return c.deliverCmd(rest)
 	case "serve":

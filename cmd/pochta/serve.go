@@ -12,8 +12,10 @@ import (
 	"time"
 
 	"github.com/pochta-mail/pochta/internal/config"
+	"github.com/pochta-mail/pochta/internal/delivery"
 	"github.com/pochta-mail/pochta/internal/pop3"
 	"github.com/pochta-mail/pochta/internal/server"
+	"github.com/pochta-mail/pochta/internal/smtp"
 	"github.com/pochta-mail/pochta/internal/store"
 	"github.com/pochta-mail/pochta/internal/tlsutil"
 )
@@ -21,6 +23,9 @@ import (
 // pop3Refusal answers connections over a limit (RFC 3206 SYS/TEMP: the
 // client should try again later).
 const pop3Refusal = "-ERR [SYS/TEMP] Too many connections\r\n"
+
+// smtpRefusal is RFC 5321 section 3.1's 421 in place of the greeting.
+const smtpRefusal = "421 4.7.0 Too many connections, try again later\r\n"
 
 // expireSweepInterval is how often messages past pop3.expire are removed
 // for accounts that do not log in (a login expires its own at once).
@@ -79,19 +84,22 @@ func (c *cli) serveCmd(args []string) error {
 		}
 		tlsConfig = certs.TLSConfig()
 	}
+	// One auth service for every protocol: one credentials cache, one
+	// failed-login throttle.
+	authSvc := newAuth(cfg, st, log.With("component", "auth"))
+	smtpSrv := newSMTP(cfg, st, authSvc, tlsConfig, log)
+	defer smtpSrv.Close()
 	srv := &server.Server{
 		TLSConfig:           tlsConfig,
 		MaxConnections:      cfg.Limits.MaxConnections,
 		MaxConnectionsPerIP: cfg.Limits.MaxConnectionsPerIP,
 		Logger:              log,
 	}
-	// One auth service for every protocol: one credentials cache, one
-	// failed-login throttle.
-	authSvc := newAuth(cfg, st, log.With("component", "auth"))
 	srv.Listeners = append(listeners(cfg, newPOP3(cfg, st, authSvc, tlsConfig, log)),
 		imapListeners(cfg, newIMAP(cfg, st, authSvc, tlsConfig, log))...)
+	srv.Listeners = append(srv.Listeners, smtpListeners(cfg, smtpSrv)...)
 	if len(srv.Listeners) == 0 {
-		return withCode(exitConfig, errors.New("config: no listener enabled (pop3.listen, pop3s.listen, imap.listen and imaps.listen are empty)"))
+		return withCode(exitConfig, errors.New("config: no listener enabled (every *.listen key is empty)"))
 	}
 	if err := srv.Start(); err != nil {
 		return err
@@ -164,6 +172,47 @@ func listeners(cfg *config.Config, p *pop3.Server) []server.Listener {
 	if cfg.POP3S.Listen != "" {
 		ls = append(ls, server.Listener{Name: "pop3s", Key: "pop3s.listen", Addr: cfg.POP3S.Listen,
 			TLS: server.TLSImplicit, Handler: p, Refusal: pop3Refusal})
+	}
+	return ls
+}
+
+func newSMTP(cfg *config.Config, st store.Store, authSvc smtp.Authenticator, tlsConfig *tls.Config, log *slog.Logger) *smtp.Server {
+	return &smtp.Server{
+		Hostname:       hostname(cfg),
+		Auth:           authSvc,
+		Resolver:       newResolver(cfg, st),
+		Deliverer:      &delivery.Deliverer{Store: st, Hostname: hostname(cfg)},
+		Logger:         log,
+		TLSConfig:      tlsConfig,
+		AllowPlaintext: cfg.Auth.AllowPlaintext,
+		MaxMessageSize: int64(cfg.Limits.MaxMessageSize),
+		MaxRecipients:  cfg.SMTP.MaxRecipients,
+		CommandTimeout: cfg.SMTP.CommandTimeout.D(),
+		DataTimeout:    cfg.SMTP.DataTimeout.D(),
+		MaxLineLength:  cfg.SMTP.MaxLineLength,
+		RejectBareLF:   cfg.SMTP.BareNewline == "reject",
+		MaxErrors:      cfg.SMTP.MaxErrors,
+		QuotaPermanent: !cfg.Delivery.QuotaTemporary,
+	}
+}
+
+// smtpListeners are MX (plain, STARTTLS offered), submission (STARTTLS)
+// and submissions. The implicit-TLS one is registered as plain: the SMTP
+// handler does the handshake itself, under its connection wrapper, and a
+// refusal must not be written in clear to a TLS client.
+func smtpListeners(cfg *config.Config, s *smtp.Server) []server.Listener {
+	var ls []server.Listener
+	if cfg.SMTP.Listen != "" {
+		ls = append(ls, server.Listener{Name: "smtp", Key: "smtp.listen", Addr: cfg.SMTP.Listen,
+			Handler: s.Handler(smtp.ModeMX, false), Refusal: smtpRefusal})
+	}
+	if cfg.Submission.Listen != "" {
+		ls = append(ls, server.Listener{Name: "submission", Key: "submission.listen", Addr: cfg.Submission.Listen,
+			Handler: s.Handler(smtp.ModeSubmission, false), Refusal: smtpRefusal})
+	}
+	if cfg.Submissions.Listen != "" {
+		ls = append(ls, server.Listener{Name: "submissions", Key: "submissions.listen", Addr: cfg.Submissions.Listen,
+			Handler: s.Handler(smtp.ModeSubmission, true)})
 	}
 	return ls
 }

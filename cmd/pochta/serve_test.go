@@ -30,13 +30,19 @@ type serving struct {
 
 var listeningRE = regexp.MustCompile(`msg=listening name=(\S+) addr=(\S+)`)
 
+// loopbackSMTP returns -o flags putting the SMTP listeners (which default
+// to the production ports) on addr; "" disables them.
+func loopbackSMTP(addr string) []string {
+	return []string{"-o", "smtp.listen=" + addr, "-o", "submission.listen=" + addr, "-o", "submissions.listen=" + addr}
+}
+
 // serve starts pochta serve on loopback ephemeral ports and waits for the
 // listeners the log announces. It is stopped with SIGKILL at cleanup if the
 // test has not stopped it.
 func serve(t *testing.T, dir string, overrides ...string) *serving {
 	t.Helper()
-	args := []string{"-d", dir, "serve", "-o", "pop3.listen=127.0.0.1:0", "-o", "pop3s.listen=127.0.0.1:0",
-		"-o", "imap.listen=127.0.0.1:0", "-o", "imaps.listen=127.0.0.1:0"}
+	args := append([]string{"-d", dir, "serve", "-o", "pop3.listen=127.0.0.1:0", "-o", "pop3s.listen=127.0.0.1:0",
+		"-o", "imap.listen=127.0.0.1:0", "-o", "imaps.listen=127.0.0.1:0"}, loopbackSMTP("127.0.0.1:0")...)
 	for _, o := range overrides {
 		args = append(args, "-o", o)
 	}
@@ -237,8 +243,9 @@ func TestServeConfigErrors(t *testing.T) {
 		{"no listener enabled", "pop3s.listen="},
 	}
 	for _, tc := range cases {
-		args := []string{"-d", dir, "serve", "-o", "pop3.listen=", "-o", "pop3s.listen=127.0.0.1:0",
-			"-o", "imap.listen=", "-o", "imaps.listen=", "-o", tc.override}
+		args := append([]string{"-d", dir, "serve", "-o", "pop3.listen=", "-o", "pop3s.listen=127.0.0.1:0",
+			"-o", "imap.listen=", "-o", "imaps.listen="}, loopbackSMTP("")...)
+		args = append(args, "-o", tc.override)
 		expect(t, exitConfig, tc.want, "", args...)
 	}
 	// A port in use: the error names the listener's key.
@@ -247,8 +254,8 @@ func TestServeConfigErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer busy.Close()
-	expect(t, exitError, "pop3.listen", "", "-d", dir, "serve", "-o", "pop3.listen="+busy.Addr().String(), "-o", "pop3s.listen=",
-		"-o", "imap.listen=", "-o", "imaps.listen=")
+	expect(t, exitError, "pop3.listen", "", append([]string{"-d", dir, "serve", "-o", "pop3.listen=" + busy.Addr().String(),
+		"-o", "pop3s.listen=", "-o", "imap.listen=", "-o", "imaps.listen="}, loopbackSMTP("")...)...)
 	// The file itself is checked too.
 	setConfig(t, dir, "auth", "legacy", `"yes"`)
 	expect(t, exitConfig, "config: auth.legacy: want true or false", "", "-d", dir, "user", "list")

@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+
+	"github.com/pochta-mail/pochta/internal/config"
 )
 
 const legacyWarning = "warning: the APOP/CRAM-MD5 secret is stored plaintext-equivalent: anyone who reads the database can log in as this user"
@@ -20,9 +22,16 @@ func (c *cli) userCmd(args []string) error {
 	}
 	sub, operands := rest[0], rest[1:]
 	switch {
-	case (sub == "add" || sub == "passwd" || sub == "del") && len(operands) == 1, sub == "list" && len(operands) <= 1:
+	case (sub == "add" || sub == "passwd" || sub == "del") && len(operands) == 1, sub == "list" && len(operands) <= 1,
+		sub == "quota" && len(operands) == 2:
 	default:
-		return usagef("usage: pochta user add|passwd|del ADDRESS | list [DOMAIN]")
+		return usagef("usage: pochta user add|passwd|del ADDRESS | quota ADDRESS SIZE|none | list [DOMAIN]")
+	}
+	var quota config.Size
+	if sub == "quota" && operands[1] != "none" {
+		if err := quota.UnmarshalText([]byte(operands[1])); err != nil || quota == 0 {
+			return usagef("user quota: %q is not a size (e.g. 500MiB) or none", operands[1])
+		}
 	}
 	var address string
 	if sub != "list" {
@@ -51,7 +60,17 @@ func (c *cli) userCmd(args []string) error {
 			return err
 		}
 		for _, a := range accounts {
-			fmt.Fprintln(c.stdout, a.Address)
+			limit := "none"
+			if a.Quota > 0 {
+				b, _ := config.Size(a.Quota).MarshalText()
+				limit = string(b)
+			}
+			fmt.Fprintf(c.stdout, "%s used=%d quota=%s\n", a.Address, a.Used, limit)
+		}
+		return nil
+	case "quota":
+		if err := st.SetQuota(c.ctx, address, int64(quota)); err != nil {
+			return fmt.Errorf("user quota %s: %w", address, err)
 		}
 		return nil
 	case "del":

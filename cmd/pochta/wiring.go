@@ -5,6 +5,7 @@ import (
 
 	"github.com/pochta-mail/pochta/internal/auth"
 	"github.com/pochta-mail/pochta/internal/config"
+	"github.com/pochta-mail/pochta/internal/delivery"
 	"github.com/pochta-mail/pochta/internal/store"
 	"github.com/pochta-mail/pochta/internal/store/sqlite"
 )
@@ -47,4 +48,20 @@ func newAuth(cfg *config.Config, st store.Directory, log *slog.Logger) *auth.Ser
 		Separators:    cfg.Auth.LoginSeparators,
 		Legacy:        cfg.Auth.Legacy,
 	})
+}
+
+// newResolver resolves recipients the same way for SMTP and deliver.
+func newResolver(cfg *config.Config, st delivery.Directory) *delivery.Resolver {
+	return &delivery.Resolver{Dir: st, Delimiters: cfg.Delivery.RecipientDelimiter}
+}
+
+// adminStore loads the configuration and opens the store, for the admin
+// commands; the caller closes the store.
+func (c *cli) adminStore(dir string) (*config.Config, *sqlite.Store, error) {
+	cfg, err := c.loadConfig(dir, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	st, err := c.openStore(cfg, c.adminLogger())
+	return cfg, st, err
 }
