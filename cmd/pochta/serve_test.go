@@ -237,7 +237,7 @@ func TestServeConfigErrors(t *testing.T) {
 	cases := []struct{ want, override string }{
 		{"config: pop3.nosuch: unknown key", "pop3.nosuch=1"},
 		{"config: pop3.idle_timeout: invalid duration", "pop3.idle_timeout=forever"},
-		{"config: smtp.listen: SMTP is not implemented yet", "smtp.listen=127.0.0.1:0"},
+		{"config: smtp.bare_newline:", "smtp.bare_newline=sometimes"},
 		{"config: pop3.listen:", "pop3.listen=nowhere"},
 		{"config: tls.cert:", "tls.cert=missing.pem"},
 		{"no listener enabled", "pop3s.listen="},
