@@ -66,8 +66,9 @@ func (a *saslAdapter) Next(response []byte) ([]byte, bool, error) {
 	case err != nil:
 		// The wire says nothing about why; the delay grows with repeated
 		// failures from this address (as for POP3).
-		delay := ss.srv.Auth.FailureDelay("", ss.c.ip)
-		ss.c.log.Info("smtp: authentication failed", "delay", delay)
+		login := a.ex.Login()
+		delay := ss.srv.Auth.FailureDelay(login, ss.c.ip)
+		ss.c.log.Info("smtp: authentication failed", "login", login, "delay", delay)
 		sleep(ss.c, delay)
 		return nil, false, ss.refuse(gosmtp.ErrAuthFailed)
 	case done:

@@ -62,7 +62,7 @@ func newEnv(t testing.TB, o envOptions) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	as := auth.New(auth.Options{Directory: st})
+	as := auth.New(auth.Options{Directory: st, Argon2: auth.Argon2Params{MemoryKiB: 64, Time: 1, Threads: 1}})
 	srvTLS, cliTLS := tlstest.Configs(t, testHost)
 	e := &env{t: t, st: st, auth: as, users: map[string]store.Account{}, addr: map[Mode]string{}, cli: cliTLS, ctx: ctx}
 	e.srv = &Server{
