@@ -164,8 +164,12 @@ func (ss *session) Data(r io.Reader) error {
 	defer ss.c.inData.Store(false)
 	// DATA hands us go-smtp's dot-unstuffing reader; BDAT a pipe of raw
 	// chunks, where a bare LF is just data (RFC 3030 has no line rules).
-	if _, bdat := r.(*io.PipeReader); !bdat && ss.srv.RejectBareLF {
-		r = &bareLFReader{r: r}
+	if _, bdat := r.(*io.PipeReader); !bdat {
+		if ss.srv.RejectBareLF {
+			r = &bareLFReader{r: r}
+		} else {
+			r = &bareLFUnstuffer{r: r}
+		}
 	}
 	tr := &delivery.Trace{
 		Helo: ss.gc.Hostname(), RemoteIP: ss.c.ip, ESMTP: !ss.c.helo.Load(), SMTPUTF8: ss.mailOpts.UTF8,
@@ -212,4 +216,39 @@ func (b *bareLFReader) Read(p []byte) (int, error) {
 		b.lastCR = p[i] == '\r'
 	}
 	return n, err
+}
+
+// bareLFUnstuffer completes go-smtp's dot-unstuffing for lines ending in a
+// bare LF (smtp.bare_newline = normalize): go-smtp only treats CRLF as a
+// line end, so a client that sends "\n..text" (stuffed, but with LF line
+// ends) would otherwise keep both dots. A line start after a bare LF loses
+// one leading dot, exactly as after CRLF. The end of data stays CRLF.CRLF
+// only: that is go-smtp's, below this reader.
+type bareLFUnstuffer struct {
+	r         io.Reader
+	last      byte // previous byte seen
+	lineStart bool // the next byte starts a line after a bare LF
+}
+
+func (u *bareLFUnstuffer) Read(p []byte) (int, error) {
+	n, err := u.r.Read(p)
+	out := 0
+	for i := 0; i < n; i++ {
+		c := p[i]
+		if u.lineStart && c == '.' {
+			u.lineStart = false
+			u.last = c
+			continue
+		}
+		u.lineStart = c == '\n' && u.last != '\r'
+		u.last = c
+		p[out] = c
+		out++
+	}
+	if out == 0 && n > 0 && err == nil {
+		// Everything read was a dropped dot; read on rather than return
+		// 0, nil.
+		return u.Read(p)
+	}
+	return out, err
 }
