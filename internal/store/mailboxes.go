@@ -118,6 +118,10 @@ type Message struct {
 	// internal/message) set with SetSummaries; nil until then. Only
 	// returned when asked for (MessageQuery.Summary).
 	Summary []byte
+	// Open opens the body, like OpenMessage but without another lookup.
+	// Only set when asked for (MessageQuery.Bodies); a body expunged
+	// since the listing is ErrNotFound.
+	Open func() (io.ReadCloser, error)
 }
 
 // HasFlag reports whether the message has flag f (case-insensitive).
@@ -138,6 +142,9 @@ type MessageQuery struct {
 	SinceModSeq uint64
 	Limit       int  // 0 = no limit
 	Summary     bool // also return Message.Summary
+	// Bodies also returns Message.Open. Engines may hold small bodies in
+	// memory for it, so callers list bodies in small batches.
+	Bodies bool
 }
 
 // FlagOp is how UpdateFlags combines the given flags with the current ones.
@@ -215,7 +222,8 @@ type Mailboxes interface {
 	// flags and ModSeq.
 	UpdateFlags(ctx context.Context, mailboxID int64, uids []uint32, op FlagOp, flags []string) ([]Message, error)
 	// CopyMessages copies messages into another mailbox of the same
-	// account, sharing their bodies. Missing UIDs are skipped.
+	// account, sharing their bodies. Missing UIDs are skipped. Copies
+	// count towards the quota: over it, nothing is copied (ErrQuota).
 	CopyMessages(ctx context.Context, mailboxID int64, uids []uint32, destID int64) (CopyResult, error)
 	// MoveMessages is CopyMessages and removal from the source in one
 	// transaction (RFC 6851).
@@ -225,6 +233,7 @@ type Mailboxes interface {
 	Expunge(ctx context.Context, mailboxID int64, uids []uint32) ([]uint32, error)
 	// Append stores a message in a mailbox, durably, through the same body
 	// path as Deliver. It returns the mailbox's UIDVALIDITY and the UID.
+	// A message that would exceed the account's quota is ErrQuota.
 	Append(ctx context.Context, mailboxID int64, m AppendMessage) (uidValidity, uid uint32, err error)
 	// Quota returns the account's storage limit and use.
 	Quota(ctx context.Context, accountID int64) (Quota, error)

@@ -125,6 +125,15 @@ func (s *Store) copyMessages(ctx context.Context, mailboxID int64, uids []uint32
 			res.UIDValidity = dst.UIDValidity
 			return nil
 		}
+		if !move {
+			var size int64
+			for _, m := range srcs {
+				size += m.row.size
+			}
+			if err := fitsQuota(ctx, tx, accountID, size); err != nil {
+				return err
+			}
+		}
 		first, validity, err := reserveUIDs(ctx, tx, destID, len(srcs))
 		if err != nil {
 			return err
@@ -236,6 +245,9 @@ func (s *Store) Append(ctx context.Context, mailboxID int64, m store.AppendMessa
 			return err
 		}
 		accountID = mb.AccountID
+		if err := fitsQuota(ctx, tx, accountID, body.size); err != nil {
+			return err
+		}
 		if uid, validity, err = reserveUIDs(ctx, tx, mailboxID, 1); err != nil {
 			return err
 		}
@@ -256,6 +268,21 @@ func (s *Store) Append(ctx context.Context, mailboxID int64, m store.AppendMessa
 	}
 	s.events.Publish(store.Event{Kind: store.EventNew, AccountID: accountID, MailboxID: mailboxID})
 	return validity, uid, nil
+}
+
+// fitsQuota fails with store.ErrQuota unless size more octets fit in the
+// account's quota (APPEND and COPY; a MOVE adds nothing). Deliveries check
+// the same counter in the committer.
+func fitsQuota(ctx context.Context, tx *sql.Tx, accountID, size int64) error {
+	var ok bool
+	if err := tx.QueryRowContext(ctx, `SELECT quota = 0 OR used + ? <= quota FROM accounts WHERE id = ?`,
+		size, accountID).Scan(&ok); err != nil {
+		return temporary("checking quota", err)
+	}
+	if !ok {
+		return fmt.Errorf("sqlite: account %d: %w", accountID, store.ErrQuota)
+	}
+	return nil
 }
 
 // Quota reports the account's limit and use (a counter kept by trigger).

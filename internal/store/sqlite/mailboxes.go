@@ -82,7 +82,14 @@ func (s *Store) ListMailboxes(ctx context.Context, accountID int64) ([]store.Mai
 
 // GetMailbox looks a mailbox up by name.
 func (s *Store) GetMailbox(ctx context.Context, accountID int64, name string) (store.Mailbox, error) {
-	return getMailbox(ctx, s.reader, accountID, store.CanonicalMailboxName(name))
+	return getMailbox(ctx, storeRower{s}, accountID, store.CanonicalMailboxName(name))
+}
+
+// storeRower runs one-row queries through the statement cache.
+type storeRower struct{ s *Store }
+
+func (r storeRower) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	return r.s.queryRow(ctx, query, args...)
 }
 
 type queryRower interface {
@@ -296,7 +303,7 @@ func (s *Store) MailboxStatus(ctx context.Context, mailboxID int64) (store.Mailb
 // MailboxModSeq reads one mailbox's mod-sequence.
 func (s *Store) MailboxModSeq(ctx context.Context, mailboxID int64) (uint64, error) {
 	var n uint64
-	err := s.reader.QueryRowContext(ctx, `SELECT modseq FROM mailboxes WHERE id = ?`, mailboxID).Scan(&n)
+	err := s.queryRow(ctx, `SELECT modseq FROM mailboxes WHERE id = ?`, mailboxID).Scan(&n)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, fmt.Errorf("sqlite: mailbox %d: %w", mailboxID, store.ErrNotFound)
 	} else if err != nil {

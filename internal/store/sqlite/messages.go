@@ -61,7 +61,7 @@ func uidRanges(uids []uint32) []uidRange {
 
 const messageColumns = `id, uid, size, internal_date, flags, modseq`
 
-func scanMessage(rows *sql.Rows, withSummary bool) (store.Message, error) {
+func scanMessage(rows *sql.Rows, withSummary bool, extra ...any) (store.Message, error) {
 	var m store.Message
 	var date int64
 	var flags string
@@ -69,7 +69,7 @@ func scanMessage(rows *sql.Rows, withSummary bool) (store.Message, error) {
 	if withSummary {
 		dest = append(dest, &m.Summary)
 	}
-	if err := rows.Scan(dest...); err != nil {
+	if err := rows.Scan(append(dest, extra...)...); err != nil {
 		return m, err
 	}
 	m.InternalDate = fromDB(date)
@@ -77,11 +77,18 @@ func scanMessage(rows *sql.Rows, withSummary bool) (store.Message, error) {
 	return m, nil
 }
 
-// ListMessages returns the messages q selects, in UID order.
+// ListMessages returns the messages q selects, in UID order. With
+// q.Bodies, one query also brings the bodies kept inline (most mail), so
+// reading a batch of messages costs no query per message.
 func (s *Store) ListMessages(ctx context.Context, mailboxID int64, q store.MessageQuery) ([]store.Message, error) {
-	cols := messageColumns
+	cols := `m.id, m.uid, m.size, m.internal_date, m.flags, m.modseq`
 	if q.Summary {
-		cols += `, summary`
+		cols += `, m.summary`
+	}
+	from := ` FROM messages m`
+	if q.Bodies {
+		cols += `, m.body, b.name IS NOT NULL, b.data`
+		from += ` LEFT JOIN blobs b ON b.name = m.body`
 	}
 	maxUID := int64(q.MaxUID)
 	if q.MaxUID == 0 {
@@ -91,22 +98,32 @@ func (s *Store) ListMessages(ctx context.Context, mailboxID int64, q store.Messa
 	if limit <= 0 {
 		limit = -1
 	}
-	query := `SELECT ` + cols + ` FROM messages WHERE mailbox_id = ? AND uid BETWEEN ? AND ?`
+	query := `SELECT ` + cols + from + ` WHERE m.mailbox_id = ? AND m.uid BETWEEN ? AND ?`
 	args := []any{mailboxID, q.MinUID, maxUID}
 	if q.SinceModSeq > 0 {
-		query += ` AND modseq > ?`
+		query += ` AND m.modseq > ?`
 		args = append(args, q.SinceModSeq)
 	}
-	rows, err := s.reader.QueryContext(ctx, query+` ORDER BY uid LIMIT ?`, append(args, limit)...)
+	rows, err := s.query(ctx, query+` ORDER BY m.uid LIMIT ?`, append(args, limit)...)
 	if err != nil {
 		return nil, temporary("listing messages", err)
 	}
 	defer rows.Close()
 	var out []store.Message
 	for rows.Next() {
-		m, err := scanMessage(rows, q.Summary)
+		var name string
+		var inline bool
+		var data []byte
+		var extra []any
+		if q.Bodies {
+			extra = []any{&name, &inline, &data}
+		}
+		m, err := scanMessage(rows, q.Summary, extra...)
 		if err != nil {
 			return nil, temporary("listing messages", err)
+		}
+		if q.Bodies {
+			m.Open = func() (io.ReadCloser, error) { return s.openBody(name, inline, data) }
 		}
 		out = append(out, m)
 	}
@@ -118,7 +135,7 @@ func (s *Store) ListMessages(ctx context.Context, mailboxID int64, q store.Messa
 
 // ListUIDs returns every UID of a mailbox, ascending.
 func (s *Store) ListUIDs(ctx context.Context, mailboxID int64) ([]uint32, error) {
-	rows, err := s.reader.QueryContext(ctx, `SELECT uid FROM messages WHERE mailbox_id = ? ORDER BY uid`, mailboxID)
+	rows, err := s.query(ctx, `SELECT uid FROM messages WHERE mailbox_id = ? ORDER BY uid`, mailboxID)
 	if err != nil {
 		return nil, temporary("listing UIDs", err)
 	}
@@ -142,7 +159,7 @@ func (s *Store) OpenMessage(ctx context.Context, mailboxID int64, uid uint32) (i
 	var name string
 	var inline bool
 	var data []byte
-	err := s.reader.QueryRowContext(ctx, `SELECT m.body, b.name IS NOT NULL, b.data
+	err := s.queryRow(ctx, `SELECT m.body, b.name IS NOT NULL, b.data
 		FROM messages m LEFT JOIN blobs b ON b.name = m.body WHERE m.mailbox_id = ? AND m.uid = ?`,
 		mailboxID, uid).Scan(&name, &inline, &data)
 	if errors.Is(err, sql.ErrNoRows) {

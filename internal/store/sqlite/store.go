@@ -65,6 +65,7 @@ type Store struct {
 	locks     lockTable
 	commits   *committer
 	events    store.Bus
+	readStmts readStmts
 	watch     *watcher
 	closeMu   sync.Once
 	inlineMax int       // see Options.InlineMax; <= 0 = files only

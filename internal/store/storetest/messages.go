@@ -99,6 +99,24 @@ func testAppendAndList(t *testing.T, s store.Store) {
 	if err != nil || !slices.Equal(uidsOf(got), uidsOf(all[1:3])) {
 		t.Errorf("limited query: %v, %v", uidsOf(got), err)
 	}
+	withBodies, err := s.ListMessages(ctx, drafts.ID, store.MessageQuery{Bodies: true})
+	if err != nil || len(withBodies) != len(all) {
+		t.Fatalf("ListMessages with bodies: %d, %v", len(withBodies), err)
+	}
+	for i, m := range withBodies {
+		if m.Open == nil {
+			t.Fatalf("message %d: no Open", i)
+		}
+		r, err := m.Open()
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(r)
+		r.Close()
+		if want := openBody(t, s, drafts, m.UID); string(b) != want {
+			t.Errorf("message %d: Open gives %q, OpenMessage %q", i, b, want)
+		}
+	}
 	uids, err := s.ListUIDs(ctx, drafts.ID)
 	if err != nil || !slices.Equal(uids, uidsOf(all)) {
 		t.Errorf("ListUIDs = %v, %v", uids, err)
@@ -384,5 +402,32 @@ func testEvents(t *testing.T, s store.Store) {
 	case <-sub.C:
 		t.Errorf("event after Close")
 	default:
+	}
+}
+
+func testQuotaAppendCopy(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	a := account(t, s, "quota@example.org")
+	body := msgBody(1)
+	if err := s.SetQuota(ctx, a.Address, int64(2*len(body)+1)); err != nil {
+		t.Fatal(err)
+	}
+	drafts := getMailbox(t, s, a, "Drafts")
+	appendMsg(t, s, drafts, body)
+	q, err := s.Quota(ctx, a.ID)
+	if err != nil || q.Limit != int64(2*len(body)+1) || q.Used != int64(len(body)) {
+		t.Errorf("Quota = %+v, %v", q, err)
+	}
+	uid := appendMsg(t, s, drafts, body)
+	_, _, err = s.Append(ctx, drafts.ID, store.AppendMessage{Body: strings.NewReader(body)})
+	wantErr(t, "Append over quota", err, store.ErrQuota)
+	_, err = s.CopyMessages(ctx, drafts.ID, []uint32{uid}, getMailbox(t, s, a, "Archive").ID)
+	wantErr(t, "Copy over quota", err, store.ErrQuota)
+	// A move adds nothing, so it is allowed at the limit.
+	if _, err := s.MoveMessages(ctx, drafts.ID, []uint32{uid}, getMailbox(t, s, a, "Archive").ID); err != nil {
+		t.Errorf("Move at the quota: %v", err)
+	}
+	if got := list(t, s, drafts); len(got) != 1 {
+		t.Errorf("Drafts has %d messages after the refused Append and the Move, want 1", len(got))
 	}
 }

@@ -52,6 +52,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"CopyMoveExpunge", testCopyMoveExpunge},
 		{"POP3SnapshotAfterIMAPExpunge", testPOP3SnapshotAfterIMAPExpunge},
 		{"SummariesAndQuota", testSummariesAndQuota},
+		{"QuotaAppendCopy", testQuotaAppendCopy},
 		{"Events", testEvents},
 		{"Aliases", testAliases},
 		{"Quota", testQuota},
