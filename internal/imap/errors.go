@@ -37,6 +37,8 @@ func replyErr(log *slog.Logger, what string, err error) error {
 		return no(goimap.ResponseCodeAlreadyExists, "Mailbox already exists")
 	case errors.Is(err, store.ErrInvalid):
 		return no(goimap.ResponseCodeCannot, "Invalid mailbox name or operation")
+	case errors.Is(err, store.ErrQuota):
+		return no(goimap.ResponseCodeOverQuota, "Quota exceeded")
 	case errors.Is(err, store.ErrTemporary):
 		log.Warn("imap: "+what, "err", err)
 		return errUnavailable

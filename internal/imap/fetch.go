@@ -13,6 +13,9 @@ import (
 	"github.com/pochta-mail/pochta/internal/store"
 )
 
+// bodyFetchBatch is the batch size when bodies are fetched too.
+const bodyFetchBatch = 64
+
 // resolve turns a sequence set, UID set or "$" into the view's UIDs it
 // names, ascending. Numbers the view does not have are skipped.
 func (v *view) resolve(numSet goimap.NumSet) []uint32 {
@@ -68,6 +71,10 @@ func staticRange(lo, hi, max uint32) (uint32, uint32) {
 // in batches; summaries (ENVELOPE, BODYSTRUCTURE) come from the cache and
 // are computed and saved for messages that have none yet.
 func (s *session) Fetch(w *imapserver.FetchWriter, numSet goimap.NumSet, options *goimap.FetchOptions) error {
+	return s.f.corked(func() error { return s.fetch(w, numSet, options) })
+}
+
+func (s *session) fetch(w *imapserver.FetchWriter, numSet goimap.NumSet, options *goimap.FetchOptions) error {
 	v := s.sel
 	uids := v.resolve(numSet)
 	needSummary := options.Envelope || options.BodyStructure != nil
@@ -79,11 +86,16 @@ func (s *session) Fetch(w *imapserver.FetchWriter, numSet goimap.NumSet, options
 		markSeen = markSeen || !bs.Peek
 	}
 	markSeen = markSeen && !v.readOnly
+	needBody := len(options.BodySection) > 0 || len(options.BinarySection) > 0 || len(options.BinarySectionSize) > 0
+	batchSize := DefaultMaxFetchBatch
+	if needBody {
+		batchSize = bodyFetchBatch // the store may hold these bodies in memory
+	}
 	for len(uids) > 0 {
-		batch := uids[:min(len(uids), DefaultMaxFetchBatch)]
+		batch := uids[:min(len(uids), batchSize)]
 		uids = uids[len(batch):]
 		msgs, err := s.srv.Store.ListMessages(s.ctx, v.mb.ID, store.MessageQuery{
-			MinUID: batch[0], MaxUID: batch[len(batch)-1], Summary: needSummary})
+			MinUID: batch[0], MaxUID: batch[len(batch)-1], Summary: needSummary, Bodies: needBody})
 		if err != nil {
 			return replyErr(s.log, "fetching", err)
 		}
@@ -221,7 +233,11 @@ func (s *session) writeSections(rw *imapserver.FetchResponseWriter, m *store.Mes
 	if len(options.BodySection) == 0 && len(options.BinarySection) == 0 && len(options.BinarySectionSize) == 0 {
 		return nil
 	}
-	body, err := s.srv.Store.OpenMessage(s.ctx, s.sel.mb.ID, m.UID)
+	open := m.Open
+	if open == nil {
+		open = func() (io.ReadCloser, error) { return s.srv.Store.OpenMessage(s.ctx, s.sel.mb.ID, m.UID) }
+	}
+	body, err := open()
 	if errors.Is(err, store.ErrNotFound) {
 		// Expunged since the listing: send what we have (empty), as
 		// the client cannot be told NO for one message of many.

@@ -44,6 +44,10 @@ type front struct {
 	wmu  sync.Mutex // serialises writes: the library's, ours, the BYE at shutdown
 	conn net.Conn   // raw, or TLS over raw after STARTTLS; changed under wmu
 	out  outFilter  // under wmu
+	// cork, while set (under wmu), gathers output so a FETCH of many
+	// messages costs a write per corkSize instead of one per message (the
+	// library flushes after every response).
+	cork *[]byte
 
 	// Input state, used only by the goroutine that calls Read.
 	r       *bufio.Reader
@@ -185,6 +189,43 @@ func (f *front) writeRaw(b []byte) error {
 	defer f.wmu.Unlock()
 	_ = f.raw.SetWriteDeadline(time.Now().Add(time.Minute))
 	_, err := f.conn.Write(b)
+	return err
+}
+
+// corkSize is how much corked output is gathered before it is written.
+const corkSize = 32 << 10
+
+// corked runs fn with output gathered, then writes what is left.
+func (f *front) corked(fn func() error) error {
+	f.wmu.Lock()
+	f.cork = outBuffers.Get().(*[]byte)
+	*f.cork = (*f.cork)[:0]
+	f.wmu.Unlock()
+	err := fn()
+	f.wmu.Lock()
+	defer f.wmu.Unlock()
+	werr := f.send(nil)
+	outBuffers.Put(f.cork)
+	f.cork = nil
+	if err == nil {
+		err = werr
+	}
+	return err
+}
+
+// send writes b to the client, or gathers it while corked (then also
+// writing once enough gathered; nil b forces the write). Called under wmu.
+func (f *front) send(b []byte) error {
+	if f.cork == nil {
+		_, err := f.conn.Write(b)
+		return err
+	}
+	*f.cork = append(*f.cork, b...)
+	if (len(*f.cork) < corkSize && b != nil) || len(*f.cork) == 0 {
+		return nil
+	}
+	_, err := f.conn.Write(*f.cork)
+	*f.cork = (*f.cork)[:0]
 	return err
 }
 

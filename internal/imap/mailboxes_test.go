@@ -1,6 +1,7 @@
 package imap
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -167,5 +168,27 @@ func TestAppend(t *testing.T) {
 	cmd.Close()
 	if _, err := cmd.Wait(); err == nil || !strings.Contains(err.Error(), "TRYCREATE") {
 		t.Errorf("APPEND to a missing mailbox: %v", err)
+	}
+}
+
+func TestQuota(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	e.deliver(testUser, testMessage(1))
+	if err := e.store.SetQuota(e.ctx, testUser, 10*1024); err != nil {
+		t.Fatal(err)
+	}
+	r, _ := e.raw(e.addr)
+	r.cmd(`LOGIN alice@example.com "correct horse"`)
+	lines, status := r.cmd("GETQUOTAROOT INBOX")
+	if strings.Join(lines, "|") != `* QUOTAROOT "INBOX" ""|* QUOTA "" (STORAGE 1 10)` || !strings.HasPrefix(status, "OK") {
+		t.Errorf("GETQUOTAROOT: %q %q", lines, status)
+	}
+	if lines, _ := r.cmd(`GETQUOTA ""`); len(lines) != 1 || lines[0] != `* QUOTA "" (STORAGE 1 10)` {
+		t.Errorf("GETQUOTA: %q", lines)
+	}
+	big := strings.Repeat("x", 12*1024)
+	r.send(fmt.Sprintf("a1 APPEND Drafts {%d+}\r\n%s", len(big), big))
+	if l := r.line(); !strings.HasPrefix(l, "a1 NO [OVERQUOTA]") {
+		t.Errorf("APPEND over quota: %q", l)
 	}
 }

@@ -80,7 +80,7 @@ func (o *outFilter) write(p []byte) (int, error) {
 	}
 	var err error
 	if len(out) > 0 {
-		_, err = o.f.conn.Write(out)
+		err = o.f.send(out)
 	}
 	*bufp = out
 	outBuffers.Put(bufp)
