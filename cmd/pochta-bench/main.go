@@ -9,6 +9,7 @@
 //	fetchdel  RETR+DELE every message of every account, QUIT; -refill between passes
 //	idle      open -c connections, log in, hold them -hold long (for RSS readings)
 //	stat100k  time login, STAT and UIDL on one large maildrop (the first account)
+//	imapfetch, imapidle: the IMAP modes, see imap.go
 //
 // Output is human text plus one line starting with "RESULT " of key=value
 // pairs for scripts. Example:
@@ -47,7 +48,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	flags.StringVar(&c.Dial.Addr, "addr", "127.0.0.1:110", "server `host:port`")
 	flags.BoolVar(&c.Dial.TLS, "tls", false, "implicit TLS (POP3S); the certificate is not verified")
 	flags.DurationVar(&c.Dial.Timeout, "timeout", 60*time.Second, "per-command timeout")
-	flags.StringVar(&c.Mode, "mode", "sessions", "sessions, retr, fetchdel, idle or stat100k")
+	flags.StringVar(&c.Mode, "mode", "sessions", "sessions, retr, fetchdel, idle, stat100k, imapfetch or imapidle")
 	flags.IntVar(&c.Conc, "c", 8, "concurrent sessions (idle: connections to hold)")
 	flags.IntVar(&c.N, "n", 0, "sessions to run (fetchdel: passes; stat100k: iterations); 0 = use -duration")
 	flags.DurationVar(&c.Duration, "duration", 10*time.Second, "how long to run when -n is 0")
@@ -57,6 +58,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	flags.DurationVar(&c.Hold, "hold", 60*time.Second, "idle: how long to hold the connections")
 	flags.BoolVar(&c.NoLogin, "nologin", false, "idle: do not log in")
 	flags.StringVar(&c.Refill, "refill", "", "fetchdel: shell command that refills the maildrops between passes")
+	flags.StringVar(&c.Src, "src", "", "imapidle: comma-separated local IP addresses to dial from (past one address's ephemeral ports)")
 	if err := flags.Parse(args); err != nil {
 		return err
 	}
@@ -101,6 +103,19 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 			return err
 		}
 		reportStat(&c, results)
+	case "imapfetch":
+		t, elapsed := loop(ctx, &c, imapFetchOnce)
+		report(&c, t, elapsed)
+	case "imapidle":
+		t, open, err := imapIdle(ctx, &c)
+		if err != nil {
+			return err
+		}
+		r := c.base()
+		r.add("connections", open)
+		r.add("errors", t.Errors)
+		printErr(out, t.FirstErr)
+		fmt.Fprintln(out, r.String())
 	default:
 		return fmt.Errorf("unknown -mode %q", c.Mode)
 	}

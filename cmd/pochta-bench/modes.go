@@ -26,6 +26,7 @@ type config struct {
 	Hold     time.Duration // idle: how long to hold the connections
 	NoLogin  bool          // idle: hold unauthenticated connections
 	Refill   string        // fetchdel: shell command run before every pass after the first
+	Src      string        // imapidle: comma-separated local addresses to dial from
 	Out      io.Writer     // human text and the RESULT line
 }
 
