@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"crypto/tls"
 	"errors"
+	"io"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -95,7 +96,7 @@ func (f *front) authenticated() bool {
 func (f *front) Read(p []byte) (int, error) {
 	for len(f.pending) == 0 {
 		if f.stopping.Load() {
-			return 0, errShutdown
+			return 0, io.EOF // the library ends the session quietly
 		}
 		if f.literal > 0 {
 			n, err := f.r.Read(p[:min(int64(len(p)), f.literal)])

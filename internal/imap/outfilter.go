@@ -51,6 +51,8 @@ func (o *outFilter) write(p []byte) (int, error) {
 			o.keepTail(p[:i+1])
 			p = p[i+1:]
 			o.endLine()
+		case len(o.hold) == 0 && o.decideInPlace(&p, &out):
+			// Decided from p itself: the common case, no copy held.
 		default: // at or near the start of a line: hold it until decided
 			o.holding = true
 			i := bytes.IndexByte(p, '\n')
@@ -90,13 +92,40 @@ func (o *outFilter) write(p []byte) (int, error) {
 	return total, nil
 }
 
+// decideInPlace handles a line start when p alone tells what the line is:
+// it passes (or extends) the line and advances *p. It reports false when
+// the line must be held instead (undecided, or a capability line that
+// does not end within p).
+func (o *outFilter) decideInPlace(p *[]byte, out *[]byte) bool {
+	b := *p
+	i := bytes.IndexByte(b, '\n')
+	line := b
+	if i >= 0 {
+		line = b[:i+1]
+	}
+	isCap, decided := capabilityLine(line)
+	switch {
+	case isCap && i >= 0:
+		*out = append(*out, o.f.extendCapabilities(line)...)
+		*p = b[len(line):]
+		return true
+	case isCap || !decided:
+		return false
+	}
+	*out = append(*out, line...)
+	o.keepTail(line)
+	*p = b[len(line):]
+	if i >= 0 {
+		o.endLine()
+	} else {
+		o.midLine = true
+	}
+	return true
+}
+
 func (o *outFilter) resetHold() {
 	o.holding = false
-	if cap(o.hold) > 4096 {
-		o.hold = nil // a rare huge line: do not keep its buffer
-	} else {
-		o.hold = o.hold[:0]
-	}
+	o.hold = nil // held lines are rare (capabilities, split starts): keep no buffer
 }
 
 func (o *outFilter) keepTail(b []byte) {

@@ -18,7 +18,6 @@ package imap
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -210,6 +209,3 @@ func (l *connListener) Close() error {
 }
 
 func (l *connListener) Addr() net.Addr { return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)} }
-
-// errShutdown ends reads once the server shuts down.
-var errShutdown = errors.New("imap: server shutting down")

@@ -29,12 +29,6 @@ type session struct {
 	sel     *view // nil unless a mailbox is selected
 }
 
-var (
-	_ imapserver.SessionIMAP4rev2   = (*session)(nil)
-	_ imapserver.SessionSASL        = (*session)(nil)
-	_ imapserver.SessionAppendLimit = (*session)(nil)
-)
-
 func (s *Server) newSession(c *imapserver.Conn) (imapserver.Session, *imapserver.GreetingData, error) {
 	f, ok := c.NetConn().(*front)
 	if !ok {
@@ -43,7 +37,7 @@ func (s *Server) newSession(c *imapserver.Conn) (imapserver.Session, *imapserver
 	ctx, cancel := context.WithCancel(context.Background())
 	sess := &session{srv: s, f: f, ctx: ctx, cancel: cancel, log: f.log}
 	f.sess.Store(sess)
-	return sess, nil, nil
+	return detached{sess}, nil, nil
 }
 
 func (s *session) authenticated() bool { return s.account != nil }
@@ -134,7 +128,15 @@ type saslServer struct {
 }
 
 func (a *saslServer) Next(response []byte) ([]byte, bool, error) {
-	challenge, done, err := a.x.Next(response)
+	type step struct {
+		challenge []byte
+		done      bool
+	}
+	r, err := detach(a.s, func() (step, error) {
+		c, d, err := a.x.Next(response)
+		return step{c, d}, err
+	})
+	challenge, done := r.challenge, r.done
 	if err != nil {
 		return nil, false, a.s.loggedIn("", store.Account{}, err)
 	}

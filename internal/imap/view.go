@@ -121,7 +121,8 @@ func (s *session) Idle(w *imapserver.UpdateWriter, stop <-chan struct{}) error {
 	}
 	v := s.sel
 	for {
-		if err := v.update(s.ctx, w, true); err != nil {
+		// Detached: this goroutine stays parked for the whole IDLE.
+		if err := detachErr(s, func() error { return v.update(s.ctx, w, true) }); err != nil {
 			return err
 		}
 		if !v.waitChange(s.ctx, stop) {
