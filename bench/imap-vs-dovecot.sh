@@ -1,0 +1,249 @@
+#!/usr/bin/env bash
+# imap-vs-dovecot.sh: a manual benchmark, Pochta's IMAP server against
+# Dovecot 2.3's, on one machine, over loopback only, with byte-identical
+# messages. It is not part of `go test`. Run it as root (Dovecot's master
+# must start as root) from anywhere in the repository:
+#
+#   apt-get install -y dovecot-core dovecot-imapd   # once; keep the system service stopped
+#   bench/imap-vs-dovecot.sh
+#
+# Knobs (environment): DURATION (per timed run, default 10s), NMSG
+# (messages per mailbox, 200), NIDLE (IDLE connections held by Pochta,
+# 10000), NIDLE_DOVECOT (by Dovecot, 1000: one process each), WORK (scratch
+# dir, default a new /tmp/imapbench.*, kept afterwards), QUICK=1 (only 8
+# clients, no idle runs). The table goes to stdout and to $WORK/table.txt.
+#
+# 10,000 connections need as many file descriptors in the server and in
+# the client (the script raises `ulimit -n` as far as it may) and, on
+# loopback, several source addresses (127.0.0.1-8) so that no single
+# address runs out of ephemeral ports.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+WORK=${WORK:-$(mktemp -d /tmp/imapbench.XXXXXX)}
+DURATION=${DURATION:-10s}
+NMSG=${NMSG:-200}
+NIDLE=${NIDLE:-10000}
+NIDLE_DOVECOT=${NIDLE_DOVECOT:-1000}
+QUICK=${QUICK:-0}
+PPORT=11243            # Pochta, IMAP
+DPORT=11244            # Dovecot, IMAP
+PASS=bench-Secret-7
+DOMAIN=bench.test
+NFETCH=8               # fetch accounts f1..f8, NMSG messages each
+NIDLEUSERS=100         # idle accounts i1..i100, a few messages each
+SRC=127.0.0.1,127.0.0.2,127.0.0.3,127.0.0.4,127.0.0.5,127.0.0.6,127.0.0.7,127.0.0.8
+BIN=$WORK/bin
+P=$WORK/pochta
+D=$WORK/dovecot
+RES=$WORK/results.txt
+CONCS="1 8"
+[ "$QUICK" = 1 ] && CONCS="8"
+
+log() { printf '== %s %s\n' "$(date +%T)" "$*" >&2; }
+mkdir -p "$BIN" "$D"
+: > "$RES"
+ulimit -n "$(ulimit -Hn)" || true
+log "file descriptor limit $(ulimit -n)"
+
+PIDS=()
+cleanup() {
+	for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+	[ -f "$D/run/master.pid" ] && kill "$(cat "$D/run/master.pid")" 2>/dev/null || true
+}
+trap cleanup EXIT
+
+wait_port() { # port
+	for _ in $(seq 1 150); do
+		(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+		sleep 0.2
+	done
+	echo "nothing listens on 127.0.0.1:$1" >&2
+	return 1
+}
+
+log "building into $BIN"
+(cd "$ROOT" && go build -o "$BIN/pochta" ./cmd/pochta &&
+	go build -o "$BIN/pochta-bench" ./cmd/pochta-bench &&
+	go build -o "$BIN/genmail" ./bench/genmail &&
+	go build -o "$BIN/maildirput" ./bench/maildirput &&
+	go build -o "$BIN/bulkdeliver" ./bench/bulkdeliver)
+
+# 2-20 KB messages, multipart and plain as genmail makes them; the same
+# seed gives the same bytes every run.
+log "generating messages"
+"$BIN/genmail" -dir "$WORK/msgs" -n "$NMSG" -min 2000 -max 20000 -seed 4
+"$BIN/genmail" -dir "$WORK/few" -n 5 -min 2000 -max 5000 -seed 5
+
+accounts() { for i in $(seq 1 "$2"); do echo "$1$i@$DOMAIN"; done; }
+FETCH_USERS=$(accounts f "$NFETCH")
+IDLE_USERS=$(accounts i "$NIDLEUSERS")
+ALL_USERS="$FETCH_USERS $IDLE_USERS"
+
+log "pochta: init, $(echo $ALL_USERS | wc -w) accounts, messages"
+"$BIN/pochta" init -d "$P" --domain "$DOMAIN" --hostname "mail.$DOMAIN" > "$WORK/pochta-init.log"
+for u in $ALL_USERS; do echo "$u"; done |
+	xargs -P "$(nproc)" -I{} sh -c "echo '$PASS' | '$BIN/pochta' -d '$P' user add {} --password-stdin > /dev/null"
+for u in $FETCH_USERS; do "$BIN/bulkdeliver" -d "$P" -to "$u" -src "$WORK/msgs" > /dev/null; done
+for u in $IDLE_USERS; do "$BIN/bulkdeliver" -d "$P" -to "$u" -src "$WORK/few" > /dev/null; done
+
+# Dovecot: service imap defaults (one process per session); limits raised
+# only so that the idle connections are allowed at all.
+log "dovecot: config, passwd-file and Maildirs"
+mkdir -p "$D/run" "$D/mail"
+HASH=$(doveadm pw -s ARGON2ID -p "$PASS")
+for u in $ALL_USERS; do echo "$u:$HASH::::::"; done > "$D/passwd"
+cat > "$D/dovecot.conf" <<EOF
+base_dir = $D/run
+state_dir = $D/state
+instance_name = pochta-imapbench-dovecot
+protocols = imap
+listen = 127.0.0.1
+ssl = no
+disable_plaintext_auth = no
+auth_mechanisms = plain
+log_path = $D/dovecot.log
+auth_cache_size = 10M
+auth_cache_ttl = 5 mins
+passdb {
+  driver = passwd-file
+  args = $D/passwd
+}
+userdb {
+  driver = passwd-file
+  args = $D/passwd
+  default_fields = uid=nobody gid=nogroup home=$D/mail/%u
+}
+mail_location = maildir:~/Maildir
+default_process_limit = $((NIDLE_DOVECOT + 200))
+default_client_limit = $((4 * NIDLE_DOVECOT + 1000))
+default_vsz_limit = 1G
+service imap-login {
+  inet_listener imap {
+    address = 127.0.0.1
+    port = $DPORT
+  }
+  inet_listener imaps {
+    port = 0
+  }
+}
+EOF
+NOBODY_UID=$(id -u nobody); NOGROUP_GID=$(getent group nogroup | cut -d: -f3)
+chown nobody:nogroup "$D/mail"
+dovecot_fill() { # srcdir users...
+	local src=$1 dirs=()
+	shift
+	for u in "$@"; do dirs+=("$D/mail/$u/Maildir"); mkdir -p "$D/mail/$u"; chown nobody:nogroup "$D/mail/$u"; done
+	"$BIN/maildirput" -src "$src" -uid "$NOBODY_UID" -gid "$NOGROUP_GID" "${dirs[@]}"
+}
+dovecot_fill "$WORK/msgs" $FETCH_USERS
+dovecot_fill "$WORK/few" $IDLE_USERS
+
+log "starting servers: pochta 127.0.0.1:$PPORT, dovecot 127.0.0.1:$DPORT"
+"$BIN/pochta" -d "$P" serve -o "imap.listen=127.0.0.1:$PPORT" -o "imaps.listen=" \
+	-o "pop3.listen=" -o "pop3s.listen=" -o "limits.max_connections_per_ip=0" \
+	-o "limits.max_connections=$((NIDLE + 1000))" 2> "$WORK/pochta-serve.log" &
+POCHTA_PID=$!
+PIDS+=("$POCHTA_PID")
+dovecot -c "$D/dovecot.conf"
+wait_port "$PPORT"
+wait_port "$DPORT"
+DOVECOT_PID=$(cat "$D/run/master.pid")
+
+run() { # server label args...
+	local server=$1 label=$2 port out
+	shift 2
+	port=$PPORT; [ "$server" != pochta ] && port=$DPORT
+	out=$("$BIN/pochta-bench" -addr "127.0.0.1:$port" -pass "$PASS" "$@")
+	echo "$out" | grep -v '^RESULT' | sed "s/^/  [$server $label] /" >&2
+	echo "$server $label $(echo "$out" | grep '^RESULT') load1=$(cut -d' ' -f1 /proc/loadavg)" >> "$RES"
+}
+
+# Warm-up: page cache, Dovecot's index files, Pochta's summary cache; the
+# timed runs then measure the steady state of a client that syncs often.
+log "warm-up"
+for s in pochta dovecot; do
+	run "$s" warmup -mode imapfetch -c 8 -n 16 -users "f%d@$DOMAIN" -nusers "$NFETCH" > /dev/null
+done
+sed -i '/ warmup /d' "$RES"
+for c in $CONCS; do
+	for s in pochta dovecot; do
+		run "$s" "fetch-c$c" -mode imapfetch -c "$c" -duration "$DURATION" -users "f%d@$DOMAIN" -nusers "$NFETCH"
+	done
+done
+
+# Memory held by IDLE connections: as in pop3-vs-dovecot.sh, read it while
+# they are held (after it settles) and after they quit; the difference is
+# their cost.
+rss_kb() { for p in "$@"; do awk '/^VmRSS:/ {print $2}' "/proc/$p/status" 2>/dev/null; done | awk '{s+=$1} END {print s+0}'; }
+pss_kb() { for p in "$@"; do awk '/^Pss:/ {print $2}' "/proc/$p/smaps_rollup" 2>/dev/null; done | awk '{s+=$1} END {print s+0}'; }
+pids_of() {
+	if [ "$1" = pochta ]; then echo "$POCHTA_PID"; else echo "$DOVECOT_PID $(pgrep -P "$DOVECOT_PID" | tr '\n' ' ')"; fi
+}
+settle() { # server seconds: wait, then until two readings 20 s apart agree within 1%
+	local a b
+	sleep "$2"
+	for _ in $(seq 1 15); do
+		a=$(rss_kb $(pids_of "$1")); sleep 20; b=$(rss_kb $(pids_of "$1"))
+		[ $((a - b)) -lt $((a / 100)) ] && [ $((b - a)) -lt $((a / 100)) ] && return
+	done
+}
+idle_run() { # server port connections wait
+	local server=$1 port=$2 n=$3 wait=$4 base_rss base_pss rss pss nproc out conns bpid
+	out=$WORK/idle-$server.out
+	"$BIN/pochta-bench" -addr "127.0.0.1:$port" -pass "$PASS" -mode imapidle -c "$n" -hold 3600s \
+		-src "$SRC" -users "i%d@$DOMAIN" -nusers "$NIDLEUSERS" > "$out" &
+	bpid=$!
+	until grep -q '^READY' "$out"; do sleep 0.5; done
+	settle "$server" "$wait"
+	rss=$(rss_kb $(pids_of "$server")); pss=$(pss_kb $(pids_of "$server"))
+	nproc=$(pids_of "$server" | wc -w)
+	kill -INT "$bpid"; wait "$bpid" || true
+	settle "$server" "$wait"
+	base_rss=$(rss_kb $(pids_of "$server")); base_pss=$(pss_kb $(pids_of "$server"))
+	conns=$(sed -n 's/^READY connections=\([0-9]*\).*/\1/p' "$out")
+	echo "  [$server idle] $(grep '^READY' "$out"), $nproc processes, RSS $base_rss -> $rss KiB, PSS $base_pss -> $pss KiB" >&2
+	echo "$server idle RESULT mode=imapidle connections=$conns processes=$nproc base_rss_kb=$base_rss rss_kb=$rss base_pss_kb=$base_pss pss_kb=$pss rss_per_conn_kb=$(( (rss - base_rss) / conns )) pss_per_conn_kb=$(( (pss - base_pss) / conns ))" >> "$RES"
+}
+if [ "$QUICK" != 1 ]; then
+	log "idle: pochta $NIDLE, dovecot $NIDLE_DOVECOT IDLE connections"
+	idle_run pochta "$PPORT" "$NIDLE" "${MEMWAIT:-330}"
+	idle_run dovecot "$DPORT" "$NIDLE_DOVECOT" 20
+fi
+
+{
+	echo
+	echo "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(awk '/MemTotal/ {print int($2/1024)" MiB"}' /proc/meminfo)"
+	echo "dovecot: $(dovecot --version)   go: $(go version | cut -d' ' -f3)   pochta: $(cd "$ROOT" && git rev-parse --short HEAD)"
+	echo
+	awk '
+	{ for (i = 4; i <= NF; i++) { split($i, kv, "="); v[$1, $2, kv[1]] = kv[2] }
+	  if (v[$1, $2, "errors"] > 0) errs = errs sprintf("  %s %s: %s errors\n", $1, $2, v[$1, $2, "errors"]) }
+	function r(a, b) { return (a == "" || b == "" || b + 0 == 0) ? "-" : sprintf("%.2f", a / b) }
+	function row(what, label, key) {
+		p = v["pochta", label, key]; d = v["dovecot", label, key]
+		if (p == "" && d == "") return
+		printf "| %-40s | %10s | %10s | %5s |\n", what, p, d, r(p, d)
+	}
+	END {
+		printf "| %-40s | %10s | %10s | %5s |\n", "metric", "Pochta", "Dovecot", "P/D"
+		print "|------------------------------------------|------------|------------|-------|"
+		split("1 8", cs, " ")
+		for (i = 1; i <= 2; i++) {
+			c = cs[i]
+			row("full-mailbox FETCH messages/s, " c " clients", "fetch-c" c, "msgs_per_s")
+			row("  MB/s", "fetch-c" c, "mb_per_s")
+			row("  sessions/s", "fetch-c" c, "sessions_per_s")
+			row("  FETCH command p50 ms", "fetch-c" c, "op_p50_ms")
+			row("  FETCH command p99 ms", "fetch-c" c, "op_p99_ms")
+		}
+		row("IDLE connections held", "idle", "connections")
+		row("  RSS while held, KiB", "idle", "rss_kb")
+		row("  RSS per connection, KiB", "idle", "rss_per_conn_kb")
+		row("  PSS per connection, KiB", "idle", "pss_per_conn_kb")
+		row("  server processes", "idle", "processes")
+		if (errs != "") printf "runs with errors:\n%s", errs
+		else print "no run reported errors (every FETCH count checked against EXISTS, every literal read to its length)"
+	}' "$RES"
+} | tee "$WORK/table.txt"
+log "raw results in $RES, logs in $WORK"
