@@ -58,6 +58,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	flags.DurationVar(&c.Hold, "hold", 60*time.Second, "idle: how long to hold the connections")
 	flags.BoolVar(&c.NoLogin, "nologin", false, "idle: do not log in")
 	flags.StringVar(&c.Refill, "refill", "", "fetchdel: shell command that refills the maildrops between passes")
+	flags.BoolVar(&c.Persist, "persist", false, "imapfetch: log in once per worker and repeat SELECT and the FETCHes on that connection")
 	flags.StringVar(&c.Src, "src", "", "imapidle: comma-separated local IP addresses to dial from (past one address's ephemeral ports)")
 	if err := flags.Parse(args); err != nil {
 		return err
@@ -104,7 +105,11 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		}
 		reportStat(&c, results)
 	case "imapfetch":
-		t, elapsed := loop(ctx, &c, imapFetchOnce)
+		once := imapFetchOnce
+		if c.Persist {
+			once = (&persistentIMAP{conns: map[*tally]*imapConn{}}).fetch
+		}
+		t, elapsed := loop(ctx, &c, once)
 		report(&c, t, elapsed)
 	case "imapidle":
 		t, open, err := imapIdle(ctx, &c)

@@ -27,6 +27,7 @@ type config struct {
 	NoLogin  bool          // idle: hold unauthenticated connections
 	Refill   string        // fetchdel: shell command run before every pass after the first
 	Src      string        // imapidle: comma-separated local addresses to dial from
+	Persist  bool          // imapfetch: one login per worker, then SELECT+FETCH repeatedly
 	Out      io.Writer     // human text and the RESULT line
 }
 
