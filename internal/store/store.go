@@ -184,7 +184,22 @@ type QueueRecipient struct {
 	// ORcpt is ORCPT as "type;address" ("" = unset).
 	Notify string
 	ORcpt  string
+	// Status and Reply are the delivery worker's progress (see
+	// Queue.RecordRecipients); engines ignore them when queueing.
+	Status RecipientStatus
+	// Reply is the last answer or error for this recipient, e.g.
+	// "550 5.1.1 no such user" (for queue listings and bounces).
+	Reply string
 }
+
+// RecipientStatus is where the delivery of one queued recipient stands.
+type RecipientStatus string
+
+const (
+	RecipientPending   RecipientStatus = ""          // still to be tried (again)
+	RecipientDelivered RecipientStatus = "delivered" // the remote server accepted it: never resend
+	RecipientFailed    RecipientStatus = "failed"    // given up: bounced or to be bounced
+)
 
 // QueuedMessage is one message waiting on the outbound queue.
 type QueuedMessage struct {
@@ -192,6 +207,19 @@ type QueuedMessage struct {
 	Envelope Envelope
 	Size     int64 // octets of the queued (CRLF) body, LocalPrefix excluded
 	Created  time.Time
+	// Attempts counts the delivery attempts released so far; NextAttempt
+	// is when the message is due (Created for a new message); LastError
+	// is the outcome of the last attempt that did not finish it.
+	Attempts    int
+	NextAttempt time.Time
+	LastError   string
+}
+
+// QueueRelease is the outcome of one delivery attempt that leaves the
+// message on the queue.
+type QueueRelease struct {
+	NextAttempt time.Time
+	LastError   string
 }
 
 // Queue holds outbound mail until a delivery worker sends it. Messages
@@ -206,6 +234,24 @@ type Queue interface {
 	// DeleteQueued removes a message from the queue; ErrNotFound if it is
 	// not there.
 	DeleteQueued(ctx context.Context, id int64) error
+
+	// ClaimQueued leases up to limit messages that are due (NextAttempt
+	// not after now) and not leased, oldest due first, until leaseUntil:
+	// no other claim returns them before then. A worker that dies
+	// holding a lease loses it when it runs out, so the message is tried
+	// again; one that lives ends it with ReleaseQueued or DeleteQueued.
+	ClaimQueued(ctx context.Context, now, leaseUntil time.Time, limit int) ([]QueuedMessage, error)
+	// RecordRecipients stores the Status and Reply of the given
+	// recipients (matched by Address) of a queued message, durably:
+	// a recipient recorded as delivered is never sent again.
+	RecordRecipients(ctx context.Context, id int64, rs []QueueRecipient) error
+	// ReleaseQueued ends an attempt: it counts it, schedules the next
+	// one and ends the lease.
+	ReleaseQueued(ctx context.Context, id int64, r QueueRelease) error
+	// RetryQueued makes a message due at now (an admin's "retry now")
+	// without counting an attempt. A message leased by a worker keeps
+	// its lease, so it is never sent by two workers at once.
+	RetryQueued(ctx context.Context, id int64, now time.Time) error
 }
 
 // Deliverer stores new mail. SMTP and `pochta deliver` consume it.

@@ -35,7 +35,8 @@ func (s *Store) insertQueued(ctx context.Context, tx *sql.Tx, p *pending) error 
 	return nil
 }
 
-const queueColumns = `id, sender, size, dsn_ret, dsn_envid, smtputf8, skip, created FROM queue`
+const queueColumns = `id, sender, size, dsn_ret, dsn_envid, smtputf8, skip, created,
+	attempts, next_try, last_error FROM queue`
 
 // QueuedMessages lists the queue, oldest first.
 func (s *Store) QueuedMessages(ctx context.Context) ([]store.QueuedMessage, error) {
@@ -64,13 +65,14 @@ func (s *Store) queryQueue(ctx context.Context, q string, args ...any) ([]store.
 	index := map[int64]int{}
 	for rows.Next() {
 		var m store.QueuedMessage
-		var created int64
+		var created, next int64
 		if err := rows.Scan(&m.ID, &m.Envelope.From, &m.Size, &m.Envelope.DSNReturn,
-			&m.Envelope.DSNEnvelopeID, &m.Envelope.SMTPUTF8, &m.Envelope.LocalPrefix, &created); err != nil {
+			&m.Envelope.DSNEnvelopeID, &m.Envelope.SMTPUTF8, &m.Envelope.LocalPrefix, &created,
+			&m.Attempts, &next, &m.LastError); err != nil {
 			rows.Close()
 			return nil, temporary("reading queue", err)
 		}
-		m.Created = fromDB(created)
+		m.Created, m.NextAttempt = fromDB(created), fromDB(next)
 		index[m.ID] = len(out)
 		out = append(out, m)
 	}
@@ -83,8 +85,12 @@ func (s *Store) queryQueue(ctx context.Context, q string, args ...any) ([]store.
 	}
 	// One pass over the recipients of the listed messages; the queue is
 	// small next to the mailboxes, so reading its recipients is cheap.
-	rrows, err := s.reader.QueryContext(ctx, `SELECT queue_id, address, notify, orcpt FROM queue_recipients
-		WHERE queue_id BETWEEN ? AND ? ORDER BY queue_id, rowid`, out[0].ID, out[len(out)-1].ID)
+	lo, hi := out[0].ID, out[0].ID
+	for _, m := range out {
+		lo, hi = min(lo, m.ID), max(hi, m.ID)
+	}
+	rrows, err := s.reader.QueryContext(ctx, `SELECT queue_id, address, notify, orcpt, status, reply FROM queue_recipients
+		WHERE queue_id BETWEEN ? AND ? ORDER BY queue_id, rowid`, lo, hi)
 	if err != nil {
 		return nil, temporary("reading queue", err)
 	}
@@ -92,7 +98,7 @@ func (s *Store) queryQueue(ctx context.Context, q string, args ...any) ([]store.
 	for rrows.Next() {
 		var id int64
 		var r store.QueueRecipient
-		if err := rrows.Scan(&id, &r.Address, &r.Notify, &r.ORcpt); err != nil {
+		if err := rrows.Scan(&id, &r.Address, &r.Notify, &r.ORcpt, &r.Status, &r.Reply); err != nil {
 			return nil, temporary("reading queue", err)
 		}
 		if i, ok := index[id]; ok {

@@ -137,6 +137,17 @@ CREATE TABLE queue_recipients (
 	PRIMARY KEY (queue_id, address)
 );
 `,
+	// 5: delivery worker state: a lease per message, so a crashed
+	// worker's message is tried again and a live one's is not tried twice;
+	// the last error; per-recipient progress, so a recipient the remote
+	// server accepted is never sent again.
+	`
+ALTER TABLE queue ADD COLUMN lease_until INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE queue ADD COLUMN last_error TEXT NOT NULL DEFAULT '';
+CREATE INDEX queue_due ON queue(next_try);
+ALTER TABLE queue_recipients ADD COLUMN status TEXT NOT NULL DEFAULT ''; -- store.RecipientStatus
+ALTER TABLE queue_recipients ADD COLUMN reply TEXT NOT NULL DEFAULT '';
+`,
 }
 
 // migrate brings the database schema up to date. Concurrent processes are

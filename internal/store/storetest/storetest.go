@@ -57,6 +57,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Aliases", testAliases},
 		{"Quota", testQuota},
 		{"Queue", testQueue},
+		{"QueueClaimAndProgress", testQueueWork},
+		{"QueueClaimConcurrent", testQueueClaimConcurrent},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
