@@ -198,7 +198,8 @@ type RecipientStatus string
 const (
 	RecipientPending   RecipientStatus = ""          // still to be tried (again)
 	RecipientDelivered RecipientStatus = "delivered" // the remote server accepted it: never resend
-	RecipientFailed    RecipientStatus = "failed"    // given up: bounced or to be bounced
+	RecipientFailed    RecipientStatus = "failed"    // given up, the sender not told yet
+	RecipientBounced   RecipientStatus = "bounced"   // given up and the sender told (or not to be told)
 )
 
 // QueuedMessage is one message waiting on the outbound queue.

@@ -51,7 +51,7 @@ func (s *Store) RecordRecipients(ctx context.Context, id int64, rs []store.Queue
 	return s.withTx(ctx, "recording queue recipients", func(tx *sql.Tx) error {
 		for _, r := range rs {
 			switch r.Status {
-			case store.RecipientPending, store.RecipientDelivered, store.RecipientFailed:
+			case store.RecipientPending, store.RecipientDelivered, store.RecipientFailed, store.RecipientBounced:
 			default:
 				return fmt.Errorf("sqlite: recipient status %q: %w", r.Status, store.ErrInvalid)
 			}

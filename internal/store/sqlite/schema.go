@@ -145,7 +145,7 @@ CREATE TABLE queue_recipients (
 ALTER TABLE queue ADD COLUMN lease_until INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE queue ADD COLUMN last_error TEXT NOT NULL DEFAULT '';
 CREATE INDEX queue_due ON queue(next_try);
-ALTER TABLE queue_recipients ADD COLUMN status TEXT NOT NULL DEFAULT ''; -- store.RecipientStatus
+ALTER TABLE queue_recipients ADD COLUMN status TEXT NOT NULL DEFAULT ''; -- store.RecipientStatus: "", delivered, failed, bounced
 ALTER TABLE queue_recipients ADD COLUMN reply TEXT NOT NULL DEFAULT '';
 `,
 }
