@@ -1,0 +1,105 @@
+package queue
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// Reply is one SMTP reply: a three-digit code and its text lines.
+type Reply struct {
+	Code  int
+	Lines []string
+}
+
+// String is the reply as one line, "550 5.1.1 no such user", for logs,
+// queue listings and the Diagnostic-Code of a bounce.
+func (r Reply) String() string {
+	return strconv.Itoa(r.Code) + " " + strings.Join(r.Lines, " / ")
+}
+
+// Enhanced returns the RFC 3463 status code the reply starts with
+// ("5.1.1"), or a generic one derived from the code class.
+func (r Reply) Enhanced() string {
+	if len(r.Lines) > 0 {
+		f := strings.Fields(r.Lines[0])
+		if len(f) > 0 && isEnhanced(f[0], r.Code/100) {
+			return f[0]
+		}
+	}
+	switch r.Code / 100 {
+	case 2:
+		return "2.0.0"
+	case 4:
+		return "4.0.0"
+	}
+	return "5.0.0"
+}
+
+func isEnhanced(s string, class int) bool {
+	p := strings.Split(s, ".")
+	if len(p) != 3 || p[0] != strconv.Itoa(class) {
+		return false
+	}
+	for _, n := range p[1:] {
+		if v, err := strconv.Atoi(n); err != nil || v < 0 || v > 999 {
+			return false
+		}
+	}
+	return true
+}
+
+// Positive is 2xx/3xx; Permanent is 5xx. Anything else (4xx) is a
+// transient failure.
+func (r Reply) Positive() bool  { return r.Code >= 200 && r.Code < 400 }
+func (r Reply) Permanent() bool { return r.Code >= 500 }
+
+// ReplyError is a negative reply as an error.
+type ReplyError struct {
+	Command string // what was sent, without arguments: "MAIL", "RCPT", "DATA"
+	Reply   Reply
+}
+
+func (e *ReplyError) Error() string { return e.Command + ": " + e.Reply.String() }
+
+// failure is why a recipient could not be delivered on this attempt, for
+// the queue's records and the bounce.
+type failure struct {
+	permanent bool
+	status    string // RFC 3463, "5.1.1"
+	text      string // "550 5.1.1 no such user" or our own words
+	remoteMTA string // host that answered, "" when none did
+}
+
+// failureOf classifies an error of a delivery attempt. Only a 5xx reply
+// is permanent: network trouble, timeouts and TLS failures are retried.
+func failureOf(err error, host string) failure {
+	var re *ReplyError
+	if errors.As(err, &re) {
+		return failure{permanent: re.Reply.Permanent(), status: re.Reply.Enhanced(), text: re.Reply.String(), remoteMTA: host}
+	}
+	var pe *policyError
+	if errors.As(err, &pe) {
+		return failure{permanent: pe.permanent, status: pe.status, text: pe.text, remoteMTA: host}
+	}
+	return failure{status: "4.4.1", text: err.Error(), remoteMTA: host}
+}
+
+// policyError is a failure we decide ourselves (no MX, TLS required but
+// not offered, message too large for the peer).
+type policyError struct {
+	permanent bool
+	status    string
+	text      string
+}
+
+func (e *policyError) Error() string { return e.text }
+
+func permanentf(status, format string, a ...any) error {
+	return &policyError{permanent: true, status: status, text: status + " " + fmt.Sprintf(format, a...)}
+}
+
+func temporaryf(status, format string, a ...any) error {
+	return &policyError{status: status, text: status + " " + fmt.Sprintf(format, a...)}
+}

@@ -1,0 +1,189 @@
+// Package queue delivers the outbound queue: workers claim due messages
+// from the store, group their recipients by domain, find the receiving
+// hosts (smarthost, static route or MX), send over SMTP with STARTTLS when
+// offered, record each recipient's outcome durably, retry temporary
+// failures with exponential backoff and bounce permanent ones with a DSN.
+//
+// A message leaves the queue only when no recipient is pending, and a
+// recipient is recorded as delivered only after the remote server's 250;
+// a crash between the two sends it again (a duplicate, never a loss).
+package queue
+
+import (
+	"context"
+	"crypto/x509"
+	"io"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pochta-mail/pochta/internal/resolver"
+	"github.com/pochta-mail/pochta/internal/store"
+)
+
+// Defaults for the zero values of Worker's fields.
+const (
+	DefaultWorkers        = 16
+	DefaultPerDomain      = 4
+	DefaultLifetime       = 5 * 24 * time.Hour // RFC 5321 4.5.4.1: "at least 4-5 days"
+	DefaultRetryBase      = 5 * time.Minute
+	DefaultRetryMax       = 4 * time.Hour
+	DefaultAttemptTimeout = 15 * time.Minute
+	DefaultPollInterval   = 2 * time.Second
+	DefaultCommandTimeout = 5 * time.Minute // RFC 5321 4.5.3.2
+	DefaultConnectTimeout = 30 * time.Second
+)
+
+// Signer adds DKIM signatures. Sign reads the whole message (CRLF) and
+// returns the header fields to prepend, CRLF-terminated, or "" when no key
+// covers the message. internal/msgauth implements it.
+type Signer interface {
+	Sign(ctx context.Context, message io.Reader) (string, error)
+}
+
+// Bouncer delivers a delivery status notification to the sender of a
+// failed message, with the null reverse-path: into a local mailbox or
+// onto the queue.
+type Bouncer interface {
+	Bounce(ctx context.Context, rcpt string, message []byte) error
+}
+
+// Smarthost relays every remote message through one upstream server,
+// always over TLS (implicit on port 465, else STARTTLS), with its
+// certificate verified, authenticating when User is set.
+type Smarthost struct {
+	Hop            Hop
+	User, Password string
+}
+
+// Worker delivers the queue. Fields are read-only once Run starts; zero
+// values are the defaults above.
+type Worker struct {
+	Queue    store.Queue
+	Resolver resolver.Resolver
+	Bouncer  Bouncer
+	Signer   Signer // nil: messages go unsigned
+	Hostname string // EHLO name and DSN Reporting-MTA
+	Logger   *slog.Logger
+	Now      func() time.Time
+
+	// Routes send a domain's mail to a fixed hop instead of its MX;
+	// Smarthost (when not nil) takes all remote mail.
+	Routes    map[string]Hop
+	Smarthost *Smarthost
+	// RequireTLS lists domains whose mail must go over STARTTLS with a
+	// verified certificate; elsewhere TLS is opportunistic (RFC 7435)
+	// and unverified, the way MX hosts are usually reached.
+	RequireTLS map[string]bool
+	RootCAs    *x509.CertPool // for verified TLS; nil = the system's
+	RemotePort int            // port of MX hosts; 0 = 25
+
+	Workers        int // messages delivered at once
+	PerDomain      int // connections to one domain at once
+	Lifetime       time.Duration
+	RetryBase      time.Duration // first retry delay; doubles per attempt
+	RetryMax       time.Duration
+	AttemptTimeout time.Duration // one attempt's bound, also its queue lease
+	PollInterval   time.Duration
+	CommandTimeout time.Duration
+	ConnectTimeout time.Duration
+
+	once    sync.Once
+	kick    chan struct{}
+	limiter domainLimiter
+	active  atomic.Int64
+}
+
+func (w *Worker) init() {
+	w.once.Do(func() {
+		w.kick = make(chan struct{}, 1)
+		w.limiter.limit = or(w.PerDomain, DefaultPerDomain)
+	})
+}
+
+// Kick wakes the worker to look at the queue now (after a submission
+// queued mail) rather than at its next poll.
+func (w *Worker) Kick() {
+	w.init()
+	select {
+	case w.kick <- struct{}{}:
+	default:
+	}
+}
+
+// Run delivers until ctx ends; deliveries in flight are then cut short
+// and made due again at once, so the next start resumes them.
+func (w *Worker) Run(ctx context.Context) {
+	w.init()
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	workers := or(w.Workers, DefaultWorkers)
+	poll := time.NewTimer(0)
+	defer poll.Stop()
+	for {
+		if free := workers - int(w.active.Load()); free > 0 {
+			now := w.now()
+			msgs, err := w.Queue.ClaimQueued(ctx, now, now.Add(w.lease()), free)
+			if err != nil && ctx.Err() == nil {
+				w.log().Error("claiming queued messages failed", "err", err)
+			}
+			for _, m := range msgs {
+				w.active.Add(1)
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					defer w.Kick() // a slot is free: more may be due
+					defer w.active.Add(-1)
+					w.attempt(ctx, m)
+				}()
+			}
+		}
+		poll.Reset(or(w.PollInterval, DefaultPollInterval))
+		select {
+		case <-ctx.Done():
+			return
+		case <-w.kick:
+		case <-poll.C:
+		}
+	}
+}
+
+// lease is how long a claimed message stays ours: the attempt's bound
+// plus a margin for recording its outcome.
+func (w *Worker) lease() time.Duration {
+	t := or(w.AttemptTimeout, DefaultAttemptTimeout)
+	return t + t/4
+}
+
+func (w *Worker) now() time.Time {
+	if w.Now != nil {
+		return w.Now()
+	}
+	return time.Now()
+}
+
+func (w *Worker) log() *slog.Logger {
+	if w.Logger != nil {
+		return w.Logger
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+// backoff is the delay before attempt n+1 after n failed ones:
+// RetryBase doubled per attempt, at most RetryMax.
+func (w *Worker) backoff(attempts int) time.Duration {
+	d, limit := or(w.RetryBase, DefaultRetryBase), or(w.RetryMax, DefaultRetryMax)
+	for i := 0; i < attempts && d < limit; i++ {
+		d *= 2
+	}
+	return min(d, limit)
+}
+
+func or[T comparable](v, def T) T {
+	var zero T
+	if v == zero {
+		return def
+	}
+	return v
+}
