@@ -29,6 +29,8 @@ type Config struct {
 	Submission  Listener `toml:"submission" doc:"Message submission (RFC 6409) with STARTTLS: AUTH required, only after TLS (loopback clients excepted unless auth.allow_plaintext)."`
 	Submissions Listener `toml:"submissions" doc:"Message submission over implicit TLS (RFC 8314): AUTH required."`
 	Delivery    Delivery `toml:"delivery" doc:"Recipient resolution and mailbox policy, shared by SMTP and pochta deliver."`
+	Queue       Queue    `toml:"queue" doc:"Outbound delivery: the queue workers that send mail for remote recipients to their domains' MX hosts (or a route or smarthost), with retries and bounces."`
+	DNS         DNS      `toml:"dns" doc:"Name resolution for outbound delivery (MX, A/AAAA) and inbound SPF, DKIM and DMARC checks (TXT)."`
 	Auth        Auth     `toml:"auth"`
 	Limits      Limits   `toml:"limits"`
 	Shutdown    Shutdown `toml:"shutdown"`
@@ -77,6 +79,29 @@ type SMTP struct {
 type Delivery struct {
 	RecipientDelimiter string `toml:"recipient_delimiter" doc:"Characters that start a plus-address tag: mail to user+tag@domain goes to user@domain (unless an account or alias has the full address). Empty disables plus-addressing."`
 	QuotaTemporary     bool   `toml:"quota_temporary" doc:"Over-quota mail is refused temporarily (452 4.2.2, pochta deliver exits 75) so the sender retries; false refuses it permanently (552 5.2.2, exit 69)."`
+}
+
+// Queue configures outbound delivery.
+type Queue struct {
+	Workers               int      `toml:"workers" doc:"Messages delivered at once, over all domains."`
+	PerDomain             int      `toml:"per_domain" doc:"Connections to one destination domain at once (to the smarthost, when set)."`
+	Lifetime              Duration `toml:"lifetime" doc:"How long a message is retried before it is bounced (RFC 5321 section 4.5.4.1 suggests 4-5 days)."`
+	RetryBase             Duration `toml:"retry_base" doc:"Delay before the first retry after a temporary failure; it doubles with every further attempt, up to queue.retry_max."`
+	RetryMax              Duration `toml:"retry_max" doc:"Longest delay between two attempts."`
+	AttemptTimeout        Duration `toml:"attempt_timeout" doc:"Longest time one delivery attempt of a message may take (all its hosts). The message stays claimed a quarter longer: a crashed server's messages are retried after that."`
+	PollInterval          Duration `toml:"poll_interval" doc:"How often the workers look for due messages; new submissions wake them at once."`
+	RemotePort            int      `toml:"remote_port" doc:"TCP port of MX hosts. Only tests and labs change it; routes carry their own port."`
+	Routes                string   `toml:"routes" doc:"Static next hops overriding MX, like Postfix transport maps: \"domain=host:port, domain=[192.0.2.1]:25\". A bracketed or bare IP is used without lookup; a host name is looked up by A/AAAA; the port defaults to queue.remote_port."`
+	RequireTLS            string   `toml:"require_tls" doc:"Comma-separated domains whose mail must go over STARTTLS with a verified certificate; mail for them waits (and eventually bounces) otherwise. Elsewhere TLS is opportunistic: used when offered, certificate not checked."`
+	TLSCAFile             string   `toml:"tls_ca_file" doc:"PEM CA certificates trusted (besides the system's) when verifying queue.require_tls domains and the smarthost."`
+	Smarthost             string   `toml:"smarthost" doc:"Relay all remote mail through this host:port instead of MX (port 465: implicit TLS, else STARTTLS, required and verified either way). Empty delivers directly."`
+	SmarthostUser         string   `toml:"smarthost_user" doc:"User name for AUTH PLAIN (or LOGIN) at the smarthost; empty sends no AUTH."`
+	SmarthostPasswordFile string   `toml:"smarthost_password_file" doc:"File holding the smarthost password (first line), so it stays out of pochta.toml and the process list."`
+}
+
+// DNS configures name resolution.
+type DNS struct {
+	ZoneFile string `toml:"zone_file" doc:"Testing and offline aid: when set, every DNS lookup (MX, A/AAAA, TXT) is answered from this file of \"name TYPE data\" lines and nothing else; names not in it do not exist. Empty uses the system resolver."`
 }
 
 // Auth configures authentication for every protocol.
@@ -128,6 +153,16 @@ func Default() *Config {
 		Submission:  Listener{Listen: ":587"},
 		Submissions: Listener{Listen: ":465"},
 		Delivery:    Delivery{RecipientDelimiter: "+", QuotaTemporary: true},
+		Queue: Queue{
+			Workers:        16,
+			PerDomain:      4,
+			Lifetime:       Duration(5 * 24 * time.Hour),
+			RetryBase:      Duration(5 * time.Minute),
+			RetryMax:       Duration(4 * time.Hour),
+			AttemptTimeout: Duration(15 * time.Minute),
+			PollInterval:   Duration(2 * time.Second),
+			RemotePort:     25,
+		},
 		Auth: Auth{
 			CacheTTL:        Duration(5 * time.Minute),
 			LoginSeparators: "+%",

@@ -80,6 +80,9 @@ func (c *Config) Validate() error {
 	if c.Limits.MaxMessageSize <= 0 {
 		return keyErr("limits.max_message_size", "must be positive")
 	}
+	if err := c.validateQueue(); err != nil {
+		return err
+	}
 	if strings.ContainsAny(c.Auth.LoginSeparators, "@ \t") {
 		return keyErr("auth.login_separators", "%q must not contain @ or spaces", c.Auth.LoginSeparators)
 	}
@@ -172,4 +175,41 @@ func unwrapAddrErr(err error) error {
 		return errors.New(ae.Err)
 	}
 	return err
+}
+
+func (c *Config) validateQueue() error {
+	q := c.Queue
+	for key, n := range map[string]int{"queue.workers": q.Workers, "queue.per_domain": q.PerDomain} {
+		if n < 1 {
+			return keyErr(key, "must be at least 1, got %d", n)
+		}
+	}
+	if q.RemotePort < 1 || q.RemotePort > 65535 {
+		return keyErr("queue.remote_port", "must be a TCP port, got %d", q.RemotePort)
+	}
+	for key, d := range map[string]Duration{
+		"queue.lifetime": q.Lifetime, "queue.retry_base": q.RetryBase, "queue.retry_max": q.RetryMax,
+		"queue.attempt_timeout": q.AttemptTimeout, "queue.poll_interval": q.PollInterval,
+	} {
+		if d <= 0 {
+			return keyErr(key, "must be positive, got %s", d.D())
+		}
+	}
+	if q.Smarthost != "" {
+		if _, _, err := net.SplitHostPort(q.Smarthost); err != nil {
+			return keyErr("queue.smarthost", "%q is not host:port", q.Smarthost)
+		}
+	}
+	if (q.SmarthostUser == "") != (q.SmarthostPasswordFile == "") {
+		return keyErr("queue.smarthost_user", "queue.smarthost_user and queue.smarthost_password_file must be set together")
+	}
+	if q.SmarthostUser != "" && q.Smarthost == "" {
+		return keyErr("queue.smarthost_user", "set without queue.smarthost")
+	}
+	for _, d := range strings.Split(q.RequireTLS, ",") {
+		if d = strings.TrimSpace(d); strings.ContainsAny(d, "@ \t=:") {
+			return keyErr("queue.require_tls", "%q is not a domain name", d)
+		}
+	}
+	return nil
 }
