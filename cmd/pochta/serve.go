@@ -87,7 +87,16 @@ func (c *cli) serveCmd(args []string) error {
 	// One auth service for every protocol: one credentials cache, one
 	// failed-login throttle.
 	authSvc := newAuth(cfg, st, log.With("component", "auth"))
+	dns, err := newDNS(cfg)
+	if err != nil {
+		return err
+	}
+	worker, err := newQueueWorker(cfg, st, dns, newResolver(cfg, st), nil, log.With("component", "queue"))
+	if err != nil {
+		return err
+	}
 	smtpSrv := newSMTP(cfg, st, authSvc, tlsConfig, log)
+	smtpSrv.Deliverer.Store = kickingStore{Deliverer: st, kick: worker.Kick}
 	defer smtpSrv.Close()
 	srv := &server.Server{
 		TLSConfig:           tlsConfig,
@@ -112,6 +121,12 @@ func (c *cli) serveCmd(args []string) error {
 		defer close(sweepDone)
 		expireSweep(sweepCtx, cfg, st, log)
 	}()
+	queueCtx, stopQueue := context.WithCancel(context.Background())
+	queueDone := make(chan struct{})
+	go func() {
+		defer close(queueDone)
+		worker.Run(queueCtx)
+	}()
 
 	c.waitForStop(certs, log)
 	log.Info("shutting down", "timeout", cfg.Shutdown.Timeout.D())
@@ -122,6 +137,10 @@ func (c *cli) serveCmd(args []string) error {
 	}
 	stopSweep()
 	<-sweepDone
+	// Deliveries in flight are cut and made due at once for the next
+	// start; a remote 250 already received is recorded first.
+	stopQueue()
+	<-queueDone
 	log.Info("stopped")
 	return nil
 }

@@ -1,0 +1,123 @@
+package main
+
+import (
+	"context"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"strings"
+
+	"github.com/pochta-mail/pochta/internal/config"
+	"github.com/pochta-mail/pochta/internal/delivery"
+	"github.com/pochta-mail/pochta/internal/queue"
+	"github.com/pochta-mail/pochta/internal/resolver"
+	"github.com/pochta-mail/pochta/internal/store"
+)
+
+// newDNS is the system resolver, or the dns.zone_file table when set.
+func newDNS(cfg *config.Config) (resolver.Resolver, error) {
+	if cfg.DNS.ZoneFile == "" {
+		return net.DefaultResolver, nil
+	}
+	z, err := resolver.LoadZone(cfg.Path(cfg.DNS.ZoneFile))
+	if err != nil {
+		return nil, withCode(exitConfig, &config.KeyError{Key: "dns.zone_file", Err: err})
+	}
+	return z, nil
+}
+
+// newQueueWorker builds the delivery worker from the queue.* keys.
+func newQueueWorker(cfg *config.Config, st store.Store, dns resolver.Resolver, local *delivery.Resolver,
+	signer queue.Signer, log *slog.Logger) (*queue.Worker, error) {
+	q := cfg.Queue
+	keyErr := func(key string, err error) error {
+		return withCode(exitConfig, &config.KeyError{Key: key, Err: err})
+	}
+	routes, err := queue.ParseRoutes(q.Routes, q.RemotePort)
+	if err != nil {
+		return nil, keyErr("queue.routes", err)
+	}
+	w := &queue.Worker{
+		Queue: st, Resolver: dns, Hostname: hostname(cfg), Logger: log,
+		Bouncer:        &queue.StoreBouncer{Directory: st, Store: st, Local: localRecipients{local}},
+		Routes:         routes,
+		RequireTLS:     map[string]bool{},
+		RemotePort:     q.RemotePort,
+		Workers:        q.Workers,
+		PerDomain:      q.PerDomain,
+		Lifetime:       q.Lifetime.D(),
+		RetryBase:      q.RetryBase.D(),
+		RetryMax:       q.RetryMax.D(),
+		AttemptTimeout: q.AttemptTimeout.D(),
+		PollInterval:   q.PollInterval.D(),
+	}
+	if signer != nil {
+		w.Signer = signer
+	}
+	for _, d := range strings.Split(q.RequireTLS, ",") {
+		if d = strings.ToLower(strings.TrimSpace(d)); d != "" {
+			w.RequireTLS[d] = true
+		}
+	}
+	if q.TLSCAFile != "" {
+		pem, err := os.ReadFile(cfg.Path(q.TLSCAFile))
+		if err != nil {
+			return nil, keyErr("queue.tls_ca_file", err)
+		}
+		if w.RootCAs, err = x509.SystemCertPool(); err != nil {
+			w.RootCAs = x509.NewCertPool()
+		}
+		if !w.RootCAs.AppendCertsFromPEM(pem) {
+			return nil, keyErr("queue.tls_ca_file", errors.New("no PEM certificate in the file"))
+		}
+	}
+	if q.Smarthost != "" {
+		hop, err := queue.ParseHop(q.Smarthost, 587)
+		if err != nil {
+			return nil, keyErr("queue.smarthost", err)
+		}
+		w.Smarthost = &queue.Smarthost{Hop: hop, User: q.SmarthostUser}
+		if q.SmarthostPasswordFile != "" {
+			b, err := os.ReadFile(cfg.Path(q.SmarthostPasswordFile))
+			if err != nil {
+				return nil, keyErr("queue.smarthost_password_file", err)
+			}
+			w.Smarthost.Password, _, _ = strings.Cut(strings.TrimRight(string(b), "\r\n"), "\n")
+		}
+	}
+	return w, nil
+}
+
+// localRecipients resolves local bounce recipients through aliases, the
+// way SMTP resolves them.
+type localRecipients struct{ r *delivery.Resolver }
+
+func (l localRecipients) Resolve(ctx context.Context, address string) ([]store.Account, error) {
+	res, err := l.r.Resolve(ctx, address)
+	if errors.Is(err, delivery.ErrUnknownUser) || errors.Is(err, delivery.ErrNotLocal) ||
+		errors.Is(err, delivery.ErrBadAddress) || errors.Is(err, delivery.ErrAliasLoop) {
+		return nil, fmt.Errorf("%w: %w", store.ErrNotFound, err)
+	}
+	if err == nil && len(res.Accounts) == 0 {
+		return nil, fmt.Errorf("bounce to %s: %w", address, store.ErrNotFound)
+	}
+	return res.Accounts, err
+}
+
+// kickingStore wakes the queue worker when a delivery queued mail, so a
+// submission leaves at once instead of at the next poll.
+type kickingStore struct {
+	store.Deliverer
+	kick func()
+}
+
+func (k kickingStore) Deliver(ctx context.Context, d store.Delivery) error {
+	err := k.Deliverer.Deliver(ctx, d)
+	if err == nil && d.Outbound != nil {
+		k.kick()
+	}
+	return err
+}
