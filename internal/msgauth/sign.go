@@ -1,0 +1,140 @@
+package msgauth
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/mail"
+	"strings"
+
+	"github.com/emersion/go-msgauth/dkim"
+)
+
+// maxHeader bounds the header section read to find From before signing.
+const maxHeader = 1 << 20
+
+// signedHeaders are RFC 6376 5.4.1's recommended fields. Each is signed
+// once more than it occurs (go-msgauth signs listed fields even when
+// absent), so none can be added after signing.
+var signedHeaders = []string{
+	"From", "Reply-To", "Subject", "Date", "To", "Cc", "Resent-Date", "Resent-From",
+	"Resent-To", "Resent-Cc", "In-Reply-To", "References", "List-Id", "List-Help",
+	"List-Unsubscribe", "List-Subscribe", "List-Post", "List-Owner", "List-Archive",
+	"Message-ID", "MIME-Version", "Content-Type", "Content-Transfer-Encoding",
+}
+
+// Signer signs messages whose From domain has keys, with every key of
+// that domain (an Ed25519 and an RSA key side by side is RFC 8463's
+// advice while verifiers catch up).
+type Signer struct {
+	byDomain map[string][]Key
+}
+
+// NewSigner indexes keys by domain; nil when there are none.
+func NewSigner(keys []Key) *Signer {
+	if len(keys) == 0 {
+		return nil
+	}
+	s := &Signer{byDomain: map[string][]Key{}}
+	for _, k := range keys {
+		s.byDomain[k.Domain] = append(s.byDomain[k.Domain], k)
+	}
+	return s
+}
+
+// Sign returns DKIM-Signature fields (CRLF-terminated) for the message,
+// or "" when no key covers its From domain.
+func (s *Signer) Sign(ctx context.Context, message io.Reader) (string, error) {
+	br := bufio.NewReader(message)
+	header, err := readHeader(br)
+	if err != nil {
+		return "", err
+	}
+	domain, err := fromDomain(header)
+	if err != nil {
+		return "", nil // nothing we can align with: send unsigned
+	}
+	keys := s.byDomain[domain]
+	if len(keys) == 0 {
+		return "", nil
+	}
+	var signers []*dkim.Signer
+	var ws []io.Writer
+	for _, k := range keys {
+		sg, err := dkim.NewSigner(&dkim.SignOptions{
+			Domain: k.Domain, Selector: k.Selector, Signer: k.Signer,
+			HeaderCanonicalization: dkim.CanonicalizationRelaxed,
+			BodyCanonicalization:   dkim.CanonicalizationRelaxed,
+			HeaderKeys:             signedHeaders,
+		})
+		if err != nil {
+			return "", err
+		}
+		signers = append(signers, sg)
+		ws = append(ws, sg)
+	}
+	_, err = io.Copy(io.MultiWriter(ws...), io.MultiReader(bytes.NewReader(header), br))
+	var sigs strings.Builder
+	for _, sg := range signers {
+		if cerr := sg.Close(); cerr != nil && err == nil {
+			err = cerr
+		}
+		if err == nil {
+			sigs.WriteString(sg.Signature())
+		}
+	}
+	if err != nil {
+		return "", fmt.Errorf("dkim: signing: %w", err)
+	}
+	return sigs.String(), nil
+}
+
+// readHeader reads the header section, its blank line included.
+func readHeader(br *bufio.Reader) ([]byte, error) {
+	var h bytes.Buffer
+	partial := false // the last read ended inside a long line
+	for {
+		line, err := br.ReadSlice('\n')
+		h.Write(line)
+		if h.Len() > maxHeader {
+			return nil, errors.New("msgauth: header section too large")
+		}
+		if errors.Is(err, bufio.ErrBufferFull) {
+			partial = true
+			continue
+		}
+		blank := !partial && (string(line) == "\r\n" || string(line) == "\n")
+		partial = false
+		if err == io.EOF || (err == nil && blank) {
+			return h.Bytes(), nil
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+}
+
+// fromDomain is the domain of the single address in From (RFC 7489 6.6.1:
+// the RFC5322.From domain DMARC aligns with).
+func fromDomain(header []byte) (string, error) {
+	msg, err := mail.ReadMessage(bytes.NewReader(append(append([]byte(nil), header...), "\r\n"...)))
+	if err != nil {
+		return "", err
+	}
+	froms := msg.Header["From"]
+	if len(froms) != 1 {
+		return "", errors.New("msgauth: not exactly one From field")
+	}
+	addrs, err := mail.ParseAddressList(froms[0])
+	if err != nil || len(addrs) != 1 {
+		return "", errors.New("msgauth: From is not one address")
+	}
+	at := strings.LastIndexByte(addrs[0].Address, '@')
+	if at < 0 {
+		return "", errors.New("msgauth: From address has no domain")
+	}
+	return strings.ToLower(strings.TrimSuffix(addrs[0].Address[at+1:], ".")), nil
+}
