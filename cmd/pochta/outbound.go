@@ -8,10 +8,12 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/pochta-mail/pochta/internal/config"
 	"github.com/pochta-mail/pochta/internal/delivery"
+	"github.com/pochta-mail/pochta/internal/msgauth"
 	"github.com/pochta-mail/pochta/internal/queue"
 	"github.com/pochta-mail/pochta/internal/resolver"
 	"github.com/pochta-mail/pochta/internal/store"
@@ -29,9 +31,21 @@ func newDNS(cfg *config.Config) (resolver.Resolver, error) {
 	return z, nil
 }
 
+// dkimDir holds the DKIM keys: DIR/dkim/DOMAIN/SELECTOR.pem.
+func dkimDir(cfg *config.Config) string { return filepath.Join(cfg.Dir, "dkim") }
+
+// newSigner loads the DKIM keys; nil (no signing) when there are none.
+func newSigner(cfg *config.Config) (*msgauth.Signer, error) {
+	keys, err := msgauth.LoadKeys(dkimDir(cfg))
+	if err != nil {
+		return nil, withCode(exitConfig, fmt.Errorf("dkim keys: %w", err))
+	}
+	return msgauth.NewSigner(keys), nil
+}
+
 // newQueueWorker builds the delivery worker from the queue.* keys.
 func newQueueWorker(cfg *config.Config, st store.Store, dns resolver.Resolver, local *delivery.Resolver,
-	signer queue.Signer, log *slog.Logger) (*queue.Worker, error) {
+	signer *msgauth.Signer, log *slog.Logger) (*queue.Worker, error) {
 	q := cfg.Queue
 	keyErr := func(key string, err error) error {
 		return withCode(exitConfig, &config.KeyError{Key: key, Err: err})
@@ -54,7 +68,7 @@ func newQueueWorker(cfg *config.Config, st store.Store, dns resolver.Resolver, l
 		AttemptTimeout: q.AttemptTimeout.D(),
 		PollInterval:   q.PollInterval.D(),
 	}
-	if signer != nil {
+	if signer != nil { // a nil *msgauth.Signer must not become a non-nil interface
 		w.Signer = signer
 	}
 	for _, d := range strings.Split(q.RequireTLS, ",") {

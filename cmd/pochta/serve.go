@@ -91,7 +91,11 @@ func (c *cli) serveCmd(args []string) error {
 	if err != nil {
 		return err
 	}
-	worker, err := newQueueWorker(cfg, st, dns, newResolver(cfg, st), nil, log.With("component", "queue"))
+	signer, err := newSigner(cfg)
+	if err != nil {
+		return err
+	}
+	worker, err := newQueueWorker(cfg, st, dns, newResolver(cfg, st), signer, log.With("component", "queue"))
 	if err != nil {
 		return err
 	}
