@@ -1,0 +1,92 @@
+package smtp
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/pochta-mail/pochta/internal/msgauth"
+)
+
+// InboundChecker authenticates mail arriving on the MX listener: SPF,
+// DKIM and DMARC (internal/msgauth). Submission is not checked: its
+// sender has authenticated.
+type InboundChecker interface {
+	Check(ctx context.Context, in msgauth.Input, msg io.ReadSeeker) (msgauth.Verdict, error)
+}
+
+var _ InboundChecker = (*msgauth.Checker)(nil)
+
+// errDMARCReject is RFC 7489 6.6.3 / 10.3's rejection, by config only.
+var errDMARCReject = reply(550, 5, 7, 1, "Message rejected: it fails the sender domain's DMARC policy (p=reject)")
+
+// spoolMemory is how much of a message is spooled in memory for the
+// checks; larger messages go to a temporary file.
+const spoolMemory = 1 << 20
+
+// authenticate reads the whole message (DKIM needs it before the header
+// can be written), runs the checks, and returns the message with the
+// Authentication-Results field in front. done releases the spool.
+func (ss *session) authenticate(r io.Reader) (msg io.Reader, done func(), err error) {
+	sp, err := spool(r)
+	if err != nil {
+		return nil, nil, err
+	}
+	v, err := ss.srv.Checker.Check(ss.c.ctx, msgauth.Input{RemoteIP: ss.c.ip, Helo: ss.gc.Hostname(), MailFrom: ss.from}, sp)
+	if err != nil {
+		sp.Close()
+		return nil, nil, err
+	}
+	ss.c.log.Info("smtp: authentication results", "spf", v.SPF, "dmarc", v.DMARC.Result,
+		"dmarc_policy", v.DMARC.Policy, "from_domain", v.DMARC.Domain, "dkim", len(v.DKIM))
+	if ss.srv.DMARCReject && v.DMARC.Result == "fail" && v.DMARC.Policy == "reject" {
+		sp.Close()
+		return nil, nil, errDMARCReject
+	}
+	if _, err := sp.Seek(0, io.SeekStart); err != nil {
+		sp.Close()
+		return nil, nil, err
+	}
+	return io.MultiReader(strings.NewReader(v.Header), sp), func() { sp.Close() }, nil
+}
+
+// spooled is a message held for reading twice: in memory when small,
+// else in an unlinked-on-close temporary file.
+type spooled struct {
+	io.ReadSeeker
+	file *os.File
+}
+
+func (s *spooled) Close() {
+	if s.file != nil {
+		s.file.Close()
+		os.Remove(s.file.Name())
+	}
+}
+
+func spool(r io.Reader) (*spooled, error) {
+	var buf bytes.Buffer
+	n, err := io.CopyN(&buf, r, spoolMemory+1)
+	if err == io.EOF || (err == nil && n <= spoolMemory) {
+		return &spooled{ReadSeeker: bytes.NewReader(buf.Bytes())}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	f, err := os.CreateTemp("", "pochta-spool-")
+	if err != nil {
+		return nil, err
+	}
+	s := &spooled{ReadSeeker: f, file: f}
+	if _, err := io.Copy(f, io.MultiReader(&buf, r)); err != nil {
+		s.Close()
+		return nil, err
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}

@@ -1,0 +1,114 @@
+package smtp
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/pochta-mail/pochta/internal/msgauth"
+	"github.com/pochta-mail/pochta/internal/resolver"
+)
+
+// authZone publishes sender.test's SPF (the test client's 192.0.2.1),
+// DKIM key and a p=reject DMARC policy; spoofed.test has the same policy
+// but allows no host.
+func authZone(t *testing.T) (*resolver.Static, *msgauth.Signer) {
+	t.Helper()
+	key, err := msgauth.GenerateKey(filepath.Join(t.TempDir(), "dkim"), "sender.test", "s1", msgauth.AlgoEd25519)
+	if err != nil {
+		t.Fatal(err)
+	}
+	z := resolver.NewStatic()
+	name, text := key.Record()
+	for _, r := range [][3]string{
+		{name, "TXT", text},
+		{"sender.test", "TXT", "v=spf1 ip4:192.0.2.0/24 -all"},
+		{"_dmarc.sender.test", "TXT", "v=DMARC1; p=reject"},
+		{"spoofed.test", "TXT", "v=spf1 -all"},
+		{"_dmarc.spoofed.test", "TXT", "v=DMARC1; p=reject"},
+	} {
+		if err := z.Add(r[0], r[1], r[2]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return z, msgauth.NewSigner([]msgauth.Key{key})
+}
+
+func withChecker(z resolver.Resolver, reject bool) envOptions {
+	return envOptions{remote: true, configure: func(s *Server) {
+		s.Checker = &msgauth.Checker{Resolver: z, AuthServID: testHost}
+		s.DMARCReject = reject
+	}}
+}
+
+func TestMXAuthenticationResults(t *testing.T) {
+	z, signer := authZone(t)
+	e := newEnv(t, withChecker(z, true))
+	msg := "From: news@sender.test\r\nTo: alice@example.org\r\nSubject: signed\r\n\r\nhello\r\n"
+	sig, err := signer.Sign(context.Background(), strings.NewReader(msg))
+	if err != nil || sig == "" {
+		t.Fatalf("Sign = %q, %v", sig, err)
+	}
+	if err := send(e.dial(ModeMX), "news@sender.test", []string{"alice@example.org"}, sig+msg); err != nil {
+		t.Fatal(err)
+	}
+	inbox := e.inbox("alice@example.org")
+	if len(inbox) != 1 {
+		t.Fatalf("inbox has %d messages", len(inbox))
+	}
+	for _, want := range []string{"Authentication-Results: " + testHost + ";", "spf=pass smtp.mailfrom=news@sender.test",
+		"dkim=pass header.d=sender.test", "dmarc=pass header.from=sender.test", "\r\n\r\nhello\r\n"} {
+		if !strings.Contains(inbox[0], want) {
+			t.Errorf("stored message lacks %q:\n%s", want, inbox[0])
+		}
+	}
+}
+
+func TestMXDMARCReject(t *testing.T) {
+	z, _ := authZone(t)
+	msg := "From: ceo@spoofed.test\r\nTo: alice@example.org\r\nSubject: wire money\r\n\r\nnow\r\n"
+	e := newEnv(t, withChecker(z, true))
+	err := send(e.dial(ModeMX), "ceo@spoofed.test", []string{"alice@example.org"}, msg)
+	wantCode(t, "DATA failing DMARC p=reject", err, 550, "5.7.1")
+	if n := len(e.inbox("alice@example.org")); n != 0 {
+		t.Errorf("rejected message stored (%d)", n)
+	}
+	// Without smtp.dmarc_reject the message is kept, marked as failing.
+	e = newEnv(t, withChecker(z, false))
+	if err := send(e.dial(ModeMX), "ceo@spoofed.test", []string{"alice@example.org"}, msg); err != nil {
+		t.Fatal(err)
+	}
+	if in := e.inbox("alice@example.org"); len(in) != 1 || !strings.Contains(in[0], "dmarc=fail") || !strings.Contains(in[0], "spf=fail") {
+		t.Errorf("want the message kept with dmarc=fail: %q", in)
+	}
+}
+
+func TestMXLargeMessageSpooledAndChecked(t *testing.T) {
+	z, _ := authZone(t)
+	e := newEnv(t, withChecker(z, true))
+	body := strings.Repeat(strings.Repeat("x", 998)+"\r\n", 2000) // ~2 MB: spooled to a file
+	msg := "From: big@sender.test\r\nSubject: big\r\n\r\n" + body
+	if err := send(e.dial(ModeMX), "big@sender.test", []string{"alice@example.org"}, msg); err != nil {
+		t.Fatal(err)
+	}
+	in := e.inbox("alice@example.org")
+	if len(in) != 1 || !strings.HasSuffix(in[0], body) || !strings.Contains(in[0], "dkim=none") || !strings.Contains(in[0], "dmarc=pass") {
+		t.Errorf("large message not stored whole with its results (len %d)", len(in[0]))
+	}
+}
+
+func TestSubmissionNotChecked(t *testing.T) {
+	z, _ := authZone(t)
+	e := newEnv(t, envOptions{configure: func(s *Server) {
+		s.Checker = &msgauth.Checker{Resolver: z, AuthServID: testHost}
+		s.DMARCReject = true
+	}})
+	c := e.submit("alice@example.org")
+	if err := send(c, "alice@example.org", []string{"bob@example.org"}, "From: alice@example.org\r\n\r\nhi\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	if in := e.inbox("bob@example.org"); len(in) != 1 || strings.Contains(in[0], "Authentication-Results") {
+		t.Errorf("submitted mail was checked: %q", in)
+	}
+}
