@@ -93,6 +93,11 @@ type Server struct {
 	// QuotaPermanent answers over-quota recipients with 552 5.2.2 instead
 	// of 452 4.2.2.
 	QuotaPermanent bool
+	// Checker, when set, runs SPF, DKIM and DMARC on MX mail and adds an
+	// Authentication-Results field (authcheck.go). DMARCReject refuses a
+	// message failing DMARC under a p=reject policy with 550 5.7.1.
+	Checker     InboundChecker
+	DMARCReject bool
 
 	nextID  atomic.Uint64
 	panics  atomic.Int64

@@ -171,6 +171,15 @@ func (ss *session) Data(r io.Reader) error {
 			r = &bareLFUnstuffer{r: r}
 		}
 	}
+	if ss.c.mode == ModeMX && ss.srv.Checker != nil {
+		checked, done, err := ss.authenticate(r)
+		if err != nil {
+			ss.c.log.Info("smtp: message refused", "from", ss.from, "err", err)
+			return ss.fail(err)
+		}
+		defer done()
+		r = checked
+	}
 	tr := &delivery.Trace{
 		Helo: ss.gc.Hostname(), RemoteIP: ss.c.ip, ESMTP: !ss.c.helo.Load(), SMTPUTF8: ss.mailOpts.UTF8,
 		ID: delivery.NewID(), Time: start,
