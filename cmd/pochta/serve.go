@@ -13,6 +13,7 @@ import (
 
 	"github.com/pochta-mail/pochta/internal/config"
 	"github.com/pochta-mail/pochta/internal/delivery"
+	"github.com/pochta-mail/pochta/internal/msgauth"
 	"github.com/pochta-mail/pochta/internal/pop3"
 	"github.com/pochta-mail/pochta/internal/server"
 	"github.com/pochta-mail/pochta/internal/smtp"
@@ -101,6 +102,10 @@ func (c *cli) serveCmd(args []string) error {
 	}
 	smtpSrv := newSMTP(cfg, st, authSvc, tlsConfig, log)
 	smtpSrv.Deliverer.Store = kickingStore{Deliverer: st, kick: worker.Kick}
+	if cfg.SMTP.AuthChecks {
+		smtpSrv.Checker = &msgauth.Checker{Resolver: dns, AuthServID: hostname(cfg)}
+		smtpSrv.DMARCReject = cfg.SMTP.DMARCReject
+	}
 	defer smtpSrv.Close()
 	srv := &server.Server{
 		TLSConfig:           tlsConfig,

@@ -73,6 +73,8 @@ type SMTP struct {
 	MaxLineLength  int      `toml:"max_line_length" doc:"Longest command or message line accepted, in octets; a longer one ends the session with 500 5.4.0. RFC 5321 allows 1000 for message lines; the default doubles it, as go-smtp does, for sloppy clients."`
 	BareNewline    string   `toml:"bare_newline" doc:"A line ending in a bare LF inside DATA: \"normalize\" (accept it as CRLF, Postfix 3.9's default for smtpd_forbid_bare_newline) or \"reject\" (refuse the message with 550 5.5.2). The end of data is only ever CRLF.CRLF."`
 	MaxErrors      int      `toml:"max_errors" doc:"Refused commands (unknown users, bad syntax, failed AUTH...) tolerated in a session before it is closed with 421 4.7.0."`
+	AuthChecks     bool     `toml:"auth_checks" doc:"Check mail arriving on the MX listener with SPF (RFC 7208), DKIM (RFC 6376) and DMARC (RFC 7489) and record the results in an Authentication-Results header field (RFC 8601). Submission is never checked."`
+	DMARCReject    bool     `toml:"dmarc_reject" doc:"Refuse at DATA (550 5.7.1) a message that fails DMARC when its domain publishes p=reject. False only records dmarc=fail. Needs smtp.auth_checks."`
 }
 
 // Delivery configures recipient resolution and mailbox policy.
@@ -149,6 +151,7 @@ func Default() *Config {
 			MaxLineLength:  2000,
 			BareNewline:    "normalize",
 			MaxErrors:      20,
+			AuthChecks:     true,
 		},
 		Submission:  Listener{Listen: ":587"},
 		Submissions: Listener{Listen: ":465"},
