@@ -103,7 +103,8 @@ func (in *instance) serve(want []string, overrides ...string) {
 	args := []string{"-d", in.dir, "serve",
 		"-o", "pop3.listen=127.0.0.1:0", "-o", "pop3s.listen=127.0.0.1:0",
 		"-o", "imap.listen=127.0.0.1:0", "-o", "imaps.listen=127.0.0.1:0",
-		"-o", "smtp.listen=127.0.0.1:0", "-o", "submission.listen=127.0.0.1:0", "-o", "submissions.listen=127.0.0.1:0"}
+		"-o", "smtp.listen=127.0.0.1:0", "-o", "submission.listen=127.0.0.1:0", "-o", "submissions.listen=127.0.0.1:0",
+		"-o", "dns.zone_file=" + in.zoneFile()}
 	for _, o := range overrides {
 		args = append(args, "-o", o)
 	}
@@ -156,6 +157,36 @@ func (in *instance) serve(want []string, overrides ...string) {
 	case <-found:
 	case <-time.After(20 * time.Second):
 		t.Fatalf("pochta serve did not report its listeners %v\n%s", want, in.log)
+	}
+}
+
+// zoneFile is the instance's DNS: a static zone (empty until a test
+// writes records), so serve never asks a real resolver (SPF checks, MX
+// lookups) and no test traffic leaves loopback.
+func (in *instance) zoneFile() string {
+	in.t.Helper()
+	path := filepath.Join(in.dir, "zone.txt")
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY, 0o644)
+	if err != nil {
+		in.t.Fatal(err)
+	}
+	f.Close()
+	return path
+}
+
+// addDNS appends records ("name TYPE data" lines) to the instance's zone;
+// a running serve reads it at its next start.
+func (in *instance) addDNS(records ...string) {
+	in.t.Helper()
+	f, err := os.OpenFile(in.zoneFile(), os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		in.t.Fatal(err)
+	}
+	defer f.Close()
+	for _, r := range records {
+		if _, err := f.WriteString(r + "\n"); err != nil {
+			in.t.Fatal(err)
+		}
 	}
 }
 
