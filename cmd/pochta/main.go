@@ -28,7 +28,11 @@ Commands:
   user quota ADDRESS SIZE|none              set a mailbox quota (e.g. 500MiB)
   alias add ALIAS TARGET... | del ALIAS [TARGET...] | list [DOMAIN]
                                             aliases; ALIAS @domain is a catch-all
-  queue list | show ID                      the outbound queue
+  queue list | show ID | retry ID|all | drop ID
+                                            the outbound queue
+  dkim keygen DOMAIN [--algo rsa|ed25519] [--selector S]
+                                            make a DKIM key, print its DNS record
+  dns DOMAIN                                print the DNS records a domain needs
   deliver [-f SENDER] [--uidl X] RCPT... < MESSAGE
                                             local delivery agent (exit 0 = stored durably)
   serve [-o key=value]...                   run the servers in the foreground
@@ -91,6 +95,10 @@ func dispatch(ctx context.Context, args []string, e env) error {
 		return c.aliasCmd(rest)
 	case "queue":
 		return c.queueCmd(rest)
+	case "dkim":
+		return c.dkimCmd(rest)
+	case "dns":
+		return c.dnsCmd(rest)
 	case "deliver":
 		return c.deliverCmd(rest)
 	case "serve":

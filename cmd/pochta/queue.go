@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"strconv"
@@ -10,9 +11,11 @@ import (
 	"github.com/pochta-mail/pochta/internal/store"
 )
 
-// queueCmd: queue list | show ID. The outbound queue holds mail submitted
-// for remote recipients until the delivery worker (a later version) sends
-// it.
+const queueUsage = "usage: pochta queue list | show ID | retry ID|all | drop ID"
+
+// queueCmd: queue list | show ID | retry ID|all | drop ID. The outbound
+// queue holds mail for remote recipients until the delivery worker of
+// pochta serve sends it; these commands work while serve runs.
 func (c *cli) queueCmd(args []string) error {
 	fs := newFlags("queue", c.env)
 	dir := c.dirFlag(fs)
@@ -23,26 +26,52 @@ func (c *cli) queueCmd(args []string) error {
 	var id int64
 	switch {
 	case len(rest) == 1 && rest[0] == "list":
-	case len(rest) == 2 && rest[0] == "show":
+	case len(rest) == 2 && rest[0] == "retry" && rest[1] == "all":
+	case len(rest) == 2 && (rest[0] == "show" || rest[0] == "retry" || rest[0] == "drop"):
 		if id, err = strconv.ParseInt(rest[1], 10, 64); err != nil {
-			return usagef("queue show: %q is not a message id", rest[1])
+			return usagef("queue %s: %q is not a message id", rest[0], rest[1])
 		}
 	default:
-		return usagef("usage: pochta queue list | show ID")
+		return usagef(queueUsage)
 	}
 	_, st, err := c.adminStore(*dir)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	if rest[0] == "list" {
+	switch rest[0] {
+	case "list":
 		msgs, err := st.QueuedMessages(c.ctx)
 		if err != nil {
 			return err
 		}
 		for _, m := range msgs {
-			fmt.Fprintf(c.stdout, "%d %s %d <%s> %s\n", m.ID, m.Created.UTC().Format(time.RFC3339), m.Size,
-				m.Envelope.From, recipientList(m.Envelope.Recipients))
+			fmt.Fprintf(c.stdout, "%d %s %d <%s> %s attempts=%d next=%s\n", m.ID, m.Created.UTC().Format(time.RFC3339), m.Size,
+				m.Envelope.From, recipientList(m.Envelope.Recipients), m.Attempts, m.NextAttempt.UTC().Format(time.RFC3339))
+		}
+		return nil
+	case "retry":
+		ids := []int64{id}
+		if rest[1] == "all" {
+			msgs, err := st.QueuedMessages(c.ctx)
+			if err != nil {
+				return err
+			}
+			ids = ids[:0]
+			for _, m := range msgs {
+				ids = append(ids, m.ID)
+			}
+		}
+		for _, id := range ids {
+			if err := st.RetryQueued(c.ctx, id, time.Now()); err != nil && !(rest[1] == "all" && errors.Is(err, store.ErrNotFound)) {
+				return fmt.Errorf("queue retry %d: %w", id, err)
+			}
+		}
+		return nil
+	case "drop":
+		// No bounce: dropping is the admin's decision, not a failure.
+		if err := st.DeleteQueued(c.ctx, id); err != nil {
+			return fmt.Errorf("queue drop %d: %w", id, err)
 		}
 		return nil
 	}
@@ -50,8 +79,23 @@ func (c *cli) queueCmd(args []string) error {
 	if err != nil {
 		return fmt.Errorf("queue show %d: %w", id, err)
 	}
-	fmt.Fprintf(c.stdout, "id: %d\ncreated: %s\nsize: %d\nfrom: <%s>\nto: %s\n", m.ID,
-		m.Created.UTC().Format(time.RFC3339), m.Size, m.Envelope.From, recipientList(m.Envelope.Recipients))
+	fmt.Fprintf(c.stdout, "id: %d\ncreated: %s\nsize: %d\nfrom: <%s>\n", m.ID,
+		m.Created.UTC().Format(time.RFC3339), m.Size, m.Envelope.From)
+	for _, r := range m.Envelope.Recipients {
+		status := string(r.Status)
+		if status == "" {
+			status = "pending"
+		}
+		fmt.Fprintf(c.stdout, "to: %s %s", recipientList([]store.QueueRecipient{r}), status)
+		if r.Reply != "" {
+			fmt.Fprintf(c.stdout, " (%s)", r.Reply)
+		}
+		fmt.Fprintln(c.stdout)
+	}
+	fmt.Fprintf(c.stdout, "attempts: %d\nnext attempt: %s\n", m.Attempts, m.NextAttempt.UTC().Format(time.RFC3339))
+	if m.LastError != "" {
+		fmt.Fprintf(c.stdout, "last error: %s\n", m.LastError)
+	}
 	if m.Envelope.DSNReturn != "" || m.Envelope.DSNEnvelopeID != "" {
 		fmt.Fprintf(c.stdout, "dsn: ret=%s envid=%s\n", m.Envelope.DSNReturn, m.Envelope.DSNEnvelopeID)
 	}
