@@ -9,7 +9,6 @@ import (
 	"net/netip"
 	"strings"
 
-	"github.com/emersion/go-msgauth/authres"
 	"github.com/emersion/go-msgauth/dkim"
 
 	"github.com/pochta-mail/pochta/internal/resolver"
@@ -97,38 +96,71 @@ func (c *Checker) Check(ctx context.Context, in Input, msg io.ReadSeeker) (Verdi
 	} else {
 		v.DMARC = evaluateDMARC(ctx, c.Resolver, from, v.SPF, spfDomain, passed)
 	}
-	v.Header = c.header(v, in, spfDomain, spfReason)
+	v.Header = c.header(v, in, spfReason)
 	return v, nil
 }
 
-// header formats the Authentication-Results field (RFC 8601), folded
-// before each method so long results stay within line limits.
-func (c *Checker) header(v Verdict, in Input, spfDomain, spfReason string) string {
-	results := []authres.Result{&authres.SPFResult{Value: authres.ResultValue(v.SPF), Reason: spfReason,
-		From: mailFromParam(in.MailFrom), Helo: heloParam(in)}}
+// header formats the Authentication-Results field (RFC 8601 2.2), one
+// method per folded line: "spf=pass smtp.mailfrom=a@b", "dkim=fail
+// reason=\"...\" header.d=b", "dmarc=pass header.from=b".
+func (c *Checker) header(v Verdict, in Input, spfReason string) string {
+	var b strings.Builder
+	b.WriteString("Authentication-Results: " + c.AuthServID)
+	method := func(name, result, reason string, props ...string) {
+		b.WriteString(";\r\n\t" + name + "=" + result)
+		if reason != "" {
+			b.WriteString(" reason=" + quote(reason))
+		}
+		for i := 0; i+1 < len(props); i += 2 {
+			if props[i+1] != "" {
+				b.WriteString(" " + props[i] + "=" + value(props[i+1]))
+			}
+		}
+	}
+	if in.MailFrom != "" {
+		method("spf", string(v.SPF), spfReason, "smtp.mailfrom", in.MailFrom)
+	} else {
+		method("spf", string(v.SPF), spfReason, "smtp.helo", in.Helo)
+	}
 	if len(v.DKIM) == 0 {
-		results = append(results, &authres.DKIMResult{Value: authres.ResultNone})
+		method("dkim", "none", "")
 	}
 	for _, d := range v.DKIM {
-		results = append(results, &authres.DKIMResult{Value: authres.ResultValue(d.Result), Domain: d.Domain, Reason: d.Reason})
+		method("dkim", d.Result, d.Reason, "header.d", d.Domain)
 	}
-	results = append(results, &authres.DMARCResult{Value: authres.ResultValue(v.DMARC.Result), From: v.DMARC.Domain})
-	text := authres.Format(c.AuthServID, results)
-	return "Authentication-Results: " + strings.ReplaceAll(text, "; ", ";\r\n\t") + "\r\n"
+	method("dmarc", v.DMARC.Result, "", "header.from", v.DMARC.Domain)
+	b.WriteString("\r\n")
+	return b.String()
 }
 
-func mailFromParam(from string) string {
-	if from == "" {
-		return ""
+// value writes a property value as a token when it is one (RFC 2045),
+// else quoted.
+func value(s string) string {
+	for _, r := range s {
+		if r <= ' ' || r >= 0x7f || strings.ContainsRune(`()<>,;:\"/[]?=`, r) {
+			return quote(s)
+		}
 	}
-	return from
+	return s
 }
 
-func heloParam(in Input) string {
-	if in.MailFrom == "" {
-		return in.Helo
+// quote writes a quoted-string, control characters blanked.
+func quote(s string) string {
+	var b strings.Builder
+	b.WriteByte('"')
+	for _, r := range s {
+		switch {
+		case r == '"' || r == '\\':
+			b.WriteRune('\\')
+			b.WriteRune(r)
+		case r < ' ' || r == 0x7f:
+			b.WriteByte(' ')
+		default:
+			b.WriteRune(r)
+		}
 	}
-	return ""
+	b.WriteByte('"')
+	return b.String()
 }
 
 func domainOfAddr(addr string) string {

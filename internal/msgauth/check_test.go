@@ -152,3 +152,15 @@ func TestRecordFormats(t *testing.T) {
 		t.Errorf("rsa record %q; want a 2048-bit SubjectPublicKeyInfo", text)
 	}
 }
+
+func TestHeaderValues(t *testing.T) {
+	if got := value("alice@a.test"); got != `alice@a.test` {
+		t.Errorf("value(addr) = %s; an address is a token", got)
+	}
+	if got := value("a b"); got != `"a b"` {
+		t.Errorf("value with a space = %s", got)
+	}
+	if got := quote("say \"hi\"\\\r\n"); got != `"say \"hi\"\\  "` {
+		t.Errorf("quote = %s", got)
+	}
+}
