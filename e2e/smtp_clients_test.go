@@ -60,8 +60,9 @@ func smtplibSend(t *testing.T, mode, addr, from, rcpts, message string, login ..
 	return strings.TrimSpace(python(t, smtplibScript, append([]string{mode, host, port, from, rcpts, path}, login...)...))
 }
 
-// traceAndBody splits a retrieved message after its first two fields
-// (Return-Path, Received) and checks their shape.
+// traceAndBody splits a retrieved message after its trace fields
+// (Return-Path, Received, and Authentication-Results when present) and
+// checks their shape.
 func traceAndBody(t *testing.T, m string) (trace, body string) {
 	t.Helper()
 	if !strings.HasPrefix(m, "Return-Path: <") {
@@ -74,6 +75,13 @@ func traceAndBody(t *testing.T, m string) (trace, body string) {
 	}
 	if !strings.HasPrefix(m[i+2:], "Received: from ") {
 		t.Fatalf("second field is not Received: %q", trunc(m[i+2:]))
+	}
+	// Mail from the MX listener also carries the inbound checks' result.
+	if strings.HasPrefix(m[j+2:], "Authentication-Results: ") {
+		j = j + 2 + strings.Index(m[j+2:], "\r\n")
+		for strings.HasPrefix(m[j+2:], "\t") {
+			j = j + 2 + strings.Index(m[j+2:], "\r\n")
+		}
 	}
 	return m[:j+2], m[j+2:]
 }
