@@ -172,7 +172,7 @@ func (s *scriptedMX) accepted() int {
 
 type mxSession struct{ s *scriptedMX }
 
-func (m *mxSession) Reset()                               { m = &mxSession{s: m.s} }
+func (m *mxSession) Reset()                               {}
 func (m *mxSession) Logout() error                        { return nil }
 func (m *mxSession) Mail(string, *smtp.MailOptions) error { return nil }
 func (m *mxSession) Rcpt(string, *smtp.RcptOptions) error {
