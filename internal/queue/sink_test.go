@@ -45,7 +45,7 @@ type received struct {
 	body string
 }
 
-func newSink(t *testing.T, withTLS bool) *sink {
+func newSink(t testing.TB, withTLS bool) *sink {
 	t.Helper()
 	s := &sink{}
 	srv := smtp.NewServer(smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) {

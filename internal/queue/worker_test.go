@@ -27,7 +27,7 @@ type fixture struct {
 
 const testMessage = "From: alice@a.test\r\nTo: bob@remote.test\r\nSubject: hello there\r\n\r\nbody line\r\n.leading dot\r\n"
 
-func newFixture(t *testing.T, s *sink) *fixture {
+func newFixture(t testing.TB, s *sink) *fixture {
 	t.Helper()
 	ctx := context.Background()
 	st, err := sqlite.Open(ctx, t.TempDir(), sqlite.Options{})
