@@ -101,7 +101,8 @@ func (s *Server) bridge(mode Mode) (*bridge, error) {
 	// Deadlines are set by conn.Read per phase (command or data); go-smtp's
 	// single ReadTimeout would override them.
 	gs.ReadTimeout = 0
-	gs.WriteTimeout = time.Minute
+	// Writes only fill conn's buffer; conn.flush has the write deadline.
+	gs.WriteTimeout = 0
 	gs.ErrorLog = log.New(slogWriter{l: s.logger(), panics: &s.panics}, "", 0)
 	b := &bridge{gs: gs, ln: newChanListener()}
 	go gs.Serve(b.ln)

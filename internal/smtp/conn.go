@@ -19,6 +19,13 @@ import (
 // at once when the server shuts down, counts refused commands, and can
 // close the connection right after the next reply is written (the 421 of
 // too many errors).
+//
+// It also holds replies back until the server next reads (or closes):
+// go-smtp flushes every reply line, so a pipelined MAIL, RCPT, DATA group
+// would cost a write per reply; here the replies of a group leave in one
+// write when the server starts waiting for more input (RFC 2920 section
+// 3.2's flush rule). Nothing can wait forever on a held reply: the server
+// only ever stops to read.
 type conn struct {
 	net.Conn
 	ctx  context.Context
@@ -34,6 +41,8 @@ type conn struct {
 	errs     atomic.Int32
 	messages int // accepted messages, for the session log line
 
+	wmu       sync.Mutex // out is written by go-smtp's goroutine and by BDAT's Data goroutine
+	out       []byte     // replies not yet written
 	closeOnce sync.Once
 	closed    chan struct{}
 }
@@ -58,6 +67,9 @@ func connOf(c net.Conn) *conn {
 }
 
 func (c *conn) Read(p []byte) (int, error) {
+	if err := c.flush(); err != nil {
+		return 0, err
+	}
 	if c.ctx.Err() != nil {
 		// Shutting down: a timeout makes go-smtp answer 421 and stop.
 		return 0, os.ErrDeadlineExceeded
@@ -83,17 +95,43 @@ func (c *conn) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// maxHeld bounds the replies held back before a write is forced.
+const maxHeld = 16 << 10
+
 func (c *conn) Write(p []byte) (int, error) {
-	n, err := c.Conn.Write(p)
+	c.wmu.Lock()
+	c.out = append(c.out, p...)
+	held := len(c.out)
+	c.wmu.Unlock()
 	// go-smtp writes each reply line with one Write (textproto flushes
-	// per line), so closing here drops nothing the client should see.
-	if c.closeNow.Load() && strings.HasSuffix(string(p), "\n") {
+	// per line), so closing after it drops nothing the client should see.
+	if c.closeNow.Load() && len(p) > 0 && p[len(p)-1] == '\n' {
 		c.Close()
+		return len(p), nil
 	}
-	return n, err
+	if held > maxHeld {
+		if err := c.flush(); err != nil {
+			return 0, err
+		}
+	}
+	return len(p), nil
+}
+
+// flush writes the held replies.
+func (c *conn) flush() error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if len(c.out) == 0 {
+		return nil
+	}
+	c.Conn.SetWriteDeadline(time.Now().Add(c.srv.writeTimeout()))
+	_, err := c.Conn.Write(c.out)
+	c.out = c.out[:0]
+	return err
 }
 
 func (c *conn) Close() error {
+	c.flush()
 	err := c.Conn.Close()
 	c.closeOnce.Do(func() { close(c.closed) })
 	return err

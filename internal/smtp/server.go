@@ -134,6 +134,10 @@ func (s *Server) commandTimeout() time.Duration {
 }
 func (s *Server) dataTimeout() time.Duration { return orDefault(s.DataTimeout, DefaultDataTimeout) }
 
+// writeTimeout bounds writing held replies; a client that reads nothing
+// for this long is gone.
+func (s *Server) writeTimeout() time.Duration { return time.Minute }
+
 // RecoveredPanics reports how many panics go-smtp recovered in our
 // session code. Tests fail when it is not zero.
 func (s *Server) RecoveredPanics() int64 { return s.panics.Load() }

@@ -1,6 +1,7 @@
 package smtp
 
 import (
+	"bytes"
 	"errors"
 	"io"
 	"strings"
@@ -240,24 +241,55 @@ type bareLFUnstuffer struct {
 }
 
 func (u *bareLFUnstuffer) Read(p []byte) (int, error) {
-	n, err := u.r.Read(p)
-	out := 0
-	for i := 0; i < n; i++ {
-		c := p[i]
-		if u.lineStart && c == '.' {
-			u.lineStart = false
-			u.last = c
-			continue
+	for {
+		n, err := u.r.Read(p)
+		if n == 0 || !u.needsWork(p[:n]) {
+			if n > 0 {
+				u.last = p[n-1]
+			}
+			return n, err
 		}
-		u.lineStart = c == '\n' && u.last != '\r'
-		u.last = c
-		p[out] = c
-		out++
+		out := 0
+		for i := 0; i < n; i++ {
+			c := p[i]
+			if u.lineStart && c == '.' {
+				u.lineStart = false
+				u.last = c
+				continue
+			}
+			u.lineStart = c == '\n' && u.last != '\r'
+			u.last = c
+			p[out] = c
+			out++
+		}
+		if out > 0 || err != nil {
+			return out, err
+		}
+		// Everything read was one dropped dot: read on rather than
+		// return 0, nil.
 	}
-	if out == 0 && n > 0 && err == nil {
-		// Everything read was a dropped dot; read on rather than return
-		// 0, nil.
-		return u.Read(p)
+}
+
+// needsWork reports whether b has a bare LF or starts right after one:
+// mail with CRLF line ends (nearly all of it) then passes untouched, at
+// the cost of one IndexByte per line.
+func (u *bareLFUnstuffer) needsWork(b []byte) bool {
+	if u.lineStart {
+		return true
 	}
-	return out, err
+	prev := u.last
+	for off := 0; ; {
+		i := bytes.IndexByte(b[off:], '\n')
+		if i < 0 {
+			return false
+		}
+		at := off + i
+		if at > 0 {
+			prev = b[at-1]
+		}
+		if prev != '\r' {
+			return true
+		}
+		off = at + 1
+	}
 }

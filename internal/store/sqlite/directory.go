@@ -99,7 +99,7 @@ func (s *Store) Domains(ctx context.Context) ([]store.Domain, error) {
 func (s *Store) Domain(ctx context.Context, name string) (store.Domain, error) {
 	d := store.Domain{Name: strings.ToLower(name)}
 	var created int64
-	err := s.reader.QueryRowContext(ctx, `SELECT created FROM domains WHERE name = ?`, d.Name).Scan(&created)
+	err := s.lookups.domain.QueryRowContext(ctx, d.Name).Scan(&created)
 	if errors.Is(err, sql.ErrNoRows) {
 		return store.Domain{}, fmt.Errorf("sqlite: domain %q: %w", name, store.ErrNotFound)
 	} else if err != nil {
@@ -233,8 +233,7 @@ func scanAccount(row interface{ Scan(...any) error }) (store.Account, error) {
 
 // Account looks an account up by address, case-insensitively.
 func (s *Store) Account(ctx context.Context, address string) (store.Account, error) {
-	a, err := scanAccount(s.reader.QueryRowContext(ctx,
-		`SELECT `+accountColumns+` WHERE a.address = ?`, strings.ToLower(address)))
+	a, err := scanAccount(s.lookups.account.QueryRowContext(ctx, strings.ToLower(address)))
 	if errors.Is(err, sql.ErrNoRows) {
 		return store.Account{}, fmt.Errorf("sqlite: account %q: %w", address, store.ErrNotFound)
 	} else if err != nil {

@@ -67,3 +67,27 @@ func (d *deliverStmts) close() error {
 	}
 	return errors.Join(errs...)
 }
+
+// lookupStmts are the reads every SMTP recipient and every login run,
+// prepared once on the reader pool (database/sql prepares them on each
+// pooled connection at first use and keeps them).
+type lookupStmts struct {
+	account, domain *sql.Stmt
+}
+
+func prepareLookups(ctx context.Context, db *sql.DB) (*lookupStmts, error) {
+	l := &lookupStmts{}
+	var err error
+	if l.account, err = db.PrepareContext(ctx, `SELECT `+accountColumns+` WHERE a.address = ?`); err != nil {
+		return nil, temporary("preparing statements", err)
+	}
+	if l.domain, err = db.PrepareContext(ctx, `SELECT created FROM domains WHERE name = ?`); err != nil {
+		l.account.Close()
+		return nil, temporary("preparing statements", err)
+	}
+	return l, nil
+}
+
+func (l *lookupStmts) close() error {
+	return errors.Join(l.account.Close(), l.domain.Close())
+}

@@ -68,6 +68,7 @@ type Store struct {
 	readStmts readStmts
 	watch     *watcher
 	closeMu   sync.Once
+	lookups   *lookupStmts
 	inlineMax int       // see Options.InlineMax; <= 0 = files only
 	buffers   sync.Pool // *[]byte of capacity inlineMax, for inline bodies
 }
@@ -156,6 +157,11 @@ func open(ctx context.Context, dir string, o Options, maxBatch int) (*Store, err
 		s.closeDBs()
 		return nil, err
 	}
+	if s.lookups, err = prepareLookups(ctx, s.reader); err != nil {
+		stmts.close()
+		s.closeDBs()
+		return nil, err
+	}
 	s.commits = startCommitter(s, stmts, maxBatch)
 	s.watch = startWatcher(s, o.PollInterval)
 	return s, nil
@@ -174,7 +180,11 @@ func (s *Store) Close() error {
 }
 
 func (s *Store) closeDBs() error {
-	return errors.Join(s.reader.Close(), s.writer.Close())
+	var err error
+	if s.lookups != nil {
+		err = s.lookups.close()
+	}
+	return errors.Join(err, s.reader.Close(), s.writer.Close())
 }
 
 // temporary wraps a disk or database failure as store.ErrTemporary.
