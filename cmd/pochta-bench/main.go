@@ -10,6 +10,7 @@
 //	idle      open -c connections, log in, hold them -hold long (for RSS readings)
 //	stat100k  time login, STAT and UIDL on one large maildrop (the first account)
 //	imapfetch, imapidle: the IMAP modes, see imap.go
+//	smtp      send -size byte messages over SMTP to the accounts (smtp.go)
 //
 // Output is human text plus one line starting with "RESULT " of key=value
 // pairs for scripts. Example:
@@ -48,7 +49,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	flags.StringVar(&c.Dial.Addr, "addr", "127.0.0.1:110", "server `host:port`")
 	flags.BoolVar(&c.Dial.TLS, "tls", false, "implicit TLS (POP3S); the certificate is not verified")
 	flags.DurationVar(&c.Dial.Timeout, "timeout", 60*time.Second, "per-command timeout")
-	flags.StringVar(&c.Mode, "mode", "sessions", "sessions, retr, fetchdel, idle, stat100k, imapfetch or imapidle")
+	flags.StringVar(&c.Mode, "mode", "sessions", "sessions, retr, fetchdel, idle, stat100k, imapfetch, imapidle or smtp")
 	flags.IntVar(&c.Conc, "c", 8, "concurrent sessions (idle: connections to hold)")
 	flags.IntVar(&c.N, "n", 0, "sessions to run (fetchdel: passes; stat100k: iterations); 0 = use -duration")
 	flags.DurationVar(&c.Duration, "duration", 10*time.Second, "how long to run when -n is 0")
@@ -60,6 +61,8 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	flags.StringVar(&c.Refill, "refill", "", "fetchdel: shell command that refills the maildrops between passes")
 	flags.BoolVar(&c.Persist, "persist", false, "imapfetch: log in once per worker and repeat SELECT and the FETCHes on that connection")
 	flags.StringVar(&c.Src, "src", "", "imapidle: comma-separated local IP addresses to dial from (past one address's ephemeral ports)")
+	flags.IntVar(&c.Size, "size", 10240, "smtp: message size in octets")
+	flags.StringVar(&c.From, "from", "bench@bench.test", "smtp: envelope sender")
 	if err := flags.Parse(args); err != nil {
 		return err
 	}
@@ -98,6 +101,9 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		r.add("errors", t.Errors)
 		printErr(out, t.FirstErr)
 		fmt.Fprintln(out, r.String())
+	case "smtp":
+		t, elapsed := smtpLoad(ctx, &c)
+		report(&c, t, elapsed)
 	case "stat100k":
 		results, err := stat100k(&c)
 		if err != nil {

@@ -28,6 +28,8 @@ type config struct {
 	Refill   string        // fetchdel: shell command run before every pass after the first
 	Src      string        // imapidle: comma-separated local addresses to dial from
 	Persist  bool          // imapfetch: one login per worker, then SELECT+FETCH repeatedly
+	Size     int           // smtp: message size in octets
+	From     string        // smtp: envelope sender
 	Out      io.Writer     // human text and the RESULT line
 }
 
