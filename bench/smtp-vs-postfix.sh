@@ -76,7 +76,8 @@ wait_port "$PPORT"
 log "postfix: instance in $F"
 mkdir -p "$F/etc" "$F/spool" "$F/data"
 for i in $(seq 1 "$NUSERS"); do
-	id "pfb$i" >/dev/null 2>&1 || useradd --create-home --home-dir "$F/home/pfb$i" --shell /usr/sbin/nologin "pfb$i"
+	id "pfb$i" >/dev/null 2>&1 || useradd --shell /usr/sbin/nologin "pfb$i"
+	usermod --home "$F/home/pfb$i" "pfb$i" # users may be left from an earlier run
 	mkdir -p "$F/home/pfb$i" && chown "pfb$i" "$F/home/pfb$i"
 done
 cp /etc/postfix/master.cf "$F/etc/master.cf"
@@ -129,14 +130,17 @@ for size in $SIZES; do
 			log "$server c=$c size=$size"
 			line=$("$BIN/pochta-bench" -mode smtp -addr "127.0.0.1:$port" -c "$c" -size "$size" \
 				-duration "$DURATION" -users "pfb%d@$DOMAIN" -nusers "$NUSERS" -from "bench@remote.test" | grep '^RESULT')
-			drain=0
+			drain=0 delivered=-
 			if [ "$server" = postfix ]; then
-				# How long local delivery needed to catch up with smtpd.
+				# How long local delivery needed to catch up with smtpd
+				# (given up after 5 minutes), and how many it delivered.
 				start=$(date +%s.%N)
-				until queue_empty; do sleep 0.2; done
+				for _ in $(seq 1 1500); do queue_empty && break; sleep 0.2; done
 				drain=$(echo "$(date +%s.%N) - $start" | bc)
+				delivered=$(grep -c 'status=sent' "$F/maillog" || true)
+				: > "$F/maillog"
 			fi
-			echo "$server size=$size c=$c $line drain_s=$drain" | tee -a "$RES" >&2
+			echo "$server size=$size c=$c $line drain_s=$drain delivered=$delivered" | tee -a "$RES" >&2
 		done
 	done
 done
