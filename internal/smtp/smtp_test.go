@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	gosmtp "github.com/emersion/go-smtp"
 )
@@ -214,4 +215,20 @@ func TestInterruptedDataStoresNothing(t *testing.T) {
 	if got := e.inbox("alice@example.org"); len(got) != 0 {
 		t.Errorf("interrupted message stored: %d", len(got))
 	}
+}
+
+func TestHELOAndCommandTimeout(t *testing.T) {
+	e := newEnv(t, envOptions{configure: func(s *Server) { s.CommandTimeout = 300 * time.Millisecond }})
+	r := e.raw(ModeMX)
+	r.send("HELO old.example\r\nMAIL FROM:<a@remote.example>\r\nRCPT TO:<alice@example.org>\r\nDATA\r\n")
+	for _, want := range []string{"250 ", "250 ", "250 ", "354 "} {
+		r.expect(want)
+	}
+	r.send("Subject: helo\r\n\r\nx\r\n.\r\n")
+	r.expect("250 ")
+	if got := e.inbox("alice@example.org"); len(got) != 1 || !strings.Contains(got[0], " with SMTP id ") {
+		t.Errorf("HELO transaction stored %q, want a Received field 'with SMTP'", got)
+	}
+	// An idle client is told why it is dropped (RFC 5321 section 4.5.3.2.7).
+	r.expect("421 4.4.2")
 }
