@@ -45,7 +45,11 @@ func (c *scramClient) Next(challenge []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	mac := func(key []byte, msg string) []byte { h := hmac.New(sha256.New, key); h.Write([]byte(msg)); return h.Sum(nil) }
+	mac := func(key []byte, msg string) []byte {
+		h := hmac.New(sha256.New, key)
+		h.Write([]byte(msg))
+		return h.Sum(nil)
+	}
 	clientKey := mac(salted, "Client Key")
 	stored := sha256.Sum256(clientKey)
 	final := "c=biws,r=" + attrs["r"]
