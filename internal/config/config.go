@@ -70,7 +70,7 @@ type SMTP struct {
 	MaxRecipients  int      `toml:"max_recipients" doc:"Recipients accepted per message; more get 452 4.5.3 (the client sends them in another transaction)."`
 	CommandTimeout Duration `toml:"command_timeout" doc:"How long the server waits for the client's next command (RFC 5321 section 4.5.3.2.7: at least 5m)."`
 	DataTimeout    Duration `toml:"data_timeout" doc:"How long the server waits for each block of message data during DATA or BDAT (RFC 5321 section 4.5.3.2.5: 3m)."`
-	MaxLineLength  int      `toml:"max_line_length" doc:"Longest command or message line accepted, in octets; a longer one ends the session with 500 5.4.0. RFC 5321 allows 1000 for message lines; the default doubles it, as go-smtp does, for sloppy clients."`
+	MaxLineLength  int      `toml:"max_line_length" doc:"Longest command or message line accepted, in octets; a longer one ends the session with 500 5.4.0. RFC 5321 allows 1000, but real mail has longer lines (Postfix accepts them), so the default is generous; the limit bounds the memory one command line takes."`
 	BareNewline    string   `toml:"bare_newline" doc:"A line ending in a bare LF inside DATA: \"normalize\" (accept it as CRLF, Postfix 3.9's default for smtpd_forbid_bare_newline) or \"reject\" (refuse the message with 550 5.5.2). The end of data is only ever CRLF.CRLF."`
 	MaxErrors      int      `toml:"max_errors" doc:"Refused commands (unknown users, bad syntax, failed AUTH...) tolerated in a session before it is closed with 421 4.7.0."`
 	AuthChecks     bool     `toml:"auth_checks" doc:"Check mail arriving on the MX listener with SPF (RFC 7208), DKIM (RFC 6376) and DMARC (RFC 7489) and record the results in an Authentication-Results header field (RFC 8601). Submission is never checked."`
@@ -148,7 +148,7 @@ func Default() *Config {
 			MaxRecipients:  100,
 			CommandTimeout: Duration(5 * time.Minute),
 			DataTimeout:    Duration(3 * time.Minute),
-			MaxLineLength:  2000,
+			MaxLineLength:  16384,
 			BareNewline:    "normalize",
 			MaxErrors:      20,
 			AuthChecks:     true,

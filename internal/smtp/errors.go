@@ -31,6 +31,7 @@ var (
 	errEncryptionReq  = reply(538, 5, 7, 11, "Encryption required for requested authentication mechanism")
 	errAuthTemporary  = reply(454, 4, 7, 0, "Temporary authentication failure")
 	errAuthNotOnMX    = reply(503, 5, 5, 1, "AUTH is not available on this port: use submission")
+	errLineTooLong    = reply(500, 5, 4, 0, "Line too long")
 )
 
 // replyFor maps an error from resolution or delivery to the reply;
@@ -42,6 +43,9 @@ func (s *Server) replyFor(err error) *gosmtp.SMTPError {
 		return se
 	case errors.Is(err, errBareLFFound):
 		return errBareLF
+	case errors.Is(err, gosmtp.ErrTooLongLine):
+		// go-smtp then closes the session, as it does for a long command.
+		return errLineTooLong
 	case errors.Is(err, delivery.ErrNotLocal):
 		return errRelayDenied
 	case errors.Is(err, delivery.ErrUnknownUser):

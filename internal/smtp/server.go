@@ -58,7 +58,7 @@ const (
 	// DefaultDataTimeout is RFC 5321 section 4.5.3.2.5's data block timeout.
 	DefaultDataTimeout   = 3 * time.Minute
 	DefaultMaxRecipients = 100
-	DefaultMaxLineLength = 2000
+	DefaultMaxLineLength = 16384
 	DefaultMaxErrors     = 20
 	DefaultMaxSize       = 50 << 20
 	// handshakeTimeout bounds the implicit-TLS handshake.

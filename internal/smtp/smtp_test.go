@@ -232,3 +232,22 @@ func TestHELOAndCommandTimeout(t *testing.T) {
 	// An idle client is told why it is dropped (RFC 5321 section 4.5.3.2.7).
 	r.expect("421 4.4.2")
 }
+
+func TestLineLength(t *testing.T) {
+	long := "Subject: long\r\n\r\n" + strings.Repeat("x", 5000) + "\r\n"
+	e := newEnv(t, envOptions{})
+	if err := send(e.dial(ModeMX), "a@remote.example", []string{"alice@example.org"}, long); err != nil {
+		t.Errorf("a 5000-octet line with the default limit: %v", err)
+	}
+	e2 := newEnv(t, envOptions{configure: func(s *Server) { s.MaxLineLength = 1000 }})
+	r := e2.raw(ModeMX)
+	r.send("EHLO x\r\nMAIL FROM:<a@remote.example>\r\nRCPT TO:<alice@example.org>\r\nDATA\r\n")
+	for _, want := range []string{"250 ", "250 ", "250 ", "354 "} {
+		r.expect(want)
+	}
+	r.send(long + ".\r\n")
+	r.expect("500 5.4.0")
+	if got := e2.inbox("alice@example.org"); len(got) != 0 {
+		t.Errorf("over-long line stored: %d messages", len(got))
+	}
+}
