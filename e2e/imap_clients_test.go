@@ -152,12 +152,12 @@ func TestIMAPCurl(t *testing.T) {
 	}
 }
 
-// A message delivered by `pochta deliver` (another process) reaches an
-// IDLE session of `pochta serve`.
+// A message delivered by `pochta deliver` (another process) or by SMTP
+// reaches an IDLE session of `pochta serve`.
 func TestIMAPIdleSeesDeliverFromAnotherProcess(t *testing.T) {
 	in := newInstance(t, "example.test")
 	in.addUser("carol@example.test", "pw-carol-123")
-	in.serve([]string{"imap"})
+	in.serve([]string{"imap", "smtp"})
 	exists := make(chan uint32, 10)
 	c, err := imapclient.DialInsecure(in.addrs["imap"], &imapclient.Options{
 		UnilateralDataHandler: &imapclient.UnilateralDataHandler{Mailbox: func(d *imapclient.UnilateralDataMailbox) {
@@ -180,9 +180,15 @@ func TestIMAPIdleSeesDeliverFromAnotherProcess(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for round := 1; round <= 3; round++ {
+	// Rounds 1-3: `pochta deliver` (another process, seen by the
+	// watcher's poll); round 4: SMTP into serve itself (the in-process bus).
+	for round := 1; round <= 4; round++ {
 		start := time.Now()
-		in.deliver("carol@example.test", testMessages[0])
+		if round < 4 {
+			in.deliver("carol@example.test", testMessages[0])
+		} else if got := smtplibSend(t, "plain", in.addrs["smtp"], "bob@remote.test", "carol@example.test", smtpMessage); !strings.HasPrefix(got, "OK {}") {
+			t.Fatalf("SMTP: %s", got)
+		}
 		delivered := time.Since(start)
 		select {
 		case n := <-exists:
@@ -205,7 +211,7 @@ func TestIMAPIdleSeesDeliverFromAnotherProcess(t *testing.T) {
 	var uids goimap.UIDSet
 	uids.AddRange(1, 0)
 	msgs, err := c.Fetch(uids, &goimap.FetchOptions{UID: true}).Collect()
-	if err != nil || len(msgs) != 3 {
+	if err != nil || len(msgs) != 4 {
 		t.Errorf("after IDLE: %d messages, %v", len(msgs), err)
 	}
 }
