@@ -19,6 +19,9 @@ import (
 // detach runs fn on its own goroutine and waits for it. A panic in fn is
 // contained, logged and counted, like the library does for its own.
 func detach[T any](s *session, fn func() (T, error)) (T, error) {
+	if s.sel != nil {
+		s.sel.endIdle() // any command ends the pushes of a finished IDLE
+	}
 	type result struct {
 		v   T
 		err error

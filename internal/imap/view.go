@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"sync"
+	"sync/atomic"
 
 	goimap "github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapserver"
@@ -31,9 +33,18 @@ type view struct {
 	own       []uint64
 	sub       *store.Subscription
 	searchRes []uint32 // SEARCHRES "$", as UIDs
+
+	// IDLE: the writer pushes use until the next command (see Idle).
+	idleMu   sync.Mutex
+	idleW    *imapserver.UpdateWriter
+	idleStop <-chan struct{}
+	pushing  atomic.Bool
 }
 
-func (v *view) close() { v.sub.Close() }
+func (v *view) close() {
+	v.endIdle()
+	v.sub.Close()
+}
 
 func (v *view) lastUID() uint32 {
 	if len(v.uids) == 0 {
@@ -111,6 +122,12 @@ func (s *session) Poll(w *imapserver.UpdateWriter, allowExpunge bool) error {
 }
 
 // Idle pushes changes as they happen until the client sends DONE.
+//
+// It returns at once instead of parking a goroutine for the whole IDLE
+// (the library reads DONE on its own goroutine and only collects Idle's
+// result then): the subscription's OnChange starts a short-lived push
+// for each change. At 10,000 IDLE connections that is 10,000 goroutines
+// fewer.
 func (s *session) Idle(w *imapserver.UpdateWriter, stop <-chan struct{}) error {
 	if s.sel == nil {
 		select {
@@ -120,32 +137,50 @@ func (s *session) Idle(w *imapserver.UpdateWriter, stop <-chan struct{}) error {
 		return nil
 	}
 	v := s.sel
-	for {
-		// Detached: this goroutine stays parked for the whole IDLE.
-		if err := detachErr(s, func() error { return v.update(s.ctx, w, true) }); err != nil {
-			return err
-		}
-		if !v.waitChange(s.ctx, stop) {
-			return nil
-		}
+	if err := detachErr(s, func() error { return v.update(s.ctx, w, true) }); err != nil {
+		return err
+	}
+	v.idleMu.Lock()
+	v.idleW, v.idleStop = w, stop
+	v.idleMu.Unlock()
+	v.sub.OnChange(v.pushSoon)
+	return nil
+}
+
+// pushSoon runs on the publisher's goroutine: it only starts a push,
+// unless one is already pending.
+func (v *view) pushSoon() {
+	if v.pushing.CompareAndSwap(false, true) {
+		go v.push()
 	}
 }
 
-// waitChange waits for a change of the view's mailbox; false means stop.
-func (v *view) waitChange(ctx context.Context, stop <-chan struct{}) bool {
-	for {
-		select {
-		case <-stop:
-			return false
-		case <-ctx.Done():
-			return false
-		case <-v.sub.C:
-			if v.sub.Changed(v.mb.ID) {
-				return true
-			}
-			// Another mailbox of the account: keep waiting.
-		}
+// push writes what changed to an IDLE client.
+func (v *view) push() {
+	v.pushing.Store(false)
+	v.idleMu.Lock()
+	defer v.idleMu.Unlock()
+	if v.idleW == nil || !v.sub.Changed(v.mb.ID) {
+		return
 	}
+	select {
+	case <-v.idleStop: // DONE arrived: the next command resumes polling
+		v.idleW = nil
+		return
+	default:
+	}
+	if err := v.update(v.s.ctx, v.idleW, true); err != nil {
+		v.s.log.Info("imap: pushing changes during IDLE", "err", err)
+	}
+}
+
+// endIdle stops pushes before a command touches the view; it waits for a
+// push in progress.
+func (v *view) endIdle() {
+	v.sub.OnChange(nil)
+	v.idleMu.Lock()
+	v.idleW = nil
+	v.idleMu.Unlock()
 }
 
 // update compares the view with the store and tells the client: FETCH

@@ -47,6 +47,17 @@ type Subscription struct {
 	accountID int64
 	mu        sync.Mutex
 	mailboxes map[int64]bool // changed mailboxes since the last Changed; nil key 0 = unknown
+	onChange  func()         // see OnChange
+}
+
+// OnChange sets a function called on every event of the subscription (as
+// well as the wake-up on C), so a subscriber need not park a goroutine on
+// C. It runs on the publisher's goroutine with the bus locked: it must
+// return at once (start a goroutine, set a flag). nil removes it.
+func (s *Subscription) OnChange(fn func()) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.onChange = fn
 }
 
 // Subscribe starts receiving the account's events. Call Close when done.
@@ -70,7 +81,9 @@ func (b *Bus) Publish(e Event) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	for s := range b.subs[e.AccountID] {
-		s.note(e.MailboxID)
+		if fn := s.note(e.MailboxID); fn != nil {
+			fn()
+		}
 		select {
 		case s.c <- struct{}{}:
 		default: // a wake-up is already pending
@@ -101,7 +114,8 @@ func (b *Bus) Subscribers() int {
 	return n
 }
 
-func (s *Subscription) note(mailboxID int64) {
+// note records a changed mailbox and returns the OnChange function.
+func (s *Subscription) note(mailboxID int64) func() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.mailboxes == nil {
@@ -112,6 +126,7 @@ func (s *Subscription) note(mailboxID int64) {
 	} else {
 		s.mailboxes[0] = true // too many to track: "something changed"
 	}
+	return s.onChange
 }
 
 // Changed reports whether mailboxID may have changed since the previous

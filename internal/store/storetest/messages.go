@@ -358,9 +358,25 @@ func testEvents(t *testing.T, s store.Store) {
 		}
 		sub.Changed(inbox.ID)
 	}
+	// OnChange is called for events too, on the publisher's goroutine.
+	called := make(chan struct{}, 1)
+	cb := s.Subscribe(a.ID)
+	defer cb.Close()
+	cb.OnChange(func() {
+		select {
+		case called <- struct{}{}:
+		default:
+		}
+	})
 	drain(sub)
 	deliver(t, s, msgBody(1), a)
 	waitFor("Deliver")
+	select {
+	case <-called:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("OnChange not called for a delivery")
+	}
+	cb.OnChange(nil)
 	uid := uidsOf(list(t, s, inbox))[0]
 	drain(sub)
 	if _, err := s.UpdateFlags(ctx, inbox.ID, []uint32{uid}, store.FlagsAdd, []string{`\Deleted`}); err != nil {
