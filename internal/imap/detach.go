@@ -31,7 +31,7 @@ func detach[T any](s *session, fn func() (T, error)) (T, error) {
 		defer func() {
 			if p := recover(); p != nil {
 				s.srv.panics.Add(1)
-				s.log.Error("imap: panic in command", "panic", p, "stack", string(debug.Stack()))
+				s.logger().Error("imap: panic in command", "panic", p, "stack", string(debug.Stack()))
 				ch <- result{err: errInternal}
 			}
 		}()

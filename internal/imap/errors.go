@@ -2,7 +2,6 @@ package imap
 
 import (
 	"errors"
-	"log/slog"
 
 	goimap "github.com/emersion/go-imap/v2"
 
@@ -22,9 +21,9 @@ func no(code goimap.ResponseCode, text string) error {
 	return &goimap.Error{Type: goimap.StatusResponseTypeNo, Code: code, Text: text}
 }
 
-// replyErr maps a store error to the client's NO. It is the one place
-// backend errors become wire text; the cause goes to the log only.
-func replyErr(log *slog.Logger, what string, err error) error {
+// fail maps a store error to the client's NO. It is the one place backend
+// errors become wire text; the cause goes to the log only.
+func (s *session) fail(what string, err error) error {
 	var ie *goimap.Error
 	switch {
 	case err == nil:
@@ -40,10 +39,10 @@ func replyErr(log *slog.Logger, what string, err error) error {
 	case errors.Is(err, store.ErrQuota):
 		return no(goimap.ResponseCodeOverQuota, "Quota exceeded")
 	case errors.Is(err, store.ErrTemporary):
-		log.Warn("imap: "+what, "err", err)
+		s.logger().Warn("imap: "+what, "err", err)
 		return errUnavailable
 	}
-	log.Error("imap: "+what, "err", err)
+	s.logger().Error("imap: "+what, "err", err)
 	return &goimap.Error{Type: goimap.StatusResponseTypeNo, Code: goimap.ResponseCodeServerBug,
 		Text: "Internal error occurred. Refer to server log for more information."}
 }

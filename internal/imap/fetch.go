@@ -97,7 +97,7 @@ func (s *session) fetch(w *imapserver.FetchWriter, numSet goimap.NumSet, options
 		msgs, err := s.srv.Store.ListMessages(s.ctx, v.mb.ID, store.MessageQuery{
 			MinUID: batch[0], MaxUID: batch[len(batch)-1], Summary: needSummary, Bodies: needBody})
 		if err != nil {
-			return replyErr(s.log, "fetching", err)
+			return s.fail("fetching", err)
 		}
 		msgs = onlyUIDs(msgs, batch)
 		seen := map[uint32]bool{} // messages whose \Seen this FETCH set
@@ -117,7 +117,7 @@ func (s *session) fetch(w *imapserver.FetchWriter, numSet goimap.NumSet, options
 			}
 		}
 		if err := s.srv.Store.SetSummaries(s.ctx, cache); err != nil {
-			s.log.Warn("imap: caching summaries", "err", err) // only a cache
+			s.logger().Warn("imap: caching summaries", "err", err) // only a cache
 		}
 	}
 	return nil
@@ -152,7 +152,7 @@ func (s *session) markSeen(msgs []store.Message, seen map[uint32]bool) error {
 	}
 	changed, err := s.srv.Store.UpdateFlags(s.ctx, s.sel.mb.ID, unseen, store.FlagsAdd, []string{store.FlagSeen})
 	if err != nil {
-		return replyErr(s.log, "setting \\Seen", err)
+		return s.fail("setting \\Seen", err)
 	}
 	for _, c := range changed {
 		seen[c.UID] = true
@@ -217,12 +217,12 @@ func (s *session) fetchOne(w *imapserver.FetchWriter, m *store.Message, options 
 func (s *session) summarize(uid uint32) (*message.Summary, error) {
 	body, err := s.srv.Store.OpenMessage(s.ctx, s.sel.mb.ID, uid)
 	if err != nil {
-		return nil, replyErr(s.log, "reading message", err)
+		return nil, s.fail("reading message", err)
 	}
 	defer body.Close()
 	sum, err := message.Summarize(body)
 	if err != nil {
-		return nil, replyErr(s.log, "reading message", err)
+		return nil, s.fail("reading message", err)
 	}
 	return sum, nil
 }
@@ -243,7 +243,7 @@ func (s *session) writeSections(rw *imapserver.FetchResponseWriter, m *store.Mes
 		// the client cannot be told NO for one message of many.
 		body = io.NopCloser(bytes.NewReader(nil))
 	} else if err != nil {
-		return replyErr(s.log, "reading message", err)
+		return s.fail("reading message", err)
 	}
 	defer body.Close()
 	if len(options.BodySection) == 1 && len(options.BinarySection) == 0 && len(options.BinarySectionSize) == 0 &&
@@ -254,7 +254,7 @@ func (s *session) writeSections(rw *imapserver.FetchResponseWriter, m *store.Mes
 	}
 	raw, err := io.ReadAll(body)
 	if err != nil {
-		return replyErr(s.log, "reading message", err)
+		return s.fail("reading message", err)
 	}
 	for _, sec := range options.BodySection {
 		part := imapserver.ExtractBodySection(bytes.NewReader(raw), sec)
@@ -287,7 +287,7 @@ func (s *session) streamWhole(rw *imapserver.FetchResponseWriter, sec *goimap.Fe
 	}
 	if off > 0 {
 		if _, err := io.CopyN(io.Discard, body, off); err != nil {
-			return replyErr(s.log, "reading message", err)
+			return s.fail("reading message", err)
 		}
 	}
 	wc := rw.WriteBodySection(sec, n)
@@ -297,7 +297,7 @@ func (s *session) streamWhole(rw *imapserver.FetchResponseWriter, sec *goimap.Fe
 		// rather than send a short message.
 		_, _ = wc.Write(make([]byte, n-copied))
 		wc.Close()
-		return replyErr(s.log, "reading message", err)
+		return s.fail("reading message", err)
 	}
 	return wc.Close()
 }

@@ -35,7 +35,9 @@ import (
 type front struct {
 	srv      *Server
 	raw      net.Conn // the accepted connection: deadlines, addresses
-	log      *slog.Logger
+	id       uint64
+	remote   string
+	user     atomic.Pointer[string] // set at login, for the log
 	start    time.Time
 	ip       netip.Addr
 	loopback bool
@@ -65,7 +67,7 @@ type front struct {
 
 // inputBuffer is small on purpose: an idle connection holds it, and lines
 // longer than it simply pass through in pieces.
-const inputBuffer = 1024
+const inputBuffer = 512
 
 func newFront(srv *Server, c net.Conn, id uint64) *front {
 	f := &front{srv: srv, raw: c, conn: c, start: time.Now(), done: make(chan struct{})}
@@ -75,8 +77,19 @@ func newFront(srv *Server, c net.Conn, id uint64) *front {
 	_, isTLS := c.(*tls.Conn)
 	f.isTLS.Store(isTLS)
 	f.out.f = f
-	f.log = srv.logger().With("proto", "imap", "cid", id, "remote", c.RemoteAddr().String())
+	f.id, f.remote = id, c.RemoteAddr().String()
 	return f
+}
+
+// logger returns the connection's logger. It is built per use, not kept:
+// log lines are few per session, and 10,000 idle connections should not
+// each hold a logger with preformatted attributes.
+func (f *front) logger() *slog.Logger {
+	l := f.srv.logger().With("proto", "imap", "cid", f.id, "remote", f.remote)
+	if u := f.user.Load(); u != nil {
+		l = l.With("user", *u)
+	}
+	return l
 }
 
 // plaintextOK reports whether passwords may cross this connection in

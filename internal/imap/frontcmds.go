@@ -35,7 +35,7 @@ func (f *front) intercept(line []byte) bool {
 		return false
 	}
 	if err := f.writeRaw([]byte(reply)); err != nil {
-		f.log.Debug("imap: writing reply", "err", err)
+		f.logger().Debug("imap: writing reply", "err", err)
 	}
 	return true
 }
@@ -45,7 +45,7 @@ func (f *front) cmdID(tag, args string) string {
 	if args != "NIL" && !(strings.HasPrefix(args, "(") && strings.HasSuffix(args, ")")) {
 		return tag + " BAD ID takes NIL or a parenthesized list\r\n"
 	}
-	f.log.Debug("imap: client ID", "id", args)
+	f.logger().Debug("imap: client ID", "id", args)
 	version := f.srv.Version
 	if version == "" {
 		version = "dev"
@@ -152,7 +152,7 @@ func (f *front) startTLS(tag, args string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := tc.HandshakeContext(ctx); err != nil {
-		f.log.Info("imap: STARTTLS handshake failed", "err", err)
+		f.logger().Info("imap: STARTTLS handshake failed", "err", err)
 		f.stopping.Store(true) // the next Read ends the session
 		return
 	}

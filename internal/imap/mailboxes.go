@@ -34,7 +34,7 @@ func (s *session) Create(name string, options *goimap.CreateOptions) error {
 		}
 	}
 	_, err := s.srv.Store.CreateMailbox(s.ctx, s.account.ID, name, use)
-	return replyErr(s.log, "creating mailbox", err)
+	return s.fail("creating mailbox", err)
 }
 
 // Delete implements DELETE.
@@ -46,20 +46,20 @@ func (s *session) Delete(name string) error {
 	case errors.Is(err, store.ErrInvalid):
 		return no(goimap.ResponseCodeCannot, "INBOX cannot be deleted")
 	}
-	return replyErr(s.log, "deleting mailbox", err)
+	return s.fail("deleting mailbox", err)
 }
 
 // Rename implements RENAME (INBOX moves its messages; see the store).
 func (s *session) Rename(from, to string, _ *goimap.RenameOptions) error {
-	return replyErr(s.log, "renaming mailbox", s.srv.Store.RenameMailbox(s.ctx, s.account.ID, from, to))
+	return s.fail("renaming mailbox", s.srv.Store.RenameMailbox(s.ctx, s.account.ID, from, to))
 }
 
 func (s *session) Subscribe(name string) error {
-	return replyErr(s.log, "subscribing", s.srv.Store.SetSubscribed(s.ctx, s.account.ID, name, true))
+	return s.fail("subscribing", s.srv.Store.SetSubscribed(s.ctx, s.account.ID, name, true))
 }
 
 func (s *session) Unsubscribe(name string) error {
-	return replyErr(s.log, "unsubscribing", s.srv.Store.SetSubscribed(s.ctx, s.account.ID, name, false))
+	return s.fail("unsubscribing", s.srv.Store.SetSubscribed(s.ctx, s.account.ID, name, false))
 }
 
 // List implements LIST (with LIST-EXTENDED, LIST-STATUS, SPECIAL-USE and
@@ -71,7 +71,7 @@ func (s *session) List(w *imapserver.ListWriter, ref string, patterns []string, 
 	}
 	mbs, err := s.srv.Store.ListMailboxes(s.ctx, s.account.ID)
 	if err != nil {
-		return replyErr(s.log, "listing mailboxes", err)
+		return s.fail("listing mailboxes", err)
 	}
 	hasChildren := map[string]bool{}
 	for _, m := range mbs {
@@ -138,7 +138,7 @@ func matchAny(name, ref string, patterns []string) bool {
 func (s *session) Status(name string, options *goimap.StatusOptions) (*goimap.StatusData, error) {
 	mb, err := s.srv.Store.GetMailbox(s.ctx, s.account.ID, name)
 	if err != nil {
-		return nil, replyErr(s.log, "status", err)
+		return nil, s.fail("status", err)
 	}
 	return s.status(mb, options)
 }
@@ -146,7 +146,7 @@ func (s *session) Status(name string, options *goimap.StatusOptions) (*goimap.St
 func (s *session) status(mb store.Mailbox, options *goimap.StatusOptions) (*goimap.StatusData, error) {
 	st, err := s.srv.Store.MailboxStatus(s.ctx, mb.ID)
 	if err != nil {
-		return nil, replyErr(s.log, "status", err)
+		return nil, s.fail("status", err)
 	}
 	data := &goimap.StatusData{Mailbox: st.Name}
 	u32 := func(n int) *uint32 { v := uint32(n); return &v }
@@ -190,7 +190,7 @@ func (s *session) Append(name string, r goimap.LiteralReader, options *goimap.Ap
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, no(goimap.ResponseCodeTryCreate, "No such mailbox")
 	} else if err != nil {
-		return nil, replyErr(s.log, "appending", err)
+		return nil, s.fail("appending", err)
 	}
 	m := store.AppendMessage{Body: r, InternalDate: options.Time}
 	for _, f := range options.Flags {
@@ -200,7 +200,7 @@ func (s *session) Append(name string, r goimap.LiteralReader, options *goimap.Ap
 	}
 	validity, uid, err := s.srv.Store.Append(s.ctx, mb.ID, m)
 	if err != nil {
-		return nil, replyErr(s.log, "appending", err)
+		return nil, s.fail("appending", err)
 	}
 	return &goimap.AppendData{UID: goimap.UID(uid), UIDValidity: validity}, nil
 }

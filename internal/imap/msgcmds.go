@@ -35,7 +35,7 @@ func (s *session) Store(w *imapserver.FetchWriter, numSet goimap.NumSet, flags *
 	}
 	changed, err := s.srv.Store.UpdateFlags(s.ctx, v.mb.ID, uids, op, list)
 	if err != nil {
-		return replyErr(s.log, "storing flags", err)
+		return s.fail("storing flags", err)
 	}
 	if len(changed) > 0 {
 		v.own = append(v.own, changed[0].ModSeq)
@@ -50,7 +50,7 @@ func (s *session) Store(w *imapserver.FetchWriter, numSet goimap.NumSet, flags *
 		uids = uids[len(batch):]
 		msgs, err := s.srv.Store.ListMessages(s.ctx, v.mb.ID, store.MessageQuery{MinUID: batch[0], MaxUID: batch[len(batch)-1]})
 		if err != nil {
-			return replyErr(s.log, "storing flags", err)
+			return s.fail("storing flags", err)
 		}
 		for _, m := range onlyUIDs(msgs, batch) {
 			rw := w.CreateMessage(v.seqOf(m.UID))
@@ -72,7 +72,7 @@ func (s *session) destination(name string) (store.Mailbox, error) {
 	if errors.Is(err, store.ErrNotFound) {
 		return mb, no(goimap.ResponseCodeTryCreate, "No such mailbox")
 	}
-	return mb, replyErr(s.log, "looking up mailbox", err)
+	return mb, s.fail("looking up mailbox", err)
 }
 
 func copyData(res store.CopyResult) *goimap.CopyData {
@@ -95,7 +95,7 @@ func (s *session) Copy(numSet goimap.NumSet, dest string) (*goimap.CopyData, err
 	}
 	res, err := s.srv.Store.CopyMessages(s.ctx, s.sel.mb.ID, s.sel.resolve(numSet), mb.ID)
 	if err != nil {
-		return nil, replyErr(s.log, "copying", err)
+		return nil, s.fail("copying", err)
 	}
 	return copyData(res), nil
 }
@@ -112,7 +112,7 @@ func (s *session) Move(w *imapserver.MoveWriter, numSet goimap.NumSet, dest stri
 	}
 	res, err := s.srv.Store.MoveMessages(s.ctx, v.mb.ID, v.resolve(numSet), mb.ID)
 	if err != nil {
-		return replyErr(s.log, "moving", err)
+		return s.fail("moving", err)
 	}
 	if data := copyData(res); data != nil {
 		if err := w.WriteCopyData(data); err != nil {
@@ -140,7 +140,7 @@ func (s *session) Expunge(w *imapserver.ExpungeWriter, uids *goimap.UIDSet) erro
 	}
 	gone, err := s.srv.Store.Expunge(s.ctx, v.mb.ID, only)
 	if err != nil {
-		return replyErr(s.log, "expunging", err)
+		return s.fail("expunging", err)
 	}
 	return v.remove(w, gone)
 }

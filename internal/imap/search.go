@@ -29,7 +29,7 @@ func (s *session) Search(kind imapserver.NumKind, criteria *goimap.SearchCriteri
 		batch := v.uids[from:min(len(v.uids), from+searchBatch)]
 		msgs, err := s.srv.Store.ListMessages(s.ctx, v.mb.ID, store.MessageQuery{MinUID: batch[0], MaxUID: batch[len(batch)-1]})
 		if err != nil {
-			return nil, replyErr(s.log, "searching", err)
+			return nil, s.fail("searching", err)
 		}
 		for _, m := range onlyUIDs(msgs, batch) {
 			c := candidate{s: s, m: m, seq: v.seqOf(m.UID)}
@@ -213,11 +213,11 @@ func (c *candidate) load() ([]byte, error) {
 	}
 	r, err := c.s.srv.Store.OpenMessage(c.s.ctx, c.s.sel.mb.ID, c.m.UID)
 	if err != nil {
-		return nil, replyErr(c.s.log, "searching", err)
+		return nil, c.s.fail("searching", err)
 	}
 	defer r.Close()
 	if c.raw, err = io.ReadAll(r); err != nil {
-		return nil, replyErr(c.s.log, "searching", err)
+		return nil, c.s.fail("searching", err)
 	}
 	return c.raw, nil
 }

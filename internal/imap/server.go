@@ -159,7 +159,7 @@ func (s *Server) ServeConn(ctx context.Context, c net.Conn) {
 		err := tc.HandshakeContext(hctx)
 		cancel()
 		if err != nil {
-			f.log.Info("imap: TLS handshake failed", "err", err)
+			f.logger().Info("imap: TLS handshake failed", "err", err)
 			return
 		}
 	}
@@ -169,7 +169,7 @@ func (s *Server) ServeConn(ctx context.Context, c net.Conn) {
 		return
 	}
 	<-f.done
-	f.log.Info("imap: session ended", "duration", time.Since(f.start).Round(time.Millisecond))
+	f.logger().Info("imap: session ended", "duration", time.Since(f.start).Round(time.Millisecond))
 }
 
 // connListener is a net.Listener fed by ServeConn, so imapserver.Serve

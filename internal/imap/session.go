@@ -24,7 +24,6 @@ type session struct {
 	f       *front
 	ctx     context.Context
 	cancel  context.CancelFunc
-	log     *slog.Logger
 	account *store.Account
 	sel     *view // nil unless a mailbox is selected
 }
@@ -35,12 +34,14 @@ func (s *Server) newSession(c *imapserver.Conn) (imapserver.Session, *imapserver
 		return nil, nil, errors.New("imap: connection did not come through ServeConn")
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	sess := &session{srv: s, f: f, ctx: ctx, cancel: cancel, log: f.log}
+	sess := &session{srv: s, f: f, ctx: ctx, cancel: cancel}
 	f.sess.Store(sess)
 	return detached{sess}, nil, nil
 }
 
 func (s *session) authenticated() bool { return s.account != nil }
+
+func (s *session) logger() *slog.Logger { return s.f.logger() }
 
 // Close is called by the library when the connection ends.
 func (s *session) Close() error {
@@ -66,18 +67,17 @@ func (s *session) Login(username, password string) error {
 func (s *session) loggedIn(login string, acct store.Account, err error) error {
 	if err != nil {
 		if !errors.Is(err, auth.ErrFailed) {
-			s.log.Warn("imap: checking credentials", "err", err)
+			s.logger().Warn("imap: checking credentials", "err", err)
 			return errUnavailable
 		}
-		s.log.Info("imap: login failed", "login", truncate(login, 64))
+		s.logger().Info("imap: login failed", "login", truncate(login, 64))
 		sleep(s.ctx, s.srv.Auth.FailureDelay(login, s.f.ip))
 		return imapserver.ErrAuthFailed
 	}
 	s.srv.Auth.LoginSucceeded(login, s.f.ip)
 	s.account = &acct
-	s.log = s.log.With("user", acct.Address)
-	s.f.log = s.log
-	s.log.Info("imap: logged in")
+	s.f.user.Store(&acct.Address)
+	s.logger().Info("imap: logged in")
 	return nil
 }
 

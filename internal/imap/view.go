@@ -71,7 +71,7 @@ func (s *session) Select(name string, options *goimap.SelectOptions) (*goimap.Se
 	st := s.srv.Store
 	mb, err := st.GetMailbox(s.ctx, s.account.ID, name)
 	if err != nil {
-		return nil, replyErr(s.log, "selecting", err)
+		return nil, s.fail("selecting", err)
 	}
 	v := &view{s: s, mb: mb, readOnly: options != nil && options.ReadOnly}
 	// Subscribe before reading, so a change between the read and the
@@ -85,7 +85,7 @@ func (s *session) Select(name string, options *goimap.SelectOptions) (*goimap.Se
 	}
 	if err != nil {
 		v.close()
-		return nil, replyErr(s.log, "selecting", err)
+		return nil, s.fail("selecting", err)
 	}
 	v.mb = mb
 	s.sel = v
@@ -170,7 +170,7 @@ func (v *view) push() {
 	default:
 	}
 	if err := v.update(v.s.ctx, v.idleW, true); err != nil {
-		v.s.log.Info("imap: pushing changes during IDLE", "err", err)
+		v.s.logger().Info("imap: pushing changes during IDLE", "err", err)
 	}
 }
 
@@ -192,7 +192,7 @@ func (v *view) update(ctx context.Context, w *imapserver.UpdateWriter, allowExpu
 	if errors.Is(err, store.ErrNotFound) {
 		return nil // deleted or renamed away; commands on it fail
 	} else if err != nil {
-		return replyErr(v.s.log, "checking for changes", err)
+		return v.s.fail("checking for changes", err)
 	}
 	if cur == v.modseq && !(allowExpunge && v.expungeCheck) {
 		return nil
@@ -207,7 +207,7 @@ func (v *view) update(ctx context.Context, w *imapserver.UpdateWriter, allowExpu
 	if cur != v.modseq && len(v.uids) > 0 {
 		changed, err := st.ListMessages(ctx, v.mb.ID, store.MessageQuery{SinceModSeq: v.modseq, MaxUID: v.lastUID()})
 		if err != nil {
-			return replyErr(v.s.log, "checking for changes", err)
+			return v.s.fail("checking for changes", err)
 		}
 		for _, m := range changed {
 			seq := v.seqOf(m.UID)
@@ -222,7 +222,7 @@ func (v *view) update(ctx context.Context, w *imapserver.UpdateWriter, allowExpu
 	v.own = v.own[:0]
 	fresh, err := st.ListMessages(ctx, v.mb.ID, store.MessageQuery{MinUID: v.lastUID() + 1})
 	if err != nil {
-		return replyErr(v.s.log, "checking for changes", err)
+		return v.s.fail("checking for changes", err)
 	}
 	if len(fresh) > 0 {
 		for _, m := range fresh {
@@ -246,7 +246,7 @@ func (v *view) expunged(ctx context.Context, w interface{ WriteExpunge(uint32) e
 	}
 	present, err := v.s.srv.Store.ListUIDs(ctx, v.mb.ID)
 	if err != nil {
-		return replyErr(v.s.log, "checking for expunges", err)
+		return v.s.fail("checking for expunges", err)
 	}
 	keep := v.uids[:0:0]
 	var gone []int
