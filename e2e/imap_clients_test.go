@@ -87,17 +87,17 @@ type imaplibResult struct {
 	Delete    string
 	Move      string
 	Archive   string
-	Caps     []string
-	List     []string
-	Exists   int
-	Msgs     []string
-	Flags    string
-	Flagged  string
-	Copy     string
-	Status   string
-	Append   string
-	Expunged []string
-	After    int
+	Caps      []string
+	List      []string
+	Exists    int
+	Msgs      []string
+	Flags     string
+	Flagged   string
+	Copy      string
+	Status    string
+	Append    string
+	Expunged  []string
+	After     int
 }
 
 func TestIMAPImaplib(t *testing.T) {
