@@ -151,7 +151,8 @@ func (s *Store) ListUIDs(ctx context.Context, mailboxID int64) ([]uint32, error)
 	if err := rows.Err(); err != nil {
 		return nil, temporary("listing UIDs", err)
 	}
-	return out, nil
+	// Exact size: an IMAP view keeps this slice for the whole session.
+	return slices.Clone(out), nil
 }
 
 // OpenMessage opens a message body by UID.
