@@ -291,3 +291,52 @@ func syncDir(path string) error {
 	err = d.Sync()
 	return errors.Join(err, d.Close())
 }
+
+// queryBody runs a cached reader query whose one row is (body name,
+// whether it is inline, the inline bytes or NULL) and opens that body.
+// No row is store.ErrNotFound. The inline bytes are copied from the
+// driver's row buffer into a pooled buffer that the reader's Close
+// returns, instead of a fresh copy per call as Scan into []byte makes.
+func (s *Store) queryBody(ctx context.Context, query string, args ...any) (io.ReadCloser, error) {
+	rows, err := s.query(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		if err := rows.Err(); err != nil {
+			return nil, temporary("opening message", err)
+		}
+		return nil, store.ErrNotFound
+	}
+	var name string
+	var inline bool
+	var data sql.RawBytes
+	if err := rows.Scan(&name, &inline, &data); err != nil {
+		return nil, temporary("opening message", err)
+	}
+	if !inline {
+		return s.openBody(name, false, nil)
+	}
+	buf := s.buffers.Get().(*[]byte)
+	*buf = append((*buf)[:0], data...)
+	r := &inlineBody{s: s, buf: buf}
+	r.Reset(*buf)
+	return r, nil
+}
+
+// inlineBody reads an inline body from a pooled buffer.
+type inlineBody struct {
+	bytes.Reader
+	s   *Store
+	buf *[]byte
+}
+
+func (b *inlineBody) Close() error {
+	if b.buf != nil {
+		b.Reset(nil) // a Read after Close must not see the buffer's next user
+		b.s.buffers.Put(b.buf)
+		b.buf = nil
+	}
+	return nil
+}

@@ -203,7 +203,7 @@ func (s *Store) Expunge(ctx context.Context, mailboxID int64, uids []uint32) ([]
 				return temporary("expunging", err)
 			}
 		}
-		unreferenced, err = unreferencedBodies(ctx, tx, bodies)
+		unreferenced, err = s.unreferencedBodies(ctx, tx, bodies)
 		return err
 	})
 	if err != nil {

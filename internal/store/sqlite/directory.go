@@ -209,7 +209,7 @@ func (s *Store) DeleteAccount(ctx context.Context, address string) error {
 			}
 		}
 		// Bodies only this account referenced became garbage.
-		unreferenced, err = unreferencedBodies(ctx, tx, bodies)
+		unreferenced, err = s.unreferencedBodies(ctx, tx, bodies)
 		return err
 	})
 	if err != nil {

@@ -71,3 +71,52 @@ func TestInlineFailedDeliveryLeavesNothing(t *testing.T) {
 		t.Errorf("%d blobs after a failed delivery", n)
 	}
 }
+
+// TestDeleteMixedSet deletes, in one Delete, inline and file bodies, a
+// body shared with another account, an id of another account's message
+// and one that arrived after the snapshot: only the snapshot's own
+// messages go, and only bodies nobody references any more.
+func TestDeleteMixedSet(t *testing.T) {
+	dir := t.TempDir()
+	s := openTest(t, dir, Options{InlineMax: 100})
+	a := newAccount(t, s, "a@example.org")
+	b := newAccount(t, s, "b@example.org")
+	small, big := "small\r\n", strings.Repeat("z", 200)+"\r\n"
+	deliverTo(t, s, small+"1", store.Recipient{AccountID: a.ID})
+	deliverTo(t, s, big+"2", store.Recipient{AccountID: a.ID})
+	deliverTo(t, s, small+"3", store.Recipient{AccountID: a.ID}, store.Recipient{AccountID: b.ID})
+	deliverTo(t, s, big+"4", store.Recipient{AccountID: a.ID}, store.Recipient{AccountID: b.ID})
+	ctx := context.Background()
+	m, err := s.OpenMaildrop(ctx, a.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deliverTo(t, s, small+"late", store.Recipient{AccountID: a.ID})
+	mb, err := s.OpenMaildrop(ctx, b.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bIDs := []int64{mb.Messages()[0].ID, mb.Messages()[1].ID}
+	mb.Close()
+	var ids []int64
+	for _, msg := range m.Messages() {
+		ids = append(ids, msg.ID)
+	}
+	var late int64
+	if err := s.reader.QueryRow(`SELECT max(id) FROM messages`).Scan(&late); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Delete(ctx, append(append(ids, bIDs...), late)); err != nil {
+		t.Fatal(err)
+	}
+	m.Close()
+	if n, files := countBlobs(t, s), len(bodyFiles(t, dir)); n != 2 || files != 1 {
+		t.Errorf("%d blobs and %d files left, want 2 (shared, late) and 1 (shared)", n, files)
+	}
+	if got := contents(t, s, a); len(got) != 1 || got[0] != small+"late\r\n" {
+		t.Errorf("a has %q, want only the late message", got)
+	}
+	if got := contents(t, s, b); len(got) != 2 {
+		t.Errorf("b has %d messages, want 2", len(got))
+	}
+}

@@ -191,7 +191,7 @@ func (s *Store) DeleteMailbox(ctx context.Context, accountID int64, name string)
 		if _, err := tx.ExecContext(ctx, `DELETE FROM mailboxes WHERE id = ?`, m.ID); err != nil {
 			return temporary("deleting mailbox", err)
 		}
-		unreferenced, err = unreferencedBodies(ctx, tx, bodies)
+		unreferenced, err = s.unreferencedBodies(ctx, tx, bodies)
 		return err
 	})
 	if err != nil {

@@ -149,7 +149,7 @@ func (s *Store) DeleteQueued(ctx context.Context, id int64) error {
 		} else if err != nil {
 			return temporary("deleting queued message", err)
 		}
-		unreferenced, err = unreferencedBodies(ctx, tx, []string{name})
+		unreferenced, err = s.unreferencedBodies(ctx, tx, []string{name})
 		return err
 	})
 	if err != nil {

@@ -6,31 +6,37 @@ import (
 	"sync"
 )
 
-// readStmts caches prepared statements on the reader pool for the queries
-// an IMAP session runs per message or per command: parsing SQL costs more
-// than running these indexed lookups, and database/sql keeps each
-// statement prepared on every connection that has used it.
-type readStmts struct {
+// stmtCache holds statements prepared once per pool. On the reader pool
+// it serves the queries a session runs per message or per command:
+// parsing SQL costs more than running these indexed lookups, and
+// database/sql keeps each statement prepared on every connection that has
+// used it.
+type stmtCache struct {
 	mu sync.Mutex
 	m  map[string]*sql.Stmt
 }
 
-// prepared returns the reader statement for query, preparing it once.
-func (s *Store) prepared(ctx context.Context, query string) (*sql.Stmt, error) {
-	s.readStmts.mu.Lock()
-	defer s.readStmts.mu.Unlock()
-	if st, ok := s.readStmts.m[query]; ok {
+// prepare returns the statement for query on db, preparing it once.
+func (c *stmtCache) prepare(ctx context.Context, db *sql.DB, query string) (*sql.Stmt, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if st, ok := c.m[query]; ok {
 		return st, nil
 	}
-	st, err := s.reader.PrepareContext(ctx, query)
+	st, err := db.PrepareContext(ctx, query)
 	if err != nil {
 		return nil, temporary("preparing query", err)
 	}
-	if s.readStmts.m == nil {
-		s.readStmts.m = make(map[string]*sql.Stmt)
+	if c.m == nil {
+		c.m = make(map[string]*sql.Stmt)
 	}
-	s.readStmts.m[query] = st
+	c.m[query] = st
 	return st, nil
+}
+
+// prepared returns the reader statement for query, preparing it once.
+func (s *Store) prepared(ctx context.Context, query string) (*sql.Stmt, error) {
+	return s.readStmts.prepare(ctx, s.reader, query)
 }
 
 // queryRow runs a cached reader statement for one row.

@@ -62,15 +62,16 @@ type Store struct {
 	writer *sql.DB // one connection: SQLite allows one writer at a time anyway
 	reader *sql.DB // several connections: WAL readers never block the writer
 
-	locks     lockTable
-	commits   *committer
-	events    store.Bus
-	readStmts readStmts
-	watch     *watcher
-	closeMu   sync.Once
-	lookups   *lookupStmts
-	inlineMax int       // see Options.InlineMax; <= 0 = files only
-	buffers   sync.Pool // *[]byte of capacity inlineMax, for inline bodies
+	locks      lockTable
+	commits    *committer
+	events     store.Bus
+	readStmts  stmtCache // reader statements prepared once
+	writeStmts stmtCache // writer statements prepared once (txQuery)
+	watch      *watcher
+	closeMu    sync.Once
+	lookups    *lookupStmts
+	inlineMax  int       // see Options.InlineMax; <= 0 = files only
+	buffers    sync.Pool // *[]byte of capacity inlineMax, for inline bodies
 }
 
 var _ store.Store = (*Store)(nil)
@@ -151,6 +152,10 @@ func open(ctx context.Context, dir string, o Options, maxBatch int) (*Store, err
 	if err := s.sweepOrphans(ctx); err != nil {
 		// A failed sweep only leaves garbage behind; the store works.
 		s.log.Warn("sweeping orphan message files", "err", err)
+	}
+	if err := s.prepareWriter(ctx); err != nil {
+		s.closeDBs()
+		return nil, err
 	}
 	stmts, err := prepareDeliver(ctx, s.writer)
 	if err != nil {
