@@ -2,6 +2,7 @@ package pop3
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 )
 
@@ -37,44 +38,59 @@ func (bw *bodyWriter) Write(p []byte) (int, error) {
 		}
 		return bw.write(p)
 	}
-	start := 0
-	for i, c := range p {
-		if c == '.' && bw.n == 0 && bw.stuff {
-			if _, err := bw.write(p[start:i]); err != nil {
+	// Only line starts matter: find each line end with the vectorised
+	// IndexByte and look at the byte after it, never at every byte.
+	start := 0 // p[:start] is written
+	ls := 0    // where the current line starts in p (len(p): beyond p)
+	for {
+		if bw.n == 0 && bw.stuff && ls < len(p) && p[ls] == '.' {
+			if _, err := bw.write(p[start:ls]); err != nil {
 				return start, err
 			}
 			if _, err := bw.write(dot); err != nil {
-				return i, err
+				return ls, err
 			}
-			start = i // the original dot goes out with the next run
+			start = ls // the original dot goes out with the next run
 		}
-		if c != '\n' {
-			bw.n++
-			bw.cr = c == '\r'
-			continue
+		k := bytes.IndexByte(p[ls:], '\n')
+		if k < 0 {
+			if ls < len(p) {
+				bw.n += len(p) - ls
+				bw.cr = p[len(p)-1] == '\r'
+			}
+			break
 		}
-		blank := bw.n == 0 || (bw.n == 1 && bw.cr)
+		end := ls + k // the line's LF
+		length, crBefore := bw.n+k, k == 0 && bw.cr || k > 0 && p[end-1] == '\r'
 		bw.n, bw.cr = 0, false
-		stop := false
-		switch {
-		case !bw.inBody:
-			bw.inBody = blank
-			stop = blank && bw.lines == 0
-		case bw.lines > 0:
-			bw.lines--
-			stop = bw.lines == 0
-		}
-		if stop {
-			if _, err := bw.write(p[start : i+1]); err != nil {
+		ls = end + 1
+		if bw.lines >= 0 && bw.top(length, crBefore) {
+			if _, err := bw.write(p[start:ls]); err != nil {
 				return start, err
 			}
-			return i + 1, errTopDone
+			return ls, errTopDone
 		}
 	}
 	if _, err := bw.write(p[start:]); err != nil {
 		return start, err
 	}
 	return len(p), nil
+}
+
+// top follows TOP's count at the end of a line of length octets before
+// its LF (crBefore: the last of them is CR) and reports whether the
+// requested lines are all sent.
+func (bw *bodyWriter) top(length int, crBefore bool) bool {
+	blank := length == 0 || length == 1 && crBefore
+	switch {
+	case !bw.inBody:
+		bw.inBody = blank
+		return blank && bw.lines == 0
+	case bw.lines > 0:
+		bw.lines--
+		return bw.lines == 0
+	}
+	return false
 }
 
 var dot = []byte{'.'}
