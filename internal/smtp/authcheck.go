@@ -1,8 +1,10 @@
 package smtp
 
 import (
+	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"os"
 	"strings"
@@ -49,7 +51,54 @@ func (ss *session) authenticate(r io.Reader) (msg io.Reader, done func(), err er
 		sp.Close()
 		return nil, nil, err
 	}
-	return io.MultiReader(strings.NewReader(v.Header), sp), func() { sp.Close() }, nil
+	header, err := withoutOurResults(sp, ss.srv.hostname())
+	if err != nil {
+		sp.Close()
+		return nil, nil, err
+	}
+	return io.MultiReader(strings.NewReader(v.Header), strings.NewReader(header), sp), func() { sp.Close() }, nil
+}
+
+// withoutOurResults reads the header section and drops any
+// Authentication-Results field claiming to come from us: RFC 8601 5
+// says a receiver removes such forgeries so readers can trust ours. The
+// reader is left at the start of the body.
+func withoutOurResults(r io.ReadSeeker, authservID string) (string, error) {
+	br := bufio.NewReader(r)
+	var out strings.Builder
+	var field strings.Builder
+	consumed := int64(0)
+	flush := func() {
+		f := field.String()
+		name, rest, _ := strings.Cut(f, ":")
+		id, _, _ := strings.Cut(strings.TrimSpace(rest), ";")
+		if !(strings.EqualFold(strings.TrimSpace(name), "Authentication-Results") &&
+			strings.EqualFold(strings.TrimSpace(id), authservID)) {
+			out.WriteString(f)
+		}
+		field.Reset()
+	}
+	for {
+		line, err := br.ReadString('\n')
+		consumed += int64(len(line))
+		if line != "" && (line[0] == ' ' || line[0] == '\t') && field.Len() > 0 {
+			field.WriteString(line) // a folded continuation
+		} else {
+			flush()
+			if line == "\r\n" || line == "\n" || err != nil {
+				out.WriteString(line) // the blank line, or a header-only message's end
+				break
+			}
+			field.WriteString(line)
+		}
+		if out.Len()+field.Len() > 1<<20 {
+			return "", errors.New("smtp: header section too large")
+		}
+	}
+	if _, err := r.Seek(consumed, io.SeekStart); err != nil {
+		return "", err
+	}
+	return out.String(), nil
 }
 
 // spooled is a message held for reading twice: in memory when small,

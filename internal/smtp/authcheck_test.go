@@ -112,3 +112,27 @@ func TestSubmissionNotChecked(t *testing.T) {
 		t.Errorf("submitted mail was checked: %q", in)
 	}
 }
+
+func TestMXDropsForgedResults(t *testing.T) {
+	z, _ := authZone(t)
+	e := newEnv(t, withChecker(z, false))
+	msg := "Authentication-Results: " + testHost + "; dkim=pass\r\n header.d=bank.test\r\n" +
+		"Authentication-Results: other.example; spf=pass\r\n" +
+		"From: x@sender.test\r\nSubject: forged results\r\n\r\nbody\r\nAuthentication-Results: " + testHost + "; in the body\r\n"
+	if err := send(e.dial(ModeMX), "x@sender.test", []string{"alice@example.org"}, msg); err != nil {
+		t.Fatal(err)
+	}
+	in := e.inbox("alice@example.org")
+	if len(in) != 1 {
+		t.Fatalf("inbox %q", in)
+	}
+	m := in[0]
+	if strings.Contains(m, "bank.test") || strings.Count(m, "Authentication-Results: "+testHost) != 2 {
+		t.Errorf("forged field kept, or ours missing:\n%s", m)
+	}
+	for _, want := range []string{"Authentication-Results: other.example; spf=pass\r\n", "\r\n\r\nbody\r\nAuthentication-Results: " + testHost + "; in the body\r\n"} {
+		if !strings.Contains(m, want) {
+			t.Errorf("lost %q:\n%s", want, m)
+		}
+	}
+}
