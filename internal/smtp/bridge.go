@@ -63,13 +63,15 @@ func (h *Handler) ServeConn(ctx context.Context, c net.Conn) {
 		}
 		nc = tc
 	}
+	// Logged before the hand-over: from then on the session goroutine
+	// may replace wc.log (AUTH adds the user).
+	wc.log.Debug("smtp: session started")
 	select {
 	case b.ln.conns <- nc:
 	case <-b.ln.done:
 		c.Close()
 		return
 	}
-	wc.log.Debug("smtp: session started")
 	<-wc.closed
 	wc.log.Info("smtp: session ended", "messages", wc.messages, "errors", wc.errorCount(),
 		"duration", time.Since(wc.start).Round(time.Millisecond))
