@@ -12,11 +12,14 @@ import (
 // thing measured.
 const idleDialers = 16
 
-// idle opens c.Conc connections, logs each in unless c.NoLogin, prints a
-// "READY" line and holds them for c.Hold or until ctx ends, so a script can
-// read the server's resident memory meanwhile. Then it QUITs them all.
-func idle(ctx context.Context, c *config) (*tally, int) {
-	conns := make([]*conn, c.Conc)
+// holdConns opens c.Conc connections with open (idleDialers at a time),
+// prints a "READY" line and holds them for c.Hold or until ctx ends, so a
+// script can read the server's resident memory meanwhile; then it ends each
+// with end. Sessions counts connections that ended cleanly; it returns the
+// tally and how many connections were open at READY.
+func holdConns[C any](ctx context.Context, c *config, open func(i int) (C, error), end func(C) error) (*tally, int) {
+	conns := make([]C, c.Conc)
+	opened := make([]bool, c.Conc)
 	tallies := make([]tally, idleDialers)
 	next := make(chan int)
 	go func() {
@@ -29,20 +32,12 @@ func idle(ctx context.Context, c *config) (*tally, int) {
 	for w := range idleDialers {
 		wg.Go(func() {
 			for i := range next {
-				cn, err := dial(ctx, c.Dial)
+				cn, err := open(i)
 				if err != nil {
 					tallies[w].fail(err)
 					continue
 				}
-				if !c.NoLogin {
-					a := c.Accounts[i%len(c.Accounts)]
-					if err := cn.login(a.User, a.Pass); err != nil {
-						tallies[w].fail(err)
-						cn.Close()
-						continue
-					}
-				}
-				conns[i] = cn
+				conns[i], opened[i] = cn, true
 			}
 		})
 	}
@@ -51,36 +46,55 @@ func idle(ctx context.Context, c *config) (*tally, int) {
 	for i := range tallies {
 		total.merge(&tallies[i])
 	}
-	open := 0
-	for _, cn := range conns {
-		if cn != nil {
-			open++
+	n := 0
+	for _, ok := range opened {
+		if ok {
+			n++
 		}
 	}
-	// The script waits for this exact line before it reads memory.
-	fmt.Fprintf(c.Out, "READY connections=%d errors=%d\n", open, total.Errors)
+	// The scripts wait for this exact line before they read memory.
+	fmt.Fprintf(c.Out, "READY connections=%d errors=%d\n", n, total.Errors)
 	select {
 	case <-ctx.Done():
 	case <-time.After(c.Hold):
 	}
-	for _, cn := range conns {
-		if cn == nil {
+	for i, cn := range conns {
+		if !opened[i] {
 			continue
 		}
-		var err error
-		if c.NoLogin {
-			_, err = cn.cmd("QUIT", "QUIT")
-			cn.Close()
-		} else {
-			err = cn.quit()
-		}
-		if err != nil {
+		if err := end(cn); err != nil {
 			total.fail(err) // a connection the server dropped while idle
 		} else {
 			total.Sessions++
 		}
 	}
-	return total, open
+	return total, n
+}
+
+// idle holds c.Conc POP3 connections (see holdConns), logged in unless
+// c.NoLogin, and QUITs them at the end.
+func idle(ctx context.Context, c *config) (*tally, int) {
+	open := func(i int) (*conn, error) {
+		cn, err := dial(ctx, c.Dial)
+		if err != nil || c.NoLogin {
+			return cn, err
+		}
+		a := c.Accounts[i%len(c.Accounts)]
+		if err := cn.login(a.User, a.Pass); err != nil {
+			cn.Close()
+			return nil, err
+		}
+		return cn, nil
+	}
+	end := func(cn *conn) error {
+		if c.NoLogin {
+			_, err := cn.cmd("QUIT", "QUIT")
+			cn.Close()
+			return err
+		}
+		return cn.quit()
+	}
+	return holdConns(ctx, c, open, end)
 }
 
 // statResult is one stat100k iteration.

@@ -262,70 +262,29 @@ func localAddrs(spec string) ([]net.Addr, error) {
 	return out, nil
 }
 
-// imapIdle opens c.Conc IDLE sessions, prints READY, holds them, then ends
-// them with DONE and LOGOUT.
+// imapIdle holds c.Conc IDLE sessions (see holdConns), spread over the
+// source addresses of -src, and ends them with DONE and LOGOUT.
 func imapIdle(ctx context.Context, c *config) (*tally, int, error) {
 	srcs, err := localAddrs(c.Src)
 	if err != nil {
 		return nil, 0, err
 	}
-	conns := make([]*imapConn, c.Conc)
-	tallies := make([]tally, idleDialers)
-	next := make(chan int)
-	go func() {
-		for i := range c.Conc {
-			next <- i
+	open := func(i int) (*imapConn, error) {
+		cn, err := dialIMAP(ctx, c.Dial, srcs[i%len(srcs)])
+		if err == nil {
+			err = cn.startIdle(c.Accounts[i%len(c.Accounts)])
 		}
-		close(next)
-	}()
-	var wg sync.WaitGroup
-	for w := range idleDialers {
-		wg.Go(func() {
-			for i := range next {
-				cn, err := dialIMAP(ctx, c.Dial, srcs[i%len(srcs)])
-				if err == nil {
-					a := c.Accounts[i%len(c.Accounts)]
-					err = cn.startIdle(a)
-				}
-				if err != nil {
-					tallies[w].fail(err)
-					if cn != nil {
-						cn.Close()
-					}
-					continue
-				}
-				conns[i] = cn
-			}
-		})
-	}
-	wg.Wait()
-	total := &tally{}
-	for i := range tallies {
-		total.merge(&tallies[i])
-	}
-	open := 0
-	for _, cn := range conns {
-		if cn != nil {
-			open++
+		if err != nil && cn != nil {
+			cn.Close()
 		}
+		return cn, err
 	}
-	fmt.Fprintf(c.Out, "READY connections=%d errors=%d\n", open, total.Errors)
-	select {
-	case <-ctx.Done():
-	case <-time.After(c.Hold):
+	end := func(cn *imapConn) error {
+		defer cn.Close()
+		return cn.stopIdle()
 	}
-	for _, cn := range conns {
-		if cn == nil {
-			continue
-		}
-		if err := cn.stopIdle(); err != nil {
-			total.fail(err)
-		} else {
-			total.Sessions++
-		}
-		cn.Close()
-	}
-	return total, open, nil
+	total, n := holdConns(ctx, c, open, end)
+	return total, n, nil
 }
 
 func (c *imapConn) startIdle(a account) error {
