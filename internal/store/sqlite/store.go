@@ -85,6 +85,8 @@ const (
 	// at Open removes it: younger files may belong to a delivery still in
 	// progress in another process.
 	orphanAge = time.Hour
+	// readers is the size of the reader pool.
+	readers = 8
 	// defaultMaxBatch is how many concurrent deliveries share one commit.
 	defaultMaxBatch = 64
 )
@@ -144,7 +146,11 @@ func open(ctx context.Context, dir string, o Options, maxBatch int) (*Store, err
 		s.writer.Close()
 		return nil, temporary("opening database", err)
 	}
-	s.reader.SetMaxOpenConns(8)
+	s.reader.SetMaxOpenConns(readers)
+	// Keep every reader open when idle: database/sql keeps only 2 by
+	// default, and a reopened connection parses the schema and prepares
+	// its statements again (15% of the CPU under 8 RETR clients).
+	s.reader.SetMaxIdleConns(readers)
 	if err := migrate(ctx, s.writer); err != nil {
 		s.closeDBs()
 		return nil, err
