@@ -141,7 +141,6 @@ func (s *session) cmdQuit([]string) error {
 		return &endSession{reason: "quit"}
 	}
 	s.state = stateUpdate
-	s.markRetrieved()
 	// The UPDATE transaction runs to its end even when the server is
 	// shutting down: a half-applied QUIT is worse than a slower shutdown.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(s.ctx), s.srv.writeTimeout())
@@ -160,6 +159,9 @@ func (s *session) cmdQuit([]string) error {
 		}
 		s.nExpunged = len(ids)
 	}
+	// After the delete, so messages it removed need no record: a
+	// download-and-delete QUIT then commits one transaction, not two.
+	s.markRetrieved()
 	// Unlock before answering, so a client reconnecting at once after
 	// +OK does not find the maildrop still locked.
 	if err := s.drop.Close(); err != nil {
@@ -176,14 +178,15 @@ func (s *session) cmdQuit([]string) error {
 
 // markRetrieved records, in one call, the first retrieval of the messages
 // fully sent this session, for EXPIRE. It runs at QUIT or at the end of
-// the session, so RETR costs no store write.
+// the session, so RETR costs no store write. Messages a committed UPDATE
+// has just deleted are left out.
 func (s *session) markRetrieved() {
 	if s.retrieved == nil || s.drop == nil {
 		return
 	}
 	var ids []int64
 	for i, r := range s.retrieved {
-		if r && s.msgs[i].FirstRetrieved.IsZero() {
+		if r && s.msgs[i].FirstRetrieved.IsZero() && !(s.nExpunged > 0 && s.deleted[i]) {
 			ids = append(ids, s.msgs[i].ID)
 		}
 	}

@@ -2,7 +2,12 @@ package pop3
 
 import (
 	"context"
+	"fmt"
+	"reflect"
+	"slices"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/pochta-mail/pochta/internal/store"
 	"github.com/pochta-mail/pochta/internal/store/sqlite"
@@ -139,4 +144,89 @@ S: -ERR Message 1 expunged
 S: -ERR Too many bad commands, closing connection
 `)
 	c.expectClosed()
+}
+
+// recordingMarks is the real store recording what MarkRetrieved gets;
+// with failDelete, Delete fails.
+type recordingMarks struct {
+	store.Maildrops
+	failDelete bool
+	mu         sync.Mutex
+	marked     [][]int64
+}
+
+func (r *recordingMarks) OpenMaildrop(ctx context.Context, id int64) (store.Maildrop, error) {
+	md, err := r.Maildrops.OpenMaildrop(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return &recordingMark{Maildrop: md, r: r}, nil
+}
+
+type recordingMark struct {
+	store.Maildrop
+	r *recordingMarks
+}
+
+func (m *recordingMark) MarkRetrieved(ctx context.Context, ids []int64, at time.Time) error {
+	m.r.mu.Lock()
+	m.r.marked = append(m.r.marked, slices.Clone(ids))
+	m.r.mu.Unlock()
+	return m.Maildrop.MarkRetrieved(ctx, ids, at)
+}
+
+func (m *recordingMark) Delete(ctx context.Context, ids []int64) error {
+	if m.r.failDelete {
+		return fmt.Errorf("disk on fire: %w", store.ErrTemporary)
+	}
+	return m.Maildrop.Delete(ctx, ids)
+}
+
+// TestQuitMarksOnlyKeptMessages: a QUIT whose UPDATE deleted retrieved
+// messages records the first retrieval only of those it kept (one store
+// transaction for download-and-delete, not two); when the UPDATE fails,
+// every retrieved message is recorded.
+func TestQuitMarksOnlyKeptMessages(t *testing.T) {
+	t.Parallel()
+	for _, failDelete := range []bool{false, true} {
+		r := &recordingMarks{failDelete: failDelete}
+		e := newEnv(t, envOptions{maildrops: func(m store.Maildrops) store.Maildrops {
+			r.Maildrops = m
+			return r
+		}})
+		e.deliver(testUser, msg1, msg2, msg1)
+		acct, err := e.store.Account(t.Context(), testUser)
+		if err != nil {
+			t.Fatal(err)
+		}
+		drop, err := e.store.OpenMaildrop(t.Context(), acct.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		all := drop.Messages()
+		drop.Close()
+		c := e.login()
+		for _, cmd := range []string{"RETR 1", "RETR 2"} {
+			c.send(cmd)
+			c.line()
+			c.multiline()
+		}
+		c.send("DELE 1")
+		c.line()
+		c.send("DELE 3") // not retrieved
+		c.line()
+		c.send("QUIT")
+		c.line()
+		c.expectClosed()
+		e.waitIdle()
+		want := [][]int64{{all[1].ID}}
+		if failDelete {
+			want = [][]int64{{all[0].ID, all[1].ID}}
+		}
+		r.mu.Lock()
+		if !reflect.DeepEqual(r.marked, want) {
+			t.Errorf("failDelete=%v: MarkRetrieved got %v, want %v", failDelete, r.marked, want)
+		}
+		r.mu.Unlock()
+	}
 }
