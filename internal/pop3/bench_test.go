@@ -30,6 +30,7 @@ func BenchmarkRETR(b *testing.B) {
 		dots bool
 	}{
 		{"4KiB", 4 << 10, false},
+		{"20KiB-dotted", 20 << 10, true}, // typical: inline in the store
 		{"64KiB", 64 << 10, false},
 		{"1MiB", 1 << 20, false},
 		{"1MiB-dotted", 1 << 20, true},

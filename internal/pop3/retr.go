@@ -116,6 +116,14 @@ func (s *session) retrievedFully(i int, complete bool) {
 // here ends the session.
 func (s *session) sendBody(body io.Reader, bw bodyWriter) (complete bool, err error) {
 	bw.w = s.writer()
+	if _, isFile := body.(*os.File); !isFile {
+		if wt, ok := body.(io.WriterTo); ok {
+			// A body in memory (the store's inline bodies) goes to the
+			// writer whole: no copy through a buffer of ours.
+			_, err = wt.WriteTo(&bw)
+			return s.endBody(&bw, err)
+		}
+	}
 	bufp, _ := s.srv.copyBuffers.Get().(*[]byte)
 	if bufp == nil {
 		b := make([]byte, copyBufferSize)
@@ -123,8 +131,13 @@ func (s *session) sendBody(body io.Reader, bw bodyWriter) (complete bool, err er
 	}
 	defer s.srv.copyBuffers.Put(bufp)
 	// The struct hides WriterTo/ReaderFrom so io.CopyBuffer uses our
-	// pooled buffer instead of allocating its own.
+	// pooled buffer instead of allocating its own (a file's WriteTo would).
 	_, err = io.CopyBuffer(&bw, struct{ io.Reader }{body}, *bufp)
+	return s.endBody(&bw, err)
+}
+
+// endBody finishes sendBody once the copy returned err.
+func (s *session) endBody(bw *bodyWriter, err error) (complete bool, _ error) {
 	switch {
 	case errors.Is(err, errTopDone):
 		complete = false

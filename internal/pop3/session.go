@@ -48,7 +48,7 @@ const (
 	readerSize = 1024
 	// writerSize is the output buffer, taken from a pool only while a
 	// response is being written, so idle connections hold none.
-	writerSize = 16 << 10
+	writerSize = 64 << 10
 )
 
 // session is one POP3 connection.
