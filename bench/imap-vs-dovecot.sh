@@ -40,7 +40,7 @@ RES=$WORK/results.txt
 CONCS="1 8"
 [ "$QUICK" = 1 ] && CONCS="8"
 
-log() { printf '== %s %s\n' "$(date +%T)" "$*" >&2; }
+. "$ROOT/bench/lib.sh"
 mkdir -p "$BIN" "$D"
 : > "$RES"
 ulimit -n "$(ulimit -Hn)" || true
@@ -53,21 +53,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-wait_port() { # port
-	for _ in $(seq 1 150); do
-		(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-		sleep 0.2
-	done
-	echo "nothing listens on 127.0.0.1:$1" >&2
-	return 1
-}
-
-log "building into $BIN"
-(cd "$ROOT" && go build -o "$BIN/pochta" ./cmd/pochta &&
-	go build -o "$BIN/pochta-bench" ./cmd/pochta-bench &&
-	go build -o "$BIN/genmail" ./bench/genmail &&
-	go build -o "$BIN/maildirput" ./bench/maildirput &&
-	go build -o "$BIN/bulkdeliver" ./bench/bulkdeliver)
+build_tools ./cmd/pochta ./cmd/pochta-bench ./bench/genmail ./bench/maildirput ./bench/bulkdeliver
 
 # 2-20 KB messages, multipart and plain as genmail makes them; the same
 # seed gives the same bytes every run.
@@ -75,7 +61,6 @@ log "generating messages"
 "$BIN/genmail" -dir "$WORK/msgs" -n "$NMSG" -min 2000 -max 20000 -seed 4
 "$BIN/genmail" -dir "$WORK/few" -n 5 -min 2000 -max 5000 -seed 5
 
-accounts() { for i in $(seq 1 "$2"); do echo "$1$i@$DOMAIN"; done; }
 FETCH_USERS=$(accounts f "$NFETCH")
 IDLE_USERS=$(accounts i "$NIDLEUSERS")
 ALL_USERS="$FETCH_USERS $IDLE_USERS"

@@ -38,7 +38,7 @@ RES=$WORK/results.txt  # one RESULT line per run, prefixed "server label"
 CONCS="1 8 64"
 [ "$QUICK" = 1 ] && CONCS="8"
 
-log() { printf '== %s %s\n' "$(date +%T)" "$*" >&2; }
+. "$ROOT/bench/lib.sh"
 mkdir -p "$BIN" "$D"
 : > "$RES"
 
@@ -49,22 +49,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-wait_port() { # port
-	for _ in $(seq 1 150); do
-		(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-		sleep 0.2
-	done
-	echo "nothing listens on 127.0.0.1:$1" >&2
-	return 1
-}
-
 # ---------------------------------------------------------------- build
-log "building into $BIN"
-(cd "$ROOT" && go build -o "$BIN/pochta" ./cmd/pochta &&
-	go build -o "$BIN/pochta-bench" ./cmd/pochta-bench &&
-	go build -o "$BIN/genmail" ./bench/genmail &&
-	go build -o "$BIN/maildirput" ./bench/maildirput &&
-	go build -o "$BIN/bulkdeliver" ./bench/bulkdeliver)
+build_tools ./cmd/pochta ./cmd/pochta-bench ./bench/genmail ./bench/maildirput ./bench/bulkdeliver
 
 # ------------------------------------------------------------- messages
 # 2-100 KB messages for retr/fetchdel, 2-10 KB for the 100k maildrop (its
@@ -73,9 +59,6 @@ log "generating messages"
 "$BIN/genmail" -dir "$WORK/msgs" -n "$NMSG" -min 2000 -max 100000 -seed 1
 "$BIN/genmail" -dir "$WORK/big" -n "$NBIG" -min 2000 -max 10000 -seed 2
 
-accounts() { # prefix count
-	for i in $(seq 1 "$2"); do echo "$1$i@$DOMAIN"; done
-}
 RETR_USERS=$(accounts u "$NRETR")
 FD_USERS=$(accounts f "$NFD")
 IDLE_USERS=$(accounts i "$NIDLE")

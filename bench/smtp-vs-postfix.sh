@@ -37,7 +37,7 @@ P=$WORK/pochta
 F=$WORK/postfix
 RES=$WORK/results.txt
 
-log() { printf '== %s %s\n' "$(date +%T)" "$*" >&2; }
+. "$ROOT/bench/lib.sh"
 mkdir -p "$BIN"
 : > "$RES"
 
@@ -48,17 +48,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-wait_port() {
-	for _ in $(seq 1 150); do
-		(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-		sleep 0.2
-	done
-	echo "nothing listens on 127.0.0.1:$1" >&2
-	return 1
-}
-
-log "building into $BIN"
-(cd "$ROOT" && go build -o "$BIN/pochta" ./cmd/pochta && go build -o "$BIN/pochta-bench" ./cmd/pochta-bench)
+build_tools ./cmd/pochta ./cmd/pochta-bench
 
 # --------------------------------------------------------------- Pochta
 log "pochta: init $P"
