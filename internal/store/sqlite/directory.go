@@ -132,15 +132,18 @@ func (s *Store) CreateAccount(ctx context.Context, address string, c store.Crede
 		if err != nil {
 			return dbError("creating account", err)
 		}
-		// UIDVALIDITY from the clock: a re-created account of the same
-		// address gets a new one (unless re-created within the second),
-		// so clients do not confuse its messages with the old ones.
+		// A fresh UIDVALIDITY: a re-created account of the same address
+		// must not repeat the old one's UIDs and UIDLs.
+		validity, err := s.nextUIDValidity(ctx, tx)
+		if err != nil {
+			return err
+		}
 		_, err = tx.ExecContext(ctx, `INSERT INTO mailboxes (account_id, name, uidvalidity, special_use)
-			VALUES (?, 'INBOX', ?, '')`, a.ID, uint32(now.Unix()))
+			VALUES (?, 'INBOX', ?, '')`, a.ID, validity)
 		if err != nil {
 			return dbError("creating INBOX", err)
 		}
-		return createDefaultFolders(ctx, tx, a.ID, now)
+		return createDefaultFolders(ctx, tx, a.ID, validity)
 	})
 	if err != nil {
 		return store.Account{}, err

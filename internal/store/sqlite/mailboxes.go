@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"time"
 	"unicode/utf8"
 
 	"github.com/pochta-mail/pochta/internal/store"
@@ -41,10 +40,10 @@ func checkMailboxName(name string) (string, error) {
 }
 
 // createDefaultFolders adds the special-use folders of a new account.
-func createDefaultFolders(ctx context.Context, tx *sql.Tx, accountID int64, now time.Time) error {
+func createDefaultFolders(ctx context.Context, tx *sql.Tx, accountID int64, validity uint32) error {
 	for _, f := range store.DefaultFolders() {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO mailboxes (account_id, name, uidvalidity, special_use)
-			VALUES (?, ?, ?, ?)`, accountID, f.Name, uint32(now.Unix()), f.SpecialUse); err != nil {
+			VALUES (?, ?, ?, ?)`, accountID, f.Name, validity, f.SpecialUse); err != nil {
 			return dbError("creating "+f.Name, err)
 		}
 	}
@@ -118,8 +117,12 @@ func (s *Store) CreateMailbox(ctx context.Context, accountID int64, name, specia
 		if err := s.createParents(ctx, tx, accountID, name); err != nil {
 			return err
 		}
+		validity, err := s.nextUIDValidity(ctx, tx)
+		if err != nil {
+			return err
+		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO mailboxes (account_id, name, uidvalidity, special_use)
-			VALUES (?, ?, ?, ?)`, accountID, name, s.uidValidity(), specialUse); err != nil {
+			VALUES (?, ?, ?, ?)`, accountID, name, validity, specialUse); err != nil {
 			if isForeignKeyViolation(err) {
 				return fmt.Errorf("sqlite: account %d: %w", accountID, store.ErrNotFound)
 			}
@@ -134,9 +137,20 @@ func (s *Store) CreateMailbox(ctx context.Context, accountID int64, name, specia
 	return m, err
 }
 
-// uidValidity picks a new mailbox's UIDVALIDITY from the clock, so a
-// mailbox deleted and created again gets a new one (RFC 9051 2.3.1.1).
-func (s *Store) uidValidity() uint32 { return uint32(s.now().Unix()) }
+// nextUIDValidity hands out a UIDVALIDITY for new mailboxes: the clock's
+// seconds, but always above every value handed out before, so a mailbox
+// deleted and created again gets a new one however fast (RFC 9051
+// 2.3.1.1), and an account re-created under the same address never repeats
+// its predecessor's POP3 UIDLs (they are built from INBOX's UIDVALIDITY).
+func (s *Store) nextUIDValidity(ctx context.Context, tx *sql.Tx) (uint32, error) {
+	var v int64
+	err := tx.QueryRowContext(ctx, `UPDATE uidvalidity_seq SET last = max(last + 1, ?) RETURNING last`,
+		s.now().Unix()).Scan(&v)
+	if err != nil {
+		return 0, dbError("allocating UIDVALIDITY", err)
+	}
+	return uint32(v), nil
+}
 
 // createParents creates the missing superior levels of name (RFC 9051
 // 6.3.4: "the server SHOULD create any superior hierarchical names").
@@ -145,8 +159,12 @@ func (s *Store) createParents(ctx context.Context, tx *sql.Tx, accountID int64, 
 		if name[i] != store.Delimiter {
 			continue
 		}
+		validity, err := s.nextUIDValidity(ctx, tx)
+		if err != nil {
+			return err
+		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO mailboxes (account_id, name, uidvalidity)
-			VALUES (?, ?, ?) ON CONFLICT DO NOTHING`, accountID, name[:i], s.uidValidity()); err != nil {
+			VALUES (?, ?, ?) ON CONFLICT DO NOTHING`, accountID, name[:i], validity); err != nil {
 			return dbError("creating parent mailbox", err)
 		}
 	}
@@ -250,9 +268,13 @@ func (s *Store) RenameMailbox(ctx context.Context, accountID int64, from, to str
 // stays, empty, with its children (RFC 9051 6.3.6). The messages keep
 // their UIDs: the new mailbox has a new UIDVALIDITY and INBOX's UIDNEXT.
 func (s *Store) renameInbox(ctx context.Context, tx *sql.Tx, inbox store.Mailbox, to string) ([]int64, error) {
+	validity, err := s.nextUIDValidity(ctx, tx)
+	if err != nil {
+		return nil, err
+	}
 	var id int64
 	if err := tx.QueryRowContext(ctx, `INSERT INTO mailboxes (account_id, name, uidvalidity, uidnext)
-		VALUES (?, ?, ?, ?) RETURNING id`, inbox.AccountID, to, s.uidValidity(), inbox.UIDNext).Scan(&id); err != nil {
+		VALUES (?, ?, ?, ?) RETURNING id`, inbox.AccountID, to, validity, inbox.UIDNext).Scan(&id); err != nil {
 		return nil, dbError("renaming INBOX", err)
 	}
 	if _, err := tx.ExecContext(ctx, `UPDATE messages SET mailbox_id = ? WHERE mailbox_id = ?`, id, inbox.ID); err != nil {

@@ -148,6 +148,14 @@ CREATE INDEX queue_due ON queue(next_try);
 ALTER TABLE queue_recipients ADD COLUMN status TEXT NOT NULL DEFAULT ''; -- store.RecipientStatus: "", delivered, failed, bounced
 ALTER TABLE queue_recipients ADD COLUMN reply TEXT NOT NULL DEFAULT '';
 `,
+	// 6: the last UIDVALIDITY handed out. Taking it from the clock alone
+	// gave a mailbox deleted and re-created within one second (or an
+	// account re-created at once) its old UIDVALIDITY, so clients could
+	// take new messages for ones they already had (same UID, same UIDL).
+	`
+CREATE TABLE uidvalidity_seq (last INTEGER NOT NULL);
+INSERT INTO uidvalidity_seq SELECT coalesce(max(uidvalidity), 0) FROM mailboxes;
+`,
 }
 
 // migrate brings the database schema up to date. Concurrent processes are

@@ -123,6 +123,46 @@ func testCreateDeleteMailbox(t *testing.T, s store.Store) {
 	if msgs := list(t, s, again); len(msgs) != 0 {
 		t.Errorf("re-created mailbox has %d messages", len(msgs))
 	}
+	// Within the same second too, its UIDs start again, so its
+	// UIDVALIDITY must differ (RFC 9051 2.3.1.1).
+	if again.UIDValidity == nuts.UIDValidity {
+		t.Errorf("re-created mailbox kept UIDVALIDITY %d", again.UIDValidity)
+	}
+}
+
+// testRecreatedAccountUIDLs: an account deleted and created again at once
+// under the same address must not repeat its predecessor's UIDLs, or a
+// POP3 client that leaves mail on the server would skip the new mail.
+func testRecreatedAccountUIDLs(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	old := account(t, s, "again@example.org")
+	deliver(t, s, msgBody(1), old)
+	oldUIDLs := uidls(t, s, old)
+	if err := s.DeleteAccount(ctx, old.Address); err != nil {
+		t.Fatal(err)
+	}
+	renewed := account(t, s, "again@example.org")
+	deliver(t, s, msgBody(1), renewed)
+	for _, u := range uidls(t, s, renewed) {
+		if slices.Contains(oldUIDLs, u) {
+			t.Errorf("re-created account repeats UIDL %q", u)
+		}
+	}
+}
+
+// uidls returns the UIDLs of an account's maildrop.
+func uidls(t *testing.T, s store.Store, a store.Account) []string {
+	t.Helper()
+	drop, err := s.OpenMaildrop(context.Background(), a.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer drop.Close()
+	var out []string
+	for _, m := range drop.Messages() {
+		out = append(out, m.UIDL)
+	}
+	return out
 }
 
 func testRenameMailbox(t *testing.T, s store.Store) {

@@ -45,6 +45,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ConcurrentDeliveries", testConcurrent},
 		{"DefaultFolders", testDefaultFolders},
 		{"CreateDeleteMailbox", testCreateDeleteMailbox},
+		{"RecreatedAccountUIDLs", testRecreatedAccountUIDLs},
 		{"RenameMailbox", testRenameMailbox},
 		{"SubscribeAndStatus", testSubscribeAndStatus},
 		{"AppendAndList", testAppendAndList},
