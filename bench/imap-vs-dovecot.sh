@@ -82,49 +82,12 @@ mkdir -p "$D/run" "$D/mail"
 # verified-credentials cache hit costs about as much as an SSHA256 check.
 HASH=$(doveadm pw -s SSHA256 -p "$PASS")
 for u in $ALL_USERS; do echo "$u:$HASH::::::"; done > "$D/passwd"
-cat > "$D/dovecot.conf" <<EOF
-base_dir = $D/run
-state_dir = $D/state
-instance_name = pochta-imapbench-dovecot
-protocols = imap
-listen = 127.0.0.1
-ssl = no
-disable_plaintext_auth = no
-auth_mechanisms = plain
-log_path = $D/dovecot.log
-auth_cache_size = 10M
-auth_cache_ttl = 5 mins
-passdb {
-  driver = passwd-file
-  args = $D/passwd
-}
-userdb {
-  driver = passwd-file
-  args = $D/passwd
-  default_fields = uid=nobody gid=nogroup home=$D/mail/%u
-}
-mail_location = maildir:~/Maildir
+dovecot_conf imap pochta-imapbench-dovecot <<EOF
 default_process_limit = $((NIDLE_DOVECOT + 200))
 default_client_limit = $((4 * NIDLE_DOVECOT + 1000))
 default_vsz_limit = 1G
-service imap-login {
-  inet_listener imap {
-    address = 127.0.0.1
-    port = $DPORT
-  }
-  inet_listener imaps {
-    port = 0
-  }
-}
 EOF
-NOBODY_UID=$(id -u nobody); NOGROUP_GID=$(getent group nogroup | cut -d: -f3)
 chown nobody:nogroup "$D/mail"
-dovecot_fill() { # srcdir users...
-	local src=$1 dirs=()
-	shift
-	for u in "$@"; do dirs+=("$D/mail/$u/Maildir"); mkdir -p "$D/mail/$u"; chown nobody:nogroup "$D/mail/$u"; done
-	"$BIN/maildirput" -src "$src" -uid "$NOBODY_UID" -gid "$NOGROUP_GID" "${dirs[@]}"
-}
 dovecot_fill "$WORK/msgs" $FETCH_USERS
 dovecot_fill "$WORK/few" $IDLE_USERS
 

@@ -28,3 +28,62 @@ accounts() {
 	local i
 	for i in $(seq 1 "$2"); do echo "$1$i@$DOMAIN"; done
 }
+
+# dovecot_conf PROTOCOL INSTANCE: write $D/dovecot.conf for a private
+# Dovecot instance serving PROTOCOL (pop3 or imap) on 127.0.0.1:$DPORT
+# only, with passwd-file users from $D/passwd, Maildirs under $D/mail and
+# the default one-process-per-session model. Lines read from standard input
+# are added before the listener (limits, protocol settings).
+dovecot_conf() {
+	local proto=$1 instance=$2
+	{
+		cat <<CONF
+base_dir = $D/run
+state_dir = $D/state
+instance_name = $instance
+protocols = $proto
+listen = 127.0.0.1
+ssl = no
+disable_plaintext_auth = no
+auth_mechanisms = plain
+log_path = $D/dovecot.log
+auth_cache_size = 10M
+auth_cache_ttl = 5 mins
+passdb {
+  driver = passwd-file
+  args = $D/passwd
+}
+userdb {
+  driver = passwd-file
+  args = $D/passwd
+  default_fields = uid=nobody gid=nogroup home=$D/mail/%u
+}
+mail_location = maildir:~/Maildir
+CONF
+		cat
+		cat <<CONF
+service $proto-login {
+  inet_listener $proto {
+    address = 127.0.0.1
+    port = $DPORT
+  }
+  inet_listener ${proto}s {
+    port = 0
+  }
+}
+CONF
+	} > "$D/dovecot.conf"
+}
+
+# dovecot_fill SRCDIR USER...: copy the messages of SRCDIR into each user's
+# Maildir under $D/mail, owned by nobody:nogroup as Dovecot's userdb says.
+dovecot_fill() {
+	local src=$1 dirs=() u
+	shift
+	for u in "$@"; do
+		dirs+=("$D/mail/$u/Maildir")
+		mkdir -p "$D/mail/$u"
+		chown nobody:nogroup "$D/mail/$u"
+	done
+	"$BIN/maildirput" -src "$src" -uid "$(id -u nobody)" -gid "$(getent group nogroup | cut -d: -f3)" "${dirs[@]}"
+}

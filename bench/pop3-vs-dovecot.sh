@@ -94,51 +94,14 @@ HASH_SSHA=$(doveadm pw -s SSHA256 -p "$PASS")
 for u in $ALL_USERS; do echo "$u:$HASH_ARGON::::::"; done > "$D/passwd.argon2id"
 for u in $ALL_USERS; do echo "$u:$HASH_SSHA::::::"; done > "$D/passwd.ssha256"
 cp "$D/passwd.argon2id" "$D/passwd"
-cat > "$D/dovecot.conf" <<EOF
-base_dir = $D/run
-state_dir = $D/state
-instance_name = pochta-bench-dovecot
-protocols = pop3
-listen = 127.0.0.1
-ssl = no
-disable_plaintext_auth = no
-auth_mechanisms = plain
-log_path = $D/dovecot.log
-auth_cache_size = 10M
-auth_cache_ttl = 5 mins
-passdb {
-  driver = passwd-file
-  args = $D/passwd
-}
-userdb {
-  driver = passwd-file
-  args = $D/passwd
-  default_fields = uid=nobody gid=nogroup home=$D/mail/%u
-}
-mail_location = maildir:~/Maildir
+dovecot_conf pop3 pochta-bench-dovecot <<EOF
 pop3_uidl_format = %08Xu%08Xv
 default_process_limit = $((NIDLE + 200))
 default_client_limit = $((4 * NIDLE + 1000))
-service pop3-login {
-  inet_listener pop3 {
-    address = 127.0.0.1
-    port = $DPORT
-  }
-  inet_listener pop3s {
-    port = 0
-  }
-}
 EOF
-NOBODY_UID=$(id -u nobody); NOGROUP_GID=$(getent group nogroup | cut -d: -f3)
 chown nobody:nogroup "$D/mail"
-dovecot_fill() { # users...
-	local dirs=()
-	for u in "$@"; do dirs+=("$D/mail/$u/Maildir"); mkdir -p "$D/mail/$u"; chown nobody:nogroup "$D/mail/$u"; done
-	"$BIN/maildirput" -src "$WORK/msgs" -uid "$NOBODY_UID" -gid "$NOGROUP_GID" "${dirs[@]}"
-}
-dovecot_fill $RETR_USERS $FD_USERS
-mkdir -p "$D/mail/big@$DOMAIN"; chown nobody:nogroup "$D/mail/big@$DOMAIN"
-"$BIN/maildirput" -src "$WORK/big" -uid "$NOBODY_UID" -gid "$NOGROUP_GID" "$D/mail/big@$DOMAIN/Maildir"
+dovecot_fill "$WORK/msgs" $RETR_USERS $FD_USERS
+dovecot_fill "$WORK/big" "big@$DOMAIN"
 
 # Refill commands for fetchdel, run by pochta-bench between passes.
 cat > "$WORK/refill-pochta.sh" <<EOF
@@ -148,7 +111,7 @@ EOF
 cat > "$WORK/refill-dovecot.sh" <<EOF
 #!/bin/sh
 dirs=""; for u in $(echo $FD_USERS); do dirs="\$dirs $D/mail/\$u/Maildir"; done
-exec "$BIN/maildirput" -src "$WORK/msgs" -uid $NOBODY_UID -gid $NOGROUP_GID \$dirs
+exec "$BIN/maildirput" -src "$WORK/msgs" -uid $(id -u nobody) -gid $(getent group nogroup | cut -d: -f3) \$dirs
 EOF
 chmod +x "$WORK"/refill-*.sh
 
