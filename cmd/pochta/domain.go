@@ -21,11 +21,7 @@ func (c *cli) domainCmd(args []string) error {
 	default:
 		return usagef("usage: pochta domain add NAME... | del NAME | list")
 	}
-	cfg, err := c.loadConfig(*dir, nil)
-	if err != nil {
-		return err
-	}
-	st, err := c.openStore(cfg, c.adminLogger())
+	_, st, err := c.adminStore(*dir)
 	if err != nil {
 		return err
 	}

@@ -39,11 +39,7 @@ func (c *cli) userCmd(args []string) error {
 			return usageErr(err)
 		}
 	}
-	cfg, err := c.loadConfig(*dir, nil)
-	if err != nil {
-		return err
-	}
-	st, err := c.openStore(cfg, c.adminLogger())
+	cfg, st, err := c.adminStore(*dir)
 	if err != nil {
 		return err
 	}
