@@ -42,9 +42,12 @@ const maxConsecutiveErrors = 10
 // means the session failed as a whole.
 type sessionFunc func(c *config, a account, t *tally) error
 
-// loop runs sessions from c.Conc workers until c.N sessions have started
-// or c.Duration is over. Each worker cycles through its own accounts.
-func loop(ctx context.Context, c *config, once sessionFunc) (*tally, time.Duration) {
+// runWorkers runs c.Conc workers until c.N steps have started in all or
+// c.Duration is over; a worker also gives up after maxConsecutiveErrors
+// failed steps in a row. newWorker builds worker w's step function (called
+// with k = 0, 1, ...; an error is counted as a failure) and an optional
+// cleanup. It returns the merged tallies and the elapsed time.
+func runWorkers(ctx context.Context, c *config, newWorker func(w int) (step func(k int, t *tally) error, done func())) (*tally, time.Duration) {
 	if c.N == 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, c.Duration)
@@ -57,21 +60,21 @@ func loop(ctx context.Context, c *config, once sessionFunc) (*tally, time.Durati
 	for w := range c.Conc {
 		wg.Go(func() {
 			t := &tallies[w]
-			mine := workerAccounts(c.Accounts, w, c.Conc)
+			step, done := newWorker(w)
+			if done != nil {
+				defer done()
+			}
 			bad := 0
 			for k := 0; ctx.Err() == nil && bad < maxConsecutiveErrors; k++ {
 				if c.N > 0 && started.Add(1) > int64(c.N) {
 					return
 				}
-				t0 := time.Now()
-				if err := once(c, mine[k%len(mine)], t); err != nil {
+				if err := step(k, t); err != nil {
 					t.fail(err)
 					bad++
 					continue
 				}
 				bad = 0
-				t.Sessions++
-				t.SessionLat = append(t.SessionLat, time.Since(t0))
 			}
 		})
 	}
@@ -82,6 +85,23 @@ func loop(ctx context.Context, c *config, once sessionFunc) (*tally, time.Durati
 		total.merge(&tallies[i])
 	}
 	return total, elapsed
+}
+
+// loop runs whole sessions (see runWorkers); each worker cycles through its
+// own accounts.
+func loop(ctx context.Context, c *config, once sessionFunc) (*tally, time.Duration) {
+	return runWorkers(ctx, c, func(w int) (func(int, *tally) error, func()) {
+		mine := workerAccounts(c.Accounts, w, c.Conc)
+		return func(k int, t *tally) error {
+			t0 := time.Now()
+			if err := once(c, mine[k%len(mine)], t); err != nil {
+				return err
+			}
+			t.Sessions++
+			t.SessionLat = append(t.SessionLat, time.Since(t0))
+			return nil
+		}, nil
+	})
 }
 
 // workerAccounts returns the accounts worker w of conc uses: w, w+conc,

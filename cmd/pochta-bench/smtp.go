@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"net"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 )
 
@@ -117,60 +115,34 @@ func (c *smtpClient) close() {
 // (reconnecting after an error), sending to the accounts in turn until
 // c.N messages were sent or c.Duration is over.
 func smtpLoad(ctx context.Context, c *config) (*tally, time.Duration) {
-	if c.N == 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, c.Duration)
-		defer cancel()
-	}
-	var started atomic.Int64
-	tallies := make([]tally, c.Conc)
-	var wg sync.WaitGroup
-	begin := time.Now()
-	for w := range c.Conc {
-		wg.Go(func() {
-			t := &tallies[w]
-			mine := workerAccounts(c.Accounts, w, c.Conc)
-			var cl *smtpClient
-			defer func() {
-				if cl != nil {
-					cl.close()
+	return runWorkers(ctx, c, func(w int) (func(int, *tally) error, func()) {
+		mine := workerAccounts(c.Accounts, w, c.Conc)
+		var cl *smtpClient
+		step := func(k int, t *tally) error {
+			if cl == nil {
+				var err error
+				if cl, err = dialSMTP(ctx, c.Dial); err != nil {
+					return err
 				}
-			}()
-			bad := 0
-			for k := 0; ctx.Err() == nil && bad < maxConsecutiveErrors; k++ {
-				if c.N > 0 && started.Add(1) > int64(c.N) {
-					return
-				}
-				if cl == nil {
-					var err error
-					if cl, err = dialSMTP(ctx, c.Dial); err != nil {
-						t.fail(err)
-						bad++
-						continue
-					}
-					t.Sessions++
-				}
-				body := smtpMessage(c.Size, w, k)
-				t0 := time.Now()
-				if err := cl.sendOne(c.From, mine[k%len(mine)].User, body); err != nil {
-					t.fail(err)
-					cl.nc.Close()
-					cl = nil
-					bad++
-					continue
-				}
-				bad = 0
-				t.Messages++
-				t.Bytes += int64(len(body))
-				t.OpLat = append(t.OpLat, time.Since(t0))
+				t.Sessions++
 			}
-		})
-	}
-	wg.Wait()
-	elapsed := time.Since(begin)
-	total := &tally{}
-	for i := range tallies {
-		total.merge(&tallies[i])
-	}
-	return total, elapsed
+			body := smtpMessage(c.Size, w, k)
+			t0 := time.Now()
+			if err := cl.sendOne(c.From, mine[k%len(mine)].User, body); err != nil {
+				cl.nc.Close()
+				cl = nil
+				return err
+			}
+			t.Messages++
+			t.Bytes += int64(len(body))
+			t.OpLat = append(t.OpLat, time.Since(t0))
+			return nil
+		}
+		done := func() {
+			if cl != nil {
+				cl.close()
+			}
+		}
+		return step, done
+	})
 }
