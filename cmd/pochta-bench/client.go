@@ -38,16 +38,18 @@ func (e *replyError) Error() string {
 	return fmt.Sprintf("%s: server replied %q", e.cmd, e.line)
 }
 
-// dial connects and reads the greeting.
-func dial(ctx context.Context, o dialOptions) (*conn, error) {
+// connect opens the transport every mode uses: TCP from local (nil = any
+// address), then implicit TLS when o.TLS. It returns the connection with
+// its deadline set, and the per-command timeout.
+func (o dialOptions) connect(ctx context.Context, local net.Addr) (net.Conn, time.Duration, error) {
 	timeout := o.Timeout
 	if timeout == 0 {
 		timeout = 60 * time.Second
 	}
-	d := net.Dialer{Timeout: timeout}
+	d := net.Dialer{Timeout: timeout, LocalAddr: local}
 	nc, err := d.DialContext(ctx, "tcp", o.Addr)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	if o.TLS {
 		host, _, _ := net.SplitHostPort(o.Addr)
@@ -55,9 +57,19 @@ func dial(ctx context.Context, o dialOptions) (*conn, error) {
 		tc.SetDeadline(time.Now().Add(timeout))
 		if err := tc.HandshakeContext(ctx); err != nil {
 			nc.Close()
-			return nil, fmt.Errorf("tls handshake: %w", err)
+			return nil, 0, fmt.Errorf("tls handshake: %w", err)
 		}
 		nc = tc
+	}
+	nc.SetDeadline(time.Now().Add(timeout))
+	return nc, timeout, nil
+}
+
+// dial connects and reads the greeting.
+func dial(ctx context.Context, o dialOptions) (*conn, error) {
+	nc, timeout, err := o.connect(ctx, nil)
+	if err != nil {
+		return nil, err
 	}
 	c := &conn{
 		nc:      nc,
@@ -65,7 +77,6 @@ func dial(ctx context.Context, o dialOptions) (*conn, error) {
 		w:       bufio.NewWriterSize(nc, 1024),
 		timeout: timeout,
 	}
-	nc.SetDeadline(time.Now().Add(timeout))
 	if _, err := c.status("greeting"); err != nil {
 		nc.Close()
 		return nil, err

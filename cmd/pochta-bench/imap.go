@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/tls"
 	"fmt"
 	"net"
 	"strconv"
@@ -40,26 +39,11 @@ type imapReply struct {
 }
 
 func dialIMAP(ctx context.Context, o dialOptions, local net.Addr) (*imapConn, error) {
-	timeout := o.Timeout
-	if timeout == 0 {
-		timeout = 60 * time.Second
-	}
-	d := net.Dialer{Timeout: timeout, LocalAddr: local}
-	nc, err := d.DialContext(ctx, "tcp", o.Addr)
+	nc, timeout, err := o.connect(ctx, local)
 	if err != nil {
 		return nil, err
 	}
-	if o.TLS {
-		tc := tls.Client(nc, &tls.Config{InsecureSkipVerify: true})
-		tc.SetDeadline(time.Now().Add(timeout))
-		if err := tc.HandshakeContext(ctx); err != nil {
-			nc.Close()
-			return nil, fmt.Errorf("tls handshake: %w", err)
-		}
-		nc = tc
-	}
 	c := &imapConn{nc: nc, r: bufio.NewReaderSize(nc, 32<<10), w: bufio.NewWriter(nc), timeout: timeout}
-	c.nc.SetDeadline(time.Now().Add(timeout))
 	line, err := c.r.ReadString('\n')
 	if err != nil || !strings.HasPrefix(line, "* OK") {
 		nc.Close()

@@ -42,12 +42,7 @@ type smtpClient struct {
 }
 
 func dialSMTP(ctx context.Context, o dialOptions) (*smtpClient, error) {
-	timeout := o.Timeout
-	if timeout == 0 {
-		timeout = 60 * time.Second
-	}
-	d := net.Dialer{Timeout: timeout}
-	nc, err := d.DialContext(ctx, "tcp", o.Addr)
+	nc, timeout, err := o.connect(ctx, nil)
 	if err != nil {
 		return nil, err
 	}
