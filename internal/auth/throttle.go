@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"context"
 	"net/netip"
 	"sync"
 	"time"
@@ -53,6 +54,24 @@ func (s *Service) FailureDelay(login string, ip netip.Addr) time.Duration {
 		n = max(n, recordFailure(t.ips, p, now))
 	}
 	return failureDelay(n)
+}
+
+// LoginFailed records a failed login like FailureDelay, then waits out the
+// delay before the caller answers the client (or less, if ctx ends first:
+// a server shutting down does not hold sessions). It returns the delay, for
+// the log. Every protocol server calls it, so they throttle alike.
+func (s *Service) LoginFailed(ctx context.Context, login string, ip netip.Addr) time.Duration {
+	d := s.FailureDelay(login, ip)
+	if d <= 0 {
+		return d
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
+	return d
 }
 
 // LoginSucceeded resets the account's failure counter. The network's

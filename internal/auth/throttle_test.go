@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"context"
 	"fmt"
 	"net/netip"
 	"testing"
@@ -100,5 +101,23 @@ func TestThrottleIsBounded(t *testing.T) {
 	f.s.FailureDelay("fresh", netip.MustParseAddr("192.0.2.1"))
 	if n := f.s.throttle.logins.len(); n != 1 {
 		t.Errorf("login table after expiry: %d entries, want 1", n)
+	}
+}
+
+// TestLoginFailed checks that LoginFailed counts like FailureDelay and that
+// a cancelled context cuts its wait short (the test would hang otherwise:
+// the third failure waits a second, the ones after longer).
+func TestLoginFailed(t *testing.T) {
+	f := newFixture(t, Options{})
+	ip := netip.MustParseAddr("192.0.2.7")
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	for i, want := range []time.Duration{0, 0, time.Second, 2 * time.Second, 4 * time.Second} {
+		if got := f.s.LoginFailed(ctx, "alice", ip); got != want {
+			t.Errorf("failure %d: LoginFailed = %v, want %v", i+1, got, want)
+		}
+	}
+	if got := f.s.FailureDelay("alice", ip); got != 8*time.Second {
+		t.Errorf("after five LoginFailed calls the next delay is %v, want 8s", got)
 	}
 }

@@ -39,7 +39,7 @@ type Authenticator interface {
 	CheckPassword(ctx context.Context, login, password string) (store.Account, error)
 	Mechanisms(plaintextOK bool) []string
 	NewSASL(ctx context.Context, mech string, host string) (auth.SASLSession, error)
-	FailureDelay(login string, ip netip.Addr) time.Duration
+	LoginFailed(ctx context.Context, login string, ip netip.Addr) time.Duration
 	LoginSucceeded(login string, ip netip.Addr)
 }
 

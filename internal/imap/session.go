@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
-	"time"
 
 	goimap "github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapserver"
@@ -71,7 +70,7 @@ func (s *session) loggedIn(login string, acct store.Account, err error) error {
 			return errUnavailable
 		}
 		s.logger().Info("imap: login failed", "login", truncate(login, 64))
-		sleep(s.ctx, s.srv.Auth.FailureDelay(login, s.f.ip))
+		s.srv.Auth.LoginFailed(s.ctx, login, s.f.ip)
 		return imapserver.ErrAuthFailed
 	}
 	s.srv.Auth.LoginSucceeded(login, s.f.ip)
@@ -86,18 +85,6 @@ func truncate(s string, n int) string {
 		return s[:n] + "..."
 	}
 	return s
-}
-
-func sleep(ctx context.Context, d time.Duration) {
-	if d <= 0 {
-		return
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-	case <-ctx.Done():
-	}
 }
 
 // AuthenticateMechanisms lists the SASL mechanisms this connection may use.

@@ -2,7 +2,6 @@ package pop3
 
 import (
 	"errors"
-	"time"
 
 	"github.com/pochta-mail/pochta/internal/auth"
 	"github.com/pochta-mail/pochta/internal/store"
@@ -64,7 +63,7 @@ func (s *session) login(login string, acct store.Account, err error) error {
 			return err // backend trouble: [SYS/TEMP], nothing to throttle
 		}
 		s.log.Info("pop3: login failed", "login", s.logLogin(login), "err", err)
-		s.sleep(s.srv.Auth.FailureDelay(login, s.ip))
+		s.srv.Auth.LoginFailed(s.ctx, login, s.ip)
 		return err // replyFor: -ERR [AUTH] Authentication failed
 	}
 	s.srv.Auth.LoginSucceeded(login, s.ip)
@@ -102,19 +101,6 @@ func (s *session) logLogin(login string) string {
 		return login[:64] + "..."
 	}
 	return login
-}
-
-// sleep waits d, or less if the session's context ends.
-func (s *session) sleep(d time.Duration) {
-	if d <= 0 {
-		return
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-	case <-s.ctx.Done():
-	}
 }
 
 // enterTransaction fixes the maildrop view for the rest of the session.

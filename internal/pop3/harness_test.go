@@ -96,7 +96,7 @@ func (c *testClock) Advance(d time.Duration) {
 // removed, for fuzzing where thousands of failed logins are expected.
 type noDelayAuth struct{ *auth.Service }
 
-func (noDelayAuth) FailureDelay(string, netip.Addr) time.Duration { return 0 }
+func (noDelayAuth) LoginFailed(context.Context, string, netip.Addr) time.Duration { return 0 }
 
 // cheapArgon2 keeps password hashing fast in tests (argon2id under -race is
 // slow); logins still run the production verification path.

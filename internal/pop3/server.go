@@ -43,9 +43,8 @@ type Authenticator interface {
 	LegacyEnabled() bool
 	Mechanisms(plaintextOK bool) []string
 	NewSASL(ctx context.Context, mech string, host string) (auth.SASLSession, error)
-	// FailureDelay records a failed login and says how long to wait before
-	// answering it.
-	FailureDelay(login string, ip netip.Addr) time.Duration
+	// LoginFailed records a failed login and waits out its throttle delay.
+	LoginFailed(ctx context.Context, login string, ip netip.Addr) time.Duration
 	LoginSucceeded(login string, ip netip.Addr)
 }
 

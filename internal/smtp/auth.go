@@ -4,7 +4,6 @@ import (
 	"errors"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/emersion/go-sasl"
 	gosmtp "github.com/emersion/go-smtp"
@@ -67,9 +66,8 @@ func (a *saslAdapter) Next(response []byte) ([]byte, bool, error) {
 		// The wire says nothing about why; the delay grows with repeated
 		// failures from this address (as for POP3).
 		login := a.ex.Login()
-		delay := ss.srv.Auth.FailureDelay(login, ss.c.ip)
+		delay := ss.srv.Auth.LoginFailed(ss.c.ctx, login, ss.c.ip)
 		ss.c.log.Info("smtp: authentication failed", "login", login, "delay", delay)
-		sleep(ss.c, delay)
 		return nil, false, ss.refuse(gosmtp.ErrAuthFailed)
 	case done:
 		acct := a.ex.Account()
@@ -79,14 +77,4 @@ func (a *saslAdapter) Next(response []byte) ([]byte, bool, error) {
 		ss.c.log.Info("smtp: authenticated")
 	}
 	return challenge, done, nil
-}
-
-// sleep waits d unless the server shuts down first.
-func sleep(c *conn, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-	case <-c.ctx.Done():
-	}
 }

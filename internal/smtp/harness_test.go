@@ -53,7 +53,7 @@ type envOptions struct {
 // noDelay removes the failure throttle's wait (tests provoke failures).
 type noDelay struct{ *auth.Service }
 
-func (noDelay) FailureDelay(string, netip.Addr) time.Duration { return 0 }
+func (noDelay) LoginFailed(context.Context, string, netip.Addr) time.Duration { return 0 }
 
 func newEnv(t testing.TB, o envOptions) *env {
 	t.Helper()

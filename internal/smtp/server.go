@@ -28,7 +28,7 @@ import (
 type Authenticator interface {
 	Mechanisms(plaintextOK bool) []string
 	NewSASL(ctx context.Context, mech string, host string) (auth.SASLSession, error)
-	FailureDelay(login string, ip netip.Addr) time.Duration
+	LoginFailed(ctx context.Context, login string, ip netip.Addr) time.Duration
 	LoginSucceeded(login string, ip netip.Addr)
 }
 
