@@ -226,8 +226,8 @@ func newSMTP(cfg *config.Config, st store.Store, authSvc smtp.Authenticator, tls
 
 // smtpListeners are MX (plain, STARTTLS offered), submission (STARTTLS)
 // and submissions. The implicit-TLS one is registered as plain: the SMTP
-// handler does the handshake itself, under its connection wrapper, and a
-// refusal must not be written in clear to a TLS client.
+// handler does the handshake itself, under its connection wrapper; its
+// refusal is written after a handshake (RefuseOverTLS).
 func smtpListeners(cfg *config.Config, s *smtp.Server) []server.Listener {
 	var ls []server.Listener
 	if cfg.SMTP.Listen != "" {
@@ -240,7 +240,7 @@ func smtpListeners(cfg *config.Config, s *smtp.Server) []server.Listener {
 	}
 	if cfg.Submissions.Listen != "" {
 		ls = append(ls, server.Listener{Name: "submissions", Key: "submissions.listen", Addr: cfg.Submissions.Listen,
-			Handler: s.Handler(smtp.ModeSubmission, true)})
+			Handler: s.Handler(smtp.ModeSubmission, true), Refusal: smtpRefusal, RefuseOverTLS: true})
 	}
 	return ls
 }
