@@ -11,6 +11,8 @@ import (
 	"strings"
 
 	"github.com/emersion/go-msgauth/dkim"
+
+	"github.com/pochta-mail/pochta/internal/message"
 )
 
 // maxHeader bounds the header section read to find From before signing.
@@ -47,9 +49,9 @@ func NewSigner(keys []Key) *Signer {
 
 // Sign returns DKIM-Signature fields (CRLF-terminated) for the message,
 // or "" when no key covers its From domain.
-func (s *Signer) Sign(ctx context.Context, message io.Reader) (string, error) {
-	br := bufio.NewReader(message)
-	header, err := readHeader(br)
+func (s *Signer) Sign(ctx context.Context, msg io.Reader) (string, error) {
+	br := bufio.NewReader(msg)
+	header, err := message.ReadHeader(br, maxHeader)
 	if err != nil {
 		return "", err
 	}
@@ -90,31 +92,6 @@ func (s *Signer) Sign(ctx context.Context, message io.Reader) (string, error) {
 		return "", fmt.Errorf("dkim: signing: %w", err)
 	}
 	return sigs.String(), nil
-}
-
-// readHeader reads the header section, its blank line included.
-func readHeader(br *bufio.Reader) ([]byte, error) {
-	var h bytes.Buffer
-	partial := false // the last read ended inside a long line
-	for {
-		line, err := br.ReadSlice('\n')
-		h.Write(line)
-		if h.Len() > maxHeader {
-			return nil, errors.New("msgauth: header section too large")
-		}
-		if errors.Is(err, bufio.ErrBufferFull) {
-			partial = true
-			continue
-		}
-		blank := !partial && (string(line) == "\r\n" || string(line) == "\n")
-		partial = false
-		if err == io.EOF || (err == nil && blank) {
-			return h.Bytes(), nil
-		}
-		if err != nil {
-			return nil, err
-		}
-	}
 }
 
 // fromDomain is the domain of the single address in From (RFC 7489 6.6.1:

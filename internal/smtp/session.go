@@ -192,6 +192,9 @@ func (ss *session) Data(r io.Reader) error {
 	if len(ss.rcpts) == 1 {
 		tr.For = ss.rcpts[0]
 	}
+	if ss.c.mode == ModeSubmission {
+		r = completeHeader(r, ss.srv.hostname(), tr.ID, start)
+	}
 	err := ss.srv.Deliverer.Deliver(ss.c.ctx, delivery.Message{
 		From: ss.from, Local: ss.local, Remote: ss.remote,
 		ReturnPath: true, Trace: tr, Body: r,
