@@ -120,7 +120,7 @@ log "starting servers: pochta 127.0.0.1:$PPORT, dovecot 127.0.0.1:$DPORT"
 # Only the plain POP3 listener, on loopback: every other listener is
 # switched off explicitly (their defaults listen on all interfaces).
 "$BIN/pochta" -d "$P" serve -o "pop3.listen=127.0.0.1:$PPORT" -o "pop3s.listen=" \
-	-o "imap.listen=" -o "imaps.listen=" -o "smtp.listen=" -o "submission.listen=" -o "submissions.listen=" \
+	-o "imap.listen=" -o "imaps.listen=" -o "http.listen=" -o "https.listen=" -o "metrics.listen=" -o "smtp.listen=" -o "submission.listen=" -o "submissions.listen=" \
 	-o "limits.max_connections_per_ip=0" -o "pop3.idle_timeout=30m" 2> "$WORK/pochta-serve.log" &
 POCHTA_PID=$!
 PIDS+=("$POCHTA_PID")

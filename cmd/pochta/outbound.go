@@ -10,9 +10,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/pochta-mail/pochta/internal/config"
 	"github.com/pochta-mail/pochta/internal/delivery"
+	"github.com/pochta-mail/pochta/internal/metrics"
 	"github.com/pochta-mail/pochta/internal/msgauth"
 	"github.com/pochta-mail/pochta/internal/queue"
 	"github.com/pochta-mail/pochta/internal/resolver"
@@ -123,13 +125,19 @@ func (l localRecipients) Resolve(ctx context.Context, address string) ([]store.A
 
 // kickingStore wakes the queue worker when a delivery queued mail, so a
 // submission leaves at once instead of at the next poll.
+// It also counts the message and its commit time.
 type kickingStore struct {
 	store.Deliverer
-	kick func()
+	kick    func()
+	metrics *metrics.Metrics
 }
 
 func (k kickingStore) Deliver(ctx context.Context, d store.Delivery) error {
+	start := time.Now()
 	err := k.Deliverer.Deliver(ctx, d)
+	if err == nil {
+		k.metrics.Received("smtp", time.Since(start))
+	}
 	if err == nil && d.Outbound != nil {
 		k.kick()
 	}

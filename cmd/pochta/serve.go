@@ -13,6 +13,7 @@ import (
 
 	"github.com/pochta-mail/pochta/internal/config"
 	"github.com/pochta-mail/pochta/internal/delivery"
+	"github.com/pochta-mail/pochta/internal/metrics"
 	"github.com/pochta-mail/pochta/internal/msgauth"
 	"github.com/pochta-mail/pochta/internal/pop3"
 	"github.com/pochta-mail/pochta/internal/server"
@@ -57,7 +58,7 @@ func (c *cli) serveCmd(args []string) error {
 	if err := cfg.ValidateFiles(); err != nil {
 		return withCode(exitConfig, err)
 	}
-	log := c.newLogger(cfg.Log.Level)
+	log := c.newLogger(cfg.Log.Level, cfg.Log.Format)
 	for _, k := range config.Keys() {
 		v, _ := cfg.Get(k)
 		log.Debug("config", "key", k, "value", v)
@@ -100,10 +101,14 @@ func (c *cli) serveCmd(args []string) error {
 	if err != nil {
 		return err
 	}
-	smtpSrv := newSMTP(cfg, st, authSvc, tlsConfig, log)
-	smtpSrv.Deliverer.Store = kickingStore{Deliverer: st, kick: worker.Kick}
+	m := metrics.New()
+	m.SetQueueStats(queueStats(st))
+	worker.Observer = m
+	counted := func(proto string) countingAuth { return countingAuth{Service: authSvc, proto: proto, metrics: m} }
+	smtpSrv := newSMTP(cfg, st, counted("smtp"), tlsConfig, log)
+	smtpSrv.Deliverer.Store = kickingStore{Deliverer: st, kick: worker.Kick, metrics: m}
 	if cfg.SMTP.AuthChecks {
-		smtpSrv.Checker = &msgauth.Checker{Resolver: dns, AuthServID: hostname(cfg)}
+		smtpSrv.Checker = countingChecker{Checker: &msgauth.Checker{Resolver: dns, AuthServID: hostname(cfg)}, metrics: m}
 		smtpSrv.DMARCReject = cfg.SMTP.DMARCReject
 	}
 	defer smtpSrv.Close()
@@ -112,16 +117,22 @@ func (c *cli) serveCmd(args []string) error {
 		MaxConnections:      cfg.Limits.MaxConnections,
 		MaxConnectionsPerIP: cfg.Limits.MaxConnectionsPerIP,
 		Logger:              log,
+		Observer:            m,
 	}
-	srv.Listeners = append(listeners(cfg, newPOP3(cfg, st, authSvc, tlsConfig, log)),
-		imapListeners(cfg, newIMAP(cfg, st, authSvc, tlsConfig, log))...)
+	hs := newHTTPSide(cfg, st, m, log.With("component", "web"))
+	defer hs.close()
+	srv.Listeners = append(listeners(cfg, newPOP3(cfg, st, counted("pop3"), tlsConfig, log)),
+		imapListeners(cfg, newIMAP(cfg, st, counted("imap"), tlsConfig, log))...)
 	srv.Listeners = append(srv.Listeners, smtpListeners(cfg, smtpSrv)...)
+	srv.Listeners = append(srv.Listeners, hs.listeners(cfg)...)
 	if len(srv.Listeners) == 0 {
 		return withCode(exitConfig, errors.New("config: no listener enabled (every *.listen key is empty)"))
 	}
 	if err := srv.Start(); err != nil {
 		return err
 	}
+	hs.site.SetServices(services(cfg, srv.Addr))
+	hs.listening.Store(true)
 	log.Info("pochta started", "version", version(), "dir", cfg.Dir, "hostname", hostname(cfg))
 
 	sweepCtx, stopSweep := context.WithCancel(context.Background())
@@ -138,6 +149,7 @@ func (c *cli) serveCmd(args []string) error {
 	}()
 
 	c.waitForStop(certs, log)
+	hs.listening.Store(false)
 	log.Info("shutting down", "timeout", cfg.Shutdown.Timeout.D())
 	ctx, cancel := context.WithTimeout(context.Background(), cfg.Shutdown.Timeout.D())
 	defer cancel()

@@ -19,18 +19,23 @@ func (c *cli) loadConfig(dir string, overrides []string) (*config.Config, error)
 	return cfg, withCode(exitConfig, err)
 }
 
-// newLogger writes text logs to stderr at the configured level.
-func (c *cli) newLogger(level string) *slog.Logger {
+// newLogger writes logs to stderr at the configured level, as text
+// (key=value) or JSON lines.
+func (c *cli) newLogger(level, format string) *slog.Logger {
 	var l slog.Level
 	if err := l.UnmarshalText([]byte(level)); err != nil {
 		l = slog.LevelInfo
 	}
-	return slog.New(slog.NewTextHandler(c.stderr, &slog.HandlerOptions{Level: l}))
+	opts := &slog.HandlerOptions{Level: l}
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(c.stderr, opts))
+	}
+	return slog.New(slog.NewTextHandler(c.stderr, opts))
 }
 
 // adminLogger is for the short-lived admin commands: only problems.
 func (c *cli) adminLogger() *slog.Logger {
-	return c.newLogger("warn")
+	return c.newLogger("warn", "text")
 }
 
 // openStore opens the storage engine of the installation. The data lives

@@ -28,6 +28,10 @@ type Config struct {
 	SMTP        SMTP     `toml:"smtp" doc:"SMTP: the MX listener (mail for local domains, no relaying) and the options every SMTP listener shares."`
 	Submission  Listener `toml:"submission" doc:"Message submission (RFC 6409) with STARTTLS: AUTH required, only after TLS (loopback clients excepted unless auth.allow_plaintext)."`
 	Submissions Listener `toml:"submissions" doc:"Message submission over implicit TLS (RFC 8314): AUTH required."`
+	HTTP        Listener `toml:"http" doc:"Plain HTTP for mail clients and other servers: Thunderbird autoconfig, Outlook autodiscover, the Apple profile, the MTA-STS policy (see docs/HTTP.md)."`
+	HTTPS       Listener `toml:"https" doc:"The same HTTP side over implicit TLS, with the certificate of tls.cert."`
+	Metrics     Listener `toml:"metrics" doc:"Operator HTTP: Prometheus /metrics, /healthz and /readyz. Keep it on loopback or a private address: it is not authenticated."`
+	MTASTS      MTASTS   `toml:"mta_sts" doc:"MTA-STS (RFC 8461): the policy published at https://mta-sts.DOMAIN/.well-known/mta-sts.txt for every local domain."`
 	Delivery    Delivery `toml:"delivery" doc:"Recipient resolution and mailbox policy, shared by SMTP and pochta deliver."`
 	Queue       Queue    `toml:"queue" doc:"Outbound delivery: the queue workers that send mail for remote recipients to their domains' MX hosts (or a route or smarthost), with retries and bounces."`
 	DNS         DNS      `toml:"dns" doc:"Name resolution for outbound delivery (MX, A/AAAA) and inbound SPF, DKIM and DMARC checks (TXT)."`
@@ -38,7 +42,14 @@ type Config struct {
 
 // Log configures the server log (log/slog text on stderr).
 type Log struct {
-	Level string `toml:"level" doc:"Minimum level logged: debug, info, warn or error."`
+	Level  string `toml:"level" doc:"Minimum level logged: debug, info, warn or error."`
+	Format string `toml:"format" doc:"Log line format on stderr: text (key=value) or json (one object per line)."`
+}
+
+// MTASTS configures the published MTA-STS policy.
+type MTASTS struct {
+	Mode   string   `toml:"mode" doc:"Policy mode published: testing (senders report failures but still deliver), enforce (senders refuse to deliver without valid TLS to an MX listed here: only with a certificate from a public CA), none (withdraws a policy), or empty to publish nothing."`
+	MaxAge Duration `toml:"max_age" doc:"How long senders cache the policy (max_age); RFC 8461 suggests weeks. From 1h to 8760h."`
 }
 
 // TLS names the certificate served by every TLS listener (STLS and implicit
@@ -131,7 +142,7 @@ type Shutdown struct {
 // set. It is the one place defaults live.
 func Default() *Config {
 	return &Config{
-		Log:   Log{Level: "info"},
+		Log:   Log{Level: "info", Format: "text"},
 		TLS:   TLS{Cert: "cert.pem", Key: "key.pem"},
 		POP3S: Listener{Listen: ":995"},
 		IMAP:  Listener{Listen: ":143"},
@@ -155,6 +166,10 @@ func Default() *Config {
 		},
 		Submission:  Listener{Listen: ":587"},
 		Submissions: Listener{Listen: ":465"},
+		HTTP:        Listener{Listen: ":80"},
+		HTTPS:       Listener{Listen: ":443"},
+		Metrics:     Listener{Listen: "127.0.0.1:9465"},
+		MTASTS:      MTASTS{Mode: "testing", MaxAge: Duration(7 * 24 * time.Hour)},
 		Delivery:    Delivery{RecipientDelimiter: "+", QuotaTemporary: true},
 		Queue: Queue{
 			Workers:        16,

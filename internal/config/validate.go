@@ -22,6 +22,19 @@ func (c *Config) Validate() error {
 	default:
 		return keyErr("log.level", "%q is not one of debug, info, warn, error", c.Log.Level)
 	}
+	switch c.Log.Format {
+	case "text", "json":
+	default:
+		return keyErr("log.format", "%q is not one of text, json", c.Log.Format)
+	}
+	switch c.MTASTS.Mode {
+	case "", "testing", "enforce", "none":
+	default:
+		return keyErr("mta_sts.mode", "%q is not one of testing, enforce, none (or empty)", c.MTASTS.Mode)
+	}
+	if d := c.MTASTS.MaxAge.D(); d < time.Hour || d > 8760*time.Hour {
+		return keyErr("mta_sts.max_age", "must be from 1h to 8760h, got %s", d)
+	}
 	if strings.ContainsFunc(c.Hostname, func(r rune) bool { return r <= ' ' || r >= 0x7f }) {
 		return keyErr("hostname", "%q contains spaces or control characters", c.Hostname)
 	}
@@ -48,6 +61,9 @@ func (c *Config) Validate() error {
 	}
 	if c.IMAPS.Listen != "" && c.TLS.Cert == "" {
 		return keyErr("imaps.listen", "implicit TLS needs tls.cert and tls.key (or leave imaps.listen empty)")
+	}
+	if c.HTTPS.Listen != "" && c.TLS.Cert == "" {
+		return keyErr("https.listen", "HTTPS needs tls.cert and tls.key (or leave https.listen empty)")
 	}
 	if c.Submissions.Listen != "" && c.TLS.Cert == "" {
 		return keyErr("submissions.listen", "implicit TLS needs tls.cert and tls.key (or leave submissions.listen empty)")

@@ -77,7 +77,10 @@ type Worker struct {
 	// and unverified, the way MX hosts are usually reached.
 	RequireTLS map[string]bool
 	RootCAs    *x509.CertPool // for verified TLS; nil = the system's
-	RemotePort int            // port of MX hosts; 0 = 25
+	// Observer, when set, is told the outcome of every recipient's
+	// attempt: "delivered", "deferred" or "bounced" (metrics).
+	Observer   interface{ DeliveryAttempt(result string) }
+	RemotePort int // port of MX hosts; 0 = 25
 
 	Workers        int // messages delivered at once
 	PerDomain      int // connections to one domain at once

@@ -33,6 +33,7 @@ func (s *Server) acceptLoop(b boundListener) {
 		ip := RemoteIP(c)
 		s.handlers.Add(1)
 		if !s.admit(c, ip) {
+			s.observer().ConnRefused(b.spec.Name)
 			go s.refuse(b.spec, c, ip)
 			continue
 		}
@@ -145,9 +146,14 @@ func (s *Server) serve(l *Listener, c net.Conn, ip netip.Addr) {
 	defer s.handlers.Done()
 	defer s.release(c, ip)
 	defer c.Close()
+	obs := s.observer()
+	obs.ConnOpened(l.Name)
+	start := time.Now()
+	defer func() { obs.ConnClosed(l.Name, time.Since(start)) }()
 	defer func() {
 		if r := recover(); r != nil {
 			s.panics.Add(1)
+			obs.Panicked(l.Name)
 			s.logger().Error("panic serving connection", "name", l.Name, "remote", c.RemoteAddr().String(),
 				"panic", r, "stack", string(debug.Stack()))
 		}

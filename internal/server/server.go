@@ -86,6 +86,9 @@ type Server struct {
 	// caller closes the store. 0 = 5s.
 	CloseGrace time.Duration
 	Logger     *slog.Logger // nil = discard
+	// Observer is told about connections and panics (metrics); nil =
+	// nobody.
+	Observer Observer
 
 	mu       sync.Mutex
 	bound    []boundListener
@@ -110,6 +113,29 @@ const MaxTLSRefusals = 16
 type boundListener struct {
 	spec *Listener
 	ln   net.Listener
+}
+
+// Observer watches the connections of a Server; implementations must be
+// safe for concurrent use. metrics.Metrics is one.
+type Observer interface {
+	ConnOpened(listener string)
+	ConnClosed(listener string, d time.Duration)
+	ConnRefused(listener string)
+	Panicked(listener string)
+}
+
+type nopObserver struct{}
+
+func (nopObserver) ConnOpened(string)                {}
+func (nopObserver) ConnClosed(string, time.Duration) {}
+func (nopObserver) ConnRefused(string)               {}
+func (nopObserver) Panicked(string)                  {}
+
+func (s *Server) observer() Observer {
+	if s.Observer == nil {
+		return nopObserver{}
+	}
+	return s.Observer
 }
 
 // ErrServerClosed is returned by Start after Shutdown or Close.
