@@ -58,17 +58,19 @@ func newQueueWorker(cfg *config.Config, st store.Store, dns resolver.Resolver, l
 	}
 	w := &queue.Worker{
 		Queue: st, Resolver: dns, Hostname: hostname(cfg), Logger: log,
-		Bouncer:        &queue.StoreBouncer{Directory: st, Store: st, Local: localRecipients{local}},
-		Routes:         routes,
-		RequireTLS:     map[string]bool{},
-		RemotePort:     q.RemotePort,
-		Workers:        q.Workers,
-		PerDomain:      q.PerDomain,
-		Lifetime:       q.Lifetime.D(),
-		RetryBase:      q.RetryBase.D(),
-		RetryMax:       q.RetryMax.D(),
-		AttemptTimeout: q.AttemptTimeout.D(),
-		PollInterval:   q.PollInterval.D(),
+		Bouncer:         &queue.StoreBouncer{Directory: st, Store: st, Local: localRecipients{local}},
+		Routes:          routes,
+		RequireTLS:      map[string]bool{},
+		RemotePort:      q.RemotePort,
+		Workers:         q.Workers,
+		PerDomain:       q.PerDomain,
+		MaxConnMessages: q.ConnectionMessages,
+		ConnIdle:        q.ConnectionIdle.D(),
+		Lifetime:        q.Lifetime.D(),
+		RetryBase:       q.RetryBase.D(),
+		RetryMax:        q.RetryMax.D(),
+		AttemptTimeout:  q.AttemptTimeout.D(),
+		PollInterval:    q.PollInterval.D(),
 	}
 	if signer != nil { // a nil *msgauth.Signer must not become a non-nil interface
 		w.Signer = signer

@@ -98,6 +98,8 @@ type Delivery struct {
 type Queue struct {
 	Workers               int      `toml:"workers" doc:"Messages delivered at once, over all domains."`
 	PerDomain             int      `toml:"per_domain" doc:"Connections to one destination domain at once (to the smarthost, when set)."`
+	ConnectionMessages    int      `toml:"connection_messages" doc:"Messages one SMTP session to a next hop may carry. Sessions are reused: the next message to the same host (same address, same TLS policy) takes an idle session, starting with RSET, instead of connecting, greeting and negotiating TLS again."`
+	ConnectionIdle        Duration `toml:"connection_idle" doc:"How long a reusable session to a next hop stays open without a message before it is closed with QUIT. At most queue.per_domain idle sessions are kept per next hop."`
 	Lifetime              Duration `toml:"lifetime" doc:"How long a message is retried before it is bounced (RFC 5321 section 4.5.4.1 suggests 4-5 days)."`
 	RetryBase             Duration `toml:"retry_base" doc:"Delay before the first retry after a temporary failure; it doubles with every further attempt, up to queue.retry_max."`
 	RetryMax              Duration `toml:"retry_max" doc:"Longest delay between two attempts."`
@@ -172,14 +174,16 @@ func Default() *Config {
 		MTASTS:      MTASTS{Mode: "testing", MaxAge: Duration(7 * 24 * time.Hour)},
 		Delivery:    Delivery{RecipientDelimiter: "+", QuotaTemporary: true},
 		Queue: Queue{
-			Workers:        16,
-			PerDomain:      4,
-			Lifetime:       Duration(5 * 24 * time.Hour),
-			RetryBase:      Duration(5 * time.Minute),
-			RetryMax:       Duration(4 * time.Hour),
-			AttemptTimeout: Duration(15 * time.Minute),
-			PollInterval:   Duration(2 * time.Second),
-			RemotePort:     25,
+			Workers:            16,
+			PerDomain:          4,
+			ConnectionMessages: 100,
+			ConnectionIdle:     Duration(5 * time.Second),
+			Lifetime:           Duration(5 * 24 * time.Hour),
+			RetryBase:          Duration(5 * time.Minute),
+			RetryMax:           Duration(4 * time.Hour),
+			AttemptTimeout:     Duration(15 * time.Minute),
+			PollInterval:       Duration(2 * time.Second),
+			RemotePort:         25,
 		},
 		Auth: Auth{
 			CacheTTL:        Duration(5 * time.Minute),

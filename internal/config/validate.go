@@ -195,7 +195,7 @@ func unwrapAddrErr(err error) error {
 
 func (c *Config) validateQueue() error {
 	q := c.Queue
-	for key, n := range map[string]int{"queue.workers": q.Workers, "queue.per_domain": q.PerDomain} {
+	for key, n := range map[string]int{"queue.workers": q.Workers, "queue.per_domain": q.PerDomain, "queue.connection_messages": q.ConnectionMessages} {
 		if n < 1 {
 			return keyErr(key, "must be at least 1, got %d", n)
 		}
@@ -206,6 +206,7 @@ func (c *Config) validateQueue() error {
 	for key, d := range map[string]Duration{
 		"queue.lifetime": q.Lifetime, "queue.retry_base": q.RetryBase, "queue.retry_max": q.RetryMax,
 		"queue.attempt_timeout": q.AttemptTimeout, "queue.poll_interval": q.PollInterval,
+		"queue.connection_idle": q.ConnectionIdle,
 	} {
 		if d <= 0 {
 			return keyErr(key, "must be positive, got %s", d.D())

@@ -11,6 +11,7 @@ package queue
 
 import (
 	"context"
+	"crypto/tls"
 	"crypto/x509"
 	"io"
 	"log/slog"
@@ -33,6 +34,14 @@ const (
 	DefaultPollInterval   = 2 * time.Second
 	DefaultCommandTimeout = 5 * time.Minute // RFC 5321 4.5.3.2
 	DefaultConnectTimeout = 30 * time.Second
+	// A session to a next hop carries at most this many messages, and
+	// is closed after this long without one (Postfix: unlimited reuse
+	// count, 2 s cache time, 300 s reuse time).
+	DefaultMaxConnMessages = 100
+	DefaultConnIdle        = 5 * time.Second
+	// tlsSessionCacheSize bounds the TLS sessions kept for resumption
+	// (one per next hop name or address).
+	tlsSessionCacheSize = 1024
 )
 
 // Signer adds DKIM signatures. Sign reads the whole message (CRLF) and
@@ -91,17 +100,28 @@ type Worker struct {
 	PollInterval   time.Duration
 	CommandTimeout time.Duration
 	ConnectTimeout time.Duration
+	// Sessions are reused for the next message to the same next hop
+	// (pool.go): MaxConnMessages per session, closed after ConnIdle idle.
+	MaxConnMessages int
+	ConnIdle        time.Duration
 
-	once    sync.Once
-	kick    chan struct{}
-	limiter domainLimiter
-	active  atomic.Int64
+	once        sync.Once
+	kick        chan struct{}
+	limiter     domainLimiter
+	pool        pool
+	tlsSessions tls.ClientSessionCache
+	active      atomic.Int64
 }
 
 func (w *Worker) init() {
 	w.once.Do(func() {
 		w.kick = make(chan struct{}, 1)
 		w.limiter.limit = or(w.PerDomain, DefaultPerDomain)
+		w.pool = pool{
+			perKey: or(w.PerDomain, DefaultPerDomain), total: max(or(w.Workers, DefaultWorkers), or(w.PerDomain, DefaultPerDomain)),
+			idleTime: or(w.ConnIdle, DefaultConnIdle), maxMessages: or(w.MaxConnMessages, DefaultMaxConnMessages),
+		}
+		w.tlsSessions = tls.NewLRUClientSessionCache(tlsSessionCacheSize)
 	})
 }
 
@@ -119,6 +139,8 @@ func (w *Worker) Kick() {
 // and made due again at once, so the next start resumes them.
 func (w *Worker) Run(ctx context.Context) {
 	w.init()
+	w.pool.open()
+	defer w.pool.close() // after the deliveries below have ended
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	workers := or(w.Workers, DefaultWorkers)
