@@ -82,6 +82,15 @@ func (c *Config) Validate() error {
 			return keyErr(key, "must not be negative, got %s", d.D())
 		}
 	}
+	if c.Limits.LineTimeout <= 0 {
+		return keyErr("limits.line_timeout", "must be positive, got %s", c.Limits.LineTimeout.D())
+	}
+	if c.Limits.MinDataRate <= 0 {
+		return keyErr("limits.min_data_rate", "must be positive, got %d", c.Limits.MinDataRate)
+	}
+	if c.Limits.MaxSession.D() < rfc1939MinIdle {
+		return keyErr("limits.max_session", "must be at least %s (RFC 1939 autologout, RFC 5321 timeouts), got %s", rfc1939MinIdle, c.Limits.MaxSession.D())
+	}
 	if c.POP3.MaxBadCommands < 1 {
 		return keyErr("pop3.max_bad_commands", "must be at least 1, got %d", c.POP3.MaxBadCommands)
 	}

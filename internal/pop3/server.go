@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/pochta-mail/pochta/internal/auth"
+	"github.com/pochta-mail/pochta/internal/server"
 	"github.com/pochta-mail/pochta/internal/store"
 )
 
@@ -102,6 +103,9 @@ type Server struct {
 	// LineTimeout bounds reading the rest of a line after its first byte;
 	// 0 = 1 minute.
 	LineTimeout time.Duration
+	// Pacing bounds the session's lifetime (limits.max_session); the
+	// line's own phases are IdleTimeout and LineTimeout (line.go).
+	Pacing server.Pacing
 	// WriteTimeout bounds each write to the client; 0 = 2 minutes.
 	WriteTimeout time.Duration
 	// LoginDelay is the RFC 2449 LOGIN-DELAY: the minimum time between two

@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/pochta-mail/pochta/internal/server"
 	"github.com/pochta-mail/pochta/internal/store"
 )
 
@@ -68,6 +69,7 @@ type session struct {
 	ip       netip.Addr
 	remote   string
 	start    time.Time
+	pace     *server.Pace // lifetime (limits.max_session); line.go keeps its own phases
 
 	// AUTHORIZATION state; reset by STLS.
 	apopStamp string // greeting timestamp, "" when APOP is off
@@ -112,7 +114,8 @@ func (cw *connWriter) Write(p []byte) (int, error) {
 }
 
 func newSession(ctx context.Context, srv *Server, c net.Conn) *session {
-	s := &session{srv: srv, ctx: ctx, conn: c, start: time.Now()}
+	now := time.Now()
+	s := &session{srv: srv, ctx: ctx, conn: c, start: now, pace: srv.Pacing.Start(now)}
 	s.cw.s = s
 	s.r = bufio.NewReaderSize(c, readerSize)
 	s.remote = c.RemoteAddr().String()
@@ -209,6 +212,9 @@ func (s *session) readFailed(err error) error {
 	case errors.Is(err, errShutdown) || s.ctx.Err() != nil:
 		s.endReason = "server shutdown"
 		s.bestEffort("-ERR [SYS/TEMP] Server shutting down")
+	case (errors.As(err, &ne) && ne.Timeout() || errors.Is(err, os.ErrDeadlineExceeded)) && s.pace.Expired(time.Now()):
+		s.endReason = "session lifetime"
+		s.bestEffort("-ERR [SYS/TEMP] Session lasted too long; reconnect to go on")
 	case errors.As(err, &ne) && ne.Timeout() || errors.Is(err, os.ErrDeadlineExceeded):
 		s.endReason = "autologout"
 		s.bestEffort("-ERR Autologout; idle for too long")
