@@ -196,6 +196,8 @@ func newPOP3(cfg *config.Config, st store.Store, a pop3.Authenticator, tlsConfig
 		TLSConfig:      tlsConfig,
 		AllowPlaintext: cfg.Auth.AllowPlaintext,
 		IdleTimeout:    cfg.POP3.IdleTimeout.D(),
+		LineTimeout:    cfg.Limits.LineTimeout.D(),
+		Pacing:         pacing(cfg),
 		LoginDelay:     cfg.POP3.LoginDelay.D(),
 		Expire:         expire,
 		EnableLAST:     cfg.POP3.EnableLast,
@@ -232,6 +234,7 @@ func newSMTP(cfg *config.Config, st store.Store, authSvc smtp.Authenticator, tls
 		MaxLineLength:  cfg.SMTP.MaxLineLength,
 		RejectBareLF:   cfg.SMTP.BareNewline == "reject",
 		MaxErrors:      cfg.SMTP.MaxErrors,
+		Pacing:         pacing(cfg),
 		QuotaPermanent: !cfg.Delivery.QuotaTemporary,
 	}
 }
@@ -255,6 +258,15 @@ func smtpListeners(cfg *config.Config, s *smtp.Server) []server.Listener {
 			Handler: s.Handler(smtp.ModeSubmission, true), Refusal: smtpRefusal, RefuseOverTLS: true})
 	}
 	return ls
+}
+
+// pacing is the slow-client bounds every protocol shares (limits.*).
+func pacing(cfg *config.Config) server.Pacing {
+	return server.Pacing{
+		LineTimeout: cfg.Limits.LineTimeout.D(),
+		MinRate:     int64(cfg.Limits.MinDataRate),
+		MaxSession:  cfg.Limits.MaxSession.D(),
+	}
 }
 
 func hostname(cfg *config.Config) string {

@@ -31,12 +31,12 @@ const spoolMemory = 1 << 20
 // authenticate reads the whole message (DKIM needs it before the header
 // can be written), runs the checks, and returns the message with the
 // Authentication-Results field in front. done releases the spool.
-func (ss *session) authenticate(r io.Reader) (msg io.Reader, done func(), err error) {
+func (ss *session) authenticate(r io.Reader, from string) (msg io.Reader, done func(), err error) {
 	sp, err := spool(r)
 	if err != nil {
 		return nil, nil, err
 	}
-	v, err := ss.srv.Checker.Check(ss.c.ctx, msgauth.Input{RemoteIP: ss.c.ip, Helo: ss.gc.Hostname(), MailFrom: ss.from}, sp)
+	v, err := ss.srv.Checker.Check(ss.c.ctx, msgauth.Input{RemoteIP: ss.c.ip, Helo: ss.gc.Hostname(), MailFrom: from}, sp)
 	if err != nil {
 		sp.Close()
 		return nil, nil, err

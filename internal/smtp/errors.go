@@ -32,6 +32,10 @@ var (
 	errAuthTemporary  = reply(454, 4, 7, 0, "Temporary authentication failure")
 	errAuthNotOnMX    = reply(503, 5, 5, 1, "AUTH is not available on this port: use submission")
 	errLineTooLong    = reply(500, 5, 4, 0, "Line too long")
+	errTimeout        = reply(421, 4, 4, 2, "Timeout: the client was too slow, closing connection")
+	errSessionTooLong = reply(421, 4, 4, 2, "Session lasted too long, closing connection: reconnect to go on")
+	errShuttingDown   = reply(421, 4, 3, 2, "Server shutting down, try again later")
+	errCutShort       = reply(451, 4, 4, 2, "Message data incomplete: the connection ended before all of it arrived")
 )
 
 // replyFor maps an error from resolution or delivery to the reply;
