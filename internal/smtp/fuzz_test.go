@@ -1,11 +1,14 @@
 package smtp
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"io"
+	"log/slog"
 	"net"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -38,8 +41,9 @@ func FuzzSession(f *testing.F) {
 		f.Add(false, []byte(s))
 		f.Add(true, []byte(s))
 	}
+	var errs lockedBuffer // error lines: the stack of a recovered panic
 	e := newEnv(f, envOptions{configure: func(s *Server) {
-		s.Logger = nil
+		s.Logger = slog.New(slog.NewTextHandler(&errs, &slog.HandlerOptions{Level: slog.LevelError}))
 		s.AllowPlaintext = true // net.Pipe is not loopback
 		s.CommandTimeout = 5 * time.Second
 		s.DataTimeout = 5 * time.Second
@@ -63,7 +67,24 @@ func FuzzSession(f *testing.F) {
 			t.Fatalf("session hangs on %q", data)
 		}
 		if n := e.srv.RecoveredPanics(); n != 0 {
-			t.Fatalf("session panicked on %q", data)
+			t.Fatalf("session panicked on %q (or a goroutine of an earlier input did):\n%s", data, errs.String())
 		}
 	})
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
