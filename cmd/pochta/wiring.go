@@ -44,6 +44,13 @@ func (c *cli) openStore(cfg *config.Config, log *slog.Logger) (*sqlite.Store, er
 	return sqlite.Open(c.ctx, cfg.Dir, sqlite.Options{Logger: log})
 }
 
+// openStoreRecovering is openStore for serve's start: with no other
+// process in the store, every body file a crash left without a row is
+// removed at once (logged with their count and size).
+func (c *cli) openStoreRecovering(cfg *config.Config, log *slog.Logger) (*sqlite.Store, error) {
+	return sqlite.Open(c.ctx, cfg.Dir, sqlite.Options{Logger: log, Recover: true})
+}
+
 func newAuth(cfg *config.Config, st store.Directory, log *slog.Logger) *auth.Service {
 	return auth.New(auth.Options{
 		Directory:     st,

@@ -215,16 +215,19 @@ func (s *Store) removeBodies(names []string) {
 	}
 }
 
-// sweepOrphans removes body files that no message references and that are
-// older than orphanAge: leftovers of a crash between writing a body and
-// committing its row, or between a delete's commit and the file removal.
-// Younger files are left alone: another process may be delivering them.
+// sweepOrphans removes body files that no message references: leftovers
+// of a crash between writing a body and committing its row, or between a
+// delete's commit and the file removal. With the store to itself
+// (exclusive: see lockUsers) every unreferenced file is an orphan;
+// otherwise only those older than orphanAge are: younger ones may be
+// another process's delivery in progress.
 //
 // The sweep reads every body name, so it runs at most once per orphanAge
-// across all processes (the time is kept in the meta table): a short-lived
-// `pochta deliver` process per message must not pay for it each time.
-func (s *Store) sweepOrphans(ctx context.Context) error {
-	due := false
+// across all processes (the time is kept in the meta table), unless force
+// (serve's start, exclusive): a short-lived `pochta deliver` process per
+// message must not pay for it each time.
+func (s *Store) sweepOrphans(ctx context.Context, exclusive, force bool) error {
+	due := force
 	now := s.now()
 	err := s.withTx(ctx, "scheduling sweep", func(tx *sql.Tx) error {
 		var last int64
@@ -232,7 +235,7 @@ func (s *Store) sweepOrphans(ctx context.Context) error {
 		if err != nil && !errors.Is(err, sql.ErrNoRows) {
 			return err
 		}
-		if due = err != nil || now.Sub(fromDB(last)) >= orphanAge || fromDB(last).After(now); !due {
+		if due = due || err != nil || now.Sub(fromDB(last)) >= orphanAge || fromDB(last).After(now); !due {
 			return nil
 		}
 		_, err = tx.ExecContext(ctx, `INSERT INTO meta (key, value) VALUES ('last_sweep', ?)
@@ -256,7 +259,7 @@ func (s *Store) sweepOrphans(ctx context.Context) error {
 	}
 	cutoff := now.Add(-orphanAge)
 	root := filepath.Join(s.dir, bodiesDir)
-	removed := 0
+	removed, size := 0, int64(0)
 	for i := range 256 {
 		shard := filepath.Join(root, fmt.Sprintf("%02x", i))
 		entries, err := os.ReadDir(shard)
@@ -268,16 +271,17 @@ func (s *Store) sweepOrphans(ctx context.Context) error {
 				continue
 			}
 			info, err := e.Info()
-			if err != nil || !info.ModTime().Before(cutoff) {
+			if err != nil || (!exclusive && !info.ModTime().Before(cutoff)) {
 				continue
 			}
 			if err := os.Remove(filepath.Join(shard, e.Name())); err == nil {
 				removed++
+				size += info.Size()
 			}
 		}
 	}
-	if removed > 0 {
-		s.log.Info("removed orphan message files", "count", removed)
+	if removed > 0 || force {
+		s.log.Info("removed orphan message files", "count", removed, "bytes", size, "all_ages", exclusive)
 	}
 	return nil
 }
