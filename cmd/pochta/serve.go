@@ -72,11 +72,14 @@ func (c *cli) serveCmd(args []string) error {
 	}
 	defer unlock()
 
-	st, err := c.openStore(cfg, log.With("component", "store"))
+	st, err := c.openStoreRecovering(cfg, log.With("component", "store"))
 	if err != nil {
 		return err
 	}
 	defer st.Close()
+	if n, size := smtp.RemoveStaleSpools(os.TempDir(), time.Minute); n > 0 {
+		log.Info("removed stale SMTP spool files", "count", n, "bytes", size)
+	}
 
 	var certs *tlsutil.CertStore
 	var tlsConfig *tls.Config
