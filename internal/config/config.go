@@ -97,11 +97,11 @@ type Delivery struct {
 // Queue configures outbound delivery.
 type Queue struct {
 	Workers               int      `toml:"workers" doc:"Messages delivered at once, over all domains."`
-	PerDomain             int      `toml:"per_domain" doc:"Connections to one destination domain at once (to the smarthost, when set)."`
+	PerDomain             int      `toml:"per_domain" doc:"Connections to one destination domain at once (to the smarthost, when set). The bound adapts: a domain that answers 421, a 4xx to the greeting, MAIL or DATA, or cannot be reached gets half as many (at least one); successes add them back one at a time."`
 	ConnectionMessages    int      `toml:"connection_messages" doc:"Messages one SMTP session to a next hop may carry. Sessions are reused: the next message to the same host (same address, same TLS policy) takes an idle session, starting with RSET, instead of connecting, greeting and negotiating TLS again."`
 	ConnectionIdle        Duration `toml:"connection_idle" doc:"How long a reusable session to a next hop stays open without a message before it is closed with QUIT. At most queue.per_domain idle sessions are kept per next hop."`
 	Lifetime              Duration `toml:"lifetime" doc:"How long a message is retried before it is bounced (RFC 5321 section 4.5.4.1 suggests 4-5 days)."`
-	RetryBase             Duration `toml:"retry_base" doc:"Delay before the first retry after a temporary failure; it doubles with every further attempt, up to queue.retry_max."`
+	RetryBase             Duration `toml:"retry_base" doc:"Delay before the first retry after a temporary failure; it doubles with every further attempt, up to queue.retry_max. Each delay is shortened by a random part of up to a quarter, so messages that failed together do not return together."`
 	RetryMax              Duration `toml:"retry_max" doc:"Longest delay between two attempts."`
 	AttemptTimeout        Duration `toml:"attempt_timeout" doc:"Longest time one delivery attempt of a message may take (all its hosts). The message stays claimed a quarter longer: a crashed server's messages are retried after that."`
 	PollInterval          Duration `toml:"poll_interval" doc:"How often the workers look for due messages; new submissions wake them at once."`

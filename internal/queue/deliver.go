@@ -70,6 +70,10 @@ func (w *Worker) deliverDomain(ctx context.Context, m store.QueuedMessage, domai
 				return fail(failureOf(ctx.Err(), ""), todo)
 			}
 			done, left, f := w.tryHost(ctx, m, domain, hop, a, out, todo, signature, log)
+			w.limiter.feedback(key, f.overloaded, f.text == "")
+			if f.overloaded {
+				log.Info("destination overloaded; fewer sessions at once", "host", hop.String(), "sessions", w.limiter.allowedFor(key))
+			}
 			if done {
 				return out
 			}
@@ -108,7 +112,9 @@ func (w *Worker) tryHost(ctx context.Context, m store.QueuedMessage, domain stri
 		c, reused, err = w.session(ctx, key, hop, addr, fresh)
 		if err != nil {
 			log.Info("connection failed", "host", host, "addr", addr, "err", err)
-			return false, todo, failureOf(err, host)
+			f := failureOf(err, host)
+			f.overloaded = ctx.Err() == nil && overloaded(err)
+			return false, todo, f
 		}
 		if err := checkPeer(c, m); err != nil {
 			w.pool.put(key, c, true)
@@ -147,6 +153,7 @@ func (w *Worker) tryHost(ctx context.Context, m store.QueuedMessage, domain stri
 	}
 	if err != nil {
 		f := failureOf(err, host)
+		f.overloaded = ctx.Err() == nil && overloaded(err)
 		var re *ReplyError
 		if errors.As(err, &re) && re.Reply.Permanent() {
 			// MAIL or DATA refused for good: the refusal is the

@@ -15,6 +15,7 @@ import (
 	"crypto/x509"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -196,13 +197,16 @@ func (w *Worker) log() *slog.Logger {
 }
 
 // backoff is the delay before attempt n+1 after n failed ones:
-// RetryBase doubled per attempt, at most RetryMax.
+// RetryBase doubled per attempt, at most RetryMax, less a random quarter
+// of it, so messages that failed together (a destination down, a burst
+// of 421s) do not all come back in the same second.
 func (w *Worker) backoff(attempts int) time.Duration {
 	d, limit := or(w.RetryBase, DefaultRetryBase), or(w.RetryMax, DefaultRetryMax)
 	for i := 0; i < attempts && d < limit; i++ {
 		d *= 2
 	}
-	return min(d, limit)
+	d = min(d, limit)
+	return d - rand.N(d/4+1)
 }
 
 func or[T comparable](v, def T) T {
