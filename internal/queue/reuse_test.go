@@ -2,12 +2,15 @@ package queue
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/pochta-mail/pochta/internal/store"
 )
 
 // submitN queues n messages, one recipient each, to remote.test.
@@ -151,6 +154,24 @@ func TestLogSaysWhatHappened(t *testing.T) {
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("log lacks %q:\n%s", want, out)
+		}
+	}
+	// What `pochta queue show` prints is what the log said.
+	q, err := f.st.QueuedMessages(context.Background())
+	if err != nil || len(q) != 1 {
+		t.Fatalf("queue = %+v, %v; want the deferred message", q, err)
+	}
+	for _, r := range q[0].Envelope.Recipients {
+		want := fmt.Sprintf("rcpt=%s host=", r.Address)
+		line := ""
+		for _, l := range strings.Split(out, "\n") {
+			if strings.Contains(l, want) {
+				line = l
+			}
+		}
+		if !strings.Contains(line, fmt.Sprintf("reply=%q", r.Reply)) || !strings.Contains(line, "recipient "+map[store.RecipientStatus]string{
+			store.RecipientDelivered: "delivered", store.RecipientFailed: "failed", store.RecipientPending: "deferred"}[r.Status]) {
+			t.Errorf("queue records %s as %s %q; the log says %s", r.Address, r.Status, r.Reply, line)
 		}
 	}
 	for _, line := range strings.Split(out, "\n") {
