@@ -131,9 +131,8 @@ func (m *maildrop) Body(ctx context.Context, id int64) (io.ReadCloser, error) {
 	if m.isClosed() {
 		return nil, errClosed
 	}
-	r, err := m.s.queryBody(ctx, `SELECT m.body, b.name IS NOT NULL, b.data
-		FROM messages m LEFT JOIN blobs b ON b.name = m.body
-		WHERE m.id = ? AND m.mailbox_id = ? AND m.uid <= ?`,
+	r, err := m.s.queryBody(ctx, `SELECT m.body, (SELECT data FROM blobs WHERE name = m.body), m.size
+		FROM messages m WHERE m.id = ? AND m.mailbox_id = ? AND m.uid <= ?`,
 		id, m.mailboxID, m.lastUID)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, fmt.Errorf("sqlite: message %d: %w", id, err)
