@@ -4,13 +4,14 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
+	"github.com/pochta-mail/pochta/internal/message"
 	"github.com/pochta-mail/pochta/internal/msgauth"
 )
 
@@ -94,7 +95,7 @@ func withoutOurResults(r io.ReadSeeker, authservID string) (string, error) {
 			field.WriteString(line)
 		}
 		if out.Len()+field.Len() > 1<<20 {
-			return "", errors.New("smtp: header section too large")
+			return "", fmt.Errorf("smtp: dropping forged Authentication-Results: %w", message.ErrHeaderTooLarge)
 		}
 	}
 	if _, err := r.Seek(consumed, io.SeekStart); err != nil {
