@@ -77,15 +77,17 @@ type POP3 struct {
 
 // SMTP configures the SMTP listeners.
 type SMTP struct {
-	Listen         string   `toml:"listen" doc:"Address of the MX listener (port 25: mail for local domains from anyone, STARTTLS offered when TLS is configured); empty disables it."`
-	MaxRecipients  int      `toml:"max_recipients" doc:"Recipients accepted per message; more get 452 4.5.3 (the client sends them in another transaction)."`
-	CommandTimeout Duration `toml:"command_timeout" doc:"How long the server waits for the client's next command (RFC 5321 section 4.5.3.2.7: at least 5m)."`
-	DataTimeout    Duration `toml:"data_timeout" doc:"How long the server waits for each block of message data during DATA or BDAT (RFC 5321 section 4.5.3.2.5: 3m)."`
-	MaxLineLength  int      `toml:"max_line_length" doc:"Longest command or message line accepted, in octets; a longer one ends the session with 500 5.4.0. RFC 5321 allows 1000, but real mail has longer lines (Postfix accepts them), so the default is generous; the limit bounds the memory one command line takes."`
-	BareNewline    string   `toml:"bare_newline" doc:"A line ending in a bare LF inside DATA: \"normalize\" (accept it as CRLF, Postfix 3.9's default for smtpd_forbid_bare_newline) or \"reject\" (refuse the message with 550 5.5.2). The end of data is only ever CRLF.CRLF."`
-	MaxErrors      int      `toml:"max_errors" doc:"Refused commands (unknown users, bad syntax, failed AUTH...) tolerated in a session before it is closed with 421 4.7.0."`
-	AuthChecks     bool     `toml:"auth_checks" doc:"Check mail arriving on the MX listener with SPF (RFC 7208), DKIM (RFC 6376) and DMARC (RFC 7489) and record the results in an Authentication-Results header field (RFC 8601). Submission is never checked."`
-	DMARCReject    bool     `toml:"dmarc_reject" doc:"Refuse at DATA (550 5.7.1) a message that fails DMARC when its domain publishes p=reject. False only records dmarc=fail. Needs smtp.auth_checks."`
+	Listen            string   `toml:"listen" doc:"Address of the MX listener (port 25: mail for local domains from anyone, STARTTLS offered when TLS is configured); empty disables it."`
+	MaxRecipients     int      `toml:"max_recipients" doc:"Recipients accepted per message; more get 452 4.5.3 (the client sends them in another transaction)."`
+	CommandTimeout    Duration `toml:"command_timeout" doc:"How long the server waits for the client's next command (RFC 5321 section 4.5.3.2.7: at least 5m)."`
+	DataTimeout       Duration `toml:"data_timeout" doc:"How long the server waits for each block of message data during DATA or BDAT (RFC 5321 section 4.5.3.2.5: 3m)."`
+	MaxLineLength     int      `toml:"max_line_length" doc:"Longest command or message line accepted, in octets; a longer one ends the session with 500 5.4.0. RFC 5321 allows 1000, but real mail has longer lines (Postfix accepts them), so the default is generous; the limit bounds the memory one command line takes."`
+	BareNewline       string   `toml:"bare_newline" doc:"A line ending in a bare LF inside DATA: \"normalize\" (accept it as CRLF, Postfix 3.9's default for smtpd_forbid_bare_newline) or \"reject\" (refuse the message with 550 5.5.2). The end of data is only ever CRLF.CRLF."`
+	MaxErrors         int      `toml:"max_errors" doc:"Refused commands (unknown users, bad syntax, failed AUTH...) tolerated in a session before it is closed with 421 4.7.0."`
+	AuthChecks        bool     `toml:"auth_checks" doc:"Check mail arriving on the MX listener with SPF (RFC 7208), DKIM (RFC 6376) and DMARC (RFC 7489) and record the results in an Authentication-Results header field (RFC 8601). Submission is never checked."`
+	FromPolicy        string   `toml:"from_policy" doc:"Submission: which From: header addresses an authenticated account may send: \"account\" (its own address, its plus-addresses, or an alias that includes it, as for the envelope sender; anything else is refused with 550 5.7.1) or \"any\"."`
+	RecipientsPerHour int      `toml:"recipients_per_hour" doc:"Submission: recipients one account may send to in any hour (counted per message accepted, local ones included); past it RCPT gets 451 4.7.1 and the client retries later. 0 = unlimited."`
+	DMARCReject       bool     `toml:"dmarc_reject" doc:"Refuse at DATA (550 5.7.1) a message that fails DMARC when its domain publishes p=reject. False only records dmarc=fail. Needs smtp.auth_checks."`
 }
 
 // Delivery configures recipient resolution and mailbox policy.
@@ -160,14 +162,16 @@ func Default() *Config {
 			MaxBadCommands: 10,
 		},
 		SMTP: SMTP{
-			Listen:         ":25",
-			MaxRecipients:  100,
-			CommandTimeout: Duration(5 * time.Minute),
-			DataTimeout:    Duration(3 * time.Minute),
-			MaxLineLength:  16384,
-			BareNewline:    "normalize",
-			MaxErrors:      20,
-			AuthChecks:     true,
+			Listen:            ":25",
+			MaxRecipients:     100,
+			CommandTimeout:    Duration(5 * time.Minute),
+			DataTimeout:       Duration(3 * time.Minute),
+			MaxLineLength:     16384,
+			BareNewline:       "normalize",
+			MaxErrors:         20,
+			AuthChecks:        true,
+			FromPolicy:        "account",
+			RecipientsPerHour: 1000,
 		},
 		Submission:  Listener{Listen: ":587"},
 		Submissions: Listener{Listen: ":465"},

@@ -123,6 +123,14 @@ func (c *Config) validateSMTP() error {
 	default:
 		return keyErr("smtp.bare_newline", "%q is not one of normalize, reject", c.SMTP.BareNewline)
 	}
+	switch c.SMTP.FromPolicy {
+	case "account", "any":
+	default:
+		return keyErr("smtp.from_policy", "%q is not one of account, any", c.SMTP.FromPolicy)
+	}
+	if c.SMTP.RecipientsPerHour < 0 {
+		return keyErr("smtp.recipients_per_hour", "must not be negative (0 = unlimited), got %d", c.SMTP.RecipientsPerHour)
+	}
 	for key, d := range map[string]Duration{
 		"smtp.command_timeout": c.SMTP.CommandTimeout,
 		"smtp.data_timeout":    c.SMTP.DataTimeout,

@@ -141,6 +141,12 @@ func (ss *session) Rcpt(to string, opts *gosmtp.RcptOptions) error {
 		ss.c.log.Info("smtp: recipient refused", "to", to, "err", err)
 		return ss.fail(err)
 	}
+	if lim := ss.srv.RecipientsPerHour; lim > 0 && ss.account != nil {
+		if ss.srv.sent.count(ss.account.ID, time.Now())+len(ss.txn().rcpts)+1 > lim {
+			ss.c.log.Info("smtp: sending limit reached", "to", to, "per_hour", lim)
+			return errSendLimit
+		}
+	}
 	for _, a := range res.Accounts {
 		if err := delivery.CheckQuota(a, ss.txn().mailOpts.Size); err != nil {
 			ss.c.log.Info("smtp: recipient over quota", "to", to, "account", a.Address)
@@ -227,6 +233,13 @@ func (ss *session) Data(r io.Reader) error {
 	if len(t.rcpts) == 1 {
 		tr.For = t.rcpts[0]
 	}
+	if ss.c.mode == ModeSubmission && ss.account != nil && !ss.srv.FromAny {
+		checked, err := ss.checkFrom(r)
+		if err != nil {
+			return ss.fail(err)
+		}
+		r = checked
+	}
 	if ss.c.mode == ModeSubmission {
 		r = completeHeader(r, ss.srv.hostname(), tr.ID, start)
 	}
@@ -240,6 +253,9 @@ func (ss *session) Data(r io.Reader) error {
 		return ss.fail(err)
 	}
 	ss.c.messages++
+	if ss.account != nil && ss.srv.RecipientsPerHour > 0 {
+		ss.srv.sent.add(ss.account.ID, time.Now(), len(t.rcpts))
+	}
 	ss.c.log.Info("smtp: message accepted", "id", tr.ID, "from", t.from, "local", len(t.local),
 		"remote", len(t.remote), "ms", time.Since(start).Milliseconds())
 	return nil
