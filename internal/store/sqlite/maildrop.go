@@ -160,7 +160,7 @@ func (m *maildrop) Delete(ctx context.Context, ids []int64) error {
 		return errClosed
 	}
 	var unreferenced []string
-	err := m.s.withTx(ctx, "deleting messages", func(tx *sql.Tx) error {
+	err := m.s.withFreeingTx(ctx, "deleting messages", func(tx *sql.Tx) error {
 		// One statement for the whole set, prepared once: compiling a
 		// DELETE per message was a fifth of QUIT's CPU.
 		rows, err := m.s.txQuery(ctx, tx, sqlMaildropDelete, jsonInts(ids), m.mailboxID, m.lastUID)
@@ -178,6 +178,7 @@ func (m *maildrop) Delete(ctx context.Context, ids []int64) error {
 		return err
 	}
 	m.s.removeBodies(unreferenced)
+	m.s.ensureReserve()
 	m.s.events.Publish(store.Event{Kind: store.EventExpunge, AccountID: m.accountID, MailboxID: m.mailboxID})
 	return nil
 }

@@ -27,6 +27,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -53,6 +54,9 @@ type Options struct {
 	// the scheduled sweep removes orphans older than an hour, or all of
 	// them if it happens to run with the store to itself.
 	Recover bool
+	// Reserve is the size of the disk-full reserve (reserve.go): 0 means
+	// DefaultReserve, a negative value keeps none.
+	Reserve int64
 }
 
 // DefaultInlineMax keeps typical mail (a few KiB to a few tens of KiB)
@@ -70,17 +74,20 @@ type Store struct {
 	writer *sql.DB // one connection: SQLite allows one writer at a time anyway
 	reader *sql.DB // several connections: WAL readers never block the writer
 
-	locks      lockTable
-	commits    *committer
-	events     store.Bus
-	readStmts  stmtCache // reader statements prepared once
-	writeStmts stmtCache // writer statements prepared once (txQuery)
-	watch      *watcher
-	closeMu    sync.Once
-	usersLock  *os.File // flock shared by every process with the store open
-	lookups    *lookupStmts
-	inlineMax  int       // see Options.InlineMax; <= 0 = files only
-	buffers    sync.Pool // *[]byte of capacity inlineMax, for inline bodies
+	locks       lockTable
+	commits     *committer
+	events      store.Bus
+	readStmts   stmtCache // reader statements prepared once
+	writeStmts  stmtCache // writer statements prepared once (txQuery)
+	watch       *watcher
+	closeMu     sync.Once
+	usersLock   *os.File // flock shared by every process with the store open
+	reserve     int64    // disk-full reserve size; <= 0 = none
+	reserveMu   sync.Mutex
+	reserveGone atomic.Bool // released or not allocatable: deliveries wait
+	lookups     *lookupStmts
+	inlineMax   int       // see Options.InlineMax; <= 0 = files only
+	buffers     sync.Pool // *[]byte of capacity inlineMax, for inline bodies
 }
 
 var _ store.Store = (*Store)(nil)
@@ -114,7 +121,10 @@ func open(ctx context.Context, dir string, o Options, maxBatch int) (*Store, err
 		// The driver splits its DSN at '?'.
 		return nil, fmt.Errorf("sqlite: data directory %q contains '?': %w", dir, store.ErrInvalid)
 	}
-	s := &Store{dir: dir, log: o.Logger, now: o.Now, inlineMax: o.InlineMax}
+	s := &Store{dir: dir, log: o.Logger, now: o.Now, inlineMax: o.InlineMax, reserve: o.Reserve}
+	if s.reserve == 0 {
+		s.reserve = DefaultReserve
+	}
 	switch {
 	case s.inlineMax == 0:
 		s.inlineMax = DefaultInlineMax
@@ -195,6 +205,7 @@ func open(ctx context.Context, dir string, o Options, maxBatch int) (*Store, err
 		s.closeDBs()
 		return nil, err
 	}
+	s.ensureReserve()
 	s.commits = startCommitter(s, stmts, maxBatch)
 	s.watch = startWatcher(s, o.PollInterval)
 	return s, nil
