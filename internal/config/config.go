@@ -207,3 +207,22 @@ func Default() *Config {
 		Shutdown: Shutdown{Timeout: Duration(30 * time.Second)},
 	}
 }
+
+// LocalPorts describes LocalProfile for people.
+const LocalPorts = "SMTP 2525, submission 1587/1465, POP3 1110/1995, IMAP 1143/1993, HTTP 8080/8443, metrics 9465"
+
+// LocalProfile puts every listener on loopback high ports, so Pochta runs
+// without root and is reachable only from this machine (pochta init
+// --local).
+func LocalProfile(c *Config) {
+	c.SMTP.Listen = "127.0.0.1:2525"
+	c.Submission.Listen = "127.0.0.1:1587"
+	c.Submissions.Listen = "127.0.0.1:1465"
+	c.POP3.Listen = "127.0.0.1:1110"
+	c.POP3S.Listen = "127.0.0.1:1995"
+	c.IMAP.Listen = "127.0.0.1:1143"
+	c.IMAPS.Listen = "127.0.0.1:1993"
+	c.HTTP.Listen = "127.0.0.1:8080"
+	c.HTTPS.Listen = "127.0.0.1:8443"
+	c.Metrics.Listen = "127.0.0.1:9465"
+}
