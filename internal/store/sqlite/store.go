@@ -75,6 +75,7 @@ type Store struct {
 	reader *sql.DB // several connections: WAL readers never block the writer
 
 	locks       lockTable
+	snaps       snapCache // snapshots of large maildrops kept between sessions
 	commits     *committer
 	events      store.Bus
 	readStmts   stmtCache // reader statements prepared once
