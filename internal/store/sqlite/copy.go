@@ -223,6 +223,9 @@ func (s *Store) Append(ctx context.Context, mailboxID int64, m store.AppendMessa
 	if err := ctx.Err(); err != nil {
 		return 0, 0, err
 	}
+	if err := s.checkReserve(); err != nil {
+		return 0, 0, err
+	}
 	body, err := s.writeBody(m.Body)
 	if err != nil {
 		return 0, 0, err
