@@ -16,6 +16,7 @@ import (
 	"github.com/pochta-mail/pochta/internal/delivery"
 	"github.com/pochta-mail/pochta/internal/metrics"
 	"github.com/pochta-mail/pochta/internal/msgauth"
+	"github.com/pochta-mail/pochta/internal/mtasts"
 	"github.com/pochta-mail/pochta/internal/queue"
 	"github.com/pochta-mail/pochta/internal/resolver"
 	"github.com/pochta-mail/pochta/internal/store"
@@ -105,6 +106,9 @@ func newQueueWorker(cfg *config.Config, st store.Store, dns resolver.Resolver, l
 			}
 			w.Smarthost.Password, _, _ = strings.Cut(strings.TrimRight(string(b), "\r\n"), "\n")
 		}
+	}
+	if q.MTASTS {
+		w.MTASTS = &mtasts.Fetcher{Resolver: dns, RootCAs: w.RootCAs, Logger: log}
 	}
 	return w, nil
 }

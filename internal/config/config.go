@@ -110,7 +110,8 @@ type Queue struct {
 	RemotePort            int      `toml:"remote_port" doc:"TCP port of MX hosts. Only tests and labs change it; routes carry their own port."`
 	Routes                string   `toml:"routes" doc:"Static next hops overriding MX, like Postfix transport maps: \"domain=host:port, domain=[192.0.2.1]:25\". A bracketed or bare IP is used without lookup; a host name is looked up by A/AAAA; the port defaults to queue.remote_port."`
 	RequireTLS            string   `toml:"require_tls" doc:"Comma-separated domains whose mail must go over STARTTLS with a verified certificate; mail for them waits (and eventually bounces) otherwise. Elsewhere TLS is opportunistic: used when offered, certificate not checked."`
-	TLSCAFile             string   `toml:"tls_ca_file" doc:"PEM CA certificates trusted (besides the system's) when verifying queue.require_tls domains and the smarthost."`
+	MTASTS                bool     `toml:"mta_sts" doc:"Honour remote domains' MTA-STS policies (RFC 8461): for a domain publishing one in enforce mode, mail goes only to the MX hosts it lists, over STARTTLS with a verified certificate, and waits otherwise. The policy is fetched over HTTPS and cached for its max_age. Static routes and the smarthost are not affected."`
+	TLSCAFile             string   `toml:"tls_ca_file" doc:"PEM CA certificates trusted (besides the system's) when verifying queue.require_tls domains, the smarthost, and MTA-STS policy hosts and MX hosts."`
 	Smarthost             string   `toml:"smarthost" doc:"Relay all remote mail through this host:port instead of MX (port 465: implicit TLS, else STARTTLS, required and verified either way). Empty delivers directly."`
 	SmarthostUser         string   `toml:"smarthost_user" doc:"User name for AUTH PLAIN (or LOGIN) at the smarthost; empty sends no AUTH."`
 	SmarthostPasswordFile string   `toml:"smarthost_password_file" doc:"File holding the smarthost password (first line), so it stays out of pochta.toml and the process list."`
@@ -191,6 +192,7 @@ func Default() *Config {
 			AttemptTimeout:     Duration(15 * time.Minute),
 			PollInterval:       Duration(2 * time.Second),
 			RemotePort:         25,
+			MTASTS:             true,
 		},
 		Auth: Auth{
 			CacheTTL:        Duration(5 * time.Minute),

@@ -49,6 +49,9 @@ func (w *Worker) deliverDomain(ctx context.Context, m store.QueuedMessage, domai
 	defer release()
 
 	hops, err := w.hops(ctx, domain)
+	if err == nil {
+		hops, err = w.stsHops(ctx, domain, hops)
+	}
 	if err != nil {
 		return fail(failureOf(err, ""), all)
 	}

@@ -87,6 +87,9 @@ type Worker struct {
 	// and unverified, the way MX hosts are usually reached.
 	RequireTLS map[string]bool
 	RootCAs    *x509.CertPool // for verified TLS; nil = the system's
+	// MTASTS, when set, enforces remote domains' MTA-STS policies
+	// (RFC 8461) for mail sent to their MX hosts.
+	MTASTS STSPolicies
 	// Observer, when set, is told the outcome of every recipient's
 	// attempt: "delivered", "deferred" or "bounced" (metrics).
 	Observer   interface{ DeliveryAttempt(result string) }
