@@ -18,3 +18,24 @@ func TestHugeHeaderSectionIsPermanent(t *testing.T) {
 		t.Errorf("stored %d messages", len(got))
 	}
 }
+
+// The 250 after the data is our own text and names the id the Received
+// field carries (not go-smtp's "OK: queued"), for DATA and BDAT alike.
+func TestAcceptedReplyNamesTheID(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	r := e.raw(ModeMX)
+	r.send("EHLO x\r\nMAIL FROM:<a@remote.example>\r\nRCPT TO:<alice@example.org>\r\nDATA\r\n")
+	for _, want := range []string{"250 ", "250 ", "250 ", "354 "} {
+		r.expect(want)
+	}
+	r.send("Subject: id\r\n\r\nx\r\n.\r\n")
+	got := r.expect("250 2.0.0 Message accepted for delivery, id ")
+	r.send("MAIL FROM:<a@remote.example>\r\nRCPT TO:<alice@example.org>\r\nBDAT 3 LAST\r\nx\r\n")
+	r.expect("250 ")
+	r.expect("250 ")
+	r.expect("250 2.0.0 Message accepted for delivery, id ")
+	id := strings.TrimPrefix(got, "250 2.0.0 Message accepted for delivery, id ")
+	if in := e.inbox("alice@example.org"); len(in) != 2 || !strings.Contains(in[0], " id "+id) {
+		t.Errorf("the Received field lacks id %s: %q", id, in)
+	}
+}

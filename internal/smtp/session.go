@@ -258,7 +258,15 @@ func (ss *session) Data(r io.Reader) error {
 	}
 	ss.c.log.Info("smtp: message accepted", "id", tr.ID, "from", t.from, "local", len(t.local),
 		"remote", len(t.remote), "ms", time.Since(start).Milliseconds())
-	return nil
+	return accepted(tr.ID)
+}
+
+// accepted is the reply to a stored message: our own text, naming the
+// id that the Received field and the log carry. go-smtp writes a reply
+// value returned from Data as it is, so a 250 one replaces its stock
+// "OK: queued".
+func accepted(id string) error {
+	return reply(250, 2, 0, 0, "Message accepted for delivery, id "+id)
 }
 
 // errBareLFFound is what bareLFReader fails with; replyFor maps it.
