@@ -266,8 +266,9 @@ type transaction struct {
 	body       io.Reader // CRLF lines, not dot-stuffed
 }
 
-// send runs MAIL, RCPT... and DATA. With PIPELINING the MAIL and RCPT
-// commands go in one write and their replies are read afterwards. It
+// send runs MAIL, RCPT... and DATA. With PIPELINING the MAIL, RCPT and
+// DATA commands (and RSET on a reused session) go in one write and their
+// replies are read afterwards. It
 // returns each recipient's RCPT reply and, when at least one recipient
 // was accepted, the reply to the end of data; err is a failure of the
 // whole transaction (connection, MAIL or DATA refused).
@@ -318,7 +319,28 @@ func (c *client) send(tx transaction) (rcpt []Reply, data Reply, err error) {
 			rcpt = append(rcpt, rep)
 		}
 	}
-	if pipelined {
+	accepted := func() bool {
+		for _, r := range rcpt {
+			if r.Code == 250 || r.Code == 251 {
+				return true
+			}
+		}
+		return false
+	}
+	if !pipelined {
+		if !accepted() {
+			c.cmd("RSET")
+			return rcpt, Reply{}, nil
+		}
+		if err := c.expect(354, "DATA", "DATA"); err != nil {
+			return rcpt, Reply{}, err
+		}
+	} else {
+		// RFC 2920 3.1: DATA may end the group, so the whole envelope
+		// costs one round trip; a peer refuses it when no RCPT passed.
+		if err := c.writeLine("DATA"); err != nil {
+			return nil, Reply{}, err
+		}
 		if err := c.flush(); err != nil {
 			if reset {
 				err = &staleError{err}
@@ -343,20 +365,25 @@ func (c *client) send(tx transaction) (rcpt []Reply, data Reply, err error) {
 			}
 			rcpt = append(rcpt, rep)
 		}
+		dataRep, err := c.readReply()
+		if err != nil {
+			return rcpt, Reply{}, err
+		}
+		if dataRep.Code == 354 && (mail.Code != 250 || !accepted()) {
+			// A peer that takes DATA without a recipient: end the empty
+			// message (nobody can receive it) and forget its answer.
+			c.writeLine(".")
+			c.flushRead()
+		}
 		if mail.Code != 250 {
 			return nil, Reply{}, &ReplyError{Command: "MAIL", Reply: mail}
 		}
-	}
-	accepted := false
-	for _, r := range rcpt {
-		accepted = accepted || r.Code == 250 || r.Code == 251
-	}
-	if !accepted {
-		c.cmd("RSET")
-		return rcpt, Reply{}, nil
-	}
-	if err := c.expect(354, "DATA", "DATA"); err != nil {
-		return rcpt, Reply{}, err
+		if !accepted() {
+			return rcpt, Reply{}, nil
+		}
+		if dataRep.Code != 354 {
+			return rcpt, Reply{}, &ReplyError{Command: "DATA", Reply: dataRep}
+		}
 	}
 	dw := textproto.NewWriter(c.w).DotWriter()
 	if _, err := io.Copy(dw, &deadlineReader{r: tx.body, c: c}); err != nil {

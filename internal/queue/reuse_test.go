@@ -144,6 +144,7 @@ func TestLogSaysWhatHappened(t *testing.T) {
 		return s.count("bob@remote.test") == 1 && len(f.inbox(t, f.alice)) == 2
 	})
 	waitFor(t, "the deferral to be logged", func() bool { return strings.Contains(logs.String(), "msg=\"delivery deferred\"") })
+	waitFor(t, "the bounced message to leave the queue", func() bool { return f.queueLen(t) == 1 })
 	out := logs.String()
 	for _, want := range []string{
 		`msg="recipient delivered" queue_id=2 domain=remote.test rcpt=bob@remote.test host=`,
