@@ -82,8 +82,13 @@ func (c *cli) serveCmd(args []string) error {
 	}
 
 	var certs *tlsutil.CertStore
+	var acmeCerts *tlsutil.ACME
 	var tlsConfig *tls.Config
-	if cfg.TLS.Cert != "" {
+	switch {
+	case cfg.TLS.ACME:
+		acmeCerts = newACME(cfg, st, log.With("component", "acme"))
+		tlsConfig = acmeCerts.TLSConfig()
+	case cfg.TLS.Cert != "":
 		if certs, err = tlsutil.NewCertStore(cfg.Path(cfg.TLS.Cert), cfg.Path(cfg.TLS.Key), log); err != nil {
 			return withCode(exitConfig, err)
 		}
@@ -122,7 +127,7 @@ func (c *cli) serveCmd(args []string) error {
 		Logger:              log,
 		Observer:            m,
 	}
-	hs := newHTTPSide(cfg, st, m, log.With("component", "web"))
+	hs := newHTTPSide(cfg, st, m, acmeCerts, log.With("component", "web"))
 	defer hs.close()
 	srv.Listeners = append(listeners(cfg, newPOP3(cfg, st, counted("pop3"), tlsConfig, log)),
 		imapListeners(cfg, newIMAP(cfg, st, counted("imap"), tlsConfig, log))...)
@@ -136,6 +141,9 @@ func (c *cli) serveCmd(args []string) error {
 	}
 	hs.site.SetServices(services(cfg, srv.Addr))
 	hs.listening.Store(true)
+	if acmeCerts != nil {
+		go prefetchCertificate(acmeCerts, log)
+	}
 	log.Info("pochta started", "version", version(), "dir", cfg.Dir, "hostname", hostname(cfg))
 
 	sweepCtx, stopSweep := context.WithCancel(context.Background())
@@ -181,7 +189,7 @@ func (c *cli) waitForStop(certs *tlsutil.CertStore, log *slog.Logger) {
 			return
 		case <-hup:
 			if certs == nil {
-				log.Info("SIGHUP: no TLS certificate configured")
+				log.Info("SIGHUP: no certificate files to reload (tls.cert is empty, or tls.acme renews by itself)")
 				continue
 			}
 			certs.Reload() // logs either way; a failure keeps the old certificate

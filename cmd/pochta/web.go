@@ -3,11 +3,13 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/netip"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -18,6 +20,7 @@ import (
 	"github.com/pochta-mail/pochta/internal/mtasts"
 	"github.com/pochta-mail/pochta/internal/server"
 	"github.com/pochta-mail/pochta/internal/store"
+	"github.com/pochta-mail/pochta/internal/tlsutil"
 	"github.com/pochta-mail/pochta/internal/web"
 )
 
@@ -26,12 +29,13 @@ import (
 // (metrics, health), each an http.Server behind internal/server.
 type httpSide struct {
 	site      *web.Site
-	public    *web.Server
+	public    *web.Server // https, and http without ACME
+	plain     *web.Server // http: the site plus ACME HTTP-01 challenges
 	ops       *web.Server
 	listening atomic.Bool // set once every listener is up, cleared at shutdown
 }
 
-func newHTTPSide(cfg *config.Config, st store.Store, m *metrics.Metrics, log *slog.Logger) *httpSide {
+func newHTTPSide(cfg *config.Config, st store.Store, m *metrics.Metrics, acmeCerts *tlsutil.ACME, log *slog.Logger) *httpSide {
 	h := &httpSide{}
 	h.site = &web.Site{
 		Hostname: hostname(cfg),
@@ -47,6 +51,10 @@ func newHTTPSide(cfg *config.Config, st store.Store, m *metrics.Metrics, log *sl
 	}
 	h.site.SetServices(services(cfg, nil))
 	h.public = web.NewServer(h.site.Handler(), log)
+	h.plain = h.public
+	if acmeCerts != nil {
+		h.plain = web.NewServer(acmeCerts.HTTPHandler(h.site.Handler()), log)
+	}
 	ops := &web.Ops{Metrics: m.Handler(), Checks: []web.Check{
 		{Name: "store", Func: func(ctx context.Context) error { _, err := st.Domains(ctx); return err }},
 		{Name: "listeners", Func: func(context.Context) error {
@@ -64,7 +72,7 @@ func (h *httpSide) listeners(cfg *config.Config) []server.Listener {
 	var ls []server.Listener
 	if cfg.HTTP.Listen != "" {
 		ls = append(ls, server.Listener{Name: "http", Key: "http.listen", Addr: cfg.HTTP.Listen,
-			Handler: h.public, Refusal: web.Refusal})
+			Handler: h.plain, Refusal: web.Refusal})
 	}
 	if cfg.HTTPS.Listen != "" {
 		ls = append(ls, server.Listener{Name: "https", Key: "https.listen", Addr: cfg.HTTPS.Listen,
@@ -78,8 +86,50 @@ func (h *httpSide) listeners(cfg *config.Config) []server.Listener {
 }
 
 func (h *httpSide) close() {
+	if h.plain != h.public {
+		h.plain.Close()
+	}
 	h.public.Close()
 	h.ops.Close()
+}
+
+// newACME sets up ACME certificates for the hostname and the client-facing
+// names of every local domain (autoconfig., autodiscover., mta-sts.).
+func newACME(cfg *config.Config, st store.Directory, log *slog.Logger) *tlsutil.ACME {
+	host := hostname(cfg)
+	return tlsutil.NewACME(tlsutil.ACMEOptions{
+		CacheDir:     cfg.Path("acme"),
+		Email:        cfg.TLS.ACMEEmail,
+		DirectoryURL: cfg.TLS.ACMEDirectory,
+		Hostname:     host,
+		Allowed: func(ctx context.Context, name string) error {
+			if name == host {
+				return nil
+			}
+			for _, prefix := range []string{"autoconfig.", "autodiscover.", "mta-sts."} {
+				if d, ok := strings.CutPrefix(name, prefix); ok {
+					if _, err := st.Domain(ctx, d); err == nil {
+						return nil
+					}
+				}
+			}
+			return fmt.Errorf("%s is not a name of this server", name)
+		},
+		Logger: log,
+	})
+}
+
+// prefetchCertificate gets the hostname's certificate at start, so the
+// first client does not wait for the CA; failures are retried by the
+// next handshake.
+func prefetchCertificate(a *tlsutil.ACME, log *slog.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	if err := a.Prefetch(ctx); err != nil {
+		log.Error("acme: could not get a certificate for the hostname yet", "err", err)
+		return
+	}
+	log.Info("acme: certificate for the hostname ready")
 }
 
 // publishedPolicy is the MTA-STS policy for every local domain: this
@@ -95,7 +145,7 @@ func publishedPolicy(cfg *config.Config) mtasts.Policy {
 // implicit TLS (RFC 8314). bound, when not nil, gives the port a listener
 // actually got (for port 0 in tests); else the configured port is used.
 func services(cfg *config.Config, bound func(name string) net.Addr) web.Services {
-	tlsOn := cfg.TLS.Cert != ""
+	tlsOn := cfg.TLSOn()
 	ep := func(name, listen string, sec web.Security) web.Endpoint {
 		if listen == "" {
 			return web.Endpoint{}

@@ -218,3 +218,32 @@ func TestDNSWebRecords(t *testing.T) {
 		t.Errorf("policy id did not change with the mode: %v %v", id, id2)
 	}
 }
+
+// TestServeWithACMEUnreachableCA: with tls.acme the server starts without
+// certificate files, every TLS listener up, and says why it has no
+// certificate yet when the CA cannot be reached. (Issuance and renewal
+// against a real ACME server are tested in internal/tlsutil with Pebble.)
+func TestServeWithACMEUnreachableCA(t *testing.T) {
+	t.Parallel()
+	dir := newMailDir(t)
+	os.Remove(filepath.Join(dir, "cert.pem"))
+	os.Remove(filepath.Join(dir, "key.pem"))
+	closed, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca := "https://" + closed.Addr().String() + "/dir"
+	closed.Close()
+	s := serve(t, dir, "tls.acme=true", "tls.acme_directory="+ca)
+	for _, name := range []string{"https", "imaps", "pop3s", "submissions"} {
+		if s.addr(name) == "" {
+			t.Errorf("%s not listening", name)
+		}
+	}
+	eventually(t, "the CA failure logged", func() bool {
+		return strings.Contains(s.logText(), "acme: could not get a certificate for the hostname yet")
+	})
+	if code := s.stop(t); code != 0 {
+		t.Fatalf("serve exited %d", code)
+	}
+}

@@ -55,9 +55,16 @@ type MTASTS struct {
 // TLS names the certificate served by every TLS listener (STLS and implicit
 // TLS). SIGHUP reloads both files.
 type TLS struct {
-	Cert string `toml:"cert" doc:"PEM certificate chain file; relative paths are resolved against DIR. Empty disables TLS (and so pop3s, imaps, STLS and STARTTLS)."`
-	Key  string `toml:"key" doc:"PEM private key file for tls.cert; relative paths are resolved against DIR."`
+	Cert          string `toml:"cert" doc:"PEM certificate chain file; relative paths are resolved against DIR. Empty disables TLS (and so pop3s, imaps, STLS and STARTTLS)."`
+	Key           string `toml:"key" doc:"PEM private key file for tls.cert; relative paths are resolved against DIR."`
+	ACME          bool   `toml:"acme" doc:"Get certificates from an ACME CA (Let's Encrypt by default) instead of tls.cert/tls.key: for hostname and for autoconfig., autodiscover. and mta-sts. of every local domain, answering TLS-ALPN-01 on https.listen (port 443) and HTTP-01 on http.listen (port 80), kept in DIR/acme and renewed before expiry without a restart. Needs public DNS for those names pointing here."`
+	ACMEEmail     string `toml:"acme_email" doc:"Contact address given to the ACME CA for expiry and policy notices; may be empty."`
+	ACMEDirectory string `toml:"acme_directory" doc:"ACME directory URL of the CA. The default is Let's Encrypt's production directory; its staging directory (https://acme-staging-v02.api.letsencrypt.org/directory) is for trials."`
 }
+
+// TLSOn reports whether the server has certificates to serve (files or
+// ACME).
+func (c *Config) TLSOn() bool { return c.TLS.Cert != "" || c.TLS.ACME }
 
 // Listener is a service that only has a listen address.
 type Listener struct {
@@ -151,7 +158,7 @@ type Shutdown struct {
 func Default() *Config {
 	return &Config{
 		Log:   Log{Level: "info", Format: "text"},
-		TLS:   TLS{Cert: "cert.pem", Key: "key.pem"},
+		TLS:   TLS{Cert: "cert.pem", Key: "key.pem", ACMEDirectory: "https://acme-v02.api.letsencrypt.org/directory"},
 		POP3S: Listener{Listen: ":995"},
 		IMAP:  Listener{Listen: ":143"},
 		IMAPS: Listener{Listen: ":993"},

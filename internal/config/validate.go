@@ -56,16 +56,22 @@ func (c *Config) Validate() error {
 	if (c.TLS.Cert == "") != (c.TLS.Key == "") {
 		return keyErr("tls.cert", "tls.cert and tls.key must be set together")
 	}
-	if c.POP3S.Listen != "" && c.TLS.Cert == "" {
+	if c.TLS.ACME && (c.HTTP.Listen == "" && c.HTTPS.Listen == "") {
+		return keyErr("tls.acme", "the CA validates over http.listen (port 80) or https.listen (port 443): enable one")
+	}
+	if c.TLS.ACME && !strings.HasPrefix(c.TLS.ACMEDirectory, "https://") {
+		return keyErr("tls.acme_directory", "%q is not an https:// URL", c.TLS.ACMEDirectory)
+	}
+	if c.POP3S.Listen != "" && !c.TLSOn() {
 		return keyErr("pop3s.listen", "implicit TLS needs tls.cert and tls.key (or leave pop3s.listen empty)")
 	}
-	if c.IMAPS.Listen != "" && c.TLS.Cert == "" {
+	if c.IMAPS.Listen != "" && !c.TLSOn() {
 		return keyErr("imaps.listen", "implicit TLS needs tls.cert and tls.key (or leave imaps.listen empty)")
 	}
-	if c.HTTPS.Listen != "" && c.TLS.Cert == "" {
+	if c.HTTPS.Listen != "" && !c.TLSOn() {
 		return keyErr("https.listen", "HTTPS needs tls.cert and tls.key (or leave https.listen empty)")
 	}
-	if c.Submissions.Listen != "" && c.TLS.Cert == "" {
+	if c.Submissions.Listen != "" && !c.TLSOn() {
 		return keyErr("submissions.listen", "implicit TLS needs tls.cert and tls.key (or leave submissions.listen empty)")
 	}
 	if err := c.validateSMTP(); err != nil {
@@ -172,6 +178,9 @@ func (c *Config) Warnings() []string {
 // ValidateFiles checks the files the server needs: the TLS certificate and
 // key, when TLS is configured.
 func (c *Config) ValidateFiles() error {
+	if c.TLS.ACME {
+		return nil // tls.cert and tls.key are not used
+	}
 	for key, p := range map[string]string{"tls.cert": c.TLS.Cert, "tls.key": c.TLS.Key} {
 		if p == "" {
 			continue
