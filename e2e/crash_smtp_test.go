@@ -90,7 +90,7 @@ const (
 	smtpCrashSender = "sender@crash.test"
 )
 
-var orphanRE = regexp.MustCompile(`msg="removed orphan message files" count=(\d+) bytes=(\d+)`)
+var orphanRE = regexp.MustCompile(`msg="removed orphan message files".* count=(\d+) bytes=(\d+)`)
 
 // orphanLog sums the orphan files serve reported removing.
 func orphanLog(log string) (n, size int) {
