@@ -77,6 +77,7 @@ type Store struct {
 	locks       lockTable
 	snaps       snapCache // snapshots of large maildrops kept between sessions
 	commits     *committer
+	deletes     deleteBatcher // DeleteQueued group commit
 	events      store.Bus
 	readStmts   stmtCache // reader statements prepared once
 	writeStmts  stmtCache // writer statements prepared once (txQuery)
@@ -208,6 +209,7 @@ func open(ctx context.Context, dir string, o Options, maxBatch int) (*Store, err
 	}
 	s.ensureReserve()
 	s.commits = startCommitter(s, stmts, maxBatch)
+	s.deletes.s = s
 	s.watch = startWatcher(s, o.PollInterval)
 	return s, nil
 }
