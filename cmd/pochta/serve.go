@@ -129,7 +129,9 @@ func (c *cli) serveCmd(args []string) error {
 	}
 	hs := newHTTPSide(cfg, st, m, acmeCerts, log.With("component", "web"))
 	defer hs.close()
-	srv.Listeners = append(listeners(cfg, newPOP3(cfg, st, counted("pop3"), tlsConfig, log)),
+	pop3Srv := newPOP3(cfg, st, counted("pop3"), tlsConfig, log)
+	pop3Srv.Metrics = m
+	srv.Listeners = append(listeners(cfg, pop3Srv),
 		imapListeners(cfg, newIMAP(cfg, st, counted("imap"), tlsConfig, log))...)
 	srv.Listeners = append(srv.Listeners, smtpListeners(cfg, smtpSrv)...)
 	srv.Listeners = append(srv.Listeners, hs.listeners(cfg)...)

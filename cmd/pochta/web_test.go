@@ -127,21 +127,27 @@ func TestServeMetricsUnderLoad(t *testing.T) {
 
 	after := scrape(t, s)
 	for series, want := range map[string]float64{
-		`pochta_logins_total{mechanism="any",proto="pop3",result="ok"}`:     logins,
-		`pochta_logins_total{mechanism="any",proto="pop3",result="failed"}`: fails,
-		`pochta_connections_total{listener="pop3"}`:                         logins + fails,
-		`pochta_connections_total{listener="smtp"}`:                         mails,
-		`pochta_connections_total{listener="http"}`:                         1,
-		`pochta_messages_received_total{source="smtp"}`:                     mails,
-		`pochta_store_commit_duration_seconds_count`:                        mails,
-		`pochta_auth_throttle_delay_seconds_count`:                          fails,
-		`pochta_message_auth_results_total{method="spf",result="none"}`:     mails,
-		`pochta_message_auth_results_total{method="dkim",result="none"}`:    mails,
-		`pochta_queue_messages`:                                             0,
+		`pochta_logins_total{mechanism="any",proto="pop3",result="ok"}`:      logins,
+		`pochta_logins_total{mechanism="any",proto="pop3",result="failed"}`:  fails,
+		`pochta_connections_total{listener="pop3"}`:                          logins + fails,
+		`pochta_connections_total{listener="smtp"}`:                          mails,
+		`pochta_connections_total{listener="http"}`:                          1,
+		`pochta_messages_received_total{source="smtp"}`:                      mails,
+		`pochta_store_commit_duration_seconds_count`:                         mails,
+		`pochta_auth_throttle_delay_seconds_count`:                           fails,
+		`pochta_message_auth_results_total{method="spf",result="none"}`:      mails,
+		`pochta_message_auth_results_total{method="dkim",result="none"}`:     mails,
+		`pochta_queue_messages`:                                              0,
+		`pochta_command_duration_seconds_count{command="USER",proto="pop3"}`: logins + fails,
+		`pochta_command_duration_seconds_count{command="PASS",proto="pop3"}`: logins + fails,
+		`pochta_command_duration_seconds_count{command="QUIT",proto="pop3"}`: logins + fails,
 	} {
 		if got := metricValue(after, series); got != want {
 			t.Errorf("%s = %v, want %v", series, got, want)
 		}
+	}
+	if v := metricValue(after, `pochta_bytes_sent_total{proto="pop3"}`); v < 100 {
+		t.Errorf("pop3 bytes sent %v", v)
 	}
 	if metricValue(after, "go_goroutines") <= 0 || metricValue(after, "process_resident_memory_bytes") <= 0 {
 		t.Error("Go runtime and process metrics missing")

@@ -72,11 +72,20 @@ const (
 	maxLastLogins = 100_000
 )
 
+// Metrics is what the server reports to a metrics collector.
+type Metrics interface {
+	Command(proto, name string, d time.Duration)
+	BytesSent(proto string, n int64)
+}
+
 // Server is a POP3 server. Set the fields before the first ServeConn and do
 // not change them afterwards; every zero value is a usable default except
 // Auth and Maildrops, which are required. A Server must not be copied after
 // first use.
 type Server struct {
+	// Metrics, when set, records each command's latency and the bytes
+	// sent per session (internal/metrics.Metrics).
+	Metrics Metrics
 	// Hostname appears in the greeting, the APOP timestamp and CRAM-MD5
 	// challenges. "" = "localhost".
 	Hostname string

@@ -243,6 +243,7 @@ func (s *session) dispatch(line []byte) bool {
 	}
 	cmd := lookupCommand(name, s.srv)
 	if cmd == nil {
+		s.countCommand("unknown", time.Now())
 		return s.fail(badCommand("Unknown command"))
 	}
 	if !cmd.states.has(s.state) {
@@ -253,7 +254,18 @@ func (s *session) dispatch(line []byte) bool {
 		return s.fail(err)
 	}
 	s.trace(cmd, args)
-	return s.fail(cmd.run(s, args))
+	start := time.Now()
+	err = cmd.run(s, args)
+	s.countCommand(cmd.name, start)
+	return s.fail(err)
+}
+
+// countCommand reports a command (named from the command table, never
+// from client input) and its latency.
+func (s *session) countCommand(name string, start time.Time) {
+	if s.srv.Metrics != nil {
+		s.srv.Metrics.Command("pop3", name, time.Since(start))
+	}
 }
 
 // LevelTrace is the slog level of the wire trace: one record per command,
@@ -402,6 +414,9 @@ func (s *session) finish() {
 	_ = s.conn.Close()
 	if s.endReason == "" {
 		s.endReason = "closed"
+	}
+	if s.srv.Metrics != nil {
+		s.srv.Metrics.BytesSent("pop3", s.cw.n)
 	}
 	// The logger carries "user" once logged in.
 	s.log.Info("pop3: session end",
