@@ -196,13 +196,14 @@ func queueStats(st store.Queue) metrics.QueueStatsFunc {
 }
 
 // countingAuth is the auth service as one protocol sees it, counting its
-// logins and throttle delays. The protocols report every login through
+// logins and throttle delays and noting last logins. The protocols report every login through
 // LoginFailed/LoginSucceeded, so counting here covers them all; the
 // mechanism is not known at this seam yet ("any").
 type countingAuth struct {
 	*auth.Service
 	proto   string
 	metrics *metrics.Metrics
+	logins  *loginRecorder
 }
 
 func (a countingAuth) LoginFailed(ctx context.Context, login string, ip netip.Addr) time.Duration {
@@ -214,6 +215,7 @@ func (a countingAuth) LoginFailed(ctx context.Context, login string, ip netip.Ad
 
 func (a countingAuth) LoginSucceeded(login string, ip netip.Addr) {
 	a.metrics.Login(a.proto, "any", true)
+	a.logins.note(login)
 	a.Service.LoginSucceeded(login, ip)
 }
 

@@ -164,6 +164,11 @@ func TestServeMetricsUnderLoad(t *testing.T) {
 	if code := s.stop(t); code != 0 {
 		t.Fatalf("serve exited %d", code)
 	}
+	// The logins were written at shutdown: user list shows when.
+	out := must(t, "", "-d", dir, "user", "list")
+	if !regexp.MustCompile(`(?m)^alice@example\.test used=\S+ quota=none last_login=20\d\d-\d\d-\d\dT\S+Z$`).MatchString(out) {
+		t.Fatalf("user list after logins:\n%s", out)
+	}
 }
 
 // TestServeAutoconfigAnnouncesBoundPorts: the autoconfig a client gets

@@ -70,6 +70,9 @@ type Account struct {
 	// engine, so reading it is cheap).
 	Quota int64
 	Used  int64
+	// LastLogin is the last successful login over any protocol, as
+	// recorded by RecordLogins (zero: never).
+	LastLogin time.Time
 }
 
 // Credentials are what the auth package stores for an account. The store
@@ -108,6 +111,10 @@ type Directory interface {
 	Accounts(ctx context.Context, domain string) ([]Account, error)
 	// SetQuota sets the account's quota in octets; 0 removes it.
 	SetQuota(ctx context.Context, address string, octets int64) error
+	// RecordLogins sets accounts' LastLogin (by address, case-insensitive)
+	// to the given times unless they hold a later one; unknown addresses
+	// are ignored. Callers batch logins: one write for many.
+	RecordLogins(ctx context.Context, logins map[string]time.Time) error
 }
 
 // Alias redirects mail for an address of a local domain to one or more

@@ -156,6 +156,10 @@ ALTER TABLE queue_recipients ADD COLUMN reply TEXT NOT NULL DEFAULT '';
 CREATE TABLE uidvalidity_seq (last INTEGER NOT NULL);
 INSERT INTO uidvalidity_seq SELECT coalesce(max(uidvalidity), 0) FROM mailboxes;
 `,
+	// 7: when each account last logged in (pochta user list); 0 = never.
+	`
+ALTER TABLE accounts ADD COLUMN last_login INTEGER NOT NULL DEFAULT 0;
+`,
 }
 
 // migrate brings the database schema up to date. Concurrent processes are
