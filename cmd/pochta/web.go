@@ -76,7 +76,7 @@ func (h *httpSide) listeners(cfg *config.Config) []server.Listener {
 	}
 	if cfg.HTTPS.Listen != "" {
 		ls = append(ls, server.Listener{Name: "https", Key: "https.listen", Addr: cfg.HTTPS.Listen,
-			TLS: server.TLSImplicit, Handler: h.public})
+			TLS: server.TLSImplicit, Handler: h.public, Refusal: web.Refusal})
 	}
 	if cfg.Metrics.Listen != "" {
 		ls = append(ls, server.Listener{Name: "metrics", Key: "metrics.listen", Addr: cfg.Metrics.Listen,
