@@ -117,6 +117,7 @@ func (c *cli) serveCmd(args []string) error {
 		return countingAuth{Service: authSvc, proto: proto, metrics: m, logins: logins}
 	}
 	smtpSrv := newSMTP(cfg, st, counted("smtp"), tlsConfig, log)
+	smtpSrv.Metrics = m
 	smtpSrv.Deliverer.Store = kickingStore{Deliverer: st, kick: worker.Kick, metrics: m}
 	if cfg.SMTP.AuthChecks {
 		smtpSrv.Checker = countingChecker{Checker: &msgauth.Checker{Resolver: dns, AuthServID: hostname(cfg)}, metrics: m}
