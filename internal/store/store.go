@@ -273,14 +273,16 @@ type Deliverer interface {
 }
 
 // MaildropMessage describes one message of a POP3 maildrop (the INBOX).
+// A session holds one per message for its whole life, so it carries only
+// what POP3 uses (64 octets plus the UIDL; the arrival time is in
+// Mailboxes.ListMessages): mind its size before adding a field.
 type MaildropMessage struct {
 	ID   int64  // engine's message id, stable for the message's life
 	UIDL string // POP3 unique-id: stable, never reused in the maildrop
 	Size int64  // octets of the stored (CRLF) body
 	// DotLines reports whether any line of the body starts with ".", so
 	// RETR can stream bodies that need no dot-stuffing without scanning.
-	DotLines     bool
-	InternalDate time.Time
+	DotLines bool
 	// FirstRetrieved is when a POP3 session first retrieved the message
 	// (zero if never); EXPIRE policy counts from it.
 	FirstRetrieved time.Time
