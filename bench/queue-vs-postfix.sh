@@ -192,9 +192,12 @@ run_pochta() {
 	# Done when the log has N "queued message done" lines (each written
 	# after the message left the queue): a grep costs less of the shared
 	# CPUs than a `pochta queue list` process every 50 ms.
-	while [ "$(grep -ac 'msg="queued message done"' "$WORK/pochta.log" || true)" -lt "$N" ]; do
+	local finished=0
+	while [ "$finished" -lt "$N" ]; do
 		kill -0 "$pid" 2>/dev/null || { echo "pochta serve died:" >&2; cat "$WORK/pochta.log" >&2; return 1; }
 		sleep 0.05
+		finished=$(grep -ac 'msg="queued message done"' "$WORK/pochta.log" 2>/dev/null)
+		finished=${finished:-0}
 	done
 	t1=$(now)
 	echo "$(cpu_of "$pid")" > "$WORK/cpu"
