@@ -5,6 +5,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pochta-mail/pochta/internal/admin"
 	"github.com/pochta-mail/pochta/internal/msgauth"
 )
 
@@ -36,9 +37,9 @@ func (c *cli) dkimCmd(args []string) error {
 	if err != nil {
 		return err
 	}
-	key, err := msgauth.GenerateKey(dkimDir(cfg), rest[1], *selector, *algo)
+	key, err := admin.DKIMKeygen(dkimDir(cfg), rest[1], *selector, *algo)
 	if err != nil {
-		return fmt.Errorf("dkim keygen: %w", err)
+		return err
 	}
 	name, text := key.Record()
 	fmt.Fprintln(c.stdout, zoneTXT(name, text))

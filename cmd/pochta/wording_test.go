@@ -53,11 +53,21 @@ func TestAdminErrorsInOperatorWords(t *testing.T) {
 		{[]string{"queue", "show", "99"}, "", exitError, "pochta: queued message 99 does not exist\n"},
 		{[]string{"queue", "drop", "99"}, "", exitError, "pochta: queued message 99 does not exist\n"},
 		{[]string{"queue", "retry", "99"}, "", exitError, "pochta: queued message 99 does not exist\n"},
+		{[]string{"dkim", "keygen", "x..y", "--selector", "s1"}, "", exitUsage,
+			"pochta: \"x..y\" is not a domain name: empty label\n"},
 		{[]string{"user", "frobnicate"}, "", exitUsage,
 			"pochta: usage: pochta user add|passwd|del ADDRESS | quota ADDRESS SIZE|none | list [DOMAIN]\n"},
 		{[]string{"user", "list", "--bogus"}, "", exitUsage,
 			"pochta: user: unknown option -bogus (see pochta help)\n"},
 	}
+	must(t, "", "-d", dir, "dkim", "keygen", "example.test", "--selector", "s1", "--algo", "ed25519")
+	cases = append(cases, struct {
+		args  []string
+		stdin string
+		code  int
+		want  string
+	}{[]string{"dkim", "keygen", "example.test", "--selector", "s1", "--algo", "ed25519"}, "", exitError,
+		"pochta: DKIM key s1 for example.test already exists (" + filepath.Join(dir, "dkim", "example.test", "s1.pem") + "): choose another --selector\n"})
 	for _, tc := range cases {
 		r := pochta(t, strings.NewReader(tc.stdin), append([]string{"-d", dir}, tc.args...)...)
 		if r.code != tc.code || r.stderr != tc.want {
