@@ -136,7 +136,9 @@ func TestLogSaysWhatHappened(t *testing.T) {
 	f := newFixture(t, s)
 	var logs logBuffer
 	f.w.Logger = slog.New(slog.NewTextHandler(&logs, nil))
-	f.w.RetryBase = time.Hour
+	obs := &attemptCounter{n: map[string]int{}}
+	f.w.Observer = obs
+	f.w.RetryBase, f.w.RetryMax = time.Hour, 2*time.Hour
 	f.submit(t, "alice@a.test", "nobody@remote.test")
 	f.submit(t, "alice@a.test", "bob@remote.test", "later@remote.test", "nobody@remote.test")
 	f.start(t)
@@ -175,6 +177,14 @@ func TestLogSaysWhatHappened(t *testing.T) {
 			t.Errorf("queue records %s as %s %q; the log says %s", r.Address, r.Status, r.Reply, line)
 		}
 	}
+	// The metrics count what the log says, attempt by attempt.
+	obs.mu.Lock()
+	for result, msg := range map[string]string{"delivered": "recipient delivered", "deferred": "recipient deferred", "bounced": "recipient failed"} {
+		if got, logged := obs.n[result], strings.Count(out, `msg="`+msg+`"`); got != logged {
+			t.Errorf("metrics count %d %s, the log %d %q lines", got, result, logged, msg)
+		}
+	}
+	obs.mu.Unlock()
 	for _, line := range strings.Split(out, "\n") {
 		if strings.Contains(line, "queue_id=1") && strings.Contains(line, "delivered") {
 			t.Errorf("a message refused at RCPT logged as delivered: %s", line)
