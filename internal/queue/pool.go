@@ -47,11 +47,15 @@ type idleConn struct {
 func (p *pool) get(ctx context.Context, key connKey) *client {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	// Whoever takes an idle session off the list (here, close or its
+	// idle timer, all under p.mu) owns it.
 	for list := p.idle[key]; len(list) > 0; list = p.idle[key] {
 		ic := list[len(list)-1] // the most recently used: least likely timed out
 		p.remove(key, len(list)-1)
 		if !ic.timer.Stop() {
-			continue // its idle time just ran out; the timer closes it
+			// Its idle time just ran out; the timer will not find it.
+			p.quit(ic.c, true)
+			continue
 		}
 		ic.c.bind(ctx)
 		return ic.c
@@ -130,9 +134,8 @@ func (p *pool) close() {
 	var all []*client
 	for key, list := range p.idle {
 		for _, ic := range list {
-			if ic.timer.Stop() {
-				all = append(all, ic.c)
-			}
+			ic.timer.Stop() // fired or not, it will not find the session
+			all = append(all, ic.c)
 		}
 		delete(p.idle, key)
 	}
