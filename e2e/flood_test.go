@@ -2,6 +2,7 @@ package e2e_test
 
 import (
 	"bufio"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
@@ -24,7 +25,7 @@ const (
 // TestIdleFlood opens 10,000 connections (POP3, IMAP and SMTP, a third
 // each) that only read their greeting, checks the server's resident
 // memory stays under the ceiling, and that connection 10,001 is refused
-// with a reason, not ignored.
+// with a reason, not ignored, on the implicit-TLS ports too.
 func TestIdleFlood(t *testing.T) {
 	if testing.Short() {
 		t.Skip("opens 10,000 connections")
@@ -34,7 +35,7 @@ func TestIdleFlood(t *testing.T) {
 		t.Skipf("needs %d file descriptors, the limit is %d", idleConns+1000, lim.Cur)
 	}
 	in := newInstance(t, "flood.test")
-	in.serve([]string{"pop3", "imap", "smtp"}, "limits.max_connections="+strconv.Itoa(idleConns),
+	in.serve([]string{"pop3", "imap", "smtp", "pop3s", "imaps", "submissions"}, "limits.max_connections="+strconv.Itoa(idleConns),
 		"limits.max_connections_per_ip=0", "smtp.auth_checks=false")
 	pid := in.cmd.Process.Pid
 	before := rss(t, pid)
@@ -69,6 +70,20 @@ func TestIdleFlood(t *testing.T) {
 		c, err := net.DialTimeout("tcp", in.addrs[name], 10*time.Second)
 		if err != nil {
 			t.Fatal(err)
+		}
+		c.SetReadDeadline(time.Now().Add(30 * time.Second))
+		line, _ := bufio.NewReader(c).ReadString('\n')
+		c.Close()
+		if !strings.HasPrefix(line, want) {
+			t.Errorf("%s over the limit: got %q, want %q", name, line, want)
+		}
+	}
+	// The implicit-TLS ports say it too, after the handshake.
+	for name, want := range map[string]string{"pop3s": "-ERR [SYS/TEMP]", "imaps": "* BYE [UNAVAILABLE]", "submissions": "421 4.7.0"} {
+		c, err := tls.DialWithDialer(&net.Dialer{Timeout: 10 * time.Second}, "tcp", in.addrs[name], &tls.Config{InsecureSkipVerify: true})
+		if err != nil {
+			t.Errorf("%s over the limit: no TLS handshake: %v", name, err)
+			continue
 		}
 		c.SetReadDeadline(time.Now().Add(30 * time.Second))
 		line, _ := bufio.NewReader(c).ReadString('\n')
