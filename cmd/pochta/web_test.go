@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // scrape returns the metrics page of a running serve.
@@ -134,12 +135,15 @@ func TestServeMetricsUnderLoad(t *testing.T) {
 	}
 	resp.Body.Close()
 
-	after := scrape(t, s)
-	for series, want := range map[string]float64{
+	// Sessions record some values as they end, just after the client's
+	// last reply: scrape until everything is in (bounded), then compare.
+	want := map[string]float64{
 		`pochta_logins_total{mechanism="password",proto="pop3",result="ok"}`:     logins,
 		`pochta_logins_total{mechanism="password",proto="pop3",result="failed"}`: fails,
+		`pochta_logins_total{mechanism="plain",proto="smtp",result="ok"}`:        1,
 		`pochta_connections_total{listener="pop3"}`:                              logins + fails,
 		`pochta_connections_total{listener="smtp"}`:                              mails,
+		`pochta_connections_total{listener="submission"}`:                        1,
 		`pochta_connections_total{listener="http"}`:                              1,
 		`pochta_messages_received_total{source="smtp"}`:                          mails,
 		`pochta_store_commit_duration_seconds_count`:                             mails,
@@ -150,13 +154,33 @@ func TestServeMetricsUnderLoad(t *testing.T) {
 		`pochta_command_duration_seconds_count{command="USER",proto="pop3"}`:     logins + fails,
 		`pochta_command_duration_seconds_count{command="PASS",proto="pop3"}`:     logins + fails,
 		`pochta_command_duration_seconds_count{command="QUIT",proto="pop3"}`:     logins + fails,
-	} {
-		if got := metricValue(after, series); got != want {
-			t.Errorf("%s = %v, want %v", series, got, want)
-		}
+		`pochta_command_duration_seconds_count{command="MAIL",proto="smtp"}`:     mails,
+		`pochta_command_duration_seconds_count{command="RCPT",proto="smtp"}`:     mails,
+		`pochta_command_duration_seconds_count{command="DATA",proto="smtp"}`:     mails,
+		`pochta_connections_active{listener="pop3"}`:                             0,
+		`pochta_connections_active{listener="smtp"}`:                             0,
 	}
-	if v := metricValue(after, `pochta_bytes_sent_total{proto="pop3"}`); v < 100 {
-		t.Errorf("pop3 bytes sent %v", v)
+	var after string
+	var wrong []string
+	for range 100 {
+		after, wrong = scrape(t, s), nil
+		for series, v := range want {
+			if got := metricValue(after, series); got != v {
+				wrong = append(wrong, fmt.Sprintf("%s = %v, want %v", series, got, v))
+			}
+		}
+		if len(wrong) == 0 {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	for _, w := range wrong {
+		t.Error(w)
+	}
+	for _, proto := range []string{"pop3", "smtp"} {
+		if v := metricValue(after, `pochta_bytes_sent_total{proto="`+proto+`"}`); v < 100 {
+			t.Errorf("%s bytes sent %v", proto, v)
+		}
 	}
 	if metricValue(after, "go_goroutines") <= 0 || metricValue(after, "process_resident_memory_bytes") <= 0 {
 		t.Error("Go runtime and process metrics missing")

@@ -73,6 +73,9 @@ func (h *Handler) ServeConn(ctx context.Context, c net.Conn) {
 		return
 	}
 	<-wc.closed
+	if s.Metrics != nil {
+		s.Metrics.BytesSent("smtp", wc.bytesSent())
+	}
 	wc.log.Info("smtp: session ended", "messages", wc.messages, "errors", wc.errorCount(),
 		"duration", time.Since(wc.start).Round(time.Millisecond))
 }

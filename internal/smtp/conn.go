@@ -58,6 +58,7 @@ type conn struct {
 	messages int // accepted messages, for the session log line
 
 	wmu       sync.Mutex // out is written by go-smtp's goroutine and by BDAT's Data goroutine
+	sent      int64      // bytes written to the connection (under wmu), for metrics
 	out       []byte     // replies not yet written
 	replied   bool       // bytes went out since the last read
 	closeOnce sync.Once
@@ -213,7 +214,8 @@ func (c *conn) flushReplied() (bool, error) {
 	defer c.wmu.Unlock()
 	if len(c.out) > 0 {
 		c.Conn.SetWriteDeadline(c.pace.CapWrite(time.Now().Add(c.srv.writeTimeout())))
-		_, err := c.Conn.Write(c.out)
+		n, err := c.Conn.Write(c.out)
+		c.sent += int64(n)
 		c.out = c.out[:0]
 		c.replied = true
 		if err != nil {
@@ -223,6 +225,13 @@ func (c *conn) flushReplied() (bool, error) {
 	r := c.replied
 	c.replied = false
 	return r, nil
+}
+
+// bytesSent is what went to the client so far.
+func (c *conn) bytesSent() int64 {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	return c.sent
 }
 
 func (c *conn) Close() error {

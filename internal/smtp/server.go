@@ -69,6 +69,7 @@ const (
 // Metrics is what the server reports to a metrics collector.
 type Metrics interface {
 	Command(proto, name string, d time.Duration)
+	BytesSent(proto string, n int64)
 }
 
 // Server is an SMTP server. Set the fields, then take a Handler per
@@ -81,7 +82,7 @@ type Server struct {
 	Deliverer *delivery.Deliverer
 	Logger    *slog.Logger // nil = discard
 	// Metrics, when set, records the latency of MAIL, RCPT and DATA (DATA
-	// includes receiving the message).
+	// includes receiving the message) and the bytes sent per session.
 	Metrics Metrics
 	// TLSConfig enables STARTTLS (and is required for implicit TLS).
 	TLSConfig *tls.Config
