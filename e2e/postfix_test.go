@@ -31,7 +31,14 @@ type postfixMTA struct {
 // installs it.
 func startPostfix(t *testing.T, domain string) *postfixMTA {
 	t.Helper()
-	if _, err := exec.LookPath("postfix"); err != nil || os.Geteuid() != 0 {
+	postfix, err := exec.LookPath("postfix")
+	if err != nil {
+		// root's PATH may lack /usr/sbin.
+		if _, serr := os.Stat("/usr/sbin/postfix"); serr == nil {
+			postfix, err = "/usr/sbin/postfix", nil
+		}
+	}
+	if err != nil || os.Geteuid() != 0 {
 		if os.Getenv("CI") != "" {
 			t.Fatalf("Postfix cannot run here (installed: %v, root: %v)", err == nil, os.Geteuid() == 0)
 		}
@@ -101,8 +108,8 @@ biff = no
 	if err := os.WriteFile(filepath.Join(dir, "etc", "main.cf"), []byte(mainCF), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	run("postfix", "-c", filepath.Join(dir, "etc"), "start")
-	t.Cleanup(func() { pf.stop(t) })
+	run(postfix, "-c", filepath.Join(dir, "etc"), "start")
+	t.Cleanup(func() { pf.stop(t, postfix) })
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		c, err := net.Dial("tcp", pf.addr)
@@ -119,10 +126,10 @@ biff = no
 
 // stop stops the instance and waits for its master to exit, so the
 // temporary directory can go.
-func (pf *postfixMTA) stop(t *testing.T) {
+func (pf *postfixMTA) stop(t *testing.T, postfix string) {
 	pidFile := filepath.Join(pf.dir, "spool", "pid", "master.pid")
 	b, _ := os.ReadFile(pidFile)
-	exec.Command("postfix", "-c", filepath.Join(pf.dir, "etc"), "stop").Run()
+	exec.Command(postfix, "-c", filepath.Join(pf.dir, "etc"), "stop").Run()
 	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
 	if err != nil {
 		return
