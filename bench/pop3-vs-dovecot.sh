@@ -122,6 +122,13 @@ chmod +x "$WORK"/refill-*.sh
 
 # ------------------------------------------------------------- servers
 log "starting servers: pochta 127.0.0.1:$PPORT, dovecot 127.0.0.1:$DPORT"
+# A server left over from an earlier run would answer instead of ours.
+for port in "$PPORT" "$DPORT"; do
+	if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+		echo "something already listens on 127.0.0.1:$port; stop it first" >&2
+		exit 1
+	fi
+done
 # Only the plain POP3 listener, on loopback: every other listener is
 # switched off explicitly (their defaults listen on all interfaces).
 "$BIN/pochta" -d "$P" serve -o "pop3.listen=127.0.0.1:$PPORT" -o "pop3s.listen=" \
@@ -132,6 +139,7 @@ PIDS+=("$POCHTA_PID")
 dovecot -c "$D/dovecot.conf"
 wait_port "$PPORT"
 wait_port "$DPORT"
+kill -0 "$POCHTA_PID" 2>/dev/null || { echo "pochta serve exited, see $WORK/pochta-serve.log" >&2; exit 1; }
 DOVECOT_PID=$(cat "$D/run/master.pid")
 
 # use_passwd argon2id|ssha256: switch Dovecot's password scheme. The
