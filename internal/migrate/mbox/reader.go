@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -32,6 +33,14 @@ const (
 	// from ">From " lines only (">>From " stays as is). Not reversible: a
 	// body line that really began ">From " comes back as "From ".
 	MboxO
+	// MboxCL2: nothing is quoted; each message's Content-Length says where
+	// its body ends. Dovecot writes mboxes this way. A Content-Length that
+	// does not end just before a "From " line (or the end of the file) is
+	// ignored and the message ends at the next separator, as in the others.
+	// That is checked before the body is read when the input is an
+	// io.ReaderAt (an *os.File); on a plain stream only at the end, so there
+	// a Content-Length that is too long can swallow the messages after it.
+	MboxCL2
 )
 
 // DefaultMaxHeaderBytes bounds one message's header block.
@@ -75,6 +84,8 @@ type Message struct {
 	// above and Content-Length (Dovecot hides them from clients too), then the
 	// body with the "From " quoting undone. Line endings are the file's.
 	Content io.Reader
+
+	contentLength int64 // -1 if none
 }
 
 // MessageError reports a message that was skipped (its header is larger
@@ -87,6 +98,8 @@ func (e *MessageError) Unwrap() error { return e.Err }
 // Reader reads messages from an mbox.
 type Reader struct {
 	br        *bufio.Reader
+	ra        io.ReaderAt // the input, when it can be read ahead
+	off       int64       // input bytes consumed
 	opt       Options
 	lines     int  // complete lines consumed
 	bol       bool // the next fragment begins a line
@@ -95,6 +108,7 @@ type Reader struct {
 	fromLine  int
 	body      *body
 	base      *Base
+	maxUID    uint32
 	started   bool
 	err       error // sticky: a read error or input that is no mbox
 }
@@ -107,12 +121,24 @@ func NewReader(r io.Reader, opt Options) *Reader {
 	if opt.File == "" {
 		opt.File = "mbox"
 	}
-	return &Reader{br: bufio.NewReaderSize(r, bufSize), opt: opt, bol: true, prevBlank: true}
+	ra, _ := r.(io.ReaderAt)
+	return &Reader{br: bufio.NewReaderSize(r, bufSize), ra: ra, opt: opt, bol: true, prevBlank: true}
 }
 
 // Base returns the folder state from X-IMAPbase or X-IMAP, nil if the
-// messages read so far had none.
-func (r *Reader) Base() *Base { return r.base }
+// messages read so far had none. Its UIDNext is raised past every X-UID read
+// so far: Dovecot does not rewrite X-IMAPbase for each delivery, so call
+// Base after the last message for the folder's real next UID.
+func (r *Reader) Base() *Base {
+	if r.base == nil {
+		return nil
+	}
+	b := *r.base
+	if r.maxUID >= b.UIDNext && r.maxUID < math.MaxUint32 {
+		b.UIDNext = r.maxUID + 1
+	}
+	return &b
+}
 
 // frag returns the next piece of input: a whole line with its '\n', or a
 // piece of a line longer than the buffer. start says whether it begins a
@@ -120,6 +146,7 @@ func (r *Reader) Base() *Base { return r.base }
 func (r *Reader) frag() (b []byte, start bool, line int, err error) {
 	start, line = r.bol, r.lines+1
 	b, err = r.br.ReadSlice('\n')
+	r.off += int64(len(b))
 	switch {
 	case err == nil:
 		r.bol = true
@@ -168,7 +195,7 @@ func (r *Reader) keepFrom(b []byte, line int) error {
 
 // unquote undoes the "From " quoting of a line's first fragment.
 func (r *Reader) unquote(b []byte) []byte {
-	if len(b) == 0 || b[0] != '>' {
+	if len(b) == 0 || b[0] != '>' || r.opt.Variant == MboxCL2 {
 		return b
 	}
 	i := 1
@@ -206,18 +233,21 @@ func (r *Reader) Next() (*Message, error) {
 	if r.from == nil {
 		return nil, io.EOF
 	}
-	m := &Message{Line: r.fromLine, Recent: true}
+	m := &Message{Line: r.fromLine, Recent: true, contentLength: -1}
 	m.Sender, m.Date = parseFromLine(r.from)
 	r.from = nil
 	hdr, tooLong, err := r.readHeader()
 	if err != nil {
 		return nil, r.fail(err)
 	}
-	r.body = &body{r: r}
+	r.body = &body{r: r, left: -1}
 	if tooLong {
 		return nil, &MessageError{migrate.Errorf(r.opt.File, m.Line, "header longer than %d bytes", r.opt.MaxHeaderBytes)}
 	}
 	kept := r.parseHeader(m, hdr)
+	if r.opt.Variant == MboxCL2 && r.from == nil && r.lengthEndsMessage(m.contentLength) {
+		r.body.left = m.contentLength
+	}
 	m.Content = io.MultiReader(bytes.NewReader(kept), r.body)
 	return m, nil
 }
@@ -348,6 +378,11 @@ func (r *Reader) metaField(m *Message, flags map[string]bool, name, v string, li
 			return
 		}
 		m.UID = uint32(u)
+		r.maxUID = max(r.maxUID, m.UID)
+	case "content-length":
+		if n, err := strconv.ParseInt(v, 10, 64); err == nil && n >= 0 {
+			m.contentLength = n
+		}
 	case "x-uidl":
 		if v != "" {
 			m.UIDL = v
@@ -443,6 +478,83 @@ type body struct {
 	buf  []byte // rest of the current fragment (in the bufio buffer)
 	held []byte // an empty line not yet known to be content
 	done bool
+	left int64 // MboxCL2: body bytes Content-Length still promises; -1 if none
+}
+
+// lengthEndsMessage says whether n bytes from here end a message: they are
+// followed by a separator, an empty line and one, or the end of the file.
+// Without random access it is assumed (and checked at the end).
+func (r *Reader) lengthEndsMessage(n int64) bool {
+	if n < 0 {
+		return false
+	}
+	if r.ra == nil {
+		return true
+	}
+	// Read from the body's last byte, so a length past the end is told
+	// apart from one ending exactly at it.
+	var p [9]byte
+	at := r.off + n - 1
+	if n == 0 {
+		at = r.off
+	}
+	k, err := r.ra.ReadAt(p[:], at)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return false
+	}
+	rest := p[:k]
+	if n > 0 {
+		if k == 0 {
+			return false // the length runs past the end of the file
+		}
+		rest = rest[1:]
+	}
+	short := len(rest) < 8 // the file ends within what was read
+	rest = bytes.TrimPrefix(rest, []byte("\r"))
+	rest = bytes.TrimPrefix(rest, []byte("\n"))
+	return bytes.HasPrefix(rest, []byte("From ")) || len(rest) == 0 && short
+}
+
+// clFragment takes fragment f while a Content-Length is being followed: it
+// is content as is. When the promised length ends at a line end just before
+// a separator or the end of the file, the mbox's empty line is consumed and
+// the separator is taken as one. Otherwise the length is dropped and
+// reading goes on as without one.
+func (b *body) clFragment(f []byte) (ok bool, err error) {
+	r := b.r
+	if int64(len(f)) > b.left {
+		b.left = -1
+		return false, nil
+	}
+	b.left -= int64(len(f))
+	b.buf = f
+	if b.left > 0 {
+		return true, nil
+	}
+	b.left = -1
+	if !r.bol {
+		return true, nil
+	}
+	p, _ := r.br.Peek(7)
+	rest := p
+	if len(rest) > 0 && rest[0] == '\r' {
+		rest = rest[1:]
+	}
+	blank := len(rest) > 0 && rest[0] == '\n'
+	if blank {
+		rest = rest[1:]
+	}
+	if len(p) > 0 && !bytes.HasPrefix(rest, []byte("From ")) && !(len(rest) == 0 && len(p) < 7) {
+		return true, nil // the length does not end at a message boundary
+	}
+	b.buf = bytes.Clone(f) // the bufio buffer moves on below
+	if blank {
+		if _, _, _, err := r.frag(); err != nil && !errors.Is(err, io.EOF) {
+			return true, err
+		}
+	}
+	r.prevBlank = true
+	return true, nil
 }
 
 var (
@@ -464,6 +576,15 @@ func (b *body) Read(p []byte) (int, error) {
 		}
 		if err != nil {
 			return 0, err
+		}
+		if b.left >= 0 {
+			ok, err := b.clFragment(f)
+			if err != nil {
+				return 0, err
+			}
+			if ok {
+				continue
+			}
 		}
 		if r.isSeparator(f, start, prevBlank) {
 			b.done = true
@@ -503,6 +624,8 @@ func (v Variant) String() string {
 		return "mboxrd"
 	case MboxO:
 		return "mboxo"
+	case MboxCL2:
+		return "mboxcl2"
 	}
 	return fmt.Sprintf("Variant(%d)", v)
 }

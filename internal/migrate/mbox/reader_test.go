@@ -3,6 +3,7 @@ package mbox
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -195,6 +196,29 @@ func TestFromLineDates(t *testing.T) {
 	}
 }
 
+func TestContentLength(t *testing.T) {
+	body := "x\n\nFrom c@d Mon Nov 30 10:00:00 2026\n>From y\n"
+	in := fmt.Sprintf("From a@b Mon Nov 30 10:00:00 2026\nContent-Length: %d\n\n%s\n", len(body), body) +
+		"From e@f Mon Nov 30 10:00:00 2026\nContent-Length: 99\n\n" + // a wrong length
+		"z\n\nFrom g@h Mon Nov 30 10:00:00 2026\n\nw\n"
+	// read from a strings.Reader, an io.ReaderAt: the wrong length is seen
+	// before its body is read
+	msgs := readAll(t, NewReader(strings.NewReader(in), Options{Variant: MboxCL2}))
+	want := []string{"\n" + body, "\nz\n", "\nw\n"}
+	// On a plain stream a right length is followed as well.
+	if s := readAll(t, NewReader(struct{ io.Reader }{strings.NewReader(in)}, Options{Variant: MboxCL2})); len(s) == 0 || s[0].Content != want[0] {
+		t.Errorf("stream: %#v", s)
+	}
+	if len(msgs) != len(want) {
+		t.Fatalf("%#v", msgs)
+	}
+	for i := range want {
+		if msgs[i].Content != want[i] {
+			t.Errorf("message %d: %q, want %q", i, msgs[i].Content, want[i])
+		}
+	}
+}
+
 // writeRD writes messages the way an mboxrd writer does.
 func writeRD(w *bytes.Buffer, msgs []string) {
 	for _, m := range msgs {
@@ -256,14 +280,11 @@ func FuzzReader(f *testing.F) {
 		if err != nil {
 			f.Fatal(err)
 		}
-		f.Add(b, false)
+		f.Add(b, uint8(0))
 	}
-	f.Fuzz(func(t *testing.T, in []byte, o bool) {
-		v := MboxRD
-		if o {
-			v = MboxO
-		}
-		r := NewReader(bytes.NewReader(in), Options{Variant: v, MaxHeaderBytes: 64})
+	f.Add([]byte("From a b\nContent-Length: 3\n\nab\n\nFrom b Mon Nov 30 10:00:00 2026\n"), uint8(2))
+	f.Fuzz(func(t *testing.T, in []byte, v uint8) {
+		r := NewReader(bytes.NewReader(in), Options{Variant: Variant(v % 3), MaxHeaderBytes: 64})
 		last := 0
 		for i := 0; ; i++ {
 			m, err := r.Next()
