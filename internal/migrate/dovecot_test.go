@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pochta-mail/pochta/internal/migrate"
 	"github.com/pochta-mail/pochta/internal/migrate/maildir"
 	"github.com/pochta-mail/pochta/internal/migrate/mbox"
 	"github.com/pochta-mail/pochta/internal/store"
@@ -338,6 +339,48 @@ func TestDovecotMbox(t *testing.T) {
 		text := strings.TrimPrefix(d.doveadm("fetch", "-u", "tester", "text", "mailbox", "INBOX", "uid", row["uid"]), "text:\n")
 		if g.content != text {
 			t.Errorf("UID %d content\n%q\nDovecot serves\n%q", uid, g.content, text)
+		}
+	}
+}
+
+// TestDovecotUIDLFormats: for messages Dovecot never saved UIDLs for, the
+// UIDLs computed from pop3_uidl_format equal those Dovecot's pop3 lists.
+func TestDovecotUIDLFormats(t *testing.T) {
+	d := startDovecot(t, "maildir:~/Maildir")
+	for i := 1; i <= 3; i++ {
+		d.deliver("INBOX", msg(fmt.Sprint("m", i), "hello\n"))
+	}
+	refs, _, err := maildir.Folders(filepath.Join(d.home, "Maildir"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := maildir.ReadFolder(refs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, format := range []string{"%08Xu%08Xv", "%v.%u", "%f", "%g", "UID%u-%Xv", "%1.8Lf", "%012XUv"} {
+		out := d.run("UIDL\r\nQUIT\r\n", filepath.Join(d.lib, "pop3"), "-c", d.conf,
+			"-o", "pop3_save_uidl=no", "-o", "pop3_uidl_format="+format, "-u", "tester")
+		var dovecot []string
+		for _, l := range strings.Split(out, "\r\n") {
+			if n, uidl, ok := strings.Cut(l, " "); ok && n != "" && n[0] >= '1' && n[0] <= '9' {
+				dovecot = append(dovecot, uidl)
+			}
+		}
+		uf, err := migrate.ParseUIDLFormat(format)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ours []string
+		for _, m := range f.Messages {
+			u, err := uf.Format(migrate.UIDLVars{UID: m.UID, UIDValidity: f.UIDValidity, FileName: maildir.ParseName(filepath.Base(m.Path)).Base})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ours = append(ours, u)
+		}
+		if !slices.Equal(ours, dovecot) || len(ours) != 3 {
+			t.Errorf("%s: ours %q, Dovecot %q", format, ours, dovecot)
 		}
 	}
 }
