@@ -1,143 +1,460 @@
 package imap
 
 import (
+	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
+	"io"
 	"log/slog"
-	"slices"
+	"net"
+	"net/netip"
+	"os"
 	"strings"
+	"sync"
+	"time"
 
-	goimap "github.com/emersion/go-imap/v2"
-	"github.com/emersion/go-imap/v2/imapserver"
-	"github.com/emersion/go-sasl"
-
-	"github.com/pochta-mail/pochta/internal/auth"
+	"github.com/pochta-mail/pochta/internal/imap/wire"
+	"github.com/pochta-mail/pochta/internal/server"
 	"github.com/pochta-mail/pochta/internal/store"
 )
 
-// session is one connection's IMAP state: the logged-in account and the
-// selected mailbox's view. The library calls its methods from one
-// goroutine, except Idle, which runs while that goroutine waits for DONE.
+// readerSize is the per-connection input buffer. Longer command segments
+// accumulate in the parser (bounded by its MaxLine); 2 KiB keeps an idle
+// connection small.
+const readerSize = 2 << 10
+
+// Limits before and after login: before, nothing may make the server hold
+// much (a LOGIN literal, an AUTHENTICATE initial response).
+var (
+	preAuthLimits = wire.Limits{MaxLine: 8 << 10, MaxLiteral: 8 << 10, MaxTokens: 100, MaxDepth: 4, MaxSkip: 8 << 10}
+	authLimits    = wire.DefaultLimits
+)
+
+// session is one IMAP connection.
 type session struct {
-	srv     *Server
-	f       *front
-	ctx     context.Context
-	cancel  context.CancelFunc
+	srv  *Server
+	ctx  context.Context
+	conn net.Conn // current transport: the accepted conn, or TLS over it after STARTTLS
+	cr   connReader
+	cw   connWriter
+	r    *bufio.Reader
+	p    *wire.Parser
+	w    *wire.Writer
+	// wmu serialises writing while IDLE pushes updates from another
+	// goroutine; outside IDLE only the session goroutine writes.
+	wmu sync.Mutex
+	log *slog.Logger
+
+	state    state
+	isTLS    bool
+	loopback bool
+	ip       netip.Addr
+	remote   string
+	start    time.Time
+	bad      int // erroneous commands so far
+
 	account *store.Account
 	sel     *view // nil unless a mailbox is selected
+	// ENABLEd extensions (RFC 5161).
+	rev2 bool // IMAP4rev2
+	utf8 bool // UTF8=ACCEPT (RFC 6855)
+
+	// The tagged OK of the running command; see ok.
+	okCode, okText string
+
+	nCommands int
+	endReason string
 }
 
-func (s *Server) newSession(c *imapserver.Conn) (imapserver.Session, *imapserver.GreetingData, error) {
-	f, ok := c.NetConn().(*front)
-	if !ok {
-		return nil, nil, errors.New("imap: connection did not come through ServeConn")
+// connReader reads from the session's current transport with a deadline
+// per read: the session sets timeout by phase (idle between commands,
+// short inside one), and a slow but moving literal is not cut off.
+type connReader struct {
+	s       *session
+	timeout time.Duration
+}
+
+func (cr *connReader) Read(p []byte) (int, error) {
+	_ = cr.s.conn.SetReadDeadline(time.Now().Add(cr.timeout))
+	// A cancellation that happened before cannot be undone by the new
+	// deadline; one that happens after sets its own (see serve).
+	if cr.s.ctx.Err() != nil {
+		return 0, errShutdown
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	sess := &session{srv: s, f: f, ctx: ctx, cancel: cancel}
-	f.sess.Store(sess)
-	return detached{sess}, nil, nil
+	return cr.s.conn.Read(p)
 }
 
-func (s *session) authenticated() bool { return s.account != nil }
+// connWriter writes to the current transport with a deadline per write.
+type connWriter struct {
+	s *session
+	n int64
+}
 
-func (s *session) logger() *slog.Logger { return s.f.logger() }
+func (cw *connWriter) Write(p []byte) (int, error) {
+	_ = cw.s.conn.SetWriteDeadline(time.Now().Add(cw.s.srv.writeTimeout()))
+	n, err := cw.s.conn.Write(p)
+	cw.n += int64(n)
+	return n, err
+}
 
-// Close is called by the library when the connection ends.
-func (s *session) Close() error {
-	s.cancel()
+var errShutdown = errors.New("imap: server shutting down")
+
+func newSession(ctx context.Context, srv *Server, c net.Conn) *session {
+	s := &session{srv: srv, ctx: ctx, conn: c, start: time.Now()}
+	s.cr.s, s.cw.s = s, s
+	s.cr.timeout = srv.authIdleTimeout()
+	s.r = bufio.NewReaderSize(&s.cr, readerSize)
+	s.p = wire.NewParser(s.r, preAuthLimits)
+	s.p.Continue = s.continueLiteral
+	s.w = wire.NewWriter(&s.cw)
+	s.remote = c.RemoteAddr().String()
+	s.ip = server.RemoteIP(c)
+	s.loopback = s.ip.IsLoopback()
+	_, s.isTLS = c.(tlsConn)
+	s.log = srv.logger().With("proto", "imap", "cid", srv.nextID.Add(1), "remote", s.remote)
+	return s
+}
+
+// tlsConn is a *tls.Conn, or a wrapper of one that keeps its methods.
+type tlsConn interface {
+	net.Conn
+	ConnectionState() tls.ConnectionState
+	HandshakeContext(ctx context.Context) error
+}
+
+func (s *session) handshake(tc tlsConn) error {
+	ctx, cancel := context.WithTimeout(s.ctx, s.srv.lineTimeout())
+	defer cancel()
+	return tc.HandshakeContext(ctx)
+}
+
+// serve runs the session: greeting, then one command at a time until
+// LOGOUT, an error, a timeout, the client leaving or ctx being cancelled.
+func (s *session) serve() {
+	// Cancelling ctx interrupts a blocked read or write. The accepted
+	// conn is captured: a TLS conn's deadlines are its underlying conn's.
+	raw := s.conn
+	stop := context.AfterFunc(s.ctx, func() {
+		_ = raw.SetReadDeadline(time.Now())
+	})
+	defer stop()
+
+	if tc, ok := s.conn.(tlsConn); ok {
+		if err := s.handshake(tc); err != nil {
+			s.endReason = "TLS handshake failed"
+			s.log.Info("imap: TLS handshake failed", "err", err)
+			return
+		}
+	}
+	s.w.Raw("* OK [CAPABILITY ")
+	s.writeCaps()
+	s.w.Raw("] " + s.srv.hostname() + " Pochta IMAP4rev2 ready\r\n")
+	for s.state != stateLogout {
+		if err := s.flushIfIdle(); err != nil {
+			s.endReason = "write failed"
+			return
+		}
+		if !s.p.CommandBuffered() {
+			s.cr.timeout = s.idleTimeout()
+			if err := s.p.Wait(); err != nil {
+				s.readFailed(err)
+				return
+			}
+		}
+		s.cr.timeout = s.srv.lineTimeout()
+		if err := s.p.Begin(); err != nil {
+			if s.fail("", err) {
+				return
+			}
+			continue
+		}
+		if s.command() {
+			return
+		}
+	}
+}
+
+func (s *session) idleTimeout() time.Duration {
+	if s.state == stateNotAuthenticated {
+		return s.srv.authIdleTimeout()
+	}
+	return s.srv.idleTimeout()
+}
+
+// readFailed notes why the session ends after a failed read, saying
+// goodbye when the connection is still usable.
+func (s *session) readFailed(err error) {
+	var ne net.Error
+	switch {
+	case errors.Is(err, errShutdown) || s.ctx.Err() != nil:
+		s.endReason = "server shutdown"
+		s.bestEffort("* BYE [UNAVAILABLE] Server shutting down\r\n")
+	case errors.As(err, &ne) && ne.Timeout() || errors.Is(err, os.ErrDeadlineExceeded):
+		s.endReason = "autologout"
+		s.bestEffort("* BYE Autologout; idle for too long\r\n")
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		s.endReason = "disconnected"
+	default:
+		s.endReason = "read failed"
+		s.log.Debug("imap: read failed", "err", err)
+	}
+}
+
+// bestEffort sends a last line without caring whether it arrives.
+func (s *session) bestEffort(line string) {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	s.w.Raw(line)
+	_ = s.w.Release()
+}
+
+func isProtoErr(err error) bool {
+	var we *wire.Error
+	var pe *protoError
+	return errors.As(err, &we) || errors.As(err, &pe)
+}
+
+// command reads a command's tag and name, checks the table and runs the
+// handler. It reports whether the session ends.
+func (s *session) command() bool {
+	tag, err := s.p.Tag()
+	if err != nil {
+		return s.fail("", err)
+	}
+	if err := s.p.SP(); err != nil {
+		return s.fail(tag, bad("Missing command"))
+	}
+	name, err := s.p.Atom()
+	if err != nil {
+		return s.fail(tag, bad("Missing command"))
+	}
+	uid := false
+	if strings.EqualFold(name, "UID") {
+		uid = true
+		if s.p.SP() != nil {
+			return s.fail(tag, bad("UID needs a command"))
+		}
+		if name, err = s.p.Atom(); err != nil {
+			return s.fail(tag, bad("UID needs a command"))
+		}
+	}
+	cmd := lookupCommand(name)
+	switch {
+	case cmd == nil || (uid && !cmd.uid):
+		return s.fail(tag, bad("Unknown command"))
+	case !cmd.states.has(s.state):
+		if uid {
+			return s.fail(tag, bad("UID %s not valid in %s state", cmd.name, s.state))
+		}
+		return s.fail(tag, bad("%s not valid in %s state", cmd.name, s.state))
+	}
+	s.trace(tag, cmd, uid)
+	s.nCommands++
+	s.okCode, s.okText = "", ""
+	err = cmd.run(s, tag, uid)
+	if err == nil && s.p.InCommand() {
+		// A handler that forgot End: its arguments were not all checked.
+		err = s.p.End()
+	}
+	if s.sel != nil && s.state == stateSelected && !isFatal(err) {
+		if perr := s.sel.poll(s, !(cmd.seqSensitive && !uid)); perr != nil && err == nil {
+			err = perr
+		}
+	}
+	if errors.Is(err, errTaggedAlready) {
+		return s.state == stateLogout
+	}
+	if err != nil {
+		return s.fail(tag, err)
+	}
+	text := s.okText
+	if text == "" {
+		if uid {
+			text = "UID " + cmd.name + " completed"
+		} else {
+			text = cmd.name + " completed"
+		}
+	}
+	s.tagged(tag, "OK", s.okCode, text)
+	return s.state == stateLogout
+}
+
+// ok sets the tagged OK the running command ends with; without it, the
+// reply is "tag OK NAME completed".
+func (s *session) ok(code, text string) { s.okCode, s.okText = code, text }
+
+func isFatal(err error) bool {
+	var end *endSession
+	return err != nil && (errors.As(err, &end) || wire.IsFatal(err))
+}
+
+// tagged writes a tagged status response.
+func (s *session) tagged(tag, status, code, text string) {
+	if tag == "" {
+		tag = "*"
+	}
+	s.w.Raw(tag)
+	s.w.SP()
+	s.w.Raw(status)
+	s.w.SP()
+	if code != "" {
+		s.w.Byte('[')
+		s.w.Raw(code)
+		s.w.Raw("] ")
+	}
+	s.w.Raw(text)
+	s.w.CRLF()
+}
+
+// fail writes the reply for an error and reports whether the session
+// ends. The rest of a failed command is skipped.
+func (s *session) fail(tag string, err error) bool {
+	var end *endSession
+	if errors.As(err, &end) {
+		if s.endReason == "" {
+			s.endReason = end.reason
+		}
+		if end.cause != nil {
+			s.log.Warn("imap: session ended by error", "err", end.cause)
+		}
+		if end.bye != "" {
+			s.bestEffort("* BYE " + end.bye + "\r\n")
+		}
+		return true
+	}
+	var we *wire.Error
+	if errors.As(err, &we) && we.Fatal {
+		s.endReason = "protocol violation"
+		s.bestEffort("* BYE [" + we.Code + "] " + we.Text + "\r\n")
+		return true
+	}
+	if !isProtoErr(err) && isReadError(err) {
+		s.readFailed(err)
+		return true
+	}
+	pe := replyFor(err)
+	if pe.cause != nil {
+		// Internal details go to the log, never to the wire.
+		s.log.Warn("imap: command failed", "code", pe.code, "err", pe.cause)
+	}
+	status := "NO"
+	if pe.bad {
+		status = "BAD"
+	}
+	s.tagged(tag, status, pe.code, pe.text)
+	if err := s.p.SkipCommand(); err != nil {
+		if wire.IsFatal(err) {
+			s.endReason = "protocol violation"
+			s.bestEffort("* BYE [TOOBIG] Literal too large\r\n")
+		} else {
+			s.readFailed(err)
+		}
+		return true
+	}
+	if pe.counted {
+		s.bad++
+		if s.bad >= s.srv.maxBadCommands() {
+			s.endReason = "too many bad commands"
+			s.bestEffort("* BYE Too many invalid commands\r\n")
+			return true
+		}
+	}
+	return false
+}
+
+// isReadError: the connection failed under the parser (EOF, timeout).
+func isReadError(err error) bool {
+	var ne net.Error
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, errShutdown) ||
+		errors.Is(err, os.ErrDeadlineExceeded) || errors.As(err, &ne) || errors.Is(err, net.ErrClosed)
+}
+
+// LevelTrace is the slog level of the wire trace: one record per command,
+// without arguments of LOGIN and AUTHENTICATE.
+const LevelTrace = slog.LevelDebug - 4
+
+func (s *session) trace(tag string, cmd *command, uid bool) {
+	if !s.log.Enabled(s.ctx, LevelTrace) {
+		return
+	}
+	args := "[redacted]"
+	if !cmd.secret {
+		args = s.p.Rest()
+	}
+	s.log.Log(s.ctx, LevelTrace, "imap: command", "tag", tag, "cmd", cmd.name, "uid", uid, "args", args, "state", s.state.String())
+}
+
+// continueLiteral sends the continuation request of a synchronising
+// literal.
+func (s *session) continueLiteral() error {
+	s.w.Raw("+ Ready for literal data\r\n")
+	return s.w.Flush()
+}
+
+// flushIfIdle flushes unless a complete command line is already buffered:
+// answers to a pipeline go out in one write. While idle the session holds
+// no output buffer.
+func (s *session) flushIfIdle() error {
+	if s.p.CommandBuffered() {
+		return s.w.Err()
+	}
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	return s.w.Release()
+}
+
+// finish ends the session: the view closed, the connection closed, one log
+// line written.
+func (s *session) finish() {
+	s.wmu.Lock()
+	_ = s.w.Release()
+	s.wmu.Unlock()
 	if s.sel != nil {
 		s.sel.close()
 		s.sel = nil
 	}
-	return nil
-}
-
-// Login implements LOGIN.
-func (s *session) Login(username, password string) error {
-	if !s.f.plaintextOK() {
-		return errPrivacy
+	_ = s.conn.Close()
+	if s.endReason == "" {
+		s.endReason = "closed"
 	}
-	acct, err := s.srv.Auth.CheckPassword(s.ctx, username, password)
-	return s.loggedIn(username, acct, err)
+	s.log.Info("imap: session end",
+		"how", s.endReason,
+		"commands", s.nCommands,
+		"bytes_out", s.cw.n,
+		"duration", time.Since(s.start).Round(time.Millisecond))
 }
 
-// loggedIn finishes any authentication: on failure it waits out the
-// throttle and answers [AUTHENTICATIONFAILED].
-func (s *session) loggedIn(login string, acct store.Account, err error) error {
-	if err != nil {
-		if !errors.Is(err, auth.ErrFailed) {
-			s.logger().Warn("imap: checking credentials", "err", err)
-			return errUnavailable
-		}
-		s.logger().Info("imap: login failed", "login", truncate(login, 64))
-		s.srv.Auth.LoginFailed(s.ctx, login, s.f.ip)
-		return imapserver.ErrAuthFailed
+// cmdStartTLS: STARTTLS (RFC 9051 §6.2.1).
+func (s *session) cmdStartTLS(tag string, _ bool) error {
+	if err := s.p.End(); err != nil {
+		return err
 	}
-	s.srv.Auth.LoginSucceeded(login, s.f.ip)
-	s.account = &acct
-	s.f.user.Store(&acct.Address)
-	s.logger().Info("imap: logged in")
-	return nil
-}
-
-func truncate(s string, n int) string {
-	if len(s) > n {
-		return s[:n] + "..."
+	if s.isTLS {
+		return bad("TLS is already active")
 	}
-	return s
-}
-
-// AuthenticateMechanisms lists the SASL mechanisms this connection may use.
-func (s *session) AuthenticateMechanisms() []string {
-	return s.srv.Auth.Mechanisms(s.f.plaintextOK())
-}
-
-// Authenticate starts a SASL exchange with internal/auth's mechanism.
-func (s *session) Authenticate(mech string) (sasl.Server, error) {
-	mech = strings.ToUpper(mech)
-	if !slices.Contains(s.srv.Auth.Mechanisms(s.f.plaintextOK()), mech) {
-		if slices.Contains(s.srv.Auth.Mechanisms(true), mech) {
-			return nil, errPrivacy
-		}
-		return nil, &goimap.Error{Type: goimap.StatusResponseTypeNo, Text: "Unsupported authentication mechanism"}
+	if s.srv.TLSConfig == nil {
+		return bad("TLS support isn't enabled")
 	}
-	x, err := s.srv.Auth.NewSASL(s.ctx, mech, s.srv.hostname())
-	if err != nil {
-		return nil, &goimap.Error{Type: goimap.StatusResponseTypeNo, Text: "Unsupported authentication mechanism"}
+	s.tagged(tag, "OK", "", "Begin TLS negotiation now")
+	if err := s.w.Flush(); err != nil {
+		return &endSession{reason: "write failed"}
 	}
-	return &saslServer{s: s, x: x}, nil
+	// Whatever the client pipelined after STARTTLS was sent in cleartext
+	// and could have been injected by a man in the middle: drop it
+	// (RFC 9051 §11.1), then read only from TLS.
+	tc := tls.Server(s.conn, s.srv.TLSConfig)
+	s.conn = tc
+	s.r.Reset(&s.cr)
+	s.p.Reset(s.r)
+	if err := s.handshake(tc); err != nil {
+		s.log.Info("imap: STARTTLS handshake failed", "err", err)
+		return &endSession{reason: "TLS handshake failed"}
+	}
+	s.isTLS = true
+	s.state = stateNotAuthenticated
+	return errTaggedAlready
 }
 
-// saslServer adapts an auth.SASLSession to the library's sasl.Server.
-type saslServer struct {
-	s *session
-	x auth.SASLSession
-}
-
-func (a *saslServer) Next(response []byte) ([]byte, bool, error) {
-	type step struct {
-		challenge []byte
-		done      bool
-	}
-	r, err := detach(a.s, func() (step, error) {
-		c, d, err := a.x.Next(response)
-		return step{c, d}, err
-	})
-	challenge, done := r.challenge, r.done
-	if err != nil {
-		return nil, false, a.s.loggedIn("", store.Account{}, err)
-	}
-	if done {
-		acct := a.x.Account()
-		return nil, true, a.s.loggedIn(acct.Address, acct, nil)
-	}
-	return challenge, false, nil
-}
-
-// Namespace: one personal namespace, "" with "/" (RFC 2342).
-func (s *session) Namespace() (*goimap.NamespaceData, error) {
-	return &goimap.NamespaceData{Personal: []goimap.NamespaceDescriptor{{Prefix: "", Delim: store.Delimiter}}}, nil
-}
-
-// AppendLimit is the APPENDLIMIT announced (RFC 7889).
-func (s *session) AppendLimit() uint32 { return uint32(s.srv.appendLimit()) }
+// errTaggedAlready: the handler wrote its own tagged response.
+var errTaggedAlready = errors.New("imap: tagged response already sent")
