@@ -22,17 +22,11 @@ var errPrivacy = &protoError{code: codePrivacyReq, text: textPlaintext}
 
 // cmdLogin: LOGIN userid password (RFC 9051 §6.2.3).
 func (s *session) cmdLogin(string, bool) error {
-	if err := s.p.SP(); err != nil {
-		return err
-	}
-	user, err := s.p.AString()
+	user, err := s.spAString()
 	if err != nil {
 		return err
 	}
-	if err := s.p.SP(); err != nil {
-		return err
-	}
-	pass, err := s.p.AString()
+	pass, err := s.spAString()
 	if err != nil {
 		return err
 	}

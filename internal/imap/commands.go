@@ -72,7 +72,7 @@ var commands = [...]command{
 	{name: "AUTHENTICATE", states: inNotAuth, secret: true, run: (*session).cmdAuthenticate},
 	{name: "LOGIN", states: inNotAuth, secret: true, run: (*session).cmdLogin},
 	// Authenticated (§6.3) and, as always, selected.
-	{name: "ENABLE", states: inLoggedIn, run: (*session).cmdEnable},
+	{name: "ENABLE", states: inAuth, run: (*session).cmdEnable}, // RFC 5161 §3.1
 	{name: "SELECT", states: inLoggedIn, run: (*session).cmdSelect},
 	{name: "EXAMINE", states: inLoggedIn, run: (*session).cmdExamine},
 	{name: "CREATE", states: inLoggedIn, run: (*session).cmdCreate},

@@ -81,15 +81,7 @@ func (s *session) cmdID(string, bool) error {
 	}
 	var fields []string
 	if !s.p.AcceptFold("NIL") {
-		if err := s.p.Expect('('); err != nil {
-			return err
-		}
-		for !s.p.Accept(')') {
-			if len(fields) > 0 {
-				if err := s.p.SP(); err != nil {
-					return err
-				}
-			}
+		err := s.parenList(func() error {
 			if len(fields) >= 2*maxIDPairs {
 				return bad("Too many ID fields")
 			}
@@ -111,6 +103,10 @@ func (s *session) cmdID(string, bool) error {
 				v = "NIL"
 			}
 			fields = append(fields, k, v)
+			return nil
+		})
+		if err != nil {
+			return err
 		}
 	}
 	if err := s.p.End(); err != nil {
@@ -205,10 +201,7 @@ func (s *session) cmdGetQuotaRoot(string, bool) error {
 
 // cmdGetQuota: GETQUOTA root.
 func (s *session) cmdGetQuota(string, bool) error {
-	if err := s.p.SP(); err != nil {
-		return err
-	}
-	root, err := s.p.AString()
+	root, err := s.spAString()
 	if err != nil {
 		return err
 	}
@@ -239,34 +232,29 @@ func (s *session) writeQuota() error {
 
 // cmdSetQuota: SETQUOTA is refused: quotas are set by the administrator.
 func (s *session) cmdSetQuota(string, bool) error {
-	if err := s.p.SP(); err != nil {
-		return err
-	}
-	if _, err := s.p.AString(); err != nil {
+	if _, err := s.spAString(); err != nil {
 		return err
 	}
 	if err := s.p.SP(); err != nil {
 		return err
 	}
-	if err := s.p.Expect('('); err != nil {
-		return err
-	}
-	for !s.p.Accept(')') {
+	err := s.parenList(func() error {
 		if _, err := s.p.Atom(); err != nil {
 			return err
 		}
 		if err := s.p.SP(); err != nil {
 			return err
 		}
-		if _, err := s.p.Number64(); err != nil {
-			return err
-		}
-		if c, ok := s.p.Peek(); ok && c == ' ' {
-			_ = s.p.SP()
-		}
+		_, err := s.p.Number64()
+		return err
+	})
+	if err != nil {
+		return err
 	}
 	if err := s.p.End(); err != nil {
 		return err
 	}
 	return no(codeNoPerm, "Quotas are set by the administrator")
 }
+
+func itoa[T ~uint32 | ~int | ~int64](n T) string { return strconv.FormatInt(int64(n), 10) }

@@ -11,14 +11,49 @@ import (
 // UTF8=ACCEPT enabled) rather than modified UTF-7.
 func (s *session) utf8Names() bool { return s.rev2 || s.utf8 }
 
+// spAString reads SP astring.
+func (s *session) spAString() (string, error) {
+	if err := s.p.SP(); err != nil {
+		return "", err
+	}
+	return s.p.AString()
+}
+
+// parenList parses "(" [item *(SP item)] ")", calling item for each.
+func (s *session) parenList(item func() error) error {
+	if err := s.p.Expect('('); err != nil {
+		return err
+	}
+	for first := true; !s.p.Accept(')'); first = false {
+		if !first {
+			if err := s.p.SP(); err != nil {
+				return err
+			}
+		}
+		if err := item(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// atomList parses "(" [atom *(SP atom)] ")", calling item with each atom
+// upper-cased.
+func (s *session) atomList(item func(atom string) error) error {
+	return s.parenList(func() error {
+		a, err := s.p.Atom()
+		if err != nil {
+			return err
+		}
+		return item(strings.ToUpper(a))
+	})
+}
+
 // mailboxArg reads SP mailbox and returns the name as the store knows it
 // (UTF-8). A name that is not valid modified UTF-7 is taken literally:
 // it then names nothing that exists, and LIST matches it as given.
 func (s *session) mailboxArg() (string, error) {
-	if err := s.p.SP(); err != nil {
-		return "", err
-	}
-	name, err := s.p.AString()
+	name, err := s.spAString()
 	if err != nil {
 		return "", err
 	}
@@ -138,7 +173,7 @@ func (s *session) selectMailbox(readOnly bool) error {
 	s.w.Raw(" EXISTS\r\n")
 	if !s.rev2 {
 		s.w.Raw("* ")
-		s.w.Number(uint64(len(v.recent)))
+		s.w.Number(uint64(v.recentCount()))
 		s.w.Raw(" RECENT\r\n")
 		if firstUnseen != 0 {
 			s.w.Raw("* OK [UNSEEN ")

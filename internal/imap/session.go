@@ -43,8 +43,9 @@ type session struct {
 	w    *wire.Writer
 	// wmu serialises writing while IDLE pushes updates from another
 	// goroutine; outside IDLE only the session goroutine writes.
-	wmu sync.Mutex
-	log *slog.Logger
+	wmu  sync.Mutex
+	idle idleState
+	log  *slog.Logger
 
 	state    state
 	isTLS    bool

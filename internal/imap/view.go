@@ -23,9 +23,10 @@ type view struct {
 	// searchRes is SEARCHRES "$" (RFC 5182), as UIDs; SEARCH ... RETURN
 	// (SAVE) sets it, resolve reads it.
 	searchRes []uint32
-	// recent are the UIDs that are \Recent in this session (RFC 3501
-	// §2.3.2), ascending.
-	recent []uint32
+	// claims are the UID ranges this session claimed as \Recent (RFC
+	// 3501 §2.3.2; store.ClaimRecent), ascending; for EXAMINE, the UIDs
+	// above the mailbox's mark at selection, claimed by no one yet.
+	claims []uidRange
 	// keywords are the keywords announced in FLAGS so far.
 	keywords []string
 
@@ -59,10 +60,32 @@ func (v *view) seqOf(uid uint32) uint32 {
 	return uint32(i) + 1
 }
 
+// uidRange is lo:hi, inclusive.
+type uidRange struct{ lo, hi uint32 }
+
 // isRecent reports whether uid is \Recent in this session.
 func (v *view) isRecent(uid uint32) bool {
-	_, ok := slices.BinarySearch(v.recent, uid)
-	return ok
+	for _, r := range v.claims {
+		if r.lo <= uid && uid <= r.hi {
+			return true
+		}
+	}
+	return false
+}
+
+// recentCount is the RECENT count: messages of the view that are \Recent
+// in this session.
+func (v *view) recentCount() int {
+	n := 0
+	for _, r := range v.claims {
+		i, _ := slices.BinarySearch(v.uids, r.lo)
+		j, found := slices.BinarySearch(v.uids, r.hi)
+		if found {
+			j++
+		}
+		n += j - i
+	}
+	return n
 }
 
 var errBadSeq = badCode(codeClientBug, "Invalid message sequence number")
@@ -205,7 +228,7 @@ func (v *view) added(s *session) error {
 	s.w.Raw(" EXISTS\r\n")
 	if !s.rev2 {
 		s.w.Raw("* ")
-		s.w.Number(uint64(len(v.recent)))
+		s.w.Number(uint64(v.recentCount()))
 		s.w.Raw(" RECENT\r\n")
 	}
 	return nil
@@ -262,11 +285,7 @@ func (v *view) remove(s *session, uids []uint32) {
 	slices.Sort(seqs)
 	for k := len(seqs) - 1; k >= 0; k-- {
 		i := int(seqs[k] - 1)
-		uid := v.uids[i]
 		v.uids = slices.Delete(v.uids, i, i+1)
-		if j, ok := slices.BinarySearch(v.recent, uid); ok {
-			v.recent = slices.Delete(v.recent, j, j+1)
-		}
 		s.w.Raw("* ")
 		s.w.Number(uint64(seqs[k]))
 		s.w.Raw(" EXPUNGE\r\n")
@@ -360,6 +379,29 @@ func (s *session) setSeen(uids []uint32) ([]store.Message, error) {
 	return changed, nil
 }
 
-// claimRecent makes this session the one that sees new messages as
-// \Recent (placeholder until the store keeps \Recent: none are).
-func (s *session) claimRecent(v *view) error { return nil }
+// claimRecent makes this session the one that sees the mailbox's newest
+// messages as \Recent (RFC 3501 §2.3.2). IMAP4rev2 sessions do not
+// claim: \Recent is gone from RFC 9051, and a rev1 session should still
+// see them. EXAMINE claims nothing either (RFC 3501 §6.3.2): it shows
+// the unclaimed messages as recent.
+func (s *session) claimRecent(v *view) error {
+	if s.rev2 {
+		return nil
+	}
+	if v.readOnly {
+		if len(v.claims) == 0 {
+			v.claims = append(v.claims, uidRange{v.mb.RecentUID + 1, ^uint32(0)})
+		}
+		return nil
+	}
+	after, upTo, err := s.srv.Store.ClaimRecent(s.ctx, v.mb.ID)
+	if err != nil || upTo <= after {
+		return err
+	}
+	if n := len(v.claims); n > 0 && v.claims[n-1].hi == after {
+		v.claims[n-1].hi = upTo
+	} else {
+		v.claims = append(v.claims, uidRange{after + 1, upTo})
+	}
+	return nil
+}

@@ -712,6 +712,15 @@ func (p *Parser) literalBytes() ([]byte, error) {
 	return b, nil
 }
 
+// PeekLiteral describes the literal that comes next without reading it
+// (so a handler can refuse it, e.g. over quota, before its "+" is sent).
+func (p *Parser) PeekLiteral() (size int64, binary, sync, ok bool) {
+	if !p.AtLiteral() {
+		return 0, false, false, false
+	}
+	return p.lit.size, p.lit.binary, p.lit.sync, true
+}
+
 // Literal returns the literal (or literal8, then binary is set) that comes
 // next as a stream of exactly size octets, at most max. For a
 // synchronising literal, Continue is called first. A synchronising literal
