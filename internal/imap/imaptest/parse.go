@@ -462,7 +462,10 @@ func (p *parser) values(depth int, end byte) ([]Value, error) {
 		if c == end || (end == '\n' && c == '\r') {
 			return vs, nil
 		}
-		if len(vs) > 0 {
+		if len(vs) > 0 && c == '(' && vs[len(vs)-1].Kind == List {
+			// "((a)(b))": address lists and multipart body
+			// structures have no SP between their elements.
+		} else if len(vs) > 0 {
 			if c != ' ' {
 				return nil, p.errorf("got %q between values", c)
 			}

@@ -54,6 +54,8 @@ func TestParseResponses(t *testing.T) {
 		{"* 4 FETCH (ENVELOPE (\"Mon, 6 May 2024 07:08:09 +0000\" \"hi\" ((NIL NIL \"a\" \"b.org\")) NIL NIL NIL NIL NIL NIL \"<m@x>\"))\r\n",
 			`* 4 FETCH (ENVELOPE ("Mon, 6 May 2024 07:08:09 +0000" "hi" ((NIL NIL "a" "b.org")) NIL NIL NIL NIL NIL NIL "<m@x>"))`},
 		{"* ENABLED\r\n", "* ENABLED"},
+		{"* 1 FETCH (BODYSTRUCTURE ((\"text\" \"plain\" NIL NIL NIL \"7bit\" 1 1)(\"text\" \"html\" NIL NIL NIL \"7bit\" 1 1) \"alternative\"))\r\n",
+			`* 1 FETCH (BODYSTRUCTURE (("text" "plain" NIL NIL NIL "7bit" 1 1) ("text" "html" NIL NIL NIL "7bit" 1 1) "alternative"))`},
 		{"* OK\r\n", "* OK"},
 		// A bare LF is accepted, though servers must send CRLF.
 		{"* 5 EXISTS\n", "* 5 EXISTS"},
