@@ -1,6 +1,401 @@
 package imap
 
-// cmdSearch: SEARCH and UID SEARCH. A stub until E3's SEARCH lands.
-func (s *session) cmdSearch(string, bool) error {
-	return no(codeCannot, "SEARCH is not implemented yet")
+import (
+	"strings"
+	"time"
+
+	"github.com/pochta-mail/pochta/internal/imap/wire"
+	"github.com/pochta-mail/pochta/internal/message"
+	"github.com/pochta-mail/pochta/internal/store"
+)
+
+// SEARCH and UID SEARCH (RFC 9051 §6.4.4, RFC 3501 §6.4.4), with ESEARCH
+// (RFC 4731: RETURN (MIN MAX ALL COUNT)) and SEARCHRES (RFC 5182: SAVE and
+// "$"). This file parses the command and writes the answer; search_eval.go
+// finds the messages.
+
+const (
+	// maxSearchStrings bounds the string criteria (BODY, TEXT, HEADER,
+	// FROM, ...) of one SEARCH: each is compared with every octet of every
+	// message searched.
+	maxSearchStrings = 100
+	// maxSearchDepth bounds the nesting of NOT, OR and parentheses.
+	maxSearchDepth = 100
+)
+
+// keyOp is what one search key tests.
+type keyOp uint8
+
+const (
+	opAll        keyOp = iota
+	opAnd              // every one of sub
+	opOr               // sub[0] or sub[1]
+	opNot              // not sub[0]
+	opSeq              // sequence number in set ("$": in the saved result)
+	opUID              // UID in set
+	opFlag             // has flag
+	opNoFlag           // lacks flag
+	opRecent           // \Recent in this session
+	opNew              // \Recent and not \Seen
+	opOld              // not \Recent
+	opBefore           // internal date before date
+	opOn               // internal date on date
+	opSince            // internal date on or after date
+	opSentBefore       // Date: header before date
+	opSentOn           // Date: header on date
+	opSentSince        // Date: header on or after date
+	opLarger           // size above n
+	opSmaller          // size below n
+	opMatch            // string criterion number n of the matcher
+)
+
+// searchKey is one node of a parsed search program.
+type searchKey struct {
+	op   keyOp
+	sub  []*searchKey
+	set  wire.SeqSet
+	flag string
+	date time.Time
+	n    int64
+}
+
+// searchCmd is a parsed SEARCH command.
+type searchCmd struct {
+	uid  bool
+	root *searchKey
+	// queries are the string criteria, in the order opMatch keys number
+	// them; sentDate says a key needs the Date: header.
+	queries  []message.MatchQuery
+	sentDate bool
+	// The result options: esearch when RETURN was given (or IMAP4rev2
+	// is enabled, where it is the only answer form).
+	esearch                bool
+	retMin, retMax, retAll bool
+	retCount, retSave      bool
+}
+
+// cmdSearch: SEARCH [RETURN (...)] [CHARSET charset] keys.
+func (s *session) cmdSearch(tag string, uid bool) error {
+	v := s.sel
+	c := &searchCmd{uid: uid}
+	err := s.parseSearch(c)
+	var hits []uint32
+	if err == nil {
+		hits, err = s.runSearch(c)
+	}
+	if err != nil {
+		if c.retSave {
+			// RFC 5182 §2.1: a failed SEARCH ... SAVE empties "$".
+			v.searchRes = nil
+		}
+		return err
+	}
+	if c.retSave {
+		saved := hits
+		if !c.retAll && !c.retCount && (c.retMin || c.retMax) && len(hits) > 0 {
+			// §2.4: with MIN and/or MAX only, only those are saved.
+			saved = nil
+			if c.retMin {
+				saved = append(saved, hits[0])
+			}
+			if c.retMax && (!c.retMin || len(hits) > 1) {
+				saved = append(saved, hits[len(hits)-1])
+			}
+		}
+		v.searchRes = saved
+	}
+	s.writeSearch(tag, c, hits)
+	return nil
+}
+
+// parseSearch reads the arguments of SEARCH up to the end of the command.
+func (s *session) parseSearch(c *searchCmd) error {
+	p := s.p
+	if err := p.SP(); err != nil {
+		return err
+	}
+	if p.AcceptFold("RETURN") {
+		if err := s.parseReturn(c); err != nil {
+			return err
+		}
+	} else {
+		c.esearch = s.rev2
+		c.retAll = true
+	}
+	if p.AcceptFold("CHARSET") {
+		if err := p.SP(); err != nil {
+			return err
+		}
+		cs, err := p.AString()
+		if err != nil {
+			return err
+		}
+		if !strings.EqualFold(cs, "UTF-8") && !strings.EqualFold(cs, "US-ASCII") {
+			return no(codeBadCharset+" (UTF-8 US-ASCII)", "Unsupported charset")
+		}
+		if err := p.SP(); err != nil {
+			return err
+		}
+	}
+	root := &searchKey{op: opAnd}
+	for {
+		k, err := s.parseKey(c, 0)
+		if err != nil {
+			return err
+		}
+		root.sub = append(root.sub, k)
+		if p.AtEnd() {
+			break
+		}
+		if err := p.SP(); err != nil {
+			return err
+		}
+	}
+	c.root = root
+	return p.End()
+}
+
+// parseReturn reads " (opt ...) " after RETURN (RFC 4731 §3.1).
+func (s *session) parseReturn(c *searchCmd) error {
+	p := s.p
+	c.esearch = true
+	if err := p.SP(); err != nil {
+		return err
+	}
+	if err := p.Expect('('); err != nil {
+		return err
+	}
+	for n := 0; !p.Accept(')'); n++ {
+		if n > 0 {
+			if err := p.SP(); err != nil {
+				return err
+			}
+		}
+		opt, err := p.Atom()
+		if err != nil {
+			return err
+		}
+		switch strings.ToUpper(opt) {
+		case "MIN":
+			c.retMin = true
+		case "MAX":
+			c.retMax = true
+		case "ALL":
+			c.retAll = true
+		case "COUNT":
+			c.retCount = true
+		case "SAVE":
+			c.retSave = true
+		default:
+			return bad("Unknown SEARCH return option %s", opt)
+		}
+	}
+	if !c.retMin && !c.retMax && !c.retAll && !c.retCount && !c.retSave {
+		c.retAll = true // "RETURN ()" is "RETURN (ALL)"
+	}
+	return p.SP()
+}
+
+// parseKey reads one search key (RFC 9051 §9 search-key).
+func (s *session) parseKey(c *searchCmd, depth int) (*searchKey, error) {
+	p := s.p
+	if depth > maxSearchDepth {
+		return nil, badCode(codeLimit, "Search keys nested too deeply")
+	}
+	if p.Accept('(') {
+		k := &searchKey{op: opAnd}
+		for {
+			sub, err := s.parseKey(c, depth+1)
+			if err != nil {
+				return nil, err
+			}
+			k.sub = append(k.sub, sub)
+			if p.Accept(')') {
+				return k, nil
+			}
+			if err := p.SP(); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if b, ok := p.Peek(); ok && (b >= '0' && b <= '9' || b == '*' || b == '$') {
+		set, err := p.SeqSet()
+		return &searchKey{op: opSeq, set: set}, err
+	}
+	name, err := p.Atom()
+	if err != nil {
+		return nil, err
+	}
+	name = strings.ToUpper(name)
+	switch name {
+	case "ALL":
+		return &searchKey{op: opAll}, nil
+	case "ANSWERED", "DELETED", "DRAFT", "FLAGGED", "SEEN":
+		return &searchKey{op: opFlag, flag: store.CanonicalFlag(`\` + name)}, nil
+	case "UNANSWERED", "UNDELETED", "UNDRAFT", "UNFLAGGED", "UNSEEN":
+		return &searchKey{op: opNoFlag, flag: store.CanonicalFlag(`\` + name[2:])}, nil
+	case "RECENT":
+		return &searchKey{op: opRecent}, nil
+	case "NEW":
+		return &searchKey{op: opNew}, nil
+	case "OLD":
+		return &searchKey{op: opOld}, nil
+	case "KEYWORD", "UNKEYWORD":
+		if err := p.SP(); err != nil {
+			return nil, err
+		}
+		kw, err := p.Atom()
+		if err != nil {
+			return nil, err
+		}
+		op := opFlag
+		if name == "UNKEYWORD" {
+			op = opNoFlag
+		}
+		return &searchKey{op: op, flag: kw}, nil
+	case "BEFORE", "ON", "SINCE", "SENTBEFORE", "SENTON", "SENTSINCE":
+		if err := p.SP(); err != nil {
+			return nil, err
+		}
+		d, err := p.Date()
+		if err != nil {
+			return nil, err
+		}
+		op := map[string]keyOp{"BEFORE": opBefore, "ON": opOn, "SINCE": opSince,
+			"SENTBEFORE": opSentBefore, "SENTON": opSentOn, "SENTSINCE": opSentSince}[name]
+		if op >= opSentBefore {
+			c.sentDate = true
+		}
+		return &searchKey{op: op, date: d}, nil
+	case "LARGER", "SMALLER":
+		if err := p.SP(); err != nil {
+			return nil, err
+		}
+		n, err := p.Number64()
+		if err != nil {
+			return nil, err
+		}
+		op := opLarger
+		if name == "SMALLER" {
+			op = opSmaller
+		}
+		return &searchKey{op: op, n: int64(min(n, 1<<62))}, nil
+	case "UID":
+		if err := p.SP(); err != nil {
+			return nil, err
+		}
+		set, err := p.SeqSet()
+		return &searchKey{op: opUID, set: set}, err
+	case "NOT":
+		if err := p.SP(); err != nil {
+			return nil, err
+		}
+		sub, err := s.parseKey(c, depth+1)
+		return &searchKey{op: opNot, sub: []*searchKey{sub}}, err
+	case "OR":
+		k := &searchKey{op: opOr}
+		for range 2 {
+			if err := p.SP(); err != nil {
+				return nil, err
+			}
+			sub, err := s.parseKey(c, depth+1)
+			if err != nil {
+				return nil, err
+			}
+			k.sub = append(k.sub, sub)
+		}
+		return k, nil
+	case "HEADER":
+		if err := p.SP(); err != nil {
+			return nil, err
+		}
+		field, err := p.AString()
+		if err != nil {
+			return nil, err
+		}
+		return s.stringKey(c, message.MatchHeader, field)
+	case "SUBJECT":
+		return s.stringKey(c, message.MatchHeader, "Subject")
+	case "FROM", "TO", "CC", "BCC":
+		return s.stringKey(c, message.MatchAddress, name)
+	case "BODY":
+		return s.stringKey(c, message.MatchBody, "")
+	case "TEXT":
+		return s.stringKey(c, message.MatchText, "")
+	}
+	return nil, bad("Unknown search key %s", name)
+}
+
+// stringKey reads the string of a string criterion and adds it to the
+// matcher's queries.
+func (s *session) stringKey(c *searchCmd, kind message.MatchKind, field string) (*searchKey, error) {
+	if err := s.p.SP(); err != nil {
+		return nil, err
+	}
+	v, err := s.p.AString()
+	if err != nil {
+		return nil, err
+	}
+	if len(c.queries) >= maxSearchStrings {
+		return nil, badCode(codeLimit, "Too many search strings")
+	}
+	c.queries = append(c.queries, message.MatchQuery{Kind: kind, Field: field, Value: v})
+	return &searchKey{op: opMatch, n: int64(len(c.queries) - 1)}, nil
+}
+
+// writeSearch writes the untagged answer: "* SEARCH" (IMAP4rev1 without
+// RETURN) or "* ESEARCH" (RFC 4731 §3.2; nothing when SAVE is the only
+// option, RFC 5182 §2.4).
+func (s *session) writeSearch(tag string, c *searchCmd, uids []uint32) {
+	v, w := s.sel, s.w
+	num := func(uid uint32) uint32 {
+		if c.uid {
+			return uid
+		}
+		return v.seqOf(uid)
+	}
+	if !c.esearch {
+		w.Raw("* SEARCH")
+		for _, u := range uids {
+			w.SP()
+			w.Number(uint64(num(u)))
+		}
+		w.CRLF()
+		return
+	}
+	if c.retSave && !c.retMin && !c.retMax && !c.retAll && !c.retCount {
+		return
+	}
+	w.Raw("* ESEARCH (TAG ")
+	w.Quoted(tag)
+	w.Raw(")")
+	if c.uid {
+		w.Raw(" UID")
+	}
+	if len(uids) > 0 {
+		if c.retMin {
+			w.Raw(" MIN ")
+			w.Number(uint64(num(uids[0])))
+		}
+		if c.retMax {
+			w.Raw(" MAX ")
+			w.Number(uint64(num(uids[len(uids)-1])))
+		}
+		if c.retAll {
+			nums := uids
+			if !c.uid {
+				nums = make([]uint32, len(uids))
+				for i, u := range uids {
+					nums[i] = num(u)
+				}
+			}
+			w.Raw(" ALL ")
+			w.Raw(wire.FormatNums(nums))
+		}
+	}
+	if c.retCount {
+		w.Raw(" COUNT ")
+		w.Number(uint64(len(uids)))
+	}
+	w.CRLF()
 }
