@@ -27,7 +27,9 @@ const readerSize = 2 << 10
 // Limits before and after login: before, nothing may make the server hold
 // much (a LOGIN literal, an AUTHENTICATE initial response).
 var (
-	preAuthLimits = wire.Limits{MaxLine: 8 << 10, MaxLiteral: 8 << 10, MaxTokens: 100, MaxDepth: 4, MaxSkip: 8 << 10}
+	// MaxLine holds an ID command at RFC 2971's maxima (30 pairs, values
+	// of 1024 octets) on one line.
+	preAuthLimits = wire.Limits{MaxLine: 40 << 10, MaxLiteral: 8 << 10, MaxTokens: 100, MaxDepth: 4, MaxSkip: 8 << 10}
 	authLimits    = wire.DefaultLimits
 )
 
