@@ -201,8 +201,8 @@ func diffScripts() []diffGroup {
 				cmd("a", `STATUS Work (MESSAGES RECENT UIDNEXT UNSEEN)`),
 				cmd("a", `STATUS Nowhere (MESSAGES)`),
 				cmd("a", `LIST "" "*" RETURN (STATUS (MESSAGES UIDNEXT UNSEEN))`),
-				cmd("a", `SUBSCRIBE Nowhere`),
-				cmd("a", `LIST (SUBSCRIBED) "" "Nowhere"`),
+				// SUBSCRIBE of a name that does not exist: a server MAY
+				// refuse it (RFC 3501 §6.3.6), Dovecot does, so it is not compared.
 				cmd("a", `UNSUBSCRIBE Nowhere`),
 				cmd("a", `DELETE Work`),
 				cmd("a", `LIST "" "*"`),
@@ -378,7 +378,7 @@ func diffScripts() []diffGroup {
 				cmd("b", `NOOP`),
 				cmd("b", `NOOP`),
 				login("c", u),
-				cmd("c", `EXAMINE INBOX`),
+				statusOnly(cmd("c", `EXAMINE INBOX`), "RFC 9051 §7.3.5: FLAGS may keep or drop a keyword no message carries any more (Dovecot keeps $NewKeyword)"),
 				cmd("c", `FETCH 1:* (UID FLAGS)`),
 				dstep{conn: "b", idle: ptr(cmd("a", "APPEND INBOX () "+diffDate, imaptest.Lit(diffMsgs[0]))), idleUntil: "EXISTS"},
 				cmd("a", `STORE 1 +FLAGS.SILENT (\Flagged)`),
