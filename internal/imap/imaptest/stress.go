@@ -102,6 +102,63 @@ type stressRun struct {
 	counts     map[string]int
 	commands   map[string]int
 	validity   map[string]string // mailbox -> UIDVALIDITY first seen
+	maxUID     map[string]uint32 // mailbox -> highest UID any response reported
+}
+
+// seenUID records a UID reported for a message of mailbox.
+func (run *stressRun) seenUID(mailbox string, uid uint32) {
+	run.mu.Lock()
+	run.maxUID[mailbox] = max(run.maxUID[mailbox], uid)
+	run.mu.Unlock()
+}
+
+func (run *stressRun) highestUID(mailbox string) uint32 {
+	run.mu.Lock()
+	defer run.mu.Unlock()
+	return run.maxUID[mailbox]
+}
+
+// checkNewUIDs: UIDs assigned by a command (APPENDUID, COPYUID) or
+// predicted by UIDNEXT must be above every UID reported in that mailbox
+// before the command was sent (RFC 9051 §2.3.1.1: strictly ascending,
+// never reused). before is the highest UID known when it was sent.
+func (c *stressClient) checkNewUIDs(command, mailbox string, before uint32, res *Result) {
+	if res == nil || !res.OK() {
+		return
+	}
+	var set string
+	switch {
+	case res.Status.Code == "APPENDUID" && len(res.Status.CodeArgs) == 2:
+		set = res.Status.CodeArgs[1].S
+	case res.Status.Code == "COPYUID" && len(res.Status.CodeArgs) == 3:
+		set = res.Status.CodeArgs[2].S
+	}
+	for _, r := range res.Untagged {
+		if r.Code == "COPYUID" && len(r.CodeArgs) == 3 { // MOVE sends it untagged
+			set = r.CodeArgs[2].S
+		}
+		if r.Code == "UIDNEXT" && len(r.CodeArgs) == 1 {
+			if n, ok := r.CodeArgs[0].Number(); ok && n <= before {
+				c.run.violate(c.id, command, fmt.Sprintf("UIDNEXT %d but UID %d of %s was already reported (RFC 9051 §2.3.1.1)", n, before, mailbox))
+			}
+		}
+	}
+	if set == "" {
+		return
+	}
+	for _, part := range strings.Split(set, ",") {
+		for _, s := range strings.Split(part, ":") {
+			u, err := strconv.ParseUint(s, 10, 32)
+			if err != nil {
+				c.run.violate(c.id, command, "unreadable UID set "+set)
+				return
+			}
+			if uint32(u) <= before {
+				c.run.violate(c.id, command, fmt.Sprintf("new message got UID %d in %s, not above UID %d reported earlier (RFC 9051 §2.3.1.1: UIDs are never reused)", u, mailbox, before))
+			}
+			c.run.seenUID(mailbox, uint32(u))
+		}
+	}
 }
 
 // Stress runs Clients concurrent sessions against an IMAP server for
@@ -113,7 +170,7 @@ type stressRun struct {
 // returned error is for setup failures only.
 func Stress(o StressOptions) (*StressReport, error) {
 	o.defaults()
-	run := &stressRun{o: o, reg: newRegistry(), commands: map[string]int{}, counts: map[string]int{}, validity: map[string]string{}}
+	run := &stressRun{o: o, reg: newRegistry(), commands: map[string]int{}, counts: map[string]int{}, validity: map[string]string{}, maxUID: map[string]uint32{}}
 	if err := run.setup(); err != nil {
 		return nil, err
 	}
@@ -261,6 +318,13 @@ func (c *stressClient) finish(kind string, res *Result, err error) *Result {
 			if r.Code == "UIDVALIDITY" && len(r.CodeArgs) == 1 {
 				c.checkValidity(command, r.CodeArgs[0].S)
 			}
+			if r.Name == "FETCH" {
+				if u, ok := r.FetchItem("UID"); ok {
+					if n, ok := u.Number(); ok {
+						c.run.seenUID(c.v.mailbox, n)
+					}
+				}
+			}
 		}
 	}
 	if err != nil {
@@ -322,7 +386,9 @@ func (c *stressClient) selectMailbox() {
 		verb = "EXAMINE"
 	}
 	c.v, c.readOnly = newView(mb), verb == "EXAMINE"
+	before := c.run.highestUID(mb)
 	res := c.do(verb, verb, Quote(mb))
+	c.checkNewUIDs(verb+" "+mb, mb, before, res)
 	if res == nil {
 		return
 	}
@@ -424,10 +490,14 @@ func (c *stressClient) step() {
 		}
 	case r < 75:
 		mb := c.pick(c.run.o.Mailboxes)
-		c.do("APPEND", "APPEND", Quote(mb), c.flagList(), LitPlus(c.run.newMessage(c.rnd)))
+		before := c.run.highestUID(mb)
+		res := c.do("APPEND", "APPEND", Quote(mb), c.flagList(), LitPlus(c.run.newMessage(c.rnd)))
+		c.checkNewUIDs("APPEND to "+mb, mb, before, res)
 	case r < 82:
 		if set := c.seqRange(); set != "" {
-			c.do("COPY", "COPY", set, Quote(c.otherMailbox()))
+			mb := c.otherMailbox()
+			before := c.run.highestUID(mb)
+			c.checkNewUIDs("COPY to "+mb, mb, before, c.do("COPY", "COPY", set, Quote(mb)))
 		}
 	case r < 88:
 		verb, set := "UID MOVE", c.uidRange()
@@ -435,7 +505,9 @@ func (c *stressClient) step() {
 			verb, set = "MOVE", c.seqRange()
 		}
 		if set != "" {
-			c.do(verb, verb, set, Quote(c.otherMailbox()))
+			mb := c.otherMailbox()
+			before := c.run.highestUID(mb)
+			c.checkNewUIDs(verb+" to "+mb, mb, before, c.do(verb, verb, set, Quote(mb)))
 		}
 	case r < 92:
 		c.do("SEARCH", "SEARCH", c.pick([]string{"ALL", "UNSEEN", "KEYWORD $Stress1", "BODY banana", "FLAGGED", "UID 1:*"}))
