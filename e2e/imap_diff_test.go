@@ -230,8 +230,12 @@ func matches(want, got []string, prefix bool) bool {
 	return true
 }
 
-// sameNO: a NO without a code matches a NO with one (RFC 5530 §3).
+// sameNO: a NO without a code matches a NO with one (RFC 5530 §3), and
+// OK matches NO [EXPUNGEISSUED] (RFC 9051 §7.1, RFC 2180 §4.1).
 func sameNO(a, b string) bool {
+	if a == "tag OK" && b == "tag NO [EXPUNGEISSUED]" || b == "tag OK" && a == "tag NO [EXPUNGEISSUED]" {
+		return true
+	}
 	for _, p := range []string{"tag NO", "* NO"} {
 		if (a == p && strings.HasPrefix(b, p+" [")) || (b == p && strings.HasPrefix(a, p+" [")) {
 			return true
