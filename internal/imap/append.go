@@ -80,12 +80,14 @@ func (s *session) cmdAppend(string, bool) error {
 	if q, err := s.srv.Store.Quota(s.ctx, s.account.ID); err == nil && q.Limit > 0 && q.Used+size > q.Limit {
 		return no(codeOverQuota, "Quota exceeded")
 	}
-	r, _, _, err := s.p.Literal(limit)
+	r, _, binary, err := s.p.Literal(limit)
 	if err != nil {
 		return err
 	}
 	tr := &trackReader{r: r}
-	m.Body = tr
+	// A literal8 may carry binary parts: stored byte for byte, so BINARY[]
+	// gives them back exactly (RFC 3516 §4.2).
+	m.Body, m.Binary = tr, binary
 	if m.InternalDate.IsZero() {
 		m.InternalDate = time.Now()
 	}

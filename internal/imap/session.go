@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"time"
@@ -143,17 +144,8 @@ func (s *session) serve() {
 	})
 	defer stop()
 
-	if tc, ok := s.conn.(tlsConn); ok {
-		if err := s.handshake(tc); err != nil {
-			s.endReason = "TLS handshake failed"
-			s.log.Info("imap: TLS handshake failed", "err", err)
-			return
-		}
-	}
-	s.w.Raw("* OK [CAPABILITY ")
-	s.writeCaps()
-	s.w.Raw("] " + s.srv.hostname() + " Pochta IMAP4rev2 ready\r\n")
-	for s.state != stateLogout {
+	ended := s.detached(s.greet)
+	for !ended && s.state != stateLogout {
 		if err := s.flushIfIdle(); err != nil {
 			s.endReason = "write failed"
 			return
@@ -166,16 +158,64 @@ func (s *session) serve() {
 			}
 		}
 		s.cr.timeout = s.srv.lineTimeout()
-		if err := s.p.Begin(); err != nil {
-			if s.fail("", err) {
-				return
-			}
+		if s.idle.tag != "" {
+			// IDLE's DONE is read here, on the session's goroutine.
+			line, err := s.p.ReadLine()
+			ended = s.detached(func() bool { return s.idleDone(line, err) })
 			continue
 		}
-		if s.command() {
-			return
+		ended = s.detached(func() bool {
+			if err := s.p.Begin(); err != nil {
+				return s.fail("", err)
+			}
+			return s.command()
+		})
+	}
+}
+
+// greet runs the TLS handshake of an implicit-TLS connection and sends
+// the greeting. It reports whether the session ends.
+func (s *session) greet() bool {
+	if tc, ok := s.conn.(tlsConn); ok {
+		if err := s.handshake(tc); err != nil {
+			s.endReason = "TLS handshake failed"
+			s.log.Info("imap: TLS handshake failed", "err", err)
+			return true
 		}
 	}
+	s.w.Raw("* OK [CAPABILITY ")
+	s.writeCaps()
+	s.w.Raw("] " + s.srv.hostname() + " Pochta IMAP4rev2 ready\r\n")
+	return false
+}
+
+// detached runs fn, the work of one command, on a goroutine of its own
+// and waits for it; it reports fn's result (whether the session ends).
+//
+// Why: a goroutine's stack only grows, and shrinks at best by half per GC
+// (one every two minutes on an idle server). Store work runs deep (the
+// pure-Go SQLite engine has large frames), so if it ran on the session's
+// goroutine, every connection parked between commands or in IDLE would
+// keep a stack sized for SQL. The session goroutine only ever waits for
+// input; each command's goroutine exits when the command is done.
+//
+// A panic in fn is contained here (recover works only on the panicking
+// goroutine): logged, counted (tests fail on it), and the session ends.
+func (s *session) detached(fn func() bool) bool {
+	done := make(chan bool, 1)
+	go func() {
+		ended := true
+		defer func() {
+			if v := recover(); v != nil {
+				s.srv.panics.Add(1)
+				s.endReason = "panic"
+				s.log.Error("imap: panic in command", "panic", v, "stack", string(debug.Stack()))
+			}
+			done <- ended
+		}()
+		ended = fn()
+	}()
+	return <-done
 }
 
 func (s *session) idleTimeout() time.Duration {
@@ -256,6 +296,9 @@ func (s *session) command() bool {
 	s.nCommands++
 	s.okCode, s.okText = "", ""
 	err = cmd.run(s, tag, uid)
+	if err == errIdling {
+		return false // the session loop reads DONE, idleDone answers
+	}
 	if err == nil && s.p.InCommand() {
 		// A handler that forgot End: its arguments were not all checked.
 		err = s.p.End()

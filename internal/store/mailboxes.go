@@ -175,6 +175,10 @@ type AppendMessage struct {
 	Body         io.Reader
 	Flags        []string
 	InternalDate time.Time // zero = now
+	// Binary stores Body byte for byte, without line-ending
+	// normalisation: it came as an IMAP literal8 (RFC 3516) and may hold
+	// binary parts that must come back exact.
+	Binary bool
 }
 
 // Quota is an account's storage limit and use, in octets.
