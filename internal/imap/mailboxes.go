@@ -120,8 +120,9 @@ func (s *session) cmdRename(string, bool) error {
 	return s.srv.Store.RenameMailbox(s.ctx, s.account.ID, from, strings.TrimSuffix(to, string(store.Delimiter)))
 }
 
-// cmdSubscribe: SUBSCRIBE mailbox (§6.3.7). Subscriptions are names; one
-// whose mailbox does not exist is kept too.
+// cmdSubscribe: SUBSCRIBE mailbox (§6.3.7). Only an existing mailbox can
+// be subscribed (the RFC allows the check; Dovecot makes it), but the
+// subscription outlives it: subscriptions are names.
 func (s *session) cmdSubscribe(string, bool) error {
 	name, err := s.mailboxArg()
 	if err != nil {
@@ -130,12 +131,11 @@ func (s *session) cmdSubscribe(string, bool) error {
 	if err := s.p.End(); err != nil {
 		return err
 	}
-	if err := s.srv.Store.SetSubscribed(s.ctx, s.account.ID, name, true); errors.Is(err, store.ErrInvalid) {
-		return no(codeCannot, "Invalid mailbox name")
-	} else if err != nil {
+	mb, err := s.srv.Store.GetMailbox(s.ctx, s.account.ID, name)
+	if err != nil {
 		return err
 	}
-	return nil
+	return s.srv.Store.SetSubscribed(s.ctx, s.account.ID, mb.Name, true)
 }
 
 // cmdUnsubscribe: UNSUBSCRIBE mailbox (§6.3.8).
@@ -508,9 +508,9 @@ func (s *session) listOne(e *listEntry, o listOptions, patterns []string) error 
 		if e.subscribed && (o.subscribed || o.retSubscribed) {
 			attrs = append(attrs, `\Subscribed`)
 		}
-		if e.mb != nil && e.mb.SpecialUse != "" {
-			attrs = append(attrs, e.mb.SpecialUse)
-		}
+	}
+	if e.mb != nil && e.mb.SpecialUse != "" {
+		attrs = append(attrs, e.mb.SpecialUse)
 	}
 	if o.lsub {
 		s.w.Raw("* LSUB ")

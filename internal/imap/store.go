@@ -63,7 +63,8 @@ func (s *session) cmdStore(_ string, uid bool) error {
 	for _, f := range flags {
 		switch {
 		case strings.EqualFold(f, `\Recent`):
-			// Not settable (RFC 3501 §2.3.2): ignored.
+			// Not settable (RFC 3501 §2.3.2); Dovecot answers BAD too.
+			return bad("\\Recent cannot be changed")
 		case strings.HasPrefix(f, `\`):
 			c := store.CanonicalFlag(f)
 			if c == f && !isSystemFlag(f) {

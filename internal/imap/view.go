@@ -283,6 +283,16 @@ func (v *view) remove(s *session, uids []uint32) {
 		}
 	}
 	slices.Sort(seqs)
+	recent := v.recentCount()
+	defer func() {
+		// RFC 3501 §7.3.2: RECENT follows a change of the mailbox size;
+		// an expunge of a recent message changes the count.
+		if n := v.recentCount(); !s.rev2 && n != recent {
+			s.w.Raw("* ")
+			s.w.Number(uint64(n))
+			s.w.Raw(" RECENT\r\n")
+		}
+	}()
 	for k := len(seqs) - 1; k >= 0; k-- {
 		i := int(seqs[k] - 1)
 		v.uids = slices.Delete(v.uids, i, i+1)

@@ -214,9 +214,9 @@ type Mailboxes interface {
 	// SetSubscribed adds a name to the account's subscriptions or removes
 	// it. Subscriptions are names (RFC 9051 §6.3.7): a name may be
 	// subscribed whether or not its mailbox exists, CreateMailbox adds no
-	// subscription and DeleteMailbox keeps it; RenameMailbox moves the
-	// subscriptions of the renamed names. New accounts subscribe to INBOX
-	// and their DefaultFolders.
+	// subscription, DeleteMailbox keeps it and RenameMailbox leaves the
+	// subscriptions as they are (as Dovecot does). New accounts subscribe
+	// to INBOX and their DefaultFolders.
 	SetSubscribed(ctx context.Context, accountID int64, name string, subscribed bool) error
 	// Subscriptions returns the account's subscribed names, ordered.
 	Subscriptions(ctx context.Context, accountID int64) ([]string, error)

@@ -255,16 +255,6 @@ func (s *Store) RenameMailbox(ctx context.Context, accountID int64, from, to str
 			return dbError("renaming mailbox", err)
 		}
 		changed = []int64{old.ID}
-		// The subscriptions follow the names; one the target already has
-		// stays once.
-		if _, err := tx.ExecContext(ctx, `UPDATE OR IGNORE subscriptions SET name = ? || substr(name, length(?) + 1)
-			WHERE account_id = ? AND (name = ? OR `+childCondition+`)`, to, from, accountID, from, from, from); err != nil {
-			return dbError("renaming subscriptions", err)
-		}
-		if _, err := tx.ExecContext(ctx, `DELETE FROM subscriptions WHERE account_id = ? AND (name = ? OR `+childCondition+`)`,
-			accountID, from, from, from); err != nil {
-			return dbError("renaming subscriptions", err)
-		}
 		return nil
 	})
 	if err != nil {

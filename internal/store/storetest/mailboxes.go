@@ -268,7 +268,7 @@ func testSubscribeAndStatus(t *testing.T, s store.Store) {
 }
 
 // testSubscriptionsAreNames: CREATE does not subscribe, DELETE keeps the
-// subscription, RENAME moves it (RFC 9051 6.3.7).
+// subscription, RENAME leaves it (RFC 9051 6.3.7).
 func testSubscriptionsAreNames(t *testing.T, s store.Store) {
 	ctx := context.Background()
 	a := account(t, s, "subs@example.org")
@@ -298,8 +298,17 @@ func testSubscriptionsAreNames(t *testing.T, s store.Store) {
 	if err := s.RenameMailbox(ctx, a.ID, "Lists", "Groups"); err != nil {
 		t.Fatal(err)
 	}
-	if got := subs(); got != "Archive,Drafts,Groups/Go,INBOX,Junk,Sent,Trash" {
+	if got := subs(); got != "Archive,Drafts,INBOX,Junk,Lists/Go,Sent,Trash" {
 		t.Fatalf("after RENAME: %q", got)
+	}
+	if getMailbox(t, s, a, "Groups/Go").Subscribed {
+		t.Fatal("the renamed mailbox is subscribed")
+	}
+	if err := s.SetSubscribed(ctx, a.ID, "Lists/Go", false); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetSubscribed(ctx, a.ID, "Groups/Go", true); err != nil {
+		t.Fatal(err)
 	}
 	if err := s.DeleteMailbox(ctx, a.ID, "Groups/Go"); err != nil {
 		t.Fatal(err)
