@@ -62,14 +62,7 @@ const nestedMail = "From: Ann <ann@example.org>\r\n" +
 // dialSelected logs in as the test user and selects INBOX.
 func dialSelected(t testing.TB, e *env, examine bool) *imaptest.Conn {
 	t.Helper()
-	c, err := imaptest.Dial(e.addr, imaptest.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	if err := c.Login(testUser, testPass); err != nil {
-		t.Fatal(err)
-	}
+	c := loggedIn(t, e)
 	cmd := "SELECT INBOX"
 	if examine {
 		cmd = "EXAMINE INBOX"
