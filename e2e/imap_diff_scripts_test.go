@@ -23,7 +23,7 @@ const diffDate = `"06-May-2024 07:08:09 +0000"`
 // with a base64 attachment and a nested message, address groups and
 // comments, an encoded-word subject, and a binary part for literal8.
 var diffMsgs = []string{
-	crlfs(`From: Alice Example <alice@example.org>
+	crlf(`From: Alice Example <alice@example.org>
 To: Bob <bob@example.test>, "Carol, C." <carol@example.test>
 Cc: undisclosed-recipients:;
 Subject: plain text message
@@ -34,7 +34,7 @@ Content-Type: text/plain; charset=us-ascii
 Hello Bob,
 this is the first message, with the word pineapple.
 `),
-	crlfs(`From: "Dave (the sender)" <dave@example.org>
+	crlf(`From: "Dave (the sender)" <dave@example.org>
 To: Team: eve@example.test, frank@example.test;, grace (comment) @ (another) example.test
 Subject: =?UTF-8?Q?caf=C3=A9_report?=
 Date: Tue, 7 May 2024 10:00:00 +0200
@@ -74,7 +74,7 @@ Date: Wed, 1 May 2024 09:00:00 +0000
 inner body text
 --outer--
 `),
-	crlfs(`From: Heidi <heidi@example.org>
+	crlf(`From: Heidi <heidi@example.org>
 To: bob@example.test
 Subject: small
 Date: Wed, 8 May 2024 12:00:00 +0000
@@ -86,7 +86,7 @@ tiny
 
 // diffBinaryMsg has a part in binary transfer encoding (NUL and 8-bit
 // bytes), APPENDed as literal8 (RFC 3516 §4.4).
-var diffBinaryMsg = crlfs(`From: Ivan <ivan@example.org>
+var diffBinaryMsg = crlf(`From: Ivan <ivan@example.org>
 To: bob@example.test
 Subject: binary part
 Date: Thu, 9 May 2024 08:00:00 +0000
@@ -103,7 +103,6 @@ Content-Transfer-Encoding: binary
 
 `) + "\x00\x01\x02\xff\xfe binary\r\n--b--\r\n"
 
-func crlfs(s string) string { return strings.ReplaceAll(s, "\n", "\r\n") }
 
 func login(conn, user string) dstep {
 	st := cmd(conn, "LOGIN", imaptest.Quote(user), imaptest.Quote(diffPass))
