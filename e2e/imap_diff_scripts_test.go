@@ -103,7 +103,6 @@ Content-Transfer-Encoding: binary
 
 `) + "\x00\x01\x02\xff\xfe binary\r\n--b--\r\n"
 
-
 func login(conn, user string) dstep {
 	st := cmd(conn, "LOGIN", imaptest.Quote(user), imaptest.Quote(diffPass))
 	st.statusOnly, st.why = true, "RFC 9051 §6.2.3: untagged CAPABILITY, the CAPABILITY code or neither"
