@@ -203,19 +203,19 @@ func TestFetchEnvelopeAndStructure(t *testing.T) {
 		t.Errorf("ENVELOPE\n got %s\nwant %s", got["ENVELOPE"], wantEnvelope)
 	}
 	inner := `("message" "rfc822" NIL NIL NIL "7bit" 177 (NIL "inner" ((NIL NIL "eve" "example.org")) ((NIL NIL "eve" "example.org")) ` +
-		`((NIL NIL "eve" "example.org")) NIL NIL NIL NIL NIL) (("text" "plain" ("charset" "us-ascii") NIL NIL "7bit" 11 1 NIL NIL NIL NIL)` +
-		`("text" "html" ("charset" "us-ascii") NIL NIL "7bit" 12 1 NIL NIL NIL NIL) "alternative" ("boundary" "inner") NIL NIL NIL) 12 NIL NIL NIL NIL)`
-	wantStructure := `(("text" "plain" ("charset" "us-ascii") NIL NIL "7bit" 10 1 NIL NIL NIL NIL)` + inner +
+		`((NIL NIL "eve" "example.org")) NIL NIL NIL NIL NIL) (("text" "plain" ("charset" "us-ascii") NIL NIL "7bit" 11 0 NIL NIL NIL NIL)` +
+		`("text" "html" ("charset" "us-ascii") NIL NIL "7bit" 12 0 NIL NIL NIL NIL) "alternative" ("boundary" "inner") NIL NIL NIL) 11 NIL NIL NIL NIL)`
+	wantStructure := `(("text" "plain" ("charset" "us-ascii") NIL NIL "7bit" 10 0 NIL NIL NIL NIL)` + inner +
 		`("application" "octet-stream" ("name" "data.bin") NIL NIL "base64" 12 NIL ("attachment" ("filename" "data.bin")) NIL NIL)` +
-		`("text" "plain" ("charset" "utf-8") NIL NIL "quoted-printable" 20 2 NIL NIL "en" NIL) "mixed" ("boundary" "outer") NIL NIL NIL)`
+		`("text" "plain" ("charset" "utf-8") NIL NIL "quoted-printable" 20 1 NIL NIL "en" NIL) "mixed" ("boundary" "outer") NIL NIL NIL)`
 	tight := func(s string) string { return strings.ReplaceAll(s, ") (", ")(") }
 	if tight(got["BODYSTRUCTURE"]) != tight(wantStructure) {
 		t.Errorf("BODYSTRUCTURE\n got %s\nwant %s", got["BODYSTRUCTURE"], wantStructure)
 	}
-	wantBody := `(("text" "plain" ("charset" "us-ascii") NIL NIL "7bit" 10 1) ("message" "rfc822" NIL NIL NIL "7bit" 177 ` +
+	wantBody := `(("text" "plain" ("charset" "us-ascii") NIL NIL "7bit" 10 0) ("message" "rfc822" NIL NIL NIL "7bit" 177 ` +
 		`(NIL "inner" ((NIL NIL "eve" "example.org")) ((NIL NIL "eve" "example.org")) ((NIL NIL "eve" "example.org")) NIL NIL NIL NIL NIL) ` +
-		`(("text" "plain" ("charset" "us-ascii") NIL NIL "7bit" 11 1) ("text" "html" ("charset" "us-ascii") NIL NIL "7bit" 12 1) "alternative") 12)` +
-		`("application" "octet-stream" ("name" "data.bin") NIL NIL "base64" 12) ("text" "plain" ("charset" "utf-8") NIL NIL "quoted-printable" 20 2) "mixed")`
+		`(("text" "plain" ("charset" "us-ascii") NIL NIL "7bit" 11 0) ("text" "html" ("charset" "us-ascii") NIL NIL "7bit" 12 0) "alternative") 11)` +
+		`("application" "octet-stream" ("name" "data.bin") NIL NIL "base64" 12) ("text" "plain" ("charset" "utf-8") NIL NIL "quoted-printable" 20 1) "mixed")`
 	if tight(got["BODY"]) != tight(wantBody) {
 		t.Errorf("BODY\n got %s\nwant %s", got["BODY"], wantBody)
 	}

@@ -53,15 +53,11 @@ type parser struct {
 	off     int64 // offset of the next byte read
 	nl      int64 // line ends ('\n') before off
 	prevEOL int   // length of the last complete line's end ("\r\n" 2, "\n" 1)
-	// prevEmpty: the last complete line had no content.
-	prevEmpty bool
-	lineLen   int  // content octets of the current line so far
-	lastNL    bool // the last octet read was a line end
-	midLine   bool // the next chunk continues a line
-	frames    []*entity
-	bounds    map[string]int // active boundary -> index of its entity
-	parts     int
-	hdr       headerFields // the header being read (only the top entity reads one)
+	midLine bool  // the next chunk continues a line
+	frames  []*entity
+	bounds  map[string]int // active boundary -> index of its entity
+	parts   int
+	hdr     headerFields // the header being read (only the top entity reads one)
 	// ops counts the parser's steps (lines and entity operations); a test
 	// asserts it grows linearly with the input.
 	ops int64
@@ -90,8 +86,7 @@ func parse(r io.Reader) (*Summary, int64, error) {
 			break
 		}
 	}
-	// At EOF the last line's end, if any, is inside the body.
-	p.closeAbove(-1, p.off, p.nl, p.lastNL)
+	p.closeAbove(-1, p.off, p.nl)
 	if err != nil && err != io.EOF {
 		return nil, p.ops, err
 	}
@@ -120,10 +115,6 @@ func (p *parser) line(chunk []byte, complete bool) {
 		}
 		content = content[:n-eol]
 	}
-	if lineStart {
-		p.lineLen = 0
-	}
-	p.lineLen += len(content)
 	handled := false
 	if lineStart && complete && len(p.bounds) > 0 && len(content) >= 2 && content[0] == '-' && content[1] == '-' {
 		if idx, closing, ok := p.matchBoundary(content[2:]); ok {
@@ -142,11 +133,9 @@ func (p *parser) line(chunk []byte, complete bool) {
 	}
 	p.off += int64(len(chunk))
 	p.midLine = eol == 0 && !complete
-	p.lastNL = eol > 0
 	if eol > 0 {
 		p.nl++
 		p.prevEOL = eol
-		p.prevEmpty = p.lineLen == 0
 	}
 }
 
@@ -179,7 +168,7 @@ func (p *parser) boundary(idx int, closing bool, lineStart, next int64) {
 	if p.prevEOL > 0 {
 		nlEnd--
 	}
-	p.closeAbove(idx, end, nlEnd, p.prevEOL > 0 && p.prevEmpty)
+	p.closeAbove(idx, end, nlEnd)
 	mp := p.frames[idx]
 	if closing {
 		p.unregister(mp)
@@ -243,8 +232,9 @@ func (p *parser) unregister(f *entity) {
 }
 
 // closeAbove ends every entity above index idx at end, with nlEnd line
-// ends before end; lastNL says the octet before end is a line end.
-func (p *parser) closeAbove(idx int, end, nlEnd int64, lastNL bool) {
+// ends before end. A part's Lines counts the line ends in its body, as
+// Dovecot does (a last line without one is not counted).
+func (p *parser) closeAbove(idx int, end, nlEnd int64) {
 	if len(p.frames) <= idx+1 {
 		return
 	}
@@ -267,9 +257,6 @@ func (p *parser) closeAbove(idx int, end, nlEnd int64, lastNL bool) {
 		pt.Lines = 0
 		if pt.End == end && pt.End > pt.BodyStart && (pt.isText() || pt.isMessage()) {
 			pt.Lines = nlEnd - f.nlBody
-			if !lastNL {
-				pt.Lines++
-			}
 		}
 		if f.isMulti && len(pt.Parts) == 0 {
 			// RFC 9051 requires a part in every multipart: an empty

@@ -113,11 +113,11 @@ func TestSectionsNested(t *testing.T) {
 		}
 	}
 	alt := s.Structure.Parts[0]
-	if alt.Subtype != "alternative" || len(alt.Parts) != 2 || alt.Parts[1].Subtype != "html" || alt.Parts[0].Lines != 1 {
+	if alt.Subtype != "alternative" || len(alt.Parts) != 2 || alt.Parts[1].Subtype != "html" || alt.Parts[0].Lines != 0 {
 		t.Errorf("alternative %+v", alt)
 	}
 	emb := s.Structure.Parts[1]
-	if emb.Embedded == nil || emb.Embedded.Envelope.Subject != "fwd" || len(emb.Embedded.Structure.Parts) != 2 || emb.Lines != 11 {
+	if emb.Embedded == nil || emb.Embedded.Envelope.Subject != "fwd" || len(emb.Embedded.Structure.Parts) != 2 || emb.Lines != 10 {
 		t.Errorf("embedded %+v (lines %d)", emb.Embedded, emb.Lines)
 	}
 }
@@ -146,7 +146,7 @@ func TestStructureEdgeCases(t *testing.T) {
 			return ""
 		}},
 		{"truncated multipart", "Content-Type: multipart/mixed; boundary=x\r\n\r\n--x\r\n\r\nrest", func(s *Summary) string {
-			if p := s.Structure; len(p.Parts) != 1 || p.Parts[0].Size() != 4 || p.Parts[0].Lines != 1 {
+			if p := s.Structure; len(p.Parts) != 1 || p.Parts[0].Size() != 4 || p.Parts[0].Lines != 0 {
 				return fmt.Sprintf("%+v", p.Parts[0])
 			}
 			return ""

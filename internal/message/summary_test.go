@@ -64,7 +64,7 @@ func TestSummarize(t *testing.T) {
 		t.Fatalf("root %+v", root)
 	}
 	text, msg, pdf := root.Parts[0], root.Parts[1], root.Parts[2]
-	if text.Type != "text" || text.Param("charset") != "utf-8" || text.Lines != 2 || text.Size() != int64(len("line one\r\nline two")) {
+	if text.Type != "text" || text.Param("charset") != "utf-8" || text.Lines != 1 || text.Size() != int64(len("line one\r\nline two")) {
 		t.Errorf("text part %+v", text)
 	}
 	if msg.Embedded == nil || msg.Embedded.Envelope.Subject != "inner" || msg.Disposition != "attachment" ||
