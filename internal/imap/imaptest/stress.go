@@ -36,6 +36,9 @@ type StressReport struct {
 	// each kind, each followed by NUL and its kind.
 	Counts     map[string]int
 	Violations []string
+	// Omitted counts the messages OK FETCH answers left out (each then
+	// checked to have been expunged).
+	Omitted int
 }
 
 var digits = regexp.MustCompile(`[0-9]+`)
@@ -103,6 +106,34 @@ type stressRun struct {
 	commands   map[string]int
 	validity   map[string]string // mailbox -> UIDVALIDITY first seen
 	maxUID     map[string]uint32 // mailbox -> highest UID any response reported
+	// omitted are messages an OK FETCH left out: allowed only for
+	// messages another session expunged, so none may exist at the end.
+	omitted map[string]map[uint32]string // mailbox -> UID -> the command
+}
+
+func (run *stressRun) omit(mailbox string, uid uint32, command string) {
+	run.mu.Lock()
+	defer run.mu.Unlock()
+	if run.omitted[mailbox] == nil {
+		run.omitted[mailbox] = map[uint32]string{}
+	}
+	run.omitted[mailbox][uid] = command
+}
+
+// checkOmitted: every message an OK FETCH left out must be gone.
+func (run *stressRun) checkOmitted() {
+	for mb, uids := range run.omitted {
+		v, err := run.freshView(-1, mb)
+		if err != nil {
+			run.violate(-1, "final check of "+mb, "fresh session: "+err.Error())
+			continue
+		}
+		for _, u := range v.uids {
+			if command, ok := uids[u]; ok {
+				run.violate(-1, command, fmt.Sprintf("answered OK without UID %d of %s, which was never expunged (RFC 9051 §6.4.5; only an expunged message may be left out, RFC 2180 §4.1)", u, mb))
+			}
+		}
+	}
 }
 
 // seenUID records a UID reported for a message of mailbox.
@@ -170,7 +201,7 @@ func (c *stressClient) checkNewUIDs(command, mailbox string, before uint32, res 
 // returned error is for setup failures only.
 func Stress(o StressOptions) (*StressReport, error) {
 	o.defaults()
-	run := &stressRun{o: o, reg: newRegistry(), commands: map[string]int{}, counts: map[string]int{}, validity: map[string]string{}, maxUID: map[string]uint32{}}
+	run := &stressRun{o: o, reg: newRegistry(), commands: map[string]int{}, counts: map[string]int{}, validity: map[string]string{}, maxUID: map[string]uint32{}, omitted: map[string]map[uint32]string{}}
 	if err := run.setup(); err != nil {
 		return nil, err
 	}
@@ -193,6 +224,7 @@ func Stress(o StressOptions) (*StressReport, error) {
 	for _, c := range clients {
 		c.finalCheck()
 	}
+	run.checkOmitted()
 	for _, c := range clients {
 		if c.conn != nil {
 			c.conn.Close()
@@ -200,7 +232,11 @@ func Stress(o StressOptions) (*StressReport, error) {
 	}
 	run.mu.Lock()
 	defer run.mu.Unlock()
-	return &StressReport{Commands: run.commands, Counts: run.counts, Violations: run.violations}, nil
+	omitted := 0
+	for _, uids := range run.omitted {
+		omitted += len(uids)
+	}
+	return &StressReport{Commands: run.commands, Counts: run.counts, Violations: run.violations, Omitted: omitted}, nil
 }
 
 func (run *stressRun) violate(client int, command string, msg string) {
@@ -467,11 +503,11 @@ func (c *stressClient) step() {
 		c.selectMailbox()
 	case r < 30:
 		if set := c.seqRange(); set != "" {
-			c.do("FETCH", "FETCH", set, c.pick(fetchItems))
+			c.fetch("FETCH", set, c.pick(fetchItems))
 		}
 	case r < 40:
 		if set := c.uidRange(); set != "" {
-			c.do("UID FETCH", "UID FETCH", set, c.pick(fetchItems))
+			c.fetch("UID FETCH", set, c.pick(fetchItems))
 		}
 	case r < 55:
 		op := c.pick([]string{"+FLAGS", "-FLAGS", "FLAGS", "+FLAGS.SILENT", "-FLAGS.SILENT"})
@@ -516,6 +552,55 @@ func (c *stressClient) step() {
 	default:
 		c.idle()
 	}
+}
+
+// fetch runs FETCH or UID FETCH; when UIDs come back, the messages an OK
+// answer left out are remembered for checkOmitted.
+func (c *stressClient) fetch(verb, set, items string) {
+	want := c.requested(verb == "UID FETCH", set)
+	mb := c.v.mailbox
+	res := c.do(verb, verb, set, items)
+	if res == nil || !res.OK() || (verb == "FETCH" && !strings.Contains(items, "UID")) {
+		return
+	}
+	got := map[uint32]bool{}
+	for _, r := range res.Untagged {
+		if r.Name != "FETCH" {
+			continue
+		}
+		u, ok := r.FetchItem("UID")
+		if !ok {
+			continue // an unsolicited flag update may come without UID
+		}
+		n, _ := u.Number()
+		got[n] = true
+	}
+	for _, u := range want {
+		if !got[u] {
+			c.run.omit(mb, u, fmt.Sprintf("client %d, %s", c.id, res.Command))
+		}
+	}
+}
+
+// requested returns the known UIDs a sequence or UID range names.
+func (c *stressClient) requested(uid bool, set string) []uint32 {
+	lo, hi, _ := strings.Cut(set, ":")
+	a, _ := strconv.Atoi(lo)
+	b := a
+	if hi != "" {
+		b, _ = strconv.Atoi(hi)
+	}
+	var out []uint32
+	for i, u := range c.v.uids {
+		switch {
+		case u == 0:
+		case uid && int(u) >= a && int(u) <= b:
+			out = append(out, u)
+		case !uid && i+1 >= a && i+1 <= b:
+			out = append(out, u)
+		}
+	}
+	return out
 }
 
 // idle runs IDLE for a random short while; DONE is sent by a timer while
