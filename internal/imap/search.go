@@ -21,6 +21,9 @@ const (
 	maxSearchStrings = 100
 	// maxSearchDepth bounds the nesting of NOT, OR and parentheses.
 	maxSearchDepth = 100
+	// maxSearchKeys bounds the keys of one SEARCH: each is evaluated for
+	// every message.
+	maxSearchKeys = 1000
 )
 
 // keyOp is what one search key tests.
@@ -51,12 +54,15 @@ const (
 
 // searchKey is one node of a parsed search program.
 type searchKey struct {
-	op   keyOp
-	sub  []*searchKey
-	set  wire.SeqSet
-	flag string
-	date time.Time
-	n    int64
+	op  keyOp
+	sub []*searchKey
+	set wire.SeqSet
+	// spans is set, with "*" resolved, as sorted disjoint [lo, hi]
+	// pairs (see prepareSets), so a long set costs a binary search.
+	spans []uint32
+	flag  string
+	date  time.Time
+	n     int64
 }
 
 // searchCmd is a parsed SEARCH command.
@@ -67,6 +73,7 @@ type searchCmd struct {
 	// them; sentDate says a key needs the Date: header.
 	queries  []message.MatchQuery
 	sentDate bool
+	nkeys    int
 	// The result options: esearch when RETURN was given (or IMAP4rev2
 	// is enabled, where it is the only answer form).
 	esearch                bool
@@ -201,6 +208,9 @@ func (s *session) parseKey(c *searchCmd, depth int) (*searchKey, error) {
 	p := s.p
 	if depth > maxSearchDepth {
 		return nil, badCode(codeLimit, "Search keys nested too deeply")
+	}
+	if c.nkeys++; c.nkeys > maxSearchKeys {
+		return nil, badCode(codeLimit, "Too many search keys")
 	}
 	if p.Accept('(') {
 		k := &searchKey{op: opAnd}

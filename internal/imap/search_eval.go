@@ -1,7 +1,10 @@
 package imap
 
 import (
+	"cmp"
 	"errors"
+	"math"
+	"sort"
 
 	"slices"
 	"time"
@@ -51,6 +54,7 @@ type candidate struct {
 // runSearch returns the UIDs of the messages that match, ascending.
 func (s *session) runSearch(c *searchCmd) ([]uint32, error) {
 	v := s.sel
+	s.prepareSets(c.root)
 	cands := s.searchCandidates(c)
 	var matcher *message.Matcher
 	if len(c.queries) > 0 || c.sentDate {
@@ -86,6 +90,43 @@ func (s *session) runSearch(c *searchCmd) ([]uint32, error) {
 		}
 	}
 	return hits, nil
+}
+
+// prepareSets resolves the sequence and UID sets of the program against
+// the view ("*" is the last message or UID) into sorted disjoint spans.
+func (s *session) prepareSets(k *searchKey) {
+	for _, sub := range k.sub {
+		s.prepareSets(sub)
+	}
+	if (k.op != opSeq && k.op != opUID) || k.set.Dollar {
+		return
+	}
+	largest := uint32(len(s.sel.uids))
+	if k.op == opUID {
+		largest = s.sel.lastUID()
+	}
+	type span struct{ lo, hi uint32 }
+	spans := make([]span, 0, len(k.set.Ranges))
+	for _, r := range k.set.Ranges {
+		lo, hi := r.Bounds(largest)
+		spans = append(spans, span{lo, hi})
+	}
+	slices.SortFunc(spans, func(a, b span) int { return cmp.Compare(a.lo, b.lo) })
+	k.spans = k.spans[:0]
+	for _, sp := range spans {
+		if n := len(k.spans); n > 0 && (k.spans[n-1] == math.MaxUint32 || sp.lo <= k.spans[n-1]+1) {
+			k.spans[n-1] = max(k.spans[n-1], sp.hi)
+			continue
+		}
+		k.spans = append(k.spans, sp.lo, sp.hi)
+	}
+}
+
+// inSpans reports whether n is in one of the [lo, hi] pairs of spans.
+func inSpans(spans []uint32, n uint32) bool {
+	// The first pair whose hi is >= n is the only one that can hold it.
+	i := sort.Search(len(spans)/2, func(i int) bool { return spans[2*i+1] >= n })
+	return i < len(spans)/2 && spans[2*i] <= n
 }
 
 // searchCandidates returns the UIDs of the view that the top-level
@@ -200,18 +241,16 @@ func (s *session) evalKey(k *searchKey, cd *candidate, res *message.MatchResult)
 			return triYes
 		}
 		return triUnknown
-	case opSeq:
+	case opSeq, opUID:
 		if k.set.Dollar {
 			_, ok := slices.BinarySearch(v.searchRes, m.UID)
 			return triOf(ok)
 		}
-		return triOf(k.set.Contains(cd.seq, uint32(len(v.uids))))
-	case opUID:
-		if k.set.Dollar {
-			_, ok := slices.BinarySearch(v.searchRes, m.UID)
-			return triOf(ok)
+		n := cd.seq
+		if k.op == opUID {
+			n = m.UID
 		}
-		return triOf(k.set.Contains(m.UID, v.lastUID()))
+		return triOf(inSpans(k.spans, n))
 	case opFlag:
 		return triOf(m.HasFlag(k.flag))
 	case opNoFlag:
