@@ -441,6 +441,9 @@ func diffScripts() []diffGroup {
 			}
 		}},
 		{"errors", func(u string) []dstep {
+			// Spread over three connections: each server closes a session
+			// after some number of errors (a bound issue 8 asks for), which
+			// is not what this group compares.
 			return []dstep{
 				cmd("a", `LOGIN`),
 				cmd("a", `LOGIN "a"`),
@@ -452,20 +455,26 @@ func diffScripts() []diffGroup {
 				cmd("a", `STATUS INBOX (NOSUCH)`),
 				cmd("a", `APPEND INBOX (\Seen`),
 				cmd("a", `APPEND INBOX () "99-Foo-2024 00:00:00 +0000"`, imaptest.Lit("Subject: x\r\n\r\nx\r\n")),
-				cmd("a", `SELECT INBOX`),
-				cmd("a", `FETCH`),
-				cmd("a", `FETCH 1:`),
-				cmd("a", `FETCH a:b FLAGS`),
-				cmd("a", `FETCH 0 FLAGS`),
-				cmd("a", `STORE 1 FLAGS`),
-				cmd("a", `STORE 1 BADITEM (\Seen)`),
-				cmd("a", `COPY 1`),
-				cmd("a", `UID`),
-				cmd("a", `UID NOSUCH 1`),
-				dovecotDeviates(cmd("a", `NOOP extra`), "RFC 9051 §9: NOOP takes no arguments; Dovecot ignores them", "tag BAD"),
-				dovecotDeviates(cmd("a", `CAPABILITY extra`), "RFC 9051 §9: CAPABILITY takes no arguments; Dovecot ignores them", "tag BAD"),
-				cmd("a", `SEARCH UNDELETED (`),
 				cmd("a", `LOGOUT`),
+				login("b", u),
+				cmd("b", `SELECT INBOX`),
+				cmd("b", `FETCH`),
+				cmd("b", `FETCH 1:`),
+				cmd("b", `FETCH a:b FLAGS`),
+				cmd("b", `FETCH 0 FLAGS`),
+				cmd("b", `STORE 1 FLAGS`),
+				cmd("b", `STORE 1 BADITEM (\Seen)`),
+				cmd("b", `COPY 1`),
+				cmd("b", `LOGOUT`),
+				login("c", u),
+				cmd("c", `SELECT INBOX`),
+				cmd("c", `UID`),
+				cmd("c", `UID NOSUCH 1`),
+				dovecotDeviates(cmd("c", `NOOP extra`), "RFC 9051 §9: NOOP takes no arguments; Dovecot ignores them", "tag BAD"),
+				dovecotDeviates(cmd("c", `CAPABILITY extra`), "RFC 9051 §9: CAPABILITY takes no arguments; Dovecot ignores them", "tag BAD"),
+				cmd("c", `SEARCH UNDELETED (`),
+				cmd("c", `SEARCH (`),
+				cmd("c", `LOGOUT`),
 			}
 		}},
 	}
