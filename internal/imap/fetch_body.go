@@ -129,7 +129,7 @@ func (s *session) writeSection(sec *fetchSection, m *store.Message, sum *message
 		off, n, ok = sum.Range(sec.path, sec.spec)
 	}
 	if !ok {
-		w.Raw("NIL") // no such part (RFC 9051 body section: nstring)
+		w.Raw(`""`) // no such part: empty, as Dovecot answers
 		return nil
 	}
 	if sec.spec == message.SpecHeaderFields || sec.spec == message.SpecHeaderNot {
@@ -243,7 +243,7 @@ func (s *session) writeBinary(sec *fetchSection, m *store.Message, sum *message.
 			if sec.kind == kindBinarySize {
 				s.w.Raw("0")
 			} else {
-				s.w.Raw("NIL")
+				s.w.Raw(`""`)
 			}
 			return nil
 		}

@@ -113,8 +113,8 @@ func TestFetchSections(t *testing.T) {
 		"BODY[2.2.MIME]": `"Content-Type: text/html\r\n\r\n"`,
 		"BODY[3]<2>":     `"ECaG"`,
 		"BODY[4]<100>":   `""`,
-		"BODY[9]":        `NIL`,
-		"BODY[1.2]":      `NIL`,
+		"BODY[9]":        `""`,
+		"BODY[1.2]":      `""`,
 		`BODY[HEADER.FIELDS (SUBJECT MESSAGE-ID)]`: `"Subject: =?utf-8?q?caf=C3=A9?= menu\r\nMessage-ID: <n1@example.org>\r\n\r\n"`,
 		"BODY[2.HEADER.FIELDS.NOT (SUBJECT)]<0>":   `"From: eve@"`,
 	} {
@@ -141,7 +141,7 @@ func TestFetchBinary(t *testing.T) {
 		"BINARY.SIZE[4]": fmt.Sprint(len("café au lait")),
 		"BINARY[1]":      `"first part"`,
 		"BINARY.SIZE[7]": "0",
-		"BINARY[7]":      "NIL",
+		"BINARY[7]":      `""`,
 	} {
 		if got[name] != want {
 			t.Errorf("%s = %s, want %s", name, got[name], want)
@@ -195,7 +195,7 @@ func TestFetchEnvelopeAndStructure(t *testing.T) {
 	e.deliver(testUser, nestedMail)
 	c := dialSelected(t, e, true)
 	got := fetchOne(t, c, "FETCH 1 (ENVELOPE BODYSTRUCTURE BODY)")
-	wantEnvelope := `("Mon, 6 May 2024 07:08:09 +0000" "=?utf-8?q?caf=C3=A9_menu?=" ` +
+	wantEnvelope := `("Mon, 6 May 2024 07:08:09 +0000" "=?utf-8?q?caf=C3=A9?= menu" ` +
 		`(("Ann" NIL "ann" "example.org")) (("Ann" NIL "ann" "example.org")) (("Ann" NIL "ann" "example.org")) ` +
 		`((NIL NIL "A Team" NIL) (NIL NIL "bob" "example.net") ("Carol" NIL "carol" "example.com") (NIL NIL NIL NIL) (NIL NIL "dan" "example.org")) ` +
 		`((NIL NIL "Undisclosed recipients" NIL) (NIL NIL NIL NIL)) NIL NIL "<n1@example.org>")`

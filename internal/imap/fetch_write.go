@@ -11,10 +11,10 @@ import (
 // ENVELOPE and BODY/BODYSTRUCTURE (RFC 9051 sections 7.5.2, 9 "body"),
 // written from a message.Summary.
 
-// text writes a string that came out of decoded encoded words (subject,
-// display names): as UTF-8 to a client that may receive it, else encoded
-// again (RFC 2047) so that a client without UTF-8 gets 7-bit text it
-// knows how to decode. Text that is not UTF-8 goes out as sent.
+// text writes a display name, which the address parser decoded: as UTF-8
+// to a client that may receive it, else encoded again (RFC 2047) so that
+// a client without UTF-8 gets 7-bit text it knows how to decode. Text
+// that is not UTF-8 goes out as sent.
 func (s *session) text(v string) {
 	if !s.w.UTF8 && !isASCII(v) && utf8.ValidString(v) {
 		v = mime.QEncoding.Encode("utf-8", v)
@@ -39,10 +39,15 @@ func (s *session) writeEnvelope(e *message.Envelope) {
 	w.Byte('(')
 	s.nstring(e.RawDate)
 	w.SP()
-	if e.Subject == "" {
+	// The subject as sent, as other servers send it (clients decode
+	// it), decoded for a client that takes UTF-8.
+	switch {
+	case e.Subject == "":
 		w.Raw("NIL")
-	} else {
-		s.text(e.Subject)
+	case s.w.UTF8:
+		w.String(message.DecodeWords(e.Subject))
+	default:
+		w.String(e.Subject)
 	}
 	// RFC 9051 section 7.5.2: an absent or empty Sender or Reply-To is
 	// the From value.

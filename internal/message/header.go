@@ -179,7 +179,7 @@ func (h *headerFields) describe(p *Part, digest bool) {
 // header.
 func (h *headerFields) envelope() *Envelope {
 	e := &Envelope{
-		RawDate: h.value(fDate), Subject: decodeWords(h.value(fSubject)),
+		RawDate: h.value(fDate), Subject: h.value(fSubject),
 		From: ParseAddressList(h.value(fFrom)), Sender: ParseAddressList(h.value(fSender)),
 		ReplyTo: ParseAddressList(h.value(fReplyTo)), To: ParseAddressList(h.value(fTo)),
 		Cc: ParseAddressList(h.value(fCc)), Bcc: ParseAddressList(h.value(fBcc)),

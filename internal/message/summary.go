@@ -21,12 +21,17 @@ type Summary struct {
 
 // summaryVersion 2 added part offsets, group markers and raw envelope
 // strings, in a binary encoding (cache.go); version 1 caches were JSON.
-const summaryVersion = 2
+// Version 3 keeps the subject as sent and counts lines as line ends.
+const summaryVersion = 3
 
-// Envelope is the RFC 9051 section 7.5.2 ENVELOPE of a message. The
-// subject and display names have their RFC 2047 encoded words decoded
-// (a server writing them to a client that did not enable UTF-8 encodes
-// 8-bit text again); the other strings are the fields as sent, unfolded.
+// DecodeWords decodes the RFC 2047 encoded words of a header value;
+// words in unknown charsets and malformed ones stay as sent.
+func DecodeWords(v string) string { return decodeWords(v) }
+
+// Envelope is the RFC 9051 section 7.5.2 ENVELOPE of a message. Strings
+// are the fields as sent, unfolded (DecodeWords decodes the subject for
+// a client that takes UTF-8), except display names, which the address
+// parser decodes.
 type Envelope struct {
 	Date      time.Time // parsed RawDate, zero when unparsable
 	RawDate   string    // the Date field as sent

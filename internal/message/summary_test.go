@@ -43,8 +43,8 @@ func TestSummarize(t *testing.T) {
 		t.Fatal(err)
 	}
 	e := s.Envelope
-	if e.Subject != "café and more" {
-		t.Errorf("subject %q: want the decoded, unfolded value", e.Subject)
+	if e.Subject != "=?utf-8?q?caf=C3=A9?= and more" || DecodeWords(e.Subject) != "café and more" {
+		t.Errorf("subject %q: want the raw, unfolded value", e.Subject)
 	}
 	if e.RawDate != "Mon, 6 May 2024 07:08:09 +0200" {
 		t.Errorf("raw date %q", e.RawDate)
