@@ -3,10 +3,12 @@ package imap
 import (
 	"context"
 	"net"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/pochta-mail/pochta/internal/auth"
 	"github.com/pochta-mail/pochta/internal/prototest"
 )
 
@@ -41,6 +43,7 @@ func FuzzSession(f *testing.F) {
 		}
 	}
 	e := newEnv(f, envOptions{})
+	e.srv.Auth = noDelayAuth{e.auth}
 	e.srv.Logger = nil
 	e.srv.AllowPlaintext = true // net.Pipe is not loopback
 	e.srv.MaxBadCommands = 50
@@ -60,6 +63,12 @@ func FuzzSession(f *testing.F) {
 		}
 	})
 }
+
+// noDelayAuth is the real auth service without the failure throttle's
+// waits, so failed logins do not slow fuzzing to a halt.
+type noDelayAuth struct{ *auth.Service }
+
+func (noDelayAuth) LoginFailed(context.Context, string, netip.Addr) time.Duration { return 0 }
 
 const fuzzMultipart = "Subject: parts\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n" +
 	"--b\r\nContent-Type: text/plain\r\n\r\nhello\r\n--b\r\nContent-Type: application/octet-stream\r\n" +
