@@ -218,6 +218,9 @@ func (s *session) writeStatus(mb store.Mailbox, items statusItems) error {
 			n = int64(st.Messages)
 		case "RECENT":
 			n = int64(st.Recent)
+			if v := s.sel; v != nil && v.mb.ID == mb.ID && !s.rev2 {
+				n += int64(v.recentCount()) // this session's own
+			}
 		case "UIDNEXT":
 			n = int64(st.UIDNext)
 		case "UIDVALIDITY":

@@ -91,8 +91,8 @@ type Server struct {
 	LineTimeout time.Duration
 	// WriteTimeout bounds each write; 0 = 2 minutes.
 	WriteTimeout time.Duration
-	// MaxBadCommands is how many erroneous commands a session may send
-	// before it is closed; 0 = 20.
+	// MaxBadCommands is how many erroneous commands in a row a session
+	// may send before it is closed; 0 = 20.
 	MaxBadCommands int
 
 	nextID    atomic.Uint64

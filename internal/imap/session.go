@@ -56,7 +56,7 @@ type session struct {
 	ip       netip.Addr
 	remote   string
 	start    time.Time
-	bad      int // erroneous commands so far
+	bad      int // erroneous commands in a row
 
 	account *store.Account
 	sel     *view // nil unless a mailbox is selected
@@ -323,6 +323,9 @@ func (s *session) command() bool {
 		}
 	}
 	s.tagged(tag, "OK", s.okCode, text)
+	// Only consecutive errors count, as in Dovecot: a client that gets
+	// things right again is not closed for old mistakes.
+	s.bad = 0
 	return s.state == stateLogout
 }
 
