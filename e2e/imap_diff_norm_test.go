@@ -2,6 +2,7 @@ package e2e_test
 
 import (
 	"fmt"
+	"mime"
 	"slices"
 	"sort"
 	"strconv"
@@ -71,6 +72,10 @@ var deliberateDifferences = []struct{ what, why string }{
 		"RFC 5530 §3: CLIENTBUG on OK is advice, the command succeeded"},
 	{"OK versus NO [EXPUNGEISSUED] for a FETCH that names a message another session expunged",
 		"RFC 9051 §7.1 (EXPUNGEISSUED) and RFC 2180 §4.1: both are allowed until the EXPUNGE is sent"},
+	{"RFC 2047 encoded words in ENVELOPE, compared decoded (Pochta decodes and re-encodes, Dovecot passes the header through)",
+		"RFC 9051 §7.5.2 and RFC 2047 §6: the client decodes the words; both forms carry the same text"},
+	{"NIL versus an empty string for a BODY[part] or BINARY[part] that does not exist",
+		"RFC 9051 §7.5.2 (and RFC 3501 §7.4.2): the section's value is an nstring"},
 	{"the ID response's field values",
 		"RFC 2971 §3.3: the server's name, version, ... are implementation data"},
 	{"response codes on BAD",
@@ -266,6 +271,12 @@ func (n *normaliser) fetch(command string, r *imaptest.Response) string {
 		if strings.HasPrefix(it.Name, "BINARY[") && v.Binary && !strings.Contains(v.S, "\x00") {
 			v.Binary = false
 		}
+		if (strings.HasPrefix(it.Name, "BODY[") || strings.HasPrefix(it.Name, "BINARY[")) && v.Kind == imaptest.Nil {
+			v = imaptest.Value{Kind: imaptest.String}
+		}
+		if it.Name == "ENVELOPE" {
+			v = decodeWords(v)
+		}
 		parts = append(parts, it.Name+" "+v.String())
 	}
 	sort.Strings(parts)
@@ -413,4 +424,23 @@ func sortESearch(args []imaptest.Value) []imaptest.Value {
 		head = append(head, p[0], p[1])
 	}
 	return append(head, args[i:]...)
+}
+
+// decodeWords decodes RFC 2047 encoded words in every string of v.
+func decodeWords(v imaptest.Value) imaptest.Value {
+	switch v.Kind {
+	case imaptest.String:
+		if strings.Contains(v.S, "=?") {
+			if d, err := new(mime.WordDecoder).DecodeHeader(v.S); err == nil {
+				v.S = d
+			}
+		}
+	case imaptest.List:
+		l := make([]imaptest.Value, len(v.L))
+		for i, e := range v.L {
+			l[i] = decodeWords(e)
+		}
+		v.L = l
+	}
+	return v
 }

@@ -35,7 +35,7 @@ Hello Bob,
 this is the first message, with the word pineapple.
 `),
 	crlf(`From: "Dave (the sender)" <dave@example.org>
-To: Team: eve@example.test, frank@example.test;, grace (comment) @ (another) example.test
+To: Team: eve@example.test, frank@example.test;, Grace <grace (comment)@ (another) example.test>
 Subject: =?UTF-8?Q?caf=C3=A9_report?=
 Date: Tue, 7 May 2024 10:00:00 +0200
 Message-ID: <multi-2@example.org>
