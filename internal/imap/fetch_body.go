@@ -17,6 +17,7 @@ type bodySource struct {
 	m   *store.Message
 	rc  io.ReadCloser
 	pos int64 // offset of rc's next byte
+	lim io.LimitedReader
 }
 
 func (b *bodySource) open() error {
@@ -71,7 +72,9 @@ func (b *bodySource) section(off, n int64) (io.Reader, error) {
 			}
 		}
 	}
-	return io.LimitReader(b, n), nil
+	// One range is read at a time: the limited reader is reused.
+	b.lim = io.LimitedReader{R: b, N: n}
+	return &b.lim, nil
 }
 
 // Read reads the body from the current position, keeping it.
