@@ -304,8 +304,7 @@ func TestAppendCutShort(t *testing.T) {
 // APPEND: refusals come before the literal's data is asked for, and what
 // is stored is exact.
 func TestAppendRefusals(t *testing.T) {
-	e := newEnv(t, envOptions{})
-	e.srv.AppendLimit = 100
+	e := newEnv(t, envOptions{server: func(s *Server) { s.AppendLimit = 100 }})
 	r := e.login(false, false)
 	r.send("a1 APPEND INBOX {101}")
 	if l := r.line(); !strings.HasPrefix(l, "a1 NO [TOOBIG]") {
@@ -337,8 +336,7 @@ func TestAppendRefusals(t *testing.T) {
 
 // Per-session limits: bad commands, line length, nesting, literal sizes.
 func TestSessionLimits(t *testing.T) {
-	e := newEnv(t, envOptions{})
-	e.srv.MaxBadCommands = 5
+	e := newEnv(t, envOptions{server: func(s *Server) { s.MaxBadCommands = 5 }})
 	r, _ := e.raw(e.addr)
 	for range 4 {
 		if _, status := r.cmd("XYZZY"); !strings.HasPrefix(status, "BAD") {

@@ -42,13 +42,14 @@ func FuzzSession(f *testing.F) {
 			f.Add(uint8(st), []byte(s))
 		}
 	}
-	e := newEnv(f, envOptions{})
-	e.srv.Auth = noDelayAuth{e.auth}
-	e.srv.Logger = nil
-	e.srv.AllowPlaintext = true // net.Pipe is not loopback
-	e.srv.MaxBadCommands = 50
-	e.srv.IdleTimeout = 5 * time.Second
-	e.srv.LineTimeout = 5 * time.Second
+	e := newEnv(f, envOptions{server: func(s *Server) {
+		s.Auth = noDelayAuth{s.Auth.(*auth.Service)}
+		s.Logger = nil
+		s.AllowPlaintext = true // net.Pipe is not loopback
+		s.MaxBadCommands = 50
+		s.IdleTimeout = 5 * time.Second
+		s.LineTimeout = 5 * time.Second
+	}})
 	e.deliver(testUser, testMessage(1), testMessage(2), fuzzMultipart)
 	prefixes := []string{
 		"",

@@ -17,8 +17,7 @@ func TestMemoryPerIdleIDLE(t *testing.T) {
 	if testing.Short() {
 		t.Skip("opens hundreds of connections")
 	}
-	e := newEnv(t, envOptions{})
-	e.srv.Logger = nil
+	e := newEnv(t, envOptions{server: func(s *Server) { s.Logger = nil }})
 	e.deliver(testUser, testMessage(1), testMessage(2), testMessage(3))
 	const n = 300
 	start := func() net.Conn {

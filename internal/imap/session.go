@@ -456,10 +456,14 @@ func (s *session) flushIfIdle() error {
 // finish ends the session: the view closed, the connection closed, one log
 // line written.
 func (s *session) finish() {
+	// An IDLE push may be starting: it checks idle.active under wmu
+	// before it looks at the view.
 	s.wmu.Lock()
+	s.idle.active = false
 	_ = s.w.Release()
 	s.wmu.Unlock()
 	if s.sel != nil {
+		s.sel.sub.OnChange(nil)
 		s.sel.close()
 		s.sel = nil
 	}

@@ -59,8 +59,7 @@ func (e *env) dialIn(st state) *raw {
 // in every state where the table says it is illegal: each gets BAD, changes
 // nothing and the session goes on.
 func TestWrongStateMatrix(t *testing.T) {
-	e := newEnv(t, envOptions{})
-	e.srv.MaxBadCommands = 1000
+	e := newEnv(t, envOptions{server: func(s *Server) { s.MaxBadCommands = 1000 }})
 	e.deliver(testUser, testMessage(1))
 	for _, st := range testStates {
 		t.Run(st.String(), func(t *testing.T) {
