@@ -67,8 +67,6 @@ m.rename("Tmp" + mode, "Gone" + mode)
 m.subscribe("Gone" + mode)
 typ, d = m.lsub('""', "Gone*")
 out["lsub"] = [x.decode() for x in d if x]
-# DELETE keeps a subscription (RFC 9051 6.3.7): drop it first.
-m.unsubscribe("Gone" + mode)
 typ, d = m.delete("Gone" + mode)
 out["delete"] = typ
 m.unsubscribe("Gone" + mode)  # DELETE keeps the subscription (RFC 9051 §6.3.5)
