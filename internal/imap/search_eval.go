@@ -271,10 +271,12 @@ func (s *session) evalKey(k *searchKey, cd *candidate, res *message.MatchResult)
 		if res == nil {
 			return triUnknown
 		}
-		if res.Date.IsZero() {
-			return triNo // no (valid) Date: field
+		// A message without a (valid) Date: field counts as sent at the
+		// epoch, as Dovecot has it: SENTBEFORE finds it, SENTSINCE not.
+		d := time.Unix(0, 0).UTC()
+		if !res.Date.IsZero() {
+			d = dayOf(res.Date)
 		}
-		d := dayOf(res.Date)
 		switch k.op {
 		case opSentBefore:
 			return triOf(d.Before(k.date))

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/pochta-mail/pochta/internal/imap/imaptest"
 	"github.com/pochta-mail/pochta/internal/store"
@@ -86,7 +87,9 @@ func TestSearchBodyBoundedMemory(t *testing.T) {
 	}
 	conns := make([]*imaptest.Conn, clients)
 	for i := range conns {
-		conns[i] = loggedIn(t, e)
+		// A loaded machine may take long over 20 scans of 45 MB on
+		// few cores: this test is about memory, not time.
+		conns[i] = loggedInOpts(t, e, imaptest.Options{Timeout: 5 * time.Minute})
 		if _, err := conns[i].MustOK("SELECT", "INBOX"); err != nil {
 			t.Fatal(err)
 		}

@@ -275,9 +275,35 @@ func (p *addrParser) readEnclosed(open, close byte) string {
 	return b.String()
 }
 
-// addressText writes an address field out for MatchAddress: each
-// mailbox as `Name <mailbox@host>` (or `mailbox@host` without a name),
-// groups as `Name: members;`. A value in which no address can be made
+// writePhrase writes a display name as RFC 5322 would: as it is when it
+// is a single atom, else as a quoted string (as Dovecot writes it for
+// SEARCH, so `FROM "\"Ann"` finds "Ann Example" <ann@example.org>).
+func writePhrase(b *strings.Builder, name string) {
+	atom := true
+	for i := 0; i < len(name); i++ {
+		if c := name[i]; c < 0x80 && (c <= ' ' || strings.IndexByte(`()<>[]:;@\,."`, c) >= 0) {
+			atom = false
+			break
+		}
+	}
+	if atom {
+		b.WriteString(name)
+		return
+	}
+	b.WriteByte('"')
+	for i := 0; i < len(name); i++ {
+		if c := name[i]; c == '"' || c == '\\' {
+			b.WriteByte('\\')
+		}
+		b.WriteByte(name[i])
+	}
+	b.WriteByte('"')
+}
+
+// addressText writes an address field out for MatchAddress as Dovecot
+// does, so that SEARCH FROM/TO/CC/BCC agree with it: each mailbox as
+// `Name <mailbox@host>` (the name quoted unless it is one atom) or
+// `<mailbox@host>`, groups as `Name: members;`. A value in which no address can be made
 // out is searched as its decoded text.
 func addressText(value string) string {
 	list := ParseAddressList(value)
@@ -299,17 +325,16 @@ func addressText(value string) string {
 		default:
 			b.WriteString(sep)
 			if a.Name != "" {
-				b.WriteString(a.Name)
-				b.WriteString(" <")
+				writePhrase(&b, a.Name)
+				b.WriteByte(' ')
 			}
+			b.WriteByte('<')
 			b.WriteString(a.Mailbox)
 			if a.Host != "" {
 				b.WriteByte('@')
 				b.WriteString(a.Host)
 			}
-			if a.Name != "" {
-				b.WriteByte('>')
-			}
+			b.WriteByte('>')
 			sep = ", "
 		}
 	}

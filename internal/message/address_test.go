@@ -51,9 +51,9 @@ func TestParseAddressList(t *testing.T) {
 
 func TestAddressText(t *testing.T) {
 	for in, want := range map[string]string{
-		"Ann <ann@x.org>, bob@y.org":      "Ann <ann@x.org>, bob@y.org",
-		"friends: a@x, b@y;, c@z":         "friends: a@x, b@y;, c@z",
-		"<user (c)@ (c) domain.org>":      "user@domain.org",
+		"Ann <ann@x.org>, bob@y.org":      "Ann <ann@x.org>, <bob@y.org>",
+		"friends: a@x, b@y;, c@z":         "friends: <a@x>, <b@y>;, <c@z>",
+		"<user (c)@ (c) domain.org>":      "<user@domain.org>",
 		"(just a comment)":                "(just a comment)",
 		"=?utf-8?q?J=C3=B6rg?= <j@x.org>": "Jörg <j@x.org>",
 	} {

@@ -166,7 +166,7 @@ func TestMatchTable(t *testing.T) {
 		{"nested subject", nested, header("subject", "café and more"), true},
 		{"nested from name", nested, address("From", "ann example"), true},
 		{"nested from addr", nested, address("from", "ANN@example.org"), true},
-		{"nested from quotes dropped", nested, address("From", `"Ann`), false},
+		{"nested from name quoted", nested, address("From", `"Ann example" <ann@`), true},
 		{"nested to second", nested, address("To", "carol <carol@"), true},
 		{"nested cc absent", nested, address("Cc", ""), false},
 		{"nested embedded from not top", nested, address("From", "dan@"), false},
