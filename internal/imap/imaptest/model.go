@@ -183,7 +183,9 @@ func (v *view) fetch(r *Response, reg *registry) []string {
 		if size >= 0 && int64(len(body.S)) != size {
 			bad("BODY[] literal has %d bytes, RFC822.SIZE says %d", len(body.S), size)
 		}
-		if want, ok := reg.lookup(body.S); !ok {
+		if id, ok := stressID(body.S); ok && reg.isCut(id) {
+			bad("BODY[] of message %d is message %s, whose APPEND was cut short by a closed connection: it must not have been stored", n, id)
+		} else if want, ok := reg.lookup(body.S); !ok {
 			bad("BODY[] of message %d (%d bytes) is no message this test stored: %q", n, len(body.S), trunc(body.S))
 		} else if want != body.S {
 			bad("BODY[] of message %d differs from the message stored (%d bytes, stored %d)", n, len(body.S), len(want))
@@ -197,9 +199,32 @@ func (v *view) fetch(r *Response, reg *registry) []string {
 type registry struct {
 	mu   sync.Mutex
 	msgs map[string]string
+	cut  map[string]bool // APPENDs whose literal was cut short: never stored
 }
 
-func newRegistry() *registry { return &registry{msgs: map[string]string{}} }
+func newRegistry() *registry { return &registry{msgs: map[string]string{}, cut: map[string]bool{}} }
+
+func (r *registry) markCut(id string) {
+	r.mu.Lock()
+	r.cut[id] = true
+	r.mu.Unlock()
+}
+
+func (r *registry) isCut(id string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.cut[id]
+}
+
+// stressID returns the X-Stress-Id of a message or of its header.
+func stressID(body string) (string, bool) {
+	const prefix = "X-Stress-Id: "
+	if !strings.HasPrefix(body, prefix) {
+		return "", false
+	}
+	id, _, ok := strings.Cut(body[len(prefix):], "\r\n")
+	return id, ok
+}
 
 func (r *registry) add(id, msg string) {
 	r.mu.Lock()
@@ -208,11 +233,7 @@ func (r *registry) add(id, msg string) {
 }
 
 func (r *registry) lookup(body string) (string, bool) {
-	const prefix = "X-Stress-Id: "
-	if !strings.HasPrefix(body, prefix) {
-		return "", false
-	}
-	id, _, ok := strings.Cut(body[len(prefix):], "\r\n")
+	id, ok := stressID(body)
 	if !ok {
 		return "", false
 	}

@@ -13,6 +13,9 @@ func TestViewContradictions(t *testing.T) {
 	reg := newRegistry()
 	msg := "X-Stress-Id: 1\r\nSubject: x\r\n\r\nbody\r\n"
 	reg.add("1", msg)
+	cut := "X-Stress-Id: 2\r\nSubject: y\r\n\r\nhalf"
+	reg.add("2", cut+" and the rest\r\n")
+	reg.markCut("2")
 	lit := func(s string) string { return "{" + itoa(len(s)) + "}\r\n" + s }
 	for _, tc := range []struct {
 		name  string
@@ -34,6 +37,7 @@ func TestViewContradictions(t *testing.T) {
 		{"empty literal", "FETCH", []string{"* 1 EXISTS", "* 1 FETCH (BODY[] {0}\r\n)"}, "is no message this test stored"},
 		{"zero-padded literal", "FETCH", []string{"* 1 EXISTS", "* 1 FETCH (BODY[] " + lit(msg[:20]+strings.Repeat("\x00", len(msg)-20)) + ")"}, "differs from the message stored"},
 		{"size mismatch", "FETCH", []string{"* 1 EXISTS", "* 1 FETCH (RFC822.SIZE 3 BODY[] " + lit(msg) + ")"}, "RFC822.SIZE says 3"},
+		{"a cut APPEND was stored", "FETCH", []string{"* 1 EXISTS", "* 1 FETCH (BODY[] " + lit(cut) + ")"}, "whose APPEND was cut short"},
 		{"SEARCH beyond", "SEARCH", []string{"* 1 EXISTS", "* SEARCH 1 2"}, "SEARCH result 2"},
 		{"BYE", "NOOP", []string{"* BYE going away"}, "unexpected BYE"},
 	} {

@@ -225,6 +225,7 @@ func Stress(o StressOptions) (*StressReport, error) {
 		c.finalCheck()
 	}
 	run.checkOmitted()
+	run.checkCut()
 	for _, c := range clients {
 		if c.conn != nil {
 			c.conn.Close()
@@ -524,11 +525,13 @@ func (c *stressClient) step() {
 		} else if set := c.uidRange(); set != "" {
 			c.do("UID EXPUNGE", "UID EXPUNGE", set)
 		}
-	case r < 75:
+	case r < 73:
 		mb := c.pick(c.run.o.Mailboxes)
 		before := c.run.highestUID(mb)
 		res := c.do("APPEND", "APPEND", Quote(mb), c.flagList(), LitPlus(c.run.newMessage(c.rnd)))
 		c.checkNewUIDs("APPEND to "+mb, mb, before, res)
+	case r < 75:
+		c.cutAppend()
 	case r < 82:
 		if set := c.seqRange(); set != "" {
 			mb := c.otherMailbox()
@@ -552,6 +555,62 @@ func (c *stressClient) step() {
 	default:
 		c.idle()
 	}
+}
+
+// cutAppend starts an APPEND, sends half of its literal and closes the
+// connection: the server must store nothing (checked by checkCut and by
+// every BODY[] fetched afterwards).
+func (c *stressClient) cutAppend() {
+	msg := c.run.newMessage(c.rnd)
+	id, _ := stressID(msg)
+	c.run.reg.markCut(id)
+	mb := c.pick(c.run.o.Mailboxes)
+	c.conn.Write([]byte(fmt.Sprintf("cut APPEND %s () {%d+}\r\n%s", Quote(mb), len(msg), msg[:len(msg)/2])))
+	c.conn.Close()
+	c.conn, c.v = nil, nil
+	c.run.mu.Lock()
+	c.run.commands["APPEND cut short"]++
+	c.run.mu.Unlock()
+}
+
+// checkCut: no mailbox may hold a message whose APPEND was cut short.
+func (run *stressRun) checkCut() {
+	conn, err := run.dial()
+	if err != nil {
+		run.violate(-1, "final check", err.Error())
+		return
+	}
+	defer conn.Close()
+	for _, mb := range run.o.Mailboxes {
+		res, err := conn.MustOK("EXAMINE", Quote(mb))
+		if err != nil {
+			run.violate(-1, "final check", err.Error())
+			return
+		}
+		if len(res.Named("EXISTS")) == 0 || res.Named("EXISTS")[0].Num == 0 {
+			continue
+		}
+		res, err = conn.MustOK("FETCH 1:* (UID BODY.PEEK[HEADER.FIELDS (X-Stress-Id)])")
+		if err != nil {
+			run.violate(-1, "final check", err.Error())
+			return
+		}
+		for _, r := range res.Named("FETCH") {
+			for _, it := range mustItems(r) {
+				if !strings.HasPrefix(it.Name, "BODY[HEADER.FIELDS") {
+					continue
+				}
+				if id, ok := stressID(it.Value.S); ok && run.reg.isCut(id) {
+					run.violate(-1, "final check of "+mb, fmt.Sprintf("message %s is stored although its APPEND was cut short by a closed connection (issue 8: a cut APPEND stores nothing)", id))
+				}
+			}
+		}
+	}
+}
+
+func mustItems(r *Response) []FetchItem {
+	items, _ := r.FetchItems()
+	return items
 }
 
 // fetch runs FETCH or UID FETCH; when UIDs come back, the messages an OK
