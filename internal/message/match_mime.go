@@ -15,11 +15,12 @@ import (
 // line is ever held whole.
 
 const (
-	// maxBoundaries bounds the multipart nesting that is tracked: a
-	// multipart deeper than that is searched as plain text. Every line
-	// starting with "--" is compared with each tracked boundary, so this
-	// also bounds the work per line.
-	maxBoundaries = 64
+	// maxBoundaries bounds the multipart nesting that is tracked (as
+	// Dovecot's parser does, at the same depth): a multipart deeper than
+	// that is searched as plain text, so what it holds can still be found.
+	// Every line starting with "--" is compared with each tracked
+	// boundary, so this also bounds the work per line.
+	maxBoundaries = 100
 	// maxBoundaryLen: RFC 2046 allows 70 characters; a multipart with a
 	// longer boundary is searched as plain text.
 	maxBoundaryLen = 200
@@ -267,20 +268,28 @@ func (w *walker) endHeader() {
 		}
 	}
 	identity := ph.encoding == "" || ph.encoding == "7bit" || ph.encoding == "8bit" || ph.encoding == "binary"
+	embedded := ph.typ == "message" && (ph.sub == "rfc822" || ph.sub == "global")
 	switch {
-	case ph.typ == "multipart" && ph.boundary != "" && len(ph.boundary) <= maxBoundaryLen && len(w.stack) < maxBoundaries:
-		w.push(ph)
-		w.phase = phaseSkip // the preamble
-	case ph.typ == "message" && (ph.sub == "rfc822" || ph.sub == "global") && identity:
-		w.phase = phaseHeader // the embedded message's header
-		w.ph = partHeader{}
-		w.field, w.hasField = w.field[:0], false
-	case ph.typ == "text" || ph.typ == "message" || ph.typ == "multipart":
+	case ph.typ == "multipart" && len(w.stack) >= maxBoundaries:
+		ph.encoding, ph.charset = "", ""
+		fallthrough // too deep: plain text
+	case ph.typ == "text" || ph.typ == "message" && !embedded:
 		w.phase = phaseText
 		w.pendingNL = false
 		w.text.start(ph.encoding, ph.charset)
 		w.m.activate(scopeBody, "")
+	case ph.typ == "multipart" && ph.boundary != "" && len(ph.boundary) <= maxBoundaryLen:
+		w.push(ph)
+		w.phase = phaseSkip // the preamble
+	case embedded && identity:
+		w.phase = phaseHeader // the embedded message's header
+		w.ph = partHeader{}
+		w.field, w.hasField = w.field[:0], false
 	default:
+		// Not text: other media types, a multipart without a usable
+		// boundary, an embedded message with a transfer encoding
+		// (RFC 2046 §5.2.1 forbids one). Dovecot does not search them
+		// either.
 		w.phase = phaseSkip
 	}
 }
