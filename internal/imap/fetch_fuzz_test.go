@@ -25,11 +25,12 @@ func FuzzFetch(f *testing.F) {
 	} {
 		f.Add([]byte(seed))
 	}
-	e := newEnv(f, envOptions{})
-	e.srv.Logger = nil
-	e.srv.AllowPlaintext = true // net.Pipe is not loopback
-	e.srv.IdleTimeout = 5 * time.Second
-	e.srv.LineTimeout = 5 * time.Second
+	e := newEnv(f, envOptions{server: func(s *Server) {
+		s.Logger = nil
+		s.AllowPlaintext = true // net.Pipe is not loopback
+		s.IdleTimeout = 5 * time.Second
+		s.LineTimeout = 5 * time.Second
+	}})
 	e.deliver(testUser, nestedMail, deepMessage(100), "Content-Transfer-Encoding: x-bad\r\n\r\n=ZZ\r\n", "no header")
 	login := []byte("p1 LOGIN alice@example.com \"correct horse\"\r\np2 SELECT INBOX\r\n")
 	f.Fuzz(func(t *testing.T, data []byte) {
