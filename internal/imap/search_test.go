@@ -309,11 +309,8 @@ func FuzzSearch(f *testing.F) {
 		"OR (RECENT NEW) OLD", "CC \"\"", "BODY \"gr\xc3\xbc\"", "SINCE 8-May-2024 NOT BEFORE 9-May-2024"} {
 		f.Add(p)
 	}
-	e := newEnv(f, envOptions{})
-	// Quiet: the log must not reach f inside the fuzz target. Sessions
-	// come through a listener started after the change, so they see it.
-	e.srv.Logger = nil
-	e.addr = e.listen(envOptions{}, nil)
+	// Quiet: the log must not reach f inside the fuzz target.
+	e := newEnv(f, envOptions{server: func(srv *Server) { srv.Logger = nil }})
 	c := searchSession(f, e)
 	// connect replaces a session that too many bad commands ended.
 	connect := func(t *testing.T) {

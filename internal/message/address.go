@@ -24,8 +24,8 @@ type ListedAddress struct {
 // are dropped wherever they are, also inside an address
 // (`<user (comment)@ (comment) domain.org>` is user@domain.org); an
 // obsolete source route is dropped; RFC 2047 encoded words in display
-// names are decoded. A mailbox without a display name takes the text of a
-// comment that follows it as its name, as Dovecot does (`ann@x (Ann)`).
+// names are decoded. An addr-spec without angle brackets takes the text of
+// its last comment as its name, as Dovecot does (`ann@x (Ann)`).
 // An address without "@" has an empty Host.
 //
 // The work is linear in the length of value.
@@ -62,8 +62,9 @@ type addrParser struct {
 	domain   strings.Builder
 	at       bool // inside <...>: after '@'
 	inGroup  bool
-	// trailingComment is a comment read after the mailbox's last token.
-	trailingComment string
+	// comment is the last comment read in the mailbox: a bare addr-spec
+	// takes it as its display name, as Dovecot does.
+	comment string
 }
 
 func (p *addrParser) parse() {
@@ -127,7 +128,7 @@ func (p *addrParser) token(t addrToken) {
 				p.words = p.words[:0]
 				p.out = append(p.out, ListedAddress{Kind: AddressGroupStart, Address: Address{Name: name}})
 				p.inGroup = true
-				p.trailingComment = ""
+				p.comment = ""
 			}
 			return
 		case ">":
@@ -138,7 +139,6 @@ func (p *addrParser) token(t addrToken) {
 		return // text after the angle address: ignored
 	}
 	p.words = append(p.words, t)
-	p.trailingComment = ""
 }
 
 func hasAt(words []addrToken) bool {
@@ -172,8 +172,8 @@ func (p *addrParser) endMailbox() {
 			}
 		}
 		a = Address{Mailbox: local.String(), Host: domain.String()}
-		if p.trailingComment != "" {
-			a.Name = decodeWords(strings.TrimSpace(p.trailingComment))
+		if p.comment != "" {
+			a.Name = decodeWords(strings.TrimSpace(p.comment))
 		}
 	}
 	if a.Mailbox != "" || a.Host != "" || a.Name != "" {
@@ -181,7 +181,7 @@ func (p *addrParser) endMailbox() {
 	}
 	p.words = p.words[:0]
 	p.angle, p.sawAngle, p.at = false, false, false
-	p.name, p.trailingComment = "", ""
+	p.name, p.comment = "", ""
 	p.local.Reset()
 	p.domain.Reset()
 }
@@ -211,7 +211,7 @@ func (p *addrParser) next() (addrToken, bool) {
 			space = true
 			p.i++
 		case c == '(':
-			p.trailingComment = p.readEnclosed('(', ')')
+			p.comment = p.readEnclosed('(', ')')
 			space = true
 		case c == '"':
 			return addrToken{kind: tokWord, text: p.readEnclosed('"', '"'), space: space}, true
