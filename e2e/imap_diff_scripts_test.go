@@ -512,6 +512,35 @@ func diffScripts() []diffGroup {
 			)
 			return s
 		}},
+		{"pipelined", func(u string) []dstep {
+			pipe := func(conn string, cmds ...[]any) dstep { return dstep{conn: conn, pipeline: cmds} }
+			return []dstep{
+				pipe("a",
+					[]any{"LOGIN", imaptest.Quote(u), imaptest.Quote(diffPass)},
+					[]any{"SELECT INBOX"},
+					[]any{"APPEND INBOX () " + diffDate, imaptest.LitPlus(diffMsgs[0])},
+					[]any{"APPEND INBOX (\\Flagged) " + diffDate, imaptest.LitPlus(diffMsgs[2])},
+					[]any{"NOOP"},
+					[]any{"FETCH 1:* (UID FLAGS RFC822.SIZE)"},
+				),
+				cmd("a", "FETCH 1:* (UID FLAGS RFC822.SIZE)"),
+				pipe("a",
+					[]any{"STORE 1 +FLAGS (\\Deleted)"},
+					[]any{"FETCH 1:* UID"},
+					[]any{"EXPUNGE"},
+					[]any{"FETCH 1:* UID"},
+					[]any{"SEARCH ALL"},
+				),
+				cmd("a", "FETCH 1:* (UID FLAGS)"),
+				pipe("a",
+					[]any{"NO-SUCH-COMMAND"},
+					[]any{"FETCH 1 (UID"},
+					[]any{"NOOP"},
+					[]any{"UID FETCH 1:* (FLAGS)"},
+				),
+				cmd("a", "FETCH 1:* (UID FLAGS)"),
+			}
+		}},
 		{"errors", func(u string) []dstep {
 			// Spread over three connections: each server closes a session
 			// after some number of errors (a bound issue 8 asks for), which

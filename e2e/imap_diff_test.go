@@ -26,6 +26,9 @@ type dstep struct {
 	// idleUntil arrives, then sends DONE.
 	idle      *dstep
 	idleUntil string
+	// pipeline, when set, sends these commands back to back before
+	// reading any answer (only non-synchronising literals in them).
+	pipeline [][]any
 	// statusOnly compares only the tagged status (with its code), for
 	// steps where untagged data may legitimately differ; why names the
 	// RFC section.
@@ -86,8 +89,11 @@ func (s *session) run(st dstep) stepOutput {
 	if greeting != nil {
 		out = *greeting
 	}
-	if st.args == nil && st.idle == nil {
+	if st.args == nil && st.idle == nil && st.pipeline == nil {
 		return out
+	}
+	if st.pipeline != nil {
+		return s.runPipeline(c, st, out)
 	}
 	var res *imaptest.Result
 	var err error
@@ -134,7 +140,59 @@ func (s *session) run(st dstep) stepOutput {
 	return out
 }
 
+// runPipeline sends every command of st.pipeline, then reads until all
+// are complete, in whatever order the server completes them. Only each
+// command's status is compared: a server may run pipelined commands
+// concurrently (RFC 9051 §5.5), so which answer carries an update
+// differs; the step after a pipeline compares the resulting state.
+func (s *session) runPipeline(c *imaptest.Conn, st dstep, out stepOutput) stepOutput {
+	status := map[string]*imaptest.Response{}
+	var tags []string
+	var err error
+	for _, args := range st.pipeline {
+		var res *imaptest.Result
+		var done bool
+		res, done, err = c.Start(args...)
+		if err != nil {
+			break
+		}
+		tags = append(tags, res.Tag())
+		if done {
+			status[res.Tag()] = res.Status
+		}
+	}
+	for err == nil && len(status) < len(tags) {
+		var r *imaptest.Response
+		if r, err = c.ReadResponse(); err != nil {
+			break
+		}
+		out.raw = append(out.raw, r.Raw)
+		if r.Tag != "*" && r.Tag != "+" {
+			status[r.Tag] = r
+		}
+	}
+	for i, tag := range tags {
+		if r := status[tag]; r != nil {
+			out.lines = append(out.lines, fmt.Sprintf("command %d: %s", i+1, s.norm.status("tag", r)))
+		}
+	}
+	if err != nil {
+		out.lines = append(out.lines, "ERROR "+err.Error())
+		c.Close()
+		delete(s.conns, st.conn)
+		s.dead[st.conn] = "at " + st.String()
+	}
+	return out
+}
+
 func (st dstep) String() string {
+	if st.pipeline != nil {
+		var parts []string
+		for _, args := range st.pipeline {
+			parts = append(parts, strings.TrimPrefix(dstep{conn: st.conn, args: args}.String(), st.conn+": "))
+		}
+		return st.conn + ": pipelined " + strings.Join(parts, " ; ")
+	}
 	if st.idle != nil {
 		return st.conn + ": IDLE around " + st.idle.String()
 	}
