@@ -409,3 +409,60 @@ func TestFetchAnnouncesKeywords(t *testing.T) {
 		t.Errorf("keyword not announced before it was shown: %v", res.Untagged)
 	}
 }
+
+// FETCH reads the store in batches spanning at most bodyFetchBatch
+// messages of the view: every message comes once, in order, whatever
+// the gaps in the set.
+func TestFetchBatches(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	const n = 3*bodyFetchBatch + 7
+	msgs := make([]string, n)
+	for i := range msgs {
+		msgs[i] = testMessage(i + 1)
+	}
+	e.deliver(testUser, msgs...)
+	c := dialSelected(t, e, true)
+	for _, set := range []string{"1:*", "1,65,66,130,198,*", "2:3,100:140,190:*"} {
+		res, err := c.MustOK("FETCH " + set + " (UID BODY.PEEK[TEXT])")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, f := range res.Named("FETCH") {
+			uid, _ := f.FetchItem("UID")
+			text, _ := f.FetchItem("BODY[TEXT]")
+			if want := fmt.Sprintf("body of message %s\r\n", uid.S); text.S != want || uid.S != fmt.Sprint(f.Num) {
+				t.Errorf("FETCH %s: message %d UID %s text %q", set, f.Num, uid.S, text.S)
+			}
+			got = append(got, uid.S)
+		}
+		want := expandSet(set, n)
+		if strings.Join(got, ",") != want {
+			t.Errorf("FETCH %s: UIDs %s, want %s", set, strings.Join(got, ","), want)
+		}
+	}
+}
+
+// expandSet lists the numbers of an ascending sequence set without
+// repetitions over n messages.
+func expandSet(set string, n int) string {
+	var out []string
+	for _, r := range strings.Split(set, ",") {
+		lo, hi, found := strings.Cut(r, ":")
+		if !found {
+			hi = lo
+		}
+		num := func(s string) int {
+			if s == "*" {
+				return n
+			}
+			var v int
+			fmt.Sscan(s, &v)
+			return v
+		}
+		for i := num(lo); i <= num(hi); i++ {
+			out = append(out, fmt.Sprint(i))
+		}
+	}
+	return strings.Join(out, ",")
+}
