@@ -132,12 +132,18 @@ func (s *session) run(st dstep) stepOutput {
 		out.lines = append(out.lines, lines...)
 	}
 	if err != nil {
-		out.lines = append(out.lines, "ERROR "+err.Error())
-		c.Close()
-		delete(s.conns, st.conn)
-		s.dead[st.conn] = "at " + st.String()
+		s.fail(c, st, &out, err)
 	}
 	return out
+}
+
+// fail records err as the step's last line and ends the connection; later
+// steps on it report that instead of running.
+func (s *session) fail(c *imaptest.Conn, st dstep, out *stepOutput, err error) {
+	out.lines = append(out.lines, "ERROR "+err.Error())
+	c.Close()
+	delete(s.conns, st.conn)
+	s.dead[st.conn] = "at " + st.String()
 }
 
 // runPipeline sends every command of st.pipeline, then reads until all
@@ -177,10 +183,7 @@ func (s *session) runPipeline(c *imaptest.Conn, st dstep, out stepOutput) stepOu
 		}
 	}
 	if err != nil {
-		out.lines = append(out.lines, "ERROR "+err.Error())
-		c.Close()
-		delete(s.conns, st.conn)
-		s.dead[st.conn] = "at " + st.String()
+		s.fail(c, st, &out, err)
 	}
 	return out
 }
