@@ -466,3 +466,23 @@ func expandSet(set string, n int) string {
 	}
 	return strings.Join(out, ",")
 }
+
+// A header too large to hold is filtered twice (length, then data) for
+// HEADER.FIELDS, partial included.
+func TestFetchHeaderFieldsLargeHeader(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	junk := strings.Repeat("X-Junk: "+strings.Repeat("j", 90)+"\r\n", (maxHeaderBuffer/100)+100)
+	e.deliver(testUser, "Subject: big\r\n"+junk+"To: x@example.org\r\n\r\nbody\r\n")
+	c := dialSelected(t, e, true)
+	got := fetchOne(t, c, "FETCH 1 (BODY.PEEK[HEADER.FIELDS (Subject To)] BODY.PEEK[HEADER.FIELDS.NOT (X-Junk)]<9.12> "+
+		"BODY.PEEK[HEADER.FIELDS (X-Junk)]<0.20>)")
+	for name, want := range map[string]string{
+		"BODY[HEADER.FIELDS (SUBJECT TO)]":    `"Subject: big\r\nTo: x@example.org\r\n\r\n"`,
+		"BODY[HEADER.FIELDS.NOT (X-JUNK)]<9>": `"big\r\nTo: x@e"`,
+		"BODY[HEADER.FIELDS (X-JUNK)]<0>":     `"X-Junk: jjjjjjjjjjjj"`,
+	} {
+		if got[name] != want {
+			t.Errorf("%s = %s, want %s", name, got[name], want)
+		}
+	}
+}
