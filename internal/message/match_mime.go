@@ -15,12 +15,13 @@ import (
 // line is ever held whole.
 
 const (
-	// maxBoundaries bounds the multipart nesting that is tracked (as
-	// Dovecot's parser does, at the same depth): a multipart deeper than
-	// that is searched as plain text, so what it holds can still be found.
-	// Every line starting with "--" is compared with each tracked
-	// boundary, so this also bounds the work per line.
-	maxBoundaries = 100
+	// maxBoundaries bounds the multipart nesting that is tracked, and so
+	// the memory of the boundary stack (at most maxBoundaries delimiters
+	// of up to maxBoundaryLen octets): a multipart deeper than that is
+	// searched as plain text, so what it holds can still be found. A line
+	// is looked up among the open delimiters in a map, so the work per
+	// line does not grow with the nesting.
+	maxBoundaries = 1000
 	// maxBoundaryLen: RFC 2046 allows 70 characters; a multipart with a
 	// longer boundary is searched as plain text.
 	maxBoundaryLen = 200
@@ -47,6 +48,7 @@ const (
 type frame struct {
 	delim  []byte // "--" + boundary
 	digest bool   // multipart/digest: parts default to message/rfc822
+	prev   int    // the frame open[delim] named before this one was pushed, -1 none
 }
 
 // partHeader is what a header block says about its part's body.
@@ -61,6 +63,9 @@ type partHeader struct {
 type walker struct {
 	m     *Matcher
 	stack []frame
+	// open maps each delimiter of the stack to the innermost frame using
+	// it (a nested multipart may reuse its parent's boundary).
+	open  map[string]int
 	phase phase
 	top   bool // the header being read is the message's own
 
@@ -80,7 +85,10 @@ type walker struct {
 // message's own header.
 func (w *walker) run(m *Matcher, br *bufio.Reader) (string, error) {
 	w.m = m
-	w.stack = w.stack[:0]
+	w.pop(0)
+	if w.open == nil {
+		w.open = make(map[string]int)
+	}
 	w.phase, w.top = phaseHeader, true
 	w.field, w.hasField = w.field[:0], false
 	w.ph = partHeader{}
@@ -134,35 +142,48 @@ func (w *walker) piece(p []byte, lineEnd bool) {
 	w.content(content, start, lineEnd)
 }
 
-// boundary handles a delimiter line of one of the open multiparts.
+// boundary handles a delimiter line of one of the open multiparts:
+// "--" boundary ["--"] followed by nothing but whitespace (RFC 2046
+// §5.1.1); the innermost multipart it can belong to wins.
 func (w *walker) boundary(line []byte) bool {
-	for i := len(w.stack) - 1; i >= 0; i-- {
-		d := w.stack[i].delim
-		if !bytes.HasPrefix(line, d) {
-			continue
+	rest := bytes.TrimRight(line, " \t")
+	i, closing := -1, false
+	if j, ok := w.open[string(rest)]; ok {
+		i = j
+	}
+	if d, ok := bytes.CutSuffix(rest, []byte("--")); ok {
+		if j, ok := w.open[string(d)]; ok && j > i {
+			i, closing = j, true
 		}
-		rest := line[len(d):]
-		closing := bytes.HasPrefix(rest, []byte("--"))
-		if closing {
-			rest = rest[2:]
-		}
-		if len(bytes.TrimLeft(rest, " \t")) != 0 {
-			continue
-		}
-		w.endPart()
-		if closing {
-			// What follows is frame i's epilogue: not searched.
-			w.stack = w.stack[:i]
-			w.phase = phaseSkip
-			return true
-		}
-		w.stack = w.stack[:i+1]
-		w.phase, w.top = phaseHeader, false
-		w.ph = partHeader{digest: w.stack[i].digest}
-		w.field, w.hasField = w.field[:0], false
+	}
+	if i < 0 {
+		return false
+	}
+	w.endPart()
+	if closing {
+		// What follows is frame i's epilogue: not searched.
+		w.pop(i)
+		w.phase = phaseSkip
 		return true
 	}
-	return false
+	w.pop(i + 1)
+	w.phase, w.top = phaseHeader, false
+	w.ph = partHeader{digest: w.stack[i].digest}
+	w.field, w.hasField = w.field[:0], false
+	return true
+}
+
+// pop closes the frames above the first n.
+func (w *walker) pop(n int) {
+	for len(w.stack) > n {
+		f := &w.stack[len(w.stack)-1]
+		if f.prev >= 0 {
+			w.open[string(f.delim)] = f.prev
+		} else {
+			delete(w.open, string(f.delim))
+		}
+		w.stack = w.stack[:len(w.stack)-1]
+	}
 }
 
 // content handles the text of a line (or of a piece of it); start tells
@@ -304,6 +325,11 @@ func (w *walker) push(ph partHeader) {
 	f := &w.stack[n]
 	f.delim = append(append(f.delim[:0], "--"...), ph.boundary...)
 	f.digest = ph.sub == "digest"
+	f.prev = -1
+	if j, ok := w.open[string(f.delim)]; ok {
+		f.prev = j
+	}
+	w.open[string(f.delim)] = n
 }
 
 // endPart ends the part being read at a boundary.
