@@ -12,13 +12,11 @@ import (
 
 // Response codes (RFC 9051 §7.1, RFC 5530, and the extensions').
 const (
-	codeAlert         = "ALERT"
 	codeAlreadyExists = "ALREADYEXISTS"
 	codeAuthFailed    = "AUTHENTICATIONFAILED"
 	codeBadCharset    = "BADCHARSET"
 	codeCannot        = "CANNOT"
 	codeClientBug     = "CLIENTBUG"
-	codeContactAdmin  = "CONTACTADMIN"
 	codeExpungeIssued = "EXPUNGEISSUED"
 	codeHasChildren   = "HASCHILDREN"
 	codeInUse         = "INUSE"
@@ -28,15 +26,10 @@ const (
 	codeOverQuota     = "OVERQUOTA"
 	codePrivacyReq    = "PRIVACYREQUIRED"
 	codeServerBug     = "SERVERBUG"
-	codeTooBig        = "TOOBIG"
 	codeTryCreate     = "TRYCREATE"
 	codeUnavailable   = "UNAVAILABLE"
 	codeUseAttr       = "USEATTR"
 	codeUnknownCTE    = "UNKNOWN-CTE"
-	codeNotSaved      = "NOTSAVED"
-	codeAuthzFailed   = "AUTHORIZATIONFAILED"
-	codeExpired       = "EXPIRED"
-	codeCorruption    = "CORRUPTION"
 )
 
 // Reply texts shared by several handlers.

@@ -218,7 +218,7 @@ func (p *Parser) scanLiteral() error {
 	}
 	i := n - 2
 	sync := true
-	if l[i] == '+' || l[i] == '-' {
+	if l[i] == '+' { // LITERAL+ and LITERAL- (RFC 7888) share "{n+}"
 		sync = false
 		i--
 	}
