@@ -93,7 +93,7 @@ dovecot_fill "$WORK/few" $IDLE_USERS
 
 log "starting servers: pochta 127.0.0.1:$PPORT, dovecot 127.0.0.1:$DPORT"
 "$BIN/pochta" -d "$P" serve -o "imap.listen=127.0.0.1:$PPORT" -o "imaps.listen=" \
-	-o "pop3.listen=" -o "pop3s.listen=" -o "limits.max_connections_per_ip=0" \
+	-o "pop3.listen=" -o "pop3s.listen=" -o "http.listen=" -o "https.listen=" -o "metrics.listen=" -o "limits.max_connections_per_ip=0" \
 	-o "limits.max_connections=$((NIDLE + 1000))" 2> "$WORK/pochta-serve.log" &
 POCHTA_PID=$!
 PIDS+=("$POCHTA_PID")

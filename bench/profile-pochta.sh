@@ -4,7 +4,9 @@
 # clients, on loopback. A manual tool, not part of `go test`. It builds
 # from the working tree, makes a fresh data dir with 32 accounts of NMSG
 # messages (same generator and seed as pop3-vs-dovecot.sh), serves it with
-# bench/pop3prof (serve's wiring plus a CPU profile) and prints `pprof -top`.
+# bench/pop3prof (serve's wiring plus a CPU profile) and prints `pprof -top`
+# and the server's CPU time per message. Extra flags go to pochta-bench
+# (e.g. `retr -persist`: one login per client, RETRs only).
 set -euo pipefail
 MODE=${1:?usage: profile-pochta.sh sessions|retr|fetchdel [flags]}
 shift
@@ -35,13 +37,23 @@ trap 'kill $PROF 2>/dev/null || true' EXIT
 for _ in $(seq 1 50); do (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && break; sleep 0.1; done
 # Warm the credentials cache so the profile shows steady state, not argon2id.
 "$BIN/pochta-bench" -addr "127.0.0.1:$PORT" -pass "$PASS" -mode sessions -c 8 -n 32 -users "$WORK/users.txt" > /dev/null
+# cpu_ticks: the server's user+system CPU so far, in clock ticks.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$PROF/stat"; }
 kill -USR1 $PROF
+T0=$(cpu_ticks)
 case $MODE in
 fetchdel) "$BIN/pochta-bench" -addr "127.0.0.1:$PORT" -pass "$PASS" -mode fetchdel -c 8 -n 3 \
 	-users "$WORK/users.txt" -refill "$WORK/refill.sh" "$@" ;;
 *) "$BIN/pochta-bench" -addr "127.0.0.1:$PORT" -pass "$PASS" -mode "$MODE" -c 8 -duration 10s \
 	-users "$WORK/users.txt" -nusers 8 "$@" ;;
-esac
+esac | tee "$WORK/bench.txt"
+T1=$(cpu_ticks)
 kill -INT $PROF; wait $PROF || true
 go tool pprof -top -nodecount=35 "$BIN/pop3prof" "$WORK/cpu.out" 2>/dev/null | tee "$WORK/top.txt"
+# Server CPU per message: comparable across runs on a busy machine, where
+# messages/s is not (fetchdel's refills run in other processes).
+MSGS=$(sed -n 's/^RESULT.* messages=\([0-9]*\).*/\1/p' "$WORK/bench.txt")
+awk -v t="$((T1 - T0))" -v hz="$(getconf CLK_TCK)" -v n="$MSGS" \
+	'BEGIN {printf "server CPU: %.2f s for %d messages, %.1f us per message\n", t/hz, n, n ? t/hz/n*1e6 : 0}' |
+	tee -a "$WORK/top.txt"
 echo "profile: $WORK/cpu.out (go tool pprof $BIN/pop3prof $WORK/cpu.out)" >&2

@@ -63,7 +63,7 @@ done
 # with disable_dns_lookups and no policy checks.)
 : > "$WORK/empty.zone"
 "$BIN/pochta" -d "$P" serve -o smtp.listen="127.0.0.1:$PPORT" -o submission.listen= -o submissions.listen= \
-	-o pop3.listen= -o pop3s.listen= -o imap.listen= -o imaps.listen= \
+	-o pop3.listen= -o pop3s.listen= -o http.listen= -o https.listen= -o metrics.listen= -o imap.listen= -o imaps.listen= \
 	-o dns.zone_file="$WORK/empty.zone" \
 	-o limits.max_connections_per_ip=0 -o log.level=warn 2>"$WORK/pochta.log" &
 PIDS+=($!)

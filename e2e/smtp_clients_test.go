@@ -48,6 +48,14 @@ s.quit()
 const smtpMessage = "From: Bob <bob@remote.test>\nTo: alice@example.test\nSubject: over SMTP\n\n" +
 	"Hello Alice,\n.a line that starts with a dot\n.\nprivet: \u043f\u0440\u0438\u0432\u0435\u0442\nbye\n"
 
+// fromHeader is smtpMessage as a submission client writes it: from addr
+// (submission refuses a From: naming anyone but the account:
+// smtp.from_policy), with the Message-ID and Date it would otherwise add.
+func fromHeader(addr string) string {
+	return strings.Replace(smtpMessage, "From: Bob <bob@remote.test>",
+		"From: <"+addr+">\nMessage-ID: <e2e.1@example.test>\nDate: Mon, 30 Nov 2026 10:00:00 +0000", 1)
+}
+
 func smtplibSend(t *testing.T, mode, addr, from, rcpts, message string, login ...string) string {
 	t.Helper()
 	host, port, _ := net.SplitHostPort(addr)
@@ -95,11 +103,11 @@ func TestSMTPlibToPOP3(t *testing.T) {
 	if got := smtplibSend(t, "plain", in.addrs["smtp"], "bob@remote.test", "alice@example.test", smtpMessage); !strings.HasPrefix(got, "OK {}") {
 		t.Fatalf("MX: %s", got)
 	}
-	if got := smtplibSend(t, "starttls", in.addrs["submission"], "bob@example.test", "alice+tag@example.test", smtpMessage,
+	if got := smtplibSend(t, "starttls", in.addrs["submission"], "bob@example.test", "alice+tag@example.test", fromHeader("bob@example.test"),
 		"bob@example.test", "bob pass"); !strings.HasPrefix(got, "OK {}") {
 		t.Fatalf("submission: %s", got)
 	}
-	if got := smtplibSend(t, "ssl", in.addrs["submissions"], "bob@example.test", "alice@example.test", smtpMessage,
+	if got := smtplibSend(t, "ssl", in.addrs["submissions"], "bob@example.test", "alice@example.test", fromHeader("bob@example.test"),
 		"bob@example.test", "bob pass"); !strings.HasPrefix(got, "OK {}") {
 		t.Fatalf("submissions: %s", got)
 	}
@@ -109,8 +117,12 @@ func TestSMTPlibToPOP3(t *testing.T) {
 	}
 	for i, m := range r.Msgs {
 		trace, body := traceAndBody(t, m)
-		if body != crlf(smtpMessage) {
-			t.Errorf("message %d: body differs from what was sent:\n got %q\nwant %q", i+1, trunc(body), trunc(crlf(smtpMessage)))
+		sent := smtpMessage
+		if i > 0 {
+			sent = fromHeader("bob@example.test")
+		}
+		if body != crlf(sent) {
+			t.Errorf("message %d: body differs from what was sent:\n got %q\nwant %q", i+1, trunc(body), trunc(crlf(sent)))
 		}
 		wantWith := []string{" with ESMTP id ", " with ESMTPSA id ", " with ESMTPSA id "}[i]
 		if !strings.Contains(trace, wantWith) || !strings.Contains(trace, "by mail.example.test (Pochta)") {
@@ -218,20 +230,28 @@ func TestCurlSMTP(t *testing.T) {
 	in.addUser("carol@example.test", "carol pass")
 	in.serve([]string{"smtp", "submissions", "pop3s"})
 	path := filepath.Join(t.TempDir(), "mail.eml")
+	sub := filepath.Join(t.TempDir(), "sub.eml")
 	if err := os.WriteFile(path, []byte(smtpMessage), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(sub, []byte(fromHeader("carol@example.test")), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	// --crlf: the file has LF line ends, SMTP wants CRLF (without it curl
 	// would not dot-stuff the lines either).
 	curl(t, "--crlf", "smtp://"+in.addrs["smtp"], "--mail-from", "x@remote.test", "--mail-rcpt", "carol@example.test", "-T", path)
 	curl(t, "--crlf", "-k", "smtps://"+in.addrs["submissions"], "-u", "carol@example.test:carol pass",
-		"--mail-from", "carol@example.test", "--mail-rcpt", "carol@example.test", "-T", path)
+		"--mail-from", "carol@example.test", "--mail-rcpt", "carol@example.test", "-T", sub)
 	r := runPoplib(t, "pop3s", in.addrs["pop3s"], "carol@example.test", "carol pass", false)
 	if r.Count != 2 {
 		t.Fatalf("carol has %d messages", r.Count)
 	}
-	for _, m := range r.Msgs {
-		if _, b := traceAndBody(t, m); b != crlf(smtpMessage) {
+	for i, m := range r.Msgs {
+		want := smtpMessage
+		if i > 0 {
+			want = fromHeader("carol@example.test")
+		}
+		if _, b := traceAndBody(t, m); b != crlf(want) {
 			t.Errorf("body %q", trunc(b))
 		}
 	}

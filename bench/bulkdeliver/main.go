@@ -1,12 +1,13 @@
 // Command bulkdeliver stores many messages into one Pochta account through
 // the storage engine directly, with concurrent deliveries so the engine's
-// group commit applies. It exists because `pochta deliver` starts a
+// group commit applies; with -from, it puts them on the outbound queue
+// instead, each for the (remote) -to address, as submission would. It exists because `pochta deliver` starts a
 // process (and an fsync) per message, which makes filling a
 // 100,000-message benchmark maildrop take half an hour; the stored result
 // is the same as `pochta deliver` produces. Run it only while no
 // `pochta serve` uses the directory.
 //
-//	bulkdeliver -d DIR -to ADDRESS -src MSGDIR [-j 64]
+//	bulkdeliver -d DIR -to ADDRESS -src MSGDIR [-j 64] [-from SENDER]
 package main
 
 import (
@@ -28,24 +29,31 @@ func main() {
 	to := flag.String("to", "", "recipient address (an existing account)")
 	src := flag.String("src", "", "directory of message files")
 	jobs := flag.Int("j", 64, "concurrent deliveries")
+	from := flag.String("from", "", "queue for remote delivery to -to, with this envelope sender")
 	flag.Parse()
 	if *dir == "" || *to == "" || *src == "" || *jobs < 1 {
-		log.Fatal("usage: bulkdeliver -d DIR -to ADDRESS -src MSGDIR [-j N]")
+		log.Fatal("usage: bulkdeliver -d DIR -to ADDRESS -src MSGDIR [-j N] [-from SENDER]")
 	}
-	if err := run(context.Background(), *dir, *to, *src, *jobs); err != nil {
+	if err := run(context.Background(), *dir, *to, *src, *from, *jobs); err != nil {
 		log.Fatal(err)
 	}
 }
 
-func run(ctx context.Context, dir, to, src string, jobs int) error {
+func run(ctx context.Context, dir, to, src, from string, jobs int) error {
 	st, err := sqlite.Open(ctx, dir, sqlite.Options{})
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	acct, err := st.Account(ctx, to)
-	if err != nil {
-		return fmt.Errorf("%s: %w", to, err)
+	var d store.Delivery
+	if from != "" {
+		d.Outbound = &store.Envelope{From: from, Recipients: []store.QueueRecipient{{Address: to}}}
+	} else {
+		acct, err := st.Account(ctx, to)
+		if err != nil {
+			return fmt.Errorf("%s: %w", to, err)
+		}
+		d.Recipients = []store.Recipient{{AccountID: acct.ID}}
 	}
 	files, err := filepath.Glob(filepath.Join(src, "*"))
 	if err != nil {
@@ -57,7 +65,7 @@ func run(ctx context.Context, dir, to, src string, jobs int) error {
 	for range jobs {
 		wg.Go(func() {
 			for f := range next {
-				if err := deliver(ctx, st, acct.ID, f); err != nil {
+				if err := deliver(ctx, st, d, f); err != nil {
 					failed.CompareAndSwap(nil, &err)
 				}
 			}
@@ -78,13 +86,18 @@ func run(ctx context.Context, dir, to, src string, jobs int) error {
 	return nil
 }
 
-func deliver(ctx context.Context, st store.Deliverer, id int64, file string) error {
+func deliver(ctx context.Context, st store.Deliverer, d store.Delivery, file string) error {
 	f, err := os.Open(file)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	err = st.Deliver(ctx, store.Delivery{Recipients: []store.Recipient{{AccountID: id}}, Body: f})
+	d.Body = f
+	if d.Outbound != nil {
+		env := *d.Outbound // one each: the store may fill it in
+		d.Outbound = &env
+	}
+	err = st.Deliver(ctx, d)
 	if err != nil {
 		return fmt.Errorf("%s: %w", file, err)
 	}

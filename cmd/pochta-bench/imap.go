@@ -8,7 +8,6 @@ import (
 	"net"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 )
 
@@ -167,39 +166,26 @@ func imapFetchOnce(c *config, a account, t *tally) error {
 	return err
 }
 
-// persistentIMAP keeps one logged-in connection per worker (-persist), so
-// a "session" is SELECT and the two FETCHes: the FETCH throughput of a
-// client that stays connected, without login and process start-up costs.
-type persistentIMAP struct {
-	mu    sync.Mutex
-	conns map[*tally]*imapConn // by worker: each worker has its own tally
-}
-
-func (p *persistentIMAP) fetch(c *config, a account, t *tally) error {
-	p.mu.Lock()
-	cn := p.conns[t]
-	p.mu.Unlock()
-	if cn == nil {
-		var err error
-		if cn, err = dialIMAP(context.Background(), c.Dial, nil); err != nil {
-			return err
-		}
-		if _, err := cn.cmd("LOGIN " + quote(a.User) + " " + quote(a.Pass)); err != nil {
-			cn.Close()
-			return err
-		}
-		p.mu.Lock()
-		p.conns[t] = cn
-		p.mu.Unlock()
+// persistentFetch is "imapfetch -persist" (see persistent): a "session"
+// is SELECT and the two FETCHes on one logged-in connection. Call the
+// returned func when the run is over.
+func persistentFetch() (sessionFunc, func()) {
+	p := &persistent[*imapConn]{
+		login: func(c *config, a account) (*imapConn, error) {
+			cn, err := dialIMAP(context.Background(), c.Dial, nil)
+			if err != nil {
+				return nil, err
+			}
+			if _, err := cn.cmd("LOGIN " + quote(a.User) + " " + quote(a.Pass)); err != nil {
+				cn.Close()
+				return nil, err
+			}
+			return cn, nil
+		},
+		work:  fetchMailbox,
+		conns: map[*tally]*imapConn{},
 	}
-	if err := fetchMailbox(cn, a, t); err != nil {
-		cn.Close()
-		p.mu.Lock()
-		delete(p.conns, t)
-		p.mu.Unlock()
-		return err
-	}
-	return nil
+	return p.step, p.closeAll
 }
 
 // fetchMailbox selects INBOX and fetches every envelope, then every body,

@@ -5,7 +5,8 @@
 // Modes:
 //
 //	sessions  USER/PASS, STAT, UIDL, LIST, QUIT, repeatedly: sessions/s
-//	retr      log in, RETR every message (size and termination checked), QUIT
+//	retr      log in, RETR every message (size and termination checked), QUIT;
+//	          with -persist, log in once and repeat LIST and the RETRs
 //	fetchdel  RETR+DELE every message of every account, QUIT; -refill between passes
 //	idle      open -c connections, log in, hold them -hold long (for RSS readings)
 //	stat100k  time login, STAT and UIDL on one large maildrop (the first account)
@@ -59,7 +60,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	flags.DurationVar(&c.Hold, "hold", 60*time.Second, "idle: how long to hold the connections")
 	flags.BoolVar(&c.NoLogin, "nologin", false, "idle: do not log in")
 	flags.StringVar(&c.Refill, "refill", "", "fetchdel: shell command that refills the maildrops between passes")
-	flags.BoolVar(&c.Persist, "persist", false, "imapfetch: log in once per worker and repeat SELECT and the FETCHes on that connection")
+	flags.BoolVar(&c.Persist, "persist", false, "retr: log in once per worker and repeat LIST and the RETRs on that connection; imapfetch: the same with SELECT and the FETCHes")
 	flags.StringVar(&c.Src, "src", "", "imapidle: comma-separated local IP addresses to dial from (past one address's ephemeral ports)")
 	flags.IntVar(&c.Size, "size", 10240, "smtp: message size in octets")
 	flags.StringVar(&c.From, "from", "bench@bench.test", "smtp: envelope sender")
@@ -83,7 +84,12 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	switch c.Mode {
 	case "sessions", "retr":
 		once := sessionOnce
-		if c.Mode == "retr" {
+		switch {
+		case c.Mode == "retr" && c.Persist:
+			var closeAll func()
+			once, closeAll = persistentRetr()
+			defer closeAll()
+		case c.Mode == "retr":
 			once = retrOnce
 		}
 		t, elapsed := loop(ctx, &c, once)
@@ -113,7 +119,9 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	case "imapfetch":
 		once := imapFetchOnce
 		if c.Persist {
-			once = (&persistentIMAP{conns: map[*tally]*imapConn{}}).fetch
+			var closeAll func()
+			once, closeAll = persistentFetch()
+			defer closeAll()
 		}
 		t, elapsed := loop(ctx, &c, once)
 		report(&c, t, elapsed)

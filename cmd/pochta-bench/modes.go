@@ -183,6 +183,72 @@ func download(cn *conn, t *tally, del bool) error {
 // retrOnce is the "retr" mode: download everything, delete nothing.
 func retrOnce(c *config, a account, t *tally) error { return downloadSession(c, a, t, false) }
 
+// persistent keeps one logged-in connection per worker (-persist), so a
+// "session" is only the work done on it: the cost of a client that stays
+// connected, without login and process start-up costs. A step that fails
+// closes its connection; the worker's next step logs in again.
+type persistent[C io.Closer] struct {
+	login func(c *config, a account) (C, error)
+	work  func(cn C, a account, t *tally) error
+	mu    sync.Mutex
+	conns map[*tally]C // by worker: each worker has its own tally
+}
+
+func (p *persistent[C]) step(c *config, a account, t *tally) error {
+	p.mu.Lock()
+	cn, ok := p.conns[t]
+	p.mu.Unlock()
+	if !ok {
+		var err error
+		if cn, err = p.login(c, a); err != nil {
+			return err
+		}
+		p.mu.Lock()
+		p.conns[t] = cn
+		p.mu.Unlock()
+	}
+	if err := p.work(cn, a, t); err != nil {
+		cn.Close()
+		p.mu.Lock()
+		delete(p.conns, t)
+		p.mu.Unlock()
+		return err
+	}
+	return nil
+}
+
+// closeAll closes the connections left once the workers are done.
+func (p *persistent[C]) closeAll() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for t, cn := range p.conns {
+		cn.Close()
+		delete(p.conns, t)
+	}
+}
+
+// persistentRetr is "retr -persist": LIST and a RETR of every message,
+// again and again on one connection, as a client downloading a big
+// maildrop does. Call the returned func when the run is over.
+func persistentRetr() (sessionFunc, func()) {
+	p := &persistent[*conn]{
+		login: func(c *config, a account) (*conn, error) {
+			cn, err := dial(context.Background(), c.Dial)
+			if err != nil {
+				return nil, err
+			}
+			if err := cn.login(a.User, a.Pass); err != nil {
+				cn.Close()
+				return nil, err
+			}
+			return cn, nil
+		},
+		work:  func(cn *conn, _ account, t *tally) error { return download(cn, t, false) },
+		conns: map[*tally]*conn{},
+	}
+	return p.step, p.closeAll
+}
+
 // fetchdelOnce is one maildrop of the "fetchdel" mode: download and delete.
 func fetchdelOnce(c *config, a account, t *tally) error { return downloadSession(c, a, t, true) }
 

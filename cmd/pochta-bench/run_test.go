@@ -25,6 +25,7 @@ type responder struct {
 	ln       net.Listener
 	messages []fakeMessage
 	deletes  atomic.Int64
+	logins   atomic.Int64
 	wg       sync.WaitGroup
 }
 
@@ -68,6 +69,9 @@ func (s *responder) serve(c net.Conn) {
 		}
 		switch verb {
 		case "USER", "PASS":
+			if verb == "PASS" {
+				s.logins.Add(1)
+			}
 			w.WriteString("+OK\r\n")
 		case "STAT":
 			fmt.Fprintf(w, "+OK %d %d\r\n", len(s.messages), total)
@@ -149,6 +153,16 @@ func TestRetrCountsMismatches(t *testing.T) {
 		"errors":     "6",
 		"bytes":      fmt.Sprint(3 * (21 + 7 + 7 + 9 + 70002)),
 	})
+}
+
+// retr -persist logs in once per worker and downloads again and again.
+func TestRetrPersist(t *testing.T) {
+	s := startResponder(t, testMessages[:2])
+	got := result(t, "-addr", s.ln.Addr().String(), "-mode", "retr", "-persist", "-c", "2", "-n", "6")
+	wantFields(t, got, map[string]string{"sessions": "6", "messages": "12", "errors": "0"})
+	if n := s.logins.Load(); n != 2 {
+		t.Errorf("responder saw %d logins, want 2", n)
+	}
 }
 
 func TestSessionsAndFetchdel(t *testing.T) {

@@ -3,6 +3,8 @@ package main
 import (
 	"fmt"
 	"strings"
+
+	"github.com/pochta-mail/pochta/internal/admin"
 )
 
 // aliasCmd: alias add ALIAS TARGET... | del ALIAS [TARGET...] | list [DOMAIN].
@@ -24,50 +26,36 @@ func (c *cli) aliasCmd(args []string) error {
 		return usagef("usage: pochta alias add ALIAS TARGET... | del ALIAS [TARGET...] | list [DOMAIN]")
 	}
 	if sub != "list" {
-		if err := checkAlias(ops[0]); err != nil {
-			return usageErr(err)
+		if _, err := admin.AliasAddress(ops[0]); err != nil {
+			return err
 		}
 		for _, t := range ops[1:] {
-			if _, err := checkAddress(t); err != nil {
-				return usageErr(err)
+			if _, err := admin.Address(t); err != nil {
+				return err
 			}
 		}
 	}
-	_, st, err := c.adminStore(*dir)
+	svc, closeStore, err := c.adminService(*dir)
 	if err != nil {
 		return err
 	}
-	defer st.Close()
+	defer closeStore()
 	switch sub {
 	case "add":
-		if err := st.AddAlias(c.ctx, ops[0], ops[1:]); err != nil {
-			return fmt.Errorf("alias add %s: %w", ops[0], err)
-		}
+		return svc.AddAlias(c.ctx, ops[0], ops[1:])
 	case "del":
-		if err := st.DeleteAlias(c.ctx, ops[0], ops[1:]); err != nil {
-			return fmt.Errorf("alias del %s: %w", ops[0], err)
-		}
-	case "list":
-		domain := ""
-		if len(ops) == 1 {
-			domain = ops[0]
-		}
-		aliases, err := st.ListAliases(c.ctx, domain)
-		if err != nil {
-			return err
-		}
-		for _, a := range aliases {
-			fmt.Fprintf(c.stdout, "%s %s\n", a.Address, strings.Join(a.Targets, " "))
-		}
+		return svc.DeleteAlias(c.ctx, ops[0], ops[1:])
+	}
+	domain := ""
+	if len(ops) == 1 {
+		domain = ops[0]
+	}
+	aliases, err := svc.Aliases(c.ctx, domain)
+	if err != nil {
+		return err
+	}
+	for _, a := range aliases {
+		fmt.Fprintf(c.stdout, "%s %s\n", a.Address, strings.Join(a.Targets, " "))
 	}
 	return nil
-}
-
-// checkAlias accepts user@domain or @domain (a catch-all).
-func checkAlias(a string) error {
-	if d, ok := strings.CutPrefix(a, "@"); ok {
-		return checkDomain(d)
-	}
-	_, err := checkAddress(a)
-	return err
 }

@@ -6,6 +6,7 @@ import (
 	"net"
 	"strings"
 
+	"github.com/pochta-mail/pochta/internal/config"
 	"github.com/pochta-mail/pochta/internal/msgauth"
 	"github.com/pochta-mail/pochta/internal/store"
 )
@@ -71,7 +72,31 @@ func (c *cli) dnsCmd(args []string) error {
 	} {
 		fmt.Fprintf(w, "%s.%s. SRV %s\n", s.service, domain, srvData(s.listen, host))
 	}
+	c.printWebRecords(cfg, domain, host)
 	return nil
+}
+
+// printWebRecords prints the names clients and other servers fetch over
+// HTTPS: autoconfig (Thunderbird), autodiscover (Outlook), and MTA-STS
+// (RFC 8461) with TLS reporting (RFC 8460).
+func (c *cli) printWebRecords(cfg *config.Config, domain, host string) {
+	w := c.stdout
+	if cfg.HTTP.Listen == "" && cfg.HTTPS.Listen == "" {
+		fmt.Fprintln(w, "; http.listen and https.listen are empty: no autoconfig, autodiscover or MTA-STS records")
+		return
+	}
+	fmt.Fprintf(w, "; HTTPS names: the certificate must cover them (tls.acme does).\n")
+	fmt.Fprintf(w, "autoconfig.%s. CNAME %s.\n", domain, host)
+	fmt.Fprintf(w, "autodiscover.%s. CNAME %s.\n", domain, host)
+	fmt.Fprintf(w, "_autodiscover._tcp.%s. SRV %s\n", domain, srvData(cfg.HTTPS.Listen, host))
+	p := publishedPolicy(cfg)
+	if p.Mode == "" {
+		fmt.Fprintln(w, "; mta_sts.mode is empty: no MTA-STS policy published")
+		return
+	}
+	fmt.Fprintf(w, "mta-sts.%s. CNAME %s.\n", domain, host)
+	fmt.Fprintf(w, "_mta-sts.%s. TXT \"v=STSv1; id=%s\"\n", domain, p.ID())
+	fmt.Fprintf(w, "_smtp._tls.%s. TXT \"v=TLSRPTv1; rua=mailto:postmaster@%s\"\n", domain, domain)
 }
 
 // srvData is "priority weight port target" for a listener, or the

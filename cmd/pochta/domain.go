@@ -2,8 +2,19 @@ package main
 
 import (
 	"fmt"
-	"strings"
+
+	"github.com/pochta-mail/pochta/internal/admin"
 )
+
+// adminService loads the installation and returns the admin service over
+// its store; the caller closes the returned closer.
+func (c *cli) adminService(dir string) (*admin.Service, func() error, error) {
+	_, st, err := c.adminStore(dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	return &admin.Service{Store: st}, st.Close, nil
+}
 
 func (c *cli) domainCmd(args []string) error {
 	fs := newFlags("domain", c.env)
@@ -21,52 +32,39 @@ func (c *cli) domainCmd(args []string) error {
 	default:
 		return usagef("usage: pochta domain add NAME... | del NAME | list")
 	}
-	_, st, err := c.adminStore(*dir)
+	// Names are checked before the installation is opened, so a typo is
+	// a usage error even without one.
+	for _, n := range names {
+		if _, err := admin.Domain(n); err != nil {
+			return err
+		}
+	}
+	svc, closeStore, err := c.adminService(*dir)
 	if err != nil {
 		return err
 	}
-	defer st.Close()
+	defer closeStore()
 	switch sub {
 	case "add":
 		for _, n := range names {
-			if err := checkDomain(n); err != nil {
-				return usageErr(err)
-			}
-			if err := st.AddDomain(c.ctx, strings.ToLower(n)); err != nil {
-				return fmt.Errorf("domain add %s: %w", n, err)
+			if _, err := svc.AddDomain(c.ctx, n); err != nil {
+				return err
 			}
 		}
 	case "del":
-		if err := st.DeleteDomain(c.ctx, strings.ToLower(names[0])); err != nil {
-			return fmt.Errorf("domain del %s: %w (a domain must have no accounts)", names[0], err)
-		}
+		return svc.DeleteDomain(c.ctx, names[0])
 	case "list":
-		domains, err := st.Domains(c.ctx)
+		domains, err := svc.Domains(c.ctx)
 		if err != nil {
 			return err
 		}
 		for _, d := range domains {
+			if d.Unicode != "" {
+				fmt.Fprintf(c.stdout, "%s (%s)\n", d.Name, d.Unicode)
+				continue
+			}
 			fmt.Fprintln(c.stdout, d.Name)
 		}
 	}
 	return nil
-}
-
-// checkDomain refuses names that cannot be a mail domain; finer checks are
-// the store's.
-func checkDomain(name string) error {
-	if name == "" || strings.ContainsAny(name, "@ \t\r\n/") || strings.HasPrefix(name, ".") || strings.HasSuffix(name, ".") {
-		return fmt.Errorf("%q is not a domain name", name)
-	}
-	return nil
-}
-
-// checkAddress accepts user@domain and returns it lower-case.
-func checkAddress(addr string) (string, error) {
-	addr = strings.ToLower(strings.TrimSpace(addr))
-	local, domain, ok := strings.Cut(addr, "@")
-	if !ok || local == "" || strings.ContainsAny(local, "@ \t\r\n\"") || checkDomain(domain) != nil {
-		return "", fmt.Errorf("%q is not an address of the form user@domain", addr)
-	}
-	return addr, nil
 }

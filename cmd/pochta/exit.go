@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/pochta-mail/pochta/internal/admin"
 	"github.com/pochta-mail/pochta/internal/store"
 )
 
@@ -48,8 +49,17 @@ func exitCode(err error) int {
 	if errors.As(err, &ce) {
 		return ce.code
 	}
+	if isKind(err, admin.Invalid) {
+		return exitUsage
+	}
 	if errors.Is(err, store.ErrTemporary) {
 		return exitTempFail
 	}
 	return exitError
+}
+
+// isKind reports whether err is an admin error of kind k.
+func isKind(err error, k admin.Kind) bool {
+	var ae *admin.Error
+	return errors.As(err, &ae) && ae.Kind == k
 }

@@ -9,8 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/pochta-mail/pochta/internal/admin"
 	"github.com/pochta-mail/pochta/internal/config"
-	"github.com/pochta-mail/pochta/internal/store"
 	"github.com/pochta-mail/pochta/internal/store/sqlite"
 	"github.com/pochta-mail/pochta/internal/tlsutil"
 )
@@ -23,6 +23,7 @@ func (c *cli) initCmd(args []string) error {
 	dirp := c.dirFlag(fs)
 	domain := fs.String("domain", "", "add this mail `domain`")
 	hostname := fs.String("hostname", "", "server host `name` for greetings and the certificate (default: the system host name)")
+	local := fs.Bool("local", false, "put every listener on 127.0.0.1 high ports (no root needed; for trying Pochta out)")
 	rest, err := parseInterleaved(fs, args)
 	if err != nil {
 		return err
@@ -33,6 +34,11 @@ func (c *cli) initCmd(args []string) error {
 	dir := *dirp
 	if err := c.requireDir(dir); err != nil {
 		return err
+	}
+	if *domain != "" {
+		if _, err := admin.Domain(*domain); err != nil {
+			return err
+		}
 	}
 	host := strings.ToLower(strings.TrimSpace(*hostname))
 	if host == "" {
@@ -49,6 +55,9 @@ func (c *cli) initCmd(args []string) error {
 	}
 	cfg := config.Default()
 	cfg.Hostname = host
+	if *local {
+		config.LocalProfile(cfg)
+	}
 	var text bytes.Buffer
 	if err := config.Write(&text, cfg); err != nil {
 		return err
@@ -68,16 +77,35 @@ func (c *cli) initCmd(args []string) error {
 	}
 	defer st.Close()
 	if *domain != "" {
-		name := strings.ToLower(*domain)
-		if err := st.AddDomain(c.ctx, name); err != nil && !errors.Is(err, store.ErrExists) {
-			return fmt.Errorf("init: domain %s: %w", name, err)
+		if _, err := (&admin.Service{Store: st}).AddDomain(c.ctx, *domain); err != nil && !isKind(err, admin.Exists) {
+			return err
 		}
 	}
 	if err := writeNewFile(cfgPath, text.Bytes(), 0o640); err != nil {
 		return fmt.Errorf("init: %w", err)
 	}
 	fmt.Fprintf(c.stdout, "initialised %s (hostname %s)\n", dir, host)
+	c.printNextSteps(dir, strings.ToLower(*domain), *local)
 	return nil
+}
+
+// printNextSteps tells a new operator what to do after init.
+func (c *cli) printNextSteps(dir, domain string, local bool) {
+	d := domain
+	if d == "" {
+		d = "example.com"
+		fmt.Fprintf(c.stdout, "next steps:\n  pochta -d %s domain add %s\n", dir, d)
+	} else {
+		fmt.Fprintln(c.stdout, "next steps:")
+	}
+	fmt.Fprintf(c.stdout, "  pochta -d %s user add you@%s\n      (the first user of a domain also gets postmaster@ and abuse@)\n", dir, d)
+	fmt.Fprintf(c.stdout, "  pochta -d %s dns %s\n      (the DNS records to publish)\n", dir, d)
+	if local {
+		fmt.Fprintf(c.stdout, "  pochta -d %s serve\n      (on 127.0.0.1: %s)\n", dir, config.LocalPorts)
+	} else {
+		fmt.Fprintf(c.stdout, "  pochta -d %s serve\n      (ports 25, 80, 110, 143, 443, 465, 587, 993, 995: root or CAP_NET_BIND_SERVICE)\n", dir)
+	}
+	fmt.Fprintln(c.stdout, "see docs/DEPLOY.md for a systemd unit, certificates (tls.acme) and backups")
 }
 
 // initCert creates a self-signed certificate unless both files exist (an

@@ -20,7 +20,8 @@ import (
 const usageText = `usage: pochta [-d DIR] COMMAND [ARGS]
 
 Commands:
-  init -d DIR [--domain D] [--hostname H]   create DIR: config, TLS certificate, database
+  init -d DIR [--domain D] [--hostname H] [--local]
+                                            create DIR: config, TLS certificate, database
   domain add NAME... | del NAME | list      manage mail domains
   user add ADDRESS [--password-stdin] [--legacy-auth]
   user passwd ADDRESS [--password-stdin] [--legacy-auth]
@@ -64,6 +65,7 @@ func run(ctx context.Context, args []string, e env) int {
 		return exitOK
 	}
 	if errors.Is(err, flag.ErrHelp) {
+		fmt.Fprint(e.stdout, usageText)
 		return exitOK
 	}
 	fmt.Fprintln(e.stderr, "pochta:", err)
@@ -73,9 +75,8 @@ func run(ctx context.Context, args []string, e env) int {
 func dispatch(ctx context.Context, args []string, e env) error {
 	global := newFlags("pochta", e)
 	dir := global.String("d", e.getenv("POCHTA_DIR"), "installation `DIR`ectory")
-	global.Usage = func() { fmt.Fprint(e.stderr, usageText) }
 	if err := global.Parse(args); err != nil {
-		return usageErr(err)
+		return flagError(global, err)
 	}
 	rest := global.Args()
 	if len(rest) == 0 {

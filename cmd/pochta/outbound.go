@@ -10,10 +10,13 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/pochta-mail/pochta/internal/config"
 	"github.com/pochta-mail/pochta/internal/delivery"
+	"github.com/pochta-mail/pochta/internal/metrics"
 	"github.com/pochta-mail/pochta/internal/msgauth"
+	"github.com/pochta-mail/pochta/internal/mtasts"
 	"github.com/pochta-mail/pochta/internal/queue"
 	"github.com/pochta-mail/pochta/internal/resolver"
 	"github.com/pochta-mail/pochta/internal/store"
@@ -56,17 +59,19 @@ func newQueueWorker(cfg *config.Config, st store.Store, dns resolver.Resolver, l
 	}
 	w := &queue.Worker{
 		Queue: st, Resolver: dns, Hostname: hostname(cfg), Logger: log,
-		Bouncer:        &queue.StoreBouncer{Directory: st, Store: st, Local: localRecipients{local}},
-		Routes:         routes,
-		RequireTLS:     map[string]bool{},
-		RemotePort:     q.RemotePort,
-		Workers:        q.Workers,
-		PerDomain:      q.PerDomain,
-		Lifetime:       q.Lifetime.D(),
-		RetryBase:      q.RetryBase.D(),
-		RetryMax:       q.RetryMax.D(),
-		AttemptTimeout: q.AttemptTimeout.D(),
-		PollInterval:   q.PollInterval.D(),
+		Bouncer:         &queue.StoreBouncer{Directory: st, Store: st, Local: localRecipients{local}},
+		Routes:          routes,
+		RequireTLS:      map[string]bool{},
+		RemotePort:      q.RemotePort,
+		Workers:         q.Workers,
+		PerDomain:       q.PerDomain,
+		MaxConnMessages: q.ConnectionMessages,
+		ConnIdle:        q.ConnectionIdle.D(),
+		Lifetime:        q.Lifetime.D(),
+		RetryBase:       q.RetryBase.D(),
+		RetryMax:        q.RetryMax.D(),
+		AttemptTimeout:  q.AttemptTimeout.D(),
+		PollInterval:    q.PollInterval.D(),
 	}
 	if signer != nil { // a nil *msgauth.Signer must not become a non-nil interface
 		w.Signer = signer
@@ -102,6 +107,9 @@ func newQueueWorker(cfg *config.Config, st store.Store, dns resolver.Resolver, l
 			w.Smarthost.Password, _, _ = strings.Cut(strings.TrimRight(string(b), "\r\n"), "\n")
 		}
 	}
+	if q.MTASTS {
+		w.MTASTS = &mtasts.Fetcher{Resolver: dns, RootCAs: w.RootCAs, Logger: log}
+	}
 	return w, nil
 }
 
@@ -123,13 +131,19 @@ func (l localRecipients) Resolve(ctx context.Context, address string) ([]store.A
 
 // kickingStore wakes the queue worker when a delivery queued mail, so a
 // submission leaves at once instead of at the next poll.
+// It also counts the message and its commit time.
 type kickingStore struct {
 	store.Deliverer
-	kick func()
+	kick    func()
+	metrics *metrics.Metrics
 }
 
 func (k kickingStore) Deliver(ctx context.Context, d store.Delivery) error {
+	start := time.Now()
 	err := k.Deliverer.Deliver(ctx, d)
+	if err == nil {
+		k.metrics.Received("smtp", time.Since(start))
+	}
 	if err == nil && d.Outbound != nil {
 		k.kick()
 	}

@@ -28,12 +28,12 @@ func TestQueueRetryAndDrop(t *testing.T) {
 	}
 	must(t, "", "-d", dir, "queue", "retry", "1")
 	must(t, "", "-d", dir, "queue", "retry", "all")
-	expect(t, exitError, "not found", "", "-d", dir, "queue", "retry", "99")
+	expect(t, exitError, "does not exist", "", "-d", dir, "queue", "retry", "99")
 	must(t, "", "-d", dir, "queue", "drop", "1")
 	if list := must(t, "", "-d", dir, "queue", "list"); strings.HasPrefix(list, "1 ") || !strings.HasPrefix(list, "2 ") {
 		t.Errorf("after drop: %q", list)
 	}
-	expect(t, exitError, "not found", "", "-d", dir, "queue", "drop", "1")
+	expect(t, exitError, "does not exist", "", "-d", dir, "queue", "drop", "1")
 	expect(t, exitUsage, "usage", "", "-d", dir, "queue", "drop")
 	expect(t, exitUsage, "not a message id", "", "-d", dir, "queue", "retry", "x")
 }

@@ -1,13 +1,13 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/pochta-mail/pochta/internal/admin"
 	"github.com/pochta-mail/pochta/internal/store"
 )
 
@@ -39,9 +39,10 @@ func (c *cli) queueCmd(args []string) error {
 		return err
 	}
 	defer st.Close()
+	q := &admin.Queue{Store: st}
 	switch rest[0] {
 	case "list":
-		msgs, err := st.QueuedMessages(c.ctx)
+		msgs, err := q.Messages(c.ctx)
 		if err != nil {
 			return err
 		}
@@ -51,34 +52,18 @@ func (c *cli) queueCmd(args []string) error {
 		}
 		return nil
 	case "retry":
-		ids := []int64{id}
 		if rest[1] == "all" {
-			msgs, err := st.QueuedMessages(c.ctx)
-			if err != nil {
-				return err
-			}
-			ids = ids[:0]
-			for _, m := range msgs {
-				ids = append(ids, m.ID)
-			}
+			return q.Retry(c.ctx)
 		}
-		for _, id := range ids {
-			if err := st.RetryQueued(c.ctx, id, time.Now()); err != nil && !(rest[1] == "all" && errors.Is(err, store.ErrNotFound)) {
-				return fmt.Errorf("queue retry %d: %w", id, err)
-			}
-		}
-		return nil
+		return q.Retry(c.ctx, id)
 	case "drop":
-		// No bounce: dropping is the admin's decision, not a failure.
-		if err := st.DeleteQueued(c.ctx, id); err != nil {
-			return fmt.Errorf("queue drop %d: %w", id, err)
-		}
-		return nil
+		return q.Drop(c.ctx, id)
 	}
-	m, err := st.QueuedMessage(c.ctx, id)
+	m, body, err := q.Message(c.ctx, id)
 	if err != nil {
-		return fmt.Errorf("queue show %d: %w", id, err)
+		return err
 	}
+	defer body.Close()
 	fmt.Fprintf(c.stdout, "id: %d\ncreated: %s\nsize: %d\nfrom: <%s>\n", m.ID,
 		m.Created.UTC().Format(time.RFC3339), m.Size, m.Envelope.From)
 	for _, r := range m.Envelope.Recipients {
@@ -100,11 +85,6 @@ func (c *cli) queueCmd(args []string) error {
 		fmt.Fprintf(c.stdout, "dsn: ret=%s envid=%s\n", m.Envelope.DSNReturn, m.Envelope.DSNEnvelopeID)
 	}
 	fmt.Fprintln(c.stdout)
-	body, err := st.QueuedBody(c.ctx, id)
-	if err != nil {
-		return err
-	}
-	defer body.Close()
 	_, err = io.Copy(c.stdout, body)
 	return err
 }

@@ -16,14 +16,16 @@ func TestAliasQuotaQueueCommands(t *testing.T) {
 	must(t, "pw\n", "-d", dir, "user", "add", "bob@example.test", "--password-stdin")
 	must(t, "", "-d", dir, "alias", "add", "team@example.test", "alice@example.test", "bob@example.test", "far@remote.test")
 	must(t, "", "-d", dir, "alias", "add", "@example.test", "bob@example.test")
+	// abuse@ and postmaster@ came with alice, the domain's first user.
 	if got := must(t, "", "-d", dir, "alias", "list"); got != "@example.test bob@example.test\n"+
+		"abuse@example.test alice@example.test\npostmaster@example.test alice@example.test\n"+
 		"team@example.test alice@example.test bob@example.test far@remote.test\n" {
 		t.Fatalf("alias list: %q", got)
 	}
 	expect(t, exitUsage, "usage", "", "-d", dir, "alias", "add", "team@example.test")
 	expect(t, exitUsage, "user@domain", "", "-d", dir, "alias", "add", "x@example.test", "not-an-address")
 	expect(t, exitError, "nowhere.test", "", "-d", dir, "alias", "add", "x@nowhere.test", "alice@example.test")
-	expect(t, exitError, "already exists", "", "-d", dir, "alias", "add", "alice@example.test", "bob@example.test")
+	expect(t, exitError, "is a user; an alias cannot have the same address", "", "-d", dir, "alias", "add", "alice@example.test", "bob@example.test")
 
 	// deliver resolves aliases (remote targets are queued), plus-addresses
 	// and the catch-all; -f records the Return-Path on local copies only.
@@ -46,7 +48,7 @@ func TestAliasQuotaQueueCommands(t *testing.T) {
 	if !strings.Contains(show, "to: <far@remote.test>") || !strings.HasSuffix(show, "\n\n"+msg) {
 		t.Errorf("queue show (no Return-Path in the queued copy): %q", show)
 	}
-	expect(t, exitError, "not found", "", "-d", dir, "queue", "show", "99")
+	expect(t, exitError, "does not exist", "", "-d", dir, "queue", "show", "99")
 	expect(t, exitUsage, "usage", "", "-d", dir, "queue", "show")
 
 	// Quotas: shown in user list, enforced by deliver (75 by default).
@@ -65,5 +67,5 @@ func TestAliasQuotaQueueCommands(t *testing.T) {
 	must(t, "", "-d", dir, "alias", "del", "team@example.test", "far@remote.test")
 	must(t, "", "-d", dir, "alias", "del", "@example.test")
 	expect(t, exitNoUser, "anyone@example.test", msg, "-d", dir, "deliver", "anyone@example.test")
-	expect(t, exitError, "not found", "", "-d", dir, "alias", "del", "@example.test")
+	expect(t, exitError, "alias @example.test does not exist", "", "-d", dir, "alias", "del", "@example.test")
 }

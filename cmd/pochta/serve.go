@@ -13,6 +13,7 @@ import (
 
 	"github.com/pochta-mail/pochta/internal/config"
 	"github.com/pochta-mail/pochta/internal/delivery"
+	"github.com/pochta-mail/pochta/internal/metrics"
 	"github.com/pochta-mail/pochta/internal/msgauth"
 	"github.com/pochta-mail/pochta/internal/pop3"
 	"github.com/pochta-mail/pochta/internal/server"
@@ -57,7 +58,7 @@ func (c *cli) serveCmd(args []string) error {
 	if err := cfg.ValidateFiles(); err != nil {
 		return withCode(exitConfig, err)
 	}
-	log := c.newLogger(cfg.Log.Level)
+	log := c.newLogger(cfg.Log.Level, cfg.Log.Format)
 	for _, k := range config.Keys() {
 		v, _ := cfg.Get(k)
 		log.Debug("config", "key", k, "value", v)
@@ -71,15 +72,23 @@ func (c *cli) serveCmd(args []string) error {
 	}
 	defer unlock()
 
-	st, err := c.openStore(cfg, log.With("component", "store"))
+	st, err := c.openStoreRecovering(cfg, log.With("component", "store"))
 	if err != nil {
 		return err
 	}
 	defer st.Close()
+	if n, size := smtp.RemoveStaleSpools(os.TempDir(), time.Minute); n > 0 {
+		log.Info("removed stale SMTP spool files", "count", n, "bytes", size)
+	}
 
 	var certs *tlsutil.CertStore
+	var acmeCerts *tlsutil.ACME
 	var tlsConfig *tls.Config
-	if cfg.TLS.Cert != "" {
+	switch {
+	case cfg.TLS.ACME:
+		acmeCerts = newACME(cfg, st, log.With("component", "acme"))
+		tlsConfig = acmeCerts.TLSConfig()
+	case cfg.TLS.Cert != "":
 		if certs, err = tlsutil.NewCertStore(cfg.Path(cfg.TLS.Cert), cfg.Path(cfg.TLS.Key), log); err != nil {
 			return withCode(exitConfig, err)
 		}
@@ -100,10 +109,14 @@ func (c *cli) serveCmd(args []string) error {
 	if err != nil {
 		return err
 	}
-	smtpSrv := newSMTP(cfg, st, authSvc, tlsConfig, log)
-	smtpSrv.Deliverer.Store = kickingStore{Deliverer: st, kick: worker.Kick}
+	m := metrics.New()
+	m.SetQueueStats(queueStats(st))
+	worker.Observer = m
+	counted := func(proto string) countingAuth { return countingAuth{Service: authSvc, proto: proto, metrics: m} }
+	smtpSrv := newSMTP(cfg, st, counted("smtp"), tlsConfig, log)
+	smtpSrv.Deliverer.Store = kickingStore{Deliverer: st, kick: worker.Kick, metrics: m}
 	if cfg.SMTP.AuthChecks {
-		smtpSrv.Checker = &msgauth.Checker{Resolver: dns, AuthServID: hostname(cfg)}
+		smtpSrv.Checker = countingChecker{Checker: &msgauth.Checker{Resolver: dns, AuthServID: hostname(cfg)}, metrics: m}
 		smtpSrv.DMARCReject = cfg.SMTP.DMARCReject
 	}
 	defer smtpSrv.Close()
@@ -112,15 +125,26 @@ func (c *cli) serveCmd(args []string) error {
 		MaxConnections:      cfg.Limits.MaxConnections,
 		MaxConnectionsPerIP: cfg.Limits.MaxConnectionsPerIP,
 		Logger:              log,
+		Observer:            m,
 	}
-	srv.Listeners = append(listeners(cfg, newPOP3(cfg, st, authSvc, tlsConfig, log)),
-		imapListeners(cfg, newIMAP(cfg, st, authSvc, tlsConfig, log))...)
+	hs := newHTTPSide(cfg, st, m, acmeCerts, log.With("component", "web"))
+	defer hs.close()
+	pop3Srv := newPOP3(cfg, st, counted("pop3"), tlsConfig, log)
+	pop3Srv.Metrics = m
+	srv.Listeners = append(listeners(cfg, pop3Srv),
+		imapListeners(cfg, newIMAP(cfg, st, counted("imap"), tlsConfig, log))...)
 	srv.Listeners = append(srv.Listeners, smtpListeners(cfg, smtpSrv)...)
+	srv.Listeners = append(srv.Listeners, hs.listeners(cfg)...)
 	if len(srv.Listeners) == 0 {
 		return withCode(exitConfig, errors.New("config: no listener enabled (every *.listen key is empty)"))
 	}
 	if err := srv.Start(); err != nil {
 		return err
+	}
+	hs.site.SetServices(services(cfg, srv.Addr))
+	hs.listening.Store(true)
+	if acmeCerts != nil {
+		go prefetchCertificate(acmeCerts, log)
 	}
 	log.Info("pochta started", "version", version(), "dir", cfg.Dir, "hostname", hostname(cfg))
 
@@ -138,6 +162,7 @@ func (c *cli) serveCmd(args []string) error {
 	}()
 
 	c.waitForStop(certs, log)
+	hs.listening.Store(false)
 	log.Info("shutting down", "timeout", cfg.Shutdown.Timeout.D())
 	ctx, cancel := context.WithTimeout(context.Background(), cfg.Shutdown.Timeout.D())
 	defer cancel()
@@ -166,7 +191,7 @@ func (c *cli) waitForStop(certs *tlsutil.CertStore, log *slog.Logger) {
 			return
 		case <-hup:
 			if certs == nil {
-				log.Info("SIGHUP: no TLS certificate configured")
+				log.Info("SIGHUP: no certificate files to reload (tls.cert is empty, or tls.acme renews by itself)")
 				continue
 			}
 			certs.Reload() // logs either way; a failure keeps the old certificate
@@ -184,6 +209,8 @@ func newPOP3(cfg *config.Config, st store.Store, a pop3.Authenticator, tlsConfig
 		TLSConfig:      tlsConfig,
 		AllowPlaintext: cfg.Auth.AllowPlaintext,
 		IdleTimeout:    cfg.POP3.IdleTimeout.D(),
+		LineTimeout:    cfg.Limits.LineTimeout.D(),
+		Pacing:         pacing(cfg),
 		LoginDelay:     cfg.POP3.LoginDelay.D(),
 		Expire:         expire,
 		EnableLAST:     cfg.POP3.EnableLast,
@@ -206,28 +233,31 @@ func listeners(cfg *config.Config, p *pop3.Server) []server.Listener {
 
 func newSMTP(cfg *config.Config, st store.Store, authSvc smtp.Authenticator, tlsConfig *tls.Config, log *slog.Logger) *smtp.Server {
 	return &smtp.Server{
-		Hostname:       hostname(cfg),
-		Auth:           authSvc,
-		Resolver:       newResolver(cfg, st),
-		Deliverer:      &delivery.Deliverer{Store: st, Hostname: hostname(cfg)},
-		Logger:         log,
-		TLSConfig:      tlsConfig,
-		AllowPlaintext: cfg.Auth.AllowPlaintext,
-		MaxMessageSize: int64(cfg.Limits.MaxMessageSize),
-		MaxRecipients:  cfg.SMTP.MaxRecipients,
-		CommandTimeout: cfg.SMTP.CommandTimeout.D(),
-		DataTimeout:    cfg.SMTP.DataTimeout.D(),
-		MaxLineLength:  cfg.SMTP.MaxLineLength,
-		RejectBareLF:   cfg.SMTP.BareNewline == "reject",
-		MaxErrors:      cfg.SMTP.MaxErrors,
-		QuotaPermanent: !cfg.Delivery.QuotaTemporary,
+		Hostname:          hostname(cfg),
+		Auth:              authSvc,
+		Resolver:          newResolver(cfg, st),
+		Deliverer:         &delivery.Deliverer{Store: st, Hostname: hostname(cfg)},
+		Logger:            log,
+		TLSConfig:         tlsConfig,
+		AllowPlaintext:    cfg.Auth.AllowPlaintext,
+		MaxMessageSize:    int64(cfg.Limits.MaxMessageSize),
+		MaxRecipients:     cfg.SMTP.MaxRecipients,
+		CommandTimeout:    cfg.SMTP.CommandTimeout.D(),
+		DataTimeout:       cfg.SMTP.DataTimeout.D(),
+		MaxLineLength:     cfg.SMTP.MaxLineLength,
+		RejectBareLF:      cfg.SMTP.BareNewline == "reject",
+		MaxErrors:         cfg.SMTP.MaxErrors,
+		Pacing:            pacing(cfg),
+		FromAny:           cfg.SMTP.FromPolicy == "any",
+		RecipientsPerHour: cfg.SMTP.RecipientsPerHour,
+		QuotaPermanent:    !cfg.Delivery.QuotaTemporary,
 	}
 }
 
 // smtpListeners are MX (plain, STARTTLS offered), submission (STARTTLS)
 // and submissions. The implicit-TLS one is registered as plain: the SMTP
-// handler does the handshake itself, under its connection wrapper, and a
-// refusal must not be written in clear to a TLS client.
+// handler does the handshake itself, under its connection wrapper; its
+// refusal is written after a handshake (RefuseOverTLS).
 func smtpListeners(cfg *config.Config, s *smtp.Server) []server.Listener {
 	var ls []server.Listener
 	if cfg.SMTP.Listen != "" {
@@ -240,9 +270,18 @@ func smtpListeners(cfg *config.Config, s *smtp.Server) []server.Listener {
 	}
 	if cfg.Submissions.Listen != "" {
 		ls = append(ls, server.Listener{Name: "submissions", Key: "submissions.listen", Addr: cfg.Submissions.Listen,
-			Handler: s.Handler(smtp.ModeSubmission, true)})
+			Handler: s.Handler(smtp.ModeSubmission, true), Refusal: smtpRefusal, RefuseOverTLS: true})
 	}
 	return ls
+}
+
+// pacing is the slow-client bounds every protocol shares (limits.*).
+func pacing(cfg *config.Config) server.Pacing {
+	return server.Pacing{
+		LineTimeout: cfg.Limits.LineTimeout.D(),
+		MinRate:     int64(cfg.Limits.MinDataRate),
+		MaxSession:  cfg.Limits.MaxSession.D(),
+	}
 }
 
 func hostname(cfg *config.Config) string {

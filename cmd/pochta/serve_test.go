@@ -36,6 +36,11 @@ func loopbackSMTP(addr string) []string {
 	return []string{"-o", "smtp.listen=" + addr, "-o", "submission.listen=" + addr, "-o", "submissions.listen=" + addr}
 }
 
+// loopbackWeb does the same for the HTTP listeners (http, https, metrics).
+func loopbackWeb(addr string) []string {
+	return []string{"-o", "http.listen=" + addr, "-o", "https.listen=" + addr, "-o", "metrics.listen=" + addr}
+}
+
 // serve starts pochta serve on loopback ephemeral ports and waits for the
 // listeners the log announces. It is stopped with SIGKILL at cleanup if the
 // test has not stopped it.
@@ -43,6 +48,7 @@ func serve(t *testing.T, dir string, overrides ...string) *serving {
 	t.Helper()
 	args := append([]string{"-d", dir, "serve", "-o", "pop3.listen=127.0.0.1:0", "-o", "pop3s.listen=127.0.0.1:0",
 		"-o", "imap.listen=127.0.0.1:0", "-o", "imaps.listen=127.0.0.1:0"}, loopbackSMTP("127.0.0.1:0")...)
+	args = append(args, loopbackWeb("127.0.0.1:0")...)
 	for _, o := range overrides {
 		args = append(args, "-o", o)
 	}
@@ -245,7 +251,7 @@ func TestServeConfigErrors(t *testing.T) {
 	for _, tc := range cases {
 		args := append([]string{"-d", dir, "serve", "-o", "pop3.listen=", "-o", "pop3s.listen=127.0.0.1:0",
 			"-o", "imap.listen=", "-o", "imaps.listen="}, loopbackSMTP("")...)
-		args = append(args, "-o", tc.override)
+		args = append(append(args, loopbackWeb("")...), "-o", tc.override)
 		expect(t, exitConfig, tc.want, "", args...)
 	}
 	// A port in use: the error names the listener's key.
@@ -255,7 +261,7 @@ func TestServeConfigErrors(t *testing.T) {
 	}
 	defer busy.Close()
 	expect(t, exitError, "pop3.listen", "", append([]string{"-d", dir, "serve", "-o", "pop3.listen=" + busy.Addr().String(),
-		"-o", "pop3s.listen=", "-o", "imap.listen=", "-o", "imaps.listen="}, loopbackSMTP("")...)...)
+		"-o", "pop3s.listen=", "-o", "imap.listen=", "-o", "imaps.listen="}, append(loopbackSMTP(""), loopbackWeb("")...)...)...)
 	// The file itself is checked too.
 	setConfig(t, dir, "auth", "legacy", `"yes"`)
 	expect(t, exitConfig, "config: auth.legacy: want true or false", "", "-d", dir, "user", "list")

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 
+	"github.com/pochta-mail/pochta/internal/admin"
 	"github.com/pochta-mail/pochta/internal/config"
 )
 
@@ -18,7 +19,7 @@ func (c *cli) userCmd(args []string) error {
 		return err
 	}
 	if len(rest) == 0 {
-		return usagef("user: want add, passwd, del or list")
+		return usagef("user: want add, passwd, del, quota or list")
 	}
 	sub, operands := rest[0], rest[1:]
 	switch {
@@ -33,10 +34,9 @@ func (c *cli) userCmd(args []string) error {
 			return usagef("user quota: %q is not a size (e.g. 500MiB) or none", operands[1])
 		}
 	}
-	var address string
 	if sub != "list" {
-		if address, err = checkAddress(operands[0]); err != nil {
-			return usageErr(err)
+		if _, err := admin.Address(operands[0]); err != nil {
+			return err
 		}
 	}
 	cfg, st, err := c.adminStore(*dir)
@@ -44,6 +44,7 @@ func (c *cli) userCmd(args []string) error {
 		return err
 	}
 	defer st.Close()
+	svc := &admin.Service{Store: st}
 
 	switch sub {
 	case "list":
@@ -51,35 +52,24 @@ func (c *cli) userCmd(args []string) error {
 		if len(operands) == 1 {
 			domain = operands[0]
 		}
-		accounts, err := st.Accounts(c.ctx, domain)
+		accounts, err := svc.Users(c.ctx, domain)
 		if err != nil {
 			return err
 		}
 		for _, a := range accounts {
-			limit := "none"
-			if a.Quota > 0 {
-				b, _ := config.Size(a.Quota).MarshalText()
-				limit = string(b)
-			}
-			fmt.Fprintf(c.stdout, "%s used=%d quota=%s\n", a.Address, a.Used, limit)
+			fmt.Fprintf(c.stdout, "%s used=%s quota=%s\n", a.Address, sizeText(a.Used), quotaText(a.Quota))
 		}
 		return nil
 	case "quota":
-		if err := st.SetQuota(c.ctx, address, int64(quota)); err != nil {
-			return fmt.Errorf("user quota %s: %w", address, err)
-		}
-		return nil
+		return svc.SetQuota(c.ctx, operands[0], int64(quota))
 	case "del":
-		if err := st.DeleteAccount(c.ctx, address); err != nil {
-			return fmt.Errorf("user del %s: %w", address, err)
-		}
-		return nil
+		return svc.DeleteUser(c.ctx, operands[0])
 	}
 
 	// add and passwd: both (re)build the whole credential set.
 	if sub == "passwd" {
-		if _, err := st.Account(c.ctx, address); err != nil { // before asking for a password
-			return fmt.Errorf("user passwd %s: %w", address, err)
+		if _, err := svc.User(c.ctx, operands[0]); err != nil { // before asking for a password
+			return err
 		}
 	}
 	password, err := c.readPassword(*fromStdin)
@@ -96,14 +86,31 @@ func (c *cli) userCmd(args []string) error {
 			fmt.Fprintln(c.stderr, "warning: auth.legacy is false in the configuration: APOP and CRAM-MD5 stay disabled until it is set to true")
 		}
 	}
-	if sub == "add" {
-		if _, err := st.CreateAccount(c.ctx, address, creds); err != nil {
-			return fmt.Errorf("user add %s: %w", address, err)
-		}
-		return nil
+	if sub == "passwd" {
+		return svc.SetCredentials(c.ctx, operands[0], creds)
 	}
-	if err := st.SetCredentials(c.ctx, address, creds); err != nil {
-		return fmt.Errorf("user passwd %s: %w", address, err)
+	res, err := svc.AddUser(c.ctx, operands[0], creds)
+	if err != nil {
+		return err
+	}
+	switch len(res.RoleAliases) {
+	case 1:
+		fmt.Fprintf(c.stdout, "%s now delivers to %s (RFC 2142)\n", res.RoleAliases[0], res.Account.Address)
+	case 2:
+		fmt.Fprintf(c.stdout, "%s and %s now deliver to %s (RFC 2142)\n", res.RoleAliases[0], res.RoleAliases[1], res.Account.Address)
 	}
 	return nil
+}
+
+// sizeText writes octets the way the config does (500MiB), or as bytes.
+func sizeText(n int64) string {
+	b, _ := config.Size(n).MarshalText()
+	return string(b)
+}
+
+func quotaText(n int64) string {
+	if n <= 0 {
+		return "none"
+	}
+	return sizeText(n)
 }

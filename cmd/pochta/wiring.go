@@ -19,24 +19,36 @@ func (c *cli) loadConfig(dir string, overrides []string) (*config.Config, error)
 	return cfg, withCode(exitConfig, err)
 }
 
-// newLogger writes text logs to stderr at the configured level.
-func (c *cli) newLogger(level string) *slog.Logger {
+// newLogger writes logs to stderr at the configured level, as text
+// (key=value) or JSON lines.
+func (c *cli) newLogger(level, format string) *slog.Logger {
 	var l slog.Level
 	if err := l.UnmarshalText([]byte(level)); err != nil {
 		l = slog.LevelInfo
 	}
-	return slog.New(slog.NewTextHandler(c.stderr, &slog.HandlerOptions{Level: l}))
+	opts := &slog.HandlerOptions{Level: l}
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(c.stderr, opts))
+	}
+	return slog.New(slog.NewTextHandler(c.stderr, opts))
 }
 
 // adminLogger is for the short-lived admin commands: only problems.
 func (c *cli) adminLogger() *slog.Logger {
-	return c.newLogger("warn")
+	return c.newLogger("warn", "text")
 }
 
 // openStore opens the storage engine of the installation. The data lives
 // in DIR itself (DIR/pochta.db, DIR/messages/).
 func (c *cli) openStore(cfg *config.Config, log *slog.Logger) (*sqlite.Store, error) {
 	return sqlite.Open(c.ctx, cfg.Dir, sqlite.Options{Logger: log})
+}
+
+// openStoreRecovering is openStore for serve's start: with no other
+// process in the store, every body file a crash left without a row is
+// removed at once (logged with their count and size).
+func (c *cli) openStoreRecovering(cfg *config.Config, log *slog.Logger) (*sqlite.Store, error) {
+	return sqlite.Open(c.ctx, cfg.Dir, sqlite.Options{Logger: log, Recover: true})
 }
 
 func newAuth(cfg *config.Config, st store.Directory, log *slog.Logger) *auth.Service {

@@ -28,6 +28,10 @@ type Config struct {
 	SMTP        SMTP     `toml:"smtp" doc:"SMTP: the MX listener (mail for local domains, no relaying) and the options every SMTP listener shares."`
 	Submission  Listener `toml:"submission" doc:"Message submission (RFC 6409) with STARTTLS: AUTH required, only after TLS (loopback clients excepted unless auth.allow_plaintext)."`
 	Submissions Listener `toml:"submissions" doc:"Message submission over implicit TLS (RFC 8314): AUTH required."`
+	HTTP        Listener `toml:"http" doc:"Plain HTTP for mail clients and other servers: Thunderbird autoconfig, Outlook autodiscover, the Apple profile, the MTA-STS policy (see docs/HTTP.md)."`
+	HTTPS       Listener `toml:"https" doc:"The same HTTP side over implicit TLS, with the certificate of tls.cert."`
+	Metrics     Listener `toml:"metrics" doc:"Operator HTTP: Prometheus /metrics, /healthz and /readyz. Keep it on loopback or a private address: it is not authenticated."`
+	MTASTS      MTASTS   `toml:"mta_sts" doc:"MTA-STS (RFC 8461): the policy published at https://mta-sts.DOMAIN/.well-known/mta-sts.txt for every local domain."`
 	Delivery    Delivery `toml:"delivery" doc:"Recipient resolution and mailbox policy, shared by SMTP and pochta deliver."`
 	Queue       Queue    `toml:"queue" doc:"Outbound delivery: the queue workers that send mail for remote recipients to their domains' MX hosts (or a route or smarthost), with retries and bounces."`
 	DNS         DNS      `toml:"dns" doc:"Name resolution for outbound delivery (MX, A/AAAA) and inbound SPF, DKIM and DMARC checks (TXT)."`
@@ -38,15 +42,29 @@ type Config struct {
 
 // Log configures the server log (log/slog text on stderr).
 type Log struct {
-	Level string `toml:"level" doc:"Minimum level logged: debug, info, warn or error."`
+	Level  string `toml:"level" doc:"Minimum level logged: debug, info, warn or error."`
+	Format string `toml:"format" doc:"Log line format on stderr: text (key=value) or json (one object per line)."`
+}
+
+// MTASTS configures the published MTA-STS policy.
+type MTASTS struct {
+	Mode   string   `toml:"mode" doc:"Policy mode published: testing (senders report failures but still deliver), enforce (senders refuse to deliver without valid TLS to an MX listed here: only with a certificate from a public CA), none (withdraws a policy), or empty to publish nothing."`
+	MaxAge Duration `toml:"max_age" doc:"How long senders cache the policy (max_age); RFC 8461 suggests weeks. From 1h to 8760h."`
 }
 
 // TLS names the certificate served by every TLS listener (STLS and implicit
 // TLS). SIGHUP reloads both files.
 type TLS struct {
-	Cert string `toml:"cert" doc:"PEM certificate chain file; relative paths are resolved against DIR. Empty disables TLS (and so pop3s, imaps, STLS and STARTTLS)."`
-	Key  string `toml:"key" doc:"PEM private key file for tls.cert; relative paths are resolved against DIR."`
+	Cert          string `toml:"cert" doc:"PEM certificate chain file; relative paths are resolved against DIR. Empty disables TLS (and so pop3s, imaps, STLS and STARTTLS)."`
+	Key           string `toml:"key" doc:"PEM private key file for tls.cert; relative paths are resolved against DIR."`
+	ACME          bool   `toml:"acme" doc:"Get certificates from an ACME CA (Let's Encrypt by default) instead of tls.cert/tls.key: for hostname and for autoconfig., autodiscover. and mta-sts. of every local domain, answering TLS-ALPN-01 on https.listen (port 443) and HTTP-01 on http.listen (port 80), kept in DIR/acme and renewed before expiry without a restart. Needs public DNS for those names pointing here."`
+	ACMEEmail     string `toml:"acme_email" doc:"Contact address given to the ACME CA for expiry and policy notices; may be empty."`
+	ACMEDirectory string `toml:"acme_directory" doc:"ACME directory URL of the CA. The default is Let's Encrypt's production directory; its staging directory (https://acme-staging-v02.api.letsencrypt.org/directory) is for trials."`
 }
+
+// TLSOn reports whether the server has certificates to serve (files or
+// ACME).
+func (c *Config) TLSOn() bool { return c.TLS.Cert != "" || c.TLS.ACME }
 
 // Listener is a service that only has a listen address.
 type Listener struct {
@@ -66,15 +84,17 @@ type POP3 struct {
 
 // SMTP configures the SMTP listeners.
 type SMTP struct {
-	Listen         string   `toml:"listen" doc:"Address of the MX listener (port 25: mail for local domains from anyone, STARTTLS offered when TLS is configured); empty disables it."`
-	MaxRecipients  int      `toml:"max_recipients" doc:"Recipients accepted per message; more get 452 4.5.3 (the client sends them in another transaction)."`
-	CommandTimeout Duration `toml:"command_timeout" doc:"How long the server waits for the client's next command (RFC 5321 section 4.5.3.2.7: at least 5m)."`
-	DataTimeout    Duration `toml:"data_timeout" doc:"How long the server waits for each block of message data during DATA or BDAT (RFC 5321 section 4.5.3.2.5: 3m)."`
-	MaxLineLength  int      `toml:"max_line_length" doc:"Longest command or message line accepted, in octets; a longer one ends the session with 500 5.4.0. RFC 5321 allows 1000, but real mail has longer lines (Postfix accepts them), so the default is generous; the limit bounds the memory one command line takes."`
-	BareNewline    string   `toml:"bare_newline" doc:"A line ending in a bare LF inside DATA: \"normalize\" (accept it as CRLF, Postfix 3.9's default for smtpd_forbid_bare_newline) or \"reject\" (refuse the message with 550 5.5.2). The end of data is only ever CRLF.CRLF."`
-	MaxErrors      int      `toml:"max_errors" doc:"Refused commands (unknown users, bad syntax, failed AUTH...) tolerated in a session before it is closed with 421 4.7.0."`
-	AuthChecks     bool     `toml:"auth_checks" doc:"Check mail arriving on the MX listener with SPF (RFC 7208), DKIM (RFC 6376) and DMARC (RFC 7489) and record the results in an Authentication-Results header field (RFC 8601). Submission is never checked."`
-	DMARCReject    bool     `toml:"dmarc_reject" doc:"Refuse at DATA (550 5.7.1) a message that fails DMARC when its domain publishes p=reject. False only records dmarc=fail. Needs smtp.auth_checks."`
+	Listen            string   `toml:"listen" doc:"Address of the MX listener (port 25: mail for local domains from anyone, STARTTLS offered when TLS is configured); empty disables it."`
+	MaxRecipients     int      `toml:"max_recipients" doc:"Recipients accepted per message; more get 452 4.5.3 (the client sends them in another transaction)."`
+	CommandTimeout    Duration `toml:"command_timeout" doc:"How long the server waits for the client's next command (RFC 5321 section 4.5.3.2.7: at least 5m)."`
+	DataTimeout       Duration `toml:"data_timeout" doc:"How long the server waits for each block of message data during DATA or BDAT (RFC 5321 section 4.5.3.2.5: 3m)."`
+	MaxLineLength     int      `toml:"max_line_length" doc:"Longest command or message line accepted, in octets; a longer one ends the session with 500 5.4.0. RFC 5321 allows 1000, but real mail has longer lines (Postfix accepts them), so the default is generous; the limit bounds the memory one command line takes."`
+	BareNewline       string   `toml:"bare_newline" doc:"A line ending in a bare LF inside DATA: \"normalize\" (accept it as CRLF, Postfix 3.9's default for smtpd_forbid_bare_newline) or \"reject\" (refuse the message with 550 5.5.2). The end of data is only ever CRLF.CRLF."`
+	MaxErrors         int      `toml:"max_errors" doc:"Refused commands (unknown users, bad syntax, failed AUTH...) tolerated in a session before it is closed with 421 4.7.0."`
+	AuthChecks        bool     `toml:"auth_checks" doc:"Check mail arriving on the MX listener with SPF (RFC 7208), DKIM (RFC 6376) and DMARC (RFC 7489) and record the results in an Authentication-Results header field (RFC 8601). Submission is never checked."`
+	FromPolicy        string   `toml:"from_policy" doc:"Submission: which From: header addresses an authenticated account may send: \"account\" (its own address, its plus-addresses, or an alias that includes it, as for the envelope sender; anything else is refused with 550 5.7.1) or \"any\"."`
+	RecipientsPerHour int      `toml:"recipients_per_hour" doc:"Submission: recipients one account may send to in any hour (counted per message accepted, local ones included); past it RCPT gets 451 4.7.1 and the client retries later. 0 = unlimited."`
+	DMARCReject       bool     `toml:"dmarc_reject" doc:"Refuse at DATA (550 5.7.1) a message that fails DMARC when its domain publishes p=reject. False only records dmarc=fail. Needs smtp.auth_checks."`
 }
 
 // Delivery configures recipient resolution and mailbox policy.
@@ -86,16 +106,19 @@ type Delivery struct {
 // Queue configures outbound delivery.
 type Queue struct {
 	Workers               int      `toml:"workers" doc:"Messages delivered at once, over all domains."`
-	PerDomain             int      `toml:"per_domain" doc:"Connections to one destination domain at once (to the smarthost, when set)."`
+	PerDomain             int      `toml:"per_domain" doc:"Connections to one destination domain at once (to the smarthost, when set). The bound adapts: a domain that answers 421, a 4xx to the greeting, MAIL or DATA, or cannot be reached gets half as many (at least one); successes add them back one at a time."`
+	ConnectionMessages    int      `toml:"connection_messages" doc:"Messages one SMTP session to a next hop may carry. Sessions are reused: the next message to the same host (same address, same TLS policy) takes an idle session, starting with RSET, instead of connecting, greeting and negotiating TLS again."`
+	ConnectionIdle        Duration `toml:"connection_idle" doc:"How long a reusable session to a next hop stays open without a message before it is closed with QUIT. At most queue.per_domain idle sessions are kept per next hop."`
 	Lifetime              Duration `toml:"lifetime" doc:"How long a message is retried before it is bounced (RFC 5321 section 4.5.4.1 suggests 4-5 days)."`
-	RetryBase             Duration `toml:"retry_base" doc:"Delay before the first retry after a temporary failure; it doubles with every further attempt, up to queue.retry_max."`
+	RetryBase             Duration `toml:"retry_base" doc:"Delay before the first retry after a temporary failure; it doubles with every further attempt, up to queue.retry_max. Each delay is shortened by a random part of up to a quarter, so messages that failed together do not return together."`
 	RetryMax              Duration `toml:"retry_max" doc:"Longest delay between two attempts."`
 	AttemptTimeout        Duration `toml:"attempt_timeout" doc:"Longest time one delivery attempt of a message may take (all its hosts). The message stays claimed a quarter longer: a crashed server's messages are retried after that."`
 	PollInterval          Duration `toml:"poll_interval" doc:"How often the workers look for due messages; new submissions wake them at once."`
 	RemotePort            int      `toml:"remote_port" doc:"TCP port of MX hosts. Only tests and labs change it; routes carry their own port."`
 	Routes                string   `toml:"routes" doc:"Static next hops overriding MX, like Postfix transport maps: \"domain=host:port, domain=[192.0.2.1]:25\". A bracketed or bare IP is used without lookup; a host name is looked up by A/AAAA; the port defaults to queue.remote_port."`
 	RequireTLS            string   `toml:"require_tls" doc:"Comma-separated domains whose mail must go over STARTTLS with a verified certificate; mail for them waits (and eventually bounces) otherwise. Elsewhere TLS is opportunistic: used when offered, certificate not checked."`
-	TLSCAFile             string   `toml:"tls_ca_file" doc:"PEM CA certificates trusted (besides the system's) when verifying queue.require_tls domains and the smarthost."`
+	MTASTS                bool     `toml:"mta_sts" doc:"Honour remote domains' MTA-STS policies (RFC 8461): for a domain publishing one in enforce mode, mail goes only to the MX hosts it lists, over STARTTLS with a verified certificate, and waits otherwise. The policy is fetched over HTTPS and cached for its max_age. Static routes and the smarthost are not affected."`
+	TLSCAFile             string   `toml:"tls_ca_file" doc:"PEM CA certificates trusted (besides the system's) when verifying queue.require_tls domains, the smarthost, and MTA-STS policy hosts and MX hosts."`
 	Smarthost             string   `toml:"smarthost" doc:"Relay all remote mail through this host:port instead of MX (port 465: implicit TLS, else STARTTLS, required and verified either way). Empty delivers directly."`
 	SmarthostUser         string   `toml:"smarthost_user" doc:"User name for AUTH PLAIN (or LOGIN) at the smarthost; empty sends no AUTH."`
 	SmarthostPasswordFile string   `toml:"smarthost_password_file" doc:"File holding the smarthost password (first line), so it stays out of pochta.toml and the process list."`
@@ -117,9 +140,12 @@ type Auth struct {
 
 // Limits bounds resource use.
 type Limits struct {
-	MaxConnections      int  `toml:"max_connections" doc:"Maximum simultaneous connections over all listeners; more are refused politely. 0 = unlimited."`
-	MaxConnectionsPerIP int  `toml:"max_connections_per_ip" doc:"Maximum simultaneous connections from one IP address. 0 = unlimited."`
-	MaxMessageSize      Size `toml:"max_message_size" doc:"Largest message accepted for delivery, in bytes or with a KiB/MiB/GiB suffix. pochta deliver refuses larger ones with exit code 69."`
+	MaxConnections      int      `toml:"max_connections" doc:"Maximum simultaneous connections over all listeners; more are refused politely. 0 = unlimited."`
+	MaxConnectionsPerIP int      `toml:"max_connections_per_ip" doc:"Maximum simultaneous connections from one IP address. 0 = unlimited."`
+	MaxMessageSize      Size     `toml:"max_message_size" doc:"Largest message accepted for delivery, in bytes or with a KiB/MiB/GiB suffix. pochta deliver refuses larger ones with exit code 69."`
+	LineTimeout         Duration `toml:"line_timeout" doc:"Every protocol: once the client started sending (a command line, message data), how long the rest may take beyond one second per limits.min_data_rate octets. A client dripping one byte every few seconds is cut off after this. The wait for the first byte is the protocol's own idle timeout."`
+	MinDataRate         Size     `toml:"min_data_rate" doc:"Every protocol: octets per second a client must keep up on average while it sends message data (DATA, BDAT, IMAP APPEND), after limits.line_timeout of grace. Bytes, or with a KiB/MiB suffix."`
+	MaxSession          Duration `toml:"max_session" doc:"Every protocol: longest life of one connection, however busy; the session is then closed (SMTP 421 4.4.2, POP3 without deleting anything, IMAP BYE). Clients reconnect. Must be at least 10m (RFC 1939's autologout and RFC 5321's timeouts are the floor)."`
 }
 
 // Shutdown configures the graceful stop on SIGTERM/SIGINT.
@@ -131,8 +157,8 @@ type Shutdown struct {
 // set. It is the one place defaults live.
 func Default() *Config {
 	return &Config{
-		Log:   Log{Level: "info"},
-		TLS:   TLS{Cert: "cert.pem", Key: "key.pem"},
+		Log:   Log{Level: "info", Format: "text"},
+		TLS:   TLS{Cert: "cert.pem", Key: "key.pem", ACMEDirectory: "https://acme-v02.api.letsencrypt.org/directory"},
 		POP3S: Listener{Listen: ":995"},
 		IMAP:  Listener{Listen: ":143"},
 		IMAPS: Listener{Listen: ":993"},
@@ -144,27 +170,36 @@ func Default() *Config {
 			MaxBadCommands: 10,
 		},
 		SMTP: SMTP{
-			Listen:         ":25",
-			MaxRecipients:  100,
-			CommandTimeout: Duration(5 * time.Minute),
-			DataTimeout:    Duration(3 * time.Minute),
-			MaxLineLength:  16384,
-			BareNewline:    "normalize",
-			MaxErrors:      20,
-			AuthChecks:     true,
+			Listen:            ":25",
+			MaxRecipients:     100,
+			CommandTimeout:    Duration(5 * time.Minute),
+			DataTimeout:       Duration(3 * time.Minute),
+			MaxLineLength:     16384,
+			BareNewline:       "normalize",
+			MaxErrors:         20,
+			AuthChecks:        true,
+			FromPolicy:        "account",
+			RecipientsPerHour: 1000,
 		},
 		Submission:  Listener{Listen: ":587"},
 		Submissions: Listener{Listen: ":465"},
+		HTTP:        Listener{Listen: ":80"},
+		HTTPS:       Listener{Listen: ":443"},
+		Metrics:     Listener{Listen: "127.0.0.1:9465"},
+		MTASTS:      MTASTS{Mode: "testing", MaxAge: Duration(7 * 24 * time.Hour)},
 		Delivery:    Delivery{RecipientDelimiter: "+", QuotaTemporary: true},
 		Queue: Queue{
-			Workers:        16,
-			PerDomain:      4,
-			Lifetime:       Duration(5 * 24 * time.Hour),
-			RetryBase:      Duration(5 * time.Minute),
-			RetryMax:       Duration(4 * time.Hour),
-			AttemptTimeout: Duration(15 * time.Minute),
-			PollInterval:   Duration(2 * time.Second),
-			RemotePort:     25,
+			Workers:            16,
+			PerDomain:          4,
+			ConnectionMessages: 100,
+			ConnectionIdle:     Duration(5 * time.Second),
+			Lifetime:           Duration(5 * 24 * time.Hour),
+			RetryBase:          Duration(5 * time.Minute),
+			RetryMax:           Duration(4 * time.Hour),
+			AttemptTimeout:     Duration(15 * time.Minute),
+			PollInterval:       Duration(2 * time.Second),
+			RemotePort:         25,
+			MTASTS:             true,
 		},
 		Auth: Auth{
 			CacheTTL:        Duration(5 * time.Minute),
@@ -174,7 +209,29 @@ func Default() *Config {
 			MaxConnections:      10000,
 			MaxConnectionsPerIP: 50,
 			MaxMessageSize:      50 << 20,
+			LineTimeout:         Duration(time.Minute),
+			MinDataRate:         1 << 10,
+			MaxSession:          Duration(time.Hour),
 		},
 		Shutdown: Shutdown{Timeout: Duration(30 * time.Second)},
 	}
+}
+
+// LocalPorts describes LocalProfile for people.
+const LocalPorts = "SMTP 2525, submission 1587/1465, POP3 1110/1995, IMAP 1143/1993, HTTP 8080/8443, metrics 9465"
+
+// LocalProfile puts every listener on loopback high ports, so Pochta runs
+// without root and is reachable only from this machine (pochta init
+// --local).
+func LocalProfile(c *Config) {
+	c.SMTP.Listen = "127.0.0.1:2525"
+	c.Submission.Listen = "127.0.0.1:1587"
+	c.Submissions.Listen = "127.0.0.1:1465"
+	c.POP3.Listen = "127.0.0.1:1110"
+	c.POP3S.Listen = "127.0.0.1:1995"
+	c.IMAP.Listen = "127.0.0.1:1143"
+	c.IMAPS.Listen = "127.0.0.1:1993"
+	c.HTTP.Listen = "127.0.0.1:8080"
+	c.HTTPS.Listen = "127.0.0.1:8443"
+	c.Metrics.Listen = "127.0.0.1:9465"
 }

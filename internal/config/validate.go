@@ -22,6 +22,19 @@ func (c *Config) Validate() error {
 	default:
 		return keyErr("log.level", "%q is not one of debug, info, warn, error", c.Log.Level)
 	}
+	switch c.Log.Format {
+	case "text", "json":
+	default:
+		return keyErr("log.format", "%q is not one of text, json", c.Log.Format)
+	}
+	switch c.MTASTS.Mode {
+	case "", "testing", "enforce", "none":
+	default:
+		return keyErr("mta_sts.mode", "%q is not one of testing, enforce, none (or empty)", c.MTASTS.Mode)
+	}
+	if d := c.MTASTS.MaxAge.D(); d < time.Hour || d > 8760*time.Hour {
+		return keyErr("mta_sts.max_age", "must be from 1h to 8760h, got %s", d)
+	}
 	if strings.ContainsFunc(c.Hostname, func(r rune) bool { return r <= ' ' || r >= 0x7f }) {
 		return keyErr("hostname", "%q contains spaces or control characters", c.Hostname)
 	}
@@ -43,13 +56,22 @@ func (c *Config) Validate() error {
 	if (c.TLS.Cert == "") != (c.TLS.Key == "") {
 		return keyErr("tls.cert", "tls.cert and tls.key must be set together")
 	}
-	if c.POP3S.Listen != "" && c.TLS.Cert == "" {
+	if c.TLS.ACME && (c.HTTP.Listen == "" && c.HTTPS.Listen == "") {
+		return keyErr("tls.acme", "the CA validates over http.listen (port 80) or https.listen (port 443): enable one")
+	}
+	if c.TLS.ACME && !strings.HasPrefix(c.TLS.ACMEDirectory, "https://") {
+		return keyErr("tls.acme_directory", "%q is not an https:// URL", c.TLS.ACMEDirectory)
+	}
+	if c.POP3S.Listen != "" && !c.TLSOn() {
 		return keyErr("pop3s.listen", "implicit TLS needs tls.cert and tls.key (or leave pop3s.listen empty)")
 	}
-	if c.IMAPS.Listen != "" && c.TLS.Cert == "" {
+	if c.IMAPS.Listen != "" && !c.TLSOn() {
 		return keyErr("imaps.listen", "implicit TLS needs tls.cert and tls.key (or leave imaps.listen empty)")
 	}
-	if c.Submissions.Listen != "" && c.TLS.Cert == "" {
+	if c.HTTPS.Listen != "" && !c.TLSOn() {
+		return keyErr("https.listen", "HTTPS needs tls.cert and tls.key (or leave https.listen empty)")
+	}
+	if c.Submissions.Listen != "" && !c.TLSOn() {
 		return keyErr("submissions.listen", "implicit TLS needs tls.cert and tls.key (or leave submissions.listen empty)")
 	}
 	if err := c.validateSMTP(); err != nil {
@@ -65,6 +87,15 @@ func (c *Config) Validate() error {
 		if d < 0 {
 			return keyErr(key, "must not be negative, got %s", d.D())
 		}
+	}
+	if c.Limits.LineTimeout <= 0 {
+		return keyErr("limits.line_timeout", "must be positive, got %s", c.Limits.LineTimeout.D())
+	}
+	if c.Limits.MinDataRate <= 0 {
+		return keyErr("limits.min_data_rate", "must be positive, got %d", c.Limits.MinDataRate)
+	}
+	if c.Limits.MaxSession.D() < rfc1939MinIdle {
+		return keyErr("limits.max_session", "must be at least %s (RFC 1939 autologout, RFC 5321 timeouts), got %s", rfc1939MinIdle, c.Limits.MaxSession.D())
 	}
 	if c.POP3.MaxBadCommands < 1 {
 		return keyErr("pop3.max_bad_commands", "must be at least 1, got %d", c.POP3.MaxBadCommands)
@@ -97,6 +128,14 @@ func (c *Config) validateSMTP() error {
 	case "normalize", "reject":
 	default:
 		return keyErr("smtp.bare_newline", "%q is not one of normalize, reject", c.SMTP.BareNewline)
+	}
+	switch c.SMTP.FromPolicy {
+	case "account", "any":
+	default:
+		return keyErr("smtp.from_policy", "%q is not one of account, any", c.SMTP.FromPolicy)
+	}
+	if c.SMTP.RecipientsPerHour < 0 {
+		return keyErr("smtp.recipients_per_hour", "must not be negative (0 = unlimited), got %d", c.SMTP.RecipientsPerHour)
 	}
 	for key, d := range map[string]Duration{
 		"smtp.command_timeout": c.SMTP.CommandTimeout,
@@ -139,6 +178,9 @@ func (c *Config) Warnings() []string {
 // ValidateFiles checks the files the server needs: the TLS certificate and
 // key, when TLS is configured.
 func (c *Config) ValidateFiles() error {
+	if c.TLS.ACME {
+		return nil // tls.cert and tls.key are not used
+	}
 	for key, p := range map[string]string{"tls.cert": c.TLS.Cert, "tls.key": c.TLS.Key} {
 		if p == "" {
 			continue
@@ -179,7 +221,7 @@ func unwrapAddrErr(err error) error {
 
 func (c *Config) validateQueue() error {
 	q := c.Queue
-	for key, n := range map[string]int{"queue.workers": q.Workers, "queue.per_domain": q.PerDomain} {
+	for key, n := range map[string]int{"queue.workers": q.Workers, "queue.per_domain": q.PerDomain, "queue.connection_messages": q.ConnectionMessages} {
 		if n < 1 {
 			return keyErr(key, "must be at least 1, got %d", n)
 		}
@@ -190,6 +232,7 @@ func (c *Config) validateQueue() error {
 	for key, d := range map[string]Duration{
 		"queue.lifetime": q.Lifetime, "queue.retry_base": q.RetryBase, "queue.retry_max": q.RetryMax,
 		"queue.attempt_timeout": q.AttemptTimeout, "queue.poll_interval": q.PollInterval,
+		"queue.connection_idle": q.ConnectionIdle,
 	} {
 		if d <= 0 {
 			return keyErr(key, "must be positive, got %s", d.D())

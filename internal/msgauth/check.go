@@ -11,6 +11,7 @@ import (
 
 	"github.com/emersion/go-msgauth/dkim"
 
+	"github.com/pochta-mail/pochta/internal/message"
 	"github.com/pochta-mail/pochta/internal/resolver"
 )
 
@@ -60,7 +61,7 @@ func (c *Checker) Check(ctx context.Context, in Input, msg io.ReadSeeker) (Verdi
 	var spfReason string
 	v.SPF, spfReason = CheckSPF(ctx, c.Resolver, in.RemoteIP, spfDomain, sender, in.Helo)
 
-	header, err := readHeader(bufio.NewReader(msg))
+	header, err := message.ReadHeader(bufio.NewReader(msg), maxHeader)
 	if err != nil {
 		return v, err
 	}

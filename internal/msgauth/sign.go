@@ -11,19 +11,54 @@ import (
 	"strings"
 
 	"github.com/emersion/go-msgauth/dkim"
+
+	"github.com/pochta-mail/pochta/internal/message"
 )
 
 // maxHeader bounds the header section read to find From before signing.
 const maxHeader = 1 << 20
 
-// signedHeaders are RFC 6376 5.4.1's recommended fields. Each is signed
-// once more than it occurs (go-msgauth signs listed fields even when
-// absent), so none can be added after signing.
-var signedHeaders = []string{
+// signedFields are RFC 6376 5.4.1's recommended fields. A field is
+// signed only as often as it occurs: naming an absent field in h= signs
+// its absence, and a receiving MTA that adds it (Postfix adds a missing
+// Message-ID or Date) breaks the signature.
+var signedFields = []string{
 	"From", "Reply-To", "Subject", "Date", "To", "Cc", "Resent-Date", "Resent-From",
 	"Resent-To", "Resent-Cc", "In-Reply-To", "References", "List-Id", "List-Help",
 	"List-Unsubscribe", "List-Subscribe", "List-Post", "List-Owner", "List-Archive",
 	"Message-ID", "MIME-Version", "Content-Type", "Content-Transfer-Encoding",
+}
+
+// overSigned fields are named once more than they occur (RFC 6376 8.15):
+// the signature then breaks when someone adds another instance, which a
+// reader might be shown instead of the signed one. These are the fields
+// RFC 5322 3.6 allows once. From and Subject are over-signed even when
+// absent (From never is): no MTA adds them in transit, so an added one is
+// a forgery; the others, when absent, stay unsigned.
+var overSigned = map[string]bool{
+	"from": true, "reply-to": true, "subject": true, "date": true, "to": true, "cc": true,
+	"in-reply-to": true, "references": true, "message-id": true,
+	"mime-version": true, "content-type": true, "content-transfer-encoding": true,
+}
+
+// headerKeys is the h= list for a header section.
+func headerKeys(header []byte) []string {
+	count := map[string]int{}
+	for _, n := range message.FieldNames(header) {
+		count[strings.ToLower(n)]++
+	}
+	var keys []string
+	for _, f := range signedFields {
+		lf := strings.ToLower(f)
+		n := count[lf]
+		if overSigned[lf] && (n > 0 || lf == "from" || lf == "subject") {
+			n++
+		}
+		for range n {
+			keys = append(keys, f)
+		}
+	}
+	return keys
 }
 
 // Signer signs messages whose From domain has keys, with every key of
@@ -47,9 +82,9 @@ func NewSigner(keys []Key) *Signer {
 
 // Sign returns DKIM-Signature fields (CRLF-terminated) for the message,
 // or "" when no key covers its From domain.
-func (s *Signer) Sign(ctx context.Context, message io.Reader) (string, error) {
-	br := bufio.NewReader(message)
-	header, err := readHeader(br)
+func (s *Signer) Sign(ctx context.Context, msg io.Reader) (string, error) {
+	br := bufio.NewReader(msg)
+	header, err := message.ReadHeader(br, maxHeader)
 	if err != nil {
 		return "", err
 	}
@@ -61,6 +96,7 @@ func (s *Signer) Sign(ctx context.Context, message io.Reader) (string, error) {
 	if len(keys) == 0 {
 		return "", nil
 	}
+	fields := headerKeys(header)
 	var signers []*dkim.Signer
 	var ws []io.Writer
 	for _, k := range keys {
@@ -68,7 +104,7 @@ func (s *Signer) Sign(ctx context.Context, message io.Reader) (string, error) {
 			Domain: k.Domain, Selector: k.Selector, Signer: k.Signer,
 			HeaderCanonicalization: dkim.CanonicalizationRelaxed,
 			BodyCanonicalization:   dkim.CanonicalizationRelaxed,
-			HeaderKeys:             signedHeaders,
+			HeaderKeys:             fields,
 		})
 		if err != nil {
 			return "", err
@@ -90,31 +126,6 @@ func (s *Signer) Sign(ctx context.Context, message io.Reader) (string, error) {
 		return "", fmt.Errorf("dkim: signing: %w", err)
 	}
 	return sigs.String(), nil
-}
-
-// readHeader reads the header section, its blank line included.
-func readHeader(br *bufio.Reader) ([]byte, error) {
-	var h bytes.Buffer
-	partial := false // the last read ended inside a long line
-	for {
-		line, err := br.ReadSlice('\n')
-		h.Write(line)
-		if h.Len() > maxHeader {
-			return nil, errors.New("msgauth: header section too large")
-		}
-		if errors.Is(err, bufio.ErrBufferFull) {
-			partial = true
-			continue
-		}
-		blank := !partial && (string(line) == "\r\n" || string(line) == "\n")
-		partial = false
-		if err == io.EOF || (err == nil && blank) {
-			return h.Bytes(), nil
-		}
-		if err != nil {
-			return nil, err
-		}
-	}
 }
 
 // fromDomain is the domain of the single address in From (RFC 7489 6.6.1:

@@ -43,6 +43,7 @@ var commands = [...]command{
 	{name: "CAPA", states: inBoth, run: (*session).cmdCapa},
 	{name: "LANG", states: inBoth, maxArgs: 1, run: (*session).cmdLang},
 	{name: "QUIT", states: inBoth, run: (*session).cmdQuit},
+	{name: "HELP", states: inBoth}, // non-standard, not in CAPA; run is set in help.go
 	// TRANSACTION (RFC 1939 §5).
 	{name: "STAT", states: inTransaction, run: (*session).cmdStat},
 	{name: "LIST", states: inTransaction, maxArgs: 1, run: (*session).cmdList},

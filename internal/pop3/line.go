@@ -48,7 +48,8 @@ func (s *session) idleTimeout() time.Duration {
 // that happened before cannot be undone by the new deadline, one that
 // happens after sets its own (see serve).
 func (s *session) setReadDeadline(d time.Duration) error {
-	_ = s.conn.SetReadDeadline(time.Now().Add(d))
+	// Never past the session's lifetime (limits.max_session).
+	_ = s.conn.SetReadDeadline(s.pace.Cap(time.Now().Add(d)))
 	if s.ctx.Err() != nil {
 		return errShutdown
 	}

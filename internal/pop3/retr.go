@@ -15,6 +15,10 @@ import (
 // copyBufferSize is the chunk size bodies are read in.
 const copyBufferSize = 32 << 10
 
+// topReadMin is the read size of TOP: it stops at a line count, so it
+// reads at most this much beyond what it sends, however large the body.
+const topReadMin = 4 << 10
+
 // cmdRetr: RETR msg, the whole message, dot-stuffed, then ".".
 func (s *session) cmdRetr(args []string) error {
 	i, err := s.message(args[0])
@@ -39,7 +43,7 @@ func (s *session) cmdRetr(args []string) error {
 		complete, err = s.sendFile(body, s.msgs[i].Size)
 	}
 	if !complete && err == nil {
-		complete, err = s.sendBody(body, bodyWriter{stuff: s.msgs[i].DotLines, lines: -1})
+		complete, err = s.sendBody(body, bodyWriter{stuff: s.msgs[i].DotLines, lines: -1}, copyBufferSize)
 	}
 	if err != nil {
 		return err
@@ -72,7 +76,7 @@ func (s *session) cmdTop(args []string) error {
 	if n < 1<<63 {
 		lines = int64(n)
 	}
-	complete, err := s.sendBody(body, bodyWriter{stuff: true, lines: lines})
+	complete, err := s.sendBody(body, bodyWriter{stuff: true, lines: lines}, topReadMin)
 	if err != nil {
 		return err
 	}
@@ -110,11 +114,11 @@ func (s *session) retrievedFully(i int, complete bool) {
 	s.retrieved[i] = true
 }
 
-// sendBody streams a body to the client through bw and ends it with the
-// terminating ".". It reports whether the whole body was sent (TOP may
-// stop early). After "+OK" was sent no -ERR is possible, so a failure
-// here ends the session.
-func (s *session) sendBody(body io.Reader, bw bodyWriter) (complete bool, err error) {
+// sendBody streams a body to the client through bw, reading at most chunk
+// octets at a time, and ends it with the terminating ".". It reports
+// whether the whole body was sent (TOP may stop early). After "+OK" was
+// sent no -ERR is possible, so a failure here ends the session.
+func (s *session) sendBody(body io.Reader, bw bodyWriter, chunk int) (complete bool, err error) {
 	bw.w = s.writer()
 	if _, isFile := body.(*os.File); !isFile {
 		if wt, ok := body.(io.WriterTo); ok {
@@ -132,7 +136,7 @@ func (s *session) sendBody(body io.Reader, bw bodyWriter) (complete bool, err er
 	defer s.srv.copyBuffers.Put(bufp)
 	// The struct hides WriterTo/ReaderFrom so io.CopyBuffer uses our
 	// pooled buffer instead of allocating its own (a file's WriteTo would).
-	_, err = io.CopyBuffer(&bw, struct{ io.Reader }{body}, *bufp)
+	_, err = io.CopyBuffer(&bw, struct{ io.Reader }{body}, (*bufp)[:min(chunk, len(*bufp))])
 	return s.endBody(&bw, err)
 }
 

@@ -2,11 +2,15 @@ package pop3
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"io"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
+
+	"github.com/pochta-mail/pochta/internal/store"
 )
 
 // stuff is the reference dot-stuffing: a "." is added before every line
@@ -193,4 +197,76 @@ func bodyWriterOutput(t *testing.T, body string, chunk int, lines int64) string 
 	w.WriteString(".\r\n")
 	w.Flush()
 	return out.String()
+}
+
+// countingDrops is the real store with every body reader counting the
+// octets the session reads from it.
+type countingDrops struct {
+	store.Maildrops
+	read *atomic.Int64
+}
+
+func (c countingDrops) OpenMaildrop(ctx context.Context, id int64) (store.Maildrop, error) {
+	m, err := c.Maildrops.OpenMaildrop(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return countingDrop{m, c.read}, nil
+}
+
+type countingDrop struct {
+	store.Maildrop
+	read *atomic.Int64
+}
+
+func (c countingDrop) Body(ctx context.Context, id int64) (io.ReadCloser, error) {
+	r, err := c.Maildrop.Body(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return countingBody{r, c.read}, nil
+}
+
+type countingBody struct {
+	io.ReadCloser
+	read *atomic.Int64
+}
+
+func (c countingBody) Read(p []byte) (int, error) {
+	n, err := c.ReadCloser.Read(p)
+	c.read.Add(int64(n))
+	return n, err
+}
+
+// TOP on a large message reads from the store about what it sends, not
+// the message: at most one small read (topReadMin) beyond the lines sent,
+// however large the body.
+func TestTOPReadsOnlyWhatItSends(t *testing.T) {
+	t.Parallel()
+	var read atomic.Int64
+	e := newEnv(t, envOptions{maildrops: func(m store.Maildrops) store.Maildrops { return countingDrops{m, &read} }})
+	header := crlf("From: a@example.net\nSubject: big\n")
+	body := strings.Repeat(crlf(".a dotted body line of a large message\n"), 100000) // 4 MB, a file
+	e.deliver(testUser, header+"\r\n"+body)
+	c := e.login()
+	for _, lines := range []int{0, 1, 10, 1000} {
+		read.Store(0)
+		c.send("TOP 1 " + strconv.Itoa(lines))
+		c.expect("+OK Top of message follows")
+		got := c.rawMultiline()
+		want := header + "\r\n" + strings.Repeat(crlf(".a dotted body line of a large message\n"), lines)
+		if got != stuff(want) {
+			t.Fatalf("TOP 1 %d sent %q, want %q", lines, trunc(got), trunc(stuff(want)))
+		}
+		if n := read.Load(); n > int64(len(want))+topReadMin {
+			t.Errorf("TOP 1 %d sent %d octets of the message and read %d of it (at most %d allowed)",
+				lines, len(want), n, len(want)+topReadMin)
+		}
+	}
+	// RETR still reads and sends all of it.
+	c.send("RETR 1")
+	c.expect("+OK " + itoa(len(header+"\r\n"+body)) + " octets")
+	if got := c.rawMultiline(); got != stuff(header+"\r\n"+body) {
+		t.Errorf("RETR sent %d octets, want %d", len(got), len(stuff(header+"\r\n"+body)))
+	}
 }

@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/pochta-mail/pochta/internal/auth"
+	"github.com/pochta-mail/pochta/internal/server"
 	"github.com/pochta-mail/pochta/internal/store"
 )
 
@@ -71,11 +72,20 @@ const (
 	maxLastLogins = 100_000
 )
 
+// Metrics is what the server reports to a metrics collector.
+type Metrics interface {
+	Command(proto, name string, d time.Duration)
+	BytesSent(proto string, n int64)
+}
+
 // Server is a POP3 server. Set the fields before the first ServeConn and do
 // not change them afterwards; every zero value is a usable default except
 // Auth and Maildrops, which are required. A Server must not be copied after
 // first use.
 type Server struct {
+	// Metrics, when set, records each command's latency and the bytes
+	// sent per session (internal/metrics.Metrics).
+	Metrics Metrics
 	// Hostname appears in the greeting, the APOP timestamp and CRAM-MD5
 	// challenges. "" = "localhost".
 	Hostname string
@@ -102,6 +112,9 @@ type Server struct {
 	// LineTimeout bounds reading the rest of a line after its first byte;
 	// 0 = 1 minute.
 	LineTimeout time.Duration
+	// Pacing bounds the session's lifetime (limits.max_session); the
+	// line's own phases are IdleTimeout and LineTimeout (line.go).
+	Pacing server.Pacing
 	// WriteTimeout bounds each write to the client; 0 = 2 minutes.
 	WriteTimeout time.Duration
 	// LoginDelay is the RFC 2449 LOGIN-DELAY: the minimum time between two

@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/pochta-mail/pochta/internal/server"
 	"github.com/pochta-mail/pochta/internal/store"
 )
 
@@ -68,6 +69,7 @@ type session struct {
 	ip       netip.Addr
 	remote   string
 	start    time.Time
+	pace     *server.Pace // lifetime (limits.max_session); line.go keeps its own phases
 
 	// AUTHORIZATION state; reset by STLS.
 	apopStamp string // greeting timestamp, "" when APOP is off
@@ -112,7 +114,8 @@ func (cw *connWriter) Write(p []byte) (int, error) {
 }
 
 func newSession(ctx context.Context, srv *Server, c net.Conn) *session {
-	s := &session{srv: srv, ctx: ctx, conn: c, start: time.Now()}
+	now := time.Now()
+	s := &session{srv: srv, ctx: ctx, conn: c, start: now, pace: srv.Pacing.Start(now)}
 	s.cw.s = s
 	s.r = bufio.NewReaderSize(c, readerSize)
 	s.remote = c.RemoteAddr().String()
@@ -209,6 +212,9 @@ func (s *session) readFailed(err error) error {
 	case errors.Is(err, errShutdown) || s.ctx.Err() != nil:
 		s.endReason = "server shutdown"
 		s.bestEffort("-ERR [SYS/TEMP] Server shutting down")
+	case (errors.As(err, &ne) && ne.Timeout() || errors.Is(err, os.ErrDeadlineExceeded)) && s.pace.Expired(time.Now()):
+		s.endReason = "session lifetime"
+		s.bestEffort("-ERR [SYS/TEMP] Session lasted too long; reconnect to go on")
 	case errors.As(err, &ne) && ne.Timeout() || errors.Is(err, os.ErrDeadlineExceeded):
 		s.endReason = "autologout"
 		s.bestEffort("-ERR Autologout; idle for too long")
@@ -237,6 +243,7 @@ func (s *session) dispatch(line []byte) bool {
 	}
 	cmd := lookupCommand(name, s.srv)
 	if cmd == nil {
+		s.countCommand("unknown", time.Now())
 		return s.fail(badCommand("Unknown command"))
 	}
 	if !cmd.states.has(s.state) {
@@ -247,7 +254,18 @@ func (s *session) dispatch(line []byte) bool {
 		return s.fail(err)
 	}
 	s.trace(cmd, args)
-	return s.fail(cmd.run(s, args))
+	start := time.Now()
+	err = cmd.run(s, args)
+	s.countCommand(cmd.name, start)
+	return s.fail(err)
+}
+
+// countCommand reports a command (named from the command table, never
+// from client input) and its latency.
+func (s *session) countCommand(name string, start time.Time) {
+	if s.srv.Metrics != nil {
+		s.srv.Metrics.Command("pop3", name, time.Since(start))
+	}
 }
 
 // LevelTrace is the slog level of the wire trace: one record per command,
@@ -396,6 +414,9 @@ func (s *session) finish() {
 	_ = s.conn.Close()
 	if s.endReason == "" {
 		s.endReason = "closed"
+	}
+	if s.srv.Metrics != nil {
+		s.srv.Metrics.BytesSent("pop3", s.cw.n)
 	}
 	// The logger carries "user" once logged in.
 	s.log.Info("pop3: session end",

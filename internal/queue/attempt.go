@@ -60,6 +60,7 @@ func (w *Worker) attempt(ctx context.Context, m store.QueuedMessage) {
 			mu.Lock()
 			defer mu.Unlock()
 			for _, o := range outcomes {
+				w.observe(o.Status)
 				setStatus(&m, o)
 				if o.Status == store.RecipientPending {
 					lastErr = append(lastErr, o.Reply)
@@ -121,6 +122,21 @@ func (w *Worker) finish(ctx context.Context, stopping bool, m store.QueuedMessag
 	}
 	w.release(ctx, m, next, lastErr, log)
 	log.Info("delivery deferred", "pending", pending, "next_attempt", next.UTC().Format(time.RFC3339), "err", lastErr)
+}
+
+// observe reports one recipient's attempt to the Observer.
+func (w *Worker) observe(s store.RecipientStatus) {
+	if w.Observer == nil {
+		return
+	}
+	switch s {
+	case store.RecipientDelivered:
+		w.Observer.DeliveryAttempt("delivered")
+	case store.RecipientPending:
+		w.Observer.DeliveryAttempt("deferred")
+	default:
+		w.Observer.DeliveryAttempt("bounced")
+	}
 }
 
 func (w *Worker) release(ctx context.Context, m store.QueuedMessage, next time.Time, lastErr string, log *slog.Logger) {

@@ -28,6 +28,7 @@ const (
 
 // client is one SMTP connection to a remote server.
 type client struct {
+	raw     net.Conn // the TCP connection, under TLS when there is TLS
 	nc      net.Conn
 	r       *bufio.Reader
 	w       *bufio.Writer
@@ -36,14 +37,14 @@ type client struct {
 	timeout time.Duration // for each reply (RFC 5321 4.5.3.2: minutes)
 	ctx     context.Context
 	stop    func() bool // ends the context watch
+	used    int         // transactions started on this connection
 }
 
-// newClient reads the greeting on an established connection. When ctx
-// ends, the connection's deadline moves to the past so any read or write
-// in progress fails at once.
+// newClient reads the greeting on an established connection, bound to
+// ctx (see bind).
 func newClient(ctx context.Context, nc net.Conn, timeout time.Duration) (*client, error) {
-	c := &client{nc: nc, r: bufio.NewReader(nc), w: bufio.NewWriter(nc), timeout: timeout, ctx: ctx}
-	c.stop = context.AfterFunc(ctx, func() { nc.SetDeadline(time.Unix(1, 0)) })
+	c := &client{raw: nc, nc: nc, r: bufio.NewReader(nc), w: bufio.NewWriter(nc), timeout: timeout}
+	c.bind(ctx)
 	rep, err := c.readReply()
 	if err != nil {
 		c.close()
@@ -56,6 +57,20 @@ func newClient(ctx context.Context, nc net.Conn, timeout time.Duration) (*client
 	return c, nil
 }
 
+// bind ties the connection to the context of the attempt using it: when
+// ctx ends, the deadline moves to the past so any read or write in
+// progress fails at once. A pooled connection is bound to each attempt
+// in turn.
+func (c *client) bind(ctx context.Context) {
+	raw := c.raw
+	c.ctx = ctx
+	c.stop = context.AfterFunc(ctx, func() { raw.SetDeadline(time.Unix(1, 0)) })
+}
+
+// unbind ends the context watch; false means the context ended first and
+// the connection's deadline is in the past.
+func (c *client) unbind() bool { return c.stop() }
+
 func (c *client) close() error {
 	c.stop()
 	return c.nc.Close()
@@ -65,6 +80,16 @@ func (c *client) close() error {
 func (c *client) quit() {
 	c.cmd("QUIT")
 	c.close()
+}
+
+// quitTimeout bounds the QUIT of a session leaving the pool.
+const quitTimeout = 10 * time.Second
+
+// quitIdle ends an unbound (pooled) session politely.
+func (c *client) quitIdle() {
+	c.timeout = min(c.timeout, quitTimeout)
+	c.ctx, c.stop = context.Background(), func() bool { return true }
+	c.quit()
 }
 
 // readReply reads one (possibly multi-line) reply.
@@ -241,8 +266,9 @@ type transaction struct {
 	body       io.Reader // CRLF lines, not dot-stuffed
 }
 
-// send runs MAIL, RCPT... and DATA. With PIPELINING the MAIL and RCPT
-// commands go in one write and their replies are read afterwards. It
+// send runs MAIL, RCPT... and DATA. With PIPELINING the MAIL, RCPT and
+// DATA commands (and RSET on a reused session) go in one write and their
+// replies are read afterwards. It
 // returns each recipient's RCPT reply and, when at least one recipient
 // was accepted, the reply to the end of data; err is a failure of the
 // whole transaction (connection, MAIL or DATA refused).
@@ -253,6 +279,21 @@ func (c *client) send(tx transaction) (rcpt []Reply, data Reply, err error) {
 			return ""
 		}
 		return " " + strings.Join(p, " ")
+	}
+	// A reused connection starts with RSET, pipelined with the rest when
+	// the peer allows: a session the peer has dropped meanwhile fails
+	// here, before anything of this message was sent.
+	reset := c.used > 0
+	c.used++
+	if reset {
+		if err := c.writeLine("RSET"); err != nil {
+			return nil, Reply{}, &staleError{err}
+		}
+		if !pipelined {
+			if err := c.expectFlushed(250, "RSET"); err != nil {
+				return nil, Reply{}, &staleError{err}
+			}
+		}
 	}
 	if err := c.writeLine("MAIL FROM:<%s>%s", tx.from, params(tx.mailParams)); err != nil {
 		return nil, Reply{}, err
@@ -278,9 +319,41 @@ func (c *client) send(tx transaction) (rcpt []Reply, data Reply, err error) {
 			rcpt = append(rcpt, rep)
 		}
 	}
-	if pipelined {
-		if err := c.flush(); err != nil {
+	accepted := func() bool {
+		for _, r := range rcpt {
+			if r.Code == 250 || r.Code == 251 {
+				return true
+			}
+		}
+		return false
+	}
+	if !pipelined {
+		if !accepted() {
+			c.cmd("RSET")
+			return rcpt, Reply{}, nil
+		}
+		if err := c.expect(354, "DATA", "DATA"); err != nil {
+			return rcpt, Reply{}, err
+		}
+	} else {
+		// RFC 2920 3.1: DATA may end the group, so the whole envelope
+		// costs one round trip; a peer refuses it when no RCPT passed.
+		if err := c.writeLine("DATA"); err != nil {
 			return nil, Reply{}, err
+		}
+		if err := c.flush(); err != nil {
+			if reset {
+				err = &staleError{err}
+			}
+			return nil, Reply{}, err
+		}
+		if reset {
+			if rep, err := c.readReply(); err != nil || rep.Code != 250 {
+				if err == nil {
+					err = &ReplyError{Command: "RSET", Reply: rep}
+				}
+				return nil, Reply{}, &staleError{err}
+			}
 		}
 		if mail, err = c.readReply(); err != nil {
 			return nil, Reply{}, err
@@ -292,20 +365,25 @@ func (c *client) send(tx transaction) (rcpt []Reply, data Reply, err error) {
 			}
 			rcpt = append(rcpt, rep)
 		}
+		dataRep, err := c.readReply()
+		if err != nil {
+			return rcpt, Reply{}, err
+		}
+		if dataRep.Code == 354 && (mail.Code != 250 || !accepted()) {
+			// A peer that takes DATA without a recipient: end the empty
+			// message (nobody can receive it) and forget its answer.
+			c.writeLine(".")
+			c.flushRead()
+		}
 		if mail.Code != 250 {
 			return nil, Reply{}, &ReplyError{Command: "MAIL", Reply: mail}
 		}
-	}
-	accepted := false
-	for _, r := range rcpt {
-		accepted = accepted || r.Code == 250 || r.Code == 251
-	}
-	if !accepted {
-		c.cmd("RSET")
-		return rcpt, Reply{}, nil
-	}
-	if err := c.expect(354, "DATA", "DATA"); err != nil {
-		return rcpt, Reply{}, err
+		if !accepted() {
+			return rcpt, Reply{}, nil
+		}
+		if dataRep.Code != 354 {
+			return rcpt, Reply{}, &ReplyError{Command: "DATA", Reply: dataRep}
+		}
 	}
 	dw := textproto.NewWriter(c.w).DotWriter()
 	if _, err := io.Copy(dw, &deadlineReader{r: tx.body, c: c}); err != nil {
@@ -322,6 +400,27 @@ func (c *client) send(tx transaction) (rcpt []Reply, data Reply, err error) {
 	}
 	return rcpt, data, nil
 }
+
+// expectFlushed flushes what is buffered and turns a reply other than
+// code into a ReplyError.
+func (c *client) expectFlushed(code int, name string) error {
+	rep, err := c.flushRead()
+	if err != nil {
+		return err
+	}
+	if rep.Code != code {
+		return &ReplyError{Command: name, Reply: rep}
+	}
+	return nil
+}
+
+// staleError is a reused session that failed its RSET: the peer closed
+// it while it was idle. Nothing of the transaction was accepted; the
+// caller dials afresh.
+type staleError struct{ err error }
+
+func (e *staleError) Error() string { return "reused session: " + e.err.Error() }
+func (e *staleError) Unwrap() error { return e.err }
 
 func (c *client) flushRead() (Reply, error) {
 	if err := c.flush(); err != nil {

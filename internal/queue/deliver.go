@@ -30,6 +30,7 @@ func (w *Worker) deliverDomain(ctx context.Context, m store.QueuedMessage, domai
 		}
 		for _, i := range which {
 			out[i].Status, out[i].Reply = st, f.text
+			logRecipient(log, out[i], "host", f.remoteMTA)
 		}
 		return out
 	}
@@ -48,6 +49,9 @@ func (w *Worker) deliverDomain(ctx context.Context, m store.QueuedMessage, domai
 	defer release()
 
 	hops, err := w.hops(ctx, domain)
+	if err == nil {
+		hops, err = w.stsHops(ctx, domain, hops)
+	}
 	if err != nil {
 		return fail(failureOf(err, ""), all)
 	}
@@ -69,6 +73,10 @@ func (w *Worker) deliverDomain(ctx context.Context, m store.QueuedMessage, domai
 				return fail(failureOf(ctx.Err(), ""), todo)
 			}
 			done, left, f := w.tryHost(ctx, m, domain, hop, a, out, todo, signature, log)
+			w.limiter.feedback(key, f.overloaded, f.text == "")
+			if f.overloaded {
+				log.Info("destination overloaded; fewer sessions at once", "host", hop.String(), "sessions", w.limiter.allowedFor(key))
+			}
 			if done {
 				return out
 			}
@@ -85,34 +93,54 @@ func (w *Worker) deliverDomain(ctx context.Context, m store.QueuedMessage, domai
 	return fail(last, todo)
 }
 
-// tryHost runs one SMTP session with one address of a hop. done means
-// the recipients in todo all have their outcome in out (accepted or
-// refused by this host); otherwise left are the recipients still to try
-// elsewhere and f why this host did not take them.
+// tryHost runs one transaction with one address of a hop, on a pooled
+// session when there is one. done means the recipients in todo all have
+// their outcome in out (accepted or refused by this host); otherwise
+// left are the recipients still to try elsewhere and f why this host did
+// not take them.
 func (w *Worker) tryHost(ctx context.Context, m store.QueuedMessage, domain string, hop Hop, addr netip.Addr,
 	out []store.QueueRecipient, todo []int, signature string, log *slog.Logger) (done bool, left []int, f failure) {
 	host := hop.String()
-	c, err := w.connect(ctx, domain, hop, addr)
-	if err != nil {
-		log.Info("connection failed", "host", host, "addr", addr, "err", err)
-		return false, todo, failureOf(err, host)
-	}
-	defer c.quit()
-	if err := checkPeer(c, m); err != nil {
-		return false, todo, failureOf(err, host)
-	}
+	key := connKey{hop: host, addr: addr, policy: w.policyFor(domain, hop)}
 	body, err := w.Queue.QueuedBody(ctx, m.ID)
 	if err != nil {
 		return false, todo, failure{status: "4.3.0", text: "4.3.0 reading the queued message: " + err.Error()}
 	}
 	defer body.Close()
-	tx := transaction{from: m.Envelope.From, mailParams: mailParams(c, m),
-		body: io.MultiReader(strings.NewReader(signature), body)}
-	for _, i := range todo {
-		tx.rcpts = append(tx.rcpts, out[i].Address)
-		tx.rcptParams = append(tx.rcptParams, rcptParams(c, out[i]))
+	var c *client
+	var rcptReplies []Reply
+	var data Reply
+	for fresh := false; ; fresh = true {
+		var reused bool
+		c, reused, err = w.session(ctx, key, hop, addr, fresh)
+		if err != nil {
+			log.Info("connection failed", "host", host, "addr", addr, "err", err)
+			f := failureOf(err, host)
+			f.overloaded = ctx.Err() == nil && overloaded(err)
+			return false, todo, f
+		}
+		if err := checkPeer(c, m); err != nil {
+			w.pool.put(key, c, true)
+			return false, todo, failureOf(err, host)
+		}
+		tx := transaction{from: m.Envelope.From, mailParams: mailParams(c, m),
+			body: io.MultiReader(strings.NewReader(signature), body)}
+		for _, i := range todo {
+			tx.rcpts = append(tx.rcpts, out[i].Address)
+			tx.rcptParams = append(tx.rcptParams, rcptParams(c, out[i]))
+		}
+		rcptReplies, data, err = c.send(tx)
+		var stale *staleError
+		if reused && errors.As(err, &stale) {
+			// Closed by the peer while idle: nothing was sent yet.
+			log.Debug("pooled session gone; dialling again", "host", host, "err", err)
+			c.close()
+			continue
+		}
+		break
 	}
-	rcptReplies, data, err := c.send(tx)
+	session := []any{"host", host, "addr", addr, "tls", c.tls, "session_messages", c.used}
+	w.pool.put(key, c, reusable(err)) // c is another attempt's from here on
 	// Per-recipient refusals stand whatever happens next.
 	for j, rep := range rcptReplies {
 		i := todo[j]
@@ -121,17 +149,22 @@ func (w *Worker) tryHost(ctx context.Context, m store.QueuedMessage, domain stri
 			out[i].Status, out[i].Reply = store.RecipientFailed, rep.String()
 		case !rep.Positive():
 			out[i].Status, out[i].Reply = store.RecipientPending, rep.String()
+		default:
+			continue
 		}
+		logRecipient(log, out[i], session...)
 	}
 	if err != nil {
 		f := failureOf(err, host)
+		f.overloaded = ctx.Err() == nil && overloaded(err)
 		var re *ReplyError
 		if errors.As(err, &re) && re.Reply.Permanent() {
 			// MAIL or DATA refused for good: the refusal is the
 			// domain's answer, no other MX would say otherwise.
 			for _, i := range todo {
-				if out[i].Status == store.RecipientPending {
+				if out[i].Status == store.RecipientPending && (len(rcptReplies) == 0 || replyOf(rcptReplies, todo, i).Positive()) {
 					out[i].Status, out[i].Reply = store.RecipientFailed, f.text
+					logRecipient(log, out[i], session...)
 				}
 			}
 			return true, nil, f
@@ -143,16 +176,54 @@ func (w *Worker) tryHost(ctx context.Context, m store.QueuedMessage, domain stri
 				left = append(left, i)
 			}
 		}
-		log.Info("transaction failed", "host", host, "err", err)
+		log.Info("transaction failed", append(session, "err", err)...)
 		return len(left) == 0, left, f
 	}
 	for j, rep := range rcptReplies {
 		if rep.Positive() {
-			out[todo[j]].Status, out[todo[j]].Reply = store.RecipientDelivered, data.String()
+			i := todo[j]
+			out[i].Status, out[i].Reply = store.RecipientDelivered, data.String()
+			logRecipient(log, out[i], session...)
 		}
 	}
-	log.Info("delivered", "host", host, "tls", c.tls, "recipients", len(todo), "reply", data.String())
 	return true, nil, failure{}
+}
+
+// reusable says whether a session may carry another transaction after
+// one that ended with err: yes after a reply other than 421 (the peer is
+// in a known state; the next use starts with RSET), no after a network
+// error, a timeout or 421 (the peer is closing).
+func reusable(err error) bool {
+	if err == nil {
+		return true
+	}
+	var re *ReplyError
+	return errors.As(err, &re) && re.Reply.Code != 421
+}
+
+// logRecipient logs one recipient's outcome of this attempt, with the
+// reply recorded on the queue (what `pochta queue show` prints).
+func logRecipient(log *slog.Logger, r store.QueueRecipient, attrs ...any) {
+	msg := "recipient deferred"
+	switch r.Status {
+	case store.RecipientDelivered:
+		msg = "recipient delivered"
+	case store.RecipientFailed:
+		msg = "recipient failed"
+	}
+	log.Info(msg, append(append([]any{"rcpt", r.Address}, attrs...), "reply", r.Reply)...)
+}
+
+// session returns a session with a hop's address ready for MAIL: an idle
+// pooled one unless fresh, else a new one.
+func (w *Worker) session(ctx context.Context, key connKey, hop Hop, addr netip.Addr, fresh bool) (c *client, reused bool, err error) {
+	if !fresh {
+		if c := w.pool.get(ctx, key); c != nil {
+			return c, true, nil
+		}
+	}
+	c, err = w.connect(ctx, key.policy, hop, addr)
+	return c, false, err
 }
 
 func replyOf(replies []Reply, todo []int, i int) Reply {
@@ -166,10 +237,8 @@ func replyOf(replies []Reply, todo []int, i int) Reply {
 
 // connect dials one address of a hop and brings the session to the point
 // of MAIL: greeting, EHLO, STARTTLS (required or opportunistic), AUTH.
-func (w *Worker) connect(ctx context.Context, domain string, hop Hop, addr netip.Addr) (*client, error) {
-	mustTLS := w.Smarthost != nil || w.RequireTLS[domain]
-	implicit := w.Smarthost != nil && hop.Port == 465
-	c, err := w.dial(ctx, hop, addr, implicit)
+func (w *Worker) connect(ctx context.Context, policy tlsPolicy, hop Hop, addr netip.Addr) (*client, error) {
+	c, err := w.dial(ctx, hop, addr, policy)
 	if err != nil {
 		return nil, err
 	}
@@ -178,14 +247,14 @@ func (w *Worker) connect(ctx context.Context, domain string, hop Hop, addr netip
 		return nil, err
 	}
 	if !c.tls && c.has("STARTTLS") {
-		if err := c.startTLS(w.tlsConfig(hop, mustTLS)); err != nil {
+		if err := c.startTLS(w.tlsConfig(hop, policy.verify)); err != nil {
 			c.close()
-			if mustTLS {
+			if policy.required {
 				return nil, temporaryf("4.7.5", "TLS with %s failed: %v", hop, err)
 			}
 			// RFC 7435: opportunistic TLS that fails falls back to a
 			// cleartext session rather than to no delivery.
-			if c, err = w.dial(ctx, hop, addr, false); err != nil {
+			if c, err = w.dial(ctx, hop, addr, policy); err != nil {
 				return nil, err
 			}
 			if err := c.hello(w.hostname()); err != nil {
@@ -199,7 +268,7 @@ func (w *Worker) connect(ctx context.Context, domain string, hop Hop, addr netip
 			return nil, err
 		}
 	}
-	if mustTLS && !c.tls {
+	if policy.required && !c.tls {
 		c.close()
 		return nil, temporaryf("4.7.4", "%s does not offer STARTTLS and TLS is required", hop)
 	}
@@ -212,14 +281,14 @@ func (w *Worker) connect(ctx context.Context, domain string, hop Hop, addr netip
 	return c, nil
 }
 
-func (w *Worker) dial(ctx context.Context, hop Hop, addr netip.Addr, implicitTLS bool) (*client, error) {
+func (w *Worker) dial(ctx context.Context, hop Hop, addr netip.Addr, policy tlsPolicy) (*client, error) {
 	d := net.Dialer{Timeout: or(w.ConnectTimeout, DefaultConnectTimeout)}
 	nc, err := d.DialContext(ctx, "tcp", net.JoinHostPort(addr.String(), strconv.Itoa(hop.Port)))
 	if err != nil {
 		return nil, err
 	}
-	if implicitTLS {
-		tc := tls.Client(nc, w.tlsConfig(hop, true))
+	if policy.implicit {
+		tc := tls.Client(nc, w.tlsConfig(hop, policy.verify))
 		if err := tc.HandshakeContext(ctx); err != nil {
 			nc.Close()
 			return nil, temporaryf("4.7.5", "TLS with %s failed: %v", hop, err)
@@ -230,7 +299,7 @@ func (w *Worker) dial(ctx context.Context, hop Hop, addr netip.Addr, implicitTLS
 	if err != nil {
 		return nil, err
 	}
-	c.tls = implicitTLS
+	c.tls = policy.implicit
 	return c, nil
 }
 
@@ -238,7 +307,8 @@ func (w *Worker) dial(ctx context.Context, hop Hop, addr netip.Addr, implicitTLS
 // required, and accepts any certificate for opportunistic TLS (an MX
 // name is not authenticated by DNS anyway without DANE or MTA-STS).
 func (w *Worker) tlsConfig(hop Hop, verify bool) *tls.Config {
-	cfg := &tls.Config{ServerName: hop.Host, MinVersion: tls.VersionTLS12, RootCAs: w.RootCAs}
+	cfg := &tls.Config{ServerName: hop.Host, MinVersion: tls.VersionTLS12, RootCAs: w.RootCAs,
+		ClientSessionCache: w.tlsSessions}
 	if hop.Literal.IsValid() && hop.Host == hop.Literal.String() {
 		cfg.ServerName = ""
 	}

@@ -212,15 +212,16 @@ func TestShutdownResumes(t *testing.T) {
 	}
 }
 
-// TestPipelining: a server that answers only after it has read MAIL and
-// every RCPT proves the client sent them in one go (RFC 2920); a client
-// waiting for each reply would hang here.
-func TestPipelining(t *testing.T) {
+// pipelineServer is a scripted peer with PIPELINING that reads n
+// command lines before it answers them all with replies (one write);
+// then, when body is set, it reads a message up to "." and answers 250.
+func pipelineServer(t *testing.T, n int, replies string, body bool) *client {
+	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
+	t.Cleanup(func() { l.Close() })
 	go func() {
 		c, err := l.Accept()
 		if err != nil {
@@ -231,39 +232,46 @@ func TestPipelining(t *testing.T) {
 		c.Write([]byte("220 fake\r\n"))
 		r.ReadString('\n')
 		c.Write([]byte("250-fake\r\n250-PIPELINING\r\n250 8BITMIME\r\n"))
-		var lines []string
-		for len(lines) < 3 {
-			l, err := r.ReadString('\n')
-			if err != nil {
+		for range n {
+			if _, err := r.ReadString('\n'); err != nil {
 				return
 			}
-			lines = append(lines, l)
 		}
-		c.Write([]byte("250 ok\r\n250 ok\r\n550 5.1.1 no\r\n"))
-		r.ReadString('\n') // DATA
-		c.Write([]byte("354 go\r\n"))
-		for {
-			l, err := r.ReadString('\n')
-			if err != nil || l == ".\r\n" {
-				break
+		c.Write([]byte(replies))
+		if body {
+			for {
+				l, err := r.ReadString('\n')
+				if err != nil || l == ".\r\n" {
+					break
+				}
 			}
+			c.Write([]byte("250 2.0.0 done\r\n"))
 		}
-		c.Write([]byte("250 2.0.0 done\r\n"))
+		r.ReadString('\n') // QUIT or EOF
 	}()
 	nc, err := net.Dial("tcp", l.Addr().String())
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
+	t.Cleanup(cancel)
 	c, err := newClient(ctx, nc, 10*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.close()
+	t.Cleanup(func() { c.close() })
 	if err := c.hello("client.test"); err != nil {
 		t.Fatal(err)
 	}
+	return c
+}
+
+// TestPipelining: a server that answers only after it has read MAIL,
+// every RCPT and DATA proves the client sent them in one go (RFC 2920:
+// DATA may end a pipelined group); a client waiting for any reply would
+// hang here.
+func TestPipelining(t *testing.T) {
+	c := pipelineServer(t, 4, "250 ok\r\n250 ok\r\n550 5.1.1 no\r\n354 go\r\n", true)
 	rcpt, data, err := c.send(transaction{from: "a@a.test", rcpts: []string{"x@b.test", "y@b.test"},
 		rcptParams: [][]string{nil, nil}, body: strings.NewReader("Subject: x\r\n\r\n.hi\r\n")})
 	if err != nil {
@@ -271,6 +279,17 @@ func TestPipelining(t *testing.T) {
 	}
 	if len(rcpt) != 2 || rcpt[0].Code != 250 || rcpt[1].Code != 550 || rcpt[1].Enhanced() != "5.1.1" || data.Code != 250 {
 		t.Errorf("replies %v, data %v", rcpt, data)
+	}
+}
+
+// TestPipelinedDataRefused: every RCPT refused, the pipelined DATA is
+// refused too, and no message data is sent.
+func TestPipelinedDataRefused(t *testing.T) {
+	c := pipelineServer(t, 3, "250 ok\r\n550 5.1.1 no\r\n554 5.5.1 no valid recipients\r\n", false)
+	rcpt, data, err := c.send(transaction{from: "a@a.test", rcpts: []string{"x@b.test"},
+		rcptParams: [][]string{nil}, body: strings.NewReader("Subject: x\r\n\r\nhi\r\n")})
+	if err != nil || len(rcpt) != 1 || rcpt[0].Code != 550 || data.Code != 0 {
+		t.Errorf("replies %v, data %v, err %v; want the RCPT refusal only", rcpt, data, err)
 	}
 }
 

@@ -3,6 +3,8 @@ package queue
 import (
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"strconv"
 	"strings"
 )
@@ -66,10 +68,11 @@ func (e *ReplyError) Error() string { return e.Command + ": " + e.Reply.String()
 // failure is why a recipient could not be delivered on this attempt, for
 // the queue's records and the bounce.
 type failure struct {
-	permanent bool
-	status    string // RFC 3463, "5.1.1"
-	text      string // "550 5.1.1 no such user" or our own words
-	remoteMTA string // host that answered, "" when none did
+	permanent  bool
+	overloaded bool   // the destination wants fewer sessions (see overloaded)
+	status     string // RFC 3463, "5.1.1"
+	text       string // "550 5.1.1 no such user" or our own words
+	remoteMTA  string // host that answered, "" when none did
 }
 
 // failureOf classifies an error of a delivery attempt. Only a 5xx reply
@@ -102,4 +105,19 @@ func permanentf(status, format string, a ...any) error {
 
 func temporaryf(status, format string, a ...any) error {
 	return &policyError{status: status, text: status + " " + fmt.Sprintf(format, a...)}
+}
+
+// overloaded reports whether a session's failure says the destination
+// wants fewer sessions from us at once: 421 (the server is closing the
+// channel, RFC 5321 3.8), any 4xx to the greeting, MAIL or DATA, or a
+// connection refused, reset or timed out. A 4xx to RCPT is about one
+// mailbox (greylisting, a full mailbox) and does not count, nor do our
+// own policy decisions.
+func overloaded(err error) bool {
+	var re *ReplyError
+	if errors.As(err, &re) {
+		return re.Reply.Code == 421 || (re.Reply.Code/100 == 4 && re.Command != "RCPT")
+	}
+	var ne net.Error
+	return errors.As(err, &ne) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
 }

@@ -24,8 +24,10 @@ type sink struct {
 
 	mu       sync.Mutex
 	received []received
-	sessions int // open now
-	peak     int // most open at once
+	sessions int    // open now
+	peak     int    // most open at once
+	conns    int    // sessions ever opened (connections accepted)
+	resumed  []bool // per MAIL on TLS: the session was resumed
 	tls      []bool
 	auths    []string
 	mailArgs []*smtp.MailOptions
@@ -51,6 +53,7 @@ func newSink(t testing.TB, withTLS bool) *sink {
 	srv := smtp.NewServer(smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) {
 		s.mu.Lock()
 		s.sessions++
+		s.conns++
 		s.peak = max(s.peak, s.sessions)
 		s.mu.Unlock()
 		return &sinkSession{s: s, c: c}, nil
@@ -81,6 +84,13 @@ func newSink(t testing.TB, withTLS bool) *sink {
 }
 
 func (s *sink) port() string { return strconv.Itoa(s.addr.Port) }
+
+// stats returns the connections accepted so far and the sessions open now.
+func (s *sink) stats() (conns, open int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.conns, s.sessions
+}
 
 func (s *sink) messages() []received {
 	s.mu.Lock()
@@ -128,8 +138,11 @@ func (ss *sinkSession) Mail(from string, opts *smtp.MailOptions) error {
 	if ss.s.password != "" && len(ss.s.auths) == 0 {
 		return smtp.ErrAuthRequired
 	}
-	_, isTLS := ss.c.TLSConnectionState()
+	cs, isTLS := ss.c.TLSConnectionState()
 	ss.s.tls = append(ss.s.tls, isTLS)
+	if isTLS {
+		ss.s.resumed = append(ss.s.resumed, cs.DidResume)
+	}
 	ss.s.mailArgs = append(ss.s.mailArgs, opts)
 	ss.from = from
 	return nil

@@ -11,9 +11,11 @@ package queue
 
 import (
 	"context"
+	"crypto/tls"
 	"crypto/x509"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -33,6 +35,14 @@ const (
 	DefaultPollInterval   = 2 * time.Second
 	DefaultCommandTimeout = 5 * time.Minute // RFC 5321 4.5.3.2
 	DefaultConnectTimeout = 30 * time.Second
+	// A session to a next hop carries at most this many messages, and
+	// is closed after this long without one (Postfix: unlimited reuse
+	// count, 2 s cache time, 300 s reuse time).
+	DefaultMaxConnMessages = 100
+	DefaultConnIdle        = 5 * time.Second
+	// tlsSessionCacheSize bounds the TLS sessions kept for resumption
+	// (one per next hop name or address).
+	tlsSessionCacheSize = 1024
 )
 
 // Signer adds DKIM signatures. Sign reads the whole message (CRLF) and
@@ -77,7 +87,13 @@ type Worker struct {
 	// and unverified, the way MX hosts are usually reached.
 	RequireTLS map[string]bool
 	RootCAs    *x509.CertPool // for verified TLS; nil = the system's
-	RemotePort int            // port of MX hosts; 0 = 25
+	// MTASTS, when set, enforces remote domains' MTA-STS policies
+	// (RFC 8461) for mail sent to their MX hosts.
+	MTASTS STSPolicies
+	// Observer, when set, is told the outcome of every recipient's
+	// attempt: "delivered", "deferred" or "bounced" (metrics).
+	Observer   interface{ DeliveryAttempt(result string) }
+	RemotePort int // port of MX hosts; 0 = 25
 
 	Workers        int // messages delivered at once
 	PerDomain      int // connections to one domain at once
@@ -88,17 +104,28 @@ type Worker struct {
 	PollInterval   time.Duration
 	CommandTimeout time.Duration
 	ConnectTimeout time.Duration
+	// Sessions are reused for the next message to the same next hop
+	// (pool.go): MaxConnMessages per session, closed after ConnIdle idle.
+	MaxConnMessages int
+	ConnIdle        time.Duration
 
-	once    sync.Once
-	kick    chan struct{}
-	limiter domainLimiter
-	active  atomic.Int64
+	once        sync.Once
+	kick        chan struct{}
+	limiter     domainLimiter
+	pool        pool
+	tlsSessions tls.ClientSessionCache
+	active      atomic.Int64
 }
 
 func (w *Worker) init() {
 	w.once.Do(func() {
 		w.kick = make(chan struct{}, 1)
 		w.limiter.limit = or(w.PerDomain, DefaultPerDomain)
+		w.pool = pool{
+			perKey: or(w.PerDomain, DefaultPerDomain), total: max(or(w.Workers, DefaultWorkers), or(w.PerDomain, DefaultPerDomain)),
+			idleTime: or(w.ConnIdle, DefaultConnIdle), maxMessages: or(w.MaxConnMessages, DefaultMaxConnMessages),
+		}
+		w.tlsSessions = tls.NewLRUClientSessionCache(tlsSessionCacheSize)
 	})
 }
 
@@ -116,6 +143,8 @@ func (w *Worker) Kick() {
 // and made due again at once, so the next start resumes them.
 func (w *Worker) Run(ctx context.Context) {
 	w.init()
+	w.pool.open()
+	defer w.pool.close() // after the deliveries below have ended
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	workers := or(w.Workers, DefaultWorkers)
@@ -171,13 +200,16 @@ func (w *Worker) log() *slog.Logger {
 }
 
 // backoff is the delay before attempt n+1 after n failed ones:
-// RetryBase doubled per attempt, at most RetryMax.
+// RetryBase doubled per attempt, at most RetryMax, less a random quarter
+// of it, so messages that failed together (a destination down, a burst
+// of 421s) do not all come back in the same second.
 func (w *Worker) backoff(attempts int) time.Duration {
 	d, limit := or(w.RetryBase, DefaultRetryBase), or(w.RetryMax, DefaultRetryMax)
 	for i := 0; i < attempts && d < limit; i++ {
 		d *= 2
 	}
-	return min(d, limit)
+	d = min(d, limit)
+	return d - rand.N(d/4+1)
 }
 
 func or[T comparable](v, def T) T {

@@ -4,9 +4,11 @@ import (
 	"cmp"
 	"crypto/tls"
 	"errors"
+	"log/slog"
 	"net"
 	"net/netip"
 	"runtime/debug"
+	"sync"
 	"time"
 )
 
@@ -31,6 +33,7 @@ func (s *Server) acceptLoop(b boundListener) {
 		ip := RemoteIP(c)
 		s.handlers.Add(1)
 		if !s.admit(c, ip) {
+			s.observer().ConnRefused(b.spec.Name)
 			go s.refuse(b.spec, c, ip)
 			continue
 		}
@@ -79,12 +82,61 @@ func (s *Server) release(c net.Conn, ip netip.Addr) {
 func (s *Server) refuse(l *Listener, c net.Conn, ip netip.Addr) {
 	defer s.handlers.Done()
 	defer c.Close()
-	s.logger().Warn("connection refused: too many connections", "name", l.Name, "remote", ip.String())
-	if l.Refusal == "" || l.TLS == TLSImplicit {
+	s.refusals.note(s.logger(), l.Name, ip)
+	if l.Refusal == "" {
 		return
 	}
-	c.SetWriteDeadline(time.Now().Add(cmp.Or(s.RefusalTimeout, 5*time.Second)))
-	c.Write([]byte(l.Refusal))
+	timeout := cmp.Or(s.RefusalTimeout, 5*time.Second)
+	c.SetDeadline(time.Now().Add(timeout))
+	var w net.Conn = c
+	if l.TLS == TLSImplicit || l.RefuseOverTLS {
+		// The client expects TLS first: a refusal in clear would look like
+		// a broken server. The handshakes are bounded in number, so a
+		// flood over the limit cannot spend the CPU the limit protects:
+		// past that the connection is closed without a word.
+		if s.TLSConfig == nil {
+			return
+		}
+		select {
+		case s.tlsRefusals <- struct{}{}:
+			defer func() { <-s.tlsRefusals }()
+		default:
+			return
+		}
+		tc := tls.Server(c, s.TLSConfig)
+		if err := tc.HandshakeContext(s.ctx); err != nil {
+			return
+		}
+		w = tc
+	}
+	w.Write([]byte(l.Refusal))
+}
+
+// refusalLog rate-limits the log of refused connections: the first one
+// of an interval is logged, the others counted and reported with the next
+// line, so a flood cannot fill the disk with log lines.
+type refusalLog struct {
+	mu         sync.Mutex
+	next       time.Time
+	suppressed int
+}
+
+// refusalLogInterval is the shortest time between two refusal log lines.
+const refusalLogInterval = 10 * time.Second
+
+func (r *refusalLog) note(log *slog.Logger, name string, ip netip.Addr) {
+	r.mu.Lock()
+	now := time.Now()
+	if now.Before(r.next) {
+		r.suppressed++
+		r.mu.Unlock()
+		return
+	}
+	n := r.suppressed
+	r.suppressed, r.next = 0, now.Add(refusalLogInterval)
+	r.mu.Unlock()
+	log.Warn("connection refused: too many connections", "name", name, "remote", ip.String(),
+		"refused_unlogged", n)
 }
 
 // serve runs the handler for one admitted connection. A panic in the
@@ -94,9 +146,14 @@ func (s *Server) serve(l *Listener, c net.Conn, ip netip.Addr) {
 	defer s.handlers.Done()
 	defer s.release(c, ip)
 	defer c.Close()
+	obs := s.observer()
+	obs.ConnOpened(l.Name)
+	start := time.Now()
+	defer func() { obs.ConnClosed(l.Name, time.Since(start)) }()
 	defer func() {
 		if r := recover(); r != nil {
 			s.panics.Add(1)
+			obs.Panicked(l.Name)
 			s.logger().Error("panic serving connection", "name", l.Name, "remote", c.RemoteAddr().String(),
 				"panic", r, "stack", string(debug.Stack()))
 		}

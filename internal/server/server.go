@@ -51,10 +51,15 @@ type Listener struct {
 	Handler Handler
 	// Refusal is written to a plain connection refused by a connection
 	// limit, before it is closed, e.g. "-ERR [SYS/TEMP] Too many
-	// connections\r\n". Empty closes silently. Implicit-TLS connections are
-	// always closed without a handshake: a handshake per refused
-	// connection would spend the CPU the limit protects.
+	// connections\r\n". Empty closes silently. On implicit-TLS listeners
+	// the refusal is written after a handshake; at most
+	// MaxTLSRefusals such handshakes run at once, connections refused
+	// beyond that are closed silently.
 	Refusal string
+	// RefuseOverTLS marks a TLSNone listener whose handler does the
+	// implicit-TLS handshake itself (SMTP submissions): its refusal, too,
+	// needs a handshake first.
+	RefuseOverTLS bool
 }
 
 // Server runs a set of listeners. Set the fields, then Start; a Server is
@@ -72,7 +77,8 @@ type Server struct {
 	MaxConnectionsPerIP int
 	// HandshakeTimeout bounds an implicit-TLS handshake; 0 = 30s.
 	HandshakeTimeout time.Duration
-	// RefusalTimeout bounds writing the refusal text; 0 = 5s.
+	// RefusalTimeout bounds answering a refused connection, TLS handshake
+	// included; 0 = 5s.
 	RefusalTimeout time.Duration
 	// CloseGrace is how long Shutdown still waits for handlers after its
 	// context ended and it closed their connections: their I/O then fails
@@ -80,6 +86,9 @@ type Server struct {
 	// caller closes the store. 0 = 5s.
 	CloseGrace time.Duration
 	Logger     *slog.Logger // nil = discard
+	// Observer is told about connections and panics (metrics); nil =
+	// nobody.
+	Observer Observer
 
 	mu       sync.Mutex
 	bound    []boundListener
@@ -92,11 +101,41 @@ type Server struct {
 	accepts  sync.WaitGroup // accept loops
 	handlers sync.WaitGroup // connection goroutines, refused ones included
 	panics   atomic.Int64
+
+	tlsRefusals chan struct{} // semaphore of refusal handshakes
+	refusals    refusalLog
 }
+
+// MaxTLSRefusals bounds the TLS handshakes run at once only to tell a
+// client it is over a connection limit.
+const MaxTLSRefusals = 16
 
 type boundListener struct {
 	spec *Listener
 	ln   net.Listener
+}
+
+// Observer watches the connections of a Server; implementations must be
+// safe for concurrent use. metrics.Metrics is one.
+type Observer interface {
+	ConnOpened(listener string)
+	ConnClosed(listener string, d time.Duration)
+	ConnRefused(listener string)
+	Panicked(listener string)
+}
+
+type nopObserver struct{}
+
+func (nopObserver) ConnOpened(string)                {}
+func (nopObserver) ConnClosed(string, time.Duration) {}
+func (nopObserver) ConnRefused(string)               {}
+func (nopObserver) Panicked(string)                  {}
+
+func (s *Server) observer() Observer {
+	if s.Observer == nil {
+		return nopObserver{}
+	}
+	return s.Observer
 }
 
 // ErrServerClosed is returned by Start after Shutdown or Close.
@@ -129,6 +168,7 @@ func (s *Server) Start() error {
 	s.bound = bound
 	s.conns = map[net.Conn]struct{}{}
 	s.perIP = map[netip.Addr]int{}
+	s.tlsRefusals = make(chan struct{}, MaxTLSRefusals)
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	for _, b := range bound {
 		s.logger().Info("listening", "name", b.spec.Name, "addr", b.ln.Addr().String())

@@ -4,11 +4,14 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"errors"
+	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
+	"time"
 
+	"github.com/pochta-mail/pochta/internal/message"
 	"github.com/pochta-mail/pochta/internal/msgauth"
 )
 
@@ -31,12 +34,12 @@ const spoolMemory = 1 << 20
 // authenticate reads the whole message (DKIM needs it before the header
 // can be written), runs the checks, and returns the message with the
 // Authentication-Results field in front. done releases the spool.
-func (ss *session) authenticate(r io.Reader) (msg io.Reader, done func(), err error) {
+func (ss *session) authenticate(r io.Reader, from string) (msg io.Reader, done func(), err error) {
 	sp, err := spool(r)
 	if err != nil {
 		return nil, nil, err
 	}
-	v, err := ss.srv.Checker.Check(ss.c.ctx, msgauth.Input{RemoteIP: ss.c.ip, Helo: ss.gc.Hostname(), MailFrom: ss.from}, sp)
+	v, err := ss.srv.Checker.Check(ss.c.ctx, msgauth.Input{RemoteIP: ss.c.ip, Helo: ss.gc.Hostname(), MailFrom: from}, sp)
 	if err != nil {
 		sp.Close()
 		return nil, nil, err
@@ -92,7 +95,7 @@ func withoutOurResults(r io.ReadSeeker, authservID string) (string, error) {
 			field.WriteString(line)
 		}
 		if out.Len()+field.Len() > 1<<20 {
-			return "", errors.New("smtp: header section too large")
+			return "", fmt.Errorf("smtp: dropping forged Authentication-Results: %w", message.ErrHeaderTooLarge)
 		}
 	}
 	if _, err := r.Seek(consumed, io.SeekStart); err != nil {
@@ -102,7 +105,8 @@ func withoutOurResults(r io.ReadSeeker, authservID string) (string, error) {
 }
 
 // spooled is a message held for reading twice: in memory when small,
-// else in an unlinked-on-close temporary file.
+// else in a temporary file unlinked as soon as it is created, so a crash
+// cannot leave it behind.
 type spooled struct {
 	io.ReadSeeker
 	file *os.File
@@ -111,8 +115,36 @@ type spooled struct {
 func (s *spooled) Close() {
 	if s.file != nil {
 		s.file.Close()
-		os.Remove(s.file.Name())
 	}
+}
+
+// spoolPrefix names spool files in the temporary directory.
+const spoolPrefix = "pochta-spool-"
+
+// RemoveStaleSpools removes spool files older than age from dir (the
+// system temporary directory): left by versions that kept them named
+// until the message was stored, or by a crash in the instant between
+// creating and unlinking one. It reports how many and how large.
+func RemoveStaleSpools(dir string, age time.Duration) (n int, size int64) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return 0, 0
+	}
+	cutoff := time.Now().Add(-age)
+	for _, e := range entries {
+		if !strings.HasPrefix(e.Name(), spoolPrefix) || !e.Type().IsRegular() {
+			continue
+		}
+		info, err := e.Info()
+		if err != nil || !info.ModTime().Before(cutoff) {
+			continue
+		}
+		if os.Remove(filepath.Join(dir, e.Name())) == nil {
+			n++
+			size += info.Size()
+		}
+	}
+	return n, size
 }
 
 func spool(r io.Reader) (*spooled, error) {
@@ -124,10 +156,11 @@ func spool(r io.Reader) (*spooled, error) {
 	if err != nil {
 		return nil, err
 	}
-	f, err := os.CreateTemp("", "pochta-spool-")
+	f, err := os.CreateTemp("", spoolPrefix)
 	if err != nil {
 		return nil, err
 	}
+	os.Remove(f.Name()) // the open file stays readable; nothing outlives it
 	s := &spooled{ReadSeeker: f, file: f}
 	if _, err := io.Copy(f, io.MultiReader(&buf, r)); err != nil {
 		s.Close()

@@ -3,6 +3,7 @@ package smtp
 import (
 	"context"
 	"crypto/tls"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -11,14 +12,25 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	gosmtp "github.com/emersion/go-smtp"
+
+	"github.com/pochta-mail/pochta/internal/server"
 )
 
 // conn wraps the accepted connection, under TLS when there is TLS, and is
-// what go-smtp reads and writes. It gives every read a deadline for the
-// session's phase (command or data: RFC 5321 section 4.5.3.2), ends reads
-// at once when the server shuts down, counts refused commands, and can
-// close the connection right after the next reply is written (the 421 of
-// too many errors).
+// what go-smtp reads and writes. It gives every read the deadline of the
+// session's phase (internal/server's Pacing: the idle wait for a command
+// or for data, RFC 5321 section 4.5.3.2, then the rest of the client's
+// burst at a minimum rate, within the session's lifetime), ends reads at
+// once when the server shuts down, counts refused commands, and can close
+// the connection right after the next reply is written (the 421 of too
+// many errors).
+//
+// A read that times out ends the session here, with our 421: go-smtp
+// (through bufio.Reader.ReadLine) would hand the partial line it holds to
+// its dispatcher as a complete command and then read on. The error stays,
+// and whatever go-smtp writes afterwards is dropped.
 //
 // It also holds replies back until the server next reads (or closes):
 // go-smtp flushes every reply line, so a pipelined MAIL, RCPT, DATA group
@@ -35,20 +47,25 @@ type conn struct {
 	log  *slog.Logger
 
 	start    time.Time
-	inData   atomic.Bool // reading message data: DataTimeout applies
-	closeNow atomic.Bool // close after the next write
-	helo     atomic.Bool // the client greeted with HELO, not EHLO
+	pace     *server.Pace // used by the reading goroutine only
+	inData   atomic.Bool  // reading message data: DataTimeout applies
+	readErr  atomic.Bool  // a read from the client failed (EOF included)
+	dead     atomic.Bool  // timed out: our 421 is written, the rest dropped
+	closeNow atomic.Bool  // close after the next write
+	helo     atomic.Bool  // the client greeted with HELO, not EHLO
 	errs     atomic.Int32
 	messages int // accepted messages, for the session log line
 
 	wmu       sync.Mutex // out is written by go-smtp's goroutine and by BDAT's Data goroutine
 	out       []byte     // replies not yet written
+	replied   bool       // bytes went out since the last read
 	closeOnce sync.Once
 	closed    chan struct{}
 }
 
 func newConn(ctx context.Context, c net.Conn, s *Server, mode Mode) *conn {
-	wc := &conn{Conn: c, ctx: ctx, srv: s, mode: mode, start: time.Now(), closed: make(chan struct{})}
+	now := time.Now()
+	wc := &conn{Conn: c, ctx: ctx, srv: s, mode: mode, start: now, pace: s.Pacing.Start(now), closed: make(chan struct{})}
 	if a, ok := c.RemoteAddr().(*net.TCPAddr); ok {
 		wc.ip = a.AddrPort().Addr().Unmap()
 	}
@@ -67,20 +84,50 @@ func connOf(c net.Conn) *conn {
 }
 
 func (c *conn) Read(p []byte) (int, error) {
-	if err := c.flush(); err != nil {
+	if c.dead.Load() {
+		return 0, os.ErrDeadlineExceeded
+	}
+	replied, err := c.flushReplied()
+	if err != nil {
 		return 0, err
 	}
 	if c.ctx.Err() != nil {
-		// Shutting down: a timeout makes go-smtp answer 421 and stop.
+		c.timeout(errShuttingDown)
 		return 0, os.ErrDeadlineExceeded
 	}
-	d := c.srv.commandTimeout()
+	if replied {
+		c.pace.Replied()
+	}
+	idle := c.srv.commandTimeout()
 	data := c.inData.Load()
 	if data {
-		d = c.srv.dataTimeout()
+		idle = c.srv.dataTimeout()
 	}
-	c.Conn.SetReadDeadline(time.Now().Add(d))
+	now := time.Now()
+	if c.pace.Expired(now) {
+		c.timeout(errSessionTooLong)
+		return 0, os.ErrDeadlineExceeded
+	}
+	c.Conn.SetReadDeadline(c.pace.ReadDeadline(now, idle))
 	n, err := c.Conn.Read(p)
+	c.pace.Received(time.Now(), n)
+	if err != nil {
+		c.readErr.Store(true)
+		if os.IsTimeout(err) {
+			if c.ctx.Err() != nil {
+				c.timeout(errShuttingDown)
+			} else if c.pace.Expired(time.Now()) {
+				c.timeout(errSessionTooLong)
+			} else {
+				c.timeout(errTimeout)
+			}
+			// Data before the deadline still counts; the next read fails.
+			if n > 0 {
+				return n, nil
+			}
+			return 0, os.ErrDeadlineExceeded
+		}
+	}
 	if !data && n >= 5 {
 		// Remember HELO versus EHLO for the Received field's protocol;
 		// go-smtp does not tell. The greeting command comes alone (the
@@ -95,10 +142,32 @@ func (c *conn) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// timeout ends the session with reply e (421): written at once, after
+// any held replies, and then the connection is closed.
+func (c *conn) timeout(e *gosmtp.SMTPError) {
+	if c.dead.Swap(true) {
+		return
+	}
+	c.log.Info("smtp: closing slow or expired session", "reply", e.Message,
+		"duration", time.Since(c.start).Round(time.Millisecond))
+	c.wmu.Lock()
+	c.out = fmt.Appendf(c.out, "%d %d.%d.%d %s\r\n", e.Code, e.EnhancedCode[0], e.EnhancedCode[1], e.EnhancedCode[2], e.Message)
+	c.wmu.Unlock()
+	c.Close()
+}
+
+// readFailed reports whether a read from the client failed: the client
+// closed its side or the session timed out. Message data that ends after
+// that did not end because the client said so (see Data).
+func (c *conn) readFailed() bool { return c.readErr.Load() }
+
 // maxHeld bounds the replies held back before a write is forced.
 const maxHeld = 16 << 10
 
 func (c *conn) Write(p []byte) (int, error) {
+	if c.dead.Load() {
+		return len(p), nil
+	}
 	c.wmu.Lock()
 	c.out = append(c.out, p...)
 	held := len(c.out)
@@ -119,15 +188,27 @@ func (c *conn) Write(p []byte) (int, error) {
 
 // flush writes the held replies.
 func (c *conn) flush() error {
+	_, err := c.flushReplied()
+	return err
+}
+
+// flushReplied writes the held replies and reports whether anything was
+// written since the last call: the client then starts a new burst.
+func (c *conn) flushReplied() (bool, error) {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	if len(c.out) == 0 {
-		return nil
+	if len(c.out) > 0 {
+		c.Conn.SetWriteDeadline(time.Now().Add(c.srv.writeTimeout()))
+		_, err := c.Conn.Write(c.out)
+		c.out = c.out[:0]
+		c.replied = true
+		if err != nil {
+			return false, err
+		}
 	}
-	c.Conn.SetWriteDeadline(time.Now().Add(c.srv.writeTimeout()))
-	_, err := c.Conn.Write(c.out)
-	c.out = c.out[:0]
-	return err
+	r := c.replied
+	c.replied = false
+	return r, nil
 }
 
 func (c *conn) Close() error {

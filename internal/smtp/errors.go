@@ -7,6 +7,7 @@ import (
 
 	"github.com/pochta-mail/pochta/internal/auth"
 	"github.com/pochta-mail/pochta/internal/delivery"
+	"github.com/pochta-mail/pochta/internal/message"
 	"github.com/pochta-mail/pochta/internal/store"
 )
 
@@ -32,6 +33,11 @@ var (
 	errAuthTemporary  = reply(454, 4, 7, 0, "Temporary authentication failure")
 	errAuthNotOnMX    = reply(503, 5, 5, 1, "AUTH is not available on this port: use submission")
 	errLineTooLong    = reply(500, 5, 4, 0, "Line too long")
+	errTimeout        = reply(421, 4, 4, 2, "Timeout: the client was too slow, closing connection")
+	errSessionTooLong = reply(421, 4, 4, 2, "Session lasted too long, closing connection: reconnect to go on")
+	errShuttingDown   = reply(421, 4, 3, 2, "Server shutting down, try again later")
+	errHeaderTooBig   = reply(552, 5, 3, 4, "Message header section too large")
+	errCutShort       = reply(451, 4, 4, 2, "Message data incomplete: the connection ended before all of it arrived")
 )
 
 // replyFor maps an error from resolution or delivery to the reply;
@@ -41,6 +47,10 @@ func (s *Server) replyFor(err error) *gosmtp.SMTPError {
 	switch {
 	case errors.As(err, &se):
 		return se
+	case errors.Is(err, message.ErrHeaderTooLarge):
+		// Permanent: the same message will never fit (a 451 would make
+		// the sender retry it for days).
+		return errHeaderTooBig
 	case errors.Is(err, errBareLFFound):
 		return errBareLF
 	case errors.Is(err, gosmtp.ErrTooLongLine):

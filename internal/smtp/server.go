@@ -22,6 +22,7 @@ import (
 
 	"github.com/pochta-mail/pochta/internal/auth"
 	"github.com/pochta-mail/pochta/internal/delivery"
+	"github.com/pochta-mail/pochta/internal/server"
 )
 
 // Authenticator is what submission needs from internal/auth.
@@ -90,6 +91,16 @@ type Server struct {
 	// MaxErrors is how many refused commands a session may collect before
 	// it is closed with 421.
 	MaxErrors int
+	// FromAny lets submission accounts write any From: header
+	// (smtp.from_policy = any); by default every From: address must be
+	// theirs.
+	FromAny bool
+	// RecipientsPerHour bounds the recipients one submission account may
+	// send to in any hour; 0 = unlimited.
+	RecipientsPerHour int
+	// Pacing bounds slow clients and session lifetimes (limits.*): the
+	// idle waits are CommandTimeout and DataTimeout.
+	Pacing server.Pacing
 	// QuotaPermanent answers over-quota recipients with 552 5.2.2 instead
 	// of 452 4.2.2.
 	QuotaPermanent bool
@@ -99,6 +110,7 @@ type Server struct {
 	Checker     InboundChecker
 	DMARCReject bool
 
+	sent    sendLog
 	nextID  atomic.Uint64
 	panics  atomic.Int64
 	mu      sync.Mutex

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"strings"
+	"sync"
 	"time"
 
 	gosmtp "github.com/emersion/go-smtp"
@@ -36,7 +37,11 @@ type session struct {
 	gc      *gosmtp.Conn
 	account *store.Account // nil until AUTH succeeds
 
-	// The transaction (MAIL to end of data); Reset clears it.
+	// The transaction (MAIL to end of data); Reset clears it. go-smtp
+	// runs BDAT's Data in a goroutine of its own and calls Reset from the
+	// connection's goroutine while Data may still run (RSET, a failed
+	// chunk): mu guards the fields, Data works on a copy (txn).
+	mu       sync.Mutex
 	from     string
 	mailOpts gosmtp.MailOptions
 	rcpts    []string // accepted RCPT addresses, as given
@@ -71,7 +76,28 @@ func (ss *session) fail(err error) error {
 	return e
 }
 
+// txn is a copy of the transaction, for Data.
+type txn struct {
+	from     string
+	mailOpts gosmtp.MailOptions
+	rcpts    []string
+	local    []store.Account
+	remote   []store.QueueRecipient
+}
+
+func (ss *session) txn() txn {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	return txn{from: ss.from, mailOpts: ss.mailOpts, rcpts: ss.rcpts, local: ss.local, remote: ss.remote}
+}
+
 func (ss *session) Reset() {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	ss.reset()
+}
+
+func (ss *session) reset() {
 	ss.from, ss.mailOpts = "", gosmtp.MailOptions{}
 	ss.rcpts, ss.local, ss.remote = nil, nil, nil
 }
@@ -92,7 +118,9 @@ func (ss *session) Mail(from string, opts *gosmtp.MailOptions) error {
 			return ss.refuse(errSenderNotOwned)
 		}
 	}
-	ss.Reset()
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	ss.reset()
 	ss.from = from
 	if opts != nil {
 		ss.mailOpts = *opts
@@ -113,8 +141,14 @@ func (ss *session) Rcpt(to string, opts *gosmtp.RcptOptions) error {
 		ss.c.log.Info("smtp: recipient refused", "to", to, "err", err)
 		return ss.fail(err)
 	}
+	if lim := ss.srv.RecipientsPerHour; lim > 0 && ss.account != nil {
+		if ss.srv.sent.count(ss.account.ID, time.Now())+len(ss.txn().rcpts)+1 > lim {
+			ss.c.log.Info("smtp: sending limit reached", "to", to, "per_hour", lim)
+			return errSendLimit
+		}
+	}
 	for _, a := range res.Accounts {
-		if err := delivery.CheckQuota(a, ss.mailOpts.Size); err != nil {
+		if err := delivery.CheckQuota(a, ss.txn().mailOpts.Size); err != nil {
 			ss.c.log.Info("smtp: recipient over quota", "to", to, "account", a.Address)
 			return ss.fail(err)
 		}
@@ -126,6 +160,8 @@ func (ss *session) Rcpt(to string, opts *gosmtp.RcptOptions) error {
 // add merges a resolved recipient into the transaction, one copy per
 // account and per remote address.
 func (ss *session) add(res delivery.Resolution, to string, opts *gosmtp.RcptOptions) {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
 	ss.rcpts = append(ss.rcpts, to)
 next:
 	for _, a := range res.Accounts {
@@ -161,11 +197,16 @@ nextRemote:
 
 func (ss *session) Data(r io.Reader) error {
 	start := time.Now()
+	t := ss.txn()
 	ss.c.inData.Store(true)
 	defer ss.c.inData.Store(false)
 	// DATA hands us go-smtp's dot-unstuffing reader; BDAT a pipe of raw
 	// chunks, where a bare LF is just data (RFC 3030 has no line rules).
-	if _, bdat := r.(*io.PipeReader); !bdat {
+	// A message is complete only when the client said so: go-smtp ends
+	// a BDAT chunk cut short by EOF as if it were whole (and would store
+	// the fragment after BDAT n LAST).
+	r = &completeReader{r: r, c: ss.c}
+	if _, bdat := r.(*completeReader).r.(*io.PipeReader); !bdat {
 		if ss.srv.RejectBareLF {
 			r = &bareLFReader{r: r}
 		} else {
@@ -173,38 +214,59 @@ func (ss *session) Data(r io.Reader) error {
 		}
 	}
 	if ss.c.mode == ModeMX && ss.srv.Checker != nil {
-		checked, done, err := ss.authenticate(r)
+		checked, done, err := ss.authenticate(r, t.from)
 		if err != nil {
-			ss.c.log.Info("smtp: message refused", "from", ss.from, "err", err)
+			ss.c.log.Info("smtp: message refused", "from", t.from, "err", err)
 			return ss.fail(err)
 		}
 		defer done()
 		r = checked
 	}
 	tr := &delivery.Trace{
-		Helo: ss.gc.Hostname(), RemoteIP: ss.c.ip, ESMTP: !ss.c.helo.Load(), SMTPUTF8: ss.mailOpts.UTF8,
+		Helo: ss.gc.Hostname(), RemoteIP: ss.c.ip, ESMTP: !ss.c.helo.Load(), SMTPUTF8: t.mailOpts.UTF8,
 		ID: delivery.NewID(), Time: start,
 	}
 	tr.TLS, _ = isTLS(ss.gc.Conn())
 	if ss.account != nil {
 		tr.AuthUser = ss.account.Address
 	}
-	if len(ss.rcpts) == 1 {
-		tr.For = ss.rcpts[0]
+	if len(t.rcpts) == 1 {
+		tr.For = t.rcpts[0]
+	}
+	if ss.c.mode == ModeSubmission && ss.account != nil && !ss.srv.FromAny {
+		checked, err := ss.checkFrom(r)
+		if err != nil {
+			return ss.fail(err)
+		}
+		r = checked
+	}
+	if ss.c.mode == ModeSubmission {
+		r = completeHeader(r, ss.srv.hostname(), tr.ID, start)
 	}
 	err := ss.srv.Deliverer.Deliver(ss.c.ctx, delivery.Message{
-		From: ss.from, Local: ss.local, Remote: ss.remote,
+		From: t.from, Local: t.local, Remote: t.remote,
 		ReturnPath: true, Trace: tr, Body: r,
-		DSNReturn: string(ss.mailOpts.Return), DSNEnvelopeID: ss.mailOpts.EnvelopeID, SMTPUTF8: ss.mailOpts.UTF8,
+		DSNReturn: string(t.mailOpts.Return), DSNEnvelopeID: t.mailOpts.EnvelopeID, SMTPUTF8: t.mailOpts.UTF8,
 	})
 	if err != nil {
-		ss.c.log.Info("smtp: message refused", "id", tr.ID, "from", ss.from, "err", err)
+		ss.c.log.Info("smtp: message refused", "id", tr.ID, "from", t.from, "err", err)
 		return ss.fail(err)
 	}
 	ss.c.messages++
-	ss.c.log.Info("smtp: message accepted", "id", tr.ID, "from", ss.from, "local", len(ss.local),
-		"remote", len(ss.remote), "ms", time.Since(start).Milliseconds())
-	return nil
+	if ss.account != nil && ss.srv.RecipientsPerHour > 0 {
+		ss.srv.sent.add(ss.account.ID, time.Now(), len(t.rcpts))
+	}
+	ss.c.log.Info("smtp: message accepted", "id", tr.ID, "from", t.from, "local", len(t.local),
+		"remote", len(t.remote), "ms", time.Since(start).Milliseconds())
+	return accepted(tr.ID)
+}
+
+// accepted is the reply to a stored message: our own text, naming the
+// id that the Received field and the log carry. go-smtp writes a reply
+// value returned from Data as it is, so a 250 one replaces its stock
+// "OK: queued".
+func accepted(id string) error {
+	return reply(250, 2, 0, 0, "Message accepted for delivery, id "+id)
 }
 
 // errBareLFFound is what bareLFReader fails with; replyFor maps it.
@@ -292,4 +354,22 @@ func (u *bareLFUnstuffer) needsWork(b []byte) bool {
 		}
 		off = at + 1
 	}
+}
+
+// completeReader turns the end of message data into errCutShort when it
+// came from a failed read of the connection (EOF, timeout) rather than
+// from the client's end of data. go-smtp stops reading the connection at
+// the end of data (CRLF.CRLF, the last octet of BDAT LAST), so a read
+// error before the end reached us means the data was cut short.
+type completeReader struct {
+	r io.Reader
+	c *conn
+}
+
+func (cr *completeReader) Read(p []byte) (int, error) {
+	n, err := cr.r.Read(p)
+	if err == io.EOF && cr.c.readFailed() {
+		return n, errCutShort
+	}
+	return n, err
 }

@@ -2,6 +2,7 @@ package smtp
 
 import (
 	"context"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -119,5 +120,40 @@ func TestSTARTTLSDropsPipelinedCommands(t *testing.T) {
 	r.c.SetReadDeadline(timeNowPlus(500))
 	if line, err := r.r.ReadString('\n'); err == nil && strings.HasPrefix(line, "250") {
 		t.Errorf("injected command answered: %q", line)
+	}
+}
+
+// RFC 6409 8.2, 8.3: submission completes a message without Message-ID
+// or Date (before the queue signs it); one that has them, and any
+// message on the MX port, is stored as sent.
+func TestSubmissionAddsMessageIDAndDate(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	c := e.submit("alice@example.org")
+	bare := "From: alice@example.org\r\nSubject: no id\r\n\r\nbody\r\n"
+	if err := send(c, "alice@example.org", []string{"bob@example.org"}, bare); err != nil {
+		t.Fatal(err)
+	}
+	complete := "From: alice@example.org\r\nDate: Mon, 05 Jan 2026 10:00:00 +0000\r\nMessage-ID: <given@example.org>\r\n\r\nbody\r\n"
+	if err := send(c, "alice@example.org", []string{"bob@example.org"}, complete); err != nil {
+		t.Fatal(err)
+	}
+	mx := e.dial(ModeMX)
+	if err := send(mx, "someone@remote.example", []string{"bob@example.org"}, bare); err != nil {
+		t.Fatal(err)
+	}
+	got := e.inbox("bob@example.org")
+	if len(got) != 3 {
+		t.Fatalf("bob has %d messages, want 3", len(got))
+	}
+	added := regexp.MustCompile(`\r\nSubject: no id\r\nMessage-ID: <\d{14}\.[0-9A-F]{16}@` + regexp.QuoteMeta(testHost) +
+		`>\r\nDate: [A-Z][a-z]{2}, \d\d [A-Z][a-z]{2} \d{4} \d\d:\d\d:\d\d [+-]\d{4}\r\n\r\nbody\r\n$`)
+	if !added.MatchString(got[0]) {
+		t.Errorf("submitted message without Message-ID and Date stored as:\n%s", got[0])
+	}
+	if !strings.HasSuffix(got[1], "\r\n"+complete) || strings.Count(got[1], "Message-ID:") != 1 {
+		t.Errorf("complete message changed:\n%s", got[1])
+	}
+	if !strings.HasSuffix(got[2], "\r\n"+bare) || strings.Contains(got[2], "Message-ID:") || strings.Contains(got[2], "\r\nDate:") {
+		t.Errorf("MX message changed:\n%s", got[2])
 	}
 }

@@ -238,16 +238,19 @@ func (s *Store) removeBodies(names []string) {
 	}
 }
 
-// sweepOrphans removes body files that no message references and that are
-// older than orphanAge: leftovers of a crash between writing a body and
-// committing its row, or between a delete's commit and the file removal.
-// Younger files are left alone: another process may be delivering them.
+// sweepOrphans removes body files that no message references: leftovers
+// of a crash between writing a body and committing its row, or between a
+// delete's commit and the file removal. With the store to itself
+// (exclusive: see lockUsers) every unreferenced file is an orphan;
+// otherwise only those older than orphanAge are: younger ones may be
+// another process's delivery in progress.
 //
 // The sweep reads every body name, so it runs at most once per orphanAge
-// across all processes (the time is kept in the meta table): a short-lived
-// `pochta deliver` process per message must not pay for it each time.
-func (s *Store) sweepOrphans(ctx context.Context) error {
-	due := false
+// across all processes (the time is kept in the meta table), unless force
+// (serve's start, exclusive): a short-lived `pochta deliver` process per
+// message must not pay for it each time.
+func (s *Store) sweepOrphans(ctx context.Context, exclusive, force bool) error {
+	due := force
 	now := s.now()
 	err := s.withTx(ctx, "scheduling sweep", func(tx *sql.Tx) error {
 		var last int64
@@ -255,7 +258,7 @@ func (s *Store) sweepOrphans(ctx context.Context) error {
 		if err != nil && !errors.Is(err, sql.ErrNoRows) {
 			return err
 		}
-		if due = err != nil || now.Sub(fromDB(last)) >= orphanAge || fromDB(last).After(now); !due {
+		if due = due || err != nil || now.Sub(fromDB(last)) >= orphanAge || fromDB(last).After(now); !due {
 			return nil
 		}
 		_, err = tx.ExecContext(ctx, `INSERT INTO meta (key, value) VALUES ('last_sweep', ?)
@@ -279,7 +282,7 @@ func (s *Store) sweepOrphans(ctx context.Context) error {
 	}
 	cutoff := now.Add(-orphanAge)
 	root := filepath.Join(s.dir, bodiesDir)
-	removed := 0
+	removed, size := 0, int64(0)
 	for i := range 256 {
 		shard := filepath.Join(root, fmt.Sprintf("%02x", i))
 		entries, err := os.ReadDir(shard)
@@ -291,16 +294,17 @@ func (s *Store) sweepOrphans(ctx context.Context) error {
 				continue
 			}
 			info, err := e.Info()
-			if err != nil || !info.ModTime().Before(cutoff) {
+			if err != nil || (!exclusive && !info.ModTime().Before(cutoff)) {
 				continue
 			}
 			if err := os.Remove(filepath.Join(shard, e.Name())); err == nil {
 				removed++
+				size += info.Size()
 			}
 		}
 	}
-	if removed > 0 {
-		s.log.Info("removed orphan message files", "count", removed)
+	if removed > 0 || force {
+		s.log.Info("removed orphan message files", "count", removed, "bytes", size, "all_ages", exclusive)
 	}
 	return nil
 }
@@ -315,9 +319,13 @@ func syncDir(path string) error {
 	return errors.Join(err, d.Close())
 }
 
-// queryBody runs a cached reader query whose one row is (body name,
-// whether it is inline, the inline bytes or NULL) and opens that body.
-// No row is store.ErrNotFound. The inline bytes are copied from the
+// queryBody runs a cached reader query whose one row is (body name, the
+// inline bytes or NULL, size) and opens that body. No row is
+// store.ErrNotFound. The inline bytes come from a scalar subquery, not a
+// join: SQLite (3.54) re-prepares a cached statement whose join has a
+// "col = ?" term every time a new value is bound, which cost 9% of the
+// server's CPU under RETR load. NULL then means a file, except for an
+// empty body, which needs neither. The inline bytes are copied from the
 // driver's row buffer into a pooled buffer that the reader's Close
 // returns, instead of a fresh copy per call as Scan into []byte makes.
 func (s *Store) queryBody(ctx context.Context, query string, args ...any) (io.ReadCloser, error) {
@@ -333,12 +341,12 @@ func (s *Store) queryBody(ctx context.Context, query string, args ...any) (io.Re
 		return nil, store.ErrNotFound
 	}
 	var name string
-	var inline bool
 	var data sql.RawBytes
-	if err := rows.Scan(&name, &inline, &data); err != nil {
+	var size int64
+	if err := rows.Scan(&name, &data, &size); err != nil {
 		return nil, temporary("opening message", err)
 	}
-	if !inline {
+	if data == nil && size > 0 {
 		return s.openBody(name, false, nil)
 	}
 	buf := s.buffers.Get().(*[]byte)

@@ -175,7 +175,7 @@ func (s *Store) Expunge(ctx context.Context, mailboxID int64, uids []uint32) ([]
 	var gone []uint32
 	var unreferenced []string
 	var accountID int64
-	err := s.withTx(ctx, "expunging", func(tx *sql.Tx) error {
+	err := s.withFreeingTx(ctx, "expunging", func(tx *sql.Tx) error {
 		mb, err := mailboxByID(ctx, tx, mailboxID)
 		if err != nil {
 			return err
@@ -210,6 +210,7 @@ func (s *Store) Expunge(ctx context.Context, mailboxID int64, uids []uint32) ([]
 		return nil, err
 	}
 	s.removeBodies(unreferenced)
+	s.ensureReserve()
 	if len(gone) > 0 {
 		s.events.Publish(store.Event{Kind: store.EventExpunge, AccountID: accountID, MailboxID: mailboxID})
 	}
@@ -220,6 +221,9 @@ func (s *Store) Expunge(ctx context.Context, mailboxID int64, uids []uint32) ([]
 // its directory entry), then the row.
 func (s *Store) Append(ctx context.Context, mailboxID int64, m store.AppendMessage) (uint32, uint32, error) {
 	if err := ctx.Err(); err != nil {
+		return 0, 0, err
+	}
+	if err := s.checkReserve(); err != nil {
 		return 0, 0, err
 	}
 	body, err := s.writeBody(m.Body, m.Binary)

@@ -44,6 +44,9 @@ func (s *Store) Deliver(ctx context.Context, d store.Delivery) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	if err := s.checkReserve(); err != nil {
+		return err
+	}
 	s.commits.arriving.Add(1)
 	body, err := s.writeBody(d.Body, false)
 	if err != nil {

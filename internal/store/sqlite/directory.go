@@ -195,7 +195,7 @@ func (s *Store) SetQuota(ctx context.Context, address string, octets int64) erro
 func (s *Store) DeleteAccount(ctx context.Context, address string) error {
 	address = strings.ToLower(address)
 	var unreferenced []string
-	err := s.withTx(ctx, "deleting account", func(tx *sql.Tx) error {
+	err := s.withFreeingTx(ctx, "deleting account", func(tx *sql.Tx) error {
 		var id int64
 		err := tx.QueryRowContext(ctx, `SELECT id FROM accounts WHERE address = ?`, address).Scan(&id)
 		if errors.Is(err, sql.ErrNoRows) {
@@ -229,6 +229,7 @@ func (s *Store) DeleteAccount(ctx context.Context, address string) error {
 		return err
 	}
 	s.removeBodies(unreferenced)
+	s.ensureReserve()
 	return nil
 }
 

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/pochta-mail/pochta/internal/store"
 	"github.com/pochta-mail/pochta/internal/store/storetest"
 )
@@ -169,7 +171,11 @@ func TestOrphanSweep(t *testing.T) {
 	}
 	s.Close()
 
+	// Another process has the store open (it may be writing "young"):
+	// only old orphans go.
+	other := holdUsersLock(t, dir)
 	s = openTest(t, dir, Options{Now: func() time.Time { return later }, InlineMax: -1})
+	other.Close()
 	for _, tt := range []struct {
 		path string
 		want bool
@@ -295,4 +301,52 @@ func TestRefusesNewerSchema(t *testing.T) {
 		s.Close()
 		t.Fatal("Open accepted a database migrated by a newer program")
 	}
+}
+
+// holdUsersLock is another process with the store open.
+func holdUsersLock(t *testing.T, dir string) *os.File {
+	t.Helper()
+	f, err := os.OpenFile(filepath.Join(dir, usersLockFile), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_SH); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	return f
+}
+
+// With the store to itself, Open with Recover (pochta serve after a
+// crash) removes every unreferenced body file, however young, and keeps
+// everything committed; with another process in, it leaves young files
+// alone (they may be that process's delivery in progress).
+func TestRecoverAfterCrash(t *testing.T) {
+	dir := t.TempDir()
+	s := openTest(t, dir, Options{InlineMax: -1})
+	a := newAccount(t, s, "a@example.org")
+	deliverTo(t, s, "kept\r\n", store.Recipient{AccountID: a.ID})
+	s.Close()
+	orphan := filepath.Join(dir, bodiesDir, "7f", "0123456789abcdef0123456789abcdef")
+	if err := os.WriteFile(orphan, []byte("half a message"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	other := holdUsersLock(t, dir)
+	s = openTest(t, dir, Options{InlineMax: -1, Recover: true})
+	s.Close()
+	if _, err := os.Stat(orphan); err != nil {
+		t.Fatalf("young orphan removed while another process had the store open: %v", err)
+	}
+	other.Close()
+
+	s = openTest(t, dir, Options{InlineMax: -1, Recover: true})
+	if _, err := os.Stat(orphan); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("orphan still there after recovery: %v", err)
+	}
+	if c := contents(t, s, a); len(c) != 1 || c[0] != "kept\r\n" {
+		t.Errorf("message after recovery: %q", c)
+	}
+	// The lock is shared again: a second opener does not wait.
+	openTest(t, dir, Options{InlineMax: -1}).Close()
 }

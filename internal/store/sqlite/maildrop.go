@@ -71,12 +71,23 @@ func (s *Store) OpenMaildrop(ctx context.Context, accountID int64) (store.Maildr
 
 func (s *Store) snapshot(ctx context.Context, accountID int64) (*maildrop, error) {
 	m := &maildrop{s: s, accountID: accountID}
-	var count int // a capacity hint: a delivery may add rows before the listing
-	err := s.reader.QueryRowContext(ctx, `SELECT id, (SELECT count(*) FROM messages WHERE mailbox_id = mailboxes.id)
-		FROM mailboxes WHERE account_id = ? AND name = 'INBOX'`, accountID).Scan(&m.mailboxID, &count)
+	var key snapKey
+	err := s.queryRow(ctx, `SELECT id, modseq, uidnext FROM mailboxes WHERE account_id = ? AND name = 'INBOX'`,
+		accountID).Scan(&key.mailboxID, &key.modseq, &key.uidnext)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("sqlite: account %d: %w", accountID, store.ErrNotFound)
 	} else if err != nil {
+		return nil, temporary("opening maildrop", err)
+	}
+	m.mailboxID = key.mailboxID
+	var ok bool
+	if m.msgs, m.lastUID, ok = s.snaps.get(accountID, key); ok {
+		return m, nil
+	}
+	// The key was read first: a change committed since then is either in
+	// the listing or not, and either way the next open sees a newer key.
+	var count int // a capacity hint: a delivery may add rows before the listing
+	if err := s.queryRow(ctx, `SELECT count(*) FROM messages WHERE mailbox_id = ?`, m.mailboxID).Scan(&count); err != nil {
 		return nil, temporary("opening maildrop", err)
 	}
 	// One query for the whole listing; the UNIQUE (mailbox_id, uid) index
@@ -110,6 +121,7 @@ func (s *Store) snapshot(ctx context.Context, accountID int64) (*maildrop, error
 	if err := rows.Err(); err != nil {
 		return nil, temporary("opening maildrop", err)
 	}
+	s.snaps.put(accountID, key, m.msgs, m.lastUID)
 	return m, nil
 }
 
@@ -131,9 +143,8 @@ func (m *maildrop) Body(ctx context.Context, id int64) (io.ReadCloser, error) {
 	if m.isClosed() {
 		return nil, errClosed
 	}
-	r, err := m.s.queryBody(ctx, `SELECT m.body, b.name IS NOT NULL, b.data
-		FROM messages m LEFT JOIN blobs b ON b.name = m.body
-		WHERE m.id = ? AND m.mailbox_id = ? AND m.uid <= ?`,
+	r, err := m.s.queryBody(ctx, `SELECT m.body, (SELECT data FROM blobs WHERE name = m.body), m.size
+		FROM messages m WHERE m.id = ? AND m.mailbox_id = ? AND m.uid <= ?`,
 		id, m.mailboxID, m.lastUID)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, fmt.Errorf("sqlite: message %d: %w", id, err)
@@ -146,12 +157,25 @@ func (m *maildrop) MarkRetrieved(ctx context.Context, ids []int64, at time.Time)
 	if m.isClosed() {
 		return errClosed
 	}
-	return m.s.withTx(ctx, "marking retrieved", func(tx *sql.Tx) error {
+	err := m.s.withTx(ctx, "marking retrieved", func(tx *sql.Tx) error {
 		if _, err := m.s.txExec(ctx, tx, sqlMaildropMark, toDB(at), jsonInts(ids), m.mailboxID, m.lastUID); err != nil {
 			return temporary("marking retrieved", err)
 		}
 		return nil
 	})
+	if err != nil {
+		return err
+	}
+	// The snapshot may be kept for the next session (snapCache): it must
+	// say what the database now says.
+	at = fromDB(toDB(at))
+	marked := slices.Sorted(slices.Values(ids))
+	for i := range m.msgs {
+		if _, found := slices.BinarySearch(marked, m.msgs[i].ID); found && m.msgs[i].FirstRetrieved.IsZero() {
+			m.msgs[i].FirstRetrieved = at
+		}
+	}
+	return nil
 }
 
 // Delete removes the messages in one transaction; ids already gone are
@@ -161,7 +185,7 @@ func (m *maildrop) Delete(ctx context.Context, ids []int64) error {
 		return errClosed
 	}
 	var unreferenced []string
-	err := m.s.withTx(ctx, "deleting messages", func(tx *sql.Tx) error {
+	err := m.s.withFreeingTx(ctx, "deleting messages", func(tx *sql.Tx) error {
 		// One statement for the whole set, prepared once: compiling a
 		// DELETE per message was a fifth of QUIT's CPU.
 		rows, err := m.s.txQuery(ctx, tx, sqlMaildropDelete, jsonInts(ids), m.mailboxID, m.lastUID)
@@ -178,7 +202,9 @@ func (m *maildrop) Delete(ctx context.Context, ids []int64) error {
 	if err != nil {
 		return err
 	}
+	m.s.snaps.drop(m.accountID)
 	m.s.removeBodies(unreferenced)
+	m.s.ensureReserve()
 	m.s.events.Publish(store.Event{Kind: store.EventExpunge, AccountID: m.accountID, MailboxID: m.mailboxID})
 	return nil
 }

@@ -214,7 +214,7 @@ func (s *Store) UpdateFlags(ctx context.Context, mailboxID int64, uids []uint32,
 	given := parseFlags(formatFlags(flags))
 	var changed []store.Message
 	var accountID int64
-	err := s.withTx(ctx, "updating flags", func(tx *sql.Tx) error {
+	err := s.withFreeingTx(ctx, "updating flags", func(tx *sql.Tx) error {
 		// The mod-sequence advances only when something changes, so a
 		// no-op STORE wakes no watcher.
 		var mb store.Mailbox

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
+	"sync/atomic"
 
 	"github.com/pochta-mail/pochta/internal/store"
 )
@@ -138,23 +140,106 @@ func (s *Store) QueuedBody(ctx context.Context, id int64) (io.ReadCloser, error)
 }
 
 // DeleteQueued removes a message (and its recipients) from the queue, and
-// its body unless a mailbox still shares it.
+// its body unless a mailbox still shares it. Deletions that arrive while
+// one is committing share the next transaction (group commit, as
+// deliveries do): a queue worker finishing many messages at once pays one
+// WAL fsync for them, not one each.
 func (s *Store) DeleteQueued(ctx context.Context, id int64) error {
+	return s.deletes.do(ctx, id)
+}
+
+// deleteQueuedBatch deletes the messages of a batch in one transaction;
+// each request learns its own outcome (ErrNotFound for a message not
+// there), and a failure of the transaction fails them all.
+func (s *Store) deleteQueuedBatch(ctx context.Context, batch []*deleteReq) {
 	var unreferenced []string
-	err := s.withTx(ctx, "deleting queued message", func(tx *sql.Tx) error {
-		var name string
-		err := tx.QueryRowContext(ctx, `DELETE FROM queue WHERE id = ? RETURNING body`, id).Scan(&name)
-		if errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("sqlite: queued message %d: %w", id, store.ErrNotFound)
-		} else if err != nil {
-			return temporary("deleting queued message", err)
+	err := s.withTx(ctx, "deleting queued messages", func(tx *sql.Tx) error {
+		var names []string
+		for _, r := range batch {
+			var name string
+			err := tx.QueryRowContext(ctx, `DELETE FROM queue WHERE id = ? RETURNING body`, r.id).Scan(&name)
+			if errors.Is(err, sql.ErrNoRows) {
+				r.err = fmt.Errorf("sqlite: queued message %d: %w", r.id, store.ErrNotFound)
+				continue
+			} else if err != nil {
+				return temporary("deleting queued message", err)
+			}
+			r.err = nil
+			names = append(names, name)
 		}
-		unreferenced, err = s.unreferencedBodies(ctx, tx, []string{name})
+		var err error
+		unreferenced, err = s.unreferencedBodies(ctx, tx, names)
 		return err
 	})
-	if err != nil {
-		return err
+	for _, r := range batch {
+		if err != nil {
+			r.err = err
+		}
+		r.done <- r.err
 	}
-	s.removeBodies(unreferenced)
-	return nil
+	if err == nil {
+		s.removeBodies(unreferenced)
+	}
+}
+
+// deleteReq is one DeleteQueued waiting for its batch.
+type deleteReq struct {
+	id   int64
+	err  error
+	done chan error    // the outcome
+	lead chan struct{} // told to commit the pending batches itself
+}
+
+// deleteBatcher runs DeleteQueued calls in shared transactions without a
+// goroutine of its own: the caller that finds none running leads,
+// committing what is pending batch after batch until its own request is
+// done, then hands the lead to the oldest caller still waiting.
+type deleteBatcher struct {
+	mu      sync.Mutex
+	pending []*deleteReq
+	running bool
+	s       *Store
+	batches atomic.Int64 // transactions run, for tests
+}
+
+// maxDeleteBatch bounds one transaction.
+const maxDeleteBatch = 256
+
+func (b *deleteBatcher) do(ctx context.Context, id int64) error {
+	r := &deleteReq{id: id, done: make(chan error, 1), lead: make(chan struct{}, 1)}
+	b.mu.Lock()
+	b.pending = append(b.pending, r)
+	if b.running {
+		b.mu.Unlock()
+		select {
+		case err := <-r.done:
+			return err
+		case <-r.lead:
+			b.mu.Lock()
+		}
+	}
+	b.running = true
+	ctx = context.WithoutCancel(ctx) // others' deletions ride on it
+	for mine := false; ; {
+		n := min(len(b.pending), maxDeleteBatch)
+		batch := append([]*deleteReq(nil), b.pending[:n]...)
+		b.pending = b.pending[n:]
+		for _, x := range batch {
+			mine = mine || x == r
+		}
+		b.mu.Unlock()
+		b.batches.Add(1)
+		b.s.deleteQueuedBatch(ctx, batch)
+		b.mu.Lock()
+		if len(b.pending) == 0 {
+			b.running = false
+			break
+		}
+		if mine {
+			b.pending[0].lead <- struct{}{}
+			break
+		}
+	}
+	b.mu.Unlock()
+	return <-r.done
 }

@@ -23,11 +23,14 @@ import (
 	"io"
 	"log/slog"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"golang.org/x/sys/unix"
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 
@@ -45,6 +48,15 @@ type Options struct {
 	// stored inside the database rather than in a file: 0 means
 	// DefaultInlineMax, a negative value stores every body in a file.
 	InlineMax int
+	// Recover removes, at Open, every body file no committed row
+	// references, however young, when no other process has the store
+	// open (pochta serve sets it: the start after a crash). Otherwise
+	// the scheduled sweep removes orphans older than an hour, or all of
+	// them if it happens to run with the store to itself.
+	Recover bool
+	// Reserve is the size of the disk-full reserve (reserve.go): 0 means
+	// DefaultReserve, a negative value keeps none.
+	Reserve int64
 }
 
 // DefaultInlineMax keeps typical mail (a few KiB to a few tens of KiB)
@@ -62,16 +74,22 @@ type Store struct {
 	writer *sql.DB // one connection: SQLite allows one writer at a time anyway
 	reader *sql.DB // several connections: WAL readers never block the writer
 
-	locks      lockTable
-	commits    *committer
-	events     store.Bus
-	readStmts  stmtCache // reader statements prepared once
-	writeStmts stmtCache // writer statements prepared once (txQuery)
-	watch      *watcher
-	closeMu    sync.Once
-	lookups    *lookupStmts
-	inlineMax  int       // see Options.InlineMax; <= 0 = files only
-	buffers    sync.Pool // *[]byte of capacity inlineMax, for inline bodies
+	locks       lockTable
+	snaps       snapCache // snapshots of large maildrops kept between sessions
+	commits     *committer
+	deletes     deleteBatcher // DeleteQueued group commit
+	events      store.Bus
+	readStmts   stmtCache // reader statements prepared once
+	writeStmts  stmtCache // writer statements prepared once (txQuery)
+	watch       *watcher
+	closeMu     sync.Once
+	usersLock   *os.File // flock shared by every process with the store open
+	reserve     int64    // disk-full reserve size; <= 0 = none
+	reserveMu   sync.Mutex
+	reserveGone atomic.Bool // released or not allocatable: deliveries wait
+	lookups     *lookupStmts
+	inlineMax   int       // see Options.InlineMax; <= 0 = files only
+	buffers     sync.Pool // *[]byte of capacity inlineMax, for inline bodies
 }
 
 var _ store.Store = (*Store)(nil)
@@ -105,7 +123,10 @@ func open(ctx context.Context, dir string, o Options, maxBatch int) (*Store, err
 		// The driver splits its DSN at '?'.
 		return nil, fmt.Errorf("sqlite: data directory %q contains '?': %w", dir, store.ErrInvalid)
 	}
-	s := &Store{dir: dir, log: o.Logger, now: o.Now, inlineMax: o.InlineMax}
+	s := &Store{dir: dir, log: o.Logger, now: o.Now, inlineMax: o.InlineMax, reserve: o.Reserve}
+	if s.reserve == 0 {
+		s.reserve = DefaultReserve
+	}
 	switch {
 	case s.inlineMax == 0:
 		s.inlineMax = DefaultInlineMax
@@ -155,7 +176,20 @@ func open(ctx context.Context, dir string, o Options, maxBatch int) (*Store, err
 		s.closeDBs()
 		return nil, err
 	}
-	if err := s.sweepOrphans(ctx); err != nil {
+	exclusive, err := s.lockUsers()
+	if err != nil {
+		s.closeDBs()
+		return nil, err
+	}
+	err = s.sweepOrphans(ctx, exclusive, o.Recover && exclusive)
+	if exclusive {
+		// Back to sharing: a delivery of ours may now write files that
+		// another opener must not take for orphans.
+		if lerr := unix.Flock(int(s.usersLock.Fd()), unix.LOCK_SH); lerr != nil && err == nil {
+			err = lerr
+		}
+	}
+	if err != nil {
 		// A failed sweep only leaves garbage behind; the store works.
 		s.log.Warn("sweeping orphan message files", "err", err)
 	}
@@ -173,7 +207,9 @@ func open(ctx context.Context, dir string, o Options, maxBatch int) (*Store, err
 		s.closeDBs()
 		return nil, err
 	}
+	s.ensureReserve()
 	s.commits = startCommitter(s, stmts, maxBatch)
+	s.deletes.s = s
 	s.watch = startWatcher(s, o.PollInterval)
 	return s, nil
 }
@@ -186,8 +222,40 @@ func (s *Store) Close() error {
 		s.watch.stop()
 		s.commits.stop()
 		err = s.closeDBs()
+		if s.usersLock != nil {
+			s.usersLock.Close()
+		}
 	})
 	return err
+}
+
+// usersLockFile is flocked by every process that has the store open:
+// shared while it works, exclusive while it recovers orphan files at Open.
+// A process that gets it exclusively knows no other one may be between
+// writing a body file and committing its row, so every unreferenced file
+// is an orphan. The kernel drops the lock of a killed process.
+const usersLockFile = "store.lock"
+
+// lockUsers takes the users' lock: exclusively if no other process holds
+// it (reported true), else shared, waiting for a recovering opener.
+func (s *Store) lockUsers() (exclusive bool, err error) {
+	f, err := os.OpenFile(filepath.Join(s.dir, usersLockFile), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return false, temporary("opening "+usersLockFile, err)
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err == nil {
+		s.usersLock = f
+		return true, nil
+	} else if !errors.Is(err, unix.EWOULDBLOCK) {
+		f.Close()
+		return false, temporary("locking "+usersLockFile, err)
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_SH); err != nil {
+		f.Close()
+		return false, temporary("locking "+usersLockFile, err)
+	}
+	s.usersLock = f
+	return false, nil
 }
 
 func (s *Store) closeDBs() error {

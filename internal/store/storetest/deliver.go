@@ -57,6 +57,8 @@ func testLineEndings(t *testing.T, s store.Store) {
 		{"A: b\r\n\nmixed\r\rend", "A: b\r\n\r\nmixed\r\n\r\nend\r\n"},
 		// Large enough to cross any internal buffer boundary.
 		{strings.Repeat("line\n", 20000), strings.Repeat("line\r\n", 20000)},
+		// Nothing at all: an engine must tell it from a missing body.
+		{"", ""},
 	}
 	for _, tt := range tests {
 		deliver(t, s, tt.in, a)

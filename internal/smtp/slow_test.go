@@ -1,0 +1,131 @@
+package smtp
+
+import (
+	"errors"
+	"io"
+	"net"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/pochta-mail/pochta/internal/server"
+)
+
+// BDAT n LAST whose chunk is cut short by the client's EOF is not a
+// message: nothing is stored and nothing acknowledged (issue 10: the
+// 435-octet fragment of BDAT 1000 LAST was stored with 250).
+func TestBDATLastCutShortStoresNothing(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	r := e.raw(ModeMX)
+	r.send("EHLO x\r\nMAIL FROM:<a@remote.example>\r\nRCPT TO:<alice@example.org>\r\n")
+	for range 3 {
+		r.expect("250 ")
+	}
+	r.send("BDAT 1000 LAST\r\n" + "Subject: cut\r\n\r\n" + strings.Repeat("x", 418))
+	r.c.(*net.TCPConn).CloseWrite()
+	if rest, _ := io.ReadAll(r.r); strings.Contains(string(rest), "250") {
+		t.Errorf("cut-short BDAT acknowledged: %q", rest)
+	}
+	e.wg.Wait()
+	if got := e.inbox("alice@example.org"); len(got) != 0 {
+		t.Errorf("cut-short BDAT stored %d messages: %q", len(got), got)
+	}
+}
+
+// drip sends s one byte at a time, every gap, until the server closes.
+func drip(r *raw, s string, gap time.Duration) {
+	for i := 0; ; i++ {
+		if _, err := r.c.Write([]byte{s[i%len(s)]}); err != nil {
+			return
+		}
+		time.Sleep(gap)
+	}
+}
+
+// slowEnv has a 400ms line timeout, idle timeouts far longer.
+func slowEnv(t *testing.T, maxSession time.Duration) *env {
+	return newEnv(t, envOptions{configure: func(s *Server) {
+		s.CommandTimeout = time.Minute
+		s.DataTimeout = time.Minute
+		s.Pacing = server.Pacing{LineTimeout: 400 * time.Millisecond, MinRate: 1 << 20, MaxSession: maxSession}
+	}})
+}
+
+// closedWithin waits for the server to end the session and returns the
+// last reply it wrote; it fails when that takes longer than bound.
+func closedWithin(t *testing.T, r *raw, bound time.Duration) string {
+	t.Helper()
+	start := time.Now()
+	r.c.SetReadDeadline(start.Add(bound + 5*time.Second))
+	all, err := io.ReadAll(r.r)
+	if errors.Is(err, syscall.ECONNRESET) {
+		// Closed with the client's drip unread: the kernel resets.
+		err = nil
+	}
+	if err != nil {
+		t.Fatalf("session not closed within %v: %v (read %q)", bound+5*time.Second, err, all)
+	}
+	if el := time.Since(start); el > bound {
+		t.Errorf("session closed after %v, want within %v", el, bound)
+	}
+	lines := strings.Split(strings.TrimSpace(string(all)), "\r\n")
+	return lines[len(lines)-1]
+}
+
+// A command dripped one byte at a time (each byte well within the idle
+// timeout) is cut at the line timeout, and the partial line is never
+// executed: no "250" for the NOOP it almost was.
+func TestSlowDripCommandIsCut(t *testing.T) {
+	e := slowEnv(t, time.Hour)
+	r := e.raw(ModeMX)
+	go drip(r, "NOOP and then some more text that never ends ", 50*time.Millisecond)
+	last := closedWithin(t, r, 3*time.Second)
+	if !strings.HasPrefix(last, "421 4.4.2") {
+		t.Errorf("last reply %q, want 421 4.4.2 (and no reply to the partial NOOP)", last)
+	}
+}
+
+// A DATA trickle is cut the same way and stores nothing.
+func TestSlowDripDataIsCut(t *testing.T) {
+	e := slowEnv(t, time.Hour)
+	r := e.raw(ModeMX)
+	r.send("EHLO x\r\nMAIL FROM:<a@remote.example>\r\nRCPT TO:<alice@example.org>\r\nDATA\r\n")
+	for _, want := range []string{"250 ", "250 ", "250 ", "354 "} {
+		r.expect(want)
+	}
+	go drip(r, "Subject: slow\r\n\r\nline\r\n", 50*time.Millisecond)
+	if last := closedWithin(t, r, 3*time.Second); !strings.HasPrefix(last, "421 4.4.2") {
+		t.Errorf("last reply %q, want 421 4.4.2", last)
+	}
+	e.wg.Wait()
+	if got := e.inbox("alice@example.org"); len(got) != 0 {
+		t.Errorf("trickled message stored: %q", got)
+	}
+}
+
+// A busy session (a valid command every 100ms) still ends at its maximum
+// lifetime.
+func TestSessionLifetime(t *testing.T) {
+	e := slowEnv(t, time.Second)
+	r := e.raw(ModeMX)
+	start := time.Now()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			if _, err := r.c.Write([]byte("NOOP\r\n")); err != nil {
+				return
+			}
+			time.Sleep(100 * time.Millisecond)
+			if time.Since(start) > 10*time.Second {
+				return
+			}
+		}
+	}()
+	last := closedWithin(t, r, 3*time.Second)
+	<-done
+	if !strings.HasPrefix(last, "421 4.4.2") {
+		t.Errorf("last reply %q, want 421 4.4.2", last)
+	}
+}
