@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -44,7 +45,7 @@ type instance struct {
 	dir   string
 	addrs map[string]string // listener name -> bound address
 	cmd   *exec.Cmd
-	log   *bytes.Buffer // everything serve wrote to stderr
+	log   *syncBuffer // everything serve wrote to stderr
 }
 
 // newInstance runs `pochta init` with one domain.
@@ -119,7 +120,7 @@ func (in *instance) serve(want []string, overrides ...string) {
 	}
 	// The reader goroutine keeps to this process's own buffer and map: a
 	// test that restarts serve must not race with the previous reader.
-	logBuf, addrs := &bytes.Buffer{}, map[string]string{}
+	logBuf, addrs := &syncBuffer{}, map[string]string{}
 	in.cmd, in.log, in.addrs = cmd, logBuf, addrs
 	found := make(chan struct{})
 	go func() {
@@ -200,6 +201,25 @@ func (in *instance) kill9() {
 		in.t.Fatalf("kill -9 pochta serve: %v", err)
 	}
 	_ = in.cmd.Wait() // "signal: killed", or an exit if it died first
+}
+
+// syncBuffer is serve's log: written by the reader goroutine while the
+// test may read it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) WriteString(v string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.b.WriteString(v)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 func hasAll(m map[string]string, keys []string) bool {

@@ -114,6 +114,11 @@ func TestInternationalDomains(t *testing.T) {
 	if out := must(t, "", "-d", dir, "user", "list"); !strings.Contains(out, "ivan@xn--e1afmkfd.test") {
 		t.Fatalf("user list:\n%s", out)
 	}
+	// Mail to the Unicode form reaches the account.
+	must(t, "Subject: привет\n\nhi\n", "-d", dir, "deliver", "ivan@Пример.test")
+	if got := inbox(t, openStore(t, dir), "ivan@xn--e1afmkfd.test"); len(got) != 1 {
+		t.Fatalf("inbox has %d messages", len(got))
+	}
 	// The A-label form names the same domain.
 	expect(t, exitError, "pochta: domain xn--e1afmkfd.test already exists", "", "-d", dir, "domain", "add", "xn--e1afmkfd.test")
 }

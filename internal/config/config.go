@@ -189,8 +189,8 @@ func Default() *Config {
 		MTASTS:      MTASTS{Mode: "testing", MaxAge: Duration(7 * 24 * time.Hour)},
 		Delivery:    Delivery{RecipientDelimiter: "+", QuotaTemporary: true},
 		Queue: Queue{
-			Workers:            16,
-			PerDomain:          4,
+			Workers:            64,
+			PerDomain:          20,
 			ConnectionMessages: 100,
 			ConnectionIdle:     Duration(5 * time.Second),
 			Lifetime:           Duration(5 * 24 * time.Hour),

@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/pochta-mail/pochta/internal/store"
+	"golang.org/x/net/idna"
 )
 
 // Errors of recipient resolution. The SMTP server maps them to replies,
@@ -72,11 +73,29 @@ func SplitAddress(address string) (local, domain string, err error) {
 		return "", "", fmt.Errorf("%w: %q", ErrBadAddress, address)
 	}
 	local, domain = address[:at], strings.ToLower(address[at+1:])
+	// An internationalized domain (SMTPUTF8 mail, or typed by hand) is
+	// stored as A-labels: look it up that way (RFC 6531 section 3.2).
+	if !isASCII(domain) {
+		a, err := idna.Lookup.ToASCII(domain)
+		if err != nil {
+			return "", "", fmt.Errorf("%w: %q", ErrBadAddress, address)
+		}
+		domain = a
+	}
 	if strings.ContainsAny(address, " \t\r\n\"<>,;\\") || strings.ContainsRune(local, '@') ||
 		strings.HasPrefix(domain, ".") || strings.HasSuffix(domain, ".") || strings.Contains(domain, "..") {
 		return "", "", fmt.Errorf("%w: %q", ErrBadAddress, address)
 	}
 	return local, domain, nil
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
 }
 
 // IsLocalDomain reports whether the store serves domain.

@@ -26,8 +26,8 @@ import (
 
 // Defaults for the zero values of Worker's fields.
 const (
-	DefaultWorkers        = 16
-	DefaultPerDomain      = 4
+	DefaultWorkers        = 64
+	DefaultPerDomain      = 20                 // Postfix's default_destination_concurrency_limit
 	DefaultLifetime       = 5 * 24 * time.Hour // RFC 5321 4.5.4.1: "at least 4-5 days"
 	DefaultRetryBase      = 5 * time.Minute
 	DefaultRetryMax       = 4 * time.Hour
@@ -111,6 +111,7 @@ type Worker struct {
 
 	once        sync.Once
 	kick        chan struct{}
+	freed       chan struct{}
 	limiter     domainLimiter
 	pool        pool
 	tlsSessions tls.ClientSessionCache
@@ -120,6 +121,7 @@ type Worker struct {
 func (w *Worker) init() {
 	w.once.Do(func() {
 		w.kick = make(chan struct{}, 1)
+		w.freed = make(chan struct{}, 1)
 		w.limiter.limit = or(w.PerDomain, DefaultPerDomain)
 		w.pool = pool{
 			perKey: or(w.PerDomain, DefaultPerDomain), total: max(or(w.Workers, DefaultWorkers), or(w.PerDomain, DefaultPerDomain)),
@@ -141,6 +143,13 @@ func (w *Worker) Kick() {
 
 // Run delivers until ctx ends; deliveries in flight are then cut short
 // and made due again at once, so the next start resumes them.
+//
+// Claims come in batches: a claim is a write transaction (an fsync), and
+// claiming one message each time one finishes would cost one per
+// message. A freed slot leads to a claim only once a quarter of the
+// workers (at most 4) are free; a kick (new mail) or the poll claims for
+// any free slot, so a slot left free by slow deliveries elsewhere waits
+// at most PollInterval.
 func (w *Worker) Run(ctx context.Context) {
 	w.init()
 	w.pool.open()
@@ -148,10 +157,11 @@ func (w *Worker) Run(ctx context.Context) {
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	workers := or(w.Workers, DefaultWorkers)
-	poll := time.NewTimer(0)
+	batch := max(1, min(4, workers/4))
+	poll := time.NewTicker(or(w.PollInterval, DefaultPollInterval))
 	defer poll.Stop()
-	for {
-		if free := workers - int(w.active.Load()); free > 0 {
+	for claimAny := true; ; {
+		if free := workers - int(w.active.Load()); free > 0 && (claimAny || free >= batch) {
 			now := w.now()
 			msgs, err := w.Queue.ClaimQueued(ctx, now, now.Add(w.lease()), free)
 			if err != nil && ctx.Err() == nil {
@@ -162,19 +172,30 @@ func (w *Worker) Run(ctx context.Context) {
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
-					defer w.Kick() // a slot is free: more may be due
+					defer w.slotFreed()
 					defer w.active.Add(-1)
 					w.attempt(ctx, m)
 				}()
 			}
 		}
-		poll.Reset(or(w.PollInterval, DefaultPollInterval))
 		select {
 		case <-ctx.Done():
 			return
 		case <-w.kick:
+			claimAny = true
 		case <-poll.C:
+			claimAny = true
+		case <-w.freed:
+			claimAny = false
 		}
+	}
+}
+
+// slotFreed tells Run a delivery ended: more may be due.
+func (w *Worker) slotFreed() {
+	select {
+	case w.freed <- struct{}{}:
+	default:
 	}
 }
 

@@ -51,6 +51,7 @@ type conn struct {
 	inData   atomic.Bool  // reading message data: DataTimeout applies
 	readErr  atomic.Bool  // a read from the client failed (EOF included)
 	dead     atomic.Bool  // timed out: our 421 is written, the rest dropped
+	underTLS atomic.Bool  // the client started TLS: we see only records
 	closeNow atomic.Bool  // close after the next write
 	helo     atomic.Bool  // the client greeted with HELO, not EHLO
 	errs     atomic.Int32
@@ -128,6 +129,11 @@ func (c *conn) Read(p []byte) (int, error) {
 			return 0, os.ErrDeadlineExceeded
 		}
 	}
+	if n > 0 && p[0] == tlsHandshakeRecord && !data {
+		// A TLS ClientHello (implicit TLS or after STARTTLS): no SMTP
+		// command starts with this byte.
+		c.underTLS.Store(true)
+	}
 	if !data && n >= 5 {
 		// Remember HELO versus EHLO for the Received field's protocol;
 		// go-smtp does not tell. The greeting command comes alone (the
@@ -150,9 +156,14 @@ func (c *conn) timeout(e *gosmtp.SMTPError) {
 	}
 	c.log.Info("smtp: closing slow or expired session", "reply", e.Message,
 		"duration", time.Since(c.start).Round(time.Millisecond))
-	c.wmu.Lock()
-	c.out = fmt.Appendf(c.out, "%d %d.%d.%d %s\r\n", e.Code, e.EnhancedCode[0], e.EnhancedCode[1], e.EnhancedCode[2], e.Message)
-	c.wmu.Unlock()
+	if !c.underTLS.Load() {
+		// Under TLS the reply would have to go through the TLS
+		// connection above us, whose state we must not touch from
+		// below: the session is closed without it.
+		c.wmu.Lock()
+		c.out = fmt.Appendf(c.out, "%d %d.%d.%d %s\r\n", e.Code, e.EnhancedCode[0], e.EnhancedCode[1], e.EnhancedCode[2], e.Message)
+		c.wmu.Unlock()
+	}
 	c.Close()
 }
 
@@ -160,6 +171,9 @@ func (c *conn) timeout(e *gosmtp.SMTPError) {
 // closed its side or the session timed out. Message data that ends after
 // that did not end because the client said so (see Data).
 func (c *conn) readFailed() bool { return c.readErr.Load() }
+
+// tlsHandshakeRecord is the first byte of a TLS handshake record.
+const tlsHandshakeRecord = 0x16
 
 // maxHeld bounds the replies held back before a write is forced.
 const maxHeld = 16 << 10

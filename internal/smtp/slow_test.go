@@ -1,6 +1,8 @@
 package smtp
 
 import (
+	"bufio"
+	"crypto/tls"
 	"errors"
 	"io"
 	"net"
@@ -127,5 +129,38 @@ func TestSessionLifetime(t *testing.T) {
 	<-done
 	if !strings.HasPrefix(last, "421 4.4.2") {
 		t.Errorf("last reply %q, want 421 4.4.2", last)
+	}
+}
+
+// Under TLS (implicit here) a slow drip ends the session the same way; the
+// server closes without writing clear text into the TLS stream (the
+// client would see a broken record).
+func TestSlowDripUnderTLS(t *testing.T) {
+	e := slowEnv(t, time.Hour)
+	c, err := tls.Dial("tcp", e.tlsAd, e.cli)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	br := bufio.NewReader(c)
+	if l, err := br.ReadString('\n'); err != nil || !strings.HasPrefix(l, "220 ") {
+		t.Fatalf("greeting %q %v", l, err)
+	}
+	go func() {
+		for _, b := range []byte("EHLO a.slow.client.that.never.ends") {
+			if _, err := c.Write([]byte{b}); err != nil {
+				return
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}()
+	start := time.Now()
+	c.SetReadDeadline(start.Add(10 * time.Second))
+	rest, err := io.ReadAll(br)
+	if el := time.Since(start); el > 3*time.Second {
+		t.Errorf("closed after %v", el)
+	}
+	if len(rest) != 0 || (err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, syscall.ECONNRESET)) {
+		t.Errorf("the end of the TLS session: %q, %v", rest, err)
 	}
 }
