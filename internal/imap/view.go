@@ -405,8 +405,15 @@ func (s *session) claimRecent(v *view) error {
 		return nil
 	}
 	after, upTo, err := s.srv.Store.ClaimRecent(s.ctx, v.mb.ID)
-	if err != nil || upTo <= after {
-		return err
+	if err != nil {
+		// \Recent is advisory: a store that cannot write (a full disk)
+		// must not make SELECT or NOOP fail. Nothing is claimed; a later
+		// claim takes these messages.
+		s.log.Warn("imap: claiming \\Recent", "err", err)
+		return nil
+	}
+	if upTo <= after {
+		return nil
 	}
 	if n := len(v.claims); n > 0 && v.claims[n-1].hi == after {
 		v.claims[n-1].hi = upTo
