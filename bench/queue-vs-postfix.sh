@@ -156,6 +156,26 @@ pf_deferred() { find "$PFS/spool/deferred" -type f | wc -l; }
 # now: seconds since the epoch, with nanoseconds.
 now() { date +%s.%N; }
 
+# cpu_of PID...: CPU seconds (user + system) the processes used, with
+# their reaped children.
+cpu_of() {
+	local hz total=0 pid
+	hz=$(getconf CLK_TCK)
+	for pid in "$@"; do
+		[ -r "/proc/$pid/stat" ] || continue
+		total=$((total + $(awk '{print $14 + $15 + $16 + $17}' "/proc/$pid/stat")))
+	done
+	echo "scale=2; $total / $hz" | bc
+}
+
+# pf_pids: the processes of the sending Postfix (master and its children).
+pf_pids() {
+	local pid
+	for pid in /proc/[0-9]*; do
+		[ "$(readlink "$pid/cwd" 2>/dev/null)" = "$PFS/spool" ] && echo "${pid#/proc/}"
+	done
+}
+
 # run_pochta RECEIVER: one drain of Pochta's queue; prints seconds.
 run_pochta() {
 	rm -rf "$P"
@@ -169,12 +189,23 @@ run_pochta() {
 		-o queue.routes="sink.test=127.0.0.1:$1" -o queue.poll_interval=100ms \
 		2>"$WORK/pochta.log" &
 	pid=$!
-	while [ -n "$("$BIN/pochta" -d "$P" queue list 2>/dev/null | head -1)" ]; do
+	# Done when the log has N "queued message done" lines (each written
+	# after the message left the queue): a grep costs less of the shared
+	# CPUs than a `pochta queue list` process every 50 ms.
+	local finished=0
+	while [ "$finished" -lt "$N" ]; do
 		kill -0 "$pid" 2>/dev/null || { echo "pochta serve died:" >&2; cat "$WORK/pochta.log" >&2; return 1; }
 		sleep 0.05
+		finished=$(grep -ac 'msg="queued message done"' "$WORK/pochta.log" 2>/dev/null)
+		finished=${finished:-0}
 	done
 	t1=$(now)
+	echo "$(cpu_of "$pid")" > "$WORK/cpu"
 	kill "$pid"; wait "$pid" || true
+	if [ -n "$("$BIN/pochta" -d "$P" queue list | head -1)" ]; then
+		echo "pochta: queue not empty after $N done" >&2
+		return 1
+	fi
 	echo "$t1 - $t0" | bc
 }
 
@@ -195,13 +226,17 @@ s.quit()
 PY
 	for _ in $(seq 1 600); do [ "$(pf_deferred)" -ge "$N" ] && [ "$(pf_queued)" -eq "$N" ] && break; sleep 0.2; done
 	: > "$PFS/maillog"
-	local t0 t1
+	local t0 t1 cpu0
 	postconf -c "$PFS/etc" -e "defer_transports ="
+	# shellcheck disable=SC2046
+	cpu0=$(cpu_of $(pf_pids))
 	t0=$(now)
 	postfix -c "$PFS/etc" reload >/dev/null 2>&1
 	postqueue -c "$PFS/etc" -f
 	while [ "$(pf_queued)" -gt 0 ]; do sleep 0.05; done
 	t1=$(now)
+	# shellcheck disable=SC2046
+	echo "$(cpu_of $(pf_pids)) - $cpu0" | bc > "$WORK/cpu"
 	echo "$t1 - $t0" | bc
 }
 
@@ -235,7 +270,7 @@ for case in $CASES; do
 				sessions=$(grep -a 'status=sent' "$PFS/maillog" | grep -avc 'conn_use=' || true)
 			fi
 			rate=$(echo "scale=1; $N / $secs" | bc)
-			echo "RESULT case=$case sender=$sender round=$rep seconds=$secs msgs_per_s=$rate sender_sessions=$sessions receiver_conns=$conns receiver_tls=$tls $check" | tee -a "$RES" >&2
+			echo "RESULT case=$case sender=$sender round=$rep seconds=$secs msgs_per_s=$rate sender_cpu_s=$(cat "$WORK/cpu") sender_sessions=$sessions receiver_conns=$conns receiver_tls=$tls $check" | tee -a "$RES" >&2
 		done
 	done
 done
@@ -245,19 +280,19 @@ awk '
 {
 	for (i = 2; i <= NF; i++) { split($i, kv, "="); f[kv[1]] = kv[2] }
 	key = f["case"] " " f["sender"]
-	n[key]++; s[key, n[key]] = f["seconds"]; sess[key] = sess[key] " " f["sender_sessions"]
+	n[key]++; s[key, n[key]] = f["seconds"]; c[key, n[key]] = f["sender_cpu_s"]; sess[key] = sess[key] " " f["sender_sessions"]
 	if (!(f["case"] in seen)) { order[nc++] = f["case"]; seen[f["case"]] = 1 }
 }
-function median(key,   i, j, t, a, m) {
-	m = n[key]; for (i = 1; i <= m; i++) a[i] = s[key, i]
+function median(key, v,   i, j, t, a, m) {
+	m = n[key]; for (i = 1; i <= m; i++) a[i] = v[key, i]
 	for (i = 1; i <= m; i++) for (j = i + 1; j <= m; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
 	return (m % 2) ? a[(m + 1) / 2] : (a[m / 2] + a[m / 2 + 1]) / 2
 }
 END {
-	printf "| receiver | Pochta s (median) | msg/s | Postfix s (median) | msg/s | Pochta/Postfix | Pochta sessions | Postfix sessions |\n|---|---|---|---|---|---|---|---|\n"
+	printf "| receiver | Pochta s (median) | msg/s | Postfix s (median) | msg/s | Pochta/Postfix | Pochta CPU s | Postfix CPU s | Pochta sessions | Postfix sessions |\n|---|---|---|---|---|---|---|---|---|---|\n"
 	for (k = 0; k < nc; k++) {
-		c = order[k]; p = median(c " pochta"); q = median(c " postfix")
-		printf "| %s | %.2f | %.0f | %.2f | %.0f | %.2fx | %s | %s |\n", c, p, '"$N"' / p, q, '"$N"' / q, q / p, sess[c " pochta"], sess[c " postfix"]
+		r = order[k]; p = median(r " pochta", s); q = median(r " postfix", s)
+		printf "| %s | %.2f | %.0f | %.2f | %.0f | %.2fx | %.2f | %.2f | %s | %s |\n", r, p, '"$N"' / p, q, '"$N"' / q, q / p, median(r " pochta", c), median(r " postfix", c), sess[r " pochta"], sess[r " postfix"]
 	}
 }' "$RES"
 log "results in $RES"

@@ -92,10 +92,10 @@ func TestUserCommands(t *testing.T) {
 	must(t, "first password\n", "-d", dir, "user", "add", "Alice@Example.TEST", "--password-stdin")
 	must(t, "pw\r\n", "-d", dir, "user", "add", "--password-stdin", "bob@example.test")
 	must(t, "pw", "-d", dir, "user", "add", "carol@other.test", "--password-stdin")
-	if got := must(t, "", "-d", dir, "user", "list"); got != "alice@example.test used=0 quota=none\nbob@example.test used=0 quota=none\ncarol@other.test used=0 quota=none\n" {
+	if got := must(t, "", "-d", dir, "user", "list"); got != "alice@example.test used=0 quota=none last_login=never\nbob@example.test used=0 quota=none last_login=never\ncarol@other.test used=0 quota=none last_login=never\n" {
 		t.Fatalf("list: %q", got)
 	}
-	if got := must(t, "", "-d", dir, "user", "list", "other.test"); got != "carol@other.test used=0 quota=none\n" {
+	if got := must(t, "", "-d", dir, "user", "list", "other.test"); got != "carol@other.test used=0 quota=none last_login=never\n" {
 		t.Fatalf("list other.test: %q", got)
 	}
 	expect(t, exitError, "alice@example.test", "pw\n", "-d", dir, "user", "add", "alice@example.test", "--password-stdin")

@@ -4,8 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"strings"
 
+	"github.com/pochta-mail/pochta/internal/admin"
 	"github.com/pochta-mail/pochta/internal/config"
 	"github.com/pochta-mail/pochta/internal/msgauth"
 	"github.com/pochta-mail/pochta/internal/store"
@@ -25,7 +25,10 @@ func (c *cli) dnsCmd(args []string) error {
 	if len(rest) != 1 {
 		return usagef("usage: pochta dns DOMAIN")
 	}
-	domain := strings.ToLower(strings.TrimSuffix(rest[0], "."))
+	domain, err := admin.Domain(rest[0]) // an IDN's records are under its A-labels
+	if err != nil {
+		return err
+	}
 	cfg, st, err := c.adminStore(*dir)
 	if err != nil {
 		return err

@@ -58,7 +58,7 @@ func TestPasswordPrompt(t *testing.T) {
 	if strings.Contains(string(out), secret) {
 		t.Fatalf("the password was echoed:\n%s", out)
 	}
-	if got := must(t, "", "-d", dir, "user", "list"); got != "tty@example.test used=0 quota=none\n" {
+	if got := must(t, "", "-d", dir, "user", "list"); got != "tty@example.test used=0 quota=none last_login=never\n" {
 		t.Fatalf("user list: %q", got)
 	}
 }

@@ -54,7 +54,7 @@ func TestAliasQuotaQueueCommands(t *testing.T) {
 	// Quotas: shown in user list, enforced by deliver (75 by default).
 	must(t, "", "-d", dir, "user", "quota", "alice@example.test", "1KiB")
 	used := len(rp + msg + msg)
-	if got := must(t, "", "-d", dir, "user", "list"); !strings.Contains(got, "alice@example.test used="+itoa(used)+" quota=1KiB\n") {
+	if got := must(t, "", "-d", dir, "user", "list"); !strings.Contains(got, "alice@example.test used="+itoa(used)+" quota=1KiB last_login=never\n") {
 		t.Errorf("user list: %q", got)
 	}
 	expect(t, exitTempFail, "mailbox full", strings.Repeat("x", 2000), "-d", dir, "deliver", "alice@example.test")

@@ -112,8 +112,12 @@ func (c *cli) serveCmd(args []string) error {
 	m := metrics.New()
 	m.SetQueueStats(queueStats(st))
 	worker.Observer = m
-	counted := func(proto string) countingAuth { return countingAuth{Service: authSvc, proto: proto, metrics: m} }
+	logins := newLoginRecorder(st, authSvc.NormalizeLogin, log)
+	counted := func(proto string) countingAuth {
+		return countingAuth{Service: authSvc, proto: proto, metrics: m, logins: logins}
+	}
 	smtpSrv := newSMTP(cfg, st, counted("smtp"), tlsConfig, log)
+	smtpSrv.Metrics = m
 	smtpSrv.Deliverer.Store = kickingStore{Deliverer: st, kick: worker.Kick, metrics: m}
 	if cfg.SMTP.AuthChecks {
 		smtpSrv.Checker = countingChecker{Checker: &msgauth.Checker{Resolver: dns, AuthServID: hostname(cfg)}, metrics: m}
@@ -154,6 +158,12 @@ func (c *cli) serveCmd(args []string) error {
 		defer close(sweepDone)
 		expireSweep(sweepCtx, cfg, st, log)
 	}()
+	loginsCtx, stopLogins := context.WithCancel(context.Background())
+	loginsDone := make(chan struct{})
+	go func() {
+		defer close(loginsDone)
+		logins.run(loginsCtx)
+	}()
 	queueCtx, stopQueue := context.WithCancel(context.Background())
 	queueDone := make(chan struct{})
 	go func() {
@@ -171,6 +181,8 @@ func (c *cli) serveCmd(args []string) error {
 	}
 	stopSweep()
 	<-sweepDone
+	stopLogins() // after the sessions: their logins are in the last batch
+	<-loginsDone
 	// Deliveries in flight are cut and made due at once for the next
 	// start; a remote 250 already received is recorded first.
 	stopQueue()

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/pochta-mail/pochta/internal/admin"
 	"github.com/pochta-mail/pochta/internal/config"
@@ -57,7 +58,11 @@ func (c *cli) userCmd(args []string) error {
 			return err
 		}
 		for _, a := range accounts {
-			fmt.Fprintf(c.stdout, "%s used=%s quota=%s\n", a.Address, sizeText(a.Used), quotaText(a.Quota))
+			last := "never"
+			if !a.LastLogin.IsZero() {
+				last = a.LastLogin.UTC().Format(time.RFC3339)
+			}
+			fmt.Fprintf(c.stdout, "%s used=%s quota=%s last_login=%s\n", a.Address, sizeText(a.Used), quotaText(a.Quota), last)
 		}
 		return nil
 	case "quota":

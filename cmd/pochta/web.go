@@ -76,7 +76,7 @@ func (h *httpSide) listeners(cfg *config.Config) []server.Listener {
 	}
 	if cfg.HTTPS.Listen != "" {
 		ls = append(ls, server.Listener{Name: "https", Key: "https.listen", Addr: cfg.HTTPS.Listen,
-			TLS: server.TLSImplicit, Handler: h.public})
+			TLS: server.TLSImplicit, Handler: h.public, Refusal: web.Refusal})
 	}
 	if cfg.Metrics.Listen != "" {
 		ls = append(ls, server.Listener{Name: "metrics", Key: "metrics.listen", Addr: cfg.Metrics.Listen,
@@ -195,26 +195,64 @@ func queueStats(st store.Queue) metrics.QueueStatsFunc {
 	}
 }
 
-// countingAuth is the auth service as one protocol sees it, counting its
-// logins and throttle delays. The protocols report every login through
-// LoginFailed/LoginSucceeded, so counting here covers them all; the
-// mechanism is not known at this seam yet ("any").
+// countingAuth is the auth service as one protocol sees it: it counts
+// logins by mechanism and result where the credentials are checked
+// ("password" for USER/PASS and IMAP LOGIN, "apop", or the SASL mechanism),
+// the throttle's delays, and notes last logins.
 type countingAuth struct {
 	*auth.Service
 	proto   string
 	metrics *metrics.Metrics
+	logins  *loginRecorder
+}
+
+func (a countingAuth) CheckPassword(ctx context.Context, login, password string) (store.Account, error) {
+	acct, err := a.Service.CheckPassword(ctx, login, password)
+	a.metrics.Login(a.proto, "password", err == nil)
+	return acct, err
+}
+
+func (a countingAuth) CheckAPOP(ctx context.Context, login, timestamp, digestHex string) (store.Account, error) {
+	acct, err := a.Service.CheckAPOP(ctx, login, timestamp, digestHex)
+	a.metrics.Login(a.proto, "apop", err == nil)
+	return acct, err
+}
+
+func (a countingAuth) NewSASL(ctx context.Context, mech, host string) (auth.SASLSession, error) {
+	s, err := a.Service.NewSASL(ctx, mech, host)
+	if err != nil {
+		return s, err // not a mechanism we offer: no login attempt
+	}
+	return &countingSASL{SASLSession: s, a: a, mech: strings.ToLower(mech)}, nil
 }
 
 func (a countingAuth) LoginFailed(ctx context.Context, login string, ip netip.Addr) time.Duration {
-	a.metrics.Login(a.proto, "any", false)
 	d := a.Service.LoginFailed(ctx, login, ip)
 	a.metrics.ThrottleDelay(d)
 	return d
 }
 
 func (a countingAuth) LoginSucceeded(login string, ip netip.Addr) {
-	a.metrics.Login(a.proto, "any", true)
+	a.logins.note(login)
 	a.Service.LoginSucceeded(login, ip)
+}
+
+// countingSASL counts one SASL exchange when it ends (success or error);
+// an exchange the client abandons is not a login attempt.
+type countingSASL struct {
+	auth.SASLSession
+	a       countingAuth
+	mech    string // one NewSASL accepted: a fixed set
+	counted bool
+}
+
+func (c *countingSASL) Next(resp []byte) ([]byte, bool, error) {
+	ch, done, err := c.SASLSession.Next(resp)
+	if !c.counted && (done || err != nil) {
+		c.counted = true
+		c.a.metrics.Login(c.a.proto, c.mech, err == nil)
+	}
+	return ch, done, err
 }
 
 // countingChecker counts the SPF, DKIM and DMARC results of MX mail.

@@ -119,6 +119,15 @@ func TestServeMetricsUnderLoad(t *testing.T) {
 		}
 		c.Quit()
 	}
+	// One SASL PLAIN login on submission (plaintext allowed from loopback).
+	sub, err := smtp.Dial(s.addr("submission"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sub.Auth(smtp.PlainAuth("", "alice@example.test", "pw", "127.0.0.1")); err != nil {
+		t.Fatalf("AUTH PLAIN: %v", err)
+	}
+	sub.Quit()
 	resp, err := http.Get("http://" + s.addr("http") + "/.well-known/autoconfig/mail/config-v1.1.xml?emailaddress=alice%40example.test")
 	if err != nil {
 		t.Fatal(err)
@@ -127,20 +136,20 @@ func TestServeMetricsUnderLoad(t *testing.T) {
 
 	after := scrape(t, s)
 	for series, want := range map[string]float64{
-		`pochta_logins_total{mechanism="any",proto="pop3",result="ok"}`:      logins,
-		`pochta_logins_total{mechanism="any",proto="pop3",result="failed"}`:  fails,
-		`pochta_connections_total{listener="pop3"}`:                          logins + fails,
-		`pochta_connections_total{listener="smtp"}`:                          mails,
-		`pochta_connections_total{listener="http"}`:                          1,
-		`pochta_messages_received_total{source="smtp"}`:                      mails,
-		`pochta_store_commit_duration_seconds_count`:                         mails,
-		`pochta_auth_throttle_delay_seconds_count`:                           fails,
-		`pochta_message_auth_results_total{method="spf",result="none"}`:      mails,
-		`pochta_message_auth_results_total{method="dkim",result="none"}`:     mails,
-		`pochta_queue_messages`:                                              0,
-		`pochta_command_duration_seconds_count{command="USER",proto="pop3"}`: logins + fails,
-		`pochta_command_duration_seconds_count{command="PASS",proto="pop3"}`: logins + fails,
-		`pochta_command_duration_seconds_count{command="QUIT",proto="pop3"}`: logins + fails,
+		`pochta_logins_total{mechanism="password",proto="pop3",result="ok"}`:     logins,
+		`pochta_logins_total{mechanism="password",proto="pop3",result="failed"}`: fails,
+		`pochta_connections_total{listener="pop3"}`:                              logins + fails,
+		`pochta_connections_total{listener="smtp"}`:                              mails,
+		`pochta_connections_total{listener="http"}`:                              1,
+		`pochta_messages_received_total{source="smtp"}`:                          mails,
+		`pochta_store_commit_duration_seconds_count`:                             mails,
+		`pochta_auth_throttle_delay_seconds_count`:                               fails,
+		`pochta_message_auth_results_total{method="spf",result="none"}`:          mails,
+		`pochta_message_auth_results_total{method="dkim",result="none"}`:         mails,
+		`pochta_queue_messages`:                                                  0,
+		`pochta_command_duration_seconds_count{command="USER",proto="pop3"}`:     logins + fails,
+		`pochta_command_duration_seconds_count{command="PASS",proto="pop3"}`:     logins + fails,
+		`pochta_command_duration_seconds_count{command="QUIT",proto="pop3"}`:     logins + fails,
 	} {
 		if got := metricValue(after, series); got != want {
 			t.Errorf("%s = %v, want %v", series, got, want)
@@ -163,6 +172,11 @@ func TestServeMetricsUnderLoad(t *testing.T) {
 	}
 	if code := s.stop(t); code != 0 {
 		t.Fatalf("serve exited %d", code)
+	}
+	// The logins were written at shutdown: user list shows when.
+	out := must(t, "", "-d", dir, "user", "list")
+	if !regexp.MustCompile(`(?m)^alice@example\.test used=\S+ quota=none last_login=20\d\d-\d\d-\d\dT\S+Z$`).MatchString(out) {
+		t.Fatalf("user list after logins:\n%s", out)
 	}
 }
 

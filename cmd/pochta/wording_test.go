@@ -119,6 +119,10 @@ func TestInternationalDomains(t *testing.T) {
 	if got := inbox(t, openStore(t, dir), "ivan@xn--e1afmkfd.test"); len(got) != 1 {
 		t.Fatalf("inbox has %d messages", len(got))
 	}
+	// pochta dns takes either form.
+	if out := must(t, "", "-d", dir, "dns", "пример.test"); !strings.Contains(out, "xn--e1afmkfd.test. MX 10 ") {
+		t.Fatalf("dns for the U-label form:\n%s", out)
+	}
 	// The A-label form names the same domain.
 	expect(t, exitError, "pochta: domain xn--e1afmkfd.test already exists", "", "-d", dir, "domain", "add", "xn--e1afmkfd.test")
 }

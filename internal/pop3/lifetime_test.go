@@ -1,6 +1,7 @@
 package pop3
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -42,4 +43,19 @@ S: +OK Message 1 deleted
 C: STAT
 S~ \+OK 2 \d+
 `)
+}
+
+// A client that asks for a big message and never reads it cannot hold the
+// session past its lifetime either: writes end there too.
+func TestSessionLifetimeSlowReader(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{}, func(s *Server) { s.Pacing = server.Pacing{MaxSession: time.Second} })
+	e.deliver(testUser, crlf("Subject: big\n\n"+strings.Repeat(strings.Repeat("x", 999)+"\n", 20000)))
+	c := e.login()
+	start := time.Now()
+	c.write("RETR 1\r\n") // and read nothing
+	e.waitIdle()
+	if el := time.Since(start); el > time.Second+server.FarewellGrace+2*time.Second {
+		t.Errorf("session ended after %v, lifetime 1s plus the farewell grace", el)
+	}
 }

@@ -191,7 +191,7 @@ func (s *session) sendFile(body io.Reader, size int64) (bool, error) {
 	}
 	var sent int64
 	for sent < size {
-		_ = rf.SetWriteDeadline(time.Now().Add(s.srv.writeTimeout()))
+		_ = rf.SetWriteDeadline(s.pace.CapWrite(time.Now().Add(s.srv.writeTimeout())))
 		n, err := rf.ReadFrom(io.LimitReader(f, min(sendFileChunk, size-sent)))
 		sent += n
 		s.cw.n += n

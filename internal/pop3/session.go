@@ -107,7 +107,7 @@ type connWriter struct {
 }
 
 func (cw *connWriter) Write(p []byte) (int, error) {
-	_ = cw.s.conn.SetWriteDeadline(time.Now().Add(cw.s.srv.writeTimeout()))
+	_ = cw.s.conn.SetWriteDeadline(cw.s.pace.CapWrite(time.Now().Add(cw.s.srv.writeTimeout())))
 	n, err := cw.s.conn.Write(p)
 	cw.n += int64(n)
 	return n, err

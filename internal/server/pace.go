@@ -46,8 +46,10 @@ func (p Pacing) Start(now time.Time) *Pace {
 	return &Pace{p: p, start: now, end: now.Add(p.maxSession())}
 }
 
-// Pace tracks one session against its Pacing. It is not safe for
-// concurrent use: one goroutine reads the connection.
+// Pace tracks one session against its Pacing. One goroutine reads the
+// connection and calls Replied, ReadDeadline and Received; End, Cap,
+// CapWrite and Expired may be called from any goroutine (a writer capping its
+// deadline).
 //
 // A protocol that owns its reads calls Replied after writing a reply,
 // ReadDeadline before each read and Received after it. One that reads
@@ -71,6 +73,20 @@ func (s *Pace) Expired(now time.Time) bool { return !now.Before(s.end) }
 func (s *Pace) Cap(t time.Time) time.Time {
 	if t.After(s.end) {
 		return s.end
+	}
+	return t
+}
+
+// FarewellGrace is how long after the end of a session a write may still
+// take: the reply that says why the session ends must get out.
+const FarewellGrace = 5 * time.Second
+
+// CapWrite returns the write deadline t, or the end of the session plus
+// FarewellGrace if that comes first: a client that stops reading cannot
+// hold the session past its lifetime either.
+func (s *Pace) CapWrite(t time.Time) time.Time {
+	if end := s.end.Add(FarewellGrace); t.After(end) {
+		return end
 	}
 	return t
 }

@@ -212,7 +212,7 @@ func (c *conn) flushReplied() (bool, error) {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	if len(c.out) > 0 {
-		c.Conn.SetWriteDeadline(time.Now().Add(c.srv.writeTimeout()))
+		c.Conn.SetWriteDeadline(c.pace.CapWrite(time.Now().Add(c.srv.writeTimeout())))
 		_, err := c.Conn.Write(c.out)
 		c.out = c.out[:0]
 		c.replied = true

@@ -66,6 +66,11 @@ const (
 	handshakeTimeout = 30 * time.Second
 )
 
+// Metrics is what the server reports to a metrics collector.
+type Metrics interface {
+	Command(proto, name string, d time.Duration)
+}
+
 // Server is an SMTP server. Set the fields, then take a Handler per
 // listener; do not change them afterwards. Resolver and Deliverer are
 // required, Auth too for submission.
@@ -75,6 +80,9 @@ type Server struct {
 	Resolver  *delivery.Resolver
 	Deliverer *delivery.Deliverer
 	Logger    *slog.Logger // nil = discard
+	// Metrics, when set, records the latency of MAIL, RCPT and DATA (DATA
+	// includes receiving the message).
+	Metrics Metrics
 	// TLSConfig enables STARTTLS (and is required for implicit TLS).
 	TLSConfig *tls.Config
 	// AllowPlaintext offers PLAIN and LOGIN on unencrypted non-loopback

@@ -104,7 +104,15 @@ func (ss *session) reset() {
 
 func (ss *session) Logout() error { return nil }
 
+// count reports a command and its latency to the Metrics hook.
+func (ss *session) count(name string, start time.Time) {
+	if ss.srv.Metrics != nil {
+		ss.srv.Metrics.Command("smtp", name, time.Since(start))
+	}
+}
+
 func (ss *session) Mail(from string, opts *gosmtp.MailOptions) error {
+	defer ss.count("MAIL", time.Now())
 	if ss.c.mode == ModeSubmission {
 		if ss.account == nil {
 			return ss.refuse(errAuthRequired)
@@ -129,6 +137,7 @@ func (ss *session) Mail(from string, opts *gosmtp.MailOptions) error {
 }
 
 func (ss *session) Rcpt(to string, opts *gosmtp.RcptOptions) error {
+	defer ss.count("RCPT", time.Now())
 	res, err := ss.srv.Resolver.Resolve(ss.c.ctx, to)
 	if errors.Is(err, delivery.ErrNotLocal) && ss.account != nil {
 		// Authenticated submission: a remote recipient, for the queue.
@@ -197,6 +206,7 @@ nextRemote:
 
 func (ss *session) Data(r io.Reader) error {
 	start := time.Now()
+	defer ss.count("DATA", start)
 	t := ss.txn()
 	ss.c.inData.Store(true)
 	defer ss.c.inData.Store(false)

@@ -164,3 +164,45 @@ func TestSlowDripUnderTLS(t *testing.T) {
 		t.Errorf("the end of the TLS session: %q, %v", rest, err)
 	}
 }
+
+// Message data must keep limits.min_data_rate after the line timeout's
+// grace: a client above it is served however long its message takes, one
+// below it is cut (each of its writes well within the data timeout).
+func TestDataMinimumRate(t *testing.T) {
+	e := newEnv(t, envOptions{configure: func(s *Server) {
+		s.DataTimeout = time.Minute
+		s.Pacing = server.Pacing{LineTimeout: 300 * time.Millisecond, MinRate: 4000, MaxSession: time.Hour}
+	}})
+	send := func(chunk int) (string, time.Duration) {
+		r := e.raw(ModeMX)
+		r.send("EHLO x\r\nMAIL FROM:<a@remote.example>\r\nRCPT TO:<alice@example.org>\r\nDATA\r\n")
+		for _, want := range []string{"250 ", "250 ", "250 ", "354 "} {
+			r.expect(want)
+		}
+		start := time.Now()
+		r.send("Subject: rate\r\n\r\n")
+		line := strings.Repeat("y", chunk-2) + "\r\n"
+		for time.Since(start) < 1500*time.Millisecond {
+			if _, err := r.c.Write([]byte(line)); err != nil {
+				break
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		r.c.Write([]byte(".\r\nQUIT\r\n"))
+		r.c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		all, _ := io.ReadAll(r.r)
+		lines := strings.Split(strings.TrimSpace(string(all)), "\r\n")
+		return lines[0], time.Since(start)
+	}
+	// 1000 octets per 50 ms: 20,000 octets/s, five times the minimum.
+	if got, _ := send(1000); !strings.HasPrefix(got, "250 ") {
+		t.Errorf("a client at 5x the minimum rate: %q", got)
+	}
+	// 50 octets per 50 ms: 1,000 octets/s, a quarter of it.
+	if got, el := send(50); !strings.HasPrefix(got, "421 4.4.2") || el > 1400*time.Millisecond {
+		t.Errorf("a client at a quarter of the minimum rate: %q after %v", got, el)
+	}
+	if n := len(e.inbox("alice@example.org")); n != 1 {
+		t.Errorf("%d messages stored, want the fast one only", n)
+	}
+}

@@ -70,6 +70,9 @@ type Account struct {
 	// engine, so reading it is cheap).
 	Quota int64
 	Used  int64
+	// LastLogin is the last successful login over any protocol, as
+	// recorded by RecordLogins (zero: never).
+	LastLogin time.Time
 }
 
 // Credentials are what the auth package stores for an account. The store
@@ -108,6 +111,10 @@ type Directory interface {
 	Accounts(ctx context.Context, domain string) ([]Account, error)
 	// SetQuota sets the account's quota in octets; 0 removes it.
 	SetQuota(ctx context.Context, address string, octets int64) error
+	// RecordLogins sets accounts' LastLogin (by address, case-insensitive)
+	// to the given times unless they hold a later one; unknown addresses
+	// are ignored. Callers batch logins: one write for many.
+	RecordLogins(ctx context.Context, logins map[string]time.Time) error
 }
 
 // Alias redirects mail for an address of a local domain to one or more
@@ -266,14 +273,16 @@ type Deliverer interface {
 }
 
 // MaildropMessage describes one message of a POP3 maildrop (the INBOX).
+// A session holds one per message for its whole life, so it carries only
+// what POP3 uses (64 octets plus the UIDL; the arrival time is in
+// Mailboxes.ListMessages): mind its size before adding a field.
 type MaildropMessage struct {
 	ID   int64  // engine's message id, stable for the message's life
 	UIDL string // POP3 unique-id: stable, never reused in the maildrop
 	Size int64  // octets of the stored (CRLF) body
 	// DotLines reports whether any line of the body starts with ".", so
 	// RETR can stream bodies that need no dot-stuffing without scanning.
-	DotLines     bool
-	InternalDate time.Time
+	DotLines bool
 	// FirstRetrieved is when a POP3 session first retrieved the message
 	// (zero if never); EXPIRE policy counts from it.
 	FirstRetrieved time.Time

@@ -15,6 +15,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"golang.org/x/net/idna"
 )
 
 // Security is how a client secures a connection to a service.
@@ -121,7 +123,11 @@ func addressDomain(addr string) (address, domain string, ok bool) {
 	if i <= 0 || i == len(addr)-1 || len(addr) > 254 || strings.ContainsAny(addr, " \t\r\n<>\"") {
 		return "", "", false
 	}
-	return addr, addr[i+1:], true
+	domain = addr[i+1:]
+	if a, err := idna.Lookup.ToASCII(domain); err == nil {
+		domain = a // domains are stored as A-labels
+	}
+	return addr, domain, true
 }
 
 // served checks the domain against IsDomain, answering the error itself

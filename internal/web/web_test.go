@@ -61,7 +61,7 @@ func newFixture(t *testing.T, maxConns int) *fixture {
 			if d == "broken.test" {
 				return false, errors.New("database is locked")
 			}
-			return d == "example.test", nil
+			return d == "example.test" || d == "xn--e1afmkfd.test", nil
 		},
 		MTASTS: mtasts.Policy{Mode: mtasts.ModeEnforce, MX: []string{"mail.example.test"}, MaxAge: 7 * 24 * time.Hour},
 	}
@@ -242,6 +242,11 @@ func TestAutoconfigThunderbirdOrder(t *testing.T) {
 		if len(in) != 3 || len(c.Provider.Outgoing) != 2 || c.Provider.Outgoing[1].SocketType != "STARTTLS" {
 			t.Fatalf("%s: servers %+v / %+v", url, in, c.Provider.Outgoing)
 		}
+	}
+	// An internationalized domain is looked up by its A-labels.
+	if code, body := f.get(t, "http://autoconfig.example.test/mail/config-v1.1.xml?emailaddress=ivan%40%D0%BF%D1%80%D0%B8%D0%BC%D0%B5%D1%80.test"); code != 200 ||
+		!strings.Contains(body, "<domain>xn--e1afmkfd.test</domain>") {
+		t.Fatalf("IDN address: %d\n%s", code, body)
 	}
 	// A domain the server does not handle is not configured.
 	if code, _ := f.get(t, "http://autoconfig.other.test/mail/config-v1.1.xml?emailaddress=bob%40other.test"); code != 404 {

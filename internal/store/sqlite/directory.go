@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/pochta-mail/pochta/internal/store"
 )
@@ -234,15 +235,35 @@ func (s *Store) DeleteAccount(ctx context.Context, address string) error {
 }
 
 const accountColumns = `a.id, a.address, d.name, a.password_hash, a.scram_sha256, a.legacy_secret, a.created,
-	a.quota, a.used FROM accounts a JOIN domains d ON d.id = a.domain_id`
+	a.quota, a.used, a.last_login FROM accounts a JOIN domains d ON d.id = a.domain_id`
 
 func scanAccount(row interface{ Scan(...any) error }) (store.Account, error) {
 	var a store.Account
-	var created int64
+	var created, lastLogin int64
 	err := row.Scan(&a.ID, &a.Address, &a.Domain, &a.Credentials.PasswordHash,
-		&a.Credentials.SCRAMSHA256, &a.Credentials.LegacySecret, &created, &a.Quota, &a.Used)
+		&a.Credentials.SCRAMSHA256, &a.Credentials.LegacySecret, &created, &a.Quota, &a.Used, &lastLogin)
 	a.Created = fromDB(created)
+	if lastLogin != 0 {
+		a.LastLogin = fromDB(lastLogin)
+	}
 	return a, err
+}
+
+// RecordLogins stores the last login times of accounts, in one
+// transaction.
+func (s *Store) RecordLogins(ctx context.Context, logins map[string]time.Time) error {
+	if len(logins) == 0 {
+		return nil
+	}
+	return s.withTx(ctx, "recording logins", func(tx *sql.Tx) error {
+		for addr, at := range logins {
+			if _, err := tx.ExecContext(ctx, `UPDATE accounts SET last_login = max(last_login, ?) WHERE address = ?`,
+				toDB(at), strings.ToLower(addr)); err != nil {
+				return temporary("recording logins", err)
+			}
+		}
+		return nil
+	})
 }
 
 // Account looks an account up by address, case-insensitively.

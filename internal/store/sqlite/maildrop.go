@@ -92,7 +92,7 @@ func (s *Store) snapshot(ctx context.Context, accountID int64) (*maildrop, error
 	}
 	// One query for the whole listing; the UNIQUE (mailbox_id, uid) index
 	// serves both the filter and the order.
-	rows, err := s.reader.QueryContext(ctx, `SELECT id, uid, uidl, size, dot_lines, internal_date, first_retrieved
+	rows, err := s.reader.QueryContext(ctx, `SELECT id, uid, uidl, size, dot_lines, first_retrieved
 		FROM messages WHERE mailbox_id = ? ORDER BY uid`, m.mailboxID)
 	if err != nil {
 		return nil, temporary("opening maildrop", err)
@@ -103,15 +103,13 @@ func (s *Store) snapshot(ctx context.Context, accountID int64) (*maildrop, error
 	// keeps a 100,000-message listing from allocating per row.
 	var (
 		mm        store.MaildropMessage
-		date      int64
 		retrieved sql.NullInt64
 	)
-	dest := []any{&mm.ID, &m.lastUID, &mm.UIDL, &mm.Size, &mm.DotLines, &date, &retrieved}
+	dest := []any{&mm.ID, &m.lastUID, &mm.UIDL, &mm.Size, &mm.DotLines, &retrieved}
 	for rows.Next() {
 		if err := rows.Scan(dest...); err != nil {
 			return nil, temporary("opening maildrop", err)
 		}
-		mm.InternalDate = fromDB(date)
 		mm.FirstRetrieved = time.Time{}
 		if retrieved.Valid {
 			mm.FirstRetrieved = fromDB(retrieved.Int64)

@@ -156,7 +156,11 @@ ALTER TABLE queue_recipients ADD COLUMN reply TEXT NOT NULL DEFAULT '';
 CREATE TABLE uidvalidity_seq (last INTEGER NOT NULL);
 INSERT INTO uidvalidity_seq SELECT coalesce(max(uidvalidity), 0) FROM mailboxes;
 `,
-	// 7: IMAP subscriptions become names (RFC 9051 6.3.7): the
+	// 7: when each account last logged in (pochta user list); 0 = never.
+	`
+ALTER TABLE accounts ADD COLUMN last_login INTEGER NOT NULL DEFAULT 0;
+`,
+	// 8: IMAP subscriptions become names (RFC 9051 6.3.7): the
 	// mailboxes.subscribed column made CREATE subscribe and DELETE drop the
 	// subscription, which LIST-EXTENDED clients see as wrong (the column
 	// stays, unused). recent_uid is the \Recent bookkeeping: the highest UID

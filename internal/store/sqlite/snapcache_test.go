@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"reflect"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -87,4 +88,35 @@ func TestKeptSnapshotsFollowEveryChange(t *testing.T) {
 	}
 	n++
 	check("after an IMAP APPEND", n).Close()
+}
+
+// What an open maildrop holds per message: its MaildropMessage (64 octets)
+// and its UIDL (16 octets here). Issue 15 asked to shrink the ~104 of
+// before (the arrival time was carried and never used by POP3).
+func TestSnapshotMemoryPerMessage(t *testing.T) {
+	s := openTest(t, t.TempDir(), Options{})
+	a := newAccount(t, s, "mem@example.org")
+	const n = 20000
+	insertRows(t, s, a.ID, n)
+	before := heapInUse()
+	m, err := s.OpenMaildrop(t.Context(), a.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	after := heapInUse()
+	per := (int64(after) - int64(before)) / n
+	t.Logf("a %d-message snapshot holds %d octets per message", n, per)
+	if per > 88 {
+		t.Errorf("a snapshot holds %d octets per message, want at most 88 (64 + a 16-octet UIDL + slack)", per)
+	}
+	runtime.KeepAlive(m)
+	m.Close()
+}
+
+func heapInUse() uint64 {
+	runtime.GC()
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.HeapAlloc
 }

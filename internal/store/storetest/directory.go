@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/pochta-mail/pochta/internal/store"
 )
@@ -161,5 +162,35 @@ func testDeleteAccountRemovesMail(t *testing.T, s store.Store) {
 	}
 	if got := bodies(t, s, again); len(got) != 0 {
 		t.Errorf("re-created account inherited %d messages", len(got))
+	}
+}
+
+func testRecordLogins(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	if err := s.AddDomain(ctx, "example.org"); err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range []string{"alice@example.org", "bob@example.org"} {
+		if _, err := s.CreateAccount(ctx, a, store.Credentials{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if a, _ := s.Account(ctx, "alice@example.org"); !a.LastLogin.IsZero() {
+		t.Fatalf("new account has LastLogin %v", a.LastLogin)
+	}
+	t1 := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
+	if err := s.RecordLogins(ctx, map[string]time.Time{"Alice@Example.ORG": t1, "nobody@example.org": t1}); err != nil {
+		t.Fatal(err)
+	}
+	// An older time never moves it back (batches may arrive out of order).
+	if err := s.RecordLogins(ctx, map[string]time.Time{"alice@example.org": t1.Add(-time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	as, err := s.Accounts(ctx, "example.org")
+	if err != nil || len(as) != 2 {
+		t.Fatalf("Accounts: %v %v", as, err)
+	}
+	if !as[0].LastLogin.Equal(t1) || !as[1].LastLogin.IsZero() {
+		t.Errorf("LastLogin alice %v bob %v; want %v and never", as[0].LastLogin, as[1].LastLogin, t1)
 	}
 }

@@ -28,6 +28,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	}{
 		{"Domains", testDomains},
 		{"Accounts", testAccounts},
+		{"RecordLogins", testRecordLogins},
 		{"InvalidNames", testInvalidNames},
 		{"DeleteAccountRemovesMail", testDeleteAccountRemovesMail},
 		{"DeliverOne", testDeliverOne},
