@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/pochta-mail/pochta/internal/server"
 )
 
 // Transcript tests for behaviours the go-imap based engine got wrong
@@ -437,4 +439,32 @@ func TestIdlePush(t *testing.T) {
 	if l := a.line(); !strings.HasPrefix(l, "i2 BAD") {
 		t.Errorf("not DONE: %q", l)
 	}
+}
+
+// The bounds every protocol shares (internal/server.Pacing) hold for
+// IMAP: a client that starts a command and stalls is cut off after the
+// line timeout, and no session outlives limits.max_session, IDLE or not.
+func TestPacing(t *testing.T) {
+	e := newEnv(t, envOptions{server: func(s *Server) {
+		s.Pacing = server.Pacing{LineTimeout: 500 * time.Millisecond, MaxSession: 3 * time.Second}
+	}})
+	r := e.login(false, true)
+	// A command begun and not finished.
+	if _, err := io.WriteString(r.conn, "a1 NOOP"); err != nil {
+		t.Fatal(err)
+	}
+	if l := r.line(); l != "* BYE Command not completed in time" {
+		t.Fatalf("stalled command: %q", l)
+	}
+	expectClosed(t, r)
+
+	r = e.login(false, true)
+	r.send("i1 IDLE")
+	if l := r.line(); l != "+ idling" {
+		t.Fatalf("IDLE: %q", l)
+	}
+	if l := r.line(); !strings.HasPrefix(l, "* BYE [UNAVAILABLE] Session lasted too long") {
+		t.Fatalf("at the end of the session's life: %q", l)
+	}
+	expectClosed(t, r)
 }

@@ -32,6 +32,7 @@ import (
 	"time"
 
 	"github.com/pochta-mail/pochta/internal/auth"
+	"github.com/pochta-mail/pochta/internal/server"
 	"github.com/pochta-mail/pochta/internal/store"
 )
 
@@ -94,6 +95,10 @@ type Server struct {
 	// MaxBadCommands is how many erroneous commands in a row a session
 	// may send before it is closed; 0 = 20.
 	MaxBadCommands int
+	// Pacing bounds slow clients and the life of a session, as for every
+	// protocol (limits.line_timeout, limits.min_data_rate,
+	// limits.max_session): see internal/server.Pacing.
+	Pacing server.Pacing
 
 	nextID    atomic.Uint64
 	panics    atomic.Int64

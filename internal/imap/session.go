@@ -51,6 +51,10 @@ type session struct {
 	wmu  sync.Mutex
 	idle idleState
 	log  *slog.Logger
+	// pace bounds slow clients and the session's life (limits.*);
+	// paceMu guards it: an IDLE push writes while the session reads.
+	paceMu sync.Mutex
+	pace   *server.Pace
 
 	state    state
 	isTLS    bool
@@ -73,41 +77,62 @@ type session struct {
 	endReason string
 }
 
-// connReader reads from the session's current transport with a deadline
-// per read: the session sets timeout by phase (idle between commands,
-// short inside one), and a slow but moving literal is not cut off.
+// connReader reads from the session's current transport under the
+// session's Pace (internal/server): timeout is the wait for the first
+// byte of the client's next burst (the idle timeout between commands, the
+// line timeout inside one, after a literal's "+"); once a burst started
+// it must go on at limits.min_data_rate, and nothing outlives
+// limits.max_session. A slow but moving APPEND literal is not cut off.
 type connReader struct {
 	s       *session
 	timeout time.Duration
 }
 
 func (cr *connReader) Read(p []byte) (int, error) {
-	_ = cr.s.conn.SetReadDeadline(time.Now().Add(cr.timeout))
+	s := cr.s
+	s.paceMu.Lock()
+	d := s.pace.ReadDeadline(time.Now(), cr.timeout)
+	s.paceMu.Unlock()
+	_ = s.conn.SetReadDeadline(d)
 	// A cancellation that happened before cannot be undone by the new
 	// deadline; one that happens after sets its own (see serve).
-	if cr.s.ctx.Err() != nil {
+	if s.ctx.Err() != nil {
 		return 0, errShutdown
 	}
-	return cr.s.conn.Read(p)
+	n, err := s.conn.Read(p)
+	s.paceMu.Lock()
+	s.pace.Received(time.Now(), n)
+	s.paceMu.Unlock()
+	return n, err
 }
 
-// connWriter writes to the current transport with a deadline per write.
+// connWriter writes to the current transport with a deadline per write,
+// capped by the session's lifetime; each write is a reply, so the
+// client's next byte starts a new burst.
 type connWriter struct {
 	s *session
 	n int64
 }
 
 func (cw *connWriter) Write(p []byte) (int, error) {
-	_ = cw.s.conn.SetWriteDeadline(time.Now().Add(cw.s.srv.writeTimeout()))
-	n, err := cw.s.conn.Write(p)
+	s := cw.s
+	s.paceMu.Lock()
+	d := s.pace.CapWrite(time.Now().Add(s.srv.writeTimeout()))
+	s.paceMu.Unlock()
+	_ = s.conn.SetWriteDeadline(d)
+	n, err := s.conn.Write(p)
 	cw.n += int64(n)
+	s.paceMu.Lock()
+	s.pace.Replied()
+	s.paceMu.Unlock()
 	return n, err
 }
 
 var errShutdown = errors.New("imap: server shutting down")
 
 func newSession(ctx context.Context, srv *Server, c net.Conn) *session {
-	s := &session{srv: srv, ctx: ctx, conn: c, start: time.Now()}
+	now := time.Now()
+	s := &session{srv: srv, ctx: ctx, conn: c, start: now, pace: srv.Pacing.Start(now)}
 	s.cr.s, s.cw.s = s, s
 	s.cr.timeout = srv.authIdleTimeout()
 	s.r = bufio.NewReaderSize(&s.cr, readerSize)
@@ -220,6 +245,13 @@ func (s *session) detached(fn func() bool) bool {
 	return <-done
 }
 
+// expired reports whether the session outlived limits.max_session.
+func (s *session) expired() bool {
+	s.paceMu.Lock()
+	defer s.paceMu.Unlock()
+	return s.pace.Expired(time.Now())
+}
+
 func (s *session) idleTimeout() time.Duration {
 	if s.state == stateNotAuthenticated {
 		return s.srv.authIdleTimeout()
@@ -235,6 +267,12 @@ func (s *session) readFailed(err error) {
 	case errors.Is(err, errShutdown) || s.ctx.Err() != nil:
 		s.endReason = "server shutdown"
 		s.bestEffort("* BYE [UNAVAILABLE] Server shutting down\r\n")
+	case (errors.As(err, &ne) && ne.Timeout() || errors.Is(err, os.ErrDeadlineExceeded)) && s.expired():
+		s.endReason = "session lifetime"
+		s.bestEffort("* BYE [UNAVAILABLE] Session lasted too long; reconnect to go on\r\n")
+	case (errors.As(err, &ne) && ne.Timeout() || errors.Is(err, os.ErrDeadlineExceeded)) && s.p.InCommand():
+		s.endReason = "slow client"
+		s.bestEffort("* BYE Command not completed in time\r\n")
 	case errors.As(err, &ne) && ne.Timeout() || errors.Is(err, os.ErrDeadlineExceeded):
 		s.endReason = "autologout"
 		s.bestEffort("* BYE Autologout; idle for too long\r\n")
