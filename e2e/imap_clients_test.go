@@ -69,6 +69,7 @@ typ, d = m.lsub('""', "Gone*")
 out["lsub"] = [x.decode() for x in d if x]
 typ, d = m.delete("Gone" + mode)
 out["delete"] = typ
+m.unsubscribe("Gone" + mode)  # DELETE keeps the subscription (RFC 9051 §6.3.5)
 m.select("INBOX")
 typ, d = m.uid("SEARCH", "ALL")
 uids = d[0].split()
@@ -153,7 +154,7 @@ func TestIMAPImaplib(t *testing.T) {
 			if !strings.Contains(strings.Join(r.QuotaRoot, " "), `QUOTAROOT`) && !strings.Contains(strings.Join(r.QuotaRoot, " "), `INBOX`) {
 				t.Errorf("GETQUOTAROOT: %q", r.QuotaRoot)
 			}
-			if len(r.LSub) != 1 || !strings.Contains(r.LSub[0], `"Gone`+mode+`"`) || r.Delete != "OK" {
+			if len(r.LSub) != 1 || !strings.Contains(r.LSub[0], `Gone`+mode) || r.Delete != "OK" {
 				t.Errorf("RENAME/SUBSCRIBE/LSUB/DELETE: lsub %q delete %q", r.LSub, r.Delete)
 			}
 			if r.Move != "OK" || !strings.Contains(r.Archive, "MESSAGES "+itoa(i+1)) {

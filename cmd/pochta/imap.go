@@ -23,6 +23,7 @@ func newIMAP(cfg *config.Config, st store.Mailboxes, a imap.Authenticator, tlsCo
 		AllowPlaintext: cfg.Auth.AllowPlaintext,
 		AppendLimit:    int64(cfg.Limits.MaxMessageSize),
 		Version:        version(),
+		Pacing:         pacing(cfg),
 	}
 }
 

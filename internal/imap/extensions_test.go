@@ -1,7 +1,6 @@
 package imap
 
 import (
-	"strconv"
 	"strings"
 	"testing"
 )
@@ -30,8 +29,11 @@ func TestExtensionTranscripts(t *testing.T) {
 		{cmd: "FETCH 1 (UID)", status: "BAD"},
 		{cmd: `CREATE "Lists/Rust" (USE (\Archive))`, status: "OK"},
 		{cmd: `CREATE Bad (USE (\Nonsense))`, status: "NO [USEATTR]"},
-		{cmd: `LIST (SPECIAL-USE) "" "*"`, lines: []string{`* LIST (\HasNoChildren \Subscribed \Archive) "/" "Lists/Rust"`}, status: "OK"},
-		{cmd: `LIST "" "Lists" RETURN (CHILDREN STATUS (MESSAGES SIZE))`,
+		// CREATE does not subscribe, and \Subscribed is shown only when
+		// asked for (RFC 5258 §3, RFC 9051 §6.3.7).
+		{cmd: `LIST (SPECIAL-USE) "" "*"`, lines: []string{`* LIST (\HasNoChildren \Archive) "/" "Lists/Rust"`}, status: "OK"},
+		{cmd: `SUBSCRIBE "Lists"`, status: "OK"},
+		{cmd: `LIST "" "Lists" RETURN (CHILDREN SUBSCRIBED STATUS (MESSAGES SIZE))`,
 			lines: []string{`* LIST (\HasChildren \Subscribed) "/" "Lists"`, `* STATUS "Lists" (MESSAGES 0 SIZE 0)`}, status: "OK"},
 		{cmd: `STATUS INBOX (MESSAGES SIZE UNSEEN DELETED APPENDLIMIT)`, status: "OK"},
 		{cmd: "NOSUCHCOMMAND", status: "BAD"},
@@ -77,5 +79,3 @@ func TestExtensionTranscripts(t *testing.T) {
 		t.Errorf("LOGOUT: %q %q", lines, status)
 	}
 }
-
-func itoa(n int) string { return strconv.Itoa(n) }

@@ -33,7 +33,7 @@ func TestFetchItems(t *testing.T) {
 		t.Fatalf("%d messages", len(msgs))
 	}
 	m := msgs[0]
-	if m.UID != 1 || m.RFC822Size != int64(len(testMessage(1))) || !m.InternalDate.Equal(testDate) || len(m.Flags) != 0 {
+	if m.UID != 1 || m.RFC822Size != int64(len(testMessage(1))) || !m.InternalDate.Equal(testDate) || !slices.Equal(m.Flags, []goimap.Flag{`\Recent`}) {
 		t.Errorf("message 1: UID %d size %d date %v flags %v", m.UID, m.RFC822Size, m.InternalDate, m.Flags)
 	}
 	env := m.Envelope

@@ -48,6 +48,9 @@ type envOptions struct {
 	// remote, when set, makes the server see clients at this address
 	// (a non-loopback client for the plaintext policy).
 	remote string
+	// server, when set, adjusts the Server before it serves anything
+	// (setting fields afterwards would race with the sessions).
+	server func(*Server)
 }
 
 func newEnv(t testing.TB, o envOptions) *env {
@@ -81,6 +84,9 @@ func newEnv(t testing.TB, o envOptions) *env {
 	}
 	e.addUser(testUser, testPass)
 	e.addUser(bobUser, bobPass)
+	if o.server != nil {
+		o.server(e.srv)
+	}
 	e.addr = e.listen(o, nil)
 	e.tlsAddr = e.listen(o, certs.TLSConfig())
 	t.Cleanup(func() {

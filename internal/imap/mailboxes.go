@@ -2,10 +2,8 @@ package imap
 
 import (
 	"errors"
+	"slices"
 	"strings"
-
-	goimap "github.com/emersion/go-imap/v2"
-	"github.com/emersion/go-imap/v2/imapserver"
 
 	"github.com/pochta-mail/pochta/internal/store"
 )
@@ -14,193 +12,575 @@ import (
 var specialUses = []string{store.UseSent, store.UseDrafts, store.UseTrash, store.UseJunk,
 	store.UseArchive, store.UseAll, store.UseFlagged}
 
-// Create implements CREATE, with CREATE-SPECIAL-USE (RFC 6154).
-func (s *session) Create(name string, options *goimap.CreateOptions) error {
+// newMailboxArg reads SP mailbox for a name about to be created: a name
+// that is not valid modified UTF-7 (for a client that has not enabled
+// UTF-8) is refused rather than taken literally.
+func (s *session) newMailboxArg() (string, error) {
+	name, err := s.spAString()
+	if err != nil {
+		return "", err
+	}
+	if !s.utf8Names() {
+		d, err := decodeMUTF7(name)
+		if err != nil {
+			return "", no(codeCannot, "Mailbox name is not valid modified UTF-7")
+		}
+		name = d
+	}
+	return store.CanonicalMailboxName(name), nil
+}
+
+// cmdCreate: CREATE mailbox [(USE (attr))] (RFC 9051 §6.3.4, RFC 6154).
+// CREATE does not subscribe (RFC 9051 §6.3.7).
+func (s *session) cmdCreate(string, bool) error {
+	name, err := s.newMailboxArg()
+	if err != nil {
+		return err
+	}
+	var uses []string
+	if !s.p.AtEnd() {
+		if err := s.p.SP(); err != nil {
+			return err
+		}
+		if err := s.p.Expect('('); err != nil {
+			return err
+		}
+		if !s.p.AcceptFold("USE") {
+			return badCode(codeClientBug, "Unknown CREATE parameter")
+		}
+		if err := s.p.SP(); err != nil {
+			return err
+		}
+		if uses, err = s.p.FlagList(); err != nil {
+			return err
+		}
+		if err := s.p.Expect(')'); err != nil {
+			return err
+		}
+	}
+	if err := s.p.End(); err != nil {
+		return err
+	}
 	// A trailing delimiter only says the client means to create children
-	// (RFC 9051 section 6.3.4).
+	// (RFC 9051 §6.3.4).
 	name = strings.TrimSuffix(name, string(store.Delimiter))
 	use := ""
-	if options != nil && len(options.SpecialUse) > 0 {
-		if len(options.SpecialUse) > 1 {
-			return no("USEATTR", "One special-use attribute per mailbox")
-		}
+	switch {
+	case len(uses) > 1:
+		return no(codeUseAttr, "One special-use attribute per mailbox")
+	case len(uses) == 1:
 		for _, u := range specialUses {
-			if strings.EqualFold(u, string(options.SpecialUse[0])) {
+			if strings.EqualFold(u, uses[0]) {
 				use = u
 			}
 		}
 		if use == "" {
-			return no("USEATTR", "Unsupported special-use attribute")
+			return no(codeUseAttr, "Unsupported special-use attribute")
 		}
 	}
-	_, err := s.srv.Store.CreateMailbox(s.ctx, s.account.ID, name, use)
-	return s.fail("creating mailbox", err)
+	if strings.EqualFold(name, store.InboxName) {
+		return no(codeAlreadyExists, "INBOX always exists")
+	}
+	_, err = s.srv.Store.CreateMailbox(s.ctx, s.account.ID, name, use)
+	return err
 }
 
-// Delete implements DELETE.
-func (s *session) Delete(name string) error {
-	err := s.srv.Store.DeleteMailbox(s.ctx, s.account.ID, name)
+// cmdDelete: DELETE mailbox (§6.3.5). The subscription stays.
+func (s *session) cmdDelete(string, bool) error {
+	name, err := s.mailboxArg()
+	if err != nil {
+		return err
+	}
+	if err := s.p.End(); err != nil {
+		return err
+	}
+	err = s.srv.Store.DeleteMailbox(s.ctx, s.account.ID, name)
 	switch {
 	case errors.Is(err, store.ErrExists):
-		return no(goimap.ResponseCodeHasChildren, "Mailbox has children; delete them first")
+		return no(codeHasChildren, "Mailbox has children; delete them first")
 	case errors.Is(err, store.ErrInvalid):
-		return no(goimap.ResponseCodeCannot, "INBOX cannot be deleted")
+		return no(codeCannot, "INBOX cannot be deleted")
 	}
-	return s.fail("deleting mailbox", err)
+	return err
 }
 
-// Rename implements RENAME (INBOX moves its messages; see the store).
-func (s *session) Rename(from, to string, _ *goimap.RenameOptions) error {
-	return s.fail("renaming mailbox", s.srv.Store.RenameMailbox(s.ctx, s.account.ID, from, to))
+// cmdRename: RENAME from to (§6.3.6; INBOX moves its messages).
+func (s *session) cmdRename(string, bool) error {
+	from, err := s.mailboxArg()
+	if err != nil {
+		return err
+	}
+	to, err := s.newMailboxArg()
+	if err != nil {
+		return err
+	}
+	if err := s.p.End(); err != nil {
+		return err
+	}
+	return s.srv.Store.RenameMailbox(s.ctx, s.account.ID, from, strings.TrimSuffix(to, string(store.Delimiter)))
 }
 
-func (s *session) Subscribe(name string) error {
-	return s.fail("subscribing", s.srv.Store.SetSubscribed(s.ctx, s.account.ID, name, true))
+// cmdSubscribe: SUBSCRIBE mailbox (§6.3.7). Only an existing mailbox can
+// be subscribed (the RFC allows the check; Dovecot makes it), but the
+// subscription outlives it: subscriptions are names.
+func (s *session) cmdSubscribe(string, bool) error {
+	name, err := s.mailboxArg()
+	if err != nil {
+		return err
+	}
+	if err := s.p.End(); err != nil {
+		return err
+	}
+	mb, err := s.srv.Store.GetMailbox(s.ctx, s.account.ID, name)
+	if err != nil {
+		return err
+	}
+	return s.srv.Store.SetSubscribed(s.ctx, s.account.ID, mb.Name, true)
 }
 
-func (s *session) Unsubscribe(name string) error {
-	return s.fail("unsubscribing", s.srv.Store.SetSubscribed(s.ctx, s.account.ID, name, false))
+// cmdUnsubscribe: UNSUBSCRIBE mailbox (§6.3.8).
+func (s *session) cmdUnsubscribe(string, bool) error {
+	name, err := s.mailboxArg()
+	if err != nil {
+		return err
+	}
+	if err := s.p.End(); err != nil {
+		return err
+	}
+	return s.srv.Store.SetSubscribed(s.ctx, s.account.ID, name, false)
 }
 
-// List implements LIST (with LIST-EXTENDED, LIST-STATUS, SPECIAL-USE and
-// CHILDREN) and LSUB.
-func (s *session) List(w *imapserver.ListWriter, ref string, patterns []string, options *goimap.ListOptions) error {
-	if len(patterns) == 0 || (len(patterns) == 1 && patterns[0] == "") {
-		// LIST "" "": the hierarchy delimiter and root.
-		return w.WriteList(&goimap.ListData{Attrs: []goimap.MailboxAttr{goimap.MailboxAttrNoSelect}, Delim: store.Delimiter})
+// statusItems are the STATUS data items, in the order asked.
+type statusItems []string
+
+// parseStatusItems reads "(" att *(SP att) ")".
+func (s *session) parseStatusItems() (statusItems, error) {
+	var items statusItems
+	err := s.atomList(func(a string) error {
+		switch a {
+		case "MESSAGES", "RECENT", "UIDNEXT", "UIDVALIDITY", "UNSEEN", "DELETED", "SIZE", "APPENDLIMIT", "DELETED-STORAGE":
+		default:
+			return bad("Unknown STATUS item %s", truncate(a, 32))
+		}
+		if len(items) > 16 {
+			return bad("Too many STATUS items")
+		}
+		items = append(items, a)
+		return nil
+	})
+	if err == nil && len(items) == 0 {
+		err = bad("STATUS needs at least one item")
+	}
+	return items, err
+}
+
+// cmdStatus: STATUS mailbox (items) (§6.3.11, RFC 8438 SIZE, RFC 7889
+// APPENDLIMIT, RFC 9208 DELETED-STORAGE).
+func (s *session) cmdStatus(string, bool) error {
+	name, err := s.mailboxArg()
+	if err != nil {
+		return err
+	}
+	if err := s.p.SP(); err != nil {
+		return err
+	}
+	items, err := s.parseStatusItems()
+	if err != nil {
+		return err
+	}
+	if err := s.p.End(); err != nil {
+		return err
+	}
+	mb, err := s.srv.Store.GetMailbox(s.ctx, s.account.ID, name)
+	if err != nil {
+		return err
+	}
+	return s.writeStatus(mb, items)
+}
+
+func (s *session) writeStatus(mb store.Mailbox, items statusItems) error {
+	st, err := s.srv.Store.MailboxStatus(s.ctx, mb.ID)
+	if err != nil {
+		return err
+	}
+	s.w.Raw("* STATUS ")
+	s.writeMailbox(st.Name)
+	s.w.Raw(" (")
+	for i, it := range items {
+		if i > 0 {
+			s.w.SP()
+		}
+		s.w.Raw(it)
+		s.w.SP()
+		var n int64
+		switch it {
+		case "MESSAGES":
+			n = int64(st.Messages)
+		case "RECENT":
+			n = int64(st.Recent)
+			if v := s.sel; v != nil && v.mb.ID == mb.ID && !s.rev2 {
+				n += int64(v.recentCount()) // this session's own
+			}
+		case "UIDNEXT":
+			n = int64(st.UIDNext)
+		case "UIDVALIDITY":
+			n = int64(st.UIDValidity)
+		case "UNSEEN":
+			n = int64(st.Unseen)
+		case "DELETED":
+			n = int64(st.Deleted)
+		case "SIZE":
+			n = st.Size
+		case "APPENDLIMIT":
+			n = s.srv.appendLimit()
+		case "DELETED-STORAGE":
+			n = 0 // expunged messages are gone at once: nothing to reclaim
+		}
+		s.w.Number(uint64(n))
+	}
+	s.w.Raw(")\r\n")
+	return nil
+}
+
+// listOptions are LIST's selection and return options (RFC 5258, RFC
+// 6154, RFC 5819).
+type listOptions struct {
+	subscribed, recursive, specialUse bool // selection
+	retSubscribed, retChildren        bool // return
+	status                            statusItems
+	lsub                              bool
+}
+
+// maxPatterns bounds the patterns of one LIST.
+const maxPatterns = 32
+
+// cmdList: LIST [(select-opts)] reference patterns [RETURN (opts)].
+func (s *session) cmdList(string, bool) error {
+	if err := s.p.SP(); err != nil {
+		return err
+	}
+	var o listOptions
+	if c, ok := s.p.Peek(); ok && c == '(' {
+		if err := s.parseListSelect(&o); err != nil {
+			return err
+		}
+		if err := s.p.SP(); err != nil {
+			return err
+		}
+	}
+	ref, err := s.p.AString()
+	if err != nil {
+		return err
+	}
+	if err := s.p.SP(); err != nil {
+		return err
+	}
+	var patterns []string
+	if c, ok := s.p.Peek(); ok && c == '(' {
+		err := s.parenList(func() error {
+			p, err := s.p.ListMailbox()
+			if len(patterns) >= maxPatterns {
+				return badCode(codeLimit, "Too many patterns")
+			}
+			patterns = append(patterns, p)
+			return err
+		})
+		if err != nil {
+			return err
+		}
+	} else {
+		p, err := s.p.ListMailbox()
+		if err != nil {
+			return err
+		}
+		patterns = append(patterns, p)
+	}
+	if !s.p.AtEnd() {
+		if err := s.p.SP(); err != nil {
+			return err
+		}
+		if !s.p.AcceptFold("RETURN") {
+			return bad("Expected RETURN")
+		}
+		if err := s.p.SP(); err != nil {
+			return err
+		}
+		if err := s.parseListReturn(&o); err != nil {
+			return err
+		}
+	}
+	if err := s.p.End(); err != nil {
+		return err
+	}
+	return s.list(ref, patterns, o)
+}
+
+func (s *session) parseListSelect(o *listOptions) error {
+	other := false
+	err := s.atomList(func(a string) error {
+		switch a {
+		case "SUBSCRIBED":
+			o.subscribed, other = true, true
+		case "RECURSIVEMATCH":
+			o.recursive = true
+		case "SPECIAL-USE":
+			o.specialUse, other = true, true
+		case "REMOTE":
+			// No remote mailboxes here (RFC 5258 §3.1): nothing to add.
+		default:
+			return bad("Unknown LIST selection option")
+		}
+		return nil
+	})
+	if err == nil && o.recursive && !other {
+		// RFC 5258 §3.1: RECURSIVEMATCH alone is an error.
+		return bad("RECURSIVEMATCH needs another selection option")
+	}
+	return err
+}
+
+func (s *session) parseListReturn(o *listOptions) error {
+	return s.atomList(func(a string) error {
+		var err error
+		switch a {
+		case "SUBSCRIBED":
+			o.retSubscribed = true
+		case "CHILDREN":
+			o.retChildren = true
+		case "SPECIAL-USE":
+			// Special-use attributes are always returned.
+		case "STATUS":
+			if err = s.p.SP(); err == nil {
+				o.status, err = s.parseStatusItems()
+			}
+		default:
+			err = bad("Unknown LIST return option")
+		}
+		return err
+	})
+}
+
+// cmdLsub: LSUB reference pattern (RFC 3501 §6.3.9).
+func (s *session) cmdLsub(string, bool) error {
+	ref, err := s.spAString()
+	if err != nil {
+		return err
+	}
+	if err := s.p.SP(); err != nil {
+		return err
+	}
+	pat, err := s.p.ListMailbox()
+	if err != nil {
+		return err
+	}
+	if err := s.p.End(); err != nil {
+		return err
+	}
+	return s.list(ref, []string{pat}, listOptions{lsub: true, subscribed: true})
+}
+
+// listEntry is one name LIST may return.
+type listEntry struct {
+	name       string
+	mb         *store.Mailbox // nil: the name is not a mailbox
+	subscribed bool
+	children   bool // has child mailboxes
+	subChild   bool // has a subscribed descendant
+}
+
+// list answers LIST and LSUB.
+func (s *session) list(ref string, patterns []string, o listOptions) error {
+	ref = s.decodeName(ref)
+	if len(patterns) == 1 && patterns[0] == "" && !o.lsub {
+		// LIST "" "": the hierarchy delimiter and root (RFC 9051 §6.3.9).
+		s.w.Raw(`* LIST (\Noselect) "/" ""` + "\r\n")
+		return nil
+	}
+	for i, p := range patterns {
+		// A pattern that is not modified UTF-7 matches literally.
+		patterns[i] = s.decodeName(ref + p)
 	}
 	mbs, err := s.srv.Store.ListMailboxes(s.ctx, s.account.ID)
 	if err != nil {
-		return s.fail("listing mailboxes", err)
+		return err
 	}
-	hasChildren := map[string]bool{}
-	for _, m := range mbs {
-		if i := strings.LastIndexByte(m.Name, store.Delimiter); i > 0 {
-			for p := m.Name[:i]; ; {
-				hasChildren[p] = true
-				j := strings.LastIndexByte(p, store.Delimiter)
-				if j < 0 {
-					break
-				}
-				p = p[:j]
-			}
-		}
-	}
-	ref = store.CanonicalMailboxName(ref)
-	for i, p := range patterns {
-		patterns[i] = store.CanonicalMailboxName(p)
-	}
-	for _, m := range mbs {
-		if !matchAny(m.Name, ref, patterns) {
-			continue
-		}
-		if options.SelectSubscribed && !m.Subscribed {
-			continue
-		}
-		if options.SelectSpecialUse && m.SpecialUse == "" {
-			continue
-		}
-		data := &goimap.ListData{Mailbox: m.Name, Delim: store.Delimiter}
-		if hasChildren[m.Name] {
-			data.Attrs = append(data.Attrs, goimap.MailboxAttrHasChildren)
-		} else {
-			data.Attrs = append(data.Attrs, goimap.MailboxAttrHasNoChildren)
-		}
-		if m.Subscribed {
-			data.Attrs = append(data.Attrs, goimap.MailboxAttrSubscribed)
-		}
-		if m.SpecialUse != "" {
-			data.Attrs = append(data.Attrs, goimap.MailboxAttr(m.SpecialUse))
-		}
-		if options.ReturnStatus != nil {
-			if data.Status, err = s.status(m, options.ReturnStatus); err != nil {
-				return err
-			}
-		}
-		if err := w.WriteList(data); err != nil {
+	var subs []string
+	if o.subscribed || o.retSubscribed || o.lsub {
+		if subs, err = s.srv.Store.Subscriptions(s.ctx, s.account.ID); err != nil {
 			return err
 		}
+	}
+	entries := map[string]*listEntry{}
+	entry := func(name string) *listEntry {
+		e := entries[name]
+		if e == nil {
+			e = &listEntry{name: name}
+			entries[name] = e
+		}
+		return e
+	}
+	for i := range mbs {
+		e := entry(mbs[i].Name)
+		e.mb = &mbs[i]
+		for p := parentOf(e.name); p != ""; p = parentOf(p) {
+			entry(p).children = true
+		}
+	}
+	for _, n := range subs {
+		e := entry(n)
+		e.subscribed = true
+		for p := parentOf(n); p != ""; p = parentOf(p) {
+			entry(p).subChild = true
+		}
+	}
+	names := make([]string, 0, len(entries))
+	for n := range entries {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	for _, n := range names {
+		e := entries[n]
+		if !matchAny(n, patterns) {
+			continue
+		}
+		if err := s.listOne(e, o, patterns); err != nil {
+			return err
+		}
+	}
+	if o.lsub {
+		var pct []string
+		for _, p := range patterns {
+			if strings.Contains(p, "%") {
+				pct = append(pct, p)
+			}
+		}
+		s.lsubParents(entries, pct)
+	}
+	return s.w.Err()
+}
+
+// lsubParents writes, for LSUB with "%", the unsubscribed levels above
+// subscribed names that the pattern does not reach, as \Noselect (RFC
+// 3501 §6.3.9).
+func (s *session) lsubParents(entries map[string]*listEntry, patterns []string) {
+	var names []string
+	for n, e := range entries {
+		if e.subChild && !e.subscribed && matchAny(n, patterns) {
+			names = append(names, n)
+		}
+	}
+	slices.Sort(names)
+	for _, n := range names {
+		s.w.Raw(`* LSUB (\Noselect) "/" `)
+		s.writeMailbox(n)
+		s.w.CRLF()
+	}
+}
+
+func (s *session) listOne(e *listEntry, o listOptions, patterns []string) error {
+	selected := e.mb != nil
+	if o.subscribed {
+		selected = e.subscribed
+	}
+	if o.specialUse {
+		selected = selected && e.mb != nil && e.mb.SpecialUse != ""
+	}
+	childInfo := o.recursive && o.subscribed && e.subChild
+	if !selected && !childInfo {
+		return nil
+	}
+	if o.lsub && !e.subscribed {
+		return nil // parents come from lsubParents
+	}
+	var attrs []string
+	if e.mb == nil {
+		if e.children || o.lsub {
+			if !o.lsub {
+				attrs = append(attrs, `\Noselect`)
+			}
+		} else {
+			attrs = append(attrs, `\NonExistent`)
+		}
+	}
+	if !o.lsub {
+		if e.children {
+			attrs = append(attrs, `\HasChildren`)
+		} else if e.mb != nil {
+			attrs = append(attrs, `\HasNoChildren`)
+		}
+		if e.subscribed && (o.subscribed || o.retSubscribed) {
+			attrs = append(attrs, `\Subscribed`)
+		}
+	}
+	if e.mb != nil && e.mb.SpecialUse != "" {
+		attrs = append(attrs, e.mb.SpecialUse)
+	}
+	if o.lsub {
+		s.w.Raw("* LSUB ")
+	} else {
+		s.w.Raw("* LIST ")
+	}
+	s.writeFlagList(attrs)
+	s.w.Raw(` "/" `)
+	s.writeMailbox(e.name)
+	if childInfo {
+		s.w.Raw(` ("CHILDINFO" ("SUBSCRIBED"))`)
+	}
+	s.w.CRLF()
+	if len(o.status) > 0 && e.mb != nil {
+		return s.writeStatus(*e.mb, o.status)
 	}
 	return nil
 }
 
-func matchAny(name, ref string, patterns []string) bool {
+func parentOf(name string) string {
+	i := strings.LastIndexByte(name, store.Delimiter)
+	if i <= 0 {
+		return ""
+	}
+	return name[:i]
+}
+
+func matchAny(name string, patterns []string) bool {
 	for _, p := range patterns {
-		if imapserver.MatchList(name, store.Delimiter, ref, p) {
+		if matchPattern(name, p) {
 			return true
 		}
 	}
 	return false
 }
 
-// Status implements STATUS (with STATUS=SIZE, APPENDLIMIT, QUOTA's
-// DELETED-STORAGE).
-func (s *session) Status(name string, options *goimap.StatusOptions) (*goimap.StatusData, error) {
-	mb, err := s.srv.Store.GetMailbox(s.ctx, s.account.ID, name)
-	if err != nil {
-		return nil, s.fail("status", err)
-	}
-	return s.status(mb, options)
-}
+// maxPattern bounds a pattern's length: longer ones match nothing, so
+// matching stays cheap (names are at most 512 octets).
+const maxPattern = 1024
 
-func (s *session) status(mb store.Mailbox, options *goimap.StatusOptions) (*goimap.StatusData, error) {
-	st, err := s.srv.Store.MailboxStatus(s.ctx, mb.ID)
-	if err != nil {
-		return nil, s.fail("status", err)
+// matchPattern reports whether name matches a LIST pattern: "*" matches
+// anything, "%" anything but the delimiter (RFC 9051 §6.3.9). A dynamic
+// programme over the two strings: O(len(name)·len(pattern)), no
+// backtracking blow-up.
+func matchPattern(name, pattern string) bool {
+	if len(pattern) > maxPattern {
+		return false
 	}
-	data := &goimap.StatusData{Mailbox: st.Name}
-	u32 := func(n int) *uint32 { v := uint32(n); return &v }
-	if options.NumMessages {
-		data.NumMessages = u32(st.Messages)
-	}
-	if options.NumRecent {
-		data.NumRecent = u32(0)
-	}
-	if options.UIDNext {
-		data.UIDNext = goimap.UID(st.UIDNext)
-	}
-	if options.UIDValidity {
-		data.UIDValidity = st.UIDValidity
-	}
-	if options.NumUnseen {
-		data.NumUnseen = u32(st.Unseen)
-	}
-	if options.NumDeleted {
-		data.NumDeleted = u32(st.Deleted)
-	}
-	if options.Size {
-		data.Size = &st.Size
-	}
-	if options.AppendLimit {
-		data.AppendLimit = u32(int(s.srv.appendLimit()))
-	}
-	if options.DeletedStorage {
-		var zero int64 // expunged messages are gone at once: nothing to reclaim
-		data.DeletedStorage = &zero
-	}
-	return data, nil
-}
-
-// Append implements APPEND: durable before OK, with APPENDUID (UIDPLUS).
-func (s *session) Append(name string, r goimap.LiteralReader, options *goimap.AppendOptions) (*goimap.AppendData, error) {
-	if r.Size() > s.srv.appendLimit() {
-		return nil, no(goimap.ResponseCodeTooBig, "Message too large")
-	}
-	mb, err := s.srv.Store.GetMailbox(s.ctx, s.account.ID, name)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, no(goimap.ResponseCodeTryCreate, "No such mailbox")
-	} else if err != nil {
-		return nil, s.fail("appending", err)
-	}
-	m := store.AppendMessage{Body: r, InternalDate: options.Time}
-	for _, f := range options.Flags {
-		if !strings.EqualFold(string(f), `\Recent`) {
-			m.Flags = append(m.Flags, string(f))
+	// ok[j]: pattern[:i] matches name[:j], for the current i.
+	ok := make([]bool, len(name)+1)
+	ok[0] = true
+	for i := 0; i < len(pattern); i++ {
+		c := pattern[i]
+		switch c {
+		case '*', '%':
+			// ok[j] |= ok[j-1] when name[j-1] may be swallowed.
+			for j := 1; j <= len(name); j++ {
+				if !ok[j] && ok[j-1] && (c == '*' || name[j-1] != store.Delimiter) {
+					ok[j] = true
+				}
+			}
+		default:
+			for j := len(name); j >= 1; j-- {
+				ok[j] = ok[j-1] && name[j-1] == c
+			}
+			ok[0] = false
 		}
 	}
-	validity, uid, err := s.srv.Store.Append(s.ctx, mb.ID, m)
-	if err != nil {
-		return nil, s.fail("appending", err)
-	}
-	return &goimap.AppendData{UID: goimap.UID(uid), UIDValidity: validity}, nil
+	return ok[len(name)]
 }

@@ -44,7 +44,9 @@ func TestStoreSearchCopyMoveExpunge(t *testing.T) {
 		}
 		return out
 	}
-	want := fmt.Sprint([][]goimap.Flag{{"$Work", `\Seen`}, {`\Seen`}, {`\Flagged`}, nil, nil})
+	// The messages are new to this IMAP4rev1 session: \Recent (RFC 3501
+	// §2.3.2; the old engine never set it).
+	want := fmt.Sprint([][]goimap.Flag{{"$Work", `\Recent`, `\Seen`}, {`\Recent`, `\Seen`}, {`\Flagged`, `\Recent`}, {`\Recent`}, {`\Recent`}})
 	if got := fmt.Sprint(flags()); got != want {
 		t.Errorf("flags %s, want %s", got, want)
 	}

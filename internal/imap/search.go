@@ -1,299 +1,411 @@
 package imap
 
 import (
-	"bufio"
-	"bytes"
-	"io"
 	"strings"
 	"time"
 
-	goimap "github.com/emersion/go-imap/v2"
-	"github.com/emersion/go-imap/v2/imapserver"
-	gomessage "github.com/emersion/go-message"
-	"github.com/emersion/go-message/mail"
-	"github.com/emersion/go-message/textproto"
-
+	"github.com/pochta-mail/pochta/internal/imap/wire"
+	"github.com/pochta-mail/pochta/internal/message"
 	"github.com/pochta-mail/pochta/internal/store"
 )
 
-// searchBatch is how many messages a SEARCH lists from the store per query.
-const searchBatch = 5000
+// SEARCH and UID SEARCH (RFC 9051 §6.4.4, RFC 3501 §6.4.4), with ESEARCH
+// (RFC 4731: RETURN (MIN MAX ALL COUNT)) and SEARCHRES (RFC 5182: SAVE and
+// "$"). This file parses the command and writes the answer; search_eval.go
+// finds the messages.
 
-// Search implements SEARCH and UID SEARCH, with ESEARCH's MIN, MAX, COUNT
-// and ALL and SEARCHRES's SAVE. Flags, sizes and dates come from the
-// listing; header and text keys read the messages they apply to.
-func (s *session) Search(kind imapserver.NumKind, criteria *goimap.SearchCriteria, options *goimap.SearchOptions) (*goimap.SearchData, error) {
+const (
+	// maxSearchStrings bounds the string criteria (BODY, TEXT, HEADER,
+	// FROM, ...) of one SEARCH: each is compared with every octet of every
+	// message searched.
+	maxSearchStrings = 100
+	// maxSearchDepth bounds the nesting of NOT, OR and parentheses.
+	maxSearchDepth = 100
+	// maxSearchKeys bounds the keys of one SEARCH: each is evaluated for
+	// every message.
+	maxSearchKeys = 1000
+)
+
+// keyOp is what one search key tests.
+type keyOp uint8
+
+const (
+	opAll        keyOp = iota
+	opAnd              // every one of sub
+	opOr               // sub[0] or sub[1]
+	opNot              // not sub[0]
+	opSeq              // sequence number in set ("$": in the saved result)
+	opUID              // UID in set
+	opFlag             // has flag
+	opNoFlag           // lacks flag
+	opRecent           // \Recent in this session
+	opNew              // \Recent and not \Seen
+	opOld              // not \Recent
+	opBefore           // internal date before date
+	opOn               // internal date on date
+	opSince            // internal date on or after date
+	opSentBefore       // Date: header before date
+	opSentOn           // Date: header on date
+	opSentSince        // Date: header on or after date
+	opLarger           // size above n
+	opSmaller          // size below n
+	opMatch            // string criterion number n of the matcher
+)
+
+// searchKey is one node of a parsed search program.
+type searchKey struct {
+	op  keyOp
+	sub []*searchKey
+	set wire.SeqSet
+	// spans is set, with "*" resolved, as sorted disjoint [lo, hi]
+	// pairs (see prepareSets), so a long set costs a binary search.
+	spans []uint32
+	flag  string
+	date  time.Time
+	n     int64
+}
+
+// searchCmd is a parsed SEARCH command.
+type searchCmd struct {
+	uid  bool
+	root *searchKey
+	// queries are the string criteria, in the order opMatch keys number
+	// them; sentDate says a key needs the Date: header.
+	queries  []message.MatchQuery
+	sentDate bool
+	nkeys    int
+	// The result options: esearch when RETURN was given (or IMAP4rev2
+	// is enabled, where it is the only answer form).
+	esearch                bool
+	retMin, retMax, retAll bool
+	retCount, retSave      bool
+}
+
+// cmdSearch: SEARCH [RETURN (...)] [CHARSET charset] keys.
+func (s *session) cmdSearch(tag string, uid bool) error {
 	v := s.sel
-	var hits []uint32 // UIDs, ascending
-	for from := 0; from < len(v.uids); from += searchBatch {
-		batch := v.uids[from:min(len(v.uids), from+searchBatch)]
-		msgs, err := s.srv.Store.ListMessages(s.ctx, v.mb.ID, store.MessageQuery{MinUID: batch[0], MaxUID: batch[len(batch)-1]})
-		if err != nil {
-			return nil, s.fail("searching", err)
+	c := &searchCmd{uid: uid}
+	err := s.parseSearch(c)
+	var hits []uint32
+	if err == nil {
+		hits, err = s.runSearch(c)
+	}
+	if err != nil {
+		if c.retSave {
+			// RFC 5182 §2.1: a failed SEARCH ... SAVE empties "$".
+			v.searchRes = nil
 		}
-		for _, m := range onlyUIDs(msgs, batch) {
-			c := candidate{s: s, m: m, seq: v.seqOf(m.UID)}
-			ok, err := c.match(criteria)
+		return err
+	}
+	if c.retSave {
+		saved := hits
+		if !c.retAll && !c.retCount && (c.retMin || c.retMax) && len(hits) > 0 {
+			// §2.4: with MIN and/or MAX only, only those are saved.
+			saved = nil
+			if c.retMin {
+				saved = append(saved, hits[0])
+			}
+			if c.retMax && (!c.retMin || len(hits) > 1) {
+				saved = append(saved, hits[len(hits)-1])
+			}
+		}
+		v.searchRes = saved
+	}
+	s.writeSearch(tag, c, hits)
+	return nil
+}
+
+// parseSearch reads the arguments of SEARCH up to the end of the command.
+func (s *session) parseSearch(c *searchCmd) error {
+	p := s.p
+	if err := p.SP(); err != nil {
+		return err
+	}
+	if p.AcceptFold("RETURN") {
+		if err := s.parseReturn(c); err != nil {
+			return err
+		}
+	} else {
+		c.esearch = s.rev2
+		c.retAll = true
+	}
+	if p.AcceptFold("CHARSET") {
+		if err := p.SP(); err != nil {
+			return err
+		}
+		cs, err := p.AString()
+		if err != nil {
+			return err
+		}
+		if !strings.EqualFold(cs, "UTF-8") && !strings.EqualFold(cs, "US-ASCII") {
+			return no(codeBadCharset+" (UTF-8 US-ASCII)", "Unsupported charset")
+		}
+		if err := p.SP(); err != nil {
+			return err
+		}
+	}
+	root := &searchKey{op: opAnd}
+	for {
+		k, err := s.parseKey(c, 0)
+		if err != nil {
+			return err
+		}
+		root.sub = append(root.sub, k)
+		if p.AtEnd() {
+			break
+		}
+		if err := p.SP(); err != nil {
+			return err
+		}
+	}
+	c.root = root
+	return p.End()
+}
+
+// parseReturn reads " (opt ...) " after RETURN (RFC 4731 §3.1).
+func (s *session) parseReturn(c *searchCmd) error {
+	p := s.p
+	c.esearch = true
+	if err := p.SP(); err != nil {
+		return err
+	}
+	if err := p.Expect('('); err != nil {
+		return err
+	}
+	for n := 0; !p.Accept(')'); n++ {
+		if n > 0 {
+			if err := p.SP(); err != nil {
+				return err
+			}
+		}
+		opt, err := p.Atom()
+		if err != nil {
+			return err
+		}
+		switch strings.ToUpper(opt) {
+		case "MIN":
+			c.retMin = true
+		case "MAX":
+			c.retMax = true
+		case "ALL":
+			c.retAll = true
+		case "COUNT":
+			c.retCount = true
+		case "SAVE":
+			c.retSave = true
+		default:
+			return bad("Unknown SEARCH return option %s", opt)
+		}
+	}
+	if !c.retMin && !c.retMax && !c.retAll && !c.retCount && !c.retSave {
+		c.retAll = true // "RETURN ()" is "RETURN (ALL)"
+	}
+	return p.SP()
+}
+
+// parseKey reads one search key (RFC 9051 §9 search-key).
+func (s *session) parseKey(c *searchCmd, depth int) (*searchKey, error) {
+	p := s.p
+	if depth > maxSearchDepth {
+		return nil, badCode(codeLimit, "Search keys nested too deeply")
+	}
+	if c.nkeys++; c.nkeys > maxSearchKeys {
+		return nil, badCode(codeLimit, "Too many search keys")
+	}
+	if p.Accept('(') {
+		k := &searchKey{op: opAnd}
+		for {
+			sub, err := s.parseKey(c, depth+1)
 			if err != nil {
 				return nil, err
 			}
-			if ok {
-				hits = append(hits, m.UID)
+			k.sub = append(k.sub, sub)
+			if p.Accept(')') {
+				return k, nil
+			}
+			if err := p.SP(); err != nil {
+				return nil, err
 			}
 		}
 	}
-	if options.ReturnSave {
-		v.searchRes = hits
+	if b, ok := p.Peek(); ok && (b >= '0' && b <= '9' || b == '*' || b == '$') {
+		set, err := p.SeqSet()
+		return &searchKey{op: opSeq, set: set}, err
 	}
-	data := &goimap.SearchData{Count: uint32(len(hits))}
+	name, err := p.Atom()
+	if err != nil {
+		return nil, err
+	}
+	name = strings.ToUpper(name)
+	switch name {
+	case "ALL":
+		return &searchKey{op: opAll}, nil
+	case "ANSWERED", "DELETED", "DRAFT", "FLAGGED", "SEEN":
+		return &searchKey{op: opFlag, flag: store.CanonicalFlag(`\` + name)}, nil
+	case "UNANSWERED", "UNDELETED", "UNDRAFT", "UNFLAGGED", "UNSEEN":
+		return &searchKey{op: opNoFlag, flag: store.CanonicalFlag(`\` + name[2:])}, nil
+	case "RECENT":
+		return &searchKey{op: opRecent}, nil
+	case "NEW":
+		return &searchKey{op: opNew}, nil
+	case "OLD":
+		return &searchKey{op: opOld}, nil
+	case "KEYWORD", "UNKEYWORD":
+		if err := p.SP(); err != nil {
+			return nil, err
+		}
+		kw, err := p.Atom()
+		if err != nil {
+			return nil, err
+		}
+		op := opFlag
+		if name == "UNKEYWORD" {
+			op = opNoFlag
+		}
+		return &searchKey{op: op, flag: kw}, nil
+	case "BEFORE", "ON", "SINCE", "SENTBEFORE", "SENTON", "SENTSINCE":
+		if err := p.SP(); err != nil {
+			return nil, err
+		}
+		d, err := p.Date()
+		if err != nil {
+			return nil, err
+		}
+		op := map[string]keyOp{"BEFORE": opBefore, "ON": opOn, "SINCE": opSince,
+			"SENTBEFORE": opSentBefore, "SENTON": opSentOn, "SENTSINCE": opSentSince}[name]
+		if op >= opSentBefore {
+			c.sentDate = true
+		}
+		return &searchKey{op: op, date: d}, nil
+	case "LARGER", "SMALLER":
+		if err := p.SP(); err != nil {
+			return nil, err
+		}
+		n, err := p.Number64()
+		if err != nil {
+			return nil, err
+		}
+		op := opLarger
+		if name == "SMALLER" {
+			op = opSmaller
+		}
+		return &searchKey{op: op, n: int64(min(n, 1<<62))}, nil
+	case "UID":
+		if err := p.SP(); err != nil {
+			return nil, err
+		}
+		set, err := p.SeqSet()
+		return &searchKey{op: opUID, set: set}, err
+	case "NOT":
+		if err := p.SP(); err != nil {
+			return nil, err
+		}
+		sub, err := s.parseKey(c, depth+1)
+		return &searchKey{op: opNot, sub: []*searchKey{sub}}, err
+	case "OR":
+		k := &searchKey{op: opOr}
+		for range 2 {
+			if err := p.SP(); err != nil {
+				return nil, err
+			}
+			sub, err := s.parseKey(c, depth+1)
+			if err != nil {
+				return nil, err
+			}
+			k.sub = append(k.sub, sub)
+		}
+		return k, nil
+	case "HEADER":
+		if err := p.SP(); err != nil {
+			return nil, err
+		}
+		field, err := p.AString()
+		if err != nil {
+			return nil, err
+		}
+		return s.stringKey(c, message.MatchHeader, field)
+	case "SUBJECT":
+		return s.stringKey(c, message.MatchHeader, "Subject")
+	case "FROM", "TO", "CC", "BCC":
+		return s.stringKey(c, message.MatchAddress, name)
+	case "BODY":
+		return s.stringKey(c, message.MatchBody, "")
+	case "TEXT":
+		return s.stringKey(c, message.MatchText, "")
+	}
+	return nil, bad("Unknown search key %s", name)
+}
+
+// stringKey reads the string of a string criterion and adds it to the
+// matcher's queries.
+func (s *session) stringKey(c *searchCmd, kind message.MatchKind, field string) (*searchKey, error) {
+	if err := s.p.SP(); err != nil {
+		return nil, err
+	}
+	v, err := s.p.AString()
+	if err != nil {
+		return nil, err
+	}
+	if len(c.queries) >= maxSearchStrings {
+		return nil, badCode(codeLimit, "Too many search strings")
+	}
+	c.queries = append(c.queries, message.MatchQuery{Kind: kind, Field: field, Value: v})
+	return &searchKey{op: opMatch, n: int64(len(c.queries) - 1)}, nil
+}
+
+// writeSearch writes the untagged answer: "* SEARCH" (IMAP4rev1 without
+// RETURN) or "* ESEARCH" (RFC 4731 §3.2; nothing when SAVE is the only
+// option, RFC 5182 §2.4).
+func (s *session) writeSearch(tag string, c *searchCmd, uids []uint32) {
+	v, w := s.sel, s.w
 	num := func(uid uint32) uint32 {
-		if kind == imapserver.NumKindUID {
+		if c.uid {
 			return uid
 		}
 		return v.seqOf(uid)
 	}
-	if len(hits) > 0 {
-		data.Min, data.Max = num(hits[0]), num(hits[len(hits)-1])
-	}
-	if kind == imapserver.NumKindUID {
-		var set goimap.UIDSet
-		for _, u := range hits {
-			set.AddNum(goimap.UID(u))
+	if !c.esearch {
+		w.Raw("* SEARCH")
+		for _, u := range uids {
+			w.SP()
+			w.Number(uint64(num(u)))
 		}
-		data.All = set
-	} else {
-		var set goimap.SeqSet
-		for _, u := range hits {
-			set.AddNum(v.seqOf(u))
-		}
-		data.All = set
+		w.CRLF()
+		return
 	}
-	return data, nil
-}
-
-// candidate is one message under test; its header and body are read at
-// most once, and only if a key needs them.
-type candidate struct {
-	s      *session
-	m      store.Message
-	seq    uint32
-	raw    []byte
-	header *mail.Header
-}
-
-func (c *candidate) match(cr *goimap.SearchCriteria) (bool, error) {
-	v := c.s.sel
-	for _, set := range cr.SeqNum {
-		if !containsDynamic(set, c.seq, uint32(len(v.uids))) {
-			return false, nil
-		}
+	if c.retSave && !c.retMin && !c.retMax && !c.retAll && !c.retCount {
+		return
 	}
-	for _, set := range cr.UID {
-		if goimap.IsSearchRes(set) {
-			if !containsUID(v.searchRes, c.m.UID) {
-				return false, nil
+	w.Raw("* ESEARCH (TAG ")
+	w.Quoted(tag)
+	w.Raw(")")
+	if c.uid {
+		w.Raw(" UID")
+	}
+	if len(uids) > 0 {
+		if c.retMin {
+			w.Raw(" MIN ")
+			w.Number(uint64(num(uids[0])))
+		}
+		if c.retMax {
+			w.Raw(" MAX ")
+			w.Number(uint64(num(uids[len(uids)-1])))
+		}
+		if c.retAll {
+			nums := uids
+			if !c.uid {
+				nums = make([]uint32, len(uids))
+				for i, u := range uids {
+					nums[i] = num(u)
+				}
 			}
-			continue
-		}
-		if !containsUIDDynamic(set, c.m.UID, v.lastUID()) {
-			return false, nil
+			w.Raw(" ALL ")
+			w.Raw(wire.FormatNums(nums))
 		}
 	}
-	if !inDateRange(c.m.InternalDate, cr.Since, cr.Before) {
-		return false, nil
+	if c.retCount {
+		w.Raw(" COUNT ")
+		w.Number(uint64(len(uids)))
 	}
-	for _, f := range cr.Flag {
-		if !c.m.HasFlag(string(f)) {
-			return false, nil
-		}
-	}
-	for _, f := range cr.NotFlag {
-		if c.m.HasFlag(string(f)) {
-			return false, nil
-		}
-	}
-	if (cr.Larger != 0 && c.m.Size <= cr.Larger) || (cr.Smaller != 0 && c.m.Size >= cr.Smaller) {
-		return false, nil
-	}
-	if len(cr.Header) > 0 || !cr.SentSince.IsZero() || !cr.SentBefore.IsZero() {
-		h, err := c.loadHeader()
-		if err != nil {
-			return false, err
-		}
-		for _, f := range cr.Header {
-			if !matchHeader(h, f.Key, f.Value) {
-				return false, nil
-			}
-		}
-		if !cr.SentSince.IsZero() || !cr.SentBefore.IsZero() {
-			sent, err := h.Date()
-			if err != nil || !inDateRange(sent, cr.SentSince, cr.SentBefore) {
-				return false, nil
-			}
-		}
-	}
-	for _, text := range cr.Text {
-		ok, err := c.contains(text, true)
-		if err != nil || !ok {
-			return false, err
-		}
-	}
-	for _, text := range cr.Body {
-		ok, err := c.contains(text, false)
-		if err != nil || !ok {
-			return false, err
-		}
-	}
-	for i := range cr.Not {
-		ok, err := c.match(&cr.Not[i])
-		if err != nil || ok {
-			return false, err
-		}
-	}
-	for i := range cr.Or {
-		a, err := c.match(&cr.Or[i][0])
-		if err != nil {
-			return false, err
-		}
-		if !a {
-			b, err := c.match(&cr.Or[i][1])
-			if err != nil || !b {
-				return false, err
-			}
-		}
-	}
-	return true, nil
-}
-
-func containsDynamic(set goimap.SeqSet, seq, max uint32) bool {
-	for _, r := range set {
-		lo, hi := staticRange(r.Start, r.Stop, max)
-		if seq >= lo && seq <= hi {
-			return true
-		}
-	}
-	return false
-}
-
-func containsUIDDynamic(set goimap.UIDSet, uid, max uint32) bool {
-	for _, r := range set {
-		lo, hi := staticRange(uint32(r.Start), uint32(r.Stop), max)
-		if uid >= lo && uid <= hi {
-			return true
-		}
-	}
-	return false
-}
-
-func containsUID(uids []uint32, u uint32) bool {
-	for _, x := range uids {
-		if x == u {
-			return true
-		}
-	}
-	return false
-}
-
-// inDateRange compares dates only, as RFC 9051 section 6.4.4 asks.
-func inDateRange(t, since, before time.Time) bool {
-	day := func(t time.Time) time.Time { return time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC) }
-	d := day(t)
-	if !since.IsZero() && d.Before(day(since)) {
-		return false
-	}
-	if !before.IsZero() && !d.Before(day(before)) {
-		return false
-	}
-	return true
-}
-
-func (c *candidate) load() ([]byte, error) {
-	if c.raw != nil {
-		return c.raw, nil
-	}
-	r, err := c.s.srv.Store.OpenMessage(c.s.ctx, c.s.sel.mb.ID, c.m.UID)
-	if err != nil {
-		return nil, c.s.fail("searching", err)
-	}
-	defer r.Close()
-	if c.raw, err = io.ReadAll(r); err != nil {
-		return nil, c.s.fail("searching", err)
-	}
-	return c.raw, nil
-}
-
-func (c *candidate) loadHeader() (*mail.Header, error) {
-	if c.header != nil {
-		return c.header, nil
-	}
-	raw, err := c.load()
-	if err != nil {
-		return nil, err
-	}
-	h, _ := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(raw)))
-	c.header = &mail.Header{Header: gomessage.Header{Header: h}}
-	return c.header, nil
-}
-
-// matchHeader: the field exists and, when value is not empty, contains it
-// case-insensitively (RFC 9051 HEADER).
-func matchHeader(h *mail.Header, key, value string) bool {
-	fields := h.FieldsByKey(key)
-	for fields.Next() {
-		if value == "" {
-			return true
-		}
-		v, err := fields.Text()
-		if err != nil {
-			v = fields.Value()
-		}
-		if containsFold(v, value) || containsFold(fields.Value(), value) {
-			return true
-		}
-	}
-	return false
-}
-
-func containsFold(s, sub string) bool {
-	return strings.Contains(strings.ToLower(s), strings.ToLower(sub))
-}
-
-// contains looks for text in the message (TEXT: header and body) or its
-// body (BODY), case-insensitively, in the raw form and in the decoded
-// text of each part.
-func (c *candidate) contains(text string, withHeader bool) (bool, error) {
-	raw, err := c.load()
-	if err != nil {
-		return false, err
-	}
-	needle := bytes.ToLower([]byte(text))
-	hay := raw
-	if !withHeader {
-		if i := bytes.Index(raw, []byte("\r\n\r\n")); i >= 0 {
-			hay = raw[i+4:]
-		}
-	}
-	if bytes.Contains(bytes.ToLower(hay), needle) {
-		return true, nil
-	}
-	found := false
-	e, err := gomessage.Read(bytes.NewReader(raw))
-	if e == nil {
-		return false, nil // unparseable: the raw search above was all we could do
-	}
-	_ = err
-	_ = e.Walk(func(_ []int, part *gomessage.Entity, _ error) error {
-		if found || part == nil || strings.HasPrefix(headerType(part), "multipart/") {
-			return nil
-		}
-		b, _ := io.ReadAll(io.LimitReader(part.Body, 16<<20))
-		found = bytes.Contains(bytes.ToLower(b), needle)
-		return nil
-	})
-	return found, nil
-}
-
-func headerType(e *gomessage.Entity) string {
-	t, _, _ := e.Header.ContentType()
-	return t
+	w.CRLF()
 }

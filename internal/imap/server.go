@@ -1,36 +1,38 @@
-// Package imap is Pochta's IMAP server: IMAP4rev2 (RFC 9051) and
-// IMAP4rev1 (RFC 3501) over the same store the POP3 server uses.
+// Package imap is Pochta's IMAP server: IMAP4rev2 (RFC 9051) and IMAP4rev1
+// (RFC 3501) over the same store the POP3 server uses, with our own wire
+// layer (internal/imap/wire).
 //
-// The wire protocol is emersion/go-imap/v2's imapserver; this package is
-// the glue: a session per connection (session.go) that answers its calls
-// from store.Mailboxes, and a thin front (front.go) between the socket and
-// imapserver for what the library lacks: STARTTLS under our policy (so
-// LOGINDISABLED also respects loopback clients), ID (RFC 2971), QUOTA
-// (RFC 9208), and the capability words for them.
+// The shape of a session, as in internal/pop3: one command table
+// (commands.go) says in which states each command is legal; the session
+// loop (session.go) starts each command with the bounded parser, checks the
+// table once and dispatches to the handler of the command group (auth.go,
+// misc.go, mailboxes.go, select.go, fetch.go, search.go, store.go,
+// append.go). Handlers parse their own arguments with the parser, write
+// untagged responses with the writer and return an error; replyFor
+// (errors.go) is the one place that turns errors into tagged BAD/NO with
+// RFC 5530 response codes.
 //
 // A selected mailbox is a view (view.go): the UIDs the client knows, in
-// sequence order. Changes from anywhere (this process's other sessions,
-// POP3, deliveries, other processes) arrive as store events; the view
-// turns them into EXISTS, EXPUNGE and FETCH FLAGS by comparing with the
-// store, so no change is lost when events are coalesced.
+// sequence order. Changes from anywhere (other sessions, POP3, deliveries,
+// other processes) arrive as store events; the view turns them into
+// EXISTS, EXPUNGE and FETCH FLAGS at the points RFC 9051 §7.5.1 allows,
+// so sequence numbers never change in the middle of a command.
 package imap
 
 import (
 	"context"
 	"crypto/tls"
-	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/netip"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	goimap "github.com/emersion/go-imap/v2"
-	"github.com/emersion/go-imap/v2/imapserver"
-
 	"github.com/pochta-mail/pochta/internal/auth"
+	"github.com/pochta-mail/pochta/internal/server"
 	"github.com/pochta-mail/pochta/internal/store"
 )
 
@@ -49,9 +51,21 @@ var _ Authenticator = (*auth.Service)(nil)
 const (
 	// DefaultAppendLimit is the largest APPEND accepted (APPENDLIMIT).
 	DefaultAppendLimit = 50 << 20
-	// DefaultMaxFetchBatch bounds how many messages a FETCH reads from the
-	// store per query, so a huge mailbox streams in steps.
+	// DefaultMaxFetchBatch bounds how many messages a command reads from
+	// the store per query, so a huge mailbox streams in steps.
 	DefaultMaxFetchBatch = 500
+	// DefaultIdleTimeout is the autologout timer once logged in; RFC 9051
+	// §5.4 asks for at least 30 minutes.
+	DefaultIdleTimeout = 30 * time.Minute
+	// DefaultAuthIdleTimeout bounds idleness before login.
+	DefaultAuthIdleTimeout = 3 * time.Minute
+	// DefaultLineTimeout bounds each read once a command has started:
+	// the rest of a command line, a literal's next bytes.
+	DefaultLineTimeout = time.Minute
+	// DefaultWriteTimeout bounds every write to the client.
+	DefaultWriteTimeout = 2 * time.Minute
+	// DefaultMaxBadCommands closes sessions that keep sending errors.
+	DefaultMaxBadCommands = 20
 )
 
 // Server is an IMAP server. Set the fields before the first ServeConn; Auth
@@ -70,22 +84,37 @@ type Server struct {
 	AppendLimit int64
 	// Version is announced by ID; "" = "dev".
 	Version string
+	// IdleTimeout is the autologout timer once logged in; 0 = 30 minutes.
+	IdleTimeout time.Duration
+	// AuthIdleTimeout is the idle limit before login; 0 = 3 minutes.
+	AuthIdleTimeout time.Duration
+	// LineTimeout bounds each read inside a command; 0 = 1 minute.
+	LineTimeout time.Duration
+	// WriteTimeout bounds each write; 0 = 2 minutes.
+	WriteTimeout time.Duration
+	// MaxBadCommands is how many erroneous commands in a row a session
+	// may send before it is closed; 0 = 20.
+	MaxBadCommands int
+	// Pacing bounds slow clients and the life of a session, as for every
+	// protocol (limits.line_timeout, limits.min_data_rate,
+	// limits.max_session): see internal/server.Pacing.
+	Pacing server.Pacing
 
-	once    sync.Once
-	lib     *imapserver.Server
-	ln      *connListener
-	nextID  atomic.Uint64
-	panics  atomic.Int64
-	discard *slog.Logger
+	nextID    atomic.Uint64
+	panics    atomic.Int64
+	discardMu sync.Once
+	discard   *slog.Logger
 }
 
 // RecoveredPanics reports how many sessions ended in a recovered panic.
+// Tests fail when it is not zero.
 func (s *Server) RecoveredPanics() int64 { return s.panics.Load() }
 
 func (s *Server) logger() *slog.Logger {
 	if s.Logger != nil {
 		return s.Logger
 	}
+	s.discardMu.Do(func() { s.discard = slog.New(slog.NewTextHandler(io.Discard, nil)) })
 	return s.discard
 }
 
@@ -96,6 +125,13 @@ func (s *Server) hostname() string {
 	return s.Hostname
 }
 
+func (s *Server) version() string {
+	if s.Version == "" {
+		return "dev"
+	}
+	return s.Version
+}
+
 func (s *Server) appendLimit() int64 {
 	if s.AppendLimit <= 0 {
 		return DefaultAppendLimit
@@ -103,109 +139,41 @@ func (s *Server) appendLimit() int64 {
 	return min(s.AppendLimit, 1<<32-1)
 }
 
-// caps are the capabilities imapserver announces; front.go adds the ones
-// it implements itself (STARTTLS, LOGINDISABLED, ID, QUOTA).
-func caps() goimap.CapSet {
-	return goimap.CapSet{
-		goimap.CapIMAP4rev1: {}, goimap.CapIMAP4rev2: {},
-		goimap.CapNamespace: {}, goimap.CapUIDPlus: {}, goimap.CapESearch: {}, goimap.CapSearchRes: {},
-		goimap.CapListExtended: {}, goimap.CapListStatus: {}, goimap.CapMove: {}, goimap.CapStatusSize: {},
-		goimap.CapBinary: {}, goimap.CapChildren: {}, goimap.CapSpecialUse: {}, goimap.CapCreateSpecialUse: {},
-		goimap.CapLiteralPlus: {},
+func orDefault(d, def time.Duration) time.Duration {
+	if d <= 0 {
+		return def
 	}
+	return d
 }
 
-// init builds the imapserver.Server once. It serves connections handed
-// over by ServeConn through an in-memory listener.
-func (s *Server) init() {
-	s.once.Do(func() {
-		s.discard = slog.New(slog.NewTextHandler(io.Discard, nil))
-		s.ln = newConnListener()
-		s.lib = imapserver.New(&imapserver.Options{
-			NewSession: s.newSession,
-			Caps:       caps(),
-			Logger:     libLogger{s},
-			// Our front decides who may send passwords (front.plaintextOK)
-			// and terminates TLS itself, so the library must not refuse
-			// authentication for lack of a *tls.Conn it never sees.
-			InsecureAuth: true,
-		})
-		go s.lib.Serve(s.ln)
-	})
+func (s *Server) idleTimeout() time.Duration { return orDefault(s.IdleTimeout, DefaultIdleTimeout) }
+func (s *Server) authIdleTimeout() time.Duration {
+	return min(orDefault(s.AuthIdleTimeout, DefaultAuthIdleTimeout), s.idleTimeout())
 }
+func (s *Server) lineTimeout() time.Duration  { return orDefault(s.LineTimeout, DefaultLineTimeout) }
+func (s *Server) writeTimeout() time.Duration { return orDefault(s.WriteTimeout, DefaultWriteTimeout) }
 
-// libLogger routes imapserver's messages into our log.
-type libLogger struct{ s *Server }
-
-func (l libLogger) Printf(format string, args ...any) {
-	msg := fmt.Sprintf(format, args...)
-	if len(msg) > 6 && msg[:6] == "panic " {
-		l.s.panics.Add(1)
-		l.s.logger().Error("imap: recovered panic", "detail", msg)
-		return
+func (s *Server) maxBadCommands() int {
+	if s.MaxBadCommands <= 0 {
+		return DefaultMaxBadCommands
 	}
-	l.s.logger().Info("imap: " + msg)
+	return s.MaxBadCommands
 }
 
 // ServeConn serves one IMAP connection until it ends, and closes c. c may
-// be a *tls.Conn (IMAPS). When ctx is cancelled the session is told BYE
-// and ends at its next read.
+// be a *tls.Conn (IMAPS); its handshake runs first. When ctx is cancelled
+// the session says BYE and ends at its next read.
 func (s *Server) ServeConn(ctx context.Context, c net.Conn) {
-	s.init()
-	f := newFront(s, c, s.nextID.Add(1))
-	defer f.Close()
-	if tc, ok := c.(*tls.Conn); ok {
-		hctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		err := tc.HandshakeContext(hctx)
-		cancel()
-		if err != nil {
-			f.logger().Info("imap: TLS handshake failed", "err", err)
-			return
+	sess := newSession(ctx, s, c)
+	defer sess.finish()
+	defer func() {
+		// A safety net, not control flow: log, count (tests fail on it)
+		// and end only this session.
+		if v := recover(); v != nil {
+			s.panics.Add(1)
+			sess.endReason = "panic"
+			sess.log.Error("imap: panic in session", "panic", v, "stack", string(debug.Stack()))
 		}
-	}
-	stop := context.AfterFunc(ctx, f.shutdown)
-	defer stop()
-	if !s.ln.hand(f) {
-		return
-	}
-	<-f.done
-	f.logger().Info("imap: session ended", "duration", time.Since(f.start).Round(time.Millisecond))
+	}()
+	sess.serve()
 }
-
-// connListener is a net.Listener fed by ServeConn, so imapserver.Serve
-// runs the library's per-connection loop on connections accepted by
-// internal/server (with its limits and TLS) instead of its own socket.
-type connListener struct {
-	conns  chan net.Conn
-	closed chan struct{}
-	once   sync.Once
-}
-
-func newConnListener() *connListener {
-	return &connListener{conns: make(chan net.Conn), closed: make(chan struct{})}
-}
-
-func (l *connListener) hand(c net.Conn) bool {
-	select {
-	case l.conns <- c:
-		return true
-	case <-l.closed:
-		return false
-	}
-}
-
-func (l *connListener) Accept() (net.Conn, error) {
-	select {
-	case c := <-l.conns:
-		return c, nil
-	case <-l.closed:
-		return nil, net.ErrClosed
-	}
-}
-
-func (l *connListener) Close() error {
-	l.once.Do(func() { close(l.closed) })
-	return nil
-}
-
-func (l *connListener) Addr() net.Addr { return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)} }

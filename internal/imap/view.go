@@ -1,50 +1,48 @@
 package imap
 
 import (
-	"context"
 	"errors"
 	"slices"
-	"sync"
-	"sync/atomic"
+	"strings"
 
-	goimap "github.com/emersion/go-imap/v2"
-	"github.com/emersion/go-imap/v2/imapserver"
-
+	"github.com/pochta-mail/pochta/internal/imap/wire"
 	"github.com/pochta-mail/pochta/internal/store"
 )
 
-// view is the selected mailbox as this client knows it: uids[i] is the
-// UID of message sequence number i+1. It changes only when the client is
-// told (EXISTS, EXPUNGE), so sequence numbers stay consistent for it.
+// systemFlags are the flags every mailbox supports (RFC 9051 §2.3.2).
+var systemFlags = []string{store.FlagAnswered, store.FlagFlagged, store.FlagDeleted, store.FlagSeen, store.FlagDraft}
+
+// view is the selected mailbox as this client knows it: uids[i] is the UID
+// of message sequence number i+1. It changes only at poll, when the client
+// is told (EXISTS, EXPUNGE), so sequence numbers stay consistent for it and
+// never change in the middle of a command.
 type view struct {
-	s        *session
 	mb       store.Mailbox
 	readOnly bool
 	uids     []uint32
-	// modseq is the mailbox mod-sequence the view reflects; expungeCheck
-	// says a poll that could not send EXPUNGE saw a change, so the next
-	// one that can must look for removed messages even if modseq is
-	// unchanged.
-	modseq       uint64
-	expungeCheck bool
-	// own are mod-sequences of this session's STOREs since the last
+	// searchRes is SEARCHRES "$" (RFC 5182), as UIDs; SEARCH ... RETURN
+	// (SAVE) sets it, resolve reads it.
+	searchRes []uint32
+	// claims are the UID ranges this session claimed as \Recent (RFC
+	// 3501 §2.3.2; store.ClaimRecent), ascending; for EXAMINE, the UIDs
+	// above the mailbox's mark at selection, claimed by no one yet.
+	claims []uidRange
+	// keywords are the keywords announced in FLAGS so far.
+	keywords []string
+
+	// modseq is the mailbox mod-sequence the view reflects;
+	// expungePending says a poll that could not send EXPUNGE saw a change,
+	// so the next one that can must look for removed messages.
+	modseq         uint64
+	expungePending bool
+	// own are mod-sequences of this session's flag changes since the last
 	// poll: their FETCH responses were already sent (or suppressed by
 	// .SILENT), so the poll does not repeat them.
-	own       []uint64
-	sub       *store.Subscription
-	searchRes []uint32 // SEARCHRES "$", as UIDs
-
-	// IDLE: the writer pushes use until the next command (see Idle).
-	idleMu   sync.Mutex
-	idleW    *imapserver.UpdateWriter
-	idleStop <-chan struct{}
-	pushing  atomic.Bool
+	own []uint64
+	sub *store.Subscription
 }
 
-func (v *view) close() {
-	v.endIdle()
-	v.sub.Close()
-}
+func (v *view) close() { v.sub.Close() }
 
 func (v *view) lastUID() uint32 {
 	if len(v.uids) == 0 {
@@ -62,220 +60,222 @@ func (v *view) seqOf(uid uint32) uint32 {
 	return uint32(i) + 1
 }
 
-// Select opens a mailbox: a new view, subscribed to the account's events.
-func (s *session) Select(name string, options *goimap.SelectOptions) (*goimap.SelectData, error) {
-	if s.sel != nil {
-		s.sel.close()
-		s.sel = nil
+// uidRange is lo:hi, inclusive.
+type uidRange struct{ lo, hi uint32 }
+
+// isRecent reports whether uid is \Recent in this session.
+func (v *view) isRecent(uid uint32) bool {
+	for _, r := range v.claims {
+		if r.lo <= uid && uid <= r.hi {
+			return true
+		}
+	}
+	return false
+}
+
+// recentCount is the RECENT count: messages of the view that are \Recent
+// in this session.
+func (v *view) recentCount() int {
+	n := 0
+	for _, r := range v.claims {
+		i, _ := slices.BinarySearch(v.uids, r.lo)
+		j, found := slices.BinarySearch(v.uids, r.hi)
+		if found {
+			j++
+		}
+		n += j - i
+	}
+	return n
+}
+
+var errBadSeq = badCode(codeClientBug, "Invalid message sequence number")
+
+// resolve returns the UIDs a sequence set (uid false), UID set (uid true)
+// or "$" names, ascending and without duplicates, only ones in the view.
+// "*" is the last message. A sequence number above the number of messages
+// is a client error (BAD); UIDs the view lacks are skipped (RFC 9051
+// §6.4.9).
+func (v *view) resolve(set wire.SeqSet, uid bool) ([]uint32, error) {
+	var out []uint32
+	switch {
+	case set.Dollar:
+		for _, u := range v.searchRes {
+			if v.seqOf(u) != 0 {
+				out = append(out, u)
+			}
+		}
+		return out, nil
+	case uid:
+		last := v.lastUID()
+		for _, r := range set.Ranges {
+			lo, hi := r.Bounds(last)
+			i, _ := slices.BinarySearch(v.uids, lo)
+			for ; i < len(v.uids) && v.uids[i] <= hi; i++ {
+				out = append(out, v.uids[i])
+			}
+		}
+	default:
+		n := uint32(len(v.uids))
+		for _, r := range set.Ranges {
+			if r.Lo > n || r.Hi > n {
+				return nil, errBadSeq
+			}
+			lo, hi := r.Bounds(n)
+			if lo == 0 {
+				continue // "*" in an empty mailbox
+			}
+			out = append(out, v.uids[lo-1:hi]...)
+		}
+	}
+	if len(set.Ranges) > 1 {
+		slices.Sort(out)
+		out = slices.Compact(out)
+	}
+	return out, nil
+}
+
+// addOwn records the mod-sequences of this session's flag changes.
+func (v *view) addOwn(changed []store.Message) {
+	for _, m := range changed {
+		if !slices.Contains(v.own, m.ModSeq) {
+			v.own = append(v.own, m.ModSeq)
+		}
+	}
+}
+
+// poll tells the client what changed since it last heard (RFC 9051
+// §7.5.1): FETCH FLAGS for changed messages (after FLAGS when a keyword
+// is new), EXPUNGE for removed ones when allowed, EXISTS (and RECENT) for
+// new ones. It is called between commands' work and their tagged
+// response, and during IDLE.
+func (v *view) poll(s *session, allowExpunge bool) error {
+	changed := v.sub.Changed(v.mb.ID)
+	if !changed && !(allowExpunge && v.expungePending) && len(v.own) == 0 {
+		return nil
 	}
 	st := s.srv.Store
-	mb, err := st.GetMailbox(s.ctx, s.account.ID, name)
-	if err != nil {
-		return nil, s.fail("selecting", err)
-	}
-	v := &view{s: s, mb: mb, readOnly: options != nil && options.ReadOnly}
-	// Subscribe before reading, so a change between the read and the
-	// subscription still wakes the view.
-	v.sub = st.Subscribe(s.account.ID)
-	if v.modseq, err = st.MailboxModSeq(s.ctx, mb.ID); err == nil {
-		v.uids, err = st.ListUIDs(s.ctx, mb.ID)
-	}
-	if err == nil {
-		mb, err = st.GetMailbox(s.ctx, s.account.ID, name) // UIDNEXT after the listing
-	}
-	if err != nil {
-		v.close()
-		return nil, s.fail("selecting", err)
-	}
-	v.mb = mb
-	s.sel = v
-	flags := []goimap.Flag{goimap.FlagSeen, goimap.FlagAnswered, goimap.FlagFlagged, goimap.FlagDeleted, goimap.FlagDraft}
-	perm := append(slices.Clone(flags), goimap.FlagWildcard)
-	if v.readOnly {
-		perm = nil
-	}
-	return &goimap.SelectData{
-		Flags:          flags,
-		PermanentFlags: perm,
-		NumMessages:    uint32(len(v.uids)),
-		UIDNext:        goimap.UID(mb.UIDNext),
-		UIDValidity:    mb.UIDValidity,
-	}, nil
-}
-
-// Unselect closes the view (UNSELECT, CLOSE).
-func (s *session) Unselect() error {
-	if s.sel != nil {
-		s.sel.close()
-		s.sel = nil
-	}
-	return nil
-}
-
-// Poll reports what changed since the client last heard (after most
-// commands, and for NOOP).
-func (s *session) Poll(w *imapserver.UpdateWriter, allowExpunge bool) error {
-	if s.sel == nil {
-		return nil
-	}
-	return s.sel.update(s.ctx, w, allowExpunge)
-}
-
-// Idle pushes changes as they happen until the client sends DONE.
-//
-// It returns at once instead of parking a goroutine for the whole IDLE
-// (the library reads DONE on its own goroutine and only collects Idle's
-// result then): the subscription's OnChange starts a short-lived push
-// for each change. At 10,000 IDLE connections that is 10,000 goroutines
-// fewer.
-func (s *session) Idle(w *imapserver.UpdateWriter, stop <-chan struct{}) error {
-	if s.sel == nil {
-		select {
-		case <-stop:
-		case <-s.ctx.Done():
-		}
-		return nil
-	}
-	v := s.sel
-	if err := detachErr(s, func() error { return v.update(s.ctx, w, true) }); err != nil {
-		return err
-	}
-	v.idleMu.Lock()
-	v.idleW, v.idleStop = w, stop
-	v.idleMu.Unlock()
-	v.sub.OnChange(v.pushSoon)
-	return nil
-}
-
-// pushSoon runs on the publisher's goroutine: it only starts a push,
-// unless one is already pending.
-func (v *view) pushSoon() {
-	if v.pushing.CompareAndSwap(false, true) {
-		go v.push()
-	}
-}
-
-// push writes what changed to an IDLE client.
-func (v *view) push() {
-	v.pushing.Store(false)
-	v.idleMu.Lock()
-	defer v.idleMu.Unlock()
-	if v.idleW == nil || !v.sub.Changed(v.mb.ID) {
-		return
-	}
-	select {
-	case <-v.idleStop: // DONE arrived: the next command resumes polling
-		v.idleW = nil
-		return
-	default:
-	}
-	if err := v.update(v.s.ctx, v.idleW, true); err != nil {
-		v.s.logger().Info("imap: pushing changes during IDLE", "err", err)
-	}
-}
-
-// endIdle stops pushes before a command touches the view; it waits for a
-// push in progress.
-func (v *view) endIdle() {
-	v.sub.OnChange(nil)
-	v.idleMu.Lock()
-	v.idleW = nil
-	v.idleMu.Unlock()
-}
-
-// update compares the view with the store and tells the client: FETCH
-// FLAGS for changed messages, EXPUNGE for removed ones (when allowed),
-// EXISTS for new ones.
-func (v *view) update(ctx context.Context, w *imapserver.UpdateWriter, allowExpunge bool) error {
-	st := v.s.srv.Store
-	cur, err := st.MailboxModSeq(ctx, v.mb.ID)
+	cur, err := st.MailboxModSeq(s.ctx, v.mb.ID)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil // deleted or renamed away; commands on it fail
 	} else if err != nil {
-		return v.s.fail("checking for changes", err)
+		return err
 	}
-	if cur == v.modseq && !(allowExpunge && v.expungeCheck) {
+	if cur == v.modseq && !(allowExpunge && v.expungePending) {
+		v.own = v.own[:0]
 		return nil
 	}
 	if allowExpunge {
-		if err := v.expunged(ctx, w); err != nil {
+		if err := v.expunged(s); err != nil {
 			return err
 		}
 	} else if cur != v.modseq {
-		v.expungeCheck = true
+		v.expungePending = true
 	}
 	if cur != v.modseq && len(v.uids) > 0 {
-		changed, err := st.ListMessages(ctx, v.mb.ID, store.MessageQuery{SinceModSeq: v.modseq, MaxUID: v.lastUID()})
-		if err != nil {
-			return v.s.fail("checking for changes", err)
-		}
-		for _, m := range changed {
-			seq := v.seqOf(m.UID)
-			if seq == 0 || slices.Contains(v.own, m.ModSeq) {
-				continue
-			}
-			if err := w.WriteMessageFlags(seq, goimap.UID(m.UID), imapFlags(m.Flags)); err != nil {
+		// In batches, so a mailbox-wide change does not load at once.
+		from := uint32(1)
+		for {
+			msgs, err := st.ListMessages(s.ctx, v.mb.ID, store.MessageQuery{SinceModSeq: v.modseq, MinUID: from, MaxUID: v.lastUID(), Limit: DefaultMaxFetchBatch})
+			if err != nil {
 				return err
 			}
+			for i := range msgs {
+				m := &msgs[i]
+				seq := v.seqOf(m.UID)
+				if seq == 0 || slices.Contains(v.own, m.ModSeq) {
+					continue
+				}
+				s.announceKeywords(m.Flags)
+				s.writeFetchFlags(seq, m.UID, m.Flags)
+			}
+			if len(msgs) < DefaultMaxFetchBatch {
+				break
+			}
+			from = msgs[len(msgs)-1].UID + 1
 		}
 	}
 	v.own = v.own[:0]
-	fresh, err := st.ListMessages(ctx, v.mb.ID, store.MessageQuery{MinUID: v.lastUID() + 1})
-	if err != nil {
-		return v.s.fail("checking for changes", err)
-	}
-	if len(fresh) > 0 {
-		for _, m := range fresh {
-			v.uids = append(v.uids, m.UID)
-		}
-		if err := w.WriteNumMessages(uint32(len(v.uids))); err != nil {
-			return err
-		}
+	if err := v.added(s); err != nil {
+		return err
 	}
 	v.modseq = cur
+	return s.w.Err()
+}
+
+// added appends new messages to the view and announces them.
+func (v *view) added(s *session) error {
+	var fresh []uint32
+	for from := v.lastUID() + 1; ; {
+		uids, err := s.listUIDs(v.mb.ID, from)
+		if err != nil {
+			return err
+		}
+		fresh = append(fresh, uids...)
+		if len(uids) < DefaultMaxFetchBatch {
+			break
+		}
+		from = uids[len(uids)-1] + 1
+	}
+	if len(fresh) == 0 {
+		return nil
+	}
+	v.uids = append(v.uids, fresh...)
+	if err := s.claimRecent(v); err != nil {
+		return err
+	}
+	s.w.Raw("* ")
+	s.w.Number(uint64(len(v.uids)))
+	s.w.Raw(" EXISTS\r\n")
+	if !s.rev2 {
+		s.w.Raw("* ")
+		s.w.Number(uint64(v.recentCount()))
+		s.w.Raw(" RECENT\r\n")
+	}
 	return nil
+}
+
+// listUIDs lists one batch of UIDs from 'from' on.
+func (s *session) listUIDs(mailboxID int64, from uint32) ([]uint32, error) {
+	msgs, err := s.srv.Store.ListMessages(s.ctx, mailboxID, store.MessageQuery{MinUID: from, Limit: DefaultMaxFetchBatch})
+	if err != nil {
+		return nil, err
+	}
+	uids := make([]uint32, len(msgs))
+	for i := range msgs {
+		uids[i] = msgs[i].UID
+	}
+	return uids, nil
 }
 
 // expunged removes from the view the messages the store no longer has,
 // telling the client with EXPUNGE, highest sequence number first so the
 // numbers it gets stay valid as it applies them.
-func (v *view) expunged(ctx context.Context, w interface{ WriteExpunge(uint32) error }) error {
-	v.expungeCheck = false
+func (v *view) expunged(s *session) error {
+	v.expungePending = false
 	if len(v.uids) == 0 {
 		return nil
 	}
-	present, err := v.s.srv.Store.ListUIDs(ctx, v.mb.ID)
+	present, err := s.srv.Store.ListUIDs(s.ctx, v.mb.ID)
 	if err != nil {
-		return v.s.fail("checking for expunges", err)
+		return err
 	}
-	keep := v.uids[:0:0]
-	var gone []int
+	var gone []uint32
 	j := 0
-	for i, uid := range v.uids {
+	for _, uid := range v.uids {
 		for j < len(present) && present[j] < uid {
 			j++
 		}
-		if j < len(present) && present[j] == uid {
-			keep = append(keep, uid)
-		} else {
-			gone = append(gone, i)
+		if j >= len(present) || present[j] != uid {
+			gone = append(gone, uid)
 		}
 	}
-	if len(gone) == 0 {
-		return nil
-	}
-	v.uids = keep
-	for k := len(gone) - 1; k >= 0; k-- {
-		if err := w.WriteExpunge(uint32(gone[k]) + 1); err != nil {
-			return err
-		}
-	}
+	v.remove(s, gone)
 	return nil
 }
 
-// remove takes UIDs this session expunged out of the view and tells the
-// client, highest first.
-func (v *view) remove(w interface{ WriteExpunge(uint32) error }, uids []uint32) error {
+// remove takes UIDs out of the view and tells the client, highest
+// sequence number first. Only for points where EXPUNGE is allowed.
+func (v *view) remove(s *session, uids []uint32) {
 	var seqs []uint32
 	for _, u := range uids {
 		if seq := v.seqOf(u); seq != 0 {
@@ -283,20 +283,142 @@ func (v *view) remove(w interface{ WriteExpunge(uint32) error }, uids []uint32) 
 		}
 	}
 	slices.Sort(seqs)
-	for k := len(seqs) - 1; k >= 0; k-- {
-		i := seqs[k] - 1
-		v.uids = slices.Delete(v.uids, int(i), int(i)+1)
-		if err := w.WriteExpunge(seqs[k]); err != nil {
-			return err
+	recent := v.recentCount()
+	defer func() {
+		// RFC 3501 §7.3.2: RECENT follows a change of the mailbox size;
+		// an expunge of a recent message changes the count.
+		if n := v.recentCount(); !s.rev2 && n != recent {
+			s.w.Raw("* ")
+			s.w.Number(uint64(n))
+			s.w.Raw(" RECENT\r\n")
 		}
+	}()
+	for k := len(seqs) - 1; k >= 0; k-- {
+		i := int(seqs[k] - 1)
+		v.uids = slices.Delete(v.uids, i, i+1)
+		s.w.Raw("* ")
+		s.w.Number(uint64(seqs[k]))
+		s.w.Raw(" EXPUNGE\r\n")
 	}
-	return nil
 }
 
-func imapFlags(flags []string) []goimap.Flag {
-	out := make([]goimap.Flag, len(flags))
-	for i, f := range flags {
-		out[i] = goimap.Flag(f)
+// announceKeywords sends FLAGS and PERMANENTFLAGS first when flags holds
+// a keyword this session has not announced: a client must never see a
+// keyword in FETCH that FLAGS did not list (RFC 9051 §7.3.5).
+func (s *session) announceKeywords(flags []string) {
+	v := s.sel
+	if v == nil {
+		return
 	}
-	return out
+	added := false
+	for _, f := range flags {
+		if strings.HasPrefix(f, `\`) || slices.ContainsFunc(v.keywords, func(k string) bool { return strings.EqualFold(k, f) }) {
+			continue
+		}
+		v.keywords = append(v.keywords, f)
+		added = true
+	}
+	if added {
+		s.writeFlagsAnnouncement()
+	}
+}
+
+// writeFlagsAnnouncement writes FLAGS and the PERMANENTFLAGS OK.
+func (s *session) writeFlagsAnnouncement() {
+	v := s.sel
+	all := append(slices.Clone(systemFlags), v.keywords...)
+	s.w.Raw("* FLAGS ")
+	s.writeFlagList(all)
+	s.w.CRLF()
+	s.w.Raw("* OK [PERMANENTFLAGS ")
+	if v.readOnly {
+		s.w.Raw("()")
+	} else {
+		s.writeFlagList(append(all, `\*`))
+	}
+	s.w.Raw("] Flags permitted\r\n")
+}
+
+// writeFlagList writes "(flag ...)".
+func (s *session) writeFlagList(flags []string) {
+	s.w.Byte('(')
+	for i, f := range flags {
+		if i > 0 {
+			s.w.SP()
+		}
+		s.w.Atom(f)
+	}
+	s.w.Byte(')')
+}
+
+// messageFlags returns the flags FETCH shows for a message: the stored
+// ones plus \Recent where this session has it (IMAP4rev1 only; RFC 9051
+// removed \Recent).
+func (s *session) messageFlags(uid uint32, flags []string) []string {
+	if !s.rev2 && s.sel != nil && s.sel.isRecent(uid) {
+		return append(slices.Clone(flags), `\Recent`)
+	}
+	return flags
+}
+
+// writeFetchFlags writes an unsolicited "* n FETCH (UID u FLAGS (...))".
+func (s *session) writeFetchFlags(seq, uid uint32, flags []string) {
+	s.w.Raw("* ")
+	s.w.Number(uint64(seq))
+	s.w.Raw(" FETCH (UID ")
+	s.w.Number(uint64(uid))
+	s.w.Raw(" FLAGS ")
+	s.writeFlagList(s.messageFlags(uid, flags))
+	s.w.Raw(")\r\n")
+}
+
+// setSeen adds \Seen to the given messages (FETCH of a body without
+// .PEEK, RFC 9051 §6.4.5) and returns those whose flags changed, with
+// their new flags. The caller shows FLAGS for them in its FETCH response;
+// the poll does not repeat them. In an EXAMINEd mailbox it does nothing.
+func (s *session) setSeen(uids []uint32) ([]store.Message, error) {
+	v := s.sel
+	if v.readOnly || len(uids) == 0 {
+		return nil, nil
+	}
+	changed, err := s.srv.Store.UpdateFlags(s.ctx, v.mb.ID, uids, store.FlagsAdd, []string{store.FlagSeen})
+	if err != nil {
+		return nil, err
+	}
+	v.addOwn(changed)
+	return changed, nil
+}
+
+// claimRecent makes this session the one that sees the mailbox's newest
+// messages as \Recent (RFC 3501 §2.3.2). IMAP4rev2 sessions do not
+// claim: \Recent is gone from RFC 9051, and a rev1 session should still
+// see them. EXAMINE claims nothing either (RFC 3501 §6.3.2): it shows
+// the unclaimed messages as recent.
+func (s *session) claimRecent(v *view) error {
+	if s.rev2 {
+		return nil
+	}
+	if v.readOnly {
+		if len(v.claims) == 0 {
+			v.claims = append(v.claims, uidRange{v.mb.RecentUID + 1, ^uint32(0)})
+		}
+		return nil
+	}
+	after, upTo, err := s.srv.Store.ClaimRecent(s.ctx, v.mb.ID)
+	if err != nil {
+		// \Recent is advisory: a store that cannot write (a full disk)
+		// must not make SELECT or NOOP fail. Nothing is claimed; a later
+		// claim takes these messages.
+		s.log.Warn("imap: claiming \\Recent", "err", err)
+		return nil
+	}
+	if upTo <= after {
+		return nil
+	}
+	if n := len(v.claims); n > 0 && v.claims[n-1].hi == after {
+		v.claims[n-1].hi = upTo
+	} else {
+		v.claims = append(v.claims, uidRange{after + 1, upTo})
+	}
+	return nil
 }

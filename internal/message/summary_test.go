@@ -43,17 +43,20 @@ func TestSummarize(t *testing.T) {
 		t.Fatal(err)
 	}
 	e := s.Envelope
-	if e.Subject != "=?utf-8?q?caf=C3=A9?= and more" {
+	if e.Subject != "=?utf-8?q?caf=C3=A9?= and more" || DecodeWords(e.Subject) != "café and more" {
 		t.Errorf("subject %q: want the raw, unfolded value", e.Subject)
+	}
+	if e.RawDate != "Mon, 6 May 2024 07:08:09 +0200" {
+		t.Errorf("raw date %q", e.RawDate)
 	}
 	if !e.Date.Equal(time.Date(2024, 5, 6, 5, 8, 9, 0, time.UTC)) {
 		t.Errorf("date %v", e.Date)
 	}
-	if !reflect.DeepEqual(e.From, []Address{{"Ann Example", "ann", "example.org"}}) ||
+	if !reflect.DeepEqual(e.From, []ListedAddress{{Address: Address{Name: "Ann Example", Mailbox: "ann", Host: "example.org"}}}) ||
 		len(e.To) != 2 || e.To[1].Name != "Carol" || e.Sender != nil {
 		t.Errorf("addresses from %+v to %+v", e.From, e.To)
 	}
-	if e.MessageID != "<id1@example.org>" || !reflect.DeepEqual(e.InReplyTo, []string{"<id0@example.org>"}) {
+	if e.MessageID != "<id1@example.org>" || e.InReplyTo != "<id0@example.org>" {
 		t.Errorf("ids %q %q", e.MessageID, e.InReplyTo)
 	}
 	root := s.Structure
@@ -61,14 +64,14 @@ func TestSummarize(t *testing.T) {
 		t.Fatalf("root %+v", root)
 	}
 	text, msg, pdf := root.Parts[0], root.Parts[1], root.Parts[2]
-	if text.Type != "text" || text.Params["charset"] != "utf-8" || text.Lines != 2 || text.Size != int64(len("line one\r\nline two")) {
+	if text.Type != "text" || text.Param("charset") != "utf-8" || text.Lines != 1 || text.Size() != int64(len("line one\r\nline two")) {
 		t.Errorf("text part %+v", text)
 	}
 	if msg.Embedded == nil || msg.Embedded.Envelope.Subject != "inner" || msg.Disposition != "attachment" ||
-		msg.DispParams["filename"] != "inner.eml" || msg.Embedded.Structure.Type != "text" {
+		paramValue(msg.DispParams, "filename") != "inner.eml" || msg.Embedded.Structure.Type != "text" {
 		t.Errorf("message part %+v", msg)
 	}
-	if pdf.Encoding != "base64" || pdf.Params["name"] != "x.pdf" || pdf.Size != 4 {
+	if pdf.Encoding != "base64" || pdf.Param("name") != "x.pdf" || pdf.Size() != 4 {
 		t.Errorf("pdf part %+v", pdf)
 	}
 	back, err := UnmarshalSummary(s.Marshal())
@@ -85,7 +88,7 @@ func TestSummarizeDefaultsAndHostile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p := s.Structure; p.Type != "text" || p.Subtype != "plain" || p.Params["charset"] != "us-ascii" || p.Encoding != "7bit" {
+	if p := s.Structure; p.Type != "text" || p.Subtype != "plain" || p.Param("charset") != "us-ascii" || p.Encoding != "7bit" {
 		t.Errorf("default part %+v", p)
 	}
 	// Deep nesting stops at maxDepth instead of recursing without end.

@@ -91,10 +91,15 @@ type Mailbox struct {
 	// strictly ascending and never reused within a UIDVALIDITY.
 	UIDNext    uint32
 	SpecialUse string // "" or one of the Use constants
+	// Subscribed reports whether the account subscribes to the name
+	// (subscriptions are names: see Mailboxes.SetSubscribed).
 	Subscribed bool
 	// ModSeq grows whenever anything in the mailbox changes (a message
 	// added, flags changed, a message removed). Watchers compare it.
 	ModSeq uint64
+	// RecentUID is the highest UID an IMAP session has claimed as
+	// \Recent (see ClaimRecent): messages above it are still recent.
+	RecentUID uint32
 }
 
 // MailboxStatus is a mailbox with its counters.
@@ -104,6 +109,7 @@ type MailboxStatus struct {
 	Unseen   int   // messages without \Seen
 	Deleted  int   // messages with \Deleted
 	Size     int64 // octets of all messages
+	Recent   int   // messages above RecentUID, not yet claimed as \Recent
 }
 
 // Message is one message of a mailbox as IMAP sees it.
@@ -169,6 +175,10 @@ type AppendMessage struct {
 	Body         io.Reader
 	Flags        []string
 	InternalDate time.Time // zero = now
+	// Binary stores Body byte for byte, without line-ending
+	// normalisation: it came as an IMAP literal8 (RFC 3516) and may hold
+	// binary parts that must come back exact.
+	Binary bool
 }
 
 // Quota is an account's storage limit and use, in octets.
@@ -201,8 +211,21 @@ type Mailboxes interface {
 	// moves its messages into a new mailbox and leaves INBOX empty
 	// (RFC 9051 section 6.3.6).
 	RenameMailbox(ctx context.Context, accountID int64, from, to string) error
-	// SetSubscribed subscribes or unsubscribes a mailbox.
+	// SetSubscribed adds a name to the account's subscriptions or removes
+	// it. Subscriptions are names (RFC 9051 §6.3.7): a name may be
+	// subscribed whether or not its mailbox exists, CreateMailbox adds no
+	// subscription, DeleteMailbox keeps it and RenameMailbox leaves the
+	// subscriptions as they are (as Dovecot does). New accounts subscribe
+	// to INBOX and their DefaultFolders.
 	SetSubscribed(ctx context.Context, accountID int64, name string, subscribed bool) error
+	// Subscriptions returns the account's subscribed names, ordered.
+	Subscriptions(ctx context.Context, accountID int64) ([]string, error)
+	// ClaimRecent makes the caller the session that sees the mailbox's
+	// newest messages as \Recent (RFC 3501 §2.3.2): atomically, across
+	// every session and process, it moves the mailbox's RecentUID up to
+	// UIDNEXT-1 and returns the old and new value; the messages with UIDs
+	// in (after, upTo] are recent for the caller and for no one else.
+	ClaimRecent(ctx context.Context, mailboxID int64) (after, upTo uint32, err error)
 	// MailboxStatus returns a mailbox's counters.
 	MailboxStatus(ctx context.Context, mailboxID int64) (MailboxStatus, error)
 	// MailboxModSeq returns the mailbox's current ModSeq: the cheap check

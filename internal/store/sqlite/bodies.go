@@ -87,8 +87,9 @@ func (e readError) Unwrap() error { return e.err }
 // spills into a new file whose contents are fsynced before writeBody
 // returns; its directory entry is not durable yet: the caller must fsync
 // filepath.Dir(s.bodyPath(b.name)) before committing a row that
-// references it. On error no file remains.
-func (s *Store) writeBody(r io.Reader) (storedBody, error) {
+// references it. On error no file remains. A raw body is stored byte for
+// byte (see store.AppendMessage.Binary).
+func (s *Store) writeBody(r io.Reader, raw bool) (storedBody, error) {
 	var random [16]byte
 	rand.Read(random[:])
 	b := storedBody{name: shardFor(time.Now()) + "/" + hex.EncodeToString(random[:])}
@@ -97,7 +98,7 @@ func (s *Store) writeBody(r io.Reader) (storedBody, error) {
 		sw.buf = s.buffers.Get().(*[]byte)
 		*sw.buf = (*sw.buf)[:0]
 	}
-	err := copyNormalised(sw, r, &b)
+	err := copyNormalised(sw, r, &b, raw)
 	if err == nil && sw.f != nil {
 		err = sw.f.Sync()
 	}
@@ -164,8 +165,19 @@ func (w *spillWriter) Write(p []byte) (int, error) {
 }
 
 // copyNormalised copies r to w through a CRLF normaliser, telling read
-// errors (the caller's) from write errors (ours).
-func copyNormalised(w io.Writer, r io.Reader, b *storedBody) error {
+// errors (the caller's) from write errors (ours). raw skips the
+// normaliser: the body is counted as it is and, its lines not being
+// checked, marked as possibly needing dot-stuffing.
+func copyNormalised(w io.Writer, r io.Reader, b *storedBody, raw bool) error {
+	if raw {
+		n, err := io.CopyBuffer(w, onlyReader{r}, make([]byte, 32<<10))
+		var re readError
+		if err != nil && !errors.As(err, &re) {
+			return err
+		}
+		b.size, b.dotLines = n, true
+		return err
+	}
 	cw := message.NewCRLFWriter(w)
 	buf := make([]byte, 32<<10)
 	for {
@@ -187,6 +199,17 @@ func copyNormalised(w io.Writer, r io.Reader, b *storedBody) error {
 	}
 	b.size, b.dotLines = cw.Size(), cw.DotLines()
 	return nil
+}
+
+// onlyReader hides a reader's WriteTo and marks its errors as read errors.
+type onlyReader struct{ r io.Reader }
+
+func (o onlyReader) Read(p []byte) (int, error) {
+	n, err := o.r.Read(p)
+	if err != nil && err != io.EOF {
+		err = readError{err}
+	}
+	return n, err
 }
 
 // openBody opens a body read from the database: the inline bytes, or else

@@ -226,7 +226,7 @@ func (s *Store) Append(ctx context.Context, mailboxID int64, m store.AppendMessa
 	if err := s.checkReserve(); err != nil {
 		return 0, 0, err
 	}
-	body, err := s.writeBody(m.Body)
+	body, err := s.writeBody(m.Body, m.Binary)
 	if err != nil {
 		return 0, 0, err
 	}

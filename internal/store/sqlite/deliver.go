@@ -48,7 +48,7 @@ func (s *Store) Deliver(ctx context.Context, d store.Delivery) error {
 		return err
 	}
 	s.commits.arriving.Add(1)
-	body, err := s.writeBody(d.Body)
+	body, err := s.writeBody(d.Body, false)
 	if err != nil {
 		s.commits.arriving.Add(-1)
 		return err

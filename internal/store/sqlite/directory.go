@@ -144,7 +144,16 @@ func (s *Store) CreateAccount(ctx context.Context, address string, c store.Crede
 		if err != nil {
 			return dbError("creating INBOX", err)
 		}
-		return createDefaultFolders(ctx, tx, a.ID, validity)
+		if err := createDefaultFolders(ctx, tx, a.ID, validity); err != nil {
+			return err
+		}
+		// INBOX and the default folders start subscribed.
+		_, err = tx.ExecContext(ctx, `INSERT INTO subscriptions (account_id, name)
+			SELECT account_id, name FROM mailboxes WHERE account_id = ?`, a.ID)
+		if err != nil {
+			return dbError("subscribing", err)
+		}
+		return nil
 	})
 	if err != nil {
 		return store.Account{}, err
@@ -206,6 +215,7 @@ func (s *Store) DeleteAccount(ctx context.Context, address string) error {
 		for _, q := range []string{
 			`DELETE FROM messages WHERE account_id = ?`,
 			`DELETE FROM mailboxes WHERE account_id = ?`,
+			`DELETE FROM subscriptions WHERE account_id = ?`,
 			`DELETE FROM accounts WHERE id = ?`,
 		} {
 			if _, err := tx.ExecContext(ctx, q, id); err != nil {

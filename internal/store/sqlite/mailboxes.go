@@ -50,11 +50,13 @@ func createDefaultFolders(ctx context.Context, tx *sql.Tx, accountID int64, vali
 	return nil
 }
 
-const mailboxColumns = `id, account_id, name, uidvalidity, uidnext, special_use, subscribed, modseq FROM mailboxes`
+const mailboxColumns = `id, account_id, name, uidvalidity, uidnext, special_use,
+	EXISTS (SELECT 1 FROM subscriptions s WHERE s.account_id = mailboxes.account_id AND s.name = mailboxes.name),
+	modseq, recent_uid FROM mailboxes`
 
 func scanMailbox(row interface{ Scan(...any) error }) (store.Mailbox, error) {
 	var m store.Mailbox
-	err := row.Scan(&m.ID, &m.AccountID, &m.Name, &m.UIDValidity, &m.UIDNext, &m.SpecialUse, &m.Subscribed, &m.ModSeq)
+	err := row.Scan(&m.ID, &m.AccountID, &m.Name, &m.UIDValidity, &m.UIDNext, &m.SpecialUse, &m.Subscribed, &m.ModSeq, &m.RecentUID)
 	return m, err
 }
 
@@ -288,18 +290,72 @@ func (s *Store) renameInbox(ctx context.Context, tx *sql.Tx, inbox store.Mailbox
 	return []int64{inbox.ID, id}, nil
 }
 
-// SetSubscribed subscribes or unsubscribes an existing mailbox.
+// SetSubscribed adds a name to the subscriptions or removes it, whether
+// or not the mailbox exists.
 func (s *Store) SetSubscribed(ctx context.Context, accountID int64, name string, subscribed bool) error {
 	name = store.CanonicalMailboxName(name)
-	res, err := s.writer.ExecContext(ctx, `UPDATE mailboxes SET subscribed = ? WHERE account_id = ? AND name = ?`,
-		subscribed, accountID, name)
-	if err != nil {
+	if subscribed && !validMailboxName(name) {
+		return fmt.Errorf("sqlite: mailbox name %q: %w", name, store.ErrInvalid)
+	}
+	q := `DELETE FROM subscriptions WHERE account_id = ? AND name = ?`
+	if subscribed {
+		q = `INSERT INTO subscriptions (account_id, name) VALUES (?, ?) ON CONFLICT DO NOTHING`
+	}
+	if _, err := s.writer.ExecContext(ctx, q, accountID, name); err != nil {
+		if isForeignKeyViolation(err) {
+			return fmt.Errorf("sqlite: account %d: %w", accountID, store.ErrNotFound)
+		}
 		return temporary("subscribing", err)
 	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return fmt.Errorf("sqlite: mailbox %q: %w", name, store.ErrNotFound)
-	}
 	return nil
+}
+
+// Subscriptions lists the subscribed names.
+func (s *Store) Subscriptions(ctx context.Context, accountID int64) ([]string, error) {
+	rows, err := s.reader.QueryContext(ctx, `SELECT name FROM subscriptions WHERE account_id = ? ORDER BY name`, accountID)
+	if err != nil {
+		return nil, temporary("listing subscriptions", err)
+	}
+	names, err := scanStrings(rows)
+	if err != nil {
+		return nil, temporary("listing subscriptions", err)
+	}
+	return names, nil
+}
+
+// ClaimRecent moves recent_uid up to UIDNEXT-1 in one write transaction,
+// so two sessions never claim the same message. Nothing to claim costs
+// one read.
+func (s *Store) ClaimRecent(ctx context.Context, mailboxID int64) (after, upTo uint32, err error) {
+	var recent, next uint32
+	err = s.queryRow(ctx, `SELECT recent_uid, uidnext FROM mailboxes WHERE id = ?`, mailboxID).Scan(&recent, &next)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, 0, fmt.Errorf("sqlite: mailbox %d: %w", mailboxID, store.ErrNotFound)
+	} else if err != nil {
+		return 0, 0, temporary("reading recent", err)
+	}
+	if recent >= next-1 {
+		return recent, recent, nil
+	}
+	err = s.withTx(ctx, "claiming recent", func(tx *sql.Tx) error {
+		err := tx.QueryRowContext(ctx, `SELECT recent_uid, uidnext FROM mailboxes WHERE id = ?`, mailboxID).Scan(&recent, &next)
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("sqlite: mailbox %d: %w", mailboxID, store.ErrNotFound)
+		} else if err != nil {
+			return temporary("claiming recent", err)
+		}
+		if recent >= next-1 {
+			return nil
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE mailboxes SET recent_uid = ? WHERE id = ?`, next-1, mailboxID); err != nil {
+			return temporary("claiming recent", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, 0, err
+	}
+	return recent, max(recent, next-1), nil
 }
 
 // MailboxStatus counts a mailbox's messages in one pass.
@@ -314,8 +370,9 @@ func (s *Store) MailboxStatus(ctx context.Context, mailboxID int64) (store.Mailb
 	st.Mailbox = m
 	err = s.reader.QueryRowContext(ctx, `SELECT count(*), coalesce(sum(size), 0),
 		coalesce(sum(instr(' ' || flags || ' ', ' \Seen ') = 0), 0),
-		coalesce(sum(instr(' ' || flags || ' ', ' \Deleted ') > 0), 0)
-		FROM messages WHERE mailbox_id = ?`, mailboxID).Scan(&st.Messages, &st.Size, &st.Unseen, &st.Deleted)
+		coalesce(sum(instr(' ' || flags || ' ', ' \Deleted ') > 0), 0),
+		coalesce(sum(uid > ?), 0)
+		FROM messages WHERE mailbox_id = ?`, m.RecentUID, mailboxID).Scan(&st.Messages, &st.Size, &st.Unseen, &st.Deleted, &st.Recent)
 	if err != nil {
 		return st, temporary("mailbox status", err)
 	}

@@ -160,6 +160,21 @@ INSERT INTO uidvalidity_seq SELECT coalesce(max(uidvalidity), 0) FROM mailboxes;
 	`
 ALTER TABLE accounts ADD COLUMN last_login INTEGER NOT NULL DEFAULT 0;
 `,
+	// 8: IMAP subscriptions become names (RFC 9051 6.3.7): the
+	// mailboxes.subscribed column made CREATE subscribe and DELETE drop the
+	// subscription, which LIST-EXTENDED clients see as wrong (the column
+	// stays, unused). recent_uid is the \Recent bookkeeping: the highest UID
+	// a session has claimed; existing messages count as already seen.
+	`
+CREATE TABLE subscriptions (
+	account_id INTEGER NOT NULL REFERENCES accounts(id),
+	name       TEXT NOT NULL,
+	PRIMARY KEY (account_id, name)
+);
+INSERT INTO subscriptions (account_id, name) SELECT account_id, name FROM mailboxes WHERE subscribed = 1;
+ALTER TABLE mailboxes ADD COLUMN recent_uid INTEGER NOT NULL DEFAULT 0;
+UPDATE mailboxes SET recent_uid = uidnext - 1;
+`,
 }
 
 // migrate brings the database schema up to date. Concurrent processes are

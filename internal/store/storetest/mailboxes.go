@@ -2,8 +2,10 @@ package storetest
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/pochta-mail/pochta/internal/store"
@@ -231,7 +233,13 @@ func testSubscribeAndStatus(t *testing.T, s store.Store) {
 	if getMailbox(t, s, a, "Junk").Subscribed {
 		t.Errorf("Junk still subscribed")
 	}
-	wantErr(t, "SetSubscribed(unknown)", s.SetSubscribed(ctx, a.ID, "Nope", true), store.ErrNotFound)
+	// Subscriptions are names: one without a mailbox is kept.
+	if err := s.SetSubscribed(ctx, a.ID, "Nope/Child", true); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetSubscribed(ctx, a.ID, "Nope/Child", true); err != nil {
+		t.Fatal("subscribing twice:", err)
+	}
 
 	for i := range 4 {
 		deliver(t, s, msgBody(i), a)
@@ -257,4 +265,120 @@ func testSubscribeAndStatus(t *testing.T, s store.Store) {
 	}
 	_, err = s.MailboxStatus(ctx, inbox.ID+10000)
 	wantErr(t, "MailboxStatus(unknown)", err, store.ErrNotFound)
+}
+
+// testSubscriptionsAreNames: CREATE does not subscribe, DELETE keeps the
+// subscription, RENAME leaves it (RFC 9051 6.3.7).
+func testSubscriptionsAreNames(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	a := account(t, s, "subs@example.org")
+	subs := func() string {
+		t.Helper()
+		names, err := s.Subscriptions(ctx, a.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.Join(names, ",")
+	}
+	if got := subs(); got != "Archive,Drafts,INBOX,Junk,Sent,Trash" {
+		t.Fatalf("new account subscribes to %q", got)
+	}
+	if _, err := s.CreateMailbox(ctx, a.ID, "Lists/Go", ""); err != nil {
+		t.Fatal(err)
+	}
+	if getMailbox(t, s, a, "Lists/Go").Subscribed || strings.Contains(subs(), "Lists") {
+		t.Fatalf("CREATE subscribed: %q", subs())
+	}
+	if err := s.SetSubscribed(ctx, a.ID, "Lists/Go", true); err != nil {
+		t.Fatal(err)
+	}
+	if !getMailbox(t, s, a, "Lists/Go").Subscribed {
+		t.Fatal("not subscribed")
+	}
+	if err := s.RenameMailbox(ctx, a.ID, "Lists", "Groups"); err != nil {
+		t.Fatal(err)
+	}
+	if got := subs(); got != "Archive,Drafts,INBOX,Junk,Lists/Go,Sent,Trash" {
+		t.Fatalf("after RENAME: %q", got)
+	}
+	if getMailbox(t, s, a, "Groups/Go").Subscribed {
+		t.Fatal("the renamed mailbox is subscribed")
+	}
+	if err := s.SetSubscribed(ctx, a.ID, "Lists/Go", false); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetSubscribed(ctx, a.ID, "Groups/Go", true); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteMailbox(ctx, a.ID, "Groups/Go"); err != nil {
+		t.Fatal(err)
+	}
+	if got := subs(); got != "Archive,Drafts,Groups/Go,INBOX,Junk,Sent,Trash" {
+		t.Fatalf("DELETE dropped the subscription: %q", got)
+	}
+	if err := s.SetSubscribed(ctx, a.ID, "Groups/Go", false); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetSubscribed(ctx, a.ID, "bad%name", true); !errors.Is(err, store.ErrInvalid) {
+		t.Fatalf("subscribing an invalid name: %v", err)
+	}
+	if got := subs(); got != "Archive,Drafts,INBOX,Junk,Sent,Trash" {
+		t.Fatalf("after UNSUBSCRIBE: %q", got)
+	}
+}
+
+// testClaimRecent: each new message is \Recent for exactly one claimer.
+func testClaimRecent(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	a := account(t, s, "recent@example.org")
+	inbox := getMailbox(t, s, a, "INBOX")
+	after, upTo, err := s.ClaimRecent(ctx, inbox.ID)
+	if err != nil || after != upTo {
+		t.Fatalf("empty mailbox: %d %d %v", after, upTo, err)
+	}
+	for i := range 3 {
+		deliver(t, s, msgBody(i), a)
+	}
+	st, err := s.MailboxStatus(ctx, inbox.ID)
+	if err != nil || st.Recent != 3 {
+		t.Fatalf("status before the claim: %+v %v", st, err)
+	}
+	uids := uidsOf(list(t, s, inbox))
+	// Concurrent claimers: every UID is claimed exactly once.
+	type claim struct{ after, upTo uint32 }
+	got := make(chan claim, 8)
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			a, u, err := s.ClaimRecent(ctx, inbox.ID)
+			if err != nil && !errors.Is(err, store.ErrTemporary) {
+				t.Error(err)
+			}
+			got <- claim{a, u}
+		}()
+	}
+	wg.Wait()
+	close(got)
+	claimed := 0
+	for c := range got {
+		if c.upTo > c.after {
+			claimed++
+			if c.after >= uids[0] || c.upTo != uids[2] {
+				t.Errorf("claim (%d, %d], want (.., %d]", c.after, c.upTo, uids[2])
+			}
+		}
+	}
+	if claimed != 1 {
+		t.Fatalf("%d claims of the same messages", claimed)
+	}
+	if m := getMailbox(t, s, a, "INBOX"); m.RecentUID != uids[2] {
+		t.Errorf("RecentUID %d, want %d", m.RecentUID, uids[2])
+	}
+	if st, _ := s.MailboxStatus(ctx, inbox.ID); st.Recent != 0 {
+		t.Errorf("status after the claim: %+v", st)
+	}
+	_, _, err = s.ClaimRecent(ctx, inbox.ID+10000)
+	wantErr(t, "ClaimRecent(unknown)", err, store.ErrNotFound)
 }

@@ -81,7 +81,19 @@ func testAppendAndList(t *testing.T, s store.Store) {
 	if got := openBody(t, s, drafts, u1); got != "Subject: d1\r\n\r\nbare lf\r\n" {
 		t.Errorf("body %q", got)
 	}
-	_, err := s.OpenMessage(ctx, drafts.ID, 999)
+	// A binary append (IMAP literal8) is stored byte for byte.
+	raw := "Subject: bin\r\nContent-Transfer-Encoding: binary\r\n\r\n\x00\x01\n\r.x\r\n"
+	_, u3, err := s.Append(ctx, drafts.ID, store.AppendMessage{Body: strings.NewReader(raw), Binary: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := openBody(t, s, drafts, u3); got != raw {
+		t.Errorf("binary body %q, want %q", got, raw)
+	}
+	if m := list(t, s, drafts)[2]; m.Size != int64(len(raw)) {
+		t.Errorf("binary size %d, want %d", m.Size, len(raw))
+	}
+	_, err = s.OpenMessage(ctx, drafts.ID, 999)
 	wantErr(t, "OpenMessage(unknown UID)", err, store.ErrNotFound)
 	_, _, err = s.Append(ctx, drafts.ID+10000, store.AppendMessage{Body: strings.NewReader(msgBody(1))})
 	wantErr(t, "Append to an unknown mailbox", err, store.ErrNotFound)

@@ -49,6 +49,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"RecreatedAccountUIDLs", testRecreatedAccountUIDLs},
 		{"RenameMailbox", testRenameMailbox},
 		{"SubscribeAndStatus", testSubscribeAndStatus},
+		{"SubscriptionsAreNames", testSubscriptionsAreNames},
+		{"ClaimRecent", testClaimRecent},
 		{"AppendAndList", testAppendAndList},
 		{"FlagsAndModSeq", testFlagsAndModSeq},
 		{"CopyMoveExpunge", testCopyMoveExpunge},

@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# imap-search-vs-dovecot.sh: a manual benchmark of SEARCH BODY over one
+# mailbox of NMSG messages (default 10,000), Pochta against Dovecot 2.3
+# without a full-text index, on one machine over loopback, with
+# byte-identical messages. Not part of `go test`. Run it as root (Dovecot's
+# master must start as root):
+#
+#   apt-get install -y dovecot-core dovecot-imapd   # once; keep the system service stopped
+#   bench/imap-search-vs-dovecot.sh
+#
+# Each server gets one logged-in connection that SELECTs the mailbox, runs
+# one warm-up SEARCH (page cache, Dovecot's index, Pochta's statement
+# cache), then ROUNDS timed "SEARCH BODY <string no message has>" (every
+# message is read) and ROUNDS timed "SEARCH BODY <string in one message>".
+# The client is Python's imaplib; its cost is one short response per
+# command. Knobs: NMSG, ROUNDS (5), WORK (scratch dir, kept).
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+WORK=${WORK:-$(mktemp -d /tmp/searchbench.XXXXXX)}
+NMSG=${NMSG:-10000}
+ROUNDS=${ROUNDS:-5}
+PPORT=11253 # Pochta, IMAP
+DPORT=11254 # Dovecot, IMAP
+PASS=bench-Secret-7
+DOMAIN=bench.test
+USER=s1@$DOMAIN
+BIN=$WORK/bin
+P=$WORK/pochta
+D=$WORK/dovecot
+
+. "$ROOT/bench/lib.sh"
+mkdir -p "$BIN" "$D"
+
+PIDS=()
+cleanup() {
+	for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+	[ -f "$D/run/master.pid" ] && kill "$(cat "$D/run/master.pid")" 2>/dev/null || true
+}
+trap cleanup EXIT
+
+build_tools ./cmd/pochta ./bench/genmail ./bench/maildirput ./bench/bulkdeliver
+
+log "generating $NMSG messages"
+"$BIN/genmail" -dir "$WORK/msgs" -n "$NMSG" -min 2000 -max 20000 -seed 7
+# The string found once: a line added to the middle message.
+MID=$(printf '%06d.eml' $((NMSG / 2)))
+printf 'a rare phrase for the benchmark\r\n' >> "$WORK/msgs/$MID"
+
+log "pochta: init, account, messages"
+"$BIN/pochta" init -d "$P" --domain "$DOMAIN" --hostname "mail.$DOMAIN" > "$WORK/pochta-init.log"
+echo "$PASS" | "$BIN/pochta" -d "$P" user add "$USER" --password-stdin > /dev/null
+"$BIN/bulkdeliver" -d "$P" -to "$USER" -src "$WORK/msgs" > /dev/null
+
+log "dovecot: config, passwd-file, Maildir"
+mkdir -p "$D/run" "$D/mail"
+echo "$USER:$(doveadm pw -s SSHA256 -p "$PASS")::::::" > "$D/passwd"
+dovecot_conf imap pochta-searchbench-dovecot < /dev/null
+chown nobody:nogroup "$D/mail"
+dovecot_fill "$WORK/msgs" "$USER"
+
+log "starting servers: pochta 127.0.0.1:$PPORT, dovecot 127.0.0.1:$DPORT"
+# Listeners this tree has besides IMAP are turned off (the HTTP ones only
+# exist in newer trees).
+OFF=(-o "imaps.listen=" -o "pop3.listen=" -o "pop3s.listen=")
+grep -q 'http\.listen' "$ROOT/docs/CONFIG.md" && OFF+=(-o "http.listen=" -o "https.listen=" -o "metrics.listen=")
+"$BIN/pochta" -d "$P" serve -o "imap.listen=127.0.0.1:$PPORT" "${OFF[@]}" 2> "$WORK/pochta-serve.log" &
+PIDS+=("$!")
+dovecot -c "$D/dovecot.conf"
+wait_port "$PPORT"
+wait_port "$DPORT"
+
+time_search() { # server port
+	python3 - "$1" "$2" "$USER" "$PASS" "$ROUNDS" <<'PY'
+import imaplib, sys, time, statistics
+name, port, user, password, rounds = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], int(sys.argv[5])
+c = imaplib.IMAP4("127.0.0.1", port)
+c.login(user, password)
+typ, data = c.select("INBOX", readonly=True)
+n = int(data[0])
+c.search(None, "BODY", '"warm up"')
+for label, needle, want in (("absent", '"no such words anywhere"', 0), ("once", '"a rare phrase for the benchmark"', 1)):
+    times = []
+    for _ in range(rounds):
+        t = time.perf_counter()
+        typ, data = c.search(None, "BODY", needle)
+        times.append(time.perf_counter() - t)
+        got = len(data[0].split())
+        if typ != "OK" or got != want:
+            sys.exit(f"{name}: SEARCH BODY {needle}: {typ} {got} hits, want {want}")
+    print(f"RESULT {name} {label} messages={n} median_ms={statistics.median(times)*1000:.0f} min_ms={min(times)*1000:.0f} max_ms={max(times)*1000:.0f}")
+c.logout()
+PY
+}
+
+{
+	echo "machine: $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)"
+	echo "dovecot: $(dovecot --version)   pochta: $(cd "$ROOT" && git rev-parse --short HEAD)"
+	time_search pochta "$PPORT"
+	time_search dovecot "$DPORT"
+	time_search pochta "$PPORT"
+	time_search dovecot "$DPORT"
+} | tee "$WORK/results.txt"

@@ -1,0 +1,211 @@
+package e2e_test
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// dovecot is a private Dovecot 2.3 IMAP server started by a test: its own
+// config, base_dir and mail store under t.TempDir(), listening on
+// loopback only, users from a passwd-file. No system service is touched.
+type dovecot struct {
+	addr string
+	dir  string
+	log  string
+}
+
+// dovecotMailboxes are the special-use mailboxes Pochta gives every
+// account; Dovecot is configured with the same ones, created and
+// subscribed, so both servers start from the same mailbox list.
+var dovecotMailboxes = []struct{ name, use string }{
+	{"Sent", `\Sent`}, {"Drafts", `\Drafts`}, {"Trash", `\Trash`}, {"Junk", `\Junk`}, {"Archive", `\Archive`},
+}
+
+// startDovecot starts Dovecot with the given users (address -> password),
+// or skips the test when the dovecot binary is missing.
+func startDovecot(t *testing.T, users map[string]string) *dovecot {
+	t.Helper()
+	bin, err := exec.LookPath("dovecot")
+	if err != nil {
+		if _, e := os.Stat("/usr/sbin/dovecot"); e != nil {
+			t.Skip("dovecot not installed (Debian package dovecot-imapd; .ci/run installs it)")
+		}
+		bin = "/usr/sbin/dovecot"
+	}
+	d := &dovecot{dir: t.TempDir()}
+	d.log = filepath.Join(d.dir, "dovecot.log")
+	// Mail processes must not run as root: as root, serve mail as
+	// nobody:nogroup and let nobody reach the directory; otherwise
+	// everything runs as the current user.
+	uid, gid, extra := os.Getuid(), os.Getgid(), ""
+	if uid == 0 {
+		nobody, err := user.Lookup("nobody")
+		if err != nil {
+			t.Skipf("dovecot as root needs a nobody user: %v", err)
+		}
+		uid, _ = strconv.Atoi(nobody.Uid)
+		gid, _ = strconv.Atoi(nobody.Gid)
+		for p := d.dir; p != "/" && p != os.TempDir(); p = filepath.Dir(p) {
+			if err := os.Chmod(p, 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}
+	} else {
+		me, err := user.Current()
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Without root nothing can chroot: anvil and imap-login run
+		// unconfined (checked by hand with setpriv as nobody).
+		extra = fmt.Sprintf("default_internal_user = %s\ndefault_login_user = %s\ndefault_internal_group = %s\n"+
+			"service anvil {\n  chroot =\n}\nservice imap-login {\n  chroot =\n}\n",
+			me.Username, me.Username, groupName(gid))
+	}
+	home := filepath.Join(d.dir, "home")
+	if err := os.MkdirAll(home, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(home, uid, gid); err != nil {
+		t.Fatal(err)
+	}
+	var passwd strings.Builder
+	for u, p := range users {
+		fmt.Fprintf(&passwd, "%s:{PLAIN}%s:%d:%d::%s/%s::\n", u, p, uid, gid, home, u)
+	}
+	if err := os.WriteFile(filepath.Join(d.dir, "passwd"), []byte(passwd.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	boxes := strings.Builder{}
+	boxes.WriteString("  mailbox INBOX {\n    auto = subscribe\n  }\n")
+	for _, m := range dovecotMailboxes {
+		fmt.Fprintf(&boxes, "  mailbox %s {\n    special_use = %s\n    auto = subscribe\n  }\n", m.name, m.use)
+	}
+	for attempt := 0; ; attempt++ {
+		port := freePort(t)
+		conf := fmt.Sprintf(`base_dir = %[1]s/run
+state_dir = %[1]s/state
+instance_name = pochta-test-%[2]d
+protocols = imap
+listen = 127.0.0.1
+ssl = no
+disable_plaintext_auth = no
+auth_mechanisms = plain login
+log_path = %[1]s/dovecot.log
+%[3]spassdb {
+  driver = passwd-file
+  args = %[1]s/passwd
+}
+userdb {
+  driver = passwd-file
+  args = %[1]s/passwd
+}
+mail_location = sdbox:~/mail
+namespace inbox {
+  inbox = yes
+  separator = /
+  prefix =
+%[4]s}
+protocol imap {
+  mail_max_userip_connections = 200
+}
+service imap-login {
+  inet_listener imap {
+    address = 127.0.0.1
+    port = %[5]d
+  }
+  inet_listener imaps {
+    port = 0
+  }
+}
+`, d.dir, port, extra, boxes.String(), port)
+		confPath := filepath.Join(d.dir, "dovecot.conf")
+		if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.Command(bin, "-F", "-c", confPath)
+		out := &strings.Builder{}
+		cmd.Stdout, cmd.Stderr = out, out
+		if err := cmd.Start(); err != nil {
+			t.Fatalf("starting dovecot: %v", err)
+		}
+		exited := make(chan error, 1)
+		go func() { exited <- cmd.Wait() }()
+		d.addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+		err := waitListening(d.addr, exited)
+		if err == nil {
+			t.Cleanup(func() {
+				cmd.Process.Signal(os.Interrupt)
+				select {
+				case <-exited:
+				case <-time.After(15 * time.Second):
+					cmd.Process.Kill()
+					<-exited
+				}
+				if t.Failed() {
+					t.Logf("dovecot log:\n%s", readTail(d.log))
+				}
+			})
+			return d
+		}
+		cmd.Process.Kill()
+		<-exited
+		if attempt == 2 {
+			t.Fatalf("dovecot did not start: %v\n%s\n%s", err, out, readTail(d.log))
+		}
+	}
+}
+
+// freePort returns a loopback port that was free a moment ago (Dovecot
+// cannot report an ephemeral port it bound).
+func freePort(t *testing.T) int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+func waitListening(addr string, exited chan error) error {
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case err := <-exited:
+			exited <- err
+			return fmt.Errorf("dovecot exited: %v", err)
+		default:
+		}
+		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+			c.Close()
+			return nil
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return fmt.Errorf("nothing listens on %s", addr)
+}
+
+func groupName(gid int) string {
+	if g, err := user.LookupGroupId(strconv.Itoa(gid)); err == nil {
+		return g.Name
+	}
+	return strconv.Itoa(gid)
+}
+
+func readTail(path string) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err.Error()
+	}
+	if len(b) > 8000 {
+		b = b[len(b)-8000:]
+	}
+	return string(b)
+}

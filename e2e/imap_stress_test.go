@@ -1,0 +1,45 @@
+package e2e_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/pochta-mail/pochta/internal/imap/imaptest"
+)
+
+// TestIMAPStress runs the bounded multi-client stress test of imaptest
+// (10 clients sharing one account, random SELECT/FETCH/STORE/EXPUNGE/
+// APPEND/COPY/MOVE/SEARCH/NOOP/IDLE, each with a model of its mailbox)
+// against `pochta serve` and, when installed, against Dovecot, which shows
+// that the test itself holds a correct server to nothing it does not owe.
+func TestIMAPStress(t *testing.T) {
+	duration := 20 * time.Second
+	if testing.Short() {
+		duration = 3 * time.Second
+	}
+	const user, pass = "stress@example.test", "stress-pass-1"
+	run := func(t *testing.T, addr string) {
+		rep, err := imaptest.Stress(imaptest.StressOptions{
+			Addr: addr, User: user, Pass: pass, Clients: 10, Duration: duration, Seed: 8,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("commands completed: %v; messages left out of OK FETCH answers (all expunged?): %d", rep.Commands, rep.Omitted)
+		if len(rep.Counts) > 0 {
+			t.Errorf("%d kinds of response contradicted the clients' models:\n%s", len(rep.Counts), rep.Summary())
+		}
+	}
+	t.Run("pochta", func(t *testing.T) {
+		t.Parallel()
+		in := newInstance(t, "example.test")
+		in.addUser(user, pass)
+		in.serve([]string{"imap"})
+		run(t, in.addrs["imap"])
+	})
+	t.Run("dovecot", func(t *testing.T) {
+		t.Parallel()
+		dv := startDovecot(t, map[string]string{user: pass})
+		run(t, dv.addr)
+	})
+}

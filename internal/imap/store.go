@@ -1,0 +1,246 @@
+package imap
+
+import (
+	"errors"
+	"strings"
+
+	"github.com/pochta-mail/pochta/internal/imap/wire"
+	"github.com/pochta-mail/pochta/internal/store"
+)
+
+var errReadOnly = no(codeCannot, "Mailbox is read-only (EXAMINE)")
+
+// cmdStore: STORE set [+-]FLAGS[.SILENT] flags (RFC 9051 §6.4.6).
+func (s *session) cmdStore(_ string, uid bool) error {
+	if err := s.p.SP(); err != nil {
+		return err
+	}
+	set, err := s.p.SeqSet()
+	if err != nil {
+		return err
+	}
+	if err := s.p.SP(); err != nil {
+		return err
+	}
+	op := store.FlagsSet
+	switch {
+	case s.p.Accept('+'):
+		op = store.FlagsAdd
+	case s.p.Accept('-'):
+		op = store.FlagsRemove
+	}
+	if !s.p.AcceptPrefixFold("FLAGS") {
+		return bad("Expected FLAGS, +FLAGS or -FLAGS")
+	}
+	silent := s.p.AcceptFold(".SILENT")
+	if err := s.p.SP(); err != nil {
+		return err
+	}
+	var flags []string
+	if c, ok := s.p.Peek(); ok && c == '(' {
+		if flags, err = s.p.FlagList(); err != nil {
+			return err
+		}
+	} else {
+		for {
+			f, err := s.p.Flag()
+			if err != nil {
+				return err
+			}
+			flags = append(flags, f)
+			if s.p.AtEnd() {
+				break
+			}
+			if err := s.p.SP(); err != nil {
+				return err
+			}
+		}
+	}
+	if err := s.p.End(); err != nil {
+		return err
+	}
+	var list []string
+	for _, f := range flags {
+		switch {
+		case strings.EqualFold(f, `\Recent`):
+			// Not settable (RFC 3501 §2.3.2); Dovecot answers BAD too.
+			return bad("\\Recent cannot be changed")
+		case strings.HasPrefix(f, `\`):
+			c := store.CanonicalFlag(f)
+			if c == f && !isSystemFlag(f) {
+				return bad("Invalid system flag %s", truncate(f, 32))
+			}
+			list = append(list, c)
+		default:
+			list = append(list, f)
+		}
+	}
+	v := s.sel
+	uids, err := v.resolve(set, uid)
+	if err != nil {
+		return err
+	}
+	if v.readOnly {
+		return errReadOnly
+	}
+	if len(uids) == 0 {
+		return nil
+	}
+	changed, err := s.srv.Store.UpdateFlags(s.ctx, v.mb.ID, uids, op, list)
+	if err != nil {
+		return err
+	}
+	v.addOwn(changed)
+	if silent {
+		return nil
+	}
+	// Every message of the set gets its flags back, changed or not.
+	for len(uids) > 0 {
+		batch := uids[:min(len(uids), DefaultMaxFetchBatch)]
+		uids = uids[len(batch):]
+		msgs, err := s.srv.Store.ListMessages(s.ctx, v.mb.ID, store.MessageQuery{MinUID: batch[0], MaxUID: batch[len(batch)-1]})
+		if err != nil {
+			return err
+		}
+		for i := range msgs {
+			m := &msgs[i]
+			seq := v.seqOf(m.UID)
+			if seq == 0 {
+				continue
+			}
+			s.announceKeywords(m.Flags)
+			s.writeFetchFlags(seq, m.UID, m.Flags)
+		}
+	}
+	return nil
+}
+
+func isSystemFlag(f string) bool {
+	for _, sf := range systemFlags {
+		if strings.EqualFold(f, sf) {
+			return true
+		}
+	}
+	return false
+}
+
+// destination reads SP mailbox for COPY/MOVE: a missing one is
+// [TRYCREATE] (RFC 9051 §6.4.7).
+func (s *session) destination(name string) (store.Mailbox, error) {
+	mb, err := s.srv.Store.GetMailbox(s.ctx, s.account.ID, name)
+	if errors.Is(err, store.ErrNotFound) {
+		return mb, no(codeTryCreate, "No such mailbox")
+	}
+	return mb, err
+}
+
+// copyUID is the COPYUID response code (RFC 4315), "" when nothing moved.
+func copyUID(res store.CopyResult) string {
+	if len(res.Source) == 0 {
+		return ""
+	}
+	return "COPYUID " + itoa(res.UIDValidity) + " " + wire.FormatNums(res.Source) + " " + wire.FormatNums(res.Dest)
+}
+
+// parseCopy reads "set mailbox" of COPY and MOVE.
+func (s *session) parseCopy(uid bool) ([]uint32, store.Mailbox, error) {
+	if err := s.p.SP(); err != nil {
+		return nil, store.Mailbox{}, err
+	}
+	set, err := s.p.SeqSet()
+	if err != nil {
+		return nil, store.Mailbox{}, err
+	}
+	name, err := s.mailboxArg()
+	if err != nil {
+		return nil, store.Mailbox{}, err
+	}
+	if err := s.p.End(); err != nil {
+		return nil, store.Mailbox{}, err
+	}
+	uids, err := s.sel.resolve(set, uid)
+	if err != nil {
+		return nil, store.Mailbox{}, err
+	}
+	dest, err := s.destination(name)
+	return uids, dest, err
+}
+
+// cmdCopy: COPY set mailbox, with COPYUID (§6.4.7, RFC 4315).
+func (s *session) cmdCopy(_ string, uid bool) error {
+	uids, dest, err := s.parseCopy(uid)
+	if err != nil {
+		return err
+	}
+	if len(uids) == 0 {
+		return nil
+	}
+	res, err := s.srv.Store.CopyMessages(s.ctx, s.sel.mb.ID, uids, dest.ID)
+	if err != nil {
+		return err
+	}
+	s.ok(copyUID(res), "")
+	return nil
+}
+
+// cmdMove: MOVE set mailbox (RFC 6851): COPYUID in an untagged OK, then
+// EXPUNGE for each message moved.
+func (s *session) cmdMove(_ string, uid bool) error {
+	uids, dest, err := s.parseCopy(uid)
+	if err != nil {
+		return err
+	}
+	v := s.sel
+	if v.readOnly {
+		return errReadOnly
+	}
+	if len(uids) == 0 {
+		return nil
+	}
+	res, err := s.srv.Store.MoveMessages(s.ctx, v.mb.ID, uids, dest.ID)
+	if err != nil {
+		return err
+	}
+	if code := copyUID(res); code != "" {
+		s.w.Raw("* OK [" + code + "] Moved\r\n")
+	}
+	v.remove(s, res.Source)
+	return nil
+}
+
+// cmdExpunge: EXPUNGE (§6.4.3) and UID EXPUNGE set (RFC 4315).
+func (s *session) cmdExpunge(_ string, uid bool) error {
+	var set wire.SeqSet
+	if uid {
+		if err := s.p.SP(); err != nil {
+			return err
+		}
+		var err error
+		if set, err = s.p.SeqSet(); err != nil {
+			return err
+		}
+	}
+	if err := s.p.End(); err != nil {
+		return err
+	}
+	v := s.sel
+	var only []uint32
+	if uid {
+		var err error
+		if only, err = v.resolve(set, true); err != nil {
+			return err
+		}
+		if len(only) == 0 {
+			return nil
+		}
+	}
+	if v.readOnly {
+		return errReadOnly
+	}
+	gone, err := s.srv.Store.Expunge(s.ctx, v.mb.ID, only)
+	if err != nil {
+		return err
+	}
+	v.remove(s, gone)
+	return nil
+}

@@ -1,0 +1,224 @@
+package wire
+
+import (
+	"bufio"
+	"errors"
+	"io"
+	"strconv"
+	"sync"
+	"unicode/utf8"
+)
+
+// BufferSize is the size of a Writer's output buffer.
+const BufferSize = 32 << 10
+
+var buffers = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, BufferSize) }}
+
+// Writer writes IMAP responses. Its buffer comes from a pool when output
+// starts and goes back at Release, so an idle connection holds none. The
+// first error sticks: later writes do nothing and Flush returns it.
+type Writer struct {
+	dst io.Writer
+	b   *bufio.Writer
+	err error
+	// UTF8 allows 8-bit text in quoted strings (IMAP4rev2 or UTF8=ACCEPT
+	// enabled); otherwise such strings go out as literals.
+	UTF8 bool
+}
+
+// NewWriter returns a Writer that writes to dst.
+func NewWriter(dst io.Writer) *Writer { return &Writer{dst: dst} }
+
+// Reset points w at a new destination (after STARTTLS), dropping
+// anything buffered.
+func (w *Writer) Reset(dst io.Writer) {
+	if w.b != nil {
+		w.b.Reset(dst)
+	}
+	w.dst = dst
+}
+
+func (w *Writer) buf() *bufio.Writer {
+	if w.b == nil {
+		w.b = buffers.Get().(*bufio.Writer)
+		w.b.Reset(w.dst)
+	}
+	return w.b
+}
+
+// Err returns the sticky error.
+func (w *Writer) Err() error { return w.err }
+
+func (w *Writer) fail(err error) {
+	if err != nil && w.err == nil {
+		w.err = err
+	}
+}
+
+// Raw writes s as it is.
+func (w *Writer) Raw(s string) {
+	if w.err == nil {
+		_, err := w.buf().WriteString(s)
+		w.fail(err)
+	}
+}
+
+// Bytes writes b as it is.
+func (w *Writer) Bytes(b []byte) {
+	if w.err == nil {
+		_, err := w.buf().Write(b)
+		w.fail(err)
+	}
+}
+
+// Byte writes one byte.
+func (w *Writer) Byte(c byte) {
+	if w.err == nil {
+		w.fail(w.buf().WriteByte(c))
+	}
+}
+
+// SP writes a space.
+func (w *Writer) SP() { w.Byte(' ') }
+
+// CRLF ends a response line.
+func (w *Writer) CRLF() { w.Raw("\r\n") }
+
+// Atom writes s, which the caller knows is an atom (flags, keywords,
+// capability names).
+func (w *Writer) Atom(s string) { w.Raw(s) }
+
+// Number writes a decimal number.
+func (w *Writer) Number(n uint64) {
+	if w.err == nil {
+		var a [20]byte
+		w.Bytes(strconv.AppendUint(a[:0], n, 10))
+	}
+}
+
+// quotable reports whether s can be a quoted string.
+func (w *Writer) quotable(s string) bool {
+	if len(s) > 1024 {
+		return false
+	}
+	ascii := true
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c == 0 || c == '\r' || c == '\n' {
+			return false
+		}
+		if c >= 0x80 {
+			ascii = false
+		}
+	}
+	return ascii || (w.UTF8 && utf8.ValidString(s))
+}
+
+// Quoted writes s as a quoted string, escaping '"' and '\'. The caller
+// makes sure s is quotable (no CR, LF or NUL); use String otherwise.
+func (w *Writer) Quoted(s string) {
+	if w.err != nil {
+		return
+	}
+	b := w.buf()
+	_ = b.WriteByte('"')
+	for i := 0; i < len(s); i++ {
+		if s[i] == '"' || s[i] == '\\' {
+			_ = b.WriteByte('\\')
+		}
+		_ = b.WriteByte(s[i])
+	}
+	w.fail(b.WriteByte('"'))
+}
+
+// String writes s quoted when it can be, else as a literal.
+func (w *Writer) String(s string) {
+	if w.quotable(s) {
+		w.Quoted(s)
+		return
+	}
+	w.Raw("{")
+	w.Number(uint64(len(s)))
+	w.Raw("}\r\n")
+	w.Raw(s)
+}
+
+// AString writes s as an atom when it is one (ASTRING-CHARs), else as a
+// string.
+func (w *Writer) AString(s string) {
+	if s != "" && len(s) <= 1024 {
+		atom := true
+		for i := 0; i < len(s); i++ {
+			if !isAStringChar(s[i]) {
+				atom = false
+				break
+			}
+		}
+		if atom && !(len(s) == 3 && (s[0]|0x20) == 'n' && (s[1]|0x20) == 'i' && (s[2]|0x20) == 'l') {
+			w.Raw(s)
+			return
+		}
+	}
+	w.String(s)
+}
+
+// NString writes NIL or s as a string.
+func (w *Writer) NString(s string, isNil bool) {
+	if isNil {
+		w.Raw("NIL")
+		return
+	}
+	w.String(s)
+}
+
+// ErrShortLiteral is returned when a literal's reader ends before size
+// octets: the response can no longer be completed and the session must
+// end (a padded literal would be corrupt data).
+var ErrShortLiteral = errors.New("imap wire: literal source shorter than announced")
+
+// Literal writes "{size}" CRLF and then exactly size octets from r.
+func (w *Writer) Literal(size int64, r io.Reader) error {
+	w.Raw("{")
+	return w.literal(size, r)
+}
+
+// Literal8 writes "~{size}" CRLF and size octets from r (RFC 3516).
+func (w *Writer) Literal8(size int64, r io.Reader) error {
+	w.Raw("~{")
+	return w.literal(size, r)
+}
+
+func (w *Writer) literal(size int64, r io.Reader) error {
+	w.Number(uint64(size))
+	w.Raw("}\r\n")
+	if w.err != nil {
+		return w.err
+	}
+	n, err := io.CopyN(w.buf(), r, size)
+	if n < size {
+		if err == nil || errors.Is(err, io.EOF) {
+			err = ErrShortLiteral
+		}
+		w.fail(err)
+	}
+	return w.err
+}
+
+// Flush sends what is buffered.
+func (w *Writer) Flush() error {
+	if w.b != nil && w.err == nil {
+		w.fail(w.b.Flush())
+	}
+	return w.err
+}
+
+// Release flushes and returns the buffer to the pool.
+func (w *Writer) Release() error {
+	err := w.Flush()
+	if w.b != nil {
+		w.b.Reset(nil)
+		buffers.Put(w.b)
+		w.b = nil
+	}
+	return err
+}
