@@ -49,6 +49,10 @@ func triOf(b bool) tri {
 type candidate struct {
 	seq uint32
 	msg store.Message
+	// sent is the Date: field from the message's cached summary, when
+	// sentKnown: then SENTBEFORE/ON/SINCE need no body.
+	sent      time.Time
+	sentKnown bool
 }
 
 // runSearch returns the UIDs of the messages that match, ascending.
@@ -64,7 +68,8 @@ func (s *session) runSearch(c *searchCmd) ([]uint32, error) {
 	var undecided []candidate
 	for from := 0; from < len(cands); from += searchListBatch {
 		batch := cands[from:min(len(cands), from+searchListBatch)]
-		msgs, err := s.srv.Store.ListMessages(s.ctx, v.mb.ID, store.MessageQuery{MinUID: batch[0], MaxUID: batch[len(batch)-1]})
+		msgs, err := s.srv.Store.ListMessages(s.ctx, v.mb.ID, store.MessageQuery{MinUID: batch[0], MaxUID: batch[len(batch)-1],
+			Summary: c.sentDate})
 		if err != nil {
 			return nil, err
 		}
@@ -75,6 +80,14 @@ func (s *session) runSearch(c *searchCmd) ([]uint32, error) {
 				continue // arrived after the view was last updated
 			}
 			cd := candidate{seq: v.seqOf(m.UID), msg: m}
+			if c.sentDate && m.Summary != nil {
+				// The parsed Date: of a summary FETCH cached, if it is
+				// still this message's.
+				if sum, err := message.UnmarshalSummary(m.Summary); err == nil && sum.Structure.End == m.Size {
+					cd.sent, cd.sentKnown = sum.Envelope.Date, true
+				}
+				cd.msg.Summary = nil
+			}
 			switch s.evalKey(c.root, &cd, nil) {
 			case triYes:
 				hits = append(hits, m.UID)
@@ -268,14 +281,20 @@ func (s *session) evalKey(k *searchKey, cd *candidate, res *message.MatchResult)
 	case opSince:
 		return triOf(!dayOf(m.InternalDate).Before(k.date))
 	case opSentBefore, opSentOn, opSentSince:
-		if res == nil {
+		var sent time.Time
+		switch {
+		case cd.sentKnown:
+			sent = cd.sent
+		case res != nil:
+			sent = res.Date
+		default:
 			return triUnknown
 		}
 		// A message without a (valid) Date: field counts as sent at the
 		// epoch, as Dovecot has it: SENTBEFORE finds it, SENTSINCE not.
 		d := time.Unix(0, 0).UTC()
-		if !res.Date.IsZero() {
-			d = dayOf(res.Date)
+		if !sent.IsZero() {
+			d = dayOf(sent)
 		}
 		switch k.op {
 		case opSentBefore:

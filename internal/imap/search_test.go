@@ -195,6 +195,21 @@ func TestSearchKeys(t *testing.T) {
 		{search("0"), nil, "BAD"},
 	}
 	runSearchSteps(t, c, steps)
+	// Once FETCH has cached the summaries, the Date: comes from them:
+	// the same answers.
+	if _, err := c.MustOK("FETCH", "1:*", "ENVELOPE"); err != nil {
+		t.Fatal(err)
+	}
+	var sent []searchStep
+	for _, st := range steps {
+		if k, _ := st.cmd[1].(string); strings.HasPrefix(k, "SENT") {
+			sent = append(sent, st)
+		}
+	}
+	if len(sent) != 3 {
+		t.Fatalf("%d SENT* steps", len(sent))
+	}
+	runSearchSteps(t, c, sent)
 	// A second session: nothing is \Recent for it.
 	c2 := loggedIn(t, e)
 	if _, err := c2.MustOK("EXAMINE", "INBOX"); err != nil {
