@@ -23,10 +23,13 @@ import (
 const (
 	// searchListBatch is how many messages one listing query returns.
 	searchListBatch = 1000
-	// searchBodyBatch is how many bodies one listing with bodies returns:
-	// small ones come inline, so this bounds what a SEARCH holds at once
-	// (at most this many times the store's inline limit).
+	// searchBodyBatch and searchBodyBytes bound one listing with bodies:
+	// at most that many messages of at most that many octets in all (or
+	// a single larger one). Small bodies come inline with the listing,
+	// so this bounds what a SEARCH holds at once, whatever the number of
+	// sessions searching.
 	searchBodyBatch = 32
+	searchBodyBytes = 512 << 10
 )
 
 // tri is a three-valued truth: no, yes, or not known without the body.
@@ -96,7 +99,7 @@ func (s *session) runSearch(c *searchCmd) ([]uint32, error) {
 			}
 		}
 		if len(undecided) > 0 {
-			if hits, err = s.matchBodies(c, matcher, undecided, hits); err != nil {
+			if hits, err = s.matchBodies(c, matcher, undecided, msgs, hits); err != nil {
 				return nil, err
 			}
 			slices.Sort(hits[start:])
@@ -170,18 +173,21 @@ func (s *session) searchCandidates(c *searchCmd) []uint32 {
 }
 
 // matchBodies opens the undecided candidates (ascending UIDs), runs the
-// matcher over each and appends the UIDs that match to hits.
-func (s *session) matchBodies(c *searchCmd, m *message.Matcher, undecided []candidate, hits []uint32) ([]uint32, error) {
+// matcher over each and appends the UIDs that match to hits. listed is
+// the listing the candidates come from (every message in their UID
+// range, with its size): it sizes the listings with bodies.
+func (s *session) matchBodies(c *searchCmd, m *message.Matcher, undecided []candidate, listed []store.Message, hits []uint32) ([]uint32, error) {
 	v := s.sel
 	for i := 0; i < len(undecided); {
+		maxUID := bodyBatchEnd(listed, undecided[i].msg.UID)
 		msgs, err := s.srv.Store.ListMessages(s.ctx, v.mb.ID, store.MessageQuery{
-			MinUID: undecided[i].msg.UID, MaxUID: undecided[len(undecided)-1].msg.UID,
-			Limit: searchBodyBatch, Bodies: true})
+			MinUID: undecided[i].msg.UID, MaxUID: maxUID, Limit: searchBodyBatch, Bodies: true})
 		if err != nil {
 			return nil, err
 		}
-		if len(msgs) == 0 {
-			break // the rest was expunged meanwhile
+		last := maxUID // all of the window expunged meanwhile, if nothing came
+		if len(msgs) > 0 {
+			last = msgs[len(msgs)-1].UID
 		}
 		for _, lm := range msgs {
 			for i < len(undecided) && undecided[i].msg.UID < lm.UID {
@@ -205,12 +211,26 @@ func (s *session) matchBodies(c *searchCmd, m *message.Matcher, undecided []cand
 				hits = append(hits, cd.msg.UID)
 			}
 		}
-		last := msgs[len(msgs)-1].UID
 		for i < len(undecided) && undecided[i].msg.UID <= last {
 			i++
 		}
 	}
 	return hits, nil
+}
+
+// bodyBatchEnd returns the last UID of a listing with bodies that starts
+// at from: at most searchBodyBatch messages of listed and
+// searchBodyBytes octets, at least one message.
+func bodyBatchEnd(listed []store.Message, from uint32) uint32 {
+	i, _ := slices.BinarySearchFunc(listed, from, func(m store.Message, u uint32) int { return cmp.Compare(m.UID, u) })
+	end, size := from, int64(0)
+	for n := 0; i < len(listed) && n < searchBodyBatch; i, n = i+1, n+1 {
+		if size += listed[i].Size; size > searchBodyBytes && n > 0 {
+			break
+		}
+		end = listed[i].UID
+	}
+	return end
 }
 
 // matchBody streams one message body through the matcher.

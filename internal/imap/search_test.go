@@ -8,6 +8,7 @@ import (
 
 	"github.com/pochta-mail/pochta/internal/imap/imaptest"
 	"github.com/pochta-mail/pochta/internal/imap/wire"
+	"github.com/pochta-mail/pochta/internal/store"
 )
 
 // The SEARCH corpus: four messages APPENDed with flags and internal
@@ -376,4 +377,28 @@ func FuzzSearch(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestBodyBatchEnd(t *testing.T) {
+	var listed []store.Message
+	sizes := []int64{100, 200, 300 << 10, 300 << 10, 10 << 20, 5, 5}
+	for i, sz := range sizes {
+		listed = append(listed, store.Message{UID: uint32(10 + 2*i), Size: sz})
+	}
+	for i := range 40 {
+		listed = append(listed, store.Message{UID: uint32(100 + i), Size: 1})
+	}
+	for _, tc := range []struct{ from, want uint32 }{
+		{10, 14},  // 100 + 200 + 300 KB; the next 300 KB would pass 512 KB
+		{16, 16},  // 300 KB, then 10 MB would pass
+		{18, 18},  // one 10 MB message alone
+		{20, 129}, // 32 messages at most: 20, 22 and 30 of the small ones
+		{139, 139},
+		{11, 14},   // not listed: starts at the next one
+		{200, 200}, // past the end
+	} {
+		if got := bodyBatchEnd(listed, tc.from); got != tc.want {
+			t.Errorf("bodyBatchEnd(from %d) = %d, want %d", tc.from, got, tc.want)
+		}
+	}
 }
