@@ -87,6 +87,25 @@ func (v *view) apply(k cmdKind, r *Response, reg *registry) []string {
 				}
 			}
 		}
+	case "ESEARCH":
+		// RFC 9051 §7.3.4: for a SEARCH without UID, ALL/MIN/MAX are
+		// sequence numbers of this session's messages.
+		if k.name != "SEARCH" || slices.ContainsFunc(r.Args, func(a Value) bool { return a.IsAtom("UID") }) {
+			break
+		}
+		for i := 0; i+1 < len(r.Args); i++ {
+			key := strings.ToUpper(r.Args[i].S)
+			if key != "ALL" && key != "MIN" && key != "MAX" {
+				continue
+			}
+			for _, part := range strings.Split(r.Args[i+1].S, ",") {
+				for _, num := range strings.Split(part, ":") {
+					if n, err := strconv.Atoi(num); err != nil || n < 1 || n > len(v.uids) {
+						bad("ESEARCH %s %s is not a sequence number of the %d messages", key, num, len(v.uids))
+					}
+				}
+			}
+		}
 	case "BYE":
 		if k.name != "LOGOUT" {
 			bad("unexpected BYE")

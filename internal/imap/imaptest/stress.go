@@ -106,6 +106,7 @@ type stressRun struct {
 	commands   map[string]int
 	validity   map[string]string // mailbox -> UIDVALIDITY first seen
 	maxUID     map[string]uint32 // mailbox -> highest UID any response reported
+	rev2       bool              // the server offers IMAP4rev2 (a third of the clients ENABLE it)
 	// omitted are messages an OK FETCH left out: allowed only for
 	// messages another session expunged, so none may exist at the end.
 	omitted map[string]map[uint32]string // mailbox -> UID -> the command
@@ -272,6 +273,12 @@ func (run *stressRun) setup() error {
 		return fmt.Errorf("stress setup: %w", err)
 	}
 	defer c.Close()
+	res, err := c.MustOK("CAPABILITY")
+	if err != nil {
+		return fmt.Errorf("stress setup: %w", err)
+	}
+	caps := Capabilities(res.Untagged...)
+	run.rev2 = slices.Contains(caps, "IMAP4REV2") && slices.Contains(caps, "ENABLE")
 	rnd := rand.New(rand.NewPCG(run.o.Seed, 1))
 	for _, mb := range run.o.Mailboxes {
 		if !strings.EqualFold(mb, "INBOX") {
@@ -326,6 +333,11 @@ func (c *stressClient) loop(deadline time.Time) {
 				return
 			}
 			c.conn, c.v = conn, nil
+			if c.run.rev2 && c.id%3 == 0 {
+				// IMAP4rev2 sessions (RFC 9051): no \Recent, ESEARCH
+				// for SEARCH; the same model holds.
+				c.do("ENABLE", "ENABLE IMAP4rev2")
+			}
 		}
 		if c.v == nil {
 			c.selectMailbox()
