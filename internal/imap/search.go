@@ -12,7 +12,26 @@ import (
 // SEARCH and UID SEARCH (RFC 9051 §6.4.4, RFC 3501 §6.4.4), with ESEARCH
 // (RFC 4731: RETURN (MIN MAX ALL COUNT)) and SEARCHRES (RFC 5182: SAVE and
 // "$"). This file parses the command and writes the answer; search_eval.go
-// finds the messages.
+// finds the messages, message.Matcher reads them.
+//
+// What the string keys look at (checked side by side with Dovecot 2.3,
+// which the RFCs leave the details to):
+//   - BODY: the decoded text of text/* and message/* parts (transfer
+//     encoding and charset undone); no header, not even those of parts or
+//     embedded messages; attachments of other types are not read.
+//   - TEXT: BODY plus every header field, of the message, its parts and
+//     embedded messages, as "Name: value" with RFC 2047 words decoded.
+//   - HEADER, SUBJECT: the message's own fields, unfolded and decoded.
+//   - FROM, TO, CC, BCC: the addresses without comments, written
+//     `"Display Name" <mailbox@host>` (RFC 9051: "the envelope
+//     structure's FROM field").
+//   - Comparison is case-insensitive under Unicode simple case folding;
+//     a message without a Date: field is sent at the epoch for SENT*.
+//
+// Deliberately stricter than Dovecot: the RFC 9051 §9 grammar (KEYWORD
+// takes a flag-keyword, not \Seen; dates must exist), and only UTF-8 and
+// US-ASCII for CHARSET (§6.4.4 requires just those; others get
+// NO [BADCHARSET (UTF-8 US-ASCII)]).
 
 const (
 	// maxSearchStrings bounds the string criteria (BODY, TEXT, HEADER,
