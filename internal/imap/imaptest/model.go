@@ -17,6 +17,7 @@ type view struct {
 	flags    map[uint32][]string // by UID
 	keywords map[string]bool     // lower-cased, from the last FLAGS response
 	flagsSet bool                // a FLAGS response was seen since SELECT
+	rev2     bool                // the session ENABLEd IMAP4rev2
 }
 
 func newView(mailbox string) *view {
@@ -67,6 +68,10 @@ func (v *view) apply(k cmdKind, r *Response, reg *registry) []string {
 		}
 		delete(v.flags, v.uids[n-1])
 		v.uids = slices.Delete(v.uids, n-1, n)
+	case "RECENT":
+		if v.rev2 {
+			bad("RECENT response in an IMAP4rev2 session (RFC 9051 removed it, Appendix E)")
+		}
 	case "FLAGS":
 		if len(r.Args) != 1 || r.Args[0].Kind != List {
 			bad("malformed FLAGS response")
@@ -172,6 +177,9 @@ func (v *view) fetch(r *Response, reg *registry) []string {
 			var fl []string
 			for _, f := range it.Value.L {
 				fl = append(fl, f.S)
+				if v.rev2 && strings.EqualFold(f.S, `\Recent`) {
+					bad("\\Recent in an IMAP4rev2 session (RFC 9051 removed it, Appendix E)")
+				}
 				if !strings.HasPrefix(f.S, `\`) && !v.keywords[strings.ToLower(f.S)] {
 					bad("keyword %s in FETCH before any FLAGS response listed it (RFC 9051 §7.3.5, §2.3.2)", f.S)
 				}

@@ -322,6 +322,7 @@ type stressClient struct {
 	conn     *Conn
 	v        *view // nil when no mailbox is selected
 	readOnly bool  // the mailbox was opened with EXAMINE
+	rev2     bool  // this session ENABLEd IMAP4rev2
 }
 
 func (c *stressClient) loop(deadline time.Time) {
@@ -336,7 +337,15 @@ func (c *stressClient) loop(deadline time.Time) {
 			if c.run.rev2 && c.id%3 == 0 {
 				// IMAP4rev2 sessions (RFC 9051): no \Recent, ESEARCH
 				// for SEARCH; the same model holds.
-				c.do("ENABLE", "ENABLE IMAP4rev2")
+				res := c.do("ENABLE", "ENABLE IMAP4rev2")
+				c.rev2 = res != nil && len(res.Named("ENABLED")) == 1 && len(res.Named("ENABLED")[0].Args) == 1
+				if c.rev2 {
+					c.run.mu.Lock()
+					c.run.commands["(sessions in IMAP4rev2)"]++
+					c.run.mu.Unlock()
+				}
+			} else {
+				c.rev2 = false
 			}
 		}
 		if c.v == nil {
@@ -435,6 +444,7 @@ func (c *stressClient) selectMailbox() {
 		verb = "EXAMINE"
 	}
 	c.v, c.readOnly = newView(mb), verb == "EXAMINE"
+	c.v.rev2 = c.rev2
 	before := c.run.highestUID(mb)
 	res := c.do(verb, verb, Quote(mb))
 	c.checkNewUIDs(verb+" "+mb, mb, before, res)
