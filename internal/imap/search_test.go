@@ -402,3 +402,20 @@ func TestBodyBatchEnd(t *testing.T) {
 		}
 	}
 }
+
+func TestSearchEmptyMailbox(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	c := loggedIn(t, e)
+	if _, err := c.MustOK("SELECT", "Trash"); err != nil {
+		t.Fatal(err)
+	}
+	runSearchSteps(t, c, []searchStep{
+		{search("ALL"), []string{"* SEARCH"}, "OK"},
+		{search("*"), []string{"* SEARCH"}, "OK"},
+		{uidSearch("UID", "*"), []string{"* SEARCH"}, "OK"},
+		{search("BODY", "x"), []string{"* SEARCH"}, "OK"},
+		{search("RETURN", "(MIN MAX COUNT ALL)", "ALL"), []string{`* ESEARCH (TAG "TAG") COUNT 0`}, "OK"},
+		{search("RETURN", "(SAVE)", "ALL"), nil, "OK"},
+		{search("$"), []string{"* SEARCH"}, "OK"},
+	})
+}
