@@ -422,6 +422,21 @@ func TestFetchBatches(t *testing.T) {
 	}
 	e.deliver(testUser, msgs...)
 	c := dialSelected(t, e, true)
+	// No summary is cached yet: ENVELOPE reads the bodies per batch.
+	res, err := c.MustOK("FETCH 2:* (UID ENVELOPE)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fetches := res.Named("FETCH"); len(fetches) != n-1 {
+		t.Fatalf("%d ENVELOPE responses", len(fetches))
+	}
+	for _, f := range res.Named("FETCH") {
+		uid, _ := f.FetchItem("UID")
+		env, _ := f.FetchItem("ENVELOPE")
+		if len(env.L) < 2 || env.L[1].S != "message "+uid.S {
+			t.Errorf("message %s: ENVELOPE %s", uid.S, env)
+		}
+	}
 	for _, set := range []string{"1:*", "1,65,66,130,198,*", "2:3,100:140,190:*"} {
 		res, err := c.MustOK("FETCH " + set + " (UID BODY.PEEK[TEXT])")
 		if err != nil {
