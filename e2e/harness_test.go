@@ -55,6 +55,27 @@ func newInstance(t *testing.T, domain string) *instance {
 	return in
 }
 
+// need skips the test when a third-party program it drives is missing.
+func need(t *testing.T, program, debianPackage string) {
+	t.Helper()
+	if _, err := exec.LookPath(program); err != nil {
+		t.Skipf("%s is not installed (Debian package %s; .ci/run installs it)", program, debianPackage)
+	}
+}
+
+// servedWith starts `pochta serve` (the given listeners) for one user of
+// example.test whose INBOX holds testMessages.
+func servedWith(t *testing.T, user, pass string, listeners ...string) *instance {
+	t.Helper()
+	in := newInstance(t, "example.test")
+	in.addUser(user, pass)
+	for _, m := range testMessages {
+		in.deliver(user, m)
+	}
+	in.serve(listeners)
+	return in
+}
+
 // run runs a pochta subcommand and fails the test unless it exits 0.
 func (in *instance) run(stdin string, args ...string) string {
 	in.t.Helper()
