@@ -207,7 +207,7 @@ func TestFetchEnvelopeAndStructure(t *testing.T) {
 		`("text" "html" ("charset" "us-ascii") NIL NIL "7bit" 12 0 NIL NIL NIL NIL) "alternative" ("boundary" "inner") NIL NIL NIL) 11 NIL NIL NIL NIL)`
 	wantStructure := `(("text" "plain" ("charset" "us-ascii") NIL NIL "7bit" 10 0 NIL NIL NIL NIL)` + inner +
 		`("application" "octet-stream" ("name" "data.bin") NIL NIL "base64" 12 NIL ("attachment" ("filename" "data.bin")) NIL NIL)` +
-		`("text" "plain" ("charset" "utf-8") NIL NIL "quoted-printable" 20 1 NIL NIL "en" NIL) "mixed" ("boundary" "outer") NIL NIL NIL)`
+		`("text" "plain" ("charset" "utf-8") NIL NIL "quoted-printable" 20 1 NIL NIL ("en") NIL) "mixed" ("boundary" "outer") NIL NIL NIL)`
 	tight := func(s string) string { return strings.ReplaceAll(s, ") (", ")(") }
 	if tight(got["BODYSTRUCTURE"]) != tight(wantStructure) {
 		t.Errorf("BODYSTRUCTURE\n got %s\nwant %s", got["BODYSTRUCTURE"], wantStructure)
