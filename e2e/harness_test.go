@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/pochta-mail/pochta/internal/imap/imaptest"
 )
 
 // pochtaBin is the binary under test, built once by TestMain.
@@ -61,6 +63,21 @@ func need(t *testing.T, program, debianPackage string) {
 	if _, err := exec.LookPath(program); err != nil {
 		t.Skipf("%s is not installed (Debian package %s; .ci/run installs it)", program, debianPackage)
 	}
+}
+
+// imapSession logs in over plain IMAP with the raw-socket test client;
+// the connection closes at cleanup.
+func imapSession(t *testing.T, addr, user, pass string) *imaptest.Conn {
+	t.Helper()
+	c, err := imaptest.Dial(addr, imaptest.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	if err := c.Login(user, pass); err != nil {
+		t.Fatal(err)
+	}
+	return c
 }
 
 // servedWith starts `pochta serve` (the given listeners) for one user of

@@ -11,8 +11,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/pochta-mail/pochta/internal/imap/imaptest"
 )
 
 // TestFetchmail drives `pochta serve` with fetchmail, the classic
@@ -79,15 +77,7 @@ func TestFetchmailIMAP(t *testing.T) {
 	// IMAPS, everything (seen or not), then deleted.
 	fm.expect(fetchmailOptions{proto: "IMAP", addr: in.addrs["imaps"], tls: "ssl no sslcertck", all: true},
 		append(slices.Clone(testMessages), third)...)
-	c, err := imaptest.Dial(in.addrs["imap"], imaptest.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	if err := c.Login(user, pass); err != nil {
-		t.Fatal(err)
-	}
-	res, err := c.MustOK("STATUS INBOX (MESSAGES)")
+	res, err := imapSession(t, in.addrs["imap"], user, pass).MustOK("STATUS INBOX (MESSAGES)")
 	if err != nil || len(res.Named("STATUS")) != 1 || !strings.Contains(res.Named("STATUS")[0].String(), "(MESSAGES 0)") {
 		t.Fatalf("after fetchmail fetched and deleted everything: %v %v", res.Untagged, err)
 	}
