@@ -3,6 +3,9 @@ package imap
 import (
 	"context"
 	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -499,5 +502,48 @@ func TestFetchHeaderFieldsLargeHeader(t *testing.T) {
 		if got[name] != want {
 			t.Errorf("%s = %s, want %s", name, got[name], want)
 		}
+	}
+}
+
+// A body file removed after the FETCH listed its message (an expunge by
+// another process racing this FETCH) leaves that message out: never an
+// empty or padded literal.
+func TestFetchBodyFileGone(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	big := "Subject: large\r\n\r\n" + strings.Repeat("a line of a message stored in a file\r\n", 4000)
+	e.deliver(testUser, testMessage(1), big, testMessage(3))
+	// The store keeps bodies this large in files; find this one in the
+	// test's directories and remove it, leaving its row.
+	removed := false
+	root := filepath.Dir(t.TempDir())
+	_ = filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || removed {
+			return nil
+		}
+		if info, err := d.Info(); err == nil && info.Size() == int64(len(big)) {
+			if b, err := os.ReadFile(path); err == nil && string(b) == big {
+				removed = os.Remove(path) == nil
+			}
+		}
+		return nil
+	})
+	if !removed {
+		t.Skip("the store did not keep the large body in a file")
+	}
+	c := dialSelected(t, e, true)
+	res, err := c.Do("FETCH 1:3 (UID BODY.PEEK[])")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var uids []string
+	for _, f := range res.Named("FETCH") {
+		v, _ := f.FetchItem("UID")
+		uids = append(uids, v.S)
+	}
+	if strings.Join(uids, ",") != "1,3" || res.Status.Code != "EXPUNGEISSUED" {
+		t.Errorf("UIDs %v, status %s", uids, res.Status.Raw)
+	}
+	if _, err := c.MustOK("NOOP"); err != nil {
+		t.Errorf("the session did not survive: %v", err)
 	}
 }
