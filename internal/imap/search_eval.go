@@ -21,8 +21,11 @@ import (
 // string criteria in one pass with bounded memory.
 
 const (
-	// searchListBatch is how many messages one listing query returns.
-	searchListBatch = 1000
+	// searchListBatch is how many messages one listing query returns;
+	// searchSummaryBatch when the listing carries the cached summaries
+	// (for SENT* keys), which take a few hundred octets to a few KB each.
+	searchListBatch    = 1000
+	searchSummaryBatch = 200
 	// searchBodyBatch and searchBodyBytes bound one listing with bodies:
 	// at most that many messages of at most that many octets in all (or
 	// a single larger one). Small bodies come inline with the listing,
@@ -69,8 +72,12 @@ func (s *session) runSearch(c *searchCmd) ([]uint32, error) {
 	}
 	var hits []uint32
 	var undecided []candidate
-	for from := 0; from < len(cands); from += searchListBatch {
-		batch := cands[from:min(len(cands), from+searchListBatch)]
+	step := searchListBatch
+	if c.sentDate {
+		step = searchSummaryBatch
+	}
+	for from := 0; from < len(cands); from += step {
+		batch := cands[from:min(len(cands), from+step)]
 		msgs, err := s.srv.Store.ListMessages(s.ctx, v.mb.ID, store.MessageQuery{MinUID: batch[0], MaxUID: batch[len(batch)-1],
 			Summary: c.sentDate})
 		if err != nil {
