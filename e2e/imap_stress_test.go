@@ -1,6 +1,11 @@
 package e2e_test
 
 import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -18,9 +23,9 @@ func TestIMAPStress(t *testing.T) {
 		duration = 3 * time.Second
 	}
 	const user, pass = "stress@example.test", "stress-pass-1"
-	run := func(t *testing.T, addr string) {
+	run := func(t *testing.T, addr string, deliver func(string) error) {
 		rep, err := imaptest.Stress(imaptest.StressOptions{
-			Addr: addr, User: user, Pass: pass, Clients: 10, Duration: duration, Seed: 8,
+			Addr: addr, User: user, Pass: pass, Clients: 10, Duration: duration, Seed: 8, Deliver: deliver,
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -35,11 +40,31 @@ func TestIMAPStress(t *testing.T) {
 		in := newInstance(t, "example.test")
 		in.addUser(user, pass)
 		in.serve([]string{"imap"})
-		run(t, in.addrs["imap"])
+		run(t, in.addrs["imap"], func(msg string) error {
+			return external(exec.Command(pochtaBin, "-d", in.dir, "deliver", user), msg)
+		})
 	})
 	t.Run("dovecot", func(t *testing.T) {
 		t.Parallel()
 		dv := startDovecot(t, map[string]string{user: pass})
-		run(t, dv.addr)
+		var deliver func(string) error
+		if _, err := os.Stat(dovecotLDA); err == nil {
+			deliver = func(msg string) error {
+				return external(exec.Command(dovecotLDA, "-c", filepath.Join(dv.dir, "dovecot.conf"), "-d", user), msg)
+			}
+		}
+		run(t, dv.addr, deliver)
 	})
+}
+
+// dovecotLDA is Dovecot's local delivery agent (package dovecot-core).
+const dovecotLDA = "/usr/lib/dovecot/dovecot-lda"
+
+// external runs a delivery command with the message on its standard input.
+func external(cmd *exec.Cmd, msg string) error {
+	cmd.Stdin = strings.NewReader(msg)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("%s: %v: %s", cmd.Path, err, out)
+	}
+	return nil
 }

@@ -26,6 +26,11 @@ type StressOptions struct {
 	// MaxViolations stops the run early once this many kinds of
 	// violation were found (default 100).
 	MaxViolations int
+	// Deliver, when set, puts a message into the user's INBOX by another
+	// path than this IMAP connection (another process: `pochta deliver`,
+	// dovecot-lda). It is called every 100-400 ms during the run, so the
+	// sessions also see changes made outside the server process.
+	Deliver func(msg string) error
 }
 
 // StressReport is what a stress run found.
@@ -217,6 +222,13 @@ func Stress(o StressOptions) (*StressReport, error) {
 		go func() {
 			defer wg.Done()
 			c.loop(deadline)
+		}()
+	}
+	if o.Deliver != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			run.deliverLoop(deadline)
 		}()
 	}
 	wg.Wait()
@@ -576,6 +588,23 @@ func (c *stressClient) step() {
 		c.do("NOOP", "NOOP")
 	default:
 		c.idle()
+	}
+}
+
+// deliverLoop delivers a message from outside now and then until the
+// deadline. The pause only paces the deliveries; nothing is concluded from
+// it.
+func (run *stressRun) deliverLoop(deadline time.Time) {
+	rnd := rand.New(rand.NewPCG(run.o.Seed, 2))
+	for time.Now().Before(deadline) && !run.stop.Load() {
+		if err := run.o.Deliver(run.newMessage(rnd)); err != nil {
+			run.violate(-1, "external delivery", err.Error())
+			return
+		}
+		run.mu.Lock()
+		run.commands["(delivered from outside)"]++
+		run.mu.Unlock()
+		time.Sleep(time.Duration(100+rnd.IntN(300)) * time.Millisecond)
 	}
 }
 
