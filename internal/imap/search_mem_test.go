@@ -137,36 +137,15 @@ func TestSearchBodyBoundedMemory(t *testing.T) {
 // so every message is opened and scanned. The issue's target: no slower
 // than Dovecot without an index (bench/imap-search-vs-dovecot.sh).
 func BenchmarkSearchBody10k(b *testing.B) {
-	const n = 10000
 	e := newEnv(b, envOptions{})
-	a := e.account(testUser)
-	var total atomic.Int64
-	var wg sync.WaitGroup
-	work := make(chan int)
-	for range 16 { // concurrent deliveries share the store's commits
-		wg.Go(func() {
-			for i := range work {
-				msg := benchMessage(i)
-				total.Add(int64(len(msg)))
-				if err := e.store.Deliver(context.Background(), store.Delivery{
-					Recipients: []store.Recipient{{AccountID: a.ID}}, Body: strings.NewReader(msg)}); err != nil {
-					b.Error(err)
-				}
-			}
-		})
-	}
-	for i := range n {
-		work <- i
-	}
-	close(work)
-	wg.Wait()
+	total := deliverMany(b, e, 10000, benchMessage)
 	c := loggedIn(b, e)
 	if _, err := c.MustOK("SELECT", "INBOX"); err != nil {
 		b.Fatal(err)
 	}
 	for _, key := range []string{"BODY", "TEXT"} {
 		b.Run(key, func(b *testing.B) {
-			b.SetBytes(total.Load())
+			b.SetBytes(total)
 			b.ReportAllocs()
 			for b.Loop() {
 				res, err := c.MustOK("SEARCH", key, `"no such words anywhere"`)
@@ -176,6 +155,35 @@ func BenchmarkSearchBody10k(b *testing.B) {
 			}
 		})
 	}
+}
+
+// deliverMany delivers n messages to testUser's INBOX, in order of i
+// only roughly (16 at a time share the store's commits), and returns
+// their total size.
+func deliverMany(t testing.TB, e *env, n int, msg func(i int) string) int64 {
+	t.Helper()
+	a := e.account(testUser)
+	var total atomic.Int64
+	var wg sync.WaitGroup
+	work := make(chan int)
+	for range 16 {
+		wg.Go(func() {
+			for i := range work {
+				m := msg(i)
+				total.Add(int64(len(m)))
+				if err := e.store.Deliver(context.Background(), store.Delivery{
+					Recipients: []store.Recipient{{AccountID: a.ID}}, Body: strings.NewReader(m)}); err != nil {
+					t.Error(err)
+				}
+			}
+		})
+	}
+	for i := range n {
+		work <- i
+	}
+	close(work)
+	wg.Wait()
+	return total.Load()
 }
 
 // benchMessage is message i of BenchmarkSearchBody10k.
