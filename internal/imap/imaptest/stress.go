@@ -761,10 +761,12 @@ func (c *stressClient) finalCheck() {
 		c.run.violate(c.id, "final check of "+mb, "fresh session: "+err.Error())
 		return
 	}
-	// Updates may still be on their way to the old session: NOOP a few
-	// times until it agrees (or give up and report the difference).
+	// Updates may still be on their way to the old session (changes from
+	// another process arrive with the store's polling, every 500 ms in
+	// Pochta): NOOP until it agrees, for up to 5 s, then report the
+	// difference.
 	var diff string
-	for attempt := 0; attempt < 5; attempt++ {
+	for give := time.Now().Add(5 * time.Second); time.Now().Before(give); {
 		if c.do("NOOP", "NOOP") == nil {
 			return
 		}
