@@ -541,6 +541,25 @@ func diffScripts() []diffGroup {
 				cmd("a", "FETCH 1:* (UID FLAGS)"),
 			}
 		}},
+		{"sasl", func(u string) []dstep {
+			b64 := func(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
+			sasl := func(conn, command string, lines ...string) dstep {
+				return dstep{conn: conn, args: []any{command}, sasl: lines}
+			}
+			return []dstep{
+				sasl("a", "AUTHENTICATE PLAIN", b64("\x00"+u+"\x00"+diffPass)), // empty initial response, then the credentials
+				cmd("a", "LOGOUT"),
+				sasl("b", "AUTHENTICATE LOGIN", b64(u), b64(diffPass)),
+				cmd("b", "LOGOUT"),
+				sasl("c", "AUTHENTICATE PLAIN", "*"), // the client cancels: BAD (RFC 9051 §6.2.2)
+				dovecotDeviates(sasl("c", "AUTHENTICATE PLAIN", "%%%"),
+					"RFC 9051 §6.2.2: a response that is not base64 MUST be rejected with BAD; Dovecot answers NO", "+", "tag BAD"),
+				sasl("c", "AUTHENTICATE NO-SUCH-MECHANISM"),
+				sasl("c", "AUTHENTICATE PLAIN", b64("\x00"+u+"\x00wrong")),
+				sasl("c", "AUTHENTICATE PLAIN =", ""), // SASL-IR "=" is an empty initial response
+				cmd("c", "LOGOUT"),
+			}
+		}},
 		{"errors", func(u string) []dstep {
 			// Spread over three connections: each server closes a session
 			// after some number of errors (a bound issue 8 asks for), which

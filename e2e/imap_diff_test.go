@@ -29,6 +29,9 @@ type dstep struct {
 	// pipeline, when set, sends these commands back to back before
 	// reading any answer (only non-synchronising literals in them).
 	pipeline [][]any
+	// sasl, when set, answers each continuation request of the command
+	// (AUTHENTICATE) with the next of these lines.
+	sasl []string
 	// statusOnly compares only the tagged status (with its code), for
 	// steps where untagged data may legitimately differ; why names the
 	// RFC section.
@@ -95,6 +98,9 @@ func (s *session) run(st dstep) stepOutput {
 	if st.pipeline != nil {
 		return s.runPipeline(c, st, out)
 	}
+	if st.sasl != nil {
+		return s.runSASL(c, st, out)
+	}
 	var res *imaptest.Result
 	var err error
 	if st.idle != nil {
@@ -144,6 +150,41 @@ func (s *session) fail(c *imaptest.Conn, st dstep, out *stepOutput, err error) {
 	c.Close()
 	delete(s.conns, st.conn)
 	s.dead[st.conn] = "at " + st.String()
+}
+
+// runSASL runs an AUTHENTICATE exchange: each "+" is answered with the
+// next line of st.sasl (the challenge text is not compared, its count is).
+func (s *session) runSASL(c *imaptest.Conn, st dstep, out stepOutput) stepOutput {
+	res, done, err := c.Start(st.args...)
+	next := 0
+	for err == nil && !done {
+		var r *imaptest.Response
+		if r, err = c.ReadResponse(); err != nil {
+			break
+		}
+		out.raw = append(out.raw, r.Raw)
+		switch {
+		case r.Tag == "+":
+			out.lines = append(out.lines, "+")
+			line := "*" // out of answers: cancel (RFC 9051 §6.2.2)
+			if next < len(st.sasl) {
+				line = st.sasl[next]
+			}
+			next++
+			err = c.WriteLine(line)
+		case r.Tag == res.Tag():
+			res.Status, done = r, true
+		default:
+			res.Untagged = append(res.Untagged, r)
+		}
+	}
+	if res != nil && res.Status != nil {
+		out.lines = append(out.lines, s.norm.status("tag", res.Status))
+	}
+	if err != nil {
+		s.fail(c, st, &out, err)
+	}
+	return out
 }
 
 // runPipeline sends every command of st.pipeline, then reads until all
