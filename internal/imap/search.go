@@ -152,17 +152,34 @@ func (s *session) parseSearch(c *searchCmd) error {
 		if err := p.SP(); err != nil {
 			return err
 		}
-		cs, err := p.AString()
-		if err != nil {
+		if err := s.parseCharset(); err != nil {
 			return err
-		}
-		if !strings.EqualFold(cs, "UTF-8") && !strings.EqualFold(cs, "US-ASCII") {
-			return no(codeBadCharset+" (UTF-8 US-ASCII)", "Unsupported charset")
 		}
 		if err := p.SP(); err != nil {
 			return err
 		}
 	}
+	return s.parseSearchKeys(c)
+}
+
+// parseCharset reads a charset (astring) and refuses any but UTF-8 and
+// US-ASCII (RFC 9051 §6.4.4), as SEARCH CHARSET and SORT/THREAD need.
+func (s *session) parseCharset() error {
+	cs, err := s.p.AString()
+	if err != nil {
+		return err
+	}
+	if !strings.EqualFold(cs, "UTF-8") && !strings.EqualFold(cs, "US-ASCII") {
+		return no(codeBadCharset+" (UTF-8 US-ASCII)", "Unsupported charset")
+	}
+	return nil
+}
+
+// parseSearchKeys reads the search keys up to the end of the command
+// (and ends it) into c. SORT and THREAD (RFC 5256) reuse it: with a zero
+// searchCmd{uid: uid}, then s.runSearch(c) returns the matching UIDs.
+func (s *session) parseSearchKeys(c *searchCmd) error {
+	p := s.p
 	root := &searchKey{op: opAnd}
 	for {
 		k, err := s.parseKey(c, 0)
