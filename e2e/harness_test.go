@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -43,6 +44,7 @@ func TestMain(m *testing.M) {
 // `pochta serve` process running on it.
 type instance struct {
 	t     *testing.T
+	bin   string // the pochta binary serve runs; pochtaBin when empty
 	dir   string
 	addrs map[string]string // listener name -> bound address
 	cmd   *exec.Cmd
@@ -78,6 +80,30 @@ func imapSession(t *testing.T, addr, user, pass string) *imaptest.Conn {
 		t.Fatal(err)
 	}
 	return c
+}
+
+var raceBin struct {
+	once sync.Once
+	path string
+	err  error
+}
+
+// pochtaRaceBin builds pochta with the race detector once, for tests that
+// want the server itself checked (a race makes serve exit 66, which the
+// instance's cleanup reports with the log).
+func pochtaRaceBin(t *testing.T) string {
+	t.Helper()
+	raceBin.once.Do(func() {
+		raceBin.path = pochtaBin + "-race"
+		out, err := exec.Command("go", "build", "-race", "-o", raceBin.path, "../cmd/pochta").CombinedOutput()
+		if err != nil {
+			raceBin.err = fmt.Errorf("go build -race: %v\n%s", err, out)
+		}
+	})
+	if raceBin.err != nil {
+		t.Fatal(raceBin.err)
+	}
+	return raceBin.path
 }
 
 // servedWith starts `pochta serve` (the given listeners) for one user of
@@ -146,7 +172,11 @@ func (in *instance) serve(want []string, overrides ...string) {
 	for _, o := range overrides {
 		args = append(args, "-o", o)
 	}
-	cmd := exec.Command(pochtaBin, args...)
+	bin := pochtaBin
+	if in.bin != "" {
+		bin = in.bin
+	}
+	cmd := exec.Command(bin, args...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
