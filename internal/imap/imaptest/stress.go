@@ -429,6 +429,8 @@ func (c *stressClient) mayRefuse(kind, code string) bool {
 	switch kind {
 	case "STORE", "UID STORE", "EXPUNGE", "UID EXPUNGE", "MOVE", "UID MOVE":
 		return c.readOnly
+	case "CREATE", "RENAME", "DELETE":
+		return true // the scratch mailboxes may exist or not
 	}
 	return false
 }
@@ -584,8 +586,12 @@ func (c *stressClient) step() {
 		}
 	case r < 92:
 		c.do("SEARCH", "SEARCH", c.pick([]string{"ALL", "UNSEEN", "KEYWORD $Stress1", "BODY banana", "FLAGGED", "UID 1:*"}))
-	case r < 96:
+	case r < 94:
 		c.do("NOOP", "NOOP")
+	case r < 96:
+		c.churn()
+	case r < 98:
+		c.list()
 	default:
 		c.idle()
 	}
@@ -662,6 +668,53 @@ func (run *stressRun) checkCut() {
 func mustItems(r *Response) []FetchItem {
 	items, _ := r.FetchItems()
 	return items
+}
+
+// scratch are mailboxes the clients create, rename and delete under each
+// other's feet; none is ever selected, and the run's own mailboxes are
+// never touched.
+var scratch = []string{"Stress/Tmp0", "Stress/Tmp1", "Stress/Tmp1/Sub", "Stress/Tmp2"}
+
+// churn creates, renames or deletes a scratch mailbox.
+func (c *stressClient) churn() {
+	a, b := Quote(c.pick(scratch)), Quote(c.pick(scratch))
+	switch c.rnd.IntN(3) {
+	case 0:
+		c.do("CREATE", "CREATE", a)
+	case 1:
+		c.do("RENAME", "RENAME", a, b)
+	default:
+		c.do("DELETE", "DELETE", a)
+	}
+}
+
+// list: while scratch mailboxes come and go, LIST must still show each of
+// the run's own mailboxes, and no name twice.
+func (c *stressClient) list() {
+	res := c.do("LIST", `LIST "" "*"`)
+	if res == nil || !res.OK() {
+		return
+	}
+	seen := map[string]bool{}
+	for _, r := range res.Named("LIST") {
+		if len(r.Args) < 3 {
+			c.run.violate(c.id, res.Command, "malformed LIST response: "+strconv.Quote(trunc(r.Raw)))
+			continue
+		}
+		name := r.Args[2].S
+		if strings.EqualFold(name, "INBOX") {
+			name = "INBOX"
+		}
+		if seen[name] {
+			c.run.violate(c.id, res.Command, "LIST shows "+name+" twice")
+		}
+		seen[name] = true
+	}
+	for _, mb := range c.run.o.Mailboxes {
+		if !seen[mb] {
+			c.run.violate(c.id, res.Command, "LIST does not show "+mb+", which exists (scratch mailboxes were changing around it)")
+		}
+	}
 }
 
 // fetch runs FETCH or UID FETCH; when UIDs come back, the messages an OK
