@@ -75,7 +75,9 @@ func (s *session) conn(name string) (*imaptest.Conn, *stepOutput) {
 	if why, ok := s.dead[name]; ok {
 		return nil, &stepOutput{lines: []string{"ERROR connection ended earlier: " + why}}
 	}
-	c, err := imaptest.Dial(s.addr, imaptest.Options{Timeout: 15 * time.Second})
+	// 30 s: above the 15 s cap of the login-failure delay (internal/auth),
+	// which the failed logins of the scripts build up on 127.0.0.1.
+	c, err := imaptest.Dial(s.addr, imaptest.Options{Timeout: 30 * time.Second})
 	if err != nil {
 		return nil, &stepOutput{lines: []string{"ERROR dial: " + err.Error()}}
 	}
