@@ -104,16 +104,8 @@ type searchCmd struct {
 func (s *session) cmdSearch(tag string, uid bool) error {
 	v := s.sel
 	c := &searchCmd{uid: uid}
-	err := s.parseSearch(c)
-	var hits []uint32
-	if err == nil {
-		hits, err = s.runSearch(c)
-	}
+	hits, err := s.searchWith(c, func() error { return s.parseSearch(c) })
 	if err != nil {
-		if c.retSave {
-			// RFC 5182 §2.1: a failed SEARCH ... SAVE empties "$".
-			v.searchRes = nil
-		}
 		return err
 	}
 	if c.retSave {
@@ -134,6 +126,20 @@ func (s *session) cmdSearch(tag string, uid bool) error {
 	return nil
 }
 
+// searchWith parses a search command with parse and runs it. A failed
+// command that had RETURN (SAVE) empties "$" (RFC 5182 §2.1).
+func (s *session) searchWith(c *searchCmd, parse func() error) ([]uint32, error) {
+	err := parse()
+	var hits []uint32
+	if err == nil {
+		hits, err = s.runSearch(c)
+	}
+	if err != nil && c.retSave {
+		s.sel.searchRes = nil
+	}
+	return hits, err
+}
+
 // parseSearch reads the arguments of SEARCH up to the end of the command.
 func (s *session) parseSearch(c *searchCmd) error {
 	p := s.p
@@ -149,13 +155,7 @@ func (s *session) parseSearch(c *searchCmd) error {
 		c.retAll = true
 	}
 	if p.AcceptFold("CHARSET") {
-		if err := p.SP(); err != nil {
-			return err
-		}
-		if err := s.parseCharset(); err != nil {
-			return err
-		}
-		if err := p.SP(); err != nil {
+		if err := s.spCharsetSP(); err != nil {
 			return err
 		}
 	}
@@ -173,6 +173,17 @@ func (s *session) parseCharset() error {
 		return no(codeBadCharset+" (UTF-8 US-ASCII)", "Unsupported charset")
 	}
 	return nil
+}
+
+// spCharsetSP reads SP charset SP.
+func (s *session) spCharsetSP() error {
+	if err := s.p.SP(); err != nil {
+		return err
+	}
+	if err := s.parseCharset(); err != nil {
+		return err
+	}
+	return s.p.SP()
 }
 
 // parseSearchKeys reads the search keys up to the end of the command
@@ -412,12 +423,7 @@ func (s *session) writeSearch(tag string, c *searchCmd, uids []uint32) {
 	if c.retSave && !c.retMin && !c.retMax && !c.retAll && !c.retCount {
 		return
 	}
-	w.Raw("* ESEARCH (TAG ")
-	w.Quoted(tag)
-	w.Raw(")")
-	if c.uid {
-		w.Raw(" UID")
-	}
+	s.writeESearchHead(tag, c.uid)
 	if len(uids) > 0 {
 		if c.retMin {
 			w.Raw(" MIN ")

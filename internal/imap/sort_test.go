@@ -1,0 +1,97 @@
+package imap
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+)
+
+// sortMail is message i of the SORT and THREAD tests: subjects with
+// reply prefixes, dates out of arrival order, different senders.
+func sortMail(from, to, subject, date string, bodyLen int) string {
+	return fmt.Sprintf("From: %s\r\nTo: %s\r\nSubject: %s\r\nDate: %s\r\n\r\n%s\r\n",
+		from, to, subject, date, strings.Repeat("x", bodyLen))
+}
+
+func sortEnv(t *testing.T) *env {
+	e := newEnv(t, envOptions{})
+	e.deliver(testUser,
+		sortMail("Zed <zed@example.org>", "bob@example.net", "Re: lunch", "Tue, 7 May 2024 10:00:00 +0000", 3000),
+		sortMail("\"Ann\" <ann@example.org>", "Carl <carl@example.net>", "lunch", "Mon, 6 May 2024 10:00:00 +0000", 1000),
+		sortMail("bob@example.org", "amy@example.net", "[list] Budget", "Wed, 8 May 2024 10:00:00 +0000", 2000),
+		sortMail("Ann <ann@example.org>", "dan@example.net", "Fwd: lunch", "not a date", 4000),
+		sortMail("Yves <yves@example.org>", "Eve <eve@example.net>", "budget (fwd)", "Sun, 5 May 2024 10:00:00 +0000", 500),
+	)
+	return e
+}
+
+func TestSort(t *testing.T) {
+	e := sortEnv(t)
+	c := dialSelected(t, e, true)
+	for cmd, want := range map[string]string{
+		"SORT (ARRIVAL) UTF-8 ALL":               "* SORT 1 2 3 4 5",
+		"SORT (REVERSE ARRIVAL) UTF-8 ALL":       "* SORT 1 2 3 4 5", // one arrival time: sequence order
+		"SORT (REVERSE SIZE) UTF-8 ALL":          "* SORT 4 1 3 2 5",
+		"SORT (SIZE) US-ASCII ALL":               "* SORT 5 2 3 1 4",
+		"SORT (DATE) UTF-8 ALL":                  "* SORT 5 4 2 1 3", // 4 has no parsable date: its arrival, May 6 07:08
+		"SORT (SUBJECT) UTF-8 ALL":               "* SORT 3 5 1 2 4",
+		"SORT (SUBJECT REVERSE DATE) UTF-8 ALL":  "* SORT 3 5 1 2 4",
+		"SORT (FROM) UTF-8 ALL":                  "* SORT 2 4 3 5 1",
+		"SORT (TO) UTF-8 ALL":                    "* SORT 3 1 2 4 5",
+		"SORT (DISPLAYFROM) UTF-8 ALL":           "* SORT 2 4 3 5 1",
+		"SORT (DISPLAYTO) UTF-8 ALL":             "* SORT 3 1 2 4 5",
+		"SORT (CC SUBJECT) UTF-8 ALL":            "* SORT 3 5 1 2 4",
+		"SORT (SIZE) UTF-8 FROM ann":             "* SORT 2 4",
+		"UID SORT (REVERSE SIZE) UTF-8 2:4":      "* SORT 4 3 2",
+		"SORT (SIZE) UTF-8 SUBJECT nothing-such": "* SORT",
+	} {
+		res, err := c.MustOK(cmd)
+		if err != nil {
+			t.Errorf("%s: %v", cmd, err)
+			continue
+		}
+		if got := res.Named("SORT"); len(got) != 1 || strings.TrimRight(got[0].Raw, "\r\n") != want {
+			t.Errorf("%s: %v, want %s", cmd, res.Untagged, want)
+		}
+	}
+	// ESORT (RFC 5267): ALL in sort order, MIN and MAX its ends.
+	res, err := c.MustOK("SORT RETURN (MIN MAX COUNT ALL) (SIZE) UTF-8 ALL")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := res.Untagged[0].Raw; !strings.HasPrefix(got, `* ESEARCH (TAG "`) || !strings.HasSuffix(got, `) MIN 5 MAX 4 ALL 5,2,3,1,4 COUNT 5`+"\r\n") {
+		t.Errorf("ESORT: %q", got)
+	}
+	for _, cmd := range []string{"SORT () UTF-8 ALL", "SORT (REVERSE) UTF-8 ALL", "SORT (NAME) UTF-8 ALL",
+		"SORT SIZE UTF-8 ALL", "SORT (SIZE) UTF-8"} {
+		if res, err := c.Do(cmd); err != nil || res.Status.Name != "BAD" {
+			t.Errorf("%s: %v %v", cmd, res.Status, err)
+		}
+	}
+	if res, err := c.Do("SORT (SIZE) KOI8-R ALL"); err != nil || res.Status.Code != "BADCHARSET" {
+		t.Errorf("KOI8-R: %v %v", res.Status, err)
+	}
+}
+
+func TestThreadOrderedSubject(t *testing.T) {
+	e := sortEnv(t)
+	c := dialSelected(t, e, true)
+	for cmd, want := range map[string]string{
+		// budget: 5 (May 5), 3 (May 8); lunch: 4 (its arrival, May 6 07:08), 2 (May 6 10:00), 1 (May 7).
+		"THREAD ORDEREDSUBJECT UTF-8 ALL":         "* THREAD (5 3)(4 (2)(1))",
+		"UID THREAD ORDEREDSUBJECT UTF-8 1:3":     "* THREAD (2 1)(3)",
+		"THREAD ORDEREDSUBJECT UTF-8 SUBJECT xyz": "* THREAD",
+	} {
+		res, err := c.MustOK(cmd)
+		if err != nil {
+			t.Errorf("%s: %v", cmd, err)
+			continue
+		}
+		if got := res.Named("THREAD"); len(got) != 1 || strings.TrimRight(got[0].Raw, "\r\n") != want {
+			t.Errorf("%s: %v, want %s", cmd, res.Untagged, want)
+		}
+	}
+	if res, err := c.Do("THREAD REFERENCES UTF-8 ALL"); err != nil || res.Status.Name != "BAD" {
+		t.Errorf("REFERENCES: %v %v", res.Status, err)
+	}
+}
