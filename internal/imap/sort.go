@@ -48,6 +48,11 @@ type sortItem struct {
 	// the base subject, the first address's mailbox (FROM, TO, CC), its
 	// display name (DISPLAYFROM, DISPLAYTO).
 	texts [nSortKeys]string
+	// For THREAD=REFERENCES: the Message-ID, the References (else the
+	// In-Reply-To) identifiers, and whether the subject is a reply.
+	msgID string
+	refs  []string
+	reply bool
 }
 
 // cmdSort: SORT [RETURN (...)] (criteria) charset search-keys.
@@ -62,7 +67,7 @@ func (s *session) cmdSort(tag string, uid bool) error {
 	if err != nil {
 		return err
 	}
-	items, err := s.sortItems(hits, true)
+	items, err := s.sortItems(hits, true, false)
 	if err != nil {
 		return err
 	}
@@ -122,7 +127,7 @@ func (s *session) parseSort(c *searchCmd) ([]sortCriterion, error) {
 // sortItems reads what sorting and threading compare for the messages
 // uids (ascending), in batches, from their summaries (computed and cached
 // when missing).
-func (s *session) sortItems(uids []uint32, addresses bool) ([]sortItem, error) {
+func (s *session) sortItems(uids []uint32, addresses, threading bool) ([]sortItem, error) {
 	v := s.sel
 	items := make([]sortItem, 0, len(uids))
 	for len(uids) > 0 {
@@ -155,6 +160,16 @@ func (s *session) sortItems(uids []uint32, addresses bool) ([]sortItem, error) {
 			it := sortItem{uid: m.UID, seq: v.seqOf(m.UID), arrival: m.InternalDate, size: m.Size,
 				sent: sum.Envelope.Date}
 			it.texts[sortSubject] = strings.ToLower(message.BaseSubject(sum.Envelope.Subject))
+			if threading {
+				e := sum.Envelope
+				if ids := message.MessageIDs(e.MessageID); len(ids) > 0 {
+					it.msgID = ids[0]
+				}
+				if it.refs = message.MessageIDs(e.References); len(it.refs) == 0 {
+					it.refs = message.MessageIDs(e.InReplyTo)[:min(1, len(message.MessageIDs(e.InReplyTo)))]
+				}
+				it.reply = message.IsReplyOrForward(e.Subject)
+			}
 			if it.sent.IsZero() {
 				it.sent = m.InternalDate // RFC 5256 section 2.2
 			}

@@ -91,7 +91,44 @@ func TestThreadOrderedSubject(t *testing.T) {
 			t.Errorf("%s: %v, want %s", cmd, res.Untagged, want)
 		}
 	}
-	if res, err := c.Do("THREAD REFERENCES UTF-8 ALL"); err != nil || res.Status.Name != "BAD" {
-		t.Errorf("REFERENCES: %v %v", res.Status, err)
+	if res, err := c.Do("THREAD NOSUCH UTF-8 ALL"); err != nil || res.Status.Name != "BAD" {
+		t.Errorf("unknown algorithm: %v %v", res.Status, err)
+	}
+}
+
+// threadMail is a message with the given identifiers for THREAD REFERENCES.
+func threadMail(subject, date, id, refs string) string {
+	h := fmt.Sprintf("From: a@example.org\r\nSubject: %s\r\nDate: %s\r\nMessage-ID: %s\r\n", subject, date, id)
+	if refs != "" {
+		h += "References: " + refs + "\r\n"
+	}
+	return h + "\r\nbody\r\n"
+}
+
+func TestThreadReferences(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	d := func(day int) string { return fmt.Sprintf("Mon, %d May 2024 10:00:00 +0000", day) }
+	e.deliver(testUser,
+		threadMail("topic", d(1), "<a@x>", ""),                // 1
+		threadMail("Re: topic", d(2), "<b@x>", "<a@x>"),       // 2: reply to 1
+		threadMail("Re: topic", d(4), "<c@x>", "<a@x> <b@x>"), // 3: reply to 2
+		threadMail("Re: topic", d(3), "<d@x>", "<a@x>"),       // 4: reply to 1, before 3
+		threadMail("other", d(5), "<e@x>", ""),                // 5: alone
+		threadMail("Re: lost", d(6), "<f@x>", "<gone@x>"),     // 6: parent never seen
+		threadMail("Re: lost", d(7), "<g@x>", "<gone@x>"),     // 7: sibling of 6
+		threadMail("Re: other", d(8), "<h@x>", "<nowhere@x>"), // 8: merged under 5 by subject
+	)
+	c := dialSelected(t, e, true)
+	for cmd, want := range map[string]string{
+		"THREAD REFERENCES UTF-8 ALL":     "* THREAD (1 (2 3)(4))(5 8)((6)(7))",
+		"UID THREAD REFERENCES UTF-8 1:2": "* THREAD (1 2)",
+	} {
+		res, err := c.MustOK(cmd)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := res.Named("THREAD"); len(got) != 1 || strings.TrimRight(got[0].Raw, "\r\n") != want {
+			t.Errorf("%s: %q, want %s", cmd, res.Named("THREAD")[0].Raw, want)
+		}
 	}
 }

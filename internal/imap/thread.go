@@ -5,10 +5,10 @@ import (
 	"strings"
 )
 
-// THREAD and UID THREAD (RFC 5256) with the ORDEREDSUBJECT algorithm:
-// messages grouped by base subject, each group ordered by sent date, the
-// first message the parent of the others; groups ordered by the sent date
-// of their first message.
+// THREAD and UID THREAD (RFC 5256). ORDEREDSUBJECT: messages grouped by
+// base subject, each group ordered by sent date, the first message the
+// parent of the others; groups ordered by the sent date of their first
+// message. REFERENCES: RFC 5256 section 2.2 (thread_references.go).
 
 // cmdThread: THREAD algorithm charset search-keys.
 func (s *session) cmdThread(tag string, uid bool) error {
@@ -20,7 +20,8 @@ func (s *session) cmdThread(tag string, uid bool) error {
 	if err != nil {
 		return err
 	}
-	if !strings.EqualFold(alg, "ORDEREDSUBJECT") {
+	refs := strings.EqualFold(alg, "REFERENCES")
+	if !refs && !strings.EqualFold(alg, "ORDEREDSUBJECT") {
 		return bad("Unsupported threading algorithm %q", alg)
 	}
 	if err := s.spCharsetSP(); err != nil {
@@ -34,11 +35,15 @@ func (s *session) cmdThread(tag string, uid bool) error {
 	if err != nil {
 		return err
 	}
-	items, err := s.sortItems(hits, false)
+	items, err := s.sortItems(hits, false, refs)
 	if err != nil {
 		return err
 	}
-	s.writeThreads(orderedSubject(items), uid)
+	if refs {
+		s.writeRefThreads(referenceThreads(items), uid)
+	} else {
+		s.writeThreads(orderedSubject(items), uid)
+	}
 	return nil
 }
 

@@ -104,3 +104,31 @@ func stripLeader(s string) string {
 	}
 	return strings.TrimLeft(rest[n+1:], " ")
 }
+
+// IsReplyOrForward reports whether a subject has something BaseSubject
+// removes (a "Re:", "Fwd:", "[blob]" or "(fwd)"): RFC 5256 THREAD
+// REFERENCES merges such a thread under one without.
+func IsReplyOrForward(subject string) bool {
+	s := decodeWords(subject)
+	return BaseSubject(subject) != collapseSpace(s)
+}
+
+// MessageIDs returns the message identifiers ("<...>") in a Message-ID,
+// In-Reply-To or References field, in order.
+func MessageIDs(v string) []string {
+	var ids []string
+	for {
+		i := strings.IndexByte(v, '<')
+		if i < 0 {
+			return ids
+		}
+		j := strings.IndexByte(v[i:], '>')
+		if j < 0 {
+			return ids
+		}
+		if id := strings.Join(strings.Fields(v[i:i+j+1]), ""); len(id) > 2 {
+			ids = append(ids, id)
+		}
+		v = v[i+j+1:]
+	}
+}
