@@ -4,6 +4,9 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+
+	goimap "github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
 )
 
 // sortMail is message i of the SORT and THREAD tests: subjects with
@@ -130,5 +133,30 @@ func TestThreadReferences(t *testing.T) {
 		if got := res.Named("THREAD"); len(got) != 1 || strings.TrimRight(got[0].Raw, "\r\n") != want {
 			t.Errorf("%s: %q, want %s", cmd, res.Named("THREAD")[0].Raw, want)
 		}
+	}
+}
+
+// go-imap's client (a third-party implementation) reads our SORT and
+// THREAD answers. (It expects a space before every thread of a THREAD
+// answer, which RFC 5256's grammar does not have, so only a single
+// thread is asked for here.)
+func TestSortThreadGoClient(t *testing.T) {
+	e := sortEnv(t)
+	c := e.client(testUser, testPass, nil)
+	e.selectInbox(c)
+	nums, err := c.Sort(&imapclient.SortOptions{SearchCriteria: &goimap.SearchCriteria{},
+		SortCriteria: []imapclient.SortCriterion{{Key: imapclient.SortKeySubject}, {Key: imapclient.SortKeyDate, Reverse: true}}}).Wait()
+	if err != nil || fmt.Sprint(nums) != "[3 5 1 2 4]" {
+		t.Errorf("SORT (SUBJECT REVERSE DATE): %v %v", nums, err)
+	}
+	uids, err := c.UIDSort(&imapclient.SortOptions{SearchCriteria: &goimap.SearchCriteria{Header: []goimap.SearchCriteriaHeaderField{{Key: "Subject", Value: "lunch"}}},
+		SortCriteria: []imapclient.SortCriterion{{Key: imapclient.SortKeySize, Reverse: true}}}).Wait()
+	if err != nil || fmt.Sprint(uids) != "[4 1 2]" {
+		t.Errorf("UID SORT (REVERSE SIZE) SUBJECT lunch: %v %v", uids, err)
+	}
+	threads, err := c.Thread(&imapclient.ThreadOptions{Algorithm: goimap.ThreadOrderedSubject,
+		SearchCriteria: &goimap.SearchCriteria{Header: []goimap.SearchCriteriaHeaderField{{Key: "Subject", Value: "lunch"}}}}).Wait()
+	if err != nil || len(threads) != 1 || fmt.Sprint(threads[0].Chain) != "[4]" || len(threads[0].SubThreads) != 2 {
+		t.Errorf("THREAD ORDEREDSUBJECT SUBJECT lunch: %+v %v", threads, err)
 	}
 }
