@@ -25,9 +25,7 @@ import (
 func BenchmarkFetchMailbox(b *testing.B) {
 	const n = 2000
 	e, total := benchMailbox(b, n)
-	c := newFraming(b, e.addr)
-	c.run("a LOGIN " + testUser + ` "` + testPass + `"`)
-	c.run("b SELECT INBOX")
+	c := selectedFraming(b, e)
 	round := func() {
 		if got := c.run("c FETCH 1:* (ENVELOPE)"); got != n {
 			b.Fatalf("%d ENVELOPE responses", got)
@@ -64,9 +62,7 @@ func BenchmarkFetchEnvelopeUncached(b *testing.B) {
 	for i, m := range msgs {
 		clear[i] = store.SummaryUpdate{MessageID: m.ID}
 	}
-	c := newFraming(b, e.addr)
-	c.run("a LOGIN " + testUser + ` "` + testPass + `"`)
-	c.run("b SELECT INBOX")
+	c := selectedFraming(b, e)
 	b.SetBytes(total)
 	b.ReportAllocs()
 	for b.Loop() {
@@ -105,6 +101,14 @@ func benchMailbox(b *testing.B, n int) (*env, int64) {
 	}
 	wg.Wait()
 	return e, total
+}
+
+// selectedFraming logs a framing client in and selects INBOX.
+func selectedFraming(b *testing.B, e *env) *framing {
+	c := newFraming(b, e.addr)
+	c.run("a LOGIN " + testUser + ` "` + testPass + `"`)
+	c.run("b SELECT INBOX")
+	return c
 }
 
 // framing is a client that reads responses only as far as needed to find

@@ -140,28 +140,19 @@ func (s *session) sortItems(uids []uint32, addresses, threading bool) ([]sortIte
 			return nil, err
 		}
 		msgs = onlyUIDs(msgs, batch)
-		sums, cache, err := s.batchSummaries(msgs, false)
+		envs, cache, err := s.batchEnvelopes(msgs)
 		if err != nil {
 			return nil, err
 		}
 		for i := range msgs {
 			m := &msgs[i]
-			sum := sums[i]
-			if sum == nil {
-				var upd *store.SummaryUpdate
-				body := &bodySource{s: s, m: m}
-				sum, upd, err = s.summary(m, body)
-				body.close()
-				if err != nil {
-					continue // gone meanwhile, or unreadable: not sorted
-				}
-				cache = append(cache, *upd)
+			e := envs[i]
+			if e == nil {
+				continue // gone meanwhile, or unreadable: not sorted
 			}
-			it := sortItem{uid: m.UID, seq: v.seqOf(m.UID), arrival: m.InternalDate, size: m.Size,
-				sent: sum.Envelope.Date}
-			it.texts[sortSubject] = strings.ToLower(message.BaseSubject(sum.Envelope.Subject))
+			it := sortItem{uid: m.UID, seq: v.seqOf(m.UID), arrival: m.InternalDate, size: m.Size, sent: e.Date}
+			it.texts[sortSubject] = strings.ToLower(message.BaseSubject(e.Subject))
 			if threading {
-				e := sum.Envelope
 				if ids := message.MessageIDs(e.MessageID); len(ids) > 0 {
 					it.msgID = ids[0]
 				}
@@ -174,7 +165,6 @@ func (s *session) sortItems(uids []uint32, addresses, threading bool) ([]sortIte
 				it.sent = m.InternalDate // RFC 5256 section 2.2
 			}
 			if addresses {
-				e := sum.Envelope
 				it.texts[sortFrom], it.texts[sortTo], it.texts[sortCc] = firstMailbox(e.From), firstMailbox(e.To), firstMailbox(e.Cc)
 				it.texts[sortDisplayFrom], it.texts[sortDisplayTo] = displayName(e.From), displayName(e.To)
 			}
@@ -185,6 +175,47 @@ func (s *session) sortItems(uids []uint32, addresses, threading bool) ([]sortIte
 		}
 	}
 	return items, nil
+}
+
+// batchEnvelopes returns the envelopes of a batch: decoded alone from
+// the cached summaries, and for messages without a usable one from new
+// summaries (read per batch, parsed, and returned to be cached). nil
+// where a message could not be read.
+func (s *session) batchEnvelopes(msgs []store.Message) ([]*message.Envelope, []store.SummaryUpdate, error) {
+	envs := make([]*message.Envelope, len(msgs))
+	var lacking []store.Message
+	var at []int
+	for i := range msgs {
+		if e, err := message.UnmarshalEnvelope(msgs[i].Summary); err == nil {
+			envs[i] = e
+		} else {
+			lacking = append(lacking, msgs[i])
+			at = append(at, i)
+		}
+	}
+	if len(lacking) == 0 {
+		return envs, nil, nil
+	}
+	sums, cache, err := s.batchSummaries(lacking, false)
+	if err != nil {
+		return nil, nil, err
+	}
+	for j, i := range at {
+		sum := sums[j]
+		if sum == nil {
+			m := &lacking[j]
+			body := &bodySource{s: s, m: m}
+			var upd *store.SummaryUpdate
+			sum, upd, err = s.summary(m, body)
+			body.close()
+			if err != nil {
+				continue
+			}
+			cache = append(cache, *upd)
+		}
+		envs[i] = sum.Envelope
+	}
+	return envs, cache, nil
 }
 
 // firstMailbox is the addr-mailbox of the first address (RFC 5256 FROM,

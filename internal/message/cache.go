@@ -111,6 +111,21 @@ func UnmarshalSummary(b []byte) (*Summary, error) {
 	return s, nil
 }
 
+// UnmarshalEnvelope decodes only the envelope of a cached summary (it
+// comes first), for SORT and THREAD, which need nothing else. An error
+// means the message must be summarized again.
+func UnmarshalEnvelope(b []byte) (*Envelope, error) {
+	if len(b) < 2 || b[0] != cacheMagic || b[1] != summaryVersion {
+		return nil, ErrStaleSummary
+	}
+	d := &cacheDecoder{b: b[2:]}
+	e := d.envelope()
+	if d.err != nil {
+		return nil, errBadCache
+	}
+	return e, nil
+}
+
 type cacheDecoder struct {
 	b   []byte
 	err error
