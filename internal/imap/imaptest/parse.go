@@ -4,6 +4,10 @@
 // (untagged data, tagged status with its response code, literals), with a
 // deadline on every read. It knows nothing of any server's internals, so
 // the same test can run against Pochta and against another IMAP server.
+//
+// Stress runs a bounded multi-client stress test on top of it: random
+// sessions, each checked against a model of its mailbox built only from
+// what the server announced (model.go).
 package imaptest
 
 import (
