@@ -60,7 +60,7 @@ func (s *session) cmdSort(tag string, uid bool) error {
 	v := s.sel
 	c := &searchCmd{uid: uid}
 	var crit []sortCriterion
-	hits, err := s.searchWith(c, func() (err error) {
+	hits, err := s.sortSearch(c, func() (err error) {
 		crit, err = s.parseSort(c)
 		return err
 	})
@@ -77,6 +77,22 @@ func (s *session) cmdSort(tag string, uid bool) error {
 	}
 	s.writeSort(tag, c, items)
 	return nil
+}
+
+// sortSearch is searchWith for SORT and THREAD, where the program ALL
+// (the usual one) is answered from the view without a listing: sortItems
+// reads every message anyway and leaves out those the store no longer has.
+func (s *session) sortSearch(c *searchCmd, parse func() error) ([]uint32, error) {
+	if err := parse(); err != nil {
+		if c.retSave {
+			s.sel.searchRes = nil
+		}
+		return nil, err
+	}
+	if r := c.root; r.op == opAnd && len(r.sub) == 1 && r.sub[0].op == opAll {
+		return slices.Clone(s.sel.uids), nil
+	}
+	return s.searchWith(c, func() error { return nil })
 }
 
 // parseSort reads the arguments of SORT up to the end of the command.

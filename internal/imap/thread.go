@@ -28,10 +28,7 @@ func (s *session) cmdThread(tag string, uid bool) error {
 		return err
 	}
 	c := &searchCmd{uid: uid}
-	if err := s.parseSearchKeys(c); err != nil {
-		return err
-	}
-	hits, err := s.runSearch(c)
+	hits, err := s.sortSearch(c, func() error { return s.parseSearchKeys(c) })
 	if err != nil {
 		return err
 	}
