@@ -53,7 +53,7 @@ func (s *session) cmdFetch(_ string, uid bool) error {
 // (RFC 9051 section 7.1, RFC 2180 section 4.1.2).
 func (s *session) fetch(uids []uint32, f *fetchItems) error {
 	v := s.sel
-	needSummary, needBody := f.needSummary(), len(f.sections) > 0
+	needSummary, needBody := f.needSummary(), len(f.sections) > 0 || f.preview
 	markSeen := f.setsSeen() && !v.readOnly
 	batchSize := DefaultMaxFetchBatch
 	if needBody {
@@ -179,7 +179,7 @@ func (s *session) fetchMessage(m *store.Message, f *fetchItems, seenNow bool, su
 	seq := s.sel.seqOf(m.UID)
 	body := &bodySource{s: s, m: m}
 	defer body.close()
-	if len(f.sections) > 0 {
+	if len(f.sections) > 0 || f.preview {
 		if err := body.open(); err != nil {
 			return nil, err
 		}
@@ -194,6 +194,18 @@ func (s *session) fetchMessage(m *store.Message, f *fetchItems, seenNow bool, su
 	for _, sec := range f.sections {
 		if err := checkBinary(sec, sum); err != nil {
 			return nil, err
+		}
+	}
+	var preview string
+	if f.preview {
+		if pp := sum.PreviewPart(); pp != nil {
+			r, err := body.section(pp.BodyStart, pp.Size())
+			if err != nil {
+				return nil, err
+			}
+			if preview, err = message.Preview(pp, r); err != nil {
+				return nil, err
+			}
 		}
 	}
 	if f.flags || seenNow {
@@ -239,6 +251,10 @@ func (s *session) fetchMessage(m *store.Message, f *fetchItems, seenNow bool, su
 	if f.bodyStructure {
 		item("BODYSTRUCTURE ")
 		s.writeBodyStructure(sum.Structure, true)
+	}
+	if f.preview {
+		item("PREVIEW ")
+		w.String(preview) // "" when the message has no text to preview
 	}
 	for _, sec := range f.sections {
 		item("")

@@ -544,3 +544,19 @@ func checkLeftOut(t *testing.T, c *imaptest.Conn) {
 		t.Errorf("UIDs %v, status %s", uids, res.Status.Raw)
 	}
 }
+
+func TestFetchPreview(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	e.deliver(testUser, nestedMail, "Content-Type: image/png\r\n\r\nxxxx\r\n")
+	c := dialSelected(t, e, true)
+	got := fetchOne(t, c, "FETCH 1 (PREVIEW (LAZY) UID)")
+	if got["PREVIEW"] != `"first part"` || got["UID"] != "1" {
+		t.Errorf("PREVIEW: %v", got)
+	}
+	if got := fetchOne(t, c, "FETCH 2 PREVIEW"); got["PREVIEW"] != `""` {
+		t.Errorf("PREVIEW of an image: %v", got)
+	}
+	if res, err := c.Do("FETCH 1 (PREVIEW (FUZZY))"); err != nil || res.Status.Name != "BAD" {
+		t.Errorf("PREVIEW (FUZZY): %v %v", res.Status, err)
+	}
+}
