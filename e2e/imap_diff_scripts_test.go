@@ -590,6 +590,56 @@ func diffScripts() []diffGroup {
 				cmd("a", "FETCH 1 FLAGS"),
 			}
 		}},
+		{"sort-thread", func(u string) []dstep {
+			msg := func(from, to, cc, subject, date, id, refs, body string) string {
+				h := "From: " + from + "\r\nTo: " + to + "\r\n"
+				if cc != "" {
+					h += "Cc: " + cc + "\r\n"
+				}
+				h += "Subject: " + subject + "\r\nDate: " + date + "\r\nMessage-ID: <" + id + "@example.org>\r\n"
+				if refs != "" {
+					h += "In-Reply-To: <" + refs + "@example.org>\r\nReferences: <" + refs + "@example.org>\r\n"
+				}
+				return h + "\r\n" + body + "\r\n"
+			}
+			msgs := []string{
+				msg("Zoe <zoe@example.org>", "bob@example.test", "", "Meeting notes", "Mon, 6 May 2024 09:00:00 +0000", "t1", "", "first"),
+				msg("\"Adam A\" <adam@example.org>", "carl@example.test", "dora@example.test", "Re: Meeting notes", "Mon, 6 May 2024 10:00:00 +0200", "t2", "t1", "a reply, somewhat longer than the others"),
+				msg("mike@example.org", "bob@example.test", "", "[list] Release 2.0", "Sun, 5 May 2024 23:00:00 -0100", "t3", "", "list"),
+				msg("Beth <beth@example.org>", "Al <al@example.test>", "", "Fwd: Meeting notes", "Tue, 7 May 2024 08:00:00 +0000", "t4", "", "forwarded"),
+				msg("Zoe <zoe@example.org>", "bob@example.test", "", "RE: Re: Meeting notes", "Tue, 7 May 2024 09:00:00 +0000", "t5", "t2", "reply to the reply"),
+				msg("carl@example.org", "bob@example.test", "", "release 2.0", "Wed, 8 May 2024 12:00:00 +0000", "t6", "", "lowercase subject, same base"),
+			}
+			s := []dstep{login("a", u)}
+			for i, m := range msgs {
+				s = append(s, cmd("a", fmt.Sprintf("APPEND INBOX () \"%02d-May-2024 07:00:00 +0000\"", 10-i), imaptest.LitPlus(m)))
+			}
+			s = append(s,
+				cmd("a", "SELECT INBOX"),
+				cmd("a", "SORT (ARRIVAL) UTF-8 ALL"),
+				cmd("a", "SORT (DATE) UTF-8 ALL"),
+				cmd("a", "SORT (REVERSE DATE) UTF-8 ALL"),
+				cmd("a", "SORT (SUBJECT) UTF-8 ALL"),
+				cmd("a", "SORT (SUBJECT REVERSE ARRIVAL) UTF-8 ALL"),
+				cmd("a", "SORT (FROM) UTF-8 ALL"),
+				cmd("a", "SORT (TO CC) UTF-8 ALL"),
+				cmd("a", "SORT (CC) UTF-8 ALL"),
+				cmd("a", "SORT (SIZE) UTF-8 ALL"),
+				cmd("a", "SORT (DISPLAYFROM) UTF-8 ALL"),
+				cmd("a", "SORT (DISPLAYTO) UTF-8 ALL"),
+				cmd("a", "UID SORT (SUBJECT) UTF-8 ALL"),
+				cmd("a", "SORT (SUBJECT) UTF-8 SUBJECT meeting"),
+				cmd("a", "SORT RETURN (MIN MAX COUNT ALL) (DATE) UTF-8 ALL"),
+				cmd("a", "SORT (NOSUCHKEY) UTF-8 ALL"),
+				cmd("a", "SORT (DATE) X-NO-SUCH-CHARSET ALL"),
+				cmd("a", "THREAD ORDEREDSUBJECT UTF-8 ALL"),
+				cmd("a", "THREAD REFERENCES UTF-8 ALL"),
+				cmd("a", "UID THREAD REFERENCES UTF-8 ALL"),
+				cmd("a", "THREAD REFERENCES UTF-8 FROM zoe"),
+				cmd("a", "THREAD NOSUCHALGORITHM UTF-8 ALL"),
+			)
+			return s
+		}},
 		{"errors", func(u string) []dstep {
 			// Spread over three connections: each server closes a session
 			// after some number of errors (a bound issue 8 asks for), which
