@@ -13,7 +13,11 @@
 # cache), then ROUNDS timed "SEARCH BODY <string no message has>" (every
 # message is read) and ROUNDS timed "SEARCH BODY <string in one message>".
 # The client is Python's imaplib; its cost is one short response per
-# command. Knobs: NMSG, ROUNDS (5), WORK (scratch dir, kept).
+# command. Then the memory check: 20 connections of another account log in
+# (one after the other: logins cost argon2id memory of their own), the
+# server's peak RSS is reset (/proc/PID/clear_refs), the 20 run SEARCH BODY
+# at once over one 45 MB message, and the peak RSS is read (VmHWM).
+# Knobs: NMSG, ROUNDS (5), WORK (scratch dir, kept).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -25,6 +29,7 @@ DPORT=11254 # Dovecot, IMAP
 PASS=bench-Secret-7
 DOMAIN=bench.test
 USER=s1@$DOMAIN
+BIGUSER=s2@$DOMAIN
 BIN=$WORK/bin
 P=$WORK/pochta
 D=$WORK/dovecot
@@ -51,6 +56,17 @@ log "pochta: init, account, messages"
 "$BIN/pochta" init -d "$P" --domain "$DOMAIN" --hostname "mail.$DOMAIN" > "$WORK/pochta-init.log"
 echo "$PASS" | "$BIN/pochta" -d "$P" user add "$USER" --password-stdin > /dev/null
 "$BIN/bulkdeliver" -d "$P" -to "$USER" -src "$WORK/msgs" > /dev/null
+echo "$PASS" | "$BIN/pochta" -d "$P" user add "$BIGUSER" --password-stdin > /dev/null
+mkdir -p "$WORK/big"
+python3 - "$WORK/big/000001.eml" <<'PY'
+import sys
+line = "Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod tempor.\r\n"
+with open(sys.argv[1], "w", newline="") as f:
+    f.write("From: Ann <ann@example.org>\r\nSubject: big\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n")
+    f.write(line * (45 * 1024 * 1024 // len(line)))
+    f.write("the needle at the end\r\n")
+PY
+"$BIN/bulkdeliver" -d "$P" -to "$BIGUSER" -src "$WORK/big" > /dev/null
 
 log "dovecot: config, passwd-file, Maildir"
 mkdir -p "$D/run" "$D/mail"
@@ -65,7 +81,8 @@ log "starting servers: pochta 127.0.0.1:$PPORT, dovecot 127.0.0.1:$DPORT"
 OFF=(-o "imaps.listen=" -o "pop3.listen=" -o "pop3s.listen=")
 grep -q 'http\.listen' "$ROOT/docs/CONFIG.md" && OFF+=(-o "http.listen=" -o "https.listen=" -o "metrics.listen=")
 "$BIN/pochta" -d "$P" serve -o "imap.listen=127.0.0.1:$PPORT" "${OFF[@]}" 2> "$WORK/pochta-serve.log" &
-PIDS+=("$!")
+POCHTA_PID=$!
+PIDS+=("$POCHTA_PID")
 dovecot -c "$D/dovecot.conf"
 wait_port "$PPORT"
 wait_port "$DPORT"
@@ -100,4 +117,29 @@ PY
 	time_search dovecot "$DPORT"
 	time_search pochta "$PPORT"
 	time_search dovecot "$DPORT"
+	python3 - "$POCHTA_PID" "$PPORT" "$BIGUSER" "$PASS" <<'PY'
+import imaplib, sys, threading
+pid, port, user, password = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+def kib(key):
+    return next(int(l.split()[1]) for l in open(f"/proc/{pid}/status") if l.startswith(key))
+conns = []
+for _ in range(20):
+    c = imaplib.IMAP4("127.0.0.1", port)
+    c.login(user, password)
+    c.select("INBOX", readonly=True)
+    conns.append(c)
+base = kib("VmRSS:")
+open(f"/proc/{pid}/clear_refs", "w").write("5")
+bad = []
+def one(c):
+    typ, data = c.search(None, "BODY", '"NEEDLE AT THE END"')
+    if typ != "OK" or data[0] != b"1":
+        bad.append((typ, data))
+threads = [threading.Thread(target=one, args=(c,)) for c in conns]
+for t in threads: t.start()
+for t in threads: t.join()
+if bad:
+    sys.exit(f"SEARCH BODY on the 45 MB message: {bad[:3]}")
+print(f"RESULT pochta memory parallel=20 message_mb=45 rss_before_kb={base} peak_rss_kb={kib('VmHWM:')}")
+PY
 } | tee "$WORK/results.txt"

@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/pochta-mail/pochta/internal/imap/imaptest"
 )
 
 // pochtaBin is the binary under test, built once by TestMain.
@@ -42,6 +44,7 @@ func TestMain(m *testing.M) {
 // `pochta serve` process running on it.
 type instance struct {
 	t     *testing.T
+	bin   string // the pochta binary serve runs; pochtaBin when empty
 	dir   string
 	addrs map[string]string // listener name -> bound address
 	cmd   *exec.Cmd
@@ -53,6 +56,66 @@ func newInstance(t *testing.T, domain string) *instance {
 	t.Helper()
 	in := &instance{t: t, dir: filepath.Join(t.TempDir(), "data")}
 	in.run("", "init", "-d", in.dir, "--domain", domain, "--hostname", "mail."+domain)
+	return in
+}
+
+// need skips the test when a third-party program it drives is missing.
+func need(t *testing.T, program, debianPackage string) {
+	t.Helper()
+	if _, err := exec.LookPath(program); err != nil {
+		t.Skipf("%s is not installed (Debian package %s; .ci/run installs it)", program, debianPackage)
+	}
+}
+
+// imapSession logs in over plain IMAP with the raw-socket test client;
+// the connection closes at cleanup.
+func imapSession(t *testing.T, addr, user, pass string) *imaptest.Conn {
+	t.Helper()
+	c, err := imaptest.Dial(addr, imaptest.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	if err := c.Login(user, pass); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+var raceBin struct {
+	once sync.Once
+	path string
+	err  error
+}
+
+// pochtaRaceBin builds pochta with the race detector once, for tests that
+// want the server itself checked (a race makes serve exit 66, which the
+// instance's cleanup reports with the log).
+func pochtaRaceBin(t *testing.T) string {
+	t.Helper()
+	raceBin.once.Do(func() {
+		raceBin.path = pochtaBin + "-race"
+		out, err := exec.Command("go", "build", "-race", "-o", raceBin.path, "../cmd/pochta").CombinedOutput()
+		if err != nil {
+			raceBin.err = fmt.Errorf("go build -race: %v\n%s", err, out)
+		}
+	})
+	if raceBin.err != nil {
+		t.Fatal(raceBin.err)
+	}
+	return raceBin.path
+}
+
+// servedWith starts `pochta serve` (the given listeners) for one user of
+// example.test whose INBOX holds testMessages.
+func servedWith(t *testing.T, user, pass string, listeners ...string) *instance {
+	t.Helper()
+	in := newInstance(t, "example.test")
+	in.addUser(user, pass)
+	for _, m := range testMessages {
+		in.deliver(user, m)
+	}
+	in.serve(listeners)
 	return in
 }
 
@@ -110,7 +173,11 @@ func (in *instance) serve(want []string, overrides ...string) {
 	for _, o := range overrides {
 		args = append(args, "-o", o)
 	}
-	cmd := exec.Command(pochtaBin, args...)
+	bin := pochtaBin
+	if in.bin != "" {
+		bin = in.bin
+	}
+	cmd := exec.Command(bin, args...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)

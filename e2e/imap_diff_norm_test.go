@@ -78,6 +78,10 @@ var deliberateDifferences = []struct{ what, why string }{
 		"RFC 9051 §7.5.2 (and RFC 3501 §7.4.2): the section's value is an nstring"},
 	{"keywords in FLAGS and PERMANENTFLAGS, and FLAGS/PERMANENTFLAGS outside SELECT/EXAMINE: compared without keywords, and only in SELECT/EXAMINE",
 		"RFC 9051 §7.3.5 and §7.1: a server may keep keywords no message carries (Dovecot) or list those in use (Pochta), and may announce a new keyword at the STORE or just before the first FETCH showing it; the rule that matters (no keyword in FETCH before FLAGS listed it) is checked by the stress test's model"},
+	{"the ALERT response code",
+		"RFC 9051 §7.1: ALERT only asks the client to show the text to the user; which failures deserve it is the server's choice"},
+	{"ranges in ESORT's ALL (\"4:6\" or \"4,5,6\"), compared expanded in their order",
+		"RFC 5267 §3.2: ALL lists the messages in sort order; a range stands for its numbers in that order"},
 	{"the ID response's field values",
 		"RFC 2971 §3.3: the server's name, version, ... are implementation data"},
 	{"response codes on BAD",
@@ -91,12 +95,12 @@ var deliberateDifferences = []struct{ what, why string }{
 var comparedCaps = []string{
 	"IMAP4REV1", "LITERAL+", "ID", "ENABLE", "IDLE", "NAMESPACE", "UIDPLUS", "UNSELECT",
 	"CHILDREN", "LIST-EXTENDED", "LIST-STATUS", "SPECIAL-USE", "ESEARCH", "SEARCHRES", "MOVE",
-	"BINARY", "STATUS=SIZE",
+	"BINARY", "STATUS=SIZE", "SORT", "SORT=DISPLAY", "ESORT", "THREAD=REFERENCES", "THREAD=ORDEREDSUBJECT",
 }
 
 // droppedCodes are response codes removed before comparison (see
 // deliberateDifferences).
-var droppedCodes = map[string]bool{"CAPABILITY": true, "HIGHESTMODSEQ": true, "NOMODSEQ": true}
+var droppedCodes = map[string]bool{"CAPABILITY": true, "HIGHESTMODSEQ": true, "NOMODSEQ": true, "ALERT": true}
 
 // normaliser turns one server's responses into canonical lines.
 type normaliser struct{}
@@ -235,8 +239,14 @@ func (n *normaliser) untagged(command string, r *imaptest.Response) (string, boo
 			if args[i].Kind == imaptest.List && len(args[i].L) == 2 && args[i].L[0].IsAtom("TAG") {
 				args[i].L = []imaptest.Value{args[i].L[0], {Kind: imaptest.String, S: "tag"}}
 			}
+			// ESORT's ALL lists numbers in sort order (RFC 5267 §3.2):
+			// only SEARCH's is a set.
 			if i > 0 && args[i-1].IsAtom("ALL") {
-				args[i].S = canonSet(args[i].S)
+				if strings.Contains(strings.ToUpper(command), "SORT") {
+					args[i].S = expandOrdered(args[i].S)
+				} else {
+					args[i].S = canonSet(args[i].S)
+				}
 			}
 		}
 	}
@@ -463,4 +473,36 @@ func systemFlags(v imaptest.Value) imaptest.Value {
 		}
 	}
 	return out
+}
+
+// expandOrdered writes out the ranges of an ordered sequence list (ESORT's
+// ALL), keeping the order; anything it cannot read is returned unchanged.
+func expandOrdered(s string) string {
+	var out []string
+	for _, part := range strings.Split(s, ",") {
+		lo, hi, isRange := strings.Cut(part, ":")
+		a, err1 := strconv.Atoi(lo)
+		if !isRange {
+			if err1 != nil {
+				return s
+			}
+			out = append(out, lo)
+			continue
+		}
+		b, err2 := strconv.Atoi(hi)
+		if err1 != nil || err2 != nil || b-a > 100000 || a-b > 100000 {
+			return s
+		}
+		step := 1
+		if b < a {
+			step = -1
+		}
+		for i := a; ; i += step {
+			out = append(out, strconv.Itoa(i))
+			if i == b {
+				break
+			}
+		}
+	}
+	return strings.Join(out, ",")
 }

@@ -29,6 +29,9 @@ type dstep struct {
 	// pipeline, when set, sends these commands back to back before
 	// reading any answer (only non-synchronising literals in them).
 	pipeline [][]any
+	// sasl, when set, answers each continuation request of the command
+	// (AUTHENTICATE) with the next of these lines.
+	sasl []string
 	// statusOnly compares only the tagged status (with its code), for
 	// steps where untagged data may legitimately differ; why names the
 	// RFC section.
@@ -72,7 +75,9 @@ func (s *session) conn(name string) (*imaptest.Conn, *stepOutput) {
 	if why, ok := s.dead[name]; ok {
 		return nil, &stepOutput{lines: []string{"ERROR connection ended earlier: " + why}}
 	}
-	c, err := imaptest.Dial(s.addr, imaptest.Options{Timeout: 15 * time.Second})
+	// 30 s: above the 15 s cap of the login-failure delay (internal/auth),
+	// which the failed logins of the scripts build up on 127.0.0.1.
+	c, err := imaptest.Dial(s.addr, imaptest.Options{Timeout: 30 * time.Second})
 	if err != nil {
 		return nil, &stepOutput{lines: []string{"ERROR dial: " + err.Error()}}
 	}
@@ -94,6 +99,9 @@ func (s *session) run(st dstep) stepOutput {
 	}
 	if st.pipeline != nil {
 		return s.runPipeline(c, st, out)
+	}
+	if st.sasl != nil {
+		return s.runSASL(c, st, out)
 	}
 	var res *imaptest.Result
 	var err error
@@ -144,6 +152,41 @@ func (s *session) fail(c *imaptest.Conn, st dstep, out *stepOutput, err error) {
 	c.Close()
 	delete(s.conns, st.conn)
 	s.dead[st.conn] = "at " + st.String()
+}
+
+// runSASL runs an AUTHENTICATE exchange: each "+" is answered with the
+// next line of st.sasl (the challenge text is not compared, its count is).
+func (s *session) runSASL(c *imaptest.Conn, st dstep, out stepOutput) stepOutput {
+	res, done, err := c.Start(st.args...)
+	next := 0
+	for err == nil && !done {
+		var r *imaptest.Response
+		if r, err = c.ReadResponse(); err != nil {
+			break
+		}
+		out.raw = append(out.raw, r.Raw)
+		switch {
+		case r.Tag == "+":
+			out.lines = append(out.lines, "+")
+			line := "*" // out of answers: cancel (RFC 9051 §6.2.2)
+			if next < len(st.sasl) {
+				line = st.sasl[next]
+			}
+			next++
+			err = c.WriteLine(line)
+		case r.Tag == res.Tag():
+			res.Status, done = r, true
+		default:
+			res.Untagged = append(res.Untagged, r)
+		}
+	}
+	if res != nil && res.Status != nil {
+		out.lines = append(out.lines, s.norm.status("tag", res.Status))
+	}
+	if err != nil {
+		s.fail(c, st, &out, err)
+	}
+	return out
 }
 
 // runPipeline sends every command of st.pipeline, then reads until all

@@ -16,12 +16,7 @@ import (
 // from a raw socket: capabilities change, and a command pipelined behind
 // STARTTLS in plaintext is never executed inside TLS.
 func TestIMAPStartTLS(t *testing.T) {
-	in := newInstance(t, "example.test")
-	in.addUser("tls@example.test", "tls-pass-123")
-	for _, m := range testMessages {
-		in.deliver("tls@example.test", m)
-	}
-	in.serve([]string{"imap", "imaps"})
+	in := servedWith(t, "tls@example.test", "tls-pass-123", "imap", "imaps")
 	tlsConfig := &tls.Config{InsecureSkipVerify: true, ServerName: "mail.example.test"}
 
 	t.Run("curl", func(t *testing.T) {

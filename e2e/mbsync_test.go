@@ -143,6 +143,55 @@ SyncState *
 	if !slices.Equal(uids, []goimap.UID{1, 3}) {
 		t.Errorf("INBOX UIDs after the sync %v, want [1 3]", uids)
 	}
+
+	// A message written locally is pushed (APPEND) and gets UID 4.
+	pushed := "From: dave@example.test\nTo: list@example.org\nSubject: written offline\n\nsent from the train\n"
+	if err := os.WriteFile(filepath.Join(local, "INBOX", "new", "1700000000.P1Q1.laptop"), []byte(pushed), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	mbsync()
+	remote := func() string {
+		t.Helper()
+		ic := imapSession(t, in.addrs["imap"], "dave@example.test", "pw-dave-456")
+		defer ic.Close()
+		res, err := ic.MustOK("EXAMINE INBOX")
+		if err == nil {
+			res, err = ic.MustOK("UID FETCH 1:* (UID FLAGS RFC822.SIZE)")
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		var lines []string
+		for _, r := range res.Named("FETCH") {
+			lines = append(lines, r.String())
+		}
+		return strings.Join(lines, "\n")
+	}
+	after := remote()
+	if !strings.Contains(after, "UID 4") {
+		t.Errorf("the locally written message was not pushed as UID 4:\n%s", after)
+	}
+	ic := imapSession(t, in.addrs["imap"], "dave@example.test", "pw-dave-456")
+	if _, err := ic.MustOK("EXAMINE INBOX"); err != nil {
+		t.Fatal(err)
+	}
+	res, err := ic.MustOK("UID FETCH 4 BODY.PEEK[]")
+	if err != nil || len(res.Named("FETCH")) != 1 {
+		t.Fatalf("UID FETCH 4: %v %v", res, err)
+	}
+	if body, _ := res.Named("FETCH")[0].FetchItem("BODY[]"); !strings.Contains(body.S, "sent from the train") {
+		t.Errorf("pushed message on the server: %q", trunc(body.S))
+	}
+
+	// A second run with nothing changed on either side is a no-op.
+	localBefore := strings.Join(maildirFiles(t, filepath.Join(local, "INBOX")), "\n")
+	mbsync()
+	if got := strings.Join(maildirFiles(t, filepath.Join(local, "INBOX")), "\n"); got != localBefore {
+		t.Errorf("a no-op sync changed the local INBOX:\nbefore %s\nafter  %s", localBefore, got)
+	}
+	if got := remote(); got != after {
+		t.Errorf("a no-op sync changed the server's INBOX:\nbefore %s\nafter  %s", after, got)
+	}
 }
 
 func dialIMAP(t *testing.T, addr, user, pass string) *imapclient.Client {

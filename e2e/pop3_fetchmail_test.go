@@ -20,16 +20,9 @@ import (
 // arrives must be what `pochta deliver` stored, give or take fetchmail's
 // own Received header and its CRLF -> LF conversion for MDAs.
 func TestFetchmail(t *testing.T) {
-	if _, err := exec.LookPath("fetchmail"); err != nil {
-		t.Skip("fetchmail is not installed (.ci/run installs it)")
-	}
+	need(t, "fetchmail", "fetchmail")
 	const user, pass = "dora@example.test", "fetch me if you can"
-	in := newInstance(t, "example.test")
-	in.addUser(user, pass)
-	for _, m := range testMessages {
-		in.deliver(user, m)
-	}
-	in.serve([]string{"pop3", "pop3s"})
+	in := servedWith(t, user, pass, "pop3", "pop3s")
 	fm := newFetchmail(t, user, pass)
 
 	// Plain POP3, opportunistic STLS off: everything, then nothing new.
@@ -65,6 +58,31 @@ func TestFetchmail(t *testing.T) {
 	}
 }
 
+// TestFetchmailIMAP: fetchmail over IMAP (plain, STARTTLS, IMAPS): it fetches what is unseen
+// and marks it \Seen, so a second run finds nothing; without keep it
+// deletes what it fetched (STORE \Deleted, EXPUNGE) and INBOX ends empty.
+func TestFetchmailIMAP(t *testing.T) {
+	need(t, "fetchmail", "fetchmail")
+	const user, pass = "fred@example.test", "fetch over imap"
+	in := servedWith(t, user, pass, "imap", "imaps")
+	fm := newFetchmail(t, user, pass)
+
+	plain := fetchmailOptions{proto: "IMAP", addr: in.addrs["imap"], tls: `sslproto ""`, keep: true}
+	fm.expect(plain, testMessages...)
+	fm.expect(plain)
+	third := "From: erin@example.org\nTo: fred@example.test\nSubject: third\n\nover IMAP\n"
+	in.deliver(user, third)
+	fm.expect(fetchmailOptions{proto: "IMAP", addr: in.addrs["imap"], tls: `sslproto "TLS1.2+" no sslcertck`, keep: true}, third)
+
+	// IMAPS, everything (seen or not), then deleted.
+	fm.expect(fetchmailOptions{proto: "IMAP", addr: in.addrs["imaps"], tls: "ssl no sslcertck", all: true},
+		append(slices.Clone(testMessages), third)...)
+	res, err := imapSession(t, in.addrs["imap"], user, pass).MustOK("STATUS INBOX (MESSAGES)")
+	if err != nil || len(res.Named("STATUS")) != 1 || !strings.Contains(res.Named("STATUS")[0].String(), "(MESSAGES 0)") {
+		t.Fatalf("after fetchmail fetched and deleted everything: %v %v", res.Untagged, err)
+	}
+}
+
 // fetchmail runs fetchmail in a private home directory, so its UIDL list
 // (.fetchids), lock file and run control file stay in the test.
 type fetchmail struct {
@@ -76,11 +94,12 @@ type fetchmail struct {
 }
 
 type fetchmailOptions struct {
-	addr string
-	tls  string // TLS options in fetchmailrc syntax
-	keep bool
-	uidl bool
-	all  bool
+	proto string // POP3 (default) or IMAP
+	addr  string
+	tls   string // TLS options in fetchmailrc syntax
+	keep  bool
+	uidl  bool
+	all   bool
 }
 
 func newFetchmail(t *testing.T, user, pass string) *fetchmail {
@@ -121,12 +140,19 @@ func (f *fetchmail) expect(o fetchmailOptions, want ...string) {
 	if o.all {
 		opts = append(opts, "fetchall")
 	}
+	proto := o.proto
+	if proto == "" {
+		proto = "POP3"
+	}
+	if proto != "POP3" {
+		server = "" // uidl is a POP3 option
+	}
 	// fetchmail passes the MDA to /bin/sh: $$ differs per message.
 	rc := fmt.Sprintf("set no syslog\nset no bouncemail\n"+
-		"poll %s protocol POP3 service %s auth password %s\n"+
+		"poll %s protocol %s service %s auth password %s\n"+
 		"  user %q password %q is root here\n"+
 		"  %s %s no rewrite mda \"cat > %s/$$.eml\"\n",
-		host, port, server, f.user, f.pass, o.tls, strings.Join(opts, " "), dir)
+		host, proto, port, server, f.user, f.pass, o.tls, strings.Join(opts, " "), dir)
 	rcFile := filepath.Join(f.home, "fetchmailrc")
 	if err := os.WriteFile(rcFile, []byte(rc), 0o600); err != nil {
 		f.t.Fatal(err)

@@ -95,6 +95,8 @@ var commands = [...]command{
 	{name: "UNSELECT", states: inSelected, run: (*session).cmdUnselect},
 	{name: "EXPUNGE", states: inSelected, uid: true, run: (*session).cmdExpunge},
 	{name: "SEARCH", states: inSelected, uid: true, seqSensitive: true, run: (*session).cmdSearch},
+	{name: "SORT", states: inSelected, uid: true, seqSensitive: true, run: (*session).cmdSort},
+	{name: "THREAD", states: inSelected, uid: true, seqSensitive: true, run: (*session).cmdThread},
 	{name: "FETCH", states: inSelected, uid: true, seqSensitive: true, run: (*session).cmdFetch},
 	{name: "STORE", states: inSelected, uid: true, seqSensitive: true, run: (*session).cmdStore},
 	{name: "COPY", states: inSelected, uid: true, run: (*session).cmdCopy},

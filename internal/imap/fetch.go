@@ -53,7 +53,7 @@ func (s *session) cmdFetch(_ string, uid bool) error {
 // (RFC 9051 section 7.1, RFC 2180 section 4.1.2).
 func (s *session) fetch(uids []uint32, f *fetchItems) error {
 	v := s.sel
-	needSummary, needBody := f.needSummary(), len(f.sections) > 0
+	needSummary, needBody := f.needSummary(), len(f.sections) > 0 || f.preview
 	markSeen := f.setsSeen() && !v.readOnly
 	batchSize := DefaultMaxFetchBatch
 	if needBody {
@@ -61,16 +61,9 @@ func (s *session) fetch(uids []uint32, f *fetchItems) error {
 	}
 	gone := false
 	for len(uids) > 0 {
-		// A batch spans at most batchSize messages of the view, so the
-		// store returns at most that many rows whatever the UID gaps.
-		first := v.seqOf(uids[0])
-		n := 1
-		for n < len(uids) && v.seqOf(uids[n])-first < uint32(batchSize) {
-			n++
-		}
+		n, span := batchLen(v, len(uids), func(i int) uint32 { return uids[i] }, batchSize)
 		batch := uids[:n]
 		uids = uids[n:]
-		span := int(v.seqOf(batch[n-1]) - first + 1)
 		msgs, err := s.srv.Store.ListMessages(s.ctx, v.mb.ID, store.MessageQuery{
 			MinUID: batch[0], MaxUID: batch[n-1], Limit: span, Summary: needSummary, Bodies: needBody})
 		if err != nil {
@@ -83,9 +76,19 @@ func (s *session) fetch(uids []uint32, f *fetchItems) error {
 			return err
 		}
 		var cache []store.SummaryUpdate
+		var sums []*message.Summary
+		if needSummary {
+			if sums, cache, err = s.batchSummaries(msgs, needBody); err != nil {
+				return err
+			}
+		}
 		for i := range msgs {
 			m := &msgs[i]
-			upd, err := s.fetchMessage(m, f, slices.Contains(seenNow, m.UID))
+			var sum *message.Summary
+			if sums != nil {
+				sum = sums[i]
+			}
+			upd, err := s.fetchMessage(m, f, slices.Contains(seenNow, m.UID), sum)
 			if errors.Is(err, store.ErrNotFound) {
 				gone = true
 				continue
@@ -108,6 +111,19 @@ func (s *session) fetch(uids []uint32, f *fetchItems) error {
 		return no(codeExpungeIssued, "Some of the requested messages no longer exist")
 	}
 	return nil
+}
+
+// batchLen returns how many of n ascending UIDs of the view (uidAt(i)),
+// from the first, lie within max consecutive messages of the view, and
+// how many messages of the view they span: the store returns at most
+// that many rows for their UID range, whatever the gaps.
+func batchLen(v *view, n int, uidAt func(int) uint32, max int) (count, span int) {
+	first := v.seqOf(uidAt(0))
+	count = 1
+	for count < n && v.seqOf(uidAt(count))-first < uint32(max) {
+		count++
+	}
+	return count, int(v.seqOf(uidAt(count-1)) - first + 1)
 }
 
 // onlyUIDs keeps the messages whose UID is in want (both ascending).
@@ -159,18 +175,17 @@ func (s *session) markSeen(msgs []store.Message, mark bool) ([]uint32, error) {
 // starts, so a response is never cut short. It returns a summary to cache
 // when it had to compute one; store.ErrNotFound means the message was
 // expunged meanwhile and nothing was written.
-func (s *session) fetchMessage(m *store.Message, f *fetchItems, seenNow bool) (*store.SummaryUpdate, error) {
+func (s *session) fetchMessage(m *store.Message, f *fetchItems, seenNow bool, sum *message.Summary) (*store.SummaryUpdate, error) {
 	seq := s.sel.seqOf(m.UID)
 	body := &bodySource{s: s, m: m}
 	defer body.close()
-	if len(f.sections) > 0 {
+	if len(f.sections) > 0 || f.preview {
 		if err := body.open(); err != nil {
 			return nil, err
 		}
 	}
-	var sum *message.Summary
 	var upd *store.SummaryUpdate
-	if f.needSummary() {
+	if sum == nil && f.needSummary() {
 		var err error
 		if sum, upd, err = s.summary(m, body); err != nil {
 			return nil, err
@@ -179,6 +194,18 @@ func (s *session) fetchMessage(m *store.Message, f *fetchItems, seenNow bool) (*
 	for _, sec := range f.sections {
 		if err := checkBinary(sec, sum); err != nil {
 			return nil, err
+		}
+	}
+	var preview string
+	if f.preview {
+		if pp := sum.PreviewPart(); pp != nil {
+			r, err := body.section(pp.BodyStart, pp.Size())
+			if err != nil {
+				return nil, err
+			}
+			if preview, err = message.Preview(pp, r); err != nil {
+				return nil, err
+			}
 		}
 	}
 	if f.flags || seenNow {
@@ -225,6 +252,10 @@ func (s *session) fetchMessage(m *store.Message, f *fetchItems, seenNow bool) (*
 		item("BODYSTRUCTURE ")
 		s.writeBodyStructure(sum.Structure, true)
 	}
+	if f.preview {
+		item("PREVIEW ")
+		w.String(preview) // "" when the message has no text to preview
+	}
 	for _, sec := range f.sections {
 		item("")
 		if err := s.writeSection(sec, m, sum, body); err != nil {
@@ -233,6 +264,61 @@ func (s *session) fetchMessage(m *store.Message, f *fetchItems, seenNow bool) (*
 	}
 	w.Raw(")\r\n")
 	return upd, nil
+}
+
+// batchSummaries returns the cached summaries of a batch (nil where the
+// cache is missing, stale or corrupt). When the batch was listed without
+// bodies, the messages that need parsing are read with a listing of their
+// bodies per bodyFetchBatch messages of the view instead of a lookup
+// each, and parsed at once (their bodies are not kept); it returns the
+// cache updates for them.
+func (s *session) batchSummaries(msgs []store.Message, haveBodies bool) ([]*message.Summary, []store.SummaryUpdate, error) {
+	sums := make([]*message.Summary, len(msgs))
+	var need []int
+	for i := range msgs {
+		if sum, err := message.UnmarshalSummary(msgs[i].Summary); err == nil && sum.Structure.End == msgs[i].Size {
+			sums[i] = sum
+		} else {
+			need = append(need, i)
+		}
+	}
+	if haveBodies || len(need) < 2 {
+		return sums, nil, nil // parsed one by one from the bodies at hand
+	}
+	v := s.sel
+	var cache []store.SummaryUpdate
+	for len(need) > 0 {
+		k, span := batchLen(v, len(need), func(i int) uint32 { return msgs[need[i]].UID }, bodyFetchBatch)
+		chunk := need[:k]
+		need = need[k:]
+		withBodies, err := s.srv.Store.ListMessages(s.ctx, v.mb.ID, store.MessageQuery{
+			MinUID: msgs[chunk[0]].UID, MaxUID: msgs[chunk[k-1]].UID, Limit: span, Bodies: true})
+		if err != nil {
+			return nil, nil, err
+		}
+		j := 0
+		for _, i := range chunk {
+			for j < len(withBodies) && withBodies[j].UID < msgs[i].UID {
+				j++
+			}
+			if j == len(withBodies) || withBodies[j].UID != msgs[i].UID {
+				continue // gone: fetchMessage finds out
+			}
+			m := withBodies[j]
+			m.Summary = nil
+			body := &bodySource{s: s, m: &m}
+			sum, upd, err := s.summary(&m, body)
+			body.close()
+			if errors.Is(err, store.ErrNotFound) {
+				continue
+			} else if err != nil {
+				return nil, nil, err
+			}
+			sums[i] = sum
+			cache = append(cache, *upd)
+		}
+	}
+	return sums, cache, nil
 }
 
 // summary returns the message's summary from the cache, or parses the

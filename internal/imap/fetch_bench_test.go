@@ -24,6 +24,62 @@ import (
 // first round, as they are on a server that has seen the mailbox once.
 func BenchmarkFetchMailbox(b *testing.B) {
 	const n = 2000
+	e, total := benchMailbox(b, n)
+	c := selectedFraming(b, e)
+	round := func() {
+		if got := c.run("c FETCH 1:* (ENVELOPE)"); got != n {
+			b.Fatalf("%d ENVELOPE responses", got)
+		}
+		if got := c.run("d FETCH 1:* (BODY.PEEK[])"); got != n {
+			b.Fatalf("%d BODY[] responses", got)
+		}
+	}
+	round() // fills the summary cache
+	b.SetBytes(total)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		round()
+	}
+}
+
+// BenchmarkFetchEnvelopeUncached: FETCH 1:* (ENVELOPE) of 1,000 messages
+// whose summaries are not cached (a first sync, or a cache of an older
+// format): every message is read and parsed, and its summary cached.
+func BenchmarkFetchEnvelopeUncached(b *testing.B) {
+	const n = 1000
+	e, total := benchMailbox(b, n)
+	ctx := context.Background()
+	mb, err := e.store.GetMailbox(ctx, e.account(testUser).ID, "INBOX")
+	if err != nil {
+		b.Fatal(err)
+	}
+	msgs, err := e.store.ListMessages(ctx, mb.ID, store.MessageQuery{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	clear := make([]store.SummaryUpdate, len(msgs))
+	for i, m := range msgs {
+		clear[i] = store.SummaryUpdate{MessageID: m.ID}
+	}
+	c := selectedFraming(b, e)
+	b.SetBytes(total)
+	b.ReportAllocs()
+	for b.Loop() {
+		b.StopTimer()
+		if err := e.store.SetSummaries(ctx, clear); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		if got := c.run("c FETCH 1:* (ENVELOPE)"); got != n {
+			b.Fatalf("%d ENVELOPE responses", got)
+		}
+	}
+}
+
+// benchMailbox delivers n messages (benchMessage) to the test user's INBOX
+// and returns their total size.
+func benchMailbox(b *testing.B, n int) (*env, int64) {
 	e := newEnv(b, envOptions{})
 	a := e.account(testUser)
 	var total int64
@@ -44,24 +100,15 @@ func BenchmarkFetchMailbox(b *testing.B) {
 		})
 	}
 	wg.Wait()
+	return e, total
+}
+
+// selectedFraming logs a framing client in and selects INBOX.
+func selectedFraming(b *testing.B, e *env) *framing {
 	c := newFraming(b, e.addr)
 	c.run("a LOGIN " + testUser + ` "` + testPass + `"`)
 	c.run("b SELECT INBOX")
-	round := func() {
-		if got := c.run("c FETCH 1:* (ENVELOPE)"); got != n {
-			b.Fatalf("%d ENVELOPE responses", got)
-		}
-		if got := c.run("d FETCH 1:* (BODY.PEEK[])"); got != n {
-			b.Fatalf("%d BODY[] responses", got)
-		}
-	}
-	round() // fills the summary cache
-	b.SetBytes(total)
-	b.ReportAllocs()
-	b.ResetTimer()
-	for b.Loop() {
-		round()
-	}
+	return c
 }
 
 // framing is a client that reads responses only as far as needed to find

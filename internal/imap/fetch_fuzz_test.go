@@ -12,9 +12,9 @@ import (
 	"github.com/pochta-mail/pochta/internal/prototest"
 )
 
-// FuzzFetch feeds arbitrary FETCH commands to a session that has a
-// mailbox selected with nested, encoded and malformed messages: it must
-// never panic nor hang.
+// FuzzFetch feeds arbitrary FETCH (and SORT, THREAD) commands to a
+// session that has a mailbox selected with nested, encoded and malformed
+// messages: it must never panic nor hang.
 func FuzzFetch(f *testing.F) {
 	for _, seed := range []string{
 		"a FETCH 1:* (UID FLAGS ENVELOPE BODYSTRUCTURE BODY RFC822.SIZE INTERNALDATE)\r\n",
@@ -22,6 +22,8 @@ func FuzzFetch(f *testing.F) {
 		"a UID FETCH 1:* (BODY.PEEK[HEADER.FIELDS.NOT (X)] RFC822.HEADER RFC822.TEXT RFC822 BODY[2.TEXT])\r\n",
 		"a FETCH * (BODY[9.9.9.9] BINARY[] BINARY.SIZE[] BODY[]<99999999999.1>)\r\nb FETCH 1 ALL\r\nc FETCH 1 FAST\r\nd FETCH 1 FULL\r\n",
 		"a FETCH 1 (BODY[HEADER.FIELDS {3}\r\nabc])\r\n",
+		"a SORT (REVERSE SUBJECT DISPLAYFROM SIZE) UTF-8 ALL\r\nb UID SORT RETURN (MIN MAX ALL SAVE) (DATE) US-ASCII 1:*\r\n",
+		"a THREAD REFERENCES UTF-8 ALL\r\nb UID THREAD ORDEREDSUBJECT UTF-8 OR SUBJECT x FROM y\r\nc FETCH * (PREVIEW (LAZY))\r\n",
 	} {
 		f.Add([]byte(seed))
 	}

@@ -10,6 +10,7 @@ import (
 // fetchItems is a parsed FETCH request (RFC 9051 section 6.4.5, RFC 3516).
 type fetchItems struct {
 	uid, flags, internalDate, size, envelope bool
+	preview                                  bool // RFC 8970
 	body, bodyStructure                      bool // BODY (non-extensible), BODYSTRUCTURE
 	sections                                 []*fetchSection
 }
@@ -51,7 +52,7 @@ const (
 // is needed: for ENVELOPE, BODY[STRUCTURE], and any section that is not
 // the whole message.
 func (f *fetchItems) needSummary() bool {
-	if f.envelope || f.body || f.bodyStructure {
+	if f.envelope || f.body || f.bodyStructure || f.preview {
 		return true
 	}
 	for _, sec := range f.sections {
@@ -130,6 +131,11 @@ func (s *session) parseFetchAtt(f *fetchItems) error {
 		f.envelope = true
 	case "BODYSTRUCTURE":
 		f.bodyStructure = true
+	case "PREVIEW":
+		// RFC 8970 section 4: PREVIEW (LAZY); a preview is always made
+		// at once here, which LAZY allows.
+		f.preview = true
+		return s.parsePreviewMods()
 	case "RFC822":
 		return addSection(&fetchSection{alias: "RFC822"})
 	case "RFC822.HEADER":
@@ -298,4 +304,23 @@ func (sec *fetchSection) writeName(w *wire.Writer) {
 		w.Number(uint64(sec.off))
 		w.Byte('>')
 	}
+}
+
+// parsePreviewMods reads an optional SP "(" preview-mod *(SP preview-mod)
+// ")" after PREVIEW; LAZY is the only modifier (RFC 8970).
+func (s *session) parsePreviewMods() error {
+	// Past the space, a "(" starts the modifiers; anything else is the
+	// next item.
+	if !strings.HasPrefix(s.p.Rest(), " (") {
+		return nil
+	}
+	if err := s.p.SP(); err != nil {
+		return err
+	}
+	return s.atomList(func(atom string) error {
+		if atom != "LAZY" {
+			return bad("Unknown PREVIEW modifier %q", atom)
+		}
+		return nil
+	})
 }

@@ -192,13 +192,10 @@ func (s *session) writeExtTail(p *message.Part) {
 		w.Byte(')')
 	}
 	w.SP()
-	switch len(p.Language) {
-	case 0:
+	if len(p.Language) == 0 {
 		w.Raw("NIL")
-	case 1:
-		w.String(p.Language[0])
-	default:
-		writeList(w, p.Language, w.String)
+	} else {
+		writeList(w, p.Language, w.String) // a list even of one, as Dovecot writes it
 	}
 	w.SP()
 	s.nstring(p.Location)

@@ -12,7 +12,26 @@ import (
 // SEARCH and UID SEARCH (RFC 9051 §6.4.4, RFC 3501 §6.4.4), with ESEARCH
 // (RFC 4731: RETURN (MIN MAX ALL COUNT)) and SEARCHRES (RFC 5182: SAVE and
 // "$"). This file parses the command and writes the answer; search_eval.go
-// finds the messages.
+// finds the messages, message.Matcher reads them.
+//
+// What the string keys look at (checked side by side with Dovecot 2.3,
+// which the RFCs leave the details to):
+//   - BODY: the decoded text of text/* and message/* parts (transfer
+//     encoding and charset undone); no header, not even those of parts or
+//     embedded messages; attachments of other types are not read.
+//   - TEXT: BODY plus every header field, of the message, its parts and
+//     embedded messages, as "Name: value" with RFC 2047 words decoded.
+//   - HEADER, SUBJECT: the message's own fields, unfolded and decoded.
+//   - FROM, TO, CC, BCC: the addresses without comments, written
+//     `"Display Name" <mailbox@host>` (RFC 9051: "the envelope
+//     structure's FROM field").
+//   - Comparison is case-insensitive under Unicode simple case folding;
+//     a message without a Date: field is sent at the epoch for SENT*.
+//
+// Deliberately stricter than Dovecot: the RFC 9051 §9 grammar (KEYWORD
+// takes a flag-keyword, not \Seen; dates must exist), and only UTF-8 and
+// US-ASCII for CHARSET (§6.4.4 requires just those; others get
+// NO [BADCHARSET (UTF-8 US-ASCII)]).
 
 const (
 	// maxSearchStrings bounds the string criteria (BODY, TEXT, HEADER,
@@ -85,16 +104,8 @@ type searchCmd struct {
 func (s *session) cmdSearch(tag string, uid bool) error {
 	v := s.sel
 	c := &searchCmd{uid: uid}
-	err := s.parseSearch(c)
-	var hits []uint32
-	if err == nil {
-		hits, err = s.runSearch(c)
-	}
+	hits, err := s.searchWith(c, func() error { return s.parseSearch(c) })
 	if err != nil {
-		if c.retSave {
-			// RFC 5182 §2.1: a failed SEARCH ... SAVE empties "$".
-			v.searchRes = nil
-		}
 		return err
 	}
 	if c.retSave {
@@ -115,6 +126,20 @@ func (s *session) cmdSearch(tag string, uid bool) error {
 	return nil
 }
 
+// searchWith parses a search command with parse and runs it. A failed
+// command that had RETURN (SAVE) empties "$" (RFC 5182 §2.1).
+func (s *session) searchWith(c *searchCmd, parse func() error) ([]uint32, error) {
+	err := parse()
+	var hits []uint32
+	if err == nil {
+		hits, err = s.runSearch(c)
+	}
+	if err != nil && c.retSave {
+		s.sel.searchRes = nil
+	}
+	return hits, err
+}
+
 // parseSearch reads the arguments of SEARCH up to the end of the command.
 func (s *session) parseSearch(c *searchCmd) error {
 	p := s.p
@@ -130,20 +155,42 @@ func (s *session) parseSearch(c *searchCmd) error {
 		c.retAll = true
 	}
 	if p.AcceptFold("CHARSET") {
-		if err := p.SP(); err != nil {
-			return err
-		}
-		cs, err := p.AString()
-		if err != nil {
-			return err
-		}
-		if !strings.EqualFold(cs, "UTF-8") && !strings.EqualFold(cs, "US-ASCII") {
-			return no(codeBadCharset+" (UTF-8 US-ASCII)", "Unsupported charset")
-		}
-		if err := p.SP(); err != nil {
+		if err := s.spCharsetSP(); err != nil {
 			return err
 		}
 	}
+	return s.parseSearchKeys(c)
+}
+
+// parseCharset reads a charset (astring) and refuses any but UTF-8 and
+// US-ASCII (RFC 9051 §6.4.4), as SEARCH CHARSET and SORT/THREAD need.
+func (s *session) parseCharset() error {
+	cs, err := s.p.AString()
+	if err != nil {
+		return err
+	}
+	if !strings.EqualFold(cs, "UTF-8") && !strings.EqualFold(cs, "US-ASCII") {
+		return no(codeBadCharset+" (UTF-8 US-ASCII)", "Unsupported charset")
+	}
+	return nil
+}
+
+// spCharsetSP reads SP charset SP.
+func (s *session) spCharsetSP() error {
+	if err := s.p.SP(); err != nil {
+		return err
+	}
+	if err := s.parseCharset(); err != nil {
+		return err
+	}
+	return s.p.SP()
+}
+
+// parseSearchKeys reads the search keys up to the end of the command
+// (and ends it) into c. SORT and THREAD (RFC 5256) reuse it: with a zero
+// searchCmd{uid: uid}, then s.runSearch(c) returns the matching UIDs.
+func (s *session) parseSearchKeys(c *searchCmd) error {
+	p := s.p
 	root := &searchKey{op: opAnd}
 	for {
 		k, err := s.parseKey(c, 0)
@@ -376,12 +423,7 @@ func (s *session) writeSearch(tag string, c *searchCmd, uids []uint32) {
 	if c.retSave && !c.retMin && !c.retMax && !c.retAll && !c.retCount {
 		return
 	}
-	w.Raw("* ESEARCH (TAG ")
-	w.Quoted(tag)
-	w.Raw(")")
-	if c.uid {
-		w.Raw(" UID")
-	}
+	s.writeESearchHead(tag, c.uid)
 	if len(uids) > 0 {
 		if c.retMin {
 			w.Raw(" MIN ")

@@ -21,12 +21,18 @@ import (
 // string criteria in one pass with bounded memory.
 
 const (
-	// searchListBatch is how many messages one listing query returns.
-	searchListBatch = 1000
-	// searchBodyBatch is how many bodies one listing with bodies returns:
-	// small ones come inline, so this bounds what a SEARCH holds at once
-	// (at most this many times the store's inline limit).
+	// searchListBatch is how many messages one listing query returns;
+	// searchSummaryBatch when the listing carries the cached summaries
+	// (for SENT* keys), which take a few hundred octets to a few KB each.
+	searchListBatch    = 1000
+	searchSummaryBatch = 200
+	// searchBodyBatch and searchBodyBytes bound one listing with bodies:
+	// at most that many messages of at most that many octets in all (or
+	// a single larger one). Small bodies come inline with the listing,
+	// so this bounds what a SEARCH holds at once, whatever the number of
+	// sessions searching.
 	searchBodyBatch = 32
+	searchBodyBytes = 512 << 10
 )
 
 // tri is a three-valued truth: no, yes, or not known without the body.
@@ -49,6 +55,10 @@ func triOf(b bool) tri {
 type candidate struct {
 	seq uint32
 	msg store.Message
+	// sent is the Date: field from the message's cached summary, when
+	// sentKnown: then SENTBEFORE/ON/SINCE need no body.
+	sent      time.Time
+	sentKnown bool
 }
 
 // runSearch returns the UIDs of the messages that match, ascending.
@@ -62,9 +72,14 @@ func (s *session) runSearch(c *searchCmd) ([]uint32, error) {
 	}
 	var hits []uint32
 	var undecided []candidate
-	for from := 0; from < len(cands); from += searchListBatch {
-		batch := cands[from:min(len(cands), from+searchListBatch)]
-		msgs, err := s.srv.Store.ListMessages(s.ctx, v.mb.ID, store.MessageQuery{MinUID: batch[0], MaxUID: batch[len(batch)-1]})
+	step := searchListBatch
+	if c.sentDate {
+		step = searchSummaryBatch
+	}
+	for from := 0; from < len(cands); from += step {
+		batch := cands[from:min(len(cands), from+step)]
+		msgs, err := s.srv.Store.ListMessages(s.ctx, v.mb.ID, store.MessageQuery{MinUID: batch[0], MaxUID: batch[len(batch)-1],
+			Summary: c.sentDate})
 		if err != nil {
 			return nil, err
 		}
@@ -75,6 +90,14 @@ func (s *session) runSearch(c *searchCmd) ([]uint32, error) {
 				continue // arrived after the view was last updated
 			}
 			cd := candidate{seq: v.seqOf(m.UID), msg: m}
+			if c.sentDate && m.Summary != nil {
+				// The parsed Date: of a summary FETCH cached, if it is
+				// still this message's.
+				if sum, err := message.UnmarshalSummary(m.Summary); err == nil && sum.Structure.End == m.Size {
+					cd.sent, cd.sentKnown = sum.Envelope.Date, true
+				}
+				cd.msg.Summary = nil
+			}
 			switch s.evalKey(c.root, &cd, nil) {
 			case triYes:
 				hits = append(hits, m.UID)
@@ -83,7 +106,7 @@ func (s *session) runSearch(c *searchCmd) ([]uint32, error) {
 			}
 		}
 		if len(undecided) > 0 {
-			if hits, err = s.matchBodies(c, matcher, undecided, hits); err != nil {
+			if hits, err = s.matchBodies(c, matcher, undecided, msgs, hits); err != nil {
 				return nil, err
 			}
 			slices.Sort(hits[start:])
@@ -157,18 +180,21 @@ func (s *session) searchCandidates(c *searchCmd) []uint32 {
 }
 
 // matchBodies opens the undecided candidates (ascending UIDs), runs the
-// matcher over each and appends the UIDs that match to hits.
-func (s *session) matchBodies(c *searchCmd, m *message.Matcher, undecided []candidate, hits []uint32) ([]uint32, error) {
+// matcher over each and appends the UIDs that match to hits. listed is
+// the listing the candidates come from (every message in their UID
+// range, with its size): it sizes the listings with bodies.
+func (s *session) matchBodies(c *searchCmd, m *message.Matcher, undecided []candidate, listed []store.Message, hits []uint32) ([]uint32, error) {
 	v := s.sel
 	for i := 0; i < len(undecided); {
+		maxUID := bodyBatchEnd(listed, undecided[i].msg.UID)
 		msgs, err := s.srv.Store.ListMessages(s.ctx, v.mb.ID, store.MessageQuery{
-			MinUID: undecided[i].msg.UID, MaxUID: undecided[len(undecided)-1].msg.UID,
-			Limit: searchBodyBatch, Bodies: true})
+			MinUID: undecided[i].msg.UID, MaxUID: maxUID, Limit: searchBodyBatch, Bodies: true})
 		if err != nil {
 			return nil, err
 		}
-		if len(msgs) == 0 {
-			break // the rest was expunged meanwhile
+		last := maxUID // all of the window expunged meanwhile, if nothing came
+		if len(msgs) > 0 {
+			last = msgs[len(msgs)-1].UID
 		}
 		for _, lm := range msgs {
 			for i < len(undecided) && undecided[i].msg.UID < lm.UID {
@@ -192,12 +218,26 @@ func (s *session) matchBodies(c *searchCmd, m *message.Matcher, undecided []cand
 				hits = append(hits, cd.msg.UID)
 			}
 		}
-		last := msgs[len(msgs)-1].UID
 		for i < len(undecided) && undecided[i].msg.UID <= last {
 			i++
 		}
 	}
 	return hits, nil
+}
+
+// bodyBatchEnd returns the last UID of a listing with bodies that starts
+// at from: at most searchBodyBatch messages of listed and
+// searchBodyBytes octets, at least one message.
+func bodyBatchEnd(listed []store.Message, from uint32) uint32 {
+	i, _ := slices.BinarySearchFunc(listed, from, func(m store.Message, u uint32) int { return cmp.Compare(m.UID, u) })
+	end, size := from, int64(0)
+	for n := 0; i < len(listed) && n < searchBodyBatch; i, n = i+1, n+1 {
+		if size += listed[i].Size; size > searchBodyBytes && n > 0 {
+			break
+		}
+		end = listed[i].UID
+	}
+	return end
 }
 
 // matchBody streams one message body through the matcher.
@@ -268,14 +308,20 @@ func (s *session) evalKey(k *searchKey, cd *candidate, res *message.MatchResult)
 	case opSince:
 		return triOf(!dayOf(m.InternalDate).Before(k.date))
 	case opSentBefore, opSentOn, opSentSince:
-		if res == nil {
+		var sent time.Time
+		switch {
+		case cd.sentKnown:
+			sent = cd.sent
+		case res != nil:
+			sent = res.Date
+		default:
 			return triUnknown
 		}
 		// A message without a (valid) Date: field counts as sent at the
 		// epoch, as Dovecot has it: SENTBEFORE finds it, SENTSINCE not.
 		d := time.Unix(0, 0).UTC()
-		if !res.Date.IsZero() {
-			d = dayOf(res.Date)
+		if !sent.IsZero() {
+			d = dayOf(sent)
 		}
 		switch k.op {
 		case opSentBefore:

@@ -8,6 +8,7 @@ import (
 
 	"github.com/pochta-mail/pochta/internal/imap/imaptest"
 	"github.com/pochta-mail/pochta/internal/imap/wire"
+	"github.com/pochta-mail/pochta/internal/store"
 )
 
 // The SEARCH corpus: four messages APPENDed with flags and internal
@@ -195,6 +196,21 @@ func TestSearchKeys(t *testing.T) {
 		{search("0"), nil, "BAD"},
 	}
 	runSearchSteps(t, c, steps)
+	// Once FETCH has cached the summaries, the Date: comes from them:
+	// the same answers.
+	if _, err := c.MustOK("FETCH", "1:*", "ENVELOPE"); err != nil {
+		t.Fatal(err)
+	}
+	var sent []searchStep
+	for _, st := range steps {
+		if k, _ := st.cmd[1].(string); strings.HasPrefix(k, "SENT") {
+			sent = append(sent, st)
+		}
+	}
+	if len(sent) != 3 {
+		t.Fatalf("%d SENT* steps", len(sent))
+	}
+	runSearchSteps(t, c, sent)
 	// A second session: nothing is \Recent for it.
 	c2 := loggedIn(t, e)
 	if _, err := c2.MustOK("EXAMINE", "INBOX"); err != nil {
@@ -361,4 +377,153 @@ func FuzzSearch(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestBodyBatchEnd(t *testing.T) {
+	var listed []store.Message
+	sizes := []int64{100, 200, 300 << 10, 300 << 10, 10 << 20, 5, 5}
+	for i, sz := range sizes {
+		listed = append(listed, store.Message{UID: uint32(10 + 2*i), Size: sz})
+	}
+	for i := range 40 {
+		listed = append(listed, store.Message{UID: uint32(100 + i), Size: 1})
+	}
+	for _, tc := range []struct{ from, want uint32 }{
+		{10, 14},  // 100 + 200 + 300 KB; the next 300 KB would pass 512 KB
+		{16, 16},  // 300 KB, then 10 MB would pass
+		{18, 18},  // one 10 MB message alone
+		{20, 129}, // 32 messages at most: 20, 22 and 30 of the small ones
+		{139, 139},
+		{11, 14},   // not listed: starts at the next one
+		{200, 200}, // past the end
+	} {
+		if got := bodyBatchEnd(listed, tc.from); got != tc.want {
+			t.Errorf("bodyBatchEnd(from %d) = %d, want %d", tc.from, got, tc.want)
+		}
+	}
+}
+
+func TestSearchEmptyMailbox(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	c := loggedIn(t, e)
+	if _, err := c.MustOK("SELECT", "Trash"); err != nil {
+		t.Fatal(err)
+	}
+	runSearchSteps(t, c, []searchStep{
+		{search("ALL"), []string{"* SEARCH"}, "OK"},
+		{search("*"), []string{"* SEARCH"}, "OK"},
+		{uidSearch("UID", "*"), []string{"* SEARCH"}, "OK"},
+		{search("BODY", "x"), []string{"* SEARCH"}, "OK"},
+		{search("RETURN", "(MIN MAX COUNT ALL)", "ALL"), []string{`* ESEARCH (TAG "TAG") COUNT 0`}, "OK"},
+		{search("RETURN", "(SAVE)", "ALL"), nil, "OK"},
+		{search("$"), []string{"* SEARCH"}, "OK"},
+	})
+}
+
+// TestSearchAcrossBatches: 450 messages, more than one listing with
+// summaries (200) and many listings with bodies (32): every answer must
+// be the one the message numbers predict, before and after FETCH cached
+// the summaries, and after an EXPUNGE in the middle.
+func TestSearchAcrossBatches(t *testing.T) {
+	const n = 450
+	e := newEnv(t, envOptions{})
+	deliverMany(t, e, n, func(i int) string {
+		year := 2025
+		if i%5 == 0 {
+			year = 2020
+		}
+		body := "nothing here\r\n"
+		if i%7 == 0 {
+			body = "a Mark in the text\r\n"
+		}
+		return fmt.Sprintf("Subject: n%d\r\nDate: 1 Feb %d 10:00:00 +0000\r\n\r\n%s", i, year, body)
+	})
+	c := loggedIn(t, e)
+	if _, err := c.MustOK("SELECT", "INBOX"); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		what string
+		key  []any
+		want func(i int) bool
+	}{
+		{"BODY", []any{"BODY", "mark"}, func(i int) bool { return i%7 == 0 }},
+		{"SENTBEFORE", []any{"SENTBEFORE", "1-Jan-2024"}, func(i int) bool { return i%5 == 0 }},
+		{"OR", []any{"OR", "BODY", "mark", "SENTSINCE", "1-Jan-2024"}, func(i int) bool { return i%7 == 0 || i%5 != 0 }},
+		{"NOT", []any{"NOT", "BODY", "nothing"}, func(i int) bool { return i%7 == 0 }},
+	}
+	results := func() []map[uint32]bool {
+		t.Helper()
+		var out []map[uint32]bool
+		for _, tc := range cases {
+			res, err := c.MustOK(uidSearch(tc.key...)...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := map[uint32]bool{}
+			for _, f := range strings.Fields(strings.TrimPrefix(strings.TrimSpace(res.Untagged[0].Raw), "* SEARCH")) {
+				var u uint32
+				fmt.Sscan(f, &u)
+				got[u] = true
+			}
+			out = append(out, got)
+		}
+		return out
+	}
+	fresh := results() // before any FETCH: no summary cached
+	// Deliveries ran concurrently: learn which UID holds which i from
+	// the subjects (this FETCH also caches the summaries).
+	index := map[uint32]int{} // UID -> i
+	res, err := c.MustOK("FETCH", "1:*", "(UID ENVELOPE)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range res.Named("FETCH") {
+		uid, _ := r.FetchItem("UID")
+		env, _ := r.FetchItem("ENVELOPE")
+		u, _ := uid.Number()
+		var i int
+		if len(env.L) < 2 || u == 0 {
+			t.Fatalf("FETCH: %s", r.Raw)
+		}
+		if _, err := fmt.Sscanf(env.L[1].Text(), "n%d", &i); err != nil {
+			t.Fatalf("FETCH subject: %s", r.Raw)
+		}
+		index[u] = i
+	}
+	if len(index) != n {
+		t.Fatalf("%d messages indexed", len(index))
+	}
+	verify := func(when string, got []map[uint32]bool) {
+		t.Helper()
+		for k, tc := range cases {
+			for u := range got[k] {
+				if _, ok := index[u]; !ok {
+					t.Fatalf("%s, %s: UID %d is not in the mailbox", when, tc.what, u)
+				}
+			}
+			for u, i := range index {
+				if got[k][u] != tc.want(i) {
+					t.Fatalf("%s, %s: UID %d (message %d) found %v", when, tc.what, u, i, got[k][u])
+				}
+			}
+		}
+	}
+	verify("no summaries", fresh)
+	verify("summaries cached", results())
+	// Expunge every message 100 <= i < 200, then search again.
+	var gone []string
+	for u, i := range index {
+		if i >= 100 && i < 200 {
+			gone = append(gone, fmt.Sprint(u))
+			delete(index, u)
+		}
+	}
+	if _, err := c.MustOK("UID", "STORE", strings.Join(gone, ","), "+FLAGS.SILENT", `(\Deleted)`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.MustOK("EXPUNGE"); err != nil {
+		t.Fatal(err)
+	}
+	verify("after EXPUNGE", results())
 }

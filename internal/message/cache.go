@@ -12,7 +12,7 @@ import (
 // a full-mailbox FETCH ENVELOPE decodes one summary per message.
 //
 //	summary  = magic version envelope part
-//	envelope = date string(raw date) string(subject) 6*addrlist string(in-reply-to) string(message-id)
+//	envelope = date string(raw date) string(subject) 6*addrlist string(in-reply-to) string(message-id) string(references)
 //	date     = 0 | 1 varint(unix seconds) varint(nanoseconds) varint(zone offset seconds)
 //	addrlist = uvarint(count) *(byte(kind) string(name) string(mailbox) string(host))
 //	part     = string(type) string(subtype) list(params) string(id) string(description)
@@ -69,7 +69,7 @@ func appendEnvelope(b []byte, e *Envelope) []byte {
 			b = appendStrings(append(b, byte(a.Kind)), a.Name, a.Mailbox, a.Host)
 		}
 	}
-	return appendStrings(b, e.InReplyTo, e.MessageID)
+	return appendStrings(b, e.InReplyTo, e.MessageID, e.References)
 }
 
 func appendPart(b []byte, p *Part) []byte {
@@ -109,6 +109,21 @@ func UnmarshalSummary(b []byte) (*Summary, error) {
 		return nil, errBadCache
 	}
 	return s, nil
+}
+
+// UnmarshalEnvelope decodes only the envelope of a cached summary (it
+// comes first), for SORT and THREAD, which need nothing else. An error
+// means the message must be summarized again.
+func UnmarshalEnvelope(b []byte) (*Envelope, error) {
+	if len(b) < 2 || b[0] != cacheMagic || b[1] != summaryVersion {
+		return nil, ErrStaleSummary
+	}
+	d := &cacheDecoder{b: b[2:]}
+	e := d.envelope()
+	if d.err != nil {
+		return nil, errBadCache
+	}
+	return e, nil
 }
 
 type cacheDecoder struct {
@@ -279,7 +294,7 @@ func (d *cacheDecoder) envelope() *Envelope {
 			(*l)[i] = ListedAddress{Kind: AddressKind(d.byte()), Address: Address{Name: d.string(), Mailbox: d.string(), Host: d.string()}}
 		}
 	}
-	e.InReplyTo, e.MessageID = d.string(), d.string()
+	e.InReplyTo, e.MessageID, e.References = d.string(), d.string(), d.string()
 	return e
 }
 

@@ -39,6 +39,7 @@ func (d *b64Reader) Read(p []byte) (int, error) { return d.read(p, d.fill) }
 
 // pending is a decoder's output not yet read, and how its input ended.
 type pending struct {
+	buf  []byte // the output buffer, reused: fill runs only once out is read
 	out  []byte
 	done bool // the input ended
 	err  error
@@ -66,7 +67,7 @@ func (d *b64Reader) fill() {
 		d.in = make([]byte, decodeBuf)
 	}
 	n, err := d.src.Read(d.in)
-	out := d.out[:0]
+	out := d.buf[:0]
 	if cap(out) == 0 {
 		out = make([]byte, 0, decodeBuf)
 	}
@@ -94,7 +95,7 @@ func (d *b64Reader) fill() {
 	if d.done {
 		d.flush(&out)
 	}
-	d.out = out
+	d.buf, d.out = out, out
 }
 
 // flush appends the whole octets of a short last group.
@@ -141,7 +142,7 @@ func (d *qpReader) fill() {
 		d.in = make([]byte, decodeBuf)
 	}
 	n, err := d.src.Read(d.in)
-	out := d.out[:0]
+	out := d.buf[:0]
 	for i := 0; i < n; i++ {
 		c := d.in[i]
 		switch d.state {
@@ -250,5 +251,5 @@ func (d *qpReader) fill() {
 		}
 		d.ws = d.ws[:0]
 	}
-	d.out = out
+	d.buf, d.out = out, out
 }

@@ -1,6 +1,9 @@
 package message
 
-import "unicode"
+import (
+	"unicode"
+	"unicode/utf8"
+)
 
 // Case-insensitive matching compares runes after Unicode simple case
 // folding (the relation unicode.SimpleFold walks, as strings.EqualFold
@@ -34,11 +37,31 @@ func foldOrbit(r rune) rune {
 
 // foldRune maps r to its folding representative.
 func foldRune(r rune) rune {
-	if r >= 0 && r < foldTableSize {
+	switch {
+	case r >= 0 && r < foldTableSize:
 		return foldTable[r]
+	case r >= 0x3040 && r < 0xA640, r >= 0xAC00 && r < 0xD7A4:
+		// Kana, CJK ideographs, Yi, Lisu, Vai and Hangul syllables
+		// have no case (TestFoldRune checks every rune).
+		return r
 	}
 	return foldOrbit(r)
 }
+
+// asciiWide[f] is set for the folded ASCII runes that a non-ASCII rune
+// also folds to ("K": the Kelvin sign U+212A; "S": long s U+017F), so
+// that a needle starting with any other ASCII rune cannot start matching
+// at a non-ASCII octet.
+var asciiWide = func() (t [utf8.RuneSelf]bool) {
+	for b := range rune(utf8.RuneSelf) {
+		for f := unicode.SimpleFold(b); f != b; f = unicode.SimpleFold(f) {
+			if f >= utf8.RuneSelf {
+				t[foldTable[b]] = true
+			}
+		}
+	}
+	return t
+}()
 
 // foldString folds every rune of s (invalid UTF-8 becomes U+FFFD).
 func foldString(s string) []rune {

@@ -27,6 +27,7 @@ const (
 	fBcc
 	fInReplyTo
 	fMessageID
+	fReferences
 	nFields
 )
 
@@ -128,6 +129,8 @@ func fieldIndex(name []byte, isMsg bool) int {
 		return fInReplyTo
 	case "message-id":
 		return fMessageID
+	case "references":
+		return fReferences
 	}
 	return -1
 }
@@ -183,7 +186,7 @@ func (h *headerFields) envelope() *Envelope {
 		From: ParseAddressList(h.value(fFrom)), Sender: ParseAddressList(h.value(fSender)),
 		ReplyTo: ParseAddressList(h.value(fReplyTo)), To: ParseAddressList(h.value(fTo)),
 		Cc: ParseAddressList(h.value(fCc)), Bcc: ParseAddressList(h.value(fBcc)),
-		InReplyTo: h.value(fInReplyTo), MessageID: h.value(fMessageID),
+		InReplyTo: h.value(fInReplyTo), MessageID: h.value(fMessageID), References: h.value(fReferences),
 	}
 	if e.RawDate != "" {
 		if t, err := mail.ParseDate(e.RawDate); err == nil {

@@ -225,17 +225,24 @@ func (m *Matcher) activate(sc scope, field string) {
 	}
 	m.idle = true
 	m.start = [256]bool{}
-	for b := utf8.RuneSelf; b < 256; b++ {
-		m.start[b] = true // non-ASCII text is always decoded
-	}
+	wide := false // a non-ASCII rune can start a match
 	for _, n := range m.active {
 		if len(n.pat) == 0 {
 			continue
 		}
+		f := n.pat[0]
+		if f >= utf8.RuneSelf || asciiWide[f] {
+			wide = true
+		}
 		for b := range utf8.RuneSelf {
-			if foldTable[b] == n.pat[0] {
+			if foldTable[b] == f {
 				m.start[b] = true
 			}
+		}
+	}
+	if wide {
+		for b := utf8.RuneSelf; b < 256; b++ {
+			m.start[b] = true
 		}
 	}
 }

@@ -118,3 +118,22 @@ func BenchmarkMatchBody(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkMatchCJK: UTF-8 text without case, searched for an ASCII and
+// for a CJK string, neither present.
+func BenchmarkMatchCJK(b *testing.B) {
+	line := strings.Repeat("日本語のテキストと漢字、ひらがなとカタカナ。", 4) + "\r\n"
+	segs := []segment{{"Subject: x\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n", 1}, {line, 100000}}
+	size := int64(len(segs[0].text) + len(line)*100000)
+	for _, needle := range []string{"absent needle", "存在しない"} {
+		b.Run(needle, func(b *testing.B) {
+			m := NewMatcher([]MatchQuery{body(needle)}, false)
+			b.SetBytes(size)
+			for b.Loop() {
+				if _, err := m.Match(&genReader{segs: append([]segment(nil), segs...)}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

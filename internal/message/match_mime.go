@@ -379,7 +379,15 @@ func (ph *partHeader) contentType(v string) {
 // looseParam finds name=value or name="value" in a Content-Type that
 // does not parse.
 func looseParam(v, name string) string {
-	lower := strings.ToLower(v)
+	// ASCII lower case only: the indexes must stay those of v (ToLower
+	// would turn an invalid octet into three).
+	lb := []byte(v)
+	for i, c := range lb {
+		if c >= 'A' && c <= 'Z' {
+			lb[i] = c + 'a' - 'A'
+		}
+	}
+	lower := string(lb)
 	for i := 0; ; {
 		j := strings.Index(lower[i:], name)
 		if j < 0 {

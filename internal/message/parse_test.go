@@ -430,3 +430,17 @@ func BenchmarkUnmarshalSummary(b *testing.B) {
 		}
 	}
 }
+
+func TestUnmarshalEnvelope(t *testing.T) {
+	s, err := Summarize(strings.NewReader(mixed))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := UnmarshalEnvelope(s.Marshal())
+	if err != nil || !reflect.DeepEqual(e, s.Envelope) {
+		t.Errorf("envelope %+v, %v", e, err)
+	}
+	if _, err := UnmarshalEnvelope([]byte("{}")); err == nil {
+		t.Errorf("accepted an old cache")
+	}
+}

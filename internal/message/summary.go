@@ -21,8 +21,9 @@ type Summary struct {
 
 // summaryVersion 2 added part offsets, group markers and raw envelope
 // strings, in a binary encoding (cache.go); version 1 caches were JSON.
-// Version 3 keeps the subject as sent and counts lines as line ends.
-const summaryVersion = 3
+// Version 3 keeps the subject as sent and counts lines as line ends;
+// version 4 keeps References.
+const summaryVersion = 4
 
 // DecodeWords decodes the RFC 2047 encoded words of a header value;
 // words in unknown charsets and malformed ones stay as sent.
@@ -44,6 +45,9 @@ type Envelope struct {
 	Bcc       []ListedAddress
 	InReplyTo string
 	MessageID string
+	// References is the References field (not part of ENVELOPE: for
+	// THREAD=REFERENCES, RFC 5256).
+	References string
 }
 
 // Address is one mailbox of an address list.

@@ -17,6 +17,7 @@ type view struct {
 	flags    map[uint32][]string // by UID
 	keywords map[string]bool     // lower-cased, from the last FLAGS response
 	flagsSet bool                // a FLAGS response was seen since SELECT
+	rev2     bool                // the session ENABLEd IMAP4rev2
 }
 
 func newView(mailbox string) *view {
@@ -67,6 +68,10 @@ func (v *view) apply(k cmdKind, r *Response, reg *registry) []string {
 		}
 		delete(v.flags, v.uids[n-1])
 		v.uids = slices.Delete(v.uids, n-1, n)
+	case "RECENT":
+		if v.rev2 {
+			bad("RECENT response in an IMAP4rev2 session (RFC 9051 removed it, Appendix E)")
+		}
 	case "FLAGS":
 		if len(r.Args) != 1 || r.Args[0].Kind != List {
 			bad("malformed FLAGS response")
@@ -84,6 +89,25 @@ func (v *view) apply(k cmdKind, r *Response, reg *registry) []string {
 			for _, a := range r.Args {
 				if n, ok := a.Number(); !ok || n < 1 || int(n) > len(v.uids) {
 					bad("SEARCH result %s is not a sequence number of the %d messages", a.S, len(v.uids))
+				}
+			}
+		}
+	case "ESEARCH":
+		// RFC 9051 §7.3.4: for a SEARCH without UID, ALL/MIN/MAX are
+		// sequence numbers of this session's messages.
+		if k.name != "SEARCH" || slices.ContainsFunc(r.Args, func(a Value) bool { return a.IsAtom("UID") }) {
+			break
+		}
+		for i := 0; i+1 < len(r.Args); i++ {
+			key := strings.ToUpper(r.Args[i].S)
+			if key != "ALL" && key != "MIN" && key != "MAX" {
+				continue
+			}
+			for _, part := range strings.Split(r.Args[i+1].S, ",") {
+				for _, num := range strings.Split(part, ":") {
+					if n, err := strconv.Atoi(num); err != nil || n < 1 || n > len(v.uids) {
+						bad("ESEARCH %s %s is not a sequence number of the %d messages", key, num, len(v.uids))
+					}
 				}
 			}
 		}
@@ -153,6 +177,9 @@ func (v *view) fetch(r *Response, reg *registry) []string {
 			var fl []string
 			for _, f := range it.Value.L {
 				fl = append(fl, f.S)
+				if v.rev2 && strings.EqualFold(f.S, `\Recent`) {
+					bad("\\Recent in an IMAP4rev2 session (RFC 9051 removed it, Appendix E)")
+				}
 				if !strings.HasPrefix(f.S, `\`) && !v.keywords[strings.ToLower(f.S)] {
 					bad("keyword %s in FETCH before any FLAGS response listed it (RFC 9051 §7.3.5, §2.3.2)", f.S)
 				}

@@ -39,6 +39,8 @@ func TestViewContradictions(t *testing.T) {
 		{"size mismatch", "FETCH", []string{"* 1 EXISTS", "* 1 FETCH (RFC822.SIZE 3 BODY[] " + lit(msg) + ")"}, "RFC822.SIZE says 3"},
 		{"a cut APPEND was stored", "FETCH", []string{"* 1 EXISTS", "* 1 FETCH (BODY[] " + lit(cut) + ")"}, "whose APPEND was cut short"},
 		{"SEARCH beyond", "SEARCH", []string{"* 1 EXISTS", "* SEARCH 1 2"}, "SEARCH result 2"},
+		{"ESEARCH beyond", "SEARCH", []string{"* 2 EXISTS", "* ESEARCH (TAG \"t1\") ALL 1:3"}, "ESEARCH ALL 3"},
+		{"ESEARCH fine", "SEARCH", []string{"* 2 EXISTS", "* ESEARCH (TAG \"t1\") MIN 1 ALL 1:2 COUNT 2"}, ""},
 		{"BYE", "NOOP", []string{"* BYE going away"}, "unexpected BYE"},
 	} {
 		v := newView("INBOX")

@@ -1,0 +1,349 @@
+package imap
+
+import (
+	"cmp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/pochta-mail/pochta/internal/message"
+	"github.com/pochta-mail/pochta/internal/store"
+)
+
+// SORT and UID SORT (RFC 5256), with ESORT (RFC 5267: RETURN (MIN MAX ALL
+// COUNT)) and SORT=DISPLAY (RFC 5957: DISPLAYFROM, DISPLAYTO). The search
+// program is SEARCH's (search.go); the sort keys come from the messages'
+// cached summaries.
+
+// sortKey is one sort criterion.
+type sortKey uint8
+
+const (
+	sortArrival sortKey = iota
+	sortCc
+	sortDate
+	sortFrom
+	sortSize
+	sortSubject
+	sortTo
+	sortDisplayFrom
+	sortDisplayTo
+	nSortKeys
+)
+
+type sortCriterion struct {
+	key     sortKey
+	reverse bool
+}
+
+// maxSortCriteria bounds the criteria of one SORT.
+const maxSortCriteria = 16
+
+// sortItem is what the criteria compare for one message.
+type sortItem struct {
+	uid, seq      uint32
+	arrival, sent time.Time
+	size          int64
+	// texts are what the string keys compare, indexed by key, lower-case:
+	// the base subject, the first address's mailbox (FROM, TO, CC), its
+	// display name (DISPLAYFROM, DISPLAYTO).
+	texts [nSortKeys]string
+	// For THREAD=REFERENCES: the Message-ID, the References (else the
+	// In-Reply-To) identifiers, and whether the subject is a reply.
+	msgID string
+	refs  []string
+	reply bool
+}
+
+// cmdSort: SORT [RETURN (...)] (criteria) charset search-keys.
+func (s *session) cmdSort(tag string, uid bool) error {
+	v := s.sel
+	c := &searchCmd{uid: uid}
+	var crit []sortCriterion
+	hits, err := s.sortSearch(c, func() (err error) {
+		crit, err = s.parseSort(c)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	items, err := s.sortItems(hits, true, false)
+	if err != nil {
+		return err
+	}
+	slices.SortStableFunc(items, func(a, b sortItem) int { return compareItems(crit, &a, &b) })
+	if c.retSave {
+		v.searchRes = hits // SEARCHRES keeps a set: the order is not saved
+	}
+	s.writeSort(tag, c, items)
+	return nil
+}
+
+// sortSearch is searchWith for SORT and THREAD, where the program ALL
+// (the usual one) is answered from the view without a listing: sortItems
+// reads every message anyway and leaves out those the store no longer has.
+func (s *session) sortSearch(c *searchCmd, parse func() error) ([]uint32, error) {
+	if err := parse(); err != nil {
+		if c.retSave {
+			s.sel.searchRes = nil
+		}
+		return nil, err
+	}
+	if r := c.root; r.op == opAnd && len(r.sub) == 1 && r.sub[0].op == opAll {
+		return slices.Clone(s.sel.uids), nil
+	}
+	return s.searchWith(c, func() error { return nil })
+}
+
+// parseSort reads the arguments of SORT up to the end of the command.
+func (s *session) parseSort(c *searchCmd) ([]sortCriterion, error) {
+	p := s.p
+	if err := p.SP(); err != nil {
+		return nil, err
+	}
+	if p.AcceptFold("RETURN") {
+		if err := s.parseReturn(c); err != nil {
+			return nil, err
+		}
+	} else {
+		c.retAll = true
+	}
+	var crit []sortCriterion
+	reverse := false
+	err := s.atomList(func(atom string) error {
+		if atom == "REVERSE" && !reverse {
+			reverse = true
+			return nil
+		}
+		keys := map[string]sortKey{"ARRIVAL": sortArrival, "CC": sortCc, "DATE": sortDate, "FROM": sortFrom,
+			"SIZE": sortSize, "SUBJECT": sortSubject, "TO": sortTo, "DISPLAYFROM": sortDisplayFrom, "DISPLAYTO": sortDisplayTo}
+		k, ok := keys[atom]
+		if !ok {
+			return bad("Unknown sort criterion %q", atom)
+		}
+		if len(crit) >= maxSortCriteria {
+			return badCode(codeLimit, "Too many sort criteria")
+		}
+		crit = append(crit, sortCriterion{key: k, reverse: reverse})
+		reverse = false
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if len(crit) == 0 || reverse {
+		return nil, bad("Expected a sort criterion")
+	}
+	if err := s.spCharsetSP(); err != nil {
+		return nil, err
+	}
+	return crit, s.parseSearchKeys(c)
+}
+
+// sortItems reads what sorting and threading compare for the messages
+// uids (ascending), in batches, from their summaries (computed and cached
+// when missing).
+func (s *session) sortItems(uids []uint32, addresses, threading bool) ([]sortItem, error) {
+	v := s.sel
+	items := make([]sortItem, 0, len(uids))
+	for len(uids) > 0 {
+		n, span := batchLen(v, len(uids), func(i int) uint32 { return uids[i] }, DefaultMaxFetchBatch)
+		batch := uids[:n]
+		uids = uids[n:]
+		msgs, err := s.srv.Store.ListMessages(s.ctx, v.mb.ID, store.MessageQuery{
+			MinUID: batch[0], MaxUID: batch[n-1], Limit: span, Summary: true})
+		if err != nil {
+			return nil, err
+		}
+		msgs = onlyUIDs(msgs, batch)
+		envs, cache, err := s.batchEnvelopes(msgs)
+		if err != nil {
+			return nil, err
+		}
+		for i := range msgs {
+			m := &msgs[i]
+			e := envs[i]
+			if e == nil {
+				continue // gone meanwhile, or unreadable: not sorted
+			}
+			it := sortItem{uid: m.UID, seq: v.seqOf(m.UID), arrival: m.InternalDate, size: m.Size, sent: e.Date}
+			it.texts[sortSubject] = strings.ToLower(message.BaseSubject(e.Subject))
+			if threading {
+				if ids := message.MessageIDs(e.MessageID); len(ids) > 0 {
+					it.msgID = ids[0]
+				}
+				if it.refs = message.MessageIDs(e.References); len(it.refs) == 0 {
+					it.refs = message.MessageIDs(e.InReplyTo)[:min(1, len(message.MessageIDs(e.InReplyTo)))]
+				}
+				it.reply = message.IsReplyOrForward(e.Subject)
+			}
+			if it.sent.IsZero() {
+				it.sent = m.InternalDate // RFC 5256 section 2.2
+			}
+			if addresses {
+				it.texts[sortFrom], it.texts[sortTo], it.texts[sortCc] = firstMailbox(e.From), firstMailbox(e.To), firstMailbox(e.Cc)
+				it.texts[sortDisplayFrom], it.texts[sortDisplayTo] = displayName(e.From), displayName(e.To)
+			}
+			items = append(items, it)
+		}
+		if err := s.srv.Store.SetSummaries(s.ctx, cache); err != nil {
+			s.log.Warn("imap: caching summaries", "err", err)
+		}
+	}
+	return items, nil
+}
+
+// batchEnvelopes returns the envelopes of a batch: decoded alone from
+// the cached summaries, and for messages without a usable one from new
+// summaries (read per batch, parsed, and returned to be cached). nil
+// where a message could not be read.
+func (s *session) batchEnvelopes(msgs []store.Message) ([]*message.Envelope, []store.SummaryUpdate, error) {
+	envs := make([]*message.Envelope, len(msgs))
+	var lacking []store.Message
+	var at []int
+	for i := range msgs {
+		if e, err := message.UnmarshalEnvelope(msgs[i].Summary); err == nil {
+			envs[i] = e
+		} else {
+			lacking = append(lacking, msgs[i])
+			at = append(at, i)
+		}
+	}
+	if len(lacking) == 0 {
+		return envs, nil, nil
+	}
+	sums, cache, err := s.batchSummaries(lacking, false)
+	if err != nil {
+		return nil, nil, err
+	}
+	for j, i := range at {
+		sum := sums[j]
+		if sum == nil {
+			m := &lacking[j]
+			body := &bodySource{s: s, m: m}
+			var upd *store.SummaryUpdate
+			sum, upd, err = s.summary(m, body)
+			body.close()
+			if err != nil {
+				continue
+			}
+			cache = append(cache, *upd)
+		}
+		envs[i] = sum.Envelope
+	}
+	return envs, cache, nil
+}
+
+// firstMailbox is the addr-mailbox of the first address (RFC 5256 FROM,
+// TO, CC), compared case-insensitively.
+func firstMailbox(l []message.ListedAddress) string {
+	for _, a := range l {
+		if a.Kind == message.AddressMailbox {
+			return strings.ToLower(a.Mailbox)
+		}
+	}
+	return ""
+}
+
+// displayName is what RFC 5957 sorts by: the first address's display
+// name, or its addr-spec when it has none.
+func displayName(l []message.ListedAddress) string {
+	for _, a := range l {
+		if a.Kind != message.AddressMailbox {
+			continue
+		}
+		if a.Name != "" {
+			return strings.ToLower(a.Name)
+		}
+		if a.Host == "" {
+			return strings.ToLower(a.Mailbox)
+		}
+		return strings.ToLower(a.Mailbox + "@" + a.Host)
+	}
+	return ""
+}
+
+// compareItems orders two messages by the criteria, then by sequence
+// number (RFC 5256 section 3: ties keep sequence order).
+func compareItems(crit []sortCriterion, a, b *sortItem) int {
+	for _, c := range crit {
+		var r int
+		switch c.key {
+		case sortArrival:
+			r = a.arrival.Compare(b.arrival)
+		case sortDate:
+			r = a.sent.Compare(b.sent)
+		case sortSize:
+			r = cmp.Compare(a.size, b.size)
+		default:
+			r = strings.Compare(a.texts[c.key], b.texts[c.key])
+		}
+		if c.reverse {
+			r = -r
+		}
+		if r != 0 {
+			return r
+		}
+	}
+	return cmp.Compare(a.seq, b.seq)
+}
+
+// writeSort writes "* SORT n..." or, with RETURN, "* ESEARCH (TAG ...)"
+// where ALL lists the numbers in sort order and MIN/MAX are the first and
+// last of that order (RFC 5267 section 3.2).
+func (s *session) writeSort(tag string, c *searchCmd, items []sortItem) {
+	w := s.w
+	num := func(it sortItem) uint64 {
+		if c.uid {
+			return uint64(it.uid)
+		}
+		return uint64(it.seq)
+	}
+	if !c.esearch {
+		w.Raw("* SORT")
+		for _, it := range items {
+			w.SP()
+			w.Number(num(it))
+		}
+		w.CRLF()
+		return
+	}
+	if c.retSave && !c.retMin && !c.retMax && !c.retAll && !c.retCount {
+		return // SAVE alone: no ESEARCH response (RFC 5182 §2.4)
+	}
+	s.writeESearchHead(tag, c.uid)
+	if len(items) > 0 {
+		if c.retMin {
+			w.Raw(" MIN ")
+			w.Number(num(items[0]))
+		}
+		if c.retMax {
+			w.Raw(" MAX ")
+			w.Number(num(items[len(items)-1]))
+		}
+		if c.retAll {
+			w.Raw(" ALL ")
+			for i, it := range items {
+				if i > 0 {
+					w.Byte(',')
+				}
+				w.Number(num(it))
+			}
+		}
+	}
+	if c.retCount {
+		w.Raw(" COUNT ")
+		w.Number(uint64(len(items)))
+	}
+	w.CRLF()
+}
+
+// writeESearchHead writes `* ESEARCH (TAG "tag")` and UID for a UID command.
+func (s *session) writeESearchHead(tag string, uid bool) {
+	s.w.Raw("* ESEARCH (TAG ")
+	s.w.Quoted(tag)
+	s.w.Byte(')')
+	if uid {
+		s.w.Raw(" UID")
+	}
+}
