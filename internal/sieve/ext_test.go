@@ -1,0 +1,74 @@
+package sieve
+
+import "testing"
+
+// Examples from RFC 5232 (imap4flags) and RFC 5230 (vacation).
+func TestExtensions(t *testing.T) {
+	cases := []struct {
+		name, script string
+		in           *Input
+		want         string
+	}{
+		{"5232 addflag implicit keep", `require "imap4flags";
+addflag "\\Seen"; addflag ["\\Flagged", "\\seen"];`, &Input{Msg: newMsg(1)}, `keep flags=\Seen \Flagged`},
+		{"5232 setflag replaces", `require "imap4flags";
+addflag "a b"; setflag "c";`, &Input{Msg: newMsg(1)}, "keep flags=c"},
+		{"5232 removeflag", `require "imap4flags";
+setflag "\\Seen \\Deleted Junk"; removeflag ["junk", "\\Seen"];`, &Input{Msg: newMsg(1)}, `keep flags=\Deleted`},
+		{"5232 fileinto :flags overrides", `require ["imap4flags","fileinto"];
+addflag "x"; fileinto :flags "\\Deleted" "Trash"; fileinto "Other";`, &Input{Msg: newMsg(1)}, `fileinto Trash flags=\Deleted; fileinto Other flags=x`},
+		{"5232 flags at time of action", `require ["imap4flags","fileinto"];
+fileinto "A"; addflag "later";`, &Input{Msg: newMsg(1)}, "fileinto A"},
+		{"5232 7 example", `require ["imap4flags", "fileinto"];
+if header :contains "from" "boss@frobnitzm.example.edu" {
+  setflag "\\Flagged";
+  fileinto "INBOX.From Boss";
+}
+if header :contains "subject" "urgent" { addflag "\\Flagged"; }`, &Input{Msg: newMsg(1, "From: boss@frobnitzm.example.edu")}, `fileinto INBOX.From Boss flags=\Flagged`},
+		{"5232 hasflag", `require "imap4flags";
+addflag "Junk"; if hasflag :is "junk" { discard; }`, &Input{Msg: newMsg(1)}, "discard"},
+		{"5232 hasflag matches", `require "imap4flags";
+addflag "$Label1"; if not hasflag :matches "$Label*" { discard; }`, &Input{Msg: newMsg(1)}, "keep flags=$Label1"},
+		{"5232 keep :flags", `require "imap4flags"; keep :flags ["a", "b a"];`, &Input{Msg: newMsg(1)}, "keep flags=a b"},
+		{"5230 vacation", `require "vacation";
+if header :contains "subject" "cyrus" {
+    vacation "I'm out -- send mail to cyrus-bugs";
+} else {
+    vacation "I'm out -- call me at 302 555 0153";
+}`, &Input{Msg: newMsg(1, "Subject: cyrus bug")}, "vacation days=7 handle=b0e924d8c0ac937843868c21a1ca375f; keep"},
+		{"5230 days and handle", `require "vacation";
+vacation :days 23 :addresses ["tjs@example.edu", "ts4z@landru.example.edu"] :handle "h1" "gone";`,
+			&Input{Msg: newMsg(1)}, "vacation days=23 handle=h1; keep"},
+		{"5230 days clamped", `require "vacation"; vacation :days 0 :handle "h" "x";`, &Input{Msg: newMsg(1)}, "vacation days=1 handle=h; keep"},
+		{"5230 days max", `require "vacation"; vacation :days 100000 :handle "h" "x";`, &Input{Msg: newMsg(1)}, "vacation days=365 handle=h; keep"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if got := runScript(t, c.script, c.in); got != c.want {
+				t.Errorf("got %q, want %q", got, c.want)
+			}
+		})
+	}
+}
+
+func TestVacationParams(t *testing.T) {
+	p, err := Compile(`require "vacation";
+vacation :subject "Away" :from "me@example.com" :addresses "alt@example.com" :mime "body";`, Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	as, err := p.Run(&Input{Msg: newMsg(1)})
+	if err != nil || len(as) != 2 || as[0].Vacation == nil {
+		t.Fatalf("got %v, %v", as, err)
+	}
+	v := as[0].Vacation
+	if v.Subject != "Away" || v.From != "me@example.com" || len(v.Addresses) != 1 || !v.MIME || v.Reason != "body" || v.Handle == "" {
+		t.Errorf("vacation = %+v", v)
+	}
+	// A different reason gets a different default handle (RFC 5230 4.2).
+	q, _ := Compile(`require "vacation"; vacation :subject "Away" :from "me@example.com" :mime "other";`, Limits{})
+	bs, _ := q.Run(&Input{Msg: newMsg(1)})
+	if bs[0].Vacation.Handle == v.Handle {
+		t.Error("handles equal for different reasons")
+	}
+}

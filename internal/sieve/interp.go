@@ -1,0 +1,299 @@
+package sieve
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// Message is what the interpreter sees of a message.
+type Message interface {
+	// Header returns the values of the named header fields, in order,
+	// unfolded and with RFC 2047 encoded words decoded. The name is
+	// matched case-insensitively.
+	Header(name string) []string
+	// Size is the message size in octets.
+	Size() int64
+}
+
+// Input is one message delivery to one recipient.
+type Input struct {
+	From string // envelope MAIL FROM; "" is the null reverse-path
+	To   string // envelope RCPT TO of this recipient
+	Msg  Message
+	// MailboxExists answers the mailboxexists test (RFC 5490). Nil means
+	// no mailbox exists.
+	MailboxExists func(name string) bool
+}
+
+// ActionKind is the kind of an Action.
+type ActionKind uint8
+
+const (
+	ActionKeep ActionKind = iota + 1 // store in the default mailbox
+	ActionFileinto
+	ActionRedirect
+	ActionDiscard // the message is stored nowhere
+	ActionVacation
+)
+
+func (k ActionKind) String() string {
+	return [...]string{"", "keep", "fileinto", "redirect", "discard", "vacation"}[k]
+}
+
+// Action is one thing the script asks the delivery to do.
+type Action struct {
+	Kind     ActionKind
+	Mailbox  string   // fileinto
+	Create   bool     // fileinto :create (RFC 5490)
+	Flags    []string // keep, fileinto: flags to set (RFC 5232), nil for none
+	Address  string   // redirect
+	Vacation *Vacation
+}
+
+func (a Action) String() string {
+	s := a.Kind.String()
+	switch a.Kind {
+	case ActionFileinto:
+		s += " " + a.Mailbox
+		if a.Create {
+			s += " :create"
+		}
+	case ActionRedirect:
+		s += " " + a.Address
+	case ActionVacation:
+		s += fmt.Sprintf(" days=%d handle=%s", a.Vacation.Days, a.Vacation.Handle)
+	}
+	if len(a.Flags) > 0 {
+		s += " flags=" + strings.Join(a.Flags, " ")
+	}
+	return s
+}
+
+// Vacation carries the parameters of a vacation action (RFC 5230). Whether
+// a reply is sent (never to lists, bulk, auto-submitted mail or the null
+// sender; once per sender, handle and period) is decided by the sender.
+type Vacation struct {
+	Days      uint64
+	Subject   string
+	From      string
+	Addresses []string
+	MIME      bool
+	Handle    string
+	Reason    string
+}
+
+// ErrRuntime wraps errors that ended a run early; the result then holds
+// only a keep (RFC 5228 2.10.6).
+var ErrRuntime = errors.New("sieve: runtime error")
+
+// Run executes p for in. On a runtime error it returns a result with just a
+// keep and an error wrapping ErrRuntime, so no mail is lost.
+func (p *Program) Run(in *Input) ([]Action, error) {
+	r := &run{in: in, lim: p.lim}
+	if err := r.exec(p.cmds); err != nil && !errors.Is(err, errStop) {
+		return []Action{{Kind: ActionKeep}}, fmt.Errorf("%w: %w", ErrRuntime, err)
+	}
+	return r.finish(), nil
+}
+
+var errStop = errors.New("stop")
+
+type run struct {
+	in        *Input
+	lim       Limits
+	steps     int64
+	flags     []string // the internal flag variable (RFC 5232 3)
+	actions   []Action
+	cancelled bool // implicit keep cancelled
+	discarded bool
+	redirects int
+	vacation  bool
+}
+
+func (r *run) charge(n int64) error {
+	r.steps += n
+	if r.steps > r.lim.MaxSteps {
+		return errSteps
+	}
+	return nil
+}
+
+func (r *run) exec(cmds []node) error {
+	for _, n := range cmds {
+		if err := r.charge(1); err != nil {
+			return err
+		}
+		if err := n.exec(r); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// add appends an action unless an identical one is there already
+// (RFC 5228 2.10.3: duplicates are done once).
+func (r *run) add(a Action) error {
+	for _, b := range r.actions {
+		if a.Kind == b.Kind && a.Mailbox == b.Mailbox && a.Address == b.Address {
+			return nil
+		}
+	}
+	if len(r.actions) >= r.lim.MaxActions {
+		return fmt.Errorf("more than %d actions", r.lim.MaxActions)
+	}
+	r.actions = append(r.actions, a)
+	return nil
+}
+
+// finish adds the implicit keep or a discard marker.
+func (r *run) finish() []Action {
+	if !r.cancelled {
+		_ = r.add(Action{Kind: ActionKeep, Flags: r.currentFlags()})
+	}
+	stored := false
+	for _, a := range r.actions {
+		stored = stored || a.Kind == ActionKeep || a.Kind == ActionFileinto || a.Kind == ActionRedirect
+	}
+	if !stored {
+		r.actions = append(r.actions, Action{Kind: ActionDiscard})
+	}
+	return r.actions
+}
+
+func (r *run) currentFlags() []string {
+	if len(r.flags) == 0 {
+		return nil
+	}
+	return append([]string(nil), r.flags...)
+}
+
+type node interface{ exec(r *run) error }
+
+type (
+	stopNode    struct{}
+	discardNode struct{}
+	keepNode    struct {
+		flags    []string
+		hasFlags bool
+	}
+	fileintoNode struct {
+		mailbox      string
+		copy, create bool
+		flags        []string
+		hasFlags     bool
+	}
+	redirectNode struct {
+		addr string
+		copy bool
+	}
+	flagNode struct {
+		op    string
+		flags []string
+	}
+	vacationNode struct{ v *Vacation }
+	ifNode       struct {
+		conds  []test
+		bodies [][]node
+		els    []node
+	}
+)
+
+func (stopNode) exec(*run) error { return errStop }
+
+func (discardNode) exec(r *run) error {
+	r.cancelled = true
+	return nil
+}
+
+func (n *keepNode) exec(r *run) error {
+	flags := r.currentFlags()
+	if n.hasFlags {
+		flags = normFlags(n.flags)
+	}
+	return r.add(Action{Kind: ActionKeep, Flags: flags})
+}
+
+func (n *fileintoNode) exec(r *run) error {
+	flags := r.currentFlags()
+	if n.hasFlags {
+		flags = normFlags(n.flags)
+	}
+	if !n.copy {
+		r.cancelled = true
+	}
+	return r.add(Action{Kind: ActionFileinto, Mailbox: n.mailbox, Create: n.create, Flags: flags})
+}
+
+func (n *redirectNode) exec(r *run) error {
+	if !n.copy {
+		r.cancelled = true
+	}
+	r.redirects++
+	if r.redirects > r.lim.MaxRedirects {
+		return fmt.Errorf("more than %d redirects", r.lim.MaxRedirects)
+	}
+	return r.add(Action{Kind: ActionRedirect, Address: n.addr})
+}
+
+func (n *vacationNode) exec(r *run) error {
+	if r.vacation {
+		return errors.New("vacation executed twice")
+	}
+	r.vacation = true
+	// A copy, so callers cannot change the compiled Program.
+	v := *n.v
+	v.Addresses = slices.Clone(v.Addresses)
+	return r.add(Action{Kind: ActionVacation, Vacation: &v})
+}
+
+func (n *flagNode) exec(r *run) error {
+	add := normFlags(n.flags)
+	switch n.op {
+	case "setflag":
+		r.flags = add
+	case "addflag":
+		r.flags = normFlags(append(append([]string(nil), r.flags...), add...))
+	case "removeflag":
+		var keep []string
+		for _, f := range r.flags {
+			if !containsFold(add, f) {
+				keep = append(keep, f)
+			}
+		}
+		r.flags = keep
+	}
+	return nil
+}
+
+// normFlags splits space-separated flag lists and drops empty and
+// duplicate names; flag names compare case-insensitively (RFC 5232 3).
+func normFlags(in []string) []string {
+	var out []string
+	for _, s := range in {
+		for _, f := range strings.Fields(s) {
+			if !containsFold(out, f) {
+				out = append(out, f)
+			}
+		}
+	}
+	return out
+}
+
+func containsFold(list []string, s string) bool {
+	return slices.ContainsFunc(list, func(x string) bool { return strings.EqualFold(x, s) })
+}
+
+func (n *ifNode) exec(r *run) error {
+	for i, c := range n.conds {
+		ok, err := c.eval(r)
+		if err != nil {
+			return err
+		}
+		if ok {
+			return r.exec(n.bodies[i])
+		}
+	}
+	return r.exec(n.els)
+}

@@ -1,0 +1,152 @@
+package sieve
+
+// test is a compiled Sieve test.
+type test interface{ eval(r *run) (bool, error) }
+
+type (
+	constTest bool
+	notTest   struct{ t test }
+	listTest  struct {
+		all   bool
+		tests []test
+	}
+	sizeTest struct {
+		over bool
+		n    uint64
+	}
+	existsTest        struct{ names []string }
+	mailboxExistsTest struct{ names []string }
+	headerTest        struct {
+		names []string
+		m     *matcher
+	}
+	addressTest struct {
+		names []string
+		part  addressPart
+		m     *matcher
+	}
+	envelopeTest struct {
+		parts []string
+		part  addressPart
+		m     *matcher
+	}
+	hasflagTest struct{ m *matcher }
+)
+
+func (t constTest) eval(*run) (bool, error) { return bool(t), nil }
+
+func (t notTest) eval(r *run) (bool, error) {
+	ok, err := t.t.eval(r)
+	return !ok, err
+}
+
+// eval of allof/anyof short-circuits (RFC 5228 5.2, 5.3).
+func (t *listTest) eval(r *run) (bool, error) {
+	for _, s := range t.tests {
+		if err := r.charge(1); err != nil {
+			return false, err
+		}
+		ok, err := s.eval(r)
+		if err != nil {
+			return false, err
+		}
+		if ok != t.all {
+			return ok, nil
+		}
+	}
+	return t.all, nil
+}
+
+// RFC 5228 5.9: :over is strictly greater, :under strictly less.
+func (t sizeTest) eval(r *run) (bool, error) {
+	size := r.in.Msg.Size()
+	if size < 0 {
+		size = 0
+	}
+	if t.over {
+		return uint64(size) > t.n, nil
+	}
+	return uint64(size) < t.n, nil
+}
+
+// RFC 5228 5.5: true only if every named header exists.
+func (t existsTest) eval(r *run) (bool, error) {
+	for _, n := range t.names {
+		if err := r.charge(int64(len(n) + 1)); err != nil {
+			return false, err
+		}
+		if len(r.in.Msg.Header(n)) == 0 {
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
+func (t mailboxExistsTest) eval(r *run) (bool, error) {
+	for _, n := range t.names {
+		if r.in.MailboxExists == nil || !r.in.MailboxExists(n) {
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
+func (t *headerTest) eval(r *run) (bool, error) {
+	for _, n := range t.names {
+		for _, v := range r.in.Msg.Header(n) {
+			if ok, err := t.m.match(r, v); ok || err != nil {
+				return ok, err
+			}
+		}
+	}
+	return false, nil
+}
+
+func (t *addressTest) eval(r *run) (bool, error) {
+	for _, n := range t.names {
+		for _, v := range r.in.Msg.Header(n) {
+			if err := r.charge(int64(len(v) + 1)); err != nil {
+				return false, err
+			}
+			for _, addr := range headerAddresses(v) {
+				if ok, err := t.m.match(r, t.part.part(addr)); ok || err != nil {
+					return ok, err
+				}
+			}
+		}
+	}
+	return false, nil
+}
+
+// RFC 5228 5.4: the null reverse-path compares as "" whatever the address
+// part. Envelope parts other than "from" and "to" are never present.
+func (t *envelopeTest) eval(r *run) (bool, error) {
+	for _, p := range t.parts {
+		var v string
+		switch foldASCII(p) {
+		case "from":
+			v = r.in.From
+			if v != "" {
+				v = t.part.part(v)
+			}
+		case "to":
+			v = t.part.part(r.in.To)
+		default:
+			continue
+		}
+		if ok, err := t.m.match(r, v); ok || err != nil {
+			return ok, err
+		}
+	}
+	return false, nil
+}
+
+// RFC 5232 4: each flag of the internal variable is matched on its own.
+func (t *hasflagTest) eval(r *run) (bool, error) {
+	for _, f := range r.flags {
+		if ok, err := t.m.match(r, f); ok || err != nil {
+			return ok, err
+		}
+	}
+	return false, nil
+}
