@@ -11,7 +11,7 @@ import (
 // advertise them.
 var Extensions = []string{
 	"comparator-i;ascii-casemap", "comparator-i;octet",
-	"copy", "envelope", "fileinto", "imap4flags", "mailbox", "vacation",
+	"copy", "envelope", "fileinto", "imap4flags", "mailbox", "subaddress", "vacation",
 }
 
 // Program is a compiled script, safe to run concurrently.
@@ -78,7 +78,8 @@ var (
 	matchTags = map[string]tagSpec{"is": {group: "match"}, "contains": {group: "match"},
 		"matches": {group: "match"}, "comparator": {takes: takesString}}
 	addressTags = map[string]tagSpec{"all": {group: "part"}, "localpart": {group: "part"},
-		"domain": {group: "part"}}
+		"domain": {group: "part"}, "user": {group: "part", ext: "subaddress"},
+		"detail": {group: "part", ext: "subaddress"}}
 )
 
 func merge(ms ...map[string]tagSpec) map[string]tagSpec {

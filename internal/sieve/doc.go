@@ -12,7 +12,8 @@
 // redirect, address, header, exists, size, allof, anyof, not, true, false,
 // envelope, :is/:contains/:matches, i;octet and i;ascii-casemap,
 // :localpart/:domain/:all), fileinto, :copy (RFC 3894), :create and
-// mailboxexists (RFC 5490 "mailbox"), imap4flags (RFC 5232) and vacation
+// mailboxexists (RFC 5490 "mailbox"), subaddress :user/:detail with "+"
+// as the separator (RFC 5233), imap4flags (RFC 5232) and vacation
 // (RFC 5230) as an action carrying its parameters (no reply is sent here).
 //
 // Every input is bounded: script size, nesting depth, command count and

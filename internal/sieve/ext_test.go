@@ -1,6 +1,9 @@
 package sieve
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 // Examples from RFC 5232 (imap4flags) and RFC 5230 (vacation).
 func TestExtensions(t *testing.T) {
@@ -70,5 +73,33 @@ vacation :subject "Away" :from "me@example.com" :addresses "alt@example.com" :mi
 	bs, _ := q.Run(&Input{Msg: newMsg(1)})
 	if bs[0].Vacation.Handle == v.Handle {
 		t.Error("handles equal for different reasons")
+	}
+}
+
+// RFC 5233 subaddress, including its section 4 example.
+func TestSubaddress(t *testing.T) {
+	const script = `require ["envelope", "subaddress", "fileinto"];
+if envelope :user "to" "postmaster" { fileinto "inbox.postmaster"; stop; }
+if envelope :detail :is "to" "mta-filters" { fileinto "inbox.ietf-mta-filters"; stop; }
+if envelope :detail :matches "to" "*" { fileinto "inbox.detail"; stop; }
+if address :user :is "from" "ken" { fileinto "inbox.ken"; }`
+	cases := []struct{ to, from, want string }{
+		{"postmaster+x@example.com", "", "fileinto inbox.postmaster"},
+		{"ken+mta-filters@example.org", "", "fileinto inbox.ietf-mta-filters"},
+		{"ken+@example.org", "", "fileinto inbox.detail"}, // empty detail is ""
+		{"ken@example.org", "", "keep"},                   // no separator: :detail matches nothing
+		{"me@example.org", "From: ken+lists@example.net", "fileinto inbox.ken"},
+	}
+	for _, c := range cases {
+		msg := newMsg(1)
+		if c.from != "" {
+			msg = newMsg(1, c.from)
+		}
+		if got := runScript(t, script, &Input{To: c.to, Msg: msg}); got != c.want {
+			t.Errorf("to %s: got %q, want %q", c.to, got, c.want)
+		}
+	}
+	if _, err := Compile(`if address :user "from" "x" {}`, Limits{}); err == nil || !strings.Contains(err.Error(), `:user needs require "subaddress"`) {
+		t.Errorf("got %v", err)
 	}
 }

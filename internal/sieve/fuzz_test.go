@@ -8,7 +8,8 @@ import (
 
 var fuzzSeeds = []string{
 	rfc5228Example,
-	"require [\"fileinto\",\"copy\",\"mailbox\",\"imap4flags\",\"vacation\",\"envelope\"];\n" +
+	"require [\"fileinto\",\"copy\",\"mailbox\",\"imap4flags\",\"vacation\",\"envelope\",\"subaddress\"];\n" +
+		"if address :detail :is \"to\" \"x\" { keep; }\n" +
 		"if allof (envelope :localpart :matches \"from\" \"*a?\", not size :under 1K) { fileinto :copy :create :flags \"\\\\Seen\" \"x\"; }\n" +
 		"elsif anyof (exists \"x\", header :comparator \"i;octet\" :contains \"s\" \"k\", hasflag \"f\") { setflag \"a\"; stop; }\n" +
 		"else { vacation :days 3 :subject \"s\" text:\r\nhi\r\n..\r\n.\r\n; redirect \"a@b.example\"; discard; }",

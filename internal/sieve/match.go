@@ -137,24 +137,36 @@ const (
 	apAll addressPart = iota // the default (RFC 5228 2.7.4)
 	apLocalpart
 	apDomain
+	apUser   // RFC 5233 subaddress
+	apDetail // RFC 5233 subaddress
 )
 
-var addressParts = map[string]addressPart{"all": apAll, "localpart": apLocalpart, "domain": apDomain}
+var addressParts = map[string]addressPart{"all": apAll, "localpart": apLocalpart, "domain": apDomain,
+	"user": apUser, "detail": apDetail}
 
-// part returns the requested part of an addr-spec.
-func (ap addressPart) part(addr string) string {
-	at := strings.LastIndexByte(addr, '@')
-	switch {
-	case ap == apAll:
-		return addr
-	case at < 0 && ap == apLocalpart:
-		return addr
-	case at < 0:
-		return ""
-	case ap == apLocalpart:
-		return addr[:at]
+// subaddressSep separates user and detail in a local part (RFC 5233 2).
+const subaddressSep = "+"
+
+// part returns the requested part of an addr-spec. ok is false when the
+// part does not exist: :detail of an address without a separator matches
+// no key at all (RFC 5233 4).
+func (ap addressPart) part(addr string) (string, bool) {
+	local, domain := addr, ""
+	if at := strings.LastIndexByte(addr, '@'); at >= 0 {
+		local, domain = addr[:at], addr[at+1:]
 	}
-	return addr[at+1:]
+	user, detail, hasDetail := strings.Cut(local, subaddressSep)
+	switch ap {
+	case apLocalpart:
+		return local, true
+	case apDomain:
+		return domain, true
+	case apUser:
+		return user, true
+	case apDetail:
+		return detail, hasDetail
+	}
+	return addr, true
 }
 
 // headerAddresses returns the addr-specs in a header value. A value that

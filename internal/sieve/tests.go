@@ -109,7 +109,11 @@ func (t *addressTest) eval(r *run) (bool, error) {
 				return false, err
 			}
 			for _, addr := range headerAddresses(v) {
-				if ok, err := t.m.match(r, t.part.part(addr)); ok || err != nil {
+				part, exists := t.part.part(addr)
+				if !exists {
+					continue
+				}
+				if ok, err := t.m.match(r, part); ok || err != nil {
 					return ok, err
 				}
 			}
@@ -123,15 +127,18 @@ func (t *addressTest) eval(r *run) (bool, error) {
 func (t *envelopeTest) eval(r *run) (bool, error) {
 	for _, p := range t.parts {
 		var v string
+		exists := true
 		switch foldASCII(p) {
 		case "from":
-			v = r.in.From
-			if v != "" {
-				v = t.part.part(v)
+			if r.in.From != "" {
+				v, exists = t.part.part(r.in.From)
 			}
 		case "to":
-			v = t.part.part(r.in.To)
+			v, exists = t.part.part(r.in.To)
 		default:
+			continue
+		}
+		if !exists {
 			continue
 		}
 		if ok, err := t.m.match(r, v); ok || err != nil {
