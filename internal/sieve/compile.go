@@ -11,7 +11,7 @@ import (
 // advertise them.
 var Extensions = []string{
 	"comparator-i;ascii-casemap", "comparator-i;octet",
-	"copy", "envelope", "fileinto", "imap4flags", "mailbox", "subaddress", "vacation",
+	"copy", "encoded-character", "envelope", "fileinto", "imap4flags", "mailbox", "subaddress", "vacation",
 }
 
 // Program is a compiled script, safe to run concurrently.
@@ -216,6 +216,11 @@ func (c *compiler) block(cmds []*Command, top bool) ([]node, error) {
 			continue
 		}
 		seenOther = true
+		if c.req["encoded-character"] && cmd.Name != "if" { // ifChain decodes its own
+			if err := decodeArgs(cmd.Args, cmd.Tests); err != nil {
+				return nil, err
+			}
+		}
 		if cmd.Name == "elsif" || cmd.Name == "else" {
 			return nil, errAt(cmd.Pos, "%s without a preceding if", cmd.Name)
 		}
@@ -285,6 +290,11 @@ func (c *compiler) ifChain(cmds []*Command) (node, int, error) {
 		}
 		if len(cmd.Args) > 0 {
 			return nil, 0, errAt(cmd.Args[0].Pos, "%s takes no arguments besides a test", cmd.Name)
+		}
+		if c.req["encoded-character"] {
+			if err := decodeArgs(nil, cmd.Tests); err != nil {
+				return nil, 0, err
+			}
 		}
 		body, err := c.block(cmd.Block, false)
 		if err != nil {

@@ -10,7 +10,7 @@
 //
 // Implemented: RFC 5228 base (require, if/elsif/else, stop, keep, discard,
 // redirect, address, header, exists, size, allof, anyof, not, true, false,
-// envelope, :is/:contains/:matches, i;octet and i;ascii-casemap,
+// envelope, encoded-character, :is/:contains/:matches, i;octet and i;ascii-casemap,
 // :localpart/:domain/:all), fileinto, :copy (RFC 3894), :create and
 // mailboxexists (RFC 5490 "mailbox"), subaddress :user/:detail with "+"
 // as the separator (RFC 5233), imap4flags (RFC 5232) and vacation

@@ -262,3 +262,55 @@ func TestWildcard(t *testing.T) {
 		}
 	}
 }
+
+// RFC 5228 2.4.2.4 and its examples.
+func TestEncodedCharacter(t *testing.T) {
+	cases := []struct{ in, want string }{
+		{"${hex:40}", "@"},
+		{"${HEX: 40 }", "@"},
+		{"${hex:4 40 41}", "\x04@A"},
+		{"${unicode:40}", "@"},
+		{"${ unicode:40}", "${ unicode:40}"},
+		{"${UNICODE:40}", "@"},
+		{"${UnICoDE:0000040}", "@"},
+		{"${Unicode:40}", "@"},
+		{"${Unicode:Cool}", "${Unicode:Cool}"},
+		{"${unicode:4 1F600}", "\x04\U0001F600"},
+		{"${hex:}", "${hex:}"},
+		{"${hex:400}", "${hex:400}"},
+		{"$${hex:24}{hex:41}", "$${hex:41}"},
+		{"no end ${hex:40", "no end ${hex:40"},
+		{"a${hex:40}b${unicode:e9}c", "a@béc"},
+	}
+	for _, c := range cases {
+		got, err := decodeEncoded(c.in)
+		if err != nil || got != c.want {
+			t.Errorf("decodeEncoded(%q) = %q, %v; want %q", c.in, got, err, c.want)
+		}
+	}
+	for _, bad := range []string{"${unicode:D800}", "${unicode:110000}", "${unicode:FFFFFFFFFFFFFFFFFFFF}"} {
+		if _, err := decodeEncoded(bad); err == nil {
+			t.Errorf("decodeEncoded(%q) succeeded", bad)
+		}
+	}
+	got := runScript(t, `require ["encoded-character", "fileinto"];
+if header :is "subject" "${hex:48 69}" { fileinto "${unicode:41}"; }
+elsif true { fileinto "${hex:42}"; }`, &Input{Msg: newMsg(1, "Subject: Hi")})
+	if got != "fileinto A" {
+		t.Errorf("got %q", got)
+	}
+	got = runScript(t, `require ["encoded-character", "fileinto"];
+if false { keep; } elsif header :is "subject" "${hex:48 69}" { fileinto "${hex:42}"; }`, &Input{Msg: newMsg(1, "Subject: Hi")})
+	if got != "fileinto B" {
+		t.Errorf("elsif: got %q", got)
+	}
+	// Without the require, the text stays as written.
+	got = runScript(t, `require "fileinto"; fileinto "${hex:42}";`, &Input{Msg: newMsg(1)})
+	if got != "fileinto ${hex:42}" {
+		t.Errorf("got %q", got)
+	}
+	_, err := Compile("require \"encoded-character\";\nif true {\n  redirect \"${unicode:DFFF}@x.example\"; }", Limits{})
+	if err == nil || !strings.Contains(err.Error(), "line 3, column 12: encoded character") {
+		t.Errorf("got %v", err)
+	}
+}
