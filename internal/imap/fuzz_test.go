@@ -25,7 +25,7 @@ var fuzzSeeds = []string{
 	"a SELECT INBOX\r\nb STORE 1:* +FLAGS.SILENT (\\Deleted $x)\r\nc UID STORE 1 -FLAGS (\\Seen)\r\nd COPY 1 Trash\r\ne MOVE 2 Junk\r\nf EXPUNGE\r\ng UID EXPUNGE 1:*\r\n",
 	"a EXAMINE INBOX\r\nb STORE 1 FLAGS (\\Seen)\r\nc CLOSE\r\nd UNSELECT\r\n",
 	"a SELECT INBOX\r\nb IDLE\r\nDONE\r\nc IDLE\r\nnope\r\n",
-	"a SEARCH $\r\nb FETCH $ FLAGS\r\nc FETCH 99999999999 FLAGS\r\nd FETCH 0 FLAGS\r\n",
+	"a SEARCH $\r\nz SEARCH OR OLDER 1 YOUNGER 4294967295\r\nb FETCH $ FLAGS\r\nc FETCH 99999999999 FLAGS\r\nd FETCH 0 FLAGS\r\n",
 	"a ENABLE IMAP4rev2 UTF8=ACCEPT\r\nb SELECT \"caf\xc3\xa9\"\r\nc LIST \"\" \"&AOk\"\r\nd LIST \"\" \"&-&Jjo-\"\r\n",
 	"a GETQUOTAROOT INBOX\r\nb GETQUOTA \"\"\r\nc SETQUOTA \"\" (STORAGE 1)\r\nd NAMESPACE\r\n",
 	"a LOGIN {999999999}\r\nb LOGIN {5+}\r\nab",

@@ -69,6 +69,8 @@ const (
 	opLarger           // size above n
 	opSmaller          // size below n
 	opMatch            // string criterion number n of the matcher
+	opOlder            // internal date at or before date (RFC 5032 OLDER)
+	opYounger          // internal date at or after date (RFC 5032 YOUNGER)
 )
 
 // searchKey is one node of a parsed search program.
@@ -324,6 +326,23 @@ func (s *session) parseKey(c *searchCmd, depth int) (*searchKey, error) {
 			c.sentDate = true
 		}
 		return &searchKey{op: op, date: d}, nil
+	case "OLDER", "YOUNGER":
+		// WITHIN (RFC 5032): an interval in seconds before now, now
+		// being when the command was parsed. As in Dovecot, a message
+		// exactly n seconds old is both OLDER n and YOUNGER n.
+		if err := p.SP(); err != nil {
+			return nil, err
+		}
+		secs, err := p.NZNumber()
+		if err != nil {
+			return nil, err
+		}
+		op := opOlder
+		if name == "YOUNGER" {
+			op = opYounger
+		}
+		at := time.Now().Truncate(time.Second).Add(-time.Duration(secs) * time.Second)
+		return &searchKey{op: op, date: at}, nil
 	case "LARGER", "SMALLER":
 		if err := p.SP(); err != nil {
 			return nil, err

@@ -307,6 +307,10 @@ func (s *session) evalKey(k *searchKey, cd *candidate, res *message.MatchResult)
 		return triOf(dayOf(m.InternalDate).Equal(k.date))
 	case opSince:
 		return triOf(!dayOf(m.InternalDate).Before(k.date))
+	case opOlder:
+		return triOf(!m.InternalDate.Truncate(time.Second).After(k.date))
+	case opYounger:
+		return triOf(!m.InternalDate.Truncate(time.Second).Before(k.date))
 	case opSentBefore, opSentOn, opSentSince:
 		var sent time.Time
 		switch {
