@@ -10,8 +10,8 @@ import (
 // Extensions lists the capabilities require accepts, as ManageSieve will
 // advertise them.
 var Extensions = []string{
-	"comparator-i;ascii-casemap", "comparator-i;octet",
-	"copy", "encoded-character", "envelope", "fileinto", "imap4flags", "mailbox", "subaddress", "vacation",
+	"comparator-i;ascii-casemap", "comparator-i;ascii-numeric", "comparator-i;octet",
+	"copy", "encoded-character", "envelope", "fileinto", "imap4flags", "mailbox", "relational", "subaddress", "vacation",
 }
 
 // Program is a compiled script, safe to run concurrently.
@@ -76,7 +76,9 @@ type tagSpec struct {
 
 var (
 	matchTags = map[string]tagSpec{"is": {group: "match"}, "contains": {group: "match"},
-		"matches": {group: "match"}, "comparator": {takes: takesString}}
+		"matches": {group: "match"}, "comparator": {takes: takesString},
+		"value": {group: "match", takes: takesString, ext: "relational"},
+		"count": {group: "match", takes: takesString, ext: "relational"}}
 	addressTags = map[string]tagSpec{"all": {group: "part"}, "localpart": {group: "part"},
 		"domain": {group: "part"}, "user": {group: "part", ext: "subaddress"},
 		"detail": {group: "part", ext: "subaddress"}}
@@ -175,17 +177,34 @@ func (a *argv) string(i int) (string, error) {
 	return v.Strs[0], nil
 }
 
-func (a *argv) matcher(keys []string) (*matcher, error) {
+func (c *compiler) matcher(a *argv, keys []string) (*matcher, error) {
 	m := &matcher{keys: keys}
 	for t, mt := range matchTypes {
 		if a.has(t) {
 			m.mt = mt
+			if mt == mtValue || mt == mtCount {
+				rel, ok := relations[foldASCII(a.str(t))]
+				if !ok {
+					return nil, errAt(a.tags[t].Pos, "%s: unknown relation %q", a.name, a.str(t))
+				}
+				m.rel = rel
+			}
 		}
 	}
 	if a.has("comparator") {
-		cmp, ok := comparators[a.str("comparator")]
+		name := a.str("comparator")
+		cmp, ok := comparators[name]
 		if !ok {
-			return nil, errAt(a.tags["comparator"].Pos, "%s: unknown comparator %q", a.name, a.str("comparator"))
+			return nil, errAt(a.tags["comparator"].Pos, "%s: unknown comparator %q", a.name, name)
+		}
+		// RFC 5228 2.7.3: comparators beyond the two base ones are required.
+		if cmp == cmpNumeric {
+			if err := c.need("comparator-"+name, a.tags["comparator"].Pos, "comparator "+name); err != nil {
+				return nil, err
+			}
+			if m.mt == mtContains || m.mt == mtMatches {
+				return nil, errAt(a.tags["comparator"].Pos, "%s: %s supports no substring match", a.name, name)
+			}
 		}
 		m.cmp = cmp
 	}
@@ -542,7 +561,7 @@ func (c *compiler) matchTest(t *Test) (test, error) {
 	if err != nil {
 		return nil, err
 	}
-	m, err := a.matcher(keys)
+	m, err := c.matcher(a, keys)
 	if err != nil {
 		return nil, err
 	}

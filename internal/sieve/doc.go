@@ -13,7 +13,8 @@
 // envelope, encoded-character, :is/:contains/:matches, i;octet and i;ascii-casemap,
 // :localpart/:domain/:all), fileinto, :copy (RFC 3894), :create and
 // mailboxexists (RFC 5490 "mailbox"), subaddress :user/:detail with "+"
-// as the separator (RFC 5233), imap4flags (RFC 5232) and vacation
+// as the separator (RFC 5233), relational :count/:value with the
+// i;ascii-numeric comparator (RFC 5231, RFC 4790), imap4flags (RFC 5232) and vacation
 // (RFC 5230) as an action carrying its parameters (no reply is sent here).
 //
 // Every input is bounded: script size, nesting depth, command count and

@@ -103,3 +103,46 @@ if address :user :is "from" "ken" { fileinto "inbox.ken"; }`
 		t.Errorf("got %v", err)
 	}
 }
+
+// RFC 5231 section 6 examples, plus :value and i;ascii-numeric (RFC 4790 9.1).
+func TestRelational(t *testing.T) {
+	msg := newMsg(1, "Received: a", "Received: b", "Subject: example",
+		"To: foo@example.com, baz@example.com", "CC: qux@example.com", "X-Spam-Score: 7.5", "X-Priority: high")
+	const req = `require ["relational", "comparator-i;ascii-numeric"];` + "\n"
+	cases := []struct {
+		test string
+		want bool
+	}{
+		{`address :count "ge" :comparator "i;ascii-numeric" ["to", "cc"] ["3"]`, true},
+		{`anyof (address :count "ge" :comparator "i;ascii-numeric" ["to"] ["3"], address :count "ge" :comparator "i;ascii-numeric" ["cc"] ["3"])`, false},
+		{`header :count "ge" :comparator "i;ascii-numeric" ["received"] ["3"]`, false},
+		{`header :count "ge" :comparator "i;ascii-numeric" ["received", "subject"] ["3"]`, true},
+		{`header :count "ge" :comparator "i;ascii-numeric" ["to", "cc"] ["3"]`, false},
+		{`header :value "ge" :comparator "i;ascii-numeric" "x-spam-score" "7"`, true},
+		{`header :value "gt" :comparator "i;ascii-numeric" "x-spam-score" "7"`, false},
+		{`header :value "gt" :comparator "i;ascii-numeric" "x-priority" "1000000000000000000000000"`, true}, // no digits: infinity
+		{`header :value "lt" :comparator "i;ascii-numeric" "x-spam-score" ["0005", "8"]`, true},
+		{`header :value "GT" "subject" "EXAMPLA"`, true}, // i;ascii-casemap order
+		{`header :value "ne" :comparator "i;octet" "subject" "Example"`, true},
+		{`header :is :comparator "i;ascii-numeric" "x-spam-score" "07"`, true},
+		{`header :count "eq" :comparator "i;ascii-numeric" "x-absent" "0"`, true},
+		{`envelope :count "eq" :comparator "i;ascii-numeric" "from" "0"`, true}, // null reverse-path
+	}
+	for _, c := range cases {
+		script := req + `require "envelope"; if ` + c.test + ` { discard; }`
+		got := runScript(t, script, &Input{Msg: msg, To: "x@example.com"})
+		if (got == "discard") != c.want {
+			t.Errorf("%s: got %q, want %v", c.test, got, c.want)
+		}
+	}
+	for script, want := range map[string]string{
+		`require "relational"; if header :value "xx" "a" "b" {}`:                                             "column 40: header: unknown relation \"xx\"",
+		`if header :value "eq" "a" "b" {}`:                                                                   `:value needs require "relational"`,
+		`if header :comparator "i;ascii-numeric" "a" "b" {}`:                                                 `comparator i;ascii-numeric needs require "comparator-i;ascii-numeric"`,
+		`require "comparator-i;ascii-numeric"; if header :contains :comparator "i;ascii-numeric" "a" "b" {}`: "supports no substring match",
+	} {
+		if _, err := Compile(script, Limits{}); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Compile(%q) = %v, want %q", script, err, want)
+		}
+	}
+}

@@ -14,6 +14,7 @@ var fuzzSeeds = []string{
 		"elsif anyof (exists \"x\", header :comparator \"i;octet\" :contains \"s\" \"k\", hasflag \"f\") { setflag \"a\"; stop; }\n" +
 		"else { vacation :days 3 :subject \"s\" text:\r\nhi\r\n..\r\n.\r\n; redirect \"a@b.example\"; discard; }",
 	"/* c */ keep; # x",
+	"require [\"relational\", \"comparator-i;ascii-numeric\"]; if anyof (header :value \"ge\" :comparator \"i;ascii-numeric\" \"x\" \"5\", address :count \"lt\" \"to\" \"2\") { discard; }",
 	"require [\"encoded-character\", \"fileinto\"]; if header :is \"s\" \"${hex:41 42}${unicode: 1F600 }\" { fileinto \"${hex:}\"; }",
 	"if header :matches \"subject\" \"*\\\\**\" { discard; }",
 }

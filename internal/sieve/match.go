@@ -15,9 +15,11 @@ type comparator uint8
 const (
 	cmpCasemap comparator = iota // i;ascii-casemap, the default (RFC 5228 2.7.3)
 	cmpOctet                     // i;octet
+	cmpNumeric                   // i;ascii-numeric (RFC 4790 9.1), equality and order only
 )
 
-var comparators = map[string]comparator{"i;ascii-casemap": cmpCasemap, "i;octet": cmpOctet}
+var comparators = map[string]comparator{"i;ascii-casemap": cmpCasemap, "i;octet": cmpOctet,
+	"i;ascii-numeric": cmpNumeric}
 
 type matchType uint8
 
@@ -25,14 +27,18 @@ const (
 	mtIs matchType = iota // the default (RFC 5228 2.7.1)
 	mtContains
 	mtMatches
+	mtValue // RFC 5231
+	mtCount // RFC 5231
 )
 
-var matchTypes = map[string]matchType{"is": mtIs, "contains": mtContains, "matches": mtMatches}
+var matchTypes = map[string]matchType{"is": mtIs, "contains": mtContains, "matches": mtMatches,
+	"value": mtValue, "count": mtCount}
 
 // matcher is a comparator, a match type and the keys of one test.
 type matcher struct {
 	cmp  comparator
 	mt   matchType
+	rel  relation // mtValue, mtCount
 	keys []string
 }
 
@@ -75,6 +81,11 @@ func (m *matcher) match(r *run, value string) (bool, error) {
 		switch m.mt {
 		case mtIs:
 			ok = value == k
+			if m.cmp == cmpNumeric {
+				ok = compareNumeric(value, k) == 0
+			}
+		case mtValue:
+			ok = m.rel.holds(m.cmp.compare(value, k))
 		case mtContains:
 			ok = strings.Contains(value, k)
 		case mtMatches:

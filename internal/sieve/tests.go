@@ -92,68 +92,59 @@ func (t mailboxExistsTest) eval(r *run) (bool, error) {
 }
 
 func (t *headerTest) eval(r *run) (bool, error) {
+	var values []string
 	for _, n := range t.names {
-		for _, v := range r.in.Msg.Header(n) {
-			if ok, err := t.m.match(r, v); ok || err != nil {
-				return ok, err
-			}
-		}
+		values = append(values, r.in.Msg.Header(n)...)
 	}
-	return false, nil
+	return t.m.matchAll(r, values)
 }
 
 func (t *addressTest) eval(r *run) (bool, error) {
+	var values []string
 	for _, n := range t.names {
 		for _, v := range r.in.Msg.Header(n) {
 			if err := r.charge(int64(len(v) + 1)); err != nil {
 				return false, err
 			}
 			for _, addr := range headerAddresses(v) {
-				part, exists := t.part.part(addr)
-				if !exists {
-					continue
-				}
-				if ok, err := t.m.match(r, part); ok || err != nil {
-					return ok, err
+				if part, exists := t.part.part(addr); exists {
+					values = append(values, part)
 				}
 			}
 		}
 	}
-	return false, nil
+	return t.m.matchAll(r, values)
 }
 
 // RFC 5228 5.4: the null reverse-path compares as "" whatever the address
-// part. Envelope parts other than "from" and "to" are never present.
+// part; :count counts it as no address (RFC 5231 4.1). Envelope parts other
+// than "from" and "to" are never present.
 func (t *envelopeTest) eval(r *run) (bool, error) {
+	var values []string
 	for _, p := range t.parts {
-		var v string
-		exists := true
+		addr := ""
 		switch foldASCII(p) {
 		case "from":
-			if r.in.From != "" {
-				v, exists = t.part.part(r.in.From)
+			addr = r.in.From
+			if addr == "" {
+				if t.m.mt != mtCount {
+					values = append(values, "")
+				}
+				continue
 			}
 		case "to":
-			v, exists = t.part.part(r.in.To)
+			addr = r.in.To
 		default:
 			continue
 		}
-		if !exists {
-			continue
-		}
-		if ok, err := t.m.match(r, v); ok || err != nil {
-			return ok, err
+		if v, exists := t.part.part(addr); exists {
+			values = append(values, v)
 		}
 	}
-	return false, nil
+	return t.m.matchAll(r, values)
 }
 
 // RFC 5232 4: each flag of the internal variable is matched on its own.
 func (t *hasflagTest) eval(r *run) (bool, error) {
-	for _, f := range r.flags {
-		if ok, err := t.m.match(r, f); ok || err != nil {
-			return ok, err
-		}
-	}
-	return false, nil
+	return t.m.matchAll(r, r.flags)
 }
