@@ -95,7 +95,8 @@ func merge(ms ...map[string]tagSpec) map[string]tagSpec {
 }
 
 // split sorts args into tags and positional arguments and checks the count
-// of positional ones. Tags must come before positional arguments.
+// of positional ones (unless npos < 0). Tags must come before positional
+// arguments.
 func (c *compiler) split(name string, p Pos, args []Arg, spec map[string]tagSpec, npos int) (*argv, error) {
 	a := &argv{name: name, pos: p, tags: map[string]Arg{}}
 	groups := map[string]string{}
@@ -144,7 +145,7 @@ func (c *compiler) split(name string, p Pos, args []Arg, spec map[string]tagSpec
 		}
 		a.tags[arg.Tag] = val
 	}
-	if len(a.positional) != npos {
+	if npos >= 0 && len(a.positional) != npos {
 		return nil, errAt(p, "%s takes %d positional argument(s), found %d", name, npos, len(a.positional))
 	}
 	return a, nil
@@ -542,20 +543,16 @@ func (c *compiler) matchTest(t *Test) (test, error) {
 			return nil, err
 		}
 	}
-	if t.Name == "hasflag" && len(t.Args) > 0 {
-		n := 0
-		for _, a := range t.Args {
-			if a.Kind == ArgStrings {
-				n++
-			}
-		}
-		if n == 2 {
-			return nil, errAt(t.Pos, "hasflag with a variable list needs variables, which are not supported")
-		}
-	}
-	a, err := c.split(t.Name, t.Pos, t.Args, spec, npos)
+	a, err := c.split(t.Name, t.Pos, t.Args, spec, -1)
 	if err != nil {
 		return nil, err
+	}
+	if t.Name == "hasflag" && len(a.positional) == 2 {
+		// RFC 5232 4: the optional first list names variables.
+		return nil, errAt(t.Pos, "hasflag with a variable list needs variables, which are not supported")
+	}
+	if len(a.positional) != npos {
+		return nil, errAt(t.Pos, "%s takes %d positional argument(s), found %d", t.Name, npos, len(a.positional))
 	}
 	keys, err := a.strings(npos - 1)
 	if err != nil {

@@ -32,6 +32,8 @@ if header :contains "subject" "urgent" { addflag "\\Flagged"; }`, &Input{Msg: ne
 addflag "Junk"; if hasflag :is "junk" { discard; }`, &Input{Msg: newMsg(1)}, "discard"},
 		{"5232 hasflag matches", `require "imap4flags";
 addflag "$Label1"; if not hasflag :matches "$Label*" { discard; }`, &Input{Msg: newMsg(1)}, "keep flags=$Label1"},
+		{"5232 hasflag comparator", `require "imap4flags";
+addflag "Junk"; if hasflag :comparator "i;octet" :is "Junk" { discard; }`, &Input{Msg: newMsg(1)}, "discard"},
 		{"5232 keep :flags", `require "imap4flags"; keep :flags ["a", "b a"];`, &Input{Msg: newMsg(1)}, "keep flags=a b"},
 		{"5230 vacation", `require "vacation";
 if header :contains "subject" "cyrus" {
