@@ -1,0 +1,155 @@
+package sieve
+
+// A differential test against Pigeonhole, Dovecot's Sieve implementation:
+// Debian's dovecot-sieve ships sieve-test, which prints the actions it would
+// take for a script and a message. Every script × message of the table must
+// give the same set of actions in both. Vacation is left out: Pigeonhole
+// decides there whether a reply is due (RFC 5230 rules), which is the
+// sending layer's job here, not the interpreter's.
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+)
+
+var diffScripts = []string{
+	rfc5228Example,
+	`if header :matches "subject" "*money*" { discard; }`,
+	`if size :over 100 { discard; } else { keep; }`,
+	`require ["fileinto", "copy"]; if address :domain :is "from" "example.com" { fileinto :copy "Company"; }`,
+	`require "envelope"; if envelope :localpart :is "from" "alice" { redirect "archive@example.net"; }`,
+	`require ["fileinto", "imap4flags"]; if exists "x-spam" { addflag "\\Seen"; addflag "Junk"; fileinto "Spam"; } else { setflag "\\Flagged"; }`,
+	`require ["fileinto", "subaddress", "envelope"]; if envelope :detail "to" "lists" { fileinto "Lists"; } elsif envelope :user "to" "me" { keep; }`,
+	`require ["relational", "comparator-i;ascii-numeric"]; if header :value "ge" :comparator "i;ascii-numeric" "x-spam-score" "5" { discard; }`,
+	`require ["relational", "comparator-i;ascii-numeric", "fileinto"]; if address :count "gt" :comparator "i;ascii-numeric" ["to", "cc"] "2" { fileinto "Many"; }`,
+	`require ["encoded-character", "fileinto"]; if header :contains "subject" "${hex:4d 6f}ney" { fileinto "${unicode:4D}"; }`,
+	`if not anyof (header :contains "from" "bob", address :localpart :is "to" "me") { discard; stop; } redirect "x@y.example";`,
+	`if header :comparator "i;octet" :is "subject" "make money fast" { discard; }`,
+	`require ["fileinto", "imap4flags"]; addflag ["a", "b"]; removeflag "a"; if hasflag :is "b" { fileinto :flags "c" "Flagged"; }`,
+}
+
+var diffMessages = []struct{ from, to, msg string }{
+	{"alice@example.com", "me+lists@example.org", "From: Alice <alice@example.com>\r\nTo: me@example.com\r\nSubject: Make Money Fast\r\n\r\nhi\r\n"},
+	{"bob@other.example", "me@example.org", "From: bob@other.example\r\nTo: a@x.example, b@x.example\r\nCc: c@x.example\r\nSubject: make money fast\r\nX-Spam: yes\r\nX-Spam-Score: 7\r\n\r\n" + strings.Repeat("long body line\r\n", 20)},
+	{"carol@x.example", "other@example.org", "Sender: owner-ietf-mta-filters@imc.org\r\nFrom: carol@x.example\r\nTo: list@lists.example\r\nSubject: hello\r\nX-Spam-Score: 04\r\n\r\nbody\r\n"},
+}
+
+// pigeonholeActions runs sieve-test and returns its actions, normalized.
+func pigeonholeActions(t *testing.T, bin, dir, script, from, to, msg string) []string {
+	t.Helper()
+	sp, mp := filepath.Join(dir, "s.sieve"), filepath.Join(dir, "m.eml")
+	for p, s := range map[string]string{sp: script, mp: msg} {
+		if err := os.WriteFile(p, []byte(s), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out, err := exec.Command(bin, "-c", filepath.Join(dir, "dovecot.conf"), "-f", from, "-a", to, sp, mp).CombinedOutput()
+	if err != nil {
+		t.Fatalf("sieve-test: %v\n%s", err, out)
+	}
+	var acts []string
+	for _, line := range strings.Split(string(out), "\n") {
+		line = strings.TrimSpace(line)
+		switch {
+		case strings.HasPrefix(line, "* store message in folder: "):
+			acts = append(acts, "store "+strings.TrimPrefix(line, "* store message in folder: "))
+		case strings.HasPrefix(line, "+ add IMAP flags: "):
+			acts[len(acts)-1] += " flags=" + strings.ToLower(strings.TrimPrefix(line, "+ add IMAP flags: "))
+		case strings.HasPrefix(line, "* redirect message to: "):
+			acts = append(acts, "redirect "+strings.Trim(strings.TrimPrefix(line, "* redirect message to: "), "<>"))
+		case line == "* discard":
+			acts = append(acts, "discard")
+		case strings.HasPrefix(line, "* "):
+			t.Fatalf("unknown sieve-test action %q", line)
+		}
+	}
+	slices.Sort(acts)
+	return acts
+}
+
+func ourActions(as []Action) []string {
+	var acts []string
+	for _, a := range as {
+		s := ""
+		switch a.Kind {
+		case ActionKeep:
+			s = "store INBOX"
+		case ActionFileinto:
+			s = "store " + a.Mailbox
+		case ActionRedirect:
+			s = "redirect " + a.Address
+		case ActionDiscard:
+			s = "discard"
+		default:
+			s = a.String()
+		}
+		if len(a.Flags) > 0 {
+			s += " flags=" + strings.ToLower(strings.Join(a.Flags, " "))
+		}
+		acts = append(acts, s)
+	}
+	slices.Sort(acts)
+	return acts
+}
+
+// headerMsg is a Message parsed from raw test text, enough for these
+// ASCII, unfolded headers.
+func headerMsg(raw string) *testMsg {
+	head, _, _ := strings.Cut(raw, "\r\n\r\n")
+	return newMsg(int64(len(raw)), strings.Split(head, "\r\n")...)
+}
+
+func TestPigeonholeDifferential(t *testing.T) {
+	bin, err := exec.LookPath("sieve-test")
+	if err != nil {
+		t.Skip("sieve-test not installed (Debian: dovecot-sieve)")
+	}
+	dir := t.TempDir()
+	// sieve-test drops privileges to mail_uid and refuses root; it writes
+	// compiled scripts next to the script, so the directory is writable.
+	uid, gid := os.Getuid(), os.Getgid()
+	if uid == 0 {
+		uid, gid = 65534, 65534
+		// t.TempDir's parent is 0700; nobody needs to reach dir through it.
+		if err := os.Chmod(filepath.Dir(dir), 0o711); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(dir, 0o777); err != nil {
+			t.Fatal(err)
+		}
+	}
+	conf := fmt.Sprintf("mail_uid = %d\nmail_gid = %d\nfirst_valid_uid = %d\nfirst_valid_gid = %d\nmail_location = maildir:%s/mail\n",
+		uid, gid, min(uid, 100), min(gid, 100), dir)
+	if err := os.WriteFile(filepath.Join(dir, "dovecot.conf"), []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for i, script := range diffScripts {
+		p, err := Compile(script, Limits{})
+		if err != nil {
+			t.Fatalf("script %d: %v", i, err)
+		}
+		for j, m := range diffMessages {
+			as, err := p.Run(&Input{From: m.from, To: m.to, Msg: headerMsg(m.msg)})
+			if err != nil {
+				t.Fatalf("script %d message %d: %v", i, j, err)
+			}
+			ours, theirs := ourActions(as), pigeonholeActions(t, bin, dir, script, m.from, m.to, m.msg)
+			for _, a := range theirs {
+				seen[a] = true
+			}
+			if !slices.Equal(ours, theirs) {
+				t.Errorf("script %d message %d: ours %q, pigeonhole %q\n%s", i, j, ours, theirs, script)
+			}
+		}
+	}
+	// The table must exercise more than the implicit keep.
+	if len(seen) < 10 {
+		t.Errorf("only %d distinct actions seen: %v", len(seen), seen)
+	}
+}
