@@ -135,8 +135,9 @@ func (c *cli) serveCmd(args []string) error {
 	defer hs.close()
 	pop3Srv := newPOP3(cfg, st, counted("pop3"), tlsConfig, log)
 	pop3Srv.Metrics = m
-	srv.Listeners = append(listeners(cfg, pop3Srv),
-		imapListeners(cfg, newIMAP(cfg, st, counted("imap"), tlsConfig, log))...)
+	imapSrv := newIMAP(cfg, st, counted("imap"), tlsConfig, log)
+	imapSrv.Metrics = m
+	srv.Listeners = append(listeners(cfg, pop3Srv), imapListeners(cfg, imapSrv)...)
 	srv.Listeners = append(srv.Listeners, smtpListeners(cfg, smtpSrv)...)
 	srv.Listeners = append(srv.Listeners, hs.listeners(cfg)...)
 	if len(srv.Listeners) == 0 {

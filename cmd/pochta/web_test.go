@@ -70,6 +70,35 @@ func pop3Login(t *testing.T, addr, user, pass string) string {
 	return reply
 }
 
+// imapSession sends each command and waits for its tagged reply (the
+// first word of the command is its tag).
+func imapSession(t *testing.T, addr string, cmds ...string) {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(30 * time.Second))
+	r := bufio.NewReader(c)
+	if _, err := r.ReadString('\n'); err != nil {
+		t.Fatal(err)
+	}
+	for _, cmd := range cmds {
+		fmt.Fprintf(c, "%s\r\n", cmd)
+		tag := strings.Fields(cmd)[0] + " "
+		for {
+			l, err := r.ReadString('\n')
+			if err != nil {
+				t.Fatalf("%s: %v", cmd, err)
+			}
+			if strings.HasPrefix(l, tag) {
+				break
+			}
+		}
+	}
+}
+
 // TestServeMetricsUnderLoad runs a mixed load (POP3 logins that succeed
 // and fail, SMTP deliveries, an HTTP fetch) against the real binary and
 // checks the scraped counters moved by exactly that much.
@@ -135,30 +164,38 @@ func TestServeMetricsUnderLoad(t *testing.T) {
 	}
 	resp.Body.Close()
 
+	imapSession(t, s.addr("imap"), "a LOGIN alice@example.test pw", "b SELECT INBOX",
+		"c UID FETCH 1:* (FLAGS)", "d BOGUS", "e LOGOUT")
+
 	// Sessions record some values as they end, just after the client's
 	// last reply: scrape until everything is in (bounded), then compare.
 	want := map[string]float64{
-		`pochta_logins_total{mechanism="password",proto="pop3",result="ok"}`:     logins,
-		`pochta_logins_total{mechanism="password",proto="pop3",result="failed"}`: fails,
-		`pochta_logins_total{mechanism="plain",proto="smtp",result="ok"}`:        1,
-		`pochta_connections_total{listener="pop3"}`:                              logins + fails,
-		`pochta_connections_total{listener="smtp"}`:                              mails,
-		`pochta_connections_total{listener="submission"}`:                        1,
-		`pochta_connections_total{listener="http"}`:                              1,
-		`pochta_messages_received_total{source="smtp"}`:                          mails,
-		`pochta_store_commit_duration_seconds_count`:                             mails,
-		`pochta_auth_throttle_delay_seconds_count`:                               fails,
-		`pochta_message_auth_results_total{method="spf",result="none"}`:          mails,
-		`pochta_message_auth_results_total{method="dkim",result="none"}`:         mails,
-		`pochta_queue_messages`:                                                  0,
-		`pochta_command_duration_seconds_count{command="USER",proto="pop3"}`:     logins + fails,
-		`pochta_command_duration_seconds_count{command="PASS",proto="pop3"}`:     logins + fails,
-		`pochta_command_duration_seconds_count{command="QUIT",proto="pop3"}`:     logins + fails,
-		`pochta_command_duration_seconds_count{command="MAIL",proto="smtp"}`:     mails,
-		`pochta_command_duration_seconds_count{command="RCPT",proto="smtp"}`:     mails,
-		`pochta_command_duration_seconds_count{command="DATA",proto="smtp"}`:     mails,
-		`pochta_connections_active{listener="pop3"}`:                             0,
-		`pochta_connections_active{listener="smtp"}`:                             0,
+		`pochta_logins_total{mechanism="password",proto="pop3",result="ok"}`:      logins,
+		`pochta_logins_total{mechanism="password",proto="pop3",result="failed"}`:  fails,
+		`pochta_logins_total{mechanism="plain",proto="smtp",result="ok"}`:         1,
+		`pochta_connections_total{listener="pop3"}`:                               logins + fails,
+		`pochta_connections_total{listener="smtp"}`:                               mails,
+		`pochta_connections_total{listener="submission"}`:                         1,
+		`pochta_connections_total{listener="http"}`:                               1,
+		`pochta_messages_received_total{source="smtp"}`:                           mails,
+		`pochta_store_commit_duration_seconds_count`:                              mails,
+		`pochta_auth_throttle_delay_seconds_count`:                                fails,
+		`pochta_message_auth_results_total{method="spf",result="none"}`:           mails,
+		`pochta_message_auth_results_total{method="dkim",result="none"}`:          mails,
+		`pochta_queue_messages`:                                                   0,
+		`pochta_command_duration_seconds_count{command="USER",proto="pop3"}`:      logins + fails,
+		`pochta_command_duration_seconds_count{command="PASS",proto="pop3"}`:      logins + fails,
+		`pochta_command_duration_seconds_count{command="QUIT",proto="pop3"}`:      logins + fails,
+		`pochta_command_duration_seconds_count{command="MAIL",proto="smtp"}`:      mails,
+		`pochta_command_duration_seconds_count{command="RCPT",proto="smtp"}`:      mails,
+		`pochta_command_duration_seconds_count{command="DATA",proto="smtp"}`:      mails,
+		`pochta_command_duration_seconds_count{command="LOGIN",proto="imap"}`:     1,
+		`pochta_command_duration_seconds_count{command="SELECT",proto="imap"}`:    1,
+		`pochta_command_duration_seconds_count{command="UID FETCH",proto="imap"}`: 1,
+		`pochta_command_duration_seconds_count{command="unknown",proto="imap"}`:   1,
+		`pochta_command_duration_seconds_count{command="LOGOUT",proto="imap"}`:    1,
+		`pochta_connections_active{listener="pop3"}`:                              0,
+		`pochta_connections_active{listener="smtp"}`:                              0,
 	}
 	var after string
 	var wrong []string
@@ -177,7 +214,7 @@ func TestServeMetricsUnderLoad(t *testing.T) {
 	for _, w := range wrong {
 		t.Error(w)
 	}
-	for _, proto := range []string{"pop3", "smtp"} {
+	for _, proto := range []string{"pop3", "smtp", "imap"} {
 		if v := metricValue(after, `pochta_bytes_sent_total{proto="`+proto+`"}`); v < 100 {
 			t.Errorf("%s bytes sent %v", proto, v)
 		}

@@ -47,6 +47,18 @@ type Authenticator interface {
 
 var _ Authenticator = (*auth.Service)(nil)
 
+// Metrics is what the server reports to a metrics collector
+// (internal/metrics.Metrics).
+type Metrics interface {
+	// Command: one command and its latency, named from the command
+	// table ("UID FETCH", "unknown"), never from client input.
+	Command(proto, name string, d time.Duration)
+	// BytesSent: the octets a session wrote, reported when it ends
+	// (TLS record overhead not included; with COMPRESS, the compressed
+	// octets).
+	BytesSent(proto string, n int64)
+}
+
 // Defaults for zero-valued Server fields.
 const (
 	// DefaultAppendLimit is the largest APPEND accepted (APPENDLIMIT).
@@ -99,6 +111,9 @@ type Server struct {
 	// protocol (limits.line_timeout, limits.min_data_rate,
 	// limits.max_session): see internal/server.Pacing.
 	Pacing server.Pacing
+	// Metrics, when set, records each command's latency and the bytes
+	// sent per session.
+	Metrics Metrics
 
 	nextID    atomic.Uint64
 	panics    atomic.Int64

@@ -330,6 +330,7 @@ func (s *session) command() bool {
 	cmd := lookupCommand(name)
 	switch {
 	case cmd == nil || (uid && !cmd.uid):
+		s.countCommand("unknown", time.Now())
 		return s.fail(tag, bad("Unknown command"))
 	case !cmd.states.has(s.state):
 		if uid {
@@ -340,6 +341,14 @@ func (s *session) command() bool {
 	s.trace(tag, cmd, uid)
 	s.nCommands++
 	s.okCode, s.okText = "", ""
+	if s.srv.Metrics != nil {
+		// Counted once the tagged reply is written (IDLE: once idling).
+		label := cmd.name
+		if uid {
+			label = "UID " + cmd.name
+		}
+		defer s.countCommand(label, time.Now())
+	}
 	err = cmd.run(s, tag, uid)
 	if err == errIdling {
 		return false // the session loop reads DONE, idleDone answers
@@ -372,6 +381,14 @@ func (s *session) command() bool {
 	// things right again is not closed for old mistakes.
 	s.bad = 0
 	return s.state == stateLogout
+}
+
+// countCommand reports a command (named from the command table, never
+// from client input) and its latency.
+func (s *session) countCommand(name string, start time.Time) {
+	if s.srv.Metrics != nil {
+		s.srv.Metrics.Command("imap", name, time.Since(start))
+	}
 }
 
 // ok sets the tagged OK the running command ends with; without it, the
@@ -512,6 +529,9 @@ func (s *session) finish() {
 		s.sel.sub.OnChange(nil)
 		s.sel.close()
 		s.sel = nil
+	}
+	if s.srv.Metrics != nil {
+		s.srv.Metrics.BytesSent("imap", s.cw.n)
 	}
 	_ = s.conn.Close()
 	if s.endReason == "" {
