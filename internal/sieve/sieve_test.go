@@ -256,6 +256,7 @@ func TestWildcard(t *testing.T) {
 		{"", "", true}, {"*", "", true}, {"*", "abc", true}, {"a*c", "abbbc", true},
 		{"a*c", "abcd", false}, {"?", "", false}, {"?", "é", true}, {"??", "é", false},
 		{"*a", "aaa", true}, {"a*b*c", "aXbYc", true}, {"a*b*c", "aXcYb", false},
+		{"?ake*", "hello", false}, {"?a*", "hello", false}, {"?a*", "hallo", true}, // Pigeonhole 0.5.19 says true to the first two
 		{"\\?", "?", true}, {"\\?", "a", false}, {"*make*money*fast*", "make money fast", true},
 	}
 	for _, c := range cases {
