@@ -39,6 +39,12 @@ import (
 // is not an option. TestMemoryPerCompressedIdleConnection measures what
 // an idle compressed connection costs.
 //
+// Client side: Go's inflater hands over decompressed input only at a
+// stored block (a sync or full flush: zlib's Z_SYNC_FLUSH, which RFC
+// 4978 clients use), a full window or the end of the stream. A client that
+// ends its commands with Z_PARTIAL_FLUSH (an empty fixed-Huffman block)
+// would wait until the idle timeout: a known limit, not seen in clients.
+//
 // The level is flate.BestSpeed: its Reset (once per burst) is cheap,
 // while the other levels clear 640 KiB of hash tables each time, and
 // IMAP text compresses nearly as well with it.
