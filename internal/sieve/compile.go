@@ -341,6 +341,18 @@ func (c *compiler) ifChain(cmds []*Command) (node, int, error) {
 	return n, used, nil
 }
 
+// addressHeaders are the fields the address test accepts. RFC 5228 5.1:
+// implementations MUST restrict the test to headers that contain addresses
+// and SHOULD include every field whose body is an address list. This is
+// the set Pigeonhole accepts, plus Disposition-Notification-To (RFC 8098).
+var addressHeaders = map[string]bool{
+	"from": true, "sender": true, "reply-to": true, "to": true, "cc": true, "bcc": true,
+	"resent-from": true, "resent-sender": true, "resent-to": true, "resent-cc": true,
+	"resent-bcc": true, "resent-reply-to": true, "delivered-to": true, "x-original-to": true,
+	"errors-to": true, "mail-followup-to": true, "mail-reply-to": true,
+	"disposition-notification-to": true,
+}
+
 var flagsTag = map[string]tagSpec{"flags": {takes: takesStrings, ext: "imap4flags"}}
 
 func (c *compiler) action(cmd *Command) (node, error) {
@@ -580,6 +592,11 @@ func (c *compiler) matchTest(t *Test) (test, error) {
 	case "header":
 		return &headerTest{names: names, m: m}, nil
 	case "address":
+		for _, n := range names {
+			if !addressHeaders[foldASCII(n)] {
+				return nil, errAt(a.positional[0].Pos, "address: header %q does not hold addresses", n)
+			}
+		}
 		return &addressTest{names: names, part: part, m: m}, nil
 	}
 	return &envelopeTest{parts: names, part: part, m: m}, nil

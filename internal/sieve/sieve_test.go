@@ -192,6 +192,7 @@ func TestErrors(t *testing.T) {
 		{"if size :over 10x {}", "unexpected 'x' after number"},
 		{"require \"imap4flags\"; setflag \"v\" \"\\\\Seen\";", "variables are not supported"},
 		{"require \"imap4flags\"; if hasflag [\"v\"] \"x\" {}", "line 1, column 26: hasflag with a variable list needs variables"},
+		{"if address :is [\"From\", \"Subject\"] \"x\" {}", "line 1, column 16: address: header \"Subject\" does not hold addresses"},
 		{"if header \"a\" {}", "column 4: header takes 2 positional argument(s), found 1"},
 		{"require \"vacation\"; vacation :days \"x\" \"r\";", "vacation: :days needs a number"},
 		{"require \"vacation\"; vacation :from \"@@\" \"r\";", "invalid :from address"},
