@@ -127,12 +127,13 @@ func headerMsg(raw string) *testMsg {
 	return newMsg(int64(len(raw)), strings.Split(head, "\r\n")...)
 }
 
-func TestPigeonholeDifferential(t *testing.T) {
+// sieveTest finds sieve-test and prepares a directory and config for it.
+func sieveTest(t *testing.T) (bin, dir string) {
 	bin, err := exec.LookPath("sieve-test")
 	if err != nil {
 		t.Skip("sieve-test not installed (Debian: dovecot-sieve)")
 	}
-	dir := t.TempDir()
+	dir = t.TempDir()
 	// sieve-test drops privileges to mail_uid and refuses root; it writes
 	// compiled scripts next to the script, so the directory is writable.
 	uid, gid := os.Getuid(), os.Getgid()
@@ -151,6 +152,11 @@ func TestPigeonholeDifferential(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "dovecot.conf"), []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	return bin, dir
+}
+
+func TestPigeonholeDifferential(t *testing.T) {
+	bin, dir := sieveTest(t)
 	seen := map[string]bool{}
 	for i, script := range diffScripts {
 		p, err := Compile(script, Limits{})
@@ -174,5 +180,51 @@ func TestPigeonholeDifferential(t *testing.T) {
 	// The table must exercise more than the implicit keep.
 	if len(seen) < 10 {
 		t.Errorf("only %d distinct actions seen: %v", len(seen), seen)
+	}
+}
+
+// Scripts both implementations must refuse to compile.
+func TestPigeonholeRejects(t *testing.T) {
+	bin, dir := sieveTest(t)
+	bad := []string{
+		`keep`,
+		`fileinto "x";`,
+		`require "nonexistent";`,
+		`keep; require "fileinto";`,
+		`elsif true { keep; }`,
+		`if true { keep; } else { keep; } else { keep; }`,
+		`if header :is :contains "a" "b" { keep; }`,
+		`if header :comparator "i;nope" "a" "b" { keep; }`,
+		`if size 10 { keep; }`,
+		`if size :over "x" { keep; }`,
+		`redirect "not an address";`,
+		`if true keep;`,
+		`stop { }`,
+		`if anyof () { }`,
+		`if not (true, false) { }`,
+		`if address :is "subject" "x" { }`,
+		`require "envelope"; if envelope :is "from" { }`,
+		`if header :value "eq" "a" "b" { }`,
+		`require "comparator-i;ascii-numeric"; if header :contains :comparator "i;ascii-numeric" "a" "b" { }`,
+		`require "fileinto"; fileinto :copy "x";`,
+		`keep :flags "x";`,
+		`/* unterminated`,
+		`keep; "unterminated`,
+		"require \"fileinto\"; fileinto text:\nabc\n",
+		`if header "a" :is "b" { }`,
+		`require "encoded-character"; redirect "${unicode:D800}@x.example";`,
+	}
+	for i, script := range bad {
+		if _, err := Compile(script, Limits{}); err == nil {
+			t.Errorf("we compiled %q", script)
+		}
+		sp := filepath.Join(dir, fmt.Sprintf("bad%d.sieve", i))
+		if err := os.WriteFile(sp, []byte(script), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		out, err := exec.Command(bin, "-c", filepath.Join(dir, "dovecot.conf"), sp, "/dev/null").CombinedOutput()
+		if err == nil || !strings.Contains(string(out), "failed to compile") {
+			t.Errorf("pigeonhole accepted %q: %v\n%s", script, err, out)
+		}
 	}
 }
