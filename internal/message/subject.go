@@ -8,6 +8,16 @@ import "strings"
 // "[blob]" prefixes and "(fwd)" trailers removed, a "[Fwd: ...]" wrapper
 // unwrapped, repeatedly. The result is compared case-insensitively.
 func BaseSubject(subject string) string {
+	s, _ := baseSubject(subject)
+	return s
+}
+
+// baseSubject is BaseSubject, also reporting whether the subject was a
+// reply or forward: whether a "Re:"/"Fw:"/"Fwd:" leader, a "(fwd)"
+// trailer or a "[Fwd: ...]" wrapper was removed. A "[blob]" removed on its
+// own (a list tag) does not make a reply (RFC 5256 section 2.1, as
+// Dovecot reads it).
+func baseSubject(subject string) (base string, replyOrForward bool) {
 	s := collapseSpace(decodeWords(subject)) // step 1
 	for {
 		// Step 2: remove trailing "(fwd)" and white space.
@@ -15,6 +25,7 @@ func BaseSubject(subject string) string {
 			t := strings.TrimRight(s, " ")
 			if n := len(t); n >= 5 && strings.EqualFold(t[n-5:], "(fwd)") {
 				s = t[:n-5]
+				replyOrForward = true
 				continue
 			}
 			s = t
@@ -23,6 +34,9 @@ func BaseSubject(subject string) string {
 		// Steps 3 to 5: remove leaders and a leading blob.
 		for {
 			t := stripLeader(s)
+			if t != s {
+				replyOrForward = true // stripLeader only removes a leader that has "Re:" & co.
+			}
 			if b := skipBlob(t); b > 0 && b < len(t) {
 				t = t[b:]
 			}
@@ -34,9 +48,10 @@ func BaseSubject(subject string) string {
 		// Step 6: "[fwd:" subject "]" is the subject.
 		if n := len(s); n >= 6 && strings.EqualFold(s[:5], "[fwd:") && s[n-1] == ']' {
 			s = strings.TrimLeft(s[5:n-1], " ")
+			replyOrForward = true
 			continue
 		}
-		return s
+		return s, replyOrForward
 	}
 }
 
@@ -105,12 +120,15 @@ func stripLeader(s string) string {
 	return strings.TrimLeft(rest[n+1:], " ")
 }
 
-// IsReplyOrForward reports whether a subject has something BaseSubject
-// removes (a "Re:", "Fwd:", "[blob]" or "(fwd)"): RFC 5256 THREAD
-// REFERENCES merges such a thread under one without.
+// IsReplyOrForward reports whether a subject is a reply or forward as
+// RFC 5256 THREAD REFERENCES (section 2.2 step 5) uses it: BaseSubject
+// removed a "Re:"/"Fw:"/"Fwd:" leader, a "(fwd)" trailer or a "[Fwd: ...]"
+// wrapper. A list tag ("[list] ...") or a difference of case alone does
+// not count: two such threads are gathered under a placeholder, not one
+// under the other.
 func IsReplyOrForward(subject string) bool {
-	s := decodeWords(subject)
-	return BaseSubject(subject) != collapseSpace(s)
+	_, reply := baseSubject(subject)
+	return reply
 }
 
 // MessageIDs returns the message identifiers ("<...>") in a Message-ID,

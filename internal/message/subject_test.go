@@ -24,3 +24,30 @@ func TestBaseSubject(t *testing.T) {
 		}
 	}
 }
+
+// TestIsReplyOrForward: only a removed "Re:"/"Fwd:" leader, "(fwd)"
+// trailer or "[Fwd: ...]" wrapper makes a reply; a list tag or letter case
+// does not (THREAD REFERENCES would otherwise put one unrelated thread
+// under another instead of both under a placeholder).
+func TestIsReplyOrForward(t *testing.T) {
+	for _, tc := range []struct {
+		subject string
+		want    bool
+	}{
+		{"Meeting notes", false},
+		{"release 2.0", false},
+		{"[list] Release 2.0", false},
+		{"[list]   Release   2.0", false},
+		{"Re: Meeting notes", true},
+		{"RE: Re: Meeting notes", true},
+		{"[list] Re: Meeting notes", true},
+		{"Fwd: Meeting notes", true},
+		{"Meeting notes (fwd)", true},
+		{"[Fwd: Meeting notes]", true},
+		{"=?utf-8?q?Re=3A_caf=C3=A9?=", true},
+	} {
+		if got := IsReplyOrForward(tc.subject); got != tc.want {
+			t.Errorf("IsReplyOrForward(%q) = %v, want %v", tc.subject, got, tc.want)
+		}
+	}
+}
