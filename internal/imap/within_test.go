@@ -55,3 +55,19 @@ func TestSearchWithin(t *testing.T) {
 		}
 	}
 }
+
+func login(t *testing.T, r *raw) {
+	t.Helper()
+	if _, status := r.cmd(`LOGIN alice@example.com "correct horse"`); !strings.HasPrefix(status, "OK") {
+		t.Fatalf("LOGIN: %s", status)
+	}
+}
+
+func hasCap(lines []string, c string) bool {
+	for _, l := range lines {
+		if strings.HasPrefix(l, "* CAPABILITY ") && strings.Contains(l+" ", " "+c+" ") {
+			return true
+		}
+	}
+	return false
+}
