@@ -54,8 +54,7 @@ type Metrics interface {
 	// table ("UID FETCH", "unknown"), never from client input.
 	Command(proto, name string, d time.Duration)
 	// BytesSent: the octets a session wrote, reported when it ends
-	// (TLS record overhead not included; with COMPRESS, the compressed
-	// octets).
+	// (TLS record overhead not included).
 	BytesSent(proto string, n int64)
 }
 
