@@ -155,22 +155,15 @@ func (s *Store) ListUIDs(ctx context.Context, mailboxID int64) ([]uint32, error)
 	return slices.Clone(out), nil
 }
 
-// OpenMessage opens a message body by UID.
+// OpenMessage opens a message body by UID, through the same query shape
+// and pooled buffer as a POP3 RETR (queryBody): a scalar subquery for the
+// inline bytes, which SQLite does not re-prepare per bound value as it
+// does a LEFT JOIN's (76679bc).
 func (s *Store) OpenMessage(ctx context.Context, mailboxID int64, uid uint32) (io.ReadCloser, error) {
-	var name string
-	var inline bool
-	var data []byte
-	err := s.queryRow(ctx, `SELECT m.body, b.name IS NOT NULL, b.data
-		FROM messages m LEFT JOIN blobs b ON b.name = m.body WHERE m.mailbox_id = ? AND m.uid = ?`,
-		mailboxID, uid).Scan(&name, &inline, &data)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, fmt.Errorf("sqlite: message UID %d: %w", uid, store.ErrNotFound)
-	} else if err != nil {
-		return nil, temporary("opening message", err)
-	}
-	r, err := s.openBody(name, inline, data)
+	r, err := s.queryBody(ctx, `SELECT m.body, (SELECT data FROM blobs WHERE name = m.body), m.size
+		FROM messages m WHERE m.mailbox_id = ? AND m.uid = ?`, mailboxID, uid)
 	if errors.Is(err, store.ErrNotFound) {
-		// Expunged and removed between the query and the open.
+		// No such UID, or expunged and removed between the query and the open.
 		return nil, fmt.Errorf("sqlite: message UID %d: %w", uid, err)
 	}
 	return r, err
