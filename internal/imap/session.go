@@ -142,22 +142,13 @@ func newSession(ctx context.Context, srv *Server, c net.Conn) *session {
 	s.remote = c.RemoteAddr().String()
 	s.ip = server.RemoteIP(c)
 	s.loopback = s.ip.IsLoopback()
-	_, s.isTLS = c.(tlsConn)
+	_, s.isTLS = c.(server.TLSConn)
 	s.log = srv.logger().With("proto", "imap", "cid", srv.nextID.Add(1), "remote", s.remote)
 	return s
 }
 
-// tlsConn is a *tls.Conn, or a wrapper of one that keeps its methods.
-type tlsConn interface {
-	net.Conn
-	ConnectionState() tls.ConnectionState
-	HandshakeContext(ctx context.Context) error
-}
-
-func (s *session) handshake(tc tlsConn) error {
-	ctx, cancel := context.WithTimeout(s.ctx, s.srv.lineTimeout())
-	defer cancel()
-	return tc.HandshakeContext(ctx)
+func (s *session) handshake(tc server.TLSConn) error {
+	return server.Handshake(s.ctx, tc, s.srv.lineTimeout())
 }
 
 // serve runs the session: greeting, then one command at a time until
@@ -203,7 +194,7 @@ func (s *session) serve() {
 // greet runs the TLS handshake of an implicit-TLS connection and sends
 // the greeting. It reports whether the session ends.
 func (s *session) greet() bool {
-	if tc, ok := s.conn.(tlsConn); ok {
+	if tc, ok := s.conn.(server.TLSConn); ok {
 		if err := s.handshake(tc); err != nil {
 			s.endReason = "TLS handshake failed"
 			s.log.Info("imap: TLS handshake failed", "err", err)

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"crypto/rand"
-	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -121,7 +120,7 @@ func newSession(ctx context.Context, srv *Server, c net.Conn) *session {
 	s.remote = c.RemoteAddr().String()
 	s.ip = remoteIP(c.RemoteAddr())
 	s.loopback = s.ip.IsLoopback()
-	_, s.isTLS = c.(tlsConn)
+	_, s.isTLS = c.(server.TLSConn)
 	s.log = srv.logger().With("proto", "pop3", "cid", srv.nextID.Add(1), "remote", s.remote)
 	return s
 }
@@ -147,7 +146,7 @@ func (s *session) serve() {
 	stop := context.AfterFunc(s.ctx, func() { _ = raw.SetReadDeadline(time.Now()) })
 	defer stop()
 
-	if tc, ok := s.conn.(tlsConn); ok {
+	if tc, ok := s.conn.(server.TLSConn); ok {
 		if err := s.handshake(tc); err != nil {
 			s.endReason = "TLS handshake failed"
 			s.log.Info("pop3: TLS handshake failed", "err", err)
@@ -178,17 +177,8 @@ func (s *session) serve() {
 	}
 }
 
-// tlsConn is a *tls.Conn, or a wrapper of one that keeps its methods.
-type tlsConn interface {
-	net.Conn
-	ConnectionState() tls.ConnectionState
-	HandshakeContext(ctx context.Context) error
-}
-
-func (s *session) handshake(tc tlsConn) error {
-	ctx, cancel := context.WithTimeout(s.ctx, s.srv.lineTimeout())
-	defer cancel()
-	return tc.HandshakeContext(ctx)
+func (s *session) handshake(tc server.TLSConn) error {
+	return server.Handshake(s.ctx, tc, s.srv.lineTimeout())
 }
 
 func (s *session) greet() {

@@ -2,6 +2,7 @@ package server
 
 import (
 	"cmp"
+	"context"
 	"crypto/tls"
 	"errors"
 	"log/slog"
@@ -178,4 +179,20 @@ func (s *Server) handshake(l *Listener, c net.Conn) (*tls.Conn, bool) {
 	}
 	c.SetDeadline(time.Time{})
 	return tc, true
+}
+
+// TLSConn is a *tls.Conn, or a wrapper of one that keeps its methods
+// (the protocol servers recognise implicit-TLS connections by it).
+type TLSConn interface {
+	net.Conn
+	ConnectionState() tls.ConnectionState
+	HandshakeContext(ctx context.Context) error
+}
+
+// Handshake runs a server-side TLS handshake bounded by timeout (and ctx):
+// the one rule for implicit TLS and STARTTLS/STLS alike.
+func Handshake(ctx context.Context, tc TLSConn, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	return tc.HandshakeContext(ctx)
 }
