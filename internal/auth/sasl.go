@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/hmac"
 	"crypto/md5"
+	"encoding/base64"
 	"encoding/binary"
 	"errors"
 	"strconv"
@@ -230,4 +231,22 @@ func cramDigest(secret, challenge string) []byte {
 	m := hmac.New(md5.New, []byte(secret))
 	m.Write([]byte(challenge))
 	return m.Sum(nil)
+}
+
+// ErrBadBase64 is a client response that is not base64: a protocol
+// error (IMAP BAD, POP3 -ERR), not a failed authentication.
+var ErrBadBase64 = errors.New("auth: invalid base64 in SASL response")
+
+// DecodeResponse decodes one client SASL response as IMAP (RFC 4959 3)
+// and POP3 (RFC 5034 4) send it: base64, with "=" the empty initial
+// response; an empty continuation line is empty too.
+func DecodeResponse(s string) ([]byte, error) {
+	if s == "=" {
+		return []byte{}, nil
+	}
+	b, err := base64.StdEncoding.DecodeString(s)
+	if err != nil {
+		return nil, ErrBadBase64
+	}
+	return b, nil
 }

@@ -250,3 +250,25 @@ func TestSASLLogin(t *testing.T) {
 		}
 	}
 }
+
+func TestDecodeResponse(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want string
+		err  error
+	}{
+		{"=", "", nil},
+		{"", "", nil},
+		{"AGFsaWNlAHNlY3JldA==", "\x00alice\x00secret", nil},
+		{"not base64!", "", ErrBadBase64},
+		{"YQ", "", ErrBadBase64}, // unpadded
+	} {
+		got, err := DecodeResponse(tc.in)
+		if !errors.Is(err, tc.err) || (err == nil && string(got) != tc.want) {
+			t.Errorf("DecodeResponse(%q) = %q, %v; want %q, %v", tc.in, got, err, tc.want, tc.err)
+		}
+		if err == nil && got == nil {
+			t.Errorf("DecodeResponse(%q) = nil, want an empty, non-nil response", tc.in)
+		}
+	}
+}

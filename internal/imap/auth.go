@@ -107,13 +107,10 @@ func (s *session) cmdAuthenticate(string, bool) error {
 	}
 }
 
-// decodeSASL decodes one client response; "=" is the empty initial
-// response (RFC 4959 §3). Bad base64 is a protocol error (BAD).
+// decodeSASL decodes one client response (auth.DecodeResponse); bad
+// base64 is a client mistake.
 func decodeSASL(s string) ([]byte, error) {
-	if s == "=" {
-		return []byte{}, nil
-	}
-	b, err := base64.StdEncoding.DecodeString(s)
+	b, err := auth.DecodeResponse(s)
 	if err != nil {
 		return nil, bad("Invalid base64 data")
 	}

@@ -77,13 +77,10 @@ func (s *session) cmdAuth(args []string) error {
 	}
 }
 
-// decodeSASL decodes one client response; "=" is the empty initial
-// response (RFC 5034 §4), an empty continuation line is empty too.
+// decodeSASL decodes one client response (auth.DecodeResponse); bad
+// base64 is a client mistake.
 func decodeSASL(s string) ([]byte, error) {
-	if s == "=" {
-		return []byte{}, nil
-	}
-	b, err := base64.StdEncoding.DecodeString(s)
+	b, err := auth.DecodeResponse(s)
 	if err != nil {
 		return nil, badCommand("Invalid base64 data")
 	}
