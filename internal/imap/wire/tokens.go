@@ -185,21 +185,7 @@ func (p *Parser) StringBytes() ([]byte, error) {
 // AString reads an astring: an atom (with "]"), a quoted string or a
 // literal.
 func (p *Parser) AString() (string, error) {
-	if err := p.token(); err != nil {
-		return "", err
-	}
-	if p.AtLiteral() {
-		b, err := p.literalBytes()
-		return string(b), err
-	}
-	if c, ok := p.peek(); ok && c == '"' {
-		return p.quoted()
-	}
-	s := p.run(isAStringChar)
-	if s == "" {
-		return "", p.expected("string")
-	}
-	return s, nil
+	return p.stringOr(isAStringChar, "string")
 }
 
 // NString reads an nstring: NIL or a string.
@@ -214,6 +200,12 @@ func (p *Parser) NString() (s string, isNil bool, err error) {
 // ListMailbox reads a list-mailbox: list chars (atom chars, "%", "*",
 // "]") or a string.
 func (p *Parser) ListMailbox() (string, error) {
+	return p.stringOr(isListChar, "mailbox pattern")
+}
+
+// stringOr reads a literal, a quoted string, or a non-empty run of the
+// characters bare accepts (what makes an astring or a list-mailbox).
+func (p *Parser) stringOr(bare func(byte) bool, what string) (string, error) {
 	if err := p.token(); err != nil {
 		return "", err
 	}
@@ -224,9 +216,9 @@ func (p *Parser) ListMailbox() (string, error) {
 	if c, ok := p.peek(); ok && c == '"' {
 		return p.quoted()
 	}
-	s := p.run(isListChar)
+	s := p.run(bare)
 	if s == "" {
-		return "", p.expected("mailbox pattern")
+		return "", p.expected(what)
 	}
 	return s, nil
 }
