@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/pochta-mail/pochta/internal/imap/imaptest"
+
+	"github.com/pochta-mail/pochta/internal/prototest"
 )
 
 // pochtaBin is the binary under test, built once by TestMain.
@@ -62,9 +64,7 @@ func newInstance(t *testing.T, domain string) *instance {
 // need skips the test when a third-party program it drives is missing.
 func need(t *testing.T, program, debianPackage string) {
 	t.Helper()
-	if _, err := exec.LookPath(program); err != nil {
-		t.Skipf("%s is not installed (Debian package %s; .ci/run installs it)", program, debianPackage)
-	}
+	prototest.NeedProgram(t, program, debianPackage)
 }
 
 // imapSession logs in over plain IMAP with the raw-socket test client;

@@ -14,15 +14,15 @@ import (
 
 	goimap "github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
+
+	"github.com/pochta-mail/pochta/internal/prototest"
 )
 
 // A real sync client: mbsync (isync) pulls the account, folders included,
 // into a local Maildir; a flag set and a message deleted locally are
 // pushed back and seen over IMAP.
 func TestMbsync(t *testing.T) {
-	if _, err := exec.LookPath("mbsync"); err != nil {
-		t.Skip("mbsync not installed (Debian package isync; .ci/run installs it)")
-	}
+	prototest.NeedProgram(t, "mbsync", "isync")
 	in := newInstance(t, "example.test")
 	in.addUser("dave@example.test", "pw-dave-456")
 	for _, m := range testMessages {

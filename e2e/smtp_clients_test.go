@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/pochta-mail/pochta/internal/prototest"
 )
 
 // These tests send mail to `pochta serve` with third-party SMTP clients
@@ -164,9 +166,7 @@ s.quit()
 
 func swaks(t *testing.T, args ...string) (string, error) {
 	t.Helper()
-	if _, err := exec.LookPath("swaks"); err != nil {
-		t.Skip("swaks is not installed (apt-get install swaks; .ci/run does)")
-	}
+	prototest.NeedProgram(t, "swaks", "swaks")
 	cmd := exec.Command("swaks", append([]string{"--timeout", "30", "--helo", "client.example"}, args...)...)
 	out, err := cmd.CombinedOutput()
 	return string(out), err

@@ -4,6 +4,8 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+
+	"github.com/pochta-mail/pochta/internal/prototest"
 )
 
 // ptyScript runs argv[1:] on a pseudo-terminal, answers the two password
@@ -42,9 +44,7 @@ sys.stdout.write("\nEXIT %d\n" % os.waitstatus_to_exitcode(status))
 
 // On a terminal, user add prompts twice with echo off.
 func TestPasswordPrompt(t *testing.T) {
-	if _, err := exec.LookPath("python3"); err != nil {
-		t.Skip("python3 not installed")
-	}
+	prototest.NeedProgram(t, "python3", "python3")
 	t.Parallel()
 	dir := newDir(t)
 	const secret = "typed-on-a-tty"

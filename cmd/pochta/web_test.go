@@ -16,6 +16,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/pochta-mail/pochta/internal/prototest"
 )
 
 // scrape returns the metrics page of a running serve.
@@ -245,9 +247,7 @@ func TestServeMetricsUnderLoad(t *testing.T) {
 // from a running server names the ports its listeners really have.
 func TestServeAutoconfigAnnouncesBoundPorts(t *testing.T) {
 	t.Parallel()
-	if _, err := exec.LookPath("curl"); err != nil {
-		t.Skip("curl not installed (.ci/run installs it)")
-	}
+	prototest.NeedProgram(t, "curl", "curl")
 	dir := newMailDir(t)
 	s := serve(t, dir)
 	_, port, _ := net.SplitHostPort(s.addr("http"))

@@ -21,6 +21,8 @@ import (
 	"github.com/pochta-mail/pochta/internal/mtasts"
 	"github.com/pochta-mail/pochta/internal/server"
 	"github.com/pochta-mail/pochta/internal/tlsutil/tlstest"
+
+	"github.com/pochta-mail/pochta/internal/prototest"
 )
 
 // fixture is the HTTP side on loopback through internal/server, as serve
@@ -132,9 +134,7 @@ func (f *fixture) get(t *testing.T, url string) (int, string) {
 // certificate (Thunderbird refuses an untrusted one).
 func (f *fixture) curl(t *testing.T, url string, extra ...string) (string, error) {
 	t.Helper()
-	if _, err := exec.LookPath("curl"); err != nil {
-		t.Skip("curl not installed (.ci/run installs it)")
-	}
+	prototest.NeedProgram(t, "curl", "curl")
 	args := []string{"-sS", "-f", "--max-time", "10", "--cacert", f.caFile}
 	// The URL's default port becomes the listener's; the name stays, so
 	// SNI and Host are what a client sends.
@@ -335,9 +335,7 @@ func TestAutodiscoverPOX(t *testing.T) {
 // TestMobileconfigPlist parses the profile with Python's plistlib, the
 // same XML plist grammar Apple's parser reads.
 func TestMobileconfigPlist(t *testing.T) {
-	if _, err := exec.LookPath("python3"); err != nil {
-		t.Skip("python3 not installed (.ci/run installs it)")
-	}
+	prototest.NeedProgram(t, "python3", "python3")
 	f := newFixture(t, 0)
 	code, body := f.get(t, "https://example.test/mail.mobileconfig?emailaddress=alice%40example.test")
 	if code != 200 {
