@@ -151,6 +151,18 @@ type Recipient struct {
 	// 0x21-0x7E and unique in the maildrop, else ErrInvalid / ErrExists.
 	// Empty means the engine assigns one.
 	UIDL string
+	// Mailbox is the mailbox to store the message in; "" means INBOX.
+	// When it does not exist the engine creates it (with its missing
+	// parents, in the delivery's transaction) if Create is set. When it
+	// does not exist and Create is not set, or its name is invalid, the
+	// message goes to INBOX instead: a target never makes a delivery fail
+	// (a Sieve fileinto that cannot be carried out becomes the implicit
+	// keep, RFC 5228 section 2.10.6).
+	Mailbox string
+	Create  bool
+	// Flags are set on the stored message (system flags and keywords, as
+	// in AppendMessage.Flags).
+	Flags []string
 }
 
 // Delivery is one message to store.
@@ -264,9 +276,10 @@ type Queue interface {
 
 // Deliverer stores new mail. SMTP and `pochta deliver` consume it.
 type Deliverer interface {
-	// Deliver stores the message in the INBOX of every recipient (and on
-	// the outbound queue, see Delivery.Outbound) and returns only when it
-	// is durable, or returns an error and stores nothing at all (for any
+	// Deliver stores the message for every recipient (in the mailbox the
+	// Recipient names, INBOX by default, with its flags; an account may
+	// appear more than once) and on the outbound queue (see
+	// Delivery.Outbound), and returns only when it is durable, or returns an error and stores nothing at all (for any
 	// recipient). A recipient whose quota the message would exceed fails
 	// the delivery with ErrQuota.
 	Deliver(ctx context.Context, d Delivery) error

@@ -69,6 +69,9 @@ func (s *Store) Deliver(ctx context.Context, d store.Delivery) error {
 		return err
 	}
 	for _, r := range d.Recipients {
+		if p.created {
+			s.events.Publish(store.Event{Kind: store.EventMailboxes, AccountID: r.AccountID})
+		}
 		s.events.Publish(store.Event{Kind: store.EventNew, AccountID: r.AccountID})
 	}
 	return nil
@@ -94,6 +97,7 @@ type pending struct {
 	outbound   *store.Envelope
 	body       storedBody
 	date       time.Time
+	created    bool // a target mailbox was created (maybe rolled back)
 
 	err       error
 	ambiguous bool // the commit itself failed: the outcome is unknown
@@ -291,12 +295,9 @@ func (s *Store) insertDelivery(ctx context.Context, tx *sql.Tx, st *deliverStmts
 		}
 	}
 	for _, r := range p.recipients {
-		var mailboxID, uidvalidity, uid int64
-		err := st.nextUID.QueryRowContext(ctx, r.AccountID).Scan(&mailboxID, &uidvalidity, &uid)
-		if errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("sqlite: account %d: %w", r.AccountID, store.ErrNotFound)
-		} else if err != nil {
-			return temporary("delivering", err)
+		mailboxID, uidvalidity, uid, err := s.targetUID(ctx, tx, st, p, r)
+		if err != nil {
+			return err
 		}
 		if err := checkQuota(ctx, st, r.AccountID, p.body.size); err != nil {
 			return err
@@ -307,6 +308,63 @@ func (s *Store) insertDelivery(ctx context.Context, tx *sql.Tx, st *deliverStmts
 	}
 	if p.outbound != nil {
 		return s.insertQueued(ctx, tx, p)
+	}
+	return nil
+}
+
+// targetUID takes the next UID of the mailbox r names, creating the
+// mailbox when r asks for it, or of INBOX when the named mailbox cannot be
+// used (see store.Recipient).
+func (s *Store) targetUID(ctx context.Context, tx *sql.Tx, st *deliverStmts, p *pending,
+	r store.Recipient) (mailboxID, uidvalidity, uid int64, err error) {
+	name := store.CanonicalMailboxName(r.Mailbox)
+	if name == "" || !validMailboxName(name) {
+		name = store.InboxName
+	}
+	next := func(name string) error {
+		return st.nextUID.QueryRowContext(ctx, r.AccountID, name).Scan(&mailboxID, &uidvalidity, &uid)
+	}
+	err = next(name)
+	if errors.Is(err, sql.ErrNoRows) && name != store.InboxName && r.Create {
+		if err = s.createTarget(ctx, tx, r.AccountID, name); err != nil {
+			return 0, 0, 0, err
+		}
+		p.created = true
+		err = next(name)
+	}
+	if errors.Is(err, sql.ErrNoRows) && name != store.InboxName {
+		err = next(store.InboxName)
+	}
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, 0, 0, fmt.Errorf("sqlite: account %d: %w", r.AccountID, store.ErrNotFound)
+	} else if err != nil {
+		return 0, 0, 0, temporary("delivering", err)
+	}
+	return mailboxID, uidvalidity, uid, nil
+}
+
+// createTarget creates a delivery's target mailbox and its parents within
+// the delivery's transaction. A missing account creates nothing (the
+// INBOX lookup that follows reports it).
+func (s *Store) createTarget(ctx context.Context, tx *sql.Tx, accountID int64, name string) error {
+	var exists bool
+	if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM accounts WHERE id = ?)`,
+		accountID).Scan(&exists); err != nil {
+		return temporary("delivering", err)
+	}
+	if !exists {
+		return nil
+	}
+	if err := s.createParents(ctx, tx, accountID, name); err != nil {
+		return err
+	}
+	validity, err := s.nextUIDValidity(ctx, tx)
+	if err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO mailboxes (account_id, name, uidvalidity)
+		VALUES (?, ?, ?)`, accountID, name, validity); err != nil {
+		return dbError("creating mailbox", err)
 	}
 	return nil
 }
@@ -339,7 +397,8 @@ func insertMessage(ctx context.Context, st *deliverStmts, r store.Recipient, p *
 	for variant := 1; ; variant++ {
 		// A failed INSERT only undoes itself (SQLite's default ABORT
 		// conflict resolution), so retrying within the transaction is fine.
-		_, err := st.insertMessage.ExecContext(ctx, mailboxID, r.AccountID, uid, uidl, p.body.name, p.body.size, p.body.dotLines, toDB(p.date))
+		_, err := st.insertMessage.ExecContext(ctx, mailboxID, r.AccountID, uid, uidl, p.body.name, p.body.size,
+			p.body.dotLines, toDB(p.date), formatFlags(r.Flags))
 		switch {
 		case err == nil:
 			return nil

@@ -28,10 +28,10 @@ var deliverSQL = []string{
 	// Taking the UID and advancing uidnext in one statement keeps UIDs
 	// strictly ascending and never reused, even across processes.
 	`UPDATE mailboxes SET uidnext = uidnext + 1
-		WHERE account_id = ? AND name = 'INBOX' RETURNING id, uidvalidity, uidnext - 1`,
+		WHERE account_id = ? AND name = ? RETURNING id, uidvalidity, uidnext - 1`,
 	`SELECT quota = 0 OR used + ? <= quota FROM accounts WHERE id = ?`,
-	`INSERT INTO messages (mailbox_id, account_id, uid, uidl, body, size, dot_lines, internal_date)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+	`INSERT INTO messages (mailbox_id, account_id, uid, uidl, body, size, dot_lines, internal_date, flags)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 }
 
 func prepareDeliver(ctx context.Context, db *sql.DB) (*deliverStmts, error) {

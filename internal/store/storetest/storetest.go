@@ -36,6 +36,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"LineEndingsAndSize", testLineEndings},
 		{"DotLines", testDotLines},
 		{"AllOrNothing", testAllOrNothing},
+		{"DeliverTargets", testDeliverTargets},
 		{"UIDLGenerated", testUIDLGenerated},
 		{"UIDLImported", testUIDLImported},
 		{"SnapshotFixedAtOpen", testSnapshot},
