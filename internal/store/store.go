@@ -47,6 +47,7 @@ type Store interface {
 	Maildrops
 	Mailboxes
 	Queue
+	Sieve
 	// Close releases the engine's resources. Open maildrops must be closed
 	// first.
 	Close() error

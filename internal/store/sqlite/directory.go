@@ -216,6 +216,8 @@ func (s *Store) DeleteAccount(ctx context.Context, address string) error {
 			`DELETE FROM messages WHERE account_id = ?`,
 			`DELETE FROM mailboxes WHERE account_id = ?`,
 			`DELETE FROM subscriptions WHERE account_id = ?`,
+			`DELETE FROM sieve_scripts WHERE account_id = ?`,
+			`DELETE FROM vacation_replies WHERE account_id = ?`,
 			`DELETE FROM accounts WHERE id = ?`,
 		} {
 			if _, err := tx.ExecContext(ctx, q, id); err != nil {

@@ -175,6 +175,26 @@ INSERT INTO subscriptions (account_id, name) SELECT account_id, name FROM mailbo
 ALTER TABLE mailboxes ADD COLUMN recent_uid INTEGER NOT NULL DEFAULT 0;
 UPDATE mailboxes SET recent_uid = uidnext - 1;
 `,
+	// 9: Sieve scripts, at most one active per account (the partial
+	// unique index enforces it), and the vacation replies sent, each
+	// suppressing another to the same sender until it expires.
+	`
+CREATE TABLE sieve_scripts (
+	account_id INTEGER NOT NULL REFERENCES accounts(id),
+	name       TEXT NOT NULL,
+	source     TEXT NOT NULL,
+	active     INTEGER NOT NULL DEFAULT 0,
+	updated    INTEGER NOT NULL,
+	PRIMARY KEY (account_id, name)
+);
+CREATE UNIQUE INDEX sieve_scripts_active ON sieve_scripts(account_id) WHERE active = 1;
+CREATE TABLE vacation_replies (
+	account_id INTEGER NOT NULL REFERENCES accounts(id),
+	key        TEXT NOT NULL,
+	until      INTEGER NOT NULL,
+	PRIMARY KEY (account_id, key)
+);
+`,
 }
 
 // migrate brings the database schema up to date. Concurrent processes are

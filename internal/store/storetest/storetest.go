@@ -37,6 +37,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"DotLines", testDotLines},
 		{"AllOrNothing", testAllOrNothing},
 		{"DeliverTargets", testDeliverTargets},
+		{"SieveScripts", testSieveScripts},
+		{"VacationReplies", testVacationReplies},
 		{"UIDLGenerated", testUIDLGenerated},
 		{"UIDLImported", testUIDLImported},
 		{"SnapshotFixedAtOpen", testSnapshot},

@@ -1,0 +1,151 @@
+package storetest
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pochta-mail/pochta/internal/store"
+)
+
+func scriptNames(t *testing.T, s store.Store, a store.Account) string {
+	t.Helper()
+	l, err := s.SieveScripts(context.Background(), a.ID)
+	if err != nil {
+		t.Fatalf("SieveScripts: %v", err)
+	}
+	var out []string
+	for _, sc := range l {
+		if sc.Source != "" {
+			t.Errorf("SieveScripts lists %q with its source", sc.Name)
+		}
+		n := sc.Name
+		if sc.Active {
+			n += "*"
+		}
+		out = append(out, n)
+	}
+	return strings.Join(out, " ")
+}
+
+func testSieveScripts(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	a := account(t, s, "sieve@example.org")
+	b := account(t, s, "other@example.org")
+	if _, err := s.ActiveSieveScript(ctx, a.ID); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("ActiveSieveScript of a new account = %v, want ErrNotFound", err)
+	}
+	put := func(acc store.Account, name, src string) {
+		t.Helper()
+		if err := s.PutSieveScript(ctx, acc.ID, name, src); err != nil {
+			t.Fatalf("PutSieveScript(%q): %v", name, err)
+		}
+	}
+	put(a, "vacation", "keep;")
+	put(a, "Vacation", "discard;") // names are case-sensitive
+	put(a, "filters €", `fileinto "x";`)
+	put(b, "vacation", "stop;")
+	if got := scriptNames(t, s, a); got != "Vacation filters € vacation" {
+		t.Errorf("scripts = %q", got)
+	}
+	sc, err := s.SieveScript(ctx, a.ID, "filters €")
+	if err != nil || sc.Source != `fileinto "x";` || sc.Size != int64(len(`fileinto "x";`)) || sc.Active || sc.Updated.IsZero() {
+		t.Errorf("SieveScript = %+v, %v", sc, err)
+	}
+	if err := s.ActivateSieveScript(ctx, a.ID, "vacation"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.ActivateSieveScript(ctx, a.ID, "filters €"); err != nil {
+		t.Fatal(err)
+	}
+	if got := scriptNames(t, s, a); got != "Vacation filters €* vacation" {
+		t.Errorf("after two activations: %q, want only the last active", got)
+	}
+	put(a, "filters €", "keep;") // replacing keeps it active
+	if sc, err := s.ActiveSieveScript(ctx, a.ID); err != nil || sc.Name != "filters €" || sc.Source != "keep;" || !sc.Active {
+		t.Errorf("ActiveSieveScript = %+v, %v", sc, err)
+	}
+	if sc, err := s.ActiveSieveScript(ctx, b.ID); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("ActiveSieveScript of the other account = %+v, %v", sc, err)
+	}
+	wantErr(t, "activate unknown", s.ActivateSieveScript(ctx, a.ID, "nope"), store.ErrNotFound)
+	wantErr(t, "delete active", s.DeleteSieveScript(ctx, a.ID, "filters €"), store.ErrInvalid)
+	wantErr(t, "delete unknown", s.DeleteSieveScript(ctx, a.ID, "nope"), store.ErrNotFound)
+	wantErr(t, "rename onto existing", s.RenameSieveScript(ctx, a.ID, "vacation", "Vacation"), store.ErrExists)
+	wantErr(t, "rename unknown", s.RenameSieveScript(ctx, a.ID, "nope", "x"), store.ErrNotFound)
+	wantErr(t, "rename to invalid", s.RenameSieveScript(ctx, a.ID, "vacation", "a\nb"), store.ErrInvalid)
+	for _, bad := range []string{"", "tab\there", "del\x7f", strings.Repeat("x", store.MaxSieveScriptName+1), "\xff"} {
+		wantErr(t, "put "+bad, s.PutSieveScript(ctx, a.ID, bad, "keep;"), store.ErrInvalid)
+	}
+	wantErr(t, "put for unknown account", s.PutSieveScript(ctx, a.ID+b.ID+1000, "x", "keep;"), store.ErrNotFound)
+	if err := s.RenameSieveScript(ctx, a.ID, "filters €", "main"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteSieveScript(ctx, a.ID, "Vacation"); err != nil {
+		t.Fatal(err)
+	}
+	if got := scriptNames(t, s, a); got != "main* vacation" {
+		t.Errorf("after rename and delete: %q", got)
+	}
+	if err := s.ActivateSieveScript(ctx, a.ID, ""); err != nil {
+		t.Fatal(err)
+	}
+	if got := scriptNames(t, s, a); got != "main vacation" {
+		t.Errorf("after deactivation: %q", got)
+	}
+	if err := s.DeleteSieveScript(ctx, a.ID, "main"); err != nil {
+		t.Errorf("deleting a deactivated script: %v", err)
+	}
+	// Deleting the account deletes its scripts.
+	if err := s.DeleteAccount(ctx, a.Address); err != nil {
+		t.Fatal(err)
+	}
+	a = account(t, s, a.Address)
+	if got := scriptNames(t, s, a); got != "" {
+		t.Errorf("re-created account has scripts %q", got)
+	}
+}
+
+func testVacationReplies(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	a := account(t, s, "away@example.org")
+	b := account(t, s, "other@example.org")
+	day := 24 * time.Hour
+	claim := func(acc store.Account, key string, now time.Time, want bool) {
+		t.Helper()
+		got, err := s.ClaimVacationReply(ctx, acc.ID, key, now, now.Add(7*day))
+		if err != nil || got != want {
+			t.Errorf("ClaimVacationReply(%s, %q, %v) = %v, %v; want %v", acc.Address, key, now, got, err, want)
+		}
+	}
+	claim(a, "sender@x", date, true)
+	claim(a, "sender@x", date, false)
+	claim(a, "sender@x", date.Add(7*day-time.Second), false)
+	claim(a, "other@x", date, true)
+	claim(b, "sender@x", date, true)
+	claim(a, "sender@x", date.Add(7*day), true) // expired: again
+	claim(a, "sender@x", date.Add(8*day), false)
+	// Concurrent claims: exactly one wins.
+	const n = 8
+	wins := make(chan bool, n)
+	for range n {
+		go func() {
+			ok, err := s.ClaimVacationReply(ctx, a.ID, "race@x", date, date.Add(day))
+			if err != nil {
+				t.Error(err)
+			}
+			wins <- ok
+		}()
+	}
+	won := 0
+	for range n {
+		if <-wins {
+			won++
+		}
+	}
+	if won != 1 {
+		t.Errorf("%d concurrent claims won, want 1", won)
+	}
+}
