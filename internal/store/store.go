@@ -48,6 +48,7 @@ type Store interface {
 	Mailboxes
 	Queue
 	Sieve
+	Importer
 	// Close releases the engine's resources. Open maildrops must be closed
 	// first.
 	Close() error

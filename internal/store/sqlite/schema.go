@@ -195,6 +195,13 @@ CREATE TABLE vacation_replies (
 	PRIMARY KEY (account_id, key)
 );
 `,
+	// 10: imports (store.Importer). import_key is an imported message's
+	// identity in its source server, NULL for everything else; unique per
+	// mailbox, so an import run twice stores each message once.
+	`
+ALTER TABLE messages ADD COLUMN import_key TEXT;
+CREATE UNIQUE INDEX messages_import_key ON messages(mailbox_id, import_key) WHERE import_key IS NOT NULL;
+`,
 }
 
 // migrate brings the database schema up to date. Concurrent processes are

@@ -66,6 +66,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Queue", testQueue},
 		{"QueueClaimAndProgress", testQueueWork},
 		{"QueueClaimConcurrent", testQueueClaimConcurrent},
+		{"ImportMailbox", testImportMailbox},
+		{"ImportMessages", testImportMessages},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -1,0 +1,207 @@
+package storetest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/pochta-mail/pochta/internal/store"
+)
+
+// importMsg is an ImportMessage whose body is text.
+func importMsg(key string, uid uint32, uidl, text string, flags ...string) store.ImportMessage {
+	return store.ImportMessage{Key: key, UID: uid, UIDL: uidl, Flags: flags, InternalDate: date,
+		Open: func() (io.ReadCloser, error) { return io.NopCloser(strings.NewReader(text)), nil }}
+}
+
+func importMailbox(t *testing.T, s store.Store, a store.Account, m store.ImportMailbox) store.Mailbox {
+	t.Helper()
+	mb, err := s.ImportMailbox(context.Background(), a.ID, m)
+	if err != nil {
+		t.Fatalf("ImportMailbox(%+v): %v", m, err)
+	}
+	return mb
+}
+
+func importAll(t *testing.T, s store.Store, mb store.Mailbox, msgs ...store.ImportMessage) []store.ImportedMessage {
+	t.Helper()
+	res, err := s.ImportMessages(context.Background(), mb.ID, msgs)
+	if err != nil {
+		t.Fatalf("ImportMessages(%s): %v", mb.Name, err)
+	}
+	if len(res) != len(msgs) {
+		t.Fatalf("ImportMessages returned %d results for %d messages", len(res), len(msgs))
+	}
+	return res
+}
+
+// testImportMailbox: new and never-used mailboxes take the source's
+// UIDVALIDITY and UIDNEXT; a mailbox that held mail keeps its own.
+func testImportMailbox(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	a := account(t, s, "import@example.org")
+	inbox := importMailbox(t, s, a, store.ImportMailbox{Name: "inbox", UIDValidity: 1234567, UIDNext: 40})
+	if inbox.Name != store.InboxName || inbox.UIDValidity != 1234567 || inbox.UIDNext != 40 {
+		t.Errorf("INBOX after import: %+v, want UIDVALIDITY 1234567, UIDNEXT 40", inbox)
+	}
+	sent := importMailbox(t, s, a, store.ImportMailbox{Name: "Sent Items", SpecialUse: store.UseSent, UIDValidity: 99, UIDNext: 7})
+	if sent.UIDValidity != 99 || sent.UIDNext != 7 || sent.SpecialUse != store.UseSent {
+		t.Errorf("new mailbox: %+v", sent)
+	}
+	nested := importMailbox(t, s, a, store.ImportMailbox{Name: "Lists/go/nuts", UIDValidity: 5})
+	if nested.UIDValidity != 5 {
+		t.Errorf("nested mailbox: %+v", nested)
+	}
+	if _, err := s.GetMailbox(ctx, a.ID, "Lists/go"); err != nil {
+		t.Errorf("parent of an imported mailbox: %v", err)
+	}
+	// Again, as a second run does: nothing changes, UIDNEXT only grows.
+	again := importMailbox(t, s, a, store.ImportMailbox{Name: "Sent Items", UIDValidity: 99, UIDNext: 3})
+	if again.ID != sent.ID || again.UIDValidity != 99 || again.UIDNext != 7 {
+		t.Errorf("second import of the mailbox: %+v, first %+v", again, sent)
+	}
+	// A mailbox that has held mail keeps its UIDVALIDITY and UIDNEXT.
+	b := account(t, s, "used@example.org")
+	deliver(t, s, msgBody(1), b)
+	before := getMailbox(t, s, b, store.InboxName)
+	after := importMailbox(t, s, b, store.ImportMailbox{Name: "INBOX", UIDValidity: 1234567, UIDNext: 500})
+	if after.UIDValidity != before.UIDValidity || after.UIDNext != before.UIDNext {
+		t.Errorf("used INBOX became %+v, was %+v", after, before)
+	}
+	// Without a source UIDVALIDITY the engine picks one.
+	plain := importMailbox(t, s, a, store.ImportMailbox{Name: "Plain", SpecialUse: store.UseArchive})
+	if plain.UIDValidity == 0 || plain.UIDNext != 1 {
+		t.Errorf("plain mailbox: %+v", plain)
+	}
+	_, err := s.ImportMailbox(ctx, a.ID, store.ImportMailbox{Name: "bad/*"})
+	wantErr(t, "ImportMailbox with a wildcard", err, store.ErrInvalid)
+	_, err = s.ImportMailbox(ctx, 1<<40, store.ImportMailbox{Name: "x"})
+	wantErr(t, "ImportMailbox of an unknown account", err, store.ErrNotFound)
+}
+
+// testImportMessages: UIDs, UIDLs, flags and dates kept; a second run
+// stores only what is new; one unreadable message fails alone.
+func testImportMessages(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	a := account(t, s, "import@example.org")
+	if err := s.SetQuota(ctx, a.Address, 10); err != nil {
+		t.Fatal(err)
+	}
+	inbox := importMailbox(t, s, a, store.ImportMailbox{Name: "INBOX", UIDValidity: 1700000000, UIDNext: 9})
+	res := importAll(t, s, inbox,
+		importMsg("k3", 3, "00000003657d1e00", "Subject: three\n\nbare lf\n", `\seen`, "$Forwarded", `\Recent`),
+		importMsg("k5", 5, "00000005657d1e00", msgBody(5), `\Answered`, `\Flagged`),
+		importMsg("k0", 0, "", msgBody(0)),
+		importMsg("k5", 5, "dup", msgBody(5)),
+	)
+	if res[0].UID != 3 || res[1].UID != 5 || res[2].UID != 9 || !res[3].Skipped {
+		t.Errorf("results %+v: want UIDs 3, 5, UIDNEXT 9, and the repeated key skipped", res)
+	}
+	if res[0].UIDL != "00000003657d1e00" || res[0].Size != int64(len("Subject: three\r\n\r\nbare lf\r\n")) {
+		t.Errorf("result %+v", res[0])
+	}
+	msgs := list(t, s, inbox)
+	if got := uidsOf(msgs); !slices.Equal(got, []uint32{3, 5, 9}) {
+		t.Fatalf("UIDs %v, want [3 5 9]", got)
+	}
+	if !slices.Equal(msgs[0].Flags, []string{"$Forwarded", `\Seen`}) || !slices.Equal(msgs[1].Flags, []string{`\Answered`, `\Flagged`}) {
+		t.Errorf("flags %q, %q", msgs[0].Flags, msgs[1].Flags)
+	}
+	if !msgs[0].InternalDate.Equal(date) {
+		t.Errorf("date %v, want %v", msgs[0].InternalDate, date)
+	}
+	if got := openBody(t, s, inbox, 3); got != "Subject: three\r\n\r\nbare lf\r\n" {
+		t.Errorf("body %q", got)
+	}
+	if mb := getMailbox(t, s, a, store.InboxName); mb.UIDNext != 10 {
+		t.Errorf("UIDNEXT %d, want 10", mb.UIDNext)
+	}
+	m := open(t, s, a)
+	var uidls []string
+	for _, msg := range m.Messages() {
+		uidls = append(uidls, msg.UIDL)
+	}
+	m.Close()
+	if len(uidls) != 3 || uidls[0] != "00000003657d1e00" || uidls[1] != "00000005657d1e00" || uidls[2] == "" {
+		t.Errorf("POP3 UIDLs %q", uidls)
+	}
+	byUID, err := s.UIDLs(ctx, inbox.ID)
+	if err != nil || byUID[3] != uidls[0] || byUID[9] != uidls[2] || len(byUID) != 3 {
+		t.Errorf("UIDLs = %v, %v", byUID, err)
+	}
+
+	// A second run: the known keys are skipped without being opened; a
+	// new message with a taken UID gets a new one; a UIDL the account
+	// uses is replaced; an unreadable message fails alone.
+	opened := false
+	known := importMsg("k3", 3, "00000003657d1e00", "")
+	known.Open = func() (io.ReadCloser, error) { opened = true; return nil, errors.New("opened") }
+	broken := importMsg("bad", 20, "", "")
+	broken.Open = func() (io.ReadCloser, error) { return io.NopCloser(failingReader{}), nil }
+	missing := importMsg("gone", 21, "", "")
+	missing.Open = func() (io.ReadCloser, error) { return nil, errors.New("no such file") }
+	res = importAll(t, s, inbox, known,
+		importMsg("k6", 5, "", msgBody(6)),
+		importMsg("k7", 7, "00000005657d1e00", msgBody(7)),
+		broken, missing,
+		importMsg("k8", 30, "x-8", msgBody(8)),
+	)
+	if opened || !res[0].Skipped || res[0].UID != 3 {
+		t.Errorf("known message: %+v, opened %v", res[0], opened)
+	}
+	if res[1].UID != 10 || res[2].UID != 7 || res[5].UID != 30 {
+		t.Errorf("UIDs %d, %d, %d; want 10 (5 taken), 7, 30", res[1].UID, res[2].UID, res[5].UID)
+	}
+	if res[2].UIDL == "00000005657d1e00" || res[2].UIDL == "" {
+		t.Errorf("a UIDL used twice in the account was kept: %+v", res[2])
+	}
+	if res[3].Err == nil || res[4].Err == nil {
+		t.Errorf("unreadable messages: %+v, %+v", res[3], res[4])
+	}
+	if got := uidsOf(list(t, s, inbox)); !slices.Equal(got, []uint32{3, 5, 7, 9, 10, 30}) {
+		t.Errorf("UIDs after the second run %v", got)
+	}
+	keys, err := s.ImportedKeys(ctx, inbox.ID)
+	if err != nil || len(keys) != 6 || !keys["k8"] || keys["bad"] {
+		t.Errorf("ImportedKeys = %v, %v", keys, err)
+	}
+	// Delivery continues above the imported UIDs; quota did not stop
+	// the import.
+	if err := s.SetQuota(ctx, a.Address, 0); err != nil {
+		t.Fatal(err)
+	}
+	deliver(t, s, msgBody(99), a)
+	if got := uidsOf(list(t, s, inbox)); got[len(got)-1] != 31 {
+		t.Errorf("delivered after import: UIDs %v, want the last 31", got)
+	}
+
+	// Refused for the whole call: nothing stored.
+	for _, bad := range []store.ImportMessage{
+		importMsg("", 0, "", msgBody(1)),
+		importMsg(strings.Repeat("k", 256), 0, "", msgBody(1)),
+		importMsg("sp", 0, "a b", msgBody(1)),
+	} {
+		_, err := s.ImportMessages(ctx, inbox.ID, []store.ImportMessage{importMsg("fine", 0, "", msgBody(1)), bad})
+		wantErr(t, fmt.Sprintf("import of %q/%q", bad.Key, bad.UIDL), err, store.ErrInvalid)
+	}
+	if keys, _ := s.ImportedKeys(ctx, inbox.ID); keys["fine"] {
+		t.Error("a refused call stored a message")
+	}
+	_, err = s.ImportMessages(ctx, 1<<40, []store.ImportMessage{importMsg("x", 0, "", msgBody(1))})
+	wantErr(t, "ImportMessages into an unknown mailbox", err, store.ErrNotFound)
+
+	// Outside INBOX, UIDLs are the engine's own unless given.
+	sent := importMailbox(t, s, a, store.ImportMailbox{Name: "Sent", UIDValidity: 42, UIDNext: 3})
+	res = importAll(t, s, sent, importMsg("s1", 1, "", msgBody(1)), importMsg("s2", 2, "", msgBody(2)))
+	if res[0].UID != 1 || res[1].UID != 2 || res[0].UIDL == res[1].UIDL || res[0].UIDL == "" {
+		t.Errorf("Sent: %+v", res)
+	}
+}
+
+type failingReader struct{}
+
+func (failingReader) Read([]byte) (int, error) { return 0, errors.New("disk on fire") }
