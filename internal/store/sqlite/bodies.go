@@ -13,7 +13,6 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/pochta-mail/pochta/internal/message"
 	"github.com/pochta-mail/pochta/internal/store"
 )
 
@@ -73,13 +72,6 @@ type storedBody struct {
 	inline   *[]byte // nil for a file; from the store's buffer pool
 }
 
-// readError marks a failure of the caller's reader, which is not an engine
-// failure and so not store.ErrTemporary.
-type readError struct{ err error }
-
-func (e readError) Error() string { return "sqlite: reading message: " + e.err.Error() }
-func (e readError) Unwrap() error { return e.err }
-
 // writeBody streams r through a CRLF normaliser. A body of at most
 // s.inlineMax octets stays in memory, to be stored in the blobs table by
 // the delivery's transaction: its durability then costs nothing beyond the
@@ -98,7 +90,8 @@ func (s *Store) writeBody(r io.Reader, raw bool) (storedBody, error) {
 		sw.buf = s.buffers.Get().(*[]byte)
 		*sw.buf = (*sw.buf)[:0]
 	}
-	err := copyNormalised(sw, r, &b, raw)
+	info, err := store.CopyBody(sw, r, raw)
+	b.size, b.dotLines = info.Size, info.DotLines
 	if err == nil && sw.f != nil {
 		err = sw.f.Sync()
 	}
@@ -112,7 +105,7 @@ func (s *Store) writeBody(r io.Reader, raw bool) (storedBody, error) {
 	}
 	if err != nil {
 		s.releaseBody(sw.buf)
-		var re readError
+		var re store.ReadError
 		if errors.As(err, &re) {
 			return b, err
 		}
@@ -162,54 +155,6 @@ func (w *spillWriter) Write(p []byte) (int, error) {
 		}
 	}
 	return w.f.Write(p)
-}
-
-// copyNormalised copies r to w through a CRLF normaliser, telling read
-// errors (the caller's) from write errors (ours). raw skips the
-// normaliser: the body is counted as it is and, its lines not being
-// checked, marked as possibly needing dot-stuffing.
-func copyNormalised(w io.Writer, r io.Reader, b *storedBody, raw bool) error {
-	if raw {
-		n, err := io.CopyBuffer(w, onlyReader{r}, make([]byte, 32<<10))
-		var re readError
-		if err != nil && !errors.As(err, &re) {
-			return err
-		}
-		b.size, b.dotLines = n, true
-		return err
-	}
-	cw := message.NewCRLFWriter(w)
-	buf := make([]byte, 32<<10)
-	for {
-		n, rerr := r.Read(buf)
-		if n > 0 {
-			if _, err := cw.Write(buf[:n]); err != nil {
-				return err
-			}
-		}
-		if rerr == io.EOF {
-			break
-		}
-		if rerr != nil {
-			return readError{rerr}
-		}
-	}
-	if err := cw.Close(); err != nil {
-		return err
-	}
-	b.size, b.dotLines = cw.Size(), cw.DotLines()
-	return nil
-}
-
-// onlyReader hides a reader's WriteTo and marks its errors as read errors.
-type onlyReader struct{ r io.Reader }
-
-func (o onlyReader) Read(p []byte) (int, error) {
-	n, err := o.r.Read(p)
-	if err != nil && err != io.EOF {
-		err = readError{err}
-	}
-	return n, err
 }
 
 // openBody opens a body read from the database: the inline bytes, or else

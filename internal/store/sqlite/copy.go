@@ -43,15 +43,11 @@ func reserveUIDs(ctx context.Context, tx *sql.Tx, mailboxID int64, n int) (first
 	return first, validity, nil
 }
 
-// insertRow inserts one message into mb under uid, with a generated UIDL:
-// the delivery scheme in INBOX (so POP3 sees the same kind of UIDL),
-// "m<mailbox>.<uid>" elsewhere; unique by construction unless an imported
-// UIDL happens to be equal, in which case a variant is tried.
+// insertRow inserts one message into mb under uid, with a generated UIDL
+// (store.UIDL): unique by construction unless an imported UIDL happens to
+// be equal, in which case a variant is tried.
 func insertRow(ctx context.Context, tx *sql.Tx, mb store.Mailbox, uid uint32, r newRow) error {
-	base := fmt.Sprintf("m%d.%d", mb.ID, uid)
-	if mb.Name == store.InboxName {
-		base = fmt.Sprintf("%08x%08x", mb.UIDValidity, uid)
-	}
+	base := store.UIDL(mb, uid)
 	uidl := base
 	for variant := 1; ; variant++ {
 		_, err := tx.ExecContext(ctx, `INSERT INTO messages
@@ -61,8 +57,8 @@ func insertRow(ctx context.Context, tx *sql.Tx, mb store.Mailbox, uid uint32, r 
 		switch {
 		case err == nil:
 			return nil
-		case isUniqueViolation(err) && variant < 100:
-			uidl = fmt.Sprintf("%s-%d", base, variant)
+		case isUniqueViolation(err) && variant < store.MaxUIDLVariants:
+			uidl = store.UIDLVariant(base, variant)
 		default:
 			return dbError("adding message", err)
 		}
@@ -101,9 +97,9 @@ func (s *Store) copyMessages(ctx context.Context, mailboxID int64, uids []uint32
 			row newRow
 		}
 		var srcs []source
-		for _, r := range uidRanges(uids) {
+		for _, r := range store.UIDRanges(uids) {
 			rows, err := tx.QueryContext(ctx, `SELECT id, uid, body, size, dot_lines, internal_date, flags, summary
-				FROM messages WHERE mailbox_id = ? AND uid BETWEEN ? AND ? ORDER BY uid`, mailboxID, r.lo, r.hi)
+				FROM messages WHERE mailbox_id = ? AND uid BETWEEN ? AND ? ORDER BY uid`, mailboxID, r.Lo, r.Hi)
 			if err != nil {
 				return temporary("copying messages", err)
 			}
@@ -168,9 +164,9 @@ func (s *Store) copyMessages(ctx context.Context, mailboxID int64, uids []uint32
 
 // Expunge removes \Deleted messages, all or among uids.
 func (s *Store) Expunge(ctx context.Context, mailboxID int64, uids []uint32) ([]uint32, error) {
-	ranges := []uidRange{{0, 1<<32 - 1}}
+	ranges := []store.UIDRange{{Lo: 0, Hi: 1<<32 - 1}}
 	if uids != nil {
-		ranges = uidRanges(uids)
+		ranges = store.UIDRanges(uids)
 	}
 	var gone []uint32
 	var unreferenced []string
@@ -184,7 +180,7 @@ func (s *Store) Expunge(ctx context.Context, mailboxID int64, uids []uint32) ([]
 		var bodies []string
 		for _, r := range ranges {
 			rows, err := tx.QueryContext(ctx, `DELETE FROM messages WHERE mailbox_id = ? AND uid BETWEEN ? AND ?
-				AND instr(' ' || flags || ' ', ' \Deleted ') > 0 RETURNING uid, body`, mailboxID, r.lo, r.hi)
+				AND instr(' ' || flags || ' ', ' \Deleted ') > 0 RETURNING uid, body`, mailboxID, r.Lo, r.Hi)
 			if err != nil {
 				return temporary("expunging", err)
 			}
@@ -262,7 +258,7 @@ func (s *Store) Append(ctx context.Context, mailboxID int64, m store.AppendMessa
 			}
 		}
 		return insertRow(ctx, tx, mb, uid, newRow{body: body.name, size: body.size, dotLines: body.dotLines,
-			date: toDB(date), flags: formatFlags(m.Flags)})
+			date: toDB(date), flags: store.FormatFlags(m.Flags)})
 	})
 	if err != nil {
 		if body.inline == nil {

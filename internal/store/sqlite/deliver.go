@@ -32,7 +32,7 @@ func (s *Store) Deliver(ctx context.Context, d store.Delivery) error {
 		if r.UIDL == "" {
 			continue
 		}
-		if !validUIDL(r.UIDL) {
+		if !store.ValidUIDL(r.UIDL) {
 			return fmt.Errorf("sqlite: UIDL %q: %w", r.UIDL, store.ErrInvalid)
 		}
 		k := key{r.AccountID, r.UIDL}
@@ -75,20 +75,6 @@ func (s *Store) Deliver(ctx context.Context, d store.Delivery) error {
 		s.events.Publish(store.Event{Kind: store.EventNew, AccountID: r.AccountID})
 	}
 	return nil
-}
-
-// validUIDL reports whether u is a valid POP3 unique-id (RFC 1939 section
-// 7: 1 to 70 characters in the range 0x21 to 0x7E).
-func validUIDL(u string) bool {
-	if len(u) < 1 || len(u) > 70 {
-		return false
-	}
-	for i := 0; i < len(u); i++ {
-		if u[i] < 0x21 || u[i] > 0x7e {
-			return false
-		}
-	}
-	return true
 }
 
 // pending is one delivery waiting for the committer.
@@ -384,7 +370,7 @@ func checkQuota(ctx context.Context, st *deliverStmts, accountID, size int64) er
 }
 
 // insertMessage inserts one messages row. A given UIDL that is taken is
-// store.ErrExists. A generated UIDL ("%08x%08x" of UIDVALIDITY and UID) is
+// store.ErrExists. A generated UIDL (store.InboxUIDL) is
 // new by construction, unless an imported message happens to carry the
 // same string: then the next deterministic variant is tried.
 func insertMessage(ctx context.Context, st *deliverStmts, r store.Recipient, p *pending,
@@ -392,7 +378,7 @@ func insertMessage(ctx context.Context, st *deliverStmts, r store.Recipient, p *
 	uidl := r.UIDL
 	generated := uidl == ""
 	if generated {
-		uidl = fmt.Sprintf("%08x%08x", uidvalidity, uid)
+		uidl = store.InboxUIDL(uint32(uidvalidity), uint32(uid))
 	}
 	for variant := 1; ; variant++ {
 		// A failed INSERT only undoes itself (SQLite's default ABORT
@@ -402,8 +388,8 @@ func insertMessage(ctx context.Context, st *deliverStmts, r store.Recipient, p *
 		switch {
 		case err == nil:
 			return nil
-		case generated && isUniqueViolation(err) && variant < 100:
-			uidl = fmt.Sprintf("%08x%08x-%d", uidvalidity, uid, variant)
+		case generated && isUniqueViolation(err) && variant < store.MaxUIDLVariants:
+			uidl = store.UIDLVariant(store.InboxUIDL(uint32(uidvalidity), uint32(uid)), variant)
 		default:
 			return dbError("delivering", err)
 		}

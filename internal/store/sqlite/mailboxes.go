@@ -6,38 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/pochta-mail/pochta/internal/store"
 )
-
-// maxMailboxName bounds a mailbox name in octets; deeper or longer names
-// are refused as store.ErrInvalid.
-const maxMailboxName = 512
-
-// validMailboxName accepts a canonical name: UTF-8, no control characters,
-// no LIST wildcards, no empty hierarchy levels.
-func validMailboxName(name string) bool {
-	if name == "" || len(name) > maxMailboxName || !utf8.ValidString(name) {
-		return false
-	}
-	for _, level := range strings.Split(name, string(store.Delimiter)) {
-		if level == "" {
-			return false
-		}
-	}
-	return !strings.ContainsFunc(name, func(r rune) bool {
-		return r < 0x20 || r == 0x7f || r == '*' || r == '%'
-	})
-}
-
-func checkMailboxName(name string) (string, error) {
-	name = store.CanonicalMailboxName(name)
-	if !validMailboxName(name) {
-		return "", fmt.Errorf("sqlite: mailbox name %q: %w", name, store.ErrInvalid)
-	}
-	return name, nil
-}
 
 // createDefaultFolders adds the special-use folders of a new account.
 func createDefaultFolders(ctx context.Context, tx *sql.Tx, accountID int64, validity uint32) error {
@@ -110,7 +81,7 @@ func getMailbox(ctx context.Context, db queryRower, accountID int64, name string
 
 // CreateMailbox creates a mailbox and its missing parents.
 func (s *Store) CreateMailbox(ctx context.Context, accountID int64, name, specialUse string) (store.Mailbox, error) {
-	name, err := checkMailboxName(name)
+	name, err := store.CheckMailboxName(name)
 	if err != nil {
 		return store.Mailbox{}, err
 	}
@@ -225,7 +196,7 @@ func (s *Store) DeleteMailbox(ctx context.Context, accountID int64, name string)
 // RenameMailbox renames a mailbox and its children; INBOX is special.
 func (s *Store) RenameMailbox(ctx context.Context, accountID int64, from, to string) error {
 	from = store.CanonicalMailboxName(from)
-	to, err := checkMailboxName(to)
+	to, err := store.CheckMailboxName(to)
 	if err != nil {
 		return err
 	}
@@ -294,7 +265,7 @@ func (s *Store) renameInbox(ctx context.Context, tx *sql.Tx, inbox store.Mailbox
 // or not the mailbox exists.
 func (s *Store) SetSubscribed(ctx context.Context, accountID int64, name string, subscribed bool) error {
 	name = store.CanonicalMailboxName(name)
-	if subscribed && !validMailboxName(name) {
+	if subscribed && !store.ValidMailboxName(name) {
 		return fmt.Errorf("sqlite: mailbox name %q: %w", name, store.ErrInvalid)
 	}
 	q := `DELETE FROM subscriptions WHERE account_id = ? AND name = ?`

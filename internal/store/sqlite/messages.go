@@ -20,45 +20,6 @@ func isForeignKeyViolation(err error) bool {
 	return errors.As(err, &se) && se.Code() == sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY
 }
 
-// Flags are stored space-separated, canonical and sorted.
-func parseFlags(s string) []string {
-	if s == "" {
-		return nil
-	}
-	return strings.Split(s, " ")
-}
-
-func formatFlags(flags []string) string {
-	out := make([]string, 0, len(flags))
-	for _, f := range flags {
-		if f = store.CanonicalFlag(f); f != "" && !strings.ContainsAny(f, " \t\r\n") {
-			out = append(out, f)
-		}
-	}
-	slices.Sort(out)
-	return strings.Join(slices.Compact(out), " ")
-}
-
-// uidRange is a closed interval of UIDs.
-type uidRange struct{ lo, hi uint32 }
-
-// uidRanges turns a UID list into ascending closed intervals, so a
-// statement runs once per range instead of once per UID.
-func uidRanges(uids []uint32) []uidRange {
-	sorted := slices.Clone(uids)
-	slices.Sort(sorted)
-	sorted = slices.Compact(sorted)
-	var out []uidRange
-	for _, u := range sorted {
-		if n := len(out); n > 0 && out[n-1].hi+1 == u {
-			out[n-1].hi = u
-			continue
-		}
-		out = append(out, uidRange{u, u})
-	}
-	return out
-}
-
 const messageColumns = `id, uid, size, internal_date, flags, modseq`
 
 func scanMessage(rows *sql.Rows, withSummary bool, extra ...any) (store.Message, error) {
@@ -73,7 +34,7 @@ func scanMessage(rows *sql.Rows, withSummary bool, extra ...any) (store.Message,
 		return m, err
 	}
 	m.InternalDate = fromDB(date)
-	m.Flags = parseFlags(flags)
+	m.Flags = store.ParseFlags(flags)
 	return m, nil
 }
 
@@ -204,16 +165,16 @@ func bumpModSeq(ctx context.Context, tx *sql.Tx, mailboxID int64) (store.Mailbox
 // UpdateFlags changes flags and stamps changed messages with a new
 // mod-sequence.
 func (s *Store) UpdateFlags(ctx context.Context, mailboxID int64, uids []uint32, op store.FlagOp, flags []string) ([]store.Message, error) {
-	given := parseFlags(formatFlags(flags))
+	given := store.ParseFlags(store.FormatFlags(flags))
 	var changed []store.Message
 	var accountID int64
 	err := s.withFreeingTx(ctx, "updating flags", func(tx *sql.Tx) error {
 		// The mod-sequence advances only when something changes, so a
 		// no-op STORE wakes no watcher.
 		var mb store.Mailbox
-		for _, r := range uidRanges(uids) {
+		for _, r := range store.UIDRanges(uids) {
 			rows, err := tx.QueryContext(ctx, `SELECT `+messageColumns+` FROM messages
-				WHERE mailbox_id = ? AND uid BETWEEN ? AND ? ORDER BY uid`, mailboxID, r.lo, r.hi)
+				WHERE mailbox_id = ? AND uid BETWEEN ? AND ? ORDER BY uid`, mailboxID, r.Lo, r.Hi)
 			if err != nil {
 				return temporary("updating flags", err)
 			}
@@ -231,7 +192,7 @@ func (s *Store) UpdateFlags(ctx context.Context, mailboxID int64, uids []uint32,
 				return temporary("updating flags", err)
 			}
 			for _, m := range msgs {
-				next := applyFlags(m.Flags, op, given)
+				next := store.ApplyFlags(m.Flags, op, given)
 				if next == strings.Join(m.Flags, " ") {
 					continue
 				}
@@ -245,7 +206,7 @@ func (s *Store) UpdateFlags(ctx context.Context, mailboxID int64, uids []uint32,
 					next, mb.ModSeq, m.ID); err != nil {
 					return temporary("updating flags", err)
 				}
-				m.Flags, m.ModSeq = parseFlags(next), mb.ModSeq
+				m.Flags, m.ModSeq = store.ParseFlags(next), mb.ModSeq
 				changed = append(changed, m)
 			}
 		}
@@ -258,22 +219,4 @@ func (s *Store) UpdateFlags(ctx context.Context, mailboxID int64, uids []uint32,
 		s.events.Publish(store.Event{Kind: store.EventFlags, AccountID: accountID, MailboxID: mailboxID})
 	}
 	return changed, nil
-}
-
-// applyFlags returns the stored form of current combined with given.
-func applyFlags(current []string, op store.FlagOp, given []string) string {
-	switch op {
-	case store.FlagsSet:
-		return formatFlags(given)
-	case store.FlagsAdd:
-		return formatFlags(append(slices.Clone(current), given...))
-	default:
-		out := make([]string, 0, len(current))
-		for _, f := range current {
-			if !slices.ContainsFunc(given, func(g string) bool { return strings.EqualFold(f, g) }) {
-				out = append(out, f)
-			}
-		}
-		return formatFlags(out)
-	}
 }

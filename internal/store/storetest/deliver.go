@@ -139,7 +139,7 @@ func testUIDLGenerated(t *testing.T, s store.Store) {
 	check := func(msgs []store.MaildropMessage) {
 		t.Helper()
 		for _, m := range msgs {
-			if !seen[m.UIDL] && !validUIDL(m.UIDL) {
+			if !seen[m.UIDL] && !store.ValidUIDL(m.UIDL) {
 				t.Errorf("generated UIDL %q is not 1-70 characters of 0x21-0x7E", m.UIDL)
 			}
 			seen[m.UIDL] = true
@@ -169,18 +169,6 @@ func testUIDLGenerated(t *testing.T, s store.Store) {
 		}
 		m.Close()
 	}
-}
-
-func validUIDL(u string) bool {
-	if len(u) < 1 || len(u) > 70 {
-		return false
-	}
-	for _, c := range []byte(u) {
-		if c < 0x21 || c > 0x7e {
-			return false
-		}
-	}
-	return true
 }
 
 func testUIDLImported(t *testing.T, s store.Store) {
