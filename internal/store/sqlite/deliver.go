@@ -304,7 +304,7 @@ func (s *Store) insertDelivery(ctx context.Context, tx *sql.Tx, st *deliverStmts
 func (s *Store) targetUID(ctx context.Context, tx *sql.Tx, st *deliverStmts, p *pending,
 	r store.Recipient) (mailboxID, uidvalidity, uid int64, err error) {
 	name := store.CanonicalMailboxName(r.Mailbox)
-	if name == "" || !validMailboxName(name) {
+	if name == "" || !store.ValidMailboxName(name) {
 		name = store.InboxName
 	}
 	next := func(name string) error {
@@ -384,7 +384,7 @@ func insertMessage(ctx context.Context, st *deliverStmts, r store.Recipient, p *
 		// A failed INSERT only undoes itself (SQLite's default ABORT
 		// conflict resolution), so retrying within the transaction is fine.
 		_, err := st.insertMessage.ExecContext(ctx, mailboxID, r.AccountID, uid, uidl, p.body.name, p.body.size,
-			p.body.dotLines, toDB(p.date), formatFlags(r.Flags))
+			p.body.dotLines, toDB(p.date), store.FormatFlags(r.Flags))
 		switch {
 		case err == nil:
 			return nil
