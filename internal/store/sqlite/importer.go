@@ -16,7 +16,7 @@ import (
 // source's UIDVALIDITY and UIDNEXT where that cannot confuse a client: the
 // mailbox is new, or has never held a message.
 func (s *Store) ImportMailbox(ctx context.Context, accountID int64, im store.ImportMailbox) (store.Mailbox, error) {
-	name, err := checkMailboxName(im.Name)
+	name, err := store.CheckMailboxName(im.Name)
 	if err != nil {
 		return store.Mailbox{}, err
 	}
@@ -95,7 +95,7 @@ func (s *Store) ImportMessages(ctx context.Context, mailboxID int64, msgs []stor
 		if m.Key == "" || len(m.Key) > maxImportKey {
 			return nil, fmt.Errorf("sqlite: import key of %d octets: %w", len(m.Key), store.ErrInvalid)
 		}
-		if m.UIDL != "" && !validUIDL(m.UIDL) {
+		if m.UIDL != "" && !store.ValidUIDL(m.UIDL) {
 			return nil, fmt.Errorf("sqlite: UIDL %q: %w", m.UIDL, store.ErrInvalid)
 		}
 		keys[i] = m.Key
@@ -144,7 +144,7 @@ func (s *Store) ImportMessages(ctx context.Context, mailboxID int64, msgs []stor
 		b, err := s.writeBody(rc, false)
 		rc.Close()
 		if err != nil {
-			var re readError
+			var re store.ReadError
 			if errors.As(err, &re) {
 				res[i].Err = err
 				continue
@@ -258,7 +258,7 @@ func (s *Store) importOne(ctx context.Context, tx *sql.Tx, mb store.Mailbox, m s
 		_, err := tx.ExecContext(ctx, `INSERT INTO messages
 			(mailbox_id, account_id, uid, uidl, body, size, dot_lines, internal_date, flags, import_key)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			mb.ID, mb.AccountID, uid, uidl, b.name, b.size, b.dotLines, toDB(date), formatFlags(flags), m.Key)
+			mb.ID, mb.AccountID, uid, uidl, b.name, b.size, b.dotLines, toDB(date), store.FormatFlags(flags), m.Key)
 		switch {
 		case err == nil:
 			return store.ImportedMessage{UID: uid, UIDL: uidl, Size: b.size}, nil
