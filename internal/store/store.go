@@ -49,6 +49,7 @@ type Store interface {
 	Queue
 	Sieve
 	Importer
+	FetchSources
 	// Close releases the engine's resources. Open maildrops must be closed
 	// first.
 	Close() error
@@ -105,7 +106,8 @@ type Directory interface {
 	// (ErrNotFound otherwise); a duplicate address is ErrExists.
 	CreateAccount(ctx context.Context, address string, c Credentials) (Account, error)
 	SetCredentials(ctx context.Context, address string, c Credentials) error
-	// DeleteAccount removes the account, its mailboxes and its messages.
+	// DeleteAccount removes the account, its mailboxes and its messages
+	// (and its fetch sources).
 	DeleteAccount(ctx context.Context, address string) error
 	// Account looks an account up by address (case-insensitive).
 	Account(ctx context.Context, address string) (Account, error)
@@ -179,6 +181,9 @@ type Delivery struct {
 	// queue for these remote recipients, in the same transaction as the
 	// local deliveries. Recipients may then be empty.
 	Outbound *Envelope
+	// Fetched, when not nil, is recorded with the message (see
+	// FetchMark): a delivery of an id already recorded is ErrExists.
+	Fetched *FetchMark
 }
 
 // Envelope is the SMTP envelope of a queued message, with the DSN

@@ -53,8 +53,8 @@ func (s *Store) Deliver(ctx context.Context, d store.Delivery) error {
 		s.commits.arriving.Add(-1)
 		return err
 	}
-	p := &pending{recipients: d.Recipients, outbound: d.Outbound, body: body, date: d.InternalDate,
-		done: make(chan struct{})}
+	p := &pending{recipients: d.Recipients, outbound: d.Outbound, fetched: d.Fetched, body: body,
+		date: d.InternalDate, done: make(chan struct{})}
 	if p.date.IsZero() {
 		p.date = s.now()
 	}
@@ -81,6 +81,7 @@ func (s *Store) Deliver(ctx context.Context, d store.Delivery) error {
 type pending struct {
 	recipients []store.Recipient
 	outbound   *store.Envelope
+	fetched    *store.FetchMark
 	body       storedBody
 	date       time.Time
 	created    bool // a target mailbox was created (maybe rolled back)
@@ -275,6 +276,16 @@ func (c *committer) syncBodyDirs(batch []*pending) {
 // insertDelivery adds p's rows within the current transaction: the inline
 // body, a message per recipient (charged to its quota) and the queue entry.
 func (s *Store) insertDelivery(ctx context.Context, tx *sql.Tx, st *deliverStmts, p *pending) error {
+	if f := p.fetched; f != nil {
+		// First, so a message fetched before costs no work: the
+		// savepoint's rollback undoes nothing else.
+		if _, err := st.insertFetched.ExecContext(ctx, f.SourceID, f.Scope, f.ID, f.Fingerprint); err != nil {
+			if isForeignKeyViolation(err) {
+				return fmt.Errorf("sqlite: fetch source %d: %w", f.SourceID, store.ErrNotFound)
+			}
+			return dbError("recording fetched message", err)
+		}
+	}
 	if p.body.inline != nil {
 		if _, err := st.insertBlob.ExecContext(ctx, p.body.name, *p.body.inline); err != nil {
 			return temporary("storing message", err)

@@ -218,6 +218,8 @@ func (s *Store) DeleteAccount(ctx context.Context, address string) error {
 			`DELETE FROM subscriptions WHERE account_id = ?`,
 			`DELETE FROM sieve_scripts WHERE account_id = ?`,
 			`DELETE FROM vacation_replies WHERE account_id = ?`,
+			`DELETE FROM fetch_seen WHERE source_id IN (SELECT id FROM fetch_sources WHERE account_id = ?)`,
+			`DELETE FROM fetch_sources WHERE account_id = ?`,
 			`DELETE FROM accounts WHERE id = ?`,
 		} {
 			if _, err := tx.ExecContext(ctx, q, id); err != nil {

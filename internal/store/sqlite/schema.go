@@ -202,6 +202,32 @@ CREATE TABLE vacation_replies (
 ALTER TABLE messages ADD COLUMN import_key TEXT;
 CREATE UNIQUE INDEX messages_import_key ON messages(mailbox_id, import_key) WHERE import_key IS NOT NULL;
 `,
+	// 11: the fetcher: remote accounts to fetch from (store.FetchSource)
+	// and the ids each has brought in, recorded in the delivery's own
+	// transaction so a crash can neither lose nor duplicate a message.
+	`
+CREATE TABLE fetch_sources (
+	id         INTEGER PRIMARY KEY AUTOINCREMENT,
+	account_id INTEGER NOT NULL REFERENCES accounts(id),
+	url        TEXT NOT NULL,
+	password   TEXT NOT NULL,
+	delete_after INTEGER NOT NULL DEFAULT 0,
+	interval   INTEGER NOT NULL DEFAULT 0, -- seconds, 0 = the fetcher's default
+	created    INTEGER NOT NULL,
+	last_run   INTEGER NOT NULL DEFAULT 0,
+	last_error TEXT NOT NULL DEFAULT '',
+	fetched    INTEGER NOT NULL DEFAULT 0,
+	failures   INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX fetch_sources_account ON fetch_sources(account_id);
+CREATE TABLE fetch_seen (
+	source_id   INTEGER NOT NULL REFERENCES fetch_sources(id),
+	scope       TEXT NOT NULL,
+	id          TEXT NOT NULL,
+	fingerprint TEXT NOT NULL DEFAULT '',
+	PRIMARY KEY (source_id, scope, id)
+) WITHOUT ROWID;
+`,
 }
 
 // migrate brings the database schema up to date. Concurrent processes are

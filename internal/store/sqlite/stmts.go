@@ -13,11 +13,12 @@ type deliverStmts struct {
 	savepoint, rollbackTo, release *sql.Stmt
 	insertBlob, nextUID            *sql.Stmt
 	checkQuota, insertMessage      *sql.Stmt
+	insertFetched                  *sql.Stmt
 }
 
 func (d *deliverStmts) all() []**sql.Stmt {
 	return []**sql.Stmt{&d.savepoint, &d.rollbackTo, &d.release, &d.insertBlob, &d.nextUID,
-		&d.checkQuota, &d.insertMessage}
+		&d.checkQuota, &d.insertMessage, &d.insertFetched}
 }
 
 var deliverSQL = []string{
@@ -32,6 +33,7 @@ var deliverSQL = []string{
 	`SELECT quota = 0 OR used + ? <= quota FROM accounts WHERE id = ?`,
 	`INSERT INTO messages (mailbox_id, account_id, uid, uidl, body, size, dot_lines, internal_date, flags)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	`INSERT INTO fetch_seen (source_id, scope, id, fingerprint) VALUES (?, ?, ?, ?)`,
 }
 
 func prepareDeliver(ctx context.Context, db *sql.DB) (*deliverStmts, error) {

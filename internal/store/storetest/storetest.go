@@ -68,6 +68,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"QueueClaimConcurrent", testQueueClaimConcurrent},
 		{"ImportMailbox", testImportMailbox},
 		{"ImportMessages", testImportMessages},
+		{"FetchSources", testFetchSources},
+		{"FetchMark", testFetchMark},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
