@@ -123,7 +123,6 @@ func (c *cli) serveCmd(args []string) error {
 		smtpSrv.Checker = countingChecker{Checker: &msgauth.Checker{Resolver: dns, AuthServID: hostname(cfg)}, metrics: m}
 		smtpSrv.DMARCReject = cfg.SMTP.DMARCReject
 	}
-	defer smtpSrv.Close()
 	srv := &server.Server{
 		TLSConfig:           tlsConfig,
 		MaxConnections:      cfg.Limits.MaxConnections,

@@ -39,12 +39,12 @@ func (ss *session) authenticate(r io.Reader, from string) (msg io.Reader, done f
 	if err != nil {
 		return nil, nil, err
 	}
-	v, err := ss.srv.Checker.Check(ss.c.ctx, msgauth.Input{RemoteIP: ss.c.ip, Helo: ss.gc.Hostname(), MailFrom: from}, sp)
+	v, err := ss.srv.Checker.Check(ss.ctx, msgauth.Input{RemoteIP: ss.ip, Helo: ss.helo, MailFrom: from}, sp)
 	if err != nil {
 		sp.Close()
 		return nil, nil, err
 	}
-	ss.c.log.Info("smtp: authentication results", "spf", v.SPF, "dmarc", v.DMARC.Result,
+	ss.log.Info("smtp: authentication results", "spf", v.SPF, "dmarc", v.DMARC.Result,
 		"dmarc_policy", v.DMARC.Policy, "from_domain", v.DMARC.Domain, "dkim", len(v.DKIM))
 	if ss.srv.DMARCReject && v.DMARC.Result == "fail" && v.DMARC.Policy == "reject" {
 		sp.Close()

@@ -1,281 +1,262 @@
 package smtp
 
 import (
+	"bufio"
 	"context"
 	"crypto/tls"
-	"fmt"
+	"errors"
+	"io"
 	"log/slog"
 	"net"
 	"net/netip"
 	"os"
-	"strings"
-	"sync"
-	"sync/atomic"
+	"runtime/debug"
 	"time"
 
-	gosmtp "github.com/emersion/go-smtp"
-
 	"github.com/pochta-mail/pochta/internal/server"
+	"github.com/pochta-mail/pochta/internal/store"
 )
 
-// conn wraps the accepted connection, under TLS when there is TLS, and is
-// what go-smtp reads and writes. It gives every read the deadline of the
-// session's phase (internal/server's Pacing: the idle wait for a command
-// or for data, RFC 5321 section 4.5.3.2, then the rest of the client's
-// burst at a minimum rate, within the session's lifetime), ends reads at
-// once when the server shuts down, counts refused commands, and can close
-// the connection right after the next reply is written (the 421 of too
-// many errors).
-//
-// A read that times out ends the session here, with our 421: go-smtp
-// (through bufio.Reader.ReadLine) would hand the partial line it holds to
-// its dispatcher as a complete command and then read on. The error stays,
-// and whatever go-smtp writes afterwards is dropped.
-//
-// It also holds replies back until the server next reads (or closes):
-// go-smtp flushes every reply line, so a pipelined MAIL, RCPT, DATA group
-// would cost a write per reply; here the replies of a group leave in one
-// write when the server starts waiting for more input (RFC 2920 section
-// 3.2's flush rule). Nothing can wait forever on a held reply: the server
-// only ever stops to read.
-type conn struct {
-	net.Conn
-	ctx  context.Context
+// Handler returns the connection handler for a listener of the given mode.
+// implicitTLS makes it handshake first (submissions, port 465); register
+// such a listener with server.TLSNone so the handshake happens here,
+// under the session's pacing.
+func (s *Server) Handler(mode Mode, implicitTLS bool) *Handler {
+	return &Handler{s: s, mode: mode, implicitTLS: implicitTLS}
+}
+
+// Handler serves one listener's connections; see Server.Handler.
+type Handler struct {
+	s           *Server
+	mode        Mode
+	implicitTLS bool
+}
+
+var _ server.Handler = (*Handler)(nil)
+
+// readerSize is the session's read buffer: a command line (MaxLineLength)
+// is collected from ReadSlice fragments of this size, never more.
+const readerSize = 4096
+
+// ServeConn serves one SMTP connection until it ends and closes it.
+func (h *Handler) ServeConn(ctx context.Context, c net.Conn) {
+	s := h.s
+	defer c.Close()
+	ss := newSession(ctx, s, h.mode, c)
+	defer func() {
+		// A safety net, not control flow: log, count (tests fail on it)
+		// and end only this session.
+		if v := recover(); v != nil {
+			s.panics.Add(1)
+			ss.log.Error("smtp: panic in session", "panic", v, "stack", string(debug.Stack()))
+		}
+		if s.Metrics != nil {
+			s.Metrics.BytesSent("smtp", ss.out.n)
+		}
+		ss.log.Info("smtp: session ended", "messages", ss.messages, "errors", ss.errs, "reason", ss.endReason,
+			"duration", time.Since(ss.start).Round(time.Millisecond))
+	}()
+	stop := context.AfterFunc(ctx, func() { _ = c.SetReadDeadline(time.Now()) })
+	defer stop()
+	if h.implicitTLS {
+		tc := tls.Server(ss.in, s.TLSConfig)
+		if err := server.Handshake(ctx, tc, handshakeTimeout); err != nil {
+			ss.endReason = "TLS handshake failed"
+			ss.log.Debug("smtp: TLS handshake failed", "err", err)
+			return
+		}
+		ss.startTLS(tc)
+	} else if tc, ok := c.(server.TLSConn); ok {
+		// Implicit TLS handshaken by internal/server.
+		st := tc.ConnectionState()
+		ss.tls = &st
+	}
+	ss.log.Debug("smtp: session started")
+	ss.serve()
+}
+
+// session is one SMTP connection: the transport, the protocol state, the
+// authenticated account (submission) and the transaction in progress.
+type session struct {
 	srv  *Server
 	mode Mode
+	ctx  context.Context
+	raw  net.Conn   // the accepted connection
+	in   *pacedConn // raw with the pacing deadlines; what TLS runs over
+	conn net.Conn   // the current transport: in, or TLS over it
+	r    *bufio.Reader
+	w    *bufio.Writer
+	out  countingWriter
 	ip   netip.Addr
 	log  *slog.Logger
+	tls  *tls.ConnectionState // nil without TLS
 
-	start    time.Time
-	pace     *server.Pace // used by the reading goroutine only
-	inData   atomic.Bool  // reading message data: DataTimeout applies
-	readErr  atomic.Bool  // a read from the client failed (EOF included)
-	dead     atomic.Bool  // timed out: our 421 is written, the rest dropped
-	underTLS atomic.Bool  // the client started TLS: we see only records
-	closeNow atomic.Bool  // close after the next write
-	helo     atomic.Bool  // the client greeted with HELO, not EHLO
-	errs     atomic.Int32
-	messages int // accepted messages, for the session log line
+	start     time.Time
+	state     state
+	helo      string // the EHLO/HELO argument
+	esmtp     bool   // greeted with EHLO
+	account   *store.Account
+	errs      int // refused commands (5xx)
+	messages  int // accepted messages
+	endReason string
+	closing   bool   // end the session after this reply
+	line      []byte // command line buffer
 
-	wmu       sync.Mutex // out is written by go-smtp's goroutine and by BDAT's Data goroutine
-	sent      int64      // bytes written to the connection (under wmu), for metrics
-	out       []byte     // replies not yet written
-	replied   bool       // bytes went out since the last read
-	closeOnce sync.Once
-	closed    chan struct{}
+	txn transaction
 }
 
-func newConn(ctx context.Context, c net.Conn, s *Server, mode Mode) *conn {
+func newSession(ctx context.Context, s *Server, mode Mode, c net.Conn) *session {
 	now := time.Now()
-	wc := &conn{Conn: c, ctx: ctx, srv: s, mode: mode, start: now, pace: s.Pacing.Start(now), closed: make(chan struct{})}
-	if a, ok := c.RemoteAddr().(*net.TCPAddr); ok {
-		wc.ip = a.AddrPort().Addr().Unmap()
-	}
-	wc.log = s.logger().With("proto", mode.String(), "cid", s.nextID.Add(1), "remote", c.RemoteAddr().String())
-	return wc
+	ss := &session{srv: s, mode: mode, ctx: ctx, raw: c, start: now, endReason: "disconnected"}
+	ss.in = &pacedConn{Conn: c, ss: ss, pace: s.Pacing.Start(now)}
+	ss.conn = ss.in
+	ss.r = bufio.NewReaderSize(ss.conn, readerSize)
+	ss.out.ss = ss
+	ss.w = bufio.NewWriterSize(&ss.out, 4096)
+	ss.ip = server.RemoteIP(c)
+	ss.log = s.logger().With("proto", mode.String(), "cid", s.nextID.Add(1), "remote", c.RemoteAddr().String())
+	return ss
 }
 
-// connOf finds our wrapper below go-smtp's view of the connection (which
-// is a *tls.Conn over it after STARTTLS or on the implicit-TLS port).
-func connOf(c net.Conn) *conn {
-	if tc, ok := c.(*tls.Conn); ok {
-		c = tc.NetConn()
-	}
-	wc, _ := c.(*conn)
-	return wc
+// startTLS makes tc the transport: what was buffered before it is dropped
+// (RFC 3207 section 6: anything pipelined after STARTTLS came in clear
+// text and may have been injected).
+func (ss *session) startTLS(tc *tls.Conn) {
+	ss.conn = tc
+	ss.r.Reset(tc)
+	st := tc.ConnectionState()
+	ss.tls = &st
 }
 
-func (c *conn) Read(p []byte) (int, error) {
-	if c.dead.Load() {
-		return 0, os.ErrDeadlineExceeded
-	}
-	replied, err := c.flushReplied()
-	if err != nil {
-		return 0, err
-	}
-	if c.ctx.Err() != nil {
-		c.timeout(errShuttingDown)
-		return 0, os.ErrDeadlineExceeded
-	}
-	if replied {
-		c.pace.Replied()
-	}
-	idle := c.srv.commandTimeout()
-	data := c.inData.Load()
-	if data {
-		idle = c.srv.dataTimeout()
-	}
-	now := time.Now()
-	if c.pace.Expired(now) {
-		c.timeout(errSessionTooLong)
-		return 0, os.ErrDeadlineExceeded
-	}
-	c.Conn.SetReadDeadline(c.pace.ReadDeadline(now, idle))
-	n, err := c.Conn.Read(p)
-	c.pace.Received(time.Now(), n)
-	if err != nil {
-		c.readErr.Store(true)
-		if os.IsTimeout(err) {
-			if c.ctx.Err() != nil {
-				c.timeout(errShuttingDown)
-			} else if c.pace.Expired(time.Now()) {
-				c.timeout(errSessionTooLong)
-			} else {
-				c.timeout(errTimeout)
+// serve greets, then runs one command per line until QUIT, an error, a
+// timeout, the client leaving or the server shutting down.
+func (ss *session) serve() {
+	ss.writeReply(&Reply{Code: 220, Message: ss.srv.hostname() + " ESMTP Pochta"})
+	for {
+		if ss.r.Buffered() == 0 {
+			// RFC 2920 section 3.2: replies to a pipelined group leave
+			// together, when the server would wait for more input.
+			if err := ss.w.Flush(); err != nil {
+				ss.endReason = "write failed"
+				return
 			}
-			// Data before the deadline still counts; the next read fails.
-			if n > 0 {
-				return n, nil
-			}
-			return 0, os.ErrDeadlineExceeded
+		}
+		line, err := ss.readLine(ss.srv.maxLine())
+		if err != nil {
+			ss.readFailed(err)
+			return
+		}
+		if ss.dispatch(line) {
+			ss.w.Flush()
+			return
 		}
 	}
-	if n > 0 && p[0] == tlsHandshakeRecord && !data {
-		// A TLS ClientHello (implicit TLS or after STARTTLS): no SMTP
-		// command starts with this byte.
-		c.underTLS.Store(true)
+}
+
+// readFailed ends the session after a failed read: a timeout, the end of
+// the session's lifetime or a shutdown get their 421 (RFC 5321 section
+// 4.5.3.2: the server should say why); a line too long its 500.
+func (ss *session) readFailed(err error) {
+	var r *Reply
+	switch {
+	case errors.Is(err, errLineTooLongRead):
+		ss.endReason = "line too long"
+		r = errLineTooLong
+	case ss.ctx.Err() != nil:
+		ss.endReason = "server shutdown"
+		r = errShuttingDown
+	case os.IsTimeout(err) && ss.in.expired():
+		ss.endReason = "session lifetime"
+		r = errSessionTooLong
+	case os.IsTimeout(err):
+		ss.endReason = "timeout"
+		r = errTimeout
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return
+	default:
+		ss.endReason = "read failed"
+		ss.log.Debug("smtp: read failed", "err", err)
+		return
 	}
-	if !data && n >= 5 {
-		// Remember HELO versus EHLO for the Received field's protocol;
-		// go-smtp does not tell. The greeting command comes alone (the
-		// client waits for its reply), so it starts the buffer.
-		switch strings.ToUpper(string(p[:5])) {
-		case "HELO ":
-			c.helo.Store(true)
-		case "EHLO ":
-			c.helo.Store(false)
+	if r != errLineTooLong {
+		ss.log.Info("smtp: closing slow or expired session", "reply", r.Message,
+			"duration", time.Since(ss.start).Round(time.Millisecond))
+	}
+	ss.writeReply(r)
+	ss.w.Flush()
+}
+
+// writeReply queues a reply; serve flushes it.
+func (ss *session) writeReply(r *Reply) {
+	ss.w.WriteString(r.String())
+	ss.w.WriteString("\r\n")
+}
+
+// writeMulti queues a multi-line reply (EHLO).
+func (ss *session) writeMulti(code int, lines []string) {
+	for i, l := range lines {
+		sep := "-"
+		if i == len(lines)-1 {
+			sep = " "
 		}
+		ss.w.WriteString(itoa3(code) + sep + l + "\r\n")
 	}
+}
+
+func itoa3(code int) string {
+	return string([]byte{byte('0' + code/100), byte('0' + code/10%10), byte('0' + code%10)})
+}
+
+// countingWriter writes to the session's current transport with a write
+// deadline per call, and counts the bytes for the metrics.
+type countingWriter struct {
+	ss *session
+	n  int64
+}
+
+func (w *countingWriter) Write(p []byte) (int, error) {
+	ss := w.ss
+	_ = ss.raw.SetWriteDeadline(ss.in.pace.CapWrite(time.Now().Add(ss.srv.writeTimeout())))
+	n, err := ss.conn.Write(p)
+	w.n += int64(n)
 	return n, err
 }
 
-// timeout ends the session with reply e (421): written at once, after
-// any held replies, and then the connection is closed.
-func (c *conn) timeout(e *gosmtp.SMTPError) {
-	if c.dead.Swap(true) {
-		return
+// pacedConn gives every read of the connection the deadline of the
+// session's phase (internal/server's Pacing: the idle wait for a command,
+// RFC 5321 section 4.5.3.2, or for message data, then the rest of the
+// client's burst at a minimum rate, within the session's lifetime), and
+// marks each write as a reply. It sits below TLS, so it counts what the
+// client really sends. Only the session's goroutine uses it.
+type pacedConn struct {
+	net.Conn
+	ss     *session
+	pace   *server.Pace
+	inData bool // reading message data: DataTimeout is the idle wait
+}
+
+func (c *pacedConn) Read(p []byte) (int, error) {
+	if c.ss.ctx.Err() != nil {
+		return 0, os.ErrDeadlineExceeded
 	}
-	c.log.Info("smtp: closing slow or expired session", "reply", e.Message,
-		"duration", time.Since(c.start).Round(time.Millisecond))
-	if !c.underTLS.Load() {
-		// Under TLS the reply would have to go through the TLS
-		// connection above us, whose state we must not touch from
-		// below: the session is closed without it.
-		c.wmu.Lock()
-		c.out = fmt.Appendf(c.out, "%d %d.%d.%d %s\r\n", e.Code, e.EnhancedCode[0], e.EnhancedCode[1], e.EnhancedCode[2], e.Message)
-		c.wmu.Unlock()
+	idle := c.ss.srv.commandTimeout()
+	if c.inData {
+		idle = c.ss.srv.dataTimeout()
 	}
-	c.Close()
-}
-
-// readFailed reports whether a read from the client failed: the client
-// closed its side or the session timed out. Message data that ends after
-// that did not end because the client said so (see Data).
-func (c *conn) readFailed() bool { return c.readErr.Load() }
-
-// tlsHandshakeRecord is the first byte of a TLS handshake record.
-const tlsHandshakeRecord = 0x16
-
-// maxHeld bounds the replies held back before a write is forced.
-const maxHeld = 16 << 10
-
-func (c *conn) Write(p []byte) (int, error) {
-	if c.dead.Load() {
-		return len(p), nil
+	_ = c.Conn.SetReadDeadline(c.pace.ReadDeadline(time.Now(), idle))
+	if c.ss.ctx.Err() != nil {
+		// Cancelled between the check and the new deadline, which
+		// overwrote the one the cancellation set.
+		return 0, os.ErrDeadlineExceeded
 	}
-	c.wmu.Lock()
-	c.out = append(c.out, p...)
-	held := len(c.out)
-	c.wmu.Unlock()
-	// go-smtp writes each reply line with one Write (textproto flushes
-	// per line), so closing after it drops nothing the client should see.
-	if c.closeNow.Load() && len(p) > 0 && p[len(p)-1] == '\n' {
-		c.Close()
-		return len(p), nil
-	}
-	if held > maxHeld {
-		if err := c.flush(); err != nil {
-			return 0, err
-		}
-	}
-	return len(p), nil
+	n, err := c.Conn.Read(p)
+	c.pace.Received(time.Now(), n)
+	return n, err
 }
 
-// flush writes the held replies.
-func (c *conn) flush() error {
-	_, err := c.flushReplied()
-	return err
+func (c *pacedConn) Write(p []byte) (int, error) {
+	c.pace.Replied()
+	return c.Conn.Write(p)
 }
 
-// flushReplied writes the held replies and reports whether anything was
-// written since the last call: the client then starts a new burst.
-func (c *conn) flushReplied() (bool, error) {
-	c.wmu.Lock()
-	defer c.wmu.Unlock()
-	if len(c.out) > 0 {
-		c.Conn.SetWriteDeadline(c.pace.CapWrite(time.Now().Add(c.srv.writeTimeout())))
-		n, err := c.Conn.Write(c.out)
-		c.sent += int64(n)
-		c.out = c.out[:0]
-		c.replied = true
-		if err != nil {
-			return false, err
-		}
-	}
-	r := c.replied
-	c.replied = false
-	return r, nil
-}
-
-// bytesSent is what went to the client so far.
-func (c *conn) bytesSent() int64 {
-	c.wmu.Lock()
-	defer c.wmu.Unlock()
-	return c.sent
-}
-
-func (c *conn) Close() error {
-	c.flush()
-	err := c.Conn.Close()
-	c.closeOnce.Do(func() { close(c.closed) })
-	return err
-}
-
-// refused counts a refused command and reports whether the session has
-// now collected too many (it is then closed after the reply).
-func (c *conn) refused() bool {
-	if int(c.errs.Add(1)) > c.srv.maxErrors() {
-		c.closeNow.Store(true)
-		return true
-	}
-	return false
-}
-
-func (c *conn) errorCount() int { return int(c.errs.Load()) }
-
-// isTLS reports whether the client's connection is encrypted, as go-smtp
-// sees it.
-func isTLS(nc net.Conn) (*tls.ConnectionState, bool) {
-	if tc, ok := nc.(*tls.Conn); ok {
-		st := tc.ConnectionState()
-		return &st, true
-	}
-	return nil, false
-}
-
-// slogWriter lets go-smtp's log.Logger write to our slog (it only logs
-// unexpected internal errors, such as a panic it recovered).
-type slogWriter struct {
-	l      *slog.Logger
-	panics *atomic.Int64
-}
-
-func (w slogWriter) Write(p []byte) (int, error) {
-	msg := strings.TrimSpace(string(p))
-	if strings.HasPrefix(msg, "panic ") {
-		// go-smtp recovered a panic of ours: a bug, counted so tests fail.
-		w.panics.Add(1)
-	}
-	w.l.Error("go-smtp: " + msg)
-	return len(p), nil
-}
+func (c *pacedConn) expired() bool { return c.pace.Expired(time.Now()) }

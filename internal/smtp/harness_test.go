@@ -117,7 +117,6 @@ func newEnv(t testing.TB, o envOptions) *env {
 		}
 		cancel()
 		e.wg.Wait()
-		e.srv.Close()
 		if n := e.srv.RecoveredPanics(); n != 0 {
 			t.Errorf("%d panics recovered", n)
 		}

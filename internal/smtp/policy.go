@@ -48,12 +48,12 @@ func (ss *session) checkFrom(r io.Reader) (io.Reader, error) {
 		return nil, errBadFrom
 	}
 	for _, a := range addrs {
-		owns, err := ss.srv.Resolver.Owns(ss.c.ctx, *ss.account, a.Address)
+		owns, err := ss.srv.Resolver.Owns(ss.ctx, *ss.account, a.Address)
 		if err != nil {
 			return nil, err
 		}
 		if !owns {
-			ss.c.log.Info("smtp: From: header refused", "from_header", a.Address)
+			ss.log.Info("smtp: From: header refused", "from_header", a.Address)
 			return nil, errFromNotOwned
 		}
 	}

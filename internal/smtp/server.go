@@ -1,9 +1,14 @@
 // Package smtp is Pochta's SMTP server: the MX service (mail for local
 // domains from anyone, never relaying) and message submission (RFC 6409,
-// on STARTTLS and implicit-TLS ports, AUTH required). The wire protocol is
-// emersion/go-smtp; this package supplies its Backend (session.go), plugs
-// the internal/auth SASL sessions into it (auth.go), and bridges it to
-// internal/server's one-connection handlers (bridge.go, conn.go).
+// on STARTTLS and implicit-TLS ports, AUTH required).
+//
+// The protocol layer is ours: a session per connection (conn.go) reading
+// bounded lines (line.go), one command table with the states each command
+// is legal in (commands.go), a file per command group (hello.go: EHLO,
+// HELO, STARTTLS; mail.go: MAIL, RCPT; data.go: DATA, BDAT; auth.go:
+// AUTH with internal/auth's SASL sessions), and replies as values
+// (errors.go). It replaced emersion/go-smtp's server, whose fixed replies,
+// command parser and BDAT goroutine could not be changed (issue 10).
 //
 // Every message goes through internal/delivery, the path `pochta deliver`
 // shares: recipient resolution at RCPT time, quotas, trace fields, and one
@@ -16,7 +21,6 @@ import (
 	"crypto/tls"
 	"log/slog"
 	"net/netip"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -119,12 +123,9 @@ type Server struct {
 	Checker     InboundChecker
 	DMARCReject bool
 
-	sent    sendLog
-	nextID  atomic.Uint64
-	panics  atomic.Int64
-	mu      sync.Mutex
-	bridges map[bridgeKey]*bridge
-	closed  bool
+	sent   sendLog
+	nextID atomic.Uint64
+	panics atomic.Int64
 }
 
 func (s *Server) hostname() string {
@@ -150,6 +151,10 @@ func orDefault[T int | int64 | time.Duration](v, def T) T {
 
 func (s *Server) maxSize() int64 { return orDefault(s.MaxMessageSize, DefaultMaxSize) }
 func (s *Server) maxErrors() int { return orDefault(s.MaxErrors, DefaultMaxErrors) }
+func (s *Server) maxLine() int   { return orDefault(s.MaxLineLength, DefaultMaxLineLength) }
+func (s *Server) maxRecipients() int {
+	return orDefault(s.MaxRecipients, DefaultMaxRecipients)
+}
 func (s *Server) commandTimeout() time.Duration {
 	return orDefault(s.CommandTimeout, DefaultCommandTimeout)
 }
@@ -159,18 +164,6 @@ func (s *Server) dataTimeout() time.Duration { return orDefault(s.DataTimeout, D
 // for this long is gone.
 func (s *Server) writeTimeout() time.Duration { return time.Minute }
 
-// RecoveredPanics reports how many panics go-smtp recovered in our
-// session code. Tests fail when it is not zero.
+// RecoveredPanics reports how many sessions ended in a recovered panic.
+// Tests fail when it is not zero.
 func (s *Server) RecoveredPanics() int64 { return s.panics.Load() }
-
-// Close stops the go-smtp servers behind the handlers. Connections being
-// served are closed by internal/server's shutdown, not here.
-func (s *Server) Close() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.closed = true
-	for _, b := range s.bridges {
-		b.ln.Close()
-	}
-	return nil
-}

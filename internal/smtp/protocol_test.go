@@ -1,0 +1,148 @@
+package smtp
+
+import (
+	"io"
+	"net"
+	"strings"
+	"testing"
+)
+
+// RFC 5321 section 4.2.4: a command the server does not recognise is 500,
+// whatever its length or shape; 501 is for a recognised command with bad
+// arguments (issue 10: go-smtp answered FOO and MAILX with 501).
+func TestUnknownCommandIs500(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	r := e.raw(ModeMX)
+	for _, cmd := range []string{"FOO", "MAILX FROM:<a@remote.example>", "MAI", "XYZZY plugh", "STARTTLSX", "RCPT_TO:<x>"} {
+		r.send(cmd + "\r\n")
+		r.expect("500 5.5.2 ")
+	}
+	// A known command with bad arguments is 501.
+	r.send("EHLO\r\n")
+	r.expect("501 5.5.4 ")
+	r.send("EHLO x\r\nMAIL TO:<a@remote.example>\r\n")
+	r.expect("250 ")
+	r.expect("501 5.5.4 ")
+}
+
+// Replies are ours: no stock phrases of a library ("Roger, accepting
+// mail from", "OK: queued"), and each carries its enhanced code.
+func TestReplyTexts(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	r := e.raw(ModeMX)
+	r.send("EHLO client.example\r\n")
+	if got := r.expect("250 "); got != "250 LIMITS RCPTMAX=100" {
+		t.Errorf("last EHLO line %q", got)
+	}
+	steps := []struct{ send, want string }{
+		{"NOOP\r\n", "250 2.0.0 OK"},
+		{"MAIL FROM:<a@remote.example>\r\n", "250 2.1.0 Sender <a@remote.example> OK"},
+		{"RCPT TO:<alice@example.org>\r\n", "250 2.1.5 Recipient <alice@example.org> OK"},
+		{"RSET\r\n", "250 2.0.0 Reset"},
+		{"VRFY alice\r\n", "252 2.5.0 Cannot VRFY user, but will take a message for it and attempt delivery"},
+		{"EXPN list\r\n", "502 5.5.1 EXPN is not available"},
+		{"HELP\r\n", "214 2.0.0 See RFC 5321"},
+		{"DATA\r\n", "503 5.5.1 Bad sequence of commands: MAIL and RCPT first"},
+		{"MAIL FROM:<a@remote.example>\r\n", "250 2.1.0 Sender <a@remote.example> OK"},
+		{"MAIL FROM:<b@remote.example>\r\n", "503 5.5.1 Bad sequence of commands: a transaction is already open (RSET first)"},
+		{"DATA\r\n", "554 5.5.1 No valid recipients"},
+		{"QUIT\r\n", "221 2.0.0 " + testHost + " closing connection"},
+	}
+	for _, s := range steps {
+		r.send(s.send)
+		if got := r.reply(); !strings.HasPrefix(got, s.want) {
+			t.Errorf("%q: %q, want %q", strings.TrimSpace(s.send), got, s.want)
+		}
+	}
+}
+
+// The state matrix: every command of the table, sent in every state in
+// which the table says it is not legal, gets the table's refusal (503
+// 5.5.1, or 554 for DATA after a MAIL whose recipients were all refused)
+// and changes nothing (the session goes on).
+func TestCommandStates(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	// How to reach each state on a fresh MX connection.
+	reach := map[state]string{
+		stateGreet: "",
+		stateReady: "EHLO x\r\n",
+		stateMail:  "EHLO x\r\nMAIL FROM:<a@remote.example>\r\n",
+		stateRcpt:  "EHLO x\r\nMAIL FROM:<a@remote.example>\r\nRCPT TO:<alice@example.org>\r\n",
+	}
+	args := map[string]string{
+		"MAIL": " FROM:<b@remote.example>", "RCPT": " TO:<bob@example.org>", "BDAT": " 0 LAST",
+		"EHLO": " x", "HELO": " x", "VRFY": " x", "AUTH": " PLAIN",
+	}
+	for name, cmd := range commands {
+		for st := stateGreet; st <= stateRcpt; st++ {
+			if cmd.states.has(st) {
+				continue
+			}
+			r := e.raw(ModeMX)
+			r.send(reach[st])
+			for range strings.Count(reach[st], "\r\n") {
+				r.expect("250 ")
+			}
+			r.send(name + args[name] + "\r\n")
+			want := cmd.refusal(st)
+			if got := r.reply(); got != want.String() || (want.Code != 503 && want.Code != 554) {
+				t.Errorf("%s in state %s: %q, want %q", name, st, got, want)
+			}
+			r.send("NOOP\r\n")
+			r.expect("250 ")
+		}
+	}
+}
+
+// BDAT 0 followed by the client leaving: go-smtp v0.25.1 ran the message
+// in a goroutine that found its session already closed and panicked
+// (RELIABILITY.md, fuzz finding 2). Nothing may be stored or panic.
+func TestBDATThenDisconnect(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	for _, chunk := range []string{"BDAT 0\r\n", "BDAT 0 LAST\r\n", "BDAT 5\r\nab", "BDAT 3\r\nabcBDAT 0\r\n"} {
+		r := e.raw(ModeMX)
+		r.send("EHLO x\r\nMAIL FROM:<a@remote.example>\r\nRCPT TO:<alice@example.org>\r\n" + chunk)
+		r.c.(*net.TCPConn).CloseWrite()
+		io.ReadAll(r.r)
+	}
+	e.wg.Wait()
+	if got := e.inbox("alice@example.org"); len(got) != 1 || !strings.HasSuffix(got[0], "\r\n") {
+		// BDAT 0 LAST is an empty message: stored (with our trace fields).
+		t.Errorf("alice has %d messages, want the empty BDAT 0 LAST one: %q", len(got), got)
+	}
+}
+
+// A BDAT chunk refused for want of a transaction is still read (RFC 3030
+// section 2: the data follows the command whatever the reply), so its
+// bytes are never taken for commands.
+func TestRefusedBDATChunkIsSkipped(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	r := e.raw(ModeMX)
+	r.send("EHLO x\r\nBDAT 20\r\nMAIL FROM:<evil@x>\r\nNOOP\r\n")
+	r.expect("250 ")
+	r.expect("503 5.5.1 ")
+	r.expect("250 2.0.0 OK")
+	// Inside a chunked transaction only BDAT, RSET, QUIT and NOOP go.
+	r.send("MAIL FROM:<a@remote.example>\r\nRCPT TO:<alice@example.org>\r\nBDAT 3\r\nabc")
+	r.expect("250 ")
+	r.expect("250 ")
+	r.expect("250 2.0.0 3 octets received")
+	r.send("DATA\r\nMAIL FROM:<b@remote.example>\r\nNOOP\r\nBDAT 2 LAST\r\nde")
+	r.expect("503 5.5.1 ")
+	r.expect("503 5.5.1 ")
+	r.expect("250 2.0.0 OK")
+	r.expect("250 2.0.0 Message accepted for delivery")
+	if got := e.inbox("alice@example.org"); len(got) != 1 || !strings.HasSuffix(got[0], "\r\nabcde\r\n") {
+		t.Errorf("stored %q", got)
+	}
+	// RSET in the middle of a chunked message abandons it.
+	r.send("MAIL FROM:<a@remote.example>\r\nRCPT TO:<alice@example.org>\r\nBDAT 3\r\nxyzRSET\r\nBDAT 1 LAST\r\nq")
+	r.expect("250 ")
+	r.expect("250 ")
+	r.expect("250 2.0.0 3 octets received")
+	r.expect("250 2.0.0 Reset")
+	r.expect("503 5.5.1 ")
+	if got := e.inbox("alice@example.org"); len(got) != 1 {
+		t.Errorf("alice has %d messages after RSET, want 1", len(got))
+	}
+}
