@@ -83,6 +83,9 @@ func CanonicalMailboxName(name string) string {
 
 // Mailbox is one folder of an account.
 type Mailbox struct {
+	// ID is never reused and stays the same when the mailbox is renamed
+	// (the mailbox RENAME INBOX creates gets a new one), so it can serve
+	// as the RFC 8474 MAILBOXID.
 	ID          int64
 	AccountID   int64
 	Name        string
@@ -120,6 +123,14 @@ type Message struct {
 	InternalDate time.Time
 	Flags        []string // canonical, sorted
 	ModSeq       uint64   // the mailbox ModSeq of the message's last change
+	// EmailID identifies the message's content for its whole life (RFC
+	// 8474 EMAILID): a copy or a moved message keeps it, and it is never
+	// given to another message.
+	EmailID int64
+	// SaveDate is when the message was added to this mailbox (RFC 8514):
+	// by delivery, APPEND, COPY or MOVE. Zero when unknown (messages
+	// stored before engines recorded it).
+	SaveDate time.Time
 	// Summary is an opaque cache of the parsed message (see
 	// internal/message) set with SetSummaries; nil until then. Only
 	// returned when asked for (MessageQuery.Summary).
@@ -258,6 +269,11 @@ type Mailboxes interface {
 	// path as Deliver. It returns the mailbox's UIDVALIDITY and the UID.
 	// A message that would exceed the account's quota is ErrQuota.
 	Append(ctx context.Context, mailboxID int64, m AppendMessage) (uidValidity, uid uint32, err error)
+	// AppendMessages stores several messages in a mailbox in one
+	// transaction (RFC 3502 MULTIAPPEND): all of them, with ascending
+	// UIDs in the given order, or on any error (a body that fails to
+	// read, the quota) none. uids[i] is the UID of ms[i].
+	AppendMessages(ctx context.Context, mailboxID int64, ms []AppendMessage) (uidValidity uint32, uids []uint32, err error)
 	// Quota returns the account's storage limit and use.
 	Quota(ctx context.Context, accountID int64) (Quota, error)
 	// Subscribe reports changes of the account's mailboxes; see Events.

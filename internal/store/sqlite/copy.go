@@ -28,6 +28,8 @@ type newRow struct {
 	date     int64
 	flags    string
 	summary  []byte
+	emailID  sql.NullInt64 // the original's, for a copy; NULL: the row's own id
+	saved    int64         // save_date
 }
 
 // reserveUIDs advances the mailbox's UIDNEXT by n and returns the first
@@ -51,9 +53,9 @@ func insertRow(ctx context.Context, tx *sql.Tx, mb store.Mailbox, uid uint32, r 
 	uidl := base
 	for variant := 1; ; variant++ {
 		_, err := tx.ExecContext(ctx, `INSERT INTO messages
-			(mailbox_id, account_id, uid, uidl, body, size, dot_lines, internal_date, flags, summary)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			mb.ID, mb.AccountID, uid, uidl, r.body, r.size, r.dotLines, r.date, r.flags, r.summary)
+			(mailbox_id, account_id, uid, uidl, body, size, dot_lines, internal_date, flags, summary, email_id, save_date)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			mb.ID, mb.AccountID, uid, uidl, r.body, r.size, r.dotLines, r.date, r.flags, r.summary, r.emailID, r.saved)
 		switch {
 		case err == nil:
 			return nil
@@ -98,15 +100,15 @@ func (s *Store) copyMessages(ctx context.Context, mailboxID int64, uids []uint32
 		}
 		var srcs []source
 		for _, r := range store.UIDRanges(uids) {
-			rows, err := tx.QueryContext(ctx, `SELECT id, uid, body, size, dot_lines, internal_date, flags, summary
-				FROM messages WHERE mailbox_id = ? AND uid BETWEEN ? AND ? ORDER BY uid`, mailboxID, r.Lo, r.Hi)
+			rows, err := tx.QueryContext(ctx, `SELECT id, uid, body, size, dot_lines, internal_date, flags, summary,
+				coalesce(email_id, id) FROM messages WHERE mailbox_id = ? AND uid BETWEEN ? AND ? ORDER BY uid`, mailboxID, r.Lo, r.Hi)
 			if err != nil {
 				return temporary("copying messages", err)
 			}
 			for rows.Next() {
 				var m source
 				if err := rows.Scan(&m.id, &m.uid, &m.row.body, &m.row.size, &m.row.dotLines, &m.row.date,
-					&m.row.flags, &m.row.summary); err != nil {
+					&m.row.flags, &m.row.summary, &m.row.emailID); err != nil {
 					rows.Close()
 					return temporary("copying messages", err)
 				}
@@ -135,8 +137,10 @@ func (s *Store) copyMessages(ctx context.Context, mailboxID int64, uids []uint32
 			return err
 		}
 		res.UIDValidity = validity
+		saved := toDB(s.now())
 		for i, m := range srcs {
 			uid := first + uint32(i)
+			m.row.saved = saved
 			if err := insertRow(ctx, tx, dst, uid, m.row); err != nil {
 				return err
 			}
@@ -213,61 +217,100 @@ func (s *Store) Expunge(ctx context.Context, mailboxID int64, uids []uint32) ([]
 	return gone, nil
 }
 
-// Append stores a client's message: the body file first (durable, with
-// its directory entry), then the row.
+// Append stores a client's message (see AppendMessages).
 func (s *Store) Append(ctx context.Context, mailboxID int64, m store.AppendMessage) (uint32, uint32, error) {
-	if err := ctx.Err(); err != nil {
-		return 0, 0, err
-	}
-	if err := s.checkReserve(); err != nil {
-		return 0, 0, err
-	}
-	body, err := s.writeBody(m.Body, m.Binary)
+	validity, uids, err := s.AppendMessages(ctx, mailboxID, []store.AppendMessage{m})
 	if err != nil {
 		return 0, 0, err
 	}
-	defer s.releaseBody(body.inline)
-	if body.inline == nil {
-		if err := syncDir(filepath.Dir(s.bodyPath(body.name))); err != nil {
-			s.removeBodies([]string{body.name})
-			return 0, 0, temporary("writing message file", err)
+	return validity, uids[0], nil
+}
+
+// AppendMessages stores client messages: the body files first (durable,
+// with their directory entries), then every row in one transaction. On
+// error the files written are removed, so nothing remains.
+func (s *Store) AppendMessages(ctx context.Context, mailboxID int64, ms []store.AppendMessage) (uint32, []uint32, error) {
+	if len(ms) == 0 {
+		return 0, nil, fmt.Errorf("sqlite: append of no message: %w", store.ErrInvalid)
+	}
+	if err := ctx.Err(); err != nil {
+		return 0, nil, err
+	}
+	if err := s.checkReserve(); err != nil {
+		return 0, nil, err
+	}
+	bodies := make([]storedBody, 0, len(ms))
+	var files []string
+	defer func() {
+		for _, b := range bodies {
+			s.releaseBody(b.inline)
+		}
+	}()
+	dirs := map[string]bool{}
+	var total int64
+	for _, m := range ms {
+		body, err := s.writeBody(m.Body, m.Binary)
+		if err != nil {
+			s.removeBodies(files)
+			return 0, nil, err
+		}
+		bodies = append(bodies, body)
+		total += body.size
+		if body.inline == nil {
+			files = append(files, body.name)
+			dirs[filepath.Dir(s.bodyPath(body.name))] = true
 		}
 	}
-	date := m.InternalDate
-	if date.IsZero() {
-		date = s.now()
+	for dir := range dirs {
+		if err := syncDir(dir); err != nil {
+			s.removeBodies(files)
+			return 0, nil, temporary("writing message file", err)
+		}
 	}
-	var validity, uid uint32
+	now := s.now()
+	var validity uint32
+	uids := make([]uint32, len(ms))
 	var accountID int64
-	err = s.withTx(ctx, "appending", func(tx *sql.Tx) error {
+	err := s.withTx(ctx, "appending", func(tx *sql.Tx) error {
 		mb, err := mailboxByID(ctx, tx, mailboxID)
 		if err != nil {
 			return err
 		}
 		accountID = mb.AccountID
-		if err := fitsQuota(ctx, tx, accountID, body.size); err != nil {
+		if err := fitsQuota(ctx, tx, accountID, total); err != nil {
 			return err
 		}
-		if uid, validity, err = reserveUIDs(ctx, tx, mailboxID, 1); err != nil {
+		first, v, err := reserveUIDs(ctx, tx, mailboxID, len(ms))
+		if err != nil {
 			return err
 		}
-		if body.inline != nil {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO blobs (name, data) VALUES (?, ?)`,
-				body.name, *body.inline); err != nil {
-				return temporary("appending", err)
+		validity = v
+		for i, m := range ms {
+			body := bodies[i]
+			if body.inline != nil {
+				if _, err := tx.ExecContext(ctx, `INSERT INTO blobs (name, data) VALUES (?, ?)`,
+					body.name, *body.inline); err != nil {
+					return temporary("appending", err)
+				}
+			}
+			date := m.InternalDate
+			if date.IsZero() {
+				date = now
+			}
+			uids[i] = first + uint32(i)
+			if err := insertRow(ctx, tx, mb, uids[i], newRow{body: body.name, size: body.size, dotLines: body.dotLines,
+				date: toDB(date), flags: store.FormatFlags(m.Flags), saved: toDB(now)}); err != nil {
+				return err
 			}
 		}
-		return insertRow(ctx, tx, mb, uid, newRow{body: body.name, size: body.size, dotLines: body.dotLines,
-			date: toDB(date), flags: store.FormatFlags(m.Flags)})
+		return nil
 	})
 	if err != nil {
-		if body.inline == nil {
-			s.removeBodies([]string{body.name})
-		}
-		return 0, 0, err
+		s.removeBodies(files)
+		return 0, nil, err
 	}
 	s.events.Publish(store.Event{Kind: store.EventNew, AccountID: accountID, MailboxID: mailboxID})
-	return validity, uid, nil
+	return validity, uids, nil
 }
 
 // fitsQuota fails with store.ErrQuota unless size more octets fit in the

@@ -53,10 +53,11 @@ func (s *Store) Deliver(ctx context.Context, d store.Delivery) error {
 		s.commits.arriving.Add(-1)
 		return err
 	}
+	now := s.now()
 	p := &pending{recipients: d.Recipients, outbound: d.Outbound, fetched: d.Fetched, body: body,
-		date: d.InternalDate, done: make(chan struct{})}
+		date: d.InternalDate, saved: toDB(now), done: make(chan struct{})}
 	if p.date.IsZero() {
-		p.date = s.now()
+		p.date = now
 	}
 	err = s.commits.submit(p)
 	s.releaseBody(body.inline)
@@ -84,7 +85,8 @@ type pending struct {
 	fetched    *store.FetchMark
 	body       storedBody
 	date       time.Time
-	created    bool // a target mailbox was created (maybe rolled back)
+	created    bool  // a target mailbox was created (maybe rolled back)
+	saved      int64 // save_date (RFC 8514), in the database's unit
 
 	err       error
 	ambiguous bool // the commit itself failed: the outcome is unknown
@@ -395,7 +397,7 @@ func insertMessage(ctx context.Context, st *deliverStmts, r store.Recipient, p *
 		// A failed INSERT only undoes itself (SQLite's default ABORT
 		// conflict resolution), so retrying within the transaction is fine.
 		_, err := st.insertMessage.ExecContext(ctx, mailboxID, r.AccountID, uid, uidl, p.body.name, p.body.size,
-			p.body.dotLines, toDB(p.date), store.FormatFlags(r.Flags))
+			p.body.dotLines, toDB(p.date), store.FormatFlags(r.Flags), p.saved)
 		switch {
 		case err == nil:
 			return nil

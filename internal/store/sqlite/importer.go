@@ -256,9 +256,10 @@ func (s *Store) importOne(ctx context.Context, tx *sql.Tx, mb store.Mailbox, m s
 	}
 	for variant := 1; ; variant++ {
 		_, err := tx.ExecContext(ctx, `INSERT INTO messages
-			(mailbox_id, account_id, uid, uidl, body, size, dot_lines, internal_date, flags, import_key)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			mb.ID, mb.AccountID, uid, uidl, b.name, b.size, b.dotLines, toDB(date), store.FormatFlags(flags), m.Key)
+			(mailbox_id, account_id, uid, uidl, body, size, dot_lines, internal_date, flags, import_key, save_date)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			mb.ID, mb.AccountID, uid, uidl, b.name, b.size, b.dotLines, toDB(date), store.FormatFlags(flags), m.Key,
+			toDB(s.now()))
 		switch {
 		case err == nil:
 			return store.ImportedMessage{UID: uid, UIDL: uidl, Size: b.size}, nil

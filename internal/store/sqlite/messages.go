@@ -20,13 +20,14 @@ func isForeignKeyViolation(err error) bool {
 	return errors.As(err, &se) && se.Code() == sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY
 }
 
-const messageColumns = `id, uid, size, internal_date, flags, modseq`
+const messageColumns = `id, uid, size, internal_date, flags, modseq, coalesce(email_id, id), save_date`
 
 func scanMessage(rows *sql.Rows, withSummary bool, extra ...any) (store.Message, error) {
 	var m store.Message
 	var date int64
+	var saved sql.NullInt64
 	var flags string
-	dest := []any{&m.ID, &m.UID, &m.Size, &date, &flags, &m.ModSeq}
+	dest := []any{&m.ID, &m.UID, &m.Size, &date, &flags, &m.ModSeq, &m.EmailID, &saved}
 	if withSummary {
 		dest = append(dest, &m.Summary)
 	}
@@ -34,6 +35,9 @@ func scanMessage(rows *sql.Rows, withSummary bool, extra ...any) (store.Message,
 		return m, err
 	}
 	m.InternalDate = fromDB(date)
+	if saved.Valid {
+		m.SaveDate = fromDB(saved.Int64)
+	}
 	m.Flags = store.ParseFlags(flags)
 	return m, nil
 }
@@ -42,7 +46,7 @@ func scanMessage(rows *sql.Rows, withSummary bool, extra ...any) (store.Message,
 // q.Bodies, one query also brings the bodies kept inline (most mail), so
 // reading a batch of messages costs no query per message.
 func (s *Store) ListMessages(ctx context.Context, mailboxID int64, q store.MessageQuery) ([]store.Message, error) {
-	cols := `m.id, m.uid, m.size, m.internal_date, m.flags, m.modseq`
+	cols := `m.id, m.uid, m.size, m.internal_date, m.flags, m.modseq, coalesce(m.email_id, m.id), m.save_date`
 	if q.Summary {
 		cols += `, m.summary`
 	}

@@ -228,6 +228,14 @@ CREATE TABLE fetch_seen (
 	PRIMARY KEY (source_id, scope, id)
 ) WITHOUT ROWID;
 `,
+	// 12: RFC 8474 EMAILID and RFC 8514 SAVEDATE. email_id is the id of the
+	// message a copy or move came from (NULL: the row's own id, so
+	// existing rows need no rewrite); save_date is when the row was added
+	// to its mailbox (NULL for rows older than this migration: unknown).
+	`
+ALTER TABLE messages ADD COLUMN email_id INTEGER;
+ALTER TABLE messages ADD COLUMN save_date INTEGER;
+`,
 }
 
 // migrate brings the database schema up to date. Concurrent processes are

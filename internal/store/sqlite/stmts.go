@@ -31,8 +31,8 @@ var deliverSQL = []string{
 	`UPDATE mailboxes SET uidnext = uidnext + 1
 		WHERE account_id = ? AND name = ? RETURNING id, uidvalidity, uidnext - 1`,
 	`SELECT quota = 0 OR used + ? <= quota FROM accounts WHERE id = ?`,
-	`INSERT INTO messages (mailbox_id, account_id, uid, uidl, body, size, dot_lines, internal_date, flags)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	`INSERT INTO messages (mailbox_id, account_id, uid, uidl, body, size, dot_lines, internal_date, flags, save_date)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 	`INSERT INTO fetch_seen (source_id, scope, id, fingerprint) VALUES (?, ?, ?, ?)`,
 }
 

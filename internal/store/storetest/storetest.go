@@ -60,6 +60,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"POP3SnapshotAfterIMAPExpunge", testPOP3SnapshotAfterIMAPExpunge},
 		{"SummariesAndQuota", testSummariesAndQuota},
 		{"QuotaAppendCopy", testQuotaAppendCopy},
+		{"ObjectIDsAndSaveDate", testObjectIDs},
+		{"AppendMessages", testAppendMessages},
 		{"Events", testEvents},
 		{"Aliases", testAliases},
 		{"Quota", testQuota},
