@@ -20,6 +20,7 @@ import (
 	"github.com/pochta-mail/pochta/internal/queue"
 	"github.com/pochta-mail/pochta/internal/resolver"
 	"github.com/pochta-mail/pochta/internal/store"
+	"github.com/pochta-mail/pochta/internal/tlsrpt"
 )
 
 // newDNS is the system resolver, or the dns.zone_file table when set.
@@ -109,8 +110,21 @@ func newQueueWorker(cfg *config.Config, st store.Store, dns resolver.Resolver, l
 	}
 	if q.MTASTS {
 		w.MTASTS = &mtasts.Fetcher{Resolver: dns, RootCAs: w.RootCAs, Logger: log}
+		if q.TLSReports {
+			w.TLSReports = &tlsrpt.Recorder{}
+		}
 	}
 	return w, nil
+}
+
+// newTLSReporter sends the daily TLS reports of the worker's sessions
+// (queue.tls_reports) through st, onto the queue; nil when off.
+func newTLSReporter(cfg *config.Config, w *queue.Worker, st store.Deliverer, dns resolver.Resolver, log *slog.Logger) *tlsrpt.Reporter {
+	if w.TLSReports == nil {
+		return nil
+	}
+	return &tlsrpt.Reporter{Recorder: w.TLSReports, Resolver: dns, Store: st,
+		Submitter: hostname(cfg), From: "tlsrpt-noreply@" + hostname(cfg), Logger: log}
 }
 
 // localRecipients resolves local bounce recipients through aliases, the

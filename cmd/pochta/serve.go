@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
 	"time"
 
@@ -168,7 +169,12 @@ func (c *cli) serveCmd(args []string) error {
 	queueDone := make(chan struct{})
 	go func() {
 		defer close(queueDone)
+		var reports sync.WaitGroup
+		if rp := newTLSReporter(cfg, worker, smtpSrv.Deliverer.Store, dns, log.With("component", "tlsrpt")); rp != nil {
+			reports.Go(func() { rp.Run(queueCtx) })
+		}
 		worker.Run(queueCtx)
+		reports.Wait()
 	}()
 
 	c.waitForStop(certs, log)

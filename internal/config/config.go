@@ -118,6 +118,7 @@ type Queue struct {
 	Routes                string   `toml:"routes" doc:"Static next hops overriding MX, like Postfix transport maps: \"domain=host:port, domain=[192.0.2.1]:25\". A bracketed or bare IP is used without lookup; a host name is looked up by A/AAAA; the port defaults to queue.remote_port."`
 	RequireTLS            string   `toml:"require_tls" doc:"Comma-separated domains whose mail must go over STARTTLS with a verified certificate; mail for them waits (and eventually bounces) otherwise. Elsewhere TLS is opportunistic: used when offered, certificate not checked."`
 	MTASTS                bool     `toml:"mta_sts" doc:"Honour remote domains' MTA-STS policies (RFC 8461): for a domain publishing one in enforce mode, mail goes only to the MX hosts it lists, over STARTTLS with a verified certificate, and waits otherwise. The policy is fetched over HTTPS and cached for its max_age. Static routes and the smarthost are not affected."`
+	TLSReports            bool     `toml:"tls_reports" doc:"Send TLS reports (RFC 8460): the queue counts its TLS sessions with every domain under an MTA-STS policy (queue.mta_sts), successes and failures by type, and once a day, a few minutes after 00:00 UTC, sends each such domain that publishes a _smtp._tls TXT record with a mailto: rua a gzipped JSON report, from tlsrpt-noreply@HOSTNAME with the null reverse-path, through the queue. Counts are kept in memory (a restart loses the day's). https: report URIs are not supported."`
 	TLSCAFile             string   `toml:"tls_ca_file" doc:"PEM CA certificates trusted (besides the system's) when verifying queue.require_tls domains, the smarthost, and MTA-STS policy hosts and MX hosts."`
 	Smarthost             string   `toml:"smarthost" doc:"Relay all remote mail through this host:port instead of MX (port 465: implicit TLS, else STARTTLS, required and verified either way). Empty delivers directly."`
 	SmarthostUser         string   `toml:"smarthost_user" doc:"User name for AUTH PLAIN (or LOGIN) at the smarthost; empty sends no AUTH."`
@@ -200,6 +201,7 @@ func Default() *Config {
 			PollInterval:       Duration(2 * time.Second),
 			RemotePort:         25,
 			MTASTS:             true,
+			TLSReports:         true,
 		},
 		Auth: Auth{
 			CacheTTL:        Duration(5 * time.Minute),

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -218,6 +219,14 @@ func (c *client) hello(name string) error {
 func (c *client) has(ext string) bool {
 	_, ok := c.ext[ext]
 	return ok
+}
+
+// peerCertificates are the certificates the server presented under TLS.
+func (c *client) peerCertificates() []*x509.Certificate {
+	if tc, ok := c.nc.(*tls.Conn); ok {
+		return tc.ConnectionState().PeerCertificates
+	}
+	return nil
 }
 
 // startTLS upgrades the connection; the caller must send EHLO again

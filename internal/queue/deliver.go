@@ -113,6 +113,9 @@ func (w *Worker) tryHost(ctx context.Context, m store.QueuedMessage, domain stri
 	for fresh := false; ; fresh = true {
 		var reused bool
 		c, reused, err = w.session(ctx, key, hop, addr, fresh)
+		if !reused {
+			w.reportSession(domain, hop, addr, c, err)
+		}
 		if err != nil {
 			log.Info("connection failed", "host", host, "addr", addr, "err", err)
 			f := failureOf(err, host)
@@ -250,7 +253,7 @@ func (w *Worker) connect(ctx context.Context, policy tlsPolicy, hop Hop, addr ne
 		if err := c.startTLS(w.tlsConfig(hop, policy.verify)); err != nil {
 			c.close()
 			if policy.required {
-				return nil, temporaryf("4.7.5", "TLS with %s failed: %v", hop, err)
+				return nil, tlsFailed(hop, err)
 			}
 			// RFC 7435: opportunistic TLS that fails falls back to a
 			// cleartext session rather than to no delivery.
@@ -291,7 +294,7 @@ func (w *Worker) dial(ctx context.Context, hop Hop, addr netip.Addr, policy tlsP
 		tc := tls.Client(nc, w.tlsConfig(hop, policy.verify))
 		if err := tc.HandshakeContext(ctx); err != nil {
 			nc.Close()
-			return nil, temporaryf("4.7.5", "TLS with %s failed: %v", hop, err)
+			return nil, tlsFailed(hop, err)
 		}
 		nc = tc
 	}

@@ -95,9 +95,11 @@ type policyError struct {
 	permanent bool
 	status    string
 	text      string
+	cause     error // the failure under ours, when there is one (a TLS handshake's)
 }
 
 func (e *policyError) Error() string { return e.text }
+func (e *policyError) Unwrap() error { return e.cause }
 
 func permanentf(status, format string, a ...any) error {
 	return &policyError{permanent: true, status: status, text: status + " " + fmt.Sprintf(format, a...)}
@@ -105,6 +107,12 @@ func permanentf(status, format string, a ...any) error {
 
 func temporaryf(status, format string, a ...any) error {
 	return &policyError{status: status, text: status + " " + fmt.Sprintf(format, a...)}
+}
+
+// tlsFailed is the temporary failure of a TLS handshake the policy
+// required, keeping the handshake's error for TLS reporting.
+func tlsFailed(hop Hop, err error) error {
+	return &policyError{status: "4.7.5", text: fmt.Sprintf("4.7.5 TLS with %s failed: %v", hop, err), cause: err}
 }
 
 // overloaded reports whether a session's failure says the destination

@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/pochta-mail/pochta/internal/mtasts"
+	"github.com/pochta-mail/pochta/internal/tlsrpt"
 )
 
 // STSPolicies gives remote domains' MTA-STS policies (RFC 8461);
@@ -86,6 +87,10 @@ func (w *Worker) stsHops(ctx context.Context, domain string, hops []Hop) ([]Hop,
 		return hops, nil
 	}
 	if len(ok) == 0 {
+		if w.TLSReports != nil && len(hops) > 0 {
+			w.TLSReports.Fail(w.now(), stsReportPolicy(domain, p), tlsrpt.Failure{ResultType: tlsrpt.ResultValidationFailure,
+				ReceivingMX: hops[0].Host, ReasonCode: "MX host not listed in the MTA-STS policy"})
+		}
 		return nil, temporaryf("4.7.5", "no MX host of %s matches its MTA-STS policy", domain)
 	}
 	return ok, nil

@@ -22,6 +22,7 @@ import (
 
 	"github.com/pochta-mail/pochta/internal/resolver"
 	"github.com/pochta-mail/pochta/internal/store"
+	"github.com/pochta-mail/pochta/internal/tlsrpt"
 )
 
 // Defaults for the zero values of Worker's fields.
@@ -90,6 +91,9 @@ type Worker struct {
 	// MTASTS, when set, enforces remote domains' MTA-STS policies
 	// (RFC 8461) for mail sent to their MX hosts.
 	MTASTS STSPolicies
+	// TLSReports, when set, counts the TLS sessions with domains that
+	// have an MTA-STS policy, for their TLS-RPT reports (RFC 8460).
+	TLSReports *tlsrpt.Recorder
 	// Observer, when set, is told the outcome of every recipient's
 	// attempt: "delivered", "deferred" or "bounced" (metrics).
 	Observer   interface{ DeliveryAttempt(result string) }

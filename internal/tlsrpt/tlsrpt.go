@@ -1,0 +1,175 @@
+// Package tlsrpt implements SMTP TLS Reporting (RFC 8460) for the sending
+// side: the outbound queue records, per policy domain, how its TLS
+// sessions went (Recorder), and once a day an aggregate report for each
+// domain that asks for one (a "_smtp._tls" TXT record with a mailto: rua)
+// is built as JSON, gzipped, wrapped in a multipart/report message and
+// handed to the outbound queue like any other mail (Reporter).
+//
+// Counts live in memory: a restart loses the day's figures so far (a
+// report is a diagnostic aid, not a ledger).
+package tlsrpt
+
+import (
+	"sort"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Result types (RFC 8460 section 4.3).
+const (
+	// Negotiation failures (4.3.1).
+	ResultSTARTTLSNotSupported = "starttls-not-supported"
+	ResultCertHostMismatch     = "certificate-host-mismatch"
+	ResultCertExpired          = "certificate-expired"
+	ResultCertNotTrusted       = "certificate-not-trusted"
+	ResultValidationFailure    = "validation-failure"
+	// Policy failures (4.3.2.1).
+	ResultSTSPolicyFetchError = "sts-policy-fetch-error"
+	ResultSTSPolicyInvalid    = "sts-policy-invalid"
+	ResultSTSWebPKIInvalid    = "sts-webpki-invalid"
+)
+
+// Policy is the policy a domain's sessions were held to (section 4.4's
+// "policy" object). Type is "sts" (MTA-STS) or "no-policy-found".
+type Policy struct {
+	Type    string
+	Domain  string   // the policy domain: the recipients' domain
+	Strings []string // the policy text, one line each (sts only)
+	MXHosts []string // the policy's mx patterns (sts only)
+}
+
+// Failure is one failed session's details (section 4.4's
+// "failure-details" entry, without the count).
+type Failure struct {
+	ResultType  string
+	SendingIP   string // our address on the connection, when known
+	ReceivingMX string // the MX host name
+	ReceivingIP string
+	// ReasonCode is free text, for what the result type does not say.
+	ReasonCode string
+}
+
+// Limits of what a Recorder keeps for one day; past them sessions are
+// still counted in the summary but no new domain or detail row is added.
+const (
+	MaxDomains          = 10000
+	MaxFailureDetails   = 100
+	maxDaysKept         = 3
+	maxReasonCodeLength = 200
+)
+
+// Recorder counts TLS sessions per UTC day and policy domain. The zero
+// value is ready; it is safe for concurrent use.
+type Recorder struct {
+	mu   sync.Mutex
+	days map[time.Time]map[string]*Stats
+}
+
+// Stats are one policy domain's figures for one day.
+type Stats struct {
+	Policy   Policy
+	Success  int64
+	Failures map[Failure]int64
+}
+
+// FailureCount is the total of failed sessions.
+func (s *Stats) FailureCount() int64 {
+	var n int64
+	for _, c := range s.Failures {
+		n += c
+	}
+	return n
+}
+
+// day is the start of t's UTC day.
+func day(t time.Time) time.Time {
+	y, m, d := t.UTC().Date()
+	return time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
+}
+
+// stats returns the entry of (now's day, policy domain), creating it
+// within the limits; nil when over them. Called with mu held.
+func (r *Recorder) stats(now time.Time, p Policy) *Stats {
+	d := day(now)
+	if r.days == nil {
+		r.days = map[time.Time]map[string]*Stats{}
+	}
+	m := r.days[d]
+	if m == nil {
+		m = map[string]*Stats{}
+		r.days[d] = m
+		r.dropOld(d)
+	}
+	domain := strings.ToLower(p.Domain)
+	s := m[domain]
+	if s == nil {
+		if len(m) >= MaxDomains {
+			return nil
+		}
+		s = &Stats{Policy: p, Failures: map[Failure]int64{}}
+		m[domain] = s
+	}
+	// The latest policy seen that day is the one reported.
+	s.Policy = p
+	return s
+}
+
+// dropOld forgets days that were never taken (no reporter running).
+func (r *Recorder) dropOld(today time.Time) {
+	for d := range r.days {
+		if today.Sub(d) >= maxDaysKept*24*time.Hour {
+			delete(r.days, d)
+		}
+	}
+}
+
+// Success counts a session that met the policy.
+func (r *Recorder) Success(now time.Time, p Policy) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if s := r.stats(now, p); s != nil {
+		s.Success++
+	}
+}
+
+// Fail counts a session that did not.
+func (r *Recorder) Fail(now time.Time, p Policy, f Failure) {
+	if len(f.ReasonCode) > maxReasonCodeLength {
+		f.ReasonCode = f.ReasonCode[:maxReasonCodeLength]
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s := r.stats(now, p)
+	if s == nil {
+		return
+	}
+	if _, ok := s.Failures[f]; !ok && len(s.Failures) >= MaxFailureDetails {
+		// Keep the count in the summary without a new detail row.
+		f = Failure{ResultType: f.ResultType, ReasonCode: "more failures not detailed"}
+	}
+	s.Failures[f]++
+}
+
+// Day is one day's figures, by policy domain.
+type Day struct {
+	Start   time.Time // 00:00 UTC
+	Domains map[string]*Stats
+}
+
+// Take removes and returns every day that ended before now, oldest
+// first.
+func (r *Recorder) Take(now time.Time) []Day {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	today := day(now)
+	var out []Day
+	for d, m := range r.days {
+		if d.Before(today) {
+			out = append(out, Day{Start: d, Domains: m})
+			delete(r.days, d)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Start.Before(out[j].Start) })
+	return out
+}
