@@ -36,6 +36,9 @@ Commands:
   dns DOMAIN                                print the DNS records a domain needs
   deliver [-f SENDER] [--uidl X] RCPT... < MESSAGE
                                             local delivery agent (exit 0 = stored durably)
+  import ADDRESS PATH [--dry-run] [--pop3-uidl-format F] [--folder NAME]
+  import --all ROOT [--dry-run]             import Maildir (Dovecot, Courier) or mbox mail,
+                                            keeping UIDs, POP3 UIDLs and flags (docs/MIGRATION.md)
   serve [-o key=value]...                   run the servers in the foreground
   version                                   print the version
 
@@ -102,6 +105,8 @@ func dispatch(ctx context.Context, args []string, e env) error {
 		return c.dnsCmd(rest)
 	case "deliver":
 		return c.deliverCmd(rest)
+	case "import":
+		return c.importCmd(rest)
 	case "serve":
 		return c.serveCmd(rest)
 	case "version":

@@ -11,168 +11,18 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
-	"os/user"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/pochta-mail/pochta/internal/migrate"
+	"github.com/pochta-mail/pochta/internal/migrate/dovecottest"
 	"github.com/pochta-mail/pochta/internal/migrate/maildir"
 	"github.com/pochta-mail/pochta/internal/migrate/mbox"
 	"github.com/pochta-mail/pochta/internal/store"
 )
-
-type dovecot struct {
-	t    *testing.T
-	dir  string
-	conf string
-	home string
-	lib  string
-}
-
-func findDovecot(t *testing.T) (master, lib string) {
-	for _, p := range []string{"dovecot", "/usr/sbin/dovecot"} {
-		if m, err := exec.LookPath(p); err == nil {
-			master = m
-			break
-		}
-	}
-	lib = "/usr/lib/dovecot"
-	if master == "" {
-		t.Skip("dovecot not installed (Debian: dovecot-core)")
-	}
-	if _, err := os.Stat(filepath.Join(lib, "dovecot-lda")); err != nil {
-		t.Skip("dovecot-lda not found in " + lib)
-	}
-	return master, lib
-}
-
-// startDovecot runs a private Dovecot master (no protocols: only auth, for
-// the userdb lookups of dovecot-lda, doveadm and pop3) with mailLocation.
-func startDovecot(t *testing.T, mailLocation string) *dovecot {
-	master, lib := findDovecot(t)
-	dir := t.TempDir()
-	d := &dovecot{t: t, dir: dir, conf: filepath.Join(dir, "dovecot.conf"), home: filepath.Join(dir, "home"), lib: lib}
-	for _, s := range []string{"run", "state", "home"} {
-		if err := os.Mkdir(filepath.Join(dir, s), 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	uid, gid := os.Getuid(), os.Getgid()
-	internal := ""
-	if uid == 0 {
-		// Dovecot refuses to run mail processes as root: use nobody, who
-		// must be able to reach the home directory.
-		uid, gid = 65534, 65534
-		for p := dir; p != "/" && p != os.TempDir(); p = filepath.Dir(p) {
-			if err := os.Chmod(p, 0o755); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if err := os.Chown(d.home, uid, gid); err != nil {
-			t.Fatal(err)
-		}
-	} else if u, err := user.Current(); err == nil {
-		internal = fmt.Sprintf("default_internal_user = %s\ndefault_login_user = %s\n", u.Username, u.Username)
-	}
-	conf := fmt.Sprintf(`base_dir = %[1]s/run
-state_dir = %[1]s/state
-log_path = %[1]s/log
-ssl = no
-protocols =
-first_valid_uid = 1
-%[5]smail_location = %[2]s
-mbox_lazy_writes = no
-pop3_save_uidl = yes
-pop3_uidl_format = %%08Xu%%08Xv
-passdb {
-  driver = static
-  args = nopassword=y
-}
-userdb {
-  driver = static
-  args = uid=%[3]d gid=%[4]d home=%[1]s/home allow_all_users=yes
-}
-`, dir, mailLocation, uid, gid, internal)
-	if err := os.WriteFile(d.conf, []byte(conf), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(master, "-F", "-c", d.conf)
-	if out, err := cmd.StdoutPipe(); err == nil {
-		go io.Copy(io.Discard, out)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Signal(os.Interrupt)
-		cmd.Wait()
-	})
-	// Ready when auth's userdb socket exists.
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "run", "auth-userdb")); err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			log, _ := os.ReadFile(filepath.Join(dir, "log"))
-			t.Fatalf("dovecot did not start:\n%s", log)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return d
-}
-
-func (d *dovecot) run(stdin string, name string, args ...string) string {
-	d.t.Helper()
-	cmd := exec.Command(name, args...)
-	cmd.Stdin = strings.NewReader(stdin)
-	cmd.Env = append(os.Environ(), "HOME="+d.home)
-	out, err := cmd.Output()
-	if err != nil {
-		var stderr []byte
-		var ee *exec.ExitError
-		if errors.As(err, &ee) {
-			stderr = ee.Stderr
-		}
-		log, _ := os.ReadFile(filepath.Join(d.dir, "log"))
-		d.t.Fatalf("%s %q: %v\n%s\n%s", name, args, err, stderr, log)
-	}
-	return string(out)
-}
-
-func (d *dovecot) deliver(mailbox, msg string) {
-	d.t.Helper()
-	d.run(msg, filepath.Join(d.lib, "dovecot-lda"), "-c", d.conf, "-d", "tester", "-f", "a@example.org", "-m", mailbox)
-}
-
-func (d *dovecot) doveadm(args ...string) string {
-	d.t.Helper()
-	return d.run("", "doveadm", append([]string{"-c", d.conf}, args...)...)
-}
-
-// table runs a doveadm command with the tab formatter and returns its rows
-// as maps from column name to value.
-func (d *dovecot) table(args ...string) []map[string]string {
-	d.t.Helper()
-	lines := strings.Split(strings.TrimRight(d.doveadm(append([]string{"-f", "tab"}, args...)...), "\n"), "\n")
-	var rows []map[string]string
-	head := strings.Split(lines[0], "\t")
-	for _, l := range lines[1:] {
-		row := map[string]string{}
-		for i, v := range strings.Split(l, "\t") {
-			if i < len(head) {
-				row[head[i]] = v
-			}
-		}
-		rows = append(rows, row)
-	}
-	return rows
-}
 
 // flagsOf splits doveadm's flags into system flags (without \Recent) and
 // keywords, as the readers give them.
@@ -196,26 +46,26 @@ func msg(subject, body string) string {
 }
 
 func TestDovecotMaildir(t *testing.T) {
-	d := startDovecot(t, "maildir:~/Maildir")
-	d.doveadm("mailbox", "create", "-u", "tester", "Lists.foo", "Sent", "Sent Items", "Entwürfe", "Junk")
+	d := dovecottest.Start(t, "maildir:~/Maildir")
+	d.Doveadm("mailbox", "create", "-u", "tester", "Lists.foo", "Sent", "Sent Items", "Entwürfe", "Junk")
 	for i := 1; i <= 4; i++ {
-		d.deliver("INBOX", msg(fmt.Sprint("inbox ", i), "hello\n"))
+		d.Deliver("INBOX", msg(fmt.Sprint("inbox ", i), "hello\n"))
 	}
-	d.deliver("Lists.foo", msg("list", "to the list\n"))
-	d.deliver("Entwürfe", msg("draft", "unfinished\n"))
-	d.doveadm("flags", "add", "-u", "tester", `\Seen \Answered $Label1`, "mailbox", "INBOX", "uid", "1")
-	d.doveadm("flags", "add", "-u", "tester", `\Flagged $Junk $Forwarded`, "mailbox", "INBOX", "uid", "2")
-	d.doveadm("flags", "add", "-u", "tester", `\Deleted \Draft`, "mailbox", "INBOX", "uid", "3")
-	d.doveadm("flags", "add", "-u", "tester", `$Label1`, "mailbox", "Lists.foo", "uid", "1")
-	d.doveadm("expunge", "-u", "tester", "mailbox", "INBOX", "uid", "4")
-	d.deliver("INBOX", msg("inbox 5", "after the expunge\n"))
+	d.Deliver("Lists.foo", msg("list", "to the list\n"))
+	d.Deliver("Entwürfe", msg("draft", "unfinished\n"))
+	d.Doveadm("flags", "add", "-u", "tester", `\Seen \Answered $Label1`, "mailbox", "INBOX", "uid", "1")
+	d.Doveadm("flags", "add", "-u", "tester", `\Flagged $Junk $Forwarded`, "mailbox", "INBOX", "uid", "2")
+	d.Doveadm("flags", "add", "-u", "tester", `\Deleted \Draft`, "mailbox", "INBOX", "uid", "3")
+	d.Doveadm("flags", "add", "-u", "tester", `$Label1`, "mailbox", "Lists.foo", "uid", "1")
+	d.Doveadm("expunge", "-u", "tester", "mailbox", "INBOX", "uid", "4")
+	d.Deliver("INBOX", msg("inbox 5", "after the expunge\n"))
 	// A POP3 session with pop3_save_uidl writes the P fields.
-	out := d.run("UIDL\r\nQUIT\r\n", filepath.Join(d.lib, "pop3"), "-c", d.conf, "-u", "tester")
+	out := d.Run("UIDL\r\nQUIT\r\n", filepath.Join(d.Lib, "pop3"), "-c", d.Conf, "-u", "tester")
 	if !strings.Contains(out, "+OK Logging out") {
 		t.Fatalf("pop3: %s", out)
 	}
 
-	root := filepath.Join(d.home, "Maildir")
+	root := filepath.Join(d.Home, "Maildir")
 	refs, warns, err := maildir.Folders(root)
 	if err != nil || len(warns) > 0 {
 		t.Fatal(err, warns)
@@ -237,7 +87,7 @@ func TestDovecotMaildir(t *testing.T) {
 		t.Errorf("folders %q, want %q", names, want)
 	}
 
-	for _, st := range d.table("mailbox", "status", "-u", "tester", "uidvalidity uidnext messages", "*") {
+	for _, st := range d.Table("mailbox", "status", "-u", "tester", "uidvalidity uidnext messages", "*") {
 		f := folders[st["mailbox"]]
 		if f == nil {
 			t.Errorf("Dovecot's mailbox %q not read", st["mailbox"])
@@ -250,7 +100,7 @@ func TestDovecotMaildir(t *testing.T) {
 			t.Errorf("%s: UIDs from %q", st["mailbox"], f.UIDSource)
 		}
 	}
-	rows := d.table("fetch", "-u", "tester", "mailbox uid flags pop3.uidl", "all")
+	rows := d.Table("fetch", "-u", "tester", "mailbox uid flags pop3.uidl", "all")
 	if len(rows) != 6 {
 		t.Fatalf("Dovecot lists %d messages, want 6", len(rows))
 	}
@@ -279,19 +129,19 @@ func TestDovecotMaildir(t *testing.T) {
 }
 
 func TestDovecotMbox(t *testing.T) {
-	d := startDovecot(t, "mbox:~/mail:INBOX=~/mail/inbox")
+	d := dovecottest.Start(t, "mbox:~/mail:INBOX=~/mail/inbox")
 	bodies := []string{
 		"one\nFrom the start of a line\n>From quoted already\n",
 		"two\n\nFrom someone Mon Nov 30 10:00:00 2026\nlooks like a separator, is body\n",
 		"three\n",
 	}
 	for i, b := range bodies {
-		d.deliver("INBOX", msg(fmt.Sprint("m", i+1), b))
+		d.Deliver("INBOX", msg(fmt.Sprint("m", i+1), b))
 	}
-	d.doveadm("flags", "add", "-u", "tester", `\Seen \Answered $Label1`, "mailbox", "INBOX", "uid", "1")
-	d.doveadm("flags", "add", "-u", "tester", `\Flagged \Draft \Deleted Work`, "mailbox", "INBOX", "uid", "3")
+	d.Doveadm("flags", "add", "-u", "tester", `\Seen \Answered $Label1`, "mailbox", "INBOX", "uid", "1")
+	d.Doveadm("flags", "add", "-u", "tester", `\Flagged \Draft \Deleted Work`, "mailbox", "INBOX", "uid", "3")
 
-	fh, err := os.Open(filepath.Join(d.home, "mail", "inbox"))
+	fh, err := os.Open(filepath.Join(d.Home, "mail", "inbox"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -317,11 +167,11 @@ func TestDovecotMbox(t *testing.T) {
 		slices.Sort(kw)
 		read[m.UID] = got{m.Flags, kw, string(c)}
 	}
-	st := d.table("mailbox", "status", "-u", "tester", "uidvalidity uidnext", "INBOX")[0]
+	st := d.Table("mailbox", "status", "-u", "tester", "uidvalidity uidnext", "INBOX")[0]
 	if b := r.Base(); b == nil || fmt.Sprint(b.UIDValidity) != st["uidvalidity"] || fmt.Sprint(b.UIDNext) != st["uidnext"] {
 		t.Errorf("base %+v, Dovecot %v", b, st)
 	}
-	rows := d.table("fetch", "-u", "tester", "uid flags", "mailbox", "INBOX", "all")
+	rows := d.Table("fetch", "-u", "tester", "uid flags", "mailbox", "INBOX", "all")
 	if len(rows) != len(bodies) || len(read) != len(bodies) {
 		t.Fatalf("Dovecot has %d messages, read %d", len(rows), len(read))
 	}
@@ -336,7 +186,7 @@ func TestDovecotMbox(t *testing.T) {
 		if !slices.Equal(g.flags, flags) || !slices.Equal(g.kw, kw) {
 			t.Errorf("UID %d: flags %v keywords %v; Dovecot %q", uid, g.flags, g.kw, row["flags"])
 		}
-		text := strings.TrimPrefix(d.doveadm("fetch", "-u", "tester", "text", "mailbox", "INBOX", "uid", row["uid"]), "text:\n")
+		text := strings.TrimPrefix(d.Doveadm("fetch", "-u", "tester", "text", "mailbox", "INBOX", "uid", row["uid"]), "text:\n")
 		if g.content != text {
 			t.Errorf("UID %d content\n%q\nDovecot serves\n%q", uid, g.content, text)
 		}
@@ -346,11 +196,11 @@ func TestDovecotMbox(t *testing.T) {
 // TestDovecotUIDLFormats: for messages Dovecot never saved UIDLs for, the
 // UIDLs computed from pop3_uidl_format equal those Dovecot's pop3 lists.
 func TestDovecotUIDLFormats(t *testing.T) {
-	d := startDovecot(t, "maildir:~/Maildir")
+	d := dovecottest.Start(t, "maildir:~/Maildir")
 	for i := 1; i <= 3; i++ {
-		d.deliver("INBOX", msg(fmt.Sprint("m", i), "hello\n"))
+		d.Deliver("INBOX", msg(fmt.Sprint("m", i), "hello\n"))
 	}
-	refs, _, err := maildir.Folders(filepath.Join(d.home, "Maildir"))
+	refs, _, err := maildir.Folders(filepath.Join(d.Home, "Maildir"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -359,7 +209,7 @@ func TestDovecotUIDLFormats(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, format := range []string{"%08Xu%08Xv", "%v.%u", "%f", "%g", "UID%u-%Xv", "%1.8Lf", "%012XUv"} {
-		out := d.run("UIDL\r\nQUIT\r\n", filepath.Join(d.lib, "pop3"), "-c", d.conf,
+		out := d.Run("UIDL\r\nQUIT\r\n", filepath.Join(d.Lib, "pop3"), "-c", d.Conf,
 			"-o", "pop3_save_uidl=no", "-o", "pop3_uidl_format="+format, "-u", "tester")
 		var dovecot []string
 		for _, l := range strings.Split(out, "\r\n") {

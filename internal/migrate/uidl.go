@@ -162,3 +162,14 @@ func (f *UIDLFormat) Format(v UIDLVars) (string, error) {
 	}
 	return b.String(), nil
 }
+
+// NeedsUID reports whether the format uses the UID or the UIDVALIDITY (%u,
+// %v): its UIDLs are then only the old server's when those are.
+func (f *UIDLFormat) NeedsUID() bool {
+	for _, p := range f.parts {
+		if p.v == 'u' || p.v == 'v' {
+			return true
+		}
+	}
+	return false
+}

@@ -60,6 +60,21 @@ func TestParseUIDListAppendedLines(t *testing.T) {
 	}
 }
 
+// TestParseUIDListBareP: Dovecot saves a bare "P" when the UIDL is the
+// base file name (pop3_uidl_format %f); its pop3 shows the name.
+func TestParseUIDListBareP(t *testing.T) {
+	l, err := ParseUIDList(strings.NewReader("3 V5 N3\n1 P :17.M1P2.vm,S=67,W=72:2,S\n2 Pxy :b\n"), "x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := l.Entries["17.M1P2.vm,S=67,W=72"].UIDL; got != "17.M1P2.vm,S=67,W=72" {
+		t.Errorf("bare P: UIDL %q", got)
+	}
+	if got := l.Entries["b"].UIDL; got != "xy" {
+		t.Errorf("P with a value: UIDL %q", got)
+	}
+}
+
 func TestParseUIDListErrors(t *testing.T) {
 	for _, c := range []struct{ in, want string }{
 		{"", "u: empty file"},

@@ -165,6 +165,7 @@ func (l *UIDList) parseEntry(s string) (*Entry, string, error) {
 	}
 	e := &Entry{UID: uid, VSize: -1}
 	var name string
+	baseUIDL := false
 	if l.Version == 1 {
 		name = strings.TrimSpace(rest)
 	} else {
@@ -176,7 +177,10 @@ func (l *UIDList) parseEntry(s string) (*Entry, string, error) {
 		for _, kv := range strings.Fields(fields) {
 			switch kv[0] {
 			case 'P':
-				e.UIDL = kv[1:]
+				// A bare "P" is Dovecot's shorthand for "the UIDL is the
+				// base file name" (what it saves when pop3_uidl_format is
+				// %f or %g); its pop3 then shows that name.
+				e.UIDL, baseUIDL = kv[1:], kv == "P"
 			case 'W':
 				if v, err := strconv.ParseInt(kv[1:], 10, 64); err == nil && v >= 0 {
 					e.VSize = v
@@ -187,6 +191,9 @@ func (l *UIDList) parseEntry(s string) (*Entry, string, error) {
 	name, _, _ = strings.Cut(name, ":")
 	if name == "" || strings.Contains(name, "/") {
 		return nil, "", errors.New("no valid file name")
+	}
+	if baseUIDL {
+		e.UIDL = name
 	}
 	return e, name, nil
 }

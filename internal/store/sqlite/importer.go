@@ -246,10 +246,7 @@ func (s *Store) importOne(ctx context.Context, tx *sql.Tx, mb store.Mailbox, m s
 	if date.IsZero() {
 		date = s.now()
 	}
-	generated := fmt.Sprintf("m%d.%d", mb.ID, uid)
-	if mb.Name == store.InboxName {
-		generated = fmt.Sprintf("%08x%08x", mb.UIDValidity, uid)
-	}
+	generated := store.UIDL(mb, uid)
 	uidl := m.UIDL
 	if uidl == "" {
 		uidl = generated
@@ -263,12 +260,12 @@ func (s *Store) importOne(ctx context.Context, tx *sql.Tx, mb store.Mailbox, m s
 		switch {
 		case err == nil:
 			return store.ImportedMessage{UID: uid, UIDL: uidl, Size: b.size}, nil
-		case isUniqueViolation(err) && variant < 100:
+		case isUniqueViolation(err) && variant < store.MaxUIDLVariants:
 			// The given UIDL is used by another message of the account:
 			// keep the message under a generated one.
 			uidl = generated
 			if variant > 1 {
-				uidl = fmt.Sprintf("%s-%d", generated, variant-1)
+				uidl = store.UIDLVariant(generated, variant-1)
 			}
 		default:
 			return store.ImportedMessage{}, dbError("importing messages", err)

@@ -1,0 +1,267 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/pochta-mail/pochta/internal/migrate/dovecottest"
+	"github.com/pochta-mail/pochta/internal/prototest"
+)
+
+// mailboxView is what a client sees of one mailbox: its UIDVALIDITY,
+// every UID with its flags (without \Recent), and for INBOX the POP3
+// UIDLs in message-number order.
+type mailboxView struct {
+	UIDValidity string            `json:"uidvalidity"`
+	Flags       map[string]string `json:"flags"` // UID -> sorted flags, space-separated
+	UIDLs       []string          `json:"uidls"`
+	Bodies      map[string]string `json:"bodies"` // UID -> message text, LF line ends
+}
+
+var (
+	fetchRE       = regexp.MustCompile(`(?m)^\* \d+ FETCH \((.*)\)\r?$`)
+	fetchUIDRE    = regexp.MustCompile(`UID (\d+)`)
+	fetchFlagsRE  = regexp.MustCompile(`FLAGS \(([^)]*)\)`)
+	uidValidityRE = regexp.MustCompile(`\[UIDVALIDITY (\d+)\]`)
+)
+
+// sortedFlags drops \Recent (a property of the session, not the message)
+// and sorts.
+func sortedFlags(s string) string {
+	var out []string
+	for _, f := range strings.Fields(s) {
+		if !strings.EqualFold(f, `\Recent`) {
+			out = append(out, f)
+		}
+	}
+	slices.Sort(out)
+	return strings.Join(out, " ")
+}
+
+// parseIMAPView reads a SELECT's UIDVALIDITY and a UID FETCH's FLAGS.
+func parseIMAPView(t *testing.T, out string) mailboxView {
+	t.Helper()
+	v := mailboxView{Flags: map[string]string{}}
+	if m := uidValidityRE.FindStringSubmatch(out); m != nil {
+		v.UIDValidity = m[1]
+	}
+	for _, m := range fetchRE.FindAllStringSubmatch(out, -1) {
+		uid, flags := fetchUIDRE.FindStringSubmatch(m[1]), fetchFlagsRE.FindStringSubmatch(m[1])
+		if uid == nil || flags == nil {
+			t.Fatalf("unexpected FETCH line %q", m[0])
+		}
+		v.Flags[uid[1]] = sortedFlags(flags[1])
+	}
+	return v
+}
+
+// dovecotView is what Dovecot's own imap and pop3 serve for a mailbox.
+func dovecotView(t *testing.T, d *dovecottest.Dovecot, mailbox string) mailboxView {
+	t.Helper()
+	v := parseIMAPView(t, d.IMAP(fmt.Sprintf(`a SELECT "%s"`, mailbox), "b UID FETCH 1:* (UID FLAGS)", "c LOGOUT"))
+	v.Bodies = map[string]string{}
+	for uid := range v.Flags {
+		text := d.Doveadm("fetch", "-u", "tester", "text", "mailbox", mailbox, "uid", uid)
+		v.Bodies[uid] = strings.ReplaceAll(strings.TrimPrefix(text, "text:\n"), "\r\n", "\n")
+	}
+	if mailbox == "INBOX" {
+		// Without saving: a message with no saved UIDL shows the one
+		// computed from pop3_uidl_format, every time.
+		for _, l := range strings.Split(d.POP3([]string{"UIDL", "QUIT"}, "-o", "pop3_save_uidl=no"), "\r\n") {
+			if n, uidl, ok := strings.Cut(l, " "); ok && n != "" && n[0] >= '1' && n[0] <= '9' {
+				v.UIDLs = append(v.UIDLs, uidl)
+			}
+		}
+	}
+	return v
+}
+
+// clientScript logs in with Python's poplib and imaplib and prints, as
+// JSON, each mailbox's view.
+const clientScript = `
+import imaplib, json, poplib, re, sys
+pop_addr, imap_addr, user, password = sys.argv[1:5]
+mailboxes = sys.argv[5:]
+out = {}
+host, port = imap_addr.rsplit(":", 1)
+imap = imaplib.IMAP4(host, int(port))
+imap.login(user, password)
+for name in mailboxes:
+    typ, _ = imap.select('"%s"' % name, readonly=True)
+    assert typ == "OK", name
+    validity = imap.response("UIDVALIDITY")[1][0].decode()
+    typ, data = imap.uid("FETCH", "1:*", "(UID FLAGS)")
+    lines = [d.decode() for d in data if d]
+    bodies = {}
+    typ, data = imap.uid("FETCH", "1:*", "(UID BODY.PEEK[])")
+    for d in data:
+        if isinstance(d, tuple):
+            uid = re.search(rb"UID (\d+)", d[0]).group(1).decode()
+            bodies[uid] = d[1].decode().replace("\r\n", "\n")
+    out[name] = {"uidvalidity": validity, "lines": lines, "uidls": [], "bodies": bodies}
+imap.logout()
+host, port = pop_addr.rsplit(":", 1)
+pop = poplib.POP3(host, int(port))
+pop.user(user)
+pop.pass_(password)
+resp, lines, _ = pop.uidl()
+out["INBOX"]["uidls"] = [l.decode().split(" ", 1)[1] for l in lines]
+pop.quit()
+json.dump(out, sys.stdout)
+`
+
+// TestImportDovecotRoundTrip: a Maildir written by Dovecot (dovecot-lda,
+// doveadm, its own pop3 saving UIDLs), imported with pochta import, then
+// served by pochta serve: Python's imaplib and poplib see the same
+// UIDVALIDITY, UIDs, flags and POP3 UIDLs as Dovecot's own imap and pop3
+// showed; a second import adds nothing.
+func TestImportDovecotMaildir(t *testing.T) {
+	prototest.NeedProgram(t, "python3", "python3")
+	d := dovecottest.Start(t, "maildir:~/Maildir")
+	d.Doveadm("mailbox", "create", "-u", "tester", "Sent Items", "Lists.foo")
+	msg := func(subject string) string {
+		return "From: a@example.org\nTo: tester@example.org\nSubject: " + subject + "\n\nhello\n"
+	}
+	for i := 1; i <= 4; i++ {
+		d.Deliver("INBOX", msg(fmt.Sprint("inbox ", i)))
+	}
+	d.Deliver("Sent Items", msg("sent"))
+	d.Deliver("Lists.foo", msg("list"))
+	d.Doveadm("flags", "add", "-u", "tester", `\Seen \Answered $Label1`, "mailbox", "INBOX", "uid", "1")
+	d.Doveadm("flags", "add", "-u", "tester", `\Flagged $Forwarded`, "mailbox", "INBOX", "uid", "2")
+	d.Doveadm("flags", "add", "-u", "tester", `\Seen`, "mailbox", "Sent Items", "uid", "1")
+	d.Doveadm("expunge", "-u", "tester", "mailbox", "INBOX", "uid", "3")
+	// Saves the P fields of UIDs 1, 2, 4 in another format than the one
+	// configured, so the test tells saved UIDLs from computed ones.
+	d.POP3([]string{"UIDL", "QUIT"}, "-o", "pop3_uidl_format=%f")
+	// Delivered after the POP3 session: no saved UIDL, so the importer
+	// computes it from pop3_uidl_format as Dovecot's pop3 does.
+	d.Deliver("INBOX", msg("inbox 5"))
+	want := map[string]mailboxView{}
+	for _, name := range []string{"INBOX", "Sent Items", "Lists.foo"} {
+		want[strings.ReplaceAll(name, ".", "/")] = dovecotView(t, d, name)
+	}
+	if len(want["INBOX"].UIDLs) != 4 || len(want["INBOX"].Flags) != 4 {
+		t.Fatalf("Dovecot serves %+v, want 4 INBOX messages", want["INBOX"])
+	}
+
+	dir := newDir(t)
+	must(t, "secret-pw\n", "-d", dir, "user", "add", "tester@example.test", "--password-stdin")
+	dry := must(t, "", "-d", dir, "import", "tester@example.test", d.Home, "--dry-run")
+	if !strings.Contains(dry, "would import (dry run, nothing stored): 6 messages") {
+		t.Errorf("dry run:\n%s", dry)
+	}
+	out := must(t, "", "-d", dir, "import", "tester@example.test", d.Home)
+	if !strings.Contains(out, "imported: 6 messages") || !strings.Contains(out, "in 3 folders of 1 accounts") || strings.Contains(out, "skipped") {
+		t.Errorf("import:\n%s", out)
+	}
+	t.Logf("pochta import:\n%s", out)
+	again := must(t, "", "-d", dir, "import", "tester@example.test", filepath.Join(d.Home, "Maildir"))
+	if !strings.Contains(again, "imported: 0 messages") || !strings.Contains(again, "already imported before: 6 messages") {
+		t.Errorf("second import:\n%s", again)
+	}
+
+	compareServed(t, dir, want)
+}
+
+// compareServed serves dir and checks that Python's imaplib and poplib
+// see each mailbox of want as Dovecot served it.
+func compareServed(t *testing.T, dir string, want map[string]mailboxView) {
+	t.Helper()
+	var names []string
+	for name := range want {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	s := serve(t, dir)
+	script := exec.Command("python3", append([]string{"-c", clientScript, s.addr("pop3"), s.addr("imap"),
+		"tester@example.test", "secret-pw"}, names...)...)
+	raw, err := script.Output()
+	if err != nil {
+		t.Fatalf("python clients: %v\n%s\n%s", err, raw, s.logText())
+	}
+	var got map[string]struct {
+		UIDValidity string            `json:"uidvalidity"`
+		Lines       []string          `json:"lines"`
+		UIDLs       []string          `json:"uidls"`
+		Bodies      map[string]string `json:"bodies"`
+	}
+	if err := json.Unmarshal(raw, &got); err != nil {
+		t.Fatalf("%v: %s", err, raw)
+	}
+	for name, w := range want {
+		g := got[name]
+		view := parseIMAPView(t, "* OK [UIDVALIDITY "+g.UIDValidity+"]\r\n"+prefixFetch(g.Lines))
+		if name == "INBOX" {
+			view.UIDLs = g.UIDLs
+		}
+		t.Logf("%s: Dovecot UIDVALIDITY %s flags %v UIDLs %q; Pochta UIDVALIDITY %s flags %v UIDLs %q", name,
+			w.UIDValidity, w.Flags, w.UIDLs, view.UIDValidity, view.Flags, view.UIDLs)
+		view.Bodies = g.Bodies
+		if fmt.Sprint(view.Bodies) != fmt.Sprint(w.Bodies) || len(view.Bodies) != len(w.Flags) {
+			t.Errorf("%s: message texts differ:\n%q\nDovecot\n%q", name, view.Bodies, w.Bodies)
+		}
+		if view.UIDValidity != w.UIDValidity {
+			t.Errorf("%s: UIDVALIDITY %s, Dovecot %s", name, view.UIDValidity, w.UIDValidity)
+		}
+		if fmt.Sprint(view.Flags) != fmt.Sprint(w.Flags) {
+			t.Errorf("%s: UIDs and flags\n%v\nDovecot\n%v", name, view.Flags, w.Flags)
+		}
+		if !slices.Equal(view.UIDLs, w.UIDLs) {
+			t.Errorf("%s: POP3 UIDLs %q, Dovecot %q", name, view.UIDLs, w.UIDLs)
+		}
+	}
+}
+
+// prefixFetch turns imaplib's FETCH data ("1 (UID 3 FLAGS (...))") back
+// into untagged response lines.
+func prefixFetch(lines []string) string {
+	var b strings.Builder
+	for _, l := range lines {
+		n, rest, _ := strings.Cut(l, " ")
+		fmt.Fprintf(&b, "* %s FETCH %s\r\n", n, rest)
+	}
+	return b.String()
+}
+
+// TestImportDovecotMbox: the same for an mbox Dovecot wrote (X-IMAPbase,
+// X-UID, Status, X-Status, X-Keywords, Content-Length). Dovecot 2.3 keeps
+// saved POP3 UIDLs of mboxes in its index, not in X-UIDL: its pop3 shows
+// pop3_uidl_format's, which the importer computes.
+func TestImportDovecotMbox(t *testing.T) {
+	prototest.NeedProgram(t, "python3", "python3")
+	d := dovecottest.Start(t, "mbox:~/mail:INBOX=~/mail/inbox")
+	msg := func(subject, body string) string {
+		return "From: a@example.org\nTo: tester@example.org\nSubject: " + subject + "\n\n" + body
+	}
+	d.Deliver("INBOX", msg("one", "From the start of a line\n>From quoted\n"))
+	d.Deliver("INBOX", msg("two", "hello\n"))
+	d.Deliver("INBOX", msg("three", "bye\n"))
+	d.Doveadm("flags", "add", "-u", "tester", `\Seen \Answered $Label1`, "mailbox", "INBOX", "uid", "1")
+	d.Doveadm("flags", "add", "-u", "tester", `\Flagged Work`, "mailbox", "INBOX", "uid", "3")
+	d.Doveadm("expunge", "-u", "tester", "mailbox", "INBOX", "uid", "2")
+	d.Deliver("INBOX", msg("four", "later\n"))
+	want := map[string]mailboxView{"INBOX": dovecotView(t, d, "INBOX")}
+	if len(want["INBOX"].UIDLs) != 3 {
+		t.Fatalf("Dovecot serves %+v", want["INBOX"])
+	}
+
+	dir := newDir(t)
+	must(t, "secret-pw\n", "-d", dir, "user", "add", "tester@example.test", "--password-stdin")
+	out := must(t, "", "-d", dir, "import", "tester@example.test", filepath.Join(d.Home, "mail", "inbox"))
+	t.Logf("pochta import:\n%s", out)
+	if !strings.Contains(out, "imported: 3 messages") || strings.Contains(out, "skipped") {
+		t.Errorf("import:\n%s", out)
+	}
+	again := must(t, "", "-d", dir, "import", "tester@example.test", filepath.Join(d.Home, "mail", "inbox"))
+	if !strings.Contains(again, "imported: 0 messages") || !strings.Contains(again, "already imported before: 3 messages") {
+		t.Errorf("second import:\n%s", again)
+	}
+	compareServed(t, dir, want)
+}

@@ -1,0 +1,108 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/pochta-mail/pochta/internal/admin"
+	"github.com/pochta-mail/pochta/internal/migrate"
+	"github.com/pochta-mail/pochta/internal/migrate/importer"
+)
+
+// importCmd: pochta import ADDRESS PATH | --all ROOT.
+func (c *cli) importCmd(args []string) error {
+	fs := newFlags("import", c.env)
+	dir := c.dirFlag(fs)
+	all := fs.Bool("all", false, "import ROOT/DOMAIN/USER for every account")
+	dry := fs.Bool("dry-run", false, "read everything, store nothing, print what would be imported")
+	uidlFormat := fs.String("pop3-uidl-format", importer.DefaultUIDLFormat, "the old server's pop3_uidl_format")
+	folder := fs.String("folder", "", "the mailbox an mbox file goes into (default INBOX)")
+	rest, err := parseInterleaved(fs, args)
+	if err != nil {
+		return err
+	}
+	if (*all && len(rest) != 1) || (!*all && len(rest) != 2) {
+		return usagef("usage: pochta import ADDRESS PATH [--dry-run] [--pop3-uidl-format F] | import --all ROOT [--dry-run]")
+	}
+	format, err := migrate.ParseUIDLFormat(*uidlFormat)
+	if err != nil {
+		return usageErr(err)
+	}
+	if !*all {
+		if rest[0], err = admin.Address(rest[0]); err != nil {
+			return err
+		}
+	}
+	_, st, err := c.adminStore(*dir)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	p := &progressLine{w: c.stderr, on: isTerminalWriter(c.stderr)}
+	svc := &importer.Service{Store: st, Opt: importer.Options{UIDLFormat: format, DryRun: *dry,
+		MboxFolder: *folder, Progress: p.show}}
+	start := time.Now()
+	var sum importer.Summary
+	if *all {
+		sum, err = svc.Tree(c.ctx, rest[0])
+	} else {
+		sum, err = svc.Account(c.ctx, rest[0], rest[1])
+	}
+	p.clear()
+	printSummary(c.stdout, sum, *dry, time.Since(start))
+	return err
+}
+
+func printSummary(w io.Writer, s importer.Summary, dry bool, took time.Duration) {
+	verb := "imported"
+	if dry {
+		verb = "would import (dry run, nothing stored)"
+	}
+	fmt.Fprintf(w, "%s: %d messages, %d bytes, in %d folders of %d accounts (%s)\n",
+		verb, s.Messages, s.Bytes, s.Folders, s.Accounts, took.Round(time.Millisecond))
+	if s.Known > 0 {
+		fmt.Fprintf(w, "already imported before: %d messages\n", s.Known)
+	}
+	for _, f := range s.Renumbered {
+		fmt.Fprintf(w, "new UIDs (the source had none, or the mailbox already held mail): %s\n", f)
+	}
+	if len(s.Problems) > 0 {
+		fmt.Fprintf(w, "skipped or changed: %d\n", len(s.Problems))
+		for _, p := range s.Problems {
+			fmt.Fprintf(w, "  %s\n", p)
+		}
+	}
+}
+
+// progressLine redraws one status line on a terminal; elsewhere it is
+// silent, so logs and pipes get only the summary.
+type progressLine struct {
+	w    io.Writer
+	on   bool
+	last time.Time
+}
+
+func (p *progressLine) show(pr importer.Progress) {
+	if !p.on || time.Since(p.last) < 100*time.Millisecond && pr.Done != pr.Total {
+		return
+	}
+	p.last = time.Now()
+	total := "?"
+	if pr.Total >= 0 {
+		total = fmt.Sprint(pr.Total)
+	}
+	fmt.Fprintf(p.w, "\r\033[K%s %s: %d/%s  (%d messages, %s)", pr.Account, pr.Folder, pr.Done, total, pr.Messages, sizeText(pr.Bytes))
+}
+
+func (p *progressLine) clear() {
+	if p.on && !p.last.IsZero() {
+		fmt.Fprint(p.w, "\r\033[K")
+	}
+}
+
+func isTerminalWriter(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && isTerminal(f)
+}
