@@ -1,6 +1,7 @@
 package smtp
 
 import (
+	"cmp"
 	"time"
 )
 
@@ -46,7 +47,7 @@ type command struct {
 	// run executes the command with its argument text (after the
 	// verb's space). It returns the reply, or nil when it wrote its own.
 	run func(ss *session, arg []byte) *Reply
-	// metric names the command for the Metrics hook ("" = not timed).
+	// metric names the command for the Metrics hook ("" = its verb).
 	metric string
 }
 
@@ -68,6 +69,7 @@ func commandTable() map[string]*command {
 		}},
 		"RCPT": {states: in(stateMail, stateRcpt), run: (*session).cmdRCPT, metric: "RCPT"},
 		"DATA": {states: in(stateRcpt), run: (*session).cmdDATA, metric: "DATA", refused: noRecipients},
+		// BDAT counts as DATA: its time is the whole message's, as DATA's is.
 		"BDAT": {states: in(stateRcpt), run: (*session).cmdBDAT, metric: "DATA", refused: noRecipients},
 		"RSET": {states: anyState, run: (*session).cmdRSET},
 		"NOOP": {states: anyState, run: func(*session, []byte) *Reply { return replyOK }},
@@ -124,6 +126,7 @@ func (ss *session) dispatch(line []byte) bool {
 	cmd := commands[verb]
 	if cmd == nil {
 		ss.log.Debug("smtp: unknown command", "verb", verb)
+		ss.count("unknown", time.Now())
 		return ss.respond(errUnknownCommand)
 	}
 	if !cmd.states.has(ss.state) {
@@ -138,13 +141,19 @@ func (ss *session) dispatch(line []byte) bool {
 	}
 	start := time.Now()
 	r := cmd.run(ss, arg)
-	if cmd.metric != "" && ss.srv.Metrics != nil {
-		ss.srv.Metrics.Command("smtp", cmd.metric, time.Since(start))
-	}
+	ss.count(cmp.Or(cmd.metric, verb), start)
 	if r == nil {
 		return ss.closing
 	}
 	return ss.respond(r)
+}
+
+// count reports a command and its latency to the Metrics hook. Names
+// come from the table (or "unknown"), never from the client.
+func (ss *session) count(name string, start time.Time) {
+	if ss.srv.Metrics != nil {
+		ss.srv.Metrics.Command("smtp", name, time.Since(start))
+	}
 }
 
 // respond writes a reply and reports whether the session ends. Refusals

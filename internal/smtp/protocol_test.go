@@ -146,3 +146,28 @@ func TestRefusedBDATChunkIsSkipped(t *testing.T) {
 		t.Errorf("alice has %d messages after RSET, want 1", len(got))
 	}
 }
+
+// SMTP smuggling: only CRLF "." CRLF ends message data. Every other
+// spelling of an end of data is text of the one message, so the commands
+// after it never run (no second transaction for bob).
+func TestSmugglingSequences(t *testing.T) {
+	for _, reject := range []bool{false, true} {
+		e := newEnv(t, envOptions{configure: func(s *Server) { s.RejectBareLF = reject }})
+		for _, seq := range []string{"\n.\n", "\n.\r\n", "\r\n.\n", "\r.\r\n", "\r\n.\r", "\r\n\x00.\r\n", "\n..\r\n"} {
+			r := e.raw(ModeMX)
+			r.send("EHLO x\r\nMAIL FROM:<a@remote.example>\r\nRCPT TO:<alice@example.org>\r\nDATA\r\n")
+			for _, want := range []string{"250 ", "250 ", "250 ", "354 "} {
+				r.expect(want)
+			}
+			r.send("Subject: s\r\n\r\nA" + seq + "MAIL FROM:<evil@remote.example>\r\nRCPT TO:<bob@example.org>\r\nDATA\r\nsmuggled\r\n.\r\nQUIT\r\n")
+			got := r.reply()
+			if !strings.HasPrefix(got, "250 2.0.0 ") && !(reject && strings.HasPrefix(got, "550 5.5.2 ")) {
+				t.Errorf("reject=%v %q: end of data answered %q", reject, seq, got)
+			}
+			r.expect("221 ")
+		}
+		if n := len(e.inbox("bob@example.org")); n != 0 {
+			t.Errorf("reject=%v: %d smuggled messages reached bob", reject, n)
+		}
+	}
+}

@@ -85,8 +85,8 @@ type Server struct {
 	Resolver  *delivery.Resolver
 	Deliverer *delivery.Deliverer
 	Logger    *slog.Logger // nil = discard
-	// Metrics, when set, records the latency of MAIL, RCPT and DATA (DATA
-	// includes receiving the message) and the bytes sent per session.
+	// Metrics, when set, records the latency of every command (DATA and
+	// BDAT include receiving the message) and the bytes sent per session.
 	Metrics Metrics
 	// TLSConfig enables STARTTLS (and is required for implicit TLS).
 	TLSConfig *tls.Config
