@@ -48,7 +48,7 @@ func (c *cli) deliverCmd(args []string) error {
 	if *from != "" {
 		msg.From, msg.ReturnPath = *from, true
 	}
-	d := &delivery.Deliverer{Store: st, Hostname: hostname(cfg)}
+	d := newDeliverer(cfg, st, c.adminLogger())
 	err = d.Deliver(c.ctx, msg)
 	switch {
 	case err == nil:
@@ -92,6 +92,10 @@ func (c *cli) resolve(r *delivery.Resolver, rcpts []string) (delivery.Message, e
 			if !seen[a.ID] { // the same mailbox named twice gets one copy
 				seen[a.ID] = true
 				msg.Local = append(msg.Local, a)
+				if msg.LocalTo == nil {
+					msg.LocalTo = map[int64]string{}
+				}
+				msg.LocalTo[a.ID] = strings.TrimSpace(rcpt)
 			}
 		}
 		for _, addr := range res.Remote {

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/pochta-mail/pochta/internal/config"
-	"github.com/pochta-mail/pochta/internal/delivery"
 	"github.com/pochta-mail/pochta/internal/metrics"
 	"github.com/pochta-mail/pochta/internal/msgauth"
 	"github.com/pochta-mail/pochta/internal/pop3"
@@ -254,7 +253,7 @@ func newSMTP(cfg *config.Config, st store.Store, authSvc smtp.Authenticator, tls
 		Hostname:          hostname(cfg),
 		Auth:              authSvc,
 		Resolver:          newResolver(cfg, st),
-		Deliverer:         &delivery.Deliverer{Store: st, Hostname: hostname(cfg)},
+		Deliverer:         newDeliverer(cfg, st, log),
 		Logger:            log,
 		TLSConfig:         tlsConfig,
 		AllowPlaintext:    cfg.Auth.AllowPlaintext,

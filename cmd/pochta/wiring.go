@@ -77,3 +77,15 @@ func (c *cli) adminStore(dir string) (*config.Config, *sqlite.Store, error) {
 	st, err := c.openStore(cfg, c.adminLogger())
 	return cfg, st, err
 }
+
+// newDeliverer is the one delivery path of SMTP and `pochta deliver`: the
+// filter step runs each recipient's active Sieve script, redirects and
+// vacation replies go through the outbound queue.
+func newDeliverer(cfg *config.Config, st store.Store, log *slog.Logger) *delivery.Deliverer {
+	return &delivery.Deliverer{
+		Store: st, Hostname: hostname(cfg),
+		Filter:      &delivery.SieveFilter{Store: st, Hostname: hostname(cfg)},
+		PlusFolders: cfg.Delivery.PlusFolders, Delimiters: cfg.Delivery.RecipientDelimiter,
+		Resolver: newResolver(cfg, st), Replies: st, Logger: log,
+	}
+}

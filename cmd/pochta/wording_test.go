@@ -149,7 +149,7 @@ func TestInitLocal(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n := strings.Count(string(data), "\nlisten = \"127.0.0.1:"); n != 10 || strings.Contains(string(data), "\nlisten = \":") {
-		t.Fatalf("%d loopback listeners, want all 10:\n%s", n, data)
+	if n := strings.Count(string(data), "\nlisten = \"127.0.0.1:"); n != 11 || strings.Contains(string(data), "\nlisten = \":") {
+		t.Fatalf("%d loopback listeners, want all 11:\n%s", n, data)
 	}
 }

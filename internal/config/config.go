@@ -19,25 +19,26 @@ type Config struct {
 
 	Hostname string `toml:"hostname" doc:"Host name announced in greetings and used in CRAM-MD5 challenges. Empty means the system host name."`
 
-	Log         Log      `toml:"log"`
-	TLS         TLS      `toml:"tls"`
-	POP3        POP3     `toml:"pop3"`
-	POP3S       Listener `toml:"pop3s" doc:"POP3 over implicit TLS (RFC 8314)."`
-	IMAP        Listener `toml:"imap" doc:"IMAP4rev2/IMAP4rev1; STARTTLS is offered when TLS is configured."`
-	IMAPS       Listener `toml:"imaps" doc:"IMAP over implicit TLS (RFC 8314)."`
-	SMTP        SMTP     `toml:"smtp" doc:"SMTP: the MX listener (mail for local domains, no relaying) and the options every SMTP listener shares."`
-	Submission  Listener `toml:"submission" doc:"Message submission (RFC 6409) with STARTTLS: AUTH required, only after TLS (loopback clients excepted unless auth.allow_plaintext)."`
-	Submissions Listener `toml:"submissions" doc:"Message submission over implicit TLS (RFC 8314): AUTH required."`
-	HTTP        Listener `toml:"http" doc:"Plain HTTP for mail clients and other servers: Thunderbird autoconfig, Outlook autodiscover, the Apple profile, the MTA-STS policy (see docs/HTTP.md)."`
-	HTTPS       Listener `toml:"https" doc:"The same HTTP side over implicit TLS, with the certificate of tls.cert."`
-	Metrics     Listener `toml:"metrics" doc:"Operator HTTP: Prometheus /metrics, /healthz and /readyz. Keep it on loopback or a private address: it is not authenticated."`
-	MTASTS      MTASTS   `toml:"mta_sts" doc:"MTA-STS (RFC 8461): the policy published at https://mta-sts.DOMAIN/.well-known/mta-sts.txt for every local domain."`
-	Delivery    Delivery `toml:"delivery" doc:"Recipient resolution and mailbox policy, shared by SMTP and pochta deliver."`
-	Queue       Queue    `toml:"queue" doc:"Outbound delivery: the queue workers that send mail for remote recipients to their domains' MX hosts (or a route or smarthost), with retries and bounces."`
-	DNS         DNS      `toml:"dns" doc:"Name resolution for outbound delivery (MX, A/AAAA) and inbound SPF, DKIM and DMARC checks (TXT)."`
-	Auth        Auth     `toml:"auth"`
-	Limits      Limits   `toml:"limits"`
-	Shutdown    Shutdown `toml:"shutdown"`
+	Log         Log         `toml:"log"`
+	TLS         TLS         `toml:"tls"`
+	POP3        POP3        `toml:"pop3"`
+	POP3S       Listener    `toml:"pop3s" doc:"POP3 over implicit TLS (RFC 8314)."`
+	IMAP        Listener    `toml:"imap" doc:"IMAP4rev2/IMAP4rev1; STARTTLS is offered when TLS is configured."`
+	IMAPS       Listener    `toml:"imaps" doc:"IMAP over implicit TLS (RFC 8314)."`
+	SMTP        SMTP        `toml:"smtp" doc:"SMTP: the MX listener (mail for local domains, no relaying) and the options every SMTP listener shares."`
+	Submission  Listener    `toml:"submission" doc:"Message submission (RFC 6409) with STARTTLS: AUTH required, only after TLS (loopback clients excepted unless auth.allow_plaintext)."`
+	Submissions Listener    `toml:"submissions" doc:"Message submission over implicit TLS (RFC 8314): AUTH required."`
+	HTTP        Listener    `toml:"http" doc:"Plain HTTP for mail clients and other servers: Thunderbird autoconfig, Outlook autodiscover, the Apple profile, the MTA-STS policy (see docs/HTTP.md)."`
+	HTTPS       Listener    `toml:"https" doc:"The same HTTP side over implicit TLS, with the certificate of tls.cert."`
+	Metrics     Listener    `toml:"metrics" doc:"Operator HTTP: Prometheus /metrics, /healthz and /readyz. Keep it on loopback or a private address: it is not authenticated."`
+	MTASTS      MTASTS      `toml:"mta_sts" doc:"MTA-STS (RFC 8461): the policy published at https://mta-sts.DOMAIN/.well-known/mta-sts.txt for every local domain."`
+	ManageSieve ManageSieve `toml:"managesieve" doc:"ManageSieve (RFC 5804): users upload and activate their Sieve filters (docs/SIEVE.md)."`
+	Delivery    Delivery    `toml:"delivery" doc:"Recipient resolution and mailbox policy, shared by SMTP and pochta deliver."`
+	Queue       Queue       `toml:"queue" doc:"Outbound delivery: the queue workers that send mail for remote recipients to their domains' MX hosts (or a route or smarthost), with retries and bounces."`
+	DNS         DNS         `toml:"dns" doc:"Name resolution for outbound delivery (MX, A/AAAA) and inbound SPF, DKIM and DMARC checks (TXT)."`
+	Auth        Auth        `toml:"auth"`
+	Limits      Limits      `toml:"limits"`
+	Shutdown    Shutdown    `toml:"shutdown"`
 }
 
 // Log configures the server log (log/slog text on stderr).
@@ -100,7 +101,16 @@ type SMTP struct {
 // Delivery configures recipient resolution and mailbox policy.
 type Delivery struct {
 	RecipientDelimiter string `toml:"recipient_delimiter" doc:"Characters that start a plus-address tag: mail to user+tag@domain goes to user@domain (unless an account or alias has the full address). Empty disables plus-addressing."`
+	PlusFolders        bool   `toml:"plus_folders" doc:"Mail to user+tag@domain is kept in the account's mailbox named tag when it exists (INBOX otherwise; a tag never creates a mailbox). A Sieve script's keep goes there too."`
 	QuotaTemporary     bool   `toml:"quota_temporary" doc:"Over-quota mail is refused temporarily (452 4.2.2, pochta deliver exits 75) so the sender retries; false refuses it permanently (552 5.2.2, exit 69)."`
+}
+
+// ManageSieve configures the ManageSieve service and the limits on
+// users' Sieve scripts (the CLI applies the same limits).
+type ManageSieve struct {
+	Listen        string `toml:"listen" doc:"Address of the ManageSieve listener (STARTTLS offered when TLS is configured; AUTHENTICATE only over TLS or from loopback unless auth.allow_plaintext), host:port; empty disables it."`
+	MaxScriptSize Size   `toml:"max_script_size" doc:"Largest Sieve script accepted, in octets."`
+	MaxScripts    int    `toml:"max_scripts" doc:"Scripts one account may keep."`
 }
 
 // Queue configures outbound delivery.
@@ -188,6 +198,7 @@ func Default() *Config {
 		HTTPS:       Listener{Listen: ":443"},
 		Metrics:     Listener{Listen: "127.0.0.1:9465"},
 		MTASTS:      MTASTS{Mode: "testing", MaxAge: Duration(7 * 24 * time.Hour)},
+		ManageSieve: ManageSieve{Listen: ":4190", MaxScriptSize: 64 << 10, MaxScripts: 20},
 		Delivery:    Delivery{RecipientDelimiter: "+", QuotaTemporary: true},
 		Queue: Queue{
 			Workers:            64,
@@ -220,7 +231,7 @@ func Default() *Config {
 }
 
 // LocalPorts describes LocalProfile for people.
-const LocalPorts = "SMTP 2525, submission 1587/1465, POP3 1110/1995, IMAP 1143/1993, HTTP 8080/8443, metrics 9465"
+const LocalPorts = "SMTP 2525, submission 1587/1465, POP3 1110/1995, IMAP 1143/1993, HTTP 8080/8443, ManageSieve 4190, metrics 9465"
 
 // LocalProfile puts every listener on loopback high ports, so Pochta runs
 // without root and is reachable only from this machine (pochta init
@@ -236,4 +247,5 @@ func LocalProfile(c *Config) {
 	c.HTTP.Listen = "127.0.0.1:8080"
 	c.HTTPS.Listen = "127.0.0.1:8443"
 	c.Metrics.Listen = "127.0.0.1:9465"
+	c.ManageSieve.Listen = "127.0.0.1:4190"
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"strings"
 	"time"
 
@@ -34,6 +35,10 @@ type Message struct {
 	Body io.Reader
 	// Date is the arrival time; zero means now.
 	Date time.Time
+	// LocalTo is the envelope recipient that reached each local account
+	// (by account id), for filters and plus-address folders; an account
+	// missing from it is taken as reached by its own address.
+	LocalTo map[int64]string
 }
 
 // Deliverer stores messages through a store.Deliverer.
@@ -41,17 +46,53 @@ type Deliverer struct {
 	Store store.Deliverer
 	// Hostname names this server in Received header fields.
 	Hostname string
+
+	// Filter, when not nil, runs for every local account before the
+	// commit and decides where its copies go (see filter.go).
+	Filter Filter
+	// PlusFolders keeps mail for user+tag@domain in the account's
+	// mailbox "tag" when it exists (INBOX otherwise); Delimiters are the
+	// characters that start a tag, as in Resolver.
+	PlusFolders bool
+	Delimiters  string
+	// Resolver resolves redirect targets: local accounts get their copy
+	// in the same transaction, the rest is queued. Nil queues them all.
+	Resolver *Resolver
+	// Replies records automatic replies; without it none are sent.
+	Replies ReplyClaimer
+	// MaxHeader bounds the header section the filter step reads
+	// (DefaultMaxHeader when 0); past it the message is kept in INBOX.
+	MaxHeader int
+	Logger    *slog.Logger
+	Now       func() time.Time // the clock of reply periods; nil = time.Now
 }
 
 // Deliver stores m durably for every recipient, or stores nothing and
 // returns an error (ErrOverQuota when a mailbox is full, an error wrapping
 // store.ErrTemporary for engine trouble, or the body reader's error).
+// With the filter step (Filter, PlusFolders) the local copies go where it
+// decides; a Sieve redirect to a remote address is queued before, in a
+// transaction of its own (a failure after it may send it twice, never
+// lose the message), and vacation replies after the commit.
 func (d *Deliverer) Deliver(ctx context.Context, m Message) error {
 	if len(m.Local) == 0 && len(m.Remote) == 0 {
 		return errors.New("delivery: no recipients")
 	}
+	if len(m.Local) > 0 && d.filtering() {
+		return d.deliverFiltered(ctx, m)
+	}
+	var rs []store.Recipient
+	for _, a := range m.Local {
+		rs = append(rs, store.Recipient{AccountID: a.ID, UIDL: m.UIDL})
+	}
+	return d.store(ctx, m, rs, m.Body)
+}
+
+// store commits the local copies rs and m's remote recipients in one
+// transaction.
+func (d *Deliverer) store(ctx context.Context, m Message, rs []store.Recipient, body io.Reader) error {
 	var prefix strings.Builder
-	if m.ReturnPath && len(m.Local) > 0 {
+	if m.ReturnPath && len(rs) > 0 {
 		prefix.WriteString(ReturnPath(m.From))
 	}
 	localOnly := int64(prefix.Len())
@@ -59,11 +100,9 @@ func (d *Deliverer) Deliver(ctx context.Context, m Message) error {
 		prefix.WriteString(m.Trace.Header(d.Hostname))
 	}
 	sd := store.Delivery{
-		Body:         io.MultiReader(strings.NewReader(prefix.String()), m.Body),
+		Body:         io.MultiReader(strings.NewReader(prefix.String()), body),
 		InternalDate: m.Date,
-	}
-	for _, a := range m.Local {
-		sd.Recipients = append(sd.Recipients, store.Recipient{AccountID: a.ID, UIDL: m.UIDL})
+		Recipients:   rs,
 	}
 	if len(m.Remote) > 0 {
 		sd.Outbound = &store.Envelope{

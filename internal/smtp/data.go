@@ -153,7 +153,7 @@ func (ss *session) receive(body io.Reader) *Reply {
 		r = completeHeader(r, ss.srv.hostname(), tr.ID, start)
 	}
 	err := ss.srv.Deliverer.Deliver(ss.ctx, delivery.Message{
-		From: t.from, Local: t.local, Remote: t.remote,
+		From: t.from, Local: t.local, LocalTo: t.localTo, Remote: t.remote,
 		ReturnPath: true, Trace: tr, Body: r,
 		DSNReturn: t.opts.ret, DSNEnvelopeID: t.opts.envelopeID, SMTPUTF8: t.opts.utf8,
 	})

@@ -15,11 +15,14 @@ import (
 // transaction is what MAIL and RCPT collected for the message to come;
 // reset clears it.
 type transaction struct {
-	from   string
-	opts   mailOptions
-	rcpts  []string // accepted RCPT addresses, as given
-	local  []store.Account
-	remote []store.QueueRecipient
+	from  string
+	opts  mailOptions
+	rcpts []string // accepted RCPT addresses, as given
+	local []store.Account
+	// localTo is the RCPT address that first reached each local
+	// account, for its filter and plus-address folder.
+	localTo map[int64]string
+	remote  []store.QueueRecipient
 }
 
 // mailOptions are MAIL's parameters (RFC 1870 SIZE, RFC 6152 BODY,
@@ -138,6 +141,10 @@ next:
 			}
 		}
 		t.local = append(t.local, a)
+		if t.localTo == nil {
+			t.localTo = map[int64]string{}
+		}
+		t.localTo[a.ID] = to
 	}
 nextRemote:
 	for _, addr := range res.Remote {

@@ -1,0 +1,321 @@
+package delivery
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/pochta-mail/pochta/internal/message"
+	"github.com/pochta-mail/pochta/internal/store"
+)
+
+// Filter is the filter step: for each local account a message is
+// delivered to, before anything is stored, it sees the envelope and the
+// header section and decides where the account's copies go. The Sieve
+// filter (SieveFilter) is one; tests use others.
+type Filter interface {
+	// Filter decides for one account. On error the step logs it and
+	// keeps the message in INBOX, whatever the decision says: a broken
+	// script never loses mail.
+	Filter(ctx context.Context, in *FilterInput) (Decision, error)
+}
+
+// FilterInput is what a filter sees of one delivery to one account.
+type FilterInput struct {
+	Account store.Account
+	From    string // envelope sender, "" for the null sender
+	To      string // the envelope recipient that reached the account
+	Header  *Header
+	// Size returns the message's size; the first call reads the whole
+	// message, so filters call it only when they need it.
+	Size func() int64
+}
+
+// Target is one copy to store for the account.
+type Target struct {
+	Mailbox string // "" = the default mailbox (INBOX, or the plus-address folder)
+	Create  bool
+	Flags   []string
+}
+
+// Reply is an automatic reply (a vacation response) to send from the
+// null sender once the message is stored, unless one with the same Key
+// went to the account's sender within Period.
+type Reply struct {
+	Key     string
+	Period  time.Duration
+	To      string
+	Message []byte // complete, CRLF line endings
+}
+
+// Decision is where one account's copies go: Targets empty means
+// discarded.
+type Decision struct {
+	Targets   []Target
+	Redirects []string
+	Replies   []Reply
+}
+
+// Keep is the decision of no filter: one copy in the default mailbox.
+var Keep = Decision{Targets: []Target{{}}}
+
+// ReplyClaimer records automatic replies (store.Sieve).
+type ReplyClaimer interface {
+	ClaimVacationReply(ctx context.Context, accountID int64, key string, now, until time.Time) (bool, error)
+}
+
+// DefaultMaxHeader bounds the header section filters see.
+const DefaultMaxHeader = 256 << 10
+
+// RedirectedHeader marks a copy a Sieve redirect sent on, naming the
+// account: a message coming back with the account's own mark is kept
+// instead of being redirected again (RFC 5228 section 4.2 loop control).
+const RedirectedHeader = "X-Sieve-Redirected-From"
+
+func (d *Deliverer) filtering() bool { return d.Filter != nil || d.PlusFolders }
+
+func (d *Deliverer) log() *slog.Logger {
+	if d.Logger != nil {
+		return d.Logger
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+func (d *Deliverer) now() time.Time {
+	if d.Now != nil {
+		return d.Now()
+	}
+	return time.Now()
+}
+
+// redirect is one account's redirects.
+type redirect struct {
+	account store.Account
+	to      []store.QueueRecipient
+}
+
+// pendingReply is a Reply of one account.
+type pendingReply struct {
+	accountID int64
+	Reply
+}
+
+// deliverFiltered is Deliver with the filter step.
+func (d *Deliverer) deliverFiltered(ctx context.Context, m Message) error {
+	max := d.MaxHeader
+	if max <= 0 {
+		max = DefaultMaxHeader
+	}
+	br := bufio.NewReaderSize(m.Body, 16<<10)
+	head, err := message.ReadHeader(br, max)
+	var h *Header
+	switch {
+	case errors.Is(err, message.ErrHeaderTooLarge):
+		d.log().Warn("delivery: header section too large to filter; kept in INBOX", "octets", len(head))
+	case err != nil:
+		return err
+	default:
+		h = ParseHeader(head)
+	}
+	sp := &spool{head: head, rest: br}
+	defer sp.close()
+
+	var rs []store.Recipient
+	var redirects []redirect
+	var replies []pendingReply
+	for _, a := range m.Local {
+		to := m.LocalTo[a.ID]
+		if to == "" {
+			to = a.Address
+		}
+		def := d.plusFolder(a, to)
+		dec := Keep
+		if d.Filter != nil && h != nil {
+			got, err := d.Filter.Filter(ctx, &FilterInput{Account: a, From: m.From, To: to, Header: h, Size: sp.Size})
+			if err != nil {
+				d.log().Warn("delivery: filter failed; kept in INBOX", "account", a.Address, "err", err)
+				def = ""
+			} else {
+				dec = got
+			}
+		}
+		var fwd []store.QueueRecipient
+		for _, addr := range dec.Redirects {
+			if redirectedBefore(h, a) {
+				d.log().Warn("delivery: redirect loop; kept instead", "account", a.Address, "to", addr)
+				dec.Targets = append(dec.Targets, Target{})
+				continue
+			}
+			local, remote, err := d.resolveRedirect(ctx, addr)
+			if err != nil {
+				return err
+			}
+			for _, b := range local {
+				rs = appendTarget(rs, b.ID, store.Recipient{AccountID: b.ID, Mailbox: store.InboxName})
+			}
+			fwd = append(fwd, remote...)
+		}
+		if len(fwd) > 0 {
+			redirects = append(redirects, redirect{account: a, to: fwd})
+		}
+		for i, t := range dec.Targets {
+			r := store.Recipient{AccountID: a.ID, Mailbox: t.Mailbox, Create: t.Create, Flags: t.Flags}
+			if r.Mailbox == "" {
+				r.Mailbox = def
+			}
+			if r.Mailbox == "" {
+				r.Mailbox = store.InboxName
+			}
+			if i == 0 {
+				r.UIDL = m.UIDL // one copy only: UIDLs are unique in the account
+			}
+			rs = appendTarget(rs, a.ID, r)
+		}
+		for _, r := range dec.Replies {
+			replies = append(replies, pendingReply{a.ID, r})
+		}
+	}
+
+	// Redirected copies are queued first, each in its own transaction:
+	// if storing the rest fails the sender tries again and a redirect may
+	// go twice, but a message is never lost.
+	for _, r := range redirects {
+		sp.readAll()
+		prefix := RedirectedHeader + ": <" + headerAddr(r.account.Address) + ">\r\n"
+		if m.Trace != nil {
+			prefix += m.Trace.Header(d.Hostname)
+		}
+		err := d.Store.Deliver(ctx, store.Delivery{
+			Body:         io.MultiReader(strings.NewReader(prefix), sp.reader()),
+			InternalDate: m.Date,
+			Outbound:     &store.Envelope{From: m.From, Recipients: r.to, SMTPUTF8: m.SMTPUTF8},
+		})
+		if err != nil {
+			return fmt.Errorf("delivery: queueing redirect for %s: %w", r.account.Address, err)
+		}
+		d.log().Info("delivery: redirected", "account", r.account.Address, "to", len(r.to))
+	}
+	if len(rs) == 0 && len(m.Remote) == 0 {
+		// Every copy discarded: read the message anyway, so a client
+		// that fails mid-way is told (and retries) as with any delivery.
+		_, err := io.Copy(io.Discard, sp.reader())
+		return err
+	}
+	if err := d.store(ctx, m, rs, sp.reader()); err != nil {
+		return err
+	}
+	d.sendReplies(ctx, replies)
+	return nil
+}
+
+// appendTarget adds r unless the account already has a copy in that
+// mailbox (keep and fileinto "INBOX" store one copy, RFC 5228 2.10.3);
+// the flags of both copies are merged.
+func appendTarget(rs []store.Recipient, accountID int64, r store.Recipient) []store.Recipient {
+	name := store.CanonicalMailboxName(r.Mailbox)
+	for i := range rs {
+		if rs[i].AccountID == accountID && store.CanonicalMailboxName(rs[i].Mailbox) == name {
+			rs[i].Flags = append(rs[i].Flags, r.Flags...)
+			rs[i].Create = rs[i].Create || r.Create
+			return rs
+		}
+	}
+	return append(rs, r)
+}
+
+// redirectedBefore reports whether the message carries a's own redirect
+// mark.
+func redirectedBefore(h *Header, a store.Account) bool {
+	if h == nil {
+		return false
+	}
+	for _, v := range h.Addresses(RedirectedHeader) {
+		if v == a.Address {
+			return true
+		}
+	}
+	return false
+}
+
+// resolveRedirect splits a redirect address into local accounts (stored
+// in their INBOX directly, without running their filters: no loop can
+// form between local scripts) and remote ones for the queue.
+func (d *Deliverer) resolveRedirect(ctx context.Context, addr string) ([]store.Account, []store.QueueRecipient, error) {
+	if d.Resolver == nil {
+		return nil, []store.QueueRecipient{{Address: addr}}, nil
+	}
+	res, err := d.Resolver.Resolve(ctx, addr)
+	switch {
+	case errors.Is(err, ErrNotLocal):
+		return nil, []store.QueueRecipient{{Address: strings.ToLower(addr)}}, nil
+	case errors.Is(err, ErrUnknownUser), errors.Is(err, ErrBadAddress), errors.Is(err, ErrAliasLoop):
+		d.log().Warn("delivery: redirect to an address that receives no mail; dropped", "to", addr, "err", err)
+		return nil, nil, nil
+	case err != nil:
+		return nil, nil, err
+	}
+	var remote []store.QueueRecipient
+	for _, r := range res.Remote {
+		remote = append(remote, store.QueueRecipient{Address: r})
+	}
+	return res.Accounts, remote, nil
+}
+
+// plusFolder is the mailbox a plus-address names (user+Lists@ → Lists),
+// or "" for INBOX. The store keeps mail in INBOX when no such mailbox
+// exists: a tag creates nothing.
+func (d *Deliverer) plusFolder(a store.Account, to string) string {
+	if !d.PlusFolders || d.Delimiters == "" {
+		return ""
+	}
+	local, _, err := SplitAddress(to)
+	if err != nil {
+		return ""
+	}
+	own := a.Address[:strings.LastIndexByte(a.Address, '@')]
+	if len(local) <= len(own)+1 || !strings.EqualFold(local[:len(own)], own) ||
+		!strings.ContainsRune(d.Delimiters, rune(local[len(own)])) {
+		return ""
+	}
+	return local[len(own)+1:]
+}
+
+// sendReplies queues the automatic replies whose claim succeeds. The
+// message is stored already: a reply that cannot go is logged, not
+// failed, and the caller's context no longer matters.
+func (d *Deliverer) sendReplies(ctx context.Context, replies []pendingReply) {
+	if len(replies) == 0 {
+		return
+	}
+	if d.Replies == nil {
+		d.log().Warn("delivery: automatic replies dropped: no reply store configured")
+		return
+	}
+	ctx = context.WithoutCancel(ctx)
+	now := d.now()
+	for _, r := range replies {
+		ok, err := d.Replies.ClaimVacationReply(ctx, r.accountID, r.Key, now, now.Add(r.Period))
+		if err != nil {
+			d.log().Warn("delivery: vacation reply not sent", "to", r.To, "err", err)
+			continue
+		}
+		if !ok {
+			d.log().Debug("delivery: vacation reply already sent this period", "to", r.To)
+			continue
+		}
+		err = d.Store.Deliver(ctx, store.Delivery{
+			Body:     strings.NewReader(string(r.Message)),
+			Outbound: &store.Envelope{Recipients: []store.QueueRecipient{{Address: r.To}}},
+		})
+		if err != nil {
+			d.log().Warn("delivery: vacation reply not queued", "to", r.To, "err", err)
+			continue
+		}
+		d.log().Info("delivery: vacation reply queued", "to", r.To)
+	}
+}

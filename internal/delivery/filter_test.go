@@ -1,0 +1,275 @@
+package delivery
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pochta-mail/pochta/internal/store"
+)
+
+// filtering is a fixture with the Sieve filter step wired as serve wires it.
+type filtering struct {
+	*fixture
+	d   *Deliverer
+	log *bytes.Buffer
+	now time.Time
+}
+
+func newFiltering(t *testing.T) *filtering {
+	f := &filtering{fixture: newFixture(t), log: &bytes.Buffer{}, now: time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)}
+	clock := func() time.Time { return f.now }
+	f.d = &Deliverer{Store: f.st, Hostname: "mx.example.org",
+		Filter:      &SieveFilter{Store: f.st, Hostname: "mx.example.org", Now: clock},
+		PlusFolders: true, Delimiters: "+", Resolver: f.r, Replies: f.st, Now: clock,
+		Logger: slog.New(slog.NewTextHandler(f.log, nil))}
+	return f
+}
+
+func (f *filtering) script(t *testing.T, addr, src string) {
+	t.Helper()
+	ctx := context.Background()
+	a := f.accts[addr]
+	if err := f.st.PutSieveScript(ctx, a.ID, "main", src); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.st.ActivateSieveScript(ctx, a.ID, "main"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// deliver sends msg from sender to the given RCPT addresses.
+func (f *filtering) deliver(t *testing.T, from, msg string, rcpts ...string) {
+	t.Helper()
+	m := Message{From: from, ReturnPath: true, Body: strings.NewReader(msg), LocalTo: map[int64]string{}}
+	for _, r := range rcpts {
+		res, err := f.r.Resolve(context.Background(), r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, a := range res.Accounts {
+			m.Local = append(m.Local, a)
+			m.LocalTo[a.ID] = r
+		}
+	}
+	if err := f.d.Deliver(context.Background(), m); err != nil {
+		t.Fatalf("Deliver: %v", err)
+	}
+}
+
+// messages lists a mailbox; nil, false when it does not exist.
+func (f *filtering) messages(t *testing.T, addr, name string) ([]store.Message, bool) {
+	t.Helper()
+	ctx := context.Background()
+	mb, err := f.st.GetMailbox(ctx, f.accts[addr].ID, name)
+	if err != nil {
+		return nil, false
+	}
+	msgs, err := f.st.ListMessages(ctx, mb.ID, store.MessageQuery{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return msgs, true
+}
+
+func (f *filtering) count(t *testing.T, addr, name string) int {
+	t.Helper()
+	msgs, _ := f.messages(t, addr, name)
+	return len(msgs)
+}
+
+// box returns "(flags)(flags)" for the messages in a mailbox, "-" if it
+// does not exist.
+func (f *filtering) box(t *testing.T, addr, name string) string {
+	t.Helper()
+	msgs, ok := f.messages(t, addr, name)
+	if !ok {
+		return "-"
+	}
+	var out []string
+	for _, m := range msgs {
+		out = append(out, "("+strings.Join(m.Flags, " ")+")")
+	}
+	return strings.Join(out, "")
+}
+
+func (f *filtering) queued(t *testing.T) []string {
+	t.Helper()
+	ctx := context.Background()
+	q, err := f.st.QueuedMessages(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, m := range q {
+		r, err := f.st.QueuedBody(ctx, m.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(r)
+		r.Close()
+		out = append(out, "<"+m.Envelope.From+"> "+m.Envelope.Recipients[0].Address+"\n"+string(b))
+	}
+	return out
+}
+
+const plainMsg = "From: Dan <dan@remote.example>\r\nTo: alice@example.org\r\nSubject: Hello\r\nMessage-ID: <1@remote.example>\r\n\r\nhi\r\n"
+
+func TestFilterFileintoFlags(t *testing.T) {
+	f := newFiltering(t)
+	f.script(t, "alice@example.org", `require ["fileinto", "imap4flags", "mailbox"];
+if header :contains "subject" "hello" {
+	fileinto :create :flags ["\\Seen", "$Greeting"] "Lists/Hello";
+	addflag "\\Flagged";
+	keep;
+}`)
+	f.deliver(t, "dan@remote.example", plainMsg, "alice@example.org", "bob@example.org")
+	if got := f.box(t, "alice@example.org", "Lists/Hello"); got != `($Greeting \Seen)` {
+		t.Errorf("Lists/Hello holds %q", got)
+	}
+	if got := f.box(t, "alice@example.org", "INBOX"); got != `(\Flagged)` {
+		t.Errorf("alice's INBOX holds %q", got)
+	}
+	if got := f.box(t, "bob@example.org", "INBOX"); got != "()" {
+		t.Errorf("bob (no script) INBOX holds %q, want one message without flags", got)
+	}
+}
+
+func TestFilterDiscardAndErrors(t *testing.T) {
+	f := newFiltering(t)
+	f.script(t, "alice@example.org", `if header :is "subject" "Hello" { discard; }`)
+	f.deliver(t, "dan@remote.example", plainMsg, "alice@example.org")
+	if got := f.box(t, "alice@example.org", "INBOX"); got != "" {
+		t.Errorf("discarded message stored: INBOX %q", got)
+	}
+	// A script that no longer compiles keeps the message, and says so.
+	f.script(t, "alice@example.org", `require "nosuchext"; discard;`)
+	f.deliver(t, "dan@remote.example", plainMsg, "alice@example.org")
+	if got := f.box(t, "alice@example.org", "INBOX"); got != "()" {
+		t.Errorf("INBOX after a broken script: %q, want one message", got)
+	}
+	if !strings.Contains(f.log.String(), "filter failed; kept in INBOX") {
+		t.Errorf("no log line for the broken script:\n%s", f.log)
+	}
+	// A plus-address folder is not used when the script fails either.
+	f.deliver(t, "dan@remote.example", plainMsg, "alice+Archive@example.org")
+	if got := f.box(t, "alice@example.org", "Archive"); got != "" {
+		t.Errorf("Archive after a broken script: %q, want nothing", got)
+	}
+}
+
+func TestFilterPlusFolder(t *testing.T) {
+	f := newFiltering(t)
+	f.deliver(t, "dan@remote.example", plainMsg, "bob+Archive@example.org")
+	f.deliver(t, "dan@remote.example", plainMsg, "bob+nothere@example.org")
+	if got := f.box(t, "bob@example.org", "Archive"); got != "()" {
+		t.Errorf("Archive: %q, want one message", got)
+	}
+	if got := f.box(t, "bob@example.org", "INBOX"); got != "()" {
+		t.Errorf("INBOX: %q, want one message (no folder nothere)", got)
+	}
+	if got := f.box(t, "bob@example.org", "nothere"); got != "-" {
+		t.Errorf("a plus tag created mailbox nothere")
+	}
+}
+
+func TestFilterSizeSpool(t *testing.T) {
+	f := newFiltering(t)
+	f.script(t, "alice@example.org", `require ["fileinto", "mailbox"]; if size :over 2M { fileinto :create "Big"; }`)
+	big := plainMsg + strings.Repeat("0123456789abcdef\r\n", 200000) // 3.6 MB: spooled to a file
+	f.deliver(t, "dan@remote.example", big, "alice@example.org")
+	f.deliver(t, "dan@remote.example", plainMsg, "alice@example.org")
+	if got := f.box(t, "alice@example.org", "Big"); got != "()" {
+		t.Fatalf("Big: %q", got)
+	}
+	if got := f.box(t, "alice@example.org", "INBOX"); got != "()" {
+		t.Errorf("INBOX: %q", got)
+	}
+	mb, _ := f.st.GetMailbox(context.Background(), f.accts["alice@example.org"].ID, "Big")
+	r, err := f.st.OpenMessage(context.Background(), mb.ID, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	b, _ := io.ReadAll(r)
+	if !strings.HasSuffix(string(b), big) {
+		t.Errorf("spooled message stored as %d octets, not ending with the %d sent", len(b), len(big))
+	}
+}
+
+func TestFilterRedirect(t *testing.T) {
+	f := newFiltering(t)
+	f.script(t, "alice@example.org", `redirect "far@remote.example"; redirect "bob@example.org";`)
+	f.deliver(t, "dan@remote.example", plainMsg, "alice@example.org")
+	q := f.queued(t)
+	if len(q) != 1 || !strings.HasPrefix(q[0], "<dan@remote.example> far@remote.example\nX-Sieve-Redirected-From: <alice@example.org>\r\n") ||
+		!strings.HasSuffix(q[0], plainMsg) {
+		t.Fatalf("queue holds %q", q)
+	}
+	if n := f.count(t, "alice@example.org", "INBOX"); n != 0 {
+		t.Errorf("redirect cancels the keep, but INBOX holds %d", n)
+	}
+	if got := f.box(t, "bob@example.org", "INBOX"); got != "()" {
+		t.Errorf("bob (local redirect) INBOX %q, want one message", got)
+	}
+	// The copy coming back with alice's own mark is kept, not sent again.
+	f.deliver(t, "dan@remote.example", "X-Sieve-Redirected-From: <alice@example.org>\r\n"+plainMsg, "alice@example.org")
+	if q := f.queued(t); len(q) != 1 {
+		t.Errorf("loop: %d messages queued, want still 1", len(q))
+	}
+	if got := f.box(t, "alice@example.org", "INBOX"); got != "()" {
+		t.Errorf("looped message not kept: INBOX %q", got)
+	}
+}
+
+func TestFilterVacation(t *testing.T) {
+	f := newFiltering(t)
+	f.script(t, "alice@example.org", `require "vacation";
+vacation :days 3 :subject "Away" "I am away until Monday.";`)
+	f.deliver(t, "dan@remote.example", plainMsg, "alice@example.org")
+	f.deliver(t, "dan@remote.example", plainMsg, "alice@example.org") // same period: no second reply
+	q := f.queued(t)
+	if len(q) != 1 {
+		t.Fatalf("%d replies queued, want 1: %q", len(q), q)
+	}
+	for _, want := range []string{"<> dan@remote.example\n", "\r\nTo: <dan@remote.example>\r\n", "\r\nSubject: Away\r\n",
+		"\r\nAuto-Submitted: auto-replied", "\r\nIn-Reply-To: <1@remote.example>\r\n", "From: <alice@example.org>\r\n",
+		"\r\n\r\nI am away until Monday.\r\n"} {
+		if !strings.Contains(q[0], want) {
+			t.Errorf("reply lacks %q:\n%s", want, q[0])
+		}
+	}
+	if got := f.box(t, "alice@example.org", "INBOX"); got != "()()" {
+		t.Errorf("vacation keeps the message: INBOX %q, want two messages", got)
+	}
+	f.now = f.now.Add(3 * 24 * time.Hour)
+	f.deliver(t, "dan@remote.example", plainMsg, "alice@example.org")
+	if q := f.queued(t); len(q) != 2 {
+		t.Errorf("after :days 3, %d replies queued, want 2", len(q))
+	}
+	// Never a reply to these (RFC 5230 4.5, 4.6; RFC 3834).
+	for _, tt := range []struct{ from, msg string }{
+		{"", plainMsg},
+		{"MAILER-DAEMON@remote.example", plainMsg},
+		{"list-request@remote.example", plainMsg},
+		{"ann@remote.example", "Auto-Submitted: auto-generated\r\n" + plainMsg},
+		{"ann@remote.example", "List-Id: <l.remote.example>\r\n" + plainMsg},
+		{"ann@remote.example", "Precedence: bulk\r\n" + plainMsg},
+		{"ann@remote.example", strings.Replace(plainMsg, "To: alice@example.org", "To: someone@remote.example", 1)},
+		{"alice@example.org", plainMsg},
+	} {
+		f.deliver(t, tt.from, tt.msg, "alice@example.org")
+	}
+	if q := f.queued(t); len(q) != 2 {
+		t.Errorf("replies went to lists, daemons, bulk or bcc mail: %d queued, want 2", len(q))
+	}
+	// Auto-Submitted: no is a person.
+	f.deliver(t, "ann@remote.example", "Auto-Submitted: no\r\n"+plainMsg, "alice@example.org")
+	if q := f.queued(t); len(q) != 3 {
+		t.Errorf("Auto-Submitted: no got no reply")
+	}
+}

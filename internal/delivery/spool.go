@@ -1,0 +1,90 @@
+package delivery
+
+import (
+	"bufio"
+	"bytes"
+	"io"
+	"os"
+)
+
+// spool holds a message whose header section has been read for the
+// filters. The rest is streamed to the store as before, unless something
+// needs all of it first (a size test, a redirect that is stored apart from
+// the local copies): then it is read once into memory, or into a temporary
+// file past spoolMemory octets.
+type spool struct {
+	head []byte
+	rest *bufio.Reader
+
+	spooled bool
+	mem     []byte
+	file    *os.File
+	size    int64
+	err     error
+}
+
+// spoolMemory is how much of a message the spool keeps in memory.
+const spoolMemory = 1 << 20
+
+// readAll reads the rest of the message; errors (the client's) are kept
+// and returned by every reader made afterwards.
+func (s *spool) readAll() {
+	if s.spooled {
+		return
+	}
+	s.spooled = true
+	var buf bytes.Buffer
+	n, err := io.CopyN(&buf, s.rest, spoolMemory+1)
+	s.size = int64(len(s.head)) + n
+	if err != nil && err != io.EOF {
+		s.err = err
+		return
+	}
+	if n <= spoolMemory {
+		s.mem = buf.Bytes()
+		return
+	}
+	f, err := os.CreateTemp("", "pochta-spool-*")
+	if err != nil {
+		s.err = err
+		return
+	}
+	os.Remove(f.Name()) // unlinked at once: nothing to clean up after a crash
+	s.file = f
+	m, err := io.Copy(f, io.MultiReader(&buf, s.rest))
+	s.size = int64(len(s.head)) + m
+	if err != nil {
+		s.err = err
+	}
+}
+
+// Size is the message's size in octets (it reads the whole message).
+func (s *spool) Size() int64 {
+	s.readAll()
+	return s.size
+}
+
+// reader returns the whole message. Before readAll it can be read once
+// only (it streams); after, as often as needed.
+func (s *spool) reader() io.Reader {
+	if !s.spooled {
+		return io.MultiReader(bytes.NewReader(s.head), s.rest)
+	}
+	if s.err != nil {
+		return io.MultiReader(bytes.NewReader(s.head), errReader{s.err})
+	}
+	if s.file != nil {
+		return io.MultiReader(bytes.NewReader(s.head), io.NewSectionReader(s.file, 0, s.size-int64(len(s.head))))
+	}
+	return io.MultiReader(bytes.NewReader(s.head), bytes.NewReader(s.mem))
+}
+
+func (s *spool) close() {
+	if s.file != nil {
+		s.file.Close()
+	}
+}
+
+type errReader struct{ err error }
+
+func (e errReader) Read([]byte) (int, error) { return 0, e.err }
