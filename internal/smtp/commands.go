@@ -1,6 +1,7 @@
 package smtp
 
 import (
+	"bytes"
 	"cmp"
 	"time"
 )
@@ -75,7 +76,12 @@ func commandTable() map[string]*command {
 		"NOOP": {states: anyState, run: func(*session, []byte) *Reply { return replyOK }},
 		"QUIT": {states: anyState, run: (*session).cmdQUIT},
 		// RFC 5321 section 3.5.3: 252 when the server will not say.
-		"VRFY": {states: anyState, run: func(*session, []byte) *Reply { return replyVRFY }},
+		"VRFY": {states: anyState, run: func(_ *session, arg []byte) *Reply {
+			if len(bytes.TrimSpace(arg)) == 0 {
+				return syntaxError("Syntax: VRFY user")
+			}
+			return replyVRFY
+		}},
 		"EXPN": {states: anyState, run: func(*session, []byte) *Reply { return replyNoEXPN }},
 		"HELP": {states: anyState, run: func(*session, []byte) *Reply { return replyHelp }},
 		"AUTH": {states: in(stateReady), run: (*session).cmdAUTH, refused: func(s state) *Reply {

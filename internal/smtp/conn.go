@@ -165,10 +165,10 @@ func (ss *session) readFailed(err error) {
 	case ss.ctx.Err() != nil:
 		ss.endReason = "server shutdown"
 		r = errShuttingDown
-	case os.IsTimeout(err) && ss.in.expired():
+	case isTimeout(err) && ss.in.expired():
 		ss.endReason = "session lifetime"
 		r = errSessionTooLong
-	case os.IsTimeout(err):
+	case isTimeout(err):
 		ss.endReason = "timeout"
 		r = errTimeout
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
@@ -184,6 +184,11 @@ func (ss *session) readFailed(err error) {
 	}
 	ss.writeReply(r)
 	ss.w.Flush()
+}
+
+// isTimeout reports a read deadline's error, however wrapped.
+func isTimeout(err error) bool {
+	return os.IsTimeout(err) || errors.Is(err, os.ErrDeadlineExceeded)
 }
 
 // writeReply queues a reply; serve flushes it.
