@@ -57,6 +57,41 @@ func UIDLVariant(base string, n int) string {
 // MaxUIDLVariants bounds how many variants an engine tries.
 const MaxUIDLVariants = 100
 
+// ValidDomain accepts a lower-cased domain name: non-empty, at most 253
+// octets, printable, no spaces or '@'. Full DNS syntax is the caller's job.
+func ValidDomain(name string) bool {
+	if name == "" || len(name) > 253 {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		if c := name[i]; c <= ' ' || c >= 0x7f || c == '@' {
+			return false
+		}
+	}
+	return true
+}
+
+// SplitAddress lower-cases an account address and splits it at its last
+// '@'; an address engines cannot store is ErrInvalid.
+func SplitAddress(address string) (addr, domain string, err error) {
+	addr = strings.ToLower(address)
+	at := strings.LastIndexByte(addr, '@')
+	if at <= 0 || len(addr) > 320 || !ValidDomain(addr[at+1:]) || strings.ContainsAny(addr[:at], " \t\r\n") {
+		return "", "", fmt.Errorf("store: address %q: %w", address, ErrInvalid)
+	}
+	return addr, addr[at+1:], nil
+}
+
+// AliasAddress lower-cases an alias address, "user@domain" or "@domain"
+// (a catch-all), and returns its domain.
+func AliasAddress(address string) (addr, domain string, err error) {
+	addr = strings.ToLower(address)
+	if strings.HasPrefix(addr, "@") && ValidDomain(addr[1:]) {
+		return addr, addr[1:], nil
+	}
+	return SplitAddress(addr)
+}
+
 // MaxMailboxName bounds a mailbox name in octets.
 const MaxMailboxName = 512
 

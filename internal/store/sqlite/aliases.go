@@ -10,19 +10,9 @@ import (
 	"github.com/pochta-mail/pochta/internal/store"
 )
 
-// aliasAddress lower-cases an alias address, "user@domain" or "@domain"
-// (a catch-all), and returns its domain.
-func aliasAddress(address string) (addr, domain string, err error) {
-	addr = strings.ToLower(address)
-	if strings.HasPrefix(addr, "@") && validDomain(addr[1:]) {
-		return addr, addr[1:], nil
-	}
-	return splitAddress(addr)
-}
-
 // AddAlias adds targets to an alias of a local domain.
 func (s *Store) AddAlias(ctx context.Context, address string, targets []string) error {
-	addr, domain, err := aliasAddress(address)
+	addr, domain, err := store.AliasAddress(address)
 	if err != nil {
 		return err
 	}
@@ -31,7 +21,7 @@ func (s *Store) AddAlias(ctx context.Context, address string, targets []string) 
 	}
 	var clean []string
 	for _, t := range targets {
-		ta, _, err := splitAddress(t)
+		ta, _, err := store.SplitAddress(t)
 		if err != nil {
 			return err
 		}

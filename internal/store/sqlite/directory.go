@@ -11,34 +11,10 @@ import (
 	"github.com/pochta-mail/pochta/internal/store"
 )
 
-// validDomain accepts a lower-cased domain name: non-empty, at most 253
-// octets, printable, no spaces or '@'. Full DNS syntax is the caller's job.
-func validDomain(name string) bool {
-	if name == "" || len(name) > 253 {
-		return false
-	}
-	for i := 0; i < len(name); i++ {
-		if c := name[i]; c <= ' ' || c >= 0x7f || c == '@' {
-			return false
-		}
-	}
-	return true
-}
-
-// splitAddress lower-cases address and splits it at its last '@'.
-func splitAddress(address string) (addr, domain string, err error) {
-	addr = strings.ToLower(address)
-	at := strings.LastIndexByte(addr, '@')
-	if at <= 0 || len(addr) > 320 || !validDomain(addr[at+1:]) || strings.ContainsAny(addr[:at], " \t\r\n") {
-		return "", "", fmt.Errorf("sqlite: address %q: %w", address, store.ErrInvalid)
-	}
-	return addr, addr[at+1:], nil
-}
-
 // AddDomain adds a mail domain; a duplicate is store.ErrExists.
 func (s *Store) AddDomain(ctx context.Context, name string) error {
 	name = strings.ToLower(name)
-	if !validDomain(name) {
+	if !store.ValidDomain(name) {
 		return fmt.Errorf("sqlite: domain %q: %w", name, store.ErrInvalid)
 	}
 	_, err := s.writer.ExecContext(ctx,
@@ -112,7 +88,7 @@ func (s *Store) Domain(ctx context.Context, name string) (store.Domain, error) {
 
 // CreateAccount creates an account and its INBOX in one transaction.
 func (s *Store) CreateAccount(ctx context.Context, address string, c store.Credentials) (store.Account, error) {
-	addr, domain, err := splitAddress(address)
+	addr, domain, err := store.SplitAddress(address)
 	if err != nil {
 		return store.Account{}, err
 	}
