@@ -242,3 +242,74 @@ func (o onlyReader) Read(p []byte) (int, error) {
 	}
 	return n, err
 }
+
+// CheckDelivery checks what Deliver refuses before storing anything: no
+// recipients at all, an outbound envelope without recipients, a given
+// UIDL that is not valid (ErrInvalid) or given twice for one account
+// (ErrExists).
+func CheckDelivery(d Delivery) error {
+	if d.Outbound != nil && len(d.Outbound.Recipients) == 0 {
+		return fmt.Errorf("store: outbound envelope without recipients: %w", ErrInvalid)
+	}
+	if len(d.Recipients) == 0 && d.Outbound == nil {
+		return fmt.Errorf("store: delivery without recipients: %w", ErrInvalid)
+	}
+	type key struct {
+		account int64
+		uidl    string
+	}
+	given := map[key]bool{}
+	for _, r := range d.Recipients {
+		if r.UIDL == "" {
+			continue
+		}
+		if !ValidUIDL(r.UIDL) {
+			return fmt.Errorf("store: UIDL %q: %w", r.UIDL, ErrInvalid)
+		}
+		k := key{r.AccountID, r.UIDL}
+		if given[k] {
+			return fmt.Errorf("store: UIDL %q given twice: %w", r.UIDL, ErrExists)
+		}
+		given[k] = true
+	}
+	return nil
+}
+
+// CheckAlias checks the arguments of AddAlias and returns them in stored
+// form: the alias address, its domain and the lower-cased targets.
+func CheckAlias(address string, targets []string) (addr, domain string, clean []string, err error) {
+	if addr, domain, err = AliasAddress(address); err != nil {
+		return "", "", nil, err
+	}
+	if len(targets) == 0 {
+		return "", "", nil, fmt.Errorf("store: alias %q without targets: %w", addr, ErrInvalid)
+	}
+	for _, t := range targets {
+		ta, _, err := SplitAddress(t)
+		if err != nil {
+			return "", "", nil, err
+		}
+		if ta == addr {
+			return "", "", nil, fmt.Errorf("store: alias %q points to itself: %w", addr, ErrInvalid)
+		}
+		clean = append(clean, ta)
+	}
+	return addr, domain, clean, nil
+}
+
+// MaxImportKey bounds ImportMessage.Key.
+const MaxImportKey = 255
+
+// CheckImport checks the arguments of ImportMessages: every Key 1 to
+// MaxImportKey octets, every given UIDL valid (else ErrInvalid).
+func CheckImport(msgs []ImportMessage) error {
+	for _, m := range msgs {
+		if m.Key == "" || len(m.Key) > MaxImportKey {
+			return fmt.Errorf("store: import key of %d octets: %w", len(m.Key), ErrInvalid)
+		}
+		if m.UIDL != "" && !ValidUIDL(m.UIDL) {
+			return fmt.Errorf("store: UIDL %q: %w", m.UIDL, ErrInvalid)
+		}
+	}
+	return nil
+}

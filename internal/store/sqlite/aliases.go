@@ -12,23 +12,9 @@ import (
 
 // AddAlias adds targets to an alias of a local domain.
 func (s *Store) AddAlias(ctx context.Context, address string, targets []string) error {
-	addr, domain, err := store.AliasAddress(address)
+	addr, domain, clean, err := store.CheckAlias(address, targets)
 	if err != nil {
 		return err
-	}
-	if len(targets) == 0 {
-		return fmt.Errorf("sqlite: alias %q without targets: %w", addr, store.ErrInvalid)
-	}
-	var clean []string
-	for _, t := range targets {
-		ta, _, err := store.SplitAddress(t)
-		if err != nil {
-			return err
-		}
-		if ta == addr {
-			return fmt.Errorf("sqlite: alias %q points to itself: %w", addr, store.ErrInvalid)
-		}
-		clean = append(clean, ta)
 	}
 	return s.withTx(ctx, "adding alias", func(tx *sql.Tx) error {
 		var domainID int64

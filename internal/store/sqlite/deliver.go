@@ -17,29 +17,8 @@ import (
 // metadata transaction shared with concurrent deliveries. It returns nil
 // only once everything is durable; on error nothing is visible to anyone.
 func (s *Store) Deliver(ctx context.Context, d store.Delivery) error {
-	if d.Outbound != nil && len(d.Outbound.Recipients) == 0 {
-		return fmt.Errorf("sqlite: outbound envelope without recipients: %w", store.ErrInvalid)
-	}
-	if len(d.Recipients) == 0 && d.Outbound == nil {
-		return fmt.Errorf("sqlite: delivery without recipients: %w", store.ErrInvalid)
-	}
-	type key struct {
-		account int64
-		uidl    string
-	}
-	given := map[key]bool{}
-	for _, r := range d.Recipients {
-		if r.UIDL == "" {
-			continue
-		}
-		if !store.ValidUIDL(r.UIDL) {
-			return fmt.Errorf("sqlite: UIDL %q: %w", r.UIDL, store.ErrInvalid)
-		}
-		k := key{r.AccountID, r.UIDL}
-		if given[k] {
-			return fmt.Errorf("sqlite: UIDL %q given twice: %w", r.UIDL, store.ErrExists)
-		}
-		given[k] = true
+	if err := store.CheckDelivery(d); err != nil {
+		return err
 	}
 	if err := ctx.Err(); err != nil {
 		return err

@@ -83,21 +83,15 @@ func (s *Store) ImportMailbox(ctx context.Context, accountID int64, im store.Imp
 	return m, nil
 }
 
-// maxImportKey bounds store.ImportMessage.Key.
-const maxImportKey = 255
-
 // ImportMessages writes the bodies of the messages not imported before
 // (each file fsynced, then their directories), then adds every row in one
 // transaction: the same durability order as Deliver.
 func (s *Store) ImportMessages(ctx context.Context, mailboxID int64, msgs []store.ImportMessage) ([]store.ImportedMessage, error) {
+	if err := store.CheckImport(msgs); err != nil {
+		return nil, err
+	}
 	keys := make([]string, len(msgs))
 	for i, m := range msgs {
-		if m.Key == "" || len(m.Key) > maxImportKey {
-			return nil, fmt.Errorf("sqlite: import key of %d octets: %w", len(m.Key), store.ErrInvalid)
-		}
-		if m.UIDL != "" && !store.ValidUIDL(m.UIDL) {
-			return nil, fmt.Errorf("sqlite: UIDL %q: %w", m.UIDL, store.ErrInvalid)
-		}
 		keys[i] = m.Key
 	}
 	if err := ctx.Err(); err != nil {

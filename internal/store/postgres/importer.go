@@ -1,0 +1,214 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/pochta-mail/pochta/internal/store"
+)
+
+// ImportMailbox finds or creates a mailbox for an import and gives it the
+// source's UIDVALIDITY and UIDNEXT where that cannot confuse a client: the
+// mailbox is new, or has never held a message.
+func (s *Store) ImportMailbox(ctx context.Context, accountID int64, im store.ImportMailbox) (store.Mailbox, error) {
+	name, err := store.CheckMailboxName(im.Name)
+	if err != nil {
+		return store.Mailbox{}, err
+	}
+	var m store.Mailbox
+	err = s.withTx(ctx, "importing mailbox", func(t *tx) error {
+		m, err = mailboxWhere(ctx, t, fmt.Sprintf("%q", name), `account_id = $1 AND name = $2 FOR UPDATE`, accountID, name)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			if err := s.insertMailbox(ctx, t, accountID, name, im.SpecialUse, im.UIDValidity); err != nil {
+				return err
+			}
+		case err != nil:
+			return err
+		default:
+			if im.UIDValidity != 0 && m.UIDNext == 1 && m.UIDValidity != im.UIDValidity {
+				if _, err := t.Exec(ctx, `UPDATE mailboxes SET uidvalidity = $1, modseq = modseq + 1 WHERE id = $2`,
+					im.UIDValidity, m.ID); err != nil {
+					return temporary("importing mailbox", err)
+				}
+			}
+			if m.SpecialUse == "" && im.SpecialUse != "" {
+				if _, err := t.Exec(ctx, `UPDATE mailboxes SET special_use = $1 WHERE id = $2`, im.SpecialUse, m.ID); err != nil {
+					return temporary("importing mailbox", err)
+				}
+			}
+		}
+		if im.UIDValidity != 0 {
+			// Keep the UIDVALIDITY sequence above the source's values
+			// (when they are plausible clock values), so a mailbox created
+			// later never repeats one.
+			if _, err := t.Exec(ctx, `UPDATE uidvalidity_seq SET last = $1 WHERE last < $1 AND $1 <= $2`,
+				int64(im.UIDValidity), s.now().Unix()); err != nil {
+				return temporary("importing mailbox", err)
+			}
+			if im.UIDNext > 1 {
+				if _, err := t.Exec(ctx, `UPDATE mailboxes SET uidnext = greatest(uidnext, $1)
+					WHERE account_id = $2 AND name = $3 AND uidvalidity = $4`,
+					int64(im.UIDNext), accountID, name, int64(im.UIDValidity)); err != nil {
+					return temporary("importing mailbox", err)
+				}
+			}
+		}
+		if m, err = mailboxByName(ctx, t, accountID, name); err != nil {
+			return err
+		}
+		t.event(store.Event{Kind: store.EventMailboxes, AccountID: accountID, MailboxID: m.ID})
+		return nil
+	})
+	if err != nil {
+		return store.Mailbox{}, err
+	}
+	return m, nil
+}
+
+// ImportMessages stores the messages not imported before in one
+// transaction: each body streamed into its chunks, then its row.
+func (s *Store) ImportMessages(ctx context.Context, mailboxID int64, msgs []store.ImportMessage) ([]store.ImportedMessage, error) {
+	if err := store.CheckImport(msgs); err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	res := make([]store.ImportedMessage, len(msgs))
+	err := s.runTx(ctx, "importing messages", func(t *tx) error {
+		mb, err := lockMailbox(ctx, t, mailboxID)
+		if err != nil {
+			return err
+		}
+		keys := make([]string, len(msgs))
+		for i, m := range msgs {
+			keys[i] = m.Key
+		}
+		rows, _ := t.Query(ctx, `SELECT import_key, uid FROM messages WHERE mailbox_id = $1 AND import_key = ANY($2)`,
+			mailboxID, keys)
+		known := map[string]uint32{}
+		var k string
+		var uid uint32
+		if _, err := pgx.ForEachRow(rows, []any{&k, &uid}, func() error { known[k] = uid; return nil }); err != nil {
+			return temporary("reading import keys", err)
+		}
+		added := 0
+		for i, m := range msgs {
+			if uid, ok := known[m.Key]; ok {
+				res[i] = store.ImportedMessage{Skipped: true, UID: uid}
+				continue
+			}
+			r, err := s.importOne(ctx, t, mb, m)
+			if err != nil {
+				return err
+			}
+			res[i] = r
+			if r.Err == nil {
+				known[m.Key] = r.UID
+				added++
+			}
+		}
+		if added > 0 {
+			t.event(store.Event{Kind: store.EventNew, AccountID: mb.AccountID, MailboxID: mailboxID})
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// importOne stores one message within t; a failure to read its body is
+// its result's Err, under a savepoint so the rest goes on.
+func (s *Store) importOne(ctx context.Context, t *tx, mb store.Mailbox, m store.ImportMessage) (store.ImportedMessage, error) {
+	rc, err := m.Open()
+	if err != nil {
+		return store.ImportedMessage{Err: err}, nil
+	}
+	defer rc.Close()
+	if _, err := t.Exec(ctx, `SAVEPOINT import_body`); err != nil {
+		return store.ImportedMessage{}, temporary("importing messages", err)
+	}
+	body, err := s.writeBody(ctx, t, rc, false)
+	if err != nil {
+		var re store.ReadError
+		if !errors.As(err, &re) {
+			return store.ImportedMessage{}, err
+		}
+		if _, err := t.Exec(ctx, `ROLLBACK TO SAVEPOINT import_body`); err != nil {
+			return store.ImportedMessage{}, temporary("importing messages", err)
+		}
+		return store.ImportedMessage{Err: err}, nil
+	}
+	uid := m.UID
+	if uid != 0 && uid != math.MaxUint32 {
+		var taken bool
+		if err := t.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM messages WHERE mailbox_id = $1 AND uid = $2)`,
+			mb.ID, int64(uid)).Scan(&taken); err != nil {
+			return store.ImportedMessage{}, temporary("importing messages", err)
+		}
+		if taken {
+			uid = 0
+		} else if _, err := t.Exec(ctx, `UPDATE mailboxes SET uidnext = greatest(uidnext, $1) WHERE id = $2`,
+			int64(uid)+1, mb.ID); err != nil {
+			return store.ImportedMessage{}, temporary("importing messages", err)
+		}
+	} else {
+		uid = 0
+	}
+	if uid == 0 {
+		if uid, _, err = reserveUIDs(ctx, t, mb.ID, 1); err != nil {
+			return store.ImportedMessage{}, err
+		}
+	}
+	var flags []string
+	for _, f := range m.Flags {
+		if !strings.EqualFold(f, `\Recent`) {
+			flags = append(flags, f)
+		}
+	}
+	date := m.InternalDate
+	if date.IsZero() {
+		date = s.now()
+	}
+	key := m.Key
+	uidl, err := insertRow(ctx, t, mb, uid, newRow{bodyID: body.id, size: body.Size, dotLines: body.DotLines,
+		date: date, flags: store.FormatFlags(flags), uidl: m.UIDL, key: &key}, true)
+	if err != nil {
+		return store.ImportedMessage{}, err
+	}
+	return store.ImportedMessage{UID: uid, UIDL: uidl, Size: body.Size}, nil
+}
+
+// ImportedKeys lists the import keys of a mailbox.
+func (s *Store) ImportedKeys(ctx context.Context, mailboxID int64) (map[string]bool, error) {
+	rows, _ := s.pool.Query(ctx, `SELECT import_key FROM messages WHERE mailbox_id = $1 AND import_key IS NOT NULL`, mailboxID)
+	keys, err := scanStrings(rows)
+	if err != nil {
+		return nil, temporary("reading import keys", err)
+	}
+	out := make(map[string]bool, len(keys))
+	for _, k := range keys {
+		out[k] = true
+	}
+	return out, nil
+}
+
+// UIDLs maps every UID of a mailbox to its POP3 unique-id.
+func (s *Store) UIDLs(ctx context.Context, mailboxID int64) (map[uint32]string, error) {
+	rows, _ := s.pool.Query(ctx, `SELECT uid, uidl FROM messages WHERE mailbox_id = $1`, mailboxID)
+	out := map[uint32]string{}
+	var uid uint32
+	var uidl string
+	if _, err := pgx.ForEachRow(rows, []any{&uid, &uidl}, func() error { out[uid] = uidl; return nil }); err != nil {
+		return nil, temporary("reading UIDLs", err)
+	}
+	return out, nil
+}

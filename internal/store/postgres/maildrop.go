@@ -1,0 +1,366 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/pochta-mail/pochta/internal/store"
+)
+
+// The POP3 maildrop lock (RFC 1939: one session per maildrop) must hold
+// across nodes. It is a row in maildrop_locks: (account, owner, expires).
+// A node takes it with one INSERT that succeeds only when no row exists or
+// the existing one has expired, renews the rows of its open maildrops
+// every third of the lease, and deletes its row at Close. Expiry is judged
+// by the database's clock, so nodes' clocks need not agree.
+//
+// Why a lease row rather than pg_advisory_lock on a connection per
+// session: an advisory lock ties every open POP3 session to a database
+// connection of its own (thousands of idle sessions, thousands of
+// backends), does not work behind a pooler in transaction mode (the lock
+// would stay with a pooled backend), and its release when a node dies
+// depends on TCP keepalive settings. A lease needs a connection only for
+// a statement, works behind any pooler, and is released by time: a dead
+// node's locks expire within the lease (30 s by default).
+//
+// Fencing: a session that lost its lease (its node stalled past the
+// expiry and another node took the maildrop) must not apply its
+// deletions. Every write of a maildrop runs in a transaction that first
+// locks its own lease row and checks it is still the owner and unexpired;
+// otherwise the write fails with store.ErrLocked and changes nothing.
+
+// leases renews the lock rows of a node's open maildrops.
+type leases struct {
+	s     *Store
+	lease time.Duration
+	next  atomic.Int64 // owner token counter
+
+	mu   sync.Mutex
+	held map[string]*maildrop // by owner token
+
+	quit    chan struct{}
+	stopped chan struct{}
+}
+
+func startLeases(s *Store, lease time.Duration) *leases {
+	l := &leases{s: s, lease: lease, held: map[string]*maildrop{}, quit: make(chan struct{}), stopped: make(chan struct{})}
+	go l.run()
+	return l
+}
+
+func (l *leases) stop() {
+	close(l.quit)
+	<-l.stopped
+}
+
+// owner returns a new owner token: node id and a counter, so a stale
+// Close of one maildrop never releases a later one's lock.
+func (l *leases) owner() string {
+	return fmt.Sprintf("%s.%d", l.s.node, l.next.Add(1))
+}
+
+// acquire takes the account's lock for owner, or reports false while
+// someone else holds an unexpired one.
+func (l *leases) acquire(ctx context.Context, accountID int64, owner string) (bool, error) {
+	tag, err := l.s.pool.Exec(ctx, `INSERT INTO maildrop_locks (account_id, owner, expires)
+		VALUES ($1, $2, now() + make_interval(secs => $3))
+		ON CONFLICT (account_id) DO UPDATE SET owner = excluded.owner, expires = excluded.expires
+		WHERE maildrop_locks.expires <= now()`, accountID, owner, l.lease.Seconds())
+	if isForeignKeyViolation(err) {
+		return false, notFound("account %d", accountID)
+	} else if err != nil {
+		return false, temporary("locking maildrop", err)
+	}
+	return tag.RowsAffected() == 1, nil
+}
+
+// release deletes owner's lock row.
+func (l *leases) release(accountID int64, owner string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := l.s.pool.Exec(ctx, `DELETE FROM maildrop_locks WHERE account_id = $1 AND owner = $2`,
+		accountID, owner); err != nil {
+		// It expires by itself.
+		l.s.log.Warn("releasing maildrop lock", "account", accountID, "err", err)
+	}
+}
+
+// fence checks, within t, that owner still holds the account's lock,
+// and keeps the row locked until t ends, so the lock cannot pass to
+// another node before t commits.
+func fence(ctx context.Context, t *tx, accountID int64, owner string) error {
+	var ok bool
+	err := t.QueryRow(ctx, `SELECT expires > now() FROM maildrop_locks WHERE account_id = $1 AND owner = $2
+		FOR NO KEY UPDATE`, accountID, owner).Scan(&ok)
+	if errors.Is(err, pgx.ErrNoRows) || (err == nil && !ok) {
+		return fmt.Errorf("postgres: account %d: maildrop lock lost: %w", accountID, store.ErrLocked)
+	} else if err != nil {
+		return temporary("checking maildrop lock", err)
+	}
+	return nil
+}
+
+func (l *leases) run() {
+	defer close(l.stopped)
+	tick := time.NewTicker(l.lease / 3)
+	defer tick.Stop()
+	for {
+		select {
+		case <-tick.C:
+			l.renew()
+		case <-l.quit:
+			return
+		}
+	}
+}
+
+// renew extends the leases of the node's open maildrops in one statement.
+// A lease found gone was taken over after it expired (this node stalled):
+// its maildrop can no longer write (fence would refuse anyway).
+func (l *leases) renew() {
+	l.mu.Lock()
+	owners := make([]string, 0, len(l.held))
+	for o := range l.held {
+		owners = append(owners, o)
+	}
+	l.mu.Unlock()
+	if len(owners) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), l.lease/3)
+	defer cancel()
+	rows, _ := l.s.pool.Query(ctx, `UPDATE maildrop_locks SET expires = now() + make_interval(secs => $2)
+		WHERE owner = ANY($1) AND expires > now() RETURNING owner`, owners, l.lease.Seconds())
+	renewed, err := scanStrings(rows)
+	if err != nil {
+		l.s.log.Warn("renewing maildrop locks", "err", err)
+		return
+	}
+	for _, o := range owners {
+		if !slices.Contains(renewed, o) {
+			l.s.log.Warn("maildrop lock lost", "owner", o)
+		}
+	}
+}
+
+// maildrop is an open, locked snapshot of an INBOX. Every statement it
+// runs is limited to its mailbox and to UIDs up to lastUID.
+type maildrop struct {
+	s         *Store
+	accountID int64
+	mailboxID int64
+	lastUID   int64
+	owner     string
+	msgs      []store.MaildropMessage
+
+	mu     sync.Mutex
+	closed bool
+}
+
+// OpenMaildrop locks the account's maildrop across nodes and snapshots
+// its INBOX.
+func (s *Store) OpenMaildrop(ctx context.Context, accountID int64) (store.Maildrop, error) {
+	m := &maildrop{s: s, accountID: accountID, owner: s.locks.owner()}
+	ok, err := s.locks.acquire(ctx, accountID, m.owner)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, fmt.Errorf("postgres: account %d: %w", accountID, store.ErrLocked)
+	}
+	s.locks.mu.Lock()
+	s.locks.held[m.owner] = m
+	s.locks.mu.Unlock()
+	if err := m.snapshot(ctx); err != nil {
+		m.Close()
+		return nil, err
+	}
+	return m, nil
+}
+
+func (m *maildrop) snapshot(ctx context.Context) error {
+	err := m.s.pool.QueryRow(ctx, `SELECT id FROM mailboxes WHERE account_id = $1 AND name = 'INBOX'`,
+		m.accountID).Scan(&m.mailboxID)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return notFound("account %d", m.accountID)
+	} else if err != nil {
+		return temporary("opening maildrop", err)
+	}
+	rows, _ := m.s.pool.Query(ctx, `SELECT id, uid, uidl, size, dot_lines, first_retrieved
+		FROM messages WHERE mailbox_id = $1 ORDER BY uid`, m.mailboxID)
+	var (
+		mm        store.MaildropMessage
+		retrieved *time.Time
+	)
+	_, err = pgx.ForEachRow(rows, []any{&mm.ID, &m.lastUID, &mm.UIDL, &mm.Size, &mm.DotLines, &retrieved}, func() error {
+		mm.FirstRetrieved = time.Time{}
+		if retrieved != nil {
+			mm.FirstRetrieved = *retrieved
+		}
+		m.msgs = append(m.msgs, mm)
+		return nil
+	})
+	if err != nil {
+		return temporary("opening maildrop", err)
+	}
+	return nil
+}
+
+func (m *maildrop) Messages() []store.MaildropMessage { return m.msgs }
+
+// errClosed is returned by a maildrop's methods after Close.
+var errClosed = fmt.Errorf("postgres: maildrop closed: %w", store.ErrInvalid)
+
+func (m *maildrop) isClosed() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.closed
+}
+
+// Body opens a message of the snapshot. A message removed since (by
+// another protocol) is store.ErrNotFound.
+func (m *maildrop) Body(ctx context.Context, id int64) (io.ReadCloser, error) {
+	if m.isClosed() {
+		return nil, errClosed
+	}
+	var bodyID, size int64
+	var first []byte
+	err := m.s.pool.QueryRow(ctx, `SELECT `+bodyColumns+` FROM messages m
+		WHERE m.id = $1 AND m.mailbox_id = $2 AND m.uid <= $3`, id, m.mailboxID, m.lastUID).Scan(&bodyID, &size, &first)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, notFound("message %d", id)
+	} else if err != nil {
+		return nil, temporary("opening message", err)
+	}
+	return m.s.openBody(bodyID, size, first), nil
+}
+
+// MarkRetrieved sets first_retrieved on the messages that have none,
+// fenced by the maildrop's lock.
+func (m *maildrop) MarkRetrieved(ctx context.Context, ids []int64, at time.Time) error {
+	if m.isClosed() {
+		return errClosed
+	}
+	err := m.s.withTx(ctx, "marking retrieved", func(t *tx) error {
+		if err := fence(ctx, t, m.accountID, m.owner); err != nil {
+			return err
+		}
+		if _, err := t.Exec(ctx, `UPDATE messages SET first_retrieved = $1
+			WHERE id = ANY($2) AND mailbox_id = $3 AND uid <= $4 AND first_retrieved IS NULL`,
+			at, ids, m.mailboxID, m.lastUID); err != nil {
+			return temporary("marking retrieved", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	at = micro(at)
+	marked := slices.Sorted(slices.Values(ids))
+	for i := range m.msgs {
+		if _, found := slices.BinarySearch(marked, m.msgs[i].ID); found && m.msgs[i].FirstRetrieved.IsZero() {
+			m.msgs[i].FirstRetrieved = at
+		}
+	}
+	return nil
+}
+
+// Delete removes the messages in one transaction, fenced by the
+// maildrop's lock; ids already gone are ignored.
+func (m *maildrop) Delete(ctx context.Context, ids []int64) error {
+	if m.isClosed() {
+		return errClosed
+	}
+	return m.s.withTx(ctx, "deleting messages", func(t *tx) error {
+		if err := fence(ctx, t, m.accountID, m.owner); err != nil {
+			return err
+		}
+		if _, err := lockMailbox(ctx, t, m.mailboxID); err != nil {
+			return err
+		}
+		rows, _ := t.Query(ctx, `DELETE FROM messages WHERE id = ANY($1) AND mailbox_id = $2 AND uid <= $3
+			RETURNING body_id`, ids, m.mailboxID, m.lastUID)
+		bodies, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+		if err != nil {
+			return temporary("deleting messages", err)
+		}
+		if len(bodies) > 0 {
+			t.event(store.Event{Kind: store.EventExpunge, AccountID: m.accountID, MailboxID: m.mailboxID})
+		}
+		return deleteUnreferenced(ctx, t, bodies)
+	})
+}
+
+// Close releases the maildrop lock; later calls do nothing.
+func (m *maildrop) Close() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if !m.closed {
+		m.closed = true
+		m.s.locks.mu.Lock()
+		delete(m.s.locks.held, m.owner)
+		m.s.locks.mu.Unlock()
+		m.s.locks.release(m.accountID, m.owner)
+	}
+	return nil
+}
+
+// Expire deletes messages first retrieved before retrievedBefore, of one
+// account or of all (accountID 0). Each account is expired in its own
+// transaction under its maildrop lock, taken like a POP3 session's: an
+// account whose maildrop is open on any node is skipped until the next
+// run.
+func (s *Store) Expire(ctx context.Context, accountID int64, retrievedBefore time.Time) (int, error) {
+	rows, _ := s.pool.Query(ctx, `SELECT DISTINCT account_id FROM messages
+		WHERE first_retrieved < $1 AND ($2 = 0 OR account_id = $2)`, retrievedBefore, accountID)
+	accounts, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		return 0, temporary("expiring", err)
+	}
+	total := 0
+	for _, id := range accounts {
+		n, err := s.expireAccount(ctx, id, retrievedBefore)
+		if err != nil {
+			return total, err
+		}
+		total += n
+	}
+	return total, nil
+}
+
+func (s *Store) expireAccount(ctx context.Context, accountID int64, before time.Time) (int, error) {
+	owner := s.locks.owner()
+	ok, err := s.locks.acquire(ctx, accountID, owner)
+	if errors.Is(err, store.ErrNotFound) {
+		return 0, nil // deleted meanwhile
+	} else if err != nil || !ok {
+		return 0, err
+	}
+	defer s.locks.release(accountID, owner)
+	n := 0
+	err = s.withTx(ctx, "expiring", func(t *tx) error {
+		if err := fence(ctx, t, accountID, owner); err != nil {
+			return err
+		}
+		rows, _ := t.Query(ctx, `DELETE FROM messages WHERE account_id = $1 AND first_retrieved < $2
+			RETURNING body_id`, accountID, before)
+		bodies, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+		if err != nil {
+			return temporary("expiring", err)
+		}
+		n = len(bodies)
+		if n > 0 {
+			t.event(store.Event{Kind: store.EventExpunge, AccountID: accountID})
+		}
+		return deleteUnreferenced(ctx, t, bodies)
+	})
+	return n, err
+}

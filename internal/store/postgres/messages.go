@@ -1,0 +1,188 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/pochta-mail/pochta/internal/store"
+)
+
+// ListMessages returns the messages q selects, in UID order. With
+// q.Bodies the same query brings each body's first chunk, which for most
+// mail is the whole body.
+func (s *Store) ListMessages(ctx context.Context, mailboxID int64, q store.MessageQuery) ([]store.Message, error) {
+	cols := `m.id, m.uid, m.size, m.internal_date, m.flags, m.modseq`
+	if q.Summary {
+		cols += `, m.summary`
+	}
+	if q.Bodies {
+		cols += `, ` + bodyColumns
+	}
+	maxUID := int64(q.MaxUID)
+	if q.MaxUID == 0 {
+		maxUID = 1<<32 - 1
+	}
+	query := `SELECT ` + cols + ` FROM messages m WHERE m.mailbox_id = $1 AND m.uid BETWEEN $2 AND $3`
+	args := []any{mailboxID, q.MinUID, maxUID}
+	if q.SinceModSeq > 0 {
+		query += ` AND m.modseq > $4`
+		args = append(args, int64(q.SinceModSeq))
+	}
+	query += ` ORDER BY m.uid`
+	if q.Limit > 0 {
+		query += fmt.Sprintf(` LIMIT %d`, q.Limit)
+	}
+	rows, err := s.pool.Query(ctx, query, args...)
+	if err != nil {
+		return nil, temporary("listing messages", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.Message, error) {
+		var m store.Message
+		var flags string
+		dest := []any{&m.ID, &m.UID, &m.Size, &m.InternalDate, &flags, &m.ModSeq}
+		if q.Summary {
+			dest = append(dest, &m.Summary)
+		}
+		var bodyID, size int64
+		var first []byte
+		if q.Bodies {
+			dest = append(dest, &bodyID, &size, &first)
+		}
+		if err := r.Scan(dest...); err != nil {
+			return m, err
+		}
+		m.Flags = store.ParseFlags(flags)
+		if q.Bodies {
+			m.Open = func() (io.ReadCloser, error) { return s.openBody(bodyID, size, first), nil }
+		}
+		return m, nil
+	})
+	if err != nil {
+		return nil, temporary("listing messages", err)
+	}
+	return out, nil
+}
+
+// ListUIDs returns every UID of a mailbox, ascending.
+func (s *Store) ListUIDs(ctx context.Context, mailboxID int64) ([]uint32, error) {
+	rows, _ := s.pool.Query(ctx, `SELECT uid FROM messages WHERE mailbox_id = $1 ORDER BY uid`, mailboxID)
+	out, err := pgx.CollectRows(rows, pgx.RowTo[uint32])
+	if err != nil {
+		return nil, temporary("listing UIDs", err)
+	}
+	return out, nil
+}
+
+// OpenMessage opens a message body by UID.
+func (s *Store) OpenMessage(ctx context.Context, mailboxID int64, uid uint32) (io.ReadCloser, error) {
+	var bodyID, size int64
+	var first []byte
+	err := s.pool.QueryRow(ctx, `SELECT `+bodyColumns+` FROM messages m WHERE m.mailbox_id = $1 AND m.uid = $2`,
+		mailboxID, uid).Scan(&bodyID, &size, &first)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, notFound("message UID %d", uid)
+	} else if err != nil {
+		return nil, temporary("opening message", err)
+	}
+	return s.openBody(bodyID, size, first), nil
+}
+
+// SetSummaries stores parsed-message caches in one statement.
+func (s *Store) SetSummaries(ctx context.Context, updates []store.SummaryUpdate) error {
+	if len(updates) == 0 {
+		return nil
+	}
+	ids := make([]int64, len(updates))
+	sums := make([][]byte, len(updates))
+	for i, u := range updates {
+		ids[i], sums[i] = u.MessageID, u.Summary
+	}
+	if _, err := s.pool.Exec(ctx, `UPDATE messages m SET summary = u.summary
+		FROM unnest($1::bigint[], $2::bytea[]) AS u(id, summary) WHERE m.id = u.id`, ids, sums); err != nil {
+		return temporary("caching summaries", err)
+	}
+	return nil
+}
+
+// lockMailbox takes the mailbox's row lock for the rest of t: every
+// change of a mailbox's messages takes it first, so changes of one
+// mailbox commit in the order of the mod-sequences (and UIDs) they were
+// given.
+func lockMailbox(ctx context.Context, t *tx, mailboxID int64) (store.Mailbox, error) {
+	return mailboxWhere(ctx, t, fmt.Sprint(mailboxID), `id = $1 FOR UPDATE`, mailboxID)
+}
+
+// bumpModSeq advances a mailbox's mod-sequence and returns the new value.
+func bumpModSeq(ctx context.Context, t *tx, mailboxID int64) (uint64, error) {
+	var n uint64
+	if err := t.QueryRow(ctx, `UPDATE mailboxes SET modseq = modseq + 1 WHERE id = $1 RETURNING modseq`,
+		mailboxID).Scan(&n); err != nil {
+		return 0, temporary("updating mailbox", err)
+	}
+	return n, nil
+}
+
+// UpdateFlags changes flags and stamps changed messages with a new
+// mod-sequence; a no-op changes nothing and wakes no watcher.
+func (s *Store) UpdateFlags(ctx context.Context, mailboxID int64, uids []uint32, op store.FlagOp, flags []string) ([]store.Message, error) {
+	given := store.ParseFlags(store.FormatFlags(flags))
+	var changed []store.Message
+	err := s.withTx(ctx, "updating flags", func(t *tx) error {
+		changed = nil
+		mb, err := lockMailbox(ctx, t, mailboxID)
+		if err != nil {
+			return err
+		}
+		var modseq uint64
+		for _, r := range store.UIDRanges(uids) {
+			rows, _ := t.Query(ctx, `SELECT id, uid, size, internal_date, flags, modseq FROM messages
+				WHERE mailbox_id = $1 AND uid BETWEEN $2 AND $3 ORDER BY uid`, mailboxID, r.Lo, r.Hi)
+			msgs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.Message, error) {
+				var m store.Message
+				var flags string
+				err := r.Scan(&m.ID, &m.UID, &m.Size, &m.InternalDate, &flags, &m.ModSeq)
+				m.Flags = store.ParseFlags(flags)
+				return m, err
+			})
+			if err != nil {
+				return temporary("updating flags", err)
+			}
+			var ids []int64
+			var next []string
+			for _, m := range msgs {
+				n := store.ApplyFlags(m.Flags, op, given)
+				if n == strings.Join(m.Flags, " ") {
+					continue
+				}
+				if modseq == 0 {
+					if modseq, err = bumpModSeq(ctx, t, mailboxID); err != nil {
+						return err
+					}
+				}
+				ids, next = append(ids, m.ID), append(next, n)
+				m.Flags, m.ModSeq = store.ParseFlags(n), modseq
+				changed = append(changed, m)
+			}
+			if len(ids) == 0 {
+				continue
+			}
+			if _, err := t.Exec(ctx, `UPDATE messages m SET flags = u.flags, modseq = $3
+				FROM unnest($1::bigint[], $2::text[]) AS u(id, flags) WHERE m.id = u.id`, ids, next, int64(modseq)); err != nil {
+				return temporary("updating flags", err)
+			}
+		}
+		if len(changed) > 0 {
+			t.event(store.Event{Kind: store.EventFlags, AccountID: mb.AccountID, MailboxID: mailboxID})
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return changed, nil
+}

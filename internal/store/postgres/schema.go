@@ -1,0 +1,209 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// migrations are applied in order, each in its own transaction, and
+// recorded in schema_version. Never edit a released migration: append a
+// new one. The SQL is written for PostgreSQL, not shared with the SQLite
+// engine: the same rules, each in its own database's words.
+var migrations = []string{
+	// 1: everything the store contract had when the engine was written.
+	// Times are timestamptz (microseconds, like the SQLite engine's
+	// integers). Bodies are shared by the messages and queue entries that
+	// reference them and stored in chunks (see bodies.go). Triggers keep
+	// the mailbox mod-sequence and the account's used octets in step with
+	// every insert and delete, whatever code path makes them.
+	`
+CREATE TABLE domains (
+	id      bigserial PRIMARY KEY,
+	name    text NOT NULL UNIQUE, -- lower-case
+	created timestamptz NOT NULL
+);
+CREATE TABLE accounts (
+	id            bigserial PRIMARY KEY,
+	domain_id     bigint NOT NULL REFERENCES domains(id),
+	address       text NOT NULL UNIQUE, -- lower-case user@domain
+	password_hash text NOT NULL,        -- credentials are opaque to the store
+	scram_sha256  text NOT NULL,
+	legacy_secret text NOT NULL,
+	created       timestamptz NOT NULL,
+	quota         bigint NOT NULL DEFAULT 0, -- octets, 0 = none
+	used          bigint NOT NULL DEFAULT 0, -- kept by trigger
+	last_login    timestamptz
+);
+CREATE INDEX accounts_domain ON accounts(domain_id);
+-- The last UIDVALIDITY handed out: new ones are the clock's seconds but
+-- always above it, so a mailbox re-created at once gets a new one.
+CREATE TABLE uidvalidity_seq (last bigint NOT NULL);
+INSERT INTO uidvalidity_seq VALUES (0);
+CREATE TABLE mailboxes (
+	id          bigserial PRIMARY KEY,
+	account_id  bigint NOT NULL REFERENCES accounts(id),
+	name        text NOT NULL,
+	uidvalidity bigint NOT NULL,
+	uidnext     bigint NOT NULL DEFAULT 1, -- UIDs are never reused
+	special_use text NOT NULL DEFAULT '',
+	modseq      bigint NOT NULL DEFAULT 1,
+	recent_uid  bigint NOT NULL DEFAULT 0,
+	UNIQUE (account_id, name)
+);
+CREATE TABLE subscriptions (
+	account_id bigint NOT NULL REFERENCES accounts(id),
+	name       text NOT NULL,
+	PRIMARY KEY (account_id, name)
+);
+-- A body is written once and never changed; it goes when the last
+-- message or queue entry referencing it goes.
+CREATE TABLE bodies (
+	id        bigserial PRIMARY KEY,
+	size      bigint NOT NULL,
+	dot_lines boolean NOT NULL,
+	created   timestamptz NOT NULL DEFAULT now()
+);
+CREATE TABLE body_chunks (
+	body_id bigint NOT NULL REFERENCES bodies(id) ON DELETE CASCADE,
+	seq     integer NOT NULL, -- chunk n holds octets [n*chunkSize, (n+1)*chunkSize)
+	data    bytea NOT NULL,
+	PRIMARY KEY (body_id, seq)
+);
+-- Mail compresses, but pglz costs more CPU on every read than it saves
+-- in I/O here; TOAST still stores the value out of line.
+ALTER TABLE body_chunks ALTER COLUMN data SET STORAGE EXTERNAL;
+CREATE TABLE messages (
+	id              bigserial PRIMARY KEY, -- never reused
+	mailbox_id      bigint NOT NULL REFERENCES mailboxes(id),
+	account_id      bigint NOT NULL REFERENCES accounts(id),
+	uid             bigint NOT NULL,
+	uidl            text NOT NULL,
+	body_id         bigint NOT NULL REFERENCES bodies(id),
+	size            bigint NOT NULL,
+	dot_lines       boolean NOT NULL,
+	internal_date   timestamptz NOT NULL,
+	flags           text NOT NULL DEFAULT '', -- store.FormatFlags
+	modseq          bigint NOT NULL DEFAULT 0,
+	summary         bytea,
+	first_retrieved timestamptz,
+	import_key      text,
+	UNIQUE (mailbox_id, uid)
+);
+CREATE UNIQUE INDEX messages_uidl ON messages(account_id, uidl);
+CREATE INDEX messages_body ON messages(body_id);
+CREATE INDEX messages_retrieved ON messages(first_retrieved) WHERE first_retrieved IS NOT NULL;
+CREATE INDEX messages_modseq ON messages(mailbox_id, modseq) WHERE modseq > 0;
+CREATE UNIQUE INDEX messages_import_key ON messages(mailbox_id, import_key) WHERE import_key IS NOT NULL;
+CREATE FUNCTION messages_added() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+	UPDATE mailboxes SET modseq = modseq + 1 WHERE id = NEW.mailbox_id;
+	UPDATE accounts SET used = used + NEW.size WHERE id = NEW.account_id;
+	RETURN NULL;
+END $$;
+CREATE FUNCTION messages_removed() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+	UPDATE mailboxes SET modseq = modseq + 1 WHERE id = OLD.mailbox_id;
+	UPDATE accounts SET used = used - OLD.size WHERE id = OLD.account_id;
+	RETURN NULL;
+END $$;
+CREATE TRIGGER messages_added AFTER INSERT ON messages FOR EACH ROW EXECUTE FUNCTION messages_added();
+CREATE TRIGGER messages_removed AFTER DELETE ON messages FOR EACH ROW EXECUTE FUNCTION messages_removed();
+CREATE TABLE aliases (
+	domain_id bigint NOT NULL REFERENCES domains(id),
+	address   text NOT NULL, -- lower-case user@domain, or @domain for a catch-all
+	target    text NOT NULL,
+	PRIMARY KEY (address, target)
+);
+CREATE INDEX aliases_domain ON aliases(domain_id);
+CREATE TABLE queue (
+	id          bigserial PRIMARY KEY,
+	sender      text NOT NULL,
+	body_id     bigint NOT NULL REFERENCES bodies(id),
+	size        bigint NOT NULL,
+	dsn_ret     text NOT NULL DEFAULT '',
+	dsn_envid   text NOT NULL DEFAULT '',
+	smtputf8    boolean NOT NULL DEFAULT false,
+	skip        bigint NOT NULL DEFAULT 0, -- Envelope.LocalPrefix
+	created     timestamptz NOT NULL,
+	next_try    timestamptz NOT NULL,
+	attempts    integer NOT NULL DEFAULT 0,
+	lease_until timestamptz NOT NULL DEFAULT '-infinity',
+	last_error  text NOT NULL DEFAULT ''
+);
+CREATE INDEX queue_body ON queue(body_id);
+CREATE INDEX queue_due ON queue(next_try);
+CREATE TABLE queue_recipients (
+	queue_id bigint NOT NULL REFERENCES queue(id) ON DELETE CASCADE,
+	seq      integer NOT NULL, -- the envelope's order
+	address  text NOT NULL,
+	notify   text NOT NULL DEFAULT '',
+	orcpt    text NOT NULL DEFAULT '',
+	status   text NOT NULL DEFAULT '',
+	reply    text NOT NULL DEFAULT '',
+	PRIMARY KEY (queue_id, address)
+);
+-- POP3 maildrop locks across nodes: a lease its node renews (maildrop.go).
+CREATE TABLE maildrop_locks (
+	account_id bigint PRIMARY KEY REFERENCES accounts(id) ON DELETE CASCADE,
+	owner      text NOT NULL,
+	expires    timestamptz NOT NULL
+);
+CREATE TABLE sieve_scripts (
+	account_id bigint NOT NULL REFERENCES accounts(id),
+	name       text NOT NULL,
+	source     text NOT NULL,
+	active     boolean NOT NULL DEFAULT false,
+	updated    timestamptz NOT NULL,
+	PRIMARY KEY (account_id, name)
+);
+CREATE UNIQUE INDEX sieve_scripts_active ON sieve_scripts(account_id) WHERE active;
+CREATE TABLE vacation_replies (
+	account_id bigint NOT NULL REFERENCES accounts(id),
+	key        text NOT NULL,
+	until      timestamptz NOT NULL,
+	PRIMARY KEY (account_id, key)
+);
+`,
+}
+
+// migrate brings the schema up to date. Nodes starting together are safe:
+// each migration's transaction first takes a transaction-scoped advisory
+// lock for the schema, then re-reads the version.
+func migrate(ctx context.Context, pool *pgxpool.Pool) error {
+	for i, m := range migrations {
+		version := i + 1
+		err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+			if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext('pochta migrate ' || current_schema()))`); err != nil {
+				return err
+			}
+			if _, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_version (
+				version integer PRIMARY KEY, applied timestamptz NOT NULL DEFAULT now())`); err != nil {
+				return err
+			}
+			var newest int
+			if err := tx.QueryRow(ctx, `SELECT coalesce(max(version), 0) FROM schema_version`).Scan(&newest); err != nil {
+				return err
+			}
+			if newest > len(migrations) {
+				// A newer Pochta migrated this database: refuse rather
+				// than write rows an older schema does not describe.
+				return fmt.Errorf("database schema version %d is newer than this program's %d", newest, len(migrations))
+			}
+			if newest >= version {
+				return nil
+			}
+			if _, err := tx.Exec(ctx, m); err != nil {
+				return err
+			}
+			_, err := tx.Exec(ctx, `INSERT INTO schema_version (version) VALUES ($1)`, version)
+			return err
+		})
+		if err != nil {
+			return temporary(fmt.Sprintf("applying migration %d", version), err)
+		}
+	}
+	return nil
+}
