@@ -21,6 +21,8 @@ type newRow struct {
 	summary  []byte
 	uidl     string // "" = generated (store.UIDL)
 	key      *string
+	emailID  *int64    // the original's, for a copy; nil: the row's own id
+	saved    time.Time // save_date
 }
 
 // reserveUIDs advances the mailbox's UIDNEXT by n and returns the first
@@ -51,9 +53,11 @@ func insertRow(ctx context.Context, t *tx, mb store.Mailbox, uid uint32, r newRo
 	}
 	for variant := 1; ; variant++ {
 		tag, err := t.Exec(ctx, `INSERT INTO messages
-			(mailbox_id, account_id, uid, uidl, body_id, size, dot_lines, internal_date, flags, summary, import_key)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT DO NOTHING`,
-			mb.ID, mb.AccountID, uid, uidl, r.bodyID, r.size, r.dotLines, r.date, r.flags, r.summary, r.key)
+			(mailbox_id, account_id, uid, uidl, body_id, size, dot_lines, internal_date, flags, summary, import_key,
+			email_id, save_date)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) ON CONFLICT DO NOTHING`,
+			mb.ID, mb.AccountID, uid, uidl, r.bodyID, r.size, r.dotLines, r.date, r.flags, r.summary, r.key,
+			r.emailID, nullTime(r.saved))
 		switch {
 		case isForeignKeyViolation(err):
 			return "", notFound("account %d", mb.AccountID)
@@ -118,12 +122,18 @@ func (s *Store) copyMessages(ctx context.Context, mailboxID int64, uids []uint32
 		}
 		var srcs []source
 		var size int64
+		saved := s.now()
 		for _, r := range store.UIDRanges(uids) {
-			rows, _ := t.Query(ctx, `SELECT id, uid, body_id, size, dot_lines, internal_date, flags, summary
-				FROM messages WHERE mailbox_id = $1 AND uid BETWEEN $2 AND $3 ORDER BY uid`, mailboxID, r.Lo, r.Hi)
+			rows, _ := t.Query(ctx, `SELECT id, uid, body_id, size, dot_lines, internal_date, flags, summary,
+				coalesce(email_id, id) FROM messages WHERE mailbox_id = $1 AND uid BETWEEN $2 AND $3 ORDER BY uid`,
+				mailboxID, r.Lo, r.Hi)
 			var m source
+			var emailID int64
 			_, err := pgx.ForEachRow(rows, []any{&m.id, &m.uid, &m.row.bodyID, &m.row.size, &m.row.dotLines, &m.row.date,
-				&m.row.flags, &m.row.summary}, func() error {
+				&m.row.flags, &m.row.summary, &emailID}, func() error {
+				m.row.emailID = new(int64)
+				*m.row.emailID = emailID
+				m.row.saved = saved
 				srcs = append(srcs, m)
 				size += m.row.size
 				m.row.summary = nil
@@ -212,47 +222,74 @@ func (s *Store) Expunge(ctx context.Context, mailboxID int64, uids []uint32) ([]
 	return gone, nil
 }
 
-// Append stores a client's message: body and row in one transaction.
+// Append stores a client's message (see AppendMessages).
 func (s *Store) Append(ctx context.Context, mailboxID int64, m store.AppendMessage) (uint32, uint32, error) {
-	if err := ctx.Err(); err != nil {
+	validity, uids, err := s.AppendMessages(ctx, mailboxID, []store.AppendMessage{m})
+	if err != nil {
 		return 0, 0, err
 	}
-	date := m.InternalDate
-	if date.IsZero() {
-		date = s.now()
+	return validity, uids[0], nil
+}
+
+// AppendMessages stores client messages in one transaction: the bodies
+// streamed into their chunks first, then, under the mailbox's lock, every
+// row with consecutive UIDs. Any error rolls everything back.
+func (s *Store) AppendMessages(ctx context.Context, mailboxID int64, ms []store.AppendMessage) (uint32, []uint32, error) {
+	if len(ms) == 0 {
+		return 0, nil, fmt.Errorf("postgres: append of no message: %w", store.ErrInvalid)
 	}
-	var validity, uid uint32
+	if err := ctx.Err(); err != nil {
+		return 0, nil, err
+	}
+	now := s.now()
+	var validity uint32
+	uids := make([]uint32, len(ms))
 	err := s.runTx(ctx, "appending", func(t *tx) error {
-		body, err := s.writeBody(ctx, t, m.Body, m.Binary)
-		if err != nil {
-			return err
+		bodies := make([]storedBody, len(ms))
+		var total int64
+		for i, m := range ms {
+			b, err := s.writeBody(ctx, t, m.Body, m.Binary)
+			if err != nil {
+				return err
+			}
+			bodies[i] = b
+			total += b.Size
 		}
-		// The body is written: from here on, a deadlock is retried under
-		// a savepoint without reading the client's body again.
+		// The bodies are written: from here on, a deadlock is retried
+		// under a savepoint without reading the client's bodies again.
 		return retrySavepoint(ctx, t, func() error {
 			mb, err := lockMailbox(ctx, t, mailboxID)
 			if err != nil {
 				return err
 			}
-			if err := fitsQuota(ctx, t, mb.AccountID, body.Size); err != nil {
+			if err := fitsQuota(ctx, t, mb.AccountID, total); err != nil {
 				return err
 			}
-			if uid, validity, err = reserveUIDs(ctx, t, mailboxID, 1); err != nil {
+			first, v, err := reserveUIDs(ctx, t, mailboxID, len(ms))
+			if err != nil {
 				return err
 			}
-			mb.UIDValidity = validity
-			if _, err := insertRow(ctx, t, mb, uid, newRow{bodyID: body.id, size: body.Size, dotLines: body.DotLines,
-				date: date, flags: store.FormatFlags(m.Flags)}, false); err != nil {
-				return err
+			validity, mb.UIDValidity = v, v
+			for i, m := range ms {
+				date := m.InternalDate
+				if date.IsZero() {
+					date = now
+				}
+				uids[i] = first + uint32(i)
+				b := bodies[i]
+				if _, err := insertRow(ctx, t, mb, uids[i], newRow{bodyID: b.id, size: b.Size, dotLines: b.DotLines,
+					date: date, flags: store.FormatFlags(m.Flags), saved: now}, false); err != nil {
+					return err
+				}
 			}
 			t.event(store.Event{Kind: store.EventNew, AccountID: mb.AccountID, MailboxID: mailboxID})
 			return nil
 		})
 	})
 	if err != nil {
-		return 0, 0, err
+		return 0, nil, err
 	}
-	return validity, uid, nil
+	return validity, uids, nil
 }
 
 // retrySavepoint runs fn under a savepoint, again when PostgreSQL picked

@@ -26,9 +26,10 @@ func (s *Store) Deliver(ctx context.Context, d store.Delivery) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	now := s.now()
 	date := d.InternalDate
 	if date.IsZero() {
-		date = s.now()
+		date = now
 	}
 	// Recipients in account order: every delivery locks rows in the same
 	// order, so two deliveries to the same accounts do not deadlock.
@@ -39,13 +40,23 @@ func (s *Store) Deliver(ctx context.Context, d store.Delivery) error {
 	// commit cancelled half-way would leave that unknown.
 	tctx := context.WithoutCancel(ctx)
 	return s.runTx(tctx, "delivering", func(t *tx) error {
+		if f := d.Fetched; f != nil {
+			// First, so a message fetched before costs no work.
+			_, err := t.Exec(tctx, `INSERT INTO fetch_seen (source_id, scope, id, fingerprint) VALUES ($1, $2, $3, $4)`,
+				f.SourceID, f.Scope, f.ID, f.Fingerprint)
+			if isForeignKeyViolation(err) {
+				return notFound("fetch source %d", f.SourceID)
+			} else if err != nil {
+				return dbError("recording fetched message", err)
+			}
+		}
 		body, err := s.writeBody(tctx, t, d.Body, false)
 		if err != nil {
 			return err
 		}
 		return retrySavepoint(tctx, t, func() error {
 			for _, r := range rcpts {
-				if err := s.deliverOne(tctx, t, r, body, date); err != nil {
+				if err := s.deliverOne(tctx, t, r, body, date, now); err != nil {
 					return err
 				}
 			}
@@ -58,7 +69,7 @@ func (s *Store) Deliver(ctx context.Context, d store.Delivery) error {
 }
 
 // deliverOne adds the message row of one recipient.
-func (s *Store) deliverOne(ctx context.Context, t *tx, r store.Recipient, body storedBody, date time.Time) error {
+func (s *Store) deliverOne(ctx context.Context, t *tx, r store.Recipient, body storedBody, date, now time.Time) error {
 	mb, uid, err := s.targetUID(ctx, t, r)
 	if err != nil {
 		return err
@@ -67,7 +78,7 @@ func (s *Store) deliverOne(ctx context.Context, t *tx, r store.Recipient, body s
 		return err
 	}
 	_, err = insertRow(ctx, t, mb, uid, newRow{bodyID: body.id, size: body.Size, dotLines: body.DotLines,
-		date: date, flags: store.FormatFlags(r.Flags), uidl: r.UIDL}, false)
+		date: date, flags: store.FormatFlags(r.Flags), uidl: r.UIDL, saved: now}, false)
 	if err != nil {
 		return err
 	}

@@ -181,6 +181,7 @@ func (s *Store) DeleteAccount(ctx context.Context, address string) error {
 			`DELETE FROM sieve_scripts WHERE account_id = $1`,
 			`DELETE FROM vacation_replies WHERE account_id = $1`,
 			`DELETE FROM maildrop_locks WHERE account_id = $1`,
+			`DELETE FROM fetch_sources WHERE account_id = $1`,
 			`DELETE FROM accounts WHERE id = $1`,
 		} {
 			if _, err := t.Exec(ctx, q, id); err != nil {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -16,7 +17,7 @@ import (
 // q.Bodies the same query brings each body's first chunk, which for most
 // mail is the whole body.
 func (s *Store) ListMessages(ctx context.Context, mailboxID int64, q store.MessageQuery) ([]store.Message, error) {
-	cols := `m.id, m.uid, m.size, m.internal_date, m.flags, m.modseq`
+	cols := `m.id, m.uid, m.size, m.internal_date, m.flags, m.modseq, coalesce(m.email_id, m.id), m.save_date`
 	if q.Summary {
 		cols += `, m.summary`
 	}
@@ -44,7 +45,8 @@ func (s *Store) ListMessages(ctx context.Context, mailboxID int64, q store.Messa
 	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.Message, error) {
 		var m store.Message
 		var flags string
-		dest := []any{&m.ID, &m.UID, &m.Size, &m.InternalDate, &flags, &m.ModSeq}
+		var saved *time.Time
+		dest := []any{&m.ID, &m.UID, &m.Size, &m.InternalDate, &flags, &m.ModSeq, &m.EmailID, &saved}
 		if q.Summary {
 			dest = append(dest, &m.Summary)
 		}
@@ -57,6 +59,9 @@ func (s *Store) ListMessages(ctx context.Context, mailboxID int64, q store.Messa
 			return m, err
 		}
 		m.Flags = store.ParseFlags(flags)
+		if saved != nil {
+			m.SaveDate = *saved
+		}
 		if q.Bodies {
 			m.Open = func() (io.ReadCloser, error) { return s.openBody(bodyID, size, first), nil }
 		}
@@ -140,13 +145,17 @@ func (s *Store) UpdateFlags(ctx context.Context, mailboxID int64, uids []uint32,
 		}
 		var modseq uint64
 		for _, r := range store.UIDRanges(uids) {
-			rows, _ := t.Query(ctx, `SELECT id, uid, size, internal_date, flags, modseq FROM messages
-				WHERE mailbox_id = $1 AND uid BETWEEN $2 AND $3 ORDER BY uid`, mailboxID, r.Lo, r.Hi)
+			rows, _ := t.Query(ctx, `SELECT id, uid, size, internal_date, flags, modseq, coalesce(email_id, id), save_date
+				FROM messages WHERE mailbox_id = $1 AND uid BETWEEN $2 AND $3 ORDER BY uid`, mailboxID, r.Lo, r.Hi)
 			msgs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.Message, error) {
 				var m store.Message
 				var flags string
-				err := r.Scan(&m.ID, &m.UID, &m.Size, &m.InternalDate, &flags, &m.ModSeq)
+				var saved *time.Time
+				err := r.Scan(&m.ID, &m.UID, &m.Size, &m.InternalDate, &flags, &m.ModSeq, &m.EmailID, &saved)
 				m.Flags = store.ParseFlags(flags)
+				if saved != nil {
+					m.SaveDate = *saved
+				}
 				return m, err
 			})
 			if err != nil {

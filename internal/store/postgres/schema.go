@@ -90,6 +90,8 @@ CREATE TABLE messages (
 	summary         bytea,
 	first_retrieved timestamptz,
 	import_key      text,
+	email_id        bigint,      -- RFC 8474 EMAILID: the original's id for a copy, NULL = id
+	save_date       timestamptz, -- RFC 8514 SAVEDATE
 	UNIQUE (mailbox_id, uid)
 );
 CREATE UNIQUE INDEX messages_uidl ON messages(account_id, uidl);
@@ -158,6 +160,29 @@ CREATE TABLE sieve_scripts (
 	active     boolean NOT NULL DEFAULT false,
 	updated    timestamptz NOT NULL,
 	PRIMARY KEY (account_id, name)
+);
+-- The fetcher's remote accounts and the ids each has brought in; a
+-- delivery records its id in its own transaction (store.FetchMark).
+CREATE TABLE fetch_sources (
+	id           bigserial PRIMARY KEY,
+	account_id   bigint NOT NULL REFERENCES accounts(id),
+	url          text NOT NULL,
+	password     text NOT NULL,
+	delete_after boolean NOT NULL DEFAULT false,
+	interval     bigint NOT NULL DEFAULT 0, -- seconds, 0 = the fetcher's default
+	created      timestamptz NOT NULL,
+	last_run     timestamptz,
+	last_error   text NOT NULL DEFAULT '',
+	fetched      bigint NOT NULL DEFAULT 0,
+	failures     integer NOT NULL DEFAULT 0
+);
+CREATE INDEX fetch_sources_account ON fetch_sources(account_id);
+CREATE TABLE fetch_seen (
+	source_id   bigint NOT NULL REFERENCES fetch_sources(id) ON DELETE CASCADE,
+	scope       text NOT NULL,
+	id          text NOT NULL,
+	fingerprint text NOT NULL DEFAULT '',
+	PRIMARY KEY (source_id, scope, id)
 );
 CREATE UNIQUE INDEX sieve_scripts_active ON sieve_scripts(account_id) WHERE active;
 CREATE TABLE vacation_replies (
