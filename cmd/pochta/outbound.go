@@ -109,9 +109,11 @@ func newQueueWorker(cfg *config.Config, st store.Store, dns resolver.Resolver, l
 		}
 	}
 	if q.MTASTS {
-		w.MTASTS = &mtasts.Fetcher{Resolver: dns, RootCAs: w.RootCAs, Logger: log}
+		fetcher := &mtasts.Fetcher{Resolver: dns, RootCAs: w.RootCAs, Logger: log}
+		w.MTASTS = fetcher
 		if q.TLSReports {
 			w.TLSReports = &tlsrpt.Recorder{}
+			fetcher.FetchFailed = w.TLSReports.FetchFailed
 		}
 	}
 	return w, nil

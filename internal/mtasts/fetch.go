@@ -43,6 +43,12 @@ type Fetcher struct {
 	Port   int
 	Logger *slog.Logger
 	Now    func() time.Time
+	// FetchFailed, when set, is told of every failed policy fetch (the
+	// TXT record announced a policy that could not be had): the cached
+	// policy still applied (nil when none) and the error, which wraps
+	// ErrInvalidPolicy when the file was fetched but is not a policy.
+	// TLS reporting (RFC 8460) counts these.
+	FetchFailed func(domain string, cached *Policy, err error)
 
 	mu    sync.Mutex
 	cache map[string]*entry
@@ -101,10 +107,14 @@ func (f *Fetcher) Policy(ctx context.Context, domain string) *Policy {
 	p, err := f.fetch(ctx, domain)
 	if err != nil {
 		f.log().Info("mta-sts: policy fetch failed", "domain", domain, "err", err)
+		var keep *Policy
 		if cached != nil {
-			return active(cached.policy)
+			keep = active(cached.policy)
 		}
-		return nil
+		if f.FetchFailed != nil && ctx.Err() == nil {
+			f.FetchFailed(domain, keep, err)
+		}
+		return keep
 	}
 	f.store(domain, &entry{policy: p, id: id, expires: now.Add(p.MaxAge), fetched: now, txtCheck: now})
 	return active(p)
@@ -259,5 +269,12 @@ func (f *Fetcher) fetch(ctx context.Context, domain string) (Policy, error) {
 	if err != nil {
 		return Policy{}, err
 	}
-	return Parse(string(body))
+	p, err := Parse(string(body))
+	if err != nil {
+		return Policy{}, fmt.Errorf("%w: %w", ErrInvalidPolicy, err)
+	}
+	return p, nil
 }
+
+// ErrInvalidPolicy: the policy file was fetched but does not parse.
+var ErrInvalidPolicy = errors.New("mta-sts: invalid policy")

@@ -3,6 +3,7 @@ package mtasts
 import (
 	"context"
 	"crypto/x509"
+	"errors"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -160,5 +161,46 @@ func TestNoPolicy(t *testing.T) {
 	f.RootCAs = x509.NewCertPool()
 	if pol := f.Policy(ctx, "remote.test"); pol != nil {
 		t.Errorf("untrusted policy host: got %+v", pol)
+	}
+}
+
+// FetchFailed hears of every failed fetch, with the error kinds TLS
+// reporting tells apart: a server error, an invalid file (wrapping
+// ErrInvalidPolicy), a certificate that does not verify.
+func TestFetchFailedHook(t *testing.T) {
+	ctx := context.Background()
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	txt := [3]string{"_mta-sts.remote.test", "TXT", `"v=STSv1; id=1"`}
+	for _, tc := range []struct {
+		name    string
+		handler http.HandlerFunc
+		trusted bool
+		check   func(error) bool
+	}{
+		{"404", http.NotFound, true, func(err error) bool { return !errors.Is(err, ErrInvalidPolicy) }},
+		{"not a policy", serveText("hello"), true, func(err error) bool { return errors.Is(err, ErrInvalidPolicy) }},
+		{"untrusted certificate", serveText(enforcePolicy), false, func(err error) bool {
+			var ua x509.UnknownAuthorityError
+			return errors.As(err, &ua)
+		}},
+	} {
+		p := newPolicyServer(t, tc.handler)
+		f := fetcher(p, zone(t, txt), &now)
+		if !tc.trusted {
+			f.RootCAs = x509.NewCertPool()
+		}
+		var got []error
+		f.FetchFailed = func(domain string, cached *Policy, err error) {
+			if domain != "remote.test" || cached != nil {
+				t.Errorf("%s: hook(%q, %+v)", tc.name, domain, cached)
+			}
+			got = append(got, err)
+		}
+		if pol := f.Policy(ctx, "remote.test"); pol != nil {
+			t.Errorf("%s: policy %+v", tc.name, pol)
+		}
+		if len(got) != 1 || !tc.check(got[0]) {
+			t.Errorf("%s: hook called with %v", tc.name, got)
+		}
 	}
 }

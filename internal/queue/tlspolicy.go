@@ -88,7 +88,7 @@ func (w *Worker) stsHops(ctx context.Context, domain string, hops []Hop) ([]Hop,
 	}
 	if len(ok) == 0 {
 		if w.TLSReports != nil && len(hops) > 0 {
-			w.TLSReports.Fail(w.now(), stsReportPolicy(domain, p), tlsrpt.Failure{ResultType: tlsrpt.ResultValidationFailure,
+			w.TLSReports.Fail(w.now(), tlsrpt.STSPolicy(domain, p), tlsrpt.Failure{ResultType: tlsrpt.ResultValidationFailure,
 				ReceivingMX: hops[0].Host, ReasonCode: "MX host not listed in the MTA-STS policy"})
 		}
 		return nil, temporaryf("4.7.5", "no MX host of %s matches its MTA-STS policy", domain)

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"net"
 	"net/netip"
-	"strings"
 
 	"github.com/pochta-mail/pochta/internal/mtasts"
 	"github.com/pochta-mail/pochta/internal/tlsrpt"
@@ -21,12 +20,6 @@ import (
 // refuse). Connections that fail before TLS (refused, timed out) are not
 // TLS sessions and are not counted.
 
-// stsReportPolicy is the "policy" object of a domain's report.
-func stsReportPolicy(domain string, p *mtasts.Policy) tlsrpt.Policy {
-	return tlsrpt.Policy{Type: "sts", Domain: domain,
-		Strings: strings.Split(strings.TrimRight(p.Text(), "\r\n"), "\r\n"), MXHosts: p.MX}
-}
-
 // reportSession counts one new session (c, or the error that stopped it)
 // with one address of a domain's hop.
 func (w *Worker) reportSession(domain string, hop Hop, addr netip.Addr, c *client, err error) {
@@ -37,7 +30,7 @@ func (w *Worker) reportSession(domain string, hop Hop, addr netip.Addr, c *clien
 	if p == nil || p.Mode == mtasts.ModeNone {
 		return
 	}
-	policy := stsReportPolicy(domain, p)
+	policy := tlsrpt.STSPolicy(domain, p)
 	f := tlsrpt.Failure{ReceivingMX: hop.Host, ReceivingIP: addr.String()}
 	if err != nil {
 		if f.ResultType, f.ReasonCode = tlsResult(err); f.ResultType != "" {

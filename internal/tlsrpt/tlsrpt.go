@@ -10,10 +10,15 @@
 package tlsrpt
 
 import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
 	"sort"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/pochta-mail/pochta/internal/mtasts"
 )
 
 // Result types (RFC 8460 section 4.3).
@@ -172,4 +177,40 @@ func (r *Recorder) Take(now time.Time) []Day {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Start.Before(out[j].Start) })
 	return out
+}
+
+// STSPolicy is the "policy" object of an MTA-STS domain's report; p nil
+// (a policy announced but never fetched) gives the domain alone.
+func STSPolicy(domain string, p *mtasts.Policy) Policy {
+	if p == nil {
+		return Policy{Type: "sts", Domain: domain}
+	}
+	return Policy{Type: "sts", Domain: domain,
+		Strings: strings.Split(strings.TrimRight(p.Text(), "\r\n"), "\r\n"), MXHosts: p.MX}
+}
+
+// FetchResult is the result type of a failed MTA-STS policy fetch
+// (section 4.3.2.1): the policy host's certificate did not verify
+// (sts-webpki-invalid), the file is not a policy (sts-policy-invalid), or
+// anything else (sts-policy-fetch-error).
+func FetchResult(err error) string {
+	var (
+		host    x509.HostnameError
+		invalid x509.CertificateInvalidError
+		unknown x509.UnknownAuthorityError
+		verify  *tls.CertificateVerificationError
+	)
+	switch {
+	case errors.As(err, &host), errors.As(err, &invalid), errors.As(err, &unknown), errors.As(err, &verify):
+		return ResultSTSWebPKIInvalid
+	case errors.Is(err, mtasts.ErrInvalidPolicy):
+		return ResultSTSPolicyInvalid
+	}
+	return ResultSTSPolicyFetchError
+}
+
+// FetchFailed counts a failed MTA-STS policy fetch; it is an
+// mtasts.Fetcher's FetchFailed hook.
+func (r *Recorder) FetchFailed(domain string, cached *mtasts.Policy, err error) {
+	r.Fail(time.Now(), STSPolicy(domain, cached), Failure{ResultType: FetchResult(err), ReasonCode: err.Error()})
 }

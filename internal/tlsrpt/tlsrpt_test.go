@@ -2,10 +2,15 @@ package tlsrpt
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
 
+	"github.com/pochta-mail/pochta/internal/mtasts"
 	"github.com/pochta-mail/pochta/internal/resolver"
 )
 
@@ -66,5 +71,33 @@ func TestRecorderDaysAndLimits(t *testing.T) {
 	}
 	if next := r.Take(day1.Add(48 * time.Hour)); len(next) != 1 || next[0].Domains["a.test"].Success != 1 {
 		t.Errorf("the next day: %+v", next)
+	}
+}
+
+func TestFetchResult(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want string
+	}{
+		{fmt.Errorf("get: %w", &tls.CertificateVerificationError{Err: x509.UnknownAuthorityError{}}), ResultSTSWebPKIInvalid},
+		{fmt.Errorf("get: %w", x509.HostnameError{}), ResultSTSWebPKIInvalid},
+		{fmt.Errorf("%w: no mode", mtasts.ErrInvalidPolicy), ResultSTSPolicyInvalid},
+		{errors.New("HTTP status 404"), ResultSTSPolicyFetchError},
+	} {
+		if got := FetchResult(tc.err); got != tc.want {
+			t.Errorf("FetchResult(%v) = %s, want %s", tc.err, got, tc.want)
+		}
+	}
+	var r Recorder
+	r.FetchFailed("a.test", nil, errors.New("HTTP status 404"))
+	days := r.Take(time.Now().Add(24 * time.Hour))
+	if len(days) != 1 {
+		t.Fatalf("days %+v", days)
+	}
+	s := days[0].Domains["a.test"]
+	for f, n := range s.Failures {
+		if f.ResultType != ResultSTSPolicyFetchError || n != 1 || s.Policy.Type != "sts" || s.Policy.Strings != nil {
+			t.Errorf("recorded %+v %d, policy %+v", f, n, s.Policy)
+		}
 	}
 }
