@@ -80,9 +80,16 @@ SyncState *
 		t.Helper()
 		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 		defer cancel()
-		out, err := exec.CommandContext(ctx, "mbsync", "-c", config, "-a").CombinedOutput()
+		// -Dn: the network trace, to see COMPRESS in use.
+		out, err := exec.CommandContext(ctx, "mbsync", "-Dn", "-c", config, "-a").CombinedOutput()
 		if err != nil {
 			t.Fatalf("mbsync: %v\n%s", err, out)
+		}
+		// mbsync turns COMPRESS=DEFLATE on whenever offered (here on
+		// loopback) and flushes with Z_PARTIAL_FLUSH, on which the
+		// compress/flate reader stalled (61b85fe; internal/inflate).
+		if !strings.Contains(string(out), "COMPRESS DEFLATE") {
+			t.Fatalf("mbsync did not use COMPRESS=DEFLATE:\n%s", out)
 		}
 	}
 	mbsync()

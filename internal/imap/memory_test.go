@@ -37,6 +37,16 @@ func TestMemoryPerIdleIDLE(t *testing.T) {
 			}
 		}
 	}
+	per := memoryPerConn(n, start)
+	t.Logf("memory per idle IDLE connection: %d bytes (heap+stacks, both ends)", per)
+	if per > 16<<10 {
+		t.Errorf("an idle IDLE connection costs %d bytes, want at most 16 KiB", per)
+	}
+}
+
+// memoryPerConn opens n connections with start and returns what each
+// costs in heap and stacks; they are closed afterwards.
+func memoryPerConn(n int, start func() net.Conn) int64 {
 	// Warm up: the store's connections, the credentials cache and the
 	// buffer pools are server-wide costs.
 	for range 20 {
@@ -48,14 +58,10 @@ func TestMemoryPerIdleIDLE(t *testing.T) {
 		conns = append(conns, start())
 	}
 	after := liveMemory()
-	per := (int64(after) - int64(before)) / n
-	t.Logf("memory per idle IDLE connection: %d bytes (heap+stacks, both ends)", per)
-	if per > 16<<10 {
-		t.Errorf("an idle IDLE connection costs %d bytes, want at most 16 KiB", per)
-	}
 	for _, c := range conns {
 		c.Close()
 	}
+	return (int64(after) - int64(before)) / int64(n)
 }
 
 func liveMemory() uint64 {

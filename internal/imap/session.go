@@ -69,6 +69,8 @@ type session struct {
 	// ENABLEd extensions (RFC 5161).
 	rev2 bool // IMAP4rev2
 	utf8 bool // UTF8=ACCEPT (RFC 6855)
+	// compress is the output transport once COMPRESS is active (compress.go).
+	compress *deflateWriter
 
 	// The tagged OK of the running command; see ok.
 	okCode, okText string
@@ -267,6 +269,9 @@ func (s *session) readFailed(err error) {
 	case errors.As(err, &ne) && ne.Timeout() || errors.Is(err, os.ErrDeadlineExceeded):
 		s.endReason = "autologout"
 		s.bestEffort("* BYE Autologout; idle for too long\r\n")
+	case errors.Is(err, errBadCompression):
+		s.endReason = "corrupt compressed input"
+		s.bestEffort("* BYE Corrupt compressed data\r\n")
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
 		s.endReason = "disconnected"
 	default:
@@ -464,6 +469,7 @@ func (s *session) fail(tag string, err error) bool {
 func isReadError(err error) bool {
 	var ne net.Error
 	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, errShutdown) ||
+		errors.Is(err, errBadCompression) ||
 		errors.Is(err, os.ErrDeadlineExceeded) || errors.As(err, &ne) || errors.Is(err, net.ErrClosed)
 }
 

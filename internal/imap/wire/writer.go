@@ -212,13 +212,18 @@ func (w *Writer) Flush() error {
 	return w.err
 }
 
-// Release flushes and returns the buffer to the pool.
+// Release flushes and returns the buffer to the pool. A destination with
+// buffers of its own (a compressor) releases them too, if it has a
+// Release method.
 func (w *Writer) Release() error {
 	err := w.Flush()
 	if w.b != nil {
 		w.b.Reset(nil)
 		buffers.Put(w.b)
 		w.b = nil
+	}
+	if r, ok := w.dst.(interface{ Release() }); ok {
+		r.Release()
 	}
 	return err
 }
