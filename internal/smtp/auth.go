@@ -81,7 +81,7 @@ func (ss *session) cmdAUTH(arg []byte) *Reply {
 			return reply(235, 2, 7, 0, "Authentication succeeded")
 		}
 		ss.writeReply(&Reply{Code: 334, Message: base64.StdEncoding.EncodeToString(challenge)})
-		if err := ss.w.Flush(); err != nil {
+		if err := ss.flush(); err != nil {
 			ss.endReason, ss.closing = "write failed", true
 			return nil
 		}

@@ -33,7 +33,7 @@ func (ss *session) cmdDATA(arg []byte) *Reply {
 		return syntaxError("DATA takes no argument")
 	}
 	ss.writeReply(&Reply{Code: 354, Message: "Start mail input; end with <CRLF>.<CRLF>"})
-	if err := ss.w.Flush(); err != nil {
+	if err := ss.flush(); err != nil {
 		ss.endReason, ss.closing = "write failed", true
 		return nil
 	}
@@ -332,7 +332,7 @@ func (b *bdatReader) nextChunk() {
 	defer func() { ss.in.inData = true }()
 	for {
 		if ss.r.Buffered() == 0 {
-			if err := ss.w.Flush(); err != nil {
+			if err := ss.flush(); err != nil {
 				b.readErr, b.err = err, errDataCut
 				return
 			}

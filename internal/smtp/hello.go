@@ -65,7 +65,7 @@ func (ss *session) cmdSTARTTLS(arg []byte) *Reply {
 		return errNoTLS
 	}
 	ss.writeReply(reply(220, 2, 0, 0, "Ready to start TLS"))
-	if err := ss.w.Flush(); err != nil {
+	if err := ss.flush(); err != nil {
 		ss.endReason, ss.closing = "write failed", true
 		return nil
 	}

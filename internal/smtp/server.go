@@ -21,6 +21,7 @@ import (
 	"crypto/tls"
 	"log/slog"
 	"net/netip"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -123,9 +124,10 @@ type Server struct {
 	Checker     InboundChecker
 	DMARCReject bool
 
-	sent   sendLog
-	nextID atomic.Uint64
-	panics atomic.Int64
+	sent    sendLog
+	nextID  atomic.Uint64
+	panics  atomic.Int64
+	writers sync.Pool // *bufio.Writer, held only while answering
 }
 
 func (s *Server) hostname() string {
