@@ -34,6 +34,10 @@ Commands:
   dkim keygen DOMAIN [--algo rsa|ed25519] [--selector S]
                                             make a DKIM key, print its DNS record
   dns DOMAIN                                print the DNS records a domain needs
+  fetch add ADDRESS URL [--password-stdin] [--delete] [--interval D]
+  fetch list [ADDRESS] | show ID | run [ID...] | del ID
+                                            fetch remote POP3/IMAP accounts (URL: pop3s://user@host/,
+                                            imaps://user@host/INBOX, imap://user@host/?starttls&all)
   deliver [-f SENDER] [--uidl X] RCPT... < MESSAGE
                                             local delivery agent (exit 0 = stored durably)
   import ADDRESS PATH [--dry-run] [--pop3-uidl-format F] [--folder NAME]
@@ -107,6 +111,8 @@ func dispatch(ctx context.Context, args []string, e env) error {
 		return c.deliverCmd(rest)
 	case "import":
 		return c.importCmd(rest)
+	case "fetch":
+		return c.fetchCmd(rest)
 	case "serve":
 		return c.serveCmd(rest)
 	case "version":

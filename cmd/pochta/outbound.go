@@ -82,17 +82,8 @@ func newQueueWorker(cfg *config.Config, st store.Store, dns resolver.Resolver, l
 			w.RequireTLS[d] = true
 		}
 	}
-	if q.TLSCAFile != "" {
-		pem, err := os.ReadFile(cfg.Path(q.TLSCAFile))
-		if err != nil {
-			return nil, keyErr("queue.tls_ca_file", err)
-		}
-		if w.RootCAs, err = x509.SystemCertPool(); err != nil {
-			w.RootCAs = x509.NewCertPool()
-		}
-		if !w.RootCAs.AppendCertsFromPEM(pem) {
-			return nil, keyErr("queue.tls_ca_file", errors.New("no PEM certificate in the file"))
-		}
+	if w.RootCAs, err = caFile(cfg, "queue.tls_ca_file", q.TLSCAFile); err != nil {
+		return nil, err
 	}
 	if q.Smarthost != "" {
 		hop, err := queue.ParseHop(q.Smarthost, 587)
@@ -164,4 +155,27 @@ func (k kickingStore) Deliver(ctx context.Context, d store.Delivery) error {
 		k.kick()
 	}
 	return err
+}
+
+// caFile returns the system roots plus the PEM certificates of the file
+// that configuration key names, or nil when path is "".
+func caFile(cfg *config.Config, key, path string) (*x509.CertPool, error) {
+	if path == "" {
+		return nil, nil
+	}
+	keyErr := func(err error) error {
+		return withCode(exitConfig, &config.KeyError{Key: key, Err: err})
+	}
+	pem, err := os.ReadFile(cfg.Path(path))
+	if err != nil {
+		return nil, keyErr(err)
+	}
+	roots, err := x509.SystemCertPool()
+	if err != nil {
+		roots = x509.NewCertPool()
+	}
+	if !roots.AppendCertsFromPEM(pem) {
+		return nil, keyErr(errors.New("no PEM certificate in the file"))
+	}
+	return roots, nil
 }

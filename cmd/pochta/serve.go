@@ -111,6 +111,10 @@ func (c *cli) serveCmd(args []string) error {
 	}
 	m := metrics.New()
 	m.SetQueueStats(queueStats(st))
+	fetcher, err := newFetcher(cfg, st, m, log.With("component", "fetch"))
+	if err != nil {
+		return err
+	}
 	worker.Observer = m
 	logins := newLoginRecorder(st, authSvc.NormalizeLogin, log)
 	counted := func(proto string) countingAuth {
@@ -164,6 +168,14 @@ func (c *cli) serveCmd(args []string) error {
 		defer close(loginsDone)
 		logins.run(loginsCtx)
 	}()
+	fetchCtx, stopFetch := context.WithCancel(context.Background())
+	fetchDone := make(chan struct{})
+	go func() {
+		defer close(fetchDone)
+		if cfg.Fetch.Enabled {
+			fetcher.Run(fetchCtx)
+		}
+	}()
 	queueCtx, stopQueue := context.WithCancel(context.Background())
 	queueDone := make(chan struct{})
 	go func() {
@@ -186,6 +198,10 @@ func (c *cli) serveCmd(args []string) error {
 	}
 	stopSweep()
 	<-sweepDone
+	// A fetch cut here stored each message it reported in full, or not
+	// at all; the remote deletions not yet made are made next time.
+	stopFetch()
+	<-fetchDone
 	stopLogins() // after the sessions: their logins are in the last batch
 	<-loginsDone
 	// Deliveries in flight are cut and made due at once for the next

@@ -50,6 +50,8 @@ type Store interface {
 // Service performs admin operations on a store.
 type Service struct {
 	Store Store
+	// FetchSources is needed by the fetch source methods only.
+	FetchSources store.FetchSources
 }
 
 // domainMissing is the error for a domain that is not on this server.

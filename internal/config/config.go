@@ -35,6 +35,7 @@ type Config struct {
 	ManageSieve ManageSieve `toml:"managesieve" doc:"ManageSieve (RFC 5804): users upload and activate their Sieve filters (docs/SIEVE.md)."`
 	Delivery    Delivery    `toml:"delivery" doc:"Recipient resolution and mailbox policy, shared by SMTP and pochta deliver."`
 	Queue       Queue       `toml:"queue" doc:"Outbound delivery: the queue workers that send mail for remote recipients to their domains' MX hosts (or a route or smarthost), with retries and bounces."`
+	Fetch       Fetch       `toml:"fetch" doc:"The fetcher: pochta serve brings the mail of remote POP3 and IMAP accounts (added with pochta fetch add) into local accounts."`
 	DNS         DNS         `toml:"dns" doc:"Name resolution for outbound delivery (MX, A/AAAA) and inbound SPF, DKIM and DMARC checks (TXT)."`
 	Auth        Auth        `toml:"auth"`
 	Limits      Limits      `toml:"limits"`
@@ -111,6 +112,15 @@ type ManageSieve struct {
 	Listen        string `toml:"listen" doc:"Address of the ManageSieve listener (STARTTLS offered when TLS is configured; AUTHENTICATE only over TLS or from loopback unless auth.allow_plaintext), host:port; empty disables it."`
 	MaxScriptSize Size   `toml:"max_script_size" doc:"Largest Sieve script accepted, in octets."`
 	MaxScripts    int    `toml:"max_scripts" doc:"Scripts one account may keep."`
+}
+
+// Fetch configures the fetcher of remote POP3/IMAP accounts.
+type Fetch struct {
+	Enabled   bool     `toml:"enabled" doc:"Run the fetcher in pochta serve. Off, sources are only fetched by pochta fetch run."`
+	Interval  Duration `toml:"interval" doc:"Poll interval of the sources added without --interval; at least 1m. Failed runs back off, doubling it up to 1h."`
+	IDLE      bool     `toml:"idle" doc:"Keep a connection in IMAP IDLE to sources of one folder whose server offers it, so new mail arrives within seconds; the interval still bounds each wait."`
+	Timeout   Duration `toml:"timeout" doc:"Bound on each network step of a fetch: connecting, one response, progress while a message streams."`
+	TLSCAFile string   `toml:"tls_ca_file" doc:"PEM CA certificates trusted (besides the system's) when verifying the certificates of fetch sources (for a remote server with a private CA)."`
 }
 
 // Queue configures outbound delivery.
@@ -200,6 +210,7 @@ func Default() *Config {
 		MTASTS:      MTASTS{Mode: "testing", MaxAge: Duration(7 * 24 * time.Hour)},
 		ManageSieve: ManageSieve{Listen: ":4190", MaxScriptSize: 64 << 10, MaxScripts: 20},
 		Delivery:    Delivery{RecipientDelimiter: "+", QuotaTemporary: true},
+		Fetch:       Fetch{Enabled: true, Interval: Duration(5 * time.Minute), IDLE: true, Timeout: Duration(time.Minute)},
 		Queue: Queue{
 			Workers:            64,
 			PerDomain:          20,

@@ -111,6 +111,12 @@ func (c *Config) Validate() error {
 	if c.Limits.MaxMessageSize <= 0 {
 		return keyErr("limits.max_message_size", "must be positive")
 	}
+	if c.Fetch.Interval.D() < time.Minute {
+		return keyErr("fetch.interval", "must be at least 1m, got %s", c.Fetch.Interval.D())
+	}
+	if c.Fetch.Timeout <= 0 {
+		return keyErr("fetch.timeout", "must be positive, got %s", c.Fetch.Timeout.D())
+	}
 	if err := c.validateQueue(); err != nil {
 		return err
 	}

@@ -32,7 +32,15 @@ type Message struct {
 	SMTPUTF8                 bool
 	// UIDL is kept as the POP3 unique-id of every local copy (imports).
 	UIDL string
-	Body io.Reader
+	// Mailbox is the local mailbox for the local copies, created when
+	// missing; "" is INBOX, or where the filter step puts them (a
+	// message for a named mailbox is not filtered).
+	Mailbox string
+	// Fetched is recorded with the message (the fetcher's remote id, see
+	// store.FetchMark); a message recorded before fails with
+	// store.ErrExists and is not stored again.
+	Fetched *store.FetchMark
+	Body    io.Reader
 	// Date is the arrival time; zero means now.
 	Date time.Time
 	// LocalTo is the envelope recipient that reached each local account
@@ -78,12 +86,12 @@ func (d *Deliverer) Deliver(ctx context.Context, m Message) error {
 	if len(m.Local) == 0 && len(m.Remote) == 0 {
 		return errors.New("delivery: no recipients")
 	}
-	if len(m.Local) > 0 && d.filtering() {
+	if len(m.Local) > 0 && d.filtering() && m.Mailbox == "" {
 		return d.deliverFiltered(ctx, m)
 	}
 	var rs []store.Recipient
 	for _, a := range m.Local {
-		rs = append(rs, store.Recipient{AccountID: a.ID, UIDL: m.UIDL})
+		rs = append(rs, store.Recipient{AccountID: a.ID, UIDL: m.UIDL, Mailbox: m.Mailbox, Create: m.Mailbox != ""})
 	}
 	return d.store(ctx, m, rs, m.Body)
 }
@@ -103,6 +111,7 @@ func (d *Deliverer) store(ctx context.Context, m Message, rs []store.Recipient, 
 		Body:         io.MultiReader(strings.NewReader(prefix.String()), body),
 		InternalDate: m.Date,
 		Recipients:   rs,
+		Fetched:      m.Fetched,
 	}
 	if len(m.Remote) > 0 {
 		sd.Outbound = &store.Envelope{

@@ -19,6 +19,9 @@ type Trace struct {
 	AuthUser string
 	SMTPUTF8 bool
 	ID       string // transaction id, also logged
+	// With, when not "", is the protocol the message came by, in place
+	// of the SMTP keyword Protocol derives (the fetcher's "POP3S").
+	With string
 	// For is the recipient, when there is exactly one; "" otherwise, so
 	// a message to several people does not list them all to each.
 	For  string
@@ -28,6 +31,9 @@ type Trace struct {
 // Protocol is the "with" keyword of RFC 3848 and RFC 6531: SMTP, ESMTP,
 // plus S for TLS and A for authentication (ESMTPSA), or UTF8SMTP...
 func (t *Trace) Protocol() string {
+	if t.With != "" {
+		return t.With
+	}
 	if !t.ESMTP {
 		return "SMTP"
 	}

@@ -36,6 +36,7 @@ type Metrics struct {
 	authResults *prometheus.CounterVec
 	storeCommit prometheus.Histogram
 	throttle    prometheus.Histogram
+	fetchRuns   *prometheus.CounterVec
 
 	mu    sync.Mutex
 	queue QueueStatsFunc
@@ -95,7 +96,10 @@ func New() *Metrics {
 		Name: "pochta_auth_throttle_delay_seconds", Help: "Delay imposed on each failed login by the throttle (0 for the first few).",
 		Buckets: latency,
 	})
-	m.reg.MustRegister(m.conns, m.active, m.refused, m.sessionTime, m.panics, m.logins, m.commands,
+	m.fetchRuns = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "pochta_fetch_runs_total", Help: "Runs of fetch sources by protocol (pop3, pop3s, imap, imaps) and result (ok, failed); the messages they stored count in pochta_messages_received_total{source=\"fetch\"}.",
+	}, []string{"proto", "result"})
+	m.reg.MustRegister(m.fetchRuns, m.conns, m.active, m.refused, m.sessionTime, m.panics, m.logins, m.commands,
 		m.bytesSent, m.stored, m.attempts, m.authResults, m.storeCommit, m.throttle,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		queueCollector{m})
@@ -182,6 +186,13 @@ func (m *Metrics) Received(source string, commit time.Duration) {
 	}
 	m.stored.WithLabelValues(source).Inc()
 	m.storeCommit.Observe(commit.Seconds())
+}
+
+// FetchRun records one run of a fetch source.
+func (m *Metrics) FetchRun(proto, result string) {
+	if m != nil {
+		m.fetchRuns.WithLabelValues(proto, result).Inc()
+	}
 }
 
 // DeliveryAttempt records one outbound attempt: "delivered", "deferred"

@@ -1,0 +1,437 @@
+package fetch
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
+	"github.com/emersion/go-sasl"
+
+	"github.com/pochta-mail/pochta/internal/store"
+)
+
+// imapSession is a logged-in IMAP connection.
+type imapSession struct {
+	c    *imapclient.Client
+	conn net.Conn // the TCP connection under any TLS, for deadlines
+	// exists is signalled by a new-mail (EXISTS) notice outside a
+	// command's own responses, e.g. during IDLE.
+	exists chan struct{}
+}
+
+// step arms the deadline for one command.
+func (s *imapSession) step(d time.Duration) { s.conn.SetDeadline(time.Now().Add(d)) }
+
+// imap runs an IMAP source: one folder or all of them. With onPass and a
+// server that offers IDLE, it stays in the folder and runs again as soon
+// as new mail arrives (or the interval passes), until an error.
+func (j *job) imap(ctx context.Context, onPass func(Result)) (Result, error) {
+	s, err := j.imapLogin(ctx)
+	if err != nil {
+		return j.res, err
+	}
+	defer s.c.Close()
+	stop := context.AfterFunc(ctx, func() { s.conn.SetDeadline(time.Now()) })
+	defer stop()
+	for {
+		folders, err := j.imapFolders(s)
+		if err != nil {
+			return j.res, j.ctxErr(ctx, err)
+		}
+		for _, fo := range folders {
+			if err := j.imapFolder(ctx, s, fo); err != nil {
+				return j.res, j.ctxErr(ctx, fmt.Errorf("folder %s: %w", fo.remote, err))
+			}
+		}
+		if onPass == nil || j.spec.All || j.f.NoIdle || !s.c.Caps().Has(imap.CapIdle) {
+			s.step(j.f.timeout())
+			s.c.Logout().Wait()
+			return j.res, ctx.Err()
+		}
+		onPass(j.res)
+		j.res = Result{}
+		if err := j.idle(ctx, s); err != nil {
+			return j.res, j.ctxErr(ctx, err)
+		}
+	}
+}
+
+// idle waits in IDLE (RFC 2177) for new mail, at most the source's
+// interval.
+func (j *job) idle(ctx context.Context, s *imapSession) error {
+	wait := j.f.interval(j.src)
+	s.step(wait + j.f.timeout())
+	cmd, err := s.c.Idle()
+	if err != nil {
+		return fmt.Errorf("IDLE: %w", err)
+	}
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	select {
+	case <-s.exists:
+	case <-timer.C:
+	case <-ctx.Done():
+	case <-s.c.Closed():
+	}
+	s.step(j.f.timeout())
+	if err := cmd.Close(); err != nil {
+		return fmt.Errorf("ending IDLE: %w", err)
+	}
+	if err := cmd.Wait(); err != nil {
+		return fmt.Errorf("IDLE: %w", err)
+	}
+	return ctx.Err()
+}
+
+func (j *job) imapLogin(ctx context.Context) (*imapSession, error) {
+	conn, err := j.dial(ctx)
+	if err != nil {
+		return nil, err
+	}
+	raw := conn
+	if u, ok := conn.(interface{ NetConn() net.Conn }); ok {
+		raw = u.NetConn()
+	}
+	s := &imapSession{conn: raw, exists: make(chan struct{}, 1)}
+	opts := &imapclient.Options{
+		TLSConfig: j.tlsConfig(),
+		UnilateralDataHandler: &imapclient.UnilateralDataHandler{
+			Mailbox: func(d *imapclient.UnilateralDataMailbox) {
+				if d.NumMessages != nil {
+					select {
+					case s.exists <- struct{}{}:
+					default:
+					}
+				}
+			},
+		},
+	}
+	s.step(j.f.timeout())
+	switch j.spec.TLS {
+	case TLSStart:
+		c, err := imapclient.NewStartTLS(conn, opts)
+		if err != nil {
+			conn.Close()
+			if strings.Contains(err.Error(), "x509") || strings.Contains(err.Error(), "tls") {
+				return nil, fmt.Errorf("TLS handshake with %s: %w", j.spec.Addr, err)
+			}
+			return nil, fmt.Errorf("STARTTLS with %s: %w", j.spec.Addr, err)
+		}
+		s.c = c
+	default:
+		s.c = imapclient.New(conn, opts)
+		if err := s.c.WaitGreeting(); err != nil {
+			s.c.Close()
+			return nil, j.ctxErr(ctx, fmt.Errorf("IMAP greeting: %w", err))
+		}
+	}
+	s.step(j.f.timeout())
+	caps := s.c.Caps()
+	mech := j.spec.Auth
+	if mech == "" {
+		mech = "login"
+		if caps.Has(imap.Cap("AUTH=PLAIN")) {
+			mech = "plain"
+		}
+	}
+	if mech == "plain" {
+		err = s.c.Authenticate(sasl.NewPlainClient("", j.spec.User, j.src.Password))
+	} else {
+		err = s.c.Login(j.spec.User, j.src.Password).Wait()
+	}
+	if err != nil {
+		s.c.Close()
+		return nil, j.ctxErr(ctx, fmt.Errorf("login as %s: %w", j.spec.User, err))
+	}
+	return s, nil
+}
+
+// imapFolder is a remote folder and the local mailbox it goes to ("" is
+// INBOX).
+type imapFolder struct {
+	remote, local string
+}
+
+// localBySpecialUse maps RFC 6154 attributes to Pochta's default folders.
+var localBySpecialUse = map[imap.MailboxAttr]string{
+	imap.MailboxAttrSent: "Sent", imap.MailboxAttrDrafts: "Drafts", imap.MailboxAttrTrash: "Trash",
+	imap.MailboxAttrJunk: "Junk", imap.MailboxAttrArchive: "Archive",
+}
+
+// imapFolders lists the folders of the pass: the URL's one, or every
+// selectable folder.
+func (j *job) imapFolders(s *imapSession) ([]imapFolder, error) {
+	if !j.spec.All {
+		return []imapFolder{{remote: j.spec.Folder}}, nil
+	}
+	s.step(j.f.timeout())
+	opts := &imap.ListOptions{ReturnSpecialUse: s.c.Caps().Has(imap.CapSpecialUse)}
+	list, err := s.c.List("", "*", opts).Collect()
+	if err != nil {
+		return nil, fmt.Errorf("LIST: %w", err)
+	}
+	var out []imapFolder
+	for _, l := range list {
+		if slices.Contains(l.Attrs, imap.MailboxAttrNoSelect) || slices.Contains(l.Attrs, imap.MailboxAttrNonExistent) {
+			continue
+		}
+		fo := imapFolder{remote: l.Mailbox}
+		switch {
+		case strings.EqualFold(l.Mailbox, "INBOX"):
+		default:
+			fo.local = l.Mailbox
+			if l.Delim != 0 && l.Delim != store.Delimiter {
+				fo.local = strings.ReplaceAll(l.Mailbox, string(l.Delim), string(store.Delimiter))
+			}
+			for _, a := range l.Attrs {
+				if name, ok := localBySpecialUse[a]; ok {
+					fo.local = name
+				}
+			}
+		}
+		out = append(out, fo)
+	}
+	return out, nil
+}
+
+// imapFolder runs one folder. Ids are "UIDVALIDITY/UID"; those of an
+// older UIDVALIDITY are matched to the renumbered messages by fingerprint
+// first, so a server that renumbers does not make us fetch it all again.
+func (j *job) imapFolder(ctx context.Context, s *imapSession, fo imapFolder) error {
+	s.step(j.f.timeout())
+	sel, err := s.c.Select(fo.remote, &imap.SelectOptions{ReadOnly: !j.src.Delete}).Wait()
+	if err != nil {
+		return fmt.Errorf("SELECT: %w", err)
+	}
+	prefix := strconv.FormatUint(uint64(sel.UIDValidity), 10) + "/"
+	k, err := j.known(ctx, fo.remote)
+	if err != nil {
+		return err
+	}
+	if stale := staleIDs(k, prefix); len(stale) > 0 {
+		if err := j.revalidate(ctx, s, k, prefix, stale); err != nil {
+			return err
+		}
+		if k, err = j.known(ctx, fo.remote); err != nil {
+			return err
+		}
+	}
+	var uids []imap.UID
+	if sel.NumMessages > 0 {
+		s.step(j.f.timeout())
+		sd, err := s.c.UIDSearch(&imap.SearchCriteria{}, nil).Wait()
+		if err != nil {
+			return fmt.Errorf("UID SEARCH: %w", err)
+		}
+		uids = sd.AllUIDs()
+		slices.Sort(uids)
+	}
+	present := map[string]bool{}
+	var fresh []imap.UID
+	var del imap.UIDSet
+	for _, uid := range uids {
+		id := prefix + strconv.FormatUint(uint64(uid), 10)
+		present[id] = true
+		if _, done := k.fetched[id]; done {
+			del.AddNum(uid)
+		} else if _, skipped := k.skipped[id]; !skipped {
+			fresh = append(fresh, uid)
+		}
+	}
+	if len(fresh) > 0 {
+		metas, err := j.imapMeta(s, imap.UIDSetNum(fresh...))
+		if err != nil {
+			return err
+		}
+		for _, uid := range fresh {
+			if err := ctx.Err(); err != nil {
+				break
+			}
+			m, ok := metas[uid]
+			if !ok {
+				continue // expunged meanwhile
+			}
+			id := store.FetchedID{Scope: fo.remote, ID: prefix + strconv.FormatUint(uint64(uid), 10),
+				Fingerprint: fingerprint(m.Envelope, m.RFC822Size)}
+			if m.RFC822Size > j.f.maxSize() {
+				if err := j.skip(ctx, id, m.RFC822Size); err != nil {
+					return err
+				}
+				continue
+			}
+			skipped, err := j.imapFetchOne(ctx, s, uid, id, fo.local, m.InternalDate)
+			if err != nil {
+				return err
+			}
+			if skipped {
+				if err := j.skip(ctx, id, m.RFC822Size); err != nil {
+					return err
+				}
+				continue
+			}
+			del.AddNum(uid)
+		}
+	}
+	if j.src.Delete && len(del) > 0 {
+		if err := j.imapDelete(s, del); err != nil {
+			return err
+		}
+	}
+	return j.prune(ctx, k, present)
+}
+
+// imapMeta fetches the size, envelope and date of messages.
+func (j *job) imapMeta(s *imapSession, set imap.UIDSet) (map[imap.UID]*imapclient.FetchMessageBuffer, error) {
+	s.step(j.f.timeout())
+	msgs, err := s.c.Fetch(set, &imap.FetchOptions{UID: true, RFC822Size: true, Envelope: true, InternalDate: true}).Collect()
+	if err != nil {
+		return nil, fmt.Errorf("UID FETCH: %w", err)
+	}
+	out := make(map[imap.UID]*imapclient.FetchMessageBuffer, len(msgs))
+	for _, m := range msgs {
+		out[m.UID] = m
+	}
+	return out, nil
+}
+
+// imapFetchOne fetches one message and stores it, streaming the literal
+// into the delivery. skipped reports a body larger than the limit (the
+// announced size was wrong): nothing is stored.
+func (j *job) imapFetchOne(ctx context.Context, s *imapSession, uid imap.UID, id store.FetchedID, local string, date time.Time) (skipped bool, err error) {
+	s.step(j.f.timeout())
+	cmd := s.c.Fetch(imap.UIDSetNum(uid), &imap.FetchOptions{UID: true,
+		BodySection: []*imap.FetchItemBodySection{{Peek: true}}})
+	defer cmd.Close()
+	for msg := cmd.Next(); msg != nil; msg = cmd.Next() {
+		for item := msg.Next(); item != nil; item = msg.Next() {
+			body, ok := item.(imapclient.FetchItemDataBodySection)
+			if !ok || body.Literal == nil {
+				continue
+			}
+			r := &deadlineReader{r: body.Literal, conn: s.conn, timeout: j.f.timeout()}
+			_, err := j.deliver(ctx, &sizeLimit{r: r, n: j.f.maxSize()}, id, local, date)
+			if errors.Is(err, errTooLarge) {
+				return true, nil
+			}
+			return false, err
+		}
+	}
+	if err := cmd.Close(); err != nil {
+		return false, fmt.Errorf("UID FETCH %d: %w", uid, err)
+	}
+	return false, nil // expunged meanwhile: the next pass forgets it
+}
+
+// imapDelete removes messages that are durably stored here: \Deleted,
+// then UID EXPUNGE where the server has UIDPLUS (else EXPUNGE, which also
+// removes what others marked \Deleted in the folder, as any client's
+// would).
+func (j *job) imapDelete(s *imapSession, set imap.UIDSet) error {
+	s.step(j.f.timeout())
+	err := s.c.Store(set, &imap.StoreFlags{Op: imap.StoreFlagsAdd, Silent: true, Flags: []imap.Flag{imap.FlagDeleted}}, nil).Close()
+	if err != nil {
+		return fmt.Errorf("UID STORE \\Deleted: %w", err)
+	}
+	s.step(j.f.timeout())
+	if s.c.Caps().Has(imap.CapUIDPlus) {
+		err = s.c.UIDExpunge(set).Close()
+	} else {
+		err = s.c.Expunge().Close()
+	}
+	if err != nil {
+		return fmt.Errorf("EXPUNGE: %w", err)
+	}
+	if uids, ok := set.Nums(); ok {
+		j.res.Deleted += len(uids)
+	}
+	return nil
+}
+
+// staleIDs are the recorded ids (fetched or skipped) of another
+// UIDVALIDITY than prefix's.
+func staleIDs(k *known, prefix string) []store.FetchedID {
+	var out []store.FetchedID
+	for _, m := range []map[string]store.FetchedID{k.fetched, k.skipped} {
+		for id, f := range m {
+			if !strings.HasPrefix(id, prefix) {
+				out = append(out, f)
+			}
+		}
+	}
+	return out
+}
+
+// revalidate handles a new UIDVALIDITY (RFC 9051 section 2.3.1.1: every
+// UID of the old one is void): the messages of the folder whose
+// fingerprint matches one fetched (or skipped) under the old UIDVALIDITY
+// are recorded under their new UID without being fetched again; the old
+// ids are forgotten. A message without a Message-ID has no fingerprint and
+// is fetched again.
+func (j *job) revalidate(ctx context.Context, s *imapSession, k *known, prefix string, stale []store.FetchedID) error {
+	j.log.Warn("the remote folder's UIDVALIDITY changed: matching its messages to the ones fetched before",
+		"folder", k.scope, "uidvalidity", strings.TrimSuffix(prefix, "/"))
+	old := map[string]bool{}        // fingerprints fetched
+	oldSkipped := map[string]bool{} // fingerprints skipped
+	var forget, forgetSkipped []string
+	for _, f := range stale {
+		skippedOne := k.skipped[f.ID].ID != "" && k.fetched[f.ID].ID == ""
+		if skippedOne {
+			forgetSkipped = append(forgetSkipped, f.ID)
+		} else {
+			forget = append(forget, f.ID)
+		}
+		if f.Fingerprint == "" {
+			continue
+		}
+		if skippedOne {
+			oldSkipped[f.Fingerprint] = true
+		} else {
+			old[f.Fingerprint] = true
+		}
+	}
+	var again, againSkipped []store.FetchedID
+	if len(old)+len(oldSkipped) > 0 {
+		metas, err := j.imapMeta(s, imap.UIDSet{imap.UIDRange{Start: 1, Stop: 0}})
+		if err != nil {
+			return err
+		}
+		for uid, m := range metas {
+			fp := fingerprint(m.Envelope, m.RFC822Size)
+			id := store.FetchedID{Scope: k.scope, ID: prefix + strconv.FormatUint(uint64(uid), 10), Fingerprint: fp}
+			switch {
+			case fp == "":
+			case old[fp]:
+				again = append(again, id)
+			case oldSkipped[fp]:
+				id.Scope = skippedScope(k.scope)
+				againSkipped = append(againSkipped, id)
+			}
+		}
+	}
+	if err := j.f.Store.AddFetchedIDs(ctx, j.src.ID, append(again, againSkipped...)); err != nil {
+		return err
+	}
+	if err := j.f.Store.ForgetFetchedIDs(ctx, j.src.ID, k.scope, forget); err != nil {
+		return err
+	}
+	return j.f.Store.ForgetFetchedIDs(ctx, j.src.ID, skippedScope(k.scope), forgetSkipped)
+}
+
+// fingerprint identifies a message across UIDVALIDITY changes: its
+// Message-ID and size. "" when it has no Message-ID.
+func fingerprint(env *imap.Envelope, size int64) string {
+	if env == nil || env.MessageID == "" {
+		return ""
+	}
+	sum := sha256.Sum256([]byte(env.MessageID))
+	return hex.EncodeToString(sum[:12]) + "/" + strconv.FormatInt(size, 10)
+}

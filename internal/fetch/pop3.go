@@ -1,0 +1,117 @@
+package fetch
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/pochta-mail/pochta/internal/store"
+)
+
+// pop3 runs a POP3 source: every message whose UIDL is not recorded is
+// fetched; with Delete, every recorded one is deleted (DELE as soon as it
+// is durable here, applied by QUIT).
+func (j *job) pop3(ctx context.Context) (Result, error) {
+	conn, err := j.dial(ctx)
+	if err != nil {
+		return j.res, err
+	}
+	defer conn.Close()
+	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Now()) })
+	defer stop()
+	c, err := newPOP3Client(conn, j.f.timeout())
+	if err != nil {
+		return j.res, j.ctxErr(ctx, err)
+	}
+	caps := c.capa()
+	if j.spec.TLS == TLSStart {
+		if _, ok := caps["STLS"]; !ok {
+			return j.res, errors.New("the server does not offer STLS, and the URL requires it")
+		}
+		if err := c.stls(j.tlsConfig()); err != nil {
+			return j.res, j.ctxErr(ctx, err)
+		}
+		if tc, ok := c.conn.(*tls.Conn); ok {
+			j.noteTLS(tc)
+		}
+		caps = c.capa() // RFC 2595: capabilities may change after STLS
+	}
+	if err := c.login(j.spec.Auth, j.spec.User, j.src.Password, caps); err != nil {
+		return j.res, j.ctxErr(ctx, fmt.Errorf("login as %s: %w", j.spec.User, err))
+	}
+	msgs, err := c.list()
+	if err != nil {
+		return j.res, j.ctxErr(ctx, err)
+	}
+	k, err := j.known(ctx, "")
+	if err != nil {
+		return j.res, err
+	}
+	present := map[string]bool{}
+	for _, m := range msgs {
+		present[m.uidl] = true
+	}
+	deleted := 0
+	for _, m := range msgs {
+		if err := ctx.Err(); err != nil {
+			break // QUIT below still applies the deletions made so far
+		}
+		id := store.FetchedID{ID: m.uidl}
+		_, done := k.fetched[m.uidl]
+		switch {
+		case done:
+		case k.skipped[m.uidl].ID != "":
+			continue
+		case m.size > j.f.maxSize():
+			if err := j.skip(ctx, id, m.size); err != nil {
+				return j.res, err
+			}
+			continue
+		default:
+			body, err := c.retr(m.n)
+			if err != nil {
+				return j.res, j.ctxErr(ctx, err)
+			}
+			_, err = j.deliver(ctx, &sizeLimit{r: body, n: j.f.maxSize()}, id, "", time.Time{})
+			// The rest of a body the delivery did not read (one larger
+			// than LIST said) must not desynchronise the session.
+			if _, cerr := io.Copy(io.Discard, body); cerr != nil && err == nil {
+				err = cerr
+			}
+			if errors.Is(err, errTooLarge) {
+				if err := j.skip(ctx, id, m.size); err != nil {
+					return j.res, err
+				}
+				continue
+			} else if err != nil {
+				return j.res, j.ctxErr(ctx, err)
+			}
+		}
+		// Durable here (now or by an earlier run): delete it there.
+		if j.src.Delete {
+			if err := c.dele(m.n); err != nil {
+				return j.res, j.ctxErr(ctx, err)
+			}
+			deleted++
+		}
+	}
+	if err := c.quit(); err != nil {
+		return j.res, j.ctxErr(ctx, err)
+	}
+	j.res.Deleted = deleted
+	if err := j.prune(ctx, k, present); err != nil {
+		return j.res, err
+	}
+	return j.res, ctx.Err()
+}
+
+// ctxErr prefers the context's error to the network error it caused.
+func (j *job) ctxErr(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return err
+}
