@@ -11,7 +11,6 @@ import (
 
 	"github.com/pochta-mail/pochta/internal/admin"
 	"github.com/pochta-mail/pochta/internal/config"
-	"github.com/pochta-mail/pochta/internal/store/sqlite"
 	"github.com/pochta-mail/pochta/internal/tlsutil"
 )
 
@@ -24,6 +23,7 @@ func (c *cli) initCmd(args []string) error {
 	domain := fs.String("domain", "", "add this mail `domain`")
 	hostname := fs.String("hostname", "", "server host `name` for greetings and the certificate (default: the system host name)")
 	local := fs.Bool("local", false, "put every listener on 127.0.0.1 high ports (no root needed; for trying Pochta out)")
+	pg := fs.String("postgres", "", "keep mail and accounts in the PostgreSQL database at `DSN` (store.engine = postgres); a further node of the cluster runs the same command, without --domain")
 	rest, err := parseInterleaved(fs, args)
 	if err != nil {
 		return err
@@ -58,6 +58,9 @@ func (c *cli) initCmd(args []string) error {
 	if *local {
 		config.LocalProfile(cfg)
 	}
+	if *pg != "" {
+		cfg.Store.Engine, cfg.Store.PostgresDSN = config.EnginePostgres, *pg
+	}
 	var text bytes.Buffer
 	if err := config.Write(&text, cfg); err != nil {
 		return err
@@ -71,7 +74,9 @@ func (c *cli) initCmd(args []string) error {
 	if err := c.initCert(cfg); err != nil {
 		return err
 	}
-	st, err := sqlite.Open(c.ctx, dir, sqlite.Options{Logger: c.adminLogger()})
+	// Creates the database schema (SQLite file or PostgreSQL tables); a
+	// node joining a PostgreSQL cluster finds it there already.
+	st, err := c.openStore(cfg, c.adminLogger())
 	if err != nil {
 		return fmt.Errorf("init: database: %w", err)
 	}

@@ -20,7 +20,7 @@ import (
 const usageText = `usage: pochta [-d DIR] COMMAND [ARGS]
 
 Commands:
-  init -d DIR [--domain D] [--hostname H] [--local]
+  init -d DIR [--domain D] [--hostname H] [--local] [--postgres DSN]
                                             create DIR: config, TLS certificate, database
   domain add NAME... | del NAME | list      manage mail domains
   user add ADDRESS [--password-stdin] [--legacy-auth]

@@ -1,12 +1,14 @@
 package main
 
 import (
+	"fmt"
 	"log/slog"
 
 	"github.com/pochta-mail/pochta/internal/auth"
 	"github.com/pochta-mail/pochta/internal/config"
 	"github.com/pochta-mail/pochta/internal/delivery"
 	"github.com/pochta-mail/pochta/internal/store"
+	"github.com/pochta-mail/pochta/internal/store/postgres"
 	"github.com/pochta-mail/pochta/internal/store/sqlite"
 )
 
@@ -38,17 +40,35 @@ func (c *cli) adminLogger() *slog.Logger {
 	return c.newLogger("warn", "text")
 }
 
-// openStore opens the storage engine of the installation. The data lives
-// in DIR itself (DIR/pochta.db, DIR/messages/).
-func (c *cli) openStore(cfg *config.Config, log *slog.Logger) (*sqlite.Store, error) {
-	return sqlite.Open(c.ctx, cfg.Dir, sqlite.Options{Logger: log})
+// openStore opens the storage engine of the installation: SQLite in DIR
+// itself (DIR/pochta.db, DIR/messages/), or the PostgreSQL database of
+// store.postgres_dsn.
+func (c *cli) openStore(cfg *config.Config, log *slog.Logger) (store.Store, error) {
+	return c.openEngine(cfg, log, false)
 }
 
 // openStoreRecovering is openStore for serve's start: with no other
-// process in the store, every body file a crash left without a row is
-// removed at once (logged with their count and size).
-func (c *cli) openStoreRecovering(cfg *config.Config, log *slog.Logger) (*sqlite.Store, error) {
-	return sqlite.Open(c.ctx, cfg.Dir, sqlite.Options{Logger: log, Recover: true})
+// process in a SQLite store, every body file a crash left without a row
+// is removed at once (logged with their count and size). PostgreSQL
+// keeps bodies in the transaction that references them: nothing to
+// recover.
+func (c *cli) openStoreRecovering(cfg *config.Config, log *slog.Logger) (store.Store, error) {
+	return c.openEngine(cfg, log, true)
+}
+
+func (c *cli) openEngine(cfg *config.Config, log *slog.Logger, recover bool) (store.Store, error) {
+	if cfg.Store.Engine == config.EnginePostgres {
+		st, err := postgres.Open(c.ctx, cfg.Store.PostgresDSN, postgres.Options{Logger: log})
+		if err != nil {
+			return nil, fmt.Errorf("store: %w", err)
+		}
+		return st, nil
+	}
+	st, err := sqlite.Open(c.ctx, cfg.Dir, sqlite.Options{Logger: log, Recover: recover})
+	if err != nil {
+		return nil, err
+	}
+	return st, nil
 }
 
 func newAuth(cfg *config.Config, st store.Directory, log *slog.Logger) *auth.Service {
@@ -69,7 +89,7 @@ func newResolver(cfg *config.Config, st delivery.Directory) *delivery.Resolver {
 
 // adminStore loads the configuration and opens the store, for the admin
 // commands; the caller closes the store.
-func (c *cli) adminStore(dir string) (*config.Config, *sqlite.Store, error) {
+func (c *cli) adminStore(dir string) (*config.Config, store.Store, error) {
 	cfg, err := c.loadConfig(dir, nil)
 	if err != nil {
 		return nil, nil, err

@@ -40,7 +40,20 @@ type Config struct {
 	Auth        Auth        `toml:"auth"`
 	Limits      Limits      `toml:"limits"`
 	Shutdown    Shutdown    `toml:"shutdown"`
+	Store       Store       `toml:"store" doc:"Where mail and accounts are kept: SQLite plus message files in DIR (one machine), or one PostgreSQL database shared by several pochta serve nodes (docs/POSTGRES.md)."`
 }
+
+// Store selects the storage engine.
+type Store struct {
+	Engine      string `toml:"engine" doc:"sqlite (DIR/pochta.db and DIR/messages, the default) or postgres (everything in the database of store.postgres_dsn; every node of a cluster uses the same)."`
+	PostgresDSN string `toml:"postgres_dsn" doc:"With store.engine = postgres: the database, as a libpq URL or key=value string, e.g. postgres://pochta@db.example.net/pochta?sslmode=verify-full. A password in it is readable by whoever reads pochta.toml; prefer a .pgpass file or PGPASSWORD."`
+}
+
+// Store engines.
+const (
+	EngineSQLite   = "sqlite"
+	EnginePostgres = "postgres"
+)
 
 // Log configures the server log (log/slog text on stderr).
 type Log struct {
@@ -238,6 +251,7 @@ func Default() *Config {
 			MaxSession:          Duration(time.Hour),
 		},
 		Shutdown: Shutdown{Timeout: Duration(30 * time.Second)},
+		Store:    Store{Engine: EngineSQLite},
 	}
 }
 

@@ -53,6 +53,15 @@ func (c *Config) Validate() error {
 			return &KeyError{Key: f.Key, Err: err}
 		}
 	}
+	switch c.Store.Engine {
+	case EngineSQLite:
+	case EnginePostgres:
+		if c.Store.PostgresDSN == "" {
+			return keyErr("store.postgres_dsn", "store.engine = postgres needs the database's DSN")
+		}
+	default:
+		return keyErr("store.engine", "%q is not one of sqlite, postgres", c.Store.Engine)
+	}
 	if (c.TLS.Cert == "") != (c.TLS.Key == "") {
 		return keyErr("tls.cert", "tls.cert and tls.key must be set together")
 	}
