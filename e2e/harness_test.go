@@ -166,7 +166,7 @@ func (in *instance) serve(want []string, overrides ...string) {
 	t.Helper()
 	args := []string{"-d", in.dir, "serve",
 		"-o", "pop3.listen=127.0.0.1:0", "-o", "pop3s.listen=127.0.0.1:0",
-		"-o", "imap.listen=127.0.0.1:0", "-o", "imaps.listen=127.0.0.1:0",
+		"-o", "imap.listen=127.0.0.1:0", "-o", "imaps.listen=127.0.0.1:0", "-o", "managesieve.listen=127.0.0.1:0",
 		"-o", "smtp.listen=127.0.0.1:0", "-o", "submission.listen=127.0.0.1:0", "-o", "submissions.listen=127.0.0.1:0",
 		"-o", "http.listen=127.0.0.1:0", "-o", "https.listen=127.0.0.1:0", "-o", "metrics.listen=127.0.0.1:0",
 		"-o", "dns.zone_file=" + in.zoneFile()}

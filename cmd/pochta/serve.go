@@ -142,6 +142,7 @@ func (c *cli) serveCmd(args []string) error {
 	imapSrv.Metrics = m
 	srv.Listeners = append(listeners(cfg, pop3Srv), imapListeners(cfg, imapSrv)...)
 	srv.Listeners = append(srv.Listeners, smtpListeners(cfg, smtpSrv)...)
+	srv.Listeners = append(srv.Listeners, manageSieveListeners(cfg, st, counted("managesieve"), tlsConfig, log)...)
 	srv.Listeners = append(srv.Listeners, hs.listeners(cfg)...)
 	if len(srv.Listeners) == 0 {
 		return withCode(exitConfig, errors.New("config: no listener enabled (every *.listen key is empty)"))

@@ -47,7 +47,7 @@ func loopbackWeb(addr string) []string {
 func serve(t *testing.T, dir string, overrides ...string) *serving {
 	t.Helper()
 	args := append([]string{"-d", dir, "serve", "-o", "pop3.listen=127.0.0.1:0", "-o", "pop3s.listen=127.0.0.1:0",
-		"-o", "imap.listen=127.0.0.1:0", "-o", "imaps.listen=127.0.0.1:0"}, loopbackSMTP("127.0.0.1:0")...)
+		"-o", "imap.listen=127.0.0.1:0", "-o", "imaps.listen=127.0.0.1:0", "-o", "managesieve.listen=127.0.0.1:0"}, loopbackSMTP("127.0.0.1:0")...)
 	args = append(args, loopbackWeb("127.0.0.1:0")...)
 	for _, o := range overrides {
 		args = append(args, "-o", o)
@@ -170,7 +170,7 @@ func TestServe(t *testing.T) {
 
 	// A second serve on the same directory is refused by the flock.
 	r := pochta(t, nil, "-d", dir, "serve", "-o", "pop3.listen=127.0.0.1:0", "-o", "pop3s.listen=127.0.0.1:0",
-		"-o", "imap.listen=127.0.0.1:0", "-o", "imaps.listen=127.0.0.1:0")
+		"-o", "imap.listen=127.0.0.1:0", "-o", "imaps.listen=127.0.0.1:0", "-o", "managesieve.listen=127.0.0.1:0")
 	if r.code != exitError || !strings.Contains(r.stderr, "already running") {
 		t.Fatalf("second serve: %s", r)
 	}
@@ -250,7 +250,7 @@ func TestServeConfigErrors(t *testing.T) {
 	}
 	for _, tc := range cases {
 		args := append([]string{"-d", dir, "serve", "-o", "pop3.listen=", "-o", "pop3s.listen=127.0.0.1:0",
-			"-o", "imap.listen=", "-o", "imaps.listen="}, loopbackSMTP("")...)
+			"-o", "imap.listen=", "-o", "imaps.listen=", "-o", "managesieve.listen="}, loopbackSMTP("")...)
 		args = append(append(args, loopbackWeb("")...), "-o", tc.override)
 		expect(t, exitConfig, tc.want, "", args...)
 	}
@@ -261,7 +261,7 @@ func TestServeConfigErrors(t *testing.T) {
 	}
 	defer busy.Close()
 	expect(t, exitError, "pop3.listen", "", append([]string{"-d", dir, "serve", "-o", "pop3.listen=" + busy.Addr().String(),
-		"-o", "pop3s.listen=", "-o", "imap.listen=", "-o", "imaps.listen="}, append(loopbackSMTP(""), loopbackWeb("")...)...)...)
+		"-o", "pop3s.listen=", "-o", "imap.listen=", "-o", "imaps.listen=", "-o", "managesieve.listen="}, append(loopbackSMTP(""), loopbackWeb("")...)...)...)
 	// The file itself is checked too.
 	setConfig(t, dir, "auth", "legacy", `"yes"`)
 	expect(t, exitConfig, "config: auth.legacy: want true or false", "", "-d", dir, "user", "list")
