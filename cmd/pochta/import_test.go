@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -264,4 +265,62 @@ func TestImportDovecotMbox(t *testing.T) {
 		t.Errorf("second import:\n%s", again)
 	}
 	compareServed(t, dir, want)
+}
+
+// TestUserImport: a passwd-file with hashes in Dovecot's schemes; users
+// log in with their old passwords over POP3 and IMAP, and the first login
+// replaces the hash with argon2id.
+func TestUserImport(t *testing.T) {
+	dir := newDir(t)
+	file := filepath.Join(t.TempDir(), "passwd")
+	lines := []string{
+		"# exported from Dovecot",
+		`sha512@example.test:{SHA512-CRYPT}$6$9M0iCRZWCRYPaj4C$VU0bdhpq5BgKeqXweafQrQX5Ncmv/a.1U3X8ocXv/hzMkXBCQOkld0/BHuXstRSjfUAYKh.OjoFdHdbfYuRg9/:1000:1000::/home/x::`,
+		`blf@example.test:{BLF-CRYPT}$2y$05$sB5iXnn7O9xqPRIMy01ctuGj/ReLbQztHzWZcJtOCRb9tm9D4Y19S`,
+		`ssha:{SSHA512}msU4VgT80bS0YA2eLVwY7i1yYr+osjyBBYDKvHuqmzi4T1O4QfIvYMRg1O7aENoYRJZeiqZIaNg+//axFG4KnrsHymk=`,
+		`csv@example.test,{ARGON2ID}$argon2id$v=19$m=65536,t=3,p=1$xHKSeFN1Vux5WDjx7/fafg$GtKu0QZBl7WeQXkVnkO2+3JmDD+av011b0SeNZptwOY`,
+		`bad@example.test:{DES-CRYPT}abcdefghijklm`,
+		`nodomain@nowhere.test:{PLAIN}x`,
+		`sha512@example.test:{PLAIN}again`,
+		"",
+	}
+	if err := os.WriteFile(file, []byte(strings.Join(lines, "\n")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	dry := must(t, "", "-d", dir, "user", "import", file, "--domain", "example.test", "--dry-run")
+	if !strings.Contains(dry, "would create (dry run) 6 users") {
+		t.Errorf("dry run:\n%s", dry)
+	}
+	out := must(t, "", "-d", dir, "user", "import", file, "--domain", "example.test")
+	t.Logf("user import:\n%s", out)
+	for _, want := range []string{"created 4 users", "ARGON2ID 1, BLF-CRYPT 1, SHA512-CRYPT 1, SSHA512 1", "skipped: 3",
+		`line 6: bad@example.test: auth: unsupported password scheme "DES-CRYPT"`, "line 7: domain nowhere.test does not exist",
+		"line 8: user sha512@example.test already exists"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("user import output lacks %q:\n%s", want, out)
+		}
+	}
+	s := serve(t, dir)
+	for _, user := range []string{"sha512@example.test", "blf@example.test", "ssha@example.test"} {
+		if reply := pop3Login(t, s.addr("pop3"), user, "pässword 1"); !strings.HasPrefix(reply, "+OK") {
+			t.Errorf("POP3 login of %s: %q", user, reply)
+		}
+		if reply := pop3Login(t, s.addr("pop3"), user, "pässword 2"); strings.HasPrefix(reply, "+OK") {
+			t.Errorf("POP3 login of %s with a wrong password: %q", user, reply)
+		}
+	}
+	imapSession(t, s.addr("imap"), `a LOGIN csv@example.test "pässword 1"`, "b LOGOUT")
+	if code := s.stop(t); code != 0 {
+		t.Fatalf("serve exited %d", code)
+	}
+	st := openStore(t, dir)
+	for _, user := range []string{"sha512@example.test", "blf@example.test", "ssha@example.test", "csv@example.test"} {
+		a, err := st.Account(t.Context(), user)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.HasPrefix(a.Credentials.PasswordHash, "$argon2id$v=19$m=65536,t=3,p=4$") || a.Credentials.SCRAMSHA256 == "" {
+			t.Errorf("%s after login: %q / %q", user, a.Credentials.PasswordHash, a.Credentials.SCRAMSHA256)
+		}
+	}
 }

@@ -27,6 +27,8 @@ Commands:
   user passwd ADDRESS [--password-stdin] [--legacy-auth]
   user del ADDRESS | list [DOMAIN]          manage accounts
   user quota ADDRESS SIZE|none              set a mailbox quota (e.g. 500MiB)
+  user import FILE [--domain D] [--dry-run] create users from a Dovecot passwd-file or CSV,
+                                            keeping their password hashes
   alias add ALIAS TARGET... | del ALIAS [TARGET...] | list [DOMAIN]
                                             aliases; ALIAS @domain is a catch-all
   queue list | show ID | retry ID|all | drop ID

@@ -2,6 +2,9 @@ package main
 
 import (
 	"fmt"
+	"os"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/pochta-mail/pochta/internal/admin"
@@ -15,14 +18,22 @@ func (c *cli) userCmd(args []string) error {
 	dir := c.dirFlag(fs)
 	fromStdin := fs.Bool("password-stdin", false, "read the password from the first line of standard input")
 	legacy := fs.Bool("legacy-auth", false, "also store a plaintext-equivalent secret for APOP and CRAM-MD5")
+	domain := fs.String("domain", "", "user import: the domain of names without @")
+	dry := fs.Bool("dry-run", false, "user import: check every line, create nothing")
 	rest, err := parseInterleaved(fs, args)
 	if err != nil {
 		return err
 	}
 	if len(rest) == 0 {
-		return usagef("user: want add, passwd, del, quota or list")
+		return usagef("user: want add, passwd, del, quota, list or import")
 	}
 	sub, operands := rest[0], rest[1:]
+	if sub == "import" {
+		if len(operands) != 1 {
+			return usagef("usage: pochta user import FILE [--domain D] [--dry-run]")
+		}
+		return c.userImport(*dir, operands[0], *domain, *dry)
+	}
 	switch {
 	case (sub == "add" || sub == "passwd" || sub == "del") && len(operands) == 1, sub == "list" && len(operands) <= 1,
 		sub == "quota" && len(operands) == 2:
@@ -118,4 +129,43 @@ func quotaText(n int64) string {
 		return "none"
 	}
 	return sizeText(n)
+}
+
+// userImport creates accounts from a passwd-file or CSV with their
+// existing password hashes ("-" reads standard input).
+func (c *cli) userImport(dir, file, domain string, dry bool) error {
+	in := c.stdin
+	if file != "-" {
+		f, err := os.Open(file)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		in = f
+	}
+	_, st, err := c.adminStore(dir)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	svc := &admin.Service{Store: st}
+	start := time.Now()
+	res, err := svc.ImportUsers(c.ctx, in, admin.UserImportOptions{DefaultDomain: domain, DryRun: dry})
+	verb := "created"
+	if dry {
+		verb = "would create (dry run)"
+	}
+	var schemes []string
+	for s, n := range res.Schemes {
+		schemes = append(schemes, fmt.Sprintf("%s %d", s, n))
+	}
+	slices.Sort(schemes)
+	fmt.Fprintf(c.stdout, "%s %d users in %s (%s)\n", verb, res.Created, time.Since(start).Round(time.Millisecond), strings.Join(schemes, ", "))
+	if len(res.Skipped) > 0 {
+		fmt.Fprintf(c.stdout, "skipped: %d\n", len(res.Skipped))
+		for _, s := range res.Skipped {
+			fmt.Fprintf(c.stdout, "  %s\n", s)
+		}
+	}
+	return err
 }

@@ -45,7 +45,13 @@ func (s *Service) CheckPassword(ctx context.Context, login, password string) (st
 	if s.cache != nil && s.cache.hit(addr, password, hash, s.now()) {
 		return acct, nil
 	}
-	ok, err := s.verifyPassword(ctx, hash, password)
+	native := IsNativeHash(hash)
+	var ok bool
+	if native {
+		ok, err = s.verifyPassword(ctx, hash, password)
+	} else {
+		ok, err = verifyForeign(hash, password)
+	}
 	switch {
 	case errors.Is(err, errBadHash):
 		s.log.WarnContext(ctx, "stored password hash is malformed", "login", addr)
@@ -55,9 +61,34 @@ func (s *Service) CheckPassword(ctx context.Context, login, password string) (st
 	case !ok:
 		return store.Account{}, s.fail(ctx, addr, "wrong password")
 	}
+	if !native {
+		if acct, err = s.rehash(ctx, acct, password); err != nil {
+			return store.Account{}, err
+		}
+		hash = acct.Credentials.PasswordHash
+	}
 	if s.cache != nil {
 		s.cache.add(addr, password, hash, s.now())
 	}
+	return acct, nil
+}
+
+// rehash replaces an imported (foreign) hash, just verified with password,
+// by our own argon2id hash and SCRAM keys, keeping the legacy secret. A
+// failure to store them is logged, not a failed login: the old hash stays
+// and the next login tries again.
+func (s *Service) rehash(ctx context.Context, acct store.Account, password string) (store.Account, error) {
+	c, err := s.NewCredentials(password, false)
+	if err != nil {
+		return acct, err
+	}
+	c.LegacySecret = acct.Credentials.LegacySecret
+	if err := s.dir.SetCredentials(ctx, acct.Address, c); err != nil {
+		s.log.WarnContext(ctx, "replacing an imported password hash", "login", acct.Address, "err", err)
+		return acct, nil
+	}
+	acct.Credentials = c
+	s.log.InfoContext(ctx, "imported password hash replaced by argon2id", "login", acct.Address)
 	return acct, nil
 }
 

@@ -85,4 +85,3 @@ type Importer interface {
 	// by UID (export writes them to dovecot-uidlist).
 	UIDLs(ctx context.Context, mailboxID int64) (map[uint32]string, error)
 }
-
