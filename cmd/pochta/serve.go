@@ -289,22 +289,21 @@ func newSMTP(cfg *config.Config, st store.Store, authSvc smtp.Authenticator, tls
 }
 
 // smtpListeners are MX (plain, STARTTLS offered), submission (STARTTLS)
-// and submissions. The implicit-TLS one is registered as plain: the SMTP
-// handler does the handshake itself, under its connection wrapper; its
-// refusal is written after a handshake (RefuseOverTLS).
+// and submissions (implicit TLS: internal/server handshakes, as for
+// pop3s and imaps, and writes its refusal after a handshake).
 func smtpListeners(cfg *config.Config, s *smtp.Server) []server.Listener {
 	var ls []server.Listener
 	if cfg.SMTP.Listen != "" {
 		ls = append(ls, server.Listener{Name: "smtp", Key: "smtp.listen", Addr: cfg.SMTP.Listen,
-			Handler: s.Handler(smtp.ModeMX, false), Refusal: smtpRefusal})
+			Handler: s.Handler(smtp.ModeMX), Refusal: smtpRefusal})
 	}
 	if cfg.Submission.Listen != "" {
 		ls = append(ls, server.Listener{Name: "submission", Key: "submission.listen", Addr: cfg.Submission.Listen,
-			Handler: s.Handler(smtp.ModeSubmission, false), Refusal: smtpRefusal})
+			Handler: s.Handler(smtp.ModeSubmission), Refusal: smtpRefusal})
 	}
 	if cfg.Submissions.Listen != "" {
 		ls = append(ls, server.Listener{Name: "submissions", Key: "submissions.listen", Addr: cfg.Submissions.Listen,
-			Handler: s.Handler(smtp.ModeSubmission, true), Refusal: smtpRefusal, RefuseOverTLS: true})
+			TLS: server.TLSImplicit, Handler: s.Handler(smtp.ModeSubmission), Refusal: smtpRefusal})
 	}
 	return ls
 }

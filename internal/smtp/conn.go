@@ -17,19 +17,18 @@ import (
 	"github.com/pochta-mail/pochta/internal/store"
 )
 
-// Handler returns the connection handler for a listener of the given mode.
-// implicitTLS makes it handshake first (submissions, port 465); register
-// such a listener with server.TLSNone so the handshake happens here,
-// under the session's pacing.
-func (s *Server) Handler(mode Mode, implicitTLS bool) *Handler {
-	return &Handler{s: s, mode: mode, implicitTLS: implicitTLS}
+// Handler returns the connection handler for a listener of the given
+// mode. An implicit-TLS listener (submissions, port 465) is registered
+// with server.TLSImplicit: its connections arrive as TLS connections,
+// handshaken by internal/server (or here, if not yet).
+func (s *Server) Handler(mode Mode) *Handler {
+	return &Handler{s: s, mode: mode}
 }
 
 // Handler serves one listener's connections; see Server.Handler.
 type Handler struct {
-	s           *Server
-	mode        Mode
-	implicitTLS bool
+	s    *Server
+	mode Mode
 }
 
 var _ server.Handler = (*Handler)(nil)
@@ -58,16 +57,13 @@ func (h *Handler) ServeConn(ctx context.Context, c net.Conn) {
 	}()
 	stop := context.AfterFunc(ctx, func() { _ = c.SetReadDeadline(time.Now()) })
 	defer stop()
-	if h.implicitTLS {
-		tc := tls.Server(ss.in, s.TLSConfig)
+	if tc, ok := c.(server.TLSConn); ok {
+		// Implicit TLS: a no-op when internal/server did the handshake.
 		if err := server.Handshake(ctx, tc, handshakeTimeout); err != nil {
 			ss.endReason = "TLS handshake failed"
 			ss.log.Debug("smtp: TLS handshake failed", "err", err)
 			return
 		}
-		ss.startTLS(tc)
-	} else if tc, ok := c.(server.TLSConn); ok {
-		// Implicit TLS handshaken by internal/server.
 		st := tc.ConnectionState()
 		ss.tls = &st
 	}

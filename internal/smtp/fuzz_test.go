@@ -49,7 +49,7 @@ func FuzzSession(f *testing.F) {
 		s.DataTimeout = 5 * time.Second
 		s.MaxMessageSize = 64 << 10
 	}})
-	handlers := map[bool]*Handler{false: e.srv.Handler(ModeMX, false), true: e.srv.Handler(ModeSubmission, false)}
+	handlers := map[bool]*Handler{false: e.srv.Handler(ModeMX), true: e.srv.Handler(ModeSubmission)}
 	f.Fuzz(func(t *testing.T, submission bool, data []byte) {
 		cli, srv := net.Pipe()
 		done := make(chan struct{})

@@ -88,7 +88,9 @@ func newEnv(t testing.TB, o envOptions) *env {
 		t.Fatal(err)
 	}
 	var listeners []net.Listener
-	listen := func(h *Handler) string {
+	// implicit makes the listener hand TLS connections over, as
+	// internal/server's implicit-TLS listeners do (not handshaken yet).
+	listen := func(h *Handler, implicit bool) string {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			t.Fatal(err)
@@ -103,14 +105,17 @@ func newEnv(t testing.TB, o envOptions) *env {
 				if o.remote {
 					c = remoteConn{c}
 				}
+				if implicit {
+					c = tls.Server(c, srvTLS)
+				}
 				e.wg.Go(func() { h.ServeConn(ctx, c) })
 			}
 		}()
 		return l.Addr().String()
 	}
-	e.addr[ModeMX] = listen(e.srv.Handler(ModeMX, false))
-	e.addr[ModeSubmission] = listen(e.srv.Handler(ModeSubmission, false))
-	e.tlsAd = listen(e.srv.Handler(ModeSubmission, true))
+	e.addr[ModeMX] = listen(e.srv.Handler(ModeMX), false)
+	e.addr[ModeSubmission] = listen(e.srv.Handler(ModeSubmission), false)
+	e.tlsAd = listen(e.srv.Handler(ModeSubmission), true)
 	t.Cleanup(func() {
 		for _, l := range listeners {
 			l.Close()
