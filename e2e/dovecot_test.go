@@ -11,15 +11,27 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/pochta-mail/pochta/internal/tlsutil"
 )
 
 // dovecot is a private Dovecot 2.3 IMAP server started by a test: its own
 // config, base_dir and mail store under t.TempDir(), listening on
 // loopback only, users from a passwd-file. No system service is touched.
 type dovecot struct {
-	addr string
+	addr string // IMAP, plain (STARTTLS with TLS)
 	dir  string
 	log  string
+	// With dovecotOptions.TLS and POP3: the other listeners, and the
+	// certificate (for dovecot.test) a client must trust.
+	imaps, pop3, pop3s string
+	cert               string
+}
+
+// dovecotOptions asks for more than the plain IMAP listener.
+type dovecotOptions struct {
+	POP3 bool // pop3 (and pop3s with TLS) listeners
+	TLS  bool // a certificate for dovecot.test: STARTTLS/STLS and imaps/pop3s
 }
 
 // dovecotMailboxes are the special-use mailboxes Pochta gives every
@@ -32,6 +44,12 @@ var dovecotMailboxes = []struct{ name, use string }{
 // startDovecot starts Dovecot with the given users (address -> password),
 // or skips the test when the dovecot binary is missing.
 func startDovecot(t *testing.T, users map[string]string) *dovecot {
+	t.Helper()
+	return startDovecotWith(t, users, dovecotOptions{})
+}
+
+// startDovecotWith is startDovecot with more protocols and TLS.
+func startDovecotWith(t *testing.T, users map[string]string, o dovecotOptions) *dovecot {
 	t.Helper()
 	bin, err := exec.LookPath("dovecot")
 	if err != nil {
@@ -68,6 +86,21 @@ func startDovecot(t *testing.T, users map[string]string) *dovecot {
 		extra = fmt.Sprintf("default_internal_user = %s\ndefault_login_user = %s\ndefault_internal_group = %s\n"+
 			"service anvil {\n  chroot =\n}\nservice imap-login {\n  chroot =\n}\n",
 			me.Username, me.Username, groupName(gid))
+		if o.POP3 {
+			extra += "service pop3-login {\n  chroot =\n}\n"
+		}
+	}
+	protocols, ssl := "imap", "ssl = no\n"
+	if o.POP3 {
+		protocols += " pop3"
+	}
+	if o.TLS {
+		d.cert = filepath.Join(d.dir, "cert.pem")
+		key := filepath.Join(d.dir, "key.pem")
+		if err := tlsutil.WriteSelfSigned(tlsutil.SelfSigned{Hostname: "dovecot.test"}, d.cert, key); err != nil {
+			t.Fatal(err)
+		}
+		ssl = fmt.Sprintf("ssl = yes\nssl_cert = <%s\nssl_key = <%s\n", d.cert, key)
 	}
 	home := filepath.Join(d.dir, "home")
 	if err := os.MkdirAll(home, 0o755); err != nil {
@@ -93,10 +126,9 @@ func startDovecot(t *testing.T, users map[string]string) *dovecot {
 		conf := fmt.Sprintf(`base_dir = %[1]s/run
 state_dir = %[1]s/state
 instance_name = pochta-test-%[2]d
-protocols = imap
+protocols = `+protocols+`
 listen = 127.0.0.1
-ssl = no
-disable_plaintext_auth = no
+`+ssl+`disable_plaintext_auth = no
 auth_mechanisms = plain login
 log_path = %[1]s/dovecot.log
 %[3]spassdb {
@@ -126,6 +158,7 @@ service imap-login {
   }
 }
 `, d.dir, port, extra, boxes.String(), port)
+		conf += d.moreListeners(t, o)
 		confPath := filepath.Join(d.dir, "dovecot.conf")
 		if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
 			t.Fatal(err)
@@ -161,6 +194,29 @@ service imap-login {
 			t.Fatalf("dovecot did not start: %v\n%s\n%s", err, out, readTail(d.log))
 		}
 	}
+}
+
+// moreListeners configures the imaps, pop3 and pop3s listeners o asks
+// for (after the imap-login block: a later block for the same service
+// adds to it).
+func (d *dovecot) moreListeners(t *testing.T, o dovecotOptions) string {
+	var b strings.Builder
+	listener := func(addr *string, name string) string {
+		port := freePort(t)
+		*addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+		return fmt.Sprintf("  inet_listener %s {\n    address = 127.0.0.1\n    port = %d\n  }\n", name, port)
+	}
+	if o.TLS {
+		b.WriteString("service imap-login {\n" + listener(&d.imaps, "imaps") + "}\n")
+	}
+	if o.POP3 {
+		b.WriteString("service pop3-login {\n" + listener(&d.pop3, "pop3"))
+		if o.TLS {
+			b.WriteString(listener(&d.pop3s, "pop3s"))
+		}
+		b.WriteString("}\n")
+	}
+	return b.String()
 }
 
 // freePort returns a loopback port that was free a moment ago (Dovecot

@@ -230,16 +230,11 @@ func (j *job) dial(ctx context.Context) (net.Conn, error) {
 		conn.Close()
 		return nil, fmt.Errorf("TLS handshake with %s: %w", j.spec.Addr, err)
 	}
-	j.noteTLS(tc)
 	return tc, nil
 }
 
-func (j *job) noteTLS(tc *tls.Conn) {
-	st := tc.ConnectionState()
-	j.tls = &st
-}
-
-// tlsConfig verifies the server's certificate for the host of the URL.
+// tlsConfig verifies the server's certificate for the host of the URL,
+// and notes the connection's TLS state for the Received field.
 func (j *job) tlsConfig() *tls.Config {
 	cfg := &tls.Config{}
 	if j.f.TLSConfig != nil {
@@ -247,6 +242,10 @@ func (j *job) tlsConfig() *tls.Config {
 	}
 	cfg.ServerName = j.spec.Host
 	cfg.InsecureSkipVerify = false
+	cfg.VerifyConnection = func(cs tls.ConnectionState) error {
+		j.tls = &cs // after the certificate was verified
+		return nil
+	}
 	return cfg
 }
 

@@ -2,7 +2,6 @@ package fetch
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -33,9 +32,6 @@ func (j *job) pop3(ctx context.Context) (Result, error) {
 		}
 		if err := c.stls(j.tlsConfig()); err != nil {
 			return j.res, j.ctxErr(ctx, err)
-		}
-		if tc, ok := c.conn.(*tls.Conn); ok {
-			j.noteTLS(tc)
 		}
 		caps = c.capa() // RFC 2595: capabilities may change after STLS
 	}
