@@ -240,6 +240,16 @@ func (s *session) fetchMessage(m *store.Message, f *fetchItems, seenNow bool, su
 		item("RFC822.SIZE ")
 		w.Number(uint64(m.Size))
 	}
+	if f.emailID {
+		item("EMAILID (" + emailObjectID(m) + ")")
+	}
+	if f.threadID {
+		item("THREADID (" + threadObjectID(sum.Envelope, m.EmailID) + ")")
+	}
+	if f.saveDate {
+		item("SAVEDATE ")
+		s.writeSaveDate(m)
+	}
 	if f.envelope {
 		item("ENVELOPE ")
 		s.writeEnvelope(sum.Envelope)

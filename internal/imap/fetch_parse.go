@@ -11,6 +11,8 @@ import (
 type fetchItems struct {
 	uid, flags, internalDate, size, envelope bool
 	preview                                  bool // RFC 8970
+	emailID, threadID                        bool // RFC 8474
+	saveDate                                 bool // RFC 8514
 	body, bodyStructure                      bool // BODY (non-extensible), BODYSTRUCTURE
 	sections                                 []*fetchSection
 }
@@ -52,7 +54,7 @@ const (
 // is needed: for ENVELOPE, BODY[STRUCTURE], and any section that is not
 // the whole message.
 func (f *fetchItems) needSummary() bool {
-	if f.envelope || f.body || f.bodyStructure || f.preview {
+	if f.envelope || f.body || f.bodyStructure || f.preview || f.threadID {
 		return true
 	}
 	for _, sec := range f.sections {
@@ -131,6 +133,12 @@ func (s *session) parseFetchAtt(f *fetchItems) error {
 		f.envelope = true
 	case "BODYSTRUCTURE":
 		f.bodyStructure = true
+	case "EMAILID":
+		f.emailID = true
+	case "THREADID":
+		f.threadID = true
+	case "SAVEDATE":
+		f.saveDate = true
 	case "PREVIEW":
 		// RFC 8970 section 4: PREVIEW (LAZY); a preview is always made
 		// at once here, which LAZY allows.

@@ -81,7 +81,10 @@ func (s *session) cmdCreate(string, bool) error {
 	if strings.EqualFold(name, store.InboxName) {
 		return no(codeAlreadyExists, "INBOX always exists")
 	}
-	_, err = s.srv.Store.CreateMailbox(s.ctx, s.account.ID, name, use)
+	mb, err := s.srv.Store.CreateMailbox(s.ctx, s.account.ID, name, use)
+	if err == nil {
+		s.ok("MAILBOXID ("+mailboxObjectID(mb)+")", "CREATE completed") // RFC 8474 §4.1
+	}
 	return err
 }
 
@@ -158,7 +161,8 @@ func (s *session) parseStatusItems() (statusItems, error) {
 	var items statusItems
 	err := s.atomList(func(a string) error {
 		switch a {
-		case "MESSAGES", "RECENT", "UIDNEXT", "UIDVALIDITY", "UNSEEN", "DELETED", "SIZE", "APPENDLIMIT", "DELETED-STORAGE":
+		case "MESSAGES", "RECENT", "UIDNEXT", "UIDVALIDITY", "UNSEEN", "DELETED", "SIZE", "APPENDLIMIT", "DELETED-STORAGE",
+			"MAILBOXID":
 		default:
 			return bad("Unknown STATUS item %s", truncate(a, 32))
 		}
@@ -212,6 +216,10 @@ func (s *session) writeStatus(mb store.Mailbox, items statusItems) error {
 		}
 		s.w.Raw(it)
 		s.w.SP()
+		if it == "MAILBOXID" {
+			s.w.Raw("(" + mailboxObjectID(mb) + ")") // RFC 8474 §4.3
+			continue
+		}
 		var n int64
 		switch it {
 		case "MESSAGES":

@@ -49,28 +49,33 @@ const (
 type keyOp uint8
 
 const (
-	opAll        keyOp = iota
-	opAnd              // every one of sub
-	opOr               // sub[0] or sub[1]
-	opNot              // not sub[0]
-	opSeq              // sequence number in set ("$": in the saved result)
-	opUID              // UID in set
-	opFlag             // has flag
-	opNoFlag           // lacks flag
-	opRecent           // \Recent in this session
-	opNew              // \Recent and not \Seen
-	opOld              // not \Recent
-	opBefore           // internal date before date
-	opOn               // internal date on date
-	opSince            // internal date on or after date
-	opSentBefore       // Date: header before date
-	opSentOn           // Date: header on date
-	opSentSince        // Date: header on or after date
-	opLarger           // size above n
-	opSmaller          // size below n
-	opMatch            // string criterion number n of the matcher
-	opOlder            // internal date at or before date (RFC 5032 OLDER)
-	opYounger          // internal date at or after date (RFC 5032 YOUNGER)
+	opAll         keyOp = iota
+	opAnd               // every one of sub
+	opOr                // sub[0] or sub[1]
+	opNot               // not sub[0]
+	opSeq               // sequence number in set ("$": in the saved result)
+	opUID               // UID in set
+	opFlag              // has flag
+	opNoFlag            // lacks flag
+	opRecent            // \Recent in this session
+	opNew               // \Recent and not \Seen
+	opOld               // not \Recent
+	opBefore            // internal date before date
+	opOn                // internal date on date
+	opSince             // internal date on or after date
+	opSentBefore        // Date: header before date
+	opSentOn            // Date: header on date
+	opSentSince         // Date: header on or after date
+	opLarger            // size above n
+	opSmaller           // size below n
+	opMatch             // string criterion number n of the matcher
+	opOlder             // internal date at or before date (RFC 5032 OLDER)
+	opYounger           // internal date at or after date (RFC 5032 YOUNGER)
+	opEmailID           // EMAILID is n (RFC 8474)
+	opThreadID          // THREADID is flag (RFC 8474)
+	opSavedBefore       // save date before date (RFC 8514)
+	opSavedOn           // save date on date
+	opSavedSince        // save date on or after date
 )
 
 // searchKey is one node of a parsed search program.
@@ -94,6 +99,7 @@ type searchCmd struct {
 	// them; sentDate says a key needs the Date: header.
 	queries  []message.MatchQuery
 	sentDate bool
+	threads  bool // a THREADID key needs each message's envelope
 	nkeys    int
 	// The result options: esearch when RETURN was given (or IMAP4rev2
 	// is enabled, where it is the only answer form).
@@ -343,6 +349,12 @@ func (s *session) parseKey(c *searchCmd, depth int) (*searchKey, error) {
 		}
 		at := time.Now().Truncate(time.Second).Add(-time.Duration(secs) * time.Second)
 		return &searchKey{op: op, date: at}, nil
+	case "EMAILID", "THREADID":
+		return s.objectIDKey(c, name)
+	case "SAVEDBEFORE", "SAVEDON", "SAVEDSINCE":
+		return s.savedDateKey(name)
+	case "SAVEDATESUPPORTED":
+		return &searchKey{op: opAll}, nil // every mailbox has save dates (RFC 8514 §4)
 	case "LARGER", "SMALLER":
 		if err := p.SP(); err != nil {
 			return nil, err

@@ -59,6 +59,7 @@ type candidate struct {
 	// sentKnown: then SENTBEFORE/ON/SINCE need no body.
 	sent      time.Time
 	sentKnown bool
+	thread    string // THREADID, when the program has a THREADID key
 }
 
 // runSearch returns the UIDs of the messages that match, ascending.
@@ -73,23 +74,32 @@ func (s *session) runSearch(c *searchCmd) ([]uint32, error) {
 	var hits []uint32
 	var undecided []candidate
 	step := searchListBatch
-	if c.sentDate {
+	if c.sentDate || c.threads {
 		step = searchSummaryBatch
 	}
 	for from := 0; from < len(cands); from += step {
 		batch := cands[from:min(len(cands), from+step)]
 		msgs, err := s.srv.Store.ListMessages(s.ctx, v.mb.ID, store.MessageQuery{MinUID: batch[0], MaxUID: batch[len(batch)-1],
-			Summary: c.sentDate})
+			Summary: c.sentDate || c.threads})
 		if err != nil {
 			return nil, err
 		}
+		var threads []string
+		if c.threads {
+			if threads, err = s.threadIDs(msgs); err != nil {
+				return nil, err
+			}
+		}
 		start := len(hits)
 		undecided = undecided[:0]
-		for _, m := range msgs {
+		for i, m := range msgs {
 			if _, ok := slices.BinarySearch(batch, m.UID); !ok {
 				continue // arrived after the view was last updated
 			}
 			cd := candidate{seq: v.seqOf(m.UID), msg: m}
+			if threads != nil {
+				cd.thread = threads[i]
+			}
 			if c.sentDate && m.Summary != nil {
 				// The parsed Date: of a summary FETCH cached, if it is
 				// still this message's.
@@ -334,6 +344,16 @@ func (s *session) evalKey(k *searchKey, cd *candidate, res *message.MatchResult)
 			return triOf(d.Equal(k.date))
 		}
 		return triOf(!d.Before(k.date))
+	case opEmailID:
+		return triOf(m.EmailID == k.n)
+	case opThreadID:
+		return triOf(cd.thread == k.flag)
+	case opSavedBefore:
+		return triOf(dayOf(saveDate(m)).Before(k.date))
+	case opSavedOn:
+		return triOf(dayOf(saveDate(m)).Equal(k.date))
+	case opSavedSince:
+		return triOf(!dayOf(saveDate(m)).Before(k.date))
 	case opLarger:
 		return triOf(m.Size > k.n)
 	case opSmaller:

@@ -185,7 +185,7 @@ func (s *session) selectMailbox(readOnly bool) error {
 	s.w.Number(uint64(mb.UIDValidity))
 	s.w.Raw("] UIDs valid\r\n* OK [UIDNEXT ")
 	s.w.Number(uint64(mb.UIDNext))
-	s.w.Raw("] Predicted next UID\r\n")
+	s.w.Raw("] Predicted next UID\r\n* OK [MAILBOXID (" + mailboxObjectID(mb) + ")] Ok\r\n") // RFC 8474 §4.2
 	if readOnly {
 		s.ok("READ-ONLY", "EXAMINE completed")
 	} else {
