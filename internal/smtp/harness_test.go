@@ -122,9 +122,6 @@ func newEnv(t testing.TB, o envOptions) *env {
 		}
 		cancel()
 		e.wg.Wait()
-		if n := e.srv.RecoveredPanics(); n != 0 {
-			t.Errorf("%d panics recovered", n)
-		}
 		st.Close()
 	})
 	return e

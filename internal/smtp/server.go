@@ -126,7 +126,6 @@ type Server struct {
 
 	sent    sendLog
 	nextID  atomic.Uint64
-	panics  atomic.Int64
 	writers sync.Pool // *bufio.Writer, held only while answering
 }
 
@@ -166,6 +165,3 @@ func (s *Server) dataTimeout() time.Duration { return orDefault(s.DataTimeout, D
 // for this long is gone.
 func (s *Server) writeTimeout() time.Duration { return time.Minute }
 
-// RecoveredPanics reports how many sessions ended in a recovered panic.
-// Tests fail when it is not zero.
-func (s *Server) RecoveredPanics() int64 { return s.panics.Load() }
