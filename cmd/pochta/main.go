@@ -31,6 +31,9 @@ Commands:
                                             keeping their password hashes
   alias add ALIAS TARGET... | del ALIAS [TARGET...] | list [DOMAIN]
                                             aliases; ALIAS @domain is a catch-all
+  sieve put USER NAME [--activate] < SCRIPT | get USER NAME | list USER
+  sieve activate USER NAME | deactivate USER | delete USER NAME | check < SCRIPT
+                                            users' Sieve filters (docs/SIEVE.md)
   queue list | show ID | retry ID|all | drop ID
                                             the outbound queue
   dkim keygen DOMAIN [--algo rsa|ed25519] [--selector S]
@@ -103,6 +106,8 @@ func dispatch(ctx context.Context, args []string, e env) error {
 		return c.userCmd(rest)
 	case "alias":
 		return c.aliasCmd(rest)
+	case "sieve":
+		return c.sieveCmd(rest)
 	case "queue":
 		return c.queueCmd(rest)
 	case "dkim":
