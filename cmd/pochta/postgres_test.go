@@ -1,9 +1,17 @@
 package main
 
 import (
+	"bufio"
+	"fmt"
+	"io"
+	"maps"
+	"net"
+	"net/smtp"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/pochta-mail/pochta/internal/store/postgres"
 	"github.com/pochta-mail/pochta/internal/store/postgres/pgtest"
@@ -53,4 +61,250 @@ func TestInitPostgresJoin(t *testing.T) {
 			t.Errorf("%s holds a SQLite database: %v", dir, m)
 		}
 	}
+}
+
+// TestPostgresTwoNodes runs two `pochta serve` nodes on one database and
+// checks what makes them one server: the POP3 maildrop lock holds across
+// them, an IMAP IDLE on A hears a delivery made on B, and the queue
+// workers of both send each queued message exactly once.
+func TestPostgresTwoNodes(t *testing.T) {
+	_, dirA, dirB := cluster(t)
+	sink := newSink(t)
+	const queued = 20
+	must(t, "", "-d", dirA, "alias", "add", "out@example.test", "far@remote.test")
+	opts := []string{"queue.routes=remote.test=" + sink.addr, "queue.poll_interval=50ms", "queue.mta_sts=false",
+		"queue.tls_reports=false", "smtp.auth_checks=false"}
+	a := serve(t, dirA, opts...)
+	b := serve(t, dirB, opts...)
+
+	t.Run("QueueOnce", func(t *testing.T) {
+		// Queued while both workers poll: either may claim each one.
+		for i := range queued {
+			dir := []string{dirA, dirB}[i%2]
+			must(t, fmt.Sprintf("Subject: queued %d\n\nbody\n", i), "-d", dir, "deliver", "-f", "u@example.test", "out@example.test")
+		}
+		eventually(t, "the sink received every queued message", func() bool { return sink.count() >= queued })
+		eventually(t, "the queue is empty", func() bool { return must(t, "", "-d", dirB, "queue", "list") == "" })
+		for subject, n := range sink.subjects() {
+			if n != 1 {
+				t.Errorf("%q was sent %d times", subject, n)
+			}
+		}
+		if n := len(sink.subjects()); n != queued {
+			t.Errorf("the sink got %d distinct messages, want %d", n, queued)
+		}
+		t.Logf("senders: %v", sink.helos())
+	})
+
+	t.Run("POP3LockAcrossNodes", func(t *testing.T) {
+		pa := pop3Open(t, a.addr("pop3"))
+		if got := pop3Login(t, b.addr("pop3"), "u@example.test", "secret"); !strings.HasPrefix(got, "-ERR [IN-USE]") {
+			t.Fatalf("login on B while A holds the maildrop: %q, want -ERR [IN-USE]", got)
+		}
+		pop3Cmd(t, pa, "QUIT")
+		if got := pop3Login(t, b.addr("pop3"), "u@example.test", "secret"); !strings.HasPrefix(got, "+OK") {
+			t.Fatalf("login on B after A's QUIT: %q", got)
+		}
+	})
+
+	t.Run("IdleHearsOtherNode", func(t *testing.T) {
+		c, err := net.Dial("tcp", a.addr("imap"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		r := bufio.NewReader(c)
+		imapExpect(t, c, r, "", "* OK")
+		imapExpect(t, c, r, "a LOGIN u@example.test secret", "a OK")
+		imapExpect(t, c, r, "b SELECT INBOX", "b OK")
+		imapExpect(t, c, r, "c IDLE", "+ ")
+		smtpDeliver(t, b.addr("smtp"), "u@example.test", "Subject: via B\r\n\r\nhello\r\n")
+		// The deadline only keeps a broken test from hanging: the
+		// notification normally arrives in milliseconds.
+		c.SetReadDeadline(time.Now().Add(30 * time.Second))
+		for {
+			line, err := r.ReadString('\n')
+			if err != nil {
+				t.Fatalf("waiting for EXISTS during IDLE on A: %v", err)
+			}
+			if strings.HasPrefix(line, "* ") && strings.Contains(line, " EXISTS") {
+				break
+			}
+		}
+		imapExpect(t, c, r, "DONE", "c OK")
+	})
+}
+
+// pop3Open logs u@example.test in over POP3 and returns the session.
+func pop3Open(t *testing.T, addr string) *bufio.ReadWriter {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	rw := bufio.NewReadWriter(bufio.NewReader(c), bufio.NewWriter(c))
+	if line, _ := rw.ReadString('\n'); !strings.HasPrefix(line, "+OK") {
+		t.Fatalf("POP3 greeting %q", line)
+	}
+	pop3Cmd(t, rw, "USER u@example.test")
+	if got := pop3Cmd(t, rw, "PASS secret"); !strings.HasPrefix(got, "+OK") {
+		t.Fatalf("PASS: %q", got)
+	}
+	return rw
+}
+
+func pop3Cmd(t *testing.T, rw *bufio.ReadWriter, line string) string {
+	t.Helper()
+	rw.WriteString(line + "\r\n")
+	rw.Flush()
+	got, err := rw.ReadString('\n')
+	if err != nil && line != "QUIT" {
+		t.Fatalf("POP3 %s: %v", line, err)
+	}
+	return got
+}
+
+// imapExpect sends line (unless empty) and reads until a line starting
+// with want.
+func imapExpect(t *testing.T, c net.Conn, r *bufio.Reader, line, want string) {
+	t.Helper()
+	if line != "" {
+		fmt.Fprintf(c, "%s\r\n", line)
+	}
+	for {
+		got, err := r.ReadString('\n')
+		if err != nil {
+			t.Fatalf("IMAP %q: %v", line, err)
+		}
+		if strings.HasPrefix(got, want) {
+			return
+		}
+		if tag, _, _ := strings.Cut(line, " "); tag != "" && strings.HasPrefix(got, tag+" ") {
+			t.Fatalf("IMAP %q: %q, want %q", line, got, want)
+		}
+	}
+}
+
+// smtpDeliver hands a message to an MX listener (no TLS, no AUTH).
+func smtpDeliver(t *testing.T, addr, rcpt, msg string) {
+	t.Helper()
+	c, err := smtp.Dial(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Hello("client.test"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Mail("sender@client.test"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Rcpt(rcpt); err != nil {
+		t.Fatal(err)
+	}
+	w, err := c.Data()
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.WriteString(w, msg)
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	c.Quit()
+}
+
+// sink is a loopback SMTP server that accepts everything and counts the
+// messages it receives by Subject.
+type sink struct {
+	addr string
+	mu   sync.Mutex
+	got  map[string]int
+	from map[string]int // EHLO names
+}
+
+func newSink(t *testing.T) *sink {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	s := &sink{addr: l.Addr().String(), got: map[string]int{}, from: map[string]int{}}
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go s.session(c)
+		}
+	}()
+	return s
+}
+
+func (s *sink) session(c net.Conn) {
+	defer c.Close()
+	r := bufio.NewReader(c)
+	fmt.Fprint(c, "220 sink.test ESMTP\r\n")
+	for {
+		line, err := r.ReadString('\n')
+		if err != nil {
+			return
+		}
+		verb := strings.ToUpper(strings.Fields(line + " x")[0])
+		switch verb {
+		case "EHLO", "HELO":
+			s.mu.Lock()
+			s.from[strings.TrimSpace(line[4:])]++
+			s.mu.Unlock()
+			fmt.Fprint(c, "250 sink.test\r\n")
+		case "DATA":
+			fmt.Fprint(c, "354 go on\r\n")
+			subject := ""
+			for {
+				l, err := r.ReadString('\n')
+				if err != nil {
+					return
+				}
+				if l == ".\r\n" {
+					break
+				}
+				if strings.HasPrefix(l, "Subject: ") && subject == "" {
+					subject = strings.TrimSpace(l[len("Subject: "):])
+				}
+			}
+			s.mu.Lock()
+			s.got[subject]++
+			s.mu.Unlock()
+			fmt.Fprint(c, "250 queued\r\n")
+		case "QUIT":
+			fmt.Fprint(c, "221 bye\r\n")
+			return
+		default:
+			fmt.Fprint(c, "250 ok\r\n")
+		}
+	}
+}
+
+func (s *sink) count() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, v := range s.got {
+		n += v
+	}
+	return n
+}
+
+func (s *sink) subjects() map[string]int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return maps.Clone(s.got)
+}
+
+func (s *sink) helos() map[string]int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return maps.Clone(s.from)
 }
