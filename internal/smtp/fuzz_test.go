@@ -31,6 +31,22 @@ var fuzzSeeds = []string{
 	"",
 }
 
+// statePrefixes put a fuzzed session in each state before its own bytes:
+// an input whose first byte is below len(statePrefixes) starts with that
+// prefix instead (the fuzz target replayed in every state; the seeds,
+// which start with letters, run as they are).
+var statePrefixes = []string{
+	"EHLO c\r\n",
+	"HELO c\r\nMAIL FROM:<x@c.example>\r\n",
+	"EHLO c\r\nMAIL FROM:<x@c.example>\r\nRCPT TO:<alice@example.org>\r\n",
+	"EHLO c\r\nMAIL FROM:<x@c.example>\r\nRCPT TO:<alice@example.org>\r\nBDAT 5\r\nhello",
+	"EHLO c\r\nMAIL FROM:<x@c.example>\r\nRCPT TO:<alice@example.org>\r\nDATA\r\n",
+	"EHLO c\r\nAUTH PLAIN " + base64.StdEncoding.EncodeToString([]byte("\x00alice@example.org\x00"+testPass)) + "\r\n",
+	"EHLO c\r\nAUTH PLAIN " + base64.StdEncoding.EncodeToString([]byte("\x00alice@example.org\x00"+testPass)) +
+		"\r\nMAIL FROM:<alice@example.org>\r\nRCPT TO:<someone@remote.example>\r\n",
+	"EHLO c\r\nAUTH LOGIN\r\n",
+}
+
 // FuzzSession feeds whole client sessions to the MX and submission
 // handlers with the real store behind them: no input may panic the
 // session (nothing recovers it here: a panic crashes the run, and the
@@ -39,6 +55,9 @@ func FuzzSession(f *testing.F) {
 	for _, s := range fuzzSeeds {
 		f.Add(false, []byte(s))
 		f.Add(true, []byte(s))
+	}
+	for i := range statePrefixes {
+		f.Add(i >= 5, append([]byte{byte(i)}, "NOOP\r\nRSET\r\nBDAT 3 LAST\r\nabcQUIT\r\n"...))
 	}
 	e := newEnv(f, envOptions{configure: func(s *Server) {
 		s.Logger = slog.New(slog.DiscardHandler)
@@ -57,6 +76,9 @@ func FuzzSession(f *testing.F) {
 		}()
 		go func() { _, _ = io.Copy(io.Discard, cli) }()
 		_ = cli.SetWriteDeadline(time.Now().Add(5 * time.Second))
+		if len(data) > 0 && int(data[0]) < len(statePrefixes) {
+			data = append([]byte(statePrefixes[data[0]]), data[1:]...)
+		}
 		_, _ = cli.Write(data)
 		cli.Close()
 		select {

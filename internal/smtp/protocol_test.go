@@ -171,3 +171,19 @@ func TestSmugglingSequences(t *testing.T) {
 		}
 	}
 }
+
+// A command line over smtp.max_line_length is answered 500 5.4.0 and the
+// session ends: the rest of such a line is not taken for a command. The
+// line is bounded before it is buffered: reading stops at the limit and
+// the connection is closed.
+func TestCommandLineTooLong(t *testing.T) {
+	e := newEnv(t, envOptions{configure: func(s *Server) { s.MaxLineLength = 1000 }})
+	r := e.raw(ModeMX)
+	r.send("EHLO x\r\n")
+	r.expect("250 ")
+	go r.c.Write([]byte("NOOP " + strings.Repeat("x", 1<<20) + "\r\nQUIT\r\n"))
+	r.expect("500 5.4.0 ")
+	if line, err := r.r.ReadString('\n'); err == nil {
+		t.Errorf("session still open after the long line: %q", line)
+	}
+}
