@@ -169,6 +169,24 @@ func TestImportDovecotMaildir(t *testing.T) {
 	}
 
 	compareServed(t, dir, want)
+
+	// Export, and a second Dovecot serves the export as the first served
+	// the original (while pochta serve still runs).
+	d2 := dovecottest.Start(t, "maildir:~/Maildir")
+	exported := must(t, "", "-d", dir, "export", "tester@example.test", filepath.Join(d2.Home, "Maildir"))
+	t.Logf("pochta export:\n%s", exported)
+	d2.Own(filepath.Join(d2.Home, "Maildir"))
+	for name, w := range want {
+		g := dovecotView(t, d2, strings.ReplaceAll(name, "/", "."))
+		if fmt.Sprint(g) != fmt.Sprint(w) {
+			t.Errorf("%s exported and served by Dovecot:\n%+v\nthe original:\n%+v", name, g, w)
+		}
+	}
+	// And back: an import of the export into a new installation.
+	dir2 := newDir(t)
+	must(t, "secret-pw\n", "-d", dir2, "user", "add", "tester@example.test", "--password-stdin")
+	must(t, "", "-d", dir2, "import", "tester@example.test", filepath.Join(d2.Home, "Maildir"))
+	compareServed(t, dir2, want)
 }
 
 // compareServed serves dir and checks that Python's imaplib and poplib

@@ -8,6 +8,7 @@ import (
 
 	"github.com/pochta-mail/pochta/internal/admin"
 	"github.com/pochta-mail/pochta/internal/migrate"
+	"github.com/pochta-mail/pochta/internal/migrate/exporter"
 	"github.com/pochta-mail/pochta/internal/migrate/importer"
 )
 
@@ -105,4 +106,38 @@ func (p *progressLine) clear() {
 func isTerminalWriter(w io.Writer) bool {
 	f, ok := w.(*os.File)
 	return ok && isTerminal(f)
+}
+
+// exportCmd: pochta export ADDRESS PATH [--format maildir].
+func (c *cli) exportCmd(args []string) error {
+	fs := newFlags("export", c.env)
+	dir := c.dirFlag(fs)
+	format := fs.String("format", "maildir", "maildir (with dovecot-uidlist)")
+	rest, err := parseInterleaved(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(rest) != 2 {
+		return usagef("usage: pochta export ADDRESS PATH [--format maildir]")
+	}
+	if *format != "maildir" {
+		return usagef("export: format %q is not supported (maildir is)", *format)
+	}
+	addr, err := admin.Address(rest[0])
+	if err != nil {
+		return err
+	}
+	_, st, err := c.adminStore(*dir)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	start := time.Now()
+	sum, err := exporter.Maildir(c.ctx, st, addr, rest[1])
+	fmt.Fprintf(c.stdout, "exported: %d messages, %d bytes, in %d folders (%s)\n", sum.Messages, sum.Bytes, sum.Folders,
+		time.Since(start).Round(time.Millisecond))
+	for _, p := range sum.Problems {
+		fmt.Fprintf(c.stdout, "  %s\n", p)
+	}
+	return err
 }

@@ -48,6 +48,8 @@ Commands:
   import ADDRESS PATH [--dry-run] [--pop3-uidl-format F] [--folder NAME]
   import --all ROOT [--dry-run]             import Maildir (Dovecot, Courier) or mbox mail,
                                             keeping UIDs, POP3 UIDLs and flags (docs/MIGRATION.md)
+  export ADDRESS PATH [--format maildir]    write an account as a Maildir++ tree with
+                                            dovecot-uidlist (UIDs and UIDLs kept)
   serve [-o key=value]...                   run the servers in the foreground
   version                                   print the version
 
@@ -118,6 +120,8 @@ func dispatch(ctx context.Context, args []string, e env) error {
 		return c.deliverCmd(rest)
 	case "import":
 		return c.importCmd(rest)
+	case "export":
+		return c.exportCmd(rest)
 	case "fetch":
 		return c.fetchCmd(rest)
 	case "serve":

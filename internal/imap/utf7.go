@@ -6,6 +6,8 @@ import (
 	"strings"
 	"unicode/utf16"
 	"unicode/utf8"
+
+	"github.com/pochta-mail/pochta/internal/mutf7"
 )
 
 // Modified UTF-7 (RFC 3501 §5.1.3): how mailbox names with non-ASCII
@@ -68,45 +70,4 @@ func decodeMUTF7(s string) (string, error) {
 }
 
 // encodeMUTF7 encodes a UTF-8 name in modified UTF-7.
-func encodeMUTF7(s string) string {
-	ascii := true
-	for i := 0; i < len(s); i++ {
-		if s[i] >= 0x80 || s[i] == '&' {
-			ascii = false
-			break
-		}
-	}
-	if ascii {
-		return s
-	}
-	var b strings.Builder
-	var pending []rune
-	flush := func() {
-		if len(pending) == 0 {
-			return
-		}
-		units := utf16.Encode(pending)
-		raw := make([]byte, 2*len(units))
-		for k, u := range units {
-			raw[2*k], raw[2*k+1] = byte(u>>8), byte(u)
-		}
-		b.WriteByte('&')
-		b.WriteString(b64mod.EncodeToString(raw))
-		b.WriteByte('-')
-		pending = pending[:0]
-	}
-	for _, r := range s {
-		switch {
-		case r == '&':
-			flush()
-			b.WriteString("&-")
-		case r >= 0x20 && r < 0x7f:
-			flush()
-			b.WriteRune(r)
-		default:
-			pending = append(pending, r)
-		}
-	}
-	flush()
-	return b.String()
-}
+func encodeMUTF7(s string) string { return mutf7.Encode(s) }

@@ -188,3 +188,22 @@ func (d *Dovecot) IMAP(commands ...string) string {
 	d.t.Helper()
 	return d.Run(strings.Join(commands, "\r\n")+"\r\n", filepath.Join(d.Lib, "imap"), "-c", d.Conf, "-u", "tester")
 }
+
+// Own gives the tree at path to the user Dovecot's mail processes run as
+// (nobody when the test runs as root), so Dovecot can read and index files
+// a test wrote there.
+func (d *Dovecot) Own(path string) {
+	d.t.Helper()
+	if os.Getuid() != 0 {
+		return
+	}
+	err := filepath.WalkDir(path, func(p string, _ os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		return os.Lchown(p, 65534, 65534)
+	})
+	if err != nil {
+		d.t.Fatal(err)
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/pochta-mail/pochta/internal/migrate"
+	"github.com/pochta-mail/pochta/internal/mutf7"
 	"github.com/pochta-mail/pochta/internal/store"
 )
 
@@ -244,4 +245,21 @@ func parseFile[T any](path string, parse func(r io.Reader, file string) (T, erro
 	defer fh.Close()
 	v, err = parse(fh, path)
 	return v, err == nil, err
+}
+
+// DirName is FolderName's inverse: the Maildir++ directory of a mailbox
+// ("Lists/foo" is ".Lists.foo", "Entwürfe" ".Entw&APw-rfe"); "" for INBOX.
+// A level holding "." has no Maildir++ form (the dot is the separator).
+func DirName(name string) (string, error) {
+	if name == store.InboxName {
+		return "", nil
+	}
+	levels := strings.Split(name, string(store.Delimiter))
+	for i, l := range levels {
+		if l == "" || strings.Contains(l, ".") {
+			return "", errors.New("mailbox name " + name + " has no Maildir++ form (a level is empty or holds \".\")")
+		}
+		levels[i] = mutf7.Encode(l)
+	}
+	return "." + strings.Join(levels, "."), nil
 }

@@ -10,7 +10,7 @@ import (
 
 // mutf7 is the base64 alphabet of IMAP's modified UTF-7 (RFC 3501 5.1.3):
 // ',' in place of '/', no padding.
-var mutf7 = base64.NewEncoding("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+,").WithPadding(base64.NoPadding)
+var mutf7Encoding = base64.NewEncoding("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+,").WithPadding(base64.NoPadding)
 
 // decodeMUTF7 decodes a mailbox name in modified UTF-7, the form Dovecot and
 // Courier give Maildir++ directory names: "Entw&APw-rfe" is "Entwürfe".
@@ -39,7 +39,7 @@ func decodeMUTF7(s string) (string, error) {
 			s = s[1:]
 			continue
 		}
-		raw, err := mutf7.DecodeString(s[:j]) // (the control-character check above keeps out the \r and \n it would skip)
+		raw, err := mutf7Encoding.DecodeString(s[:j]) // (the control-character check above keeps out the \r and \n it would skip)
 		if err != nil || len(raw) == 0 || len(raw)%2 != 0 {
 			return "", errors.New("invalid modified UTF-7 in folder name")
 		}
