@@ -137,7 +137,8 @@ type Message struct {
 	Summary []byte
 	// Open opens the body, like OpenMessage but without another lookup.
 	// Only set when asked for (MessageQuery.Bodies); a body expunged
-	// since the listing is ErrNotFound.
+	// since the listing is ErrNotFound. It may be called again (by one
+	// goroutine at a time); each reader reads the whole body.
 	Open func() (io.ReadCloser, error)
 }
 

@@ -1,6 +1,7 @@
 package sqlite
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"errors"
@@ -45,6 +46,14 @@ func scanMessage(rows *sql.Rows, withSummary bool, extra ...any) (store.Message,
 // ListMessages returns the messages q selects, in UID order. With
 // q.Bodies, one query also brings the bodies kept inline (most mail), so
 // reading a batch of messages costs no query per message.
+//
+// A full-mailbox FETCH spends most of its time here, so the rows are read
+// without database/sql's conversions: integers into int64 (a uint32
+// destination goes through a decimal string), and summaries and inline
+// bodies as sql.RawBytes, copied into chunks shared by many summaries
+// (listArena) and into pooled buffers (bodyOpener) rather than once more
+// per value by Scan into a fresh []byte.
+// Rows with the same flags share one parsed flag slice.
 func (s *Store) ListMessages(ctx context.Context, mailboxID int64, q store.MessageQuery) ([]store.Message, error) {
 	cols := `m.id, m.uid, m.size, m.internal_date, m.flags, m.modseq, coalesce(m.email_id, m.id), m.save_date`
 	if q.Summary {
@@ -74,21 +83,42 @@ func (s *Store) ListMessages(ctx context.Context, mailboxID int64, q store.Messa
 		return nil, temporary("listing messages", err)
 	}
 	defer rows.Close()
-	var out []store.Message
+	var (
+		out                         []store.Message
+		arena                       listArena
+		flagSets                    = map[string][]string{}
+		id, uid, size, date, modseq int64
+		emailID                     int64
+		saved                       sql.NullInt64
+		flags, summary, name, data  sql.RawBytes
+		inline                      bool
+	)
+	dest := []any{&id, &uid, &size, &date, &flags, &modseq, &emailID, &saved}
+	if q.Summary {
+		dest = append(dest, &summary)
+	}
+	if q.Bodies {
+		dest = append(dest, &name, &inline, &data)
+	}
 	for rows.Next() {
-		var name string
-		var inline bool
-		var data []byte
-		var extra []any
-		if q.Bodies {
-			extra = []any{&name, &inline, &data}
-		}
-		m, err := scanMessage(rows, q.Summary, extra...)
-		if err != nil {
+		if err := rows.Scan(dest...); err != nil {
 			return nil, temporary("listing messages", err)
 		}
+		m := store.Message{ID: id, UID: uint32(uid), Size: size, InternalDate: fromDB(date), ModSeq: uint64(modseq), EmailID: emailID}
+		if saved.Valid {
+			m.SaveDate = fromDB(saved.Int64)
+		}
+		f, ok := flagSets[string(flags)]
+		if !ok {
+			f = slices.Clip(store.ParseFlags(string(flags)))
+			flagSets[string(flags)] = f
+		}
+		m.Flags = f
+		if q.Summary {
+			m.Summary = arena.copy(summary)
+		}
 		if q.Bodies {
-			m.Open = func() (io.ReadCloser, error) { return s.openBody(name, inline, data) }
+			m.Open = s.bodyOpener(ctx, mailboxID, m.UID, name, inline, data, size)
 		}
 		out = append(out, m)
 	}
@@ -96,6 +126,55 @@ func (s *Store) ListMessages(ctx context.Context, mailboxID int64, q store.Messa
 		return nil, temporary("listing messages", err)
 	}
 	return out, nil
+}
+
+// bodyOpener returns Message.Open for a body listed by ListMessages from
+// the row's values (valid until the next row). An inline body is copied
+// into a buffer of the store's pool, which the reader the first Open
+// returns gives back on Close; a later Open (a caller reading the body
+// again) looks the body up anew.
+func (s *Store) bodyOpener(ctx context.Context, mailboxID int64, uid uint32, name sql.RawBytes, inline bool, data sql.RawBytes, size int64) func() (io.ReadCloser, error) {
+	if !inline && size > 0 {
+		file := string(name)
+		return func() (io.ReadCloser, error) { return s.openBody(file, false, nil) }
+	}
+	buf := s.buffers.Get().(*[]byte)
+	*buf = append((*buf)[:0], data...)
+	return func() (io.ReadCloser, error) {
+		if b := buf; b != nil {
+			buf = nil
+			r := &inlineBody{s: s, buf: b}
+			r.Reset(*b)
+			return r, nil
+		}
+		return s.OpenMessage(ctx, mailboxID, uid)
+	}
+}
+
+// listArenaChunk is the size of the chunks a listArena allocates: a few
+// dozen summaries each, small enough for the allocator's size classes.
+const listArenaChunk = 32 << 10
+
+// listArena hands out copies of byte slices carved from large chunks:
+// one allocation per chunk instead of one per value. A chunk is never
+// written again once handed out, so the slices stay valid.
+type listArena struct{ chunk []byte }
+
+// copy returns a copy of b (nil for nil) whose capacity is its length, so
+// an append by the caller never reaches the next value.
+func (a *listArena) copy(b []byte) []byte {
+	if b == nil {
+		return nil
+	}
+	if len(b) > cap(a.chunk)-len(a.chunk) {
+		if len(b) > listArenaChunk/4 {
+			return bytes.Clone(b) // large: a chunk of its own
+		}
+		a.chunk = make([]byte, 0, listArenaChunk)
+	}
+	start := len(a.chunk)
+	a.chunk = append(a.chunk, b...)
+	return a.chunk[start:len(a.chunk):len(a.chunk)]
 }
 
 // ListUIDs returns every UID of a mailbox, ascending.

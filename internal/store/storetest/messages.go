@@ -129,6 +129,21 @@ func testAppendAndList(t *testing.T, s store.Store) {
 			t.Errorf("message %d: Open gives %q, OpenMessage %q", i, b, want)
 		}
 	}
+	// Open again: every reader is the whole body, independent of the
+	// readers of the other listed messages, open or closed.
+	readers := make([]io.ReadCloser, len(withBodies))
+	for i, m := range withBodies {
+		if readers[i], err = m.Open(); err != nil {
+			t.Fatalf("message %d: second Open: %v", i, err)
+		}
+	}
+	for i, r := range readers {
+		b, _ := io.ReadAll(r)
+		r.Close()
+		if want := openBody(t, s, drafts, withBodies[i].UID); string(b) != want {
+			t.Errorf("message %d: second Open gives %q, want %q", i, b, want)
+		}
+	}
 	uids, err := s.ListUIDs(ctx, drafts.ID)
 	if err != nil || !slices.Equal(uids, uidsOf(all)) {
 		t.Errorf("ListUIDs = %v, %v", uids, err)
