@@ -78,7 +78,7 @@ func (s *session) fetch(uids []uint32, f *fetchItems) error {
 		var cache []store.SummaryUpdate
 		var sums []*message.Summary
 		if needSummary {
-			if sums, cache, err = s.batchSummaries(msgs, needBody); err != nil {
+			if sums, cache, err = s.batchSummaries(msgs, needBody, f.onlyEnvelope()); err != nil {
 				return err
 			}
 		}
@@ -277,18 +277,17 @@ func (s *session) fetchMessage(m *store.Message, f *fetchItems, seenNow bool, su
 }
 
 // batchSummaries returns the cached summaries of a batch (nil where the
-// cache is missing, stale or corrupt). When the batch was listed without
+// cache is missing, stale or corrupt); with envOnly, summaries that hold
+// only the envelope where the cache has one. When the batch was listed without
 // bodies, the messages that need parsing are read with a listing of their
 // bodies per bodyFetchBatch messages of the view instead of a lookup
 // each, and parsed at once (their bodies are not kept); it returns the
 // cache updates for them.
-func (s *session) batchSummaries(msgs []store.Message, haveBodies bool) ([]*message.Summary, []store.SummaryUpdate, error) {
+func (s *session) batchSummaries(msgs []store.Message, haveBodies, envOnly bool) ([]*message.Summary, []store.SummaryUpdate, error) {
 	sums := make([]*message.Summary, len(msgs))
 	var need []int
 	for i := range msgs {
-		if sum, err := message.UnmarshalSummary(msgs[i].Summary); err == nil && sum.Structure.End == msgs[i].Size {
-			sums[i] = sum
-		} else {
+		if sums[i] = cachedSummary(&msgs[i], envOnly); sums[i] == nil {
 			need = append(need, i)
 		}
 	}
@@ -331,14 +330,27 @@ func (s *session) batchSummaries(msgs []store.Message, haveBodies bool) ([]*mess
 	return sums, cache, nil
 }
 
+// cachedSummary decodes the message's cached summary, or only its
+// envelope; nil when the cache is missing, stale or corrupt.
+func cachedSummary(m *store.Message, envOnly bool) *message.Summary {
+	if envOnly {
+		if e, end, err := message.UnmarshalEnvelope(m.Summary); err == nil && end == m.Size {
+			return &message.Summary{Envelope: e}
+		}
+		return nil
+	}
+	if sum, err := message.UnmarshalSummary(m.Summary); err == nil && sum.Structure.End == m.Size {
+		return sum
+	}
+	return nil
+}
+
 // summary returns the message's summary from the cache, or parses the
 // body (old-format, corrupt or missing caches) and returns the update
 // that caches it.
 func (s *session) summary(m *store.Message, body *bodySource) (*message.Summary, *store.SummaryUpdate, error) {
-	if m.Summary != nil {
-		if sum, err := message.UnmarshalSummary(m.Summary); err == nil && sum.Structure.End == m.Size {
-			return sum, nil, nil
-		}
+	if sum := cachedSummary(m, false); sum != nil {
+		return sum, nil, nil
 	}
 	r, err := body.section(0, m.Size)
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/pochta-mail/pochta/internal/prototest"
 	"github.com/pochta-mail/pochta/internal/store"
 )
 
@@ -37,6 +38,7 @@ func BenchmarkFetchMailbox(b *testing.B) {
 	round() // fills the summary cache
 	b.SetBytes(total)
 	b.ReportAllocs()
+	prototest.ReportCPU(b)
 	b.ResetTimer()
 	for b.Loop() {
 		round()

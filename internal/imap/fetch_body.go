@@ -126,7 +126,7 @@ func (s *session) writeSection(sec *fetchSection, m *store.Message, sum *message
 	}
 	var off, n int64
 	ok := true
-	if sum == nil { // the whole message: no summary needed
+	if sec.whole() { // no summary needed (sum may be nil or envelope-only)
 		n = m.Size
 	} else {
 		off, n, ok = sum.Range(sec.path, sec.spec)

@@ -58,11 +58,31 @@ func (f *fetchItems) needSummary() bool {
 		return true
 	}
 	for _, sec := range f.sections {
-		if len(sec.path) > 0 || sec.spec != message.SpecNone {
+		if !sec.whole() {
 			return true
 		}
 	}
 	return false
+}
+
+// whole says whether the section is the whole message (BODY[], BINARY[],
+// RFC822), which needs no summary.
+func (sec *fetchSection) whole() bool { return len(sec.path) == 0 && sec.spec == message.SpecNone }
+
+// onlyEnvelope says whether the envelope is all the request needs of the
+// summary (ENVELOPE, THREADID): it is then decoded alone
+// (message.UnmarshalEnvelope), and the summaries handed to fetchMessage
+// have no Structure.
+func (f *fetchItems) onlyEnvelope() bool {
+	if !(f.envelope || f.threadID) || f.body || f.bodyStructure || f.preview {
+		return false
+	}
+	for _, sec := range f.sections {
+		if !sec.whole() {
+			return false
+		}
+	}
+	return true
 }
 
 // setsSeen says whether the request sets \Seen (a body item without .PEEK).

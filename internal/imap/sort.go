@@ -202,7 +202,7 @@ func (s *session) batchEnvelopes(msgs []store.Message) ([]*message.Envelope, []s
 	var lacking []store.Message
 	var at []int
 	for i := range msgs {
-		if e, err := message.UnmarshalEnvelope(msgs[i].Summary); err == nil {
+		if e, end, err := message.UnmarshalEnvelope(msgs[i].Summary); err == nil && end == msgs[i].Size {
 			envs[i] = e
 		} else {
 			lacking = append(lacking, msgs[i])
@@ -212,7 +212,7 @@ func (s *session) batchEnvelopes(msgs []store.Message) ([]*message.Envelope, []s
 	if len(lacking) == 0 {
 		return envs, nil, nil
 	}
-	sums, cache, err := s.batchSummaries(lacking, false)
+	sums, cache, err := s.batchSummaries(lacking, false, false)
 	if err != nil {
 		return nil, nil, err
 	}

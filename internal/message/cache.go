@@ -112,18 +112,22 @@ func UnmarshalSummary(b []byte) (*Summary, error) {
 }
 
 // UnmarshalEnvelope decodes only the envelope of a cached summary (it
-// comes first), for SORT and THREAD, which need nothing else. An error
-// means the message must be summarized again.
-func UnmarshalEnvelope(b []byte) (*Envelope, error) {
+// comes first), for FETCH ENVELOPE, SORT and THREAD, which need nothing
+// else. It also returns the end offset of the message's structure (the
+// message's size, which callers check as they check a whole summary's
+// Structure.End), read without decoding the rest. An error means the
+// message must be summarized again.
+func UnmarshalEnvelope(b []byte) (e *Envelope, end int64, err error) {
 	if len(b) < 2 || b[0] != cacheMagic || b[1] != summaryVersion {
-		return nil, ErrStaleSummary
+		return nil, 0, ErrStaleSummary
 	}
 	d := &cacheDecoder{b: b[2:]}
-	e := d.envelope()
+	e = d.envelope()
+	end = d.rootEnd()
 	if d.err != nil {
-		return nil, errBadCache
+		return nil, 0, errBadCache
 	}
-	return e, nil
+	return e, end, nil
 }
 
 type cacheDecoder struct {
@@ -296,6 +300,32 @@ func (d *cacheDecoder) envelope() *Envelope {
 	}
 	e.InReplyTo, e.MessageID, e.References = d.string(), d.string(), d.string()
 	return e
+}
+
+// skip passes over n strings.
+func (d *cacheDecoder) skip(n int) {
+	for range n {
+		if l := d.uvarint(); l > uint64(len(d.b)) {
+			d.fail()
+		} else {
+			d.b = d.b[l:]
+		}
+	}
+}
+
+// rootEnd reads a part's End, passing over the fields before it.
+func (d *cacheDecoder) rootEnd() int64 {
+	d.skip(2)          // type, subtype
+	d.skip(d.count(1)) // params
+	d.skip(4)          // id, description, encoding, md5
+	d.varint()         // lines
+	d.skip(1)          // disposition
+	d.skip(d.count(1)) // disposition params
+	d.skip(d.count(1)) // language
+	d.skip(1)          // location
+	d.uvarint()        // header start
+	d.uvarint()        // body start
+	return int64(d.uvarint())
 }
 
 func (d *cacheDecoder) part(depth int) *Part {

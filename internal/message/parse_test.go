@@ -436,11 +436,24 @@ func TestUnmarshalEnvelope(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e, err := UnmarshalEnvelope(s.Marshal())
+	e, end, err := UnmarshalEnvelope(s.Marshal())
 	if err != nil || !reflect.DeepEqual(e, s.Envelope) {
 		t.Errorf("envelope %+v, %v", e, err)
 	}
-	if _, err := UnmarshalEnvelope([]byte("{}")); err == nil {
+	if end != s.Structure.End || end != int64(len(mixed)) {
+		t.Errorf("end %d, want %d (the message's size)", end, len(mixed))
+	}
+	if _, _, err := UnmarshalEnvelope([]byte("{}")); err == nil {
 		t.Errorf("accepted an old cache")
+	}
+	// Cut short, an entry either fails or still gives the right answer
+	// (the cut is past the root part's End).
+	m := s.Marshal()
+	for n := range len(m) - 1 {
+		e, end, err := UnmarshalEnvelope(m[:n])
+		if err == nil && (end != s.Structure.End || !reflect.DeepEqual(e, s.Envelope)) {
+			t.Errorf("a cache cut at %d of %d octets gives end %d, %+v", n, len(m), end, e)
+			break
+		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"strconv"
+	"strings"
 	"sync"
 	"unicode/utf8"
 )
@@ -122,12 +123,19 @@ func (w *Writer) Quoted(s string) {
 	}
 	b := w.buf()
 	_ = b.WriteByte('"')
-	for i := 0; i < len(s); i++ {
-		if s[i] == '"' || s[i] == '\\' {
-			_ = b.WriteByte('\\')
+	// Runs without specials go out whole: ENVELOPE writes a dozen
+	// quoted strings per message.
+	for {
+		i := strings.IndexAny(s, `"\`)
+		if i < 0 {
+			break
 		}
+		_, _ = b.WriteString(s[:i])
+		_ = b.WriteByte('\\')
 		_ = b.WriteByte(s[i])
+		s = s[i+1:]
 	}
+	_, _ = b.WriteString(s)
 	w.fail(b.WriteByte('"'))
 }
 
