@@ -113,11 +113,16 @@ type Server struct {
 	// Metrics, when set, records each command's latency and the bytes
 	// sent per session.
 	Metrics Metrics
+	// SortCacheSize is how many messages' SORT and THREAD keys the server
+	// keeps in memory (sortcache.go); 0 = DefaultSortCacheSize, negative
+	// = none.
+	SortCacheSize int
 
 	nextID    atomic.Uint64
 	panics    atomic.Int64
 	discardMu sync.Once
 	discard   *slog.Logger
+	sorts     sortCache
 }
 
 // RecoveredPanics reports how many sessions ended in a recovered panic.
@@ -166,6 +171,13 @@ func (s *Server) authIdleTimeout() time.Duration {
 }
 func (s *Server) lineTimeout() time.Duration  { return orDefault(s.LineTimeout, DefaultLineTimeout) }
 func (s *Server) writeTimeout() time.Duration { return orDefault(s.WriteTimeout, DefaultWriteTimeout) }
+
+func (s *Server) sortCacheSize() int {
+	if s.SortCacheSize == 0 {
+		return DefaultSortCacheSize
+	}
+	return max(s.SortCacheSize, 0)
+}
 
 func (s *Server) maxBadCommands() int {
 	if s.MaxBadCommands <= 0 {

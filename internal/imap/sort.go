@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/pochta-mail/pochta/internal/message"
 	"github.com/pochta-mail/pochta/internal/store"
@@ -39,20 +38,12 @@ type sortCriterion struct {
 // maxSortCriteria bounds the criteria of one SORT.
 const maxSortCriteria = 16
 
-// sortItem is what the criteria compare for one message.
+// sortItem is one message of a SORT or THREAD: its numbers in the
+// session and its keys (msgKeys, shared with the server's sortCache).
+// Items are small, so sorting moves little.
 type sortItem struct {
-	uid, seq      uint32
-	arrival, sent time.Time
-	size          int64
-	// texts are what the string keys compare, indexed by key, lower-case:
-	// the base subject, the first address's mailbox (FROM, TO, CC), its
-	// display name (DISPLAYFROM, DISPLAYTO).
-	texts [nSortKeys]string
-	// For THREAD=REFERENCES: the Message-ID, the References (else the
-	// In-Reply-To) identifiers, and whether the subject is a reply.
-	msgID string
-	refs  []string
-	reply bool
+	uid, seq uint32
+	*msgKeys
 }
 
 // cmdSort: SORT [RETURN (...)] (criteria) charset search-keys.
@@ -67,7 +58,7 @@ func (s *session) cmdSort(tag string, uid bool) error {
 	if err != nil {
 		return err
 	}
-	items, err := s.sortItems(hits, true, false)
+	items, err := s.sortItems(hits)
 	if err != nil {
 		return err
 	}
@@ -140,12 +131,53 @@ func (s *session) parseSort(c *searchCmd) ([]sortCriterion, error) {
 	return crit, s.parseSearchKeys(c)
 }
 
-// sortItems reads what sorting and threading compare for the messages
-// uids (ascending), in batches, from their summaries (computed and cached
-// when missing).
-func (s *session) sortItems(uids []uint32, addresses, threading bool) ([]sortItem, error) {
+// sortItems returns the sort keys of the messages uids (ascending):
+// from the server's cache, and for messages it lacks from their
+// summaries (computed and cached when missing), read in batches, then
+// added to the cache. Messages the store no longer has are left out.
+func (s *session) sortItems(uids []uint32) ([]sortItem, error) {
 	v := s.sel
+	keys := make([]*msgKeys, len(uids))
+	cacheSize := s.srv.sortCacheSize()
+	found := 0
+	if cacheSize > 0 {
+		found = s.srv.sorts.lookup(v.mb.ID, uids, keys)
+	}
+	if found < len(uids) {
+		var missing []uint32
+		var at []int
+		for i, k := range keys {
+			if k == nil {
+				missing = append(missing, uids[i])
+				at = append(at, i)
+			}
+		}
+		fresh, err := s.readSortKeys(missing)
+		if err != nil {
+			return nil, err
+		}
+		for j, i := range at {
+			keys[i] = fresh[j]
+		}
+		if cacheSize > 0 {
+			s.srv.sorts.add(v.mb.ID, missing, fresh, v.uids, cacheSize)
+		}
+	}
 	items := make([]sortItem, 0, len(uids))
+	for i, k := range keys {
+		if k != nil {
+			items = append(items, sortItem{uid: uids[i], seq: v.seqOf(uids[i]), msgKeys: k})
+		}
+	}
+	return items, nil
+}
+
+// readSortKeys computes the keys of the messages uids (ascending) from
+// their summaries, listed in batches; nil for a message gone or
+// unreadable.
+func (s *session) readSortKeys(uids []uint32) ([]*msgKeys, error) {
+	v := s.sel
+	out := make([]*msgKeys, 0, len(uids))
 	for len(uids) > 0 {
 		n, span := batchLen(v, len(uids), func(i int) uint32 { return uids[i] }, DefaultMaxFetchBatch)
 		batch := uids[:n]
@@ -160,37 +192,45 @@ func (s *session) sortItems(uids []uint32, addresses, threading bool) ([]sortIte
 		if err != nil {
 			return nil, err
 		}
-		for i := range msgs {
-			m := &msgs[i]
-			e := envs[i]
-			if e == nil {
-				continue // gone meanwhile, or unreadable: not sorted
-			}
-			it := sortItem{uid: m.UID, seq: v.seqOf(m.UID), arrival: m.InternalDate, size: m.Size, sent: e.Date}
-			it.texts[sortSubject] = strings.ToLower(message.BaseSubject(e.Subject))
-			if threading {
-				if ids := message.MessageIDs(e.MessageID); len(ids) > 0 {
-					it.msgID = ids[0]
+		j := 0
+		for _, u := range batch {
+			if j < len(msgs) && msgs[j].UID == u {
+				if envs[j] != nil { // else unreadable: not sorted
+					out = append(out, newMsgKeys(&msgs[j], envs[j]))
+				} else {
+					out = append(out, nil)
 				}
-				if it.refs = message.MessageIDs(e.References); len(it.refs) == 0 {
-					it.refs = message.MessageIDs(e.InReplyTo)[:min(1, len(message.MessageIDs(e.InReplyTo)))]
-				}
-				it.reply = message.IsReplyOrForward(e.Subject)
+				j++
+			} else {
+				out = append(out, nil) // gone meanwhile
 			}
-			if it.sent.IsZero() {
-				it.sent = m.InternalDate // RFC 5256 section 2.2
-			}
-			if addresses {
-				it.texts[sortFrom], it.texts[sortTo], it.texts[sortCc] = firstMailbox(e.From), firstMailbox(e.To), firstMailbox(e.Cc)
-				it.texts[sortDisplayFrom], it.texts[sortDisplayTo] = displayName(e.From), displayName(e.To)
-			}
-			items = append(items, it)
 		}
 		if err := s.srv.Store.SetSummaries(s.ctx, cache); err != nil {
 			s.log.Warn("imap: caching summaries", "err", err)
 		}
 	}
-	return items, nil
+	return out, nil
+}
+
+// newMsgKeys computes a message's sort and thread keys.
+func newMsgKeys(m *store.Message, e *message.Envelope) *msgKeys {
+	k := &msgKeys{arrival: m.InternalDate, size: m.Size, sent: e.Date}
+	if k.sent.IsZero() {
+		k.sent = m.InternalDate // RFC 5256 section 2.2
+	}
+	k.texts[sortSubject] = strings.ToLower(message.BaseSubject(e.Subject))
+	k.texts[sortFrom], k.texts[sortTo], k.texts[sortCc] = firstMailbox(e.From), firstMailbox(e.To), firstMailbox(e.Cc)
+	k.texts[sortDisplayFrom], k.texts[sortDisplayTo] = displayName(e.From), displayName(e.To)
+	if ids := message.MessageIDs(e.MessageID); len(ids) > 0 {
+		k.msgID = ids[0]
+	}
+	if k.refs = message.MessageIDs(e.References); len(k.refs) == 0 {
+		if irt := message.MessageIDs(e.InReplyTo); len(irt) > 0 {
+			k.refs = irt[:1]
+		}
+	}
+	k.reply = message.IsReplyOrForward(e.Subject)
+	return k
 }
 
 // batchEnvelopes returns the envelopes of a batch: decoded alone from

@@ -7,6 +7,8 @@ import (
 
 	goimap "github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
+
+	"github.com/pochta-mail/pochta/internal/prototest"
 )
 
 // sortMail is message i of the SORT and THREAD tests: subjects with
@@ -18,14 +20,19 @@ func sortMail(from, to, subject, date string, bodyLen int) string {
 
 func sortEnv(t *testing.T) *env {
 	e := newEnv(t, envOptions{})
-	e.deliver(testUser,
+	e.deliver(testUser, sortMails()...)
+	return e
+}
+
+// sortMails are the five messages of the SORT tests.
+func sortMails() []string {
+	return []string{
 		sortMail("Zed <zed@example.org>", "bob@example.net", "Re: lunch", "Tue, 7 May 2024 10:00:00 +0000", 3000),
 		sortMail("\"Ann\" <ann@example.org>", "Carl <carl@example.net>", "lunch", "Mon, 6 May 2024 10:00:00 +0000", 1000),
 		sortMail("bob@example.org", "amy@example.net", "[list] Budget", "Wed, 8 May 2024 10:00:00 +0000", 2000),
 		sortMail("Ann <ann@example.org>", "dan@example.net", "Fwd: lunch", "not a date", 4000),
 		sortMail("Yves <yves@example.org>", "Eve <eve@example.net>", "budget (fwd)", "Sun, 5 May 2024 10:00:00 +0000", 500),
-	)
-	return e
+	}
 }
 
 func TestSort(t *testing.T) {
@@ -171,6 +178,7 @@ func BenchmarkSortThread(b *testing.B) {
 	c := selectedFraming(b, e)
 	c.run("c FETCH 1:* ENVELOPE") // fills the summary cache
 	b.ReportAllocs()
+	prototest.ReportCPU(b)
 	for b.Loop() {
 		c.run("d SORT (SUBJECT) UTF-8 ALL")
 		c.run("e SORT (REVERSE DATE) UTF-8 ALL")

@@ -32,7 +32,7 @@ func (s *session) cmdThread(tag string, uid bool) error {
 	if err != nil {
 		return err
 	}
-	items, err := s.sortItems(hits, false, refs)
+	items, err := s.sortItems(hits)
 	if err != nil {
 		return err
 	}
