@@ -48,6 +48,7 @@ type leases struct {
 
 	quit    chan struct{}
 	stopped chan struct{}
+	once    sync.Once
 }
 
 func startLeases(s *Store, lease time.Duration) *leases {
@@ -56,8 +57,9 @@ func startLeases(s *Store, lease time.Duration) *leases {
 	return l
 }
 
+// stop ends the renewals; it is safe to call more than once.
 func (l *leases) stop() {
-	close(l.quit)
+	l.once.Do(func() { close(l.quit) })
 	<-l.stopped
 }
 
