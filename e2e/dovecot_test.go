@@ -32,6 +32,8 @@ type dovecot struct {
 type dovecotOptions struct {
 	POP3 bool // pop3 (and pop3s with TLS) listeners
 	TLS  bool // a certificate for dovecot.test: STARTTLS/STLS and imaps/pop3s
+	// CertHost replaces dovecot.test as the certificate's name.
+	CertHost string
 }
 
 // dovecotMailboxes are the special-use mailboxes Pochta gives every
@@ -97,7 +99,11 @@ func startDovecotWith(t *testing.T, users map[string]string, o dovecotOptions) *
 	if o.TLS {
 		d.cert = filepath.Join(d.dir, "cert.pem")
 		key := filepath.Join(d.dir, "key.pem")
-		if err := tlsutil.WriteSelfSigned(tlsutil.SelfSigned{Hostname: "dovecot.test"}, d.cert, key); err != nil {
+		host := o.CertHost
+		if host == "" {
+			host = "dovecot.test"
+		}
+		if err := tlsutil.WriteSelfSigned(tlsutil.SelfSigned{Hostname: host}, d.cert, key); err != nil {
 			t.Fatal(err)
 		}
 		ssl = fmt.Sprintf("ssl = yes\nssl_cert = <%s\nssl_key = <%s\n", d.cert, key)

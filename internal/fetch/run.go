@@ -82,11 +82,14 @@ func sameSetup(a, b store.FetchSource) bool {
 
 // source runs one source until ctx ends. The first run waits for what
 // is left of its interval since the last recorded run, so a restart does
-// not poll every source at once.
+// not poll every source at once; except a source that may IDLE, which
+// connects at once so new mail keeps arriving within seconds.
 func (f *Fetcher) source(ctx context.Context, src store.FetchSource) {
 	failures := src.Failures
 	var wait time.Duration
-	if !src.LastRun.IsZero() {
+	spec, _ := ParseURL(src.URL)
+	mayIdle := spec.Proto == IMAP && !spec.All && !f.NoIdle && failures == 0
+	if !src.LastRun.IsZero() && !mayIdle {
 		next := f.interval(src)
 		if failures > 0 {
 			next = f.backoff(src, failures)
