@@ -4,7 +4,6 @@ import (
 	"context"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -38,23 +37,9 @@ func (e *env) serveTCP(t *testing.T) string {
 	return port
 }
 
-// sieveConnect runs the real client (STARTTLS, PLAIN) with args.
 func sieveConnect(t *testing.T, port string, args ...string) (string, error) {
 	t.Helper()
-	r, w, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	w.WriteString("secret\n")
-	w.Close()
-	defer r.Close()
-	all := append([]string{"--server", "127.0.0.1", "--port", port, "--user", "alice@example.org",
-		"--passwordfd", "3", "--notlsverify", "--authmech", "PLAIN"}, args...)
-	cmd := exec.Command("sieve-connect", all...)
-	cmd.ExtraFiles = []*os.File{r}
-	cmd.Env = append(os.Environ(), "HOME="+t.TempDir())
-	out, err := cmd.CombinedOutput()
-	return string(out), err
+	return prototest.SieveConnect(t, "127.0.0.1", port, "alice@example.org", "secret", args...)
 }
 
 // TestSieveConnect uploads, lists, activates, downloads and deletes a

@@ -1,0 +1,95 @@
+package e2e_test
+
+import (
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/pochta-mail/pochta/internal/prototest"
+)
+
+// TestSieveEndToEnd: a script uploaded with sieve-connect over ManageSieve
+// (STARTTLS) files mail arriving over SMTP into a folder with flags, as
+// IMAP then shows, and its vacation action answers the sender once per
+// period through the outbound queue, reaching a loopback MX.
+func TestSieveEndToEnd(t *testing.T) {
+	t.Parallel()
+	need(t, "python3", "python3")
+	need(t, "sieve-connect", "sieve-connect")
+	in := newInstance(t, "example.test")
+	in.addUser("alice@example.test", "pw-alice-123")
+	mx := newScriptedMX(t)
+	in.serve([]string{"smtp", "imap", "managesieve"}, "queue.routes=remote.test="+mx.addr, "queue.poll_interval=100ms")
+
+	script := `require ["fileinto", "mailbox", "imap4flags", "vacation"];
+if header :contains "subject" "report" {
+    fileinto :create :flags ["\\Seen", "$Report"] "Reports/Daily";
+}
+vacation :days 3 :subject "Away" "Back on Monday.";
+`
+	local := filepath.Join(t.TempDir(), "filters.sieve")
+	if err := os.WriteFile(local, []byte(script), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	host, port, _ := net.SplitHostPort(in.addrs["managesieve"])
+	for _, args := range [][]string{
+		{"--upload", "--localsieve", local, "--remotesieve", "filters"},
+		{"--activate", "--remotesieve", "filters"},
+	} {
+		out, err := prototest.SieveConnect(t, host, port, "alice@example.test", "pw-alice-123", args...)
+		if err != nil {
+			t.Fatalf("sieve-connect %q: %v\n%s\n%s", args, err, out, in.log)
+		}
+	}
+	if !strings.Contains(in.log.String(), "tls=true") {
+		t.Errorf("sieve-connect did not log in over TLS:\n%s", in.log)
+	}
+
+	msg := "From: Bob <bob@remote.test>\nTo: alice@example.test\nSubject: daily report\nMessage-ID: <r1@remote.test>\n\nnumbers\n"
+	for range 2 {
+		if got := smtplibSend(t, "plain", in.addrs["smtp"], "bob@remote.test", "alice@example.test", msg); !strings.HasPrefix(got, "OK {}") {
+			t.Fatalf("SMTP: %s\n%s", got, in.log)
+		}
+	}
+
+	ic := imapSession(t, in.addrs["imap"], "alice@example.test", "pw-alice-123")
+	res, err := ic.MustOK(`EXAMINE "Reports/Daily"`)
+	if err == nil {
+		res, err = ic.MustOK("FETCH 1:* (FLAGS)")
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	fetched := res.Named("FETCH")
+	if len(fetched) != 2 {
+		t.Fatalf("Reports/Daily holds %d messages, want 2", len(fetched))
+	}
+	for _, r := range fetched {
+		if s := r.String(); !strings.Contains(s, `\Seen`) || !strings.Contains(s, "$Report") {
+			t.Errorf("flags over IMAP: %s", s)
+		}
+	}
+	if res, err := ic.MustOK("STATUS INBOX (MESSAGES)"); err != nil || !strings.Contains(res.Untagged[0].String(), "MESSAGES 0") {
+		t.Errorf("INBOX: %v %v", res, err)
+	}
+
+	// Both deliveries returned their 250 after the reply decision was
+	// made: one reply was queued, the second was suppressed by :days.
+	if n := strings.Count(in.log.String(), "vacation reply queued"); n != 1 {
+		t.Errorf("%d vacation replies queued for two messages in one period, want 1\n%s", n, in.log)
+	}
+	eventually(t, "the vacation reply at the remote MX", func() bool { return mx.accepted() >= 1 })
+	mx.mu.Lock()
+	reply := mx.got[0]
+	mx.mu.Unlock()
+	for _, want := range []string{"Auto-Submitted: auto-replied", "Subject: Away", "In-Reply-To: <r1@remote.test>", "Back on Monday."} {
+		if !strings.Contains(reply, want) {
+			t.Errorf("vacation reply lacks %q:\n%s", want, reply)
+		}
+	}
+	if out := in.run("", "-d", in.dir, "queue", "list"); strings.TrimSpace(out) != "" {
+		t.Errorf("queue not empty after the reply went:\n%s", out)
+	}
+}
