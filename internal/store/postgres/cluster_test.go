@@ -29,7 +29,7 @@ func nodes(t *testing.T, n int, o Options) []*Store {
 	return out
 }
 
-func user(t *testing.T, s *Store, address string) store.Account {
+func user(t testing.TB, s *Store, address string) store.Account {
 	t.Helper()
 	ctx := context.Background()
 	domain := address[strings.IndexByte(address, '@')+1:]
