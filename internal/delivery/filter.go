@@ -2,6 +2,7 @@ package delivery
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -308,14 +309,29 @@ func (d *Deliverer) sendReplies(ctx context.Context, replies []pendingReply) {
 			d.log().Debug("delivery: vacation reply already sent this period", "to", r.To)
 			continue
 		}
-		err = d.Store.Deliver(ctx, store.Delivery{
-			Body:     strings.NewReader(string(r.Message)),
-			Outbound: &store.Envelope{Recipients: []store.QueueRecipient{{Address: r.To}}},
-		})
+		err = d.Store.Deliver(ctx, d.replyDelivery(ctx, r))
 		if err != nil {
 			d.log().Warn("delivery: vacation reply not queued", "to", r.To, "err", err)
 			continue
 		}
 		d.log().Info("delivery: vacation reply queued", "to", r.To)
 	}
+}
+
+// replyDelivery is a reply's delivery: into the INBOX of a local sender
+// (found through Resolver), else onto the queue from the null sender.
+func (d *Deliverer) replyDelivery(ctx context.Context, r pendingReply) store.Delivery {
+	sd := store.Delivery{Body: bytes.NewReader(r.Message)}
+	local, remote, err := d.resolveRedirect(ctx, r.To)
+	if err != nil || len(local)+len(remote) == 0 {
+		remote = []store.QueueRecipient{{Address: r.To}}
+		local = nil
+	}
+	for _, a := range local {
+		sd.Recipients = append(sd.Recipients, store.Recipient{AccountID: a.ID})
+	}
+	if len(remote) > 0 {
+		sd.Outbound = &store.Envelope{Recipients: remote}
+	}
+	return sd
 }

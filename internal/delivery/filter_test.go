@@ -267,6 +267,14 @@ vacation :days 3 :subject "Away" "I am away until Monday.";`)
 	if q := f.queued(t); len(q) != 2 {
 		t.Errorf("replies went to lists, daemons, bulk or bcc mail: %d queued, want 2", len(q))
 	}
+	// A local sender gets the reply in its INBOX, not through the queue.
+	f.deliver(t, "bob@example.org", strings.Replace(plainMsg, "dan@remote.example", "bob@example.org", 1), "alice@example.org")
+	if q := f.queued(t); len(q) != 2 {
+		t.Errorf("a reply to a local sender was queued")
+	}
+	if n := f.count(t, "bob@example.org", "INBOX"); n != 1 {
+		t.Errorf("bob's INBOX holds %d messages, want the reply", n)
+	}
 	// Auto-Submitted: no is a person.
 	f.deliver(t, "ann@remote.example", "Auto-Submitted: no\r\n"+plainMsg, "alice@example.org")
 	if q := f.queued(t); len(q) != 3 {

@@ -52,7 +52,7 @@ func scanScript(row interface{ Scan(...any) error }) (store.SieveScript, error) 
 }
 
 func (s *Store) oneScript(ctx context.Context, what, cond string, args ...any) (store.SieveScript, error) {
-	sc, err := scanScript(s.reader.QueryRowContext(ctx, `SELECT `+scriptColumns+` WHERE `+cond, args...))
+	sc, err := scanScript(s.queryRow(ctx, `SELECT `+scriptColumns+` WHERE `+cond, args...))
 	if errors.Is(err, sql.ErrNoRows) {
 		return sc, fmt.Errorf("sqlite: %s: %w", what, store.ErrNotFound)
 	} else if err != nil {
