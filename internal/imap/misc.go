@@ -36,7 +36,7 @@ func (s *session) capsString() string {
 		" LIST-EXTENDED LIST-STATUS STATUS=SIZE BINARY CHILDREN SPECIAL-USE CREATE-SPECIAL-USE" +
 		" UTF8=ACCEPT QUOTA QUOTA=RES-STORAGE APPENDLIMIT=")
 	w.WriteString(strconv.FormatInt(s.srv.appendLimit(), 10))
-	w.WriteString(" OBJECTID SAVEDATE MULTIAPPEND CATENATE")
+	w.WriteString(" OBJECTID SAVEDATE MULTIAPPEND CATENATE PARTIAL")
 	if s.compressAllowed() {
 		w.WriteString(" COMPRESS=DEFLATE")
 	}

@@ -106,6 +106,7 @@ type searchCmd struct {
 	esearch                bool
 	retMin, retMax, retAll bool
 	retCount, retSave      bool
+	partial                *partialRange // RETURN (PARTIAL range), RFC 9394
 }
 
 // cmdSearch: SEARCH [RETURN (...)] [CHARSET charset] keys.
@@ -118,7 +119,10 @@ func (s *session) cmdSearch(tag string, uid bool) error {
 	}
 	if c.retSave {
 		saved := hits
-		if !c.retAll && !c.retCount && (c.retMin || c.retMax) && len(hits) > 0 {
+		if c.partial != nil && !c.retCount {
+			from, to := c.partial.window(len(hits))
+			saved = hits[from:to] // RFC 9394: "$" is the page
+		} else if !c.retAll && !c.retCount && (c.retMin || c.retMax) && len(hits) > 0 {
 			// §2.4: with MIN and/or MAX only, only those are saved.
 			saved = nil
 			if c.retMin {
@@ -248,11 +252,21 @@ func (s *session) parseReturn(c *searchCmd) error {
 			c.retCount = true
 		case "SAVE":
 			c.retSave = true
+		case "PARTIAL":
+			if c.partial != nil {
+				return bad("PARTIAL given twice")
+			}
+			if err := s.parsePartial(c); err != nil {
+				return err
+			}
 		default:
 			return bad("Unknown SEARCH return option %s", opt)
 		}
 	}
-	if !c.retMin && !c.retMax && !c.retAll && !c.retCount && !c.retSave {
+	if c.partial != nil && c.retAll {
+		return bad("PARTIAL and ALL exclude each other") // RFC 9394 §3.1
+	}
+	if !c.retMin && !c.retMax && !c.retAll && !c.retCount && !c.retSave && c.partial == nil {
 		c.retAll = true // "RETURN ()" is "RETURN (ALL)"
 	}
 	return p.SP()
@@ -451,7 +465,7 @@ func (s *session) writeSearch(tag string, c *searchCmd, uids []uint32) {
 		w.CRLF()
 		return
 	}
-	if c.retSave && !c.retMin && !c.retMax && !c.retAll && !c.retCount {
+	if c.retSave && !c.retMin && !c.retMax && !c.retAll && !c.retCount && c.partial == nil {
 		return
 	}
 	s.writeESearchHead(tag, c.uid)
@@ -475,6 +489,16 @@ func (s *session) writeSearch(tag string, c *searchCmd, uids []uint32) {
 			w.Raw(" ALL ")
 			w.Raw(wire.FormatNums(nums))
 		}
+	}
+	if c.partial != nil {
+		nums := uids
+		if !c.uid {
+			nums = make([]uint32, len(uids))
+			for i, u := range uids {
+				nums[i] = num(u)
+			}
+		}
+		s.writePartial(c.partial, nums, true)
 	}
 	if c.retCount {
 		w.Raw(" COUNT ")

@@ -64,7 +64,16 @@ func (s *session) cmdSort(tag string, uid bool) error {
 	}
 	slices.SortStableFunc(items, func(a, b sortItem) int { return compareItems(crit, &a, &b) })
 	if c.retSave {
-		v.searchRes = hits // SEARCHRES keeps a set: the order is not saved
+		saved := hits // SEARCHRES keeps a set: the order is not saved
+		if c.partial != nil && !c.retCount {
+			from, to := c.partial.window(len(items))
+			saved = make([]uint32, 0, to-from)
+			for _, it := range items[from:to] {
+				saved = append(saved, it.uid) // RFC 9394: "$" is the page
+			}
+			slices.Sort(saved)
+		}
+		v.searchRes = saved
 	}
 	s.writeSort(tag, c, items)
 	return nil
@@ -348,7 +357,7 @@ func (s *session) writeSort(tag string, c *searchCmd, items []sortItem) {
 		w.CRLF()
 		return
 	}
-	if c.retSave && !c.retMin && !c.retMax && !c.retAll && !c.retCount {
+	if c.retSave && !c.retMin && !c.retMax && !c.retAll && !c.retCount && c.partial == nil {
 		return // SAVE alone: no ESEARCH response (RFC 5182 §2.4)
 	}
 	s.writeESearchHead(tag, c.uid)
@@ -370,6 +379,13 @@ func (s *session) writeSort(tag string, c *searchCmd, items []sortItem) {
 				w.Number(num(it))
 			}
 		}
+	}
+	if c.partial != nil {
+		nums := make([]uint32, len(items))
+		for i, it := range items {
+			nums[i] = uint32(num(it))
+		}
+		s.writePartial(c.partial, nums, false)
 	}
 	if c.retCount {
 		w.Raw(" COUNT ")

@@ -1,0 +1,81 @@
+package imap
+
+import (
+	"strconv"
+	"strings"
+
+	"github.com/pochta-mail/pochta/internal/imap/wire"
+)
+
+// PARTIAL (RFC 9394): the RETURN option that pages through SEARCH and
+// SORT results. "PARTIAL 1:100" asks for the first 100 results, in the
+// order of the result (ascending for SEARCH, the sort order for SORT);
+// "PARTIAL -1:-100" for the last 100. The answer is "PARTIAL (range
+// set)", set NIL when the page is empty. With SAVE, "$" is the page.
+
+// partialRange is a parsed partial-range: lo and hi are 1-based
+// positions, lo <= hi, counted from the end when fromEnd.
+type partialRange struct {
+	raw     string // as the client sent it, echoed in the answer
+	lo, hi  uint32
+	fromEnd bool
+}
+
+// parsePartial reads SP partial-range after PARTIAL.
+func (s *session) parsePartial(c *searchCmd) error {
+	if err := s.p.SP(); err != nil {
+		return err
+	}
+	raw, err := s.p.Atom()
+	if err != nil {
+		return err
+	}
+	a, b, ok := strings.Cut(raw, ":")
+	neg := strings.HasPrefix(a, "-")
+	if !ok || neg != strings.HasPrefix(b, "-") {
+		return bad("Invalid PARTIAL range")
+	}
+	lo, err1 := strconv.ParseUint(strings.TrimPrefix(a, "-"), 10, 32)
+	hi, err2 := strconv.ParseUint(strings.TrimPrefix(b, "-"), 10, 32)
+	if err1 != nil || err2 != nil || lo == 0 || hi == 0 {
+		return bad("Invalid PARTIAL range")
+	}
+	r := partialRange{raw: raw, lo: uint32(min(lo, hi)), hi: uint32(max(lo, hi)), fromEnd: neg}
+	c.partial = &r
+	return nil
+}
+
+// window returns the indexes [from, to) of the page among n results.
+func (r *partialRange) window(n int) (from, to int) {
+	lo, hi := int(r.lo), int(r.hi)
+	if r.fromEnd {
+		from, to = max(n-hi, 0), max(n-lo+1, 0)
+	} else {
+		from, to = min(lo-1, n), min(hi, n)
+	}
+	return from, to
+}
+
+// writePartial writes " PARTIAL (range set)" for the page of nums.
+func (s *session) writePartial(r *partialRange, nums []uint32, sorted bool) {
+	w := s.w
+	from, to := r.window(len(nums))
+	w.Raw(" PARTIAL (")
+	w.Raw(r.raw)
+	w.SP()
+	page := nums[from:to]
+	switch {
+	case len(page) == 0:
+		w.Raw("NIL")
+	case sorted:
+		w.Raw(wire.FormatNums(page))
+	default: // sort order: listed as it is
+		for i, n := range page {
+			if i > 0 {
+				w.Byte(',')
+			}
+			w.Number(uint64(n))
+		}
+	}
+	w.Byte(')')
+}
