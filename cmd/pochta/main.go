@@ -50,6 +50,9 @@ Commands:
                                             keeping UIDs, POP3 UIDLs and flags (docs/MIGRATION.md)
   export ADDRESS PATH [--format maildir]    write an account as a Maildir++ tree with
                                             dovecot-uidlist (UIDs and UIDLs kept)
+  backup PATH                               a consistent snapshot (database and message files),
+                                            also while serve runs
+  restore PATH [--replace]                  put a backup back (serve stopped)
   serve [-o key=value]...                   run the servers in the foreground
   version                                   print the version
 
@@ -122,6 +125,10 @@ func dispatch(ctx context.Context, args []string, e env) error {
 		return c.importCmd(rest)
 	case "export":
 		return c.exportCmd(rest)
+	case "backup":
+		return c.backupCmd(rest)
+	case "restore":
+		return c.restoreCmd(rest)
 	case "fetch":
 		return c.fetchCmd(rest)
 	case "serve":

@@ -176,6 +176,14 @@ func (s *Store) openBody(name string, inline bool, data []byte) (io.ReadCloser, 
 // removeBodies deletes body files no committed row references any more.
 // Failures only leave orphans for the sweep, so they are logged.
 func (s *Store) removeBodies(names []string) {
+	if len(names) == 0 {
+		return
+	}
+	release, ok := s.allowRemovals()
+	if !ok {
+		return // a backup is running: the sweep removes them later
+	}
+	defer release()
 	for _, name := range names {
 		if err := os.Remove(s.bodyPath(name)); err != nil && !errors.Is(err, os.ErrNotExist) {
 			s.log.Warn("removing message file", "name", name, "err", err)
@@ -213,6 +221,13 @@ func (s *Store) sweepOrphans(ctx context.Context, exclusive, force bool) error {
 	if err != nil || !due {
 		return err
 	}
+	// Taken before the listing: a file the listing finds unreferenced may
+	// be in a running backup's snapshot.
+	release, ok := s.allowRemovals()
+	if !ok {
+		return nil
+	}
+	defer release()
 	rows, err := s.reader.QueryContext(ctx, `SELECT body FROM messages UNION SELECT body FROM queue`)
 	if err != nil {
 		return err
