@@ -3,6 +3,8 @@ package imap
 import (
 	"context"
 	"io"
+	"net"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -186,5 +188,29 @@ func TestCatenateTooBig(t *testing.T) {
 	}
 	if n := len(e.messages(testUser, "Drafts")); n != 0 {
 		t.Errorf("Drafts has %d messages, want 0", n)
+	}
+}
+
+// A MULTIAPPEND cut short in its second message stores neither, and the
+// first message's spool (a temporary file: it is over the memory share)
+// is removed.
+func TestMultiAppendCutShort(t *testing.T) {
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp)
+	e := newEnv(t, envOptions{})
+	first := "Subject: big\r\n\r\n" + strings.Repeat("line of the first message\r\n", 20000)
+	r := e.login(false, false)
+	r.send("a1 APPEND Drafts " + lit(first) + " {1000+}")
+	if _, err := io.WriteString(r.conn, strings.Repeat("y", 500)); err != nil {
+		t.Fatal(err)
+	}
+	_ = r.conn.(*net.TCPConn).CloseWrite()
+	expectClosed(t, r)
+	if n := len(e.messages(testUser, "Drafts")); n != 0 {
+		t.Errorf("a cut MULTIAPPEND stored %d messages", n)
+	}
+	left, err := filepath.Glob(filepath.Join(tmp, "pochta-append-*"))
+	if err != nil || len(left) != 0 {
+		t.Errorf("spool files left: %v %v", left, err)
 	}
 }
