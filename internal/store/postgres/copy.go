@@ -303,6 +303,9 @@ func retrySavepoint(ctx context.Context, t *tx, fn func() error) error {
 			return temporary("starting savepoint", err)
 		}
 		if err = fn(); err == nil {
+			if _, err := t.Exec(ctx, `RELEASE SAVEPOINT attempt`); err != nil {
+				return temporary("releasing savepoint", err)
+			}
 			return nil
 		}
 		t.events = t.events[:n]

@@ -114,10 +114,19 @@ func (l *leases) run() {
 	defer close(l.stopped)
 	tick := time.NewTicker(l.lease / 3)
 	defer tick.Stop()
+	// The node's housekeeping rides on the same goroutine: orphan bodies
+	// are swept at start and every orphanAge.
+	sweep := time.NewTimer(0)
+	defer sweep.Stop()
 	for {
 		select {
 		case <-tick.C:
 			l.renew()
+		case <-sweep.C:
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			l.s.sweepOrphans(ctx)
+			cancel()
+			sweep.Reset(orphanAge)
 		case <-l.quit:
 			return
 		}

@@ -67,8 +67,9 @@ type Store struct {
 	node   string // this handle's id in NOTIFY payloads and lock owners
 	schema string
 	events store.Bus
-	listen *listener
-	locks  *leases
+	listen  *listener
+	locks   *leases
+	commits *committer
 
 	closeOnce sync.Once
 }
@@ -125,6 +126,7 @@ func Open(ctx context.Context, dsn string, o Options) (*Store, error) {
 	}
 	s.locks = startLeases(s, lease)
 	s.listen = startListener(s, cfg.ConnConfig)
+	s.commits = startCommitter(s)
 	return s, nil
 }
 
@@ -151,6 +153,7 @@ func createSchema(ctx context.Context, cc *pgx.ConnConfig, schema string) error 
 // to call more than once.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
+		s.commits.stop()
 		s.listen.stop()
 		s.locks.stop()
 		s.pool.Close()
