@@ -45,13 +45,13 @@ var dovecotMailboxes = []struct{ name, use string }{
 
 // startDovecot starts Dovecot with the given users (address -> password),
 // or skips the test when the dovecot binary is missing.
-func startDovecot(t *testing.T, users map[string]string) *dovecot {
+func startDovecot(t testing.TB, users map[string]string) *dovecot {
 	t.Helper()
 	return startDovecotWith(t, users, dovecotOptions{})
 }
 
 // startDovecotWith is startDovecot with more protocols and TLS.
-func startDovecotWith(t *testing.T, users map[string]string, o dovecotOptions) *dovecot {
+func startDovecotWith(t testing.TB, users map[string]string, o dovecotOptions) *dovecot {
 	t.Helper()
 	bin, err := exec.LookPath("dovecot")
 	if err != nil {
@@ -205,7 +205,7 @@ service imap-login {
 // moreListeners configures the imaps, pop3 and pop3s listeners o asks
 // for (after the imap-login block: a later block for the same service
 // adds to it).
-func (d *dovecot) moreListeners(t *testing.T, o dovecotOptions) string {
+func (d *dovecot) moreListeners(t testing.TB, o dovecotOptions) string {
 	var b strings.Builder
 	listener := func(addr *string, name string) string {
 		port := freePort(t)
@@ -227,7 +227,7 @@ func (d *dovecot) moreListeners(t *testing.T, o dovecotOptions) string {
 
 // freePort returns a loopback port that was free a moment ago (Dovecot
 // cannot report an ephemeral port it bound).
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

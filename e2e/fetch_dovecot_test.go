@@ -13,7 +13,7 @@ import (
 )
 
 // appendTo appends messages to a Dovecot folder.
-func appendTo(t *testing.T, c *imapclient.Client, folder string, msgs ...string) {
+func appendTo(t testing.TB, c *imapclient.Client, folder string, msgs ...string) {
 	t.Helper()
 	for _, m := range msgs {
 		cmd := c.Append(folder, int64(len(m)), nil)
@@ -32,7 +32,7 @@ func appendTo(t *testing.T, c *imapclient.Client, folder string, msgs ...string)
 // dovecotSource starts Dovecot (IMAP and POP3, plain+STARTTLS and
 // implicit TLS) with remote@dovecot.test holding messages 1 and 2, and
 // makes fs trust and reach it as dovecot.test.
-func dovecotSource(t *testing.T, fs *fetchSide) (*dovecot, *imapclient.Client) {
+func dovecotSource(t testing.TB, fs *fetchSide) (*dovecot, *imapclient.Client) {
 	t.Helper()
 	d := startDovecotWith(t, map[string]string{"remote@dovecot.test": "dv-pw"}, dovecotOptions{POP3: true, TLS: true})
 	fs.trust(d.cert)

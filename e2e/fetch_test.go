@@ -29,7 +29,7 @@ func fetchMessage(i int) string {
 // fetchSide is the local end of fetch tests: a store of its own with the
 // account me@local.test, and the fetcher, in process.
 type fetchSide struct {
-	t       *testing.T
+	t       testing.TB
 	st      *sqlite.Store
 	acct    store.Account
 	roots   *x509.CertPool
@@ -38,7 +38,7 @@ type fetchSide struct {
 	lastRaw net.Conn // the last connection dialed, for crash simulations
 }
 
-func newFetchSide(t *testing.T) *fetchSide {
+func newFetchSide(t testing.TB) *fetchSide {
 	t.Helper()
 	st, err := sqlite.Open(context.Background(), t.TempDir(), sqlite.Options{})
 	if err != nil {
@@ -322,4 +322,32 @@ func portOf(addr string) string {
 // ago).
 func closedPort(t *testing.T) string {
 	return fmt.Sprint(freePort(t))
+}
+
+// A message larger than the limit is left on the source, even by a
+// source that deletes, reported once, and not tried again.
+func TestFetchTooLarge(t *testing.T) {
+	t.Parallel()
+	for _, scheme := range []string{"pop3s", "imaps"} {
+		t.Run(scheme, func(t *testing.T) {
+			fs := newFetchSide(t)
+			in := remotePochta(t, fs)
+			in.deliver("remote@example.test", fetchMessage(3)+strings.Repeat("x", 2000)+"\r\n")
+			in.deliver("remote@example.test", fetchMessage(4))
+			url := scheme + "://remote%40example.test@" + fs.via(in, scheme) + "/"
+			src := fs.source(url, "remote-pw", true)
+			f := fs.fetcher(nil)
+			f.MaxMessageSize = 1000
+			if res := fs.run(f, src); res.Fetched != 3 || res.Skipped != 1 || res.Deleted != 3 {
+				t.Fatalf("run: %+v, want 3 fetched, 1 skipped, 3 deleted", res)
+			}
+			if res := fs.run(f, src); res.Fetched != 0 || res.Skipped != 0 || res.Deleted != 0 {
+				t.Fatalf("second run: %+v, want nothing done", res)
+			}
+			wantSubjects(t, fs.subjects(), "message 1", "message 2", "message 4")
+			if n := remoteCount(t, fs, url); n != 1 {
+				t.Fatalf("%d messages left on the source, want the large one", n)
+			}
+		})
+	}
 }

@@ -201,7 +201,7 @@ SyncState *
 	}
 }
 
-func dialIMAP(t *testing.T, addr, user, pass string) *imapclient.Client {
+func dialIMAP(t testing.TB, addr, user, pass string) *imapclient.Client {
 	t.Helper()
 	c, err := imapclient.DialInsecure(addr, nil)
 	if err != nil {
