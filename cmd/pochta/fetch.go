@@ -9,7 +9,6 @@ import (
 
 	"github.com/pochta-mail/pochta/internal/admin"
 	"github.com/pochta-mail/pochta/internal/config"
-	"github.com/pochta-mail/pochta/internal/delivery"
 	"github.com/pochta-mail/pochta/internal/fetch"
 	"github.com/pochta-mail/pochta/internal/metrics"
 	"github.com/pochta-mail/pochta/internal/store"
@@ -154,7 +153,7 @@ func (c *cli) fetchRun(cfg *config.Config, st store.Store, svc *admin.Service, i
 func newFetcher(cfg *config.Config, st store.Store, m *metrics.Metrics, log *slog.Logger) (*fetch.Fetcher, error) {
 	f := &fetch.Fetcher{
 		Store:          st,
-		Deliverer:      &delivery.Deliverer{Store: st, Hostname: hostname(cfg)},
+		Deliverer:      newDeliverer(cfg, st, log),
 		Logger:         log,
 		Hostname:       hostname(cfg),
 		Interval:       cfg.Fetch.Interval.D(),

@@ -98,14 +98,14 @@ func (c *cli) adminStore(dir string) (*config.Config, store.Store, error) {
 	return cfg, st, err
 }
 
-// newDeliverer is the one delivery path of SMTP and `pochta deliver`: the
-// filter step runs each recipient's active Sieve script, redirects and
-// vacation replies go through the outbound queue.
+// newDeliverer is the one delivery path of SMTP, `pochta deliver` and the
+// fetcher: the filter step runs each recipient's active Sieve script,
+// redirects and vacation replies go through the outbound queue.
 func newDeliverer(cfg *config.Config, st store.Store, log *slog.Logger) *delivery.Deliverer {
 	return &delivery.Deliverer{
 		Store: st, Hostname: hostname(cfg),
 		Filter:      &delivery.SieveFilter{Store: st, Hostname: hostname(cfg)},
 		PlusFolders: cfg.Delivery.PlusFolders, Delimiters: cfg.Delivery.RecipientDelimiter,
-		Resolver: newResolver(cfg, st), Replies: st, Logger: log,
+		Resolver: newResolver(cfg, st), Replies: st, Marks: st, Logger: log,
 	}
 }

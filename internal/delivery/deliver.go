@@ -68,6 +68,9 @@ type Deliverer struct {
 	Resolver *Resolver
 	// Replies records automatic replies; without it none are sent.
 	Replies ReplyClaimer
+	// Marks records fetched messages a filter discarded (Message.Fetched);
+	// without it they are kept in INBOX instead.
+	Marks FetchMarker
 	// MaxHeader bounds the header section the filter step reads
 	// (DefaultMaxHeader when 0); past it the message is kept in INBOX.
 	MaxHeader int

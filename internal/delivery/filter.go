@@ -65,6 +65,12 @@ type Decision struct {
 // Keep is the decision of no filter: one copy in the default mailbox.
 var Keep = Decision{Targets: []Target{{}}}
 
+// FetchMarker records the remote ids of fetched messages that were
+// discarded (store.FetchSources).
+type FetchMarker interface {
+	AddFetchedIDs(ctx context.Context, sourceID int64, ids []store.FetchedID) error
+}
+
 // ReplyClaimer records automatic replies (store.Sieve).
 type ReplyClaimer interface {
 	ClaimVacationReply(ctx context.Context, accountID int64, key string, now, until time.Time) (bool, error)
@@ -182,10 +188,30 @@ func (d *Deliverer) deliverFiltered(ctx context.Context, m Message) error {
 		}
 	}
 
+	// A fetched message is recorded with the first transaction that
+	// stores anything: the local copies, else the last redirect, else
+	// (all discarded) on its own.
+	mainEmpty := len(rs) == 0 && len(m.Remote) == 0
+	if mainEmpty && len(redirects) == 0 && m.Fetched != nil {
+		if d.Marks == nil {
+			d.log().Warn("delivery: a discarded fetched message cannot be recorded; kept in INBOX")
+			rs = []store.Recipient{{AccountID: m.Local[0].ID, Mailbox: store.InboxName}}
+			mainEmpty = false
+		} else {
+			if _, err := io.Copy(io.Discard, sp.reader()); err != nil {
+				return err
+			}
+			return d.Marks.AddFetchedIDs(ctx, m.Fetched.SourceID, []store.FetchedID{m.Fetched.FetchedID})
+		}
+	}
 	// Redirected copies are queued first, each in its own transaction:
 	// if storing the rest fails the sender tries again and a redirect may
 	// go twice, but a message is never lost.
-	for _, r := range redirects {
+	for i, r := range redirects {
+		var mark *store.FetchMark
+		if mainEmpty && i == len(redirects)-1 {
+			mark = m.Fetched
+		}
 		sp.readAll()
 		prefix := RedirectedHeader + ": <" + headerAddr(r.account.Address) + ">\r\n"
 		if m.Trace != nil {
@@ -195,13 +221,14 @@ func (d *Deliverer) deliverFiltered(ctx context.Context, m Message) error {
 			Body:         io.MultiReader(strings.NewReader(prefix), sp.reader()),
 			InternalDate: m.Date,
 			Outbound:     &store.Envelope{From: m.From, Recipients: r.to, SMTPUTF8: m.SMTPUTF8},
+			Fetched:      mark,
 		})
 		if err != nil {
 			return fmt.Errorf("delivery: queueing redirect for %s: %w", r.account.Address, err)
 		}
 		d.log().Info("delivery: redirected", "account", r.account.Address, "to", len(r.to))
 	}
-	if len(rs) == 0 && len(m.Remote) == 0 {
+	if mainEmpty {
 		// Every copy discarded: read the message anyway, so a client
 		// that fails mid-way is told (and retries) as with any delivery.
 		_, err := io.Copy(io.Discard, sp.reader())

@@ -3,6 +3,7 @@ package delivery
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"strings"
@@ -279,5 +280,46 @@ vacation :days 3 :subject "Away" "I am away until Monday.";`)
 	f.deliver(t, "ann@remote.example", "Auto-Submitted: no\r\n"+plainMsg, "alice@example.org")
 	if q := f.queued(t); len(q) != 3 {
 		t.Errorf("Auto-Submitted: no got no reply")
+	}
+}
+
+// TestFilterFetched: a fetched message the script discards or only
+// redirects is still recorded as fetched, so the fetcher neither fetches
+// it again nor redirects it twice.
+func TestFilterFetched(t *testing.T) {
+	f := newFiltering(t)
+	f.d.Marks = f.st
+	ctx := context.Background()
+	alice := f.accts["alice@example.org"]
+	src, err := f.st.AddFetchSource(ctx, store.FetchSource{AccountID: alice.ID, URL: "pop3s://a@pop.remote.example/", Password: "x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fetch := func(id string) error {
+		return f.d.Deliver(ctx, Message{Local: []store.Account{alice}, Body: strings.NewReader(plainMsg),
+			Fetched: &store.FetchMark{SourceID: src.ID, FetchedID: store.FetchedID{Scope: "pop3", ID: id}}})
+	}
+	f.script(t, "alice@example.org", `discard;`)
+	if err := fetch("1"); err != nil {
+		t.Fatal(err)
+	}
+	f.script(t, "alice@example.org", `redirect "far@remote.example";`)
+	if err := fetch("2"); err != nil {
+		t.Fatal(err)
+	}
+	// Fetched again (a crash before the source was told): refused as
+	// recorded, nothing redirected twice.
+	if err := fetch("2"); !errors.Is(err, store.ErrExists) {
+		t.Errorf("second fetch of a redirected message: %v, want ErrExists", err)
+	}
+	ids, err := f.st.FetchedIDs(ctx, src.ID, "pop3")
+	if err != nil || len(ids) != 2 {
+		t.Errorf("fetched ids %+v, %v; want 1 and 2", ids, err)
+	}
+	if q := f.queued(t); len(q) != 1 {
+		t.Errorf("%d redirects queued, want 1", len(q))
+	}
+	if n := f.count(t, "alice@example.org", "INBOX"); n != 0 {
+		t.Errorf("INBOX holds %d", n)
 	}
 }
