@@ -110,6 +110,14 @@ func TestFetchCommandsAndServe(t *testing.T) {
 	}
 	local.run("wrong\n", d, local.dir, "fetch", "add", "me@local.test",
 		"pop3s://remote%40example.test@"+remote.addrs["pop3s"]+"/", "--password-stdin", "--delete", "--interval", "10m")
+	for _, f := range []string{"pochta.db", "pochta.db-wal"} {
+		if b, err := os.ReadFile(filepath.Join(local.dir, f)); err == nil && strings.Contains(string(b), "remote-pw") {
+			t.Errorf("%s holds the source's password in clear", f)
+		}
+	}
+	if fi, err := os.Stat(filepath.Join(local.dir, "fetch.key")); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("fetch.key: %v, %v; want mode 0600", fi, err)
+	}
 	out = local.run("", d, local.dir, "fetch", "list")
 	if !strings.Contains(out, "1 me@local.test "+url+" keep last_run=never fetched=0") || !strings.Contains(out, "2 me@local.test pop3s://") ||
 		strings.Contains(out, "remote-pw") {

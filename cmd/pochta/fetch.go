@@ -2,8 +2,11 @@ package main
 
 import (
 	"crypto/tls"
+	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
+	"path/filepath"
 	"strconv"
 	"time"
 
@@ -66,8 +69,12 @@ func (c *cli) fetchCmd(args []string) error {
 		if err != nil {
 			return err
 		}
+		secrets, err := fetch.LoadSecrets(filepath.Join(cfg.Dir, fetch.KeyFile), true)
+		if err != nil {
+			return err
+		}
 		src, err := svc.AddFetchSource(c.ctx, admin.NewFetchSource{Address: operands[0], URL: operands[1],
-			Password: password, Delete: *del, Interval: *interval})
+			Password: password, Seal: secrets.Seal, Delete: *del, Interval: *interval})
 		if err != nil {
 			return err
 		}
@@ -163,6 +170,13 @@ func newFetcher(cfg *config.Config, st store.Store, m *metrics.Metrics, log *slo
 	}
 	if m != nil { // a nil *metrics.Metrics must not become a non-nil interface
 		f.Metrics = m
+	}
+	secrets, err := fetch.LoadSecrets(filepath.Join(cfg.Dir, fetch.KeyFile), false)
+	switch {
+	case err == nil:
+		f.Secrets = secrets
+	case !errors.Is(err, fs.ErrNotExist):
+		return nil, err
 	}
 	roots, err := caFile(cfg, "fetch.tls_ca_file", cfg.Fetch.TLSCAFile)
 	if err != nil {

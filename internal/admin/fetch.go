@@ -15,6 +15,9 @@ type NewFetchSource struct {
 	Address  string // the local account
 	URL      string
 	Password string
+	// Seal, when not nil, turns the password into what the store keeps
+	// (fetch.Secrets.Seal).
+	Seal     func(string) string
 	Delete   bool          // delete on the source once stored here
 	Interval time.Duration // 0: fetch.interval
 }
@@ -34,8 +37,12 @@ func (s *Service) AddFetchSource(ctx context.Context, n NewFetchSource) (store.F
 	if n.Interval != 0 && n.Interval < fetch.MinInterval {
 		return store.FetchSource{}, invalidf("interval %s is below the minimum of %s", n.Interval, fetch.MinInterval)
 	}
+	password := n.Password
+	if n.Seal != nil {
+		password = n.Seal(password)
+	}
 	src, err := s.FetchSources.AddFetchSource(ctx, store.FetchSource{AccountID: a.ID, URL: n.URL,
-		Password: n.Password, Delete: n.Delete, Interval: n.Interval})
+		Password: password, Delete: n.Delete, Interval: n.Interval})
 	return src, wrap("adding fetch source", err)
 }
 

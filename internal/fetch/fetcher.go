@@ -88,6 +88,9 @@ type Fetcher struct {
 	Reload time.Duration
 	// NoIdle disables IMAP IDLE: sources are polled on their interval.
 	NoIdle bool
+	// Secrets opens sealed source passwords; nil leaves only unsealed
+	// ones usable.
+	Secrets *Secrets
 }
 
 // Result is what one run did.
@@ -186,7 +189,12 @@ func (f *Fetcher) run(ctx context.Context, src store.FetchSource, onPass func(Re
 	if err != nil {
 		return Result{}, err
 	}
-	j := &job{f: f, src: src, spec: spec, log: f.log().With("source", src.ID, "account", src.Account)}
+	password, err := f.Secrets.openPassword(src.Password)
+	if err != nil {
+		return Result{}, err
+	}
+	j := &job{f: f, src: src, spec: spec, password: password,
+		log: f.log().With("source", src.ID, "account", src.Account)}
 	switch spec.Proto {
 	case POP3:
 		return j.pop3(ctx)
@@ -197,13 +205,15 @@ func (f *Fetcher) run(ctx context.Context, src store.FetchSource, onPass func(Re
 
 // job is one run of one source.
 type job struct {
-	f      *Fetcher
-	src    store.FetchSource
-	spec   Spec
-	log    *slog.Logger
-	remote netip.Addr
-	tls    *tls.ConnectionState
-	res    Result
+	f    *Fetcher
+	src  store.FetchSource
+	spec Spec
+	// password is the source's, opened.
+	password string
+	log      *slog.Logger
+	remote   netip.Addr
+	tls      *tls.ConnectionState
+	res      Result
 }
 
 // dial connects to the source; with implicit TLS it also does the

@@ -144,9 +144,9 @@ func (j *job) imapLogin(ctx context.Context) (*imapSession, error) {
 		}
 	}
 	if mech == "plain" {
-		err = s.c.Authenticate(sasl.NewPlainClient("", j.spec.User, j.src.Password))
+		err = s.c.Authenticate(sasl.NewPlainClient("", j.spec.User, j.password))
 	} else {
-		err = s.c.Login(j.spec.User, j.src.Password).Wait()
+		err = s.c.Login(j.spec.User, j.password).Wait()
 	}
 	if err != nil {
 		s.c.Close()

@@ -35,7 +35,7 @@ func (j *job) pop3(ctx context.Context) (Result, error) {
 		}
 		caps = c.capa() // RFC 2595: capabilities may change after STLS
 	}
-	if err := c.login(j.spec.Auth, j.spec.User, j.src.Password, caps); err != nil {
+	if err := c.login(j.spec.Auth, j.spec.User, j.password, caps); err != nil {
 		return j.res, j.ctxErr(ctx, fmt.Errorf("login as %s: %w", j.spec.User, err))
 	}
 	msgs, err := c.list()
