@@ -5,13 +5,16 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/pochta-mail/pochta/internal/delivery"
 	"github.com/pochta-mail/pochta/internal/fetch"
@@ -349,5 +352,86 @@ func TestFetchTooLarge(t *testing.T) {
 				t.Fatalf("%d messages left on the source, want the large one", n)
 			}
 		})
+	}
+}
+
+// switchProxy forwards connections to a backend while up; while down it
+// accepts and closes them at once (a source that is away).
+type switchProxy struct {
+	ln      net.Listener
+	backend string
+	up      atomic.Bool
+}
+
+func newSwitchProxy(t *testing.T, backend string) *switchProxy {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &switchProxy{ln: ln, backend: backend}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			if !p.up.Load() {
+				c.Close()
+				continue
+			}
+			b, err := net.Dial("tcp", backend)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			go func() { io.Copy(b, c); b.Close() }()
+			go func() { io.Copy(c, b); c.Close() }()
+		}
+	}()
+	return p
+}
+
+// Fetcher.Run, as serve runs it: a source that is away fails, is
+// recorded and backs off; when it comes back its mail arrives and the
+// failures are reset; new mail follows on the interval.
+func TestFetchSourceAwayAndBack(t *testing.T) {
+	t.Parallel()
+	fs := newFetchSide(t)
+	in := remotePochta(t, fs)
+	p := newSwitchProxy(t, in.addrs["pop3s"])
+	fs.hosts["mail.example.test"] = "127.0.0.1"
+	src := fs.source("pop3s://remote%40example.test@mail.example.test:"+portOf(p.ln.Addr().String())+"/", "remote-pw", false)
+	f := fs.fetcher(nil)
+	f.Interval, f.MinInterval, f.MaxBackoff, f.Reload = 20*time.Millisecond, 10*time.Millisecond, 200*time.Millisecond, 20*time.Millisecond
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		f.Run(ctx)
+	}()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	state := func() store.FetchSource {
+		s, err := fs.st.FetchSource(context.Background(), src.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	waitFor(t, "two failed runs", func() bool { return state().Failures >= 2 })
+	if s := state(); !strings.Contains(s.LastError, "TLS handshake with mail.example.test:") || s.Fetched != 0 {
+		t.Errorf("source while away: %+v", s)
+	}
+	p.up.Store(true)
+	waitFor(t, "the mail of the source back", func() bool { return len(fs.subjects()) == 2 })
+	waitFor(t, "a good run recorded", func() bool { return state().Failures == 0 })
+	in.deliver("remote@example.test", fetchMessage(3))
+	waitFor(t, "new mail", func() bool { return len(fs.subjects()) == 3 })
+	wantSubjects(t, fs.subjects(), "message 1", "message 2", "message 3")
+	if s := state(); s.LastError != "" || s.Fetched != 3 {
+		t.Errorf("source at the end: %+v", s)
 	}
 }

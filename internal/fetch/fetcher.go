@@ -91,6 +91,10 @@ type Fetcher struct {
 	// Secrets opens sealed source passwords; nil leaves only unsealed
 	// ones usable.
 	Secrets *Secrets
+	// MinInterval replaces the package's MinInterval as the floor of
+	// intervals (tests lower it; pochta fetch add refuses intervals below
+	// the package's).
+	MinInterval time.Duration
 }
 
 // Result is what one run did.
@@ -130,7 +134,11 @@ func (f *Fetcher) interval(src store.FetchSource) time.Duration {
 	if d == 0 {
 		d = DefaultInterval
 	}
-	return max(d, MinInterval)
+	floor := f.MinInterval
+	if floor <= 0 {
+		floor = MinInterval
+	}
+	return max(d, floor)
 }
 
 // backoff is how long a source waits after its failures-th failed run
