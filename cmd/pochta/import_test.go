@@ -187,6 +187,28 @@ func TestImportDovecotMaildir(t *testing.T) {
 	must(t, "secret-pw\n", "-d", dir2, "user", "add", "tester@example.test", "--password-stdin")
 	must(t, "", "-d", dir2, "import", "tester@example.test", filepath.Join(d2.Home, "Maildir"))
 	compareServed(t, dir2, want)
+
+	// The same as mbox files, served by a Dovecot with mbox storage: the
+	// same UIDVALIDITY, UIDs and flags (Dovecot 2.3 takes mbox UIDLs from
+	// its index or its format, not from X-UIDL, and shows X-UIDL as a
+	// header); imported back into Pochta, everything, UIDLs included.
+	d3 := dovecottest.Start(t, "mbox:~/mail:INBOX=~/mail/INBOX")
+	mboxDir := filepath.Join(d3.Home, "mail")
+	exported = must(t, "", "-d", dir, "export", "tester@example.test", mboxDir, "--format", "mbox")
+	t.Logf("pochta export --format mbox:\n%s", exported)
+	d3.Own(mboxDir)
+	for name, w := range want {
+		g := dovecotView(t, d3, name)
+		if g.UIDValidity != w.UIDValidity || fmt.Sprint(g.Flags) != fmt.Sprint(w.Flags) {
+			t.Errorf("%s exported as mbox and served by Dovecot:\n%+v\nthe original:\n%+v", name, g, w)
+		}
+	}
+	dir3 := newDir(t)
+	must(t, "secret-pw\n", "-d", dir3, "user", "add", "tester@example.test", "--password-stdin")
+	for name := range want {
+		must(t, "", "-d", dir3, "import", "tester@example.test", filepath.Join(mboxDir, filepath.FromSlash(name)), "--folder", name)
+	}
+	compareServed(t, dir3, want)
 }
 
 // compareServed serves dir and checks that Python's imaplib and poplib

@@ -108,20 +108,25 @@ func isTerminalWriter(w io.Writer) bool {
 	return ok && isTerminal(f)
 }
 
-// exportCmd: pochta export ADDRESS PATH [--format maildir].
+// exportCmd: pochta export ADDRESS PATH [--format maildir|mbox].
 func (c *cli) exportCmd(args []string) error {
 	fs := newFlags("export", c.env)
 	dir := c.dirFlag(fs)
-	format := fs.String("format", "maildir", "maildir (with dovecot-uidlist)")
+	format := fs.String("format", "maildir", "maildir (with dovecot-uidlist) or mbox (mboxcl2, a file per mailbox)")
 	rest, err := parseInterleaved(fs, args)
 	if err != nil {
 		return err
 	}
 	if len(rest) != 2 {
-		return usagef("usage: pochta export ADDRESS PATH [--format maildir]")
+		return usagef("usage: pochta export ADDRESS PATH [--format maildir|mbox]")
 	}
-	if *format != "maildir" {
-		return usagef("export: format %q is not supported (maildir is)", *format)
+	export := exporter.Maildir
+	switch *format {
+	case "maildir":
+	case "mbox":
+		export = exporter.Mbox
+	default:
+		return usagef("export: format %q is not maildir or mbox", *format)
 	}
 	addr, err := admin.Address(rest[0])
 	if err != nil {
@@ -133,7 +138,7 @@ func (c *cli) exportCmd(args []string) error {
 	}
 	defer st.Close()
 	start := time.Now()
-	sum, err := exporter.Maildir(c.ctx, st, addr, rest[1])
+	sum, err := export(c.ctx, st, addr, rest[1])
 	fmt.Fprintf(c.stdout, "exported: %d messages, %d bytes, in %d folders (%s)\n", sum.Messages, sum.Bytes, sum.Folders,
 		time.Since(start).Round(time.Millisecond))
 	for _, p := range sum.Problems {

@@ -104,60 +104,54 @@ func exportFolder(ctx context.Context, st Store, mb store.Mailbox, dir string, s
 	var guid [16]byte
 	rand.Read(guid[:])
 	fmt.Fprintf(&list, "3 V%d N%d G%s\n", mb.UIDValidity, mb.UIDNext, hex.EncodeToString(guid[:]))
-	for after := uint32(0); ; {
-		msgs, err := st.ListMessages(ctx, mb.ID, store.MessageQuery{MinUID: after + 1, Limit: batchSize, Bodies: true})
-		if err != nil {
+	err := eachMessage(ctx, st, mb.ID, true, func(m store.Message) error {
+		letters := ""
+		for _, fl := range flagLetters {
+			if m.HasFlag(fl.flag) {
+				letters += string(fl.letter)
+			}
+		}
+		var kws []byte
+		for _, f := range m.Flags {
+			if strings.HasPrefix(f, `\`) {
+				continue
+			}
+			i := slices.Index(keywords, f)
+			if i < 0 && len(keywords) < 26 {
+				keywords = append(keywords, f)
+				i = len(keywords) - 1
+			}
+			if i < 0 {
+				sum.Problems = append(sum.Problems, fmt.Sprintf("%s UID %d: keyword %s not exported (a Maildir folder holds 26)", mb.Name, m.UID, f))
+				continue
+			}
+			kws = append(kws, byte('a'+i))
+		}
+		slices.Sort(kws)
+		base, size, err := writeMessage(m, dir)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil // expunged since the listing
+		} else if err != nil {
 			return err
 		}
-		if len(msgs) == 0 {
-			break
+		name := base + ":2," + letters + string(kws)
+		if err := os.Rename(filepath.Join(dir, "tmp", base), filepath.Join(dir, "cur", name)); err != nil {
+			return err
 		}
-		for _, m := range msgs {
-			after = m.UID
-			letters := ""
-			for _, fl := range flagLetters {
-				if m.HasFlag(fl.flag) {
-					letters += string(fl.letter)
-				}
-			}
-			var kws []byte
-			for _, f := range m.Flags {
-				if strings.HasPrefix(f, `\`) {
-					continue
-				}
-				i := slices.Index(keywords, f)
-				if i < 0 && len(keywords) < 26 {
-					keywords = append(keywords, f)
-					i = len(keywords) - 1
-				}
-				if i < 0 {
-					sum.Problems = append(sum.Problems, fmt.Sprintf("%s UID %d: keyword %s not exported (a Maildir folder holds 26)", mb.Name, m.UID, f))
-					continue
-				}
-				kws = append(kws, byte('a'+i))
-			}
-			slices.Sort(kws)
-			base, size, err := writeMessage(m, dir)
-			if errors.Is(err, store.ErrNotFound) {
-				continue // expunged since the listing
-			} else if err != nil {
-				return err
-			}
-			name := base + ":2," + letters + string(kws)
-			if err := os.Rename(filepath.Join(dir, "tmp", base), filepath.Join(dir, "cur", name)); err != nil {
-				return err
-			}
-			if err := os.Chtimes(filepath.Join(dir, "cur", name), m.InternalDate, m.InternalDate); err != nil {
-				return err
-			}
-			fmt.Fprintf(&list, "%d", m.UID)
-			if u := uidls[m.UID]; u != "" {
-				fmt.Fprintf(&list, " P%s", u)
-			}
-			fmt.Fprintf(&list, " W%d :%s\n", m.Size, base)
-			sum.Messages++
-			sum.Bytes += size
+		if err := os.Chtimes(filepath.Join(dir, "cur", name), m.InternalDate, m.InternalDate); err != nil {
+			return err
 		}
+		fmt.Fprintf(&list, "%d", m.UID)
+		if u := uidls[m.UID]; u != "" {
+			fmt.Fprintf(&list, " P%s", u)
+		}
+		fmt.Fprintf(&list, " W%d :%s\n", m.Size, base)
+		sum.Messages++
+		sum.Bytes += size
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	var kw bytes.Buffer
 	for i, k := range keywords {
@@ -167,6 +161,23 @@ func exportFolder(ctx context.Context, st Store, mb store.Mailbox, dir string, s
 		return err
 	}
 	return writeFile(filepath.Join(dir, "dovecot-uidlist"), list.Bytes())
+}
+
+// eachMessage calls fn for every message of the mailbox in UID order,
+// listing them in batches (with Open when bodies).
+func eachMessage(ctx context.Context, st Store, mailboxID int64, bodies bool, fn func(store.Message) error) error {
+	for after := uint32(0); ; {
+		msgs, err := st.ListMessages(ctx, mailboxID, store.MessageQuery{MinUID: after + 1, Limit: batchSize, Bodies: bodies})
+		if err != nil || len(msgs) == 0 {
+			return err
+		}
+		for _, m := range msgs {
+			after = m.UID
+			if err := fn(m); err != nil {
+				return err
+			}
+		}
+	}
 }
 
 // writeMessage writes m's body into dir/tmp with LF line ends (as Maildir
