@@ -92,9 +92,10 @@ func startDovecotWith(t testing.TB, users map[string]string, o dovecotOptions) *
 			extra += "service pop3-login {\n  chroot =\n}\n"
 		}
 	}
-	protocols, ssl := "imap", "ssl = no\n"
+	protocols, ssl, mechs := "imap", "ssl = no\n", "plain login"
 	if o.POP3 {
 		protocols += " pop3"
+		mechs += " apop" // the passwd-file has {PLAIN} passwords, which APOP needs
 	}
 	if o.TLS {
 		d.cert = filepath.Join(d.dir, "cert.pem")
@@ -135,7 +136,7 @@ instance_name = pochta-test-%[2]d
 protocols = `+protocols+`
 listen = 127.0.0.1
 `+ssl+`disable_plaintext_auth = no
-auth_mechanisms = plain login
+auth_mechanisms = `+mechs+`
 log_path = %[1]s/dovecot.log
 %[3]spassdb {
   driver = passwd-file

@@ -62,6 +62,9 @@ func TestFetchFromDovecot(t *testing.T) {
 		{"pop3s USER/PASS delete", func(d *dovecot) string {
 			return "pop3s://remote%40dovecot.test@dovecot.test:" + portOf(d.pop3s) + "/?auth=user"
 		}, true},
+		{"pop3 STLS APOP keep", func(d *dovecot) string {
+			return "pop3://remote%40dovecot.test@dovecot.test:" + portOf(d.pop3) + "/?starttls&auth=apop"
+		}, false},
 		{"imaps LOGIN keep", func(d *dovecot) string {
 			return "imaps://remote%40dovecot.test@dovecot.test:" + portOf(d.imaps) + "/?auth=login"
 		}, false},
