@@ -104,6 +104,7 @@ type Service struct {
 
 	cache    *credCache // nil when disabled
 	throttle *throttle
+	shared   SharedThrottle // the cluster's counters, when the store has them
 
 	// random fills nonces and salts; tests replace it to replay RFC vectors.
 	random io.Reader
@@ -152,6 +153,7 @@ func New(o Options) *Service {
 		s.cache = newCredCache(ttl, s.processKey)
 	}
 	s.throttle = newThrottle()
+	s.shared, _ = o.Directory.(SharedThrottle)
 	return s
 }
 

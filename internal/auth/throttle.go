@@ -38,20 +38,51 @@ func newThrottle() *throttle {
 	}
 }
 
+// SharedThrottle is an ability of a store shared by several server nodes
+// (the PostgreSQL engine): failure counters every node adds to, so an
+// attacker gains nothing by spreading guesses over the nodes. New uses it
+// when Options.Directory has it.
+type SharedThrottle interface {
+	// CountLoginFailures adds one failure to each key's counter and
+	// returns the counts; a counter not touched for forget starts again.
+	CountLoginFailures(ctx context.Context, keys []string, now time.Time, forget time.Duration) ([]int, error)
+	// ResetLoginFailures forgets a key's counter.
+	ResetLoginFailures(ctx context.Context, key string) error
+}
+
+// sharedTimeout bounds a shared counter's update: a slow store falls back
+// to the node's own counters rather than hold the client.
+const sharedTimeout = 2 * time.Second
+
 // FailureDelay records a failed login for the login (normalised when
 // possible) and for the client's network (the address for IPv4, its /64 for
 // IPv6, since one IPv6 host usually owns a whole /64). It returns how long
 // to wait before answering: the larger of the account's and the network's
-// delays. An invalid ip counts only against the login.
+// delays. An invalid ip counts only against the login. With a
+// SharedThrottle the counts are the cluster's (the node's own ones are
+// kept too, and the larger counts).
 func (s *Service) FailureDelay(login string, ip netip.Addr) time.Duration {
 	now := s.now()
 	key := s.throttleLogin(login)
 	t := s.throttle
 	t.mu.Lock()
-	defer t.mu.Unlock()
 	n := recordFailure(t.logins, key, now)
+	keys := []string{"login " + key}
 	if p, ok := ipKey(ip); ok {
 		n = max(n, recordFailure(t.ips, p, now))
+		keys = append(keys, "net "+p.String())
+	}
+	t.mu.Unlock()
+	if s.shared != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), sharedTimeout)
+		counts, err := s.shared.CountLoginFailures(ctx, keys, now, throttleForget)
+		cancel()
+		if err != nil {
+			s.log.Warn("auth: shared failure counter", "err", err)
+		}
+		for _, c := range counts {
+			n = max(n, c)
+		}
 	}
 	return failureDelay(n)
 }
@@ -80,8 +111,15 @@ func (s *Service) LoginFailed(ctx context.Context, login string, ip netip.Addr) 
 func (s *Service) LoginSucceeded(login string, ip netip.Addr) {
 	key := s.throttleLogin(login)
 	s.throttle.mu.Lock()
-	defer s.throttle.mu.Unlock()
 	s.throttle.logins.delete(key)
+	s.throttle.mu.Unlock()
+	if s.shared != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), sharedTimeout)
+		defer cancel()
+		if err := s.shared.ResetLoginFailures(ctx, "login "+key); err != nil {
+			s.log.Warn("auth: shared failure counter", "err", err)
+		}
+	}
 }
 
 // throttleLogin maps a login to its counter key: the normalised address, so

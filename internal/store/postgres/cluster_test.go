@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/pochta-mail/pochta/internal/auth"
 	"github.com/pochta-mail/pochta/internal/store"
 	"github.com/pochta-mail/pochta/internal/store/postgres/pgtest"
 )
@@ -265,5 +267,25 @@ func TestQueueClaimsAcrossNodes(t *testing.T) {
 	slices.Sort(twice)
 	if len(twice) > 0 {
 		t.Errorf("claimed more than once: %v", twice)
+	}
+}
+
+// TestThrottleAcrossNodes: failed logins counted on one node slow the
+// next guess on the other (auth.SharedThrottle).
+func TestThrottleAcrossNodes(t *testing.T) {
+	n := nodes(t, 2, Options{})
+	svc := []*auth.Service{auth.New(auth.Options{Directory: n[0]}), auth.New(auth.Options{Directory: n[1]})}
+	var none netip.Addr // count the login only
+	for range 2 {
+		if d := svc[0].FailureDelay("victim@example.org", none); d != 0 {
+			t.Fatalf("delay %v within the free failures", d)
+		}
+	}
+	if d := svc[1].FailureDelay("Victim@example.org", none); d == 0 {
+		t.Fatal("the third failure, on another node, is not delayed")
+	}
+	svc[0].LoginSucceeded("victim@example.org", none)
+	if d := svc[1].FailureDelay("victim@example.org", none); d != 0 {
+		t.Fatalf("after a success on the other node: delay %v", d)
 	}
 }

@@ -115,7 +115,8 @@ func (l *leases) run() {
 	tick := time.NewTicker(l.lease / 3)
 	defer tick.Stop()
 	// The node's housekeeping rides on the same goroutine: orphan bodies
-	// are swept at start and every orphanAge.
+	// and expired failed-login counters are swept at start and every
+	// orphanAge.
 	sweep := time.NewTimer(0)
 	defer sweep.Stop()
 	for {
@@ -125,6 +126,7 @@ func (l *leases) run() {
 		case <-sweep.C:
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			l.s.sweepOrphans(ctx)
+			l.s.sweepLoginFailures(ctx)
 			cancel()
 			sweep.Reset(orphanAge)
 		case <-l.quit:

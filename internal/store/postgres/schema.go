@@ -192,6 +192,16 @@ CREATE TABLE vacation_replies (
 	PRIMARY KEY (account_id, key)
 );
 `,
+	// 2: failed logins counted by every node together (auth.SharedThrottle),
+	// so guesses spread over the nodes are throttled as if sent to one.
+	`
+CREATE TABLE login_failures (
+	key     text PRIMARY KEY, -- "login ADDRESS" or "net PREFIX"
+	count   integer NOT NULL,
+	expires timestamptz NOT NULL
+);
+CREATE INDEX login_failures_expires ON login_failures(expires);
+`,
 }
 
 // migrate brings the schema up to date. Nodes starting together are safe:
