@@ -25,6 +25,7 @@ type Writer struct {
 	// UTF8 allows 8-bit text in quoted strings (IMAP4rev2 or UTF8=ACCEPT
 	// enabled); otherwise such strings go out as literals.
 	UTF8 bool
+	lim  io.LimitedReader
 }
 
 // NewWriter returns a Writer that writes to dst.
@@ -92,8 +93,11 @@ func (w *Writer) Atom(s string) { w.Raw(s) }
 // Number writes a decimal number.
 func (w *Writer) Number(n uint64) {
 	if w.err == nil {
-		var a [20]byte
-		w.Bytes(strconv.AppendUint(a[:0], n, 10))
+		// Formatted into the buffer's free space: an array of our own
+		// would escape through Write and cost an allocation per number.
+		b := w.buf()
+		_, err := b.Write(strconv.AppendUint(b.AvailableBuffer(), n, 10))
+		w.fail(err)
 	}
 }
 
@@ -202,7 +206,9 @@ func (w *Writer) literal(size int64, r io.Reader) error {
 	if w.err != nil {
 		return w.err
 	}
-	n, err := io.CopyN(w.buf(), r, size)
+	w.lim = io.LimitedReader{R: r, N: size} // reused: no allocation per literal
+	n, err := io.Copy(w.buf(), &w.lim)
+	w.lim.R = nil
 	if n < size {
 		if err == nil || errors.Is(err, io.EOF) {
 			err = ErrShortLiteral

@@ -28,3 +28,22 @@ func TestWriterString(t *testing.T) {
 		}
 	}
 }
+
+func TestWriterNumberAndLiteral(t *testing.T) {
+	var out bytes.Buffer
+	w := NewWriter(&out)
+	w.Number(0)
+	w.SP()
+	w.Number(1<<64 - 1)
+	w.SP()
+	if err := w.Literal(5, bytes.NewReader([]byte("hello, world"))); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Flush(); err != nil || out.String() != "0 18446744073709551615 {5}\r\nhello" {
+		t.Errorf("wrote %q, %v", out.String(), err)
+	}
+	w = NewWriter(&out)
+	if err := w.Literal(5, bytes.NewReader([]byte("hi"))); err != ErrShortLiteral {
+		t.Errorf("short source: %v", err)
+	}
+}
