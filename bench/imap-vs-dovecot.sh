@@ -11,7 +11,15 @@
 # (messages per mailbox, 200), NIDLE (IDLE connections held by Pochta,
 # 10000), NIDLE_DOVECOT (by Dovecot, 1000: one process each), WORK (scratch
 # dir, default a new /tmp/imapbench.*, kept afterwards), QUICK=1 (only 8
-# clients, no idle runs). The table goes to stdout and to $WORK/table.txt.
+# clients, no idle runs, no IDLE accounts), ROUNDS (how many times the
+# timed FETCH runs repeat, the servers taking turns and the order
+# alternating; the table gives medians, default 1), BASE (a git revision:
+# also build Pochta at BASE and run it as a third server, "base", on a
+# copy of the same data, made with BASE's tools: before/after in one
+# run). The table goes to stdout and to $WORK/table.txt; besides
+# throughput it gives the server's CPU time per message (user+system of
+# the server's processes, Dovecot's reaped children included), which a
+# machine shared with other jobs disturbs far less.
 #
 # 10,000 connections need as many file descriptors in the server and in
 # the client (the script raises `ulimit -n` as far as it may) and, on
@@ -26,8 +34,11 @@ NMSG=${NMSG:-200}
 NIDLE=${NIDLE:-10000}
 NIDLE_DOVECOT=${NIDLE_DOVECOT:-1000}
 QUICK=${QUICK:-0}
+ROUNDS=${ROUNDS:-1}
+BASE=${BASE:-}
 PPORT=11243            # Pochta, IMAP
 DPORT=11244            # Dovecot, IMAP
+BPORT=11245            # Pochta at $BASE, IMAP
 PASS=bench-Secret-7
 DOMAIN=bench.test
 NFETCH=8               # fetch accounts f1..f8, NMSG messages each
@@ -38,7 +49,7 @@ P=$WORK/pochta
 D=$WORK/dovecot
 RES=$WORK/results.txt
 CONCS="1 8"
-[ "$QUICK" = 1 ] && CONCS="8"
+[ "$QUICK" = 1 ] && CONCS="8" && NIDLEUSERS=0
 
 . "$ROOT/bench/lib.sh"
 mkdir -p "$BIN" "$D"
@@ -54,6 +65,17 @@ cleanup() {
 trap cleanup EXIT
 
 build_tools ./cmd/pochta ./cmd/pochta-bench ./bench/genmail ./bench/maildirput ./bench/bulkdeliver
+# INIT is the Pochta that makes the data: BASE's when there is one (the
+# current Pochta migrates its copy when it starts; an older one could not
+# open a newer schema).
+INIT=$BIN
+if [ -n "$BASE" ]; then
+	log "building pochta at $BASE into $BIN/base"
+	mkdir -p "$WORK/base-src" "$BIN/base"
+	(cd "$ROOT" && git archive "$BASE") | tar -x -C "$WORK/base-src"
+	(cd "$WORK/base-src" && go build -o "$BIN/base/pochta" ./cmd/pochta && go build -o "$BIN/base/bulkdeliver" ./bench/bulkdeliver)
+	INIT=$BIN/base
+fi
 
 # 2-20 KB messages, multipart and plain as genmail makes them; the same
 # seed gives the same bytes every run.
@@ -62,15 +84,17 @@ log "generating messages"
 "$BIN/genmail" -dir "$WORK/few" -n 5 -min 2000 -max 5000 -seed 5
 
 FETCH_USERS=$(accounts f "$NFETCH")
-IDLE_USERS=$(accounts i "$NIDLEUSERS")
+IDLE_USERS=
+if [ "$NIDLEUSERS" -gt 0 ]; then IDLE_USERS=$(accounts i "$NIDLEUSERS"); fi
 ALL_USERS="$FETCH_USERS $IDLE_USERS"
 
 log "pochta: init, $(echo $ALL_USERS | wc -w) accounts, messages"
-"$BIN/pochta" init -d "$P" --domain "$DOMAIN" --hostname "mail.$DOMAIN" > "$WORK/pochta-init.log"
+"$INIT/pochta" init -d "$P" --domain "$DOMAIN" --hostname "mail.$DOMAIN" > "$WORK/pochta-init.log"
 for u in $ALL_USERS; do echo "$u"; done |
-	xargs -P "$(nproc)" -I{} sh -c "echo '$PASS' | '$BIN/pochta' -d '$P' user add {} --password-stdin > /dev/null"
-for u in $FETCH_USERS; do "$BIN/bulkdeliver" -d "$P" -to "$u" -src "$WORK/msgs" > /dev/null; done
-for u in $IDLE_USERS; do "$BIN/bulkdeliver" -d "$P" -to "$u" -src "$WORK/few" > /dev/null; done
+	xargs -P "$(nproc)" -I{} sh -c "echo '$PASS' | '$INIT/pochta' -d '$P' user add {} --password-stdin > /dev/null"
+for u in $FETCH_USERS; do "$INIT/bulkdeliver" -d "$P" -to "$u" -src "$WORK/msgs" > /dev/null; done
+for u in $IDLE_USERS; do "$INIT/bulkdeliver" -d "$P" -to "$u" -src "$WORK/few" > /dev/null; done
+if [ -n "$BASE" ]; then cp -a "$P" "$P-base"; fi
 
 # Dovecot: service imap defaults (one process per session); limits raised
 # only so that the idle connections are allowed at all.
@@ -89,43 +113,84 @@ default_vsz_limit = 1G
 EOF
 chown nobody:nogroup "$D/mail"
 dovecot_fill "$WORK/msgs" $FETCH_USERS
-dovecot_fill "$WORK/few" $IDLE_USERS
+if [ -n "$IDLE_USERS" ]; then dovecot_fill "$WORK/few" $IDLE_USERS; fi
 
 log "starting servers: pochta 127.0.0.1:$PPORT, dovecot 127.0.0.1:$DPORT"
-"$BIN/pochta" -d "$P" serve -o "imap.listen=127.0.0.1:$PPORT" -o "imaps.listen=" \
-	-o "pop3.listen=" -o "pop3s.listen=" -o "http.listen=" -o "https.listen=" -o "metrics.listen=" -o "limits.max_connections_per_ip=0" \
+mapfile -t OFF < <(listeners_off "$ROOT" imap.listen)
+"$BIN/pochta" -d "$P" serve -o "imap.listen=127.0.0.1:$PPORT" "${OFF[@]}" -o "limits.max_connections_per_ip=0" \
 	-o "limits.max_connections=$((NIDLE + 1000))" 2> "$WORK/pochta-serve.log" &
 POCHTA_PID=$!
 PIDS+=("$POCHTA_PID")
+SERVERS="pochta dovecot"
+if [ -n "$BASE" ]; then
+	mapfile -t BOFF < <(listeners_off "$WORK/base-src" imap.listen)
+	"$BIN/base/pochta" -d "$P-base" serve -o "imap.listen=127.0.0.1:$BPORT" "${BOFF[@]}" -o "limits.max_connections_per_ip=0" \
+		-o "limits.max_connections=$((NIDLE + 1000))" 2> "$WORK/pochta-base-serve.log" &
+	BASE_PID=$!
+	PIDS+=("$BASE_PID")
+	SERVERS="pochta base dovecot"
+	wait_port "$BPORT"
+fi
 dovecot -c "$D/dovecot.conf"
 wait_port "$PPORT"
 wait_port "$DPORT"
 DOVECOT_PID=$(cat "$D/run/master.pid")
 
+# cpu_ticks SERVER: clock ticks of user+system time the server's
+# processes used so far: Pochta's one process; Dovecot's master, its live
+# children and (cutime+cstime of the master) the children it reaped.
+cpu_ticks() {
+	local pids p stat
+	case $1 in
+	pochta) pids=$POCHTA_PID ;;
+	base) pids=$BASE_PID ;;
+	dovecot) pids="$DOVECOT_PID $(pgrep -P "$DOVECOT_PID" | tr '\n' ' ')" ;;
+	esac
+	for p in $pids; do
+		# A process may end between pgrep and here: skip it.
+		stat=$(cat "/proc/$p/stat" 2>/dev/null) || continue
+		# fields after the ")" of comm: 12 utime, 13 stime, 14 cutime, 15 cstime
+		echo "${stat##*) }" | awk -v m="$([ "$p" = "$DOVECOT_PID" ] && echo 1)" '{ print $12 + $13 + (m ? $14 + $15 : 0) }'
+	done | awk '{ s += $1 } END { print s + 0 }'
+}
+
 run() { # server label args...
-	local server=$1 label=$2 port out
+	local server=$1 label=$2 port out t0 t1 msgs
 	shift 2
-	port=$PPORT; [ "$server" != pochta ] && port=$DPORT
+	case $server in
+	pochta) port=$PPORT ;;
+	base) port=$BPORT ;;
+	*) port=$DPORT ;;
+	esac
+	t0=$(cpu_ticks "$server")
 	out=$("$BIN/pochta-bench" -addr "127.0.0.1:$port" -pass "$PASS" "$@")
+	t1=$(cpu_ticks "$server")
+	msgs=$(echo "$out" | sed -n 's/^RESULT.* messages=\([0-9]*\).*/\1/p')
 	echo "$out" | grep -v '^RESULT' | sed "s/^/  [$server $label] /" >&2
-	echo "$server $label $(echo "$out" | grep '^RESULT') load1=$(cut -d' ' -f1 /proc/loadavg)" >> "$RES"
+	echo "$server $label $(echo "$out" | grep '^RESULT') load1=$(cut -d' ' -f1 /proc/loadavg)" \
+		"server_cpu_us_per_msg=$(awk -v t=$((t1 - t0)) -v hz="$(getconf CLK_TCK)" -v n="${msgs:-0}" 'BEGIN { printf "%.1f", n ? t * 1e6 / hz / n : 0 }')" >> "$RES"
 }
 
 # Warm-up: page cache, Dovecot's index files, Pochta's summary cache; the
 # timed runs then measure the steady state of a client that syncs often.
 log "warm-up"
-for s in pochta dovecot; do
+for s in $SERVERS; do
 	run "$s" warmup -mode imapfetch -c 8 -n 16 -users "f%d@$DOMAIN" -nusers "$NFETCH" > /dev/null
 done
 sed -i '/ warmup /d' "$RES"
 # Two views of the same work: "fetch" logs in for every pass (a client
 # that connects, syncs and leaves: login and, for Dovecot, a process start
 # each time), "fetchkeep" stays logged in and repeats SELECT and the two
-# FETCHes (a client that stays connected).
-for c in $CONCS; do
-	for s in pochta dovecot; do
-		run "$s" "fetch-c$c" -mode imapfetch -c "$c" -duration "$DURATION" -users "f%d@$DOMAIN" -nusers "$NFETCH"
-		run "$s" "fetchkeep-c$c" -mode imapfetch -persist -c "$c" -duration "$DURATION" -users "f%d@$DOMAIN" -nusers "$NFETCH"
+# FETCHes (a client that stays connected). With ROUNDS, the servers take
+# turns, in reverse order every other round.
+for r in $(seq 1 "$ROUNDS"); do
+	order=$SERVERS
+	[ $((r % 2)) = 0 ] && order=$(echo "$SERVERS" | tr ' ' '\n' | tac | tr '\n' ' ')
+	for c in $CONCS; do
+		for s in $order; do
+			run "$s" "fetch-c$c" -mode imapfetch -c "$c" -duration "$DURATION" -users "f%d@$DOMAIN" -nusers "$NFETCH"
+			run "$s" "fetchkeep-c$c" -mode imapfetch -persist -c "$c" -duration "$DURATION" -users "f%d@$DOMAIN" -nusers "$NFETCH"
+		done
 	done
 done
 
@@ -173,18 +238,33 @@ fi
 	echo "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(awk '/MemTotal/ {print int($2/1024)" MiB"}' /proc/meminfo)"
 	echo "dovecot: $(dovecot --version)   go: $(go version | cut -d' ' -f3)   pochta: $(cd "$ROOT" && git rev-parse --short HEAD)"
 	echo
-	awk '
-	{ for (i = 4; i <= NF; i++) { split($i, kv, "="); v[$1, $2, kv[1]] = kv[2] }
-	  if (v[$1, $2, "errors"] > 0) errs = errs sprintf("  %s %s: %s errors\n", $1, $2, v[$1, $2, "errors"]) }
+	[ "$ROUNDS" -le 1 ] || echo "medians of $ROUNDS interleaved rounds; load average during the runs: $(awk '{ for (i = 4; i <= NF; i++) if ($i ~ /^load1=/) { split($i, kv, "="); print kv[2] } }' "$RES" | sort -n | sed -n '1p;$p' | paste -sd- -)" && echo
+	awk -v base="$BASE" '
+	{ for (i = 4; i <= NF; i++) { split($i, kv, "="); k = $1 SUBSEP $2 SUBSEP kv[1]; n[k]++; vals[k, n[k]] = kv[2] }
+	  if ($0 ~ / errors=[1-9]/) errs = errs sprintf("  %s %s: errors\n", $1, $2) }
+	function med(server, label, key,   k, m, i, j, t, a) {
+		k = server SUBSEP label SUBSEP key; m = n[k]
+		if (m == 0) return ""
+		for (i = 1; i <= m; i++) a[i] = vals[k, i] + 0
+		for (i = 2; i <= m; i++) for (j = i; j > 1 && a[j-1] > a[j]; j--) { t = a[j]; a[j] = a[j-1]; a[j-1] = t }
+		return (m % 2) ? a[(m+1)/2] : (a[m/2] + a[m/2+1]) / 2
+	}
 	function r(a, b) { return (a == "" || b == "" || b + 0 == 0) ? "-" : sprintf("%.2f", a / b) }
-	function row(what, label, key) {
-		p = v["pochta", label, key]; d = v["dovecot", label, key]
+	function row(what, label, key,   p, d, b) {
+		p = med("pochta", label, key); d = med("dovecot", label, key)
 		if (p == "" && d == "") return
-		printf "| %-40s | %10s | %10s | %5s |\n", what, p, d, r(p, d)
+		if (base == "") { printf "| %-40s | %10s | %10s | %5s |\n", what, p, d, r(p, d); return }
+		b = med("base", label, key)
+		printf "| %-40s | %10s | %10s | %5s | %10s | %6s |\n", what, p, d, r(p, d), b, r(p, b)
 	}
 	END {
-		printf "| %-40s | %10s | %10s | %5s |\n", "metric", "Pochta", "Dovecot", "P/D"
-		print "|------------------------------------------|------------|------------|-------|"
+		if (base == "") {
+			printf "| %-40s | %10s | %10s | %5s |\n", "metric", "Pochta", "Dovecot", "P/D"
+			print "|------------------------------------------|------------|------------|-------|"
+		} else {
+			printf "| %-40s | %10s | %10s | %5s | %10s | %6s |\n", "metric", "Pochta", "Dovecot", "P/D", "base", "P/base"
+			print "|------------------------------------------|------------|------------|-------|------------|--------|"
+		}
 		split("1 8", cs, " ")
 		for (i = 1; i <= 2; i++) {
 			c = cs[i]
@@ -192,10 +272,12 @@ fi
 			row("  sessions/s", "fetch-c" c, "sessions_per_s")
 			row("  FETCH command p50 ms", "fetch-c" c, "op_p50_ms")
 			row("  FETCH command p99 ms", "fetch-c" c, "op_p99_ms")
+			row("  server CPU us per message", "fetch-c" c, "server_cpu_us_per_msg")
 			row("SELECT+FETCH messages/s, " c " clients", "fetchkeep-c" c, "msgs_per_s")
 			row("  MB/s", "fetchkeep-c" c, "mb_per_s")
 			row("  FETCH command p50 ms", "fetchkeep-c" c, "op_p50_ms")
 			row("  FETCH command p99 ms", "fetchkeep-c" c, "op_p99_ms")
+			row("  server CPU us per message", "fetchkeep-c" c, "server_cpu_us_per_msg")
 		}
 		row("IDLE connections held", "idle", "connections")
 		row("  RSS while held, KiB", "idle", "rss_kb")
@@ -204,6 +286,8 @@ fi
 		row("  server processes", "idle", "processes")
 		print ""
 		print "Dovecot: SSHA256 passwd-file, auth_cache on; one imap process per session (service defaults)."
+		if (base != "") print "base: Pochta at " base ", on a copy of the same data."
+		print "server CPU per message: user+system time of the server processes during the run / messages fetched."
 		print "IDLE memory per connection = (memory holding N IDLE sessions - memory after they quit) / N."
 		if (errs != "") printf "runs with errors:\n%s", errs
 		else print "no run reported errors (every FETCH count checked against EXISTS, every literal read to its length)"

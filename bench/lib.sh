@@ -87,3 +87,11 @@ dovecot_fill() {
 	done
 	"$BIN/maildirput" -src "$src" -uid "$(id -u nobody)" -gid "$(getent group nogroup | cut -d: -f3)" "${dirs[@]}"
 }
+
+# listeners_off SRCDIR [KEEP]: the -o flags that turn off every listener
+# the Pochta tree at SRCDIR documents (docs/CONFIG.md) except KEEP (e.g.
+# imap.listen), one per line: a benchmark's server listens on loopback
+# only, and two of them can run side by side.
+listeners_off() {
+	grep -o '[a-z0-9_]*\.listen' "$1/docs/CONFIG.md" | sort -u | grep -vx "${2:-none}" | sed 's/$/=/; s/^/-o\n/'
+}

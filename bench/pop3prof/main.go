@@ -1,11 +1,11 @@
-// Command pop3prof serves POP3 from a Pochta data directory exactly as
-// `pochta serve` wires it (the SQLite store, the auth service with its
-// credentials cache, pop3.Server), on one loopback listener, and writes a
-// CPU profile of the whole process. `pochta serve` has no profiling
-// switch; this harness lets the benchmark explain where Pochta's time
-// goes. Stop `pochta serve` on the directory first.
+// Command pop3prof serves POP3 (or, with -imap, IMAP) from a Pochta data
+// directory as `pochta serve` wires it (the SQLite store, the auth service
+// with its credentials cache, pop3.Server or imap.Server), on one loopback
+// listener, and writes a CPU profile of the whole process. `pochta serve`
+// has no profiling switch; this harness lets the benchmark explain where
+// Pochta's time goes. Stop `pochta serve` on the directory first.
 //
-//	pop3prof -d DIR -addr 127.0.0.1:11310 -cpuprofile cpu.out
+//	pop3prof -d DIR -addr 127.0.0.1:11310 -cpuprofile cpu.out [-imap]
 //	# warm up, send SIGUSR1, drive it with pochta-bench, send SIGINT
 //	go tool pprof -top bin/pop3prof cpu.out
 package main
@@ -25,6 +25,7 @@ import (
 	"syscall"
 
 	"github.com/pochta-mail/pochta/internal/auth"
+	"github.com/pochta-mail/pochta/internal/imap"
 	"github.com/pochta-mail/pochta/internal/pop3"
 	"github.com/pochta-mail/pochta/internal/store/sqlite"
 )
@@ -34,18 +35,24 @@ func main() {
 	addr := flag.String("addr", "127.0.0.1:11310", "loopback address to serve POP3 on")
 	cpu := flag.String("cpuprofile", "cpu.out", "CPU profile output file")
 	logs := flag.Bool("log", false, "log at info level to stderr (pochta serve's default)")
+	imapMode := flag.Bool("imap", false, "serve IMAP instead of POP3")
 	flag.Parse()
 	if *dir == "" {
 		log.Fatal("usage: pop3prof -d DIR [-addr host:port] [-cpuprofile file]")
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, *dir, *addr, *cpu, *logs); err != nil {
+	if err := run(ctx, *dir, *addr, *cpu, *logs, *imapMode); err != nil {
 		log.Fatal(err)
 	}
 }
 
-func run(ctx context.Context, dir, addr, cpuFile string, logs bool) error {
+// connServer is what pop3.Server and imap.Server have in common.
+type connServer interface {
+	ServeConn(ctx context.Context, c net.Conn)
+}
+
+func run(ctx context.Context, dir, addr, cpuFile string, logs, imapMode bool) error {
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	if logs {
 		logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
@@ -55,11 +62,10 @@ func run(ctx context.Context, dir, addr, cpuFile string, logs bool) error {
 		return err
 	}
 	defer st.Close()
-	srv := &pop3.Server{
-		Hostname:  "mail.bench.test",
-		Auth:      auth.New(auth.Options{Directory: st, Logger: logger, Separators: "+%"}),
-		Maildrops: st,
-		Logger:    logger,
+	a := auth.New(auth.Options{Directory: st, Logger: logger, Separators: "+%"})
+	var srv connServer = &pop3.Server{Hostname: "mail.bench.test", Auth: a, Maildrops: st, Logger: logger}
+	if imapMode {
+		srv = &imap.Server{Hostname: "mail.bench.test", Auth: a, Store: st, Logger: logger}
 	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
