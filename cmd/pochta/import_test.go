@@ -13,6 +13,7 @@ import (
 
 	"github.com/pochta-mail/pochta/internal/migrate/dovecottest"
 	"github.com/pochta-mail/pochta/internal/prototest"
+	"github.com/pochta-mail/pochta/internal/store/postgres/pgtest"
 )
 
 // mailboxView is what a client sees of one mailbox: its UIDVALIDITY,
@@ -274,9 +275,19 @@ func prefixFetch(lines []string) string {
 // TestImportDovecotMbox: the same for an mbox Dovecot wrote (X-IMAPbase,
 // X-UID, Status, X-Status, X-Keywords, Content-Length). Dovecot 2.3 keeps
 // saved POP3 UIDLs of mboxes in its index, not in X-UIDL: its pop3 shows
-// pop3_uidl_format's, which the importer computes.
+// pop3_uidl_format's, which the importer computes. On both engines: the
+// import goes through the store interface only.
 func TestImportDovecotMbox(t *testing.T) {
 	prototest.NeedProgram(t, "python3", "python3")
+	t.Run("sqlite", func(t *testing.T) { testImportDovecotMbox(t, newDir(t)) })
+	t.Run("postgres", func(t *testing.T) {
+		dir := filepath.Join(t.TempDir(), "data")
+		must(t, "", "init", "-d", dir, "--postgres", pgtest.Database(t), "--domain", "example.test", "--hostname", "mail.example.test")
+		testImportDovecotMbox(t, dir)
+	})
+}
+
+func testImportDovecotMbox(t *testing.T, dir string) {
 	d := dovecottest.Start(t, "mbox:~/mail:INBOX=~/mail/inbox")
 	msg := func(subject, body string) string {
 		return "From: a@example.org\nTo: tester@example.org\nSubject: " + subject + "\n\n" + body
@@ -293,7 +304,6 @@ func TestImportDovecotMbox(t *testing.T) {
 		t.Fatalf("Dovecot serves %+v", want["INBOX"])
 	}
 
-	dir := newDir(t)
 	must(t, "secret-pw\n", "-d", dir, "user", "add", "tester@example.test", "--password-stdin")
 	out := must(t, "", "-d", dir, "import", "tester@example.test", filepath.Join(d.Home, "mail", "inbox"))
 	t.Logf("pochta import:\n%s", out)
