@@ -92,4 +92,11 @@ vacation :days 3 :subject "Away" "Back on Monday.";
 	if out := in.run("", "-d", in.dir, "queue", "list"); strings.TrimSpace(out) != "" {
 		t.Errorf("queue not empty after the reply went:\n%s", out)
 	}
+
+	// A reject is the SMTP reply (RFC 5429 2.1).
+	in.run("require \"reject\";\nreject \"Not accepting mail today.\";\n",
+		"-d", in.dir, "sieve", "put", "alice@example.test", "closed", "--activate")
+	if got := smtplibSend(t, "plain", in.addrs["smtp"], "bob@remote.test", "alice@example.test", msg); got != "ERR 550 5.7.1 Not accepting mail today." {
+		t.Errorf("SMTP after reject: %q", got)
+	}
 }

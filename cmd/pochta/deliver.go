@@ -57,6 +57,8 @@ func (c *cli) deliverCmd(args []string) error {
 		return withCode(exitUnavailable, fmt.Errorf("deliver: message larger than limits.max_message_size (%d bytes)", cfg.Limits.MaxMessageSize))
 	case errors.Is(err, delivery.ErrOverQuota):
 		return withCode(quotaExit(cfg), fmt.Errorf("deliver: %w (nothing delivered)", err))
+	case errors.Is(err, delivery.ErrRejected):
+		return withCode(exitNoPerm, fmt.Errorf("deliver: %w", err))
 	case *uidl != "" && (errors.Is(err, store.ErrInvalid) || errors.Is(err, store.ErrExists)):
 		return withCode(exitDataErr, fmt.Errorf("deliver: --uidl %q: %w", *uidl, err))
 	}

@@ -18,6 +18,7 @@ const (
 	exitNoUser      = 67 // EX_NOUSER: deliver to an unknown recipient
 	exitUnavailable = 69 // EX_UNAVAILABLE: message larger than limits.max_message_size
 	exitTempFail    = 75 // EX_TEMPFAIL: temporary failure, try again later
+	exitNoPerm      = 77 // EX_NOPERM: the recipient's Sieve script rejected the message
 	exitConfig      = 78 // EX_CONFIG: configuration error
 )
 

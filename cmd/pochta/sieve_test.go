@@ -47,6 +47,10 @@ func TestSieveCLI(t *testing.T) {
 		t.Errorf("INBOX holds %q", got)
 	}
 	st.Close()
+	must(t, "require \"reject\";\nreject \"No reports, please.\";\n", "-d", dir, "sieve", "put", "alice@example.test", "no", "--activate")
+	expect(t, exitNoPerm, "No reports, please.", "Subject: x\n\nhi\n", "-d", dir, "deliver", "alice@example.test")
+	must(t, "", "-d", dir, "sieve", "activate", "alice@example.test", "filters")
+	must(t, "", "-d", dir, "sieve", "delete", "alice@example.test", "no")
 	must(t, "", "-d", dir, "sieve", "deactivate", "alice@example.test")
 	if out := must(t, "", "-d", dir, "sieve", "list", "alice@example.test"); out != "filters 142\n" {
 		t.Errorf("after deactivate:\n%s", out)

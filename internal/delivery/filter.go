@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"mime/quotedprintable"
 	"strings"
 	"time"
 
@@ -60,6 +61,40 @@ type Decision struct {
 	Targets   []Target
 	Redirects []string
 	Replies   []Reply
+	// Reject refuses the message for the account with this reason
+	// (RFC 5429): in the SMTP reply when no one else gets the message,
+	// else in a notice to the sender.
+	Reject string
+}
+
+// ErrRejected is the error of a message every recipient's script
+// rejected; the *RejectedError holding it has the reason.
+var ErrRejected = errors.New("delivery: rejected by the recipient's filter")
+
+// RejectedError carries a script's reject reason.
+type RejectedError struct{ Reason string }
+
+func (e *RejectedError) Error() string { return ErrRejected.Error() + ": " + e.Reason }
+func (e *RejectedError) Unwrap() error { return ErrRejected }
+
+// WireText is the reason fit for an SMTP reply line: printable ASCII on
+// one line, at most 200 octets.
+func (e *RejectedError) WireText() string {
+	var b strings.Builder
+	for _, r := range oneLine(e.Reason) {
+		if b.Len() >= 200 {
+			break
+		}
+		if r >= 0x20 && r < 0x7f {
+			b.WriteRune(r)
+		} else {
+			b.WriteByte('?')
+		}
+	}
+	if b.Len() == 0 {
+		return "Rejected by the recipient's filter"
+	}
+	return b.String()
 }
 
 // Keep is the decision of no filter: one copy in the default mailbox.
@@ -135,6 +170,7 @@ func (d *Deliverer) deliverFiltered(ctx context.Context, m Message) error {
 	var rs []store.Recipient
 	var redirects []redirect
 	var replies []pendingReply
+	var rejects []rejection
 	for _, a := range m.Local {
 		to := m.LocalTo[a.ID]
 		if to == "" {
@@ -186,6 +222,19 @@ func (d *Deliverer) deliverFiltered(ctx context.Context, m Message) error {
 		for _, r := range dec.Replies {
 			replies = append(replies, pendingReply{a.ID, r})
 		}
+		if dec.Reject != "" {
+			rejects = append(rejects, rejection{a, to, dec.Reject})
+		}
+	}
+	// Rejected by every recipient and stored nowhere: the reason goes in
+	// the SMTP reply (or deliver's exit), nothing is stored.
+	if len(rejects) == len(m.Local) && len(rs) == 0 && len(redirects) == 0 && len(m.Remote) == 0 && m.Fetched == nil {
+		return &RejectedError{Reason: rejects[0].reason}
+	}
+	for _, r := range rejects {
+		if n, ok := d.rejectionNotice(m, h, r); ok {
+			replies = append(replies, n)
+		}
 	}
 
 	// A fetched message is recorded with the first transaction that
@@ -201,7 +250,11 @@ func (d *Deliverer) deliverFiltered(ctx context.Context, m Message) error {
 			if _, err := io.Copy(io.Discard, sp.reader()); err != nil {
 				return err
 			}
-			return d.Marks.AddFetchedIDs(ctx, m.Fetched.SourceID, []store.FetchedID{m.Fetched.FetchedID})
+			err := d.Marks.AddFetchedIDs(ctx, m.Fetched.SourceID, []store.FetchedID{m.Fetched.FetchedID})
+			if err == nil {
+				d.sendReplies(ctx, replies)
+			}
+			return err
 		}
 	}
 	// Redirected copies are queued first, each in its own transaction:
@@ -231,8 +284,11 @@ func (d *Deliverer) deliverFiltered(ctx context.Context, m Message) error {
 	if mainEmpty {
 		// Every copy discarded: read the message anyway, so a client
 		// that fails mid-way is told (and retries) as with any delivery.
-		_, err := io.Copy(io.Discard, sp.reader())
-		return err
+		if _, err := io.Copy(io.Discard, sp.reader()); err != nil {
+			return err
+		}
+		d.sendReplies(ctx, replies)
+		return nil
 	}
 	if err := d.store(ctx, m, rs, sp.reader()); err != nil {
 		return err
@@ -320,13 +376,19 @@ func (d *Deliverer) sendReplies(ctx context.Context, replies []pendingReply) {
 	if len(replies) == 0 {
 		return
 	}
-	if d.Replies == nil {
-		d.log().Warn("delivery: automatic replies dropped: no reply store configured")
-		return
-	}
 	ctx = context.WithoutCancel(ctx)
 	now := d.now()
 	for _, r := range replies {
+		if r.Key == "" { // a rejection notice: no period
+			if err := d.Store.Deliver(ctx, d.replyDelivery(ctx, r)); err != nil {
+				d.log().Warn("delivery: rejection notice not queued", "to", r.To, "err", err)
+			}
+			continue
+		}
+		if d.Replies == nil {
+			d.log().Warn("delivery: vacation reply dropped: no reply store configured", "to", r.To)
+			continue
+		}
 		ok, err := d.Replies.ClaimVacationReply(ctx, r.accountID, r.Key, now, now.Add(r.Period))
 		if err != nil {
 			d.log().Warn("delivery: vacation reply not sent", "to", r.To, "err", err)
@@ -361,4 +423,44 @@ func (d *Deliverer) replyDelivery(ctx context.Context, r pendingReply) store.Del
 		sd.Outbound = &store.Envelope{Recipients: remote}
 	}
 	return sd
+}
+
+// rejection is one account's reject.
+type rejection struct {
+	account store.Account
+	to      string
+	reason  string
+}
+
+// rejectionNotice tells the sender that one recipient's filter refused
+// the message (RFC 5429 section 2.1, as a plain notice rather than an
+// MDN), from the null sender; none goes to the null sender or to mail no
+// one should auto-answer.
+func (d *Deliverer) rejectionNotice(m Message, h *Header, r rejection) (pendingReply, bool) {
+	if m.From == "" || !autoReplyable(strings.ToLower(m.From)) || (h != nil && automatic(h)) {
+		return pendingReply{}, false
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "From: Mail Delivery System <MAILER-DAEMON@%s>\r\n", headerToken(d.Hostname))
+	fmt.Fprintf(&b, "To: <%s>\r\n", headerAddr(m.From))
+	subject := ""
+	if h != nil {
+		subject = strings.Join(h.Decoded("Subject"), " ")
+	}
+	fmt.Fprintf(&b, "Subject: %s\r\n", encodeWord("Rejected: "+subject))
+	fmt.Fprintf(&b, "Date: %s\r\n", d.now().Format(time.RFC1123Z))
+	if h != nil {
+		if mid := oneLine(h.Get("Message-ID")); mid != "" {
+			fmt.Fprintf(&b, "In-Reply-To: %s\r\n", mid)
+		}
+	}
+	b.WriteString("Auto-Submitted: auto-replied (rejected)\r\nMIME-Version: 1.0\r\n")
+	b.WriteString("Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n")
+	var text bytes.Buffer
+	w := quotedprintable.NewWriter(&text)
+	fmt.Fprintf(w, "Your message to <%s> was rejected by the recipient's mail filter:\r\n\r\n%s\r\n", r.to,
+		strings.ReplaceAll(strings.ReplaceAll(r.reason, "\r\n", "\n"), "\n", "\r\n"))
+	w.Close()
+	b.Write(text.Bytes())
+	return pendingReply{r.account.ID, Reply{To: m.From, Message: []byte(b.String())}}, true
 }

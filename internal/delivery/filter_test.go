@@ -323,3 +323,40 @@ func TestFilterFetched(t *testing.T) {
 		t.Errorf("INBOX holds %d", n)
 	}
 }
+
+// TestFilterReject: RFC 5429 at delivery: the reason as the error when
+// everyone rejects, a notice to the sender when others get the message.
+func TestFilterReject(t *testing.T) {
+	f := newFiltering(t)
+	f.script(t, "alice@example.org", `require "reject"; reject "Not from you.";`)
+	err := f.d.Deliver(context.Background(), Message{From: "dan@remote.example", Body: strings.NewReader(plainMsg),
+		Local: []store.Account{f.accts["alice@example.org"]}})
+	var re *RejectedError
+	if !errors.As(err, &re) || re.WireText() != "Not from you." {
+		t.Fatalf("Deliver = %v, want the reject reason", err)
+	}
+	if n := f.count(t, "alice@example.org", "INBOX"); n != 0 {
+		t.Errorf("rejected message stored")
+	}
+	if q := f.queued(t); len(q) != 0 {
+		t.Errorf("a notice was queued although the reply carries the reason: %q", q)
+	}
+	// With another recipient: bob gets it, dan a notice.
+	f.deliver(t, "dan@remote.example", plainMsg, "alice@example.org", "bob@example.org")
+	if n := f.count(t, "bob@example.org", "INBOX"); n != 1 {
+		t.Errorf("bob's INBOX holds %d", n)
+	}
+	q := f.queued(t)
+	if len(q) != 1 || !strings.HasPrefix(q[0], "<> dan@remote.example\n") || !strings.Contains(q[0], "Not from you.") ||
+		!strings.Contains(q[0], "Subject: Rejected: Hello") || !strings.Contains(q[0], "Auto-Submitted: auto-replied") {
+		t.Errorf("notice: %q", q)
+	}
+	// No notice to the null sender.
+	f.deliver(t, "", plainMsg, "alice@example.org", "bob@example.org")
+	if q := f.queued(t); len(q) != 1 {
+		t.Errorf("a notice went to the null sender")
+	}
+	if got := (&RejectedError{Reason: "a\r\nb\x00 \u00e9" + strings.Repeat("x", 300)}).WireText(); strings.ContainsAny(got, "\r\n\x00") || len(got) > 201 || !strings.HasPrefix(got, "a b? ?") {
+		t.Errorf("WireText = %q", got)
+	}
+}

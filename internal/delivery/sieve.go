@@ -99,6 +99,8 @@ func (f *SieveFilter) Filter(ctx context.Context, in *FilterInput) (Decision, er
 			if r, ok := VacationReply(in, a.Vacation, f.Hostname, now); ok {
 				dec.Replies = append(dec.Replies, r)
 			}
+		case sieve.ActionReject:
+			dec.Reject = a.Reason
 		case sieve.ActionDiscard:
 		}
 	}

@@ -12,6 +12,7 @@ import (
 var Extensions = []string{
 	"comparator-i;ascii-casemap", "comparator-i;ascii-numeric", "comparator-i;octet",
 	"copy", "encoded-character", "envelope", "fileinto", "imap4flags", "mailbox", "relational", "subaddress", "vacation",
+	"reject", "ereject",
 }
 
 // Program is a compiled script, safe to run concurrently.
@@ -318,6 +319,20 @@ func (c *compiler) action(cmd *Command) (node, error) {
 	case "discard":
 		_, err := c.split(cmd.Name, p, cmd.Args, nil, 0)
 		return discardNode{}, err
+	case "reject", "ereject":
+		// RFC 5429: reject "reason" / ereject "reason".
+		if err := c.need(cmd.Name, p, cmd.Name); err != nil {
+			return nil, err
+		}
+		a, err := c.split(cmd.Name, p, cmd.Args, nil, 1)
+		if err != nil {
+			return nil, err
+		}
+		reason, err := a.string(0)
+		if err != nil {
+			return nil, err
+		}
+		return &rejectNode{reason: reason}, nil
 	case "keep":
 		a, err := c.split(cmd.Name, p, cmd.Args, flagsTag, 0)
 		if err != nil {

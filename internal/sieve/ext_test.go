@@ -1,6 +1,7 @@
 package sieve
 
 import (
+	"errors"
 	"strings"
 	"testing"
 )
@@ -146,5 +147,35 @@ func TestRelational(t *testing.T) {
 		if _, err := Compile(script, Limits{}); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("Compile(%q) = %v, want %q", script, err, want)
 		}
+	}
+}
+
+// TestReject: RFC 5429 reject and ereject, and the rules of section 2.2.
+func TestReject(t *testing.T) {
+	in := &Input{From: "a@b.example", To: "me@example.org", Msg: newMsg(100, "Subject: spam")}
+	if got := runScript(t, `require "reject"; if header :is "subject" "spam" { reject "No spam, thanks."; }`, in); got != `reject "No spam, thanks."` {
+		t.Errorf("reject: %s", got)
+	}
+	if got := runScript(t, `require "ereject"; ereject "Go away";`, in); got != `reject "Go away"` {
+		t.Errorf("ereject: %s", got)
+	}
+	for _, src := range []string{
+		`require "reject"; reject "x"; keep;`,
+		`require ["reject", "fileinto"]; reject "x"; fileinto "A";`,
+		`require "reject"; reject "x"; redirect "c@d.example";`,
+		`require ["reject", "vacation"]; vacation "away"; reject "x";`,
+		`require ["reject", "ereject"]; reject "x"; ereject "y";`,
+	} {
+		p, err := Compile(src, Limits{})
+		if err != nil {
+			t.Fatalf("%s: %v", src, err)
+		}
+		as, err := p.Run(in)
+		if !errors.Is(err, ErrRuntime) || actionStrings(as) != "keep" {
+			t.Errorf("%s: %s, %v; want a runtime error and the keep", src, actionStrings(as), err)
+		}
+	}
+	if _, err := Compile(`reject "x";`, Limits{}); err == nil {
+		t.Errorf("reject without require compiled")
 	}
 }

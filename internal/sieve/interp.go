@@ -36,10 +36,11 @@ const (
 	ActionRedirect
 	ActionDiscard // the message is stored nowhere
 	ActionVacation
+	ActionReject // refuse the message with Reason (RFC 5429)
 )
 
 func (k ActionKind) String() string {
-	return [...]string{"", "keep", "fileinto", "redirect", "discard", "vacation"}[k]
+	return [...]string{"", "keep", "fileinto", "redirect", "discard", "vacation", "reject"}[k]
 }
 
 // Action is one thing the script asks the delivery to do.
@@ -50,6 +51,7 @@ type Action struct {
 	Flags    []string // keep, fileinto: flags to set (RFC 5232), nil for none
 	Address  string   // redirect
 	Vacation *Vacation
+	Reason   string // reject, ereject
 }
 
 func (a Action) String() string {
@@ -64,6 +66,8 @@ func (a Action) String() string {
 		s += " " + a.Address
 	case ActionVacation:
 		s += fmt.Sprintf(" days=%d handle=%s", a.Vacation.Days, a.Vacation.Handle)
+	case ActionReject:
+		s += fmt.Sprintf(" %q", a.Reason)
 	}
 	if len(a.Flags) > 0 {
 		s += " flags=" + strings.Join(a.Flags, " ")
@@ -95,7 +99,33 @@ func (p *Program) Run(in *Input) ([]Action, error) {
 	if err := r.exec(p.cmds); err != nil && !errors.Is(err, errStop) {
 		return []Action{{Kind: ActionKeep}}, fmt.Errorf("%w: %w", ErrRuntime, err)
 	}
-	return r.finish(), nil
+	actions := r.finish()
+	if err := checkReject(actions); err != nil {
+		return []Action{{Kind: ActionKeep}}, fmt.Errorf("%w: %w", ErrRuntime, err)
+	}
+	return actions, nil
+}
+
+// checkReject enforces RFC 5429 section 2.2: one reject at most, never
+// with vacation, nor (our choice of the SHOULD) with an action that
+// delivers the message.
+func checkReject(actions []Action) error {
+	rejects, others := 0, ""
+	for _, a := range actions {
+		switch a.Kind {
+		case ActionReject:
+			rejects++
+		case ActionKeep, ActionFileinto, ActionRedirect, ActionVacation:
+			others = a.Kind.String()
+		}
+	}
+	switch {
+	case rejects > 1:
+		return errors.New("more than one reject")
+	case rejects == 1 && others != "":
+		return fmt.Errorf("reject together with %s", others)
+	}
+	return nil
 }
 
 var errStop = errors.New("stop")
@@ -154,7 +184,8 @@ func (r *run) finish() []Action {
 	}
 	stored := false
 	for _, a := range r.actions {
-		stored = stored || a.Kind == ActionKeep || a.Kind == ActionFileinto || a.Kind == ActionRedirect
+		stored = stored || a.Kind == ActionKeep || a.Kind == ActionFileinto || a.Kind == ActionRedirect ||
+			a.Kind == ActionReject
 	}
 	if !stored {
 		r.actions = append(r.actions, Action{Kind: ActionDiscard})
@@ -174,6 +205,7 @@ type node interface{ exec(r *run) error }
 type (
 	stopNode    struct{}
 	discardNode struct{}
+	rejectNode  struct{ reason string }
 	keepNode    struct {
 		flags    []string
 		hasFlags bool
@@ -201,6 +233,18 @@ type (
 )
 
 func (stopNode) exec(*run) error { return errStop }
+
+// rejectNode refuses the message; like discard it cancels the implicit
+// keep (RFC 5429 2.1). Two rejects are an error (checkReject), so the
+// duplicate rule of add must not merge them.
+func (n *rejectNode) exec(r *run) error {
+	r.cancelled = true
+	if len(r.actions) >= r.lim.MaxActions {
+		return fmt.Errorf("more than %d actions", r.lim.MaxActions)
+	}
+	r.actions = append(r.actions, Action{Kind: ActionReject, Reason: n.reason})
+	return nil
+}
 
 func (discardNode) exec(r *run) error {
 	r.cancelled = true

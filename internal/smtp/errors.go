@@ -121,6 +121,11 @@ func (s *Server) replyFor(err error) *Reply {
 	case errors.Is(err, auth.ErrFailed):
 		return errAuthFailed
 	}
+	var rejected *delivery.RejectedError
+	if errors.As(err, &rejected) {
+		// RFC 5429 2.1: the Sieve reject reason in the SMTP reply.
+		return reply(550, 5, 7, 1, rejected.WireText())
+	}
 	return errTemporary
 }
 
