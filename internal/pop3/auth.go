@@ -69,7 +69,7 @@ func (s *session) login(login string, acct store.Account, err error) error {
 	s.srv.Auth.LoginSucceeded(login, s.ip)
 
 	now := s.srv.now()
-	if s.srv.loginTooSoon(acct.ID, now) {
+	if s.srv.loginTooSoon(s.ctx, acct.ID, now) {
 		// RFC 2449 §6.5 and §8.1.2: [LOGIN-DELAY].
 		return refused(codeLoginDelay, "Minimum time between logins has not passed")
 	}
@@ -86,7 +86,10 @@ func (s *session) login(login string, acct store.Account, err error) error {
 	if err != nil {
 		return err // ErrLocked -> [IN-USE]; others -> [SYS/...]
 	}
-	s.srv.recordLogin(acct.ID, now)
+	if err := s.srv.recordLogin(s.ctx, acct.ID, now); err != nil {
+		// Only other nodes' LOGIN-DELAY misses this login.
+		s.log.Warn("pop3: recording the login for LOGIN-DELAY", "err", err)
+	}
 	s.enterTransaction(acct, drop)
 	s.okf("Logged in, %d messages (%d octets)", len(s.msgs), s.totalSize)
 	return nil

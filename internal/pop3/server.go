@@ -191,29 +191,47 @@ func (s *Server) maxBadCommands() int {
 	return s.MaxBadCommands
 }
 
+// SharedLoginTimes is an ability of a store that several server nodes
+// share (the PostgreSQL engine): each account's last POP3 login, kept for
+// all nodes, so LOGIN-DELAY holds whichever node a client picks. The
+// Server uses it when Maildrops has it (and LoginDelay is set).
+type SharedLoginTimes interface {
+	LastPOP3Login(ctx context.Context, accountID int64) (time.Time, error)
+	RecordPOP3Login(ctx context.Context, accountID int64, at time.Time) error
+}
+
 // loginTooSoon reports whether the account logged in less than LoginDelay
-// ago. It does not record anything: a refused login does not restart the
-// delay.
-func (s *Server) loginTooSoon(accountID int64, now time.Time) bool {
+// ago, on this node or (SharedLoginTimes) any other. It does not record
+// anything: a refused login does not restart the delay. A shared store
+// that cannot answer counts as no earlier login.
+func (s *Server) loginTooSoon(ctx context.Context, accountID int64, now time.Time) bool {
 	if s.LoginDelay <= 0 {
 		return false
 	}
 	s.loginMu.Lock()
-	defer s.loginMu.Unlock()
 	last, ok := s.lastLogins[accountID]
-	return ok && now.Sub(last) < s.LoginDelay
+	s.loginMu.Unlock()
+	if ok && now.Sub(last) < s.LoginDelay {
+		return true
+	}
+	if shared, ok := s.Maildrops.(SharedLoginTimes); ok {
+		if last, err := shared.LastPOP3Login(ctx, accountID); err == nil && !last.IsZero() {
+			return now.Sub(last) < s.LoginDelay
+		}
+	}
+	return false
 }
 
-// recordLogin remembers a successful login for LOGIN-DELAY. The map is
+// recordLogin remembers a successful login for LOGIN-DELAY, here and
+// (SharedLoginTimes) for the other nodes. The map is
 // bounded: when full, entries older than LoginDelay (which can no longer
 // refuse anything) are dropped; if that frees nothing, the whole map is
 // dropped, which only ever lets a login through early.
-func (s *Server) recordLogin(accountID int64, now time.Time) {
+func (s *Server) recordLogin(ctx context.Context, accountID int64, now time.Time) error {
 	if s.LoginDelay <= 0 {
-		return
+		return nil
 	}
 	s.loginMu.Lock()
-	defer s.loginMu.Unlock()
 	if s.lastLogins == nil {
 		s.lastLogins = make(map[int64]time.Time)
 	}
@@ -228,6 +246,11 @@ func (s *Server) recordLogin(accountID int64, now time.Time) {
 		}
 	}
 	s.lastLogins[accountID] = now
+	s.loginMu.Unlock()
+	if shared, ok := s.Maildrops.(SharedLoginTimes); ok {
+		return shared.RecordPOP3Login(ctx, accountID, now)
+	}
+	return nil
 }
 
 // ServeConn serves one POP3 connection until it ends and closes c. c may

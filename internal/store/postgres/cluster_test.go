@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/pochta-mail/pochta/internal/auth"
+	"github.com/pochta-mail/pochta/internal/pop3"
 	"github.com/pochta-mail/pochta/internal/store"
 	"github.com/pochta-mail/pochta/internal/store/postgres/pgtest"
 )
@@ -287,5 +288,27 @@ func TestThrottleAcrossNodes(t *testing.T) {
 	svc[0].LoginSucceeded("victim@example.org", none)
 	if d := svc[1].FailureDelay("victim@example.org", none); d != 0 {
 		t.Fatalf("after a success on the other node: delay %v", d)
+	}
+}
+
+// TestLoginDelayAcrossNodes: a POP3 login on one node is seen by the
+// other's LOGIN-DELAY (pop3.SharedLoginTimes).
+func TestLoginDelayAcrossNodes(t *testing.T) {
+	ctx := context.Background()
+	n := nodes(t, 2, Options{})
+	a := user(t, n[0], "delay@example.org")
+	var shared pop3.SharedLoginTimes = n[1]
+	if last, err := shared.LastPOP3Login(ctx, a.ID); err != nil || !last.IsZero() {
+		t.Fatalf("before any login: %v, %v", last, err)
+	}
+	at := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
+	if err := n[0].RecordPOP3Login(ctx, a.ID, at); err != nil {
+		t.Fatal(err)
+	}
+	if err := n[0].RecordPOP3Login(ctx, a.ID, at.Add(-time.Hour)); err != nil { // an older one changes nothing
+		t.Fatal(err)
+	}
+	if last, err := shared.LastPOP3Login(ctx, a.ID); err != nil || !last.Equal(at) {
+		t.Fatalf("the other node reads %v, %v; want %v", last, err, at)
 	}
 }

@@ -202,6 +202,11 @@ CREATE TABLE login_failures (
 );
 CREATE INDEX login_failures_expires ON login_failures(expires);
 `,
+	// 3: each account's last POP3 login, for LOGIN-DELAY across nodes
+	// (pop3.SharedLoginTimes).
+	`
+ALTER TABLE accounts ADD COLUMN last_pop3_login timestamptz;
+`,
 }
 
 // migrate brings the schema up to date. Nodes starting together are safe:

@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -27,6 +28,31 @@ func (s *Store) CountLoginFailures(ctx context.Context, keys []string, now time.
 func (s *Store) ResetLoginFailures(ctx context.Context, key string) error {
 	if _, err := s.pool.Exec(ctx, `DELETE FROM login_failures WHERE key = $1`, key); err != nil {
 		return temporary("resetting failed logins", err)
+	}
+	return nil
+}
+
+// LastPOP3Login returns the account's last POP3 login on any node (zero:
+// none recorded), for LOGIN-DELAY (pop3.SharedLoginTimes).
+func (s *Store) LastPOP3Login(ctx context.Context, accountID int64) (time.Time, error) {
+	var at *time.Time
+	err := s.pool.QueryRow(ctx, `SELECT last_pop3_login FROM accounts WHERE id = $1`, accountID).Scan(&at)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return time.Time{}, notFound("account %d", accountID)
+	} else if err != nil {
+		return time.Time{}, temporary("reading last login", err)
+	}
+	if at == nil {
+		return time.Time{}, nil
+	}
+	return *at, nil
+}
+
+// RecordPOP3Login records a POP3 login unless a later one is on record.
+func (s *Store) RecordPOP3Login(ctx context.Context, accountID int64, at time.Time) error {
+	if _, err := s.pool.Exec(ctx, `UPDATE accounts SET last_pop3_login = greatest(last_pop3_login, $1) WHERE id = $2`,
+		at, accountID); err != nil {
+		return temporary("recording login", err)
 	}
 	return nil
 }
