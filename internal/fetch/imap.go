@@ -247,12 +247,17 @@ func (j *job) imapFolder(ctx context.Context, s *imapSession, fo imapFolder) err
 			fresh = append(fresh, uid)
 		}
 	}
-	if len(fresh) > 0 {
-		metas, err := j.imapMeta(s, imap.UIDSetNum(fresh...))
+	// In chunks: the envelopes of a large folder's first run are not all
+	// held at once.
+	for chunk := range slices.Chunk(fresh, metaChunk) {
+		if ctx.Err() != nil {
+			break
+		}
+		metas, err := j.imapMeta(s, imap.UIDSetNum(chunk...))
 		if err != nil {
 			return err
 		}
-		for _, uid := range fresh {
+		for _, uid := range chunk {
 			if err := ctx.Err(); err != nil {
 				break
 			}
@@ -288,6 +293,9 @@ func (j *job) imapFolder(ctx context.Context, s *imapSession, fo imapFolder) err
 	}
 	return j.prune(ctx, k, present)
 }
+
+// metaChunk is how many messages' envelopes are asked for at once.
+const metaChunk = 500
 
 // imapMeta fetches the size, envelope and date of messages.
 func (j *job) imapMeta(s *imapSession, set imap.UIDSet) (map[imap.UID]*imapclient.FetchMessageBuffer, error) {
@@ -399,8 +407,17 @@ func (j *job) revalidate(ctx context.Context, s *imapSession, k *known, prefix s
 		}
 	}
 	var again, againSkipped []store.FetchedID
+	var all []imap.UID
 	if len(old)+len(oldSkipped) > 0 {
-		metas, err := j.imapMeta(s, imap.UIDSet{imap.UIDRange{Start: 1, Stop: 0}})
+		s.step(j.f.timeout())
+		sd, err := s.c.UIDSearch(&imap.SearchCriteria{}, nil).Wait()
+		if err != nil {
+			return fmt.Errorf("UID SEARCH: %w", err)
+		}
+		all = sd.AllUIDs()
+	}
+	for chunk := range slices.Chunk(all, metaChunk) {
+		metas, err := j.imapMeta(s, imap.UIDSetNum(chunk...))
 		if err != nil {
 			return err
 		}
