@@ -442,3 +442,60 @@ func TestImportKilled(t *testing.T) {
 		}
 	}
 }
+
+// TestExportAllImportAll: export --all of two accounts in two domains and
+// import --all into a new installation keep every message, UID and UIDL.
+func TestExportAllImportAll(t *testing.T) {
+	accounts := []string{"a@example.test", "b@other.test"}
+	setup := func() string {
+		dir := newDir(t)
+		must(t, "", "-d", dir, "domain", "add", "other.test")
+		for _, a := range accounts {
+			must(t, "pw\n", "-d", dir, "user", "add", a, "--password-stdin")
+		}
+		return dir
+	}
+	dir := setup()
+	for i := range 5 {
+		must(t, fmt.Sprintf("Subject: %d\n\nhello %d\n", i, i), "-d", dir, "deliver", accounts[i%2])
+	}
+	root := filepath.Join(t.TempDir(), "export")
+	out := must(t, "", "-d", dir, "export", "--all", root)
+	if !strings.Contains(out, "exported: 5 messages") || !strings.Contains(out, "of 2 accounts") {
+		t.Errorf("export --all: %s", out)
+	}
+	dir2 := setup()
+	out = must(t, "", "-d", dir2, "import", "--all", root)
+	if !strings.Contains(out, "imported: 5 messages") {
+		t.Errorf("import --all: %s", out)
+	}
+	type view struct {
+		UIDs   []uint32
+		UIDLs  map[uint32]string
+		Bodies []string
+	}
+	look := func(dir, address string) view {
+		st := openStore(t, dir)
+		a, err := st.Account(t.Context(), address)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mb, err := st.GetMailbox(t.Context(), a.ID, "INBOX")
+		if err != nil {
+			t.Fatal(err)
+		}
+		v := view{Bodies: inbox(t, st, address)}
+		if v.UIDs, err = st.ListUIDs(t.Context(), mb.ID); err != nil {
+			t.Fatal(err)
+		}
+		if v.UIDLs, err = st.UIDLs(t.Context(), mb.ID); err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	for _, a := range accounts {
+		if before, after := look(dir, a), look(dir2, a); fmt.Sprint(before) != fmt.Sprint(after) {
+			t.Errorf("%s\nbefore %+v\nafter  %+v", a, before, after)
+		}
+	}
+}

@@ -108,17 +108,18 @@ func isTerminalWriter(w io.Writer) bool {
 	return ok && isTerminal(f)
 }
 
-// exportCmd: pochta export ADDRESS PATH [--format maildir|mbox].
+// exportCmd: pochta export ADDRESS PATH | --all ROOT [--format maildir|mbox].
 func (c *cli) exportCmd(args []string) error {
 	fs := newFlags("export", c.env)
 	dir := c.dirFlag(fs)
+	all := fs.Bool("all", false, "export every account to ROOT/DOMAIN/USER")
 	format := fs.String("format", "maildir", "maildir (with dovecot-uidlist) or mbox (mboxcl2, a file per mailbox)")
 	rest, err := parseInterleaved(fs, args)
 	if err != nil {
 		return err
 	}
-	if len(rest) != 2 {
-		return usagef("usage: pochta export ADDRESS PATH [--format maildir|mbox]")
+	if (*all && len(rest) != 1) || (!*all && len(rest) != 2) {
+		return usagef("usage: pochta export ADDRESS PATH | export --all ROOT [--format maildir|mbox]")
 	}
 	export := exporter.Maildir
 	switch *format {
@@ -128,9 +129,10 @@ func (c *cli) exportCmd(args []string) error {
 	default:
 		return usagef("export: format %q is not maildir or mbox", *format)
 	}
-	addr, err := admin.Address(rest[0])
-	if err != nil {
-		return err
+	if !*all {
+		if rest[0], err = admin.Address(rest[0]); err != nil {
+			return err
+		}
 	}
 	_, st, err := c.adminStore(*dir)
 	if err != nil {
@@ -138,9 +140,15 @@ func (c *cli) exportCmd(args []string) error {
 	}
 	defer st.Close()
 	start := time.Now()
-	sum, err := export(c.ctx, st, addr, rest[1])
-	fmt.Fprintf(c.stdout, "exported: %d messages, %d bytes, in %d folders (%s)\n", sum.Messages, sum.Bytes, sum.Folders,
-		time.Since(start).Round(time.Millisecond))
+	var sum exporter.Summary
+	accounts := 1
+	if *all {
+		sum, accounts, err = exporter.All(c.ctx, st, rest[0], export)
+	} else {
+		sum, err = export(c.ctx, st, rest[0], rest[1])
+	}
+	fmt.Fprintf(c.stdout, "exported: %d messages, %d bytes, in %d folders of %d accounts (%s)\n", sum.Messages, sum.Bytes,
+		sum.Folders, accounts, time.Since(start).Round(time.Millisecond))
 	for _, p := range sum.Problems {
 		fmt.Fprintf(c.stdout, "  %s\n", p)
 	}

@@ -48,7 +48,7 @@ Commands:
   import ADDRESS PATH [--dry-run] [--pop3-uidl-format F] [--folder NAME]
   import --all ROOT [--dry-run]             import Maildir (Dovecot, Courier) or mbox mail,
                                             keeping UIDs, POP3 UIDLs and flags (docs/MIGRATION.md)
-  export ADDRESS PATH [--format maildir|mbox]
+  export ADDRESS PATH | --all ROOT [--format maildir|mbox]
                                             write an account as a Maildir++ tree with
                                             dovecot-uidlist, or mbox files (UIDs and UIDLs kept)
   backup PATH                               a consistent snapshot (database and message files),

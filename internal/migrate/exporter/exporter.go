@@ -277,3 +277,30 @@ func syncClose(f *os.File, path string, err error) error {
 	}
 	return err
 }
+
+// All exports every account of the store under root as root/DOMAIN/USER
+// (the layout `pochta import --all` reads), with export (Maildir or
+// Mbox); an account that fails stops the run, since its export would be
+// incomplete.
+func All(ctx context.Context, st interface {
+	Store
+	Accounts(ctx context.Context, domain string) ([]store.Account, error)
+}, root string, export func(context.Context, Store, string, string) (Summary, error)) (Summary, int, error) {
+	var sum Summary
+	accts, err := st.Accounts(ctx, "")
+	if err != nil {
+		return sum, 0, err
+	}
+	for _, a := range accts {
+		local, domain, _ := strings.Cut(a.Address, "@")
+		one, err := export(ctx, st, a.Address, filepath.Join(root, domain, local))
+		sum.Folders += one.Folders
+		sum.Messages += one.Messages
+		sum.Bytes += one.Bytes
+		sum.Problems = append(sum.Problems, one.Problems...)
+		if err != nil {
+			return sum, len(accts), fmt.Errorf("exporting %s: %w", a.Address, err)
+		}
+	}
+	return sum, len(accts), nil
+}
