@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/pochta-mail/pochta/internal/store"
@@ -309,10 +310,8 @@ func (s *Store) queryBody(ctx context.Context, query string, args ...any) (io.Re
 	if data == nil && size > 0 {
 		return s.openBody(name, false, nil)
 	}
-	buf := s.buffers.Get().(*[]byte)
-	*buf = append((*buf)[:0], data...)
-	r := &inlineBody{s: s, buf: buf}
-	r.Reset(*buf)
+	r := &inlineBody{s: s, buf: s.readBuffers.copy(data)}
+	r.Reset(*r.buf)
 	return r, nil
 }
 
@@ -326,8 +325,48 @@ type inlineBody struct {
 func (b *inlineBody) Close() error {
 	if b.buf != nil {
 		b.Reset(nil) // a Read after Close must not see the buffer's next user
-		b.s.buffers.Put(b.buf)
+		b.s.readBuffers.put(b.buf)
 		b.buf = nil
 	}
 	return nil
+}
+
+// readBufferPool holds the buffers inline bodies are read into, in size
+// classes (4 KiB doubling up to 64 KiB, beyond that exact), so a listing
+// of many small bodies holds little more memory than the bodies take: a
+// FETCH holds a batch of them until each is written.
+type readBufferPool struct{ classes [5]sync.Pool }
+
+const minReadBuffer = 4 << 10
+
+// class returns the size class for n octets, or -1 above the largest.
+func (p *readBufferPool) class(n int) int {
+	for c, size := 0, minReadBuffer; c < len(p.classes); c, size = c+1, size*2 {
+		if n <= size {
+			return c
+		}
+	}
+	return -1
+}
+
+// copy returns a pooled buffer holding a copy of data.
+func (p *readBufferPool) copy(data []byte) *[]byte {
+	c := p.class(len(data))
+	var buf *[]byte
+	if c >= 0 {
+		buf, _ = p.classes[c].Get().(*[]byte)
+	}
+	if buf == nil {
+		b := make([]byte, 0, max(len(data), minReadBuffer<<max(c, 0)))
+		buf = &b
+	}
+	*buf = append((*buf)[:0], data...)
+	return buf
+}
+
+// put returns a buffer to the pool of its size class.
+func (p *readBufferPool) put(buf *[]byte) {
+	if c := p.class(cap(*buf)); c >= 0 && cap(*buf) == minReadBuffer<<c {
+		p.classes[c].Put(buf)
+	}
 }

@@ -1,6 +1,7 @@
 package sqlite
 
 import (
+	"bytes"
 	"context"
 	"strings"
 	"testing"
@@ -118,5 +119,22 @@ func TestDeleteMixedSet(t *testing.T) {
 	}
 	if got := contents(t, s, b); len(got) != 2 {
 		t.Errorf("b has %d messages, want 2", len(got))
+	}
+}
+
+// Bodies read into pooled buffers take a buffer of their size class, not
+// one of the largest inline size: a FETCH holds a batch of them.
+func TestReadBufferSizeClasses(t *testing.T) {
+	var p readBufferPool
+	for _, tc := range []struct{ n, capacity int }{
+		{0, 4 << 10}, {1, 4 << 10}, {4 << 10, 4 << 10}, {4<<10 + 1, 8 << 10},
+		{11000, 16 << 10}, {64 << 10, 64 << 10}, {64<<10 + 1, 64<<10 + 1},
+	} {
+		data := bytes.Repeat([]byte{'x'}, tc.n)
+		buf := p.copy(data)
+		if cap(*buf) != tc.capacity || !bytes.Equal(*buf, data) {
+			t.Errorf("%d octets: a buffer of capacity %d (want %d), equal %v", tc.n, cap(*buf), tc.capacity, bytes.Equal(*buf, data))
+		}
+		p.put(buf)
 	}
 }

@@ -138,8 +138,7 @@ func (s *Store) bodyOpener(ctx context.Context, mailboxID int64, uid uint32, nam
 		file := string(name)
 		return func() (io.ReadCloser, error) { return s.openBody(file, false, nil) }
 	}
-	buf := s.buffers.Get().(*[]byte)
-	*buf = append((*buf)[:0], data...)
+	buf := s.readBuffers.copy(data)
 	return func() (io.ReadCloser, error) {
 		if b := buf; b != nil {
 			buf = nil

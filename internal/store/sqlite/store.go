@@ -88,8 +88,9 @@ type Store struct {
 	reserveMu   sync.Mutex
 	reserveGone atomic.Bool // released or not allocatable: deliveries wait
 	lookups     *lookupStmts
-	inlineMax   int       // see Options.InlineMax; <= 0 = files only
-	buffers     sync.Pool // *[]byte of capacity inlineMax, for inline bodies
+	inlineMax   int            // see Options.InlineMax; <= 0 = files only
+	buffers     sync.Pool      // *[]byte of capacity inlineMax, for inline bodies being written
+	readBuffers readBufferPool // for inline bodies being read
 }
 
 var _ store.Store = (*Store)(nil)
