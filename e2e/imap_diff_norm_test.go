@@ -98,6 +98,7 @@ var comparedCaps = []string{
 	"IMAP4REV1", "LITERAL+", "ID", "ENABLE", "IDLE", "NAMESPACE", "UIDPLUS", "UNSELECT",
 	"CHILDREN", "LIST-EXTENDED", "LIST-STATUS", "SPECIAL-USE", "ESEARCH", "SEARCHRES", "MOVE",
 	"BINARY", "STATUS=SIZE", "SORT", "SORT=DISPLAY", "ESORT", "THREAD=REFERENCES", "THREAD=ORDEREDSUBJECT",
+	"MULTIAPPEND", "CATENATE",
 }
 
 // droppedCodes are response codes removed before comparison (see

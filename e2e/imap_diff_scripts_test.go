@@ -643,6 +643,35 @@ func diffScripts() []diffGroup {
 			)
 			return s
 		}},
+		{"multiappend-catenate", func(u string) []dstep {
+			// RFC 3502 and RFC 4469: several messages in one APPEND, all
+			// or none; messages made of literals and parts of others.
+			sep := "\r\n--outer\r\n"
+			return []dstep{
+				login("a", u),
+				cmd("a", "APPEND INBOX (\\Seen) "+diffDate, imaptest.Lit(diffMsgs[0]), "(\\Flagged $Work) "+diffDate, imaptest.Lit(diffMsgs[1])),
+				// Synchronising: Dovecot 2.3 does not skip a non-synchronising
+				// literal that follows an error inside APPEND.
+				cmd("a", "APPEND INBOX () "+diffDate, imaptest.Lit(diffMsgs[2]), "(\\Bogus) "+diffDate, imaptest.Lit(diffMsgs[0])),
+				cmd("a", "STATUS INBOX (MESSAGES)"),
+				cmd("a", "SELECT INBOX"),
+				cmd("a", "FETCH 1:* (FLAGS INTERNALDATE RFC822.SIZE BODY.PEEK[])"),
+				cmd("a", `APPEND Drafts (\Draft) `+diffDate+` CATENATE (URL "/INBOX/;UID=2/;SECTION=HEADER" TEXT`, imaptest.Lit("preamble"+sep),
+					`URL "/INBOX/;UID=2/;SECTION=1.1.MIME" URL "/INBOX/;UID=2/;SECTION=1.1" TEXT`, imaptest.Lit(sep),
+					`URL "/INBOX/;UID=2/;SECTION=2.MIME" URL "/INBOX/;UID=2/;SECTION=2" TEXT`, imaptest.Lit("\r\n--outer--\r\n"),
+					`URL "/INBOX/;UID=1/;SECTION=TEXT")`),
+				cmd("a", `APPEND Drafts () `+diffDate+` CATENATE (URL "/INBOX/;UID=1") () `+diffDate+` CATENATE (TEXT`, imaptest.LitPlus("X-Prefix: y\r\n"),
+					`URL "/INBOX/;UID=2/;SECTION=HEADER")`),
+				cmd("a", `APPEND Drafts () `+diffDate+` CATENATE (URL "/INBOX/;UID=99")`),
+				cmd("a", `APPEND Drafts () `+diffDate+` CATENATE (URL "/Nowhere/;UID=1")`),
+				cmd("a", "EXAMINE Drafts"),
+				cmd("a", "FETCH 1:* (FLAGS INTERNALDATE RFC822.SIZE BODY.PEEK[])"),
+				// Last: Dovecot stores a message here.
+				dovecotDeviates(cmd("a", `APPEND Drafts () `+diffDate+` CATENATE (URL "/INBOX/;UID=1/;SECTION=9")`),
+					"RFC 4469 §5: a URL that names nothing does not resolve (BADURL); Dovecot 2.3 appends an empty message",
+					"tag NO [BADURL /INBOX/;UID=1/;SECTION=9]"),
+			}
+		}},
 		{"errors", func(u string) []dstep {
 			// Spread over three connections: each server closes a session
 			// after some number of errors (a bound issue 8 asks for), which
