@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/pochta-mail/pochta/internal/config"
@@ -55,6 +57,15 @@ func (c *cli) restoreCmd(args []string) error {
 	}
 	if err := c.requireDir(*dir); err != nil {
 		return err
+	}
+	if _, err := os.Stat(filepath.Join(*dir, "pochta.toml")); err == nil {
+		cfg, err := c.loadConfig(*dir, nil)
+		if err != nil {
+			return err
+		}
+		if cfg.Store.Engine == config.EnginePostgres {
+			return usagef("restore: %s uses the PostgreSQL engine; restore it with PostgreSQL's tools", *dir)
+		}
 	}
 	release, err := lockDir(*dir)
 	if err != nil {
