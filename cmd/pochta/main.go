@@ -54,6 +54,8 @@ Commands:
   backup PATH                               a consistent snapshot (database and message files),
                                             also while serve runs
   restore PATH [--replace]                  put a backup back (serve stopped)
+  migrate --to postgres DSN                 copy a SQLite installation into an empty PostgreSQL
+                                            database, keeping every UID and UIDL (serve stopped)
   serve [-o key=value]...                   run the servers in the foreground
   version                                   print the version
 
@@ -130,6 +132,8 @@ func dispatch(ctx context.Context, args []string, e env) error {
 		return c.backupCmd(rest)
 	case "restore":
 		return c.restoreCmd(rest)
+	case "migrate":
+		return c.migrateCmd(rest)
 	case "fetch":
 		return c.fetchCmd(rest)
 	case "serve":

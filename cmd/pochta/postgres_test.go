@@ -308,3 +308,65 @@ func (s *sink) helos() map[string]int {
 	defer s.mu.Unlock()
 	return maps.Clone(s.from)
 }
+
+// TestMigrateToPostgres moves a SQLite installation into PostgreSQL and
+// checks what POP3 and IMAP clients see before and after: the same UIDLs,
+// the same UIDVALIDITY, UIDNEXT and UIDs.
+func TestMigrateToPostgres(t *testing.T) {
+	dir := newDir(t)
+	must(t, "secret\n", "-d", dir, "user", "add", "u@example.test", "--password-stdin")
+	for i := range 4 {
+		must(t, fmt.Sprintf("Subject: %d\n\nbody %d\n", i, i), "-d", dir, "deliver", "u@example.test")
+	}
+	look := func() string {
+		s := serve(t, dir)
+		defer s.stop(t)
+		rw := pop3Open(t, s.addr("pop3"))
+		rw.WriteString("UIDL\r\n")
+		rw.Flush()
+		var out strings.Builder
+		for {
+			line, err := rw.ReadString('\n')
+			if err != nil {
+				t.Fatal(err)
+			}
+			out.WriteString(line)
+			if line == ".\r\n" {
+				break
+			}
+		}
+		pop3Cmd(t, rw, "QUIT")
+		c, err := net.Dial("tcp", s.addr("imap"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		r := bufio.NewReader(c)
+		imapExpect(t, c, r, "", "* OK")
+		imapExpect(t, c, r, "a LOGIN u@example.test secret", "a OK")
+		fmt.Fprintf(c, "b STATUS INBOX (UIDVALIDITY UIDNEXT MESSAGES)\r\nc UID SEARCH ALL\r\n")
+		for {
+			line, err := r.ReadString('\n')
+			if err != nil {
+				t.Fatal(err)
+			}
+			if strings.HasPrefix(line, "* ") {
+				out.WriteString(line)
+			}
+			if strings.HasPrefix(line, "c ") {
+				break
+			}
+		}
+		return out.String()
+	}
+	before := look()
+	must(t, "", "-d", dir, "migrate", "--to", "postgres", pgtest.Database(t))
+	expect(t, exitError, "already uses", "", "-d", dir, "migrate", "--to", "postgres", "postgres://x/y")
+	after := look()
+	if before != after {
+		t.Errorf("clients see a difference after migrating:\nbefore:\n%s\nafter:\n%s", before, after)
+	}
+	if !strings.Contains(after, "UIDVALIDITY") || strings.Count(after, "\r\n") < 7 {
+		t.Errorf("too little to compare:\n%s", after)
+	}
+}
