@@ -34,6 +34,7 @@ Commands:
   sieve put USER NAME [--activate] < SCRIPT | get USER NAME | list USER
   sieve activate USER NAME | deactivate USER | delete USER NAME | check < SCRIPT
                                             users' Sieve filters (docs/SIEVE.md)
+  sieve run USER [--mailbox M] [--apply]    filter stored mail again (dry run by default)
   queue list | show ID | retry ID|all | drop ID
                                             the outbound queue
   dkim keygen DOMAIN [--algo rsa|ed25519] [--selector S]

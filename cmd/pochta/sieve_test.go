@@ -55,4 +55,16 @@ func TestSieveCLI(t *testing.T) {
 	if out := must(t, "", "-d", dir, "sieve", "list", "alice@example.test"); out != "filters 142\n" {
 		t.Errorf("after deactivate:\n%s", out)
 	}
+	// Mail that arrived without a script, filtered afterwards.
+	must(t, "Subject: weekly report\n\nmore numbers\n", "-d", dir, "deliver", "alice@example.test")
+	expect(t, exitError, "has no active script", "", "-d", dir, "sieve", "run", "alice@example.test")
+	must(t, "", "-d", dir, "sieve", "activate", "alice@example.test", "filters")
+	dry := "1 keep\n2 fileinto Reports/Daily flags=\\Seen\n2 messages; nothing changed (dry run: --apply files and flags them)\n"
+	if out := must(t, "", "-d", dir, "sieve", "run", "alice@example.test"); out != dry {
+		t.Errorf("sieve run:\n%s", out)
+	}
+	if out := must(t, "", "-d", dir, "sieve", "run", "alice@example.test", "--apply"); !strings.HasSuffix(out, "2 messages filtered, 1 moved out of INBOX\n") {
+		t.Errorf("sieve run --apply:\n%s", out)
+	}
+	expect(t, exitError, `mailbox "Nope" of alice@example.test does not exist`, "", "-d", dir, "sieve", "run", "alice@example.test", "--mailbox", "Nope")
 }

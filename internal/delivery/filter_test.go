@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -358,5 +360,50 @@ func TestFilterReject(t *testing.T) {
 	}
 	if got := (&RejectedError{Reason: "a\r\nb\x00 \u00e9" + strings.Repeat("x", 300)}).WireText(); strings.ContainsAny(got, "\r\n\x00") || len(got) > 201 || !strings.HasPrefix(got, "a b? ?") {
 		t.Errorf("WireText = %q", got)
+	}
+}
+
+// TestRefilter: the active script over stored mail, dry and applied.
+func TestRefilter(t *testing.T) {
+	f := newFiltering(t)
+	f.d.Filter = nil // store plainly first
+	f.d.PlusFolders = false
+	for _, subj := range []string{"go news", "hello", "spam offer", "go and flag"} {
+		f.deliver(t, "dan@remote.example", strings.Replace(plainMsg, "Subject: Hello", "Subject: "+subj, 1), "alice@example.org")
+	}
+	f.script(t, "alice@example.org", `require ["fileinto", "mailbox", "imap4flags"];
+if header :is "subject" "go news" { fileinto :create "Go"; }
+elsif header :is "subject" "spam offer" { discard; }
+elsif header :is "subject" "go and flag" { fileinto :create :flags "\\Flagged" "Go"; keep :flags "$Seen2"; }`)
+	ctx := context.Background()
+	alice := f.accts["alice@example.org"]
+	run := func(apply bool) []string {
+		var out []string
+		err := Refilter(ctx, f.st, &SieveFilter{Store: f.st}, alice, "INBOX", apply, func(r RefilterResult) error {
+			out = append(out, fmt.Sprintf("%d %s moved=%v", r.UID, strings.Join(r.Actions, "; "), r.Moved))
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	want := []string{"1 fileinto Go moved=false", "2 keep moved=false", "3 discard (left in place) moved=false",
+		`4 fileinto Go flags=\Flagged; keep flags=$Seen2 moved=false`}
+	if got := run(false); !slices.Equal(got, want) {
+		t.Errorf("dry run:\n%q\nwant\n%q", got, want)
+	}
+	if got := f.box(t, "alice@example.org", "Go"); got != "-" {
+		t.Errorf("a dry run created Go: %q", got)
+	}
+	want[0] = "1 fileinto Go moved=true"
+	if got := run(true); !slices.Equal(got, want) {
+		t.Errorf("applied:\n%q\nwant\n%q", got, want)
+	}
+	if got := f.box(t, "alice@example.org", "Go"); got != `()(\Flagged)` {
+		t.Errorf("Go holds %q", got)
+	}
+	if got := f.box(t, "alice@example.org", "INBOX"); got != `()()($Seen2)` {
+		t.Errorf("INBOX holds %q", got)
 	}
 }
