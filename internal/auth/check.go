@@ -51,6 +51,15 @@ func (s *Service) CheckPassword(ctx context.Context, login, password string) (st
 		ok, err = s.verifyPassword(ctx, hash, password)
 	} else {
 		ok, err = verifyForeign(hash, password)
+		// Most foreign schemes are fast: without this a refusal would
+		// tell an imported account (not yet rehashed) from an unknown
+		// one by its speed. A success costs an argon2id run anyway (the
+		// rehash).
+		if err == nil && !ok {
+			if err := s.burnArgon(ctx, password); err != nil {
+				return store.Account{}, err
+			}
+		}
 	}
 	switch {
 	case errors.Is(err, errBadHash):
