@@ -108,14 +108,7 @@ func TestPostgresTwoNodes(t *testing.T) {
 	})
 
 	t.Run("IdleHearsOtherNode", func(t *testing.T) {
-		c, err := net.Dial("tcp", a.addr("imap"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		r := bufio.NewReader(c)
-		imapExpect(t, c, r, "", "* OK")
-		imapExpect(t, c, r, "a LOGIN u@example.test secret", "a OK")
+		c, r := imapLogin(t, a.addr("imap"))
 		imapExpect(t, c, r, "b SELECT INBOX", "b OK")
 		imapExpect(t, c, r, "c IDLE", "+ ")
 		smtpDeliver(t, b.addr("smtp"), "u@example.test", "Subject: via B\r\n\r\nhello\r\n")
@@ -163,6 +156,21 @@ func pop3Cmd(t *testing.T, rw *bufio.ReadWriter, line string) string {
 		t.Fatalf("POP3 %s: %v", line, err)
 	}
 	return got
+}
+
+// imapLogin logs u@example.test in over IMAP; the connection is closed
+// when the test ends.
+func imapLogin(t *testing.T, addr string) (net.Conn, *bufio.Reader) {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	r := bufio.NewReader(c)
+	imapExpect(t, c, r, "", "* OK")
+	imapExpect(t, c, r, "a LOGIN u@example.test secret", "a OK")
+	return c, r
 }
 
 // imapExpect sends line (unless empty) and reads until a line starting
@@ -336,14 +344,8 @@ func TestMigrateToPostgres(t *testing.T) {
 			}
 		}
 		pop3Cmd(t, rw, "QUIT")
-		c, err := net.Dial("tcp", s.addr("imap"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		r := bufio.NewReader(c)
-		imapExpect(t, c, r, "", "* OK")
-		imapExpect(t, c, r, "a LOGIN u@example.test secret", "a OK")
+		c, r := imapLogin(t, s.addr("imap"))
+		defer c.Close() // before serve stops
 		fmt.Fprintf(c, "b STATUS INBOX (UIDVALIDITY UIDNEXT MESSAGES)\r\nc UID SEARCH ALL\r\n")
 		for {
 			line, err := r.ReadString('\n')
