@@ -167,12 +167,15 @@ func (f *Fetcher) RunOnce(ctx context.Context, src store.FetchSource) (Result, e
 func (f *Fetcher) record(src store.FetchSource, res Result, err error) {
 	run := store.FetchRun{At: time.Now(), Fetched: res.Fetched}
 	result := "ok"
-	log := f.log().With("source", src.ID, "account", src.Account, "url", src.URL)
 	if err != nil {
 		run.Error, result = err.Error(), "failed"
-		log.Warn("fetch failed", "err", err, "fetched", res.Fetched)
-	} else if res.Fetched > 0 || res.Skipped > 0 || res.Deleted > 0 {
-		log.Info("fetched", "fetched", res.Fetched, "skipped", res.Skipped, "deleted", res.Deleted)
+	}
+	log := f.log().With("source", src.ID, "account", src.Account, "url", src.URL)
+	// Recorded even when the run's context ended: the outcome is known.
+	ctx, cancel := context.WithTimeout(context.Background(), f.timeout())
+	defer cancel()
+	if rerr := f.Store.RecordFetchRun(ctx, src.ID, run); rerr != nil && !errors.Is(rerr, store.ErrNotFound) {
+		log.Error("recording the fetch run", "err", rerr)
 	}
 	proto := "unknown"
 	if spec, perr := ParseURL(src.URL); perr == nil {
@@ -181,11 +184,11 @@ func (f *Fetcher) record(src store.FetchSource, res Result, err error) {
 	if f.Metrics != nil {
 		f.Metrics.FetchRun(proto, result)
 	}
-	// Recorded even when the run's context ended: the outcome is known.
-	ctx, cancel := context.WithTimeout(context.Background(), f.timeout())
-	defer cancel()
-	if rerr := f.Store.RecordFetchRun(ctx, src.ID, run); rerr != nil && !errors.Is(rerr, store.ErrNotFound) {
-		log.Error("recording the fetch run", "err", rerr)
+	// Logged last: a run in the log is in the store and the metrics.
+	if err != nil {
+		log.Warn("fetch failed", "err", err, "fetched", res.Fetched)
+	} else if res.Fetched > 0 || res.Skipped > 0 || res.Deleted > 0 {
+		log.Info("fetched", "fetched", res.Fetched, "skipped", res.Skipped, "deleted", res.Deleted)
 	}
 }
 
