@@ -372,3 +372,29 @@ func TestMigrateToPostgres(t *testing.T) {
 		t.Errorf("too little to compare:\n%s", after)
 	}
 }
+
+// TestPostgresNodeKilled kills a node holding a POP3 maildrop: within the
+// lease another node serves the user, and the dead session's DELE was
+// never applied.
+func TestPostgresNodeKilled(t *testing.T) {
+	_, dirA, dirB := cluster(t)
+	for i := range 2 {
+		must(t, fmt.Sprintf("Subject: %d\n\nbody\n", i), "-d", dirA, "deliver", "u@example.test")
+	}
+	a := serve(t, dirA, "store.lock_lease=3s")
+	b := serve(t, dirB, "store.lock_lease=3s")
+	pa := pop3Open(t, a.addr("pop3"))
+	if got := pop3Cmd(t, pa, "DELE 1"); !strings.HasPrefix(got, "+OK") {
+		t.Fatalf("DELE 1: %q", got)
+	}
+	a.cmd.Process.Kill() // SIGKILL: no QUIT, no lock release
+	a.cmd.Wait()
+	eventually(t, "node B serves the user after node A died", func() bool {
+		return strings.HasPrefix(pop3Login(t, b.addr("pop3"), "u@example.test", "secret"), "+OK")
+	})
+	pb := pop3Open(t, b.addr("pop3"))
+	if got := pop3Cmd(t, pb, "STAT"); !strings.HasPrefix(got, "+OK 2 ") {
+		t.Errorf("STAT on B: %q, want both messages (A's DELE was never committed)", got)
+	}
+	pop3Cmd(t, pb, "QUIT")
+}

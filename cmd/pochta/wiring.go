@@ -58,7 +58,7 @@ func (c *cli) openStoreRecovering(cfg *config.Config, log *slog.Logger) (store.S
 
 func (c *cli) openEngine(cfg *config.Config, log *slog.Logger, recover bool) (store.Store, error) {
 	if cfg.Store.Engine == config.EnginePostgres {
-		st, err := postgres.Open(c.ctx, cfg.Store.PostgresDSN, postgres.Options{Logger: log})
+		st, err := postgres.Open(c.ctx, cfg.Store.PostgresDSN, postgres.Options{Logger: log, LockLease: cfg.Store.LockLease.D()})
 		if err != nil {
 			return nil, fmt.Errorf("store: %w", err)
 		}

@@ -62,6 +62,9 @@ func (c *Config) Validate() error {
 	default:
 		return keyErr("store.engine", "%q is not one of sqlite, postgres", c.Store.Engine)
 	}
+	if d := c.Store.LockLease.D(); d < 3*time.Second || d > 5*time.Minute {
+		return keyErr("store.lock_lease", "must be from 3s to 5m, got %s", d)
+	}
 	if (c.TLS.Cert == "") != (c.TLS.Key == "") {
 		return keyErr("tls.cert", "tls.cert and tls.key must be set together")
 	}
