@@ -46,11 +46,12 @@ func (j *job) pop3(ctx context.Context) (Result, error) {
 	if err != nil {
 		return j.res, err
 	}
-	present := map[string]bool{}
+	present, seen := map[string]bool{}, map[string]int{}
 	for _, m := range msgs {
 		present[m.uidl] = true
+		seen[m.uidl]++
 	}
-	deleted := 0
+	var deleted []string
 	for _, m := range msgs {
 		if err := ctx.Err(); err != nil {
 			break // QUIT below still applies the deletions made so far
@@ -86,18 +87,28 @@ func (j *job) pop3(ctx context.Context) (Result, error) {
 				return j.res, j.ctxErr(ctx, err)
 			}
 		}
-		// Durable here (now or by an earlier run): delete it there.
-		if j.src.Delete {
+		// Durable here (now or by an earlier run): delete it there. Not
+		// when the server shows its UIDL on several messages (RFC 1939
+		// forbids it): only one of them was stored.
+		if j.src.Delete && seen[m.uidl] > 1 {
+			j.log.Warn("the server gives several messages one UIDL: they are kept there", "uidl", m.uidl)
+		} else if j.src.Delete {
 			if err := c.dele(m.n); err != nil {
 				return j.res, j.ctxErr(ctx, err)
 			}
-			deleted++
+			deleted = append(deleted, m.uidl)
 		}
 	}
 	if err := c.quit(); err != nil {
 		return j.res, j.ctxErr(ctx, err)
 	}
-	j.res.Deleted = deleted
+	j.res.Deleted = len(deleted)
+	// The +OK to QUIT says they are gone: forget their UIDLs now, so a
+	// server that hands a UIDL out again (RFC 1939 only says it should
+	// not) gets the new message fetched, not deleted unseen.
+	if err := j.f.Store.ForgetFetchedIDs(ctx, j.src.ID, "", deleted); err != nil {
+		return j.res, err
+	}
 	if err := j.prune(ctx, k, present); err != nil {
 		return j.res, err
 	}
