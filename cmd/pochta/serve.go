@@ -336,8 +336,25 @@ func expireSweep(ctx context.Context, cfg *config.Config, st store.Maildrops, lo
 	}
 	tick := time.NewTicker(expireSweepInterval)
 	defer tick.Stop()
+	// A store shared by several nodes runs the sweep once per cluster:
+	// the first node to claim it each interval.
+	claimer, shared := st.(interface {
+		ClaimJob(ctx context.Context, name string, every time.Duration) (bool, error)
+	})
 	for {
-		n, err := st.Expire(ctx, 0, time.Now().Add(-keep))
+		run := true
+		if shared {
+			var err error
+			if run, err = claimer.ClaimJob(ctx, "expire", expireSweepInterval-time.Minute); err != nil {
+				log.Warn("claiming the expire sweep", "err", err)
+				run = true // running it twice is safe, only wasteful
+			}
+		}
+		var n int
+		var err error
+		if run {
+			n, err = st.Expire(ctx, 0, time.Now().Add(-keep))
+		}
 		switch {
 		case err != nil && ctx.Err() == nil:
 			log.Error("expire sweep failed", "err", err)

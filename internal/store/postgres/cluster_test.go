@@ -312,3 +312,21 @@ func TestLoginDelayAcrossNodes(t *testing.T) {
 		t.Fatalf("the other node reads %v, %v; want %v", last, err, at)
 	}
 }
+
+// TestClaimJobOncePerCluster: of two nodes scheduling the same sweep, one
+// runs it per interval.
+func TestClaimJobOncePerCluster(t *testing.T) {
+	ctx := context.Background()
+	n := nodes(t, 2, Options{})
+	for i, want := range []bool{true, false} {
+		if ok, err := n[i].ClaimJob(ctx, "expire", time.Hour); err != nil || ok != want {
+			t.Fatalf("node %d: ClaimJob = %v, %v; want %v", i, ok, err, want)
+		}
+	}
+	if ok, err := n[1].ClaimJob(ctx, "other", time.Hour); err != nil || !ok {
+		t.Fatalf("another job: %v, %v", ok, err)
+	}
+	if ok, err := n[1].ClaimJob(ctx, "expire", 0); err != nil || !ok {
+		t.Fatalf("after the interval: %v, %v", ok, err)
+	}
+}

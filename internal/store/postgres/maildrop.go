@@ -125,8 +125,14 @@ func (l *leases) run() {
 			l.renew()
 		case <-sweep.C:
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-			l.s.sweepOrphans(ctx)
-			l.s.sweepLoginFailures(ctx)
+			// Once per cluster: a few minutes' slack so that nodes
+			// started together do not each run it.
+			if ok, err := l.s.ClaimJob(ctx, "housekeeping", orphanAge-5*time.Minute); err != nil {
+				l.s.log.Warn("claiming housekeeping", "err", err)
+			} else if ok {
+				l.s.sweepOrphans(ctx)
+				l.s.sweepLoginFailures(ctx)
+			}
 			cancel()
 			sweep.Reset(orphanAge)
 		case <-l.quit:

@@ -207,6 +207,14 @@ CREATE INDEX login_failures_expires ON login_failures(expires);
 	`
 ALTER TABLE accounts ADD COLUMN last_pop3_login timestamptz;
 `,
+	// 4: cluster-wide jobs (ClaimJob): when each last ran, so a sweep every
+	// node schedules runs once per cluster.
+	`
+CREATE TABLE cluster_jobs (
+	name     text PRIMARY KEY,
+	last_run timestamptz NOT NULL
+);
+`,
 }
 
 // migrate brings the schema up to date. Nodes starting together are safe:

@@ -57,6 +57,20 @@ func (s *Store) RecordPOP3Login(ctx context.Context, accountID int64, at time.Ti
 	return nil
 }
 
+// ClaimJob reports whether this node should run the cluster-wide job name
+// now: true, and the job counts as run, unless some node claimed it less
+// than every ago. Every node schedules its sweeps (POP3 EXPIRE, orphan
+// bodies); ClaimJob makes each run once per cluster.
+func (s *Store) ClaimJob(ctx context.Context, name string, every time.Duration) (bool, error) {
+	tag, err := s.pool.Exec(ctx, `INSERT INTO cluster_jobs AS j (name, last_run) VALUES ($1, now())
+		ON CONFLICT (name) DO UPDATE SET last_run = now() WHERE j.last_run <= now() - make_interval(secs => $2)`,
+		name, every.Seconds())
+	if err != nil {
+		return false, temporary("claiming job "+name, err)
+	}
+	return tag.RowsAffected() == 1, nil
+}
+
 // sweepLoginFailures removes expired counters (they read as 0 anyway).
 func (s *Store) sweepLoginFailures(ctx context.Context) {
 	if _, err := s.pool.Exec(ctx, `DELETE FROM login_failures WHERE expires < now()`); err != nil {
