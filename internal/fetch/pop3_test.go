@@ -1,0 +1,173 @@
+package fetch
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/pochta-mail/pochta/internal/delivery"
+	"github.com/pochta-mail/pochta/internal/store"
+	"github.com/pochta-mail/pochta/internal/store/sqlite"
+	"github.com/pochta-mail/pochta/internal/store/storetest"
+)
+
+// fakePOP3 is a scripted maildrop behind a minimal POP3 server
+// (cleartext, USER/PASS), for the cases real servers do not produce:
+// UIDLs handed out again, or shared by two messages.
+type fakePOP3 struct {
+	mu   sync.Mutex
+	msgs []fakeMsg
+}
+
+type fakeMsg struct{ uidl, body string }
+
+func (f *fakePOP3) set(msgs ...fakeMsg) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.msgs = msgs
+}
+
+func (f *fakePOP3) uidls() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []string
+	for _, m := range f.msgs {
+		out = append(out, m.uidl)
+	}
+	return out
+}
+
+func (f *fakePOP3) serve(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go f.session(c)
+		}
+	}()
+	return ln.Addr().String()
+}
+
+func (f *fakePOP3) session(c net.Conn) {
+	defer c.Close()
+	r := bufio.NewReader(c)
+	f.mu.Lock()
+	drop := append([]fakeMsg(nil), f.msgs...)
+	f.mu.Unlock()
+	deleted := map[int]bool{}
+	fmt.Fprint(c, "+OK fake\r\n")
+	for {
+		line, err := r.ReadString('\n')
+		if err != nil {
+			return
+		}
+		cmd, arg, _ := strings.Cut(strings.TrimSpace(line), " ")
+		var n int
+		fmt.Sscan(arg, &n)
+		switch strings.ToUpper(cmd) {
+		case "CAPA":
+			fmt.Fprint(c, "+OK\r\nUSER\r\nUIDL\r\n.\r\n")
+		case "USER", "PASS":
+			fmt.Fprint(c, "+OK\r\n")
+		case "UIDL", "LIST":
+			fmt.Fprint(c, "+OK\r\n")
+			for i, m := range drop {
+				if strings.EqualFold(cmd, "UIDL") {
+					fmt.Fprintf(c, "%d %s\r\n", i+1, m.uidl)
+				} else {
+					fmt.Fprintf(c, "%d %d\r\n", i+1, len(m.body))
+				}
+			}
+			fmt.Fprint(c, ".\r\n")
+		case "RETR":
+			fmt.Fprintf(c, "+OK\r\n%s.\r\n", drop[n-1].body)
+		case "DELE":
+			deleted[n] = true
+			fmt.Fprint(c, "+OK\r\n")
+		case "QUIT":
+			var keep []fakeMsg
+			for i, m := range drop {
+				if !deleted[i+1] {
+					keep = append(keep, m)
+				}
+			}
+			f.set(keep...)
+			fmt.Fprint(c, "+OK\r\n")
+			return
+		default:
+			fmt.Fprint(c, "-ERR unknown\r\n")
+		}
+	}
+}
+
+// newLocal is a store with one account and a fetch source for url.
+func newLocal(t *testing.T, url string, del bool) (*sqlite.Store, store.Account, store.FetchSource) {
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, t.TempDir(), sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	st.AddDomain(ctx, "local.test")
+	a, err := st.CreateAccount(ctx, "me@local.test", store.Credentials{PasswordHash: "x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := st.AddFetchSource(ctx, store.FetchSource{AccountID: a.ID, URL: url, Password: "pw", Delete: del})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st, a, src
+}
+
+func body(s string) string { return "Subject: " + s + "\r\n\r\n" + s + "\r\n" }
+
+func TestPOP3UIDLHandedOutAgain(t *testing.T) {
+	srv := &fakePOP3{}
+	srv.set(fakeMsg{"u1", body("first")}, fakeMsg{"u2", body("second")})
+	addr := srv.serve(t)
+	st, a, src := newLocal(t, "pop3://me@"+addr+"/?cleartext", true)
+	f := &Fetcher{Store: st, Deliverer: &delivery.Deliverer{Store: st}}
+	if res, err := f.RunOnce(context.Background(), src); err != nil || res.Fetched != 2 || res.Deleted != 2 {
+		t.Fatalf("first run: %+v, %v", res, err)
+	}
+	// The server reuses u1 for a new message: it is fetched, not deleted
+	// unseen as an old one.
+	srv.set(fakeMsg{"u1", body("third")})
+	if res, err := f.RunOnce(context.Background(), src); err != nil || res.Fetched != 1 || res.Deleted != 1 {
+		t.Fatalf("run with a reused UIDL: %+v, %v", res, err)
+	}
+	got := storetest.Bodies(t, st, a.ID)
+	if len(got) != 3 || !strings.Contains(got[2], "Subject: third") {
+		t.Fatalf("stored %q", got)
+	}
+}
+
+func TestPOP3SharedUIDLNotDeleted(t *testing.T) {
+	srv := &fakePOP3{}
+	srv.set(fakeMsg{"same", body("one")}, fakeMsg{"same", body("two")}, fakeMsg{"other", body("three")})
+	addr := srv.serve(t)
+	st, a, src := newLocal(t, "pop3://me@"+addr+"/?cleartext", true)
+	f := &Fetcher{Store: st, Deliverer: &delivery.Deliverer{Store: st}}
+	res, err := f.RunOnce(context.Background(), src)
+	if err != nil || res.Fetched != 2 || res.Deleted != 1 {
+		t.Fatalf("run: %+v, %v; want 2 fetched, 1 deleted", res, err)
+	}
+	if left := srv.uidls(); len(left) != 2 || left[0] != "same" || left[1] != "same" {
+		t.Fatalf("left on the server: %q, want both messages sharing a UIDL", left)
+	}
+	if n := len(storetest.Bodies(t, st, a.ID)); n != 2 {
+		t.Fatalf("%d stored", n)
+	}
+}
