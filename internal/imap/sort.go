@@ -150,7 +150,7 @@ func (s *session) sortItems(uids []uint32) ([]sortItem, error) {
 	cacheSize := s.srv.sortCacheSize()
 	found := 0
 	if cacheSize > 0 {
-		found = s.srv.sorts.lookup(v.mb.ID, uids, keys)
+		found = s.srv.sorts.lookup(boxID{v.mb.ID, v.mb.UIDValidity}, uids, keys)
 	}
 	if found < len(uids) {
 		var missing []uint32
@@ -169,7 +169,7 @@ func (s *session) sortItems(uids []uint32) ([]sortItem, error) {
 			keys[i] = fresh[j]
 		}
 		if cacheSize > 0 {
-			s.srv.sorts.add(v.mb.ID, missing, fresh, v.uids, cacheSize)
+			s.srv.sorts.add(boxID{v.mb.ID, v.mb.UIDValidity}, missing, fresh, v.uids, cacheSize)
 		}
 	}
 	items := make([]sortItem, 0, len(uids))

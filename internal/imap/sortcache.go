@@ -13,9 +13,10 @@ const DefaultSortCacheSize = 100_000
 
 // msgKeys is what SORT and THREAD compare for one message. Every field
 // derives from the message's content, its arrival time and its size,
-// which never change for a given mailbox and UID (bodies are immutable,
-// UIDs never reused, a mailbox ID never reused, RENAME keeps both), so
-// keys once computed stay right for as long as the message exists.
+// which never change for a given mailbox, UIDVALIDITY and UID (bodies
+// are immutable, UIDs never reused within a UIDVALIDITY, a mailbox ID
+// never reused, RENAME keeps both), so keys once computed stay right for
+// as long as the message exists.
 type msgKeys struct {
 	arrival, sent time.Time
 	size          int64
@@ -44,7 +45,14 @@ type sortCache struct {
 	mu    sync.Mutex
 	n     int // entries in all mailboxes
 	clock uint64
-	boxes map[int64]*boxKeys
+	boxes map[boxID]*boxKeys
+}
+
+// boxID names a mailbox and its UIDVALIDITY: an import that gives a
+// mailbox a new UIDVALIDITY (and so may reuse UIDs) starts a new entry.
+type boxID struct {
+	mailbox     int64
+	uidValidity uint32
 }
 
 type boxKeys struct {
@@ -54,7 +62,7 @@ type boxKeys struct {
 
 // lookup fills keys[i] with the cached keys of uids[i] where it has them
 // and returns how many it filled.
-func (c *sortCache) lookup(mailboxID int64, uids []uint32, keys []*msgKeys) int {
+func (c *sortCache) lookup(mailboxID boxID, uids []uint32, keys []*msgKeys) int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	b := c.boxes[mailboxID]
@@ -77,11 +85,11 @@ func (c *sortCache) lookup(mailboxID int64, uids []uint32, keys []*msgKeys) int 
 // A mailbox whose cached entries outnumber the messages of the view
 // (ascending UIDs) by far, expunged ones having accumulated, is trimmed
 // to the view first.
-func (c *sortCache) add(mailboxID int64, uids []uint32, keys []*msgKeys, view []uint32, max int) {
+func (c *sortCache) add(mailboxID boxID, uids []uint32, keys []*msgKeys, view []uint32, max int) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.boxes == nil {
-		c.boxes = make(map[int64]*boxKeys)
+		c.boxes = make(map[boxID]*boxKeys)
 	}
 	b := c.boxes[mailboxID]
 	if b == nil {
@@ -114,8 +122,8 @@ func (c *sortCache) add(mailboxID int64, uids []uint32, keys []*msgKeys, view []
 }
 
 // evictOldest drops the least recently used mailbox other than keep.
-func (c *sortCache) evictOldest(keep int64) {
-	var oldest int64
+func (c *sortCache) evictOldest(keep boxID) {
+	var oldest boxID
 	var at uint64
 	for id, b := range c.boxes {
 		if id != keep && (at == 0 || b.used < at) {

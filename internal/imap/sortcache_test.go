@@ -56,23 +56,23 @@ func TestSortCacheEvictsLeastRecentlyUsed(t *testing.T) {
 	}
 	uids := []uint32{1, 2, 3}
 	got := make([]*msgKeys, 3)
-	c.add(10, uids, keys(3), uids, 7)
-	c.add(20, uids, keys(3), uids, 7)
-	if n := c.lookup(10, uids, got); n != 3 { // 10 is now the more recently used
+	c.add(boxID{10, 1}, uids, keys(3), uids, 7)
+	c.add(boxID{20, 1}, uids, keys(3), uids, 7)
+	if n := c.lookup(boxID{10, 1}, uids, got); n != 3 { // 10 is now the more recently used
 		t.Fatalf("mailbox 10: %d of 3 cached", n)
 	}
-	c.add(30, uids, keys(3), uids, 7) // over 7: 20 goes
-	if n := c.lookup(20, uids, make([]*msgKeys, 3)); n != 0 {
+	c.add(boxID{30, 1}, uids, keys(3), uids, 7) // over 7: 20 goes
+	if n := c.lookup(boxID{20, 1}, uids, make([]*msgKeys, 3)); n != 0 {
 		t.Errorf("mailbox 20 kept %d entries after its eviction", n)
 	}
-	if n := c.lookup(10, uids, make([]*msgKeys, 3)); n != 3 {
+	if n := c.lookup(boxID{10, 1}, uids, make([]*msgKeys, 3)); n != 3 {
 		t.Errorf("mailbox 10: %d of 3 cached", n)
 	}
 	if c.n != 6 {
 		t.Errorf("%d entries counted, want 6", c.n)
 	}
 	// One mailbox larger than the cache keeps what fits.
-	c.add(40, []uint32{1, 2, 3, 4, 5, 6, 7, 8, 9}, keys(9), []uint32{1, 2, 3, 4, 5, 6, 7, 8, 9}, 7)
+	c.add(boxID{40, 1}, []uint32{1, 2, 3, 4, 5, 6, 7, 8, 9}, keys(9), []uint32{1, 2, 3, 4, 5, 6, 7, 8, 9}, 7)
 	if c.n != 7 || len(c.boxes) != 1 {
 		t.Errorf("%d entries in %d mailboxes, want 7 in 1", c.n, len(c.boxes))
 	}
@@ -83,9 +83,13 @@ func TestSortCacheEvictsLeastRecentlyUsed(t *testing.T) {
 	for i := range many {
 		many[i] = uint32(i + 1)
 	}
-	d.add(1, many, keys(3000), many, 10_000)
-	d.add(1, []uint32{5000}, keys(1), []uint32{1, 5000}, 10_000)
-	if d.n != 2 || len(d.boxes[1].keys) != 2 {
-		t.Errorf("after trimming to a view of 2: %d entries, %d in the mailbox", d.n, len(d.boxes[1].keys))
+	d.add(boxID{1, 1}, many, keys(3000), many, 10_000)
+	d.add(boxID{1, 1}, []uint32{5000}, keys(1), []uint32{1, 5000}, 10_000)
+	if d.n != 2 || len(d.boxes[boxID{1, 1}].keys) != 2 {
+		t.Errorf("after trimming to a view of 2: %d entries, %d in the mailbox", d.n, len(d.boxes[boxID{1, 1}].keys))
+	}
+	// Another UIDVALIDITY of the same mailbox is another entry.
+	if n := d.lookup(boxID{1, 2}, []uint32{1, 5000}, make([]*msgKeys, 2)); n != 0 {
+		t.Errorf("%d keys found under a new UIDVALIDITY", n)
 	}
 }
