@@ -98,7 +98,9 @@ type Mailbox struct {
 	// (subscriptions are names: see Mailboxes.SetSubscribed).
 	Subscribed bool
 	// ModSeq grows whenever anything in the mailbox changes (a message
-	// added, flags changed, a message removed). Watchers compare it.
+	// added, flags changed, a message removed), in the transaction of the
+	// change: it is the HIGHESTMODSEQ of RFC 7162, at least every
+	// message's ModSeq. Watchers compare it.
 	ModSeq uint64
 	// RecentUID is the highest UID an IMAP session has claimed as
 	// \Recent (see ClaimRecent): messages above it are still recent.
@@ -122,7 +124,10 @@ type Message struct {
 	Size         int64 // octets of the CRLF body
 	InternalDate time.Time
 	Flags        []string // canonical, sorted
-	ModSeq       uint64   // the mailbox ModSeq of the message's last change
+	// ModSeq is the mailbox ModSeq of the message's last change: its
+	// addition (delivery, APPEND, COPY, MOVE) or a change of its flags.
+	// Never 0.
+	ModSeq uint64
 	// EmailID identifies the message's content for its whole life (RFC
 	// 8474 EMAILID): a copy or a moved message keeps it, and it is never
 	// given to another message.
@@ -254,8 +259,21 @@ type Mailboxes interface {
 	SetSummaries(ctx context.Context, updates []SummaryUpdate) error
 	// UpdateFlags changes the flags of the given messages (missing UIDs are
 	// skipped) and returns the messages whose flags changed, with their new
-	// flags and ModSeq.
+	// flags and ModSeq. All of them get the same, new ModSeq; a message
+	// whose flags do not change keeps its ModSeq.
 	UpdateFlags(ctx context.Context, mailboxID int64, uids []uint32, op FlagOp, flags []string) ([]Message, error)
+	// UpdateFlagsIf is UpdateFlags with the UNCHANGEDSINCE test of RFC
+	// 7162 §3.1.3, in one transaction: a message whose ModSeq is above
+	// unchangedSince is left alone and its UID returned in modified
+	// (ascending); the others are updated as by UpdateFlags.
+	UpdateFlagsIf(ctx context.Context, mailboxID int64, uids []uint32, op FlagOp, flags []string, unchangedSince uint64) (changed []Message, modified []uint32, err error)
+	// Expunged returns the UIDs removed from the mailbox (EXPUNGE, MOVE,
+	// POP3 deletion, RENAME INBOX) with a mod-sequence above since,
+	// ascending: the tombstones QRESYNC (RFC 7162 §3.2.5) answers from.
+	// Engines may prune old tombstones; complete is false when some with a
+	// mod-sequence above since are gone, and the caller must then treat
+	// every UID it knows that the mailbox lacks as removed.
+	Expunged(ctx context.Context, mailboxID int64, since uint64) (uids []uint32, complete bool, err error)
 	// CopyMessages copies messages into another mailbox of the same
 	// account, sharing their bodies. Missing UIDs are skipped. Copies
 	// count towards the quota: over it, nothing is copied (ErrQuota).

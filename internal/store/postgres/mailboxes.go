@@ -232,16 +232,33 @@ func (s *Store) renameInbox(ctx context.Context, t *tx, inbox store.Mailbox, to 
 	if err != nil {
 		return err
 	}
+	// An UPDATE of messages fires no trigger, so this does what the
+	// triggers would: INBOX's mod-sequence moves on, every moved UID
+	// leaves a tombstone there (QRESYNC), and the new mailbox starts at
+	// that mod-sequence, above every message it receives.
+	var modseq int64
+	if err := t.QueryRow(ctx, `UPDATE mailboxes SET modseq = modseq + 1 WHERE id = $1 RETURNING modseq`,
+		inbox.ID).Scan(&modseq); err != nil {
+		return temporary("renaming INBOX", err)
+	}
+	tag, err := t.Exec(ctx, `INSERT INTO expunged (mailbox_id, uid, modseq) SELECT $1, uid, $2 FROM messages
+		WHERE mailbox_id = $1 ON CONFLICT (mailbox_id, uid) DO UPDATE SET modseq = EXCLUDED.modseq`, inbox.ID, modseq)
+	if err != nil {
+		return temporary("renaming INBOX", err)
+	}
+	if _, err := t.Exec(ctx, `UPDATE mailboxes SET tombstones = tombstones + $2 WHERE id = $1`,
+		inbox.ID, tag.RowsAffected()); err != nil {
+		return temporary("renaming INBOX", err)
+	}
 	var id int64
-	if err := t.QueryRow(ctx, `INSERT INTO mailboxes (account_id, name, uidvalidity, uidnext)
-		VALUES ($1, $2, $3, $4) RETURNING id`, inbox.AccountID, to, validity, inbox.UIDNext).Scan(&id); err != nil {
+	if err := t.QueryRow(ctx, `INSERT INTO mailboxes (account_id, name, uidvalidity, uidnext, modseq)
+		VALUES ($1, $2, $3, $4, $5) RETURNING id`, inbox.AccountID, to, validity, inbox.UIDNext, modseq).Scan(&id); err != nil {
 		return dbError("renaming INBOX", err)
 	}
 	if _, err := t.Exec(ctx, `UPDATE messages SET mailbox_id = $1 WHERE mailbox_id = $2`, id, inbox.ID); err != nil {
 		return temporary("renaming INBOX", err)
 	}
-	// An UPDATE fires no trigger: bump both mod-sequences so watchers look.
-	if _, err := t.Exec(ctx, `UPDATE mailboxes SET modseq = modseq + 1 WHERE id = ANY($1)`, []int64{inbox.ID, id}); err != nil {
+	if _, err := t.Exec(ctx, `SELECT prune_expunged($1)`, inbox.ID); err != nil {
 		return temporary("renaming INBOX", err)
 	}
 	t.event(store.Event{Kind: store.EventMailboxes, AccountID: inbox.AccountID, MailboxID: inbox.ID})

@@ -135,10 +135,24 @@ func bumpModSeq(ctx context.Context, t *tx, mailboxID int64) (uint64, error) {
 // UpdateFlags changes flags and stamps changed messages with a new
 // mod-sequence; a no-op changes nothing and wakes no watcher.
 func (s *Store) UpdateFlags(ctx context.Context, mailboxID int64, uids []uint32, op store.FlagOp, flags []string) ([]store.Message, error) {
+	changed, _, err := s.updateFlags(ctx, mailboxID, uids, op, flags, false, 0)
+	return changed, err
+}
+
+// UpdateFlagsIf is UpdateFlags for the messages whose mod-sequence is at
+// most unchangedSince; it returns the UIDs of the others. The mailbox
+// row lock orders it with every other change of the mailbox.
+func (s *Store) UpdateFlagsIf(ctx context.Context, mailboxID int64, uids []uint32, op store.FlagOp, flags []string, unchangedSince uint64) ([]store.Message, []uint32, error) {
+	return s.updateFlags(ctx, mailboxID, uids, op, flags, true, unchangedSince)
+}
+
+func (s *Store) updateFlags(ctx context.Context, mailboxID int64, uids []uint32, op store.FlagOp, flags []string,
+	conditional bool, unchangedSince uint64) ([]store.Message, []uint32, error) {
 	given := store.ParseFlags(store.FormatFlags(flags))
 	var changed []store.Message
+	var modified []uint32
 	err := s.withTx(ctx, "updating flags", func(t *tx) error {
-		changed = nil
+		changed, modified = nil, nil
 		mb, err := lockMailbox(ctx, t, mailboxID)
 		if err != nil {
 			return err
@@ -164,6 +178,10 @@ func (s *Store) UpdateFlags(ctx context.Context, mailboxID int64, uids []uint32,
 			var ids []int64
 			var next []string
 			for _, m := range msgs {
+				if conditional && m.ModSeq > unchangedSince {
+					modified = append(modified, m.UID)
+					continue
+				}
 				n := store.ApplyFlags(m.Flags, op, given)
 				if n == strings.Join(m.Flags, " ") {
 					continue
@@ -191,7 +209,28 @@ func (s *Store) UpdateFlags(ctx context.Context, mailboxID int64, uids []uint32,
 		return nil
 	})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return changed, nil
+	return changed, modified, nil
+}
+
+// Expunged lists a mailbox's tombstones above since (migration 2); one
+// statement reads the floor and the list from one snapshot, so a prune
+// cannot make a shortened list look complete.
+func (s *Store) Expunged(ctx context.Context, mailboxID int64, since uint64) ([]uint32, bool, error) {
+	var floor int64
+	var uids []int64
+	err := s.pool.QueryRow(ctx, `SELECT m.expunged_floor, array(SELECT uid FROM expunged
+		WHERE mailbox_id = m.id AND modseq > $2 ORDER BY uid) FROM mailboxes m WHERE m.id = $1`,
+		mailboxID, int64(since)).Scan(&floor, &uids)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, false, fmt.Errorf("postgres: mailbox %d: %w", mailboxID, store.ErrNotFound)
+	} else if err != nil {
+		return nil, false, temporary("listing expunged", err)
+	}
+	out := make([]uint32, len(uids))
+	for i, u := range uids {
+		out[i] = uint32(u)
+	}
+	return out, int64(since) >= floor, nil
 }

@@ -34,3 +34,10 @@ func openTest(t testing.TB, dsn string, o Options) *Store {
 	t.Cleanup(func() { s.Close() })
 	return s
 }
+
+// TestTombstonesPruned runs the pruning case of the conformance suite
+// with 4 tombstones kept.
+func TestTombstonesPruned(t *testing.T) {
+	s := openTest(t, pgtest.Database(t), Options{Schema: "prune", KeepExpunged: 4})
+	storetest.Pruning(t, s, 4)
+}

@@ -215,6 +215,69 @@ CREATE TABLE cluster_jobs (
 	last_run timestamptz NOT NULL
 );
 `,
+	// 5: CONDSTORE and QRESYNC (RFC 7162), as the SQLite engine's
+	// migration 13: a message gets the mailbox's bumped mod-sequence when
+	// it is added (a BEFORE trigger sets it in the row itself), and a
+	// removal leaves a tombstone (uid, modseq). Past 5/4 of meta
+	// 'keep_expunged' tombstones, prune_expunged deletes the oldest down
+	// to that many and raises the mailbox's expunged_floor: removals above
+	// the floor are all known. The floor of existing mailboxes starts at
+	// their mod-sequence: their earlier removals left no tombstone.
+	`
+CREATE TABLE meta (
+	key   text PRIMARY KEY,
+	value bigint NOT NULL
+);
+INSERT INTO meta VALUES ('keep_expunged', 10000);
+CREATE TABLE expunged (
+	mailbox_id bigint NOT NULL REFERENCES mailboxes(id) ON DELETE CASCADE,
+	uid        bigint NOT NULL,
+	modseq     bigint NOT NULL,
+	PRIMARY KEY (mailbox_id, uid)
+);
+CREATE INDEX expunged_modseq ON expunged(mailbox_id, modseq);
+ALTER TABLE mailboxes ADD COLUMN tombstones bigint NOT NULL DEFAULT 0;
+ALTER TABLE mailboxes ADD COLUMN expunged_floor bigint NOT NULL DEFAULT 0;
+UPDATE mailboxes SET expunged_floor = modseq;
+UPDATE messages SET modseq = 1 WHERE modseq = 0;
+CREATE FUNCTION prune_expunged(mailbox bigint) RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+	keep bigint := (SELECT value FROM meta WHERE key = 'keep_expunged');
+	pruned bigint;
+BEGIN
+	IF (SELECT tombstones FROM mailboxes WHERE id = mailbox) <= keep * 5 / 4 THEN
+		RETURN;
+	END IF;
+	SELECT modseq INTO pruned FROM expunged WHERE mailbox_id = mailbox ORDER BY modseq DESC OFFSET keep LIMIT 1;
+	IF pruned IS NOT NULL THEN
+		DELETE FROM expunged WHERE mailbox_id = mailbox AND modseq <= pruned;
+		UPDATE mailboxes SET expunged_floor = greatest(expunged_floor, pruned) WHERE id = mailbox;
+	END IF;
+	UPDATE mailboxes SET tombstones = (SELECT count(*) FROM expunged WHERE mailbox_id = mailbox) WHERE id = mailbox;
+END $$;
+CREATE FUNCTION messages_stamped() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+	UPDATE mailboxes SET modseq = modseq + 1 WHERE id = NEW.mailbox_id RETURNING modseq INTO NEW.modseq;
+	RETURN NEW;
+END $$;
+CREATE OR REPLACE FUNCTION messages_added() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+	UPDATE accounts SET used = used + NEW.size WHERE id = NEW.account_id;
+	RETURN NULL;
+END $$;
+CREATE OR REPLACE FUNCTION messages_removed() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+	n bigint;
+BEGIN
+	UPDATE mailboxes SET modseq = modseq + 1, tombstones = tombstones + 1 WHERE id = OLD.mailbox_id RETURNING modseq INTO n;
+	INSERT INTO expunged (mailbox_id, uid, modseq) VALUES (OLD.mailbox_id, OLD.uid, n)
+		ON CONFLICT (mailbox_id, uid) DO UPDATE SET modseq = EXCLUDED.modseq;
+	PERFORM prune_expunged(OLD.mailbox_id);
+	UPDATE accounts SET used = used - OLD.size WHERE id = OLD.account_id;
+	RETURN NULL;
+END $$;
+CREATE TRIGGER messages_stamped BEFORE INSERT ON messages FOR EACH ROW EXECUTE FUNCTION messages_stamped();
+`,
 }
 
 // migrate brings the schema up to date. Nodes starting together are safe:

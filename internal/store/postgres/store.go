@@ -53,6 +53,11 @@ type Options struct {
 	// LockLease is how long a POP3 maildrop lock outlives its node (0 =
 	// DefaultLockLease); the node renews it every third of that.
 	LockLease time.Duration
+	// KeepExpunged, when not 0, sets how many expunge tombstones each
+	// mailbox keeps for QRESYNC (migration 2; negative: none), for every
+	// node; 0 leaves the stored value (10,000 unless set), as the SQLite
+	// engine's option of that name.
+	KeepExpunged int
 }
 
 // DefaultLockLease bounds how long a maildrop stays locked after the node
@@ -113,6 +118,12 @@ func Open(ctx context.Context, dsn string, o Options) (*Store, error) {
 	if err := migrate(ctx, s.pool); err != nil {
 		s.pool.Close()
 		return nil, err
+	}
+	if o.KeepExpunged != 0 {
+		if _, err := s.pool.Exec(ctx, `UPDATE meta SET value = $1 WHERE key = 'keep_expunged'`, max(o.KeepExpunged, 0)); err != nil {
+			s.pool.Close()
+			return nil, temporary("setting keep_expunged", err)
+		}
 	}
 	if s.schema == "" {
 		if err := s.pool.QueryRow(ctx, `SELECT current_schema()`).Scan(&s.schema); err != nil {

@@ -245,17 +245,33 @@ func (s *Store) renameInbox(ctx context.Context, tx *sql.Tx, inbox store.Mailbox
 	if err != nil {
 		return nil, err
 	}
+	// An UPDATE of messages fires no trigger, so this does what the
+	// triggers would: INBOX's mod-sequence moves on, so its watchers look
+	// and find their messages gone, and every moved UID leaves a
+	// tombstone there (QRESYNC); the new mailbox starts at that
+	// mod-sequence, above every message it receives.
+	// (inbox was read in this transaction: its ModSeq is current. The
+	// tombstones go in before the count moves, which may prune them.)
+	modseq := inbox.ModSeq + 1
+	res, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO expunged (mailbox_id, uid, modseq)
+		SELECT ?, uid, ? FROM messages WHERE mailbox_id = ?`, inbox.ID, modseq, inbox.ID)
+	if err != nil {
+		return nil, temporary("renaming INBOX", err)
+	}
+	moved, err := res.RowsAffected()
+	if err != nil {
+		return nil, temporary("renaming INBOX", err)
+	}
 	var id int64
-	if err := tx.QueryRowContext(ctx, `INSERT INTO mailboxes (account_id, name, uidvalidity, uidnext)
-		VALUES (?, ?, ?, ?) RETURNING id`, inbox.AccountID, to, validity, inbox.UIDNext).Scan(&id); err != nil {
+	if err := tx.QueryRowContext(ctx, `INSERT INTO mailboxes (account_id, name, uidvalidity, uidnext, modseq)
+		VALUES (?, ?, ?, ?, ?) RETURNING id`, inbox.AccountID, to, validity, inbox.UIDNext, modseq).Scan(&id); err != nil {
 		return nil, dbError("renaming INBOX", err)
 	}
 	if _, err := tx.ExecContext(ctx, `UPDATE messages SET mailbox_id = ? WHERE mailbox_id = ?`, id, inbox.ID); err != nil {
 		return nil, temporary("renaming INBOX", err)
 	}
-	// An UPDATE fires no trigger: bump INBOX's mod-sequence so its
-	// watchers look and find their messages gone.
-	if _, err := tx.ExecContext(ctx, `UPDATE mailboxes SET modseq = modseq + 1 WHERE id = ?`, inbox.ID); err != nil {
+	if _, err := tx.ExecContext(ctx, `UPDATE mailboxes SET modseq = ?, tombstones = tombstones + ? WHERE id = ?`,
+		modseq, moved, inbox.ID); err != nil {
 		return nil, temporary("renaming INBOX", err)
 	}
 	return []int64{inbox.ID, id}, nil

@@ -247,8 +247,24 @@ func bumpModSeq(ctx context.Context, tx *sql.Tx, mailboxID int64) (store.Mailbox
 // UpdateFlags changes flags and stamps changed messages with a new
 // mod-sequence.
 func (s *Store) UpdateFlags(ctx context.Context, mailboxID int64, uids []uint32, op store.FlagOp, flags []string) ([]store.Message, error) {
+	changed, _, err := s.updateFlags(ctx, mailboxID, uids, op, flags, false, 0)
+	return changed, err
+}
+
+// UpdateFlagsIf is UpdateFlags for the messages whose mod-sequence is at
+// most unchangedSince; it returns the UIDs of the others.
+func (s *Store) UpdateFlagsIf(ctx context.Context, mailboxID int64, uids []uint32, op store.FlagOp, flags []string, unchangedSince uint64) ([]store.Message, []uint32, error) {
+	return s.updateFlags(ctx, mailboxID, uids, op, flags, true, unchangedSince)
+}
+
+// updateFlags is UpdateFlags and, when conditional, UpdateFlagsIf: the
+// test and the change in one transaction, so no other writer slips in
+// between.
+func (s *Store) updateFlags(ctx context.Context, mailboxID int64, uids []uint32, op store.FlagOp, flags []string,
+	conditional bool, unchangedSince uint64) ([]store.Message, []uint32, error) {
 	given := store.ParseFlags(store.FormatFlags(flags))
 	var changed []store.Message
+	var modified []uint32
 	var accountID int64
 	err := s.withFreeingTx(ctx, "updating flags", func(tx *sql.Tx) error {
 		// The mod-sequence advances only when something changes, so a
@@ -274,6 +290,10 @@ func (s *Store) UpdateFlags(ctx context.Context, mailboxID int64, uids []uint32,
 				return temporary("updating flags", err)
 			}
 			for _, m := range msgs {
+				if conditional && m.ModSeq > unchangedSince {
+					modified = append(modified, m.UID)
+					continue
+				}
 				next := store.ApplyFlags(m.Flags, op, given)
 				if next == strings.Join(m.Flags, " ") {
 					continue
@@ -295,10 +315,45 @@ func (s *Store) UpdateFlags(ctx context.Context, mailboxID int64, uids []uint32,
 		return nil
 	})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if len(changed) > 0 {
 		s.events.Publish(store.Event{Kind: store.EventFlags, AccountID: accountID, MailboxID: mailboxID})
 	}
-	return changed, nil
+	return changed, modified, nil
+}
+
+// Expunged lists a mailbox's tombstones above since (migration 9). The
+// floor and the tombstones are read in one transaction, so a prune in
+// between cannot make a shortened list look complete.
+func (s *Store) Expunged(ctx context.Context, mailboxID int64, since uint64) ([]uint32, bool, error) {
+	tx, err := s.reader.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return nil, false, temporary("listing expunged", err)
+	}
+	defer tx.Rollback()
+	var floor uint64
+	err = tx.QueryRowContext(ctx, `SELECT expunged_floor FROM mailboxes WHERE id = ?`, mailboxID).Scan(&floor)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, false, fmt.Errorf("sqlite: mailbox %d: %w", mailboxID, store.ErrNotFound)
+	} else if err != nil {
+		return nil, false, temporary("listing expunged", err)
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT uid FROM expunged WHERE mailbox_id = ? AND modseq > ? ORDER BY uid`, mailboxID, since)
+	if err != nil {
+		return nil, false, temporary("listing expunged", err)
+	}
+	defer rows.Close()
+	var out []uint32
+	for rows.Next() {
+		var u uint32
+		if err := rows.Scan(&u); err != nil {
+			return nil, false, temporary("listing expunged", err)
+		}
+		out = append(out, u)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, false, temporary("listing expunged", err)
+	}
+	return out, since >= floor, nil
 }

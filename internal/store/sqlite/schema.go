@@ -236,6 +236,57 @@ CREATE TABLE fetch_seen (
 ALTER TABLE messages ADD COLUMN email_id INTEGER;
 ALTER TABLE messages ADD COLUMN save_date INTEGER;
 `,
+	// 13: CONDSTORE and QRESYNC (RFC 7162). A message gets the mailbox's
+	// bumped mod-sequence when it is added, not only when its flags
+	// change (migration 3 left it 0 then, so CHANGEDSINCE missed new
+	// messages). A removal leaves a tombstone (uid, modseq), so QRESYNC
+	// and VANISHED (EARLIER) answer exactly. tombstones counts a
+	// mailbox's tombstones; past 5/4 of meta 'keep_expunged' the oldest
+	// are pruned down to that many, and expunged_floor records the
+	// highest mod-sequence pruned: removals above it are all known (see
+	// Store.Expunged). Removals before this migration left no tombstone:
+	// the floor starts at the current mod-sequence. All by trigger,
+	// whichever code path or process removes a message.
+	`
+CREATE TABLE expunged (
+	mailbox_id INTEGER NOT NULL,
+	uid        INTEGER NOT NULL,
+	modseq     INTEGER NOT NULL,
+	PRIMARY KEY (mailbox_id, uid)
+) WITHOUT ROWID;
+CREATE INDEX expunged_modseq ON expunged(mailbox_id, modseq);
+ALTER TABLE mailboxes ADD COLUMN tombstones INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE mailboxes ADD COLUMN expunged_floor INTEGER NOT NULL DEFAULT 0;
+UPDATE mailboxes SET expunged_floor = modseq;
+UPDATE messages SET modseq = 1 WHERE modseq = 0;
+DROP TRIGGER messages_added;
+CREATE TRIGGER messages_added AFTER INSERT ON messages BEGIN
+	UPDATE mailboxes SET modseq = modseq + 1 WHERE id = NEW.mailbox_id;
+	UPDATE messages SET modseq = (SELECT modseq FROM mailboxes WHERE id = NEW.mailbox_id) WHERE id = NEW.id;
+END;
+DROP TRIGGER messages_removed;
+-- The tombstone goes in first: counting it may prune (expunged_pruned).
+CREATE TRIGGER messages_removed AFTER DELETE ON messages BEGIN
+	INSERT OR REPLACE INTO expunged (mailbox_id, uid, modseq)
+		SELECT id, OLD.uid, modseq + 1 FROM mailboxes WHERE id = OLD.mailbox_id;
+	UPDATE mailboxes SET modseq = modseq + 1, tombstones = tombstones + 1 WHERE id = OLD.mailbox_id;
+END;
+CREATE TRIGGER mailboxes_removed AFTER DELETE ON mailboxes BEGIN
+	DELETE FROM expunged WHERE mailbox_id = OLD.id;
+END;
+INSERT OR IGNORE INTO meta (key, value) VALUES ('keep_expunged', 10000);
+CREATE TRIGGER expunged_pruned AFTER UPDATE OF tombstones ON mailboxes
+	WHEN NEW.tombstones > (SELECT value FROM meta WHERE key = 'keep_expunged') * 5 / 4
+BEGIN
+	UPDATE mailboxes SET
+		expunged_floor = max(expunged_floor, (SELECT modseq FROM expunged WHERE mailbox_id = NEW.id
+			ORDER BY modseq DESC LIMIT 1 OFFSET (SELECT value FROM meta WHERE key = 'keep_expunged'))),
+		tombstones = (SELECT value FROM meta WHERE key = 'keep_expunged')
+		WHERE id = NEW.id;
+	DELETE FROM expunged WHERE mailbox_id = NEW.id
+		AND modseq <= (SELECT expunged_floor FROM mailboxes WHERE id = NEW.id);
+END;
+`,
 }
 
 // migrate brings the database schema up to date. Concurrent processes are

@@ -57,7 +57,18 @@ type Options struct {
 	// Reserve is the size of the disk-full reserve (reserve.go): 0 means
 	// DefaultReserve, a negative value keeps none.
 	Reserve int64
+	// KeepExpunged, when not 0, sets how many expunge tombstones each
+	// mailbox keeps for QRESYNC (schema migration 9; a negative value
+	// keeps none). It is stored in the database, for every process;
+	// 0 leaves the stored value (DefaultKeepExpunged unless set).
+	KeepExpunged int
 }
+
+// DefaultKeepExpunged is how many expunge tombstones a mailbox keeps: a
+// client that last synchronised before the oldest one kept gets a full
+// resynchronisation (docs/IMAP.md). At 10,000, a tombstone table costs
+// about 300 KB per mailbox at most.
+const DefaultKeepExpunged = 10000
 
 // DefaultInlineMax keeps typical mail (a few KiB to a few tens of KiB)
 // inside SQLite, where one WAL fsync makes a whole batch of deliveries
@@ -184,6 +195,13 @@ func open(ctx context.Context, dir string, o Options, maxBatch int) (*Store, err
 	if err := migrate(ctx, s.writer); err != nil {
 		s.closeDBs()
 		return nil, err
+	}
+	if o.KeepExpunged != 0 {
+		if _, err := s.writer.ExecContext(ctx, `UPDATE meta SET value = ? WHERE key = 'keep_expunged'`,
+			max(o.KeepExpunged, 0)); err != nil {
+			s.closeDBs()
+			return nil, temporary("setting keep_expunged", err)
+		}
 	}
 	exclusive, err := s.lockUsers()
 	if err != nil {

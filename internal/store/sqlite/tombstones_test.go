@@ -1,0 +1,74 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"path/filepath"
+	"testing"
+
+	"github.com/pochta-mail/pochta/internal/store"
+	"github.com/pochta-mail/pochta/internal/store/storetest"
+)
+
+// TestTombstonesPruned runs the pruning case of the conformance suite
+// with 4 tombstones kept, and checks the rows left: the 4 kept at the
+// prune and the one removal after it.
+func TestTombstonesPruned(t *testing.T) {
+	s := openTest(t, t.TempDir(), Options{KeepExpunged: 4})
+	mailboxID := storetest.Pruning(t, s, 4)
+	var n int
+	if err := s.reader.QueryRowContext(context.Background(), `SELECT count(*) FROM expunged WHERE mailbox_id = ?`, mailboxID).Scan(&n); err != nil || n != 5 {
+		t.Errorf("%d tombstones kept (%v), want 5", n, err)
+	}
+}
+
+// TestMigrationTombstoneFloor: removals before migration 9 left no
+// tombstone, so an upgraded mailbox answers exactly only from its
+// mod-sequence at the upgrade on; its messages get a mod-sequence.
+func TestMigrationTombstoneFloor(t *testing.T) {
+	dir := t.TempDir()
+	db, err := sql.Open("sqlite", filepath.Join(dir, dbFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	stmts := []string{`CREATE TABLE schema_version (version INTEGER PRIMARY KEY, applied INTEGER NOT NULL)`}
+	// Every migration before the tombstones'.
+	before := len(migrations) - 1
+	stmts = append(stmts, migrations[:before]...)
+	for v := 1; v <= before; v++ {
+		stmts = append(stmts, fmt.Sprintf(`INSERT INTO schema_version VALUES (%d, 0)`, v))
+	}
+	stmts = append(stmts,
+		`INSERT INTO domains (id, name, created) VALUES (1, 'example.org', 0)`,
+		`INSERT INTO accounts (id, domain_id, address, password_hash, scram_sha256, legacy_secret, created)
+			VALUES (7, 1, 'old@example.org', 'h', '', '', 0)`,
+		`INSERT INTO mailboxes (id, account_id, name, uidvalidity, uidnext) VALUES (70, 7, 'INBOX', 1, 4)`,
+		`INSERT INTO blobs (name, data) VALUES ('b1', 'x')`,
+		`INSERT INTO messages (mailbox_id, account_id, uid, uidl, body, size, dot_lines, internal_date)
+			VALUES (70, 7, 1, 'u1', 'b1', 1, 0, 0), (70, 7, 2, 'u2', 'b1', 1, 0, 0), (70, 7, 3, 'u3', 'b1', 1, 0, 0)`,
+		`DELETE FROM messages WHERE uid = 2`,
+	)
+	for _, q := range stmts {
+		if _, err := db.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	db.Close()
+	s := openTest(t, dir, Options{})
+	highest, err := s.MailboxModSeq(ctx, 70)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if uids, complete, err := s.Expunged(ctx, 70, highest-1); err != nil || complete || len(uids) != 0 {
+		t.Errorf("Expunged from before the upgrade: %v, complete %v, %v; want incomplete", uids, complete, err)
+	}
+	if uids, complete, err := s.Expunged(ctx, 70, highest); err != nil || !complete || len(uids) != 0 {
+		t.Errorf("Expunged from the upgrade on: %v, complete %v, %v", uids, complete, err)
+	}
+	msgs, err := s.ListMessages(ctx, 70, store.MessageQuery{})
+	if err != nil || len(msgs) != 2 || msgs[0].ModSeq != 1 || msgs[1].ModSeq != 1 {
+		t.Errorf("messages after the upgrade: %+v, %v; want ModSeq 1", msgs, err)
+	}
+}
