@@ -34,15 +34,42 @@ func (s *session) cmdFetch(_ string, uid bool) error {
 	if err != nil {
 		return err
 	}
+	vanished := false
+	if !p.AtEnd() {
+		if vanished, err = s.parseFetchModifiers(items); err != nil {
+			return err
+		}
+	}
 	if err := p.End(); err != nil {
 		return err
+	}
+	switch {
+	case vanished && !uid:
+		return bad("VANISHED is a UID FETCH modifier") // RFC 7162 §3.2.6
+	case vanished && !s.qresync:
+		return bad("VANISHED needs ENABLE QRESYNC")
+	case vanished && !items.hasChangedSince:
+		return bad("VANISHED needs CHANGEDSINCE")
 	}
 	if uid {
 		items.uid = true // RFC 9051 section 6.4.9
 	}
-	uids, err := s.sel.resolve(set, uid)
+	v := s.sel
+	uids, err := v.resolve(set, uid)
 	if err != nil {
 		return err
+	}
+	if items.modseq {
+		s.enableCondstore()
+	}
+	if vanished && !set.Dollar {
+		// The UIDs of the set that went away since CHANGEDSINCE, before
+		// any FETCH response (§3.2.6).
+		gone, err := s.vanishedSince(items.changedSince, setRanges(set, v.lastUID()), 0)
+		if err != nil {
+			return err
+		}
+		s.writeVanished(true, gone)
 	}
 	return s.fetch(uids, items)
 }
@@ -65,12 +92,14 @@ func (s *session) fetch(uids []uint32, f *fetchItems) error {
 		batch := uids[:n]
 		uids = uids[n:]
 		msgs, err := s.srv.Store.ListMessages(s.ctx, v.mb.ID, store.MessageQuery{
-			MinUID: batch[0], MaxUID: batch[n-1], Limit: span, Summary: needSummary, Bodies: needBody})
+			MinUID: batch[0], MaxUID: batch[n-1], Limit: span, Summary: needSummary, Bodies: needBody,
+			SinceModSeq: f.changedSince})
 		if err != nil {
 			return err
 		}
 		msgs = onlyUIDs(msgs, batch)
-		gone = gone || len(msgs) < len(batch)
+		// With CHANGEDSINCE a message may be missing for being unchanged.
+		gone = gone || len(msgs) < len(batch) && !f.hasChangedSince
 		seenNow, err := s.markSeen(msgs, markSeen)
 		if err != nil {
 			return err
@@ -162,7 +191,7 @@ func (s *session) markSeen(msgs []store.Message, mark bool) ([]uint32, error) {
 	for _, c := range changed {
 		i, found := slices.BinarySearchFunc(msgs, c.UID, func(m store.Message, u uint32) int { return int(int64(m.UID) - int64(u)) })
 		if found {
-			msgs[i].Flags = c.Flags
+			msgs[i].Flags, msgs[i].ModSeq = c.Flags, c.ModSeq
 			uids = append(uids, c.UID)
 		}
 	}
@@ -223,13 +252,21 @@ func (s *session) fetchMessage(m *store.Message, f *fetchItems, seenNow bool, su
 		sp = true
 		w.Raw(name)
 	}
-	if f.uid {
+	// A FETCH that sets \Seen reports it with UID and MODSEQ once
+	// CONDSTORE is on (RFC 7162 §3.2.4).
+	implicit := seenNow && s.condstore
+	if f.uid || implicit {
 		item("UID ")
 		w.Number(uint64(m.UID))
 	}
 	if f.flags || seenNow {
 		item("FLAGS ")
 		s.writeFlagList(s.messageFlags(m.UID, m.Flags))
+	}
+	if f.modseq || implicit {
+		item("MODSEQ (")
+		w.Number(m.ModSeq)
+		w.Byte(')')
 	}
 	if f.internalDate {
 		item(`INTERNALDATE "`)

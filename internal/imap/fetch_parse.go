@@ -10,11 +10,16 @@ import (
 // fetchItems is a parsed FETCH request (RFC 9051 section 6.4.5, RFC 3516).
 type fetchItems struct {
 	uid, flags, internalDate, size, envelope bool
-	preview                                  bool // RFC 8970
-	emailID, threadID                        bool // RFC 8474
-	saveDate                                 bool // RFC 8514
-	body, bodyStructure                      bool // BODY (non-extensible), BODYSTRUCTURE
-	sections                                 []*fetchSection
+	modseq                                   bool // RFC 7162 MODSEQ
+	// changedSince is the CHANGEDSINCE modifier (RFC 7162 §3.1.4.1):
+	// only messages with a greater mod-sequence are answered.
+	changedSince        uint64
+	hasChangedSince     bool
+	preview             bool // RFC 8970
+	emailID, threadID   bool // RFC 8474
+	saveDate            bool // RFC 8514
+	body, bodyStructure bool // BODY (non-extensible), BODYSTRUCTURE
+	sections            []*fetchSection
 }
 
 // sectionKind tells BODY[], BINARY[] and BINARY.SIZE[] apart.
@@ -145,6 +150,8 @@ func (s *session) parseFetchAtt(f *fetchItems) error {
 		f.uid = true
 	case "FLAGS":
 		f.flags = true
+	case "MODSEQ":
+		f.modseq = true
 	case "INTERNALDATE":
 		f.internalDate = true
 	case "RFC822.SIZE":
@@ -332,6 +339,31 @@ func (sec *fetchSection) writeName(w *wire.Writer) {
 		w.Number(uint64(sec.off))
 		w.Byte('>')
 	}
+}
+
+// parseFetchModifiers reads SP "(" fetch-modifier *(SP fetch-modifier)
+// ")" (RFC 4466 §2.4): CHANGEDSINCE n and VANISHED (RFC 7162 §3.1.4.1,
+// §3.2.6). It reports whether VANISHED was given.
+func (s *session) parseFetchModifiers(f *fetchItems) (vanished bool, err error) {
+	if err := s.p.SP(); err != nil {
+		return false, err
+	}
+	err = s.atomList(func(name string) error {
+		switch name {
+		case "CHANGEDSINCE":
+			if err := s.p.SP(); err != nil {
+				return err
+			}
+			n, err := s.p.Number64()
+			f.changedSince, f.hasChangedSince, f.modseq = n, true, true
+			return err
+		case "VANISHED":
+			vanished = true
+			return nil
+		}
+		return bad("Unknown FETCH modifier %s", truncate(name, 32))
+	})
+	return vanished, err
 }
 
 // parsePreviewMods reads an optional SP "(" preview-mod *(SP preview-mod)

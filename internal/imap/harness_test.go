@@ -51,13 +51,15 @@ type envOptions struct {
 	// server, when set, adjusts the Server before it serves anything
 	// (setting fields afterwards would race with the sessions).
 	server func(*Server)
+	// keepExpunged is the store's sqlite.Options.KeepExpunged.
+	keepExpunged int
 }
 
 func newEnv(t testing.TB, o envOptions) *env {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	dir := t.TempDir()
-	st, err := sqlite.Open(ctx, dir, sqlite.Options{PollInterval: 50 * time.Millisecond})
+	st, err := sqlite.Open(ctx, dir, sqlite.Options{PollInterval: 50 * time.Millisecond, KeepExpunged: o.keepExpunged})
 	if err != nil {
 		t.Fatal(err)
 	}

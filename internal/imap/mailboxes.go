@@ -163,6 +163,8 @@ func (s *session) parseStatusItems() (statusItems, error) {
 		switch a {
 		case "MESSAGES", "RECENT", "UIDNEXT", "UIDVALIDITY", "UNSEEN", "DELETED", "SIZE", "APPENDLIMIT", "DELETED-STORAGE",
 			"MAILBOXID":
+		case "HIGHESTMODSEQ":
+			s.enableCondstore() // RFC 7162 §3.1.7
 		default:
 			return bad("Unknown STATUS item %s", truncate(a, 32))
 		}
@@ -179,7 +181,7 @@ func (s *session) parseStatusItems() (statusItems, error) {
 }
 
 // cmdStatus: STATUS mailbox (items) (§6.3.11, RFC 8438 SIZE, RFC 7889
-// APPENDLIMIT, RFC 9208 DELETED-STORAGE).
+// APPENDLIMIT, RFC 9208 DELETED-STORAGE, RFC 7162 HIGHESTMODSEQ).
 func (s *session) cmdStatus(string, bool) error {
 	name, err := s.mailboxArg()
 	if err != nil {
@@ -243,6 +245,8 @@ func (s *session) writeStatus(mb store.Mailbox, items statusItems) error {
 			n = s.srv.appendLimit()
 		case "DELETED-STORAGE":
 			n = 0 // expunged messages are gone at once: nothing to reclaim
+		case "HIGHESTMODSEQ":
+			n = int64(st.ModSeq)
 		}
 		s.w.Number(uint64(n))
 	}

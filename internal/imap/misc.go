@@ -1,6 +1,7 @@
 package imap
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 
@@ -32,7 +33,7 @@ func (s *session) capsString() string {
 		return w.String()
 	}
 	w.WriteString(" SASL-IR LITERAL+ ID ENABLE IDLE NAMESPACE UNSELECT UIDPLUS MOVE ESEARCH SEARCHRES" +
-		" SORT SORT=DISPLAY ESORT THREAD=ORDEREDSUBJECT THREAD=REFERENCES PREVIEW WITHIN" +
+		" CONDSTORE QRESYNC SORT SORT=DISPLAY ESORT THREAD=ORDEREDSUBJECT THREAD=REFERENCES PREVIEW WITHIN" +
 		" LIST-EXTENDED LIST-STATUS STATUS=SIZE BINARY CHILDREN SPECIAL-USE CREATE-SPECIAL-USE" +
 		" UTF8=ACCEPT QUOTA QUOTA=RES-STORAGE APPENDLIMIT=")
 	w.WriteString(strconv.FormatInt(s.srv.appendLimit(), 10))
@@ -126,7 +127,9 @@ func (s *session) cmdID(string, bool) error {
 	return nil
 }
 
-// cmdEnable: ENABLE (RFC 5161). IMAP4rev2 and UTF8=ACCEPT can be enabled.
+// cmdEnable: ENABLE (RFC 5161). IMAP4rev2, UTF8=ACCEPT, CONDSTORE and
+// QRESYNC (RFC 7162 §3.2.3; QRESYNC implies CONDSTORE) can be enabled.
+// ENABLED lists what was not enabled before the command.
 func (s *session) cmdEnable(string, bool) error {
 	var names []string
 	for !s.p.AtEnd() {
@@ -146,12 +149,24 @@ func (s *session) cmdEnable(string, bool) error {
 		return bad("ENABLE needs at least one capability")
 	}
 	var enabled []string
+	condstore, qresync := s.condstore, s.qresync
 	for _, n := range names {
 		switch strings.ToUpper(n) {
 		case "IMAP4REV2":
 			if !s.rev2 {
 				s.rev2 = true
 				enabled = append(enabled, "IMAP4rev2")
+			}
+		case "CONDSTORE":
+			if !condstore && !slices.Contains(enabled, "CONDSTORE") {
+				s.enableCondstore()
+				enabled = append(enabled, "CONDSTORE")
+			}
+		case "QRESYNC":
+			if !qresync && !slices.Contains(enabled, "QRESYNC") {
+				s.enableCondstore()
+				s.qresync = true
+				enabled = append(enabled, "QRESYNC")
 			}
 		case "UTF8=ACCEPT":
 			if !s.utf8 {

@@ -76,6 +76,7 @@ const (
 	opSavedBefore       // save date before date (RFC 8514)
 	opSavedOn           // save date on date
 	opSavedSince        // save date on or after date
+	opModSeq            // mod-sequence at least n (RFC 7162 §3.1.5)
 )
 
 // searchKey is one node of a parsed search program.
@@ -107,6 +108,10 @@ type searchCmd struct {
 	retMin, retMax, retAll bool
 	retCount, retSave      bool
 	partial                *partialRange // RETURN (PARTIAL range), RFC 9394
+	// modseq: a MODSEQ key was given, so the answer carries the highest
+	// mod-sequence of the messages found, maxModSeq (RFC 7162 §3.1.6).
+	modseq    bool
+	maxModSeq uint64
 }
 
 // cmdSearch: SEARCH [RETURN (...)] [CHARSET charset] keys.
@@ -388,6 +393,8 @@ func (s *session) parseKey(c *searchCmd, depth int) (*searchKey, error) {
 		}
 		set, err := p.SeqSet()
 		return &searchKey{op: opUID, set: set}, err
+	case "MODSEQ":
+		return s.parseModSeqKey(c)
 	case "NOT":
 		if err := p.SP(); err != nil {
 			return nil, err
@@ -428,6 +435,42 @@ func (s *session) parseKey(c *searchCmd, depth int) (*searchKey, error) {
 	return nil, bad("Unknown search key %s", name)
 }
 
+// parseModSeqKey reads the rest of MODSEQ [entry-name entry-type-req]
+// mod-sequence-valzer (RFC 7162 §3.1.5). One mod-sequence is kept per
+// message, so the entry name and type are checked and ignored, as the
+// RFC says. MODSEQ enables CONDSTORE.
+func (s *session) parseModSeqKey(c *searchCmd) (*searchKey, error) {
+	p := s.p
+	if err := p.SP(); err != nil {
+		return nil, err
+	}
+	if ch, ok := p.Peek(); ok && (ch == '"' || ch == '{' || ch == '~') {
+		if _, err := p.String(); err != nil {
+			return nil, err
+		}
+		if err := p.SP(); err != nil {
+			return nil, err
+		}
+		typ, err := p.Atom()
+		if err != nil {
+			return nil, err
+		}
+		if t := strings.ToLower(typ); t != "priv" && t != "shared" && t != "all" {
+			return nil, bad("Unknown MODSEQ entry type %s", truncate(typ, 32))
+		}
+		if err := p.SP(); err != nil {
+			return nil, err
+		}
+	}
+	n, err := p.Number64()
+	if err != nil {
+		return nil, err
+	}
+	c.modseq = true
+	s.enableCondstore()
+	return &searchKey{op: opModSeq, n: int64(n)}, nil
+}
+
 // stringKey reads the string of a string criterion and adds it to the
 // matcher's queries.
 func (s *session) stringKey(c *searchCmd, kind message.MatchKind, field string) (*searchKey, error) {
@@ -461,6 +504,11 @@ func (s *session) writeSearch(tag string, c *searchCmd, uids []uint32) {
 		for _, u := range uids {
 			w.SP()
 			w.Number(uint64(num(u)))
+		}
+		if c.modseq && len(uids) > 0 {
+			w.Raw(" (MODSEQ ")
+			w.Number(c.maxModSeq)
+			w.Byte(')')
 		}
 		w.CRLF()
 		return
@@ -504,5 +552,15 @@ func (s *session) writeSearch(tag string, c *searchCmd, uids []uint32) {
 		w.Raw(" COUNT ")
 		w.Number(uint64(len(uids)))
 	}
+	writeESearchModSeq(w, c, len(uids))
 	w.CRLF()
+}
+
+// writeESearchModSeq ends an ESEARCH answer with MODSEQ when the search
+// had a MODSEQ key and found something (RFC 7162 §3.1.10).
+func writeESearchModSeq(w *wire.Writer, c *searchCmd, found int) {
+	if c.modseq && found > 0 {
+		w.Raw(" MODSEQ ")
+		w.Number(c.maxModSeq)
+	}
 }

@@ -111,6 +111,7 @@ func (s *session) runSearch(c *searchCmd) ([]uint32, error) {
 			switch s.evalKey(c.root, &cd, nil) {
 			case triYes:
 				hits = append(hits, m.UID)
+				c.maxModSeq = max(c.maxModSeq, m.ModSeq)
 			case triUnknown:
 				undecided = append(undecided, cd)
 			}
@@ -226,6 +227,7 @@ func (s *session) matchBodies(c *searchCmd, m *message.Matcher, undecided []cand
 			}
 			if s.evalKey(c.root, cd, &res) == triYes {
 				hits = append(hits, cd.msg.UID)
+				c.maxModSeq = max(c.maxModSeq, cd.msg.ModSeq)
 			}
 		}
 		for i < len(undecided) && undecided[i].msg.UID <= last {
@@ -321,6 +323,8 @@ func (s *session) evalKey(k *searchKey, cd *candidate, res *message.MatchResult)
 		return triOf(!m.InternalDate.Truncate(time.Second).After(k.date))
 	case opYounger:
 		return triOf(!m.InternalDate.Truncate(time.Second).Before(k.date))
+	case opModSeq:
+		return triOf(m.ModSeq >= uint64(k.n))
 	case opSentBefore, opSentOn, opSentSince:
 		var sent time.Time
 		switch {

@@ -92,20 +92,16 @@ func (s *session) selectMailbox(readOnly bool) error {
 	if err != nil {
 		return err
 	}
-	if !s.p.AtEnd() {
-		// select-params: none supported; "()" is harmless.
-		if err := s.p.SP(); err != nil {
-			return err
-		}
-		if err := s.p.Expect('('); err != nil {
-			return err
-		}
-		if err := s.p.Expect(')'); err != nil {
-			return badCode(codeClientBug, "Unsupported SELECT parameter")
-		}
+	params, err := s.parseSelectParams()
+	if err != nil {
+		return err
 	}
 	if err := s.p.End(); err != nil {
 		return err
+	}
+	if params.qresync != nil && !s.qresync {
+		// RFC 7162 §3.2.5: BAD, and nothing else changes.
+		return bad("QRESYNC must be enabled first")
 	}
 	if s.sel != nil {
 		// RFC 9051 §7.1: the previous mailbox is closed first, and said so.
@@ -113,6 +109,9 @@ func (s *session) selectMailbox(readOnly bool) error {
 		s.sel = nil
 		s.state = stateAuthenticated
 		s.w.Raw("* OK [CLOSED] Previous mailbox is now closed\r\n")
+	}
+	if params.condstore || params.qresync != nil {
+		s.condstore = true // RFC 7162 §3.1.8; HIGHESTMODSEQ follows
 	}
 	st := s.srv.Store
 	mb, err := st.GetMailbox(s.ctx, s.account.ID, name)
@@ -132,6 +131,7 @@ func (s *session) selectMailbox(readOnly bool) error {
 	if v.modseq, err = st.MailboxModSeq(s.ctx, mb.ID); err != nil {
 		return err
 	}
+	v.safe = v.modseq
 	firstUnseen := uint32(0)
 	for from := uint32(1); ; {
 		msgs, err := st.ListMessages(s.ctx, mb.ID, store.MessageQuery{MinUID: from, Limit: selectBatch})
@@ -186,6 +186,14 @@ func (s *session) selectMailbox(readOnly bool) error {
 	s.w.Raw("] UIDs valid\r\n* OK [UIDNEXT ")
 	s.w.Number(uint64(mb.UIDNext))
 	s.w.Raw("] Predicted next UID\r\n* OK [MAILBOXID (" + mailboxObjectID(mb) + ")] Ok\r\n") // RFC 8474 §4.2
+	if s.condstore {
+		s.writeHighestModSeq(v.safe)
+	}
+	if q := params.qresync; q != nil && q.uidValidity == mb.UIDValidity {
+		if err := s.qresyncSelect(q); err != nil {
+			return err
+		}
+	}
 	if readOnly {
 		s.ok("READ-ONLY", "EXAMINE completed")
 	} else {

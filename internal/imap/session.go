@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"os"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -71,9 +72,17 @@ type session struct {
 	utf8 bool // UTF8=ACCEPT (RFC 6855)
 	// compress is the output transport once COMPRESS is active (compress.go).
 	compress *deflateWriter
+	// condstore: a CONDSTORE enabling command ran (RFC 7162 §3.1), so
+	// every FETCH response carries MODSEQ; qresync: ENABLE QRESYNC
+	// (§3.2.3), so removals are VANISHED, not EXPUNGE.
+	condstore bool
+	qresync   bool
 
-	// The tagged OK of the running command; see ok.
+	// The tagged OK of the running command; see ok. okModSeq asks for
+	// [HIGHESTMODSEQ] in it, with the mailbox's mod-sequence once the
+	// command's updates are sent (RFC 7162 §3.2.7).
 	okCode, okText string
+	okModSeq       bool
 
 	nCommands int
 	endReason string
@@ -331,7 +340,7 @@ func (s *session) command() bool {
 	}
 	s.trace(tag, cmd, uid)
 	s.nCommands++
-	s.okCode, s.okText = "", ""
+	s.okCode, s.okText, s.okModSeq = "", "", false
 	if s.srv.Metrics != nil {
 		// Counted once the tagged reply is written (IDLE: once idling).
 		label := cmd.name
@@ -352,6 +361,9 @@ func (s *session) command() bool {
 		if perr := s.sel.poll(s, !(cmd.seqSensitive && !uid)); perr != nil && err == nil {
 			err = perr
 		}
+	}
+	if err == nil && s.okModSeq && s.okCode == "" && s.sel != nil {
+		s.okCode = "HIGHESTMODSEQ " + strconv.FormatUint(s.sel.safe, 10)
 	}
 	if errors.Is(err, errTaggedAlready) {
 		return s.state == stateLogout

@@ -354,6 +354,11 @@ func (s *session) writeSort(tag string, c *searchCmd, items []sortItem) {
 			w.SP()
 			w.Number(num(it))
 		}
+		if c.modseq && len(items) > 0 {
+			w.Raw(" (MODSEQ ") // RFC 7162 §3.1.9
+			w.Number(c.maxModSeq)
+			w.Byte(')')
+		}
 		w.CRLF()
 		return
 	}
@@ -391,6 +396,7 @@ func (s *session) writeSort(tag string, c *searchCmd, items []sortItem) {
 		w.Raw(" COUNT ")
 		w.Number(uint64(len(items)))
 	}
+	writeESearchModSeq(w, c, len(items))
 	w.CRLF()
 }
 

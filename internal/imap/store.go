@@ -1,7 +1,9 @@
 package imap
 
 import (
+	"cmp"
 	"errors"
+	"slices"
 	"strings"
 
 	"github.com/pochta-mail/pochta/internal/imap/wire"
@@ -10,7 +12,8 @@ import (
 
 var errReadOnly = no(codeCannot, "Mailbox is read-only (EXAMINE)")
 
-// cmdStore: STORE set [+-]FLAGS[.SILENT] flags (RFC 9051 §6.4.6).
+// cmdStore: STORE set [(UNCHANGEDSINCE n)] [+-]FLAGS[.SILENT] flags (RFC
+// 9051 §6.4.6, RFC 7162 §3.1.3).
 func (s *session) cmdStore(_ string, uid bool) error {
 	if err := s.p.SP(); err != nil {
 		return err
@@ -21,6 +24,26 @@ func (s *session) cmdStore(_ string, uid bool) error {
 	}
 	if err := s.p.SP(); err != nil {
 		return err
+	}
+	var unchangedSince *uint64
+	if s.p.Accept('(') {
+		if !s.p.AcceptFold("UNCHANGEDSINCE") {
+			return bad("Unknown STORE modifier")
+		}
+		if err := s.p.SP(); err != nil {
+			return err
+		}
+		n, err := s.p.Number64()
+		if err != nil {
+			return err
+		}
+		unchangedSince = &n
+		if err := s.p.Expect(')'); err != nil {
+			return err
+		}
+		if err := s.p.SP(); err != nil {
+			return err
+		}
 	}
 	op := store.FlagsSet
 	switch {
@@ -83,18 +106,55 @@ func (s *session) cmdStore(_ string, uid bool) error {
 	if v.readOnly {
 		return errReadOnly
 	}
+	if unchangedSince != nil {
+		s.enableCondstore()
+	}
 	if len(uids) == 0 {
 		return nil
 	}
-	changed, err := s.srv.Store.UpdateFlags(s.ctx, v.mb.ID, uids, op, list)
+	var changed []store.Message
+	var modified []uint32
+	if unchangedSince != nil {
+		changed, modified, err = s.srv.Store.UpdateFlagsIf(s.ctx, v.mb.ID, uids, op, list, *unchangedSince)
+	} else {
+		changed, err = s.srv.Store.UpdateFlags(s.ctx, v.mb.ID, uids, op, list)
+	}
 	if err != nil {
 		return err
 	}
 	v.addOwn(changed)
-	if silent {
+	if silent && !s.condstore {
 		return nil
 	}
-	// Every message of the set gets its flags back, changed or not.
+	if err := s.storeResponses(uids, changed, modified, silent, unchangedSince != nil); err != nil {
+		return err
+	}
+	if len(modified) > 0 {
+		// RFC 7162 §3.1.3: the messages that failed the test, as
+		// sequence numbers for STORE and UIDs for UID STORE.
+		nums := modified
+		if !uid {
+			nums = make([]uint32, 0, len(modified))
+			for _, u := range modified {
+				if seq := v.seqOf(u); seq != 0 {
+					nums = append(nums, seq)
+				}
+			}
+		}
+		s.ok("MODIFIED "+wire.FormatNums(nums), "Conditional STORE failed")
+	}
+	return nil
+}
+
+// storeResponses writes the FETCH responses of a STORE: FLAGS for every
+// message of the set, changed or not, unless .SILENT; with CONDSTORE on,
+// MODSEQ too, and under .SILENT MODSEQ alone for the messages changed
+// (and, for a conditional STORE, all that passed the test, RFC 7162
+// §3.1.3). A message that failed the UNCHANGEDSINCE test gets its
+// current FLAGS and MODSEQ, so the client need not ask (§3.1.3, example
+// 10).
+func (s *session) storeResponses(uids []uint32, changed []store.Message, modified []uint32, silent, conditional bool) error {
+	v := s.sel
 	for len(uids) > 0 {
 		batch := uids[:min(len(uids), DefaultMaxFetchBatch)]
 		uids = uids[len(batch):]
@@ -102,18 +162,34 @@ func (s *session) cmdStore(_ string, uid bool) error {
 		if err != nil {
 			return err
 		}
+		msgs = onlyUIDs(msgs, batch) // not the gaps of "1,3"
 		for i := range msgs {
 			m := &msgs[i]
 			seq := v.seqOf(m.UID)
 			if seq == 0 {
 				continue
 			}
-			s.announceKeywords(m.Flags)
-			s.writeFetchFlags(seq, m.UID, m.Flags)
+			if _, failed := slices.BinarySearch(modified, m.UID); !silent || failed {
+				s.announceKeywords(m.Flags)
+				s.writeFetchFlags(seq, m)
+				continue
+			}
+			if _, ok := slices.BinarySearchFunc(changed, m.UID, byUID); !conditional && !ok {
+				continue
+			}
+			s.w.Raw("* ")
+			s.w.Number(uint64(seq))
+			s.w.Raw(" FETCH (UID ")
+			s.w.Number(uint64(m.UID))
+			s.writeModSeq(m.ModSeq)
+			s.w.Raw(")\r\n")
 		}
 	}
 	return nil
 }
+
+// byUID compares a message (of a list in UID order) with a UID.
+func byUID(m store.Message, uid uint32) int { return cmp.Compare(m.UID, uid) }
 
 func isSystemFlag(f string) bool {
 	for _, sf := range systemFlags {
@@ -205,6 +281,7 @@ func (s *session) cmdMove(_ string, uid bool) error {
 		s.w.Raw("* OK [" + code + "] Moved\r\n")
 	}
 	v.remove(s, res.Source)
+	s.okModSeq = s.qresync && len(res.Source) > 0
 	return nil
 }
 
@@ -242,5 +319,8 @@ func (s *session) cmdExpunge(_ string, uid bool) error {
 		return err
 	}
 	v.remove(s, gone)
+	// RFC 7162 §3.2.7, §3.2.9: under QRESYNC the tagged OK says the
+	// mod-sequence the removal reached.
+	s.okModSeq = s.qresync && len(gone) > 0
 	return nil
 }

@@ -32,8 +32,12 @@ type view struct {
 
 	// modseq is the mailbox mod-sequence the view reflects;
 	// expungePending says a poll that could not send EXPUNGE saw a change,
-	// so the next one that can must look for removed messages.
+	// so the next one that can must look for removed messages. safe is
+	// the mod-sequence up to which the client has heard of every change,
+	// removals included: its HIGHESTMODSEQ (RFC 7162 §3.2: a client that
+	// takes it must miss no delayed EXPUNGE).
 	modseq         uint64
+	safe           uint64
 	expungePending bool
 	// own are mod-sequences of this session's flag changes since the last
 	// poll: their FETCH responses were already sent (or suppressed by
@@ -145,10 +149,28 @@ func (v *view) addOwn(changed []store.Message) {
 
 // poll tells the client what changed since it last heard (RFC 9051
 // §7.5.1): FETCH FLAGS for changed messages (after FLAGS when a keyword
-// is new), EXPUNGE for removed ones when allowed, EXISTS (and RECENT) for
-// new ones. It is called between commands' work and their tagged
-// response, and during IDLE.
+// is new), EXPUNGE (VANISHED under QRESYNC) for removed ones when
+// allowed, EXISTS (and RECENT) for new ones. It is called between
+// commands' work and their tagged response, and during IDLE.
+//
+// While a removal waits for a point where it may be told, a CONDSTORE
+// client gets [HIGHESTMODSEQ] with the mod-sequence from before it: the
+// MODSEQ of the FETCH responses it saw meanwhile may be higher, and a
+// client that kept those after losing the connection would never learn
+// of the removal (RFC 7162 §3.2, §6).
 func (v *view) poll(s *session, allowExpunge bool) error {
+	if err := v.pollChanges(s, allowExpunge); err != nil {
+		return err
+	}
+	if !allowExpunge && v.expungePending && s.condstore {
+		s.w.Raw("* OK [HIGHESTMODSEQ ")
+		s.w.Number(v.safe)
+		s.w.Raw("] Removals not yet reported\r\n")
+	}
+	return s.w.Err()
+}
+
+func (v *view) pollChanges(s *session, allowExpunge bool) error {
 	changed := v.sub.Changed(v.mb.ID)
 	if !changed && !(allowExpunge && v.expungePending) && len(v.own) == 0 {
 		return nil
@@ -168,8 +190,8 @@ func (v *view) poll(s *session, allowExpunge bool) error {
 		if err := v.expunged(s); err != nil {
 			return err
 		}
-	} else if cur != v.modseq {
-		v.expungePending = true
+	} else if cur != v.modseq && (!v.expungePending || s.condstore) {
+		v.expungePending = !s.condstore || v.removedSince(s)
 	}
 	if cur != v.modseq && len(v.uids) > 0 {
 		// In batches, so a mailbox-wide change does not load at once.
@@ -186,7 +208,7 @@ func (v *view) poll(s *session, allowExpunge bool) error {
 					continue
 				}
 				s.announceKeywords(m.Flags)
-				s.writeFetchFlags(seq, m.UID, m.Flags)
+				s.writeFetchFlags(seq, m)
 			}
 			if len(msgs) < DefaultMaxFetchBatch {
 				break
@@ -199,7 +221,27 @@ func (v *view) poll(s *session, allowExpunge bool) error {
 		return err
 	}
 	v.modseq = cur
+	if !v.expungePending {
+		v.safe = cur
+	}
 	return s.w.Err()
+}
+
+// removedSince reports whether a message of the view may have been
+// removed after v.safe, from the store's tombstones: a flag change alone
+// then holds back no HIGHESTMODSEQ. (A removal committed after the poll
+// read the mailbox's mod-sequence is above it and is found next time.)
+func (v *view) removedSince(s *session) bool {
+	uids, complete, err := s.srv.Store.Expunged(s.ctx, v.mb.ID, v.safe)
+	if err != nil || !complete {
+		return true
+	}
+	for _, u := range uids {
+		if v.seqOf(u) != 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // added appends new messages to the view and announces them.
@@ -273,9 +315,21 @@ func (v *view) expunged(s *session) error {
 	return nil
 }
 
-// remove takes UIDs out of the view and tells the client, highest
-// sequence number first. Only for points where EXPUNGE is allowed.
+// remove takes UIDs out of the view and tells the client: EXPUNGE,
+// highest sequence number first, or, under QRESYNC, VANISHED with the
+// UIDs (RFC 7162 §3.2.10.2). Only for points where EXPUNGE is allowed.
 func (v *view) remove(s *session, uids []uint32) {
+	if s.qresync {
+		var gone []uint32
+		for _, u := range uids {
+			if i, ok := slices.BinarySearch(v.uids, u); ok {
+				v.uids = slices.Delete(v.uids, i, i+1)
+				gone = append(gone, u)
+			}
+		}
+		s.writeVanished(false, uidRangesOf(gone))
+		return
+	}
 	var seqs []uint32
 	for _, u := range uids {
 		if seq := v.seqOf(u); seq != 0 {
@@ -361,15 +415,26 @@ func (s *session) messageFlags(uid uint32, flags []string) []string {
 	return flags
 }
 
-// writeFetchFlags writes an unsolicited "* n FETCH (UID u FLAGS (...))".
-func (s *session) writeFetchFlags(seq, uid uint32, flags []string) {
+// writeFetchFlags writes an unsolicited "* n FETCH (UID u FLAGS (...))",
+// with MODSEQ once CONDSTORE is on (RFC 7162 §3.2.4).
+func (s *session) writeFetchFlags(seq uint32, m *store.Message) {
 	s.w.Raw("* ")
 	s.w.Number(uint64(seq))
 	s.w.Raw(" FETCH (UID ")
-	s.w.Number(uint64(uid))
+	s.w.Number(uint64(m.UID))
 	s.w.Raw(" FLAGS ")
-	s.writeFlagList(s.messageFlags(uid, flags))
+	s.writeFlagList(s.messageFlags(m.UID, m.Flags))
+	if s.condstore {
+		s.writeModSeq(m.ModSeq)
+	}
 	s.w.Raw(")\r\n")
+}
+
+// writeModSeq writes the FETCH item " MODSEQ (n)".
+func (s *session) writeModSeq(n uint64) {
+	s.w.Raw(" MODSEQ (")
+	s.w.Number(n)
+	s.w.Byte(')')
 }
 
 // setSeen adds \Seen to the given messages (FETCH of a body without
