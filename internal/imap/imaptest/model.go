@@ -18,10 +18,14 @@ type view struct {
 	keywords map[string]bool     // lower-cased, from the last FLAGS response
 	flagsSet bool                // a FLAGS response was seen since SELECT
 	rev2     bool                // the session ENABLEd IMAP4rev2
+	// condstore: the session ENABLEd CONDSTORE (RFC 7162); modseqs are
+	// the MODSEQ values seen, by UID.
+	condstore bool
+	modseqs   map[uint32]uint64
 }
 
 func newView(mailbox string) *view {
-	return &view{mailbox: mailbox, flags: map[uint32][]string{}, keywords: map[string]bool{}}
+	return &view{mailbox: mailbox, flags: map[uint32][]string{}, keywords: map[string]bool{}, modseqs: map[uint32]uint64{}}
 }
 
 // cmdKind says what the command being answered allows (RFC 9051 §7.5.1).
@@ -83,7 +87,7 @@ func (v *view) apply(k cmdKind, r *Response, reg *registry) []string {
 			v.keywords[strings.ToLower(f.S)] = true
 		}
 	case "FETCH":
-		errs = append(errs, v.fetch(r, reg)...)
+		errs = append(errs, v.fetch(k, r, reg)...)
 	case "SEARCH":
 		if k.name == "SEARCH" {
 			for _, a := range r.Args {
@@ -119,7 +123,7 @@ func (v *view) apply(k cmdKind, r *Response, reg *registry) []string {
 	return errs
 }
 
-func (v *view) fetch(r *Response, reg *registry) []string {
+func (v *view) fetch(k cmdKind, r *Response, reg *registry) []string {
 	var errs []string
 	bad := func(format string, args ...any) {
 		errs = append(errs, fmt.Sprintf(format, args...)+" (response: "+strconv.Quote(trunc(strings.TrimRight(r.Raw, "\r\n")))+")")
@@ -137,8 +141,26 @@ func (v *view) fetch(r *Response, reg *registry) []string {
 	uid := v.uids[n-1]
 	var size int64 = -1
 	var body *Value
+	hasFlags, hasModSeq := false, false
 	for i, it := range items {
 		switch {
+		case it.Name == "MODSEQ":
+			hasModSeq = true
+			var m uint64
+			if it.Value.Kind == List && len(it.Value.L) == 1 {
+				m, err = strconv.ParseUint(it.Value.L[0].S, 10, 63)
+			}
+			if it.Value.Kind != List || len(it.Value.L) != 1 || err != nil || m == 0 {
+				bad("MODSEQ %s is not a parenthesised positive number (RFC 7162 §7)", it.Value.String())
+				continue
+			}
+			if uid == 0 {
+				continue
+			}
+			if prev := v.modseqs[uid]; m < prev {
+				bad("MODSEQ of UID %d went down from %d to %d (RFC 7162 §3.1)", uid, prev, m)
+			}
+			v.modseqs[uid] = m
 		case it.Name == "UID":
 			u, ok := it.Value.Number()
 			if !ok || u == 0 {
@@ -170,6 +192,7 @@ func (v *view) fetch(r *Response, reg *registry) []string {
 				v.uids[n-1], uid = u, u
 			}
 		case it.Name == "FLAGS":
+			hasFlags = true
 			if it.Value.Kind != List {
 				bad("FLAGS is not a list")
 				continue
@@ -196,6 +219,11 @@ func (v *view) fetch(r *Response, reg *registry) []string {
 		case it.Name == "BODY[]" || it.Name == "RFC822" || it.Name == "BINARY[]":
 			body = &items[i].Value
 		}
+	}
+	if v.condstore && hasFlags && !hasModSeq && !strings.HasSuffix(k.name, "FETCH") {
+		// A FETCH command's own answers need not carry MODSEQ (RFC 7162
+		// §3.2.4); every other FETCH response must.
+		bad("FETCH FLAGS without MODSEQ in a CONDSTORE session (RFC 7162 §3.1)")
 	}
 	if body != nil && body.Kind == Nil {
 		// RFC 2180 §4.1.2: a message another session expunged may be

@@ -112,6 +112,7 @@ type stressRun struct {
 	validity   map[string]string // mailbox -> UIDVALIDITY first seen
 	maxUID     map[string]uint32 // mailbox -> highest UID any response reported
 	rev2       bool              // the server offers IMAP4rev2 (a third of the clients ENABLE it)
+	condstore  bool              // the server offers CONDSTORE (another third ENABLE it)
 	// omitted are messages an OK FETCH left out: allowed only for
 	// messages another session expunged, so none may exist at the end.
 	omitted map[string]map[uint32]string // mailbox -> UID -> the command
@@ -223,6 +224,7 @@ func (run *stressRun) setup() error {
 	}
 	caps := Capabilities(res.Untagged...)
 	run.rev2 = slices.Contains(caps, "IMAP4REV2") && slices.Contains(caps, "ENABLE")
+	run.condstore = slices.Contains(caps, "CONDSTORE") && slices.Contains(caps, "ENABLE")
 	rnd := rand.New(rand.NewPCG(run.o.Seed, 1))
 	for _, mb := range run.o.Mailboxes {
 		if !strings.EqualFold(mb, "INBOX") {

@@ -66,6 +66,9 @@ type stressClient struct {
 	v        *view // nil when no mailbox is selected
 	readOnly bool  // the mailbox was opened with EXAMINE
 	rev2     bool  // this session ENABLEd IMAP4rev2
+	// condstore: this session ENABLEd CONDSTORE (RFC 7162), and its
+	// model checks MODSEQ.
+	condstore bool
 }
 
 func (c *stressClient) loop(deadline time.Time) {
@@ -89,6 +92,16 @@ func (c *stressClient) loop(deadline time.Time) {
 				}
 			} else {
 				c.rev2 = false
+			}
+			c.condstore = false
+			if c.run.condstore && c.id%3 == 1 {
+				res := c.do("ENABLE", "ENABLE CONDSTORE")
+				c.condstore = res != nil && len(res.Named("ENABLED")) == 1 && len(res.Named("ENABLED")[0].Args) == 1
+				if c.condstore {
+					c.run.mu.Lock()
+					c.run.commands["(sessions with CONDSTORE)"]++
+					c.run.mu.Unlock()
+				}
 			}
 		}
 		if c.v == nil {
@@ -189,7 +202,7 @@ func (c *stressClient) selectMailbox() {
 		verb = "EXAMINE"
 	}
 	c.v, c.readOnly = newView(mb), verb == "EXAMINE"
-	c.v.rev2 = c.rev2
+	c.v.rev2, c.v.condstore = c.rev2, c.condstore
 	before := c.run.highestUID(mb)
 	res := c.do(verb, verb, Quote(mb))
 	c.checkNewUIDs(verb+" "+mb, mb, before, res)
