@@ -19,6 +19,8 @@ import (
 	"github.com/pochta-mail/pochta/internal/delivery"
 	"github.com/pochta-mail/pochta/internal/fetch"
 	"github.com/pochta-mail/pochta/internal/store"
+	"github.com/pochta-mail/pochta/internal/store/postgres"
+	"github.com/pochta-mail/pochta/internal/store/postgres/pgtest"
 	"github.com/pochta-mail/pochta/internal/store/sqlite"
 	"github.com/pochta-mail/pochta/internal/store/storetest"
 )
@@ -33,7 +35,7 @@ func fetchMessage(i int) string {
 // account me@local.test, and the fetcher, in process.
 type fetchSide struct {
 	t       testing.TB
-	st      *sqlite.Store
+	st      store.Store
 	acct    store.Account
 	roots   *x509.CertPool
 	hosts   map[string]string // host name -> the IP address the fetcher dials instead
@@ -47,6 +49,12 @@ func newFetchSide(t testing.TB) *fetchSide {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return newFetchSideOn(t, st)
+}
+
+// newFetchSideOn is newFetchSide on a given engine, closed at cleanup.
+func newFetchSideOn(t testing.TB, st store.Store) *fetchSide {
+	t.Helper()
 	t.Cleanup(func() { st.Close() })
 	ctx := context.Background()
 	if err := st.AddDomain(ctx, "local.test"); err != nil {
@@ -436,4 +444,28 @@ func TestFetchSourceAwayAndBack(t *testing.T) {
 	if s := state(); s.LastError != "" {
 		t.Errorf("source at the end: %+v", s)
 	}
+}
+
+// The fetcher on the PostgreSQL engine: the fetched id in the delivery's
+// transaction holds there too (a run dying after a commit, then a run
+// that fetches only what is missing and deletes the rest).
+func TestFetchIntoPostgres(t *testing.T) {
+	t.Parallel()
+	st, err := postgres.Open(context.Background(), pgtest.Database(t), postgres.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fs := newFetchSideOn(t, st)
+	in := remotePochta(t, fs)
+	in.deliver("remote@example.test", fetchMessage(3))
+	url := "imaps://remote%40example.test@" + fs.via(in, "imaps") + "/"
+	src := fs.source(url, "remote-pw", true)
+	crash := &crashingDeliverer{fs: fs, real: &delivery.Deliverer{Store: fs.st}, crashAfter: 2}
+	if _, err := fs.fetcher(crash).RunOnce(context.Background(), src); err == nil {
+		t.Fatal("the crashing run reported success")
+	}
+	if res := fs.run(fs.fetcher(nil), src); res.Fetched != 1 || res.Deleted != 3 {
+		t.Fatalf("run after the crash: %+v, want 1 fetched and 3 deleted", res)
+	}
+	wantSubjects(t, fs.subjects(), "message 1", "message 2", "message 3")
 }
