@@ -229,6 +229,11 @@ func (d *Deliverer) deliverFiltered(ctx context.Context, m Message) error {
 	// Rejected by every recipient and stored nowhere: the reason goes in
 	// the SMTP reply (or deliver's exit), nothing is stored.
 	if len(rejects) == len(m.Local) && len(rs) == 0 && len(redirects) == 0 && len(m.Remote) == 0 && m.Fetched == nil {
+		// Only a message received whole is refused for the script's
+		// reason; one cut short fails as any delivery would.
+		if _, err := io.Copy(io.Discard, sp.reader()); err != nil {
+			return err
+		}
 		return &RejectedError{Reason: rejects[0].reason}
 	}
 	for _, r := range rejects {

@@ -407,3 +407,26 @@ elsif header :is "subject" "go and flag" { fileinto :create :flags "\\Flagged" "
 		t.Errorf("INBOX holds %q", got)
 	}
 }
+
+// failingReader fails after its data: a client cut short.
+type failingReader struct{ r io.Reader }
+
+func (f *failingReader) Read(p []byte) (int, error) {
+	n, err := f.r.Read(p)
+	if err == io.EOF {
+		return n, io.ErrUnexpectedEOF
+	}
+	return n, err
+}
+
+// TestFilterRejectCutShort: a message cut short fails as such, whatever
+// the script says of its header.
+func TestFilterRejectCutShort(t *testing.T) {
+	f := newFiltering(t)
+	f.script(t, "alice@example.org", `require "reject"; reject "no";`)
+	err := f.d.Deliver(context.Background(), Message{From: "dan@remote.example",
+		Body: &failingReader{strings.NewReader(plainMsg + strings.Repeat("x", 100000))}, Local: []store.Account{f.accts["alice@example.org"]}})
+	if !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Errorf("Deliver = %v, want the reader's error", err)
+	}
+}
