@@ -103,7 +103,7 @@ func parseIMAPURL(raw, account string) (*imapURL, error) {
 		fallthrough
 	case strings.HasPrefix(rest, "/"):
 		i := indexFold(rest, "/;UID=")
-		if i < 0 {
+		if i < 2 { // none, or no mailbox name before it
 			return nil, errBadURL
 		}
 		ref := rest[1:i]

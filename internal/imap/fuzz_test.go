@@ -31,6 +31,8 @@ var fuzzSeeds = []string{
 	"a LOGIN {999999999}\r\nb LOGIN {5+}\r\nab",
 	"a NOOP\x00\r\nb \xff\xfe\r\n((((((((((((((((((((((((((((((((\r\n",
 	"a LOGIN " + strings.Repeat("x", 9000) + "\r\n",
+	"a APPEND Drafts {3+}\r\nabc (\\Seen) {3+}\r\ndef\r\nb APPEND Drafts CATENATE (URL \"/INBOX/;UID=1/;SECTION=1.MIME\" TEXT {2+}\r\nxy URL \";UID=1/;PARTIAL=1.2\")\r\n",
+	"a SELECT INBOX\r\nb UID SEARCH RETURN (PARTIAL -1:-5 COUNT) THREADID T0 EMAILID M1 SAVEDSINCE 1-Jan-2020\r\nc FETCH 1 (EMAILID THREADID SAVEDATE)\r\nd STATUS INBOX (MAILBOXID)\r\n",
 	"",
 }
 
