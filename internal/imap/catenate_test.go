@@ -46,12 +46,12 @@ func TestParseIMAPURL(t *testing.T) {
 	}
 	for _, url := range []string{
 		"", "INBOX", "/INBOX", "/INBOX/;UID=0", "/INBOX/;UID=x", "/INBOX/;UID=4294967296",
-		"/;UID=1",                       // no mailbox
-		"/INBOX;UIDVALIDITY=0/;UID=1",   // validity must be non-zero
-		"/INBOX/;UID=1/;SECTION=0",      // parts count from 1
-		"/INBOX/;UID=1/;SECTION=MIME",   // MIME needs a part
-		"/INBOX/;UID=1/;SECTION=1.",     // dangling dot
-		"/INBOX/;UID=1/;SECTION=BODY",   // not a section
+		"/;UID=1",                     // no mailbox
+		"/INBOX;UIDVALIDITY=0/;UID=1", // validity must be non-zero
+		"/INBOX/;UID=1/;SECTION=0",    // parts count from 1
+		"/INBOX/;UID=1/;SECTION=MIME", // MIME needs a part
+		"/INBOX/;UID=1/;SECTION=1.",   // dangling dot
+		"/INBOX/;UID=1/;SECTION=BODY", // not a section
 		"/INBOX/;UID=1/;SECTION=HEADER.FIELDS",
 		"/INBOX/;UID=1/;SECTION=HEADER.FIELDS%20()",
 		"/INBOX/;UID=1/;SECTION=TEXT/;SECTION=HEADER",
