@@ -137,10 +137,20 @@ func (s *Store) sweepOrphans(ctx context.Context) {
 	}
 }
 
-// bodyColumns selects, for a row of messages m (or queue), what
-// openBody needs: the body id, its size and its first chunk, so a typical
-// message costs one query.
+// bodyColumns selects, for a row of messages m, what a body reader
+// needs: the body id, its size and its first chunk, so a typical message
+// costs one query.
 const bodyColumns = `m.body_id, m.size, (SELECT data FROM body_chunks WHERE body_id = m.body_id AND seq = 0)`
+
+// chunkInto copies a scanned chunk into a pooled buffer instead of a new
+// slice per chunk, so reading a large body allocates one buffer, not its
+// size (pgtype.BytesScanner).
+type chunkInto struct{ buf *[]byte }
+
+func (c chunkInto) ScanBytes(v []byte) error {
+	*c.buf = append((*c.buf)[:0], v...)
+	return nil
+}
 
 // bodyReader reads a body chunk by chunk. It implements io.Seeker, so an
 // IMAP partial FETCH starts at the chunk it needs.
@@ -149,8 +159,9 @@ type bodyReader struct {
 	id    int64
 	size  int64
 	off   int64
-	seq   int64  // the chunk in data; -1 = none
-	data  []byte // chunk seq
+	seq   int64   // the chunk in data; -1 = none
+	data  []byte  // chunk seq
+	buf   *[]byte // pooled buffer data lives in (nil: data is not pooled)
 	close bool
 }
 
@@ -162,6 +173,25 @@ func (s *Store) openBody(id, size int64, first []byte) *bodyReader {
 		r.seq, r.data = 0, first
 	}
 	return r
+}
+
+// queryBody runs a one-row query of bodyColumns and opens that body, its
+// first chunk read into a pooled buffer. No row is store.ErrNotFound.
+func (s *Store) queryBody(ctx context.Context, query string, args ...any) (*bodyReader, error) {
+	r := &bodyReader{s: s, seq: -1, buf: chunkBuffers.Get().(*[]byte)}
+	*r.buf = (*r.buf)[:0]
+	err := s.pool.QueryRow(ctx, query, args...).Scan(&r.id, &r.size, chunkInto{r.buf})
+	if err != nil {
+		r.Close()
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil, store.ErrNotFound
+		}
+		return nil, temporary("opening message", err)
+	}
+	if r.size > 0 {
+		r.seq, r.data = 0, *r.buf
+	}
+	return r, nil
 }
 
 func (r *bodyReader) Read(p []byte) (int, error) {
@@ -176,15 +206,18 @@ func (r *bodyReader) Read(p []byte) (int, error) {
 		// Chunks are immutable: no transaction is needed across them.
 		// A body deleted meanwhile (an expunge on another session) ends
 		// the read with an error rather than with a short body.
-		var data []byte
+		if r.buf == nil {
+			r.buf = chunkBuffers.Get().(*[]byte)
+		}
+		r.seq, r.data = -1, nil
 		err := r.s.pool.QueryRow(context.Background(), `SELECT data FROM body_chunks WHERE body_id = $1 AND seq = $2`,
-			r.id, seq).Scan(&data)
+			r.id, seq).Scan(chunkInto{r.buf})
 		if errors.Is(err, pgx.ErrNoRows) {
 			return 0, fmt.Errorf("postgres: body %d chunk %d: %w", r.id, seq, store.ErrNotFound)
 		} else if err != nil {
 			return 0, temporary("reading message", err)
 		}
-		r.seq, r.data = seq, data
+		r.seq, r.data = seq, *r.buf
 	}
 	in := r.off - r.seq*chunkSize
 	if in >= int64(len(r.data)) {
@@ -239,6 +272,10 @@ func (r *bodyReader) WriteTo(w io.Writer) (int64, error) {
 
 func (r *bodyReader) Close() error {
 	r.close, r.data = true, nil
+	if r.buf != nil {
+		chunkBuffers.Put(r.buf)
+		r.buf = nil
+	}
 	return nil
 }
 

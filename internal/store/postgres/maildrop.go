@@ -250,16 +250,14 @@ func (m *maildrop) Body(ctx context.Context, id int64) (io.ReadCloser, error) {
 	if m.isClosed() {
 		return nil, errClosed
 	}
-	var bodyID, size int64
-	var first []byte
-	err := m.s.pool.QueryRow(ctx, `SELECT `+bodyColumns+` FROM messages m
-		WHERE m.id = $1 AND m.mailbox_id = $2 AND m.uid <= $3`, id, m.mailboxID, m.lastUID).Scan(&bodyID, &size, &first)
-	if errors.Is(err, pgx.ErrNoRows) {
+	r, err := m.s.queryBody(ctx, `SELECT `+bodyColumns+` FROM messages m
+		WHERE m.id = $1 AND m.mailbox_id = $2 AND m.uid <= $3`, id, m.mailboxID, m.lastUID)
+	if errors.Is(err, store.ErrNotFound) {
 		return nil, notFound("message %d", id)
 	} else if err != nil {
-		return nil, temporary("opening message", err)
+		return nil, err
 	}
-	return m.s.openBody(bodyID, size, first), nil
+	return r, nil
 }
 
 // MarkRetrieved sets first_retrieved on the messages that have none,

@@ -13,16 +13,23 @@ import (
 	"github.com/pochta-mail/pochta/internal/store"
 )
 
+// listedBodyMax is the largest body ListMessages brings with the listing
+// (q.Bodies); larger ones are read chunk by chunk when opened.
+const listedBodyMax = 64 << 10
+
 // ListMessages returns the messages q selects, in UID order. With
-// q.Bodies the same query brings each body's first chunk, which for most
-// mail is the whole body.
+// q.Bodies the same query brings every body up to listedBodyMax, which is
+// most mail.
 func (s *Store) ListMessages(ctx context.Context, mailboxID int64, q store.MessageQuery) ([]store.Message, error) {
 	cols := `m.id, m.uid, m.size, m.internal_date, m.flags, m.modseq, coalesce(m.email_id, m.id), m.save_date`
 	if q.Summary {
 		cols += `, m.summary`
 	}
 	if q.Bodies {
-		cols += `, ` + bodyColumns
+		// The first chunk of small bodies only: a listing of large
+		// messages must not hold 256 KiB of each in memory.
+		cols += fmt.Sprintf(`, m.body_id, m.size, CASE WHEN m.size <= %d THEN
+			(SELECT data FROM body_chunks WHERE body_id = m.body_id AND seq = 0) END`, listedBodyMax)
 	}
 	maxUID := int64(q.MaxUID)
 	if q.MaxUID == 0 {
@@ -85,16 +92,14 @@ func (s *Store) ListUIDs(ctx context.Context, mailboxID int64) ([]uint32, error)
 
 // OpenMessage opens a message body by UID.
 func (s *Store) OpenMessage(ctx context.Context, mailboxID int64, uid uint32) (io.ReadCloser, error) {
-	var bodyID, size int64
-	var first []byte
-	err := s.pool.QueryRow(ctx, `SELECT `+bodyColumns+` FROM messages m WHERE m.mailbox_id = $1 AND m.uid = $2`,
-		mailboxID, uid).Scan(&bodyID, &size, &first)
-	if errors.Is(err, pgx.ErrNoRows) {
+	r, err := s.queryBody(ctx, `SELECT `+bodyColumns+` FROM messages m WHERE m.mailbox_id = $1 AND m.uid = $2`,
+		mailboxID, uid)
+	if errors.Is(err, store.ErrNotFound) {
 		return nil, notFound("message UID %d", uid)
 	} else if err != nil {
-		return nil, temporary("opening message", err)
+		return nil, err
 	}
-	return s.openBody(bodyID, size, first), nil
+	return r, nil
 }
 
 // SetSummaries stores parsed-message caches in one statement.
