@@ -22,6 +22,13 @@ type ImportMailbox struct {
 	// is raised to it when the mailbox has the source's UIDVALIDITY.
 	UIDValidity uint32
 	UIDNext     uint32
+	// ModSeq is the source's HIGHESTMODSEQ (RFC 7162; 0: none). When
+	// the mailbox has the source's UIDVALIDITY, its mod-sequence is
+	// raised to at least ModSeq and removals up to it count as unknown
+	// (Expunged is incomplete for them): a client's HIGHESTMODSEQ cached
+	// from the source is then never ahead of the mailbox, and QRESYNC
+	// from it gets a full resynchronisation rather than a wrong answer.
+	ModSeq uint64
 }
 
 // ImportMessage is one message to import.

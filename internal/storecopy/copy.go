@@ -130,7 +130,7 @@ func copyAccount(ctx context.Context, src, dst store.Store, a store.Account, st 
 // UIDLs, batch messages per transaction.
 func copyMailbox(ctx context.Context, src, dst store.Store, accountID int64, mb store.Mailbox, st *Stats) error {
 	nm, err := dst.ImportMailbox(ctx, accountID, store.ImportMailbox{Name: mb.Name, SpecialUse: mb.SpecialUse,
-		UIDValidity: mb.UIDValidity, UIDNext: mb.UIDNext})
+		UIDValidity: mb.UIDValidity, UIDNext: mb.UIDNext, ModSeq: mb.ModSeq})
 	if err != nil {
 		return err
 	}

@@ -58,6 +58,13 @@ func (s *Store) ImportMailbox(ctx context.Context, accountID int64, im store.Imp
 					return temporary("importing mailbox", err)
 				}
 			}
+			if im.ModSeq > 0 {
+				if _, err := t.Exec(ctx, `UPDATE mailboxes SET modseq = greatest(modseq, $1),
+					expunged_floor = greatest(expunged_floor, $1) WHERE account_id = $2 AND name = $3 AND uidvalidity = $4`,
+					int64(im.ModSeq), accountID, name, int64(im.UIDValidity)); err != nil {
+					return temporary("importing mailbox", err)
+				}
+			}
 		}
 		if m, err = mailboxByName(ctx, t, accountID, name); err != nil {
 			return err

@@ -72,6 +72,13 @@ func (s *Store) ImportMailbox(ctx context.Context, accountID int64, im store.Imp
 					return temporary("importing mailbox", err)
 				}
 			}
+			if im.ModSeq > 0 {
+				if _, err := tx.ExecContext(ctx, `UPDATE mailboxes SET modseq = max(modseq, ?1),
+					expunged_floor = max(expunged_floor, ?1) WHERE account_id = ?2 AND name = ?3 AND uidvalidity = ?4`,
+					int64(im.ModSeq), accountID, name, im.UIDValidity); err != nil {
+					return temporary("importing mailbox", err)
+				}
+			}
 		}
 		m, err = getMailbox(ctx, tx, accountID, name)
 		return err

@@ -296,3 +296,24 @@ func Pruning(t *testing.T, s store.Store, keep int) int64 {
 	check(0, uids[pruned:n], false)
 	return inbox.ID
 }
+
+// testImportModSeq: a mailbox imported with the source's HIGHESTMODSEQ is
+// never behind it, and removals before it are unknown (store.ImportMailbox).
+func testImportModSeq(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	a := account(t, s, "importmodseq@example.org")
+	mb := importMailbox(t, s, a, store.ImportMailbox{Name: "Copied", UIDValidity: 1700000001, UIDNext: 4, ModSeq: 5000})
+	if mb.ModSeq < 5000 {
+		t.Errorf("imported mailbox ModSeq %d, want at least the source's 5000", mb.ModSeq)
+	}
+	res := importAll(t, s, mb, importMsg("k1", 1, "", msgBody(1)))
+	if msgs := list(t, s, mb); len(msgs) != 1 || msgs[0].ModSeq <= 5000 || res[0].UID != 1 {
+		t.Errorf("imported message %+v, want a ModSeq above 5000", msgs)
+	}
+	if _, complete, err := s.Expunged(ctx, mb.ID, 4999); err != nil || complete {
+		t.Errorf("Expunged from before the import: complete %v, %v; want incomplete", complete, err)
+	}
+	if _, complete, err := s.Expunged(ctx, mb.ID, 5000); err != nil || !complete {
+		t.Errorf("Expunged from the import on: complete %v, %v", complete, err)
+	}
+}

@@ -60,6 +60,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ModSeqOnEveryChange", testModSeqOnEveryChange},
 		{"UpdateFlagsIf", testUpdateFlagsIf},
 		{"Tombstones", testTombstones},
+		{"ImportModSeq", testImportModSeq},
 		{"POP3SnapshotAfterIMAPExpunge", testPOP3SnapshotAfterIMAPExpunge},
 		{"SummariesAndQuota", testSummariesAndQuota},
 		{"QuotaAppendCopy", testQuotaAppendCopy},
