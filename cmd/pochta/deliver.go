@@ -48,7 +48,10 @@ func (c *cli) deliverCmd(args []string) error {
 	if *from != "" {
 		msg.From, msg.ReturnPath = *from, true
 	}
-	d := newDeliverer(cfg, st, c.adminLogger())
+	d, err := newDeliverer(cfg, st, c.adminLogger())
+	if err != nil {
+		return withCode(exitTempFail, err) // a broken config must not bounce mail
+	}
 	err = d.Deliver(c.ctx, msg)
 	switch {
 	case err == nil:

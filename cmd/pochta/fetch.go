@@ -158,9 +158,13 @@ func (c *cli) fetchRun(cfg *config.Config, st store.Store, svc *admin.Service, i
 
 // newFetcher builds the fetcher from the configuration; m may be nil.
 func newFetcher(cfg *config.Config, st store.Store, m *metrics.Metrics, log *slog.Logger) (*fetch.Fetcher, error) {
+	d, err := newDeliverer(cfg, st, log)
+	if err != nil {
+		return nil, err
+	}
 	f := &fetch.Fetcher{
 		Store:          st,
-		Deliverer:      newDeliverer(cfg, st, log),
+		Deliverer:      d,
 		Logger:         log,
 		Hostname:       hostname(cfg),
 		Interval:       cfg.Fetch.Interval.D(),

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/pochta-mail/pochta/internal/config"
+	"github.com/pochta-mail/pochta/internal/delivery"
 	"github.com/pochta-mail/pochta/internal/metrics"
 	"github.com/pochta-mail/pochta/internal/msgauth"
 	"github.com/pochta-mail/pochta/internal/pop3"
@@ -120,7 +121,11 @@ func (c *cli) serveCmd(args []string) error {
 	counted := func(proto string) countingAuth {
 		return countingAuth{Service: authSvc, proto: proto, metrics: m, logins: logins}
 	}
-	smtpSrv := newSMTP(cfg, st, counted("smtp"), tlsConfig, log)
+	deliverer, err := newDeliverer(cfg, st, log)
+	if err != nil {
+		return err
+	}
+	smtpSrv := newSMTP(cfg, st, deliverer, counted("smtp"), tlsConfig, log)
 	smtpSrv.Metrics = m
 	smtpSrv.Deliverer.Store = kickingStore{Deliverer: st, kick: worker.Kick, metrics: m}
 	if cfg.SMTP.AuthChecks {
@@ -265,12 +270,12 @@ func listeners(cfg *config.Config, p *pop3.Server) []server.Listener {
 	return ls
 }
 
-func newSMTP(cfg *config.Config, st store.Store, authSvc smtp.Authenticator, tlsConfig *tls.Config, log *slog.Logger) *smtp.Server {
+func newSMTP(cfg *config.Config, st store.Store, d *delivery.Deliverer, authSvc smtp.Authenticator, tlsConfig *tls.Config, log *slog.Logger) *smtp.Server {
 	return &smtp.Server{
 		Hostname:          hostname(cfg),
 		Auth:              authSvc,
 		Resolver:          newResolver(cfg, st),
-		Deliverer:         newDeliverer(cfg, st, log),
+		Deliverer:         d,
 		Logger:            log,
 		TLSConfig:         tlsConfig,
 		AllowPlaintext:    cfg.Auth.AllowPlaintext,

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -67,4 +69,30 @@ func TestSieveCLI(t *testing.T) {
 		t.Errorf("sieve run --apply:\n%s", out)
 	}
 	expect(t, exitError, `mailbox "Nope" of alice@example.test does not exist`, "", "-d", dir, "sieve", "run", "alice@example.test", "--mailbox", "Nope")
+}
+
+// TestSieveBefore: delivery.sieve_before runs before the account's script;
+// one that does not compile fails delivery temporarily.
+func TestSieveBefore(t *testing.T) {
+	t.Parallel()
+	dir := newDir(t)
+	must(t, "pw\n", "-d", dir, "user", "add", "alice@example.test", "--password-stdin")
+	setConfig(t, dir, "delivery", "sieve_before", `"before.sieve"`)
+	if err := os.WriteFile(filepath.Join(dir, "before.sieve"), []byte("fileinto \"Junk\";\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	expect(t, exitTempFail, "delivery.sieve_before", "Subject: x\n\nhi\n", "-d", dir, "deliver", "alice@example.test")
+	if err := os.WriteFile(filepath.Join(dir, "before.sieve"), []byte("require \"fileinto\";\nif header :is \"x-spam\" \"yes\" { fileinto \"Junk\"; }\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	must(t, "X-Spam: yes\nSubject: x\n\nhi\n", "-d", dir, "deliver", "alice@example.test")
+	st := openStore(t, dir)
+	acct, _ := st.Account(context.Background(), "alice@example.test")
+	mb, err := st.GetMailbox(context.Background(), acct.ID, "Junk")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if msgs, _ := st.ListMessages(context.Background(), mb.ID, store.MessageQuery{}); len(msgs) != 1 {
+		t.Errorf("Junk holds %d messages", len(msgs))
+	}
 }

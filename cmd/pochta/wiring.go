@@ -3,10 +3,12 @@ package main
 import (
 	"fmt"
 	"log/slog"
+	"os"
 
 	"github.com/pochta-mail/pochta/internal/auth"
 	"github.com/pochta-mail/pochta/internal/config"
 	"github.com/pochta-mail/pochta/internal/delivery"
+	"github.com/pochta-mail/pochta/internal/sieve"
 	"github.com/pochta-mail/pochta/internal/store"
 	"github.com/pochta-mail/pochta/internal/store/postgres"
 	"github.com/pochta-mail/pochta/internal/store/sqlite"
@@ -101,11 +103,30 @@ func (c *cli) adminStore(dir string) (*config.Config, store.Store, error) {
 // newDeliverer is the one delivery path of SMTP, `pochta deliver` and the
 // fetcher: the filter step runs each recipient's active Sieve script,
 // redirects and vacation replies go through the outbound queue.
-func newDeliverer(cfg *config.Config, st store.Store, log *slog.Logger) *delivery.Deliverer {
+func newDeliverer(cfg *config.Config, st store.Store, log *slog.Logger) (*delivery.Deliverer, error) {
+	before, err := sieveBefore(cfg)
+	if err != nil {
+		return nil, err
+	}
 	return &delivery.Deliverer{
 		Store: st, Hostname: hostname(cfg),
-		Filter:      &delivery.SieveFilter{Store: st, Hostname: hostname(cfg)},
+		Filter:      &delivery.SieveFilter{Store: st, Hostname: hostname(cfg), Before: before},
 		PlusFolders: cfg.Delivery.PlusFolders, Delimiters: cfg.Delivery.RecipientDelimiter,
 		Resolver: newResolver(cfg, st), Replies: st, Marks: st, Logger: log,
+	}, nil
+}
+
+// sieveBefore compiles delivery.sieve_before (nil when unset).
+func sieveBefore(cfg *config.Config) (*sieve.Program, error) {
+	if cfg.Delivery.SieveBefore == "" {
+		return nil, nil
 	}
+	src, err := os.ReadFile(cfg.Path(cfg.Delivery.SieveBefore))
+	if err == nil {
+		var p *sieve.Program
+		if p, err = sieve.Compile(string(src), sieve.Limits{}); err == nil {
+			return p, nil
+		}
+	}
+	return nil, withCode(exitConfig, &config.KeyError{Key: "delivery.sieve_before", Err: err})
 }

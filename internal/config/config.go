@@ -117,6 +117,7 @@ type SMTP struct {
 type Delivery struct {
 	RecipientDelimiter string `toml:"recipient_delimiter" doc:"Characters that start a plus-address tag: mail to user+tag@domain goes to user@domain (unless an account or alias has the full address). Empty disables plus-addressing."`
 	PlusFolders        bool   `toml:"plus_folders" doc:"Mail to user+tag@domain is kept in the account's mailbox named tag when it exists (INBOX otherwise; a tag never creates a mailbox). A Sieve script's keep goes there too."`
+	SieveBefore        string `toml:"sieve_before" doc:"Operator's Sieve script run before every account's own (e.g. filing spam): when it does nothing but keep, the account's script runs, otherwise its decision stands. A file path, relative to DIR; empty for none. A script that does not compile stops serve and deliver."`
 	QuotaTemporary     bool   `toml:"quota_temporary" doc:"Over-quota mail is refused temporarily (452 4.2.2, pochta deliver exits 75) so the sender retries; false refuses it permanently (552 5.2.2, exit 69)."`
 }
 

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pochta-mail/pochta/internal/sieve"
 	"github.com/pochta-mail/pochta/internal/store"
 )
 
@@ -428,5 +429,25 @@ func TestFilterRejectCutShort(t *testing.T) {
 		Body: &failingReader{strings.NewReader(plainMsg + strings.Repeat("x", 100000))}, Local: []store.Account{f.accts["alice@example.org"]}})
 	if !errors.Is(err, io.ErrUnexpectedEOF) {
 		t.Errorf("Deliver = %v, want the reader's error", err)
+	}
+}
+
+// TestFilterBefore: the operator's script runs first; the account's only
+// when the operator's did nothing but keep.
+func TestFilterBefore(t *testing.T) {
+	f := newFiltering(t)
+	before, err := sieve.Compile(`require ["fileinto", "mailbox"]; if header :contains "x-spam" "yes" { fileinto :create "Junk"; }`, sieve.Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.d.Filter.(*SieveFilter).Before = before
+	f.script(t, "alice@example.org", `require "fileinto"; fileinto "Archive";`)
+	f.deliver(t, "dan@remote.example", "X-Spam: yes\r\n"+plainMsg, "alice@example.org")
+	f.deliver(t, "dan@remote.example", plainMsg, "alice@example.org")
+	if n := f.count(t, "alice@example.org", "Junk"); n != 1 {
+		t.Errorf("Junk holds %d, want the spam", n)
+	}
+	if n := f.count(t, "alice@example.org", "Archive"); n != 1 {
+		t.Errorf("Archive holds %d, want the other message (the account's script)", n)
 	}
 }

@@ -26,6 +26,10 @@ type SieveFilter struct {
 	Limits   sieve.Limits
 	Hostname string           // names vacation replies' Message-IDs
 	Now      func() time.Time // nil = time.Now
+	// Before is the operator's script, run before each account's own:
+	// when it does nothing but the implicit keep the account's script
+	// runs, otherwise its decision stands. Nil = none.
+	Before *sieve.Program
 
 	mu    sync.Mutex
 	cache map[int64]compiledScript
@@ -62,6 +66,15 @@ func (f *SieveFilter) program(accountID int64, source string) (*sieve.Program, e
 // Filter runs the account's active script; an account without one keeps
 // the message.
 func (f *SieveFilter) Filter(ctx context.Context, in *FilterInput) (Decision, error) {
+	if f.Before != nil {
+		actions, err := f.Before.Run(f.input(ctx, in))
+		if err != nil {
+			return Keep, fmt.Errorf("operator's script: %w", err)
+		}
+		if len(actions) != 1 || actions[0].Kind != sieve.ActionKeep || len(actions[0].Flags) > 0 {
+			return f.decide(in, actions), nil
+		}
+	}
 	sc, err := f.Store.ActiveSieveScript(ctx, in.Account.ID)
 	if errors.Is(err, store.ErrNotFound) {
 		return Keep, nil
@@ -72,16 +85,25 @@ func (f *SieveFilter) Filter(ctx context.Context, in *FilterInput) (Decision, er
 	if err != nil {
 		return Keep, fmt.Errorf("script %q: %w", sc.Name, err)
 	}
-	actions, err := prog.Run(&sieve.Input{
+	actions, err := prog.Run(f.input(ctx, in))
+	if err != nil {
+		return Keep, fmt.Errorf("script %q: %w", sc.Name, err)
+	}
+	return f.decide(in, actions), nil
+}
+
+func (f *SieveFilter) input(ctx context.Context, in *FilterInput) *sieve.Input {
+	return &sieve.Input{
 		From: in.From, To: in.To, Msg: sieveMessage{in},
 		MailboxExists: func(name string) bool {
 			_, err := f.Store.GetMailbox(ctx, in.Account.ID, name)
 			return err == nil
 		},
-	})
-	if err != nil {
-		return Keep, fmt.Errorf("script %q: %w", sc.Name, err)
 	}
+}
+
+// decide turns a run's actions into the delivery's decision.
+func (f *SieveFilter) decide(in *FilterInput, actions []sieve.Action) Decision {
 	var dec Decision
 	now := time.Now()
 	if f.Now != nil {
@@ -104,7 +126,7 @@ func (f *SieveFilter) Filter(ctx context.Context, in *FilterInput) (Decision, er
 		case sieve.ActionDiscard:
 		}
 	}
-	return dec, nil
+	return dec
 }
 
 // sieveMessage is a FilterInput as the interpreter's Message.
