@@ -1,11 +1,13 @@
 package fetch
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"slices"
 	"strconv"
@@ -257,33 +259,24 @@ func (j *job) imapFolder(ctx context.Context, s *imapSession, fo imapFolder) err
 		if err != nil {
 			return err
 		}
+		var batch []imap.UID
 		for _, uid := range chunk {
-			if err := ctx.Err(); err != nil {
-				break
-			}
 			m, ok := metas[uid]
 			if !ok {
 				continue // expunged meanwhile
 			}
-			id := store.FetchedID{Scope: fo.remote, ID: prefix + strconv.FormatUint(uint64(uid), 10),
-				Fingerprint: fingerprint(m.Envelope, m.RFC822Size)}
 			if m.RFC822Size > j.f.maxSize() {
-				if err := j.skip(ctx, id, m.RFC822Size); err != nil {
+				if err := j.skip(ctx, j.imapID(fo, prefix, uid, m), m.RFC822Size); err != nil {
 					return err
 				}
 				continue
 			}
-			skipped, err := j.imapFetchOne(ctx, s, uid, id, fo.local, m.InternalDate)
-			if err != nil {
-				return err
-			}
-			if skipped {
-				if err := j.skip(ctx, id, m.RFC822Size); err != nil {
-					return err
-				}
-				continue
-			}
-			del.AddNum(uid)
+			batch = append(batch, uid)
+		}
+		stored, err := j.imapFetchBatch(ctx, s, batch, metas, fo, prefix)
+		del.AddNum(stored...)
+		if err != nil {
+			return err
 		}
 	}
 	if j.src.Delete && len(del) > 0 {
@@ -311,33 +304,95 @@ func (j *job) imapMeta(s *imapSession, set imap.UIDSet) (map[imap.UID]*imapclien
 	return out, nil
 }
 
-// imapFetchOne fetches one message and stores it, streaming the literal
-// into the delivery. skipped reports a body larger than the limit (the
-// announced size was wrong): nothing is stored.
-func (j *job) imapFetchOne(ctx context.Context, s *imapSession, uid imap.UID, id store.FetchedID, local string, date time.Time) (skipped bool, err error) {
+// imapID is the recorded id of a message of the folder.
+func (j *job) imapID(fo imapFolder, prefix string, uid imap.UID, m *imapclient.FetchMessageBuffer) store.FetchedID {
+	return store.FetchedID{Scope: fo.remote, ID: prefix + strconv.FormatUint(uint64(uid), 10),
+		Fingerprint: fingerprint(m.Envelope, m.RFC822Size)}
+}
+
+// imapFetchBatch fetches the bodies of uids in one UID FETCH and stores
+// each message as its response streams in: one round trip per batch, not
+// per message (what matters with a distant server). It returns the UIDs
+// stored here (now, or by a concurrent run); a body larger than the limit
+// after all (the announced size was wrong) is recorded as skipped.
+func (j *job) imapFetchBatch(ctx context.Context, s *imapSession, uids []imap.UID,
+	metas map[imap.UID]*imapclient.FetchMessageBuffer, fo imapFolder, prefix string) (stored []imap.UID, err error) {
+	if len(uids) == 0 {
+		return nil, nil
+	}
+	want := map[imap.UID]bool{}
+	for _, uid := range uids {
+		want[uid] = true
+	}
+	storeOne := func(uid imap.UID, body io.Reader) error {
+		m := metas[uid]
+		if !want[uid] || m == nil {
+			return nil // not asked for: discarded
+		}
+		want[uid] = false
+		id := j.imapID(fo, prefix, uid, m)
+		_, err := j.deliver(ctx, body, id, fo.local, m.InternalDate)
+		switch {
+		case errors.Is(err, errTooLarge):
+			return j.skip(ctx, id, m.RFC822Size)
+		case err != nil:
+			return err
+		}
+		stored = append(stored, uid)
+		return nil
+	}
 	s.step(j.f.timeout())
-	cmd := s.c.Fetch(imap.UIDSetNum(uid), &imap.FetchOptions{UID: true,
+	cmd := s.c.Fetch(imap.UIDSetNum(uids...), &imap.FetchOptions{UID: true,
 		BodySection: []*imap.FetchItemBodySection{{Peek: true}}})
 	defer cmd.Close()
 	for msg := cmd.Next(); msg != nil; msg = cmd.Next() {
+		if err := ctx.Err(); err != nil {
+			return stored, err
+		}
+		s.step(j.f.timeout())
+		var uid imap.UID
+		var early []byte // a body that came before its UID
+		var earlyErr error
+		hasEarly := false
 		for item := msg.Next(); item != nil; item = msg.Next() {
-			body, ok := item.(imapclient.FetchItemDataBodySection)
-			if !ok || body.Literal == nil {
-				continue
+			switch it := item.(type) {
+			case imapclient.FetchItemDataUID:
+				uid = it.UID
+			case imapclient.FetchItemDataBodySection:
+				if it.Literal == nil {
+					continue
+				}
+				body := &sizeLimit{r: &deadlineReader{r: it.Literal, conn: s.conn, timeout: j.f.timeout()}, n: j.f.maxSize()}
+				if uid == 0 {
+					early, earlyErr = io.ReadAll(body)
+					hasEarly = true
+					continue
+				}
+				if err := storeOne(uid, body); err != nil {
+					return stored, err
+				}
 			}
-			r := &deadlineReader{r: body.Literal, conn: s.conn, timeout: j.f.timeout()}
-			_, err := j.deliver(ctx, &sizeLimit{r: r, n: j.f.maxSize()}, id, local, date)
-			if errors.Is(err, errTooLarge) {
-				return true, nil
+		}
+		if hasEarly && uid != 0 {
+			var body io.Reader = bytes.NewReader(early)
+			if earlyErr != nil {
+				body = io.MultiReader(body, errReader{earlyErr})
 			}
-			return false, err
+			if err := storeOne(uid, body); err != nil {
+				return stored, err
+			}
 		}
 	}
 	if err := cmd.Close(); err != nil {
-		return false, fmt.Errorf("UID FETCH %d: %w", uid, err)
+		return stored, fmt.Errorf("UID FETCH: %w", err)
 	}
-	return false, nil // expunged meanwhile: the next pass forgets it
+	return stored, nil // a UID not answered was expunged meanwhile: the next pass forgets it
 }
+
+// errReader fails every read with err.
+type errReader struct{ err error }
+
+func (e errReader) Read([]byte) (int, error) { return 0, e.err }
 
 // imapDelete removes messages that are durably stored here: \Deleted,
 // then UID EXPUNGE where the server has UIDPLUS (else EXPUNGE, which also
