@@ -230,7 +230,15 @@ func (n *normaliser) untagged(command string, r *imaptest.Response) (string, boo
 			args[0] = asString(args[0])
 			args[1] = n.statusAttrs(args[1])
 		}
-	case "SEARCH":
+	case "SEARCH", "SORT":
+		for i, a := range args {
+			if a.Kind == imaptest.List && len(a.L) == 2 && a.L[0].IsAtom("MODSEQ") {
+				args[i].L = []imaptest.Value{a.L[0], {Kind: imaptest.Atom, S: "M"}}
+			}
+		}
+		if r.Name == "SORT" {
+			break
+		}
 		slices.SortFunc(args, func(a, b imaptest.Value) int {
 			x, _ := a.Number()
 			y, _ := b.Number()
@@ -241,6 +249,9 @@ func (n *normaliser) untagged(command string, r *imaptest.Response) (string, boo
 		for i := range args {
 			if args[i].Kind == imaptest.List && len(args[i].L) == 2 && args[i].L[0].IsAtom("TAG") {
 				args[i].L = []imaptest.Value{args[i].L[0], {Kind: imaptest.String, S: "tag"}}
+			}
+			if i > 0 && args[i-1].IsAtom("MODSEQ") {
+				args[i].S = "M"
 			}
 			// ESORT's ALL lists numbers in sort order (RFC 5267 §3.2):
 			// only SEARCH's is a set.
@@ -282,6 +293,8 @@ func (n *normaliser) fetch(command string, r *imaptest.Response) string {
 		switch it.Name {
 		case "FLAGS":
 			v = sortedList(v)
+		case "MODSEQ":
+			v = modseqM
 		case "INTERNALDATE":
 			if strings.HasPrefix(v.S, " ") {
 				v.S = "0" + v.S[1:]
@@ -310,6 +323,9 @@ func (n *normaliser) statusAttrs(l imaptest.Value) imaptest.Value {
 		if k.S == "UIDVALIDITY" {
 			v.S = n.uidValidity(v.S)
 		}
+		if k.S == "HIGHESTMODSEQ" {
+			v.S = "M"
+		}
 		pairs = append(pairs, [2]imaptest.Value{k, v})
 	}
 	sort.Slice(pairs, func(i, j int) bool { return pairs[i][0].S < pairs[j][0].S })
@@ -319,6 +335,9 @@ func (n *normaliser) statusAttrs(l imaptest.Value) imaptest.Value {
 	}
 	return out
 }
+
+// modseqM stands for any MODSEQ value: each server counts its own.
+var modseqM = imaptest.Value{Kind: imaptest.List, L: []imaptest.Value{{Kind: imaptest.Atom, S: "M"}}}
 
 // sortedList sorts a list of flags (case-insensitively, as flags are).
 func sortedList(v imaptest.Value) imaptest.Value {

@@ -643,6 +643,41 @@ func diffScripts() []diffGroup {
 			)
 			return s
 		}},
+		{"condstore-qresync", func(u string) []dstep {
+			// RFC 7162. Mod-sequence values are each server's own: the
+			// normaliser writes them as M, so what is compared is which
+			// responses come, with which items, for which messages.
+			s := []dstep{login("a", u), login("b", u)}
+			for i := range 3 {
+				s = append(s, cmd("a", "APPEND INBOX () "+diffDate, imaptest.LitPlus(diffMsgs[i])))
+			}
+			return append(s,
+				cmd("a", "ENABLE CONDSTORE"),
+				cmd("a", "SELECT INBOX"),
+				cmd("a", "FETCH 1:3 (MODSEQ FLAGS)"),
+				cmd("a", `STORE 2 +FLAGS.SILENT (\Seen)`),
+				cmd("a", `STORE 2 +FLAGS (\Flagged)`),
+				eitherAnswer(cmd("a", `STORE 1:3 (UNCHANGEDSINCE 0) +FLAGS.SILENT ($X)`),
+					"RFC 7162 §3.1.3: the FETCH for messages that failed the test is RECOMMENDED (example 10), so the client need not ask; Dovecot sends MODIFIED alone",
+					`* 1 FETCH (FLAGS (\Recent) MODSEQ (M))`, `* 2 FETCH (FLAGS (\Flagged \Recent \Seen) MODSEQ (M))`,
+					`* 3 FETCH (FLAGS (\Recent) MODSEQ (M))`, "tag OK [MODIFIED 1:3]"),
+				cmd("a", "SEARCH MODSEQ 0"),
+				cmd("a", "SEARCH RETURN (COUNT) MODSEQ 0"),
+				cmd("a", "UID FETCH 1:* (FLAGS) (CHANGEDSINCE 0)"),
+				cmd("a", "STATUS INBOX (MESSAGES HIGHESTMODSEQ)"),
+				cmd("b", "ENABLE QRESYNC"),
+				cmd("b", "SELECT INBOX"),
+				cmd("a", `STORE 3 +FLAGS.SILENT (\Deleted)`),
+				cmd("a", "EXPUNGE"),
+				cmd("b", "NOOP"),
+				cmd("b", "UID FETCH 1:3 (FLAGS) (CHANGEDSINCE 0 VANISHED)"),
+				cmd("b", "FETCH 1 (FLAGS) (CHANGEDSINCE 0 VANISHED)"),
+				cmd("b", "UID FETCH 1 (FLAGS) (VANISHED)"),
+				cmd("b", `STORE 1 +FLAGS.SILENT (\Deleted)`),
+				cmd("b", "EXPUNGE"),
+				cmd("a", "NOOP"),
+			)
+		}},
 		{"multiappend-catenate", func(u string) []dstep {
 			// RFC 3502 and RFC 4469: several messages in one APPEND, all
 			// or none; messages made of literals and parts of others.
