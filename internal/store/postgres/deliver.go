@@ -20,7 +20,7 @@ import (
 // its body into a transaction of its own that commits without waiting for
 // the disk (synchronous_commit off), then hands its rows to the committer,
 // which stores the rows of every delivery waiting at that moment in one
-// transaction, each under a savepoint so a failing one rolls back alone.
+// transaction (a failing one is left out and the transaction run again).
 // One WAL flush then makes many deliveries durable, and it covers their
 // bodies too: PostgreSQL's WAL is sequential, so a synchronous commit is
 // durable only with everything logged before it. A crash between the two
@@ -92,7 +92,7 @@ type committer struct {
 // a batch waits for deliveries whose bodies are still being written
 // (small next to a WAL flush).
 const (
-	maxBatch   = 48 // each delivery is a subtransaction: stay below PostgreSQL's 64 cached per backend
+	maxBatch   = 64
 	gatherWait = 300 * time.Microsecond
 )
 
@@ -169,41 +169,50 @@ func (c *committer) gather(p *pending, timer *time.Timer) []*pending {
 }
 
 // commit stores a batch in one transaction and sets each delivery's err.
+// The bodies are committed already, so the transaction can run again:
+// it runs without savepoints (two round trips fewer per delivery), and
+// when one delivery fails it is left out and the rest run again. A
+// delivery PostgreSQL aborted to break a deadlock is tried again.
 func (c *committer) commit(batch []*pending) {
 	s := c.s
 	ctx := context.Background() // callers cannot abandon a commit (submit)
 	// Deliveries in order of their first account, like each delivery's
 	// recipients: batches of two nodes lock mailboxes in the same order.
 	slices.SortStableFunc(batch, func(a, b *pending) int { return cmp.Compare(firstAccount(a), firstAccount(b)) })
-	var stored []*pending
-	err := s.runTx(ctx, "delivering", func(t *tx) error {
-		stored = stored[:0]
-		for _, p := range batch {
-			p.err = retrySavepoint(ctx, t, func() error { return s.insertDelivery(ctx, t, p) })
-			if p.err == nil {
-				stored = append(stored, p)
+	live := slices.Clone(batch)
+	for retries := 0; len(live) > 0; {
+		var failed *pending
+		err := s.runTx(ctx, "delivering", func(t *tx) error {
+			for _, p := range live {
+				if err := s.insertDelivery(ctx, t, p); err != nil {
+					failed, p.err = p, err
+					return errDelivery
+				}
 			}
-		}
-		if len(stored) == 0 {
-			return errNothing
-		}
-		return nil
-	})
-	if errors.Is(err, errNothing) {
-		return
-	}
-	c.commits.Add(1)
-	if err != nil {
-		for _, p := range batch {
-			if p.err == nil {
-				p.err = err // nothing of the batch committed, or the outcome is unknown
+			return nil
+		})
+		switch {
+		case err == nil:
+			c.commits.Add(1)
+			return
+		case !errors.Is(err, errDelivery):
+			// BEGIN or COMMIT failed: nothing committed, or the
+			// outcome is unknown; either way the caller may retry.
+			for _, p := range live {
+				p.err = err
 			}
+			return
+		case retryable(failed.err) && retries < maxAttempts:
+			retries++
+			failed.err = nil
+		default:
+			live = slices.DeleteFunc(live, func(p *pending) bool { return p == failed })
 		}
 	}
 }
 
-// errNothing rolls back a batch in which every delivery failed.
-var errNothing = errors.New("nothing to commit")
+// errDelivery stops a batch's transaction at a failing delivery.
+var errDelivery = errors.New("a delivery of the batch failed")
 
 func firstAccount(p *pending) int64 {
 	if len(p.d.Recipients) > 0 {
