@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/pochta-mail/pochta/internal/config"
@@ -35,8 +36,15 @@ func (c *cli) backupCmd(args []string) error {
 	if err != nil {
 		return err
 	}
+	copied, _, err := copyInstallFiles(cfg.Dir, rest[0])
+	if err != nil {
+		return err
+	}
 	fmt.Fprintf(c.stdout, "backed up to %s: the database and %d message files, %d bytes (%s)\n",
 		rest[0], res.Files, res.Bytes, time.Since(start).Round(time.Millisecond))
+	if len(copied) > 0 {
+		fmt.Fprintf(c.stdout, "with the keys and certificates: %s\n", strings.Join(copied, ", "))
+	}
 	if res.Linked && res.Files > 0 {
 		fmt.Fprintln(c.stdout, "note: the message files are hard links (same file system): copy the backup to another disk to survive losing this one")
 	}
@@ -67,6 +75,10 @@ func (c *cli) restoreCmd(args []string) error {
 			return usagef("restore: %s uses the PostgreSQL engine; restore it with PostgreSQL's tools", *dir)
 		}
 	}
+	// A new machine's directory may not exist yet.
+	if err := os.MkdirAll(*dir, 0o750); err != nil {
+		return err
+	}
 	release, err := lockDir(*dir)
 	if err != nil {
 		return err
@@ -79,6 +91,16 @@ func (c *cli) restoreCmd(args []string) error {
 	}
 	fmt.Fprintf(c.stdout, "restored %s into %s: the database and %d message files, %d bytes (%s)\n",
 		rest[0], *dir, res.Files, res.Bytes, time.Since(start).Round(time.Millisecond))
+	copied, kept, err := copyInstallFiles(rest[0], *dir)
+	if err != nil {
+		return err
+	}
+	if len(copied) > 0 {
+		fmt.Fprintf(c.stdout, "restored the keys and certificates: %s\n", strings.Join(copied, ", "))
+	}
+	if len(kept) > 0 {
+		fmt.Fprintf(c.stdout, "kept the ones already in %s (the backup's are in %s): %s\n", *dir, rest[0], strings.Join(kept, ", "))
+	}
 	return c.missingFiles(res)
 }
 
