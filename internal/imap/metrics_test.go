@@ -16,6 +16,7 @@ type recordedMetrics struct {
 	commands []string
 	bytes    int64
 	sessions int
+	panics   int
 }
 
 func (m *recordedMetrics) Command(proto, name string, d time.Duration) {
@@ -25,6 +26,12 @@ func (m *recordedMetrics) Command(proto, name string, d time.Duration) {
 		panic("bad metric")
 	}
 	m.commands = append(m.commands, name)
+}
+
+func (m *recordedMetrics) Panicked(string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.panics++
 }
 
 func (m *recordedMetrics) BytesSent(proto string, n int64) {

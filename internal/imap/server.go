@@ -56,6 +56,10 @@ type Metrics interface {
 	// BytesSent: the octets a session wrote, reported when it ends
 	// (TLS record overhead not included).
 	BytesSent(proto string, n int64)
+	// Panicked: a session or command ended in a recovered panic (a bug),
+	// counted under the protocol's name as internal/server counts
+	// listeners'.
+	Panicked(listener string)
 }
 
 // Defaults for zero-valued Server fields.
@@ -129,6 +133,13 @@ type Server struct {
 // Tests fail when it is not zero.
 func (s *Server) RecoveredPanics() int64 { return s.panics.Load() }
 
+func (s *Server) countPanic() {
+	s.panics.Add(1)
+	if s.Metrics != nil {
+		s.Metrics.Panicked("imap")
+	}
+}
+
 func (s *Server) logger() *slog.Logger {
 	if s.Logger != nil {
 		return s.Logger
@@ -196,7 +207,7 @@ func (s *Server) ServeConn(ctx context.Context, c net.Conn) {
 		// A safety net, not control flow: log, count (tests fail on it)
 		// and end only this session.
 		if v := recover(); v != nil {
-			s.panics.Add(1)
+			s.countPanic()
 			sess.endReason = "panic"
 			sess.log.Error("imap: panic in session", "panic", v, "stack", string(debug.Stack()))
 		}

@@ -236,7 +236,7 @@ func (s *session) detached(fn func() bool) bool {
 		ended := true
 		defer func() {
 			if v := recover(); v != nil {
-				s.srv.panics.Add(1)
+				s.srv.countPanic()
 				s.endReason = "panic"
 				s.log.Error("imap: panic in command", "panic", v, "stack", string(debug.Stack()))
 			}

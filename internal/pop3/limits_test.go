@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -13,6 +14,7 @@ import (
 
 	"net"
 
+	"github.com/pochta-mail/pochta/internal/metrics"
 	"github.com/pochta-mail/pochta/internal/store"
 )
 
@@ -299,7 +301,9 @@ func (panicky) OpenMaildrop(context.Context, int64) (store.Maildrop, error) {
 
 func TestPanicIsRecoveredAndCounted(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, envOptions{maildrops: func(m store.Maildrops) store.Maildrops { return panicky{m} }})
+	m := metrics.New()
+	e := newEnv(t, envOptions{maildrops: func(m store.Maildrops) store.Maildrops { return panicky{m} }},
+		func(s *Server) { s.Metrics = m })
 	e.expectPanics = 1
 	c := e.dial()
 	c.run(`
@@ -311,6 +315,13 @@ C: PASS ` + testPass + `
 	e.waitIdle()
 	if n := e.srv.RecoveredPanics(); n != 1 {
 		t.Fatalf("RecoveredPanics = %d, want 1", n)
+	}
+	// The operator sees it too: pochta_panics_total, as for panics
+	// internal/server recovers.
+	rec := httptest.NewRecorder()
+	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	if !strings.Contains(rec.Body.String(), `pochta_panics_total{listener="pop3"} 1`) {
+		t.Errorf("pochta_panics_total does not count the panic:\n%s", rec.Body.String())
 	}
 }
 

@@ -76,6 +76,9 @@ const (
 type Metrics interface {
 	Command(proto, name string, d time.Duration)
 	BytesSent(proto string, n int64)
+	// Panicked: a session ended in a recovered panic (a bug), counted
+	// under the protocol's name as internal/server counts listeners'.
+	Panicked(listener string)
 }
 
 // Server is a POP3 server. Set the fields before the first ServeConn and do
@@ -265,6 +268,9 @@ func (s *Server) ServeConn(ctx context.Context, c net.Conn) {
 		// and end only this session.
 		if v := recover(); v != nil {
 			s.panics.Add(1)
+			if s.Metrics != nil {
+				s.Metrics.Panicked("pop3")
+			}
 			sess.endReason = "panic"
 			sess.log.Error("pop3: panic in session", "panic", v, "stack", stack())
 		}
