@@ -45,9 +45,9 @@ type Config struct {
 
 // Store selects the storage engine.
 type Store struct {
-	Engine      string `toml:"engine" doc:"sqlite (DIR/pochta.db and DIR/messages, the default) or postgres (everything in the database of store.postgres_dsn; every node of a cluster uses the same)."`
+	Engine      string   `toml:"engine" doc:"sqlite (DIR/pochta.db and DIR/messages, the default) or postgres (everything in the database of store.postgres_dsn; every node of a cluster uses the same)."`
 	LockLease   Duration `toml:"lock_lease" doc:"With store.engine = postgres: how long a POP3 maildrop lock outlives a node that died (its node renews it every third of this). From 3s to 5m; every node of a cluster should use the same."`
-	PostgresDSN string `toml:"postgres_dsn" doc:"With store.engine = postgres: the database, as a libpq URL or key=value string, e.g. postgres://pochta@db.example.net/pochta?sslmode=verify-full. A password in it is readable by whoever reads pochta.toml; prefer a .pgpass file or PGPASSWORD."`
+	PostgresDSN string   `toml:"postgres_dsn" doc:"With store.engine = postgres: the database, as a libpq URL or key=value string, e.g. postgres://pochta@db.example.net/pochta?sslmode=verify-full. A password in it is readable by whoever reads pochta.toml; prefer a .pgpass file or PGPASSWORD."`
 }
 
 // Store engines.

@@ -164,4 +164,3 @@ func (s *Server) dataTimeout() time.Duration { return orDefault(s.DataTimeout, D
 // writeTimeout bounds writing held replies; a client that reads nothing
 // for this long is gone.
 func (s *Server) writeTimeout() time.Duration { return time.Minute }
-

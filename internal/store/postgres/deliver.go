@@ -260,6 +260,7 @@ func (s *Store) deliverOne(ctx context.Context, t *tx, r store.Recipient, body s
 	t.event(store.Event{Kind: store.EventNew, AccountID: r.AccountID, MailboxID: mb.ID})
 	return nil
 }
+
 // targetUID takes the next UID of the mailbox r names, creating the
 // mailbox when r asks for it, or of INBOX when the named mailbox cannot be
 // used (see store.Recipient). Taking the UID locks the mailbox row.

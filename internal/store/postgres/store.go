@@ -66,12 +66,12 @@ const DefaultLockLease = 30 * time.Second
 
 // Store is the PostgreSQL engine. It is safe for concurrent use.
 type Store struct {
-	pool   *pgxpool.Pool
-	log    *slog.Logger
-	now    func() time.Time
-	node   string // this handle's id in NOTIFY payloads and lock owners
-	schema string
-	events store.Bus
+	pool    *pgxpool.Pool
+	log     *slog.Logger
+	now     func() time.Time
+	node    string // this handle's id in NOTIFY payloads and lock owners
+	schema  string
+	events  store.Bus
 	listen  *listener
 	locks   *leases
 	commits *committer
