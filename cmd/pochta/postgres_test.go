@@ -7,12 +7,14 @@ import (
 	"maps"
 	"net"
 	"net/smtp"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/pochta-mail/pochta/internal/prototest"
 	"github.com/pochta-mail/pochta/internal/store/postgres"
 	"github.com/pochta-mail/pochta/internal/store/postgres/pgtest"
 	"github.com/pochta-mail/pochta/internal/store/storetest"
@@ -126,7 +128,54 @@ func TestPostgresTwoNodes(t *testing.T) {
 		}
 		imapExpect(t, c, r, "DONE", "c OK")
 	})
+
+	// Real clients on node B read what node A accepted.
+	t.Run("ClientsOnOtherNode", func(t *testing.T) {
+		prototest.NeedProgram(t, "python3", "python3")
+		prototest.NeedProgram(t, "curl", "curl")
+		smtpDeliver(t, a.addr("smtp"), "u@example.test", "Subject: via A\r\n\r\nfor clients on B\r\n")
+		imapHost, imapPort, _ := net.SplitHostPort(b.addr("imap"))
+		popHost, popPort, _ := net.SplitHostPort(b.addr("pop3"))
+		out, err := exec.Command("python3", "-c", pyClientsScript, imapHost, imapPort, popHost, popPort).CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "imaplib: for clients on B") ||
+			!strings.Contains(string(out), "poplib: for clients on B") {
+			t.Fatalf("python imaplib/poplib on node B: %v\n%s", err, out)
+		}
+		for _, url := range []string{
+			"imap://" + b.addr("imap") + "/INBOX;UID=*",
+			"pop3://" + b.addr("pop3") + "/2", // after IdleHearsOtherNode's "via B"
+		} {
+			out, err := exec.Command("curl", "-sS", "--max-time", "20", "-u", "u@example.test:secret", url).CombinedOutput()
+			if err != nil {
+				t.Fatalf("curl %s: %v\n%s", url, err, out)
+			}
+			if !strings.Contains(string(out), "Subject: via A") || !strings.Contains(string(out), "for clients on B") {
+				t.Errorf("curl %s: %q is not the message delivered on A", url, out)
+			}
+		}
+	})
 }
+
+// pyClientsScript reads the newest message of u@example.test with
+// Python's imaplib and poplib (IMAP host and port, POP3 host and port).
+const pyClientsScript = `
+import imaplib, poplib, sys
+ih, ip, ph, pp = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
+m = imaplib.IMAP4(ih, ip)
+m.login("u@example.test", "secret")
+typ, data = m.select("INBOX")
+n = int(data[0])
+typ, msg = m.fetch(str(n), "(BODY.PEEK[TEXT])")
+print("imaplib:", msg[0][1].decode().strip())
+m.logout()
+p = poplib.POP3(ph, pp, timeout=20)
+p.user("u@example.test")
+p.pass_("secret")
+count, _ = p.stat()
+resp, lines, _ = p.retr(count)
+print("poplib:", lines[-1].decode())
+p.quit()
+`
 
 // pop3Open logs u@example.test in over POP3 and returns the session.
 func pop3Open(t *testing.T, addr string) *bufio.ReadWriter {
