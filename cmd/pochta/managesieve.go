@@ -25,7 +25,8 @@ func manageSieveListeners(cfg *config.Config, st store.Sieve, a managesieve.Auth
 		return nil
 	}
 	s := &managesieve.Server{Auth: a, Scripts: newScripts(cfg, st), TLSConfig: tlsConfig,
-		AllowPlaintext: cfg.Auth.AllowPlaintext, Hostname: hostname(cfg), Logger: log}
+		AllowPlaintext: cfg.Auth.AllowPlaintext, Hostname: hostname(cfg), Logger: log,
+		MaxSession: cfg.Limits.MaxSession.D()}
 	return []server.Listener{{Name: "managesieve", Key: "managesieve.listen", Addr: cfg.ManageSieve.Listen,
 		TLS: server.TLSNone, Handler: s, Refusal: manageSieveRefusal}}
 }

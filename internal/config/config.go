@@ -181,7 +181,7 @@ type Limits struct {
 	MaxMessageSize      Size     `toml:"max_message_size" doc:"Largest message accepted for delivery, in bytes or with a KiB/MiB/GiB suffix. pochta deliver refuses larger ones with exit code 69."`
 	LineTimeout         Duration `toml:"line_timeout" doc:"Every protocol: once the client started sending (a command line, message data), how long the rest may take beyond one second per limits.min_data_rate octets. A client dripping one byte every few seconds is cut off after this. The wait for the first byte is the protocol's own idle timeout."`
 	MinDataRate         Size     `toml:"min_data_rate" doc:"Every protocol: octets per second a client must keep up on average while it sends message data (DATA, BDAT, IMAP APPEND), after limits.line_timeout of grace. Bytes, or with a KiB/MiB suffix."`
-	MaxSession          Duration `toml:"max_session" doc:"Every protocol: longest life of one connection, however busy; the session is then closed (SMTP 421 4.4.2, POP3 without deleting anything, IMAP BYE). Clients reconnect. Must be at least 10m (RFC 1939's autologout and RFC 5321's timeouts are the floor)."`
+	MaxSession          Duration `toml:"max_session" doc:"Every protocol: longest life of one connection, however busy; the session is then closed (SMTP 421 4.4.2, POP3 without deleting anything, IMAP and ManageSieve BYE). Clients reconnect. Must be at least 10m (RFC 1939's autologout and RFC 5321's timeouts are the floor)."`
 }
 
 // Shutdown configures the graceful stop on SIGTERM/SIGINT.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestGreetingAndCapability(t *testing.T) {
@@ -158,5 +159,18 @@ func TestMalformed(t *testing.T) {
 	}
 	if got != `BYE "Too many errors"` {
 		t.Errorf("after 10 bad commands: %q", got)
+	}
+}
+
+// TestMaxSession: limits.max_session ends a session that would otherwise
+// wait an hour for its next command, with a BYE that says why.
+func TestMaxSession(t *testing.T) {
+	e := newEnv(t)
+	e.srv.IdleTimeout = time.Hour
+	e.srv.MaxSession = 300 * time.Millisecond
+	c := e.login(t)
+	// Nothing is sent: only the session's lifetime can end it in time.
+	if got := c.response(); !strings.HasPrefix(got, "BYE") || !strings.Contains(got, "Session lasted too long") {
+		t.Fatalf("after the session's lifetime: %q, want a BYE saying so", got)
 	}
 }

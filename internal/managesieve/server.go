@@ -50,6 +50,10 @@ type Server struct {
 	// MaxBadCommands is how many refused or malformed commands end a
 	// session (0 = 10).
 	MaxBadCommands int
+	// MaxSession bounds a session's whole lifetime (limits.max_session;
+	// 0 = server.DefaultMaxSession): a client sending a command now and
+	// then cannot hold a connection forever.
+	MaxSession time.Duration
 }
 
 var _ server.Handler = (*Server)(nil)
@@ -91,11 +95,13 @@ type session struct {
 	state    state
 	account  store.Account
 	bad      int
+	pace     *server.Pace // the session's lifetime
 }
 
 // ServeConn runs one session.
 func (s *Server) ServeConn(ctx context.Context, c net.Conn) {
-	ss := &session{srv: s, ctx: ctx, conn: c, state: stateNonAuth}
+	ss := &session{srv: s, ctx: ctx, conn: c, state: stateNonAuth,
+		pace: server.Pacing{MaxSession: s.MaxSession}.Start(time.Now())}
 	if ap, err := netip.ParseAddrPort(c.RemoteAddr().String()); err == nil {
 		ss.ip = ap.Addr().Unmap()
 	}
@@ -144,7 +150,7 @@ func (ss *session) readCommand() ([]arg, error) {
 		idle = orDefault(ss.srv.IdleTimeout, 30*time.Minute)
 	}
 	if ss.br.Buffered() == 0 {
-		_ = ss.conn.SetReadDeadline(time.Now().Add(idle))
+		_ = ss.conn.SetReadDeadline(ss.pace.Cap(time.Now().Add(idle)))
 		if ss.ctx.Err() != nil {
 			return nil, &endSession{reason: "shutdown", bye: "Server shutting down"}
 		}
@@ -152,7 +158,7 @@ func (ss *session) readCommand() ([]arg, error) {
 			return nil, ss.readFailed(err)
 		}
 	}
-	_ = ss.conn.SetReadDeadline(time.Now().Add(orDefault(ss.srv.LineTimeout, time.Minute)))
+	_ = ss.conn.SetReadDeadline(ss.pace.Cap(time.Now().Add(orDefault(ss.srv.LineTimeout, time.Minute))))
 	args, err := ss.r.readCommand()
 	if err != nil {
 		return nil, ss.readFailed(err)
@@ -172,6 +178,9 @@ func (ss *session) readFailed(err error) error {
 		return &endSession{reason: "shutdown", bye: "Server shutting down"}
 	}
 	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() && ss.pace.Expired(time.Now()) {
+		return &endSession{reason: "session lifetime", bye: "Session lasted too long; reconnect to go on"}
+	}
 	if errors.As(err, &ne) && ne.Timeout() {
 		return &endSession{reason: "timeout", bye: "Timed out"}
 	}
@@ -264,7 +273,7 @@ func (ss *session) plaintextOK() bool {
 // respond writes a reply and flushes: the client waits for it.
 func (ss *session) respond(r string) error {
 	ss.w.WriteString(r)
-	_ = ss.conn.SetWriteDeadline(time.Now().Add(orDefault(ss.srv.LineTimeout, time.Minute)))
+	_ = ss.conn.SetWriteDeadline(ss.pace.CapWrite(time.Now().Add(orDefault(ss.srv.LineTimeout, time.Minute))))
 	return ss.w.Flush()
 }
 
