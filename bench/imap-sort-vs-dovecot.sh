@@ -48,14 +48,7 @@ cleanup() {
 trap cleanup EXIT
 
 build_tools ./cmd/pochta ./bench/genmail ./bench/maildirput ./bench/bulkdeliver
-INIT=$BIN
-if [ -n "$BASE" ]; then
-	log "building pochta at $BASE into $BIN/base"
-	mkdir -p "$WORK/base-src" "$BIN/base"
-	(cd "$ROOT" && git archive "$BASE") | tar -x -C "$WORK/base-src"
-	(cd "$WORK/base-src" && go build -o "$BIN/base/pochta" ./cmd/pochta && go build -o "$BIN/base/bulkdeliver" ./bench/bulkdeliver)
-	INIT=$BIN/base
-fi
+build_base
 
 log "generating $NMSG messages"
 "$BIN/genmail" -dir "$WORK/msgs" -n "$NMSG" -min 2000 -max 20000 -seed 7

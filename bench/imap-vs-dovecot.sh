@@ -68,17 +68,7 @@ cleanup() {
 trap cleanup EXIT
 
 build_tools ./cmd/pochta ./cmd/pochta-bench ./bench/genmail ./bench/maildirput ./bench/bulkdeliver
-# INIT is the Pochta that makes the data: BASE's when there is one (the
-# current Pochta migrates its copy when it starts; an older one could not
-# open a newer schema).
-INIT=$BIN
-if [ -n "$BASE" ]; then
-	log "building pochta at $BASE into $BIN/base"
-	mkdir -p "$WORK/base-src" "$BIN/base"
-	(cd "$ROOT" && git archive "$BASE") | tar -x -C "$WORK/base-src"
-	(cd "$WORK/base-src" && go build -o "$BIN/base/pochta" ./cmd/pochta && go build -o "$BIN/base/bulkdeliver" ./bench/bulkdeliver)
-	INIT=$BIN/base
-fi
+build_base
 
 # 2-20 KB messages, multipart and plain as genmail makes them; the same
 # seed gives the same bytes every run.

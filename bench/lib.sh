@@ -23,6 +23,21 @@ build_tools() {
 	done
 }
 
+# build_base: when BASE (a git revision) is set, build Pochta and
+# bulkdeliver at BASE into $BIN/base (sources in $WORK/base-src). Sets INIT,
+# the Pochta that makes the benchmark data: BASE's when there is one (the
+# current Pochta migrates its copy when it starts; an older one could not
+# open a newer schema), else $BIN's.
+build_base() {
+	INIT=$BIN
+	[ -n "$BASE" ] || return 0
+	log "building pochta at $BASE into $BIN/base"
+	mkdir -p "$WORK/base-src" "$BIN/base"
+	(cd "$ROOT" && git archive "$BASE") | tar -x -C "$WORK/base-src"
+	(cd "$WORK/base-src" && go build -o "$BIN/base/pochta" ./cmd/pochta && go build -o "$BIN/base/bulkdeliver" ./bench/bulkdeliver) || return 1
+	INIT=$BIN/base
+}
+
 # accounts PREFIX COUNT: the addresses PREFIX1@$DOMAIN .. PREFIXCOUNT@$DOMAIN.
 accounts() {
 	local i
