@@ -20,6 +20,12 @@ import (
 // real servers stay below, the margin is for long UIDLs and -ERR texts).
 const maxPOP3Line = 4096
 
+// maxPOP3Listing bounds the octets of a multi-line response (CAPA, UIDL,
+// LIST): a server that never sends the final "." must not grow the
+// fetcher's memory for as long as it sends. 64 MiB is some 800,000 UIDL
+// lines of 80 octets. A variable for the tests.
+var maxPOP3Listing = 64 << 20
+
 // RemoteError is a refusal by the remote server (a POP3 -ERR, an IMAP
 // NO or BAD): the text is the server's, shown to the operator as it is.
 type RemoteError struct {
@@ -106,10 +112,14 @@ func (c *pop3Client) multi(name, line string) ([]string, error) {
 		return nil, err
 	}
 	var out []string
+	total := 0
 	for {
 		l, err := c.line()
 		if err != nil {
 			return nil, err
+		}
+		if total += len(l) + 2; total > maxPOP3Listing {
+			return nil, fmt.Errorf("pop3: response to %s too long (over %d octets)", name, maxPOP3Listing)
 		}
 		if l == "." {
 			return out, nil
