@@ -163,46 +163,47 @@ func (s *Store) updateFlags(ctx context.Context, mailboxID int64, uids []uint32,
 			return err
 		}
 		var modseq uint64
-		for _, r := range store.UIDRanges(uids) {
-			rows, _ := t.Query(ctx, `SELECT id, uid, size, internal_date, flags, modseq, coalesce(email_id, id), save_date
-				FROM messages WHERE mailbox_id = $1 AND uid BETWEEN $2 AND $3 ORDER BY uid`, mailboxID, r.Lo, r.Hi)
-			msgs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.Message, error) {
-				var m store.Message
-				var flags string
-				var saved *time.Time
-				err := r.Scan(&m.ID, &m.UID, &m.Size, &m.InternalDate, &flags, &m.ModSeq, &m.EmailID, &saved)
-				m.Flags = store.ParseFlags(flags)
-				if saved != nil {
-					m.SaveDate = *saved
-				}
-				return m, err
-			})
-			if err != nil {
-				return temporary("updating flags", err)
+		// One statement over every range: a sparse UID set (1,3,5,...)
+		// would otherwise cost two round trips per UID.
+		lo, hi := rangeBounds(store.UIDRanges(uids))
+		rows, _ := t.Query(ctx, `SELECT m.id, m.uid, m.size, m.internal_date, m.flags, m.modseq, coalesce(m.email_id, m.id), m.save_date
+			FROM unnest($2::bigint[], $3::bigint[]) AS r(lo, hi)
+			JOIN messages m ON m.mailbox_id = $1 AND m.uid BETWEEN r.lo AND r.hi ORDER BY m.uid`, mailboxID, lo, hi)
+		msgs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.Message, error) {
+			var m store.Message
+			var flags string
+			var saved *time.Time
+			err := r.Scan(&m.ID, &m.UID, &m.Size, &m.InternalDate, &flags, &m.ModSeq, &m.EmailID, &saved)
+			m.Flags = store.ParseFlags(flags)
+			if saved != nil {
+				m.SaveDate = *saved
 			}
-			var ids []int64
-			var next []string
-			for _, m := range msgs {
-				if conditional && m.ModSeq > unchangedSince {
-					modified = append(modified, m.UID)
-					continue
-				}
-				n := store.ApplyFlags(m.Flags, op, given)
-				if n == strings.Join(m.Flags, " ") {
-					continue
-				}
-				if modseq == 0 {
-					if modseq, err = bumpModSeq(ctx, t, mailboxID); err != nil {
-						return err
-					}
-				}
-				ids, next = append(ids, m.ID), append(next, n)
-				m.Flags, m.ModSeq = store.ParseFlags(n), modseq
-				changed = append(changed, m)
-			}
-			if len(ids) == 0 {
+			return m, err
+		})
+		if err != nil {
+			return temporary("updating flags", err)
+		}
+		var ids []int64
+		var next []string
+		for _, m := range msgs {
+			if conditional && m.ModSeq > unchangedSince {
+				modified = append(modified, m.UID)
 				continue
 			}
+			n := store.ApplyFlags(m.Flags, op, given)
+			if n == strings.Join(m.Flags, " ") {
+				continue
+			}
+			if modseq == 0 {
+				if modseq, err = bumpModSeq(ctx, t, mailboxID); err != nil {
+					return err
+				}
+			}
+			ids, next = append(ids, m.ID), append(next, n)
+			m.Flags, m.ModSeq = store.ParseFlags(n), modseq
+			changed = append(changed, m)
+		}
+		if len(ids) > 0 {
 			if _, err := t.Exec(ctx, `UPDATE messages m SET flags = u.flags, modseq = $3
 				FROM unnest($1::bigint[], $2::text[]) AS u(id, flags) WHERE m.id = u.id`, ids, next, int64(modseq)); err != nil {
 				return temporary("updating flags", err)
@@ -238,4 +239,14 @@ func (s *Store) Expunged(ctx context.Context, mailboxID int64, since uint64) ([]
 		out[i] = uint32(u)
 	}
 	return out, int64(since) >= floor, nil
+}
+
+// rangeBounds splits ranges into parallel arrays of bounds, for a statement
+// that joins unnest($lo, $hi) instead of running once per range.
+func rangeBounds(ranges []store.UIDRange) (lo, hi []int64) {
+	lo, hi = make([]int64, len(ranges)), make([]int64, len(ranges))
+	for i, r := range ranges {
+		lo[i], hi[i] = int64(r.Lo), int64(r.Hi)
+	}
+	return lo, hi
 }
