@@ -221,6 +221,12 @@ func (s *session) readSortKeys(uids []uint32) ([]*msgKeys, error) {
 	return out, nil
 }
 
+// maxThreadRefs bounds the References identifiers a message's cached
+// keys keep (the last ones: the parent and its nearest ancestors), as the
+// sort cache bounds its entries but not their size and the field is the
+// sender's.
+const maxThreadRefs = 100
+
 // newMsgKeys computes a message's sort and thread keys.
 func newMsgKeys(m *store.Message, e *message.Envelope) *msgKeys {
 	k := &msgKeys{arrival: m.InternalDate, size: m.Size, sent: e.Date}
@@ -237,6 +243,15 @@ func newMsgKeys(m *store.Message, e *message.Envelope) *msgKeys {
 		if irt := message.MessageIDs(e.InReplyTo); len(irt) > 0 {
 			k.refs = irt[:1]
 		}
+	}
+	if n := len(k.refs); n > maxThreadRefs {
+		// The nearest ancestors, copied so neither the longer slice nor
+		// the whole field stays reachable.
+		kept := make([]string, maxThreadRefs)
+		for i, r := range k.refs[n-maxThreadRefs:] {
+			kept[i] = strings.Clone(r)
+		}
+		k.refs = kept
 	}
 	k.reply = message.IsReplyOrForward(e.Subject)
 	return k
