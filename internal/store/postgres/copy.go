@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -197,18 +198,18 @@ func (s *Store) Expunge(ctx context.Context, mailboxID int64, uids []uint32) ([]
 			return err
 		}
 		var bodies []int64
-		for _, r := range ranges {
-			rows, _ := t.Query(ctx, `DELETE FROM messages WHERE mailbox_id = $1 AND uid BETWEEN $2 AND $3
-				AND strpos(' ' || flags || ' ', ' \Deleted ') > 0 RETURNING uid, body_id`, mailboxID, r.Lo, r.Hi)
-			var uid uint32
-			var body int64
-			if _, err := pgx.ForEachRow(rows, []any{&uid, &body}, func() error {
-				gone = append(gone, uid)
-				bodies = append(bodies, body)
-				return nil
-			}); err != nil {
-				return temporary("expunging", err)
-			}
+		lo, hi := rangeBounds(ranges)
+		rows, _ := t.Query(ctx, `DELETE FROM messages m USING unnest($2::bigint[], $3::bigint[]) AS r(lo, hi)
+			WHERE m.mailbox_id = $1 AND m.uid BETWEEN r.lo AND r.hi
+			AND strpos(' ' || m.flags || ' ', ' \Deleted ') > 0 RETURNING m.uid, m.body_id`, mailboxID, lo, hi)
+		var uid uint32
+		var body int64
+		if _, err := pgx.ForEachRow(rows, []any{&uid, &body}, func() error {
+			gone = append(gone, uid)
+			bodies = append(bodies, body)
+			return nil
+		}); err != nil {
+			return temporary("expunging", err)
 		}
 		if len(gone) > 0 {
 			t.event(store.Event{Kind: store.EventExpunge, AccountID: mb.AccountID, MailboxID: mailboxID})
@@ -218,7 +219,8 @@ func (s *Store) Expunge(ctx context.Context, mailboxID int64, uids []uint32) ([]
 	if err != nil {
 		return nil, err
 	}
-	// Deleting in ranges returns UIDs in order per range, ranges ascend.
+	// RETURNING has no order; callers expect ascending UIDs.
+	slices.Sort(gone)
 	return gone, nil
 }
 
