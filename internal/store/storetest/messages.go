@@ -474,3 +474,44 @@ func testQuotaAppendCopy(t *testing.T, s store.Store) {
 		t.Errorf("Drafts has %d messages after the refused Append and the Move, want 1", len(got))
 	}
 }
+
+// testSparseUIDSets: flag changes and expunges over scattered UIDs (a
+// set like 1,3,5) touch exactly those messages and report them in
+// ascending UID order, whatever order the engine's statement yields.
+func testSparseUIDSets(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	a := account(t, s, "sparse@example.org")
+	for i := range 7 {
+		deliver(t, s, msgBody(i), a)
+	}
+	inbox := getMailbox(t, s, a, "INBOX")
+	uids := uidsOf(list(t, s, inbox))
+	odd := []uint32{uids[0], uids[2], uids[4], uids[6]}
+	changed, err := s.UpdateFlags(ctx, inbox.ID, odd, store.FlagsAdd, []string{`\Flagged`})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := uidsOf(changed); !slices.Equal(got, odd) {
+		t.Errorf("UpdateFlags over %v changed %v", odd, got)
+	}
+	even := []uint32{uids[5], uids[1], uids[3]} // unsorted on purpose
+	if _, err := s.UpdateFlags(ctx, inbox.ID, even, store.FlagsAdd, []string{`\Deleted`}); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range list(t, s, inbox) {
+		if m.HasFlag(`\Flagged`) != slices.Contains(odd, m.UID) || m.HasFlag(`\Deleted`) == slices.Contains(odd, m.UID) {
+			t.Errorf("UID %d has flags %v", m.UID, m.Flags)
+		}
+	}
+	gone, err := s.Expunge(ctx, inbox.ID, []uint32{uids[5], uids[1]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []uint32{uids[1], uids[5]}; !slices.Equal(gone, want) {
+		t.Errorf("Expunge of %v returned %v, want %v in order", []uint32{uids[5], uids[1]}, gone, want)
+	}
+	left := uidsOf(list(t, s, inbox))
+	if want := []uint32{uids[0], uids[2], uids[3], uids[4], uids[6]}; !slices.Equal(left, want) {
+		t.Errorf("after expunge the mailbox holds %v, want %v", left, want)
+	}
+}

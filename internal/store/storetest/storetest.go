@@ -66,6 +66,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"QuotaAppendCopy", testQuotaAppendCopy},
 		{"ObjectIDsAndSaveDate", testObjectIDs},
 		{"AppendMessages", testAppendMessages},
+		{"SparseUIDSets", testSparseUIDSets},
 		{"Events", testEvents},
 		{"Aliases", testAliases},
 		{"Quota", testQuota},
