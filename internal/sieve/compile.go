@@ -12,13 +12,14 @@ import (
 var Extensions = []string{
 	"comparator-i;ascii-casemap", "comparator-i;ascii-numeric", "comparator-i;octet",
 	"copy", "encoded-character", "envelope", "fileinto", "imap4flags", "mailbox", "relational", "subaddress", "vacation",
-	"reject", "ereject",
+	"reject", "ereject", "variables", "regex",
 }
 
 // Program is a compiled script, safe to run concurrently.
 type Program struct {
 	cmds []node
 	lim  Limits
+	vars bool // the script requires variables
 }
 
 // Compile parses src and checks every command, test and argument, including
@@ -34,13 +35,17 @@ func Compile(src string, lim Limits) (*Program, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Program{cmds: cmds, lim: lim}, nil
+	return &Program{cmds: cmds, lim: lim, vars: c.req["variables"]}, nil
 }
 
 type compiler struct {
 	req map[string]bool
 	lim Limits
 }
+
+// dynamic reports whether s is expanded at run time (it references a
+// variable), so checks of its value wait until then.
+func (c *compiler) dynamic(s string) bool { return c.req["variables"] && hasVarRef(s) }
 
 func (c *compiler) need(ext string, p Pos, what string) error {
 	if !c.req[ext] {
@@ -79,7 +84,8 @@ var (
 	matchTags = map[string]tagSpec{"is": {group: "match"}, "contains": {group: "match"},
 		"matches": {group: "match"}, "comparator": {takes: takesString},
 		"value": {group: "match", takes: takesString, ext: "relational"},
-		"count": {group: "match", takes: takesString, ext: "relational"}}
+		"count": {group: "match", takes: takesString, ext: "relational"},
+		"regex": {group: "match", ext: "regex"}}
 	addressTags = map[string]tagSpec{"all": {group: "part"}, "localpart": {group: "part"},
 		"domain": {group: "part"}, "user": {group: "part", ext: "subaddress"},
 		"detail": {group: "part", ext: "subaddress"}}
@@ -263,6 +269,16 @@ func (c *compiler) require(cmd *Command) error {
 	return nil
 }
 
+// redirectAddress checks a redirect address (RFC 5228 4.2: a valid
+// RFC 5322 address) and returns its addr-spec.
+func redirectAddress(addr string) (string, bool) {
+	pa, err := mail.ParseAddress(addr)
+	if err != nil || strings.IndexByte(pa.Address, '@') <= 0 {
+		return "", false
+	}
+	return pa.Address, true
+}
+
 // ifChain compiles if, its elsif commands and an optional else.
 func (c *compiler) ifChain(cmds []*Command) (node, int, error) {
 	n := &ifNode{}
@@ -352,7 +368,7 @@ func (c *compiler) action(cmd *Command) (node, error) {
 		if err != nil {
 			return nil, err
 		}
-		if mbox == "" {
+		if mbox == "" && !c.dynamic(mbox) {
 			return nil, errAt(a.positional[0].Pos, "fileinto: empty mailbox name")
 		}
 		return &fileintoNode{mailbox: mbox, copy: a.has("copy"), create: a.has("create"),
@@ -366,30 +382,45 @@ func (c *compiler) action(cmd *Command) (node, error) {
 		if err != nil {
 			return nil, err
 		}
-		// RFC 5228 4.2: the address must be a valid RFC 5322 address.
-		pa, perr := mail.ParseAddress(addr)
-		if perr != nil || strings.IndexByte(pa.Address, '@') <= 0 {
+		if c.dynamic(addr) {
+			return &redirectNode{addr: addr, copy: a.has("copy"), dynamic: true}, nil
+		}
+		norm, ok := redirectAddress(addr)
+		if !ok {
 			return nil, errAt(a.positional[0].Pos, "redirect: invalid address %q", addr)
 		}
-		return &redirectNode{addr: pa.Address, copy: a.has("copy")}, nil
+		return &redirectNode{addr: norm, copy: a.has("copy")}, nil
 	case "setflag", "addflag", "removeflag":
 		if err := c.need("imap4flags", p, cmd.Name); err != nil {
 			return nil, err
 		}
-		a, err := c.split(cmd.Name, p, cmd.Args, nil, len(cmd.Args))
+		a, err := c.split(cmd.Name, p, cmd.Args, nil, -1)
 		if err != nil {
 			return nil, err
 		}
-		if len(a.positional) != 1 {
-			// The two-argument form names a variable (RFC 5232 3), which
-			// needs the variables extension we do not implement yet.
-			return nil, errAt(p, "%s takes one argument (variables are not supported)", cmd.Name)
+		n := &flagNode{op: cmd.Name}
+		switch len(a.positional) {
+		case 1:
+		case 2:
+			// RFC 5232 3: the first argument names a variable.
+			if err := c.need("variables", p, cmd.Name+" with a variable"); err != nil {
+				return nil, err
+			}
+			if n.variable, err = a.string(0); err != nil {
+				return nil, err
+			}
+			if !isIdentifier(n.variable) {
+				return nil, errAt(a.positional[0].Pos, "%s: invalid variable name %q", cmd.Name, n.variable)
+			}
+		default:
+			return nil, errAt(p, "%s takes one or two arguments, found %d", cmd.Name, len(a.positional))
 		}
-		flags, err := a.strings(0)
-		if err != nil {
+		if n.flags, err = a.strings(len(a.positional) - 1); err != nil {
 			return nil, err
 		}
-		return &flagNode{op: cmd.Name, flags: flags}, nil
+		return n, nil
+	case "set":
+		return c.set(cmd)
 	case "vacation":
 		return c.vacation(cmd)
 	}
@@ -417,23 +448,28 @@ func (c *compiler) vacation(cmd *Command) (node, error) {
 		// RFC 5230 4.1: the minimum is 1; sites may impose a maximum.
 		v.Days = min(max(a.tags["days"].Num, 1), c.lim.MaxVacationDays)
 	}
-	if v.From != "" {
+	if v.From != "" && !c.dynamic(v.From) {
 		if _, err := mail.ParseAddress(v.From); err != nil {
 			return nil, errAt(a.tags["from"].Pos, "vacation: invalid :from address %q", v.From)
 		}
 	}
 	if !a.has("handle") {
-		// RFC 5230 4.2: without :handle, scripts that differ in reason,
-		// :subject, :from or :mime get separate once-per-period tracking.
-		h := sha256.New()
-		for _, s := range []string{v.Reason, v.Subject, v.From} {
-			h.Write([]byte(s))
-			h.Write([]byte{0})
-		}
-		if v.MIME {
-			h.Write([]byte("mime"))
-		}
-		v.Handle = hex.EncodeToString(h.Sum(nil)[:16])
+		v.Handle = vacationHandle(v)
 	}
-	return &vacationNode{v: v}, nil
+	return &vacationNode{v: v, explicitHandle: a.has("handle")}, nil
+}
+
+// vacationHandle is the handle of a vacation without :handle: scripts
+// that differ in reason, :subject, :from or :mime get separate
+// once-per-period tracking (RFC 5230 4.2).
+func vacationHandle(v *Vacation) string {
+	h := sha256.New()
+	for _, s := range []string{v.Reason, v.Subject, v.From} {
+		h.Write([]byte(s))
+		h.Write([]byte{0})
+	}
+	if v.MIME {
+		h.Write([]byte("mime"))
+	}
+	return hex.EncodeToString(h.Sum(nil)[:16])
 }

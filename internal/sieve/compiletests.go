@@ -45,6 +45,11 @@ func (c *compiler) matcher(a *argv, keys []string) (*matcher, error) {
 		}
 		m.cmp = cmp
 	}
+	if m.mt == mtRegex {
+		if err := c.compileRegexKeys(m, a, a.positional[len(a.positional)-1]); err != nil {
+			return nil, err
+		}
+	}
 	return m, nil
 }
 
@@ -103,7 +108,7 @@ func (c *compiler) test(t *Test) (test, error) {
 		}
 		names, err := a.strings(0)
 		return existsTest{names}, err
-	case "header", "address", "envelope", "hasflag":
+	case "header", "address", "envelope", "hasflag", "string":
 		return c.matchTest(t)
 	case "mailboxexists":
 		if err := c.need("mailbox", p, t.Name); err != nil {
@@ -128,8 +133,8 @@ func (c *compiler) matchTest(t *Test) (test, error) {
 		npos = 1
 	}
 	switch t.Name {
-	case "envelope", "hasflag":
-		ext := map[string]string{"envelope": "envelope", "hasflag": "imap4flags"}[t.Name]
+	case "envelope", "hasflag", "string":
+		ext := map[string]string{"envelope": "envelope", "hasflag": "imap4flags", "string": "variables"}[t.Name]
 		if err := c.need(ext, t.Pos, t.Name); err != nil {
 			return nil, err
 		}
@@ -138,9 +143,21 @@ func (c *compiler) matchTest(t *Test) (test, error) {
 	if err != nil {
 		return nil, err
 	}
+	var flagVars []string
 	if t.Name == "hasflag" && len(a.positional) == 2 {
 		// RFC 5232 4: the optional first list names variables.
-		return nil, errAt(t.Pos, "hasflag with a variable list needs variables, which are not supported")
+		if err := c.need("variables", t.Pos, "hasflag with variables"); err != nil {
+			return nil, err
+		}
+		if flagVars, err = a.strings(0); err != nil {
+			return nil, err
+		}
+		for _, v := range flagVars {
+			if !isIdentifier(v) {
+				return nil, errAt(a.positional[0].Pos, "hasflag: invalid variable name %q", v)
+			}
+		}
+		a.positional = a.positional[1:]
 	}
 	if len(a.positional) != npos {
 		return nil, errAt(t.Pos, "%s takes %d positional argument(s), found %d", t.Name, npos, len(a.positional))
@@ -155,7 +172,10 @@ func (c *compiler) matchTest(t *Test) (test, error) {
 	}
 	if t.Name == "hasflag" {
 		m.keys = normFlags(keys)
-		return &hasflagTest{m: m}, nil
+		if c.req["variables"] {
+			m.keys, m.flags = keys, true // normalised once expanded
+		}
+		return &hasflagTest{vars: flagVars, m: m}, nil
 	}
 	names, err := a.strings(0)
 	if err != nil {
@@ -170,9 +190,11 @@ func (c *compiler) matchTest(t *Test) (test, error) {
 	switch t.Name {
 	case "header":
 		return &headerTest{names: names, m: m}, nil
+	case "string":
+		return &stringTest{source: names, m: m}, nil
 	case "address":
 		for _, n := range names {
-			if !addressHeaders[foldASCII(n)] {
+			if !addressHeaders[foldASCII(n)] && !c.dynamic(n) {
 				return nil, errAt(a.positional[0].Pos, "address: header %q does not hold addresses", n)
 			}
 		}

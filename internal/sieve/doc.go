@@ -15,9 +15,13 @@
 // mailboxexists (RFC 5490 "mailbox"), subaddress :user/:detail with "+"
 // as the separator (RFC 5233), relational :count/:value with the
 // i;ascii-numeric comparator (RFC 5231, RFC 4790), imap4flags (RFC 5232) and vacation
-// (RFC 5230) as an action carrying its parameters (no reply is sent here).
+// (RFC 5230) as an action carrying its parameters (no reply is sent here),
+// variables (RFC 5229: set and its modifiers, the string test, match
+// variables from :matches and :regex, imap4flags' variable forms) and the
+// :regex match type (draft-ietf-sieve-regex, RE2: linear time).
 //
 // Every input is bounded: script size, nesting depth, command count and
 // string-list length at compile time; match work, redirects and actions at
-// run time (see Limits).
+// run time (see Limits), including the number and size of variables and
+// the size of an expanded string.
 package sieve

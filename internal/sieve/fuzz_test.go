@@ -17,6 +17,8 @@ var fuzzSeeds = []string{
 	"require [\"relational\", \"comparator-i;ascii-numeric\"]; if anyof (header :value \"ge\" :comparator \"i;ascii-numeric\" \"x\" \"5\", address :count \"lt\" \"to\" \"2\") { discard; }",
 	"require [\"encoded-character\", \"fileinto\"]; if header :is \"s\" \"${hex:41 42}${unicode: 1F600 }\" { fileinto \"${hex:}\"; }",
 	"if header :matches \"subject\" \"*\\\\**\" { discard; }",
+	rfc5229Matches,
+	"require [\"variables\", \"regex\", \"imap4flags\"]; set :upper :quoteregex \"a\" \"${b}x\"; if header :regex \"subject\" \"(.*)${a}\" { setflag \"v\" \"${1}\"; } if string :count \"eq\" \"${v}\" \"1\" { discard; }",
 }
 
 // fuzzMsg derives a message from fuzz input so the interpreter sees

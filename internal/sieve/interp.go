@@ -3,6 +3,7 @@ package sieve
 import (
 	"errors"
 	"fmt"
+	"regexp"
 	"slices"
 	"strings"
 )
@@ -95,7 +96,7 @@ var ErrRuntime = errors.New("sieve: runtime error")
 // Run executes p for in. On a runtime error it returns a result with just a
 // keep and an error wrapping ErrRuntime, so no mail is lost.
 func (p *Program) Run(in *Input) ([]Action, error) {
-	r := &run{in: in, lim: p.lim}
+	r := &run{in: in, lim: p.lim, vars: p.vars}
 	if err := r.exec(p.cmds); err != nil && !errors.Is(err, errStop) {
 		return []Action{{Kind: ActionKeep}}, fmt.Errorf("%w: %w", ErrRuntime, err)
 	}
@@ -140,6 +141,11 @@ type run struct {
 	discarded bool
 	redirects int
 	vacation  bool
+
+	vars      bool              // the script uses variables (RFC 5229)
+	varValues map[string]string // by lower-case name
+	match     []string          // ${0}..${9}
+	regexps   map[string]*regexp.Regexp
 }
 
 func (r *run) charge(n int64) error {
@@ -217,15 +223,20 @@ type (
 		hasFlags     bool
 	}
 	redirectNode struct {
-		addr string
-		copy bool
+		addr    string
+		copy    bool
+		dynamic bool // addr has variables: checked when it runs
 	}
 	flagNode struct {
-		op    string
-		flags []string
+		op       string
+		variable string // "" for the internal variable (RFC 5232 3)
+		flags    []string
 	}
-	vacationNode struct{ v *Vacation }
-	ifNode       struct {
+	vacationNode struct {
+		v              *Vacation
+		explicitHandle bool
+	}
+	ifNode struct {
 		conds  []test
 		bodies [][]node
 		els    []node
@@ -242,7 +253,7 @@ func (n *rejectNode) exec(r *run) error {
 	if len(r.actions) >= r.lim.MaxActions {
 		return fmt.Errorf("more than %d actions", r.lim.MaxActions)
 	}
-	r.actions = append(r.actions, Action{Kind: ActionReject, Reason: n.reason})
+	r.actions = append(r.actions, Action{Kind: ActionReject, Reason: r.x(n.reason)})
 	return nil
 }
 
@@ -254,7 +265,7 @@ func (discardNode) exec(r *run) error {
 func (n *keepNode) exec(r *run) error {
 	flags := r.currentFlags()
 	if n.hasFlags {
-		flags = normFlags(n.flags)
+		flags = normFlags(r.xs(n.flags))
 	}
 	return r.add(Action{Kind: ActionKeep, Flags: flags})
 }
@@ -262,15 +273,26 @@ func (n *keepNode) exec(r *run) error {
 func (n *fileintoNode) exec(r *run) error {
 	flags := r.currentFlags()
 	if n.hasFlags {
-		flags = normFlags(n.flags)
+		flags = normFlags(r.xs(n.flags))
+	}
+	mbox := r.x(n.mailbox)
+	if mbox == "" {
+		return errors.New("fileinto: empty mailbox name")
 	}
 	if !n.copy {
 		r.cancelled = true
 	}
-	return r.add(Action{Kind: ActionFileinto, Mailbox: n.mailbox, Create: n.create, Flags: flags})
+	return r.add(Action{Kind: ActionFileinto, Mailbox: mbox, Create: n.create, Flags: flags})
 }
 
 func (n *redirectNode) exec(r *run) error {
+	addr := n.addr
+	if n.dynamic {
+		var ok bool
+		if addr, ok = redirectAddress(r.x(n.addr)); !ok {
+			return fmt.Errorf("redirect: invalid address %q", r.x(n.addr))
+		}
+	}
 	if !n.copy {
 		r.cancelled = true
 	}
@@ -278,7 +300,7 @@ func (n *redirectNode) exec(r *run) error {
 	if r.redirects > r.lim.MaxRedirects {
 		return fmt.Errorf("more than %d redirects", r.lim.MaxRedirects)
 	}
-	return r.add(Action{Kind: ActionRedirect, Address: n.addr})
+	return r.add(Action{Kind: ActionRedirect, Address: addr})
 }
 
 func (n *vacationNode) exec(r *run) error {
@@ -288,26 +310,42 @@ func (n *vacationNode) exec(r *run) error {
 	r.vacation = true
 	// A copy, so callers cannot change the compiled Program.
 	v := *n.v
-	v.Addresses = slices.Clone(v.Addresses)
+	v.Addresses = slices.Clone(r.xs(v.Addresses))
+	if r.vars {
+		v.Subject, v.From, v.Reason = r.x(v.Subject), r.x(v.From), r.x(v.Reason)
+		if n.explicitHandle {
+			v.Handle = r.x(v.Handle)
+		} else if v.Subject != n.v.Subject || v.From != n.v.From || v.Reason != n.v.Reason {
+			v.Handle = vacationHandle(&v)
+		}
+	}
 	return r.add(Action{Kind: ActionVacation, Vacation: &v})
 }
 
 func (n *flagNode) exec(r *run) error {
-	add := normFlags(n.flags)
+	add := normFlags(r.xs(n.flags))
+	cur := r.flags
+	if n.variable != "" {
+		cur = normFlags([]string{r.varValues[foldASCII(n.variable)]})
+	}
 	switch n.op {
 	case "setflag":
-		r.flags = add
+		cur = add
 	case "addflag":
-		r.flags = normFlags(append(append([]string(nil), r.flags...), add...))
+		cur = normFlags(append(append([]string(nil), cur...), add...))
 	case "removeflag":
 		var keep []string
-		for _, f := range r.flags {
+		for _, f := range cur {
 			if !containsFold(add, f) {
 				keep = append(keep, f)
 			}
 		}
-		r.flags = keep
+		cur = keep
 	}
+	if n.variable != "" {
+		return r.setVar(n.variable, strings.Join(cur, " "))
+	}
+	r.flags = cur
 	return nil
 }
 

@@ -3,6 +3,7 @@ package sieve
 import (
 	"errors"
 	"net/mail"
+	"regexp"
 	"strings"
 	"unicode/utf8"
 )
@@ -29,10 +30,11 @@ const (
 	mtMatches
 	mtValue // RFC 5231
 	mtCount // RFC 5231
+	mtRegex // draft-ietf-sieve-regex
 )
 
 var matchTypes = map[string]matchType{"is": mtIs, "contains": mtContains, "matches": mtMatches,
-	"value": mtValue, "count": mtCount}
+	"value": mtValue, "count": mtCount, "regex": mtRegex}
 
 // matcher is a comparator, a match type and the keys of one test.
 type matcher struct {
@@ -40,6 +42,12 @@ type matcher struct {
 	mt   matchType
 	rel  relation // mtValue, mtCount
 	keys []string
+	// res are the keys of :regex compiled when the script was; nil for a
+	// key with a variable reference, compiled when the test runs.
+	res []*regexp.Regexp
+	// flags: hasflag, whose keys are flag lists (normalised after
+	// expansion).
+	flags bool
 }
 
 // foldASCII maps A-Z to a-z and leaves every other byte alone, which is all
@@ -59,19 +67,22 @@ func foldASCII(s string) string {
 	return s
 }
 
-// match reports whether value matches any key, charging the work to r.
-func (m *matcher) match(r *run, value string) (bool, error) {
-	if m.cmp == cmpCasemap {
+// match reports whether value matches any of keys (the matcher's, with
+// variables expanded), charging the work to r. A match by :matches or
+// :regex sets the match variables when the script uses variables.
+func (m *matcher) match(r *run, keys []string, value string) (bool, error) {
+	orig := value
+	if m.cmp == cmpCasemap && m.mt != mtRegex {
 		value = foldASCII(value)
 	}
-	for _, k := range m.keys {
-		if m.cmp == cmpCasemap {
+	for i, k := range keys {
+		if m.cmp == cmpCasemap && m.mt != mtRegex {
 			k = foldASCII(k)
 		}
 		cost := int64(len(value) + len(k) + 1)
-		if m.mt == mtMatches {
+		if m.mt == mtMatches || m.mt == mtRegex {
 			// The worst case of wildcard is one pass over the pattern
-			// per byte of value.
+			// per byte of value; RE2 is bounded the same way.
 			cost = int64(len(value)+1) * int64(len(k)+1)
 		}
 		if err := r.charge(cost); err != nil {
@@ -89,7 +100,31 @@ func (m *matcher) match(r *run, value string) (bool, error) {
 		case mtContains:
 			ok = strings.Contains(value, k)
 		case mtMatches:
-			ok = wildcard(k, value)
+			if !r.vars {
+				ok = wildcard(k, value)
+				break
+			}
+			var caps []int
+			if ok = wildcardAt(k, value, &caps); ok {
+				groups := []string{orig}
+				for j := 0; j+1 < len(caps); j += 2 {
+					groups = append(groups, orig[caps[j]:caps[j+1]])
+				}
+				r.setMatch(groups)
+			}
+		case mtRegex:
+			re, err := m.regexp(r, i, k)
+			if err != nil {
+				return false, err
+			}
+			if !r.vars {
+				ok = re.MatchString(value)
+				break
+			}
+			if g := re.FindStringSubmatch(value); g != nil {
+				ok = true
+				r.setMatch(g)
+			}
 		}
 		if ok {
 			return true, nil
@@ -99,22 +134,42 @@ func (m *matcher) match(r *run, value string) (bool, error) {
 }
 
 // wildcard matches s against pattern with "*" (any sequence), "?" (one
-// character) and "\" quoting the next character (RFC 5228 2.7.1). It keeps
-// only the position after the last "*", so it runs in O(len(pattern) *
-// len(s)) time without recursion.
-func wildcard(pattern, s string) bool {
+// character) and "\" quoting the next character (RFC 5228 2.7.1).
+func wildcard(pattern, s string) bool { return wildcardAt(pattern, s, nil) }
+
+// wildcardAt is wildcard that, when caps is not nil, also returns where in
+// s each wildcard matched (start, end pairs, in pattern order), for the
+// match variables (RFC 5229 3.2). It keeps only the position after the
+// last "*", so each "*" takes as little as it can (the RFC's "[*] *"
+// example) and it runs in O(len(pattern) * len(s)) time without
+// recursion.
+func wildcardAt(pattern, s string, caps *[]int) bool {
 	p, i := 0, 0
-	starP, starI := -1, 0
+	starP, starI, starW := -1, 0, 0
+	w := 0 // wildcards passed in pattern
+	record := func(w, from, to int) {
+		if caps == nil {
+			return
+		}
+		for len(*caps) < 2*(w+1) {
+			*caps = append(*caps, 0, 0)
+		}
+		(*caps)[2*w], (*caps)[2*w+1] = from, to
+	}
 	for i < len(s) {
 		if p < len(pattern) {
 			switch c := pattern[p]; c {
 			case '*':
-				starP, starI = p+1, i
+				record(w, i, i)
+				starP, starI, starW = p+1, i, w
 				p++
+				w++
 				continue
 			case '?':
 				_, n := utf8.DecodeRuneInString(s[i:])
+				record(w, i, i+n)
 				p++
+				w++
 				i += n
 				continue
 			default:
@@ -134,10 +189,18 @@ func wildcard(pattern, s string) bool {
 		}
 		_, n := utf8.DecodeRuneInString(s[starI:])
 		starI += n
-		p, i = starP, starI
+		p, i, w = starP, starI, starW+1
+		if caps != nil {
+			(*caps)[2*starW+1] = starI
+		}
 	}
 	for p < len(pattern) && pattern[p] == '*' {
+		record(w, i, i)
 		p++
+		w++
+	}
+	if caps != nil && p == len(pattern) {
+		*caps = (*caps)[:2*w]
 	}
 	return p == len(pattern)
 }

@@ -11,6 +11,8 @@ type Limits struct {
 	MaxRedirects    int    // redirect actions per run
 	MaxActions      int    // actions per run
 	MaxVacationDays uint64 // upper bound for vacation :days
+	MaxVariables    int    // variables one run may set (RFC 5229)
+	MaxVariableSize int    // octets of one variable's value
 }
 
 // DefaultLimits are generous for hand-written and generated scripts while
@@ -25,6 +27,8 @@ var DefaultLimits = Limits{
 	MaxRedirects:    4,
 	MaxActions:      64,
 	MaxVacationDays: 365,
+	MaxVariables:    256,
+	MaxVariableSize: 4096, // RFC 5229 5: at least 4000 characters
 }
 
 func (l Limits) orDefault() Limits {
@@ -41,6 +45,8 @@ func (l Limits) orDefault() Limits {
 	pick(&l.MaxListLen, d.MaxListLen)
 	pick(&l.MaxRedirects, d.MaxRedirects)
 	pick(&l.MaxActions, d.MaxActions)
+	pick(&l.MaxVariables, d.MaxVariables)
+	pick(&l.MaxVariableSize, d.MaxVariableSize)
 	if l.MaxSteps <= 0 {
 		l.MaxSteps = d.MaxSteps
 	}

@@ -53,6 +53,16 @@ var diffScripts = []string{
 	`if header :is "subject" ["hello", "make money fast"] { discard; }`,
 	`require "envelope"; if envelope :all :is "to" "me+lists@example.org" { discard; }`,
 	`require ["envelope", "subaddress"]; if envelope :detail :matches "to" "*" { discard; }`,
+	// variables (RFC 5229) and regex
+	rfc5229Matches,
+	`require ["variables", "fileinto"]; if header :matches "subject" "*e*" { set :upperfirst "f" "${2}"; fileinto "${1}.${f}"; }`,
+	`require ["variables", "fileinto"]; if address :matches "from" "*@*" { set :lower "d" "${2}"; fileinto "dom.${d}"; }`,
+	`require ["variables", "fileinto"]; set "a" "juMBlEd"; set :length "n" "${a}"; set :quotewildcard "q" "a*b?"; fileinto "${n}.${q}";`,
+	`require ["variables", "envelope"]; if envelope :matches "from" "*@*" { redirect "archive+${1}@example.net"; }`,
+	`require ["variables", "imap4flags", "fileinto"]; setflag "f" "\\Seen"; addflag "f" "Junk"; if hasflag "f" "junk" { fileinto :flags "${f}" "J"; }`,
+	`require "variables"; set "s" "x"; if string :is "${s}${none}" "x" { discard; }`,
+	`require ["regex", "variables", "fileinto"]; if header :regex "subject" "^(.*) (mo[a-z]+) (.*)$" { fileinto "${2}-${3}"; }`,
+	`require ["regex", "fileinto"]; if address :regex :comparator "i;octet" "to" "^[a-c]@x\\.example$" { fileinto "abc"; }`,
 }
 
 var diffMessages = []struct{ from, to, msg string }{

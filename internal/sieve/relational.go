@@ -84,10 +84,15 @@ func leadingDigits(s string) string {
 
 // matchAll applies the matcher to all values of a test: :count compares
 // the number of values, everything else matches each value (RFC 5231 4.1).
+// The keys are expanded first (RFC 5229).
 func (m *matcher) matchAll(r *run, values []string) (bool, error) {
+	keys := r.xs(m.keys)
+	if m.flags && r.vars {
+		keys = normFlags(keys)
+	}
 	if m.mt == mtCount {
 		n := strconv.Itoa(len(values))
-		for _, k := range m.keys {
+		for _, k := range keys {
 			if err := r.charge(int64(len(k) + 1)); err != nil {
 				return false, err
 			}
@@ -98,7 +103,7 @@ func (m *matcher) matchAll(r *run, values []string) (bool, error) {
 		return false, nil
 	}
 	for _, v := range values {
-		if ok, err := m.match(r, v); ok || err != nil {
+		if ok, err := m.match(r, keys, v); ok || err != nil {
 			return ok, err
 		}
 	}

@@ -30,7 +30,10 @@ type (
 		part  addressPart
 		m     *matcher
 	}
-	hasflagTest struct{ m *matcher }
+	hasflagTest struct {
+		vars []string // RFC 5232 4: variables holding flags, nil = the internal one
+		m    *matcher
+	}
 )
 
 func (t constTest) eval(*run) (bool, error) { return bool(t), nil }
@@ -71,7 +74,7 @@ func (t sizeTest) eval(r *run) (bool, error) {
 
 // RFC 5228 5.5: true only if every named header exists.
 func (t existsTest) eval(r *run) (bool, error) {
-	for _, n := range t.names {
+	for _, n := range r.xs(t.names) {
 		if err := r.charge(int64(len(n) + 1)); err != nil {
 			return false, err
 		}
@@ -83,7 +86,7 @@ func (t existsTest) eval(r *run) (bool, error) {
 }
 
 func (t mailboxExistsTest) eval(r *run) (bool, error) {
-	for _, n := range t.names {
+	for _, n := range r.xs(t.names) {
 		if r.in.MailboxExists == nil || !r.in.MailboxExists(n) {
 			return false, nil
 		}
@@ -93,7 +96,7 @@ func (t mailboxExistsTest) eval(r *run) (bool, error) {
 
 func (t *headerTest) eval(r *run) (bool, error) {
 	var values []string
-	for _, n := range t.names {
+	for _, n := range r.xs(t.names) {
 		values = append(values, r.in.Msg.Header(n)...)
 	}
 	return t.m.matchAll(r, values)
@@ -101,7 +104,10 @@ func (t *headerTest) eval(r *run) (bool, error) {
 
 func (t *addressTest) eval(r *run) (bool, error) {
 	var values []string
-	for _, n := range t.names {
+	for _, n := range r.xs(t.names) {
+		if !addressHeaders[foldASCII(n)] {
+			continue // a name from a variable (checked at compile time otherwise)
+		}
 		for _, v := range r.in.Msg.Header(n) {
 			if err := r.charge(int64(len(v) + 1)); err != nil {
 				return false, err
@@ -121,7 +127,7 @@ func (t *addressTest) eval(r *run) (bool, error) {
 // than "from" and "to" are never present.
 func (t *envelopeTest) eval(r *run) (bool, error) {
 	var values []string
-	for _, p := range t.parts {
+	for _, p := range r.xs(t.parts) {
 		addr := ""
 		switch foldASCII(p) {
 		case "from":
@@ -146,5 +152,12 @@ func (t *envelopeTest) eval(r *run) (bool, error) {
 
 // RFC 5232 4: each flag of the internal variable is matched on its own.
 func (t *hasflagTest) eval(r *run) (bool, error) {
-	return t.m.matchAll(r, r.flags)
+	if t.vars == nil {
+		return t.m.matchAll(r, r.flags)
+	}
+	var flags []string
+	for _, v := range t.vars {
+		flags = append(flags, r.varValues[foldASCII(v)])
+	}
+	return t.m.matchAll(r, normFlags(flags))
 }
