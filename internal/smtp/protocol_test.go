@@ -1,10 +1,15 @@
 package smtp
 
 import (
+	"bufio"
+	"bytes"
 	"io"
 	"net"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // RFC 5321 section 4.2.4: a command the server does not recognise is 500,
@@ -147,6 +152,47 @@ func TestRefusedBDATChunkIsSkipped(t *testing.T) {
 	}
 }
 
+// A refused BDAT chunk is skipped only up to the message size limit:
+// a larger one is not read at all (it would cost what the client
+// chooses), so the reply comes at once and the session ends, whether the
+// chunk was refused for its size or for want of a transaction. A refused
+// chunk within the limit is still skipped and the session goes on.
+func TestOversizeBDATChunkEndsSession(t *testing.T) {
+	e := newEnv(t, envOptions{configure: func(s *Server) { s.MaxMessageSize = 10000 }})
+	txn := "MAIL FROM:<a@remote.example>\r\nRCPT TO:<alice@example.org>\r\n"
+	start := strings.Repeat("x", 32<<10) // the start of the chunk; the rest never comes
+	for _, tc := range []struct {
+		name, send string
+		want       []string
+	}{
+		{"too big", txn + "BDAT 4611686018427387903 LAST\r\n" + start, []string{"250 ", "250 ", "552 5.3.4 "}},
+		{"no transaction", "BDAT 20001 LAST\r\n" + start, []string{"503 5.5.1 "}},
+		{"too big after a chunk", txn + "BDAT 6000\r\n" + strings.Repeat("y", 6000) + "BDAT 20000 LAST\r\n" + start,
+			[]string{"250 ", "250 ", "250 2.0.0 6000 octets", "552 5.3.4 "}},
+	} {
+		r := e.raw(ModeMX)
+		r.send("EHLO x\r\n")
+		r.expect("250 ")
+		r.send(tc.send)
+		for _, want := range tc.want {
+			r.expect(want)
+		}
+		if line, err := r.r.ReadString('\n'); err == nil {
+			t.Errorf("%s: session still open after the refused chunk: %q", tc.name, line)
+		}
+	}
+	// Within the limit, a refused chunk is read and dropped: the
+	// session goes on (the total outgrew the limit, this chunk did not).
+	r := e.raw(ModeMX)
+	r.send("EHLO x\r\n" + txn + "BDAT 6000\r\n" + strings.Repeat("y", 6000) + "BDAT 6000 LAST\r\n" + strings.Repeat("z", 6000) + "NOOP\r\n")
+	for _, want := range []string{"250 ", "250 ", "250 ", "250 2.0.0 6000 octets", "552 5.3.4 ", "250 2.0.0 OK"} {
+		r.expect(want)
+	}
+	if got := e.inbox("alice@example.org"); len(got) != 0 {
+		t.Errorf("stored %d messages, want none", len(got))
+	}
+}
+
 // SMTP smuggling: only CRLF "." CRLF ends message data. Every other
 // spelling of an end of data is text of the one message, so the commands
 // after it never run (no second transaction for bob).
@@ -174,16 +220,74 @@ func TestSmugglingSequences(t *testing.T) {
 
 // A command line over smtp.max_line_length is answered 500 5.4.0 and the
 // session ends: the rest of such a line is not taken for a command. The
-// line is bounded before it is buffered: reading stops at the limit and
-// the connection is closed.
+// line is bounded before it is buffered: the client sends a line that
+// never ends (no CRLF, ever), so a server that waited for the end of the
+// line would never answer, and the server side counts what it read, which
+// must stay within the limit plus one read buffer.
 func TestCommandLineTooLong(t *testing.T) {
-	e := newEnv(t, envOptions{configure: func(s *Server) { s.MaxLineLength = 1000 }})
-	r := e.raw(ModeMX)
+	const limit = 1000
+	e := newEnv(t, envOptions{configure: func(s *Server) { s.MaxLineLength = limit }})
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	var served sync.WaitGroup
+	var read atomic.Int64
+	served.Go(func() {
+		c, err := l.Accept()
+		if err != nil {
+			return
+		}
+		e.srv.Handler(ModeMX).ServeConn(e.ctx, &countingConn{Conn: c, n: &read})
+	})
+	c, err := net.Dial("tcp", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(30 * time.Second))
+	r := &raw{t: t, c: c, r: bufio.NewReader(c)}
+	r.expect("220 ")
 	r.send("EHLO x\r\n")
 	r.expect("250 ")
-	go r.c.Write([]byte("NOOP " + strings.Repeat("x", 1<<20) + "\r\nQUIT\r\n"))
+	stop := make(chan struct{})
+	var wrote sync.WaitGroup
+	wrote.Go(func() { // an endless line, until the server closes
+		chunk := []byte("NOOP " + strings.Repeat("x", 4091))
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if _, err := c.Write(chunk); err != nil {
+				return
+			}
+			chunk = bytes.Repeat([]byte("x"), 4096)
+		}
+	})
 	r.expect("500 5.4.0 ")
 	if line, err := r.r.ReadString('\n'); err == nil {
 		t.Errorf("session still open after the long line: %q", line)
 	}
+	close(stop)
+	served.Wait() // ServeConn returned: the server read all it ever will
+	c.Close()
+	wrote.Wait()
+	if n, max := read.Load(), int64(len("EHLO x\r\n")+limit+readerSize); n > max {
+		t.Errorf("server read %d octets of a line limited to %d, want at most %d", n, limit, max)
+	}
+}
+
+// countingConn counts the octets the server reads.
+type countingConn struct {
+	net.Conn
+	n *atomic.Int64
+}
+
+func (c *countingConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	c.n.Add(int64(n))
+	return n, err
 }
