@@ -36,6 +36,10 @@ type FilterInput struct {
 	// Size returns the message's size; the first call reads the whole
 	// message, so filters call it only when they need it.
 	Size func() int64
+	// Raw returns the first max octets of the message as received
+	// (header and body); like Size it reads the whole message. Nil when
+	// the body cannot be read.
+	Raw func(max int) ([]byte, error)
 }
 
 // Target is one copy to store for the account.
@@ -179,7 +183,7 @@ func (d *Deliverer) deliverFiltered(ctx context.Context, m Message) error {
 		def := d.plusFolder(a, to)
 		dec := Keep
 		if d.Filter != nil && h != nil {
-			got, err := d.Filter.Filter(ctx, &FilterInput{Account: a, From: m.From, To: to, Header: h, Size: sp.Size})
+			got, err := d.Filter.Filter(ctx, &FilterInput{Account: a, From: m.From, To: to, Header: h, Size: sp.Size, Raw: sp.Raw})
 			if err != nil {
 				d.log().Warn("delivery: filter failed; kept in INBOX", "account", a.Address, "err", err)
 				def = ""

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 
 	"github.com/pochta-mail/pochta/internal/message"
@@ -48,7 +49,9 @@ func Refilter(ctx context.Context, st RefilterStore, f Filter, acct store.Accoun
 			return err
 		}
 		size := m.Size
-		in := &FilterInput{Account: acct, To: acct.Address, Header: h, Size: func() int64 { return size }}
+		uid := m.UID
+		in := &FilterInput{Account: acct, To: acct.Address, Header: h, Size: func() int64 { return size },
+			Raw: func(max int) ([]byte, error) { return storedPrefix(ctx, st, mb.ID, uid, max) }}
 		if rp := h.Addresses("Return-Path"); len(rp) > 0 {
 			in.From = rp[0]
 		}
@@ -67,6 +70,16 @@ func Refilter(ctx context.Context, st RefilterStore, f Filter, acct store.Accoun
 		}
 	}
 	return nil
+}
+
+// storedPrefix reads the first max octets of a stored message.
+func storedPrefix(ctx context.Context, st RefilterStore, mailboxID int64, uid uint32, max int) ([]byte, error) {
+	r, err := st.OpenMessage(ctx, mailboxID, uid)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	return io.ReadAll(io.LimitReader(r, int64(max)))
 }
 
 func storedHeader(ctx context.Context, st RefilterStore, mailboxID int64, uid uint32) (*Header, error) {

@@ -133,6 +133,15 @@ func (f *SieveFilter) decide(in *FilterInput, actions []sieve.Action) Decision {
 type sieveMessage struct{ in *FilterInput }
 
 func (m sieveMessage) Header(name string) []string { return m.in.Header.Decoded(name) }
+func (m sieveMessage) Raw(max int) ([]byte, error) {
+	if m.in.Raw == nil {
+		return nil, nil
+	}
+	return m.in.Raw(max)
+}
+
+var _ sieve.RawMessage = sieveMessage{}
+
 func (m sieveMessage) Size() int64 {
 	if m.in.Size == nil {
 		return 0

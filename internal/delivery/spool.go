@@ -64,6 +64,19 @@ func (s *spool) Size() int64 {
 	return s.size
 }
 
+// Raw returns the first max octets of the message (it reads the whole
+// message), for the Sieve body test.
+func (s *spool) Raw(max int) ([]byte, error) {
+	s.readAll()
+	if s.err != nil {
+		return nil, s.err
+	}
+	b := make([]byte, 0, min(int64(max), s.size))
+	w := bytes.NewBuffer(b)
+	_, err := io.Copy(w, io.LimitReader(s.reader(), int64(max)))
+	return w.Bytes(), err
+}
+
 // reader returns the whole message. Before readAll it can be read once
 // only (it streams); after, as often as needed.
 func (s *spool) reader() io.Reader {

@@ -110,6 +110,8 @@ func (c *compiler) test(t *Test) (test, error) {
 		return existsTest{names}, err
 	case "header", "address", "envelope", "hasflag", "string":
 		return c.matchTest(t)
+	case "body":
+		return c.bodyTest(t)
 	case "mailboxexists":
 		if err := c.need("mailbox", p, t.Name); err != nil {
 			return nil, err

@@ -18,6 +18,7 @@ var fuzzSeeds = []string{
 	"require [\"encoded-character\", \"fileinto\"]; if header :is \"s\" \"${hex:41 42}${unicode: 1F600 }\" { fileinto \"${hex:}\"; }",
 	"if header :matches \"subject\" \"*\\\\**\" { discard; }",
 	rfc5229Matches,
+	"require [\"body\", \"variables\"]; if body :content [\"text\", \"\", \"audio/mp3\"] :matches \"*a?\" { set \"x\" \"${1}\"; } if body :raw :contains \"x\" { discard; }",
 	"require [\"variables\", \"regex\", \"imap4flags\"]; set :upper :quoteregex \"a\" \"${b}x\"; if header :regex \"subject\" \"(.*)${a}\" { setflag \"v\" \"${1}\"; } if string :count \"eq\" \"${v}\" \"1\" { discard; }",
 }
 
@@ -30,7 +31,9 @@ func fuzzMsg(data string) *Input {
 			lines = append(lines, l)
 		}
 	}
-	return &Input{From: "a@b.example", To: "c@d.example", Msg: newMsg(int64(len(data)), lines...),
+	m := newMsg(int64(len(data)), lines...)
+	m.raw = data
+	return &Input{From: "a@b.example", To: "c@d.example", Msg: m,
 		MailboxExists: func(string) bool { return true }}
 }
 

@@ -6,6 +6,8 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+
+	"github.com/pochta-mail/pochta/internal/message"
 )
 
 // Message is what the interpreter sees of a message.
@@ -146,6 +148,10 @@ type run struct {
 	varValues map[string]string // by lower-case name
 	match     []string          // ${0}..${9}
 	regexps   map[string]*regexp.Regexp
+
+	rawRead bool            // body test (RFC 5173): the message was read
+	raw     []byte          // its first Limits.MaxBody octets
+	parts   []*message.Part // its content parts, parsed once
 }
 
 func (r *run) charge(n int64) error {

@@ -13,6 +13,7 @@ type Limits struct {
 	MaxVacationDays uint64 // upper bound for vacation :days
 	MaxVariables    int    // variables one run may set (RFC 5229)
 	MaxVariableSize int    // octets of one variable's value
+	MaxBody         int    // octets of the message the body test reads (RFC 5173)
 }
 
 // DefaultLimits are generous for hand-written and generated scripts while
@@ -29,6 +30,7 @@ var DefaultLimits = Limits{
 	MaxVacationDays: 365,
 	MaxVariables:    256,
 	MaxVariableSize: 4096, // RFC 5229 5: at least 4000 characters
+	MaxBody:         1 << 20,
 }
 
 func (l Limits) orDefault() Limits {
@@ -47,6 +49,7 @@ func (l Limits) orDefault() Limits {
 	pick(&l.MaxActions, d.MaxActions)
 	pick(&l.MaxVariables, d.MaxVariables)
 	pick(&l.MaxVariableSize, d.MaxVariableSize)
+	pick(&l.MaxBody, d.MaxBody)
 	if l.MaxSteps <= 0 {
 		l.MaxSteps = d.MaxSteps
 	}

@@ -63,11 +63,18 @@ var diffScripts = []string{
 	`require "variables"; set "s" "x"; if string :is "${s}${none}" "x" { discard; }`,
 	`require ["regex", "variables", "fileinto"]; if header :regex "subject" "^(.*) (mo[a-z]+) (.*)$" { fileinto "${2}-${3}"; }`,
 	`require ["regex", "fileinto"]; if address :regex :comparator "i;octet" "to" "^[a-c]@x\\.example$" { fileinto "abc"; }`,
+	// body (RFC 5173)
+	`require ["body", "fileinto"]; if body :text :contains ["missile", "coordinates"] { fileinto "secrets"; } if body :content "audio/mp3" :contains "" { fileinto "jukebox"; }`,
+	`require "body"; if body :raw :contains "=E9es" { discard; }`,
+	`require "body"; if body :content "text/html" :contains "<b>coordinates" { redirect "html@x.example"; }`,
+	`require "body"; if body :contains "long body" { discard; }`,
+	`require "body"; if body :text :contains "coordonnées" { redirect "fr@x.example"; }`,
 }
 
 var diffMessages = []struct{ from, to, msg string }{
 	{"alice@example.com", "me+lists@example.org", "From: Alice <alice@example.com>\r\nTo: me@example.com\r\nSubject: Make Money Fast\r\n\r\nhi\r\n"},
 	{"bob@other.example", "me@example.org", "From: bob@other.example\r\nTo: a@x.example, b@x.example\r\nCc: c@x.example\r\nSubject: make money fast\r\nX-Spam: yes\r\nX-Spam-Score: 7\r\n\r\n" + strings.Repeat("long body line\r\n", 20)},
+	{"dave@x.example", "me@example.org", mimeMsg},
 	{"carol@x.example", "other@example.org", "Sender: owner-ietf-mta-filters@imc.org\r\nFrom: carol@x.example\r\nTo: list@lists.example\r\nSubject: hello\r\nX-Spam-Score: 04\r\n\r\nbody\r\n"},
 }
 
@@ -144,7 +151,9 @@ func ourActions(as []Action) []string {
 // ASCII, unfolded headers.
 func headerMsg(raw string) *testMsg {
 	head, _, _ := strings.Cut(raw, "\r\n\r\n")
-	return newMsg(int64(len(raw)), strings.Split(head, "\r\n")...)
+	m := newMsg(int64(len(raw)), strings.Split(head, "\r\n")...)
+	m.raw = raw
+	return m
 }
 
 // sieveTest finds sieve-test and prepares a directory and config for it.

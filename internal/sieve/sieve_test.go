@@ -12,6 +12,7 @@ import (
 type testMsg struct {
 	h    map[string][]string
 	size int64
+	raw  string // the whole message, for the body test (headerMsg)
 }
 
 func newMsg(size int64, lines ...string) *testMsg {
@@ -26,6 +27,7 @@ func newMsg(size int64, lines ...string) *testMsg {
 
 func (m *testMsg) Header(name string) []string { return m.h[textproto.CanonicalMIMEHeaderKey(name)] }
 func (m *testMsg) Size() int64                 { return m.size }
+func (m *testMsg) Raw(max int) ([]byte, error) { return []byte(m.raw[:min(max, len(m.raw))]), nil }
 
 func actionStrings(as []Action) string {
 	var s []string
