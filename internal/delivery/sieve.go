@@ -94,7 +94,7 @@ func (f *SieveFilter) Filter(ctx context.Context, in *FilterInput) (Decision, er
 
 func (f *SieveFilter) input(ctx context.Context, in *FilterInput) *sieve.Input {
 	return &sieve.Input{
-		From: in.From, To: in.To, Msg: sieveMessage{in},
+		From: in.From, To: in.To, Msg: sieveMessage{in}, Now: f.now(),
 		MailboxExists: func(name string) bool {
 			_, err := f.Store.GetMailbox(ctx, in.Account.ID, name)
 			return err == nil
@@ -102,13 +102,17 @@ func (f *SieveFilter) input(ctx context.Context, in *FilterInput) *sieve.Input {
 	}
 }
 
+func (f *SieveFilter) now() time.Time {
+	if f.Now != nil {
+		return f.Now()
+	}
+	return time.Now()
+}
+
 // decide turns a run's actions into the delivery's decision.
 func (f *SieveFilter) decide(in *FilterInput, actions []sieve.Action) Decision {
 	var dec Decision
-	now := time.Now()
-	if f.Now != nil {
-		now = f.Now()
-	}
+	now := f.now()
 	for _, a := range actions {
 		switch a.Kind {
 		case sieve.ActionKeep:

@@ -112,6 +112,8 @@ func (c *compiler) test(t *Test) (test, error) {
 		return c.matchTest(t)
 	case "body":
 		return c.bodyTest(t)
+	case "date", "currentdate":
+		return c.dateTest(t)
 	case "mailboxexists":
 		if err := c.need("mailbox", p, t.Name); err != nil {
 			return nil, err
@@ -129,7 +131,11 @@ func (c *compiler) test(t *Test) (test, error) {
 func (c *compiler) matchTest(t *Test) (test, error) {
 	spec, npos := matchTags, 2
 	switch t.Name {
-	case "address", "envelope":
+	case "header":
+		spec = merge(matchTags, indexTags)
+	case "address":
+		spec = merge(matchTags, addressTags, indexTags)
+	case "envelope":
 		spec = merge(matchTags, addressTags)
 	case "hasflag":
 		npos = 1
@@ -189,9 +195,13 @@ func (c *compiler) matchTest(t *Test) (test, error) {
 			part = ap
 		}
 	}
+	idx, err := c.fieldIndex(a)
+	if err != nil {
+		return nil, err
+	}
 	switch t.Name {
 	case "header":
-		return &headerTest{names: names, m: m}, nil
+		return &headerTest{names: names, idx: idx, m: m}, nil
 	case "string":
 		return &stringTest{source: names, m: m}, nil
 	case "address":
@@ -200,7 +210,7 @@ func (c *compiler) matchTest(t *Test) (test, error) {
 				return nil, errAt(a.positional[0].Pos, "address: header %q does not hold addresses", n)
 			}
 		}
-		return &addressTest{names: names, part: part, m: m}, nil
+		return &addressTest{names: names, part: part, idx: idx, m: m}, nil
 	}
 	return &envelopeTest{parts: names, part: part, m: m}, nil
 }

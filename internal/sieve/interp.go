@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/pochta-mail/pochta/internal/message"
 )
@@ -28,6 +29,9 @@ type Input struct {
 	// MailboxExists answers the mailboxexists test (RFC 5490). Nil means
 	// no mailbox exists.
 	MailboxExists func(name string) bool
+	// Now is the time of delivery for currentdate and the local zone of
+	// date (RFC 5260); zero means time.Now().
+	Now time.Time
 }
 
 // ActionKind is the kind of an Action.
@@ -148,6 +152,8 @@ type run struct {
 	varValues map[string]string // by lower-case name
 	match     []string          // ${0}..${9}
 	regexps   map[string]*regexp.Regexp
+
+	nowT time.Time // Input.Now, or the time of the first date test
 
 	rawRead bool            // body test (RFC 5173): the message was read
 	raw     []byte          // its first Limits.MaxBody octets

@@ -69,13 +69,23 @@ var diffScripts = []string{
 	`require "body"; if body :content "text/html" :contains "<b>coordinates" { redirect "html@x.example"; }`,
 	`require "body"; if body :contains "long body" { discard; }`,
 	`require "body"; if body :text :contains "coordonnées" { redirect "fr@x.example"; }`,
+	// date and index (RFC 5260)
+	`require ["date", "relational", "fileinto"]; if allof(date :value "ge" :originalzone "date" "hour" "09", date :value "lt" :originalzone "date" "hour" "17") { fileinto "urgent"; }`,
+	`require ["date", "fileinto"]; if anyof(date :is "received" "weekday" "0", date :is "received" "weekday" "6") { fileinto "weekend"; }`,
+	`require ["date", "variables", "fileinto"]; if date :zone "+0100" :matches "date" "iso8601" "*" { fileinto "${0}"; }`,
+	`require ["date", "variables", "fileinto"]; if date :zone "-0330" :matches "date" "std11" "*" { fileinto "${0}"; }`,
+	`require ["date", "variables", "fileinto"]; if date :originalzone :matches "date" "julian" "*" { set "j" "${0}"; } if date :originalzone :matches "date" "zone" "*" { fileinto "${j}.${0}"; }`,
+	`require ["date", "variables", "fileinto"]; if date :zone "+0000" :matches "received" "time" "*" { fileinto "${0}"; }`,
+	`require ["date", "index", "variables", "fileinto"]; if date :zone "+0000" :index 1 :last :matches "received" "date" "*" { fileinto "first.${0}"; }`,
+	`require ["index", "fileinto"]; if header :index 2 :contains "received" "from c" { fileinto "second"; } if header :index 5 :contains "received" "" { fileinto "none"; }`,
+	`require ["date", "relational"]; if currentdate :value "gt" "year" "2000" { discard; }`,
 }
 
 var diffMessages = []struct{ from, to, msg string }{
-	{"alice@example.com", "me+lists@example.org", "From: Alice <alice@example.com>\r\nTo: me@example.com\r\nSubject: Make Money Fast\r\n\r\nhi\r\n"},
+	{"alice@example.com", "me+lists@example.org", "From: Alice <alice@example.com>\r\nDate: Fri, 29 Jun 2007 10:00:00 -0800\r\nTo: me@example.com\r\nSubject: Make Money Fast\r\n\r\nhi\r\n"},
 	{"bob@other.example", "me@example.org", "From: bob@other.example\r\nTo: a@x.example, b@x.example\r\nCc: c@x.example\r\nSubject: make money fast\r\nX-Spam: yes\r\nX-Spam-Score: 7\r\n\r\n" + strings.Repeat("long body line\r\n", 20)},
 	{"dave@x.example", "me@example.org", mimeMsg},
-	{"carol@x.example", "other@example.org", "Sender: owner-ietf-mta-filters@imc.org\r\nFrom: carol@x.example\r\nTo: list@lists.example\r\nSubject: hello\r\nX-Spam-Score: 04\r\n\r\nbody\r\n"},
+	{"carol@x.example", "other@example.org", "Received: from a by b; Sat, 30 Jun 2007 23:00:00 +0000\r\nReceived: from c by d; Sun, 01 Jul 2007 09:00:00 +0200\r\nDate: 1 Jul 2007 18:00 +1000\r\nSender: owner-ietf-mta-filters@imc.org\r\nFrom: carol@x.example\r\nTo: list@lists.example\r\nSubject: hello\r\nX-Spam-Score: 04\r\n\r\nbody\r\n"},
 }
 
 // pigeonholeActions runs sieve-test and returns its actions, normalized.

@@ -18,11 +18,13 @@ type (
 	mailboxExistsTest struct{ names []string }
 	headerTest        struct {
 		names []string
+		idx   fieldIndex // RFC 5260 6
 		m     *matcher
 	}
 	addressTest struct {
 		names []string
 		part  addressPart
+		idx   fieldIndex
 		m     *matcher
 	}
 	envelopeTest struct {
@@ -97,7 +99,7 @@ func (t mailboxExistsTest) eval(r *run) (bool, error) {
 func (t *headerTest) eval(r *run) (bool, error) {
 	var values []string
 	for _, n := range r.xs(t.names) {
-		values = append(values, r.in.Msg.Header(n)...)
+		values = append(values, t.idx.pick(r.in.Msg.Header(n))...)
 	}
 	return t.m.matchAll(r, values)
 }
@@ -108,7 +110,7 @@ func (t *addressTest) eval(r *run) (bool, error) {
 		if !addressHeaders[foldASCII(n)] {
 			continue // a name from a variable (checked at compile time otherwise)
 		}
-		for _, v := range r.in.Msg.Header(n) {
+		for _, v := range t.idx.pick(r.in.Msg.Header(n)) {
 			if err := r.charge(int64(len(v) + 1)); err != nil {
 				return false, err
 			}
