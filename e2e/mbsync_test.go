@@ -2,8 +2,6 @@ package e2e_test
 
 import (
 	"context"
-	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -44,38 +42,7 @@ func TestMbsync(t *testing.T) {
 	}
 
 	local := filepath.Join(t.TempDir(), "mail")
-	if err := os.Mkdir(local, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	host, port, _ := net.SplitHostPort(in.addrs["imap"])
-	config := filepath.Join(t.TempDir(), "mbsyncrc")
-	rc := fmt.Sprintf(`IMAPAccount pochta
-Host %s
-Port %s
-User dave@example.test
-Pass pw-dave-456
-SSLType None
-AuthMechs LOGIN
-
-IMAPStore remote
-Account pochta
-
-MaildirStore local
-Path %s/
-Inbox %s/INBOX
-SubFolders Verbatim
-
-Channel sync
-Far :remote:
-Near :local:
-Patterns *
-Create Near
-Expunge Both
-SyncState *
-`, host, port, local, local)
-	if err := os.WriteFile(config, []byte(rc), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	config := prototest.MbsyncConfig(t, in.addrs["imap"], "dave@example.test", "pw-dave-456", local)
 	mbsync := func() {
 		t.Helper()
 		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)

@@ -2,11 +2,13 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"io"
 	"maps"
 	"net"
 	"net/smtp"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -154,6 +156,95 @@ func TestPostgresTwoNodes(t *testing.T) {
 			}
 		}
 	})
+
+	// mbsync, a sync client, against node B: it pulls the folders and
+	// messages node A made and accepted, and what it pushes back (a flag,
+	// a deletion, a message written offline) is what node A serves.
+	t.Run("MbsyncOnOtherNode", func(t *testing.T) {
+		prototest.NeedProgram(t, "mbsync", "isync")
+		c, r := imapLogin(t, a.addr("imap"))
+		imapExpect(t, c, r, "m1 CREATE Lists/go", "m1 OK")
+		smtpDeliver(t, a.addr("smtp"), "u@example.test", "Subject: keep and flag\r\n\r\nsynced from B\r\n")
+		smtpDeliver(t, a.addr("smtp"), "u@example.test", "Subject: delete on the laptop\r\n\r\nbye\r\n")
+		local := filepath.Join(t.TempDir(), "mail")
+		rc := prototest.MbsyncConfig(t, b.addr("imap"), "u@example.test", "secret", local)
+		mbsync(t, rc)
+		if _, err := os.Stat(filepath.Join(local, "Lists", "go", "cur")); err != nil {
+			t.Errorf("folder made on A not synced from B: %v", err)
+		}
+		status := imapLine(t, c, r, "m2 STATUS INBOX (MESSAGES)", "* STATUS")
+		files := maildirBySubject(t, filepath.Join(local, "INBOX"))
+		if want := fmt.Sprintf("(MESSAGES %d)", len(files)); !strings.Contains(status, want) {
+			t.Errorf("mbsync on B fetched %d messages; A says %q", len(files), status)
+		}
+		keep, gone := files["keep and flag"], files["delete on the laptop"]
+		if keep == "" || gone == "" {
+			t.Fatalf("the messages delivered on A are not in the Maildir synced from B: %v", files)
+		}
+		// Flag one, delete one, write one, then sync with B again.
+		base, info, _ := strings.Cut(keep, ":2,")
+		if err := os.Rename(keep, base+":2,F"+info); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Remove(gone); err != nil {
+			t.Fatal(err)
+		}
+		offline := "From: u@example.test\nSubject: written offline\n\nfrom the train\n"
+		if err := os.WriteFile(filepath.Join(local, "INBOX", "new", "1700000000.P1Q1.laptop"), []byte(offline), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		mbsync(t, rc)
+		imapExpect(t, c, r, "m3 EXAMINE INBOX", "m3 OK")
+		flagged := imapLine(t, c, r, "m4 SEARCH FLAGGED", "* SEARCH")
+		kept := imapLine(t, c, r, `m5 SEARCH SUBJECT "keep and flag"`, "* SEARCH")
+		if strings.TrimSpace(flagged) != strings.TrimSpace(kept) || strings.TrimSpace(kept) == "* SEARCH" {
+			t.Errorf("on A, flagged messages %q, the one flagged on the laptop %q", flagged, kept)
+		}
+		if got := imapLine(t, c, r, `m6 SEARCH SUBJECT "delete on the laptop"`, "* SEARCH"); strings.TrimSpace(got) != "* SEARCH" {
+			t.Errorf("on A, the message deleted on the laptop is still there: %q", got)
+		}
+		if got := imapLine(t, c, r, `m7 SEARCH SUBJECT "written offline"`, "* SEARCH"); strings.TrimSpace(got) == "* SEARCH" {
+			t.Errorf("on A, the message written offline was not pushed through B: %q", got)
+		}
+	})
+}
+
+// mbsync runs one full sync with the configuration at rc.
+func mbsync(t *testing.T, rc string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	if out, err := exec.CommandContext(ctx, "mbsync", "-c", rc, "-a").CombinedOutput(); err != nil {
+		t.Fatalf("mbsync: %v\n%s", err, out)
+	}
+}
+
+// maildirBySubject maps the Subject of every message in a Maildir folder
+// (cur and new) to its file.
+func maildirBySubject(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	for _, sub := range []string{"cur", "new"} {
+		files, err := filepath.Glob(filepath.Join(dir, sub, "*"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range files {
+			data, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			subject := f // a message without a Subject still counts
+			for _, line := range strings.Split(string(data), "\n") {
+				if s, ok := strings.CutPrefix(strings.TrimRight(line, "\r"), "Subject: "); ok {
+					subject = s
+					break
+				}
+			}
+			out[subject] = f
+		}
+	}
+	return out
 }
 
 // pyClientsScript reads the newest message of u@example.test with
@@ -226,6 +317,16 @@ func imapLogin(t *testing.T, addr string) (net.Conn, *bufio.Reader) {
 // with want.
 func imapExpect(t *testing.T, c net.Conn, r *bufio.Reader, line, want string) {
 	t.Helper()
+	imapLine(t, c, r, line, want)
+}
+
+// imapLine sends line (unless empty) and returns the first line starting
+// with want; when want is untagged data ("* ...") of a tagged command, it
+// reads on to the command's OK.
+func imapLine(t *testing.T, c net.Conn, r *bufio.Reader, line, want string) string {
+	t.Helper()
+	tag, _, _ := strings.Cut(line, " ")
+	found := ""
 	if line != "" {
 		fmt.Fprintf(c, "%s\r\n", line)
 	}
@@ -234,11 +335,17 @@ func imapExpect(t *testing.T, c net.Conn, r *bufio.Reader, line, want string) {
 		if err != nil {
 			t.Fatalf("IMAP %q: %v", line, err)
 		}
-		if strings.HasPrefix(got, want) {
-			return
-		}
-		if tag, _, _ := strings.Cut(line, " "); tag != "" && strings.HasPrefix(got, tag+" ") {
-			t.Fatalf("IMAP %q: %q, want %q", line, got, want)
+		switch {
+		case found == "" && strings.HasPrefix(got, want):
+			found = got
+			if tag == "" || !strings.HasPrefix(want, "* ") {
+				return found
+			}
+		case tag != "" && strings.HasPrefix(got, tag+" "):
+			if found == "" || !strings.HasPrefix(got, tag+" OK") {
+				t.Fatalf("IMAP %q: %q, want %q", line, got, want)
+			}
+			return found
 		}
 	}
 }
