@@ -15,7 +15,13 @@
 # wait), QUIET_TRIES (2-second samples before running anyway, 30), ROUNDS
 # (interleaved Pochta/Dovecot S rounds of the one-login RETR runs, 3;
 # their medians are the "retr -persist" rows) and IDLE=0 (skip the idle
-# memory runs, which take 10 minutes or more).
+# memory runs, which take 10 minutes or more), PG=1 (also a third server,
+# "pochta-pg": Pochta on the PostgreSQL engine, the same data copied by
+# `pochta migrate --to postgres` into a database of its own on ADMIN_DSN's
+# server, dropped at the end; it takes part in every run).
+# Every row also gives the server's CPU time per message (user+system of
+# its processes; for pochta-pg also of its PostgreSQL backends), which a
+# machine shared with other jobs disturbs far less than throughput.
 # The table goes to stdout and to $WORK/results.txt.
 set -euo pipefail
 
@@ -30,7 +36,12 @@ QUIET=${QUIET:-0.85}
 QUIET_TRIES=${QUIET_TRIES:-30}
 ROUNDS=${ROUNDS:-3}
 IDLE=${IDLE:-1}
+PG=${PG:-0}
+ADMIN_DSN=${ADMIN_DSN:-postgres://postgres@127.0.0.1:5432/test?sslmode=disable}
+PGDB=pochta_pop3bench_$$
+PGDSN=${ADMIN_DSN%%/test*}/$PGDB?sslmode=disable
 PPORT=11210            # Pochta, plain POP3
+GPORT=11211            # Pochta on PostgreSQL (PG=1), plain POP3
 DPORT=11110            # Dovecot, plain POP3
 PASS=bench-Secret-7
 DOMAIN=bench.test
@@ -51,6 +62,10 @@ PIDS=()
 cleanup() {
 	for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
 	[ -f "$D/run/master.pid" ] && kill "$(cat "$D/run/master.pid")" 2>/dev/null || true
+	if [ "$PG" = 1 ]; then
+		wait 2>/dev/null || true
+		psql "$ADMIN_DSN" -qc "DROP DATABASE IF EXISTS $PGDB WITH (FORCE)" >/dev/null 2>&1 || true
+	fi
 }
 trap cleanup EXIT
 
@@ -88,6 +103,15 @@ log "pochta: delivering $NBIG messages to big@$DOMAIN"
 # hour for 100k), so this one goes through the store API with group commit.
 "$BIN/bulkdeliver" -d "$P" -to "big@$DOMAIN" -src "$WORK/big"
 
+if [ "$PG" = 1 ]; then
+	# The same accounts, UIDLs and bodies, copied as an operator moving to
+	# PostgreSQL would.
+	log "pochta-pg: copying $P into PostgreSQL database $PGDB"
+	psql "$ADMIN_DSN" -qc "CREATE DATABASE $PGDB"
+	cp -a "$P" "$P-pg"
+	"$BIN/pochta" -d "$P-pg" migrate --to postgres "$PGDSN" > "$WORK/pochta-pg-migrate.log"
+fi
+
 # -------------------------------------------------------------- Dovecot
 # One process per session (service pop3 defaults). The process and client
 # limits are raised only so that 1000 idle sessions are allowed at all
@@ -118,12 +142,13 @@ cat > "$WORK/refill-dovecot.sh" <<EOF
 dirs=""; for u in $(echo $FD_USERS); do dirs="\$dirs $D/mail/\$u/Maildir"; done
 exec "$BIN/maildirput" -src "$WORK/msgs" -uid $(id -u nobody) -gid $(getent group nogroup | cut -d: -f3) \$dirs
 EOF
+sed "s|-d \"$P\"|-d \"$P-pg\"|; s|-d $P |-d $P-pg |" "$WORK/refill-pochta.sh" > "$WORK/refill-pochta-pg.sh"
 chmod +x "$WORK"/refill-*.sh
 
 # ------------------------------------------------------------- servers
 log "starting servers: pochta 127.0.0.1:$PPORT, dovecot 127.0.0.1:$DPORT"
 # A server left over from an earlier run would answer instead of ours.
-for port in "$PPORT" "$DPORT"; do
+for port in "$PPORT" "$DPORT" "$GPORT"; do
 	if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
 		echo "something already listens on 127.0.0.1:$port; stop it first" >&2
 		exit 1
@@ -136,6 +161,16 @@ done
 	-o "limits.max_connections_per_ip=0" -o "pop3.idle_timeout=30m" 2> "$WORK/pochta-serve.log" &
 POCHTA_PID=$!
 PIDS+=("$POCHTA_PID")
+POCHTAS=pochta
+if [ "$PG" = 1 ]; then
+	"$BIN/pochta" -d "$P-pg" serve -o "pop3.listen=127.0.0.1:$GPORT" -o "pop3s.listen=" \
+		-o "imap.listen=" -o "imaps.listen=" -o "http.listen=" -o "https.listen=" -o "metrics.listen=" -o "smtp.listen=" -o "submission.listen=" -o "submissions.listen=" \
+		-o "managesieve.listen=" -o "limits.max_connections_per_ip=0" -o "pop3.idle_timeout=30m" 2> "$WORK/pochta-pg-serve.log" &
+	PG_PID=$!
+	PIDS+=("$PG_PID")
+	POCHTAS="pochta pochta-pg"
+	wait_port "$GPORT"
+fi
 dovecot -c "$D/dovecot.conf"
 wait_port "$PPORT"
 wait_port "$DPORT"
@@ -164,31 +199,62 @@ wait_quiet() {
 	log "machine still busy; running anyway"
 }
 
-# run server label args...: one pochta-bench run, its RESULT line saved.
+# cpu_ticks SERVER: clock ticks of user+system time the server's
+# processes used so far: Pochta's one process (for pochta-pg also the
+# PostgreSQL backends serving its database); Dovecot's master, its live
+# children and (cutime+cstime of the master) the children it reaped.
+cpu_ticks() {
+	local pids p stat
+	case $1 in
+	pochta) pids=$POCHTA_PID ;;
+	pochta-pg) pids="$PG_PID $(psql "$ADMIN_DSN" -Atc "SELECT pid FROM pg_stat_activity WHERE datname = '$PGDB'" | tr '\n' ' ')" ;;
+	*) pids="$DOVECOT_PID $(pgrep -P "$DOVECOT_PID" | tr '\n' ' ')" ;;
+	esac
+	for p in $pids; do
+		# A process may end between listing and here: skip it.
+		stat=$(cat "/proc/$p/stat" 2>/dev/null) || continue
+		# fields after the ")" of comm: 12 utime, 13 stime, 14 cutime, 15 cstime
+		echo "${stat##*) }" | awk -v m="$([ "$p" = "$DOVECOT_PID" ] && echo 1)" '{ print $12 + $13 + (m ? $14 + $15 : 0) }'
+	done | awk '{ s += $1 } END { print s + 0 }'
+}
+
+# run server label args...: one pochta-bench run, its RESULT line saved
+# with the load average and the server's CPU time per message.
 run() {
-	local server=$1 label=$2 port out
+	local server=$1 label=$2 port out t0 t1 msgs
 	shift 2
 	wait_quiet
-	port=$PPORT; [ "$server" != pochta ] && port=$DPORT
+	case $server in
+	pochta) port=$PPORT ;;
+	pochta-pg) port=$GPORT ;;
+	*) port=$DPORT ;;
+	esac
+	t0=$(cpu_ticks "$server")
 	out=$("$BIN/pochta-bench" -addr "127.0.0.1:$port" -pass "$PASS" "$@")
+	t1=$(cpu_ticks "$server")
+	msgs=$(echo "$out" | sed -n 's/^RESULT.* messages=\([0-9]*\).*/\1/p')
 	echo "$out" | grep -v '^RESULT' | sed "s/^/  [$server $label] /" >&2
-	echo "$server $label $(echo "$out" | grep '^RESULT') load1=$(cut -d' ' -f1 /proc/loadavg)" >> "$RES"
+	echo "$server $label $(echo "$out" | grep '^RESULT') load1=$(cut -d' ' -f1 /proc/loadavg)" \
+		"server_cpu_us_per_msg=$(awk -v t=$((t1 - t0)) -v hz="$(getconf CLK_TCK)" -v n="${msgs:-0}" 'BEGIN { printf "%.1f", n ? t * 1e6 / hz / n : 0 }')" >> "$RES"
 }
 
 # ------------------------------------------------------------ the runs
 log "warm-up (page cache, Dovecot indexes)"
-for s in pochta dovecot-argon2id; do
+for s in $POCHTAS dovecot-argon2id; do
 	run "$s" warmup -mode retr -c 8 -n "$NRETR" -users "u%d@$DOMAIN" -nusers "$NRETR" > /dev/null
 done
 sed -i '/ warmup /d' "$RES"
 
 # The flagship runs: one login per client, then LIST and every message
 # RETRed again and again, Pochta and Dovecot S alternating round by round
-# so both see the same machine; table.awk prints the medians.
+# so both see the same machine (the order reversed every other round);
+# table.awk prints the medians.
 use_passwd ssha256
 for r in $(seq 1 "$ROUNDS"); do
+	order="$POCHTAS dovecot-ssha256"
+	[ $((r % 2)) = 0 ] && order=$(echo "$order" | tr ' ' '\n' | tac | tr '\n' ' ')
 	for c in 1 8; do
-		for s in pochta dovecot-ssha256; do
+		for s in $order; do
 			run "$s" "retrp-c$c-r$r" -mode retr -persist -c "$c" -duration "$DURATION" -users "u%d@$DOMAIN" -nusers "$c"
 		done
 	done
@@ -202,23 +268,33 @@ for scheme in argon2id ssha256; do
 	done
 done
 for c in $CONCS; do
-	run pochta "sessions-c$c" -mode sessions -c "$c" -duration "$DURATION" -users "u%d@$DOMAIN" -nusers "$c"
-	run pochta "retr-c$c" -mode retr -c "$c" -duration "$DURATION" -users "u%d@$DOMAIN" -nusers "$c"
+	for s in $POCHTAS; do
+		run "$s" "sessions-c$c" -mode sessions -c "$c" -duration "$DURATION" -users "u%d@$DOMAIN" -nusers "$c"
+		run "$s" "retr-c$c" -mode retr -c "$c" -duration "$DURATION" -users "u%d@$DOMAIN" -nusers "$c"
+	done
 done
 
 log "fetchdel: $ROUNDS interleaved passes over $NFD maildrops of $NMSG messages"
 printf '%s\n' $FD_USERS > "$WORK/fd-users.txt"
 # Warm Pochta's credentials cache for the f* accounts, as the warm-up above
 # did for u*: the runs measure steady state, not the first argon2id check.
-"$BIN/pochta-bench" -addr "127.0.0.1:$PPORT" -pass "$PASS" -mode sessions -c 8 -n "$NFD" \
-	-users "$WORK/fd-users.txt" > /dev/null
+for port in $PPORT $([ "$PG" = 1 ] && echo "$GPORT"); do
+	"$BIN/pochta-bench" -addr "127.0.0.1:$port" -pass "$PASS" -mode sessions -c 8 -n "$NFD" \
+		-users "$WORK/fd-users.txt" > /dev/null
+done
 # One pass each per round, both maildrop sets refilled (untimed) first, so
 # Pochta and Dovecot S see the same machine; table.awk prints the medians.
 # (Dovecot A would only add an argon2id check per session.)
 use_passwd ssha256
 for r in $(seq 1 "$ROUNDS"); do
-	[ "$r" -gt 1 ] && { "$WORK/refill-pochta.sh"; "$WORK/refill-dovecot.sh"; }
-	run pochta "fetchdel-c8-r$r" -mode fetchdel -c 8 -n 1 -users "$WORK/fd-users.txt"
+	if [ "$r" -gt 1 ]; then
+		"$WORK/refill-pochta.sh"
+		"$WORK/refill-dovecot.sh"
+		if [ "$PG" = 1 ]; then "$WORK/refill-pochta-pg.sh"; fi
+	fi
+	for s in $POCHTAS; do
+		run "$s" "fetchdel-c8-r$r" -mode fetchdel -c 8 -n 1 -users "$WORK/fd-users.txt"
+	done
 	run dovecot-ssha256 "fetchdel-c8-r$r" -mode fetchdel -c 8 -n 1 -users "$WORK/fd-users.txt"
 done
 use_passwd argon2id
@@ -226,7 +302,9 @@ use_passwd argon2id
 log "stat100k: $NBIG messages"
 # Against Dovecot S: with argon2id every Dovecot login would add 100 ms or
 # more of hashing to the whole-session figure.
-run pochta stat100k -mode stat100k -n 5 -users "big@$DOMAIN" -nusers 1
+for s in $POCHTAS; do
+	run "$s" stat100k -mode stat100k -n 5 -users "big@$DOMAIN" -nusers 1
+done
 use_passwd ssha256
 run dovecot-ssha256 stat100k -mode stat100k -n 5 -users "big@$DOMAIN" -nusers 1
 use_passwd argon2id

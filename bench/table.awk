@@ -1,8 +1,11 @@
 #!/usr/bin/awk -f
 # table.awk: turns pop3-vs-dovecot.sh's results.txt ("server label RESULT
-# k=v ...") into the comparison table. Ratio columns are Pochta / Dovecot.
+# k=v ...") into the comparison table. Ratio columns are Pochta / Dovecot;
+# when the results have a "pochta-pg" server (PG=1), two more columns give
+# Pochta on PostgreSQL and its ratio to Dovecot S.
 {
 	server = $1; label = $2
+	if (server == "pochta-pg") pg = 1
 	if (label ~ /-r[0-9]+$/) { # a round of an interleaved series: keep every value
 		base = label; sub(/-r[0-9]+$/, "", base)
 		for (i = 4; i <= NF; i++) {
@@ -33,24 +36,34 @@ function median(server, label, key,    k, n, i, j, t, a) {
 function mrow(what, label, key, target) {
 	if (!(label in seen)) return
 	p = median("pochta", label, key); s = median("dovecot-ssha256", label, key)
-	printf "| %-34s | %10s | %10s | %6s | %10s | %6s | %-18s |\n", what, p, "-", "-", s, ratio(p, s), target
+	printf "| %-34s | %10s | %10s | %6s | %10s | %6s | %-18s |", what, p, "-", "-", s, ratio(p, s), target
+	if (pg) { g = median("pochta-pg", label, key); printf " %10s | %6s |", g, ratio(g, s) }
+	printf "\n"
 }
 function ratio(a, b) { return (a == "" || b == "" || b + 0 == 0) ? "-" : sprintf("%.2f", a / b) }
 function row(what, label, key, target) {
 	if (!(label in seen)) return
 	p = v["pochta", label, key]; a = v["dovecot-argon2id", label, key]; s = v["dovecot-ssha256", label, key]
-	if (p a s == "") return # only interleaved rounds of this label (mrow)
-	printf "| %-34s | %10s | %10s | %6s | %10s | %6s | %-18s |\n", what, p, a, ratio(p, a), (s == "" ? "-" : s), ratio(p, s), target
+	g = v["pochta-pg", label, key]
+	if (p a s g == "") return # only interleaved rounds of this label (mrow)
+	printf "| %-34s | %10s | %10s | %6s | %10s | %6s | %-18s |", what, p, a, ratio(p, a), (s == "" ? "-" : s), ratio(p, s), target
+	if (pg) printf " %10s | %6s |", g, ratio(g, s)
+	printf "\n"
 }
 END {
-	printf "| %-34s | %10s | %10s | %6s | %10s | %6s | %-18s |\n", "metric", "Pochta", "Dovecot A", "P/A", "Dovecot S", "P/S", "target (P/D)"
-	printf "|%s|%s|%s|%s|%s|%s|%s|\n", "------------------------------------", "------------", "------------", "--------", "------------", "--------", "--------------------"
+	printf "| %-34s | %10s | %10s | %6s | %10s | %6s | %-18s |", "metric", "Pochta", "Dovecot A", "P/A", "Dovecot S", "P/S", "target (P/D)"
+	if (pg) printf " %10s | %6s |", "Pochta PG", "PG/S"
+	printf "\n|%s|%s|%s|%s|%s|%s|%s|", "------------------------------------", "------------", "------------", "--------", "------------", "--------", "--------------------"
+	if (pg) printf "%s|%s|", "------------", "--------"
+	printf "\n"
 	split("1 8 64", cs, " ")
 	mrow("RETR MB/s, 1 client, one login *", "retrp-c1", "mb_per_s", ">= 1.5")
 	mrow("  RETR p50 ms *", "retrp-c1", "op_p50_ms", "<= 1")
 	mrow("RETR MB/s, 8 clients, one login *", "retrp-c8", "mb_per_s", ">= 2")
 	mrow("  RETR p50 ms *", "retrp-c8", "op_p50_ms", "<= 1")
 	mrow("  RETR p99 ms *", "retrp-c8", "op_p99_ms", "")
+	mrow("  server CPU us/msg, 1 client *", "retrp-c1", "server_cpu_us_per_msg", "")
+	mrow("  server CPU us/msg, 8 clients *", "retrp-c8", "server_cpu_us_per_msg", "")
 	for (i = 1; i <= 3; i++) {
 		c = cs[i]
 		row("sessions/s, " c " clients", "sessions-c" c, "sessions_per_s", c == 8 ? ">= 10" : "")
@@ -63,6 +76,7 @@ END {
 		row("  RETR MB/s", "retr-c" c, "mb_per_s", "")
 		row("  RETR p50 ms", "retr-c" c, "op_p50_ms", "")
 		row("  RETR p99 ms", "retr-c" c, "op_p99_ms", "")
+		row("  server CPU us per message", "retr-c" c, "server_cpu_us_per_msg", "")
 	}
 	row("RETR+DELE messages/s, 8 clients", "fetchdel-c8", "msgs_per_s", ">= 2")
 	mrow("RETR+DELE messages/s, 8 clients *", "fetchdel-c8", "msgs_per_s", ">= 2")
@@ -78,6 +92,9 @@ END {
 	print "(about the cost of Pochta's verified-credentials cache hit). Idle memory: Dovecot S only;"
 	print "per connection = (memory holding N idle logged-in sessions - memory after they quit) / N."
 	print "* medians of interleaved rounds (retr -persist: one login per client, then RETRs only)."
+	print "server CPU per message: user+system time of the server's processes during the run / messages"
+	print "(Pochta PG: its process and its PostgreSQL backends; Dovecot: master and children)."
+	if (pg) print "Pochta PG: Pochta on the PostgreSQL engine, the same data copied by pochta migrate."
 	if (errs != "") printf "runs with errors:\n%s", errs
 	else print "no run reported errors (every RETR size and terminator checked)"
 }
