@@ -90,11 +90,8 @@ func (s *session) cmdCreate(string, bool) error {
 
 // cmdDelete: DELETE mailbox (§6.3.5). The subscription stays.
 func (s *session) cmdDelete(string, bool) error {
-	name, err := s.mailboxArg()
+	name, err := s.mailboxOnlyArg()
 	if err != nil {
-		return err
-	}
-	if err := s.p.End(); err != nil {
 		return err
 	}
 	err = s.srv.Store.DeleteMailbox(s.ctx, s.account.ID, name)
@@ -127,11 +124,8 @@ func (s *session) cmdRename(string, bool) error {
 // be subscribed (the RFC allows the check; Dovecot makes it), but the
 // subscription outlives it: subscriptions are names.
 func (s *session) cmdSubscribe(string, bool) error {
-	name, err := s.mailboxArg()
+	name, err := s.mailboxOnlyArg()
 	if err != nil {
-		return err
-	}
-	if err := s.p.End(); err != nil {
 		return err
 	}
 	mb, err := s.srv.Store.GetMailbox(s.ctx, s.account.ID, name)
@@ -143,11 +137,8 @@ func (s *session) cmdSubscribe(string, bool) error {
 
 // cmdUnsubscribe: UNSUBSCRIBE mailbox (§6.3.8).
 func (s *session) cmdUnsubscribe(string, bool) error {
-	name, err := s.mailboxArg()
+	name, err := s.mailboxOnlyArg()
 	if err != nil {
-		return err
-	}
-	if err := s.p.End(); err != nil {
 		return err
 	}
 	return s.srv.Store.SetSubscribed(s.ctx, s.account.ID, name, false)

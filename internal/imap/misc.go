@@ -202,11 +202,8 @@ func (s *session) cmdNamespace(string, bool) error {
 
 // cmdGetQuotaRoot: GETQUOTAROOT mailbox.
 func (s *session) cmdGetQuotaRoot(string, bool) error {
-	name, err := s.mailboxArg()
+	name, err := s.mailboxOnlyArg()
 	if err != nil {
-		return err
-	}
-	if err := s.p.End(); err != nil {
 		return err
 	}
 	mb, err := s.srv.Store.GetMailbox(s.ctx, s.account.ID, name)

@@ -60,6 +60,17 @@ func (s *session) mailboxArg() (string, error) {
 	return s.decodeName(name), nil
 }
 
+// mailboxOnlyArg reads SP mailbox and the end of the command: the whole
+// argument list of DELETE, SUBSCRIBE, UNSUBSCRIBE and GETQUOTAROOT, and the
+// last of COPY and MOVE.
+func (s *session) mailboxOnlyArg() (string, error) {
+	name, err := s.mailboxArg()
+	if err != nil {
+		return "", err
+	}
+	return name, s.p.End()
+}
+
 func (s *session) decodeName(name string) string {
 	if !s.utf8Names() {
 		if d, err := decodeMUTF7(name); err == nil {

@@ -227,11 +227,8 @@ func (s *session) parseCopy(uid bool) ([]uint32, store.Mailbox, error) {
 	if err != nil {
 		return nil, store.Mailbox{}, err
 	}
-	name, err := s.mailboxArg()
+	name, err := s.mailboxOnlyArg()
 	if err != nil {
-		return nil, store.Mailbox{}, err
-	}
-	if err := s.p.End(); err != nil {
 		return nil, store.Mailbox{}, err
 	}
 	uids, err := s.sel.resolve(set, uid)
