@@ -43,18 +43,6 @@ if date :zone "+0000" :index 3 "received" "date" "2007-07-01" { fileinto "none";
 		{"header :index :last", `require ["index", "fileinto"];
 if header :index 2 :last :contains "received" "from a" { fileinto "a"; }
 if address :index 1 :is "from" "boss@example.com" { fileinto "b"; }`, &Input{Msg: boss, Now: now}, "fileinto a; fileinto b"},
-		{"parts", `require ["date", "variables", "vacation"];
-set "r" "";
-if date :zone "+0100" :matches "date" "date" "*" { set "r" "${r}|${0}"; }
-if date :zone "+0100" :matches "date" "julian" "*" { set "r" "${r}|${0}"; }
-if date :zone "+0100" :matches "date" "time" "*" { set "r" "${r}|${0}"; }
-if date :zone "+0100" :matches "date" "iso8601" "*" { set "r" "${r}|${0}"; }
-if date :zone "+0100" :matches "date" "std11" "*" { set "r" "${r}|${0}"; }
-if date :zone "+0100" :matches "date" "zone" "*" { set "r" "${r}|${0}"; }
-if date :zone "+0100" :matches "date" "weekday" "*" { set "r" "${r}|${0}"; }
-if date :originalzone :matches "date" "zone" "*" { set "r" "${r}|${0}"; }
-if date :matches "date" "hour" "*" { set "r" "${r}|${0}"; }
-vacation :handle "h" "${r}";`, &Input{Msg: boss, Now: now}, "vacation days=7 handle=h; keep"},
 	})
 	p, err := Compile(`require ["date", "variables", "vacation"];
 set "r" "";
