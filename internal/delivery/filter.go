@@ -47,6 +47,10 @@ type Target struct {
 	Mailbox string // "" = the default mailbox (INBOX, or the plus-address folder)
 	Create  bool
 	Flags   []string
+	// Header, when not nil, replaces the message's header fields in this
+	// copy (Sieve editheader): the fields with their line ends, without
+	// the blank line; the body is stored as received.
+	Header []byte
 }
 
 // Reply is an automatic reply (a vacation response) to send from the
@@ -64,7 +68,10 @@ type Reply struct {
 type Decision struct {
 	Targets   []Target
 	Redirects []string
-	Replies   []Reply
+	// RedirectHeader, when not nil, replaces the header fields of the
+	// redirected copies, as Target.Header does.
+	RedirectHeader []byte
+	Replies        []Reply
 	// Reject refuses the message for the account with this reason
 	// (RFC 5429): in the SMTP reply when no one else gets the message,
 	// else in a notice to the sender.
@@ -143,6 +150,7 @@ func (d *Deliverer) now() time.Time {
 type redirect struct {
 	account store.Account
 	to      []store.QueueRecipient
+	header  []byte // edited header fields, nil = as received
 }
 
 // pendingReply is a Reply of one account.
@@ -172,6 +180,7 @@ func (d *Deliverer) deliverFiltered(ctx context.Context, m Message) error {
 	defer sp.close()
 
 	var rs []store.Recipient
+	var edited []editedCopies // copies whose header a script changed
 	var redirects []redirect
 	var replies []pendingReply
 	var rejects []rejection
@@ -208,7 +217,7 @@ func (d *Deliverer) deliverFiltered(ctx context.Context, m Message) error {
 			fwd = append(fwd, remote...)
 		}
 		if len(fwd) > 0 {
-			redirects = append(redirects, redirect{account: a, to: fwd})
+			redirects = append(redirects, redirect{account: a, to: fwd, header: dec.RedirectHeader})
 		}
 		for i, t := range dec.Targets {
 			r := store.Recipient{AccountID: a.ID, Mailbox: t.Mailbox, Create: t.Create, Flags: t.Flags}
@@ -220,6 +229,10 @@ func (d *Deliverer) deliverFiltered(ctx context.Context, m Message) error {
 			}
 			if i == 0 {
 				r.UIDL = m.UIDL // one copy only: UIDLs are unique in the account
+			}
+			if t.Header != nil {
+				edited = appendEdited(edited, t.Header, a.ID, r)
+				continue
 			}
 			rs = appendTarget(rs, a.ID, r)
 		}
@@ -250,7 +263,7 @@ func (d *Deliverer) deliverFiltered(ctx context.Context, m Message) error {
 	// stores anything: the local copies, else the last redirect, else
 	// (all discarded) on its own.
 	mainEmpty := len(rs) == 0 && len(m.Remote) == 0
-	if mainEmpty && len(redirects) == 0 && m.Fetched != nil {
+	if mainEmpty && len(redirects) == 0 && len(edited) == 0 && m.Fetched != nil {
 		if d.Marks == nil {
 			d.log().Warn("delivery: a discarded fetched message cannot be recorded; kept in INBOX")
 			rs = []store.Recipient{{AccountID: m.Local[0].ID, Mailbox: store.InboxName}}
@@ -271,7 +284,7 @@ func (d *Deliverer) deliverFiltered(ctx context.Context, m Message) error {
 	// go twice, but a message is never lost.
 	for i, r := range redirects {
 		var mark *store.FetchMark
-		if mainEmpty && i == len(redirects)-1 {
+		if mainEmpty && len(edited) == 0 && i == len(redirects)-1 {
 			mark = m.Fetched
 		}
 		sp.readAll()
@@ -280,7 +293,7 @@ func (d *Deliverer) deliverFiltered(ctx context.Context, m Message) error {
 			prefix += m.Trace.Header(d.Hostname)
 		}
 		err := d.Store.Deliver(ctx, store.Delivery{
-			Body:         io.MultiReader(strings.NewReader(prefix), sp.reader()),
+			Body:         io.MultiReader(strings.NewReader(prefix), sp.withHeader(r.header)),
 			InternalDate: m.Date,
 			Outbound:     &store.Envelope{From: m.From, Recipients: r.to, SMTPUTF8: m.SMTPUTF8},
 			Fetched:      mark,
@@ -289,6 +302,21 @@ func (d *Deliverer) deliverFiltered(ctx context.Context, m Message) error {
 			return fmt.Errorf("delivery: queueing redirect for %s: %w", r.account.Address, err)
 		}
 		d.log().Info("delivery: redirected", "account", r.account.Address, "to", len(r.to))
+	}
+	// Copies with an edited header (Sieve editheader) are stored after
+	// the redirects, one transaction per distinct header, before the
+	// rest: a failure after one of them may store it twice when the
+	// sender retries, never lose the message.
+	for i, e := range edited {
+		em := m
+		em.Remote, em.Fetched = nil, nil
+		if mainEmpty && i == len(edited)-1 {
+			em.Fetched = m.Fetched
+		}
+		sp.readAll()
+		if err := d.store(ctx, em, e.rs, sp.withHeader(e.header)); err != nil {
+			return err
+		}
 	}
 	if mainEmpty {
 		// Every copy discarded: read the message anyway, so a client
@@ -304,6 +332,23 @@ func (d *Deliverer) deliverFiltered(ctx context.Context, m Message) error {
 	}
 	d.sendReplies(ctx, replies)
 	return nil
+}
+
+// editedCopies are the copies that carry one edited header.
+type editedCopies struct {
+	header []byte
+	rs     []store.Recipient
+}
+
+// appendEdited adds r to the copies with that header.
+func appendEdited(es []editedCopies, header []byte, accountID int64, r store.Recipient) []editedCopies {
+	for i := range es {
+		if bytes.Equal(es[i].header, header) {
+			es[i].rs = appendTarget(es[i].rs, accountID, r)
+			return es
+		}
+	}
+	return append(es, editedCopies{header: header, rs: []store.Recipient{r}})
 }
 
 // appendTarget adds r unless the account already has a copy in that

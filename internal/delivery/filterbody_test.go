@@ -8,14 +8,18 @@ import (
 )
 
 // storedBody reads message uid of a mailbox.
-func (f *filtering) storedBody(t *testing.T, addr, name string, uid uint32) string {
+func (f *filtering) storedBody(t *testing.T, addr, name string, n int) string {
 	t.Helper()
 	ctx := context.Background()
 	mb, err := f.st.GetMailbox(ctx, f.accts[addr].ID, name)
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := f.st.OpenMessage(ctx, mb.ID, uid)
+	msgs, _ := f.messages(t, addr, name)
+	if len(msgs) < n {
+		t.Fatalf("%s has %d messages", name, len(msgs))
+	}
+	r, err := f.st.OpenMessage(ctx, mb.ID, msgs[n-1].UID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,5 +52,50 @@ elsif body :raw :contains "=E9" { fileinto :create "Encoded"; }`)
 	}
 	if got := f.storedBody(t, "alice@example.org", "INBOX", 1); !strings.HasSuffix(got, big) {
 		t.Errorf("big message stored as %d octets", len(got))
+	}
+}
+
+// editheader (RFC 5293): the edited header reaches the stored copies and
+// the redirected one, the body and the untouched fields byte for byte;
+// a copy filed before the edit keeps the header received.
+func TestFilterEditheader(t *testing.T) {
+	f := newFiltering(t)
+	f.script(t, "alice@example.org", `require ["fileinto", "mailbox", "editheader", "variables", "copy"];
+fileinto :copy :create "Before";
+if header :matches "subject" "*" { set "s" "${1}"; }
+deleteheader "Subject";
+addheader :last "Subject" "[filtered] ${s}";
+addheader "X-Score" "Grüße";
+redirect :copy "far@remote.example";
+`)
+	head := "From: Dan <dan@remote.example>\r\nTo: alice@example.org\r\nSubject: Hello\r\n\tfolded\r\nX-Odd:   spacing  \r\n\r\n"
+	body := "line one\r\n.dot\r\n\r\nend\r\n"
+	f.deliver(t, "dan@remote.example", head+body, "alice@example.org")
+	wantHead := "X-Score: =?utf-8?q?Gr=C3=BC=C3=9Fe?=\r\nFrom: Dan <dan@remote.example>\r\nTo: alice@example.org\r\nX-Odd:   spacing  \r\nSubject: [filtered] Hello folded\r\n\r\n"
+	got := f.storedBody(t, "alice@example.org", "INBOX", 1)
+	if !strings.HasSuffix(got, wantHead+body) {
+		t.Errorf("INBOX copy:\n%q\nwant suffix\n%q", got, wantHead+body)
+	}
+	if !strings.HasPrefix(got, "Return-Path: <dan@remote.example>\r\n") {
+		t.Errorf("INBOX copy lost its Return-Path: %q", got)
+	}
+	if got := f.storedBody(t, "alice@example.org", "Before", 1); !strings.HasSuffix(got, head+body) {
+		t.Errorf("copy filed before the edits:\n%q", got)
+	}
+	q := f.queued(t)
+	if len(q) != 1 || !strings.HasSuffix(q[0], wantHead+body) || !strings.Contains(q[0], RedirectedHeader+": <alice@example.org>\r\n") {
+		t.Errorf("queued: %q", q)
+	}
+}
+
+// A script that edits the header and then fails keeps the message as
+// received.
+func TestFilterEditheaderError(t *testing.T) {
+	f := newFiltering(t)
+	f.script(t, "alice@example.org", `require ["editheader", "variables"];
+addheader "X-A" "1"; set "p" "@"; redirect "${p}";`)
+	f.deliver(t, "dan@remote.example", plainMsg, "alice@example.org")
+	if got := f.storedBody(t, "alice@example.org", "INBOX", 1); !strings.HasSuffix(got, "\r\n"+plainMsg) || strings.Contains(got, "X-A") {
+		t.Errorf("stored %q", got)
 	}
 }

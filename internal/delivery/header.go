@@ -10,48 +10,72 @@ import (
 // Header is a message's header section as a filter sees it: fields in
 // order, unfolded. It is parsed from at most Deliverer.MaxHeader octets.
 type Header struct {
+	src    []byte // the section parsed
 	fields []headerField
 }
 
 type headerField struct {
 	name  string // as written
 	value string // unfolded, surrounding white space trimmed
+	// src[start:end] is the field as received, every line with its line
+	// end (a line without a colon is part of the field above it).
+	start, end int
 }
 
 // ParseHeader parses a header section (the blank line optional). Lines
 // without a colon are skipped; continuation lines join the field above.
 func ParseHeader(raw []byte) *Header {
-	h := &Header{}
-	for len(raw) > 0 {
-		line := raw
-		if i := bytes.IndexByte(raw, '\n'); i >= 0 {
-			line, raw = raw[:i], raw[i+1:]
-		} else {
-			raw = nil
+	h := &Header{src: raw}
+	pos := 0
+	for pos < len(raw) {
+		line, next := raw[pos:], len(raw)
+		if i := bytes.IndexByte(line, '\n'); i >= 0 {
+			line, next = line[:i], pos+i+1
 		}
+		start := pos
+		pos = next
 		line = bytes.TrimRight(line, "\r")
 		if len(line) == 0 {
 			break // the blank line ends the section
 		}
+		n := len(h.fields)
 		if line[0] == ' ' || line[0] == '\t' {
-			if n := len(h.fields); n > 0 {
+			if n > 0 {
 				h.fields[n-1].value += " " + strings.TrimSpace(string(line))
+				h.fields[n-1].end = pos
 			}
 			continue
 		}
 		name, value, ok := bytes.Cut(line, []byte(":"))
 		if !ok {
+			if n > 0 {
+				h.fields[n-1].end = pos
+			}
 			continue
 		}
 		h.fields = append(h.fields, headerField{
 			name:  strings.TrimRight(string(name), " \t"),
 			value: strings.TrimSpace(string(value)),
+			start: start, end: pos,
 		})
 	}
 	for i := range h.fields {
 		h.fields[i].value = strings.TrimSpace(h.fields[i].value)
 	}
 	return h
+}
+
+// Raw returns each field as received, with its line ends.
+func (h *Header) Raw() (names, fields []string) {
+	for _, f := range h.fields {
+		names = append(names, f.name)
+		raw := string(h.src[f.start:f.end])
+		if !strings.HasSuffix(raw, "\n") { // a message that ends in its header
+			raw += "\r\n"
+		}
+		fields = append(fields, raw)
+	}
+	return names, fields
 }
 
 // Values returns the raw (unfolded, not decoded) values of the named

@@ -116,11 +116,12 @@ func (f *SieveFilter) decide(in *FilterInput, actions []sieve.Action) Decision {
 	for _, a := range actions {
 		switch a.Kind {
 		case sieve.ActionKeep:
-			dec.Targets = append(dec.Targets, Target{Flags: a.Flags})
+			dec.Targets = append(dec.Targets, Target{Flags: a.Flags, Header: a.Header})
 		case sieve.ActionFileinto:
-			dec.Targets = append(dec.Targets, Target{Mailbox: a.Mailbox, Create: a.Create, Flags: a.Flags})
+			dec.Targets = append(dec.Targets, Target{Mailbox: a.Mailbox, Create: a.Create, Flags: a.Flags, Header: a.Header})
 		case sieve.ActionRedirect:
 			dec.Redirects = append(dec.Redirects, a.Address)
+			dec.RedirectHeader = a.Header
 		case sieve.ActionVacation:
 			if r, ok := VacationReply(in, a.Vacation, f.Hostname, now); ok {
 				dec.Replies = append(dec.Replies, r)
@@ -144,7 +145,20 @@ func (m sieveMessage) Raw(max int) ([]byte, error) {
 	return m.in.Raw(max)
 }
 
-var _ sieve.RawMessage = sieveMessage{}
+// Fields lists the header fields as received, for editheader.
+func (m sieveMessage) Fields() []sieve.HeaderField {
+	names, raw := m.in.Header.Raw()
+	out := make([]sieve.HeaderField, len(names))
+	for i := range names {
+		out[i] = sieve.HeaderField{Name: names[i], Raw: raw[i]}
+	}
+	return out
+}
+
+var (
+	_ sieve.RawMessage   = sieveMessage{}
+	_ sieve.FieldMessage = sieveMessage{}
+)
 
 func (m sieveMessage) Size() int64 {
 	if m.in.Size == nil {

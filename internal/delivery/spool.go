@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"io"
 	"os"
+	"strings"
 )
 
 // spool holds a message whose header section has been read for the
@@ -75,6 +76,25 @@ func (s *spool) Raw(max int) ([]byte, error) {
 	w := bytes.NewBuffer(b)
 	_, err := io.Copy(w, io.LimitReader(s.reader(), int64(max)))
 	return w.Bytes(), err
+}
+
+// withHeader returns the message with header (fields without the blank
+// line) in place of the header section received; nil header is reader().
+// It needs readAll first.
+func (s *spool) withHeader(header []byte) io.Reader {
+	if header == nil {
+		return s.reader()
+	}
+	var body io.Reader
+	switch {
+	case s.err != nil:
+		body = errReader{s.err}
+	case s.file != nil:
+		body = io.NewSectionReader(s.file, 0, s.size-int64(len(s.head)))
+	default:
+		body = bytes.NewReader(s.mem)
+	}
+	return io.MultiReader(bytes.NewReader(header), strings.NewReader("\r\n"), body)
 }
 
 // reader returns the whole message. Before readAll it can be read once

@@ -12,7 +12,7 @@ import (
 var Extensions = []string{
 	"comparator-i;ascii-casemap", "comparator-i;ascii-numeric", "comparator-i;octet",
 	"copy", "encoded-character", "envelope", "fileinto", "imap4flags", "mailbox", "relational", "subaddress", "vacation",
-	"reject", "ereject", "variables", "regex", "body", "date", "index",
+	"reject", "ereject", "variables", "regex", "body", "date", "index", "editheader",
 }
 
 // Program is a compiled script, safe to run concurrently.
@@ -421,6 +421,10 @@ func (c *compiler) action(cmd *Command) (node, error) {
 		return n, nil
 	case "set":
 		return c.set(cmd)
+	case "addheader":
+		return c.addheader(cmd)
+	case "deleteheader":
+		return c.deleteheader(cmd)
 	case "vacation":
 		return c.vacation(cmd)
 	}

@@ -151,7 +151,7 @@ func (t *dateTest) eval(r *run) (bool, error) {
 	if t.current {
 		values = []string{datePart(r.now().In(loc), part)}
 	} else {
-		for _, v := range t.idx.pick(r.in.Msg.Header(r.x(t.header))) {
+		for _, v := range t.idx.pick(r.header(r.x(t.header))) {
 			if err := r.charge(int64(len(v) + 1)); err != nil {
 				return false, err
 			}

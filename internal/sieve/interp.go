@@ -59,6 +59,10 @@ type Action struct {
 	Address  string   // redirect
 	Vacation *Vacation
 	Reason   string // reject, ereject
+	// Header is, for keep, fileinto and redirect, the message's header
+	// fields as editheader left them when the action ran, without the
+	// blank line ending the section; nil when the header is unchanged.
+	Header []byte
 }
 
 func (a Action) String() string {
@@ -155,6 +159,10 @@ type run struct {
 
 	nowT time.Time // Input.Now, or the time of the first date test
 
+	fields      []HeaderField // editheader (RFC 5293): nil until the first edit
+	headerSize  int
+	headerBytes []byte // fields joined, nil after an edit
+
 	rawRead bool            // body test (RFC 5173): the message was read
 	raw     []byte          // its first Limits.MaxBody octets
 	parts   []*message.Part // its content parts, parsed once
@@ -198,7 +206,7 @@ func (r *run) add(a Action) error {
 // finish adds the implicit keep or a discard marker.
 func (r *run) finish() []Action {
 	if !r.cancelled {
-		_ = r.add(Action{Kind: ActionKeep, Flags: r.currentFlags()})
+		_ = r.add(Action{Kind: ActionKeep, Flags: r.currentFlags(), Header: r.editedHeader()})
 	}
 	stored := false
 	for _, a := range r.actions {
@@ -279,7 +287,7 @@ func (n *keepNode) exec(r *run) error {
 	if n.hasFlags {
 		flags = normFlags(r.xs(n.flags))
 	}
-	return r.add(Action{Kind: ActionKeep, Flags: flags})
+	return r.add(Action{Kind: ActionKeep, Flags: flags, Header: r.editedHeader()})
 }
 
 func (n *fileintoNode) exec(r *run) error {
@@ -294,7 +302,7 @@ func (n *fileintoNode) exec(r *run) error {
 	if !n.copy {
 		r.cancelled = true
 	}
-	return r.add(Action{Kind: ActionFileinto, Mailbox: mbox, Create: n.create, Flags: flags})
+	return r.add(Action{Kind: ActionFileinto, Mailbox: mbox, Create: n.create, Flags: flags, Header: r.editedHeader()})
 }
 
 func (n *redirectNode) exec(r *run) error {
@@ -312,7 +320,7 @@ func (n *redirectNode) exec(r *run) error {
 	if r.redirects > r.lim.MaxRedirects {
 		return fmt.Errorf("more than %d redirects", r.lim.MaxRedirects)
 	}
-	return r.add(Action{Kind: ActionRedirect, Address: addr})
+	return r.add(Action{Kind: ActionRedirect, Address: addr, Header: r.editedHeader()})
 }
 
 func (n *vacationNode) exec(r *run) error {

@@ -14,6 +14,7 @@ type Limits struct {
 	MaxVariables    int    // variables one run may set (RFC 5229)
 	MaxVariableSize int    // octets of one variable's value
 	MaxBody         int    // octets of the message the body test reads (RFC 5173)
+	MaxHeader       int    // octets of the header editheader may grow to (RFC 5293)
 }
 
 // DefaultLimits are generous for hand-written and generated scripts while
@@ -31,6 +32,7 @@ var DefaultLimits = Limits{
 	MaxVariables:    256,
 	MaxVariableSize: 4096, // RFC 5229 5: at least 4000 characters
 	MaxBody:         1 << 20,
+	MaxHeader:       256 << 10, // the delivery filter step's own bound
 }
 
 func (l Limits) orDefault() Limits {
@@ -50,6 +52,7 @@ func (l Limits) orDefault() Limits {
 	pick(&l.MaxVariables, d.MaxVariables)
 	pick(&l.MaxVariableSize, d.MaxVariableSize)
 	pick(&l.MaxBody, d.MaxBody)
+	pick(&l.MaxHeader, d.MaxHeader)
 	if l.MaxSteps <= 0 {
 		l.MaxSteps = d.MaxSteps
 	}

@@ -79,6 +79,15 @@ var diffScripts = []string{
 	`require ["date", "index", "variables", "fileinto"]; if date :zone "+0000" :index 1 :last :matches "received" "date" "*" { fileinto "first.${0}"; }`,
 	`require ["index", "fileinto"]; if header :index 2 :contains "received" "from c" { fileinto "second"; } if header :index 5 :contains "received" "" { fileinto "none"; }`,
 	`require ["date", "relational"]; if currentdate :value "gt" "year" "2000" { discard; }`,
+	// editheader (RFC 5293): later tests see the edits. Not compared:
+	// addheader of Received or Auto-Submitted, which Pigeonhole allows
+	// and we ignore (section 9 lets a server protect fields).
+	`require "editheader"; if not header :contains "X-Sieve-Filtered" "<kim@job.example.com>" { addheader "X-Sieve-Filtered" "<kim@job.example.com>"; redirect "kim@home.example.com"; } if exists "x-sieve-filtered" { discard; }`,
+	`require "editheader"; deleteheader "subject"; if not exists "subject" { discard; }`,
+	`require ["editheader", "fileinto"]; deleteheader :index 1 :last "received"; deleteheader :matches "to" "*@x.example"; if exists ["received", "to"] { fileinto "both"; }`,
+	`require ["editheader", "index", "fileinto"]; addheader :last "X-A" "1"; addheader "X-A" "2"; if header :index 1 :is "x-a" "2" { fileinto "first"; } if header :index 1 :last :is "x-a" "1" { fileinto "last"; }`,
+	`require ["editheader", "variables", "fileinto"]; if header :matches "subject" "*" { deleteheader "subject"; addheader "Subject" "[x] ${1}"; } if header :matches "subject" "*" { fileinto "${1}"; }`,
+	`require ["editheader", "relational", "comparator-i;ascii-numeric"]; deleteheader :value "gt" :comparator "i;ascii-numeric" "x-spam-score" "5"; if exists "x-spam-score" { discard; }`,
 }
 
 var diffMessages = []struct{ from, to, msg string }{
@@ -187,7 +196,9 @@ func sieveTest(t *testing.T) (bin, dir string) {
 			t.Fatal(err)
 		}
 	}
-	conf := fmt.Sprintf("mail_uid = %d\nmail_gid = %d\nfirst_valid_uid = %d\nfirst_valid_gid = %d\nmail_location = maildir:%s/mail\n",
+	// editheader is off in Pigeonhole's defaults.
+	conf := fmt.Sprintf("mail_uid = %d\nmail_gid = %d\nfirst_valid_uid = %d\nfirst_valid_gid = %d\nmail_location = maildir:%s/mail\n"+
+		"plugin {\n  sieve_extensions = +editheader\n}\n",
 		uid, gid, min(uid, 100), min(gid, 100), dir)
 	if err := os.WriteFile(filepath.Join(dir, "dovecot.conf"), []byte(conf), 0o644); err != nil {
 		t.Fatal(err)

@@ -13,6 +13,7 @@ type testMsg struct {
 	h    map[string][]string
 	size int64
 	raw  string // the whole message, for the body test (headerMsg)
+	list []HeaderField
 }
 
 func newMsg(size int64, lines ...string) *testMsg {
@@ -21,12 +22,14 @@ func newMsg(size int64, lines ...string) *testMsg {
 		name, val, _ := strings.Cut(l, ":")
 		k := textproto.CanonicalMIMEHeaderKey(name)
 		m.h[k] = append(m.h[k], strings.TrimSpace(val))
+		m.list = append(m.list, HeaderField{Name: name, Raw: l + "\r\n"})
 	}
 	return m
 }
 
 func (m *testMsg) Header(name string) []string { return m.h[textproto.CanonicalMIMEHeaderKey(name)] }
 func (m *testMsg) Size() int64                 { return m.size }
+func (m *testMsg) Fields() []HeaderField       { return m.list }
 func (m *testMsg) Raw(max int) ([]byte, error) { return []byte(m.raw[:min(max, len(m.raw))]), nil }
 
 func actionStrings(as []Action) string {

@@ -80,7 +80,7 @@ func (t existsTest) eval(r *run) (bool, error) {
 		if err := r.charge(int64(len(n) + 1)); err != nil {
 			return false, err
 		}
-		if len(r.in.Msg.Header(n)) == 0 {
+		if len(r.header(n)) == 0 {
 			return false, nil
 		}
 	}
@@ -99,7 +99,7 @@ func (t mailboxExistsTest) eval(r *run) (bool, error) {
 func (t *headerTest) eval(r *run) (bool, error) {
 	var values []string
 	for _, n := range r.xs(t.names) {
-		values = append(values, t.idx.pick(r.in.Msg.Header(n))...)
+		values = append(values, t.idx.pick(r.header(n))...)
 	}
 	return t.m.matchAll(r, values)
 }
@@ -110,7 +110,7 @@ func (t *addressTest) eval(r *run) (bool, error) {
 		if !addressHeaders[foldASCII(n)] {
 			continue // a name from a variable (checked at compile time otherwise)
 		}
-		for _, v := range t.idx.pick(r.in.Msg.Header(n)) {
+		for _, v := range t.idx.pick(r.header(n)) {
 			if err := r.charge(int64(len(v) + 1)); err != nil {
 				return false, err
 			}
