@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -179,6 +180,7 @@ type maildrop struct {
 	lastUID   int64
 	owner     string
 	msgs      []store.MaildropMessage
+	ra        readAhead
 
 	mu     sync.Mutex
 	closed bool
@@ -187,7 +189,7 @@ type maildrop struct {
 // OpenMaildrop locks the account's maildrop across nodes and snapshots
 // its INBOX.
 func (s *Store) OpenMaildrop(ctx context.Context, accountID int64) (store.Maildrop, error) {
-	m := &maildrop{s: s, accountID: accountID, owner: s.locks.owner()}
+	m := &maildrop{s: s, accountID: accountID, owner: s.locks.owner(), ra: readAhead{last: -1}}
 	ok, err := s.locks.acquire(ctx, accountID, m.owner)
 	if err != nil {
 		return nil, err
@@ -230,6 +232,7 @@ func (m *maildrop) snapshot(ctx context.Context) error {
 	if err != nil {
 		return temporary("opening maildrop", err)
 	}
+	m.ra.sorted = slices.IsSortedFunc(m.msgs, func(a, b store.MaildropMessage) int { return cmp.Compare(a.ID, b.ID) })
 	return nil
 }
 
@@ -245,10 +248,24 @@ func (m *maildrop) isClosed() bool {
 }
 
 // Body opens a message of the snapshot. A message removed since (by
-// another protocol) is store.ErrNotFound.
+// another protocol) is store.ErrNotFound. Read in snapshot order, the
+// bodies come from the database several at a time (readahead.go).
 func (m *maildrop) Body(ctx context.Context, id int64) (io.ReadCloser, error) {
 	if m.isClosed() {
 		return nil, errClosed
+	}
+	m.ra.mu.Lock()
+	defer m.ra.mu.Unlock()
+	i := m.index(id)
+	inOrder := i >= 0 && i == m.ra.last+1
+	m.ra.last = i
+	if r, ok := m.takeAhead(id); ok {
+		return r, nil
+	}
+	if inOrder {
+		if r, done, err := m.readAheadFrom(ctx, i); done {
+			return r, err
+		}
 	}
 	r, err := m.s.queryBody(ctx, `SELECT `+bodyColumns+` FROM messages m
 		WHERE m.id = $1 AND m.mailbox_id = $2 AND m.uid <= $3`, id, m.mailboxID, m.lastUID)
@@ -322,6 +339,9 @@ func (m *maildrop) Close() error {
 	defer m.mu.Unlock()
 	if !m.closed {
 		m.closed = true
+		m.ra.mu.Lock()
+		m.ra.bodies = nil
+		m.ra.mu.Unlock()
 		m.s.locks.mu.Lock()
 		delete(m.s.locks.held, m.owner)
 		m.s.locks.mu.Unlock()
