@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/pochta-mail/pochta/internal/store"
 )
@@ -73,7 +74,7 @@ func (l *leases) owner() string {
 // acquire takes the account's lock for owner, or reports false while
 // someone else holds an unexpired one.
 func (l *leases) acquire(ctx context.Context, accountID int64, owner string) (bool, error) {
-	tag, err := l.s.pool.Exec(ctx, `INSERT INTO maildrop_locks (account_id, owner, expires)
+	tag, err := l.s.execNoWait(ctx, `INSERT INTO maildrop_locks (account_id, owner, expires)
 		VALUES ($1, $2, now() + make_interval(secs => $3))
 		ON CONFLICT (account_id) DO UPDATE SET owner = excluded.owner, expires = excluded.expires
 		WHERE maildrop_locks.expires <= now()`, accountID, owner, l.lease.Seconds())
@@ -89,11 +90,47 @@ func (l *leases) acquire(ctx context.Context, accountID int64, owner string) (bo
 func (l *leases) release(accountID int64, owner string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if _, err := l.s.pool.Exec(ctx, `DELETE FROM maildrop_locks WHERE account_id = $1 AND owner = $2`,
+	if _, err := l.s.execNoWait(ctx, `DELETE FROM maildrop_locks WHERE account_id = $1 AND owner = $2`,
 		accountID, owner); err != nil {
 		// It expires by itself.
 		l.s.log.Warn("releasing maildrop lock", "account", accountID, "err", err)
 	}
+}
+
+// execNoWait runs one statement in a transaction that commits without
+// waiting for its WAL flush (synchronous_commit off), all in one round
+// trip. Taking and releasing a maildrop lock use it: each would otherwise
+// wait for a disk flush, twice per POP3 session, and a lock row needs no
+// durability of its own. Its commit is visible at once to every node, as
+// any commit; only a crash of the database server can lose it, and then
+// the server's connections are gone too: a lost acquisition leaves a
+// session whose every write fence refuses (the row is not its own), a lost
+// release leaves a row that expires within the lease. Deletions are never
+// applied under a lock that is not held.
+func (s *Store) execNoWait(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
+	var b pgx.Batch
+	b.Queue(`BEGIN`)
+	b.Queue(`SET LOCAL synchronous_commit = off`)
+	b.Queue(sql, args...)
+	b.Queue(`COMMIT`)
+	br := s.pool.SendBatch(ctx, &b)
+	var tag pgconn.CommandTag
+	var err error
+	for i := range b.Len() {
+		t, e := br.Exec()
+		if i == 2 {
+			tag = t
+		}
+		if err == nil {
+			err = e
+		}
+	}
+	// A failed statement leaves the transaction open; the pool then drops
+	// the connection rather than reuse it.
+	if e := br.Close(); err == nil {
+		err = e
+	}
+	return tag, err
 }
 
 // fence checks, within t, that owner still holds the account's lock,
