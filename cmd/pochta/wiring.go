@@ -81,6 +81,7 @@ func newAuth(cfg *config.Config, st store.Directory, log *slog.Logger) *auth.Ser
 		DefaultDomain: cfg.Auth.DefaultDomain,
 		Separators:    cfg.Auth.LoginSeparators,
 		Legacy:        cfg.Auth.Legacy,
+		HashMemory:    int64(cfg.Auth.HashMemory),
 	})
 }
 

@@ -22,6 +22,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/sync/semaphore"
+
 	"github.com/pochta-mail/pochta/internal/store"
 )
 
@@ -60,6 +62,12 @@ type Options struct {
 	// checked with the parameters stored in them. Tests lower it: argon2id
 	// under the race detector is slow.
 	Argon2 Argon2Params
+	// HashMemory bounds the argon2id memory (bytes) that concurrent
+	// password checks may hold at once; 0 = 256 MiB. Logins beyond it
+	// wait for their turn (and give up when their context ends). It is
+	// never less than one hash of Argon2's cost, and concurrency is also
+	// capped at GOMAXPROCS hashes of that cost, since each is CPU work.
+	HashMemory int64
 }
 
 // Argon2Params are argon2id cost parameters.
@@ -72,6 +80,7 @@ type Argon2Params struct {
 const (
 	defaultCacheTTL        = 5 * time.Minute
 	defaultSCRAMIterations = 4096
+	defaultHashMemory      = 256 << 20
 	// maxPasswordLen bounds what we hash. Longer passwords are refused
 	// rather than silently truncated.
 	maxPasswordLen = 1024
@@ -88,11 +97,17 @@ type Service struct {
 	legacy        bool
 	scramIter     int
 
-	// argonSlots limits concurrent argon2id computations to GOMAXPROCS.
-	// Each one holds argonParams.memory KiB, so a login flood costs at most
-	// GOMAXPROCS*64 MiB; extra logins queue (and give up when their context
-	// ends) instead of exhausting memory.
-	argonSlots chan struct{}
+	// argonMem bounds the memory of concurrent argon2id computations, in
+	// KiB (argonBudget of it): each one holds the memory its parameters
+	// name (a stored hash may name more than new hashes use), so a login
+	// flood costs at most argonBudget KiB plus one collection's garbage;
+	// extra logins queue (and give up when their context ends) instead of
+	// exhausting memory.
+	argonMem    *semaphore.Weighted
+	argonBudget int64
+	// argonHeld and argonPeak are the KiB of argon2id memory in use now and
+	// at most so far; tests read the peak.
+	argonHeld, argonPeak atomic.Int64
 	// hashParams are the costs of new hashes (Options.Argon2).
 	hashParams argonParams
 	// burnParams are the costs burnArgon spends for unknown accounts: the
@@ -126,7 +141,6 @@ func New(o Options) *Service {
 		separators:    o.Separators,
 		legacy:        o.Legacy,
 		scramIter:     o.SCRAMIterations,
-		argonSlots:    make(chan struct{}, runtime.GOMAXPROCS(0)),
 		random:        rand.Reader,
 	}
 	s.hashParams = argonParams{
@@ -135,6 +149,11 @@ func New(o Options) *Service {
 		threads: cmp.Or(o.Argon2.Threads, defaultArgon.threads),
 	}
 	s.burnParams = s.hashParams
+	// The budget: HashMemory, but no more than GOMAXPROCS hashes of the
+	// new-hash cost run at once (each is CPU work), and never less than one.
+	one := int64(s.hashParams.memory)
+	s.argonBudget = max(one, min(cmp.Or(o.HashMemory, defaultHashMemory)>>10, int64(runtime.GOMAXPROCS(0))*one))
+	s.argonMem = semaphore.NewWeighted(s.argonBudget)
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}

@@ -15,8 +15,8 @@ import (
 // returns the account. It runs argon2id at most once per call: on a cache
 // miss for a known account, and also for an unknown account or one without
 // a password hash, so that response time does not reveal which addresses
-// exist. Concurrent argon2id runs are limited (see Service.argonSlots); a
-// call waiting for a slot gives up when ctx ends.
+// exist. The memory of concurrent argon2id runs is bounded (see
+// Service.argonMem); a call waiting for its share gives up when ctx ends.
 func (s *Service) CheckPassword(ctx context.Context, login, password string) (store.Account, error) {
 	addr, err := s.NormalizeLogin(login)
 	if err != nil {

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"regexp"
+	"runtime"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -101,8 +103,8 @@ func TestParsePHCRejectsMalformed(t *testing.T) {
 
 func TestArgonWaitGivesUpWithContext(t *testing.T) {
 	s := New(Options{})
-	for range cap(s.argonSlots) { // every slot busy
-		s.argonSlots <- struct{}{}
+	if !s.argonMem.TryAcquire(s.argonBudget) { // all the memory busy
+		t.Fatal("budget not free")
 	}
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
@@ -112,6 +114,51 @@ func TestArgonWaitGivesUpWithContext(t *testing.T) {
 	}
 	if n := s.argonRuns.Load(); n != 0 {
 		t.Errorf("argon2id ran %d times without a slot", n)
+	}
+}
+
+// A login flood holds at most Options.HashMemory of argon2id memory at
+// once, however many logins arrive; a stored hash costlier than the whole
+// budget waits for all of it and runs alone.
+func TestArgonMemoryIsBounded(t *testing.T) {
+	const m = 256 // KiB per new hash
+	s := New(Options{Argon2: Argon2Params{MemoryKiB: m, Time: 1, Threads: 1}, HashMemory: 2 * m << 10})
+	if want := int64(min(2, runtime.GOMAXPROCS(0)) * m); s.argonBudget != want {
+		t.Fatalf("budget %d KiB, want %d", s.argonBudget, want)
+	}
+	small, err := s.hashPassword(t.Context(), "pw", s.hashParams)
+	if err != nil {
+		t.Fatal(err)
+	}
+	big, err := s.hashPassword(t.Context(), "pw", argonParams{memory: 4 * m, time: 1, threads: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	flood := func(hashes ...string) {
+		var wg sync.WaitGroup
+		for range 20 {
+			for _, h := range hashes {
+				wg.Go(func() {
+					if ok, err := s.verifyPassword(t.Context(), h, "pw"); !ok || err != nil {
+						t.Errorf("verify: %v %v", ok, err)
+					}
+				})
+			}
+		}
+		wg.Wait()
+	}
+	s.argonPeak.Store(0)
+	flood(small)
+	if peak := s.argonPeak.Load(); peak > s.argonBudget {
+		t.Errorf("20 logins held %d KiB of argon2id memory at once, budget %d", peak, s.argonBudget)
+	}
+	s.argonPeak.Store(0)
+	flood(small, big)
+	if peak := s.argonPeak.Load(); peak > 4*m {
+		t.Errorf("a %d KiB hash did not run alone: %d KiB held at once", 4*m, peak)
+	}
+	if n := s.argonHeld.Load(); n != 0 {
+		t.Errorf("%d KiB still held after the flood", n)
 	}
 }
 

@@ -171,6 +171,7 @@ type Auth struct {
 	CacheTTL        Duration `toml:"cache_ttl" doc:"How long a verified password is cached to skip the slow argon2id check. A changed or deleted password takes effect at once regardless. A negative value disables the cache."`
 	DefaultDomain   string   `toml:"default_domain" doc:"Domain appended to logins that have none; empty means such logins fail."`
 	LoginSeparators string   `toml:"login_separators" doc:"Characters accepted instead of @ between user and domain in logins (for clients that cannot send @); empty accepts only @."`
+	HashMemory      Size     `toml:"hash_memory" doc:"Memory that concurrent argon2id password checks may hold at once (each new hash takes 64 MiB); more logins wait their turn, so a login flood cannot exhaust memory. Bytes or with a MiB/GiB suffix; at least one hash always runs, and at most one per CPU."`
 	Legacy          bool     `toml:"legacy" doc:"Enable APOP and CRAM-MD5 server-wide. An account also needs a legacy secret (user add --legacy-auth), which is plaintext-equivalent: weaker, off by default."`
 }
 
@@ -243,6 +244,7 @@ func Default() *Config {
 		Auth: Auth{
 			CacheTTL:        Duration(5 * time.Minute),
 			LoginSeparators: "+%",
+			HashMemory:      256 << 20,
 		},
 		Limits: Limits{
 			MaxConnections:      10000,
