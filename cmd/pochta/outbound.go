@@ -116,9 +116,19 @@ func newTLSReporter(cfg *config.Config, w *queue.Worker, st store.Deliverer, dns
 	if w.TLSReports == nil {
 		return nil
 	}
-	return &tlsrpt.Reporter{Recorder: w.TLSReports, Resolver: dns, Store: st,
-		Submitter: hostname(cfg), From: "tlsrpt-noreply@" + hostname(cfg), Logger: log}
+	rp := &tlsrpt.Reporter{Recorder: w.TLSReports, Resolver: dns, Store: st,
+		Submitter: hostname(cfg), From: "tlsrpt-noreply@" + hostname(cfg), Logger: log,
+		Path: filepath.Join(cfg.Dir, tlsReportCounts)}
+	if err := rp.Recorder.Load(rp.Path); err != nil {
+		// Counts are a diagnostic aid: start afresh rather than not at all.
+		log.Warn("tlsrpt: saved counts not loaded", "err", err)
+	}
+	return rp
 }
+
+// tlsReportCounts is the file in the data directory that keeps the TLS
+// report counts across restarts.
+const tlsReportCounts = "tlsrpt-counts.json"
 
 // localRecipients resolves local bounce recipients through aliases, the
 // way SMTP resolves them.

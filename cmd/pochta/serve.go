@@ -187,11 +187,15 @@ func (c *cli) serveCmd(args []string) error {
 	go func() {
 		defer close(queueDone)
 		var reports sync.WaitGroup
-		if rp := newTLSReporter(cfg, worker, smtpSrv.Deliverer.Store, dns, log.With("component", "tlsrpt")); rp != nil {
+		rp := newTLSReporter(cfg, worker, smtpSrv.Deliverer.Store, dns, log.With("component", "tlsrpt"))
+		if rp != nil {
 			reports.Go(func() { rp.Run(queueCtx) })
 		}
 		worker.Run(queueCtx)
 		reports.Wait()
+		if rp != nil {
+			rp.Save() // the sessions counted since the last save
+		}
 	}()
 
 	c.waitForStop(certs, log)

@@ -201,6 +201,24 @@ type Reporter struct {
 	From      string          // the From: address (and contact-info)
 	Logger    *slog.Logger
 	Now       func() time.Time
+	// Path is the file the Recorder's counts are saved to (see Save);
+	// "" keeps them in memory only.
+	Path string
+}
+
+// saveInterval is how often Run saves the counts: what a crash may lose.
+const saveInterval = time.Minute
+
+// Save writes the Recorder's counts to Path (when set and changed). Run
+// saves periodically; call it once more after the last session is counted
+// (at shutdown, after the queue worker stopped).
+func (rp *Reporter) Save() {
+	if rp.Path == "" {
+		return
+	}
+	if err := rp.Recorder.Save(rp.Path); err != nil {
+		rp.log().Warn("tlsrpt: counts not saved", "err", err)
+	}
 }
 
 func (rp *Reporter) now() time.Time {
@@ -221,9 +239,13 @@ func (rp *Reporter) log() *slog.Logger {
 // 8460 section 4.1 asks senders not to all report at 00:00.
 const sendDelay = 7 * time.Minute
 
-// Run sends each day's reports shortly after the day ends, until ctx
-// ends.
+// Run sends each day's reports shortly after the day ends, and saves the
+// counts every saveInterval, until ctx ends. Days that ended before it
+// started (counts loaded from Path) are reported at once.
 func (rp *Reporter) Run(ctx context.Context) {
+	rp.SendDue(ctx)
+	save := time.NewTicker(saveInterval)
+	defer save.Stop()
 	for {
 		now := rp.now()
 		next := day(now).Add(24*time.Hour + sendDelay)
@@ -232,15 +254,22 @@ func (rp *Reporter) Run(ctx context.Context) {
 		case <-ctx.Done():
 			t.Stop()
 			return
+		case <-save.C:
+			t.Stop()
+			rp.Save()
+			continue
 		case <-t.C:
 		}
 		rp.SendDue(ctx)
 	}
 }
 
-// SendDue sends the reports of every day that ended before now; it
-// reports how many reports were queued.
+// SendDue sends the reports of every day that ended before now, then
+// saves the counts without them; it reports how many reports were queued.
+// (A crash between the two sends them again at the next start: a report
+// twice rather than none.)
 func (rp *Reporter) SendDue(ctx context.Context) int {
+	defer rp.Save()
 	n := 0
 	for _, d := range rp.Recorder.Take(rp.now()) {
 		domains := make([]string, 0, len(d.Domains))

@@ -5,8 +5,10 @@
 // is built as JSON, gzipped, wrapped in a multipart/report message and
 // handed to the outbound queue like any other mail (Reporter).
 //
-// Counts live in memory: a restart loses the day's figures so far (a
-// report is a diagnostic aid, not a ledger).
+// Counts live in memory and are saved to a file in the data directory
+// (Reporter.Path): every minute, after each day's reports are sent, and at
+// shutdown, so a restart keeps the day's figures (a crash loses at most
+// the last minute's).
 package tlsrpt
 
 import (
@@ -69,6 +71,9 @@ const (
 type Recorder struct {
 	mu   sync.Mutex
 	days map[time.Time]map[string]*Stats
+	// changes counts changes to days; saved is its value at the last
+	// Save or Load, so an unchanged Recorder is not written again.
+	changes, saved uint64
 }
 
 // Stats are one policy domain's figures for one day.
@@ -117,6 +122,7 @@ func (r *Recorder) stats(now time.Time, p Policy) *Stats {
 	}
 	// The latest policy seen that day is the one reported.
 	s.Policy = p
+	r.changes++
 	return s
 }
 
@@ -173,6 +179,7 @@ func (r *Recorder) Take(now time.Time) []Day {
 		if d.Before(today) {
 			out = append(out, Day{Start: d, Domains: m})
 			delete(r.days, d)
+			r.changes++
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Start.Before(out[j].Start) })
