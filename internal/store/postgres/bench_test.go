@@ -1,13 +1,21 @@
 package postgres
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
+	"math"
+	"os"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
+	"github.com/jackc/pgx/v5"
+
+	"github.com/pochta-mail/pochta/internal/prototest"
 	"github.com/pochta-mail/pochta/internal/store"
 	"github.com/pochta-mail/pochta/internal/store/postgres/pgtest"
 )
@@ -99,4 +107,86 @@ func BenchmarkRead(b *testing.B) {
 			})
 		})
 	}
+}
+
+// BenchmarkMaildropDownload reads a maildrop of 50 messages of 2-100 KB
+// (log-uniform, as bench/genmail makes them) message by message, as a
+// POP3 client's RETR loop does: in order, which the read-ahead serves
+// several bodies per statement, and backwards, one statement per body
+// (what every RETR cost before it). An op is a message. Besides wall time
+// it reports the CPU of this process (cpu-ns/op) and of the database
+// backends serving it (db-cpu-ns/op), which a loaded machine disturbs
+// less:
+//
+//	go test -run XXX -bench MaildropDownload -count 5 ./internal/store/postgres
+func BenchmarkMaildropDownload(b *testing.B) {
+	ctx := context.Background()
+	s := openTest(b, pgtest.Database(b), Options{Schema: "download"})
+	a := user(b, s, "download@example.org")
+	const n = 50
+	line := "Lorem ipsum dolor sit amet, consectetur adipiscing elit.\r\n"
+	var total int64
+	for i := range n {
+		size := int(2000 * math.Pow(50, float64(i*7%n)/float64(n-1))) // 2 KB to 100 KB, shuffled
+		body := strings.Repeat(line, size/len(line)+1)
+		total += int64(len(body))
+		deliver(b, s, a, body)
+	}
+	m, err := s.OpenMaildrop(ctx, a.ID)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer m.Close()
+	msgs := m.Messages()
+	for _, c := range []struct {
+		name     string
+		backward bool
+	}{{"inorder", false}, {"backward", true}} {
+		b.Run(c.name, func(b *testing.B) {
+			b.SetBytes(total / n)
+			db0 := backendCPU(b, s)
+			prototest.ReportCPU(b)
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				j := i % n
+				if c.backward {
+					j = n - 1 - j
+				}
+				r, err := m.Body(ctx, msgs[j].ID)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if _, err := io.Copy(io.Discard, r); err != nil {
+					b.Fatal(err)
+				}
+				r.Close()
+			}
+			b.StopTimer()
+			b.ReportMetric(float64((backendCPU(b, s)-db0).Nanoseconds())/float64(b.N), "db-cpu-ns/op")
+		})
+	}
+}
+
+// backendCPU is the user+system time of the PostgreSQL backends connected
+// to s's database, read from /proc (the server runs on this machine).
+func backendCPU(b *testing.B, s *Store) time.Duration {
+	b.Helper()
+	rows, _ := s.pool.Query(context.Background(), `SELECT pid FROM pg_stat_activity WHERE datname = current_database()`)
+	pids, err := pgx.CollectRows(rows, pgx.RowTo[int32])
+	if err != nil {
+		b.Fatal(err)
+	}
+	var ticks int64
+	for _, pid := range pids {
+		data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			continue // ended meanwhile, or not on this machine
+		}
+		f := strings.Fields(string(data[bytes.LastIndexByte(data, ')')+1:]))
+		// after the ")" of comm: field 12 is utime, 13 stime (clock ticks)
+		u, _ := strconv.ParseInt(f[11], 10, 64)
+		st, _ := strconv.ParseInt(f[12], 10, 64)
+		ticks += u + st
+	}
+	return time.Duration(ticks) * (time.Second / 100) // USER_HZ
 }

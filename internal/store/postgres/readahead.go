@@ -41,8 +41,8 @@ const (
 // readAhead is a maildrop's read-ahead state.
 type readAhead struct {
 	mu     sync.Mutex
-	last   int       // index in msgs of the last message opened; -1 = none
-	sorted bool      // msgs are in ascending ID order (index searches)
+	last   int  // index in msgs of the last message opened; -1 = none
+	sorted bool // msgs are in ascending ID order (index searches)
 	bodies []aheadBody
 }
 
