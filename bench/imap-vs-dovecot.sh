@@ -16,7 +16,9 @@
 # alternating; the table gives medians, default 1), BASE (a git revision:
 # also build Pochta at BASE and run it as a third server, "base", on a
 # copy of the same data, made with BASE's tools: before/after in one
-# run). The table goes to stdout and to $WORK/table.txt; besides
+# run), PG=1 (also run Pochta on the PostgreSQL engine as "pochta-pg", the
+# same data copied by `pochta migrate --to postgres` into a database of its
+# own on ADMIN_DSN's server, dropped at the end). The table goes to stdout and to $WORK/table.txt; besides
 # throughput it gives the server's CPU time per message (user+system of
 # the server's processes, Dovecot's reaped children included), which a
 # machine shared with other jobs disturbs far less.
@@ -39,9 +41,14 @@ NIDLE_DOVECOT=${NIDLE_DOVECOT:-1000}
 QUICK=${QUICK:-0}
 ROUNDS=${ROUNDS:-1}
 BASE=${BASE:-}
+PG=${PG:-0}
+ADMIN_DSN=${ADMIN_DSN:-postgres://postgres@127.0.0.1:5432/test?sslmode=disable}
+PGDB=pochta_imapbench_$$
+PGDSN=${ADMIN_DSN%%/test*}/$PGDB?sslmode=disable
 PPORT=11243            # Pochta, IMAP
 DPORT=11244            # Dovecot, IMAP
 BPORT=11245            # Pochta at $BASE, IMAP
+GPORT=11246            # Pochta on PostgreSQL (PG=1), IMAP
 PASS=bench-Secret-7
 DOMAIN=bench.test
 NFETCH=8               # fetch accounts f1..f8, NMSG messages each
@@ -64,6 +71,10 @@ PIDS=()
 cleanup() {
 	for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
 	[ -f "$D/run/master.pid" ] && kill "$(cat "$D/run/master.pid")" 2>/dev/null || true
+	if [ "$PG" = 1 ]; then
+		wait 2>/dev/null || true
+		psql "$ADMIN_DSN" -qc "DROP DATABASE IF EXISTS $PGDB WITH (FORCE)" >/dev/null 2>&1 || true
+	fi
 }
 trap cleanup EXIT
 
@@ -88,6 +99,12 @@ for u in $ALL_USERS; do echo "$u"; done |
 for u in $FETCH_USERS; do "$INIT/bulkdeliver" -d "$P" -to "$u" -src "$WORK/msgs" > /dev/null; done
 for u in $IDLE_USERS; do "$INIT/bulkdeliver" -d "$P" -to "$u" -src "$WORK/few" > /dev/null; done
 if [ -n "$BASE" ]; then cp -a "$P" "$P-base"; fi
+if [ "$PG" = 1 ]; then
+	log "pochta-pg: copying $P into PostgreSQL database $PGDB"
+	psql "$ADMIN_DSN" -qc "CREATE DATABASE $PGDB"
+	cp -a "$P" "$P-pg"
+	"$BIN/pochta" -d "$P-pg" migrate --to postgres "$PGDSN" > "$WORK/pochta-pg-migrate.log"
+fi
 
 # Dovecot: service imap defaults (one process per session); limits raised
 # only so that the idle connections are allowed at all.
@@ -124,6 +141,14 @@ if [ -n "$BASE" ]; then
 	SERVERS="pochta base dovecot"
 	wait_port "$BPORT"
 fi
+if [ "$PG" = 1 ]; then
+	"$BIN/pochta" -d "$P-pg" serve -o "imap.listen=127.0.0.1:$GPORT" "${OFF[@]}" -o "limits.max_connections_per_ip=0" \
+		-o "limits.max_connections=$((NIDLE + 1000))" 2> "$WORK/pochta-pg-serve.log" &
+	PG_PID=$!
+	PIDS+=("$PG_PID")
+	SERVERS="$SERVERS pochta-pg"
+	wait_port "$GPORT"
+fi
 dovecot -c "$D/dovecot.conf"
 wait_port "$PPORT"
 wait_port "$DPORT"
@@ -137,6 +162,7 @@ cpu_ticks() {
 	case $1 in
 	pochta) pids=$POCHTA_PID ;;
 	base) pids=$BASE_PID ;;
+	pochta-pg) pids="$PG_PID $(psql "$ADMIN_DSN" -Atc "SELECT pid FROM pg_stat_activity WHERE datname = '$PGDB'" | tr '\n' ' ')" ;;
 	dovecot) pids="$DOVECOT_PID $(pgrep -P "$DOVECOT_PID" | tr '\n' ' ')" ;;
 	esac
 	for p in $pids; do
@@ -153,6 +179,7 @@ run() { # server label args...
 	case $server in
 	pochta) port=$PPORT ;;
 	base) port=$BPORT ;;
+	pochta-pg) port=$GPORT ;;
 	*) port=$DPORT ;;
 	esac
 	t0=$(cpu_ticks "$server")
@@ -232,7 +259,7 @@ fi
 	echo "dovecot: $(dovecot --version)   go: $(go version | cut -d' ' -f3)   pochta: $(cd "$ROOT" && git rev-parse --short HEAD)"
 	echo
 	[ "$ROUNDS" -le 1 ] || echo "medians of $ROUNDS interleaved rounds; load average during the runs: $(awk '{ for (i = 4; i <= NF; i++) if ($i ~ /^load1=/) { split($i, kv, "="); print kv[2] } }' "$RES" | sort -n | sed -n '1p;$p' | paste -sd- -)" && echo
-	awk -v base="$BASE" '
+	awk -v base="$BASE" -v pg="$PG" '
 	{ for (i = 4; i <= NF; i++) { split($i, kv, "="); k = $1 SUBSEP $2 SUBSEP kv[1]; n[k]++; vals[k, n[k]] = kv[2] }
 	  if ($0 ~ / errors=[1-9]/) errs = errs sprintf("  %s %s: errors\n", $1, $2) }
 	function med(server, label, key,   k, m, i, j, t, a) {
@@ -243,21 +270,22 @@ fi
 		return (m % 2) ? a[(m+1)/2] : (a[m/2] + a[m/2+1]) / 2
 	}
 	function r(a, b) { return (a == "" || b == "" || b + 0 == 0) ? "-" : sprintf("%.2f", a / b) }
-	function row(what, label, key,   p, d, b) {
+	function row(what, label, key,   p, d, b, g) {
 		p = med("pochta", label, key); d = med("dovecot", label, key)
 		if (p == "" && d == "") return
-		if (base == "") { printf "| %-40s | %10s | %10s | %5s |\n", what, p, d, r(p, d); return }
-		b = med("base", label, key)
-		printf "| %-40s | %10s | %10s | %5s | %10s | %6s |\n", what, p, d, r(p, d), b, r(p, b)
+		printf "| %-40s | %10s | %10s | %5s |", what, p, d, r(p, d)
+		if (base != "") { b = med("base", label, key); printf " %10s | %6s |", b, r(p, b) }
+		if (pg == 1) { g = med("pochta-pg", label, key); printf " %10s | %5s | %5s |", g, r(g, d), r(g, p) }
+		printf "\n"
 	}
 	END {
-		if (base == "") {
-			printf "| %-40s | %10s | %10s | %5s |\n", "metric", "Pochta", "Dovecot", "P/D"
-			print "|------------------------------------------|------------|------------|-------|"
-		} else {
-			printf "| %-40s | %10s | %10s | %5s | %10s | %6s |\n", "metric", "Pochta", "Dovecot", "P/D", "base", "P/base"
-			print "|------------------------------------------|------------|------------|-------|------------|--------|"
-		}
+		printf "| %-40s | %10s | %10s | %5s |", "metric", "Pochta", "Dovecot", "P/D"
+		if (base != "") printf " %10s | %6s |", "base", "P/base"
+		if (pg == 1) printf " %10s | %5s | %5s |", "Pochta PG", "PG/D", "PG/P"
+		printf "\n|------------------------------------------|------------|------------|-------|"
+		if (base != "") printf "------------|--------|"
+		if (pg == 1) printf "------------|-------|-------|"
+		printf "\n"
 		split("1 8", cs, " ")
 		for (i = 1; i <= 2; i++) {
 			c = cs[i]
@@ -280,6 +308,7 @@ fi
 		print ""
 		print "Dovecot: SSHA256 passwd-file, auth_cache on; one imap process per session (service defaults)."
 		if (base != "") print "base: Pochta at " base ", on a copy of the same data."
+		if (pg == 1) print "Pochta PG: Pochta on the PostgreSQL engine, the same data copied by pochta migrate; its server CPU includes its PostgreSQL backends."
 		print "server CPU per message: user+system time of the server processes during the run / messages fetched."
 		print "IDLE memory per connection = (memory holding N IDLE sessions - memory after they quit) / N."
 		if (errs != "") printf "runs with errors:\n%s", errs
