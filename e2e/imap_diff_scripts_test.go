@@ -474,7 +474,7 @@ func diffScripts() []diffGroup {
 				eitherAnswer(cmd("a", `DELETE Archive/Projects`),
 					"a parent may be deleted and become \\Noselect (RFC 9051 §6.3.5, Dovecot) or refused with HASCHILDREN (RFC 5530 §3)",
 					"tag NO [HASCHILDREN]"),
-				statusOnly(cmd("a", `LIST "" "Archive*"`), "follows the DELETE above, which may go either way"),
+				statusOnly(cmd("a", `LIST "" "Archive*"`), "follows the DELETE above, which may go either way: RFC 9051 §6.3.5 (the parent stays as \\Noselect) or RFC 5530 §3 (HASCHILDREN, nothing deleted)"),
 				cmd("a", `SELECT INBOX`),
 				cmd("b", `SELECT INBOX`),
 				cmd("a", `FETCH *:4 (UID)`),
