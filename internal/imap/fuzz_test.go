@@ -1,10 +1,13 @@
 package imap
 
 import (
+	"bytes"
 	"context"
+	"io"
 	"net"
 	"net/netip"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -59,12 +62,49 @@ func FuzzSession(f *testing.F) {
 		"p1 LOGIN alice@example.com \"correct horse\"\r\np2 SELECT INBOX\r\n",
 	}
 	f.Fuzz(func(t *testing.T, st uint8, data []byte) {
-		prototest.ServeBytes(t, 20*time.Second, func(c net.Conn) { e.srv.ServeConn(context.Background(), c) },
+		var out syncBuffer
+		prototest.ServeBytes(t, 20*time.Second, func(c net.Conn) { e.srv.ServeConn(context.Background(), teeConn{c, &out}) },
 			[]byte(prefixes[int(st)%len(prefixes)]), data)
 		if n := e.srv.RecoveredPanics(); n != 0 {
 			t.Fatalf("session panicked on %q", data)
 		}
+		// The store is healthy, so whatever the client sent, no answer
+		// may blame the server: a client's mistake gets BAD or NO with
+		// its own code (issue 8).
+		if o := out.String(); strings.Contains(o, "[SERVERBUG]") {
+			t.Fatalf("SERVERBUG for client input %q:\n%s", data, o)
+		}
 	})
+}
+
+// teeConn copies what the server writes into w.
+type teeConn struct {
+	net.Conn
+	w io.Writer
+}
+
+func (c teeConn) Write(p []byte) (int, error) {
+	n, err := c.Conn.Write(p)
+	_, _ = c.w.Write(p[:n])
+	return n, err
+}
+
+// syncBuffer is a bytes.Buffer safe for a writer and a later reader.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
 }
 
 // noDelayAuth is the real auth service without the failure throttle's
