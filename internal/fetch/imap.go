@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/emersion/go-imap/v2"
@@ -25,13 +26,50 @@ import (
 type imapSession struct {
 	c    *imapclient.Client
 	conn net.Conn // the TCP connection under any TLS, for deadlines
+	// budget bounds the octets read in one step (see budgetConn).
+	budget *budgetConn
+	limit  int64
 	// exists is signalled by a new-mail (EXISTS) notice outside a
 	// command's own responses, e.g. during IDLE.
 	exists chan struct{}
 }
 
-// step arms the deadline for one command.
-func (s *imapSession) step(d time.Duration) { s.conn.SetDeadline(time.Now().Add(d)) }
+// step arms the deadline and the octet budget for one command.
+func (s *imapSession) step(d time.Duration) {
+	s.conn.SetDeadline(time.Now().Add(d))
+	s.budget.left.Store(s.limit)
+}
+
+// maxIMAPStep bounds what one step of an IMAP session may read besides a
+// message body: go-imap's client keeps a response (a UID SEARCH listing,
+// a LIST, an envelope) whole in memory however long the server makes it,
+// so a server that never ends one must not grow the fetcher's memory for
+// as long as it sends. 64 MiB is some 6 million UIDs. A variable for the
+// tests.
+var maxIMAPStep int64 = 64 << 20
+
+// errResponseTooLong ends a session whose step read more than its bound.
+var errResponseTooLong = errors.New("imap: response too long")
+
+// budgetConn fails reads once the octets left for the current step are
+// spent (the server then looks like it closed the connection).
+type budgetConn struct {
+	net.Conn
+	left atomic.Int64
+}
+
+func (c *budgetConn) Read(p []byte) (int, error) {
+	left := c.left.Load()
+	if left <= 0 {
+		return 0, errResponseTooLong
+	}
+	if int64(len(p)) > left {
+		p = p[:left]
+	}
+	n, err := c.Conn.Read(p)
+	c.left.Add(-int64(n))
+	return n, err
+}
 
 // imap runs an IMAP source: one folder or all of them. With onPass and a
 // server that offers IDLE, it stays in the folder and runs again as soon
@@ -103,7 +141,11 @@ func (j *job) imapLogin(ctx context.Context) (*imapSession, error) {
 	if u, ok := conn.(interface{ NetConn() net.Conn }); ok {
 		raw = u.NetConn()
 	}
-	s := &imapSession{conn: raw, exists: make(chan struct{}, 1)}
+	// A step reads at most its bound plus one message (each body is
+	// read in a step of its own).
+	s := &imapSession{conn: raw, budget: &budgetConn{Conn: conn}, limit: maxIMAPStep + j.f.maxSize(),
+		exists: make(chan struct{}, 1)}
+	conn = s.budget
 	opts := &imapclient.Options{
 		TLSConfig: j.tlsConfig(),
 		UnilateralDataHandler: &imapclient.UnilateralDataHandler{
