@@ -329,6 +329,7 @@ func TestUserImport(t *testing.T) {
 		`blf@example.test:{BLF-CRYPT}$2y$05$sB5iXnn7O9xqPRIMy01ctuGj/ReLbQztHzWZcJtOCRb9tm9D4Y19S`,
 		`ssha:{SSHA512}msU4VgT80bS0YA2eLVwY7i1yYr+osjyBBYDKvHuqmzi4T1O4QfIvYMRg1O7aENoYRJZeiqZIaNg+//axFG4KnrsHymk=`,
 		`csv@example.test,{ARGON2ID}$argon2id$v=19$m=65536,t=3,p=1$xHKSeFN1Vux5WDjx7/fafg$GtKu0QZBl7WeQXkVnkO2+3JmDD+av011b0SeNZptwOY`,
+		`scram@example.test:{SCRAM-SHA-256}4096,soku1P8aPCiNwhqNykasRg==,OcFHBIdx0eIqjkvASgZgvjvnmxVswOJ2DoB/yvd9+BE=,oKa3SWpM6m13mFKSC/zy5doswLhrQ/oRJyY/j/Uo+N0=`,
 		`bad@example.test:{DES-CRYPT}abcdefghijklm`,
 		`nodomain@nowhere.test:{PLAIN}x`,
 		`sha512@example.test:{PLAIN}again`,
@@ -338,20 +339,33 @@ func TestUserImport(t *testing.T) {
 		t.Fatal(err)
 	}
 	dry := must(t, "", "-d", dir, "user", "import", file, "--domain", "example.test", "--dry-run")
-	if !strings.Contains(dry, "would create (dry run) 6 users") {
+	if !strings.Contains(dry, "would create (dry run) 7 users") {
 		t.Errorf("dry run:\n%s", dry)
 	}
 	out := must(t, "", "-d", dir, "user", "import", file, "--domain", "example.test")
 	t.Logf("user import:\n%s", out)
-	for _, want := range []string{"created 4 users", "ARGON2ID 1, BLF-CRYPT 1, SHA512-CRYPT 1, SSHA512 1", "skipped: 3",
-		`line 6: bad@example.test: auth: unsupported password scheme "DES-CRYPT"`, "line 7: domain nowhere.test does not exist",
-		"line 8: user sha512@example.test already exists"} {
+	for _, want := range []string{"created 5 users", "ARGON2ID 1, BLF-CRYPT 1, SCRAM-SHA-256 1, SHA512-CRYPT 1, SSHA512 1", "skipped: 3",
+		`line 7: bad@example.test: auth: unsupported password scheme "DES-CRYPT"`, "line 8: domain nowhere.test does not exist",
+		"line 9: user sha512@example.test already exists"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("user import output lacks %q:\n%s", want, out)
 		}
 	}
+	// Dovecot's SCRAM-SHA-256 hash is the SCRAM keys: the account can use
+	// SCRAM before any password login; the others have no keys yet.
+	st := openStore(t, dir)
+	for user, scram := range map[string]bool{"scram@example.test": true, "blf@example.test": false} {
+		a, err := st.Account(t.Context(), user)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if (a.Credentials.SCRAMSHA256 != "") != scram {
+			t.Errorf("%s imported with SCRAM keys %q, want keys: %v", user, a.Credentials.SCRAMSHA256, scram)
+		}
+	}
+	st.Close()
 	s := serve(t, dir)
-	for _, user := range []string{"sha512@example.test", "blf@example.test", "ssha@example.test"} {
+	for _, user := range []string{"sha512@example.test", "blf@example.test", "ssha@example.test", "scram@example.test"} {
 		if reply := pop3Login(t, s.addr("pop3"), user, "pässword 1"); !strings.HasPrefix(reply, "+OK") {
 			t.Errorf("POP3 login of %s: %q", user, reply)
 		}
@@ -363,8 +377,8 @@ func TestUserImport(t *testing.T) {
 	if code := s.stop(t); code != 0 {
 		t.Fatalf("serve exited %d", code)
 	}
-	st := openStore(t, dir)
-	for _, user := range []string{"sha512@example.test", "blf@example.test", "ssha@example.test", "csv@example.test"} {
+	st = openStore(t, dir)
+	for _, user := range []string{"sha512@example.test", "blf@example.test", "ssha@example.test", "csv@example.test", "scram@example.test"} {
 		a, err := st.Account(t.Context(), user)
 		if err != nil {
 			t.Fatal(err)

@@ -77,7 +77,9 @@ func (s *Service) ImportUsers(ctx context.Context, r io.Reader, o UserImportOpti
 			res.Schemes[scheme]++
 			continue
 		}
-		creds := store.Credentials{PasswordHash: hash}
+		// A {SCRAM-SHA-256} hash is the SCRAM keys: SCRAM logins work
+		// from the start, not only after a password login.
+		creds := store.Credentials{PasswordHash: hash, SCRAMSHA256: auth.ImportedSCRAM(hash)}
 		domain := domainOf(addr)
 		if !firstOfDomain[domain] {
 			// The first user of a domain in this file goes the usual way

@@ -219,6 +219,48 @@ var foreignSchemes = map[string]foreignScheme{
 	"PLAIN":        plainScheme(),
 	"CLEAR":        plainScheme(),
 	"CLEARTEXT":    plainScheme(),
+	"SCRAM-SHA-256": {
+		check: func(data, _ string) error { _, err := dovecotSCRAM(data); return err },
+		verify: func(data, _, password string) (bool, error) {
+			k, err := dovecotSCRAM(data)
+			if err != nil {
+				return false, err
+			}
+			got, err := deriveSCRAM(password, k.salt, k.iterations)
+			if err != nil {
+				return false, err
+			}
+			return subtle.ConstantTimeCompare(got.storedKey, k.storedKey) == 1, nil
+		},
+	},
+}
+
+// dovecotSCRAM reads Dovecot's {SCRAM-SHA-256} data, "iterations,salt,
+// StoredKey,ServerKey" (base64): the RFC 5802 keys themselves, the one
+// foreign scheme SCRAM logins can use as they are.
+func dovecotSCRAM(data string) (scramKeys, error) {
+	f := strings.Split(data, ",")
+	if len(f) != 4 {
+		return scramKeys{}, errBadSCRAM
+	}
+	return parseSCRAM(scramPrefix + f[0] + ":" + f[1] + "$" + f[2] + ":" + f[3])
+}
+
+// ImportedSCRAM returns the SCRAM-SHA-256 keys (in Credentials.SCRAMSHA256
+// form) that a foreign hash carries, or "" when it carries none. Only
+// Dovecot's {SCRAM-SHA-256} does: SCRAM needs PBKDF2-SHA-256 of the
+// password itself, which no other hash can be turned into, so those
+// accounts get SCRAM keys at their first password login (rehash).
+func ImportedSCRAM(h string) string {
+	scheme, data, _ := splitScheme(h)
+	if scheme != "SCRAM-SHA-256" {
+		return ""
+	}
+	k, err := dovecotSCRAM(data)
+	if err != nil {
+		return ""
+	}
+	return k.String()
 }
 
 func init() {

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/pochta-mail/pochta/internal/prototest"
+	"github.com/pochta-mail/pochta/internal/store"
 )
 
 // foreignVectors were made by Dovecot 2.3's `doveadm pw -s SCHEME -p
@@ -30,6 +31,7 @@ var foreignVectors = []string{
 	`{MD5}$1$Zslm4vsQ$y.RyGA6S8J/T2oU8PzgaB0`,
 	`{PLAIN}pässword 1`,
 	`{CLEAR}pässword 1`,
+	`{SCRAM-SHA-256}4096,soku1P8aPCiNwhqNykasRg==,OcFHBIdx0eIqjkvASgZgvjvnmxVswOJ2DoB/yvd9+BE=,oKa3SWpM6m13mFKSC/zy5doswLhrQ/oRJyY/j/Uo+N0=`,
 	`{CRYPT}$2y$05$yY4A.ctD3Cohtj9lcW9NMuEhqDEe7V0K2M.8FH2k3kTL4U9.Kn30G`,
 	`$6$9M0iCRZWCRYPaj4C$VU0bdhpq5BgKeqXweafQrQX5Ncmv/a.1U3X8ocXv/hzMkXBCQOkld0/BHuXstRSjfUAYKh.OjoFdHdbfYuRg9/`,
 	`$1$JgPTMJB0$u00T0dwbHZIcL9uzmzauL1`,
@@ -53,6 +55,9 @@ func TestForeignHashes(t *testing.T) {
 		"{PLAIN}", "{SHA512-CRYPT}$6$rounds=99999999$salt$hash", "{BLF-CRYPT}$2y$99$short",
 		"{ARGON2ID}$argon2id$v=19$m=9999999,t=3,p=1$xHKSeFN1Vux5WDjx7/fafg$GtKu0QZBl7WeQXkVnkO2+3JmDD+av011b0SeNZptwOY",
 		"not a hash", "",
+		"{SCRAM-SHA-256}4096,soku1P8aPCiNwhqNykasRg==,OcFHBIdx0eIqjkvASgZgvjvnmxVswOJ2DoB/yvd9+BE=",
+		"{SCRAM-SHA-256}0,soku1P8aPCiNwhqNykasRg==,OcFHBIdx0eIqjkvASgZgvjvnmxVswOJ2DoB/yvd9+BE=,oKa3SWpM6m13mFKSC/zy5doswLhrQ/oRJyY/j/Uo+N0=",
+		"{SCRAM-SHA-1}4096,soku1P8aPCiNwhqNykasRg==,OcFHBIdx0eIqjkvASgZg=,oKa3SWpM6m13mFKSC/zy5dos=",
 	} {
 		if s, err := CheckForeignHash(bad); err == nil {
 			t.Errorf("CheckForeignHash(%q) accepted it as %s", bad, s)
@@ -70,7 +75,8 @@ func TestForeignHashesDoveadm(t *testing.T) {
 	prototest.NeedProgram(t, "doveadm", "dovecot-core")
 	passwords := []string{"a", "secret", "exactly sixteen!", strings.Repeat("long päss ", 9), "sp ace:colon$dollar"}
 	schemes := []string{"SHA512-CRYPT", "SHA256-CRYPT", "BLF-CRYPT", "ARGON2I", "ARGON2ID", "SSHA512", "SSHA256",
-		"SSHA", "SMD5", "SHA512", "SHA256", "SHA", "PLAIN-MD5", "LDAP-MD5", "MD5-CRYPT", "PLAIN", "SHA256.HEX", "SSHA512.HEX"}
+		"SSHA", "SMD5", "SHA512", "SHA256", "SHA", "PLAIN-MD5", "LDAP-MD5", "MD5-CRYPT", "PLAIN", "SHA256.HEX", "SSHA512.HEX",
+		"SCRAM-SHA-256"}
 	gen := func(args ...string) string {
 		out, err := exec.Command("doveadm", append([]string{"pw"}, args...)...).Output()
 		if err != nil {
@@ -141,5 +147,33 @@ func TestImportedHashRehashed(t *testing.T) {
 	}
 	if _, err := f.s.CheckPassword(t.Context(), "old@example.org", "pässword 1"); err != nil {
 		t.Errorf("second login with the new hash: %v", err)
+	}
+}
+
+// TestImportedSCRAMHash: Dovecot's {SCRAM-SHA-256} hash carries the SCRAM
+// keys themselves, so an account imported with one can log in with
+// SCRAM-SHA-256 before any password login (the keys go to SCRAMSHA256 at
+// import); other hashes carry none.
+func TestImportedSCRAMHash(t *testing.T) {
+	f := newFixture(t, Options{})
+	h := `{SCRAM-SHA-256}4096,soku1P8aPCiNwhqNykasRg==,OcFHBIdx0eIqjkvASgZgvjvnmxVswOJ2DoB/yvd9+BE=,oKa3SWpM6m13mFKSC/zy5doswLhrQ/oRJyY/j/Uo+N0=`
+	keys := ImportedSCRAM(h)
+	if keys == "" {
+		t.Fatalf("ImportedSCRAM(%s) found no keys", h)
+	}
+	for _, other := range []string{foreignVectors[0], "{PLAIN}pässword 1", "{SCRAM-SHA-256}garbage"} {
+		if k := ImportedSCRAM(other); k != "" {
+			t.Errorf("ImportedSCRAM(%s) = %q, want none", other, k)
+		}
+	}
+	if _, err := f.dir.CreateAccount(t.Context(), "old@example.org", store.Credentials{PasswordHash: h, SCRAMSHA256: keys}); err != nil {
+		t.Fatal(err)
+	}
+	a, err := runSCRAM(t, f.s, scramClient{gs2: "n,,", bare: "n=old@example.org,r=abc", password: "pässword 1"})
+	if err != nil || a.Address != "old@example.org" {
+		t.Fatalf("SCRAM-SHA-256 with the imported keys: %+v, %v", a, err)
+	}
+	if _, err := runSCRAM(t, f.s, scramClient{gs2: "n,,", bare: "n=old@example.org,r=abc", password: "pässword 2"}); err == nil {
+		t.Errorf("SCRAM-SHA-256 with a wrong password passed")
 	}
 }
