@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/pochta-mail/pochta/internal/store"
@@ -17,12 +16,9 @@ func (s *Store) ClaimQueued(ctx context.Context, now, leaseUntil time.Time, limi
 	if limit <= 0 || !leaseUntil.After(now) {
 		return nil, fmt.Errorf("sqlite: ClaimQueued limit %d, lease until %s: %w", limit, leaseUntil, store.ErrInvalid)
 	}
-	var ids []string
+	var ids []int64
 	err := s.withTx(ctx, "claiming queued messages", func(tx *sql.Tx) error {
-		rows, err := tx.QueryContext(ctx, `UPDATE queue SET lease_until = ?
-			WHERE id IN (SELECT id FROM queue WHERE next_try <= ? AND lease_until <= ?
-				ORDER BY next_try, id LIMIT ?)
-			RETURNING id`, toDB(leaseUntil), toDB(now), toDB(now), limit)
+		rows, err := s.txQuery(ctx, tx, sqlQueueClaim, toDB(leaseUntil), toDB(now), toDB(now), limit)
 		if err != nil {
 			return temporary("claiming queued messages", err)
 		}
@@ -32,7 +28,7 @@ func (s *Store) ClaimQueued(ctx context.Context, now, leaseUntil time.Time, limi
 			if err := rows.Scan(&id); err != nil {
 				return temporary("claiming queued messages", err)
 			}
-			ids = append(ids, fmt.Sprint(id))
+			ids = append(ids, id)
 		}
 		if err := rows.Err(); err != nil {
 			return temporary("claiming queued messages", err)
@@ -42,8 +38,8 @@ func (s *Store) ClaimQueued(ctx context.Context, now, leaseUntil time.Time, limi
 	if err != nil || len(ids) == 0 {
 		return nil, err
 	}
-	// The ids are integers this function formatted: safe to inline.
-	return s.queryQueue(ctx, `SELECT `+queueColumns+` WHERE id IN (`+strings.Join(ids, ",")+`) ORDER BY next_try, id`)
+	return s.queryQueue(ctx, `SELECT `+queueColumns+` WHERE id IN (SELECT value FROM json_each(?)) ORDER BY next_try, id`,
+		jsonInts(ids))
 }
 
 // RecordRecipients stores per-recipient progress.

@@ -22,9 +22,16 @@ const (
 		WHERE NOT EXISTS (SELECT 1 FROM messages WHERE body = j.value)
 		AND NOT EXISTS (SELECT 1 FROM queue WHERE body = j.value)`
 	sqlDeleteBlobs = `DELETE FROM blobs WHERE name IN (SELECT value FROM json_each(?)) RETURNING name`
+	// The queue worker's per-message statements (queuework.go, queue.go).
+	sqlQueueDelete = `DELETE FROM queue WHERE id IN (SELECT value FROM json_each(?)) RETURNING id, body`
+	sqlQueueClaim  = `UPDATE queue SET lease_until = ?
+		WHERE id IN (SELECT id FROM queue WHERE next_try <= ? AND lease_until <= ?
+			ORDER BY next_try, id LIMIT ?)
+		RETURNING id`
 )
 
-var writerSQL = []string{sqlMaildropDelete, sqlMaildropMark, sqlGarbageBodies, sqlDeleteBlobs}
+var writerSQL = []string{sqlMaildropDelete, sqlMaildropMark, sqlGarbageBodies, sqlDeleteBlobs,
+	sqlQueueDelete, sqlQueueClaim}
 
 // prepareWriter prepares writerSQL on the writer pool.
 func (s *Store) prepareWriter(ctx context.Context) error {
