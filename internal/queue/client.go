@@ -2,6 +2,7 @@ package queue
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -10,7 +11,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/textproto"
 	"strconv"
 	"strings"
 	"time"
@@ -36,6 +36,11 @@ const (
 	maxReplyLines = 100
 )
 
+// writeBuffer is the size of a connection's write buffer: a message of
+// up to this size leaves in one write with its final ".", instead of one
+// per 4 KiB. (A connection's buffers live as long as it is pooled.)
+const writeBuffer = 32 << 10
+
 // client is one SMTP connection to a remote server.
 type client struct {
 	raw     net.Conn // the TCP connection, under TLS when there is TLS
@@ -53,7 +58,7 @@ type client struct {
 // newClient reads the greeting on an established connection, bound to
 // ctx (see bind).
 func newClient(ctx context.Context, nc net.Conn, timeout time.Duration) (*client, error) {
-	c := &client{raw: nc, nc: nc, r: bufio.NewReader(nc), w: bufio.NewWriter(nc), timeout: timeout}
+	c := &client{raw: nc, nc: nc, r: bufio.NewReader(nc), w: bufio.NewWriterSize(nc, writeBuffer), timeout: timeout}
 	c.bind(ctx)
 	rep, err := c.readReply()
 	if err != nil {
@@ -403,7 +408,7 @@ func (c *client) send(tx transaction) (rcpt []Reply, data Reply, err error) {
 			return rcpt, Reply{}, &ReplyError{Command: "DATA", Reply: dataRep}
 		}
 	}
-	dw := textproto.NewWriter(c.w).DotWriter()
+	dw := &dotWriter{w: c.w}
 	if _, err := io.Copy(dw, &deadlineReader{r: tx.body, c: c}); err != nil {
 		return rcpt, Reply{}, err
 	}
@@ -417,6 +422,55 @@ func (c *client) send(tx transaction) (rcpt []Reply, data Reply, err error) {
 		return rcpt, Reply{}, &ReplyError{Command: "DATA", Reply: data}
 	}
 	return rcpt, data, nil
+}
+
+// dotWriter writes a body as DATA's content (RFC 5321 4.5.2): a "." that
+// starts a line is doubled, and Close ends the data with CRLF "." CRLF.
+// Queued bodies have CRLF line endings already (store contract), so unlike
+// net/textproto's DotWriter, which looks at every byte one by one (8% of
+// the queue's CPU), it only looks for a line feed followed by a dot, with
+// the vectorised bytes.Index, and writes the runs between whole.
+type dotWriter struct {
+	w     *bufio.Writer
+	mid   bool // the last octet written did not end a line
+	wrote bool // anything at all was written
+}
+
+var lfDot = []byte("\n.")
+
+func (d *dotWriter) Write(p []byte) (int, error) {
+	n := 0
+	for len(p) > 0 {
+		if !d.mid && p[0] == '.' {
+			if err := d.w.WriteByte('.'); err != nil {
+				return n, err
+			}
+		}
+		run := p
+		if i := bytes.Index(p, lfDot); i >= 0 {
+			run = p[:i+1] // up to the line feed; the dot starts the next run
+		}
+		m, err := d.w.Write(run)
+		n += m
+		if err != nil {
+			return n, err
+		}
+		d.mid, d.wrote = run[len(run)-1] != '\n', true
+		p = p[len(run):]
+	}
+	return n, nil
+}
+
+// Close ends the data: a last line without its line end gets one (and
+// an empty body is one empty line, as net/textproto sends it).
+func (d *dotWriter) Close() error {
+	if d.mid || !d.wrote {
+		if _, err := d.w.WriteString("\r\n"); err != nil {
+			return err
+		}
+	}
+	_, err := d.w.WriteString(".\r\n")
+	return err
 }
 
 // expectFlushed flushes what is buffered and turns a reply other than
