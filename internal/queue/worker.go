@@ -150,10 +150,10 @@ func (w *Worker) Kick() {
 //
 // Claims come in batches: a claim is a write transaction (an fsync), and
 // claiming one message each time one finishes would cost one per
-// message. A freed slot leads to a claim only once a quarter of the
-// workers (at most 4) are free; a kick (new mail) or the poll claims for
-// any free slot, so a slot left free by slow deliveries elsewhere waits
-// at most PollInterval.
+// message. A freed slot leads to a claim once a quarter of the workers
+// (at most 16) are free, or claimLinger after the first of them was
+// freed, whichever comes first; a kick (new mail) or the poll claims for
+// any free slot.
 func (w *Worker) Run(ctx context.Context) {
 	w.init()
 	w.pool.open()
@@ -161,11 +161,18 @@ func (w *Worker) Run(ctx context.Context) {
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	workers := or(w.Workers, DefaultWorkers)
-	batch := max(1, min(4, workers/4))
+	batch := max(1, min(16, workers/4))
 	poll := time.NewTicker(or(w.PollInterval, DefaultPollInterval))
 	defer poll.Stop()
+	linger := time.NewTimer(claimLinger)
+	linger.Stop()
+	lingering := false
 	for claimAny := true; ; {
 		if free := workers - int(w.active.Load()); free > 0 && (claimAny || free >= batch) {
+			if lingering {
+				linger.Stop()
+				lingering = false
+			}
 			now := w.now()
 			msgs, err := w.Queue.ClaimQueued(ctx, now, now.Add(w.lease()), free)
 			if err != nil && ctx.Err() == nil {
@@ -191,9 +198,20 @@ func (w *Worker) Run(ctx context.Context) {
 			claimAny = true
 		case <-w.freed:
 			claimAny = false
+			if !lingering {
+				linger.Reset(claimLinger)
+				lingering = true
+			}
+		case <-linger.C:
+			claimAny, lingering = true, false
 		}
 	}
 }
+
+// claimLinger is how long a freed slot waits for others before Run
+// claims for it alone: long enough for a busy queue to free a batch's
+// worth, short next to any delivery.
+const claimLinger = 20 * time.Millisecond
 
 // slotFreed tells Run a delivery ended: more may be due.
 func (w *Worker) slotFreed() {
