@@ -36,8 +36,10 @@
 #
 # Knobs (environment): N (messages, default 2000), SIZE (octets, 10240),
 # REPS (rounds, 3), CASES ("plain tls"), WORK (scratch dir, default a new
-# /tmp/queuebench.*). Results: $WORK/results.txt (one RESULT line per run)
-# and the table on stdout.
+# /tmp/queuebench.*), BASE (a git revision: Pochta built at BASE runs as a
+# third sender, "pochta-base", in every round, so a change is measured
+# before and after in the same run). Results: $WORK/results.txt (one
+# RESULT line per run) and the table on stdout.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -46,6 +48,7 @@ N=${N:-2000}
 SIZE=${SIZE:-10240}
 REPS=${REPS:-3}
 CASES=${CASES:-plain tls}
+BASE=${BASE:-}
 SPORT=2627   # smtp-sink
 TPORT=2628   # receiving Postfix with STARTTLS
 PPORT=2629   # Pochta's MX listener (serve needs one; unused)
@@ -80,6 +83,9 @@ for port in $SPORT $TPORT $PPORT $IPORT; do
 	fi
 done
 build_tools ./cmd/pochta ./bench/genmail ./bench/bulkdeliver ./bench/sinkcheck
+build_base
+SENDERS="pochta postfix"
+[ -n "$BASE" ] && SENDERS="pochta pochta-base postfix"
 log "genmail: $N messages of $SIZE octets"
 "$BIN/genmail" -dir "$MSGS" -n "$N" -min "$SIZE" -max "$SIZE" >/dev/null
 
@@ -176,16 +182,19 @@ pf_pids() {
 	done
 }
 
-# run_pochta RECEIVER: one drain of Pochta's queue; prints seconds.
+# run_pochta RECEIVER [PBIN]: one drain of Pochta's queue (the Pochta in
+# PBIN, default $BIN); prints seconds.
 run_pochta() {
+	local pbin=${2:-$BIN} src=$ROOT
+	[ "$pbin" != "$BIN" ] && src=$WORK/base-src
 	rm -rf "$P"
-	"$BIN/pochta" init -d "$P" --domain example.test --hostname mail.example.test >/dev/null
-	"$BIN/bulkdeliver" -d "$P" -to "$RCPT" -from "$FROM" -src "$MSGS" >/dev/null
-	local t0 t1 pid
+	"$pbin/pochta" init -d "$P" --domain example.test --hostname mail.example.test >/dev/null
+	"$pbin/bulkdeliver" -d "$P" -to "$RCPT" -from "$FROM" -src "$MSGS" >/dev/null
+	local t0 t1 pid off
+	# Every listener off but the MX one (serve needs one; loopback only).
+	mapfile -t off < <(listeners_off "$src" smtp.listen)
 	t0=$(now)
-	"$BIN/pochta" -d "$P" serve -o smtp.listen=127.0.0.1:$PPORT -o submission.listen= -o submissions.listen= \
-		-o pop3.listen= -o pop3s.listen= -o imap.listen= -o imaps.listen= \
-		-o http.listen= -o https.listen= -o metrics.listen= \
+	"$pbin/pochta" -d "$P" serve "${off[@]}" -o smtp.listen=127.0.0.1:$PPORT \
 		-o queue.routes="sink.test=127.0.0.1:$1" -o queue.poll_interval=100ms \
 		2>"$WORK/pochta.log" &
 	pid=$!
@@ -202,12 +211,15 @@ run_pochta() {
 	t1=$(now)
 	echo "$(cpu_of "$pid")" > "$WORK/cpu"
 	kill "$pid"; wait "$pid" || true
-	if [ -n "$("$BIN/pochta" -d "$P" queue list | head -1)" ]; then
+	if [ -n "$("$pbin/pochta" -d "$P" queue list | head -1)" ]; then
 		echo "pochta: queue not empty after $N done" >&2
 		return 1
 	fi
 	echo "$t1 - $t0" | bc
 }
+
+# run_pochta-base RECEIVER: the same with Pochta at $BASE.
+run_pochta-base() { run_pochta "$1" "$BIN/base"; }
 
 # run_postfix RECEIVER: one drain of Postfix's queue; prints seconds.
 run_postfix() {
@@ -245,7 +257,7 @@ for case in $CASES; do
 	port=$SPORT
 	[ "$case" = tls ] && port=$TPORT
 	for rep in $(seq 1 "$REPS"); do
-		for sender in pochta postfix; do
+		for sender in $SENDERS; do
 			rm -f "$DUMP"/*
 			: > "$PFR/maillog"
 			log "$case round $rep: $sender"
@@ -264,7 +276,7 @@ for case in $CASES; do
 				conns=$(grep -ac ': connect from' "$PFR/maillog" || true)
 				tls=$(grep -ac 'TLS connection established from' "$PFR/maillog" || true)
 			fi
-			if [ "$sender" = pochta ]; then
+			if [ "$sender" != postfix ]; then
 				sessions=$(grep -ac 'session_messages=1 ' "$WORK/pochta.log" || true)
 			else
 				sessions=$(grep -a 'status=sent' "$PFS/maillog" | grep -avc 'conn_use=' || true)
@@ -293,6 +305,13 @@ END {
 	for (k = 0; k < nc; k++) {
 		r = order[k]; p = median(r " pochta", s); q = median(r " postfix", s)
 		printf "| %s | %.2f | %.0f | %.2f | %.0f | %.2fx | %.2f | %.2f | %s | %s |\n", r, p, '"$N"' / p, q, '"$N"' / q, q / p, median(r " pochta", c), median(r " postfix", c), sess[r " pochta"], sess[r " postfix"]
+	}
+	for (k = 0; k < nc; k++) {
+		r = order[k]
+		if (!n[r " pochta-base"]) continue
+		if (!hdr++) printf "\n| receiver | Pochta at BASE s (median) | msg/s | BASE/Postfix | BASE CPU s | Pochta/BASE |\n|---|---|---|---|---|---|\n"
+		b = median(r " pochta-base", s)
+		printf "| %s | %.2f | %.0f | %.2fx | %.2f | %.2fx |\n", r, b, '"$N"' / b, median(r " postfix", s) / b, median(r " pochta-base", c), b / median(r " pochta", s)
 	}
 }' "$RES"
 log "results in $RES"
