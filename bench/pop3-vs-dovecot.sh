@@ -18,7 +18,9 @@
 # memory runs, which take 10 minutes or more), PG=1 (also a third server,
 # "pochta-pg": Pochta on the PostgreSQL engine, the same data copied by
 # `pochta migrate --to postgres` into a database of its own on ADMIN_DSN's
-# server, dropped at the end; it takes part in every run).
+# server, dropped at the end; it takes part in every run), PPORT, GPORT
+# and DPORT (the loopback ports of Pochta, Pochta on PostgreSQL and
+# Dovecot, 11210, 11211 and 11110: two runs at once need their own).
 # Every row also gives the server's CPU time per message (user+system of
 # its processes; for pochta-pg also of its PostgreSQL backends), which a
 # machine shared with other jobs disturbs far less than throughput.
@@ -40,9 +42,9 @@ PG=${PG:-0}
 ADMIN_DSN=${ADMIN_DSN:-postgres://postgres@127.0.0.1:5432/test?sslmode=disable}
 PGDB=pochta_pop3bench_$$
 PGDSN=${ADMIN_DSN%%/test*}/$PGDB?sslmode=disable
-PPORT=11210            # Pochta, plain POP3
-GPORT=11211            # Pochta on PostgreSQL (PG=1), plain POP3
-DPORT=11110            # Dovecot, plain POP3
+PPORT=${PPORT:-11210}  # Pochta, plain POP3
+GPORT=${GPORT:-11211}  # Pochta on PostgreSQL (PG=1), plain POP3
+DPORT=${DPORT:-11110}  # Dovecot, plain POP3
 PASS=bench-Secret-7
 DOMAIN=bench.test
 NRETR=64               # retr/sessions accounts u1..u64
