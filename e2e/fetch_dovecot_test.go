@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
@@ -181,4 +182,46 @@ func TestFetchAllFolders(t *testing.T) {
 			t.Errorf("local %s holds %+v (%v), want %d messages", name, st, err, want)
 		}
 	}
+}
+
+// TestFetchAllFoldersIdle: a source of every folder stays connected in
+// IDLE on INBOX after its pass, so a new message there arrives within
+// seconds although the poll interval is five minutes; the other folders
+// are looked at by that pass too.
+func TestFetchAllFoldersIdle(t *testing.T) {
+	t.Parallel()
+	fs := newFetchSide(t)
+	d, c := dovecotSource(t, fs)
+	appendTo(t, c, "Sent", fetchMessage(31))
+	fs.source("imaps://remote%40dovecot.test@dovecot.test:"+portOf(d.imaps)+"/?all", "dv-pw", false)
+	f := fs.fetcher(nil)
+	f.Interval = 5 * time.Minute
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		f.Run(ctx)
+	}()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	count := func(name string) int {
+		mb, err := fs.st.GetMailbox(ctx, fs.acct.ID, name)
+		if err != nil {
+			return -1
+		}
+		st, err := fs.st.MailboxStatus(ctx, mb.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st.Messages
+	}
+	waitFor(t, "the first pass", func() bool { return count("INBOX") == 2 && count("Sent") == 1 })
+	// Sent changes first, then INBOX: the IDLE on INBOX wakes the pass
+	// that takes both.
+	appendTo(t, c, "Sent", fetchMessage(32))
+	appendTo(t, c, "INBOX", fetchMessage(33))
+	waitFor(t, "the new INBOX message through IDLE", func() bool { return count("INBOX") == 3 })
+	waitFor(t, "the new Sent message in the same pass", func() bool { return count("Sent") == 2 })
 }

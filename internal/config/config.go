@@ -133,7 +133,7 @@ type ManageSieve struct {
 type Fetch struct {
 	Enabled   bool     `toml:"enabled" doc:"Run the fetcher in pochta serve. Off, sources are only fetched by pochta fetch run."`
 	Interval  Duration `toml:"interval" doc:"Poll interval of the sources added without --interval; at least 1m. Failed runs back off, doubling it up to 1h."`
-	IDLE      bool     `toml:"idle" doc:"Keep a connection in IMAP IDLE to sources of one folder whose server offers it, so new mail arrives within seconds; the interval still bounds each wait."`
+	IDLE      bool     `toml:"idle" doc:"Keep a connection in IMAP IDLE to sources whose server offers it (on INBOX for sources of every folder), so new mail arrives within seconds; the interval still bounds each wait."`
 	Timeout   Duration `toml:"timeout" doc:"Bound on each network step of a fetch: connecting, one response, progress while a message streams."`
 	TLSCAFile string   `toml:"tls_ca_file" doc:"PEM CA certificates trusted (besides the system's) when verifying the certificates of fetch sources (for a remote server with a private CA)."`
 }

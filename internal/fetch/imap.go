@@ -92,13 +92,23 @@ func (j *job) imap(ctx context.Context, onPass func(Result)) (Result, error) {
 				return j.res, j.ctxErr(ctx, fmt.Errorf("folder %s: %w", fo.remote, err))
 			}
 		}
-		if onPass == nil || j.spec.All || j.f.NoIdle || !s.c.Caps().Has(imap.CapIdle) {
+		if onPass == nil || j.f.NoIdle || !s.c.Caps().Has(imap.CapIdle) {
 			s.step(j.f.timeout())
 			s.c.Logout().Wait()
 			return j.res, ctx.Err()
 		}
 		onPass(j.res)
 		j.res = Result{}
+		if j.spec.All {
+			// IDLE watches the selected folder only: with every folder
+			// fetched it waits in INBOX, where new mail arrives; the
+			// others are looked at by each pass (new mail in INBOX, or
+			// the interval).
+			s.step(j.f.timeout())
+			if _, err := s.c.Select("INBOX", &imap.SelectOptions{ReadOnly: !j.src.Delete}).Wait(); err != nil {
+				return j.res, j.ctxErr(ctx, fmt.Errorf("SELECT INBOX: %w", err))
+			}
+		}
 		if err := j.idle(ctx, s); err != nil {
 			return j.res, j.ctxErr(ctx, err)
 		}

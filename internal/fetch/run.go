@@ -88,7 +88,7 @@ func (f *Fetcher) source(ctx context.Context, src store.FetchSource) {
 	failures := src.Failures
 	var wait time.Duration
 	spec, _ := ParseURL(src.URL)
-	mayIdle := spec.Proto == IMAP && !spec.All && !f.NoIdle && failures == 0
+	mayIdle := spec.Proto == IMAP && !f.NoIdle && failures == 0
 	if !src.LastRun.IsZero() && !mayIdle {
 		next := f.interval(src)
 		if failures > 0 {
