@@ -196,16 +196,8 @@ func TestFetchAllFoldersIdle(t *testing.T) {
 	fs.source("imaps://remote%40dovecot.test@dovecot.test:"+portOf(d.imaps)+"/?all", "dv-pw", false)
 	f := fs.fetcher(nil)
 	f.Interval = 5 * time.Minute
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		f.Run(ctx)
-	}()
-	defer func() {
-		cancel()
-		<-done
-	}()
+	runFetcher(t, f)
+	ctx := context.Background()
 	count := func(name string) int {
 		mb, err := fs.st.GetMailbox(ctx, fs.acct.ID, name)
 		if err != nil {

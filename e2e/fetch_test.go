@@ -117,6 +117,21 @@ func (fs *fetchSide) source(url, password string, del bool) store.FetchSource {
 	return src
 }
 
+// runFetcher runs f.Run (every source, as serve does) until the test
+// ends.
+func runFetcher(t *testing.T, f *fetch.Fetcher) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		f.Run(ctx)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+}
+
 // run runs src once with f and fails the test on error.
 func (fs *fetchSide) run(f *fetch.Fetcher, src store.FetchSource) fetch.Result {
 	fs.t.Helper()
@@ -412,16 +427,7 @@ func TestFetchSourceAwayAndBack(t *testing.T) {
 	src := fs.source("pop3s://remote%40example.test@mail.example.test:"+portOf(p.ln.Addr().String())+"/", "remote-pw", false)
 	f := fs.fetcher(nil)
 	f.Interval, f.MinInterval, f.MaxBackoff, f.Reload = 20*time.Millisecond, 10*time.Millisecond, 200*time.Millisecond, 20*time.Millisecond
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		f.Run(ctx)
-	}()
-	defer func() {
-		cancel()
-		<-done
-	}()
+	runFetcher(t, f)
 	state := func() store.FetchSource {
 		s, err := fs.st.FetchSource(context.Background(), src.ID)
 		if err != nil {
