@@ -113,7 +113,7 @@ func newDeliverer(cfg *config.Config, st store.Store, log *slog.Logger) (*delive
 		Store: st, Hostname: hostname(cfg),
 		Filter:      &delivery.SieveFilter{Store: st, Hostname: hostname(cfg), Before: before},
 		PlusFolders: cfg.Delivery.PlusFolders, Delimiters: cfg.Delivery.RecipientDelimiter,
-		Resolver: newResolver(cfg, st), Replies: st, Marks: st, Logger: log,
+		Resolver: newResolver(cfg, st), Replies: st, Duplicates: st, Marks: st, Logger: log,
 	}, nil
 }
 

@@ -68,6 +68,9 @@ type Deliverer struct {
 	Resolver *Resolver
 	// Replies records automatic replies; without it none are sent.
 	Replies ReplyClaimer
+	// Duplicates records the ids of Sieve duplicate tests once a message
+	// is delivered; without it none are, and no message is a duplicate.
+	Duplicates DuplicateRecorder
 	// Marks records fetched messages a filter discarded (Message.Fetched);
 	// without it they are kept in INBOX instead.
 	Marks FetchMarker

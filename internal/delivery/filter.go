@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/pochta-mail/pochta/internal/message"
+	"github.com/pochta-mail/pochta/internal/sieve"
 	"github.com/pochta-mail/pochta/internal/store"
 )
 
@@ -72,6 +73,9 @@ type Decision struct {
 	// redirected copies, as Target.Header does.
 	RedirectHeader []byte
 	Replies        []Reply
+	// Duplicates are the ids the account's duplicate tests saw (RFC
+	// 7352), recorded once the message is delivered.
+	Duplicates []sieve.Duplicate
 	// Reject refuses the message for the account with this reason
 	// (RFC 5429): in the SMTP reply when no one else gets the message,
 	// else in a notice to the sender.
@@ -115,6 +119,12 @@ var Keep = Decision{Targets: []Target{{}}}
 // discarded (store.FetchSources).
 type FetchMarker interface {
 	AddFetchedIDs(ctx context.Context, sourceID int64, ids []store.FetchedID) error
+}
+
+// DuplicateRecorder records the ids Sieve duplicate tests saw
+// (store.Sieve).
+type DuplicateRecorder interface {
+	RecordDuplicate(ctx context.Context, accountID int64, key string, now, until time.Time, refresh bool, keep int) error
 }
 
 // ReplyClaimer records automatic replies (store.Sieve).
@@ -183,6 +193,7 @@ func (d *Deliverer) deliverFiltered(ctx context.Context, m Message) error {
 	var edited []editedCopies // copies whose header a script changed
 	var redirects []redirect
 	var replies []pendingReply
+	var dups []pendingDuplicate
 	var rejects []rejection
 	for _, a := range m.Local {
 		to := m.LocalTo[a.ID]
@@ -239,6 +250,9 @@ func (d *Deliverer) deliverFiltered(ctx context.Context, m Message) error {
 		for _, r := range dec.Replies {
 			replies = append(replies, pendingReply{a.ID, r})
 		}
+		for _, dup := range dec.Duplicates {
+			dups = append(dups, pendingDuplicate{a.ID, dup})
+		}
 		if dec.Reject != "" {
 			rejects = append(rejects, rejection{a, to, dec.Reject})
 		}
@@ -274,6 +288,7 @@ func (d *Deliverer) deliverFiltered(ctx context.Context, m Message) error {
 			}
 			err := d.Marks.AddFetchedIDs(ctx, m.Fetched.SourceID, []store.FetchedID{m.Fetched.FetchedID})
 			if err == nil {
+				d.recordDuplicates(ctx, dups)
 				d.sendReplies(ctx, replies)
 			}
 			return err
@@ -324,12 +339,14 @@ func (d *Deliverer) deliverFiltered(ctx context.Context, m Message) error {
 		if _, err := io.Copy(io.Discard, sp.reader()); err != nil {
 			return err
 		}
+		d.recordDuplicates(ctx, dups)
 		d.sendReplies(ctx, replies)
 		return nil
 	}
 	if err := d.store(ctx, m, rs, sp.reader()); err != nil {
 		return err
 	}
+	d.recordDuplicates(ctx, dups)
 	d.sendReplies(ctx, replies)
 	return nil
 }
@@ -421,6 +438,28 @@ func (d *Deliverer) plusFolder(a store.Account, to string) string {
 		return ""
 	}
 	return local[len(own)+1:]
+}
+
+// pendingDuplicate is a duplicate id of one account.
+type pendingDuplicate struct {
+	accountID int64
+	sieve.Duplicate
+}
+
+// recordDuplicates records the ids duplicate tests saw, once the message
+// is delivered (RFC 7352 section 3). A failure is logged: the message is
+// stored, and at worst a copy coming again is not taken for a duplicate.
+func (d *Deliverer) recordDuplicates(ctx context.Context, dups []pendingDuplicate) {
+	if len(dups) == 0 || d.Duplicates == nil {
+		return
+	}
+	ctx = context.WithoutCancel(ctx)
+	now := d.now()
+	for _, dup := range dups {
+		if err := d.Duplicates.RecordDuplicate(ctx, dup.accountID, dup.Key, now, now.Add(dup.Period), dup.Last, store.MaxDuplicates); err != nil {
+			d.log().Warn("delivery: duplicate id not recorded", "err", err)
+		}
+	}
 }
 
 // sendReplies queues the automatic replies whose claim succeeds. The

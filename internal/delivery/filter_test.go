@@ -29,7 +29,7 @@ func newFiltering(t *testing.T) *filtering {
 	clock := func() time.Time { return f.now }
 	f.d = &Deliverer{Store: f.st, Hostname: "mx.example.org",
 		Filter:      &SieveFilter{Store: f.st, Hostname: "mx.example.org", Now: clock},
-		PlusFolders: true, Delimiters: "+", Resolver: f.r, Replies: f.st, Now: clock,
+		PlusFolders: true, Delimiters: "+", Resolver: f.r, Replies: f.st, Duplicates: f.st, Now: clock,
 		Logger: slog.New(slog.NewTextHandler(f.log, nil))}
 	return f
 }

@@ -5,6 +5,7 @@ import (
 	"io"
 	"strings"
 	"testing"
+	"time"
 )
 
 // storedBody reads message uid of a mailbox.
@@ -97,5 +98,24 @@ addheader "X-A" "1"; set "p" "@"; redirect "${p}";`)
 	f.deliver(t, "dan@remote.example", plainMsg, "alice@example.org")
 	if got := f.storedBody(t, "alice@example.org", "INBOX", 1); !strings.HasSuffix(got, "\r\n"+plainMsg) || strings.Contains(got, "X-A") {
 		t.Errorf("stored %q", got)
+	}
+}
+
+// duplicate (RFC 7352): the id is recorded once the message is stored;
+// the same Message-ID within the period is a duplicate, after it not.
+func TestFilterDuplicate(t *testing.T) {
+	f := newFiltering(t)
+	f.script(t, "alice@example.org", `require ["duplicate", "fileinto", "mailbox"];
+if duplicate :seconds 3600 { fileinto :create "Dups"; }`)
+	f.script(t, "bob@example.org", `require "duplicate"; if duplicate :seconds 3600 { discard; }`)
+	f.deliver(t, "dan@remote.example", plainMsg, "alice@example.org", "bob@example.org")
+	f.deliver(t, "dan@remote.example", plainMsg, "alice@example.org", "bob@example.org")
+	if a, d, b := f.count(t, "alice@example.org", "INBOX"), f.count(t, "alice@example.org", "Dups"), f.count(t, "bob@example.org", "INBOX"); a != 1 || d != 1 || b != 1 {
+		t.Errorf("alice INBOX %d, Dups %d; bob INBOX %d; want 1 each", a, d, b)
+	}
+	f.now = f.now.Add(time.Hour)
+	f.deliver(t, "dan@remote.example", plainMsg, "bob@example.org")
+	if b := f.count(t, "bob@example.org", "INBOX"); b != 2 {
+		t.Errorf("bob INBOX %d after the period, want 2", b)
 	}
 }

@@ -16,6 +16,7 @@ import (
 type SieveStore interface {
 	ActiveSieveScript(ctx context.Context, accountID int64) (store.SieveScript, error)
 	GetMailbox(ctx context.Context, accountID int64, name string) (store.Mailbox, error)
+	SeenDuplicate(ctx context.Context, accountID int64, key string, now time.Time) (bool, error)
 }
 
 // SieveFilter runs each account's active Sieve script (RFC 5228).
@@ -99,6 +100,9 @@ func (f *SieveFilter) input(ctx context.Context, in *FilterInput) *sieve.Input {
 			_, err := f.Store.GetMailbox(ctx, in.Account.ID, name)
 			return err == nil
 		},
+		Duplicate: func(key string) (bool, error) {
+			return f.Store.SeenDuplicate(ctx, in.Account.ID, key, f.now())
+		},
 	}
 }
 
@@ -128,6 +132,8 @@ func (f *SieveFilter) decide(in *FilterInput, actions []sieve.Action) Decision {
 			}
 		case sieve.ActionReject:
 			dec.Reject = a.Reason
+		case sieve.ActionDuplicate:
+			dec.Duplicates = append(dec.Duplicates, *a.Duplicate)
 		case sieve.ActionDiscard:
 		}
 	}

@@ -12,7 +12,7 @@ import (
 var Extensions = []string{
 	"comparator-i;ascii-casemap", "comparator-i;ascii-numeric", "comparator-i;octet",
 	"copy", "encoded-character", "envelope", "fileinto", "imap4flags", "mailbox", "relational", "subaddress", "vacation",
-	"reject", "ereject", "variables", "regex", "body", "date", "index", "editheader",
+	"reject", "ereject", "variables", "regex", "body", "date", "index", "editheader", "duplicate",
 }
 
 // Program is a compiled script, safe to run concurrently.

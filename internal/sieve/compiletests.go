@@ -114,6 +114,8 @@ func (c *compiler) test(t *Test) (test, error) {
 		return c.bodyTest(t)
 	case "date", "currentdate":
 		return c.dateTest(t)
+	case "duplicate":
+		return c.duplicateTest(t)
 	case "mailboxexists":
 		if err := c.need("mailbox", p, t.Name); err != nil {
 			return nil, err

@@ -18,6 +18,7 @@ var fuzzSeeds = []string{
 	"require [\"encoded-character\", \"fileinto\"]; if header :is \"s\" \"${hex:41 42}${unicode: 1F600 }\" { fileinto \"${hex:}\"; }",
 	"if header :matches \"subject\" \"*\\\\**\" { discard; }",
 	rfc5229Matches,
+	"require [\"duplicate\", \"variables\"]; if duplicate :handle \"${a}\" :uniqueid \"x\" :seconds 5 :last { discard; } elsif duplicate :header \"subject\" { keep; }",
 	"require [\"editheader\", \"index\", \"variables\"]; addheader :last \"X-${a}\" \"v\"; deleteheader :index 1 :last :matches \"x-a\" \"*\"; deleteheader \"subject\"; if exists \"x-a\" { keep; }",
 	"require [\"date\", \"index\", \"relational\"]; if anyof (date :zone \"+0130\" :index 1 :last :value \"ge\" \"date\" \"julian\" \"5\", currentdate :matches \"std11\" \"*\", header :index 2 \"received\" \"x\") { discard; }",
 	"require [\"body\", \"variables\"]; if body :content [\"text\", \"\", \"audio/mp3\"] :matches \"*a?\" { set \"x\" \"${1}\"; } if body :raw :contains \"x\" { discard; }",

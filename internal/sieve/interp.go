@@ -29,6 +29,9 @@ type Input struct {
 	// MailboxExists answers the mailboxexists test (RFC 5490). Nil means
 	// no mailbox exists.
 	MailboxExists func(name string) bool
+	// Duplicate answers the duplicate test (RFC 7352): whether the key
+	// is on record for the account. Nil means never.
+	Duplicate func(key string) (bool, error)
 	// Now is the time of delivery for currentdate and the local zone of
 	// date (RFC 5260); zero means time.Now().
 	Now time.Time
@@ -43,11 +46,12 @@ const (
 	ActionRedirect
 	ActionDiscard // the message is stored nowhere
 	ActionVacation
-	ActionReject // refuse the message with Reason (RFC 5429)
+	ActionReject    // refuse the message with Reason (RFC 5429)
+	ActionDuplicate // record Duplicate once the message is delivered (RFC 7352)
 )
 
 func (k ActionKind) String() string {
-	return [...]string{"", "keep", "fileinto", "redirect", "discard", "vacation", "reject"}[k]
+	return [...]string{"", "keep", "fileinto", "redirect", "discard", "vacation", "reject", "duplicate"}[k]
 }
 
 // Action is one thing the script asks the delivery to do.
@@ -63,6 +67,8 @@ type Action struct {
 	// fields as editheader left them when the action ran, without the
 	// blank line ending the section; nil when the header is unchanged.
 	Header []byte
+	// Duplicate is the id of a duplicate test (ActionDuplicate).
+	Duplicate *Duplicate
 }
 
 func (a Action) String() string {
@@ -79,6 +85,11 @@ func (a Action) String() string {
 		s += fmt.Sprintf(" days=%d handle=%s", a.Vacation.Days, a.Vacation.Handle)
 	case ActionReject:
 		s += fmt.Sprintf(" %q", a.Reason)
+	case ActionDuplicate:
+		s += fmt.Sprintf(" %s %v", a.Duplicate.Key[:8], a.Duplicate.Period)
+		if a.Duplicate.Last {
+			s += " :last"
+		}
 	}
 	if len(a.Flags) > 0 {
 		s += " flags=" + strings.Join(a.Flags, " ")

@@ -51,7 +51,22 @@ type Sieve interface {
 	// until, or returns false while an earlier claim is in force.
 	// Claims expire by themselves; engines forget expired ones.
 	ClaimVacationReply(ctx context.Context, accountID int64, key string, now, until time.Time) (bool, error)
+
+	// SeenDuplicate reports whether key (a Sieve duplicate test's
+	// handle and unique id, RFC 7352) is on record for the account and
+	// unexpired at now.
+	SeenDuplicate(ctx context.Context, accountID int64, key string, now time.Time) (bool, error)
+	// RecordDuplicate puts key on record until until. A key on record
+	// keeps its expiry unless refresh (RFC 7352 :last: the period counts
+	// from the last time the id was seen). Expired keys are forgotten on
+	// the way, and the account keeps at most keep keys (at least 1): past
+	// it, those expiring first are forgotten.
+	RecordDuplicate(ctx context.Context, accountID int64, key string, now, until time.Time, refresh bool, keep int) error
 }
+
+// MaxDuplicates is how many ids of duplicate tests the delivery keeps per
+// account (RecordDuplicate's keep).
+const MaxDuplicates = 10000
 
 // MaxSieveScriptName bounds a script name in octets.
 const MaxSieveScriptName = 512

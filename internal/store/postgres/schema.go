@@ -278,6 +278,17 @@ BEGIN
 END $$;
 CREATE TRIGGER messages_stamped BEFORE INSERT ON messages FOR EACH ROW EXECUTE FUNCTION messages_stamped();
 `,
+	// 6: the ids Sieve duplicate tests saw (RFC 7352), as the SQLite
+	// engine's migration 14.
+	`
+CREATE TABLE sieve_duplicates (
+	account_id bigint NOT NULL REFERENCES accounts(id),
+	key        text NOT NULL,
+	until      timestamptz NOT NULL,
+	PRIMARY KEY (account_id, key)
+);
+CREATE INDEX sieve_duplicates_until ON sieve_duplicates(account_id, until);
+`,
 }
 
 // migrate brings the schema up to date. Nodes starting together are safe:

@@ -161,3 +161,40 @@ func (s *Store) ClaimVacationReply(ctx context.Context, accountID int64, key str
 	})
 	return claimed, err
 }
+
+// SeenDuplicate reports whether key is on record, unexpired.
+func (s *Store) SeenDuplicate(ctx context.Context, accountID int64, key string, now time.Time) (bool, error) {
+	var seen bool
+	err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM sieve_duplicates
+		WHERE account_id = $1 AND key = $2 AND until > $3)`, accountID, key, now).Scan(&seen)
+	if err != nil {
+		return false, temporary("reading duplicate ids", err)
+	}
+	return seen, nil
+}
+
+// RecordDuplicate records key, forgets the account's expired keys and
+// keeps the keep that expire last.
+func (s *Store) RecordDuplicate(ctx context.Context, accountID int64, key string, now, until time.Time, refresh bool, keep int) error {
+	return s.withTx(ctx, "recording duplicate id", func(t *tx) error {
+		if _, err := t.Exec(ctx, `DELETE FROM sieve_duplicates WHERE account_id = $1 AND until <= $2`,
+			accountID, now); err != nil {
+			return temporary("recording duplicate id", err)
+		}
+		tag, err := t.Exec(ctx, `INSERT INTO sieve_duplicates (account_id, key, until) VALUES ($1, $2, $3)
+			ON CONFLICT (account_id, key) DO UPDATE SET until = excluded.until WHERE $4`,
+			accountID, key, until, refresh)
+		if err != nil {
+			return accountMissing("recording duplicate id", accountID, err)
+		}
+		if tag.RowsAffected() == 0 {
+			return nil // on record already: nothing grew
+		}
+		if _, err := t.Exec(ctx, `DELETE FROM sieve_duplicates WHERE account_id = $1 AND key IN (
+			SELECT key FROM sieve_duplicates WHERE account_id = $1 ORDER BY until DESC, key OFFSET $2)`,
+			accountID, max(keep, 1)); err != nil {
+			return temporary("recording duplicate id", err)
+		}
+		return nil
+	})
+}

@@ -287,6 +287,17 @@ BEGIN
 		AND modseq <= (SELECT expunged_floor FROM mailboxes WHERE id = NEW.id);
 END;
 `,
+	// 14: the ids Sieve duplicate tests saw (RFC 7352), each until it
+	// expires; at most store.MaxDuplicates per account.
+	`
+CREATE TABLE sieve_duplicates (
+	account_id INTEGER NOT NULL REFERENCES accounts(id),
+	key        TEXT NOT NULL,
+	until      INTEGER NOT NULL,
+	PRIMARY KEY (account_id, key)
+) WITHOUT ROWID;
+CREATE INDEX sieve_duplicates_until ON sieve_duplicates(account_id, until);
+`,
 }
 
 // migrate brings the database schema up to date. Concurrent processes are

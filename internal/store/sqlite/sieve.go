@@ -177,3 +177,41 @@ func (s *Store) ClaimVacationReply(ctx context.Context, accountID int64, key str
 	})
 	return claimed, err
 }
+
+// SeenDuplicate reports whether key is on record, unexpired.
+func (s *Store) SeenDuplicate(ctx context.Context, accountID int64, key string, now time.Time) (bool, error) {
+	var seen bool
+	err := s.reader.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM sieve_duplicates
+		WHERE account_id = ? AND key = ? AND until > ?)`, accountID, key, toDB(now)).Scan(&seen)
+	if err != nil {
+		return false, temporary("reading duplicate ids", err)
+	}
+	return seen, nil
+}
+
+// RecordDuplicate records key, forgets the account's expired keys and
+// keeps the keep that expire last.
+func (s *Store) RecordDuplicate(ctx context.Context, accountID int64, key string, now, until time.Time, refresh bool, keep int) error {
+	return s.withTx(ctx, "recording duplicate id", func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM sieve_duplicates WHERE account_id = ? AND until <= ?`,
+			accountID, toDB(now)); err != nil {
+			return temporary("recording duplicate id", err)
+		}
+		res, err := tx.ExecContext(ctx, `INSERT INTO sieve_duplicates (account_id, key, until) VALUES (?, ?, ?)
+			ON CONFLICT (account_id, key) DO UPDATE SET until = excluded.until WHERE ?`,
+			accountID, key, toDB(until), refresh)
+		if err != nil {
+			return accountMissing("recording duplicate id", accountID, err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return nil // on record already: nothing grew
+		}
+		_, err = tx.ExecContext(ctx, `DELETE FROM sieve_duplicates WHERE account_id = ? AND key IN (
+			SELECT key FROM sieve_duplicates WHERE account_id = ? ORDER BY until DESC, key LIMIT -1 OFFSET ?)`,
+			accountID, accountID, max(keep, 1))
+		if err != nil {
+			return temporary("recording duplicate id", err)
+		}
+		return nil
+	})
+}

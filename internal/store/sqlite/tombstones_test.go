@@ -34,8 +34,8 @@ func TestMigrationTombstoneFloor(t *testing.T) {
 	}
 	ctx := context.Background()
 	stmts := []string{`CREATE TABLE schema_version (version INTEGER PRIMARY KEY, applied INTEGER NOT NULL)`}
-	// Every migration before the tombstones'.
-	before := len(migrations) - 1
+	// Every migration before the tombstones' (13).
+	before := 12
 	stmts = append(stmts, migrations[:before]...)
 	for v := 1; v <= before; v++ {
 		stmts = append(stmts, fmt.Sprintf(`INSERT INTO schema_version VALUES (%d, 0)`, v))

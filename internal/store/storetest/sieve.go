@@ -3,6 +3,7 @@ package storetest
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -148,4 +149,63 @@ func testVacationReplies(t *testing.T, s store.Store) {
 	if won != 1 {
 		t.Errorf("%d concurrent claims won, want 1", won)
 	}
+}
+
+// testSieveDuplicates: the ids of Sieve duplicate tests (RFC 7352) per
+// account, until they expire, refreshed only when asked (:last), at most
+// keep per account, gone with the account.
+func testSieveDuplicates(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	a := account(t, s, "dup@example.org")
+	b := account(t, s, "dup2@example.org")
+	hour := time.Hour
+	seen := func(acc store.Account, key string, now time.Time, want bool) {
+		t.Helper()
+		got, err := s.SeenDuplicate(ctx, acc.ID, key, now)
+		if err != nil || got != want {
+			t.Errorf("SeenDuplicate(%s, %q, %v) = %v, %v; want %v", acc.Address, key, now, got, err, want)
+		}
+	}
+	record := func(acc store.Account, key string, now time.Time, period time.Duration, refresh bool) {
+		t.Helper()
+		if err := s.RecordDuplicate(ctx, acc.ID, key, now, now.Add(period), refresh, 50); err != nil {
+			t.Fatalf("RecordDuplicate(%s, %q): %v", acc.Address, key, err)
+		}
+	}
+	seen(a, "k1", date, false)
+	record(a, "k1", date, 12*hour, false)
+	seen(a, "k1", date, true)
+	seen(b, "k1", date, false)
+	seen(a, "k1", date.Add(12*hour-time.Second), true)
+	seen(a, "k1", date.Add(12*hour), false) // expired
+	// Without refresh the first expiry stands; with it, it moves.
+	record(a, "k1", date.Add(6*hour), 12*hour, false)
+	seen(a, "k1", date.Add(13*hour), false)
+	record(a, "k2", date, 12*hour, false)
+	record(a, "k2", date.Add(6*hour), 12*hour, true)
+	seen(a, "k2", date.Add(13*hour), true)
+	seen(a, "k2", date.Add(18*hour), false)
+	// An expired key is recorded anew.
+	record(a, "k3", date, hour, false)
+	record(a, "k3", date.Add(2*hour), hour, false)
+	seen(a, "k3", date.Add(2*hour+30*time.Minute), true)
+	if err := s.RecordDuplicate(ctx, 1<<40, "k", date, date.Add(hour), false, 50); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("RecordDuplicate for a missing account: %v, want ErrNotFound", err)
+	}
+
+	// At most keep (50) per account: the ones expiring first go.
+	c := account(t, s, "many@example.org")
+	for i := range 55 {
+		record(c, fmt.Sprintf("id%02d", i), date, time.Duration(i+1)*time.Minute, false)
+	}
+	seen(c, "id04", date, false)
+	seen(c, "id05", date, true)
+	seen(c, "id54", date, true)
+
+	// Deleting the account forgets its ids.
+	if err := s.DeleteAccount(ctx, a.Address); err != nil {
+		t.Fatal(err)
+	}
+	a = account(t, s, a.Address)
+	seen(a, "k2", date.Add(7*hour), false)
 }

@@ -39,6 +39,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"DeliverTargets", testDeliverTargets},
 		{"SieveScripts", testSieveScripts},
 		{"VacationReplies", testVacationReplies},
+		{"SieveDuplicates", testSieveDuplicates},
 		{"UIDLGenerated", testUIDLGenerated},
 		{"UIDLImported", testUIDLImported},
 		{"SnapshotFixedAtOpen", testSnapshot},
