@@ -215,7 +215,9 @@ func (d *Deliverer) deliverFiltered(ctx context.Context, m Message) error {
 		for _, addr := range dec.Redirects {
 			if redirectedBefore(h, a) {
 				d.log().Warn("delivery: redirect loop; kept instead", "account", a.Address, "to", addr)
-				dec.Targets = append(dec.Targets, Target{})
+				if !keeps(dec.Targets) { // redirect :copy kept it already
+					dec.Targets = append(dec.Targets, Target{})
+				}
 				continue
 			}
 			local, remote, err := d.resolveRedirect(ctx, addr)
@@ -381,6 +383,16 @@ func appendTarget(rs []store.Recipient, accountID int64, r store.Recipient) []st
 		}
 	}
 	return append(rs, r)
+}
+
+// keeps reports whether one of the targets is the default mailbox.
+func keeps(ts []Target) bool {
+	for _, t := range ts {
+		if t.Mailbox == "" {
+			return true
+		}
+	}
+	return false
 }
 
 // redirectedBefore reports whether the message carries a's own redirect

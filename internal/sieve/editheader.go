@@ -172,7 +172,7 @@ func (n *addHeaderNode) exec(r *run) error {
 	} else {
 		r.fields = append([]HeaderField{f}, r.fields...)
 	}
-	r.headerBytes = nil
+	r.headerBytes, r.edited = nil, true
 	return nil
 }
 
@@ -230,7 +230,7 @@ func (n *deleteHeaderNode) exec(r *run) error {
 		kept = append(kept, f)
 	}
 	r.fields = kept
-	r.headerBytes = nil
+	r.headerBytes, r.edited = nil, true
 	return nil
 }
 
@@ -261,7 +261,7 @@ func (r *run) header(name string) []string {
 // else the fields as they stand (without the blank line that ends the
 // header section). Actions between two edits share one slice.
 func (r *run) editedHeader() []byte {
-	if r.fields == nil {
+	if !r.edited {
 		return nil
 	}
 	if r.headerBytes == nil {

@@ -173,6 +173,7 @@ type run struct {
 	fields      []HeaderField // editheader (RFC 5293): nil until the first edit
 	headerSize  int
 	headerBytes []byte // fields joined, nil after an edit
+	edited      bool   // fields differ from the message's
 
 	rawRead bool            // body test (RFC 5173): the message was read
 	raw     []byte          // its first Limits.MaxBody octets

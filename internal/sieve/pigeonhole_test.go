@@ -94,7 +94,7 @@ var diffScripts = []string{
 
 var diffMessages = []struct{ from, to, msg string }{
 	{"alice@example.com", "me+lists@example.org", "From: Alice <alice@example.com>\r\nDate: Fri, 29 Jun 2007 10:00:00 -0800\r\nTo: me@example.com\r\nSubject: Make Money Fast\r\n\r\nhi\r\n"},
-	{"bob@other.example", "me@example.org", "From: bob@other.example\r\nTo: a@x.example, b@x.example\r\nCc: c@x.example\r\nSubject: make money fast\r\nX-Spam: yes\r\nX-Spam-Score: 7\r\n\r\n" + strings.Repeat("long body line\r\n", 20)},
+	{"bob@other.example", "me@example.org", "From: bob@other.example\r\nMessage-ID: <m1@other.example>\r\nTo: a@x.example, b@x.example\r\nCc: c@x.example\r\nSubject: make money fast\r\nX-Spam: yes\r\nX-Spam-Score: 7\r\n\r\n" + strings.Repeat("long body line\r\n", 20)},
 	{"dave@x.example", "me@example.org", mimeMsg},
 	{"carol@x.example", "other@example.org", "Received: from a by b; Sat, 30 Jun 2007 23:00:00 +0000\r\nReceived: from c by d; Sun, 01 Jul 2007 09:00:00 +0200\r\nDate: 1 Jul 2007 18:00 +1000\r\nSender: owner-ietf-mta-filters@imc.org\r\nFrom: carol@x.example\r\nTo: list@lists.example\r\nSubject: hello\r\nX-Spam-Score: 04\r\n\r\nbody\r\n"},
 }
@@ -128,13 +128,17 @@ func pigeonholeActions(t *testing.T, bin, dir string, n int, script, from, to, m
 			acts = append(acts, "reject "+strings.TrimPrefix(line, "* reject message with reason: "))
 		case line == "* discard":
 			acts = append(acts, "discard")
+		case strings.HasPrefix(line, "* track last duplicate"):
+			acts = append(acts, "track last")
+		case strings.HasPrefix(line, "* track duplicate"):
+			acts = append(acts, "track")
 		case strings.HasPrefix(line, "* "):
 			t.Fatalf("unknown sieve-test action %q", line)
 		}
 	}
 	// Pigeonhole lists an executed discard even when a keep overrides it;
 	// our Discard means the message is stored nowhere (RFC 5228 4.5).
-	if len(acts) > 1 {
+	if len(slices.DeleteFunc(slices.Clone(acts), func(a string) bool { return strings.HasPrefix(a, "track") })) > 1 {
 		acts = slices.DeleteFunc(acts, func(a string) bool { return a == "discard" })
 	}
 	slices.Sort(acts)
@@ -157,7 +161,10 @@ func ourActions(as []Action) []string {
 		case ActionReject:
 			s = "reject " + a.Reason
 		case ActionDuplicate:
-			continue // recorded by the delivery, not an action sieve-test shows
+			s = "track"
+			if a.Duplicate.Last {
+				s += " last"
+			}
 		default:
 			s = a.String()
 		}

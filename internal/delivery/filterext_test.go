@@ -119,3 +119,24 @@ if duplicate :seconds 3600 { fileinto :create "Dups"; }`)
 		t.Errorf("bob INBOX %d after the period, want 2", b)
 	}
 }
+
+// redirect :copy (RFC 3894) is loop-protected as redirect is: the copy
+// coming back with the account's own mark is kept once, not sent again,
+// even when the script removed the mark from its header first.
+func TestFilterRedirectCopyLoop(t *testing.T) {
+	f := newFiltering(t)
+	f.script(t, "alice@example.org", `require ["copy", "editheader"];
+deleteheader "X-Sieve-Redirected-From"; redirect :copy "far@remote.example";`)
+	f.deliver(t, "dan@remote.example", plainMsg, "alice@example.org")
+	q := f.queued(t)
+	if len(q) != 1 || !strings.Contains(q[0], RedirectedHeader+": <alice@example.org>\r\n") {
+		t.Fatalf("queue holds %q", q)
+	}
+	f.deliver(t, "dan@remote.example", q[0][strings.Index(q[0], "\n")+1:], "alice@example.org")
+	if q := f.queued(t); len(q) != 1 {
+		t.Errorf("loop: %d messages queued, want still 1", len(q))
+	}
+	if n := f.count(t, "alice@example.org", "INBOX"); n != 2 {
+		t.Errorf("INBOX holds %d, want 2 (the first :copy and the looped one)", n)
+	}
+}
