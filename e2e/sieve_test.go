@@ -100,3 +100,66 @@ vacation :days 3 :subject "Away" "Back on Monday.";
 		t.Errorf("SMTP after reject: %q", got)
 	}
 }
+
+// TestSieveExtensionsEndToEnd: a script using the later extensions
+// (variables, regex, body, editheader, duplicate, date), uploaded with
+// sieve-connect, files mail sent over SMTP into a folder named from the
+// subject with a header it added, as IMAP shows; the same Message-ID a
+// second time is filed as a duplicate.
+func TestSieveExtensionsEndToEnd(t *testing.T) {
+	t.Parallel()
+	need(t, "python3", "python3")
+	need(t, "sieve-connect", "sieve-connect")
+	in := newInstance(t, "example.test")
+	in.addUser("carol@example.test", "pw-carol-123")
+	in.serve([]string{"smtp", "imap", "managesieve"})
+
+	script := `require ["fileinto", "mailbox", "variables", "regex", "body", "editheader", "duplicate", "date", "relational", "imap4flags"];
+if duplicate { fileinto :create "Dups"; stop; }
+if header :regex "subject" "^\\[([a-z]+)\\] " {
+    set :upperfirst "list" "${1}";
+    if currentdate :value "ge" "year" "2000" { addheader "X-Sieve-List" "${list}"; }
+    if body :text :contains "urgent" { addflag "\\Flagged"; }
+    fileinto :create "Lists/${list}";
+}
+`
+	local := filepath.Join(t.TempDir(), "ext.sieve")
+	if err := os.WriteFile(local, []byte(script), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	host, port, _ := net.SplitHostPort(in.addrs["managesieve"])
+	for _, args := range [][]string{
+		{"--upload", "--localsieve", local, "--remotesieve", "ext"},
+		{"--activate", "--remotesieve", "ext"},
+	} {
+		if out, err := prototest.SieveConnect(t, host, port, "carol@example.test", "pw-carol-123", args...); err != nil {
+			t.Fatalf("sieve-connect %q: %v\n%s\n%s", args, err, out, in.log)
+		}
+	}
+	msg := "From: Bob <bob@remote.test>\nTo: carol@example.test\nSubject: [golang] release\nMessage-ID: <g1@remote.test>\n\nan urgent fix\n"
+	for range 2 {
+		if got := smtplibSend(t, "plain", in.addrs["smtp"], "bob@remote.test", "carol@example.test", msg); !strings.HasPrefix(got, "OK {}") {
+			t.Fatalf("SMTP: %s\n%s", got, in.log)
+		}
+	}
+	ic := imapSession(t, in.addrs["imap"], "carol@example.test", "pw-carol-123")
+	res, err := ic.MustOK(`EXAMINE "Lists/Golang"`)
+	if err == nil {
+		res, err = ic.MustOK("FETCH 1:* (FLAGS BODY.PEEK[HEADER.FIELDS (X-Sieve-List Subject)] BODY.PEEK[TEXT])")
+	}
+	if err != nil {
+		t.Fatalf("%v\n%s", err, in.log)
+	}
+	fetched := res.Named("FETCH")
+	if len(fetched) != 1 {
+		t.Fatalf("Lists/Golang holds %d messages, want 1", len(fetched))
+	}
+	for _, want := range []string{`\Flagged`, "X-Sieve-List: Golang", "Subject: [golang] release", "an urgent fix"} {
+		if s := fetched[0].String(); !strings.Contains(s, want) {
+			t.Errorf("FETCH lacks %q: %s", want, s)
+		}
+	}
+	if res, err := ic.MustOK("STATUS Dups (MESSAGES)"); err != nil || !strings.Contains(res.Untagged[0].String(), "MESSAGES 1") {
+		t.Errorf("Dups: %v %v", res, err)
+	}
+}
