@@ -3,6 +3,8 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -151,5 +153,11 @@ func TestInitLocal(t *testing.T) {
 	}
 	if n := strings.Count(string(data), "\nlisten = \"127.0.0.1:"); n != 11 || strings.Contains(string(data), "\nlisten = \":") {
 		t.Fatalf("%d loopback listeners, want all 11:\n%s", n, data)
+	}
+	// High ports only: serve needs no root for any of them.
+	for _, m := range regexp.MustCompile(`\nlisten = "127\.0\.0\.1:(\d+)"`).FindAllStringSubmatch(string(data), -1) {
+		if port, _ := strconv.Atoi(m[1]); port < 1024 {
+			t.Errorf("init --local listens on privileged port %d", port)
+		}
 	}
 }
