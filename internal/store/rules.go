@@ -163,6 +163,35 @@ func ApplyFlags(current []string, op FlagOp, given []string) string {
 	}
 }
 
+// FlagUpdate is the rule every engine applies to each message of an
+// UpdateFlags call: a conditional update (UNCHANGEDSINCE, RFC 7162 section
+// 3.1.3) leaves a message whose mod-sequence is above the given one alone
+// and reports it modified; otherwise the message gets its new stored flags,
+// and only a change counts (an update that changes nothing bumps no
+// mod-sequence and wakes no watcher).
+type FlagUpdate struct {
+	op             FlagOp
+	given          []string
+	conditional    bool
+	unchangedSince uint64
+}
+
+// NewFlagUpdate prepares an update of flags by op; conditional with
+// unchangedSince for UpdateFlagsIf.
+func NewFlagUpdate(op FlagOp, flags []string, conditional bool, unchangedSince uint64) FlagUpdate {
+	return FlagUpdate{op: op, given: ParseFlags(FormatFlags(flags)), conditional: conditional, unchangedSince: unchangedSince}
+}
+
+// Apply returns m's new stored flags and whether they differ from its
+// current ones, or modified when the condition refuses the change.
+func (u FlagUpdate) Apply(m Message) (next string, changed, modified bool) {
+	if u.conditional && m.ModSeq > u.unchangedSince {
+		return "", false, true
+	}
+	next = ApplyFlags(m.Flags, u.op, u.given)
+	return next, next != strings.Join(m.Flags, " "), false
+}
+
 // UIDRange is a closed interval of UIDs.
 type UIDRange struct{ Lo, Hi uint32 }
 

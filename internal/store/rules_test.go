@@ -97,3 +97,25 @@ func TestCopyBody(t *testing.T) {
 		}
 	}
 }
+
+func TestFlagUpdate(t *testing.T) {
+	m := Message{UID: 7, Flags: []string{"$Label", `\Seen`}, ModSeq: 10}
+	for _, c := range []struct {
+		name              string
+		u                 FlagUpdate
+		next              string
+		changed, modified bool
+	}{
+		{"add new", NewFlagUpdate(FlagsAdd, []string{`\flagged`}, false, 0), `$Label \Flagged \Seen`, true, false},
+		{"add present", NewFlagUpdate(FlagsAdd, []string{`\SEEN`}, false, 0), `$Label \Seen`, false, false},
+		{"remove, any case", NewFlagUpdate(FlagsRemove, []string{`$label`}, false, 0), `\Seen`, true, false},
+		{"set the same", NewFlagUpdate(FlagsSet, []string{`\Seen`, "$Label", `\Seen`}, false, 0), `$Label \Seen`, false, false},
+		{"unchanged since", NewFlagUpdate(FlagsSet, nil, true, 10), "", true, false},
+		{"changed since", NewFlagUpdate(FlagsSet, nil, true, 9), "", false, true},
+	} {
+		next, changed, modified := c.u.Apply(m)
+		if next != c.next || changed != c.changed || modified != c.modified {
+			t.Errorf("%s: (%q, %v, %v), want (%q, %v, %v)", c.name, next, changed, modified, c.next, c.changed, c.modified)
+		}
+	}
+}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -153,7 +152,7 @@ func (s *Store) UpdateFlagsIf(ctx context.Context, mailboxID int64, uids []uint3
 
 func (s *Store) updateFlags(ctx context.Context, mailboxID int64, uids []uint32, op store.FlagOp, flags []string,
 	conditional bool, unchangedSince uint64) ([]store.Message, []uint32, error) {
-	given := store.ParseFlags(store.FormatFlags(flags))
+	update := store.NewFlagUpdate(op, flags, conditional, unchangedSince)
 	var changed []store.Message
 	var modified []uint32
 	err := s.withTx(ctx, "updating flags", func(t *tx) error {
@@ -186,12 +185,11 @@ func (s *Store) updateFlags(ctx context.Context, mailboxID int64, uids []uint32,
 		var ids []int64
 		var next []string
 		for _, m := range msgs {
-			if conditional && m.ModSeq > unchangedSince {
+			n, change, refused := update.Apply(m)
+			if refused {
 				modified = append(modified, m.UID)
-				continue
 			}
-			n := store.ApplyFlags(m.Flags, op, given)
-			if n == strings.Join(m.Flags, " ") {
+			if !change {
 				continue
 			}
 			if modseq == 0 {

@@ -262,7 +262,7 @@ func (s *Store) UpdateFlagsIf(ctx context.Context, mailboxID int64, uids []uint3
 // between.
 func (s *Store) updateFlags(ctx context.Context, mailboxID int64, uids []uint32, op store.FlagOp, flags []string,
 	conditional bool, unchangedSince uint64) ([]store.Message, []uint32, error) {
-	given := store.ParseFlags(store.FormatFlags(flags))
+	update := store.NewFlagUpdate(op, flags, conditional, unchangedSince)
 	var changed []store.Message
 	var modified []uint32
 	var accountID int64
@@ -290,12 +290,11 @@ func (s *Store) updateFlags(ctx context.Context, mailboxID int64, uids []uint32,
 				return temporary("updating flags", err)
 			}
 			for _, m := range msgs {
-				if conditional && m.ModSeq > unchangedSince {
+				next, change, refused := update.Apply(m)
+				if refused {
 					modified = append(modified, m.UID)
-					continue
 				}
-				next := store.ApplyFlags(m.Flags, op, given)
-				if next == strings.Join(m.Flags, " ") {
+				if !change {
 					continue
 				}
 				if mb.ID == 0 {
