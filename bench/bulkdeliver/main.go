@@ -4,8 +4,9 @@
 // instead, each for the (remote) -to address, as submission would. It exists because `pochta deliver` starts a
 // process (and an fsync) per message, which makes filling a
 // 100,000-message benchmark maildrop take half an hour; the stored result
-// is the same as `pochta deliver` produces. Run it only while no
-// `pochta serve` uses the directory.
+// is the same as `pochta deliver` produces. The store is the one DIR's
+// pochta.toml names: SQLite in DIR (run it only while no `pochta serve`
+// uses the directory) or PostgreSQL (store.engine = "postgres").
 //
 //	bulkdeliver -d DIR -to ADDRESS -src MSGDIR [-j 64] [-from SENDER]
 package main
@@ -20,7 +21,9 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/pochta-mail/pochta/internal/config"
 	"github.com/pochta-mail/pochta/internal/store"
+	"github.com/pochta-mail/pochta/internal/store/postgres"
 	"github.com/pochta-mail/pochta/internal/store/sqlite"
 )
 
@@ -40,7 +43,7 @@ func main() {
 }
 
 func run(ctx context.Context, dir, to, src, from string, jobs int) error {
-	st, err := sqlite.Open(ctx, dir, sqlite.Options{})
+	st, err := open(ctx, dir, jobs)
 	if err != nil {
 		return err
 	}
@@ -84,6 +87,19 @@ func run(ctx context.Context, dir, to, src, from string, jobs int) error {
 	}
 	fmt.Printf("delivered %d messages to %s\n", len(files), to)
 	return nil
+}
+
+// open opens the store of the installation in dir, with connections for
+// the concurrent deliveries when it is PostgreSQL.
+func open(ctx context.Context, dir string, jobs int) (store.Store, error) {
+	cfg, err := config.Load(dir, nil)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Store.Engine == config.EnginePostgres {
+		return postgres.Open(ctx, cfg.Store.PostgresDSN, postgres.Options{MaxConns: int32(min(jobs, 64))})
+	}
+	return sqlite.Open(ctx, dir, sqlite.Options{})
 }
 
 func deliver(ctx context.Context, st store.Deliverer, d store.Delivery, file string) error {
