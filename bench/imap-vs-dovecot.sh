@@ -33,7 +33,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 WORK=${WORK:-$(mktemp -d /tmp/imapbench.XXXXXX)}
 # Dovecot's auth and imap processes run as the dovecot user and must reach
 # the passwd file and the Maildirs under WORK (mktemp makes it 0700).
-chmod 755 "$WORK"
+mkdir -p "$WORK" && chmod 755 "$WORK"
 DURATION=${DURATION:-10s}
 NMSG=${NMSG:-200}
 NIDLE=${NIDLE:-10000}
