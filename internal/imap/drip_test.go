@@ -1,6 +1,8 @@
 package imap
 
 import (
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -39,5 +41,45 @@ func drip(w interface{ Write([]byte) (int, error) }, s string, interval time.Dur
 			return
 		case <-t.C:
 		}
+	}
+}
+
+// An APPEND literal must keep limits.min_data_rate once the line timeout's
+// grace is spent: a literal trickled at half that rate is cut off long
+// before its end, and nothing of it is stored.
+func TestSlowDripAppendIsCut(t *testing.T) {
+	e := newEnv(t, envOptions{server: func(s *Server) {
+		s.Pacing = server.Pacing{LineTimeout: 500 * time.Millisecond, MinRate: 1024, MaxSession: time.Hour}
+	}})
+	r := e.login(false, false)
+	before := len(e.messages(testUser, "INBOX"))
+	const size = 20000 // 40 s at the rate below
+	r.send("a1 APPEND INBOX {" + strconv.Itoa(size) + "}")
+	if l := r.line(); !strings.HasPrefix(l, "+ ") {
+		t.Fatalf("APPEND: %q, want a continuation", l)
+	}
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() { // 50 octets every 100 ms: 500 octets/s
+		tick := time.NewTicker(100 * time.Millisecond)
+		defer tick.Stop()
+		chunk := []byte("Subject: slow\r\n" + strings.Repeat("x", 33) + "\r\n")
+		for sent := 0; sent < size; sent += len(chunk) {
+			if _, err := r.conn.Write(chunk); err != nil {
+				return
+			}
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	if l := r.line(); !strings.HasPrefix(l, "* BYE") {
+		t.Fatalf("trickled literal: %q, want a BYE", l)
+	}
+	expectClosed(t, r)
+	if n := len(e.messages(testUser, "INBOX")); n != before {
+		t.Errorf("INBOX has %d messages after the cut APPEND, want %d", n, before)
 	}
 }
