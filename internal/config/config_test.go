@@ -103,6 +103,8 @@ func TestErrorsNameTheKey(t *testing.T) {
 		{"override bad int", "", []string{"limits.max_connections=lots"}, "config: limits.max_connections: want an integer"},
 		{"override no equals", "", []string{"pop3.listen"}, "want key=value"},
 		{"bad size", "[limits]\nmax_message_size = \"big\"", nil, "config: limits.max_message_size: invalid size"},
+		{"short session", "", []string{"limits.max_session=9m"}, "config: limits.max_session: must be at least 10m0s (RFC 1939"},
+		{"bad hash memory", "", []string{"auth.hash_memory=lots"}, "config: auth.hash_memory:"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
