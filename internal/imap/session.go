@@ -33,7 +33,7 @@ const readerSize = 1 << 10
 var (
 	// MaxLine holds an ID command at RFC 2971's maxima (30 pairs, values
 	// of 1024 octets) on one line.
-	preAuthLimits = wire.Limits{MaxLine: 40 << 10, MaxLiteral: 8 << 10, MaxTokens: 100, MaxDepth: 4, MaxSkip: 8 << 10}
+	preAuthLimits = wire.Limits{MaxLine: 40 << 10, MaxLiteral: 8 << 10, MaxTokens: 100, MaxDepth: 4, MaxCommand: 64 << 10, MaxSkip: 8 << 10}
 	authLimits    = wire.DefaultLimits
 )
 

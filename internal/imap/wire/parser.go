@@ -35,13 +35,19 @@ type Limits struct {
 	MaxTokens int
 	// MaxDepth bounds the nesting of parenthesised lists.
 	MaxDepth int
+	// MaxCommand bounds the octets one command makes the parser hold:
+	// its line segments and the literals read into memory together
+	// (literals streamed with Literal, such as APPEND's, are not
+	// counted). Each segment and literal has its own bound above, but
+	// their number is bounded only by MaxTokens. 0: no bound.
+	MaxCommand int64
 	// MaxSkip bounds the non-synchronising literal data SkipCommand may
 	// discard after an error; more ends the session.
 	MaxSkip int64
 }
 
 // DefaultLimits are the limits of an authenticated session.
-var DefaultLimits = Limits{MaxLine: 64 << 10, MaxLiteral: 64 << 10, MaxTokens: 100_000, MaxDepth: 32, MaxSkip: 64 << 10}
+var DefaultLimits = Limits{MaxLine: 64 << 10, MaxLiteral: 64 << 10, MaxTokens: 100_000, MaxDepth: 32, MaxCommand: 1 << 20, MaxSkip: 64 << 10}
 
 // Error is a parse failure. Code is an RFC 5530 response code ("" = none).
 // A Fatal error ends the session (the stream can no longer be followed);
@@ -90,6 +96,8 @@ type Parser struct {
 	inCmd  bool
 	tokens int
 	depth  int
+	// held is what the command holds so far (Limits.MaxCommand).
+	held int64
 	// open is a streamed literal handed out by Literal, drained before
 	// the next segment is read.
 	open *litReader
@@ -148,13 +156,16 @@ func (p *Parser) Begin() error {
 	if cap(p.buf) > 4096 {
 		p.buf = nil // do not keep a long command's buffer while idle
 	}
-	p.tokens, p.depth = 0, 0
+	p.tokens, p.depth, p.held = 0, 0, 0
 	p.needSegment, p.err = false, nil
 	p.inCmd = true
 	return p.readSegment(true)
 }
 
-var errLineTooLong = &Error{Text: "Line too long", Fatal: true, Code: "TOOBIG"}
+var (
+	errLineTooLong    = &Error{Text: "Line too long", Fatal: true, Code: "TOOBIG"}
+	errCommandTooLong = &Error{Text: "Command too long", Fatal: true, Code: "TOOBIG"}
+)
 
 // readSegment reads the next line segment, bounded before it is buffered.
 // A clean EOF is io.EOF only before the first byte of a command.
@@ -202,6 +213,9 @@ func (p *Parser) readSegment(first bool) error {
 	}
 	p.line, p.pos = seg, 0
 	p.lit = literal{}
+	if p.held += int64(len(seg)); p.lim.MaxCommand > 0 && p.held > p.lim.MaxCommand {
+		return errCommandTooLong
+	}
 	return p.scanLiteral()
 }
 
@@ -349,6 +363,9 @@ func (p *Parser) SP() error { return p.Expect(' ') }
 // Expect consumes c or fails. '(' and ')' count list nesting.
 func (p *Parser) Expect(c byte) error {
 	if !p.Accept(c) {
+		if p.err != nil {
+			return p.err // the segment after a literal could not be read
+		}
 		if p.depth > p.lim.MaxDepth && p.lim.MaxDepth > 0 {
 			return &Error{Text: "Too deeply nested", Code: "LIMIT"}
 		}
@@ -386,10 +403,17 @@ func (p *Parser) Depth() int { return p.depth }
 
 // literalBytes reads the literal that comes next into memory.
 func (p *Parser) literalBytes() ([]byte, error) {
+	if p.AtLiteral() && p.lim.MaxCommand > 0 && p.held+p.lit.size > p.lim.MaxCommand {
+		// Like a literal over MaxLiteral: a synchronising one is refused
+		// before its data is asked for, a non-synchronising one is on
+		// its way and ends the session.
+		return nil, &Error{Text: "Command too long", Fatal: !p.lit.sync, No: p.lit.sync, Code: "TOOBIG"}
+	}
 	r, size, _, err := p.literal(p.lim.MaxLiteral)
 	if err != nil {
 		return nil, err
 	}
+	p.held += size
 	b := make([]byte, size)
 	if _, err := io.ReadFull(r, b); err != nil {
 		return nil, eof(err)

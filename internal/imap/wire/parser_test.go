@@ -305,3 +305,49 @@ func TestFlagsAndFold(t *testing.T) {
 		t.Fatal("NIL")
 	}
 }
+
+// MaxCommand bounds what one command holds across segments and literals:
+// a synchronising literal that would pass it is refused before its "+",
+// a non-synchronising one or a segment ends the session; a segment that
+// cannot be read after a literal is reported as what it is, not as a
+// syntax error.
+func TestMaxCommand(t *testing.T) {
+	limits := Limits{MaxLine: 200, MaxLiteral: 100, MaxTokens: 50, MaxDepth: 4, MaxCommand: 120, MaxSkip: 1000}
+	parser := func(in string) (*Parser, *int) {
+		p, conts := newTestParser(in)
+		p.SetLimits(limits)
+		return p, conts
+	}
+	lit := strings.Repeat("x", 60)
+	p, conts := parser("a LOGIN {60}\r\n" + lit + " {60}\r\nb NOOP\r\n")
+	_, err := parseLogin(p)
+	var we *Error
+	if !errors.As(err, &we) || !we.No || we.Code != "TOOBIG" || we.Fatal || *conts != 1 {
+		t.Fatalf("second literal over MaxCommand: %#v (%d continuations)", err, *conts)
+	}
+	if err := p.SkipCommand(); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := parseLogin(p); err != nil || strings.Join(got, "|") != "b|NOOP" {
+		t.Fatalf("next command %q %v", got, err)
+	}
+	// Under the bound, and the next command starts afresh.
+	p, _ = parser("a LOGIN {60}\r\n" + lit + " y\r\nb LOGIN {60}\r\n" + lit + " y\r\n")
+	for range 2 {
+		if got, err := parseLogin(p); err != nil || len(got) != 4 {
+			t.Fatalf("under MaxCommand: %q %v", got, err)
+		}
+	}
+	p, _ = parser("a LOGIN {60+}\r\n" + lit + " {60+}\r\n" + lit + "\r\n")
+	if _, err := parseLogin(p); !IsFatal(err) {
+		t.Fatalf("non-synchronising literal over MaxCommand: %v, want fatal", err)
+	}
+	p, _ = parser("a LOGIN " + lit + " {0+}\r\n " + lit + lit + "\r\n")
+	if _, err := parseLogin(p); !IsFatal(err) {
+		t.Fatalf("segment over MaxCommand: %v, want fatal", err)
+	}
+	p, _ = parser("a LOGIN {0+}\r\n " + strings.Repeat("y", 300) + "\r\n")
+	if _, err := parseLogin(p); !IsFatal(err) {
+		t.Fatalf("segment over MaxLine after a literal: %v, want fatal", err)
+	}
+}
