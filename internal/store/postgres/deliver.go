@@ -1,14 +1,19 @@
 package postgres
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"errors"
+	"fmt"
+	"io"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/pochta-mail/pochta/internal/store"
 )
@@ -16,15 +21,24 @@ import (
 // Deliver stores d for every recipient (and on the outbound queue) and
 // returns nil only once it is durable; on error nothing is visible.
 //
-// Group commit, as the SQLite engine does it: a delivery first streams
-// its body into a transaction of its own that commits without waiting for
-// the disk (synchronous_commit off), then hands its rows to the committer,
-// which stores the rows of every delivery waiting at that moment in one
-// transaction (a failing one is left out and the transaction run again).
-// One WAL flush then makes many deliveries durable, and it covers their
-// bodies too: PostgreSQL's WAL is sequential, so a synchronous commit is
-// durable only with everything logged before it. A crash between the two
-// commits leaves an unreferenced body, which sweepOrphans removes.
+// Group commit: the committer stores every delivery waiting at that
+// moment in one transaction, so one WAL flush makes many deliveries
+// durable. A body of up to inlineMax octets (most mail) is held in memory
+// and written in that transaction; the committer sends the whole batch in
+// one round trip, two lock statements and a deliver_message call per
+// delivery (migration 7) in one pipeline, which PostgreSQL runs as one
+// implicit transaction committed at its end (a synchronous commit: the
+// results arrive only once it is on disk). While one batch waits for its
+// WAL flush the next one runs (see run). A larger body first streams into
+// a transaction of its own that commits without waiting for the disk
+// (synchronous_commit off): the batch's synchronous commit covers it too,
+// as PostgreSQL's WAL is sequential and a commit is durable only with
+// everything logged before it. A crash between the two commits leaves an
+// unreferenced body, which sweepOrphans removes.
+//
+// A delivery the one statement cannot do (one that also queues mail,
+// records a fetched message or must create its mailbox) runs after the
+// batch, in a transaction of Go statements (commitSlow).
 //
 // The batch's transaction holds each target mailbox's row lock until it
 // commits, so UIDs still become visible in the order they were given.
@@ -45,18 +59,57 @@ func (s *Store) Deliver(ctx context.Context, d store.Delivery) error {
 	p.d.Recipients = slices.Clone(d.Recipients)
 	slices.SortStableFunc(p.d.Recipients, func(a, b store.Recipient) int { return cmp.Compare(a.AccountID, b.AccountID) })
 	s.commits.arriving.Add(1)
-	body, err := s.writeBodyAsync(ctx, d.Body)
-	if err != nil {
+	if err := s.readBody(ctx, p); err != nil {
 		s.commits.arriving.Add(-1)
 		return err
 	}
-	p.body = body
 	return s.commits.submit(p)
+}
+
+// inlineMax is the largest body (as the client sent it) the committer
+// writes in its batch; larger ones are written before (see Deliver).
+const inlineMax = chunkSize
+
+// readBody reads p's body: into p.chunks when it is small, else into a
+// body committed without waiting for the disk (p.body).
+func (s *Store) readBody(ctx context.Context, p *pending) error {
+	head, err := io.ReadAll(io.LimitReader(p.d.Body, inlineMax+1))
+	if err != nil {
+		return store.ReadError{Err: err}
+	}
+	if len(head) > inlineMax {
+		p.body, err = s.writeBodyAsync(ctx, io.MultiReader(bytes.NewReader(head), p.d.Body))
+		return err
+	}
+	var c chunkCollector
+	info, err := store.CopyBody(&c, bytes.NewReader(head), false)
+	if err != nil {
+		return temporary("storing message", err)
+	}
+	p.body.BodyInfo, p.chunks = info, c.chunks
+	return nil
+}
+
+// chunkCollector cuts what it is given into chunkSize pieces in memory.
+type chunkCollector struct{ chunks [][]byte }
+
+func (c *chunkCollector) Write(p []byte) (int, error) {
+	n := len(p)
+	for len(p) > 0 {
+		if len(c.chunks) == 0 || len(c.chunks[len(c.chunks)-1]) == chunkSize {
+			c.chunks = append(c.chunks, make([]byte, 0, min(chunkSize, max(len(p), 4<<10))))
+		}
+		last := &c.chunks[len(c.chunks)-1]
+		take := min(chunkSize-len(*last), len(p))
+		*last = append(*last, p[:take]...)
+		p = p[take:]
+	}
+	return n, nil
 }
 
 // writeBodyAsync stores a body in a transaction of its own that does not
 // wait for the WAL flush (see Deliver).
-func (s *Store) writeBodyAsync(ctx context.Context, r interface{ Read([]byte) (int, error) }) (storedBody, error) {
+func (s *Store) writeBodyAsync(ctx context.Context, r io.Reader) (storedBody, error) {
 	var body storedBody
 	err := s.runTx(ctx, "storing message", func(t *tx) error {
 		if _, err := t.Exec(ctx, `SET LOCAL synchronous_commit = off`); err != nil {
@@ -72,24 +125,29 @@ func (s *Store) writeBodyAsync(ctx context.Context, r interface{ Read([]byte) (i
 // pending is one delivery waiting for the committer.
 type pending struct {
 	d         store.Delivery
-	body      storedBody
+	body      storedBody // id 0: not written yet, the octets are in chunks
+	chunks    [][]byte
 	date, now time.Time
 	err       error
 	done      chan struct{}
 }
 
-// committer runs the delivery transactions (see Deliver).
+// committer runs the delivery transactions (see Deliver), one batch at
+// a time. (Batches run at once on several connections, sharded by
+// account, cost more CPU per message and were no faster: smaller batches
+// mean more commits, and batches to the same mailboxes wait for each
+// other's row locks anyway.)
 type committer struct {
 	s        *Store
 	reqs     chan *pending
 	quit     chan struct{}
 	stopped  chan struct{}
-	arriving atomic.Int64 // deliveries writing their bodies or waiting
+	arriving atomic.Int64 // deliveries reading their bodies or not yet taken
 	commits  atomic.Int64 // transactions committed, for the benchmark
 }
 
 // maxBatch bounds the deliveries of one transaction; gatherWait how long
-// a batch waits for deliveries whose bodies are still being written
+// a batch waits for deliveries whose bodies are still being read
 // (small next to a WAL flush).
 const (
 	maxBatch   = 64
@@ -106,10 +164,10 @@ func startCommitter(s *Store) *committer {
 // give up when the caller's context ends: once submitted, the caller must
 // learn whether the message was stored.
 func (c *committer) submit(p *pending) error {
-	defer c.arriving.Add(-1)
 	select {
 	case c.reqs <- p:
 	case <-c.quit:
+		c.arriving.Add(-1)
 		return temporary("delivering", errors.New("store closed"))
 	}
 	<-p.done
@@ -121,18 +179,40 @@ func (c *committer) stop() {
 	<-c.stopped
 }
 
+// inFlight bounds the batches committing at once: one running its
+// statements, the others waiting for their WAL flush.
+const inFlight = 2
+
+// run gathers batches and commits each on a goroutine of its own. The
+// next batch starts once the previous one's statements ran, while that one
+// waits for its WAL flush (a few ms on most disks): PostgreSQL flushes
+// both commits together if it can, and holds the previous batch's row
+// locks until its commit is durable, so a batch delivering to the same
+// mailboxes waits for them and UIDs still become visible in order.
 func (c *committer) run() {
 	defer close(c.stopped)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	slots := make(chan struct{}, inFlight)
 	timer := time.NewTimer(0)
 	<-timer.C
 	for {
 		select {
 		case p := <-c.reqs:
+			c.arriving.Add(-1)
+			slots <- struct{}{} // what arrives meanwhile joins this batch
 			batch := c.gather(p, timer)
-			c.commit(batch)
-			for _, p := range batch {
-				close(p.done)
-			}
+			executed := make(chan struct{})
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				c.commit(batch, sync.OnceFunc(func() { close(executed) }))
+				for _, p := range batch {
+					close(p.done)
+				}
+				<-slots
+			}()
+			<-executed
 		case <-c.quit:
 			return
 		}
@@ -146,20 +226,22 @@ func (c *committer) gather(p *pending, timer *time.Timer) []*pending {
 	for len(batch) < maxBatch {
 		select {
 		case p := <-c.reqs:
+			c.arriving.Add(-1)
 			batch = append(batch, p)
 			continue
 		default:
 		}
 		break
 	}
-	if len(batch) >= maxBatch || c.arriving.Load() <= int64(len(batch)) {
+	if len(batch) >= maxBatch || c.arriving.Load() <= 0 {
 		return batch
 	}
 	timer.Reset(gatherWait)
 	defer timer.Stop()
-	for len(batch) < maxBatch && c.arriving.Load() > int64(len(batch)) {
+	for len(batch) < maxBatch && c.arriving.Load() > 0 {
 		select {
 		case p := <-c.reqs:
+			c.arriving.Add(-1)
 			batch = append(batch, p)
 		case <-timer.C:
 			return batch
@@ -168,17 +250,197 @@ func (c *committer) gather(p *pending, timer *time.Timer) []*pending {
 	return batch
 }
 
-// commit stores a batch in one transaction and sets each delivery's err.
-// The bodies are committed already, so the transaction can run again:
-// it runs without savepoints (two round trips fewer per delivery), and
-// when one delivery fails it is left out and the rest run again. A
-// delivery PostgreSQL aborted to break a deadlock is tried again.
-func (c *committer) commit(batch []*pending) {
-	s := c.s
-	ctx := context.Background() // callers cannot abandon a commit (submit)
+// commit stores a batch and sets each delivery's err: first in one
+// round trip every delivery deliver_message can do (commitFast), then
+// the rest in a transaction of Go statements (commitSlow).
+// executed is called once the batch's statements ran (at the latest when
+// commit returns).
+func (c *committer) commit(batch []*pending, executed func()) {
+	defer executed()
 	// Deliveries in order of their first account, like each delivery's
 	// recipients: batches of two nodes lock mailboxes in the same order.
 	slices.SortStableFunc(batch, func(a, b *pending) int { return cmp.Compare(firstAccount(a), firstAccount(b)) })
+	var fast, slow []*pending
+	for _, p := range batch {
+		if p.d.Outbound != nil || p.d.Fetched != nil {
+			slow = append(slow, p)
+		} else {
+			fast = append(fast, p)
+		}
+	}
+	slow = append(slow, c.commitFast(fast, executed)...)
+	if len(slow) > 0 {
+		c.commitSlow(slow)
+	}
+}
+
+// Error codes deliver_message raises (migration 7).
+const (
+	codeMustCreate = "PXCRE"
+	codeNoAccount  = "PXACC"
+	codeOverQuota  = "PXQUO"
+	codeUIDLTaken  = "PXUID"
+)
+
+// deliverSQL stores one delivery (migration 7's deliver_message).
+const deliverSQL = `SELECT out_account, out_mailbox FROM deliver_message($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`
+
+// lockMailboxesSQL and lockAccountsSQL take, in id order, the row locks of the batch's target
+// mailboxes and then of their accounts, before deliver_message takes them
+// recipient by recipient: batches running at once then lock in one global
+// order and cannot deadlock each other. (A mailbox the batch falls back
+// from, to INBOX, is locked later; a deadlock that makes is retried.)
+const (
+	lockMailboxesSQL = `SELECT 1 FROM mailboxes WHERE (account_id, name) IN (SELECT * FROM unnest($1::bigint[], $2::text[]))
+		ORDER BY id FOR NO KEY UPDATE`
+	lockAccountsSQL = `SELECT 1 FROM accounts WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE`
+)
+
+// commitFast stores the batch with one deliver_message call per delivery,
+// after the locks, all sent at once and run by PostgreSQL as one implicit
+// transaction (committed when the pipeline ends, with the server's
+// synchronous commit). When a call fails, nothing is committed: the failing delivery
+// gets its error, or is returned for commitSlow when only Go can do it
+// (a mailbox to create), and the rest is sent again. A delivery
+// PostgreSQL aborted to break a deadlock is tried again.
+func (c *committer) commitFast(batch []*pending, executed func()) (slow []*pending) {
+	s := c.s
+	ctx := context.Background() // callers cannot abandon a commit (submit)
+	live := batch
+	for retries := 0; len(live) > 0; {
+		b := &pgx.Batch{}
+		s.queueLocks(b, live)
+		for _, p := range live {
+			s.queueDelivery(b, p)
+		}
+		var events []store.Event
+		failed, err := -1, error(nil)
+		br := s.pool.SendBatch(ctx, b)
+		for range 2 {
+			if _, err = br.Exec(); err != nil {
+				break
+			}
+		}
+		for i := range live {
+			if err != nil {
+				break
+			}
+			rows, _ := br.Query()
+			var account, mailbox int64
+			_, err = pgx.ForEachRow(rows, []any{&account, &mailbox}, func() error {
+				events = append(events, store.Event{Kind: store.EventNew, AccountID: account, MailboxID: mailbox})
+				return nil
+			})
+			if err != nil {
+				failed = i
+				break
+			}
+		}
+		if err == nil {
+			executed() // the rest is the commit's WAL flush
+		}
+		if cerr := br.Close(); err == nil {
+			err = cerr
+		}
+		if err == nil {
+			c.commits.Add(1)
+			for _, e := range events {
+				s.events.Publish(e)
+			}
+			return slow
+		}
+		var pe *pgconn.PgError
+		if failed < 0 && retryable(err) && retries < maxAttempts {
+			retries++ // a lock statement was chosen to break a deadlock
+			continue
+		}
+		if failed < 0 || !errors.As(err, &pe) {
+			// The connection or the commit failed: nothing committed, or
+			// the outcome is unknown; either way the caller may retry.
+			for _, p := range live {
+				p.err = temporary("delivering", err)
+			}
+			return slow
+		}
+		p := live[failed]
+		switch {
+		case pe.Code == codeMustCreate:
+			slow = append(slow, p)
+		case retryable(err) && retries < maxAttempts:
+			retries++
+			continue
+		default:
+			p.err = deliveryError(pe)
+		}
+		live = slices.Delete(slices.Clone(live), failed, failed+1)
+	}
+	return slow
+}
+
+// queueLocks adds the lock statements of a batch to b.
+func (s *Store) queueLocks(b *pgx.Batch, batch []*pending) {
+	var accounts []int64
+	var names []string
+	for _, p := range batch {
+		for _, r := range p.d.Recipients {
+			accounts = append(accounts, r.AccountID)
+			names = append(names, targetName(r))
+		}
+	}
+	b.Queue(lockMailboxesSQL, accounts, names)
+	b.Queue(lockAccountsSQL, accounts)
+}
+
+// targetName is the mailbox a recipient names, INBOX when it names none
+// or one that cannot exist.
+func targetName(r store.Recipient) string {
+	name := store.CanonicalMailboxName(r.Mailbox)
+	if name == "" || !store.ValidMailboxName(name) {
+		return store.InboxName
+	}
+	return name
+}
+
+// queueDelivery adds p's deliver_message call to b.
+func (s *Store) queueDelivery(b *pgx.Batch, p *pending) {
+	n := len(p.d.Recipients)
+	accounts := make([]int64, n)
+	names := make([]string, n)
+	create := make([]bool, n)
+	flags := make([]string, n)
+	uidls := make([]string, n)
+	for i, r := range p.d.Recipients {
+		accounts[i], names[i], create[i], flags[i], uidls[i] = r.AccountID, targetName(r), r.Create, store.FormatFlags(r.Flags), r.UIDL
+	}
+	var body *int64
+	if p.body.id != 0 {
+		body = &p.body.id
+	}
+	b.Queue(deliverSQL, s.node, channel(s.schema), int(store.EventNew), store.MaxUIDLVariants,
+		accounts, names, create, flags, uidls, body, p.body.Size, p.body.DotLines, p.chunks, p.date, p.now)
+}
+
+// deliveryError maps an error deliver_message raised to the store's.
+func deliveryError(pe *pgconn.PgError) error {
+	switch pe.Code {
+	case codeNoAccount:
+		return fmt.Errorf("postgres: %s: %w", pe.Message, store.ErrNotFound)
+	case codeOverQuota:
+		return fmt.Errorf("postgres: %s: %w", pe.Message, store.ErrQuota)
+	case codeUIDLTaken:
+		return fmt.Errorf("postgres: %s: %w", pe.Message, store.ErrExists)
+	}
+	return dbError("delivering", pe)
+}
+
+// commitSlow stores a batch in one transaction of Go statements and sets
+// each delivery's err. It runs without savepoints (two round trips fewer
+// per delivery): when one delivery fails, it is left out and the rest
+// run again. A delivery PostgreSQL aborted to break a deadlock is tried
+// again.
+func (c *committer) commitSlow(batch []*pending) {
+	s := c.s
+	ctx := context.Background() // callers cannot abandon a commit (submit)
 	live := slices.Clone(batch)
 	for retries := 0; len(live) > 0; {
 		var failed *pending
@@ -221,7 +483,8 @@ func firstAccount(p *pending) int64 {
 	return 0
 }
 
-// insertDelivery adds one delivery's rows within t.
+// insertDelivery adds one delivery's rows within t, and its body when it
+// is still in memory.
 func (s *Store) insertDelivery(ctx context.Context, t *tx, p *pending) error {
 	if f := p.d.Fetched; f != nil {
 		_, err := t.Exec(ctx, `INSERT INTO fetch_seen (source_id, scope, id, fingerprint) VALUES ($1, $2, $3, $4)`,
@@ -232,13 +495,19 @@ func (s *Store) insertDelivery(ctx context.Context, t *tx, p *pending) error {
 			return dbError("recording fetched message", err)
 		}
 	}
+	body := p.body
+	if body.id == 0 {
+		if err := t.QueryRow(ctx, `SELECT insert_body($1, $2, $3)`, body.Size, body.DotLines, p.chunks).Scan(&body.id); err != nil {
+			return temporary("storing message", err)
+		}
+	}
 	for _, r := range p.d.Recipients {
-		if err := s.deliverOne(ctx, t, r, p.body, p.date, p.now); err != nil {
+		if err := s.deliverOne(ctx, t, r, body, p.date, p.now); err != nil {
 			return err
 		}
 	}
 	if p.d.Outbound != nil {
-		return insertQueued(ctx, t, p.d.Outbound, p.body, p.date)
+		return insertQueued(ctx, t, p.d.Outbound, body, p.date)
 	}
 	return nil
 }
@@ -265,10 +534,7 @@ func (s *Store) deliverOne(ctx context.Context, t *tx, r store.Recipient, body s
 // mailbox when r asks for it, or of INBOX when the named mailbox cannot be
 // used (see store.Recipient). Taking the UID locks the mailbox row.
 func (s *Store) targetUID(ctx context.Context, t *tx, r store.Recipient) (store.Mailbox, uint32, error) {
-	name := store.CanonicalMailboxName(r.Mailbox)
-	if name == "" || !store.ValidMailboxName(name) {
-		name = store.InboxName
-	}
+	name := targetName(r)
 	var mb store.Mailbox
 	var uid uint32
 	next := func(name string) error {

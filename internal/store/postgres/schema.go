@@ -289,6 +289,99 @@ CREATE TABLE sieve_duplicates (
 );
 CREATE INDEX sieve_duplicates_until ON sieve_duplicates(account_id, until);
 `,
+	// 7: one delivery in one statement (deliver.go), so the committer
+	// sends a whole batch in one round trip. insert_body stores a body
+	// given as its chunks. deliver_message stores one delivery for every
+	// recipient as deliverOne does, in its lock order (mailbox row, then
+	// account row; the caller has locked both): the next UID of the named
+	// mailbox (of INBOX when it does not exist), the quota check, the row
+	// (a generated UIDL as store.UIDL makes it, with its variants on a
+	// collision) and the NOTIFY of events.go. It raises its own SQLSTATEs
+	// for what the caller maps to store errors: PXCRE (the mailbox must be
+	// created: the caller's Go path does that), PXACC (no such account),
+	// PXQUO (over quota), PXUID (the given UIDL exists).
+	//
+	// Fewer statements per message: the UID statement also bumps the
+	// mailbox's mod-sequence and reads the account's quota, and a row
+	// inserted with its mod-sequence set skips messages_stamped (which
+	// would update the mailbox row a second time).
+	`
+DROP TRIGGER messages_stamped ON messages;
+CREATE TRIGGER messages_stamped BEFORE INSERT ON messages FOR EACH ROW WHEN (NEW.modseq = 0)
+	EXECUTE FUNCTION messages_stamped();
+CREATE FUNCTION insert_body(p_size bigint, p_dot_lines boolean, p_chunks bytea[]) RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE
+	b bigint;
+BEGIN
+	INSERT INTO bodies (size, dot_lines) VALUES (p_size, p_dot_lines) RETURNING id INTO b;
+	INSERT INTO body_chunks (body_id, seq, data) SELECT b, c.seq - 1, c.data
+		FROM unnest(p_chunks) WITH ORDINALITY AS c(data, seq);
+	RETURN b;
+END $$;
+CREATE FUNCTION deliver_message(p_node text, p_channel text, p_kind integer, p_max_variants integer,
+	p_accounts bigint[], p_names text[], p_create boolean[], p_flags text[], p_uidls text[],
+	p_body bigint, p_size bigint, p_dot_lines boolean, p_chunks bytea[], p_date timestamptz, p_saved timestamptz)
+RETURNS TABLE (out_account bigint, out_mailbox bigint) LANGUAGE plpgsql AS $$
+DECLARE
+	b bigint := p_body;
+	mb_id bigint;
+	mb_name text;
+	mb_validity bigint;
+	mb_uid bigint;
+	mb_modseq bigint;
+	ok boolean;
+	base text;
+	u text;
+	variant integer;
+BEGIN
+	IF b IS NULL THEN
+		b := insert_body(p_size, p_dot_lines, p_chunks);
+	END IF;
+	FOR i IN 1 .. coalesce(array_length(p_accounts, 1), 0) LOOP
+		UPDATE mailboxes m SET uidnext = m.uidnext + 1, modseq = m.modseq + 1 FROM accounts a
+			WHERE m.account_id = p_accounts[i] AND m.name = p_names[i] AND a.id = m.account_id
+			RETURNING m.id, m.name, m.uidvalidity, m.uidnext - 1, m.modseq, a.quota = 0 OR a.used + p_size <= a.quota
+			INTO mb_id, mb_name, mb_validity, mb_uid, mb_modseq, ok;
+		IF NOT FOUND AND p_names[i] <> 'INBOX' THEN
+			IF p_create[i] THEN
+				RAISE EXCEPTION 'mailbox % of account % must be created', p_names[i], p_accounts[i] USING ERRCODE = 'PXCRE';
+			END IF;
+			UPDATE mailboxes m SET uidnext = m.uidnext + 1, modseq = m.modseq + 1 FROM accounts a
+				WHERE m.account_id = p_accounts[i] AND m.name = 'INBOX' AND a.id = m.account_id
+				RETURNING m.id, m.name, m.uidvalidity, m.uidnext - 1, m.modseq, a.quota = 0 OR a.used + p_size <= a.quota
+				INTO mb_id, mb_name, mb_validity, mb_uid, mb_modseq, ok;
+		END IF;
+		IF NOT FOUND THEN
+			RAISE EXCEPTION 'account %', p_accounts[i] USING ERRCODE = 'PXACC';
+		ELSIF NOT ok THEN
+			RAISE EXCEPTION 'account %', p_accounts[i] USING ERRCODE = 'PXQUO';
+		END IF;
+		IF mb_name = 'INBOX' THEN
+			base := lpad(to_hex(mb_validity), 8, '0') || lpad(to_hex(mb_uid), 8, '0');
+		ELSE
+			base := 'm' || mb_id || '.' || mb_uid;
+		END IF;
+		u := coalesce(nullif(p_uidls[i], ''), base);
+		variant := 1;
+		LOOP
+			INSERT INTO messages (mailbox_id, account_id, uid, uidl, body_id, size, dot_lines, internal_date, flags, save_date, modseq)
+				VALUES (mb_id, p_accounts[i], mb_uid, u, b, p_size, p_dot_lines, p_date, p_flags[i], p_saved, mb_modseq)
+				ON CONFLICT DO NOTHING;
+			EXIT WHEN FOUND;
+			IF p_uidls[i] <> '' OR variant >= p_max_variants THEN
+				RAISE EXCEPTION 'UIDL % of account %', u, p_accounts[i] USING ERRCODE = 'PXUID';
+			END IF;
+			u := base || '-' || variant;
+			variant := variant + 1;
+		END LOOP;
+		PERFORM pg_notify(p_channel, p_node || ' ' || p_kind || ' ' || p_accounts[i] || ' ' || mb_id);
+		out_account := p_accounts[i];
+		out_mailbox := mb_id;
+		RETURN NEXT;
+	END LOOP;
+END $$;
+`,
 }
 
 // migrate brings the schema up to date. Nodes starting together are safe:

@@ -60,6 +60,11 @@ func testLineEndings(t *testing.T, s store.Store) {
 		{"A: b\r\n\nmixed\r\rend", "A: b\r\n\r\nmixed\r\n\r\nend\r\n"},
 		// Large enough to cross any internal buffer boundary.
 		{strings.Repeat("line\n", 20000), strings.Repeat("line\r\n", 20000)},
+		// Under 256 KiB as sent, over it once normalised, and over it
+		// as sent (PostgreSQL: 256 KiB chunks, and a body sent over
+		// 256 KiB is written before its delivery's batch).
+		{strings.Repeat("line\n", 50000), strings.Repeat("line\r\n", 50000)},
+		{strings.Repeat("line\n", 60000), strings.Repeat("line\r\n", 60000)},
 		// Nothing at all: an engine must tell it from a missing body.
 		{"", ""},
 	}
