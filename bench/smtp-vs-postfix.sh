@@ -17,10 +17,28 @@
 # master.cf, queue): smtpd on 127.0.0.1:$FPORT without chroot, mydestination
 # = bench.test, local delivery to ~/Maildir/ of Unix users pfb1..pfb8, no DNS.
 #
+# With PG=1, a second Pochta runs on the PostgreSQL engine (the local
+# server, 127.0.0.1:5432 trust, as .ci/run starts it; a database of its
+# own, dropped at the end) on 127.0.0.1:$GPORT, same accounts and flags,
+# and every cell runs the three servers in turn.
+#
+# CPU: each server runs in a cpuacct cgroup of its own (cgroup v1 at
+# /sys/fs/cgroup/cpuacct, when there is one), which counts its exited
+# children too (Postfix's smtpd, cleanup, local). cpu_ms is each run's CPU
+# time per accepted message: Pochta's process; for PostgreSQL also the
+# database's backends (/proc of the pids pg_stat_activity lists for its
+# database; the WAL writer and checkpointer are not counted); Postfix's
+# after its queue drained, so it includes local delivery, which Pochta
+# does before its 250. On a machine shared with other jobs CPU time per
+# message is steadier than messages per second.
+#
 # Knobs (environment): DURATION (per run, default 10s), WORK (scratch dir,
 # default a new /tmp/smtpbench.*), CONCS ("1 8 64"), SIZES ("2048 10240
-# 102400"). Results: $WORK/results.txt (one RESULT line per run) and the
-# table on stdout.
+# 102400"), ROUNDS (1: how often the whole set of cells runs; each round
+# runs every cell on every server in turn, and the table gives each
+# server's median over the rounds), PG (0), ADMIN_DSN (where PG=1 creates
+# its database). Results: $WORK/results.txt (one RESULT line per run) and
+# the table on stdout.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -30,6 +48,12 @@ CONCS=${CONCS:-1 8 64}
 SIZES=${SIZES:-2048 10240 102400}
 PPORT=2526   # Pochta MX
 FPORT=2525   # Postfix smtpd
+GPORT=2527   # Pochta MX on PostgreSQL (PG=1)
+ROUNDS=${ROUNDS:-1}
+PG=${PG:-0}
+ADMIN_DSN=${ADMIN_DSN:-postgres://postgres@127.0.0.1:5432/test?sslmode=disable}
+PGDB=pochta_smtpbench_$$
+CG=/sys/fs/cgroup/cpuacct
 DOMAIN=bench.test
 NUSERS=8
 BIN=$WORK/bin
@@ -45,29 +69,71 @@ PIDS=()
 cleanup() {
 	for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
 	postfix -c "$F/etc" stop >/dev/null 2>&1 || true
+	wait 2>/dev/null || true
+	[ "$PG" = 1 ] && psql "$ADMIN_DSN" -qc "DROP DATABASE IF EXISTS $PGDB WITH (FORCE)" >/dev/null 2>&1
+	rmdir "$CG"/smtpbench-$$-* 2>/dev/null
+	true
+}
+
+# in_cgroup NAME CMD...: exec CMD (and whatever it starts) in cpuacct
+# cgroup NAME, when cgroup v1 accounting is there. It replaces the shell
+# it runs in: call it in a subshell or with &.
+in_cgroup() {
+	local g=$CG/smtpbench-$$-$1
+	shift
+	if [ -d "$CG" ] && mkdir -p "$g" 2>/dev/null; then
+		echo "$BASHPID" > "$g/tasks"
+	fi
+	exec "$@"
+}
+
+# cpu_ns SERVER: CPU nanoseconds SERVER used so far (0 without cgroups).
+cpu_ns() {
+	local g=$CG/smtpbench-$$-$1 t=0 pid
+	[ -f "$g/cpuacct.usage" ] && t=$(cat "$g/cpuacct.usage")
+	if [ "$1" = pochta-pg ]; then
+		for pid in $(psql "$ADMIN_DSN" -Atc "SELECT pid FROM pg_stat_activity WHERE datname = '$PGDB'"); do
+			t=$((t + $(awk '{print $14 + $15}' "/proc/$pid/stat" 2>/dev/null || echo 0) * 1000000000 / $(getconf CLK_TCK)))
+		done
+	fi
+	echo "$t"
 }
 trap cleanup EXIT
 
 build_tools ./cmd/pochta ./cmd/pochta-bench
 
 # --------------------------------------------------------------- Pochta
-log "pochta: init $P"
-"$BIN/pochta" init -d "$P" --domain "$DOMAIN" --hostname "mx.$DOMAIN" >/dev/null
-for i in $(seq 1 "$NUSERS"); do
-	echo bench-pass | "$BIN/pochta" -d "$P" user add "pfb$i@$DOMAIN" --password-stdin
-done
 # The MX port checks SPF/DKIM/DMARC (smtp.auth_checks, on by default). An
 # empty zone file answers every lookup at once, as a local caching resolver
 # would, and keeps the run on loopback; the system resolver may not answer
 # here at all and would add its timeout to every message. (Postfix runs
 # with disable_dns_lookups and no policy checks.)
 : > "$WORK/empty.zone"
-"$BIN/pochta" -d "$P" serve -o smtp.listen="127.0.0.1:$PPORT" -o submission.listen= -o submissions.listen= \
-	-o pop3.listen= -o pop3s.listen= -o http.listen= -o https.listen= -o metrics.listen= -o imap.listen= -o imaps.listen= \
-	-o dns.zone_file="$WORK/empty.zone" \
-	-o limits.max_connections_per_ip=0 -o log.level=warn 2>"$WORK/pochta.log" &
-PIDS+=($!)
-wait_port "$PPORT"
+# start_pochta DIR PORT LOG [init flags...]
+start_pochta() {
+	local dir=$1 port=$2 logf=$3
+	shift 3
+	log "pochta: init $dir $*"
+	"$BIN/pochta" init -d "$dir" --domain "$DOMAIN" --hostname "mx.$DOMAIN" "$@" >/dev/null
+	for i in $(seq 1 "$NUSERS"); do
+		echo bench-pass | "$BIN/pochta" -d "$dir" user add "pfb$i@$DOMAIN" --password-stdin
+	done
+	local name
+	name=$(basename "$dir")
+	in_cgroup "$name" "$BIN/pochta" -d "$dir" serve -o smtp.listen="127.0.0.1:$port" -o submission.listen= -o submissions.listen= \
+		-o pop3.listen= -o pop3s.listen= -o http.listen= -o https.listen= -o metrics.listen= -o imap.listen= -o imaps.listen= \
+		-o managesieve.listen= -o dns.zone_file="$WORK/empty.zone" \
+		-o limits.max_connections_per_ip=0 -o log.level=warn 2>"$logf" &
+	PIDS+=($!)
+	wait_port "$port"
+}
+start_pochta "$P" "$PPORT" "$WORK/pochta.log"
+SERVERS="pochta postfix"
+if [ "$PG" = 1 ]; then
+	psql "$ADMIN_DSN" -qc "CREATE DATABASE $PGDB"
+	start_pochta "$WORK/pochta-pg" "$GPORT" "$WORK/pochta-pg.log" --postgres "${ADMIN_DSN%%/test*}/$PGDB?sslmode=disable"
+	SERVERS="pochta pochta-pg postfix"
+fi
 
 # -------------------------------------------------------------- Postfix
 log "postfix: instance in $F"
@@ -104,27 +170,32 @@ maillog_file = $F/maillog
 maillog_file_prefixes = $F
 biff = no
 CF
+chown postfix "$F/data"
 # postfix(1) only runs a non-default configuration directory that the
-# default main.cf registers.
-if ! postconf -h alternate_config_directories | grep -q "$F/etc"; then
+# default main.cf registers (root may run any; a machine where the package
+# was installed unconfigured has no default main.cf at all).
+if [ -f /etc/postfix/main.cf ] && ! postconf -h alternate_config_directories | grep -q "$F/etc"; then
 	postconf -e "alternate_config_directories = $(postconf -h alternate_config_directories) $F/etc"
 fi
 postfix -c "$F/etc" set-permissions >/dev/null 2>&1 || true
 # postfix writes its errors only to the log; script(1) gives it a tty so
 # a failed check is readable here.
 script -qc "postfix -c $F/etc check" /dev/null
-script -qc "postfix -c $F/etc start" /dev/null
+(in_cgroup postfix script -qc "postfix -c $F/etc start" /dev/null)
 wait_port "$FPORT"
 
 queue_empty() { postqueue -c "$F/etc" -p 2>/dev/null | grep -q "Mail queue is empty"; }
 
 # ---------------------------------------------------------------- runs
+for round in $(seq 1 "$ROUNDS"); do
 for size in $SIZES; do
 	for c in $CONCS; do
-		for server in pochta postfix; do
+		for server in $SERVERS; do
 			port=$PPORT
 			[ "$server" = postfix ] && port=$FPORT
-			log "$server c=$c size=$size"
+			[ "$server" = pochta-pg ] && port=$GPORT
+			log "round $round: $server c=$c size=$size (load $(cut -d' ' -f1-3 /proc/loadavg))"
+			cpu0=$(cpu_ns "$server")
 			line=$("$BIN/pochta-bench" -mode smtp -addr "127.0.0.1:$port" -c "$c" -size "$size" \
 				-duration "$DURATION" -users "pfb%d@$DOMAIN" -nusers "$NUSERS" -from "bench@remote.test" | grep '^RESULT')
 			drain=0 delivered=-
@@ -137,25 +208,46 @@ for size in $SIZES; do
 				delivered=$(grep -c 'status=sent' "$F/maillog" || true)
 				: > "$F/maillog"
 			fi
-			echo "$server size=$size c=$c $line drain_s=$drain delivered=$delivered" | tee -a "$RES" >&2
+			msgs=$(echo "$line" | grep -o ' messages=[0-9]*' | cut -d= -f2)
+			cpu_ms=$(echo "scale=3; ($(cpu_ns "$server") - $cpu0) / 1000000 / ($msgs + 0.000001)" | bc)
+			echo "$server size=$size c=$c $line drain_s=$drain cpu_ms=$cpu_ms delivered=$delivered round=$round load1=$(cut -d' ' -f1 /proc/loadavg)" | tee -a "$RES" >&2
 		done
 	done
 done
+done
 
 # --------------------------------------------------------------- table
-awk '
+# Each server's median over the rounds (of msg/s, and of p50 and p99
+# separately); "PG/PF" and "PG/SQL" compare the medians.
+awk -v servers="$SERVERS" '
+function median(key,   n, i, j, t, a) {
+	n = cnt[key]
+	for (i = 1; i <= n; i++) a[i] = val[key, i]
+	for (i = 2; i <= n; i++) { t = a[i]; for (j = i - 1; j >= 1 && a[j] > t; j--) a[j + 1] = a[j]; a[j + 1] = t }
+	if (n == 0) return 0
+	return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+}
 {
 	server = $1; size = $2; c = $3
-	for (i = 5; i <= NF; i++) { split($i, kv, "="); v[server, size, c, kv[1]] = kv[2] }
+	for (i = 5; i <= NF; i++) { split($i, kv, "="); k = server SUBSEP size SUBSEP c SUBSEP kv[1]; val[k, ++cnt[k]] = kv[2] }
 	key = size " " c; if (!(key in seen)) { order[n++] = key; seen[key] = 1 }
 }
 END {
-	printf "| %-12s | %3s | %12s | %9s | %9s | %12s | %9s | %9s | %8s | %9s |\n", "size", "c", "Pochta msg/s", "p50 ms", "p99 ms", "Postfix msg/s", "p50 ms", "p99 ms", "ratio", "pf drain s"
-	printf "|%s|\n", "--------------|-----|--------------|-----------|-----------|---------------|-----------|-----------|----------|-----------"
+	ns = split(servers, sv, " ")
+	printf "| size | c |"
+	for (i = 1; i <= ns; i++) printf " %s msg/s | p50 ms | p99 ms | CPU ms/msg |", sv[i]
+	printf " SQL/PF | PG/PF | PG/SQL | rounds |\n|---|---|"
+	for (i = 1; i <= ns; i++) printf "---|---|---|---|"
+	printf "---|---|---|---|\n"
 	for (k = 0; k < n; k++) {
 		split(order[k], a, " "); s = a[1]; c = a[2]
-		p = v["pochta", s, c, "msgs_per_s"]; f = v["postfix", s, c, "msgs_per_s"]
-		printf "| %-12s | %3s | %12s | %9s | %9s | %13s | %9s | %9s | %8.2f | %9s |\n", s, c, p, v["pochta", s, c, "op_p50_ms"], v["pochta", s, c, "op_p99_ms"], f, v["postfix", s, c, "op_p50_ms"], v["postfix", s, c, "op_p99_ms"], (f > 0 ? p / f : 0), v["postfix", s, c, "drain_s"]
+		printf "| %s | %s |", s, c
+		for (i = 1; i <= ns; i++) {
+			m[sv[i]] = median(sv[i] SUBSEP s SUBSEP c SUBSEP "msgs_per_s")
+			printf " %.1f | %.2f | %.2f | %.2f |", m[sv[i]], median(sv[i] SUBSEP s SUBSEP c SUBSEP "op_p50_ms"), median(sv[i] SUBSEP s SUBSEP c SUBSEP "op_p99_ms"), median(sv[i] SUBSEP s SUBSEP c SUBSEP "cpu_ms")
+		}
+		pf = m["postfix"]; sq = m["pochta"]; pg = m["pochta-pg"]
+		printf " %.2f | %s | %s | %d |\n", (pf > 0 ? sq / pf : 0), (pg > 0 && pf > 0 ? sprintf("%.2f", pg / pf) : "-"), (pg > 0 && sq > 0 ? sprintf("%.2f", pg / sq) : "-"), cnt["pochta" SUBSEP s SUBSEP c SUBSEP "msgs_per_s"]
 	}
 }' "$RES" | sed 's/size=//g; s/c=//g'
 log "results in $RES"
