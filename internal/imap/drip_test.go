@@ -83,3 +83,33 @@ func TestSlowDripAppendIsCut(t *testing.T) {
 		t.Errorf("INBOX has %d messages after the cut APPEND, want %d", n, before)
 	}
 }
+
+// limits.max_session ends a busy session too: a client sending NOOP after
+// NOOP (each well within every timeout) is told BYE once the session's
+// lifetime is over (issue 10: "one valid command every 20 s stays forever").
+func TestBusySessionLifetime(t *testing.T) {
+	e := newEnv(t, envOptions{server: func(s *Server) {
+		s.Pacing = server.Pacing{LineTimeout: 10 * time.Second, MaxSession: time.Second}
+	}})
+	r := e.login(false, false)
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for i := 0; ; i++ {
+		if i > 1000 { // 50 s of NOOPs: the lifetime never ended the session
+			t.Fatal("session outlived limits.max_session while busy")
+		}
+		r.send("n" + strconv.Itoa(i) + " NOOP")
+		l := r.line()
+		if strings.HasPrefix(l, "* BYE") {
+			if !strings.Contains(l, "Session lasted too long") {
+				t.Errorf("BYE %q does not say why", l)
+			}
+			break
+		}
+		if !strings.HasPrefix(l, "n"+strconv.Itoa(i)+" OK") {
+			t.Fatalf("NOOP: %q", l)
+		}
+		<-tick.C
+	}
+	expectClosed(t, r)
+}
