@@ -244,9 +244,20 @@ func fieldValue(f HeaderField) string {
 
 // header returns the named fields' values, from the edited header once
 // editheader changed it.
+// Until then the message's answers are kept per name: 50 rules testing
+// From look it up (and decode it) once. Callers must not change the slice.
 func (r *run) header(name string) []string {
 	if r.fields == nil {
-		return r.in.Msg.Header(name)
+		key := foldASCII(name)
+		if v, ok := r.hcache[key]; ok {
+			return v
+		}
+		v := r.in.Msg.Header(name)
+		if r.hcache == nil {
+			r.hcache = map[string][]string{}
+		}
+		r.hcache[key] = v
+		return v
 	}
 	var out []string
 	for _, f := range r.fields {

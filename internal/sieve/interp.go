@@ -172,8 +172,10 @@ type run struct {
 
 	fields      []HeaderField // editheader (RFC 5293): nil until the first edit
 	headerSize  int
-	headerBytes []byte // fields joined, nil after an edit
-	edited      bool   // fields differ from the message's
+	headerBytes []byte              // fields joined, nil after an edit
+	edited      bool                // fields differ from the message's
+	hcache      map[string][]string // header values by lower-case name, before any edit
+	addrs       map[string][]string // the addr-specs of a header value
 
 	rawRead bool            // body test (RFC 5173): the message was read
 	raw     []byte          // its first Limits.MaxBody octets

@@ -114,7 +114,7 @@ func (t *addressTest) eval(r *run) (bool, error) {
 			if err := r.charge(int64(len(v) + 1)); err != nil {
 				return false, err
 			}
-			for _, addr := range headerAddresses(v) {
+			for _, addr := range r.addresses(v) {
 				if part, exists := t.part.part(addr); exists {
 					values = append(values, part)
 				}
@@ -122,6 +122,19 @@ func (t *addressTest) eval(r *run) (bool, error) {
 		}
 	}
 	return t.m.matchAll(r, values)
+}
+
+// addresses is headerAddresses, parsed once per value and run.
+func (r *run) addresses(v string) []string {
+	if a, ok := r.addrs[v]; ok {
+		return a
+	}
+	a := headerAddresses(v)
+	if r.addrs == nil {
+		r.addrs = map[string][]string{}
+	}
+	r.addrs[v] = a
+	return a
 }
 
 // RFC 5228 5.4: the null reverse-path compares as "" whatever the address
