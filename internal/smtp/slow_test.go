@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -204,6 +205,42 @@ func TestDataMinimumRate(t *testing.T) {
 	}
 	if n := len(e.inbox("alice@example.org")); n != 1 {
 		t.Errorf("%d messages stored, want the fast one only", n)
+	}
+}
+
+// A BDAT chunk must keep limits.min_data_rate too: a chunk trickled at a
+// quarter of it is cut (421 4.4.2) long before its end, nothing stored.
+func TestBDATMinimumRate(t *testing.T) {
+	e := newEnv(t, envOptions{configure: func(s *Server) {
+		s.DataTimeout = time.Minute
+		s.Pacing = server.Pacing{LineTimeout: 300 * time.Millisecond, MinRate: 4000, MaxSession: time.Hour}
+	}})
+	r := e.raw(ModeMX)
+	r.send("EHLO x\r\nMAIL FROM:<a@remote.example>\r\nRCPT TO:<alice@example.org>\r\n")
+	for _, want := range []string{"250 ", "250 ", "250 "} {
+		r.expect(want)
+	}
+	const size = 100000 // 100 s at the rate below
+	r.send("BDAT " + strconv.Itoa(size) + " LAST\r\nSubject: rate\r\n\r\n")
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() { // 50 octets per 50 ms: 1,000 octets/s
+		tick := time.NewTicker(50 * time.Millisecond)
+		defer tick.Stop()
+		for sent := 0; sent < size; sent += 50 {
+			if _, err := r.c.Write([]byte(strings.Repeat("z", 48) + "\r\n")); err != nil {
+				return
+			}
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	r.expect("421 4.4.2")
+	if n := len(e.inbox("alice@example.org")); n != 0 {
+		t.Errorf("%d messages stored from a trickled chunk, want none", n)
 	}
 }
 
