@@ -159,22 +159,22 @@ for port in "$PPORT" "$DPORT" "$GPORT"; do
 		exit 1
 	fi
 done
-# Only the plain POP3 listener, on loopback: every other listener is
-# switched off explicitly (their defaults listen on all interfaces).
+# Only the plain POP3 listener, on loopback: every other listener the
+# tree documents is switched off explicitly (their defaults listen on all
+# interfaces, and a ManageSieve port another server holds stopped serve).
 # auth.cache_ttl outlasts the run: with the default 5 minutes, a run that
 # comes more than 5 minutes after the warm-up logged its accounts in paid
 # a full argon2id check per login (seconds each on a loaded machine), which
 # is not what the comparison with Dovecot S is about.
-"$BIN/pochta" -d "$P" serve -o "pop3.listen=127.0.0.1:$PPORT" -o "pop3s.listen=" \
-	-o "imap.listen=" -o "imaps.listen=" -o "http.listen=" -o "https.listen=" -o "metrics.listen=" -o "smtp.listen=" -o "submission.listen=" -o "submissions.listen=" \
+mapfile -t OFF < <(listeners_off "$ROOT" pop3.listen)
+"$BIN/pochta" -d "$P" serve -o "pop3.listen=127.0.0.1:$PPORT" "${OFF[@]}" \
 	-o "limits.max_connections_per_ip=0" -o "pop3.idle_timeout=30m" -o "auth.cache_ttl=2h" 2> "$WORK/pochta-serve.log" &
 POCHTA_PID=$!
 PIDS+=("$POCHTA_PID")
 POCHTAS=pochta
 if [ "$PG" = 1 ]; then
-	"$BIN/pochta" -d "$P-pg" serve -o "pop3.listen=127.0.0.1:$GPORT" -o "pop3s.listen=" \
-		-o "imap.listen=" -o "imaps.listen=" -o "http.listen=" -o "https.listen=" -o "metrics.listen=" -o "smtp.listen=" -o "submission.listen=" -o "submissions.listen=" \
-		-o "managesieve.listen=" -o "limits.max_connections_per_ip=0" -o "pop3.idle_timeout=30m" -o "auth.cache_ttl=2h" 2> "$WORK/pochta-pg-serve.log" &
+	"$BIN/pochta" -d "$P-pg" serve -o "pop3.listen=127.0.0.1:$GPORT" "${OFF[@]}" \
+		-o "limits.max_connections_per_ip=0" -o "pop3.idle_timeout=30m" -o "auth.cache_ttl=2h" 2> "$WORK/pochta-pg-serve.log" &
 	PG_PID=$!
 	PIDS+=("$PG_PID")
 	POCHTAS="pochta pochta-pg"
