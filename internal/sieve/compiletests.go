@@ -182,6 +182,11 @@ func (c *compiler) matchTest(t *Test) (test, error) {
 	}
 	if t.Name == "hasflag" {
 		m.keys = normFlags(keys)
+		if m.mt == mtRegex { // compiled again, one per flag
+			if err := c.compileRegexKeys(m, a, a.positional[len(a.positional)-1]); err != nil {
+				return nil, err
+			}
+		}
 		if c.req["variables"] {
 			m.keys, m.flags = keys, true // normalised once expanded
 		}

@@ -52,9 +52,11 @@ func (c *compiler) compileRegexKeys(m *matcher, a *argv, keyArg Arg) error {
 	return nil
 }
 
-// regexp returns the compiled key i, whose expanded text is k.
+// regexp returns the compiled key i, whose expanded text is k: the one
+// compiled with the script when the key is still as written (expansion
+// or hasflag's splitting of flag lists can change it).
 func (m *matcher) regexp(r *run, i int, k string) (*regexp.Regexp, error) {
-	if i < len(m.res) && m.res[i] != nil {
+	if i < len(m.res) && m.res[i] != nil && i < len(m.keys) && m.keys[i] == k {
 		return m.res[i], nil
 	}
 	if re, ok := r.regexps[k]; ok {

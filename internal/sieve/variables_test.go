@@ -256,3 +256,14 @@ if header :regex "subject" "^(a+)+$" { discard; }`, &Input{Msg: newMsg(1, "Subje
 		t.Fatalf("got %q, %v", actionStrings(as), err)
 	}
 }
+
+// hasflag splits its keys into flags: a :regex key list written as
+// "a b" is two patterns, each compiled for its own flag.
+func TestRegexHasflag(t *testing.T) {
+	runTranscripts(t, []transcript{
+		{"split keys", `require ["regex", "imap4flags"];
+addflag "y"; if hasflag :regex ["^x$ ^y$", "^q$"] { discard; }`, &Input{Msg: newMsg(1)}, "discard"},
+		{"split keys with variables", `require ["regex", "imap4flags", "variables"];
+addflag "y"; if hasflag :regex ["^x$ ^y$", "^q$"] { discard; }`, &Input{Msg: newMsg(1)}, "discard"},
+	})
+}
