@@ -630,6 +630,14 @@ func diffScripts() []diffGroup {
 				cmd("a", "UID SORT (SUBJECT) UTF-8 ALL"),
 				cmd("a", "SORT (SUBJECT) UTF-8 SUBJECT meeting"),
 				cmd("a", "SORT RETURN (MIN MAX COUNT ALL) (DATE) UTF-8 ALL"),
+				// SAVE with MIN and/or MAX only keeps those (RFC 5182
+				// §2.4), the ends of the sort order.
+				cmd("a", "SORT RETURN (MIN SAVE) (SUBJECT) UTF-8 ALL"),
+				cmd("a", "SEARCH $"),
+				cmd("a", "SORT RETURN (MIN MAX SAVE) (REVERSE DATE) UTF-8 ALL"),
+				cmd("a", "SEARCH $"),
+				cmd("a", "SORT RETURN (MAX COUNT SAVE) (SIZE) UTF-8 ALL"),
+				cmd("a", "SEARCH $"),
 				cmd("a", "SORT (NOSUCHKEY) UTF-8 ALL"),
 				cmd("a", "SORT (DATE) X-NO-SUCH-CHARSET ALL"),
 				cmd("a", "THREAD ORDEREDSUBJECT UTF-8 ALL"),

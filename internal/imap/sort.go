@@ -72,6 +72,18 @@ func (s *session) cmdSort(tag string, uid bool) error {
 				saved = append(saved, it.uid) // RFC 9394: "$" is the page
 			}
 			slices.Sort(saved)
+		} else if !c.retAll && !c.retCount && (c.retMin || c.retMax) && len(items) > 0 {
+			// RFC 5182 §2.4, as for SEARCH: with MIN and/or MAX only,
+			// only those are saved, here the first and last in sort
+			// order.
+			saved = nil
+			if c.retMin {
+				saved = append(saved, items[0].uid)
+			}
+			if last := items[len(items)-1].uid; c.retMax && (!c.retMin || len(items) > 1) {
+				saved = append(saved, last)
+			}
+			slices.Sort(saved)
 		}
 		v.searchRes = saved
 	}

@@ -185,3 +185,27 @@ func BenchmarkSortThread(b *testing.B) {
 		c.run("f THREAD REFERENCES UTF-8 ALL")
 	}
 }
+
+// SORT RETURN (SAVE) with only MIN and/or MAX saves just those messages,
+// the first and last in sort order, as SEARCH does (RFC 5182 §2.4, which
+// RFC 5267's ESORT result options follow; Dovecot 2.3 does the same);
+// with ALL or COUNT, or alone, it saves every match.
+func TestSortSaveMinMax(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	e.deliver(testUser, mail("Subject: c", "1"), mail("Subject: a", "2"), mail("Subject: d", "3"), mail("Subject: b", "4"))
+	r := rfcSelected(t, e)
+	for _, tc := range []struct{ sort, saved string }{
+		{"SORT RETURN (MIN SAVE) (SUBJECT) UTF-8 ALL", "* SEARCH 2"},
+		{"SORT RETURN (MAX SAVE) (SUBJECT) UTF-8 ALL", "* SEARCH 3"},
+		{"SORT RETURN (MIN MAX SAVE) (SUBJECT) UTF-8 ALL", "* SEARCH 2 3"},
+		{"SORT RETURN (MIN MAX SAVE) (SUBJECT) UTF-8 2", "* SEARCH 2"},
+		{"SORT RETURN (MIN COUNT SAVE) (SUBJECT) UTF-8 ALL", "* SEARCH 1 2 3 4"},
+		{"SORT RETURN (SAVE) (REVERSE SUBJECT) UTF-8 1:3", "* SEARCH 1 2 3"},
+		{"UID SORT RETURN (MAX SAVE) (REVERSE SUBJECT) UTF-8 ALL", "* SEARCH 2"},
+	} {
+		mustOK(t, r, tc.sort)
+		if lines := mustOK(t, r, "SEARCH $"); len(lines) != 1 || lines[0] != tc.saved {
+			t.Errorf("%s, then SEARCH $: %q, want %q", tc.sort, lines, tc.saved)
+		}
+	}
+}
