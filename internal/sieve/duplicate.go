@@ -95,7 +95,8 @@ func (t *duplicateTest) eval(r *run) (bool, error) {
 			return false, fmt.Errorf("duplicate: %w", err)
 		}
 	}
-	if t.period > 0 {
+	// An id on record keeps its expiry without :last: nothing to write.
+	if t.period > 0 && (!seen || t.last) {
 		if err := r.track(Duplicate{Key: key, Period: t.period, Last: t.last}); err != nil {
 			return false, err
 		}

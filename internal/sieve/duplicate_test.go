@@ -94,3 +94,17 @@ if duplicate { discard; } if duplicate { discard; }`, []*testMsg{m1}, "keep"},
 		}
 	}
 }
+
+// A duplicate without :last leaves nothing to record; with :last its
+// period starts again.
+func TestDuplicateRecordsOnlyChanges(t *testing.T) {
+	m := newMsg(1, "Message-ID: <1@x.example>")
+	_, recs := dupRuns(t, `require "duplicate"; if duplicate {}`, m, m, m)
+	if len(recs) != 1 {
+		t.Errorf("%d records for one id seen three times, want 1", len(recs))
+	}
+	_, recs = dupRuns(t, `require "duplicate"; if duplicate :last {}`, m, m, m)
+	if len(recs) != 3 {
+		t.Errorf("%d records with :last, want 3", len(recs))
+	}
+}
