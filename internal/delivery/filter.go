@@ -225,7 +225,12 @@ func (d *Deliverer) deliverFiltered(ctx context.Context, m Message) error {
 				return err
 			}
 			for _, b := range local {
-				rs = appendTarget(rs, b.ID, store.Recipient{AccountID: b.ID, Mailbox: store.InboxName})
+				r := store.Recipient{AccountID: b.ID, Mailbox: store.InboxName}
+				if dec.RedirectHeader != nil { // the header as the script edited it
+					edited = appendEdited(edited, dec.RedirectHeader, b.ID, r)
+					continue
+				}
+				rs = appendTarget(rs, b.ID, r)
 			}
 			fwd = append(fwd, remote...)
 		}
@@ -261,7 +266,7 @@ func (d *Deliverer) deliverFiltered(ctx context.Context, m Message) error {
 	}
 	// Rejected by every recipient and stored nowhere: the reason goes in
 	// the SMTP reply (or deliver's exit), nothing is stored.
-	if len(rejects) == len(m.Local) && len(rs) == 0 && len(redirects) == 0 && len(m.Remote) == 0 && m.Fetched == nil {
+	if len(rejects) == len(m.Local) && len(rs) == 0 && len(edited) == 0 && len(redirects) == 0 && len(m.Remote) == 0 && m.Fetched == nil {
 		// Only a message received whole is refused for the script's
 		// reason; one cut short fails as any delivery would.
 		if _, err := io.Copy(io.Discard, sp.reader()); err != nil {

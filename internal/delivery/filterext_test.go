@@ -140,3 +140,16 @@ deleteheader "X-Sieve-Redirected-From"; redirect :copy "far@remote.example";`)
 		t.Errorf("INBOX holds %d, want 2 (the first :copy and the looped one)", n)
 	}
 }
+
+// A redirect to a local account stores the header as the script edited it.
+func TestFilterEditheaderLocalRedirect(t *testing.T) {
+	f := newFiltering(t)
+	f.script(t, "alice@example.org", `require "editheader"; addheader "X-Via" "alice"; redirect "bob@example.org";`)
+	f.deliver(t, "dan@remote.example", plainMsg, "alice@example.org")
+	if got := f.storedBody(t, "bob@example.org", "INBOX", 1); !strings.HasSuffix(got, "X-Via: alice\r\n"+plainMsg) {
+		t.Errorf("bob's copy: %q", got)
+	}
+	if n := f.count(t, "alice@example.org", "INBOX"); n != 0 {
+		t.Errorf("alice INBOX holds %d, want 0", n)
+	}
+}
