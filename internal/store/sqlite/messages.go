@@ -48,22 +48,25 @@ func scanMessage(rows *sql.Rows, withSummary bool, extra ...any) (store.Message,
 // reading a batch of messages costs no query per message.
 //
 // A full-mailbox FETCH spends most of its time here, so the rows are read
-// without database/sql's conversions: integers into int64 (a uint32
-// destination goes through a decimal string), and summaries and inline
-// bodies as sql.RawBytes, copied into chunks shared by many summaries
-// (listArena) and into pooled buffers (bodyOpener) rather than once more
-// per value by Scan into a fresh []byte.
-// Rows with the same flags share one parsed flag slice.
+// through the store's own connections (rawread.go), column by column in
+// SQLite's memory: summaries are copied into chunks shared by many
+// summaries (listArena), inline bodies into pooled buffers (bodyOpener),
+// each once. Rows with the same flags share one parsed flag slice.
 func (s *Store) ListMessages(ctx context.Context, mailboxID int64, q store.MessageQuery) ([]store.Message, error) {
-	cols := `m.id, m.uid, m.size, m.internal_date, m.flags, m.modseq, coalesce(m.email_id, m.id), m.save_date`
-	if q.Summary {
-		cols += `, m.summary`
+	if err := ctx.Err(); err != nil {
+		return nil, err
 	}
-	from := ` FROM messages m`
-	if q.Bodies {
-		cols += `, m.body, b.name IS NOT NULL, b.data`
-		from += ` LEFT JOIN blobs b ON b.name = m.body`
+	c, err := s.raw.get(ctx)
+	if err != nil {
+		return nil, temporary("listing messages", err)
 	}
+	defer s.raw.put(c)
+	st, err := c.prepare(listQuery(q))
+	if err != nil {
+		return nil, temporary("listing messages", err)
+	}
+	stmt := rawStmt{c: c, st: st}
+	defer stmt.reset()
 	maxUID := int64(q.MaxUID)
 	if q.MaxUID == 0 {
 		maxUID = 1<<32 - 1
@@ -72,60 +75,74 @@ func (s *Store) ListMessages(ctx context.Context, mailboxID int64, q store.Messa
 	if limit <= 0 {
 		limit = -1
 	}
-	query := `SELECT ` + cols + from + ` WHERE m.mailbox_id = ? AND m.uid BETWEEN ? AND ?`
-	args := []any{mailboxID, q.MinUID, maxUID}
+	args := []int64{mailboxID, int64(q.MinUID), maxUID, limit}
 	if q.SinceModSeq > 0 {
-		query += ` AND m.modseq > ?`
-		args = append(args, q.SinceModSeq)
+		args = append(args, int64(q.SinceModSeq))
 	}
-	rows, err := s.query(ctx, query+` ORDER BY m.uid LIMIT ?`, append(args, limit)...)
-	if err != nil {
-		return nil, temporary("listing messages", err)
-	}
-	defer rows.Close()
-	var (
-		out                         []store.Message
-		arena                       listArena
-		flagSets                    = map[string][]string{}
-		id, uid, size, date, modseq int64
-		emailID                     int64
-		saved                       sql.NullInt64
-		flags, summary, name, data  sql.RawBytes
-		inline                      bool
-	)
-	dest := []any{&id, &uid, &size, &date, &flags, &modseq, &emailID, &saved}
-	if q.Summary {
-		dest = append(dest, &summary)
-	}
-	if q.Bodies {
-		dest = append(dest, &name, &inline, &data)
-	}
-	for rows.Next() {
-		if err := rows.Scan(dest...); err != nil {
+	for i, a := range args {
+		if err := stmt.bindInt64(i+1, a); err != nil {
 			return nil, temporary("listing messages", err)
 		}
-		m := store.Message{ID: id, UID: uint32(uid), Size: size, InternalDate: fromDB(date), ModSeq: uint64(modseq), EmailID: emailID}
-		if saved.Valid {
-			m.SaveDate = fromDB(saved.Int64)
+	}
+	var (
+		out      []store.Message
+		arena    listArena
+		flagSets = map[string][]string{}
+	)
+	if q.Limit > 0 {
+		out = make([]store.Message, 0, q.Limit)
+	}
+	for {
+		more, err := stmt.step()
+		if err != nil {
+			return nil, temporary("listing messages", err)
 		}
+		if !more {
+			break
+		}
+		m := store.Message{ID: stmt.int64(0), UID: uint32(stmt.int64(1)), Size: stmt.int64(2),
+			InternalDate: fromDB(stmt.int64(3)), ModSeq: uint64(stmt.int64(5)), EmailID: stmt.int64(6)}
+		if !stmt.isNull(7) {
+			m.SaveDate = fromDB(stmt.int64(7))
+		}
+		flags := stmt.bytes(4)
 		f, ok := flagSets[string(flags)]
 		if !ok {
 			f = slices.Clip(store.ParseFlags(string(flags)))
 			flagSets[string(flags)] = f
 		}
 		m.Flags = f
+		col := 8
 		if q.Summary {
-			m.Summary = arena.copy(summary)
+			m.Summary = arena.copy(stmt.bytes(col))
+			col++
 		}
 		if q.Bodies {
-			m.Open = s.bodyOpener(ctx, mailboxID, m.UID, name, inline, data, size)
+			m.Open = s.bodyOpener(ctx, mailboxID, m.UID, stmt.bytes(col), !stmt.isNull(col+1), stmt.bytes(col+1), m.Size)
 		}
 		out = append(out, m)
 	}
-	if err := rows.Err(); err != nil {
-		return nil, temporary("listing messages", err)
-	}
 	return out, nil
+}
+
+// listQuery is ListMessages' statement for q's shape; the parameters are
+// mailbox, lowest and highest UID, limit, and the mod-sequence when
+// q.SinceModSeq is set.
+func listQuery(q store.MessageQuery) string {
+	cols := `m.id, m.uid, m.size, m.internal_date, m.flags, m.modseq, coalesce(m.email_id, m.id), m.save_date`
+	if q.Summary {
+		cols += `, m.summary`
+	}
+	from := ` FROM messages m`
+	if q.Bodies {
+		cols += `, m.body, b.data`
+		from += ` LEFT JOIN blobs b ON b.name = m.body`
+	}
+	query := `SELECT ` + cols + from + ` WHERE m.mailbox_id = ?1 AND m.uid BETWEEN ?2 AND ?3`
+	if q.SinceModSeq > 0 {
+		query += ` AND m.modseq > ?5`
+	}
+	return query + ` ORDER BY m.uid LIMIT ?4`
 }
 
 // bodyOpener returns Message.Open for a body listed by ListMessages from
@@ -133,7 +150,7 @@ func (s *Store) ListMessages(ctx context.Context, mailboxID int64, q store.Messa
 // into a buffer of the store's pool, which the reader the first Open
 // returns gives back on Close; a later Open (a caller reading the body
 // again) looks the body up anew.
-func (s *Store) bodyOpener(ctx context.Context, mailboxID int64, uid uint32, name sql.RawBytes, inline bool, data sql.RawBytes, size int64) func() (io.ReadCloser, error) {
+func (s *Store) bodyOpener(ctx context.Context, mailboxID int64, uid uint32, name []byte, inline bool, data []byte, size int64) func() (io.ReadCloser, error) {
 	if !inline && size > 0 {
 		file := string(name)
 		return func() (io.ReadCloser, error) { return s.openBody(file, false, nil) }

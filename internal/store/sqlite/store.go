@@ -82,8 +82,9 @@ type Store struct {
 	dir    string
 	log    *slog.Logger
 	now    func() time.Time
-	writer *sql.DB // one connection: SQLite allows one writer at a time anyway
-	reader *sql.DB // several connections: WAL readers never block the writer
+	writer *sql.DB  // one connection: SQLite allows one writer at a time anyway
+	reader *sql.DB  // several connections: WAL readers never block the writer
+	raw    *rawPool // connections of the message listing, outside database/sql (rawread.go)
 
 	locks       lockTable
 	snaps       snapCache // snapshots of large maildrops kept between sessions
@@ -192,6 +193,7 @@ func open(ctx context.Context, dir string, o Options, maxBatch int) (*Store, err
 	// default, and a reopened connection parses the schema and prepares
 	// its statements again (15% of the CPU under 8 RETR clients).
 	s.reader.SetMaxIdleConns(readers)
+	s.raw = newRawPool(path, readers)
 	if err := migrate(ctx, s.writer); err != nil {
 		s.closeDBs()
 		return nil, err
@@ -289,6 +291,9 @@ func (s *Store) closeDBs() error {
 	var err error
 	if s.lookups != nil {
 		err = s.lookups.close()
+	}
+	if s.raw != nil {
+		s.raw.close()
 	}
 	return errors.Join(err, s.reader.Close(), s.writer.Close())
 }
