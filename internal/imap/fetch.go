@@ -107,7 +107,7 @@ func (s *session) fetch(uids []uint32, f *fetchItems) error {
 		var cache []store.SummaryUpdate
 		var sums []*message.Summary
 		if needSummary {
-			if sums, cache, err = s.batchSummaries(msgs, needBody, f.onlyEnvelope()); err != nil {
+			if sums, cache, err = s.batchSummaries(msgs, needBody, f.summaryNeed()); err != nil {
 				return err
 			}
 		}
@@ -289,7 +289,7 @@ func (s *session) fetchMessage(m *store.Message, f *fetchItems, seenNow bool, su
 	}
 	if f.envelope {
 		item("ENVELOPE ")
-		s.writeEnvelope(sum.Envelope)
+		s.writeEnvelope(sum)
 	}
 	if f.body {
 		item("BODY ")
@@ -314,29 +314,44 @@ func (s *session) fetchMessage(m *store.Message, f *fetchItems, seenNow bool, su
 }
 
 // batchSummaries returns the cached summaries of a batch (nil where the
-// cache is missing, stale or corrupt); with envOnly, summaries that hold
-// only the envelope where the cache has one. When the batch was listed without
+// cache is missing, stale or corrupt), as far as need says: whole, only
+// the envelope, or only the rendered envelope (message.Summary.Wire,
+// else the envelope). When the batch was listed without
 // bodies, the messages that need parsing are read with a listing of their
 // bodies per bodyFetchBatch messages of the view instead of a lookup
 // each, and parsed at once (their bodies are not kept); it returns the
 // cache updates for them.
-func (s *session) batchSummaries(msgs []store.Message, haveBodies, envOnly bool) ([]*message.Summary, []store.SummaryUpdate, error) {
+func (s *session) batchSummaries(msgs []store.Message, haveBodies bool, need int) ([]*message.Summary, []store.SummaryUpdate, error) {
 	sums := make([]*message.Summary, len(msgs))
-	var need []int
-	for i := range msgs {
-		if sums[i] = cachedSummary(&msgs[i], envOnly); sums[i] == nil {
-			need = append(need, i)
+	var missing []int
+	if need == summaryWire {
+		// One allocation for the batch: a FETCH ENVELOPE keeps nothing
+		// else of a summary.
+		wires := make([]message.Summary, len(msgs))
+		for i := range msgs {
+			if w, end, err := message.CachedWire(msgs[i].Summary); err == nil && end == msgs[i].Size && w[0] != nil {
+				wires[i].Wire = w
+				sums[i] = &wires[i]
+			} else if sums[i] = cachedSummary(&msgs[i], true); sums[i] == nil {
+				missing = append(missing, i)
+			}
+		}
+	} else {
+		for i := range msgs {
+			if sums[i] = cachedSummary(&msgs[i], need == summaryEnvelope); sums[i] == nil {
+				missing = append(missing, i)
+			}
 		}
 	}
-	if haveBodies || len(need) < 2 {
+	if haveBodies || len(missing) < 2 {
 		return sums, nil, nil // parsed one by one from the bodies at hand
 	}
 	v := s.sel
 	var cache []store.SummaryUpdate
-	for len(need) > 0 {
-		k, span := batchLen(v, len(need), func(i int) uint32 { return msgs[need[i]].UID }, bodyFetchBatch)
-		chunk := need[:k]
-		need = need[k:]
+	for len(missing) > 0 {
+		k, span := batchLen(v, len(missing), func(i int) uint32 { return msgs[missing[i]].UID }, bodyFetchBatch)
+		chunk := missing[:k]
+		missing = missing[k:]
 		withBodies, err := s.srv.Store.ListMessages(s.ctx, v.mb.ID, store.MessageQuery{
 			MinUID: msgs[chunk[0]].UID, MaxUID: msgs[chunk[k-1]].UID, Limit: span, Bodies: true})
 		if err != nil {
@@ -366,6 +381,13 @@ func (s *session) batchSummaries(msgs []store.Message, haveBodies, envOnly bool)
 	}
 	return sums, cache, nil
 }
+
+// What of a cached summary a FETCH needs (batchSummaries).
+const (
+	summaryFull     = iota
+	summaryEnvelope // the envelope decoded
+	summaryWire     // the envelope as rendered
+)
 
 // cachedSummary decodes the message's cached summary, or only its
 // envelope; nil when the cache is missing, stale or corrupt.
@@ -397,5 +419,6 @@ func (s *session) summary(m *store.Message, body *bodySource) (*message.Summary,
 	if err != nil {
 		return nil, nil, err
 	}
+	sum.Wire = renderEnvelope(sum.Envelope)
 	return sum, &store.SummaryUpdate{MessageID: m.ID, Summary: sum.Marshal()}, nil
 }

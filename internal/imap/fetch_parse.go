@@ -90,6 +90,19 @@ func (f *fetchItems) onlyEnvelope() bool {
 	return true
 }
 
+// summaryNeed says what of the cached summaries the request needs
+// (batchSummaries): all, the envelope, or for ENVELOPE alone the rendered
+// envelope.
+func (f *fetchItems) summaryNeed() int {
+	switch {
+	case !f.onlyEnvelope():
+		return summaryFull
+	case f.threadID:
+		return summaryEnvelope
+	}
+	return summaryWire
+}
+
 // setsSeen says whether the request sets \Seen (a body item without .PEEK).
 func (f *fetchItems) setsSeen() bool {
 	for _, sec := range f.sections {

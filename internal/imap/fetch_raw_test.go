@@ -222,6 +222,36 @@ func TestFetchEnvelopeAndStructure(t *testing.T) {
 	if tight(got["BODY"]) != tight(wantBody) {
 		t.Errorf("BODY\n got %s\nwant %s", got["BODY"], wantBody)
 	}
+	// ENVELOPE alone comes from the envelope rendered into the cache by
+	// the FETCH above (message.Summary.Wire); a cache entry without one
+	// (written by another caller) is decoded and formatted as before.
+	if got := fetchOne(t, c, "FETCH 1 ENVELOPE"); got["ENVELOPE"] != wantEnvelope {
+		t.Errorf("ENVELOPE from the rendered cache\n got %s\nwant %s", got["ENVELOPE"], wantEnvelope)
+	}
+	ctx := context.Background()
+	inbox, err := e.store.GetMailbox(ctx, e.account(testUser).ID, "INBOX")
+	if err != nil {
+		t.Fatal(err)
+	}
+	msgs, err := e.store.ListMessages(ctx, inbox.ID, store.MessageQuery{Summary: true})
+	if err != nil || len(msgs) != 1 {
+		t.Fatalf("%d messages, %v", len(msgs), err)
+	}
+	bare, err := message.UnmarshalSummary(msgs[0].Summary)
+	if err != nil || bare.Wire[0] == nil || bare.Wire[1] == nil {
+		t.Fatalf("cached summary: %v, rendered envelopes %q (want both: the subject decodes for UTF-8)", err, bare.Wire)
+	}
+	bare.Wire = [2][]byte{}
+	if err := e.store.SetSummaries(ctx, []store.SummaryUpdate{{MessageID: msgs[0].ID, Summary: bare.Marshal()}}); err != nil {
+		t.Fatal(err)
+	}
+	if got := fetchOne(t, c, "FETCH 1 ENVELOPE"); got["ENVELOPE"] != wantEnvelope {
+		t.Errorf("ENVELOPE from a cache without a rendered one\n got %s\nwant %s", got["ENVELOPE"], wantEnvelope)
+	}
+	// The same with the whole summary decoded.
+	if got := fetchOne(t, c, "FETCH 1 (ENVELOPE BODYSTRUCTURE)"); got["ENVELOPE"] != wantEnvelope {
+		t.Errorf("ENVELOPE with BODYSTRUCTURE\n got %s\nwant %s", got["ENVELOPE"], wantEnvelope)
+	}
 
 	// A client that enabled UTF-8 gets the subject decoded.
 	u, err := imaptest.Dial(e.addr, imaptest.Options{})

@@ -1,6 +1,7 @@
 package imap
 
 import (
+	"bytes"
 	"mime"
 	"unicode/utf8"
 
@@ -15,11 +16,11 @@ import (
 // to a client that may receive it, else encoded again (RFC 2047) so that
 // a client without UTF-8 gets 7-bit text it knows how to decode. Text
 // that is not UTF-8 goes out as sent.
-func (s *session) text(v string) {
-	if !s.w.UTF8 && !isASCII(v) && utf8.ValidString(v) {
+func text(w *wire.Writer, v string) {
+	if !w.UTF8 && !isASCII(v) && utf8.ValidString(v) {
 		v = mime.QEncoding.Encode("utf-8", v)
 	}
-	s.w.String(v)
+	w.String(v)
 }
 
 func isASCII(v string) bool {
@@ -34,17 +35,51 @@ func isASCII(v string) bool {
 // nstring writes NIL for "" and the string otherwise.
 func (s *session) nstring(v string) { s.w.NString(v, v == "") }
 
-func (s *session) writeEnvelope(e *message.Envelope) {
-	w := s.w
+// writeEnvelope writes an envelope: the one rendered when its summary was
+// made (message.Summary.Wire) when there is one for this client, else
+// formatted now.
+func (s *session) writeEnvelope(sum *message.Summary) {
+	wire := sum.Wire[0]
+	if s.w.UTF8 && sum.Wire[1] != nil {
+		wire = sum.Wire[1]
+	}
+	if wire != nil {
+		s.w.Bytes(wire)
+		return
+	}
+	writeEnvelope(s.w, sum.Envelope)
+}
+
+// renderEnvelope returns message.Summary.Wire for an envelope: how
+// writeEnvelope formats it for a client without UTF-8 and, if that
+// differs, for one with it.
+func renderEnvelope(e *message.Envelope) [2][]byte {
+	var out [2][]byte
+	for i, utf := range []bool{false, true} {
+		var b bytes.Buffer
+		w := wire.NewWriter(&b)
+		w.UTF8 = utf
+		writeEnvelope(w, e)
+		w.Release()
+		out[i] = b.Bytes()
+	}
+	if bytes.Equal(out[0], out[1]) {
+		out[1] = nil
+	}
+	return out
+}
+
+func writeEnvelope(w *wire.Writer, e *message.Envelope) {
+	nstring := func(v string) { w.NString(v, v == "") }
 	w.Byte('(')
-	s.nstring(e.RawDate)
+	nstring(e.RawDate)
 	w.SP()
 	// The subject as sent, as other servers send it (clients decode
 	// it), decoded for a client that takes UTF-8.
 	switch {
 	case e.Subject == "":
 		w.Raw("NIL")
-	case s.w.UTF8:
+	case w.UTF8:
 		w.String(message.DecodeWords(e.Subject))
 	default:
 		w.String(e.Subject)
@@ -60,12 +95,12 @@ func (s *session) writeEnvelope(e *message.Envelope) {
 	}
 	for _, l := range [][]message.ListedAddress{e.From, sender, replyTo, e.To, e.Cc, e.Bcc} {
 		w.SP()
-		s.writeAddresses(l)
+		writeAddresses(w, l)
 	}
 	w.SP()
-	s.nstring(e.InReplyTo)
+	nstring(e.InReplyTo)
 	w.SP()
-	s.nstring(e.MessageID)
+	nstring(e.MessageID)
 	w.Byte(')')
 }
 
@@ -73,8 +108,7 @@ func (s *session) writeEnvelope(e *message.Envelope) {
 // of RFC 9051 section 7.5.2: (NIL NIL "name" NIL) starts one,
 // (NIL NIL NIL NIL) ends it. A mailbox never has a NIL host (that would
 // read as a marker): missing parts are written as placeholders.
-func (s *session) writeAddresses(l []message.ListedAddress) {
-	w := s.w
+func writeAddresses(w *wire.Writer, l []message.ListedAddress) {
 	if len(l) == 0 {
 		w.Raw("NIL")
 		return
@@ -87,7 +121,7 @@ func (s *session) writeAddresses(l []message.ListedAddress) {
 			if a.Name == "" {
 				w.Raw(`""`)
 			} else {
-				s.text(a.Name)
+				text(w, a.Name)
 			}
 			w.Raw(" NIL)")
 		case message.AddressGroupEnd:
@@ -97,7 +131,7 @@ func (s *session) writeAddresses(l []message.ListedAddress) {
 			if a.Name == "" {
 				w.Raw("NIL")
 			} else {
-				s.text(a.Name)
+				text(w, a.Name)
 			}
 			w.Raw(" NIL ")
 			mailbox, host := a.Mailbox, a.Host
@@ -169,7 +203,7 @@ func (s *session) writeSinglePart(p *message.Part, ext bool) {
 	w.Number(uint64(p.Size()))
 	if p.Embedded != nil {
 		w.SP()
-		s.writeEnvelope(p.Embedded.Envelope)
+		writeEnvelope(w, p.Embedded.Envelope)
 		w.SP()
 		s.writeBodyStructure(p.Embedded.Structure, ext)
 	}

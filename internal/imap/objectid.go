@@ -137,7 +137,7 @@ func (s *session) writeSaveDate(m *store.Message) {
 // summaries), parsing those whose cached summary is missing or stale and
 // caching the result; "" for a message expunged meanwhile.
 func (s *session) threadIDs(msgs []store.Message) ([]string, error) {
-	sums, cache, err := s.batchSummaries(msgs, false, true)
+	sums, cache, err := s.batchSummaries(msgs, false, summaryEnvelope)
 	if err != nil {
 		return nil, err
 	}

@@ -288,7 +288,7 @@ func (s *session) batchEnvelopes(msgs []store.Message) ([]*message.Envelope, []s
 	if len(lacking) == 0 {
 		return envs, nil, nil
 	}
-	sums, cache, err := s.batchSummaries(lacking, false, false)
+	sums, cache, err := s.batchSummaries(lacking, false, summaryFull)
 	if err != nil {
 		return nil, nil, err
 	}

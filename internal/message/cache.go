@@ -11,7 +11,8 @@ import (
 // text that is not UTF-8 (JSON would replace it) and quick to decode, as
 // a full-mailbox FETCH ENVELOPE decodes one summary per message.
 //
-//	summary  = magic version envelope part
+//	cache    = magic version uvarint(end) string(wire) string(wire utf-8) summary
+//	summary  = envelope part
 //	envelope = date string(raw date) string(subject) 6*addrlist string(in-reply-to) string(message-id) string(references)
 //	date     = 0 | 1 varint(unix seconds) varint(nanoseconds) varint(zone offset seconds)
 //	addrlist = uvarint(count) *(byte(kind) string(name) string(mailbox) string(host))
@@ -25,10 +26,60 @@ import (
 // refused, so the message is summarized again.
 const cacheMagic = 'S'
 
-// Marshal encodes a summary for the store's cache.
+// Marshal encodes a summary for the store's cache. The root part's End
+// (the message's size) and the rendered envelope come first, so that
+// CachedWire finds them without decoding anything.
 func (s *Summary) Marshal() []byte {
 	b := []byte{cacheMagic, summaryVersion}
+	b = binary.AppendUvarint(b, uint64(s.Structure.End))
+	b = appendString(appendString(b, string(s.Wire[0])), string(s.Wire[1]))
 	return appendSummary(b, s)
+}
+
+// CachedWire returns the rendered envelope of a cached summary
+// (Summary.Wire, pointing into b) and the message size it was made for,
+// which callers check as they check a whole summary's Structure.End.
+// An error means the message must be summarized again.
+func CachedWire(b []byte) (wire [2][]byte, end int64, err error) {
+	d, end, err := cacheHeader(b)
+	if err != nil {
+		return wire, 0, err
+	}
+	wire = d.wire()
+	if d.err != nil {
+		return wire, 0, errBadCache
+	}
+	return wire, end, nil
+}
+
+// wire reads Summary.Wire: slices of the entry, nil where empty.
+func (d *cacheDecoder) wire() (wire [2][]byte) {
+	for i := range wire {
+		n := d.uvarint()
+		if n > uint64(len(d.b)) {
+			d.fail()
+			return wire
+		}
+		if n > 0 {
+			wire[i] = d.b[:n:n]
+		}
+		d.b = d.b[n:]
+	}
+	return wire
+}
+
+// cacheHeader checks a cache entry's magic and version and returns a
+// decoder positioned at the rendered envelope, and the size.
+func cacheHeader(b []byte) (*cacheDecoder, int64, error) {
+	if len(b) < 2 || b[0] != cacheMagic || b[1] != summaryVersion {
+		return nil, 0, ErrStaleSummary
+	}
+	d := &cacheDecoder{b: b[2:]}
+	end := int64(d.uvarint())
+	if d.err != nil {
+		return nil, 0, errBadCache
+	}
+	return d, end, nil
 }
 
 func appendSummary(b []byte, s *Summary) []byte {
@@ -100,14 +151,16 @@ var errBadCache = errors.New("message: corrupt summary cache")
 // UnmarshalSummary decodes a cached summary; an error means the cache
 // entry is unusable and the message must be summarized again.
 func UnmarshalSummary(b []byte) (*Summary, error) {
-	if len(b) < 2 || b[0] != cacheMagic || b[1] != summaryVersion {
-		return nil, ErrStaleSummary
+	d, end, err := cacheHeader(b)
+	if err != nil {
+		return nil, err
 	}
-	d := &cacheDecoder{b: b[2:]}
+	wire := d.wire()
 	s := d.summary(0)
-	if d.err != nil || len(d.b) != 0 {
+	if d.err != nil || len(d.b) != 0 || s.Structure.End != end {
 		return nil, errBadCache
 	}
+	s.Wire = wire
 	return s, nil
 }
 
@@ -118,12 +171,12 @@ func UnmarshalSummary(b []byte) (*Summary, error) {
 // Structure.End), read without decoding the rest. An error means the
 // message must be summarized again.
 func UnmarshalEnvelope(b []byte) (e *Envelope, end int64, err error) {
-	if len(b) < 2 || b[0] != cacheMagic || b[1] != summaryVersion {
-		return nil, 0, ErrStaleSummary
+	d, end, err := cacheHeader(b)
+	if err != nil {
+		return nil, 0, err
 	}
-	d := &cacheDecoder{b: b[2:]}
+	d.skip(2) // the rendered envelope
 	e = d.envelope()
-	end = d.rootEnd()
 	if d.err != nil {
 		return nil, 0, errBadCache
 	}
@@ -311,21 +364,6 @@ func (d *cacheDecoder) skip(n int) {
 			d.b = d.b[l:]
 		}
 	}
-}
-
-// rootEnd reads a part's End, passing over the fields before it.
-func (d *cacheDecoder) rootEnd() int64 {
-	d.skip(2)          // type, subtype
-	d.skip(d.count(1)) // params
-	d.skip(4)          // id, description, encoding, md5
-	d.varint()         // lines
-	d.skip(1)          // disposition
-	d.skip(d.count(1)) // disposition params
-	d.skip(d.count(1)) // language
-	d.skip(1)          // location
-	d.uvarint()        // header start
-	d.uvarint()        // body start
-	return int64(d.uvarint())
 }
 
 func (d *cacheDecoder) part(depth int) *Part {

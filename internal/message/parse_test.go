@@ -2,6 +2,7 @@ package message
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"reflect"
@@ -455,5 +456,45 @@ func TestUnmarshalEnvelope(t *testing.T) {
 			t.Errorf("a cache cut at %d of %d octets gives end %d, %+v", n, len(m), end, e)
 			break
 		}
+	}
+}
+
+// TestCachedWire: the rendered envelope a summary carries (Summary.Wire)
+// comes back from the cache entry byte for byte, read without decoding
+// the rest, and whole summaries keep it; an entry cut short fails or
+// gives the right answer.
+func TestCachedWire(t *testing.T) {
+	s, err := Summarize(strings.NewReader(mixed))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Wire = [2][]byte{[]byte(`("date" "subject" NIL)`), []byte(`("date" "sübject" NIL)`)}
+	m := s.Marshal()
+	w, end, err := CachedWire(m)
+	if err != nil || string(w[0]) != string(s.Wire[0]) || string(w[1]) != string(s.Wire[1]) || end != int64(len(mixed)) {
+		t.Errorf("CachedWire: %q, %d, %v", w, end, err)
+	}
+	back, err := UnmarshalSummary(m)
+	if err != nil || string(back.Wire[0]) != string(s.Wire[0]) || string(back.Wire[1]) != string(s.Wire[1]) {
+		t.Errorf("UnmarshalSummary: %v, wire %q", err, back.Wire)
+	}
+	if e, _, err := UnmarshalEnvelope(m); err != nil || !reflect.DeepEqual(e, s.Envelope) {
+		t.Errorf("UnmarshalEnvelope after the wire: %+v, %v", e, err)
+	}
+	one := *s
+	one.Wire[1] = nil // the same for both kinds of client
+	if w, _, err := CachedWire(one.Marshal()); err != nil || w[1] != nil || string(w[0]) != string(s.Wire[0]) {
+		t.Errorf("one rendering: %q, %v", w, err)
+	}
+	for n := range len(m) - 1 {
+		w, end, err := CachedWire(m[:n])
+		if err == nil && (end != s.Structure.End || string(w[0]) != string(s.Wire[0]) || string(w[1]) != string(s.Wire[1])) {
+			t.Errorf("a cache cut at %d of %d octets gives %q, %d", n, len(m), w, end)
+			break
+		}
+	}
+	old := append([]byte{cacheMagic, summaryVersion - 1}, m[2:]...)
+	if _, _, err := CachedWire(old); !errors.Is(err, ErrStaleSummary) {
+		t.Errorf("an entry of version %d: %v, want ErrStaleSummary", summaryVersion-1, err)
 	}
 }

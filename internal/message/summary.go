@@ -17,13 +17,23 @@ type Summary struct {
 	Version   int
 	Envelope  *Envelope
 	Structure *Part
+	// Wire is the envelope as the IMAP server writes it (ENVELOPE's
+	// value), rendered when the summary is made, so that a FETCH
+	// ENVELOPE copies it instead of decoding and formatting the
+	// envelope for every message (Dovecot keeps its cache file for the
+	// same reason): Wire[0] for a client without UTF-8, Wire[1] for one
+	// with it, nil when that is the same as Wire[0]. Opaque octets here,
+	// kept by Marshal for a top-level summary (CachedWire reads them
+	// back); nil when the caller renders none.
+	Wire [2][]byte
 }
 
 // summaryVersion 2 added part offsets, group markers and raw envelope
 // strings, in a binary encoding (cache.go); version 1 caches were JSON.
 // Version 3 keeps the subject as sent and counts lines as line ends;
-// version 4 keeps References.
-const summaryVersion = 4
+// version 4 keeps References; version 5 starts with the message's size
+// and the rendered envelope (Summary.Wire).
+const summaryVersion = 5
 
 // DecodeWords decodes the RFC 2047 encoded words of a header value;
 // words in unknown charsets and malformed ones stay as sent.
