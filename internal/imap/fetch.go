@@ -87,6 +87,7 @@ func (s *session) fetch(uids []uint32, f *fetchItems) error {
 		batchSize = bodyFetchBatch
 	}
 	gone := false
+	body := &bodySource{s: s} // one for the command's messages, in turn
 	for len(uids) > 0 {
 		n, span := batchLen(v, len(uids), func(i int) uint32 { return uids[i] }, batchSize)
 		batch := uids[:n]
@@ -117,7 +118,7 @@ func (s *session) fetch(uids []uint32, f *fetchItems) error {
 			if sums != nil {
 				sum = sums[i]
 			}
-			upd, err := s.fetchMessage(m, f, slices.Contains(seenNow, m.UID), sum)
+			upd, err := s.fetchMessage(m, f, slices.Contains(seenNow, m.UID), sum, body)
 			if errors.Is(err, store.ErrNotFound) {
 				gone = true
 				continue
@@ -198,15 +199,16 @@ func (s *session) markSeen(msgs []store.Message, mark bool) ([]uint32, error) {
 	return uids, nil
 }
 
-// fetchMessage writes one message's FETCH response. Everything that can
+// fetchMessage writes one message's FETCH response, reading its body
+// through body (reset for it, closed at the end). Everything that can
 // fail for this message alone (its body gone, its summary unreadable, an
 // unknown transfer encoding for BINARY) is checked before the response
 // starts, so a response is never cut short. It returns a summary to cache
 // when it had to compute one; store.ErrNotFound means the message was
 // expunged meanwhile and nothing was written.
-func (s *session) fetchMessage(m *store.Message, f *fetchItems, seenNow bool, sum *message.Summary) (*store.SummaryUpdate, error) {
+func (s *session) fetchMessage(m *store.Message, f *fetchItems, seenNow bool, sum *message.Summary, body *bodySource) (*store.SummaryUpdate, error) {
 	seq := s.sel.seqOf(m.UID)
-	body := &bodySource{s: s, m: m}
+	*body = bodySource{s: s, m: m}
 	defer body.close()
 	if len(f.sections) > 0 || f.preview {
 		if err := body.open(); err != nil {

@@ -70,14 +70,14 @@ func (d *cacheDecoder) wire() (wire [2][]byte) {
 
 // cacheHeader checks a cache entry's magic and version and returns a
 // decoder positioned at the rendered envelope, and the size.
-func cacheHeader(b []byte) (*cacheDecoder, int64, error) {
+func cacheHeader(b []byte) (cacheDecoder, int64, error) {
 	if len(b) < 2 || b[0] != cacheMagic || b[1] != summaryVersion {
-		return nil, 0, ErrStaleSummary
+		return cacheDecoder{}, 0, ErrStaleSummary
 	}
-	d := &cacheDecoder{b: b[2:]}
+	d := cacheDecoder{b: b[2:]} // a value: FETCH ENVELOPE reads one per message
 	end := int64(d.uvarint())
 	if d.err != nil {
-		return nil, 0, errBadCache
+		return cacheDecoder{}, 0, errBadCache
 	}
 	return d, end, nil
 }

@@ -83,6 +83,7 @@ func (s *Store) ListMessages(ctx context.Context, mailboxID int64, q store.Messa
 	var (
 		out      []store.Message
 		arena    listArena
+		bodies   []listedBody
 		flagSets = map[string][]string{}
 	)
 	if q.Limit > 0 {
@@ -114,7 +115,16 @@ func (s *Store) ListMessages(ctx context.Context, mailboxID int64, q store.Messa
 			col++
 		}
 		if q.Bodies {
-			m.Open = s.bodyOpener(ctx, mailboxID, m.UID, stmt.bytes(col), !stmt.isNull(col+1), stmt.bytes(col+1), m.Size)
+			if len(bodies) == cap(bodies) {
+				// Fixed chunks: the openers point into them.
+				n := 64
+				if q.Limit > 0 && q.Limit < n {
+					n = q.Limit
+				}
+				bodies = make([]listedBody, 0, n)
+			}
+			bodies = bodies[:len(bodies)+1]
+			m.Open = s.bodyOpener(&bodies[len(bodies)-1], ctx, mailboxID, m.UID, stmt.bytes(col), !stmt.isNull(col+1), stmt.bytes(col+1), m.Size)
 		}
 		out = append(out, m)
 	}
@@ -145,26 +155,43 @@ func listQuery(q store.MessageQuery) string {
 	return query + ` ORDER BY m.uid`
 }
 
-// bodyOpener returns Message.Open for a body listed by ListMessages from
-// the row's values (valid until the next row). An inline body is copied
-// into a buffer of the store's pool, which the reader the first Open
-// returns gives back on Close; a later Open (a caller reading the body
-// again) looks the body up anew.
-func (s *Store) bodyOpener(ctx context.Context, mailboxID int64, uid uint32, name []byte, inline bool, data []byte, size int64) func() (io.ReadCloser, error) {
+// listedBody is Message.Open for a body listed by ListMessages. An
+// inline body was copied into a buffer of the store's pool, which the
+// reader the first Open returns gives back on Close; a later Open (a
+// caller reading the body again) looks the body up anew, as does every
+// Open of a file body. ListMessages allocates them a batch at a time.
+type listedBody struct {
+	s         *Store
+	ctx       context.Context
+	mailboxID int64
+	uid       uint32
+	file      string // "" for an inline body
+	body      inlineBody
+	opened    bool
+}
+
+func (l *listedBody) open() (io.ReadCloser, error) {
+	switch {
+	case l.file != "":
+		return l.s.openBody(l.file, false, nil)
+	case !l.opened:
+		l.opened = true
+		l.body.Reset(*l.body.buf)
+		return &l.body, nil
+	}
+	return l.s.OpenMessage(l.ctx, l.mailboxID, l.uid)
+}
+
+// bodyOpener sets up l from the row's values (valid until the next row):
+// an inline body is copied into a pooled buffer.
+func (s *Store) bodyOpener(l *listedBody, ctx context.Context, mailboxID int64, uid uint32, name []byte, inline bool, data []byte, size int64) func() (io.ReadCloser, error) {
+	*l = listedBody{s: s, ctx: ctx, mailboxID: mailboxID, uid: uid}
 	if !inline && size > 0 {
-		file := string(name)
-		return func() (io.ReadCloser, error) { return s.openBody(file, false, nil) }
+		l.file = string(name)
+	} else {
+		l.body = inlineBody{s: s, buf: s.readBuffers.copy(data)}
 	}
-	buf := s.readBuffers.copy(data)
-	return func() (io.ReadCloser, error) {
-		if b := buf; b != nil {
-			buf = nil
-			r := &inlineBody{s: s, buf: b}
-			r.Reset(*b)
-			return r, nil
-		}
-		return s.OpenMessage(ctx, mailboxID, uid)
-	}
+	return l.open
 }
 
 // listArenaChunk is the size of the chunks a listArena allocates: a few
