@@ -152,6 +152,8 @@ fi
 dovecot -c "$D/dovecot.conf"
 wait_port "$PPORT"
 wait_port "$DPORT"
+# The master may write its pid file after its listener is up.
+for _ in $(seq 1 100); do [ -s "$D/run/master.pid" ] && break; sleep 0.1; done
 DOVECOT_PID=$(cat "$D/run/master.pid")
 
 # cpu_ticks SERVER: clock ticks of user+system time the server's
