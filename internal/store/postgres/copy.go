@@ -124,25 +124,26 @@ func (s *Store) copyMessages(ctx context.Context, mailboxID int64, uids []uint32
 		var srcs []source
 		var size int64
 		saved := s.now()
-		for _, r := range store.UIDRanges(uids) {
-			rows, _ := t.Query(ctx, `SELECT id, uid, body_id, size, dot_lines, internal_date, flags, summary,
-				coalesce(email_id, id) FROM messages WHERE mailbox_id = $1 AND uid BETWEEN $2 AND $3 ORDER BY uid`,
-				mailboxID, r.Lo, r.Hi)
-			var m source
-			var emailID int64
-			_, err := pgx.ForEachRow(rows, []any{&m.id, &m.uid, &m.row.bodyID, &m.row.size, &m.row.dotLines, &m.row.date,
-				&m.row.flags, &m.row.summary, &emailID}, func() error {
-				m.row.emailID = new(int64)
-				*m.row.emailID = emailID
-				m.row.saved = saved
-				srcs = append(srcs, m)
-				size += m.row.size
-				m.row.summary = nil
-				return nil
-			})
-			if err != nil {
-				return temporary("copying messages", err)
-			}
+		// One statement over every range (a sparse UID set would cost
+		// a round trip per UID); the ranges are disjoint and sorted.
+		lo, hi := rangeBounds(store.UIDRanges(uids))
+		rows, _ := t.Query(ctx, `SELECT m.id, m.uid, m.body_id, m.size, m.dot_lines, m.internal_date, m.flags, m.summary,
+			coalesce(m.email_id, m.id) FROM unnest($2::bigint[], $3::bigint[]) AS r(lo, hi)
+			JOIN messages m ON m.mailbox_id = $1 AND m.uid BETWEEN r.lo AND r.hi ORDER BY m.uid`, mailboxID, lo, hi)
+		var m source
+		var emailID int64
+		_, err = pgx.ForEachRow(rows, []any{&m.id, &m.uid, &m.row.bodyID, &m.row.size, &m.row.dotLines, &m.row.date,
+			&m.row.flags, &m.row.summary, &emailID}, func() error {
+			m.row.emailID = new(int64)
+			*m.row.emailID = emailID
+			m.row.saved = saved
+			srcs = append(srcs, m)
+			size += m.row.size
+			m.row.summary = nil
+			return nil
+		})
+		if err != nil {
+			return temporary("copying messages", err)
 		}
 		res.UIDValidity = dst.UIDValidity
 		if len(srcs) == 0 {

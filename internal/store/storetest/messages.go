@@ -514,4 +514,20 @@ func testSparseUIDSets(t *testing.T, s store.Store) {
 	if want := []uint32{uids[0], uids[2], uids[3], uids[4], uids[6]}; !slices.Equal(left, want) {
 		t.Errorf("after expunge the mailbox holds %v, want %v", left, want)
 	}
+	// COPY of scattered UIDs, asked for out of order: the copies come in
+	// UID order, each source UID paired with its new one.
+	dest, err := s.CreateMailbox(ctx, a.ID, "Sparse", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := s.CopyMessages(ctx, inbox.ID, []uint32{uids[6], uids[0], uids[3]}, dest.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []uint32{uids[0], uids[3], uids[6]}; !slices.Equal(res.Source, want) || len(res.Dest) != 3 {
+		t.Errorf("CopyMessages returned source %v dest %v, want source %v", res.Source, res.Dest, want)
+	}
+	if got := uidsOf(list(t, s, dest)); !slices.Equal(got, res.Dest) {
+		t.Errorf("the copies have UIDs %v, CopyMessages said %v", got, res.Dest)
+	}
 }
