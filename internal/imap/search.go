@@ -179,28 +179,25 @@ func (s *session) parseSearch(c *searchCmd) error {
 	return s.parseSearchKeys(c)
 }
 
-// parseCharset reads a charset (astring) and refuses any but UTF-8 and
-// US-ASCII (RFC 9051 §6.4.4), as SEARCH CHARSET and SORT/THREAD need.
-func (s *session) parseCharset() error {
+// spCharsetSP reads SP charset SP, as SEARCH CHARSET and SORT/THREAD
+// have it, and refuses any charset but UTF-8 and US-ASCII (RFC 9051
+// §6.4.4). The SP after it is checked first: a charset with no search
+// key after it is a syntax error (BAD) whatever the charset.
+func (s *session) spCharsetSP() error {
+	if err := s.p.SP(); err != nil {
+		return err
+	}
 	cs, err := s.p.AString()
 	if err != nil {
+		return err
+	}
+	if err := s.p.SP(); err != nil {
 		return err
 	}
 	if !strings.EqualFold(cs, "UTF-8") && !strings.EqualFold(cs, "US-ASCII") {
 		return no(codeBadCharset+" (UTF-8 US-ASCII)", "Unsupported charset")
 	}
 	return nil
-}
-
-// spCharsetSP reads SP charset SP.
-func (s *session) spCharsetSP() error {
-	if err := s.p.SP(); err != nil {
-		return err
-	}
-	if err := s.parseCharset(); err != nil {
-		return err
-	}
-	return s.p.SP()
 }
 
 // parseSearchKeys reads the search keys up to the end of the command

@@ -209,3 +209,27 @@ func TestSortSaveMinMax(t *testing.T) {
 		}
 	}
 }
+
+// A charset with no search key after it is a syntax error (BAD), whatever
+// the charset, as Dovecot 2.3 answers too; only a well-formed command with
+// an unsupported charset gets NO [BADCHARSET] (RFC 5256 §3 and RFC 9051
+// §6.4.4 require UTF-8 and US-ASCII; Dovecot also converts others).
+func TestCharsetWithoutKeys(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	e.deliver(testUser, testMessage(1))
+	r := rfcSelected(t, e)
+	for cmd, want := range map[string]string{
+		"THREAD REFERENCES ALL":           "BAD",
+		"SORT (SUBJECT) ALL":              "BAD",
+		"SORT (SUBJECT) UTF-8":            "BAD",
+		"SEARCH CHARSET ALL":              "BAD",
+		"SORT (SUBJECT) ISO-8859-1 ALL":   "NO [BADCHARSET",
+		"THREAD REFERENCES KOI8-R ALL":    "NO [BADCHARSET",
+		"SEARCH CHARSET KOI8-R ALL":       "NO [BADCHARSET",
+		"THREAD ORDEREDSUBJECT utf-8 ALL": "OK",
+	} {
+		if _, status := r.cmd(cmd); !strings.HasPrefix(status, want) {
+			t.Errorf("%s: %q, want %s", cmd, status, want)
+		}
+	}
+}
