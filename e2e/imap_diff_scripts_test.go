@@ -640,6 +640,10 @@ func diffScripts() []diffGroup {
 				cmd("a", "SEARCH $"),
 				cmd("a", "SORT (NOSUCHKEY) UTF-8 ALL"),
 				cmd("a", "SORT (DATE) X-NO-SUCH-CHARSET ALL"),
+				// A charset with no search key after it: BAD, not
+				// BADCHARSET.
+				cmd("a", "THREAD REFERENCES ALL"),
+				cmd("a", "SEARCH CHARSET ALL"),
 				cmd("a", "THREAD ORDEREDSUBJECT UTF-8 ALL"),
 				// Two unrelated threads of one base subject (3 and 6: a
 				// list tag and a case difference are not replies) are
