@@ -43,6 +43,8 @@ type Message struct {
 	Body    io.Reader
 	// Date is the arrival time; zero means now.
 	Date time.Time
+	// duplicates are recorded with the local copies (Sieve duplicate).
+	duplicates []store.DuplicateRecord
 	// LocalTo is the envelope recipient that reached each local account
 	// (by account id), for filters and plus-address folders; an account
 	// missing from it is taken as reached by its own address.
@@ -118,6 +120,7 @@ func (d *Deliverer) store(ctx context.Context, m Message, rs []store.Recipient, 
 		InternalDate: m.Date,
 		Recipients:   rs,
 		Fetched:      m.Fetched,
+		Duplicates:   m.duplicates,
 	}
 	if len(m.Remote) > 0 {
 		sd.Outbound = &store.Envelope{

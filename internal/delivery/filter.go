@@ -350,10 +350,18 @@ func (d *Deliverer) deliverFiltered(ctx context.Context, m Message) error {
 		d.sendReplies(ctx, replies)
 		return nil
 	}
+	// The duplicate ids go in the local copies' transaction: recorded
+	// only if they are stored, at no commit of their own.
+	if d.Duplicates != nil {
+		now := d.now()
+		for _, dup := range dups {
+			m.duplicates = append(m.duplicates, store.DuplicateRecord{AccountID: dup.accountID, Key: dup.Key,
+				Now: now, Until: now.Add(dup.Period), Refresh: dup.Last, Keep: store.MaxDuplicates})
+		}
+	}
 	if err := d.store(ctx, m, rs, sp.reader()); err != nil {
 		return err
 	}
-	d.recordDuplicates(ctx, dups)
 	d.sendReplies(ctx, replies)
 	return nil
 }
@@ -464,8 +472,9 @@ type pendingDuplicate struct {
 }
 
 // recordDuplicates records the ids duplicate tests saw, once the message
-// is delivered (RFC 7352 section 3). A failure is logged: the message is
-// stored, and at worst a copy coming again is not taken for a duplicate.
+// is delivered (RFC 7352 section 3), when no local copy was stored with
+// them (all discarded or redirected). A failure is logged: the message
+// went, and at worst a copy coming again is not taken for a duplicate.
 func (d *Deliverer) recordDuplicates(ctx context.Context, dups []pendingDuplicate) {
 	if len(dups) == 0 || d.Duplicates == nil {
 		return

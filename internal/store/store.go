@@ -184,6 +184,20 @@ type Delivery struct {
 	// Fetched, when not nil, is recorded with the message (see
 	// FetchMark): a delivery of an id already recorded is ErrExists.
 	Fetched *FetchMark
+	// Duplicates are recorded as RecordDuplicate records them, in the
+	// delivery's transaction: only if the message is stored (Sieve
+	// duplicate, RFC 7352), and without a commit of their own.
+	Duplicates []DuplicateRecord
+}
+
+// DuplicateRecord is one Sieve duplicate id a Delivery records (see
+// Sieve.RecordDuplicate).
+type DuplicateRecord struct {
+	AccountID  int64
+	Key        string
+	Now, Until time.Time
+	Refresh    bool
+	Keep       int
 }
 
 // Envelope is the SMTP envelope of a queued message, with the DSN

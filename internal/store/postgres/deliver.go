@@ -262,7 +262,7 @@ func (c *committer) commit(batch []*pending, executed func()) {
 	slices.SortStableFunc(batch, func(a, b *pending) int { return cmp.Compare(firstAccount(a), firstAccount(b)) })
 	var fast, slow []*pending
 	for _, p := range batch {
-		if p.d.Outbound != nil || p.d.Fetched != nil {
+		if p.d.Outbound != nil || p.d.Fetched != nil || len(p.d.Duplicates) > 0 {
 			slow = append(slow, p)
 		} else {
 			fast = append(fast, p)
@@ -503,6 +503,11 @@ func (s *Store) insertDelivery(ctx context.Context, t *tx, p *pending) error {
 	}
 	for _, r := range p.d.Recipients {
 		if err := s.deliverOne(ctx, t, r, body, p.date, p.now); err != nil {
+			return err
+		}
+	}
+	for _, d := range p.d.Duplicates {
+		if err := recordDuplicate(ctx, t, d); err != nil {
 			return err
 		}
 	}

@@ -177,24 +177,30 @@ func (s *Store) SeenDuplicate(ctx context.Context, accountID int64, key string, 
 // keeps the keep that expire last.
 func (s *Store) RecordDuplicate(ctx context.Context, accountID int64, key string, now, until time.Time, refresh bool, keep int) error {
 	return s.withTx(ctx, "recording duplicate id", func(t *tx) error {
-		if _, err := t.Exec(ctx, `DELETE FROM sieve_duplicates WHERE account_id = $1 AND until <= $2`,
-			accountID, now); err != nil {
-			return temporary("recording duplicate id", err)
-		}
-		tag, err := t.Exec(ctx, `INSERT INTO sieve_duplicates (account_id, key, until) VALUES ($1, $2, $3)
-			ON CONFLICT (account_id, key) DO UPDATE SET until = excluded.until WHERE $4`,
-			accountID, key, until, refresh)
-		if err != nil {
-			return accountMissing("recording duplicate id", accountID, err)
-		}
-		if tag.RowsAffected() == 0 {
-			return nil // on record already: nothing grew
-		}
-		if _, err := t.Exec(ctx, `DELETE FROM sieve_duplicates WHERE account_id = $1 AND key IN (
-			SELECT key FROM sieve_duplicates WHERE account_id = $1 ORDER BY until DESC, key OFFSET $2)`,
-			accountID, max(keep, 1)); err != nil {
-			return temporary("recording duplicate id", err)
-		}
-		return nil
+		return recordDuplicate(ctx, t, store.DuplicateRecord{AccountID: accountID, Key: key, Now: now, Until: until,
+			Refresh: refresh, Keep: keep})
 	})
+}
+
+// recordDuplicate is RecordDuplicate within t (also a delivery's).
+func recordDuplicate(ctx context.Context, t *tx, d store.DuplicateRecord) error {
+	if _, err := t.Exec(ctx, `DELETE FROM sieve_duplicates WHERE account_id = $1 AND until <= $2`,
+		d.AccountID, d.Now); err != nil {
+		return temporary("recording duplicate id", err)
+	}
+	tag, err := t.Exec(ctx, `INSERT INTO sieve_duplicates (account_id, key, until) VALUES ($1, $2, $3)
+		ON CONFLICT (account_id, key) DO UPDATE SET until = excluded.until WHERE $4`,
+		d.AccountID, d.Key, d.Until, d.Refresh)
+	if err != nil {
+		return accountMissing("recording duplicate id", d.AccountID, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return nil // on record already: nothing grew
+	}
+	if _, err := t.Exec(ctx, `DELETE FROM sieve_duplicates WHERE account_id = $1 AND key IN (
+		SELECT key FROM sieve_duplicates WHERE account_id = $1 ORDER BY until DESC, key OFFSET $2)`,
+		d.AccountID, max(d.Keep, 1)); err != nil {
+		return temporary("recording duplicate id", err)
+	}
+	return nil
 }

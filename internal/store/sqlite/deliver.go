@@ -33,7 +33,7 @@ func (s *Store) Deliver(ctx context.Context, d store.Delivery) error {
 		return err
 	}
 	now := s.now()
-	p := &pending{recipients: d.Recipients, outbound: d.Outbound, fetched: d.Fetched, body: body,
+	p := &pending{recipients: d.Recipients, outbound: d.Outbound, fetched: d.Fetched, duplicates: d.Duplicates, body: body,
 		date: d.InternalDate, saved: toDB(now), done: make(chan struct{})}
 	if p.date.IsZero() {
 		p.date = now
@@ -62,6 +62,7 @@ type pending struct {
 	recipients []store.Recipient
 	outbound   *store.Envelope
 	fetched    *store.FetchMark
+	duplicates []store.DuplicateRecord
 	body       storedBody
 	date       time.Time
 	created    bool  // a target mailbox was created (maybe rolled back)
@@ -281,6 +282,11 @@ func (s *Store) insertDelivery(ctx context.Context, tx *sql.Tx, st *deliverStmts
 			return err
 		}
 		if err := insertMessage(ctx, st, r, p, mailboxID, uidvalidity, uid); err != nil {
+			return err
+		}
+	}
+	for _, d := range p.duplicates {
+		if err := recordDuplicate(ctx, tx, d); err != nil {
 			return err
 		}
 	}

@@ -193,25 +193,31 @@ func (s *Store) SeenDuplicate(ctx context.Context, accountID int64, key string, 
 // keeps the keep that expire last.
 func (s *Store) RecordDuplicate(ctx context.Context, accountID int64, key string, now, until time.Time, refresh bool, keep int) error {
 	return s.withTx(ctx, "recording duplicate id", func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, `DELETE FROM sieve_duplicates WHERE account_id = ? AND until <= ?`,
-			accountID, toDB(now)); err != nil {
-			return temporary("recording duplicate id", err)
-		}
-		res, err := tx.ExecContext(ctx, `INSERT INTO sieve_duplicates (account_id, key, until) VALUES (?, ?, ?)
-			ON CONFLICT (account_id, key) DO UPDATE SET until = excluded.until WHERE ?`,
-			accountID, key, toDB(until), refresh)
-		if err != nil {
-			return accountMissing("recording duplicate id", accountID, err)
-		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return nil // on record already: nothing grew
-		}
-		_, err = tx.ExecContext(ctx, `DELETE FROM sieve_duplicates WHERE account_id = ? AND key IN (
-			SELECT key FROM sieve_duplicates WHERE account_id = ? ORDER BY until DESC, key LIMIT -1 OFFSET ?)`,
-			accountID, accountID, max(keep, 1))
-		if err != nil {
-			return temporary("recording duplicate id", err)
-		}
-		return nil
+		return recordDuplicate(ctx, tx, store.DuplicateRecord{AccountID: accountID, Key: key, Now: now, Until: until,
+			Refresh: refresh, Keep: keep})
 	})
+}
+
+// recordDuplicate is RecordDuplicate within tx (also a delivery's).
+func recordDuplicate(ctx context.Context, tx *sql.Tx, d store.DuplicateRecord) error {
+	if _, err := tx.ExecContext(ctx, `DELETE FROM sieve_duplicates WHERE account_id = ? AND until <= ?`,
+		d.AccountID, toDB(d.Now)); err != nil {
+		return temporary("recording duplicate id", err)
+	}
+	res, err := tx.ExecContext(ctx, `INSERT INTO sieve_duplicates (account_id, key, until) VALUES (?, ?, ?)
+		ON CONFLICT (account_id, key) DO UPDATE SET until = excluded.until WHERE ?`,
+		d.AccountID, d.Key, toDB(d.Until), d.Refresh)
+	if err != nil {
+		return accountMissing("recording duplicate id", d.AccountID, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return nil // on record already: nothing grew
+	}
+	_, err = tx.ExecContext(ctx, `DELETE FROM sieve_duplicates WHERE account_id = ? AND key IN (
+		SELECT key FROM sieve_duplicates WHERE account_id = ? ORDER BY until DESC, key LIMIT -1 OFFSET ?)`,
+		d.AccountID, d.AccountID, max(d.Keep, 1))
+	if err != nil {
+		return temporary("recording duplicate id", err)
+	}
+	return nil
 }

@@ -202,6 +202,22 @@ func testSieveDuplicates(t *testing.T, s store.Store) {
 	seen(c, "id05", date, true)
 	seen(c, "id54", date, true)
 
+	// A delivery records its ids with the message, and only if it is
+	// stored: one refused (a UIDL taken) records none.
+	d := account(t, s, "deliv@example.org")
+	rec := func(key string) []store.DuplicateRecord {
+		return []store.DuplicateRecord{{AccountID: d.ID, Key: key, Now: date, Until: date.Add(hour), Keep: 50}}
+	}
+	if err := s.Deliver(ctx, store.Delivery{Recipients: []store.Recipient{{AccountID: d.ID, UIDL: "u1"}},
+		Body: strings.NewReader("Subject: 1\r\n\r\nx\r\n"), Duplicates: rec("with-message")}); err != nil {
+		t.Fatal(err)
+	}
+	err := s.Deliver(ctx, store.Delivery{Recipients: []store.Recipient{{AccountID: d.ID, UIDL: "u1"}},
+		Body: strings.NewReader("Subject: 2\r\n\r\nx\r\n"), Duplicates: rec("refused")})
+	wantErr(t, "Deliver with a UIDL taken", err, store.ErrExists)
+	seen(d, "with-message", date, true)
+	seen(d, "refused", date, false)
+
 	// Deleting the account forgets its ids.
 	if err := s.DeleteAccount(ctx, a.Address); err != nil {
 		t.Fatal(err)
