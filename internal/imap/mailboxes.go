@@ -117,7 +117,15 @@ func (s *session) cmdRename(string, bool) error {
 	if err := s.p.End(); err != nil {
 		return err
 	}
-	return s.srv.Store.RenameMailbox(s.ctx, s.account.ID, from, strings.TrimSuffix(to, string(store.Delimiter)))
+	to = strings.TrimSuffix(to, string(store.Delimiter))
+	if to == from {
+		// The target exists: the mailbox itself (RFC 9051 §6.3.6).
+		if _, err := s.srv.Store.GetMailbox(s.ctx, s.account.ID, from); err != nil {
+			return err
+		}
+		return no(codeAlreadyExists, "Mailbox already exists")
+	}
+	return s.srv.Store.RenameMailbox(s.ctx, s.account.ID, from, to)
 }
 
 // cmdSubscribe: SUBSCRIBE mailbox (§6.3.7). Only an existing mailbox can

@@ -192,3 +192,21 @@ func TestQuota(t *testing.T) {
 		t.Errorf("APPEND over quota: %q", l)
 	}
 }
+
+// RENAME to a name that exists, its own included, is NO [ALREADYEXISTS]
+// (RFC 9051 §6.3.6, RFC 5530 §3), as Dovecot answers; renaming a mailbox
+// to itself got NO [CANNOT].
+func TestRenameToExisting(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	r := e.login(false, false)
+	mustOK(t, r, `CREATE "with space"`)
+	mustOK(t, r, `CREATE Other`)
+	for _, cmd := range []string{`RENAME "with space" "with space"`, `RENAME "with space" Other`, `RENAME INBOX INBOX`} {
+		if _, status := r.cmd(cmd); !strings.HasPrefix(status, "NO [ALREADYEXISTS]") {
+			t.Errorf("%s: %q", cmd, status)
+		}
+	}
+	if lines := mustOK(t, r, `LIST "" "*"`); index(lines, `* LIST (\HasNoChildren) "/" "with space"`) < 0 {
+		t.Errorf("after the refused RENAMEs: %q", lines)
+	}
+}
