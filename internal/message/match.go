@@ -79,6 +79,12 @@ type Matcher struct {
 	start   [256]bool
 	w       walker
 	bufSize int // tests: a read buffer of this size instead of the pooled one
+
+	// terms, when set, makes the Matcher a TermWriter's: it has no
+	// queries and every rune of TEXT's scope goes to terms (collecting
+	// is set while such text is fed).
+	terms      *termSet
+	collecting bool
 }
 
 // needle is one query's folded pattern and its matching state.
@@ -182,6 +188,9 @@ func (m *Matcher) Match(r io.Reader) (MatchResult, error) {
 // done reports whether reading can stop: every query answered and, if
 // the Date is wanted, the message's header read.
 func (m *Matcher) done(inTopHeader bool) bool {
+	if m.terms != nil {
+		return false
+	}
 	if inTopHeader && m.date {
 		return false
 	}
@@ -223,7 +232,11 @@ func (m *Matcher) activate(sc scope, field string) {
 			m.active = append(m.active, n)
 		}
 	}
-	m.idle = true
+	m.collecting = m.terms != nil && (sc == scopeHeaderText || sc == scopeBody)
+	if m.collecting {
+		m.terms.cut()
+	}
+	m.idle = m.terms == nil
 	m.start = [256]bool{}
 	wide := false // a non-ASCII rune can start a match
 	for _, n := range m.active {
@@ -261,6 +274,9 @@ func (m *Matcher) wants(k MatchKind, field string) bool {
 
 // wantsText reports whether a TEXT query is not answered yet.
 func (m *Matcher) wantsText() bool {
+	if m.terms != nil {
+		return true
+	}
 	for i := range m.needles {
 		if n := &m.needles[i]; !n.found && n.q.Kind == MatchText {
 			return true
@@ -294,6 +310,10 @@ func (m *Matcher) feedRune(r rune) {
 
 // feedFolded compares one folded rune with the active needles.
 func (m *Matcher) feedFolded(r rune) {
+	if m.collecting {
+		m.terms.add(r)
+		return
+	}
 	idle := true
 	for _, n := range m.active {
 		if !n.found && len(n.pat) > 0 && n.step(r) {
@@ -313,7 +333,7 @@ type utf8Tail struct {
 // feedUTF8 feeds UTF-8 text (invalid bytes count as U+FFFD). A rune cut
 // at the end of p is kept in t for the next call.
 func (m *Matcher) feedUTF8(t *utf8Tail, p []byte) {
-	if len(m.active) == 0 {
+	if len(m.active) == 0 && !m.collecting {
 		return
 	}
 	if t.n > 0 {
@@ -333,6 +353,10 @@ func (m *Matcher) feedUTF8(t *utf8Tail, p []byte) {
 		if k > 0 {
 			m.feedUTF8(t, rest[:k]) // bytes after an invalid lead, in order
 		}
+	}
+	if m.collecting {
+		m.collectUTF8(t, p)
+		return
 	}
 	for i := 0; i < len(p); {
 		if m.idle {
@@ -371,7 +395,7 @@ func (m *Matcher) flushUTF8(t *utf8Tail) {
 
 // feedString feeds a complete UTF-8 string.
 func (m *Matcher) feedString(s string) {
-	if len(m.active) == 0 {
+	if len(m.active) == 0 && !m.collecting {
 		return
 	}
 	for _, r := range s {

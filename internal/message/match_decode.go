@@ -295,7 +295,7 @@ func (c *charsetDecoder) start(m *Matcher, charset string) {
 
 func (c *charsetDecoder) write(p []byte) {
 	switch {
-	case len(p) == 0 || len(c.m.active) == 0:
+	case len(p) == 0 || len(c.m.active) == 0 && !c.m.collecting:
 	case c.table != nil:
 		for _, b := range p {
 			c.m.feedRune(c.table[b])

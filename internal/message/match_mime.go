@@ -84,17 +84,7 @@ type walker struct {
 // run walks the message in br and returns the raw Date field of the
 // message's own header.
 func (w *walker) run(m *Matcher, br *bufio.Reader) (string, error) {
-	w.m = m
-	w.pop(0)
-	if w.open == nil {
-		w.open = make(map[string]int)
-	}
-	w.phase, w.top = phaseHeader, true
-	w.field, w.hasField = w.field[:0], false
-	w.ph = partHeader{}
-	w.date = ""
-	w.atLineStart, w.heldCR, w.pendingNL = true, false, false
-	w.text.m = m
+	w.begin(m)
 	for {
 		line, err := br.ReadSlice('\n')
 		if len(line) > 0 {
@@ -111,6 +101,21 @@ func (w *walker) run(m *Matcher, br *bufio.Reader) (string, error) {
 			return w.date, nil
 		}
 	}
+}
+
+// begin readies the walker for a new message.
+func (w *walker) begin(m *Matcher) {
+	w.m = m
+	w.pop(0)
+	if w.open == nil {
+		w.open = make(map[string]int)
+	}
+	w.phase, w.top = phaseHeader, true
+	w.field, w.hasField = w.field[:0], false
+	w.ph = partHeader{}
+	w.date = ""
+	w.atLineStart, w.heldCR, w.pendingNL = true, false, false
+	w.text.m = m
 }
 
 // piece handles one line or one piece of a long line; lineEnd is set on

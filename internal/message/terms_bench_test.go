@@ -1,0 +1,31 @@
+package message_test
+
+import (
+	"math/rand/v2"
+	"testing"
+
+	"github.com/pochta-mail/pochta/internal/message"
+	"github.com/pochta-mail/pochta/internal/message/mailgen"
+)
+
+// BenchmarkTermWriter measures what indexing adds to storing a message:
+// one pass of a TermWriter over generated mail.
+func BenchmarkTermWriter(b *testing.B) {
+	rng := rand.New(rand.NewPCG(1, 1))
+	var msgs [][]byte
+	var total int64
+	for i := range 200 {
+		m := mailgen.Generate(rng, i).Raw
+		msgs = append(msgs, m)
+		total += int64(len(m))
+	}
+	b.SetBytes(total)
+	b.ReportAllocs()
+	for b.Loop() {
+		for _, m := range msgs {
+			w := message.NewTermWriter()
+			w.Write(m)
+			w.Terms()
+		}
+	}
+}
