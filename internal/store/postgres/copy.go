@@ -24,6 +24,10 @@ type newRow struct {
 	key      *string
 	emailID  *int64    // the original's, for a copy; nil: the row's own id
 	saved    time.Time // save_date
+	// text is a new body's index terms, indexed by insertRow for the
+	// account; a copy has none and takes the original's textIndexed.
+	text        *bodyText
+	textIndexed *bool
 }
 
 // reserveUIDs advances the mailbox's UIDNEXT by n and returns the first
@@ -52,13 +56,21 @@ func insertRow(ctx context.Context, t *tx, mb store.Mailbox, uid uint32, r newRo
 	if generated {
 		uidl = base
 	}
+	indexed := r.textIndexed
+	if r.text != nil {
+		ok, err := indexBody(ctx, t, r.bodyID, mb.AccountID, *r.text)
+		if err != nil {
+			return "", err
+		}
+		indexed = &ok
+	}
 	for variant := 1; ; variant++ {
 		tag, err := t.Exec(ctx, `INSERT INTO messages
 			(mailbox_id, account_id, uid, uidl, body_id, size, dot_lines, internal_date, flags, summary, import_key,
-			email_id, save_date)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) ON CONFLICT DO NOTHING`,
+			email_id, save_date, text_indexed)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) ON CONFLICT DO NOTHING`,
 			mb.ID, mb.AccountID, uid, uidl, r.bodyID, r.size, r.dotLines, r.date, r.flags, r.summary, r.key,
-			r.emailID, nullTime(r.saved))
+			r.emailID, nullTime(r.saved), indexed)
 		switch {
 		case isForeignKeyViolation(err):
 			return "", notFound("account %d", mb.AccountID)
@@ -128,14 +140,16 @@ func (s *Store) copyMessages(ctx context.Context, mailboxID int64, uids []uint32
 		// a round trip per UID); the ranges are disjoint and sorted.
 		lo, hi := rangeBounds(store.UIDRanges(uids))
 		rows, _ := t.Query(ctx, `SELECT m.id, m.uid, m.body_id, m.size, m.dot_lines, m.internal_date, m.flags, m.summary,
-			coalesce(m.email_id, m.id) FROM unnest($2::bigint[], $3::bigint[]) AS r(lo, hi)
+			coalesce(m.email_id, m.id), m.text_indexed FROM unnest($2::bigint[], $3::bigint[]) AS r(lo, hi)
 			JOIN messages m ON m.mailbox_id = $1 AND m.uid BETWEEN r.lo AND r.hi ORDER BY m.uid`, mailboxID, lo, hi)
 		var m source
 		var emailID int64
+		var indexed *bool
 		_, err = pgx.ForEachRow(rows, []any{&m.id, &m.uid, &m.row.bodyID, &m.row.size, &m.row.dotLines, &m.row.date,
-			&m.row.flags, &m.row.summary, &emailID}, func() error {
+			&m.row.flags, &m.row.summary, &emailID, &indexed}, func() error {
 			m.row.emailID = new(int64)
 			*m.row.emailID = emailID
+			m.row.textIndexed = indexed
 			m.row.saved = saved
 			srcs = append(srcs, m)
 			size += m.row.size
@@ -281,7 +295,7 @@ func (s *Store) AppendMessages(ctx context.Context, mailboxID int64, ms []store.
 				uids[i] = first + uint32(i)
 				b := bodies[i]
 				if _, err := insertRow(ctx, t, mb, uids[i], newRow{bodyID: b.id, size: b.Size, dotLines: b.DotLines,
-					date: date, flags: store.FormatFlags(m.Flags), saved: now}, false); err != nil {
+					date: date, flags: store.FormatFlags(m.Flags), saved: now, text: &b.text}, false); err != nil {
 					return err
 				}
 			}

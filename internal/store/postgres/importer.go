@@ -187,7 +187,7 @@ func (s *Store) importOne(ctx context.Context, t *tx, mb store.Mailbox, m store.
 	}
 	key := m.Key
 	uidl, err := insertRow(ctx, t, mb, uid, newRow{bodyID: body.id, size: body.Size, dotLines: body.DotLines,
-		date: date, flags: store.FormatFlags(flags), uidl: m.UIDL, key: &key, saved: s.now()}, true)
+		date: date, flags: store.FormatFlags(flags), uidl: m.UIDL, key: &key, saved: s.now(), text: &body.text}, true)
 	if err != nil {
 		return store.ImportedMessage{}, err
 	}

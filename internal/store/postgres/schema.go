@@ -382,6 +382,27 @@ BEGIN
 	END LOOP;
 END $$;
 `,
+	// 8: the text index of IMAP SEARCH BODY, TEXT and HEADER, as the
+	// SQLite engine's migration 15 but in PostgreSQL's words (see
+	// textindex.go): body_text holds a body's message.IndexTerms per
+	// account that has it, plus a term naming the account, in an int4
+	// array under a GIN index (built in: no extension). It goes with its
+	// body. messages.text_indexed: NULL not indexed yet (rows older than
+	// this migration, until IndexText reaches them), false not
+	// indexable, true indexed. messages_text_new finds the rows a
+	// delivery's deliver_message just added (see indexDelivery).
+	`
+CREATE TABLE body_text (
+	body_id    bigint NOT NULL REFERENCES bodies(id) ON DELETE CASCADE,
+	account_id bigint NOT NULL,
+	terms      int4[] NOT NULL,
+	PRIMARY KEY (body_id, account_id)
+);
+CREATE INDEX body_text_terms ON body_text USING gin (terms);
+ALTER TABLE messages ADD COLUMN text_indexed boolean;
+CREATE INDEX messages_text_pending ON messages(mailbox_id) WHERE text_indexed IS NOT TRUE;
+CREATE INDEX messages_text_new ON messages(account_id) WHERE text_indexed IS NULL;
+`,
 }
 
 // migrate brings the schema up to date. Nodes starting together are safe:

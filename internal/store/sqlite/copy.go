@@ -30,6 +30,7 @@ type newRow struct {
 	summary  []byte
 	emailID  sql.NullInt64 // the original's, for a copy; NULL: the row's own id
 	saved    int64         // save_date
+	textDoc  sql.NullInt64 // messages.text_doc: the original's for a copy
 }
 
 // reserveUIDs advances the mailbox's UIDNEXT by n and returns the first
@@ -53,9 +54,9 @@ func insertRow(ctx context.Context, tx *sql.Tx, mb store.Mailbox, uid uint32, r 
 	uidl := base
 	for variant := 1; ; variant++ {
 		_, err := tx.ExecContext(ctx, `INSERT INTO messages
-			(mailbox_id, account_id, uid, uidl, body, size, dot_lines, internal_date, flags, summary, email_id, save_date)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			mb.ID, mb.AccountID, uid, uidl, r.body, r.size, r.dotLines, r.date, r.flags, r.summary, r.emailID, r.saved)
+			(mailbox_id, account_id, uid, uidl, body, size, dot_lines, internal_date, flags, summary, email_id, save_date, text_doc)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			mb.ID, mb.AccountID, uid, uidl, r.body, r.size, r.dotLines, r.date, r.flags, r.summary, r.emailID, r.saved, r.textDoc)
 		switch {
 		case err == nil:
 			return nil
@@ -101,14 +102,14 @@ func (s *Store) copyMessages(ctx context.Context, mailboxID int64, uids []uint32
 		var srcs []source
 		for _, r := range store.UIDRanges(uids) {
 			rows, err := tx.QueryContext(ctx, `SELECT id, uid, body, size, dot_lines, internal_date, flags, summary,
-				coalesce(email_id, id) FROM messages WHERE mailbox_id = ? AND uid BETWEEN ? AND ? ORDER BY uid`, mailboxID, r.Lo, r.Hi)
+				coalesce(email_id, id), text_doc FROM messages WHERE mailbox_id = ? AND uid BETWEEN ? AND ? ORDER BY uid`, mailboxID, r.Lo, r.Hi)
 			if err != nil {
 				return temporary("copying messages", err)
 			}
 			for rows.Next() {
 				var m source
 				if err := rows.Scan(&m.id, &m.uid, &m.row.body, &m.row.size, &m.row.dotLines, &m.row.date,
-					&m.row.flags, &m.row.summary, &m.row.emailID); err != nil {
+					&m.row.flags, &m.row.summary, &m.row.emailID, &m.row.textDoc); err != nil {
 					rows.Close()
 					return temporary("copying messages", err)
 				}
@@ -298,8 +299,13 @@ func (s *Store) AppendMessages(ctx context.Context, mailboxID int64, ms []store.
 				date = now
 			}
 			uids[i] = first + uint32(i)
+			doc, err := insertTextDoc(ctx, tx, mb.AccountID, body.terms)
+			if err != nil {
+				return err
+			}
 			if err := insertRow(ctx, tx, mb, uids[i], newRow{body: body.name, size: body.size, dotLines: body.dotLines,
-				date: toDB(date), flags: store.FormatFlags(m.Flags), saved: toDB(now)}); err != nil {
+				date: toDB(date), flags: store.FormatFlags(m.Flags), saved: toDB(now),
+				textDoc: sql.NullInt64{Int64: doc, Valid: true}}); err != nil {
 				return err
 			}
 		}

@@ -28,19 +28,9 @@ func TestTombstonesPruned(t *testing.T) {
 // mod-sequence at the upgrade on; its messages get a mod-sequence.
 func TestMigrationTombstoneFloor(t *testing.T) {
 	dir := t.TempDir()
-	db, err := sql.Open("sqlite", filepath.Join(dir, dbFile))
-	if err != nil {
-		t.Fatal(err)
-	}
 	ctx := context.Background()
-	stmts := []string{`CREATE TABLE schema_version (version INTEGER PRIMARY KEY, applied INTEGER NOT NULL)`}
 	// Every migration before the tombstones' (13).
-	before := 12
-	stmts = append(stmts, migrations[:before]...)
-	for v := 1; v <= before; v++ {
-		stmts = append(stmts, fmt.Sprintf(`INSERT INTO schema_version VALUES (%d, 0)`, v))
-	}
-	stmts = append(stmts,
+	writeOldDB(t, dir, 12,
 		`INSERT INTO domains (id, name, created) VALUES (1, 'example.org', 0)`,
 		`INSERT INTO accounts (id, domain_id, address, password_hash, scram_sha256, legacy_secret, created)
 			VALUES (7, 1, 'old@example.org', 'h', '', '', 0)`,
@@ -50,12 +40,6 @@ func TestMigrationTombstoneFloor(t *testing.T) {
 			VALUES (70, 7, 1, 'u1', 'b1', 1, 0, 0), (70, 7, 2, 'u2', 'b1', 1, 0, 0), (70, 7, 3, 'u3', 'b1', 1, 0, 0)`,
 		`DELETE FROM messages WHERE uid = 2`,
 	)
-	for _, q := range stmts {
-		if _, err := db.ExecContext(ctx, q); err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-	}
-	db.Close()
 	s := openTest(t, dir, Options{})
 	highest, err := s.MailboxModSeq(ctx, 70)
 	if err != nil {
@@ -70,5 +54,26 @@ func TestMigrationTombstoneFloor(t *testing.T) {
 	msgs, err := s.ListMessages(ctx, 70, store.MessageQuery{})
 	if err != nil || len(msgs) != 2 || msgs[0].ModSeq != 1 || msgs[1].ModSeq != 1 {
 		t.Errorf("messages after the upgrade: %+v, %v; want ModSeq 1", msgs, err)
+	}
+}
+
+// writeOldDB writes a database in dir as the first version migrations
+// left it, then runs stmts on it: what an older Pochta stored.
+func writeOldDB(t *testing.T, dir string, version int, stmts ...string) {
+	t.Helper()
+	db, err := sql.Open("sqlite", filepath.Join(dir, dbFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	all := []string{`CREATE TABLE schema_version (version INTEGER PRIMARY KEY, applied INTEGER NOT NULL)`}
+	all = append(all, migrations[:version]...)
+	for v := 1; v <= version; v++ {
+		all = append(all, fmt.Sprintf(`INSERT INTO schema_version VALUES (%d, 0)`, v))
+	}
+	for _, q := range append(all, stmts...) {
+		if _, err := db.ExecContext(context.Background(), q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
 	}
 }

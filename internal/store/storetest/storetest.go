@@ -78,6 +78,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ImportMessages", testImportMessages},
 		{"FetchSources", testFetchSources},
 		{"FetchMark", testFetchMark},
+		{"TextIndex", testTextIndex},
+		{"TextIndexNeverMisses", testTextIndexNeverMisses},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

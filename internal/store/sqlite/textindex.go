@@ -1,0 +1,246 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/pochta-mail/pochta/internal/message"
+	"github.com/pochta-mail/pochta/internal/store"
+)
+
+// The text index (store.TextSearcher) is the FTS5 table text_index
+// (migration 15): one document per message body and account, holding
+// the body's message.IndexTerms as tokens of seven base-32 digits and a
+// token "w<account id>", so a search ANDs its account's token and reads
+// only that account's documents. Copies of a message share its document
+// (messages.text_doc); a delivery to several accounts gives each its own.
+// Terms are computed while the body is written (writeBody), outside the
+// transaction; the document is inserted by the transaction that inserts
+// the rows naming it, and deleted by trigger with the last of them.
+
+var _ store.TextSearcher = (*Store)(nil)
+
+// textTerms is a body's index terms as text_index takes them, without
+// the account token; "" when the body cannot be indexed.
+func textTerms(terms []uint32, ok bool) string {
+	if !ok {
+		return ""
+	}
+	var b strings.Builder
+	b.Grow(len(terms) * 8)
+	for _, t := range terms {
+		writeTerm(&b, t)
+		b.WriteByte(' ')
+	}
+	return b.String()
+}
+
+const base32Digits = "0123456789abcdefghijklmnopqrstuv"
+
+// writeTerm writes a term as seven base-32 digits: tokens the ascii
+// tokenizer keeps whole, that no account token ("w...") can equal.
+func writeTerm(b *strings.Builder, t uint32) {
+	var d [7]byte
+	for i := 6; i >= 0; i-- {
+		d[i] = base32Digits[t&31]
+		t >>= 5
+	}
+	b.Write(d[:])
+}
+
+func accountToken(accountID int64) string {
+	return "w" + strconv.FormatInt(accountID, 10)
+}
+
+// nextTextDoc takes the next document rowid (meta 'text_doc': ids are
+// never reused, so a stale messages.text_doc can name no other body).
+func nextTextDoc(ctx context.Context, tx *sql.Tx) (int64, error) {
+	var doc int64
+	if err := tx.QueryRowContext(ctx, `UPDATE meta SET value = value + 1 WHERE key = 'text_doc' RETURNING value`).Scan(&doc); err != nil {
+		return 0, temporary("indexing message text", err)
+	}
+	return doc, nil
+}
+
+// addTextDoc inserts document doc of the account.
+func addTextDoc(ctx context.Context, tx *sql.Tx, doc, accountID int64, terms string) error {
+	if _, err := tx.ExecContext(ctx, `INSERT INTO text_index (rowid, terms) VALUES (?, ?)`,
+		doc, accountToken(accountID)+" "+terms); err != nil {
+		return temporary("indexing message text", err)
+	}
+	return nil
+}
+
+// insertTextDoc adds a document for a body of the account and returns
+// its rowid for messages.text_doc; 0 (no document) when the body cannot
+// be indexed. Not within a savepoint: FTS5 writes its pending terms to
+// disk at every savepoint (deliveries use textDocs instead).
+func insertTextDoc(ctx context.Context, tx *sql.Tx, accountID int64, terms string) (int64, error) {
+	if terms == "" {
+		return 0, nil
+	}
+	doc, err := nextTextDoc(ctx, tx)
+	if err != nil {
+		return 0, err
+	}
+	return doc, addTextDoc(ctx, tx, doc, accountID, terms)
+}
+
+const (
+	// maxMatchTerms bounds the terms of one FTS5 query: each costs a read
+	// of its document list, and a few trigrams already single out a
+	// rare string. Any subset gives a superset of the candidates.
+	maxMatchTerms = 6
+	// maxTextDocs bounds the documents looked up in messages: past it,
+	// the string is common and every message of the mailbox is a
+	// candidate (looking up each document cost more than the search
+	// saves by it: the mailbox is read anyway).
+	maxTextDocs = 5000
+)
+
+// TextCandidates implements store.TextSearcher.
+func (s *Store) TextCandidates(ctx context.Context, mailboxID int64, terms []uint32) ([]uint32, error) {
+	if len(terms) == 0 {
+		return nil, fmt.Errorf("sqlite: text search without terms: %w", store.ErrInvalid)
+	}
+	var accountID int64
+	err := s.reader.QueryRowContext(ctx, `SELECT account_id FROM mailboxes WHERE id = ?`, mailboxID).Scan(&accountID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("sqlite: mailbox %d: %w", mailboxID, store.ErrNotFound)
+	} else if err != nil {
+		return nil, temporary("searching", err)
+	}
+	var q strings.Builder
+	q.WriteString(accountToken(accountID))
+	step := max(1, (len(terms)+maxMatchTerms-1)/maxMatchTerms)
+	for i := 0; i < len(terms); i += step {
+		q.WriteByte(' ')
+		writeTerm(&q, terms[i])
+	}
+	docs, err := s.queryInts(ctx, `SELECT rowid FROM text_index WHERE text_index MATCH ? LIMIT ?`, q.String(), maxTextDocs+1)
+	if err != nil {
+		return nil, err
+	}
+	if len(docs) > maxTextDocs {
+		return s.ListUIDs(ctx, mailboxID)
+	}
+	// The messages not indexed (an index range each), then this
+	// mailbox's rows of the documents found.
+	rows, err := s.queryInts(ctx, `SELECT uid FROM messages WHERE text_doc IS NULL AND mailbox_id = ?1
+		UNION ALL SELECT uid FROM messages WHERE text_doc = 0 AND mailbox_id = ?1
+		UNION ALL SELECT uid FROM messages WHERE text_doc IN (SELECT value FROM json_each(?2)) AND mailbox_id = ?1`,
+		mailboxID, jsonInts(docs))
+	if err != nil {
+		return nil, err
+	}
+	uids := make([]uint32, len(rows))
+	for i, u := range rows {
+		uids[i] = uint32(u)
+	}
+	slices.Sort(uids)
+	return slices.Compact(uids), nil
+}
+
+// queryInts returns the integers of a one-column query.
+func (s *Store) queryInts(ctx context.Context, query string, args ...any) ([]int64, error) {
+	rows, err := s.query(ctx, query, args...)
+	if err != nil {
+		return nil, temporary("searching", err)
+	}
+	defer rows.Close()
+	var out []int64
+	for rows.Next() {
+		var n int64
+		if err := rows.Scan(&n); err != nil {
+			return nil, temporary("searching", err)
+		}
+		out = append(out, n)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, temporary("searching", err)
+	}
+	return out, nil
+}
+
+// IndexText implements store.TextSearcher: it reads up to limit bodies
+// of messages not indexed yet, then gives each its document in one
+// transaction, with every other row of the account sharing the body.
+// A body that cannot be read (its file lost) is marked not indexable,
+// so it is not tried again and searches keep reading it.
+func (s *Store) IndexText(ctx context.Context, limit int) (int, error) {
+	type todo struct {
+		account int64
+		body    string
+		terms   string
+	}
+	// In messages_text_doc's order, not by id: a sort would read every
+	// row left to index for each batch.
+	rows, err := s.query(ctx, `SELECT m.account_id, m.body, b.name IS NOT NULL, b.data FROM messages m
+		LEFT JOIN blobs b ON b.name = m.body WHERE m.text_doc IS NULL LIMIT ?`, limit)
+	if err != nil {
+		return 0, temporary("indexing message text", err)
+	}
+	var list []todo
+	seen := map[[2]string]bool{}
+	for rows.Next() {
+		var t todo
+		var inline bool
+		var data []byte
+		if err := rows.Scan(&t.account, &t.body, &inline, &data); err != nil {
+			rows.Close()
+			return 0, temporary("indexing message text", err)
+		}
+		key := [2]string{strconv.FormatInt(t.account, 10), t.body}
+		if seen[key] {
+			continue
+		}
+		seen[key] = true
+		var r io.ReadCloser
+		r, err = s.openBody(t.body, inline, data)
+		if err == nil {
+			terms, ok, rerr := message.IndexTerms(r)
+			r.Close()
+			if rerr == nil {
+				t.terms = textTerms(terms, ok)
+			}
+		}
+		list = append(list, t)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return 0, temporary("indexing message text", err)
+	}
+	if len(list) == 0 {
+		return 0, nil
+	}
+	err = s.withTx(ctx, "indexing message text", func(tx *sql.Tx) error {
+		for _, t := range list {
+			doc, err := insertTextDoc(ctx, tx, t.account, t.terms)
+			if err != nil {
+				return err
+			}
+			res, err := tx.ExecContext(ctx, `UPDATE messages SET text_doc = ? WHERE body = ? AND account_id = ? AND text_doc IS NULL`,
+				doc, t.body, t.account)
+			if err != nil {
+				return temporary("indexing message text", err)
+			}
+			if n, _ := res.RowsAffected(); n == 0 && doc > 0 {
+				// Removed meanwhile: no row names the document.
+				if _, err := tx.ExecContext(ctx, `DELETE FROM text_index WHERE rowid = ?`, doc); err != nil {
+					return temporary("indexing message text", err)
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	return len(list), nil
+}
