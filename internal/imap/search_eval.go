@@ -33,6 +33,9 @@ const (
 	// sessions searching.
 	searchBodyBatch = 32
 	searchBodyBytes = 512 << 10
+	// maxListGap: candidates further apart than this many UIDs are
+	// listed by separate queries (see runSearch).
+	maxListGap = 64
 )
 
 // tri is a three-valued truth: no, yes, or not known without the body.
@@ -66,7 +69,10 @@ type candidate struct {
 func (s *session) runSearch(c *searchCmd) ([]uint32, error) {
 	v := s.sel
 	s.prepareSets(c.root)
-	cands := s.searchCandidates(c)
+	cands, err := s.narrowByIndex(c, s.searchCandidates(c))
+	if err != nil {
+		return nil, err
+	}
 	var matcher *message.Matcher
 	if len(c.queries) > 0 || c.sentDate {
 		matcher = message.NewMatcher(c.queries, c.sentDate)
@@ -77,8 +83,17 @@ func (s *session) runSearch(c *searchCmd) ([]uint32, error) {
 	if c.sentDate || c.threads {
 		step = searchSummaryBatch
 	}
-	for from := 0; from < len(cands); from += step {
-		batch := cands[from:min(len(cands), from+step)]
+	for from := 0; from < len(cands); {
+		// A batch ends after step candidates, or where the next is more
+		// than maxListGap UIDs on: a listing reads every message between
+		// its first and last UID, and the candidates the text index
+		// leaves can be few and far apart.
+		to := from + 1
+		for to < len(cands) && to-from < step && cands[to]-cands[to-1] <= maxListGap {
+			to++
+		}
+		batch := cands[from:to]
+		from = to
 		msgs, err := s.srv.Store.ListMessages(s.ctx, v.mb.ID, store.MessageQuery{MinUID: batch[0], MaxUID: batch[len(batch)-1],
 			Summary: c.sentDate || c.threads})
 		if err != nil {
