@@ -71,6 +71,11 @@ func (s *session) cmdFetch(_ string, uid bool) error {
 		}
 		s.writeVanished(true, gone)
 	}
+	if items.partial != nil {
+		if uids, err = s.partialFetch(uids, items); err != nil {
+			return err
+		}
+	}
 	return s.fetch(uids, items)
 }
 

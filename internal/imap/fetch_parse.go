@@ -15,6 +15,7 @@ type fetchItems struct {
 	// only messages with a greater mod-sequence are answered.
 	changedSince        uint64
 	hasChangedSince     bool
+	partial             *partialRange // the PARTIAL modifier (RFC 9394 §3.3)
 	preview             bool // RFC 8970
 	emailID, threadID   bool // RFC 8474
 	saveDate            bool // RFC 8514
@@ -356,7 +357,8 @@ func (sec *fetchSection) writeName(w *wire.Writer) {
 
 // parseFetchModifiers reads SP "(" fetch-modifier *(SP fetch-modifier)
 // ")" (RFC 4466 §2.4): CHANGEDSINCE n and VANISHED (RFC 7162 §3.1.4.1,
-// §3.2.6). It reports whether VANISHED was given.
+// §3.2.6), PARTIAL range (RFC 9394 §3.3). It reports whether VANISHED
+// was given.
 func (s *session) parseFetchModifiers(f *fetchItems) (vanished bool, err error) {
 	if err := s.p.SP(); err != nil {
 		return false, err
@@ -373,6 +375,13 @@ func (s *session) parseFetchModifiers(f *fetchItems) (vanished bool, err error) 
 		case "VANISHED":
 			vanished = true
 			return nil
+		case "PARTIAL":
+			if f.partial != nil {
+				return bad("PARTIAL given twice")
+			}
+			var err error
+			f.partial, err = s.parsePartialRange()
+			return err
 		}
 		return bad("Unknown FETCH modifier %s", truncate(name, 32))
 	})

@@ -5,10 +5,11 @@ import (
 	"strings"
 
 	"github.com/pochta-mail/pochta/internal/imap/wire"
+	"github.com/pochta-mail/pochta/internal/store"
 )
 
 // PARTIAL (RFC 9394): the RETURN option that pages through SEARCH and
-// SORT results. "PARTIAL 1:100" asks for the first 100 results, in the
+// SORT results, and the FETCH modifier that pages through messages. "PARTIAL 1:100" asks for the first 100 results, in the
 // order of the result (ascending for SEARCH, the sort order for SORT);
 // "PARTIAL -1:-100" for the last 100. The answer is "PARTIAL (range
 // set)", set NIL when the page is empty. With SAVE, "$" is the page.
@@ -23,26 +24,57 @@ type partialRange struct {
 
 // parsePartial reads SP partial-range after PARTIAL.
 func (s *session) parsePartial(c *searchCmd) error {
+	r, err := s.parsePartialRange()
+	c.partial = r
+	return err
+}
+
+// parsePartialRange reads SP partial-range.
+func (s *session) parsePartialRange() (*partialRange, error) {
 	if err := s.p.SP(); err != nil {
-		return err
+		return nil, err
 	}
 	raw, err := s.p.Atom()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	a, b, ok := strings.Cut(raw, ":")
 	neg := strings.HasPrefix(a, "-")
 	if !ok || neg != strings.HasPrefix(b, "-") {
-		return bad("Invalid PARTIAL range")
+		return nil, bad("Invalid PARTIAL range")
 	}
 	lo, err1 := strconv.ParseUint(strings.TrimPrefix(a, "-"), 10, 32)
 	hi, err2 := strconv.ParseUint(strings.TrimPrefix(b, "-"), 10, 32)
 	if err1 != nil || err2 != nil || lo == 0 || hi == 0 {
-		return bad("Invalid PARTIAL range")
+		return nil, bad("Invalid PARTIAL range")
 	}
-	r := partialRange{raw: raw, lo: uint32(min(lo, hi)), hi: uint32(max(lo, hi)), fromEnd: neg}
-	c.partial = &r
-	return nil
+	return &partialRange{raw: raw, lo: uint32(min(lo, hi)), hi: uint32(max(lo, hi)), fromEnd: neg}, nil
+}
+
+// partialFetch narrows uids (ascending, in the view) to the page the
+// PARTIAL FETCH modifier asks for (RFC 9394 §3.3): positions among the
+// messages of the set, counted after CHANGEDSINCE (§3.4) leaves out the
+// unchanged ones, from the end when the range is negative.
+func (s *session) partialFetch(uids []uint32, f *fetchItems) ([]uint32, error) {
+	if f.hasChangedSince {
+		var changed []uint32
+		for len(uids) > 0 {
+			n := min(len(uids), DefaultMaxFetchBatch)
+			batch := uids[:n]
+			uids = uids[n:]
+			msgs, err := s.srv.Store.ListMessages(s.ctx, s.sel.mb.ID, store.MessageQuery{
+				MinUID: batch[0], MaxUID: batch[n-1], SinceModSeq: f.changedSince})
+			if err != nil {
+				return nil, err
+			}
+			for _, m := range onlyUIDs(msgs, batch) {
+				changed = append(changed, m.UID)
+			}
+		}
+		uids = changed
+	}
+	from, to := f.partial.window(len(uids))
+	return uids[from:to], nil
 }
 
 // window returns the indexes [from, to) of the page among n results.

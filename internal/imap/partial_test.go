@@ -56,3 +56,54 @@ func TestSearchPartial(t *testing.T) {
 		}
 	}
 }
+
+// RFC 9394 §3.3: the PARTIAL FETCH modifier answers only the page of the
+// set's messages, counted after CHANGEDSINCE (§3.4) leaves some out.
+func TestFetchPartial(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	for i := 1; i <= 12; i++ {
+		e.deliver(testUser, testMessage(i))
+	}
+	r := e.login(false, true)
+	uidsOf := func(lines []string) string {
+		var out []string
+		for _, l := range lines {
+			if i := strings.Index(l, "UID "); i >= 0 {
+				f := strings.Fields(l[i+4:])
+				out = append(out, strings.TrimRight(f[0], ")"))
+			}
+		}
+		return strings.Join(out, " ")
+	}
+	var since string // the last delivery's: the STORE comes after
+	for _, l := range mustOK(t, r, "UID FETCH 12 (MODSEQ)") {
+		if i := strings.Index(l, "MODSEQ ("); i >= 0 {
+			since = strings.TrimRight(strings.Fields(l[i+8:])[0], ")")
+		}
+	}
+	mustOK(t, r, "UID STORE 2,5,7,11 +FLAGS.SILENT (\\Flagged)")
+	cases := []struct{ cmd, want string }{
+		{"UID FETCH 1:* (FLAGS) (PARTIAL 1:3)", "1 2 3"},
+		{"UID FETCH 1:* (FLAGS) (PARTIAL -1:-3)", "10 11 12"},
+		{"UID FETCH 4:9 (FLAGS) (PARTIAL 2:3)", "5 6"},
+		{"UID FETCH 1:* (FLAGS) (PARTIAL 12:20)", "12"},
+		{"UID FETCH 1:* (FLAGS) (PARTIAL 13:20)", ""},
+		{"FETCH 1:* (UID) (PARTIAL -2:-1)", "11 12"},
+		{"UID FETCH 1:* (FLAGS) (CHANGEDSINCE " + since + " PARTIAL 2:3)", "5 7"},
+		{"UID FETCH 1:* (FLAGS) (PARTIAL -1:-1 CHANGEDSINCE " + since + ")", "11"},
+	}
+	for _, c := range cases {
+		if got := uidsOf(mustOK(t, r, c.cmd)); got != c.want {
+			t.Errorf("%s: UIDs %q, want %q", c.cmd, got, c.want)
+		}
+	}
+	for _, bad := range []string{
+		"UID FETCH 1:* (FLAGS) (PARTIAL)",
+		"UID FETCH 1:* (FLAGS) (PARTIAL 0:1)",
+		"UID FETCH 1:* (FLAGS) (PARTIAL 1:2 PARTIAL 3:4)",
+	} {
+		if _, status := r.cmd(bad); !strings.HasPrefix(status, "BAD") {
+			t.Errorf("%s: %s, want BAD", bad, status)
+		}
+	}
+}
