@@ -36,12 +36,27 @@ func main() {
 	minSize := flag.Int("min", 2000, "smallest message, octets")
 	maxSize := flag.Int("max", 100000, "largest message, octets")
 	seed := flag.Uint64("seed", 1, "random seed")
+	text := flag.String("text", "", "draw body lines from this text file instead of the built-in words")
 	flag.Parse()
 	if *dir == "" || *minSize < 500 || *maxSize < *minSize {
 		log.Fatal("usage: genmail -dir DIR [-n N] [-min octets] [-max octets] [-seed S]")
 	}
 	if err := os.MkdirAll(*dir, 0o755); err != nil {
 		log.Fatal(err)
+	}
+	if *text != "" {
+		data, err := os.ReadFile(*text)
+		if err != nil {
+			log.Fatal(err)
+		}
+		for _, l := range strings.Split(string(data), "\n") {
+			if l = strings.TrimSpace(l); l != "" && !strings.HasPrefix(l, ".") && len(l) < 200 {
+				textLines = append(textLines, l)
+			}
+		}
+		if len(textLines) == 0 {
+			log.Fatal("-text: no lines")
+		}
 	}
 	rng := rand.New(rand.NewPCG(*seed, 0x706f6368))
 	lo, hi := math.Log(float64(*minSize)), math.Log(float64(*maxSize))
@@ -94,8 +109,14 @@ func write(name string, i, size int, rng *rand.Rand) error {
 	return f.Close()
 }
 
-// sentence returns 40-76 characters of words.
+// textLines are the lines of -text, when given.
+var textLines []string
+
+// sentence returns 40-76 characters of words, or a line of -text.
 func sentence(rng *rand.Rand) string {
+	if len(textLines) > 0 {
+		return textLines[rng.IntN(len(textLines))]
+	}
 	limit := 40 + rng.IntN(37)
 	var b strings.Builder
 	for b.Len() < limit {
