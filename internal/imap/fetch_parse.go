@@ -16,10 +16,10 @@ type fetchItems struct {
 	changedSince        uint64
 	hasChangedSince     bool
 	partial             *partialRange // the PARTIAL modifier (RFC 9394 §3.3)
-	preview             bool // RFC 8970
-	emailID, threadID   bool // RFC 8474
-	saveDate            bool // RFC 8514
-	body, bodyStructure bool // BODY (non-extensible), BODYSTRUCTURE
+	preview             bool          // RFC 8970
+	emailID, threadID   bool          // RFC 8474
+	saveDate            bool          // RFC 8514
+	body, bodyStructure bool          // BODY (non-extensible), BODYSTRUCTURE
 	sections            []*fetchSection
 }
 
