@@ -469,3 +469,22 @@ func TestPacing(t *testing.T) {
 	}
 	expectClosed(t, r)
 }
+
+// "*" as a message sequence number in an empty mailbox is a client error
+// (RFC 9051 §9, seq-number: a tagged BAD, "This includes "*" if the
+// selected mailbox is empty"), as 1:* already was and as Dovecot answers;
+// as a UID it stands for UIDNEXT and names nothing.
+func TestStarInEmptyMailbox(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	r := e.login(false, true)
+	for _, cmd := range []string{"FETCH * FLAGS", "STORE * +FLAGS (x)", "COPY * Trash", "MOVE * Trash", "FETCH 1:* FLAGS"} {
+		if _, status := r.cmd(cmd); !strings.HasPrefix(status, "BAD") {
+			t.Errorf("%s in an empty mailbox: %q", cmd, status)
+		}
+	}
+	for _, cmd := range []string{"UID FETCH * FLAGS", "UID STORE * +FLAGS (x)", "UID COPY * Trash"} {
+		if lines, status := r.cmd(cmd); !strings.HasPrefix(status, "OK") || len(lines) != 0 {
+			t.Errorf("%s in an empty mailbox: %q %q", cmd, lines, status)
+		}
+	}
+}

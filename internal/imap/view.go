@@ -121,13 +121,11 @@ func (v *view) resolve(set wire.SeqSet, uid bool) ([]uint32, error) {
 	default:
 		n := uint32(len(v.uids))
 		for _, r := range set.Ranges {
-			if r.Lo > n || r.Hi > n {
+			// "*" in an empty mailbox is beyond it too (RFC 9051 §9).
+			if r.Lo > n || r.Hi > n || n == 0 {
 				return nil, errBadSeq
 			}
 			lo, hi := r.Bounds(n)
-			if lo == 0 {
-				continue // "*" in an empty mailbox
-			}
 			out = append(out, v.uids[lo-1:hi]...)
 		}
 	}
