@@ -222,24 +222,16 @@ func (a *listArena) copy(b []byte) []byte {
 
 // ListUIDs returns every UID of a mailbox, ascending.
 func (s *Store) ListUIDs(ctx context.Context, mailboxID int64) ([]uint32, error) {
-	rows, err := s.query(ctx, `SELECT uid FROM messages WHERE mailbox_id = ? ORDER BY uid`, mailboxID)
+	rows, err := s.queryInts(ctx, "listing UIDs", `SELECT uid FROM messages WHERE mailbox_id = ? ORDER BY uid`, mailboxID)
 	if err != nil {
-		return nil, temporary("listing UIDs", err)
-	}
-	defer rows.Close()
-	var out []uint32
-	for rows.Next() {
-		var u uint32
-		if err := rows.Scan(&u); err != nil {
-			return nil, temporary("listing UIDs", err)
-		}
-		out = append(out, u)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, temporary("listing UIDs", err)
+		return nil, err
 	}
 	// Exact size: an IMAP view keeps this slice for the whole session.
-	return slices.Clone(out), nil
+	out := make([]uint32, len(rows))
+	for i, u := range rows {
+		out[i] = uint32(u)
+	}
+	return out, nil
 }
 
 // OpenMessage opens a message body by UID, through the same query shape

@@ -123,7 +123,9 @@ func (s *Store) TextCandidates(ctx context.Context, mailboxID int64, terms []uin
 		q.WriteByte(' ')
 		writeTerm(&q, terms[i])
 	}
-	docs, err := s.queryInts(ctx, `SELECT rowid FROM text_index WHERE text_index MATCH ? LIMIT ?`, q.String(), maxTextDocs+1)
+	// The limit is written into the SQL, not bound: SQLite re-prepares a
+	// statement on every run when a bound parameter is one its planner reads.
+	docs, err := s.queryInts(ctx, "searching", `SELECT rowid FROM text_index WHERE text_index MATCH ? LIMIT `+strconv.Itoa(maxTextDocs+1), q.String())
 	if err != nil {
 		return nil, err
 	}
@@ -132,7 +134,7 @@ func (s *Store) TextCandidates(ctx context.Context, mailboxID int64, terms []uin
 	}
 	// The messages not indexed (an index range each), then this
 	// mailbox's rows of the documents found.
-	rows, err := s.queryInts(ctx, `SELECT uid FROM messages WHERE text_doc IS NULL AND mailbox_id = ?1
+	rows, err := s.queryInts(ctx, "searching", `SELECT uid FROM messages WHERE text_doc IS NULL AND mailbox_id = ?1
 		UNION ALL SELECT uid FROM messages WHERE text_doc = 0 AND mailbox_id = ?1
 		UNION ALL SELECT uid FROM messages WHERE text_doc IN (SELECT value FROM json_each(?2)) AND mailbox_id = ?1`,
 		mailboxID, jsonInts(docs))
@@ -147,23 +149,24 @@ func (s *Store) TextCandidates(ctx context.Context, mailboxID int64, terms []uin
 	return slices.Compact(uids), nil
 }
 
-// queryInts returns the integers of a one-column query.
-func (s *Store) queryInts(ctx context.Context, query string, args ...any) ([]int64, error) {
+// queryInts returns the integers of a one-column query; action names
+// what failed in its error.
+func (s *Store) queryInts(ctx context.Context, action, query string, args ...any) ([]int64, error) {
 	rows, err := s.query(ctx, query, args...)
 	if err != nil {
-		return nil, temporary("searching", err)
+		return nil, temporary(action, err)
 	}
 	defer rows.Close()
 	var out []int64
 	for rows.Next() {
 		var n int64
 		if err := rows.Scan(&n); err != nil {
-			return nil, temporary("searching", err)
+			return nil, temporary(action, err)
 		}
 		out = append(out, n)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, temporary("searching", err)
+		return nil, temporary(action, err)
 	}
 	return out, nil
 }
