@@ -45,12 +45,11 @@ func (s *spool) readAll() {
 		s.mem = buf.Bytes()
 		return
 	}
-	f, err := os.CreateTemp("", "pochta-spool-*")
+	f, err := CreateSpoolFile()
 	if err != nil {
 		s.err = err
 		return
 	}
-	os.Remove(f.Name()) // unlinked at once: nothing to clean up after a crash
 	s.file = f
 	m, err := io.Copy(f, io.MultiReader(&buf, s.rest))
 	s.size = int64(len(s.head)) + m

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pochta-mail/pochta/internal/delivery"
 	"github.com/pochta-mail/pochta/internal/message"
 	"github.com/pochta-mail/pochta/internal/msgauth"
 )
@@ -118,13 +119,10 @@ func (s *spooled) Close() {
 	}
 }
 
-// spoolPrefix names spool files in the temporary directory.
-const spoolPrefix = "pochta-spool-"
-
 // RemoveStaleSpools removes spool files older than age from dir (the
 // system temporary directory): left by versions that kept them named
-// until the message was stored, or by a crash in the instant between
-// creating and unlinking one. It reports how many and how large.
+// until the message was stored, or, where files cannot be created
+// unnamed, by a crash in the instant between creating and unlinking one. It reports how many and how large.
 func RemoveStaleSpools(dir string, age time.Duration) (n int, size int64) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
@@ -132,7 +130,7 @@ func RemoveStaleSpools(dir string, age time.Duration) (n int, size int64) {
 	}
 	cutoff := time.Now().Add(-age)
 	for _, e := range entries {
-		if !strings.HasPrefix(e.Name(), spoolPrefix) || !e.Type().IsRegular() {
+		if !strings.HasPrefix(e.Name(), delivery.SpoolPrefix) || !e.Type().IsRegular() {
 			continue
 		}
 		info, err := e.Info()
@@ -156,11 +154,10 @@ func spool(r io.Reader) (*spooled, error) {
 	if err != nil {
 		return nil, err
 	}
-	f, err := os.CreateTemp("", spoolPrefix)
+	f, err := delivery.CreateSpoolFile()
 	if err != nil {
 		return nil, err
 	}
-	os.Remove(f.Name()) // the open file stays readable; nothing outlives it
 	s := &spooled{ReadSeeker: f, file: f}
 	if _, err := io.Copy(f, io.MultiReader(&buf, r)); err != nil {
 		s.Close()

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/pochta-mail/pochta/internal/delivery"
 )
 
 // A message spooled to a file for the SPF/DKIM/DMARC checks has no name
@@ -29,7 +31,7 @@ func TestSpoolFileHasNoName(t *testing.T) {
 		fds, _ := os.ReadDir("/proc/self/fd")
 		for _, fd := range fds {
 			l, err := os.Readlink(filepath.Join("/proc/self/fd", fd.Name()))
-			if err == nil && strings.Contains(l, spoolPrefix) {
+			if err == nil && strings.HasPrefix(l, tmp+"/") {
 				target = l
 			}
 		}
@@ -50,8 +52,8 @@ func TestSpoolFileHasNoName(t *testing.T) {
 
 func TestRemoveStaleSpools(t *testing.T) {
 	dir := t.TempDir()
-	old := filepath.Join(dir, spoolPrefix+"1")
-	young := filepath.Join(dir, spoolPrefix+"2")
+	old := filepath.Join(dir, delivery.SpoolPrefix+"1")
+	young := filepath.Join(dir, delivery.SpoolPrefix+"2")
 	other := filepath.Join(dir, "unrelated")
 	for _, p := range []string{old, young, other} {
 		if err := os.WriteFile(p, []byte("12345"), 0o600); err != nil {
