@@ -65,6 +65,7 @@ func (h *Handler) ServeConn(ctx context.Context, c net.Conn) {
 	}
 	ss.log.Debug("smtp: session started")
 	ss.serve()
+	ss.linger()
 }
 
 // session is one SMTP connection: the transport, the protocol state, the
@@ -92,6 +93,7 @@ type session struct {
 	messages  int // accepted messages
 	endReason string
 	closing   bool   // end the session after this reply
+	lingerFor int64  // octets to drop after the last reply (see linger)
 	line      []byte // command line buffer
 
 	txn transaction
@@ -178,6 +180,29 @@ func (ss *session) readFailed(err error) {
 	}
 	ss.writeReply(r)
 	ss.flush()
+}
+
+// linger ends a session the server ends while the client is still
+// sending (a refused BDAT chunk it did not read): it stops writing (a TLS
+// close_notify, then the TCP FIN), then reads and drops up to lingerFor
+// octets, at the session's pace, until the client closes. Closing a
+// socket with unread input sends a reset, and a client that writes its
+// whole chunk before reading would get that reset instead of the reply:
+// a temporary failure, so it would retry for days what the reply refuses
+// for good.
+func (ss *session) linger() {
+	if ss.lingerFor <= 0 {
+		return
+	}
+	if tc, ok := ss.conn.(*tls.Conn); ok {
+		_ = tc.CloseWrite()
+	}
+	if cw, ok := ss.raw.(interface{ CloseWrite() error }); ok {
+		_ = cw.CloseWrite()
+	}
+	ss.in.inData = true
+	n, err := io.CopyN(io.Discard, ss.r, ss.lingerFor)
+	ss.log.Debug("smtp: dropped the input after the last reply", "octets", n, "err", err)
 }
 
 // isTimeout reports a read deadline's error, however wrapped.

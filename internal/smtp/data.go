@@ -102,10 +102,11 @@ func parseBDAT(arg []byte) (size int64, last bool, err error) {
 // skip reads and drops n octets of a refused chunk (RFC 3030 section 2:
 // the chunk follows the command whatever the reply); false when the
 // connection failed (the session then ends). A chunk larger than the
-// message size limit is not read at all: no acceptable message holds it,
-// and reading it would cost what the client chooses (BDAT 4611686018427387903).
-// The session ends after the caller's reply instead, as the unread octets
-// cannot be told from commands.
+// message size limit is not read before the reply: no acceptable message
+// holds it, and reading it would cost what the client chooses (BDAT
+// 4611686018427387903). The session ends after the caller's reply
+// instead, as the unread octets cannot be told from commands; linger
+// then drops what the client is still sending, up to twice the limit.
 func (ss *session) skip(n int64) bool {
 	if n == 0 {
 		return true
@@ -113,6 +114,7 @@ func (ss *session) skip(n int64) bool {
 	if n > ss.srv.maxSize() {
 		ss.log.Info("smtp: refused BDAT chunk over the size limit, closing", "octets", n)
 		ss.endReason, ss.closing = "BDAT chunk over the size limit", true
+		ss.lingerFor = min(n, 2*ss.srv.maxSize())
 		return true
 	}
 	ss.in.inData = true

@@ -291,3 +291,34 @@ func (c *countingConn) Read(p []byte) (int, error) {
 	c.n.Add(int64(n))
 	return n, err
 }
+
+// A client that writes its whole chunk before reading (as most do) must
+// read the refusal of an oversize BDAT chunk, not a connection reset: a
+// reset is a temporary failure, so the sender would retry for days what
+// the 552 refuses for good. The server answers, then reads and drops what
+// the client is still sending before it closes.
+func TestOversizeBDATChunkReplyIsRead(t *testing.T) {
+	const limit = 4 << 20
+	e := newEnv(t, envOptions{configure: func(s *Server) { s.MaxMessageSize = limit }})
+	for _, size := range []int{limit + 1, limit * 3 / 2, 2 * limit} {
+		r := e.raw(ModeMX)
+		r.send("EHLO x\r\nMAIL FROM:<a@remote.example>\r\nRCPT TO:<alice@example.org>\r\n")
+		for range 3 {
+			r.expect("250 ")
+		}
+		chunk := "BDAT " + itoa(size) + " LAST\r\n" + strings.Repeat("x", size)
+		if _, err := r.c.Write([]byte(chunk)); err != nil {
+			t.Fatalf("%d octets: writing the chunk: %v", size, err)
+		}
+		line, err := r.r.ReadString('\n')
+		if err != nil || !strings.HasPrefix(line, "552 5.3.4 ") {
+			t.Fatalf("%d octets: reply %q, %v; want 552 5.3.4", size, line, err)
+		}
+		if line, err := r.r.ReadString('\n'); err != io.EOF {
+			t.Errorf("%d octets: after the 552: %q, %v; want the end of the session", size, line, err)
+		}
+	}
+	if got := e.inbox("alice@example.org"); len(got) != 0 {
+		t.Errorf("stored %d messages, want none", len(got))
+	}
+}
