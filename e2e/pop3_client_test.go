@@ -2,6 +2,7 @@ package e2e_test
 
 import (
 	"bufio"
+	"crypto/md5"
 	"fmt"
 	"net"
 	"strconv"
@@ -13,8 +14,9 @@ import (
 // refusal (*popError) from a connection that died (any other error): the
 // crash test kills the server under it.
 type popConn struct {
-	conn net.Conn
-	r    *bufio.Reader
+	conn     net.Conn
+	r        *bufio.Reader
+	greeting string // the greeting's text after +OK
 }
 
 // popError is an -ERR answer.
@@ -29,10 +31,12 @@ func dialPOP3(addr string) (*popConn, error) {
 	}
 	_ = conn.SetDeadline(time.Now().Add(60 * time.Second))
 	p := &popConn{conn: conn, r: bufio.NewReader(conn)}
-	if _, err := p.status(); err != nil {
+	g, err := p.status()
+	if err != nil {
 		conn.Close()
 		return nil, err
 	}
+	p.greeting = g
 	return p, nil
 }
 
@@ -74,6 +78,16 @@ func (p *popConn) login(user, pass string) (string, error) {
 		return "", err
 	}
 	return p.cmd("PASS " + pass)
+}
+
+// apop logs in with APOP (RFC 1939 section 7): the digest of the
+// greeting's timestamp and the account's legacy secret.
+func (p *popConn) apop(user, secret string) (string, error) {
+	i, j := strings.IndexByte(p.greeting, '<'), strings.LastIndexByte(p.greeting, '>')
+	if i < 0 || j < i {
+		return "", &popError{"+OK " + p.greeting + " (no APOP timestamp)"}
+	}
+	return p.cmd(fmt.Sprintf("APOP %s %x", user, md5.Sum([]byte(p.greeting[i:j+1]+secret))))
 }
 
 func (p *popConn) stat() (int, error) {
