@@ -2,11 +2,13 @@ package pop3
 
 import (
 	"context"
+	"io"
 	"net"
 	"runtime"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"unsafe"
 
@@ -152,4 +154,92 @@ func liveMemory() uint64 {
 	var m runtime.MemStats
 	runtime.ReadMemStats(&m)
 	return m.HeapAlloc + m.StackInuse
+}
+
+// TestEndlessLineMemory: a client that sends a line without end (no CRLF,
+// as fast as loopback takes it) costs the server its fixed read buffer,
+// never the line. The server's reads are counted on its side of the real
+// socket; once it has read 32 MiB of the line, live memory (heap and
+// stacks, after collection) and what was allocated meanwhile must both be
+// far below that: a line kept, or a buffer allocated per read, would show
+// the 32 MiB. The line is then ended: it is refused whole and the session
+// goes on. Runs before login (where an AUTH line may reach 8 KiB) and
+// after.
+func TestEndlessLineMemory(t *testing.T) {
+	const sent = 32 << 20
+	var read atomic.Int64
+	reached := make(chan struct{}, 1)
+	var target atomic.Int64
+	e := newEnv(t, envOptions{wrap: func(c net.Conn) net.Conn {
+		return readCounter{Conn: c, n: &read, target: &target, reached: reached}
+	}}, func(s *Server) { s.Logger = nil })
+	for _, tc := range []struct {
+		name, prefix, check string
+		login               bool
+	}{
+		{"command after login", "NOOP ", "NOOP", true},
+		{"AUTH before login", "AUTH PLAIN ", "USER " + testUser, false},
+	} {
+		var c *client
+		if tc.login {
+			c = e.login()
+		} else {
+			c = e.dial()
+		}
+		c.send(tc.check)
+		c.expect("+OK")
+		target.Store(read.Load() + sent)
+		var alloc0 runtime.MemStats
+		before := liveMemory()
+		runtime.ReadMemStats(&alloc0)
+
+		var wrote sync.WaitGroup
+		wrote.Go(func() {
+			chunk := []byte(strings.Repeat("x", 64<<10))
+			_, err := io.WriteString(c.conn, tc.prefix)
+			for total := 0; total < sent && err == nil; total += len(chunk) {
+				_, err = c.conn.Write(chunk)
+			}
+			if err != nil {
+				t.Errorf("%s: writing the line: %v", tc.name, err)
+			}
+		})
+		<-reached // the server has read the 32 MiB, the line is still open
+		var alloc1 runtime.MemStats
+		runtime.ReadMemStats(&alloc1)
+		during := liveMemory()
+		wrote.Wait()
+		grew, allocated := int64(during)-int64(before), alloc1.TotalAlloc-alloc0.TotalAlloc
+		t.Logf("%s: the server read %d MiB of one line: live memory %+d bytes, %d bytes allocated meanwhile",
+			tc.name, sent>>20, grew, allocated)
+		if grew > 1<<20 {
+			t.Errorf("%s: live memory grew by %d bytes during a %d MiB line, want at most 1 MiB", tc.name, grew, sent>>20)
+		}
+		if allocated > 4<<20 {
+			t.Errorf("%s: %d bytes allocated while reading a %d MiB line, want at most 4 MiB", tc.name, allocated, sent>>20)
+		}
+		c.write("\r\n" + tc.check + "\r\n")
+		c.expect("-ERR Line too long")
+		c.expect("+OK")
+		c.send("QUIT")
+		c.expect("+OK*")
+	}
+}
+
+// readCounter counts what the server reads and signals once the count
+// reaches target.
+type readCounter struct {
+	net.Conn
+	n       *atomic.Int64
+	target  *atomic.Int64
+	reached chan<- struct{}
+}
+
+func (c readCounter) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	total, t := c.n.Add(int64(n)), c.target.Load()
+	if t > 0 && total >= t && total-int64(n) < t {
+		c.reached <- struct{}{}
+	}
+	return n, err
 }
