@@ -3,6 +3,8 @@ package smtp
 import (
 	"bufio"
 	"bytes"
+	"crypto/tls"
+	"fmt"
 	"io"
 	"net"
 	"strings"
@@ -296,26 +298,44 @@ func (c *countingConn) Read(p []byte) (int, error) {
 // read the refusal of an oversize BDAT chunk, not a connection reset: a
 // reset is a temporary failure, so the sender would retry for days what
 // the 552 refuses for good. The server answers, then reads and drops what
-// the client is still sending before it closes.
+// the client is still sending before it closes. In clear text and after
+// STARTTLS (where the end is a close_notify, then the FIN).
 func TestOversizeBDATChunkReplyIsRead(t *testing.T) {
 	const limit = 4 << 20
 	e := newEnv(t, envOptions{configure: func(s *Server) { s.MaxMessageSize = limit }})
-	for _, size := range []int{limit + 1, limit * 3 / 2, 2 * limit} {
-		r := e.raw(ModeMX)
-		r.send("EHLO x\r\nMAIL FROM:<a@remote.example>\r\nRCPT TO:<alice@example.org>\r\n")
-		for range 3 {
-			r.expect("250 ")
-		}
-		chunk := "BDAT " + itoa(size) + " LAST\r\n" + strings.Repeat("x", size)
-		if _, err := r.c.Write([]byte(chunk)); err != nil {
-			t.Fatalf("%d octets: writing the chunk: %v", size, err)
-		}
-		line, err := r.r.ReadString('\n')
-		if err != nil || !strings.HasPrefix(line, "552 5.3.4 ") {
-			t.Fatalf("%d octets: reply %q, %v; want 552 5.3.4", size, line, err)
-		}
-		if line, err := r.r.ReadString('\n'); err != io.EOF {
-			t.Errorf("%d octets: after the 552: %q, %v; want the end of the session", size, line, err)
+	for _, starttls := range []bool{false, true} {
+		for _, size := range []int{limit + 1, limit * 3 / 2, 2 * limit} {
+			name := fmt.Sprintf("STARTTLS=%v, %d octets", starttls, size)
+			r := e.raw(ModeMX)
+			var c io.Writer = r.c
+			br := r.r
+			if starttls {
+				r.send("EHLO x\r\nSTARTTLS\r\n")
+				r.expect("250 ")
+				r.expect("220 ")
+				tc := tls.Client(r.c, e.cli)
+				if err := tc.Handshake(); err != nil {
+					t.Fatal(err)
+				}
+				c, br = tc, bufio.NewReader(tc)
+			}
+			io.WriteString(c, "EHLO x\r\nMAIL FROM:<a@remote.example>\r\nRCPT TO:<alice@example.org>\r\n")
+			for range 3 {
+				if l, err := readReply(br); err != nil || !strings.HasPrefix(l, "250 ") {
+					t.Fatalf("%s: reply %q %v", name, l, err)
+				}
+			}
+			chunk := "BDAT " + itoa(size) + " LAST\r\n" + strings.Repeat("x", size)
+			if _, err := io.WriteString(c, chunk); err != nil {
+				t.Fatalf("%s: writing the chunk: %v", name, err)
+			}
+			line, err := br.ReadString('\n')
+			if err != nil || !strings.HasPrefix(line, "552 5.3.4 ") {
+				t.Fatalf("%s: reply %q, %v; want 552 5.3.4", name, line, err)
+			}
+			if line, err := br.ReadString('\n'); err != io.EOF {
+				t.Errorf("%s: after the 552: %q, %v; want the end of the session", name, line, err)
+			}
 		}
 	}
 	if got := e.inbox("alice@example.org"); len(got) != 0 {
