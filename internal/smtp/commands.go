@@ -173,6 +173,7 @@ func (ss *session) respond(r *Reply) bool {
 			ss.endReason = "too many errors"
 			r = errTooManyErrors
 			ss.closing = true
+			ss.lingerFor = lingerAfterRefusal
 		}
 	}
 	ss.writeReply(r)

@@ -158,6 +158,7 @@ func (ss *session) readFailed(err error) {
 	case errors.Is(err, errLineTooLongRead):
 		ss.endReason = "line too long"
 		r = errLineTooLong
+		ss.lingerFor = lingerAfterRefusal // the rest of the line
 	case ss.ctx.Err() != nil:
 		ss.endReason = "server shutdown"
 		r = errShuttingDown
@@ -182,8 +183,14 @@ func (ss *session) readFailed(err error) {
 	ss.flush()
 }
 
+// lingerAfterRefusal is what linger drops after a refusal that ends the
+// session (too many errors, a command line too long): more than a
+// pipelined group or the rest of a mistaken line, far less than a message.
+const lingerAfterRefusal = 64 << 10
+
 // linger ends a session the server ends while the client is still
-// sending (a refused BDAT chunk it did not read): it stops writing (a TLS
+// sending (a refused BDAT chunk it did not read, the rest of a pipelined
+// group or of an over-long line): it stops writing (a TLS
 // close_notify, then the TCP FIN), then reads and drops up to lingerFor
 // octets, at the session's pace, until the client closes. Closing a
 // socket with unread input sends a reset, and a client that writes its

@@ -225,7 +225,8 @@ func TestSmugglingSequences(t *testing.T) {
 // line is bounded before it is buffered: the client sends a line that
 // never ends (no CRLF, ever), so a server that waited for the end of the
 // line would never answer, and the server side counts what it read, which
-// must stay within the limit plus one read buffer.
+// must stay within the limit plus one read buffer (and, after the reply,
+// the 64 KiB linger drops so the client reads the 500, not a reset).
 func TestCommandLineTooLong(t *testing.T) {
 	const limit = 1000
 	e := newEnv(t, envOptions{configure: func(s *Server) { s.MaxLineLength = limit }})
@@ -277,7 +278,9 @@ func TestCommandLineTooLong(t *testing.T) {
 	served.Wait() // ServeConn returned: the server read all it ever will
 	c.Close()
 	wrote.Wait()
-	if n, max := read.Load(), int64(len("EHLO x\r\n")+limit+readerSize); n > max {
+	// The line up to the limit and one read buffer, then what linger
+	// drops after the reply.
+	if n, max := read.Load(), int64(len("EHLO x\r\n")+limit+readerSize+lingerAfterRefusal); n > max {
 		t.Errorf("server read %d octets of a line limited to %d, want at most %d", n, limit, max)
 	}
 }
@@ -340,5 +343,31 @@ func TestOversizeBDATChunkReplyIsRead(t *testing.T) {
 	}
 	if got := e.inbox("alice@example.org"); len(got) != 0 {
 		t.Errorf("stored %d messages, want none", len(got))
+	}
+}
+
+// A session the server ends with a refusal while the client is still
+// sending (a pipelined group past the error limit, the rest of an
+// over-long line) ends with a FIN after the reply, not a reset: the client
+// reads every reply, then the end.
+func TestRefusalEndsWithoutReset(t *testing.T) {
+	e := newEnv(t, envOptions{configure: func(s *Server) { s.MaxErrors = 3; s.MaxLineLength = 1000 }})
+	for _, tc := range []struct {
+		name, send string
+		want       []string
+	}{
+		{"too many errors", "EHLO x\r\n" + strings.Repeat("FOO\r\n", 4000),
+			[]string{"250 ", "500 ", "500 ", "500 ", "421 4.7.0 "}},
+		{"line too long", "EHLO x\r\nNOOP " + strings.Repeat("x", 40<<10) + "\r\nNOOP\r\n",
+			[]string{"250 ", "500 5.4.0 "}},
+	} {
+		r := e.raw(ModeMX)
+		r.send(tc.send) // all of it before reading, as a pipelining client may
+		for _, want := range tc.want {
+			r.expect(want)
+		}
+		if line, err := r.r.ReadString('\n'); err != io.EOF {
+			t.Errorf("%s: after the last reply: %q, %v; want the end of the session", tc.name, line, err)
+		}
 	}
 }
