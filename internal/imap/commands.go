@@ -86,7 +86,7 @@ var commands = [...]command{
 	{name: "STATUS", states: inLoggedIn, run: (*session).cmdStatus},
 	{name: "APPEND", states: inLoggedIn, run: (*session).cmdAppend},
 	{name: "IDLE", states: inLoggedIn, run: (*session).cmdIdle},
-	{name: "COMPRESS", states: inLoggedIn, run: (*session).cmdCompress}, // RFC 4978
+	{name: "COMPRESS", states: inAny, run: (*session).cmdCompress}, // RFC 4978 §3: its example compresses before LOGIN
 	{name: "GETQUOTA", states: inLoggedIn, run: (*session).cmdGetQuota},
 	{name: "GETQUOTAROOT", states: inLoggedIn, run: (*session).cmdGetQuotaRoot},
 	{name: "SETQUOTA", states: inLoggedIn, run: (*session).cmdSetQuota},

@@ -19,9 +19,10 @@ import (
 // STARTTLS) and on loopback. Compression before encryption invites
 // CRIME-style attacks when an attacker can inject text next to a secret
 // and watch the ciphertext's length; in IMAP the attacker's text (a
-// delivered message) and the secrets (the password is sent before
-// COMPRESS is allowed) rarely share a compression window, so the concern
-// does not apply the same way as in HTTPS — but the issue asks for
+// delivered message) goes from server to client while the secret (the
+// password, when COMPRESS comes before LOGIN as in RFC 4978's example)
+// goes in the client's own stream, so they do not share a compression
+// window and the concern does not apply as in HTTPS — but the issue asks for
 // compression only where the link is already protected or local, and a
 // cleartext non-loopback link has bigger problems than its size.
 //
@@ -111,8 +112,9 @@ func (z inflateReader) Read(p []byte) (int, error) {
 // offered.
 func (s *session) compressAllowed() bool { return s.isTLS || s.loopback }
 
-// cmdCompress: COMPRESS (RFC 4978 §3), in the authenticated and selected
-// states.
+// cmdCompress: COMPRESS (RFC 4978 §3), in any state: the RFC's example
+// compresses right after STARTTLS, before LOGIN. (STARTTLS after COMPRESS
+// is refused: cmdStartTLS.)
 func (s *session) cmdCompress(tag string, _ bool) error {
 	if err := s.p.SP(); err != nil {
 		return err

@@ -376,3 +376,75 @@ func TestCompressorSize(t *testing.T) {
 	t.Logf("one flate.Writer at level %d: %d bytes", compressLevel, per)
 	runtime.KeepAlive(ws)
 }
+
+// RFC 4978 §3: the example's login sequence, lower-case commands
+// included: STARTTLS, then COMPRESS before LOGIN (compressed, then
+// encrypted), then LOGIN and SELECT inside both layers. The client here
+// is not on loopback, so COMPRESS is offered only once TLS is active.
+func TestRFC4978CompressExample(t *testing.T) {
+	e := newEnv(t, envOptions{remote: "192.0.2.7:4000"})
+	r, greeting := e.raw(e.addr)
+	if !strings.Contains(greeting, " STARTTLS") || strings.Contains(greeting, "COMPRESS=DEFLATE") {
+		t.Errorf("greeting on cleartext: %q", greeting)
+	}
+	r.send("a starttls")
+	if l := r.line(); !strings.HasPrefix(l, "a OK") {
+		t.Fatalf("a: %q", l)
+	}
+	tc := tls.Client(r.conn, &tls.Config{InsecureSkipVerify: true})
+	r.conn, r.r = tc, bufio.NewReader(tc)
+	// From this point on, everything is encrypted.
+	if lines, _ := r.cmd("CAPABILITY"); !hasCap(lines, "COMPRESS=DEFLATE") {
+		t.Errorf("after STARTTLS: no COMPRESS=DEFLATE in %q", lines)
+	}
+	r.send("b compress deflate")
+	if l := r.line(); !strings.HasPrefix(l, "b OK") {
+		t.Fatalf("b: %q", l)
+	}
+	// From this point on, everything is compressed before being
+	// encrypted.
+	r.r = bufio.NewReader(flate.NewReader(r.r))
+	zw, _ := flate.NewWriter(r.conn, flate.DefaultCompression)
+	r.conn = zconn{r.conn, zw}
+	r.send(`c login alice@example.com "correct horse"`)
+	if l := r.line(); !strings.HasPrefix(l, "c OK") {
+		t.Fatalf("c: %q", l)
+	}
+	r.send("d select INBOX")
+	var lines []string
+	for {
+		l := r.line()
+		if strings.HasPrefix(l, "d ") {
+			if !strings.HasPrefix(l, "d OK") {
+				t.Fatalf("d: %q", l)
+			}
+			break
+		}
+		lines = append(lines, l)
+	}
+	if !has(lines, "* 0 EXISTS") || !has(lines, "* 0 RECENT") {
+		t.Errorf("d select INBOX: %q", lines)
+	}
+	if _, status := r.cmd("COMPRESS DEFLATE"); !strings.HasPrefix(status, "NO [COMPRESSIONACTIVE]") {
+		t.Errorf("a second COMPRESS: %s", status)
+	}
+}
+
+// COMPRESS before LOGIN on loopback (no TLS needed there): STARTTLS after
+// it is refused, as TLS cannot be slid under an active compression layer
+// (RFC 4978 §3 wants compression above TLS whatever the order).
+func TestCompressBeforeLoginThenStartTLS(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	r, greeting := e.raw(e.addr)
+	if !strings.Contains(greeting, "COMPRESS=DEFLATE") {
+		t.Errorf("greeting on loopback: %q", greeting)
+	}
+	z := r.compress()
+	if _, status := z.cmd("STARTTLS"); !strings.HasPrefix(status, "BAD") {
+		t.Errorf("STARTTLS after COMPRESS: %s", status)
+	}
+	login(t, z.raw)
+	if _, status := z.cmd("NOOP"); !strings.HasPrefix(status, "OK") {
+		t.Errorf("NOOP: %s", status)
+	}
+}

@@ -30,6 +30,9 @@ func (s *session) capsString() string {
 			w.WriteString(m)
 		}
 		w.WriteString(" SASL-IR LITERAL+ ID ENABLE IDLE")
+		if s.compressAllowed() {
+			w.WriteString(" COMPRESS=DEFLATE")
+		}
 		return w.String()
 	}
 	w.WriteString(" SASL-IR LITERAL+ ID ENABLE IDLE NAMESPACE UNSELECT UIDPLUS MOVE ESEARCH SEARCHRES" +

@@ -555,6 +555,12 @@ func (s *session) cmdStartTLS(tag string, _ bool) error {
 	if s.isTLS {
 		return bad("TLS is already active")
 	}
+	if s.compress != nil {
+		// RFC 4978 §3 puts TLS below compression whatever the order of
+		// the commands; sliding TLS under an active DEFLATE stream is
+		// not offered.
+		return bad("STARTTLS after COMPRESS is not supported")
+	}
 	if s.srv.TLSConfig == nil {
 		return bad("TLS support isn't enabled")
 	}
