@@ -3,10 +3,12 @@ package imap
 import (
 	"bufio"
 	"crypto/hmac"
+	"crypto/md5"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/tls"
 	"encoding/base64"
+	"encoding/hex"
 	"strings"
 	"testing"
 
@@ -173,5 +175,47 @@ func TestSCRAMOverPlainConnection(t *testing.T) {
 	}
 	if _, status := r.cmd("SELECT INBOX"); !strings.HasPrefix(status, "OK") {
 		t.Errorf("SELECT after SCRAM: %q", status)
+	}
+}
+
+// CRAM-MD5 (RFC 2195) is offered only when legacy authentication is on
+// (issue 8: "CRAM-MD5 when legacy auth is on"), and logs in with the
+// account's legacy secret; a wrong digest is NO [AUTHENTICATIONFAILED].
+func TestCRAMMD5WhenLegacyAuthIsOn(t *testing.T) {
+	off := newEnv(t, envOptions{})
+	r, greeting := off.raw(off.addr)
+	if strings.Contains(greeting, "AUTH=CRAM-MD5") {
+		t.Errorf("legacy auth off: %q", greeting)
+	}
+	if _, status := r.cmd("AUTHENTICATE CRAM-MD5"); !strings.HasPrefix(status, "NO") && !strings.HasPrefix(status, "BAD") {
+		t.Errorf("AUTHENTICATE CRAM-MD5 with legacy auth off: %s", status)
+	}
+
+	e := newEnv(t, envOptions{legacyAuth: true})
+	cram := func(r *raw, tag, password string) string {
+		t.Helper()
+		r.send(tag + " AUTHENTICATE CRAM-MD5")
+		l := r.line()
+		challenge, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(l, "+ "))
+		if !strings.HasPrefix(l, "+ ") || err != nil || !strings.HasPrefix(string(challenge), "<") {
+			t.Fatalf("CRAM-MD5 challenge: %q", l)
+		}
+		h := hmac.New(md5.New, []byte(password))
+		h.Write(challenge)
+		r.send(base64.StdEncoding.EncodeToString([]byte(testUser + " " + hex.EncodeToString(h.Sum(nil)))))
+		return r.line()
+	}
+	r, greeting = e.raw(e.addr)
+	if !strings.Contains(greeting, "AUTH=CRAM-MD5") {
+		t.Errorf("legacy auth on: %q", greeting)
+	}
+	if l := cram(r, "a", "wrong"); !strings.HasPrefix(l, "a NO [AUTHENTICATIONFAILED]") {
+		t.Errorf("a wrong digest: %q", l)
+	}
+	if l := cram(r, "b", testPass); !strings.HasPrefix(l, "b OK") {
+		t.Fatalf("CRAM-MD5: %q", l)
+	}
+	if _, status := r.cmd("SELECT INBOX"); !strings.HasPrefix(status, "OK") {
+		t.Errorf("SELECT after CRAM-MD5: %s", status)
 	}
 }

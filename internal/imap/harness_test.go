@@ -42,6 +42,7 @@ type env struct {
 	ctx     context.Context
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
+	legacy  bool // envOptions.legacyAuth
 }
 
 type envOptions struct {
@@ -53,6 +54,9 @@ type envOptions struct {
 	server func(*Server)
 	// keepExpunged is the store's sqlite.Options.KeepExpunged.
 	keepExpunged int
+	// legacyAuth turns on CRAM-MD5 (auth.Options.Legacy) and gives the
+	// test users a legacy secret.
+	legacyAuth bool
 }
 
 func newEnv(t testing.TB, o envOptions) *env {
@@ -71,8 +75,8 @@ func newEnv(t testing.TB, o envOptions) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, store: st, ctx: ctx, cancel: cancel}
-	e.auth = auth.New(auth.Options{Directory: st, DefaultDomain: "example.com", Argon2: auth.Argon2Params{MemoryKiB: 64, Time: 1, Threads: 1}})
+	e := &env{t: t, store: st, ctx: ctx, cancel: cancel, legacy: o.legacyAuth}
+	e.auth = auth.New(auth.Options{Directory: st, DefaultDomain: "example.com", Argon2: auth.Argon2Params{MemoryKiB: 64, Time: 1, Threads: 1}, Legacy: o.legacyAuth})
 	e.srv = &Server{
 		Hostname:  "imap.example.com",
 		Auth:      e.auth,
@@ -145,7 +149,7 @@ func (c remoteConn) RemoteAddr() net.Addr {
 
 func (e *env) addUser(address, password string) store.Account {
 	e.t.Helper()
-	creds, err := e.auth.NewCredentials(password, false)
+	creds, err := e.auth.NewCredentials(password, e.legacy)
 	if err != nil {
 		e.t.Fatal(err)
 	}
