@@ -235,3 +235,29 @@ func TestStatusSize(t *testing.T) {
 		t.Errorf("STATUS after EXPUNGE: %q, want %q", lines, want)
 	}
 }
+
+// RFC 5957 §3: DISPLAYFROM and DISPLAYTO sort on the display-name of the
+// first address, decoded (RFC 2047), and on the addr-spec where the
+// display-name is absent or empty; FROM and TO sort on the mailbox. Every
+// string key compares under i;unicode-casemap (RFC 5256 §3 by way of
+// I18NLEVEL=1, RFC 5255 §4.2; RFC 5051 §2: titlecase, then NFKD), so "aab"
+// sorts before "a_b" ("AAB" < "A_B") and "eclair" before "Éclair". The
+// mail is chosen so that each order differs from the others.
+func TestRFC5957SortDisplay(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	e.deliver(testUser,
+		mail(`From: "Zoe Zeta" <adam@example.org>`+"\nTo: Walter <ann@example.net>\nSubject: a_b", "x"),
+		mail(`From: "Adam Alpha" <zoe@example.org>`+"\nTo: bo@example.net\nSubject: aab", "x"),
+		mail("From: bart@example.org\nTo: \"\" <carl@example.net>\nSubject: =?utf-8?q?=C3=89clair?=", "x"),
+		mail("From: =?utf-8?q?=C3=89mile?= <carl@example.org>\nTo: =?utf-8?q?Andr=C3=A9?= <zed@example.net>\nSubject: eclair", "x"),
+		mail(`From: "" <aaron@example.org>`+"\nTo: Carla <dora@example.net>\nSubject: zeta", "x"),
+	)
+	runTranscript(t, rfcSelected(t, e), []transcript{
+		{c: "a1 SORT (FROM) UTF-8 ALL", s: []string{"* SORT 5 1 3 4 2"}, status: "OK"},
+		{c: "a2 SORT (DISPLAYFROM) UTF-8 ALL", s: []string{"* SORT 5 2 3 4 1"}, status: "OK"},
+		{c: "a3 SORT (TO) UTF-8 ALL", s: []string{"* SORT 1 2 3 5 4"}, status: "OK"},
+		{c: "a4 SORT (DISPLAYTO) UTF-8 ALL", s: []string{"* SORT 4 2 3 5 1"}, status: "OK"},
+		{c: "a5 SORT (REVERSE DISPLAYFROM) UTF-8 ALL", s: []string{"* SORT 1 4 3 2 5"}, status: "OK"},
+		{c: "a6 SORT (SUBJECT) UTF-8 ALL", s: []string{"* SORT 2 1 4 3 5"}, status: "OK"},
+	})
+}

@@ -245,7 +245,7 @@ func newMsgKeys(m *store.Message, e *message.Envelope) *msgKeys {
 	if k.sent.IsZero() {
 		k.sent = m.InternalDate // RFC 5256 section 2.2
 	}
-	k.texts[sortSubject] = strings.ToLower(message.BaseSubject(e.Subject))
+	k.texts[sortSubject] = message.SortKey(message.BaseSubject(e.Subject))
 	k.texts[sortFrom], k.texts[sortTo], k.texts[sortCc] = firstMailbox(e.From), firstMailbox(e.To), firstMailbox(e.Cc)
 	k.texts[sortDisplayFrom], k.texts[sortDisplayTo] = displayName(e.From), displayName(e.To)
 	if ids := message.MessageIDs(e.MessageID); len(ids) > 0 {
@@ -310,31 +310,35 @@ func (s *session) batchEnvelopes(msgs []store.Message) ([]*message.Envelope, []s
 	return envs, cache, nil
 }
 
+// The string keys are kept in the form i;unicode-casemap compares
+// (message.SortKey): RFC 5256 §3 collates with I18NLEVEL=1's collation.
+
 // firstMailbox is the addr-mailbox of the first address (RFC 5256 FROM,
-// TO, CC), compared case-insensitively.
+// TO, CC).
 func firstMailbox(l []message.ListedAddress) string {
 	for _, a := range l {
 		if a.Kind == message.AddressMailbox {
-			return strings.ToLower(a.Mailbox)
+			return message.SortKey(a.Mailbox)
 		}
 	}
 	return ""
 }
 
-// displayName is what RFC 5957 sorts by: the first address's display
-// name, or its addr-spec when it has none.
+// displayName is what RFC 5957 §3 sorts by: the first address's display
+// name, decoded (RFC 2047), or its addr-spec when the name is absent or
+// empty.
 func displayName(l []message.ListedAddress) string {
 	for _, a := range l {
 		if a.Kind != message.AddressMailbox {
 			continue
 		}
-		if a.Name != "" {
-			return strings.ToLower(a.Name)
+		if name := strings.TrimSpace(message.DecodeWords(a.Name)); name != "" {
+			return message.SortKey(name)
 		}
 		if a.Host == "" {
-			return strings.ToLower(a.Mailbox)
+			return message.SortKey(a.Mailbox)
 		}
-		return strings.ToLower(a.Mailbox + "@" + a.Host)
+		return message.SortKey(a.Mailbox + "@" + a.Host)
 	}
 	return ""
 }
