@@ -287,6 +287,9 @@ func TestRFC8970PreviewExamples(t *testing.T) {
 	runTranscript(t, r, []transcript{
 		{c: "A1 FETCH 1 (PREVIEW)", s: []string{`* 1 FETCH (PREVIEW "Preview text!")`}, status: "OK"},
 		{c: "B1 FETCH 1:2 (PREVIEW (LAZY))", s: []string{`* 1 FETCH (PREVIEW "Preview text!")`, `* 2 FETCH (PREVIEW "")`}, status: "OK"},
+		// A preview does not mark the message read: \Seen stays unset,
+		// as with BODY.PEEK.
+		{c: "B3 FETCH 1 (FLAGS)", s: []string{`* 1 FETCH (FLAGS (\Recent))`}, status: "OK"},
 	})
 	preview := func(utf8Quoted bool) string {
 		t.Helper()
