@@ -4,7 +4,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/pochta-mail/pochta/internal/imap/wire"
 	"github.com/pochta-mail/pochta/internal/store"
 )
 
@@ -88,25 +87,26 @@ func (r *partialRange) window(n int) (from, to int) {
 	return from, to
 }
 
-// writePartial writes " PARTIAL (range set)" for the page of nums.
-func (s *session) writePartial(r *partialRange, nums []uint32, sorted bool) {
+// writePartial writes " PARTIAL (range set)" for the page of the n
+// results, the i-th being at(i).
+func (s *session) writePartial(r *partialRange, n int, at func(i int) uint32, sorted bool) {
 	w := s.w
-	from, to := r.window(len(nums))
+	from, to := r.window(n)
 	w.Raw(" PARTIAL (")
 	w.Raw(r.raw)
 	w.SP()
-	page := nums[from:to]
+	page := func(i int) uint32 { return at(from + i) }
 	switch {
-	case len(page) == 0:
+	case from == to:
 		w.Raw("NIL")
 	case sorted:
-		w.Raw(wire.FormatNums(page))
+		w.NumSet(to-from, page)
 	default: // sort order: listed as it is
-		for i, n := range page {
+		for i := range to - from {
 			if i > 0 {
 				w.Byte(',')
 			}
-			w.Number(uint64(n))
+			w.Number(uint64(page(i)))
 		}
 	}
 	w.Byte(')')

@@ -524,26 +524,13 @@ func (s *session) writeSearch(tag string, c *searchCmd, uids []uint32) {
 			w.Number(uint64(num(uids[len(uids)-1])))
 		}
 		if c.retAll {
-			nums := uids
-			if !c.uid {
-				nums = make([]uint32, len(uids))
-				for i, u := range uids {
-					nums[i] = num(u)
-				}
-			}
+			// Streamed: no copy of the numbers, no string of the set.
 			w.Raw(" ALL ")
-			w.Raw(wire.FormatNums(nums))
+			w.NumSet(len(uids), func(i int) uint32 { return num(uids[i]) })
 		}
 	}
 	if c.partial != nil {
-		nums := uids
-		if !c.uid {
-			nums = make([]uint32, len(uids))
-			for i, u := range uids {
-				nums[i] = num(u)
-			}
-		}
-		s.writePartial(c.partial, nums, true)
+		s.writePartial(c.partial, len(uids), func(i int) uint32 { return num(uids[i]) }, true)
 	}
 	if c.retCount {
 		w.Raw(" COUNT ")

@@ -417,11 +417,7 @@ func (s *session) writeSort(tag string, c *searchCmd, items []sortItem) {
 		}
 	}
 	if c.partial != nil {
-		nums := make([]uint32, len(items))
-		for i, it := range items {
-			nums[i] = uint32(num(it))
-		}
-		s.writePartial(c.partial, nums, false)
+		s.writePartial(c.partial, len(items), func(i int) uint32 { return uint32(num(items[i])) }, false)
 	}
 	if c.retCount {
 		w.Raw(" COUNT ")

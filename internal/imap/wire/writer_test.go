@@ -2,6 +2,7 @@ package wire
 
 import (
 	"bytes"
+	"runtime"
 	"testing"
 )
 
@@ -45,5 +46,46 @@ func TestWriterNumberAndLiteral(t *testing.T) {
 	w = NewWriter(&out)
 	if err := w.Literal(5, bytes.NewReader([]byte("hi"))); err != ErrShortLiteral {
 		t.Errorf("short source: %v", err)
+	}
+}
+
+func TestWriterNumSet(t *testing.T) {
+	for _, nums := range [][]uint32{nil, {5}, {1, 2, 3, 7, 9, 10}, {1, 3, 5}, {4294967294, 4294967295}, {1, 2, 4, 5, 6, 8}} {
+		var out bytes.Buffer
+		w := NewWriter(&out)
+		w.NumSet(len(nums), func(i int) uint32 { return nums[i] })
+		if err := w.Flush(); err != nil || out.String() != FormatNums(nums) {
+			t.Errorf("NumSet(%v) wrote %q, %v; want %q", nums, out.String(), err, FormatNums(nums))
+		}
+	}
+}
+
+// countingWriter counts what it is given and keeps nothing.
+type countingWriter struct{ n int64 }
+
+func (c *countingWriter) Write(p []byte) (int, error) { c.n += int64(len(p)); return len(p), nil }
+
+// TestWriterNumSetBoundedMemory writes the ESEARCH ALL of a million
+// scattered UIDs (every other one of two million: no two adjacent, 7.9
+// MB of set) and checks that what it allocates does not grow with the
+// set: at most the output buffer, where building the set as a string
+// took it whole, and more while the string grew.
+func TestWriterNumSetBoundedMemory(t *testing.T) {
+	const n = 1_000_000
+	dst := &countingWriter{}
+	w := NewWriter(dst)
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	w.NumSet(n, func(i int) uint32 { return uint32(2*i + 1) })
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	runtime.ReadMemStats(&after)
+	if dst.n < 7_000_000 {
+		t.Fatalf("wrote %d octets", dst.n)
+	}
+	if got := after.TotalAlloc - before.TotalAlloc; got > 2*BufferSize {
+		t.Errorf("allocated %d octets writing %d octets of set; want at most %d", got, dst.n, 2*BufferSize)
 	}
 }
