@@ -102,6 +102,7 @@ var commands = [...]command{
 	{name: "STORE", states: inSelected, uid: true, seqSensitive: true, run: (*session).cmdStore},
 	{name: "COPY", states: inSelected, uid: true, run: (*session).cmdCopy},
 	{name: "MOVE", states: inSelected, uid: true, run: (*session).cmdMove},
+	{name: "CANCELUPDATE", states: inSelected, run: (*session).cmdCancelUpdate}, // RFC 5267 §4.3.5
 }
 
 // lookupCommand finds the row for a command name (any case), or nil.

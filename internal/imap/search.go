@@ -77,6 +77,7 @@ const (
 	opSavedOn           // save date on date
 	opSavedSince        // save date on or after date
 	opModSeq            // mod-sequence at least n (RFC 7162 §3.1.5)
+	opUIDFrozen         // UID in spans, fixed when an updating search began (searchctx.go)
 )
 
 // searchKey is one node of a parsed search program.
@@ -112,12 +113,18 @@ type searchCmd struct {
 	// mod-sequence of the messages found, maxModSeq (RFC 7162 §3.1.6).
 	modseq    bool
 	maxModSeq uint64
+	// update: RETURN (UPDATE), a live result kept for the command's tag
+	// (RFC 5267 §4.3, searchctx.go); tag is that tag. relTime: the
+	// program has OLDER or YOUNGER, whose answer moves with the clock.
+	update  bool
+	tag     string
+	relTime bool
 }
 
 // cmdSearch: SEARCH [RETURN (...)] [CHARSET charset] keys.
 func (s *session) cmdSearch(tag string, uid bool) error {
 	v := s.sel
-	c := &searchCmd{uid: uid}
+	c := &searchCmd{uid: uid, tag: tag}
 	hits, err := s.searchWith(c, func() error { return s.parseSearch(c) })
 	if err != nil {
 		return err
@@ -140,6 +147,9 @@ func (s *session) cmdSearch(tag string, uid bool) error {
 		v.searchRes = saved
 	}
 	s.writeSearch(tag, c, hits)
+	if c.update {
+		return s.startUpdate(c, hits, nil, nil)
+	}
 	return nil
 }
 
@@ -233,7 +243,8 @@ func (s *session) parseReturn(c *searchCmd) error {
 	if err := p.Expect('('); err != nil {
 		return err
 	}
-	for n := 0; !p.Accept(')'); n++ {
+	n := 0
+	for ; !p.Accept(')'); n++ {
 		if n > 0 {
 			if err := p.SP(); err != nil {
 				return err
@@ -254,6 +265,14 @@ func (s *session) parseReturn(c *searchCmd) error {
 			c.retCount = true
 		case "SAVE":
 			c.retSave = true
+		case "UPDATE": // RFC 5267 §4.3
+			if err := s.checkUpdateTag(c.tag); err != nil {
+				return err
+			}
+			c.update = true
+		case "CONTEXT":
+			// RFC 5267 §4.2: a hint that the program will be used
+			// again; results are not cached, so it changes nothing.
 		case "PARTIAL":
 			if c.partial != nil {
 				return bad("PARTIAL given twice")
@@ -268,8 +287,8 @@ func (s *session) parseReturn(c *searchCmd) error {
 	if c.partial != nil && c.retAll {
 		return bad("PARTIAL and ALL exclude each other") // RFC 9394 §3.1
 	}
-	if !c.retMin && !c.retMax && !c.retAll && !c.retCount && !c.retSave && c.partial == nil {
-		c.retAll = true // "RETURN ()" is "RETURN (ALL)"
+	if n == 0 {
+		c.retAll = true // "RETURN ()" is "RETURN (ALL)" (RFC 4731 §3.1)
 	}
 	return p.SP()
 }
@@ -363,6 +382,7 @@ func (s *session) parseKey(c *searchCmd, depth int) (*searchKey, error) {
 		if name == "YOUNGER" {
 			op = opYounger
 		}
+		c.relTime = true
 		at := time.Now().Truncate(time.Second).Add(-time.Duration(secs) * time.Second)
 		return &searchKey{op: op, date: at}, nil
 	case "EMAILID", "THREADID":
@@ -510,7 +530,7 @@ func (s *session) writeSearch(tag string, c *searchCmd, uids []uint32) {
 		w.CRLF()
 		return
 	}
-	if c.retSave && !c.retMin && !c.retMax && !c.retAll && !c.retCount && c.partial == nil {
+	if c.saveOnly() {
 		return
 	}
 	s.writeESearchHead(tag, c.uid)
@@ -538,6 +558,13 @@ func (s *session) writeSearch(tag string, c *searchCmd, uids []uint32) {
 	}
 	writeESearchModSeq(w, c, len(uids))
 	w.CRLF()
+}
+
+// saveOnly reports whether SAVE is the only return option: then no
+// ESEARCH is sent (RFC 5182 §2.4). With UPDATE too, the ESEARCH is sent,
+// even with no data, as the context's first answer.
+func (c *searchCmd) saveOnly() bool {
+	return c.retSave && !c.retMin && !c.retMax && !c.retAll && !c.retCount && c.partial == nil && !c.update
 }
 
 // writeESearchModSeq ends an ESEARCH answer with MODSEQ when the search

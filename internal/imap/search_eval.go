@@ -67,9 +67,15 @@ type candidate struct {
 
 // runSearch returns the UIDs of the messages that match, ascending.
 func (s *session) runSearch(c *searchCmd) ([]uint32, error) {
-	v := s.sel
 	s.prepareSets(c.root)
-	cands, err := s.narrowByIndex(c, s.searchCandidates(c))
+	return s.searchAmong(c, s.searchCandidates(c))
+}
+
+// searchAmong returns the UIDs of cands (ascending, in the view) that
+// match the prepared program c.
+func (s *session) searchAmong(c *searchCmd, cands []uint32) ([]uint32, error) {
+	v := s.sel
+	cands, err := s.narrowByIndex(c, cands)
 	if err != nil {
 		return nil, err
 	}
@@ -318,6 +324,8 @@ func (s *session) evalKey(k *searchKey, cd *candidate, res *message.MatchResult)
 			n = m.UID
 		}
 		return triOf(inSpans(k.spans, n))
+	case opUIDFrozen:
+		return triOf(inSpans(k.spans, m.UID))
 	case opFlag:
 		return triOf(m.HasFlag(k.flag))
 	case opNoFlag:

@@ -49,7 +49,7 @@ type sortItem struct {
 // cmdSort: SORT [RETURN (...)] (criteria) charset search-keys.
 func (s *session) cmdSort(tag string, uid bool) error {
 	v := s.sel
-	c := &searchCmd{uid: uid}
+	c := &searchCmd{uid: uid, tag: tag}
 	var crit []sortCriterion
 	hits, err := s.sortSearch(c, func() (err error) {
 		crit, err = s.parseSort(c)
@@ -88,6 +88,9 @@ func (s *session) cmdSort(tag string, uid bool) error {
 		v.searchRes = saved
 	}
 	s.writeSort(tag, c, items)
+	if c.update {
+		return s.startUpdate(c, hits, crit, items)
+	}
 	return nil
 }
 
@@ -393,7 +396,7 @@ func (s *session) writeSort(tag string, c *searchCmd, items []sortItem) {
 		w.CRLF()
 		return
 	}
-	if c.retSave && !c.retMin && !c.retMax && !c.retAll && !c.retCount && c.partial == nil {
+	if c.saveOnly() {
 		return // SAVE alone: no ESEARCH response (RFC 5182 §2.4)
 	}
 	s.writeESearchHead(tag, c.uid)

@@ -44,6 +44,9 @@ type view struct {
 	// .SILENT), so the poll does not repeat them.
 	own []uint64
 	sub *store.Subscription
+	// contexts are the live results of SEARCH and SORT with RETURN
+	// (UPDATE) (RFC 5267 §4.3; searchctx.go), in the order made.
+	contexts []*updateCtx
 }
 
 func (v *view) close() { v.sub.Close() }
@@ -199,14 +202,24 @@ func (v *view) pollChanges(s *session, allowExpunge bool) error {
 			if err != nil {
 				return err
 			}
+			var inView []uint32
 			for i := range msgs {
 				m := &msgs[i]
 				seq := v.seqOf(m.UID)
-				if seq == 0 || slices.Contains(v.own, m.ModSeq) {
+				if seq == 0 {
+					continue
+				}
+				inView = append(inView, m.UID)
+				if slices.Contains(v.own, m.ModSeq) {
 					continue
 				}
 				s.announceKeywords(m.Flags)
 				s.writeFetchFlags(seq, m)
+			}
+			// This session's own changes too: their FETCH was the
+			// command's, but the contexts have not seen them.
+			if err := v.contextsChanged(s, inView); err != nil {
+				return err
 			}
 			if len(msgs) < DefaultMaxFetchBatch {
 				break
@@ -271,7 +284,9 @@ func (v *view) added(s *session) error {
 		s.w.Number(uint64(v.recentCount()))
 		s.w.Raw(" RECENT\r\n")
 	}
-	return nil
+	// ADDTO after EXISTS, so its sequence numbers are valid (RFC 5267
+	// §4.3.3).
+	return v.contextsChanged(s, fresh)
 }
 
 // listUIDs lists one batch of UIDs from 'from' on.
@@ -317,6 +332,9 @@ func (v *view) expunged(s *session) error {
 // highest sequence number first, or, under QRESYNC, VANISHED with the
 // UIDs (RFC 7162 §3.2.10.2). Only for points where EXPUNGE is allowed.
 func (v *view) remove(s *session, uids []uint32) {
+	// REMOVEFROM before the EXPUNGE, while its sequence numbers are
+	// valid (RFC 5267 §4.3.4).
+	v.contextsRemoved(s, uids)
 	if s.qresync {
 		var gone []uint32
 		for _, u := range uids {
