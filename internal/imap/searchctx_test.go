@@ -2,6 +2,7 @@ package imap
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"slices"
 	"strconv"
 	"strings"
@@ -378,4 +379,72 @@ func TestCancelUpdate(t *testing.T) {
 		{c: `U UNSELECT`, status: "OK"},
 		{c: `D CANCELUPDATE "B"`, status: "BAD"},
 	})
+}
+
+// TestContextsRandomChanges keeps several updating UID SEARCH and UID
+// SORT contexts while a second session makes changes drawn from a fixed
+// seed (flags set and cleared, keywords, deliveries, expunges, changes
+// of this session's own) and checks after every step that each client
+// copy, changed only by the updates, equals the command run afresh.
+func TestContextsRandomChanges(t *testing.T) {
+	e, r, other := ctxMailbox(t, 12)
+	programs := []string{
+		`UID SEARCH RETURN (%s) UNSEEN`,
+		`UID SEARCH RETURN (%s) OR FLAGGED KEYWORD $x`,
+		`UID SEARCH RETURN (%s) NOT DELETED SUBJECT "message 1"`,
+		`UID SORT RETURN (%s) (REVERSE SUBJECT) UTF-8 SEEN`,
+		`UID SORT RETURN (%s) (SIZE SUBJECT) UTF-8 UNFLAGGED UNDELETED`,
+		`UID SORT RETURN (%s) (REVERSE ARRIVAL) UTF-8 UID 5:*`,
+	}
+	var models []*ctxModel
+	for _, p := range programs {
+		m := &ctxModel{result: allOf(t, r, fmt.Sprintf(p, "ALL"))}
+		m.tag = fmt.Sprintf("t%d", r.n+1)
+		mustOK(t, r, fmt.Sprintf(p, "UPDATE"))
+		models = append(models, m)
+	}
+	rng := rand.New(rand.NewPCG(5267, 9))
+	flags := []string{`\Seen`, `\Flagged`, `\Deleted`, `$x`}
+	next, updates := 13, 0
+	for step := range 60 {
+		var lines []string
+		switch k := rng.IntN(10); {
+		case k < 6:
+			who, op := other, "+"
+			if k >= 4 {
+				who = r
+			}
+			if rng.IntN(2) == 0 {
+				op = "-"
+			}
+			mustOK(t, who, "NOOP") // so that it knows the newest messages
+			lo := 1 + rng.IntN(next)
+			set := fmt.Sprintf("%d:%d", lo, lo+rng.IntN(4))
+			lines = mustOK(t, who, fmt.Sprintf("UID STORE %s %sFLAGS.SILENT (%s)", set, op, flags[rng.IntN(len(flags))]))
+			if who != r {
+				lines = nil
+			}
+		case k < 8:
+			e.deliver(testUser, testMessage(next))
+			next++
+		default:
+			mustOK(t, other, "EXPUNGE")
+		}
+		lines = append(lines, mustOK(t, r, "NOOP")...)
+		for _, l := range lines {
+			if strings.HasPrefix(l, "* ESEARCH ") {
+				updates++
+			}
+		}
+		for i, m := range models {
+			m.apply(t, lines)
+			if want := allOf(t, r, fmt.Sprintf(programs[i], "ALL")); !slices.Equal(m.result, want) {
+				t.Fatalf("step %d, %s: the client's result %v, afresh %v", step, programs[i], m.result, want)
+			}
+		}
+	}
+	if updates < 30 {
+		t.Errorf("only %d updates in 60 steps: the test checks little", updates)
+	}
+	t.Logf("%d updates", updates)
 }
