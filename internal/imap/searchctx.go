@@ -177,7 +177,8 @@ func (s *session) freezeSets(k *searchKey) {
 }
 
 // cmdCancelUpdate: CANCELUPDATE 1*(SP quoted) (RFC 5267 §4.3.5). Every
-// tag must name a live context; otherwise none is cancelled.
+// tag must name a live context; otherwise none is cancelled, and the
+// answer is NO [NONEXISTENT].
 func (s *session) cmdCancelUpdate(string, bool) error {
 	var tags []string
 	for {
@@ -199,7 +200,9 @@ func (s *session) cmdCancelUpdate(string, bool) error {
 	v := s.sel
 	for _, t := range tags {
 		if v.context(t) == nil {
-			return bad("No updating search has tag %s", truncate(t, 64))
+			// A tag of a context refused (NOUPDATE) or already ended:
+			// not a syntax error, and RFC 5267 names no code for it.
+			return no(codeNonExistent, "No updating search has that tag")
 		}
 	}
 	v.contexts = slices.DeleteFunc(v.contexts, func(x *updateCtx) bool { return slices.Contains(tags, x.tag) })
@@ -273,12 +276,22 @@ func (v *view) contextsChanged(s *session, uids []uint32) error {
 // context position 0 for SEARCH (the client keeps mailbox order, §4.3.3)
 // and the positions in sort order for SORT.
 func (x *updateCtx) update(s *session, v *view, out, in []uint32, added []sortItem) {
+	// One pass over the result, as a mass expunge may take most of it.
 	var removed []uint32
-	for _, u := range out {
-		if i, ok := slices.BinarySearch(x.hits, u); ok {
-			x.hits = slices.Delete(x.hits, i, i+1)
-			removed = append(removed, u)
+	if len(out) > 0 {
+		kept := x.hits[:0]
+		j := 0
+		for _, u := range x.hits {
+			for j < len(out) && out[j] < u {
+				j++
+			}
+			if j < len(out) && out[j] == u {
+				removed = append(removed, u)
+			} else {
+				kept = append(kept, u)
+			}
 		}
+		x.hits = kept
 	}
 	if len(removed) == 0 && len(in) == 0 {
 		return

@@ -57,7 +57,7 @@ func TestRFC5267ContextExamples(t *testing.T) {
 			`* 5 EXPUNGE`, `* 4 EXPUNGE`, `* 3 EXPUNGE`, `* 2 EXPUNGE`}, status: "OK"},
 		// §4.3.5
 		{c: `B04 CANCELUPDATE "B01"`, status: "OK"},
-		{c: `B05 CANCELUPDATE "B01"`, status: "BAD"},
+		{c: `B05 CANCELUPDATE "B01"`, status: "NO [NONEXISTENT]"},
 	})
 	mustOK(t, other, `STORE 2 +FLAGS (\Deleted $Junk)`)
 	runTranscript(t, r, []transcript{
@@ -356,12 +356,12 @@ func TestContextUpdatesFromEverywhere(t *testing.T) {
 	if lines := mustOK(t, r, "NOOP"); len(lines) != 1 || !strings.HasPrefix(lines[0], `* 1 FETCH (UID 2 FLAGS () MODSEQ (`) {
 		t.Errorf("NOOP after SELECT again: %q", lines)
 	}
-	runTranscript(t, r, []transcript{{c: `N2 CANCELUPDATE "X1"`, status: "BAD"}})
+	runTranscript(t, r, []transcript{{c: `N2 CANCELUPDATE "X1"`, status: "NO [NONEXISTENT]"}})
 }
 
 // CANCELUPDATE takes one or more quoted tags, all of live contexts, or
-// cancels none; in any state but selected it is refused like any
-// selected-state command.
+// cancels none (NO [NONEXISTENT]); in any state but selected it is
+// refused like any selected-state command.
 func TestCancelUpdate(t *testing.T) {
 	_, r, other := ctxMailbox(t, 2)
 	runTranscript(t, r, []transcript{
@@ -370,14 +370,14 @@ func TestCancelUpdate(t *testing.T) {
 		{c: `C UID SEARCH RETURN (UPDATE) SEEN`, s: []string{`* ESEARCH (TAG "C") UID`}, status: "OK"},
 		{c: `D CANCELUPDATE`, status: "BAD"},
 		{c: `D CANCELUPDATE A`, status: "BAD"}, // quoted, RFC 5267 §5
-		{c: `D CANCELUPDATE "A" "Z"`, status: "BAD"},
+		{c: `D CANCELUPDATE "A" "Z"`, status: "NO [NONEXISTENT]"},
 		{c: `D CANCELUPDATE "A" "C"`, status: "OK"},
 	})
 	mustOK(t, other, `STORE 1 +FLAGS (\Seen)`)
 	runTranscript(t, r, []transcript{
 		{c: `N NOOP`, s: []string{`* 1 FETCH (UID 1 FLAGS (\Seen))`, `* ESEARCH (TAG "B") UID ADDTO (0 1)`}, status: "OK"},
 		{c: `U UNSELECT`, status: "OK"},
-		{c: `D CANCELUPDATE "B"`, status: "BAD"},
+		{c: `D CANCELUPDATE "B"`, status: "BAD"}, // not in the selected state
 	})
 }
 

@@ -34,6 +34,7 @@ var sampleArgs = map[string]string{
 	"SORT":         " (DATE) UTF-8 ALL",
 	"THREAD":       " REFERENCES UTF-8 ALL",
 	"COMPRESS":     " DEFLATE",
+	"CANCELUPDATE": ` "x"`, // NO [NONEXISTENT] without such a context, but not BAD
 }
 
 // uidSampleArgs are the arguments of the UID forms.
