@@ -129,6 +129,9 @@ func (s *session) cmdSearch(tag string, uid bool) error {
 	if err != nil {
 		return err
 	}
+	if c.update {
+		s.freezeSets(c.root)
+	}
 	if c.retSave {
 		saved := hits
 		if c.partial != nil && !c.retCount {

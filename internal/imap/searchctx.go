@@ -116,7 +116,6 @@ func (s *session) startUpdate(c *searchCmd, hits []uint32, crit []sortCriterion,
 		s.w.CRLF()
 		return nil
 	}
-	s.freezeSets(c.root)
 	x := &updateCtx{tag: c.tag, c: c, hits: slices.Clone(hits)}
 	if crit != nil {
 		x.crit = crit
@@ -139,7 +138,8 @@ func (s *session) startUpdate(c *searchCmd, hits []uint32, crit []sortCriterion,
 }
 
 // freezeSets turns the sequence sets and "$" of a program into the UIDs
-// they name now: a later message never has a sequence number the set
+// they name now, once the program has run and before a SAVE of the same
+// command replaces "$" (RFC 5182 §2.1: "$" in it is the earlier result): a later message never has a sequence number the set
 // named then, and "$" may be replaced by a later SAVE. A sequence range
 // becomes the UID range from its first message to its last, which holds
 // the same messages now and later (UIDs are not reused, and messages
@@ -384,19 +384,21 @@ func writePairStart(w *wire.Writer, pairs *int, pos int) {
 	w.SP()
 }
 
-// mergeUIDs returns the union of two ascending, disjoint UID lists.
+// mergeUIDs returns the union of two ascending, disjoint UID lists,
+// merged into a from its end: a batch of a mailbox-wide change costs a
+// pass over the result, not a new copy of it.
 func mergeUIDs(a, b []uint32) []uint32 {
-	out := make([]uint32, 0, len(a)+len(b))
-	i, j := 0, 0
-	for i < len(a) && j < len(b) {
-		if a[i] < b[j] {
-			out = append(out, a[i])
-			i++
+	n := len(a)
+	a = slices.Grow(a, len(b))[:n+len(b)]
+	i, j := n-1, len(b)-1
+	for k := len(a) - 1; j >= 0; k-- {
+		if i >= 0 && a[i] > b[j] {
+			a[k] = a[i]
+			i--
 		} else {
-			out = append(out, b[j])
-			j++
+			a[k] = b[j]
+			j--
 		}
 	}
-	out = append(out, a[i:]...)
-	return append(out, b[j:]...)
+	return a
 }

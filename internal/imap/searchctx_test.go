@@ -253,7 +253,8 @@ func TestContextSequenceNumbers(t *testing.T) {
 		{c: `S0 SEARCH RETURN (SAVE) 5`, status: "OK"},
 		{c: `X1 SEARCH RETURN (UPDATE ALL) 3:* UNSEEN`, s: []string{`* ESEARCH (TAG "X1") ALL 3:5`}, status: "OK"},
 		{c: `X2 UID SEARCH RETURN (UPDATE) UID 4:* UNSEEN`, s: []string{`* ESEARCH (TAG "X2") UID`}, status: "OK"},
-		{c: `X3 SEARCH RETURN (UPDATE COUNT) $ UNSEEN`, s: []string{`* ESEARCH (TAG "X3") COUNT 1`}, status: "OK"},
+		// "$" is 5 here; SAVE makes it 3:5 only after the search.
+		{c: `X3 SEARCH RETURN (UPDATE COUNT SAVE) $ UNSEEN`, s: []string{`* ESEARCH (TAG "X3") COUNT 1`}, status: "OK"},
 		{c: `S1 SEARCH RETURN (SAVE) 1`, status: "OK"}, // "$" changes; X3 keeps UID 5
 		{c: `X4 SEARCH RETURN (UPDATE) DELETED`, s: []string{`* ESEARCH (TAG "X4")`}, status: "OK"},
 	})
@@ -447,4 +448,35 @@ func TestContextsRandomChanges(t *testing.T) {
 		t.Errorf("only %d updates in 60 steps: the test checks little", updates)
 	}
 	t.Logf("%d updates", updates)
+}
+
+func TestMergeUIDs(t *testing.T) {
+	for _, tc := range []struct{ a, b, want []uint32 }{
+		{nil, nil, nil},
+		{[]uint32{1, 5}, nil, []uint32{1, 5}},
+		{nil, []uint32{2}, []uint32{2}},
+		{[]uint32{1, 5, 9}, []uint32{2, 3, 10}, []uint32{1, 2, 3, 5, 9, 10}},
+		{[]uint32{4, 5}, []uint32{1, 2}, []uint32{1, 2, 4, 5}},
+	} {
+		if got := mergeUIDs(slices.Clone(tc.a), tc.b); !slices.Equal(got, tc.want) {
+			t.Errorf("mergeUIDs(%v, %v) = %v, want %v", tc.a, tc.b, got, tc.want)
+		}
+	}
+}
+
+// "$" in an updating search with SAVE is the result saved before it
+// (RFC 5182 §2.1), and stays that: 4 was seen then and is not found,
+// but is in "$", so it is added when it is unseen again.
+func TestContextDollarWithSave(t *testing.T) {
+	_, r, other := ctxMailbox(t, 5)
+	mustOK(t, other, `STORE 4 +FLAGS (\Seen)`)
+	runTranscript(t, r, []transcript{
+		{c: `N0 NOOP`, s: []string{`* 4 FETCH (UID 4 FLAGS (\Seen))`}, status: "OK"},
+		{c: `S0 SEARCH RETURN (SAVE) 4:5`, status: "OK"},
+		{c: `X1 UID SEARCH RETURN (UPDATE ALL SAVE) $ UNSEEN`, s: []string{`* ESEARCH (TAG "X1") UID ALL 5`}, status: "OK"},
+	})
+	mustOK(t, other, `STORE 4 -FLAGS (\Seen)`)
+	runTranscript(t, r, []transcript{
+		{c: `N1 NOOP`, s: []string{`* 4 FETCH (UID 4 FLAGS ())`, `* ESEARCH (TAG "X1") UID ADDTO (0 4)`}, status: "OK"},
+	})
 }

@@ -63,6 +63,9 @@ func (s *session) cmdSort(tag string, uid bool) error {
 		return err
 	}
 	slices.SortStableFunc(items, func(a, b sortItem) int { return compareItems(crit, &a, &b) })
+	if c.update {
+		s.freezeSets(c.root)
+	}
 	if c.retSave {
 		saved := hits // SEARCHRES keeps a set: the order is not saved
 		if c.partial != nil && !c.retCount {
