@@ -167,6 +167,22 @@ func (k kickingStore) Deliver(ctx context.Context, d store.Delivery) error {
 	return err
 }
 
+func (k kickingStore) DeliverBatch(ctx context.Context, ds []store.Delivery) []error {
+	start := time.Now()
+	errs := k.Deliverer.DeliverBatch(ctx, ds)
+	kick := false
+	for i, err := range errs {
+		if err == nil {
+			k.metrics.Received("smtp", time.Since(start))
+			kick = kick || ds[i].Outbound != nil
+		}
+	}
+	if kick {
+		k.kick()
+	}
+	return errs
+}
+
 // caFile returns the system roots plus the PEM certificates of the file
 // that configuration key names, or nil when path is "".
 func caFile(cfg *config.Config, key, path string) (*x509.CertPool, error) {

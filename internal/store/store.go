@@ -304,6 +304,15 @@ type Deliverer interface {
 	// recipient). A recipient whose quota the message would exceed fails
 	// the delivery with ErrQuota.
 	Deliver(ctx context.Context, d Delivery) error
+	// DeliverBatch stores each of ds as Deliver would, all in one
+	// transaction and in their order: the UIDs a mailbox gives them
+	// follow the order of ds (the fetcher relies on it to keep a remote
+	// mailbox's order). Each delivery is all-or-nothing on its own:
+	// errs[i] is what Deliver would return for ds[i], nil only once it
+	// is durable, and one that fails leaves the others stored. It
+	// returns once every delivery's outcome is known; len(errs) is
+	// len(ds).
+	DeliverBatch(ctx context.Context, ds []Delivery) (errs []error)
 }
 
 // MaildropMessage describes one message of a POP3 maildrop (the INBOX).

@@ -190,15 +190,21 @@ func randomHex(n int) string {
 	return hex.EncodeToString(b)
 }
 
+// Queuer is what the Reporter needs of the store (store.Deliverer): one
+// delivery onto the outbound queue per report.
+type Queuer interface {
+	Deliver(ctx context.Context, d store.Delivery) error
+}
+
 // Reporter sends the reports of the days a Recorder collected. Submitter
 // (the organization and the host name in the report) and From are
 // required.
 type Reporter struct {
 	Recorder  *Recorder
 	Resolver  resolver.Resolver
-	Store     store.Deliverer // reports go onto the outbound queue through it
-	Submitter string          // our host name
-	From      string          // the From: address (and contact-info)
+	Store     Queuer // reports go onto the outbound queue through it
+	Submitter string // our host name
+	From      string // the From: address (and contact-info)
 	Logger    *slog.Logger
 	Now       func() time.Time
 	// Path is the file the Recorder's counts are saved to (see Save);

@@ -44,27 +44,51 @@ import (
 // The batch's transaction holds each target mailbox's row lock until it
 // commits, so UIDs still become visible in the order they were given.
 func (s *Store) Deliver(ctx context.Context, d store.Delivery) error {
-	if err := store.CheckDelivery(d); err != nil {
-		return err
-	}
+	return s.DeliverBatch(ctx, []store.Delivery{d})[0]
+}
+
+// DeliverBatch stores ds as Deliver stores each, handed to the committer
+// at once: it never splits them between transactions, and a group of more
+// than one goes whole through commitSlow, in its order (commitFast and
+// commitSlow are two transactions).
+func (s *Store) DeliverBatch(ctx context.Context, ds []store.Delivery) []error {
+	errs := make([]error, len(ds))
 	if err := ctx.Err(); err != nil {
-		return err
+		for i := range errs {
+			errs[i] = err
+		}
+		return errs
 	}
-	now := s.now()
-	p := &pending{d: d, date: d.InternalDate, now: now, done: make(chan struct{})}
-	if p.date.IsZero() {
-		p.date = now
+	group := make([]*pending, 0, len(ds))
+	at := make([]int, 0, len(ds)) // index in ds of each of group
+	s.commits.arriving.Add(int64(len(ds)))
+	for i, d := range ds {
+		if errs[i] = store.CheckDelivery(d); errs[i] != nil {
+			s.commits.arriving.Add(-1)
+			continue
+		}
+		now := s.now()
+		p := &pending{d: d, date: d.InternalDate, now: now, grouped: len(ds) > 1, done: make(chan struct{})}
+		if p.date.IsZero() {
+			p.date = now
+		}
+		// Recipients in account order: every delivery locks rows in the
+		// same order, which keeps deadlocks between nodes' batches rare.
+		p.d.Recipients = slices.Clone(d.Recipients)
+		slices.SortStableFunc(p.d.Recipients, func(a, b store.Recipient) int { return cmp.Compare(a.AccountID, b.AccountID) })
+		if errs[i] = s.readBody(ctx, p); errs[i] != nil {
+			s.commits.arriving.Add(-1)
+			continue
+		}
+		group, at = append(group, p), append(at, i)
 	}
-	// Recipients in account order: every delivery locks rows in the same
-	// order, which keeps deadlocks between nodes' batches rare.
-	p.d.Recipients = slices.Clone(d.Recipients)
-	slices.SortStableFunc(p.d.Recipients, func(a, b store.Recipient) int { return cmp.Compare(a.AccountID, b.AccountID) })
-	s.commits.arriving.Add(1)
-	if err := s.readBody(ctx, p); err != nil {
-		s.commits.arriving.Add(-1)
-		return err
+	if len(group) > 0 {
+		s.commits.submit(group)
 	}
-	return s.commits.submit(p)
+	for k, p := range group {
+		errs[at[k]] = p.err
+	}
+	return errs
 }
 
 // inlineMax is the largest body (as the client sent it) the committer
@@ -131,8 +155,11 @@ type pending struct {
 	body      storedBody // id 0: not written yet, the octets are in chunks
 	chunks    [][]byte
 	date, now time.Time
-	err       error
-	done      chan struct{}
+	// grouped: one of a DeliverBatch of several, kept in one transaction
+	// in its order.
+	grouped bool
+	err     error
+	done    chan struct{}
 }
 
 // committer runs the delivery transactions (see Deliver), one batch at
@@ -142,7 +169,7 @@ type pending struct {
 // other's row locks anyway.)
 type committer struct {
 	s        *Store
-	reqs     chan *pending
+	reqs     chan []*pending
 	quit     chan struct{}
 	stopped  chan struct{}
 	arriving atomic.Int64 // deliveries reading their bodies or not yet taken
@@ -158,23 +185,27 @@ const (
 )
 
 func startCommitter(s *Store) *committer {
-	c := &committer{s: s, reqs: make(chan *pending), quit: make(chan struct{}), stopped: make(chan struct{})}
+	c := &committer{s: s, reqs: make(chan []*pending), quit: make(chan struct{}), stopped: make(chan struct{})}
 	go c.run()
 	return c
 }
 
-// submit hands p to the committer and waits for its outcome. It does not
-// give up when the caller's context ends: once submitted, the caller must
-// learn whether the message was stored.
-func (c *committer) submit(p *pending) error {
+// submit hands a group to the committer and waits for the outcome of
+// each. It does not give up when the caller's context ends: once
+// submitted, the caller must learn whether the message was stored.
+func (c *committer) submit(group []*pending) {
 	select {
-	case c.reqs <- p:
+	case c.reqs <- group:
 	case <-c.quit:
-		c.arriving.Add(-1)
-		return temporary("delivering", errors.New("store closed"))
+		c.arriving.Add(-int64(len(group)))
+		for _, p := range group {
+			p.err = temporary("delivering", errors.New("store closed"))
+		}
+		return
 	}
-	<-p.done
-	return p.err
+	for _, p := range group {
+		<-p.done
+	}
 }
 
 func (c *committer) stop() {
@@ -201,10 +232,10 @@ func (c *committer) run() {
 	<-timer.C
 	for {
 		select {
-		case p := <-c.reqs:
-			c.arriving.Add(-1)
+		case group := <-c.reqs:
+			c.arriving.Add(-int64(len(group)))
 			slots <- struct{}{} // what arrives meanwhile joins this batch
-			batch := c.gather(p, timer)
+			batch := c.gather(group, timer)
 			executed := make(chan struct{})
 			wg.Add(1)
 			go func() {
@@ -222,15 +253,16 @@ func (c *committer) run() {
 	}
 }
 
-// gather builds a batch starting with p: whatever queued up while the last
-// commit ran, then, for at most gatherWait, deliveries still arriving.
-func (c *committer) gather(p *pending, timer *time.Timer) []*pending {
-	batch := []*pending{p}
+// gather builds a batch starting with a group: whatever queued up while
+// the last commit ran, then, for at most gatherWait, deliveries still
+// arriving. Groups are taken whole.
+func (c *committer) gather(group []*pending, timer *time.Timer) []*pending {
+	batch := append(make([]*pending, 0, max(len(group), maxBatch)), group...)
 	for len(batch) < maxBatch {
 		select {
-		case p := <-c.reqs:
-			c.arriving.Add(-1)
-			batch = append(batch, p)
+		case g := <-c.reqs:
+			c.arriving.Add(-int64(len(g)))
+			batch = append(batch, g...)
 			continue
 		default:
 		}
@@ -243,9 +275,9 @@ func (c *committer) gather(p *pending, timer *time.Timer) []*pending {
 	defer timer.Stop()
 	for len(batch) < maxBatch && c.arriving.Load() > 0 {
 		select {
-		case p := <-c.reqs:
-			c.arriving.Add(-1)
-			batch = append(batch, p)
+		case g := <-c.reqs:
+			c.arriving.Add(-int64(len(g)))
+			batch = append(batch, g...)
 		case <-timer.C:
 			return batch
 		}
@@ -265,7 +297,7 @@ func (c *committer) commit(batch []*pending, executed func()) {
 	slices.SortStableFunc(batch, func(a, b *pending) int { return cmp.Compare(firstAccount(a), firstAccount(b)) })
 	var fast, slow []*pending
 	for _, p := range batch {
-		if p.d.Outbound != nil || p.d.Fetched != nil || len(p.d.Duplicates) > 0 {
+		if p.d.Outbound != nil || p.d.Fetched != nil || len(p.d.Duplicates) > 0 || p.grouped {
 			slow = append(slow, p)
 		} else {
 			fast = append(fast, p)

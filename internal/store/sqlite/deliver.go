@@ -17,44 +17,68 @@ import (
 // metadata transaction shared with concurrent deliveries. It returns nil
 // only once everything is durable; on error nothing is visible to anyone.
 func (s *Store) Deliver(ctx context.Context, d store.Delivery) error {
-	if err := store.CheckDelivery(d); err != nil {
-		return err
+	return s.DeliverBatch(ctx, []store.Delivery{d})[0]
+}
+
+// DeliverBatch stores ds as Deliver stores each: every body first, then
+// all of them handed to the committer at once, which never splits them
+// between transactions and runs them in their order (a savepoint each).
+func (s *Store) DeliverBatch(ctx context.Context, ds []store.Delivery) []error {
+	errs := make([]error, len(ds))
+	err := ctx.Err()
+	if err == nil {
+		err = s.checkReserve()
 	}
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	if err := s.checkReserve(); err != nil {
-		return err
-	}
-	s.commits.arriving.Add(1)
-	body, err := s.writeBody(d.Body, false)
 	if err != nil {
-		s.commits.arriving.Add(-1)
-		return err
-	}
-	now := s.now()
-	p := &pending{recipients: d.Recipients, outbound: d.Outbound, fetched: d.Fetched, duplicates: d.Duplicates, body: body,
-		date: d.InternalDate, saved: toDB(now), done: make(chan struct{})}
-	if p.date.IsZero() {
-		p.date = now
-	}
-	err = s.commits.submit(p)
-	s.releaseBody(body.inline)
-	if err != nil {
-		if !p.ambiguous && body.inline == nil {
-			// The transaction certainly rolled back: the file is garbage.
-			// After an ambiguous commit failure the sweep decides instead.
-			s.removeBodies([]string{body.name})
+		for i := range errs {
+			errs[i] = err
 		}
-		return err
+		return errs
 	}
-	for _, r := range d.Recipients {
-		if p.created {
-			s.events.Publish(store.Event{Kind: store.EventMailboxes, AccountID: r.AccountID})
+	s.commits.arriving.Add(int64(len(ds)))
+	group := make([]*pending, 0, len(ds))
+	at := make([]int, 0, len(ds)) // index in ds of each of group
+	for i, d := range ds {
+		if errs[i] = store.CheckDelivery(d); errs[i] != nil {
+			continue
 		}
-		s.events.Publish(store.Event{Kind: store.EventNew, AccountID: r.AccountID})
+		body, err := s.writeBody(d.Body, false)
+		if err != nil {
+			errs[i] = err
+			continue
+		}
+		now := s.now()
+		p := &pending{recipients: d.Recipients, outbound: d.Outbound, fetched: d.Fetched, duplicates: d.Duplicates,
+			body: body, date: d.InternalDate, saved: toDB(now), done: make(chan struct{})}
+		if p.date.IsZero() {
+			p.date = now
+		}
+		group, at = append(group, p), append(at, i)
 	}
-	return nil
+	s.commits.arriving.Add(-int64(len(ds) - len(group)))
+	if len(group) == 0 {
+		return errs
+	}
+	s.commits.submit(group)
+	for k, p := range group {
+		s.releaseBody(p.body.inline)
+		if errs[at[k]] = p.err; p.err != nil {
+			if !p.ambiguous && p.body.inline == nil {
+				// The transaction certainly rolled back: the file is
+				// garbage. After an ambiguous commit failure the sweep
+				// decides instead.
+				s.removeBodies([]string{p.body.name})
+			}
+			continue
+		}
+		for _, r := range p.recipients {
+			if p.created {
+				s.events.Publish(store.Event{Kind: store.EventMailboxes, AccountID: r.AccountID})
+			}
+			s.events.Publish(store.Event{Kind: store.EventNew, AccountID: r.AccountID})
+		}
+	}
+	return errs
 }
 
 // pending is one delivery waiting for the committer.
@@ -83,12 +107,13 @@ type textDoc struct{ doc, account int64 }
 // transaction is committing wait, then share the next transaction, so one
 // WAL fsync makes many messages durable. Each delivery runs inside its own
 // SAVEPOINT, so one failing delivery (an unknown account, a duplicate UIDL)
-// rolls back alone.
+// rolls back alone. A group (DeliverBatch) is never split: it goes whole
+// into one transaction, in its order, even past maxBatch.
 type committer struct {
 	s        *Store
 	stmts    *deliverStmts
 	maxBatch int
-	reqs     chan *pending
+	reqs     chan []*pending
 	quit     chan struct{}
 	stopped  chan struct{}
 	commits  atomic.Int64 // transactions committed, for the benchmark's msgs/commit
@@ -107,25 +132,29 @@ type committer struct {
 const gatherWait = 300 * time.Microsecond
 
 func startCommitter(s *Store, stmts *deliverStmts, maxBatch int) *committer {
-	c := &committer{s: s, stmts: stmts, maxBatch: maxBatch, reqs: make(chan *pending),
+	c := &committer{s: s, stmts: stmts, maxBatch: maxBatch, reqs: make(chan []*pending),
 		quit: make(chan struct{}), stopped: make(chan struct{})}
 	go c.run()
 	return c
 }
 
-// submit hands p to the committer and waits for its outcome. It does not
-// give up when the caller's context ends: once submitted, the caller must
-// learn whether the message was stored, or "error means nothing stored"
-// would not hold.
-func (c *committer) submit(p *pending) error {
-	defer c.arriving.Add(-1)
+// submit hands a group to the committer and waits for the outcome of
+// each. It does not give up when the caller's context ends: once
+// submitted, the caller must learn whether the message was stored, or
+// "error means nothing stored" would not hold.
+func (c *committer) submit(group []*pending) {
+	defer c.arriving.Add(-int64(len(group)))
 	select {
-	case c.reqs <- p:
+	case c.reqs <- group:
 	case <-c.quit:
-		return fmt.Errorf("sqlite: store closed: %w", store.ErrTemporary)
+		for _, p := range group {
+			p.err = fmt.Errorf("sqlite: store closed: %w", store.ErrTemporary)
+		}
+		return
 	}
-	<-p.done
-	return p.err
+	for _, p := range group {
+		<-p.done
+	}
 }
 
 func (c *committer) stop() {
@@ -140,8 +169,8 @@ func (c *committer) run() {
 	<-gather.C
 	for {
 		select {
-		case p := <-c.reqs:
-			batch := c.gather(p, gather)
+		case group := <-c.reqs:
+			batch := c.gather(group, gather)
 			c.commit(batch)
 			for _, p := range batch {
 				close(p.done)
@@ -152,20 +181,21 @@ func (c *committer) run() {
 	}
 }
 
-// gather builds a batch starting with p: whatever queued up while the last
-// commit ran, then, for at most gatherWait, deliveries still arriving.
-func (c *committer) gather(p *pending, timer *time.Timer) []*pending {
-	batch := []*pending{p}
+// gather builds a batch starting with a group: whatever queued up while
+// the last commit ran, then, for at most gatherWait, deliveries still
+// arriving. Groups are taken whole.
+func (c *committer) gather(group []*pending, timer *time.Timer) []*pending {
+	batch := append(make([]*pending, 0, max(len(group), c.maxBatch)), group...)
 	for len(batch) < c.maxBatch {
 		select {
-		case p := <-c.reqs:
-			batch = append(batch, p)
+		case g := <-c.reqs:
+			batch = append(batch, g...)
 			continue
 		default:
 		}
 		break
 	}
-	// p itself still counts in arriving until submit returns, hence > len.
+	// The batch still counts in arriving until submit returns, hence > len.
 	if len(batch) >= c.maxBatch || c.arriving.Load() <= int64(len(batch)) {
 		return batch
 	}
@@ -173,8 +203,8 @@ func (c *committer) gather(p *pending, timer *time.Timer) []*pending {
 	defer timer.Stop()
 	for len(batch) < c.maxBatch && c.arriving.Load() > int64(len(batch)) {
 		select {
-		case p := <-c.reqs:
-			batch = append(batch, p)
+		case g := <-c.reqs:
+			batch = append(batch, g...)
 		case <-timer.C:
 			return batch
 		}

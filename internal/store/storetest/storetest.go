@@ -78,6 +78,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ImportMessages", testImportMessages},
 		{"FetchSources", testFetchSources},
 		{"FetchMark", testFetchMark},
+		{"DeliverBatch", testDeliverBatch},
 		{"TextIndex", testTextIndex},
 		{"TextIndexNeverMisses", testTextIndexNeverMisses},
 	}
