@@ -91,15 +91,82 @@ type Deliverer struct {
 // transaction of its own (a failure after it may send it twice, never
 // lose the message), and vacation replies after the commit.
 func (d *Deliverer) Deliver(ctx context.Context, m Message) error {
+	return d.deliver(ctx, m, nil)
+}
+
+// DeliverBatch delivers ms as Deliver delivers each, with every message's
+// local copies stored in one store transaction (store.DeliverBatch), in
+// the order of ms: a mailbox's UIDs follow it. errs[i] is ms[i]'s outcome
+// (nil once it is durable); one that fails leaves the others stored.
+// A message that needs a transaction of its own (a Sieve redirect to a
+// remote address, a copy with an edited header) stores what came before
+// it first, so the order holds. Automatic replies go once a message's
+// copies are stored. The bodies are read one after another, each before
+// the next, and all before the commit.
+func (d *Deliverer) DeliverBatch(ctx context.Context, ms []Message) (errs []error) {
+	b := &batch{d: d, errs: make([]error, len(ms))}
+	for i, m := range ms {
+		b.cur = i
+		if err := d.deliver(ctx, m, b); err != nil {
+			b.errs[i] = err
+		}
+	}
+	b.flush(ctx)
+	return b.errs
+}
+
+// batch gathers the local copies of a DeliverBatch for one store
+// transaction.
+type batch struct {
+	d    *Deliverer
+	errs []error
+	cur  int // the message being prepared
+	ds   []store.Delivery
+	// at is the message of each delivery, after what runs once it is
+	// stored; done runs after the commit whatever its outcome (spools).
+	at    []int
+	after []func()
+	done  []func()
+}
+
+// add queues the current message's delivery.
+func (b *batch) add(sd store.Delivery, after func()) {
+	b.ds, b.at, b.after = append(b.ds, sd), append(b.at, b.cur), append(b.after, after)
+}
+
+// flush stores what was added in one transaction.
+func (b *batch) flush(ctx context.Context) {
+	if len(b.ds) > 0 {
+		for k, err := range b.d.Store.DeliverBatch(ctx, b.ds) {
+			if err != nil {
+				b.errs[b.at[k]] = storeError(err)
+			} else if b.after[k] != nil {
+				b.after[k]()
+			}
+		}
+	}
+	for _, f := range b.done {
+		f()
+	}
+	b.ds, b.at, b.after, b.done = b.ds[:0], b.at[:0], b.after[:0], b.done[:0]
+}
+
+// deliver is Deliver, or with b not nil the preparation of one message of
+// a DeliverBatch.
+func (d *Deliverer) deliver(ctx context.Context, m Message, b *batch) error {
 	if len(m.Local) == 0 && len(m.Remote) == 0 {
 		return errors.New("delivery: no recipients")
 	}
 	if len(m.Local) > 0 && d.filtering() && m.Mailbox == "" {
-		return d.deliverFiltered(ctx, m)
+		return d.deliverFiltered(ctx, m, b)
 	}
 	var rs []store.Recipient
 	for _, a := range m.Local {
 		rs = append(rs, store.Recipient{AccountID: a.ID, UIDL: m.UIDL, Mailbox: m.Mailbox, Create: m.Mailbox != ""})
+	}
+	if b != nil {
+		b.add(d.delivery(m, rs, m.Body), nil)
+		return nil
 	}
 	return d.store(ctx, m, rs, m.Body)
 }
@@ -107,6 +174,12 @@ func (d *Deliverer) Deliver(ctx context.Context, m Message) error {
 // store commits the local copies rs and m's remote recipients in one
 // transaction.
 func (d *Deliverer) store(ctx context.Context, m Message, rs []store.Recipient, body io.Reader) error {
+	return storeError(d.Store.Deliver(ctx, d.delivery(m, rs, body)))
+}
+
+// delivery is the store's delivery of the local copies rs and m's remote
+// recipients.
+func (d *Deliverer) delivery(m Message, rs []store.Recipient, body io.Reader) store.Delivery {
 	var prefix strings.Builder
 	if m.ReturnPath && len(rs) > 0 {
 		prefix.WriteString(ReturnPath(m.From))
@@ -128,7 +201,11 @@ func (d *Deliverer) store(ctx context.Context, m Message, rs []store.Recipient, 
 			DSNReturn: m.DSNReturn, DSNEnvelopeID: m.DSNEnvelopeID, SMTPUTF8: m.SMTPUTF8,
 		}
 	}
-	err := d.Store.Deliver(ctx, sd)
+	return sd
+}
+
+// storeError is the store's error as Deliver reports it.
+func storeError(err error) error {
 	if errors.Is(err, store.ErrQuota) {
 		return fmt.Errorf("%w: %w", ErrOverQuota, err)
 	}

@@ -169,8 +169,9 @@ type pendingReply struct {
 	Reply
 }
 
-// deliverFiltered is Deliver with the filter step.
-func (d *Deliverer) deliverFiltered(ctx context.Context, m Message) error {
+// deliverFiltered is Deliver with the filter step; with b not nil, the
+// local copies are added to the batch (see DeliverBatch).
+func (d *Deliverer) deliverFiltered(ctx context.Context, m Message, b *batch) error {
 	max := d.MaxHeader
 	if max <= 0 {
 		max = DefaultMaxHeader
@@ -187,7 +188,12 @@ func (d *Deliverer) deliverFiltered(ctx context.Context, m Message) error {
 		h = ParseHeader(head)
 	}
 	sp := &spool{head: head, rest: br}
-	defer sp.close()
+	batched := false // then the batch closes it, after reading it at its commit
+	defer func() {
+		if !batched {
+			sp.close()
+		}
+	}()
 
 	var rs []store.Recipient
 	var edited []editedCopies // copies whose header a script changed
@@ -301,6 +307,11 @@ func (d *Deliverer) deliverFiltered(ctx context.Context, m Message) error {
 			return err
 		}
 	}
+	// A transaction of its own stores after what a batch holds so far:
+	// the messages before this one keep their place.
+	if b != nil && len(redirects)+len(edited) > 0 {
+		b.flush(ctx)
+	}
 	// Redirected copies are queued first, each in its own transaction:
 	// if storing the rest fails the sender tries again and a redirect may
 	// go twice, but a message is never lost.
@@ -358,6 +369,12 @@ func (d *Deliverer) deliverFiltered(ctx context.Context, m Message) error {
 			m.duplicates = append(m.duplicates, store.DuplicateRecord{AccountID: dup.accountID, Key: dup.Key,
 				Now: now, Until: now.Add(dup.Period), Refresh: dup.Last, Keep: store.MaxDuplicates})
 		}
+	}
+	if b != nil {
+		batched = true
+		b.done = append(b.done, sp.close)
+		b.add(d.delivery(m, rs, sp.reader()), func() { d.sendReplies(ctx, replies) })
+		return nil
 	}
 	if err := d.store(ctx, m, rs, sp.reader()); err != nil {
 		return err

@@ -286,18 +286,26 @@ vacation :days 3 :subject "Away" "I am away until Monday.";`)
 	}
 }
 
+// newFetching is newFiltering with a fetch source of alice's, whose
+// discarded messages are recorded.
+func newFetching(t *testing.T) (*filtering, store.FetchSource) {
+	f := newFiltering(t)
+	f.d.Marks = f.st
+	src, err := f.st.AddFetchSource(context.Background(), store.FetchSource{AccountID: f.accts["alice@example.org"].ID,
+		URL: "pop3s://a@pop.remote.example/", Password: "x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f, src
+}
+
 // TestFilterFetched: a fetched message the script discards or only
 // redirects is still recorded as fetched, so the fetcher neither fetches
 // it again nor redirects it twice.
 func TestFilterFetched(t *testing.T) {
-	f := newFiltering(t)
-	f.d.Marks = f.st
+	f, src := newFetching(t)
 	ctx := context.Background()
 	alice := f.accts["alice@example.org"]
-	src, err := f.st.AddFetchSource(ctx, store.FetchSource{AccountID: alice.ID, URL: "pop3s://a@pop.remote.example/", Password: "x"})
-	if err != nil {
-		t.Fatal(err)
-	}
 	fetch := func(id string) error {
 		return f.d.Deliver(ctx, Message{Local: []store.Account{alice}, Body: strings.NewReader(plainMsg),
 			Fetched: &store.FetchMark{SourceID: src.ID, FetchedID: store.FetchedID{Scope: "pop3", ID: id}}})
