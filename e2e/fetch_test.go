@@ -224,7 +224,8 @@ func TestFetchFromPochtaKeep(t *testing.T) {
 // crashingDeliverer stores through the real path, then, after the
 // message numbered crashAfter, drops the fetcher's connection and fails:
 // what a kill -9 right after the local commit leaves (the message stored
-// and recorded, its remote deletion not sent or not applied).
+// and recorded, its remote deletion not sent or not applied). A batch that
+// reaches crashAfter commits the messages up to it and dies with the rest.
 type crashingDeliverer struct {
 	fs         *fetchSide
 	real       fetch.Deliverer
@@ -245,6 +246,27 @@ func (c *crashingDeliverer) Deliver(ctx context.Context, m delivery.Message) err
 		return errCrash
 	}
 	return nil
+}
+
+func (c *crashingDeliverer) DeliverBatch(ctx context.Context, ms []delivery.Message) []error {
+	errs := make([]error, len(ms))
+	take := len(ms)
+	if c.n < c.crashAfter {
+		take = min(take, c.crashAfter-c.n)
+	}
+	copy(errs, c.real.DeliverBatch(ctx, ms[:take]))
+	if c.n += take; c.n == c.crashAfter {
+		c.fs.mu.Lock()
+		c.fs.lastRaw.Close()
+		c.fs.mu.Unlock()
+		for i := take; i < len(ms); i++ {
+			errs[i] = errCrash
+		}
+		if take == len(ms) && len(ms) > 0 {
+			errs[len(ms)-1] = errCrash // stored, but the run dies
+		}
+	}
+	return errs
 }
 
 // remoteCount is how many messages a fresh keep-source of another local

@@ -6,7 +6,9 @@
 //   - Every message goes through internal/delivery, the path SMTP uses,
 //     with its remote id (POP3 UIDL, IMAP UIDVALIDITY/UID) recorded in the
 //     delivery's own transaction (store.FetchMark). A message is stored if
-//     and only if its id is recorded, whatever crashes when.
+//     and only if its id is recorded, whatever crashes when. Messages are
+//     stored in batches, one transaction each, in the source's order
+//     (batch.go).
 //   - A message is deleted on the source (when the source says so) only
 //     after that transaction is durable: DELE then QUIT for POP3, STORE
 //     \Deleted then EXPUNGE for IMAP. A crash in between leaves it on the
@@ -24,16 +26,17 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
-	"strings"
 	"time"
 
 	"github.com/pochta-mail/pochta/internal/delivery"
 	"github.com/pochta-mail/pochta/internal/store"
 )
 
-// Deliverer stores a message; *delivery.Deliverer is the one to use.
+// Deliverer stores messages; *delivery.Deliverer is the one to use.
 type Deliverer interface {
 	Deliver(ctx context.Context, m delivery.Message) error
+	// DeliverBatch stores several in one transaction, in their order.
+	DeliverBatch(ctx context.Context, ms []delivery.Message) []error
 }
 
 // Metrics is what the fetcher reports; *metrics.Metrics implements it.
@@ -225,6 +228,9 @@ type job struct {
 	remote   netip.Addr
 	tls      *tls.ConnectionState
 	res      Result
+	// batch is what was fetched and waits for its commit (see flush).
+	batch       []queued
+	batchOctets int
 }
 
 // dial connects to the source; with implicit TLS it also does the
@@ -268,36 +274,6 @@ func (j *job) tlsConfig() *tls.Config {
 		return nil
 	}
 	return cfg
-}
-
-// deliver stores one fetched message with its remote id. It reports
-// stored false (and no error) for a message another run stored first.
-func (j *job) deliver(ctx context.Context, body io.Reader, id store.FetchedID, mailbox string, date time.Time) (bool, error) {
-	start := time.Now()
-	trace := &delivery.Trace{
-		Helo: j.spec.Host, RemoteIP: j.remote, TLS: j.tls, With: strings.ToUpper(j.spec.ProtoName()),
-		ID: delivery.NewID(), For: j.src.Account, Time: start,
-	}
-	err := j.f.Deliverer.Deliver(ctx, delivery.Message{
-		Local:   []store.Account{{ID: j.src.AccountID, Address: j.src.Account}},
-		Trace:   trace,
-		Mailbox: mailbox,
-		Fetched: &store.FetchMark{SourceID: j.src.ID, FetchedID: id},
-		Body:    body,
-		Date:    date,
-	})
-	if errors.Is(err, store.ErrExists) {
-		return false, nil
-	}
-	if err != nil {
-		return false, fmt.Errorf("storing message %s: %w", id.ID, err)
-	}
-	j.res.Fetched++
-	if j.f.Metrics != nil {
-		j.f.Metrics.Received("fetch", time.Since(start))
-	}
-	j.log.Debug("fetched message", "remote_id", id.ID, "scope", id.Scope, "trace_id", trace.ID)
-	return true, nil
 }
 
 // skippedScope is where the ids of skipped messages of a scope are

@@ -363,15 +363,23 @@ func (j *job) imapID(fo imapFolder, prefix string, uid imap.UID, m *imapclient.F
 }
 
 // imapFetchBatch fetches the bodies of uids in one UID FETCH and stores
-// each message as its response streams in: one round trip per batch, not
-// per message (what matters with a distant server). It returns the UIDs
-// stored here (now, or by a concurrent run); a body larger than the limit
-// after all (the announced size was wrong) is recorded as skipped.
+// the messages as the response streams in, in batches (see batch.go): one
+// round trip per UID FETCH, not per message (what matters with a distant
+// server). It returns the UIDs stored here (now, or by a concurrent run);
+// a body larger than the limit after all (the announced size was wrong) is
+// recorded as skipped.
 func (j *job) imapFetchBatch(ctx context.Context, s *imapSession, uids []imap.UID,
 	metas map[imap.UID]*imapclient.FetchMessageBuffer, fo imapFolder, prefix string) (stored []imap.UID, err error) {
 	if len(uids) == 0 {
 		return nil, nil
 	}
+	defer func() {
+		// What was read is stored, even after a failure (not after ctx
+		// ended): the caller deletes only what is returned.
+		if ferr := j.flush(ctx); err == nil {
+			err = ferr
+		}
+	}()
 	want := map[imap.UID]bool{}
 	for _, uid := range uids {
 		want[uid] = true
@@ -383,12 +391,23 @@ func (j *job) imapFetchBatch(ctx context.Context, s *imapSession, uids []imap.UI
 		}
 		want[uid] = false
 		id := j.imapID(fo, prefix, uid, m)
-		_, err := j.deliver(ctx, body, id, fo.local, m.InternalDate)
+		var msg []byte
+		var err error
+		if m.RFC822Size <= bufferMax {
+			msg, err = j.readBody(body, m.RFC822Size)
+		} else {
+			_, err = j.deliver(ctx, &sizeLimit{r: body, n: j.f.maxSize()}, id, fo.local, m.InternalDate)
+		}
 		switch {
 		case errors.Is(err, errTooLarge):
 			return j.skip(ctx, id, m.RFC822Size)
 		case err != nil:
 			return err
+		case m.RFC822Size <= bufferMax:
+			return j.queue(ctx, msg, id, fo.local, m.InternalDate, func() error {
+				stored = append(stored, uid)
+				return nil
+			})
 		}
 		stored = append(stored, uid)
 		return nil
@@ -414,8 +433,9 @@ func (j *job) imapFetchBatch(ctx context.Context, s *imapSession, uids []imap.UI
 				if it.Literal == nil {
 					continue
 				}
-				body := &sizeLimit{r: &deadlineReader{r: it.Literal, conn: s.conn, timeout: j.f.timeout()}, n: j.f.maxSize()}
+				var body io.Reader = &deadlineReader{r: it.Literal, conn: s.conn, timeout: j.f.timeout()}
 				if uid == 0 {
+					body = &sizeLimit{r: body, n: j.f.maxSize()}
 					early, earlyErr = io.ReadAll(body)
 					hasEarly = true
 					continue

@@ -52,6 +52,23 @@ func (j *job) pop3(ctx context.Context) (Result, error) {
 		seen[m.uidl]++
 	}
 	var deleted []string
+	// dele deletes a message durable here (now or by an earlier run)
+	// there. Not when the server shows its UIDL on several messages (RFC
+	// 1939 forbids it): only one of them was stored.
+	dele := func(m pop3Msg) error {
+		if !j.src.Delete {
+			return nil
+		}
+		if seen[m.uidl] > 1 {
+			j.log.Warn("the server gives several messages one UIDL: they are kept there", "uidl", m.uidl)
+			return nil
+		}
+		if err := c.dele(m.n); err != nil {
+			return j.ctxErr(ctx, err)
+		}
+		deleted = append(deleted, m.uidl)
+		return nil
+	}
 	for _, m := range msgs {
 		if err := ctx.Err(); err != nil {
 			break // QUIT below still applies the deletions made so far
@@ -60,44 +77,22 @@ func (j *job) pop3(ctx context.Context) (Result, error) {
 		_, done := k.fetched[m.uidl]
 		switch {
 		case done:
+			if err := dele(m); err != nil {
+				return j.res, err
+			}
 		case k.skipped[m.uidl].ID != "":
-			continue
 		case m.size > j.f.maxSize():
 			if err := j.skip(ctx, id, m.size); err != nil {
 				return j.res, err
 			}
-			continue
 		default:
-			body, err := c.retr(m.n)
-			if err != nil {
-				return j.res, j.ctxErr(ctx, err)
-			}
-			_, err = j.deliver(ctx, &sizeLimit{r: body, n: j.f.maxSize()}, id, "", time.Time{})
-			// The rest of a body the delivery did not read (one larger
-			// than LIST said) must not desynchronise the session.
-			if _, cerr := io.Copy(io.Discard, body); cerr != nil && err == nil {
-				err = cerr
-			}
-			if errors.Is(err, errTooLarge) {
-				if err := j.skip(ctx, id, m.size); err != nil {
-					return j.res, err
-				}
-				continue
-			} else if err != nil {
+			if err := j.pop3Fetch(ctx, c, m, id, dele); err != nil {
 				return j.res, j.ctxErr(ctx, err)
 			}
 		}
-		// Durable here (now or by an earlier run): delete it there. Not
-		// when the server shows its UIDL on several messages (RFC 1939
-		// forbids it): only one of them was stored.
-		if j.src.Delete && seen[m.uidl] > 1 {
-			j.log.Warn("the server gives several messages one UIDL: they are kept there", "uidl", m.uidl)
-		} else if j.src.Delete {
-			if err := c.dele(m.n); err != nil {
-				return j.res, j.ctxErr(ctx, err)
-			}
-			deleted = append(deleted, m.uidl)
-		}
+	}
+	if err := j.flush(ctx); err != nil && ctx.Err() == nil {
+		return j.res, j.ctxErr(ctx, err)
 	}
 	if err := c.quit(); err != nil {
 		return j.res, j.ctxErr(ctx, err)
@@ -113,6 +108,36 @@ func (j *job) pop3(ctx context.Context) (Result, error) {
 		return j.res, err
 	}
 	return j.res, ctx.Err()
+}
+
+// pop3Fetch retrieves one message: into the batch (see batch.go), or,
+// larger than bufferMax, streaming into a commit of its own. dele runs once
+// it is durable here.
+func (j *job) pop3Fetch(ctx context.Context, c *pop3Client, m pop3Msg, id store.FetchedID, dele func(pop3Msg) error) error {
+	body, err := c.retr(m.n)
+	if err != nil {
+		return err
+	}
+	var msg []byte
+	if m.size <= bufferMax {
+		msg, err = j.readBody(body, m.size)
+	} else {
+		_, err = j.deliver(ctx, &sizeLimit{r: body, n: j.f.maxSize()}, id, "", time.Time{})
+	}
+	// The rest of a body not read (one larger than LIST said) must not
+	// desynchronise the session.
+	if _, cerr := io.Copy(io.Discard, body); cerr != nil && err == nil {
+		err = cerr
+	}
+	switch {
+	case errors.Is(err, errTooLarge):
+		return j.skip(ctx, id, m.size)
+	case err != nil:
+		return err
+	case m.size <= bufferMax:
+		return j.queue(ctx, msg, id, "", time.Time{}, func() error { return dele(m) })
+	}
+	return dele(m)
 }
 
 // ctxErr prefers the context's error to the network error it caused.
