@@ -173,7 +173,8 @@ func grepLines(s, sub string) string {
 
 // SIGKILL of serve in the middle of a fetch that deletes on the source:
 // after it, a run stores what is missing and deletes the rest on the
-// source; every message is stored exactly once, none lost.
+// source; every message is stored exactly once, none lost, and the local
+// UIDs follow the source's order across the batches and the kill.
 func TestFetchKill9(t *testing.T) {
 	t.Parallel()
 	const n = 300
@@ -218,7 +219,7 @@ func TestFetchKill9(t *testing.T) {
 		t.Fatalf("%d messages stored (%v), want %d", len(ids), err, n)
 	}
 	seen := map[string]bool{}
-	for _, uid := range ids {
+	for k, uid := range ids {
 		r, err := st.OpenMessage(ctx, inbox.ID, uid)
 		if err != nil {
 			t.Fatal(err)
@@ -233,6 +234,9 @@ func TestFetchKill9(t *testing.T) {
 		subj := b.String()[i : i+strings.Index(b.String()[i:], "\r\n")]
 		if seen[subj] {
 			t.Errorf("%s stored twice", subj)
+		}
+		if want := fmt.Sprintf("Subject: message %d", k+1); subj != want {
+			t.Errorf("UID %d holds %q, want %q (the source's order)", uid, subj, want)
 		}
 		seen[subj] = true
 	}

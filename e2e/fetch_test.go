@@ -221,6 +221,26 @@ func TestFetchFromPochtaKeep(t *testing.T) {
 	}
 }
 
+// A message too large to wait in memory for its batch (over 1 MiB) is
+// stored in a commit of its own, after the batch before it and before the
+// messages after it: the local UIDs follow the source's order.
+func TestFetchOrderAroundLargeMessage(t *testing.T) {
+	t.Parallel()
+	for _, scheme := range []string{"pop3s", "imaps"} {
+		t.Run(scheme, func(t *testing.T) {
+			fs := newFetchSide(t)
+			in := remotePochta(t, fs)
+			in.deliver("remote@example.test", fetchMessage(3)+strings.Repeat("large body line of 32 octets..\r\n", 50000))
+			in.deliver("remote@example.test", fetchMessage(4))
+			src := fs.source(scheme+"://remote%40example.test@"+fs.via(in, scheme)+"/", "remote-pw", false)
+			if res := fs.run(fs.fetcher(nil), src); res.Fetched != 4 {
+				t.Fatalf("fetched %d, want 4", res.Fetched)
+			}
+			wantSubjects(t, fs.subjects(), "message 1", "message 2", "message 3", "message 4")
+		})
+	}
+}
+
 // crashingDeliverer stores through the real path, then, after the
 // message numbered crashAfter, drops the fetcher's connection and fails:
 // what a kill -9 right after the local commit leaves (the message stored
