@@ -1,9 +1,11 @@
 package postgres
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"strings"
 
@@ -105,13 +107,17 @@ func (s *Store) ImportMessages(ctx context.Context, mailboxID int64, msgs []stor
 		if _, err := pgx.ForEachRow(rows, []any{&k, &uid}, func() error { known[k] = uid; return nil }); err != nil {
 			return temporary("reading import keys", err)
 		}
+		im, err := s.newImport(ctx, t, mb, msgs)
+		if err != nil {
+			return err
+		}
 		added := 0
 		for i, m := range msgs {
 			if uid, ok := known[m.Key]; ok {
 				res[i] = store.ImportedMessage{Skipped: true, UID: uid}
 				continue
 			}
-			r, err := s.importOne(ctx, t, mb, m)
+			r, err := im.one(ctx, m)
 			if err != nil {
 				return err
 			}
@@ -120,6 +126,9 @@ func (s *Store) ImportMessages(ctx context.Context, mailboxID int64, msgs []stor
 				known[m.Key] = r.UID
 				added++
 			}
+		}
+		if err := im.raiseUIDNext(ctx); err != nil {
+			return err
 		}
 		if added > 0 {
 			t.event(store.Event{Kind: store.EventNew, AccountID: mb.AccountID, MailboxID: mailboxID})
@@ -132,49 +141,85 @@ func (s *Store) ImportMessages(ctx context.Context, mailboxID int64, msgs []stor
 	return res, nil
 }
 
-// importOne stores one message within t; a failure to read its body is
-// its result's Err, under a savepoint so the rest goes on.
-func (s *Store) importOne(ctx context.Context, t *tx, mb store.Mailbox, m store.ImportMessage) (store.ImportedMessage, error) {
+// importRun is one ImportMessages transaction. It keeps the statements
+// per message few, as each is a round trip, and a round trip on a busy
+// machine waits for both processes to be scheduled (a copy of 100,000
+// messages took most of an hour with six per message): which of the
+// given UIDs the mailbox holds is asked once, the mailbox's UIDNEXT is
+// raised once for the UIDs kept (before a UID is taken from it, and at
+// the end), and a body of one chunk is read before anything is written,
+// so it needs no savepoint to roll back a failed read.
+type importRun struct {
+	s     *Store
+	t     *tx
+	mb    store.Mailbox
+	taken map[uint32]bool // UIDs the mailbox holds
+	next  int64           // UIDNEXT the kept UIDs need (0: none)
+}
+
+func (s *Store) newImport(ctx context.Context, t *tx, mb store.Mailbox, msgs []store.ImportMessage) (*importRun, error) {
+	im := &importRun{s: s, t: t, mb: mb, taken: map[uint32]bool{}}
+	var given []int64
+	for _, m := range msgs {
+		if m.UID != 0 && m.UID != math.MaxUint32 {
+			given = append(given, int64(m.UID))
+		}
+	}
+	if len(given) == 0 {
+		return im, nil
+	}
+	rows, _ := t.Query(ctx, `SELECT uid FROM messages WHERE mailbox_id = $1 AND uid = ANY($2)`, mb.ID, given)
+	var uid uint32
+	if _, err := pgx.ForEachRow(rows, []any{&uid}, func() error { im.taken[uid] = true; return nil }); err != nil {
+		return nil, temporary("importing messages", err)
+	}
+	return im, nil
+}
+
+// raiseUIDNext raises the mailbox's UIDNEXT above the UIDs kept so far.
+func (im *importRun) raiseUIDNext(ctx context.Context) error {
+	if im.next == 0 {
+		return nil
+	}
+	if _, err := im.t.Exec(ctx, `UPDATE mailboxes SET uidnext = greatest(uidnext, $1) WHERE id = $2`,
+		im.next, im.mb.ID); err != nil {
+		return temporary("importing messages", err)
+	}
+	im.next = 0
+	return nil
+}
+
+// one stores one message; a failure to read its body is its result's
+// Err, and the rest goes on.
+func (im *importRun) one(ctx context.Context, m store.ImportMessage) (store.ImportedMessage, error) {
+	s, t, mb := im.s, im.t, im.mb
 	rc, err := m.Open()
 	if err != nil {
 		return store.ImportedMessage{Err: err}, nil
 	}
 	defer rc.Close()
-	if _, err := t.Exec(ctx, `SAVEPOINT import_body`); err != nil {
-		return store.ImportedMessage{}, temporary("importing messages", err)
-	}
-	body, err := s.writeBody(ctx, t, rc, false)
-	if err != nil {
-		var re store.ReadError
-		if !errors.As(err, &re) {
-			return store.ImportedMessage{}, err
-		}
-		if _, err := t.Exec(ctx, `ROLLBACK TO SAVEPOINT import_body`); err != nil {
-			return store.ImportedMessage{}, temporary("importing messages", err)
-		}
+	body, err := im.body(ctx, rc)
+	var re store.ReadError
+	if errors.As(err, &re) {
 		return store.ImportedMessage{Err: err}, nil
+	} else if err != nil {
+		return store.ImportedMessage{}, err
 	}
 	uid := m.UID
-	if uid != 0 && uid != math.MaxUint32 {
-		var taken bool
-		if err := t.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM messages WHERE mailbox_id = $1 AND uid = $2)`,
-			mb.ID, int64(uid)).Scan(&taken); err != nil {
-			return store.ImportedMessage{}, temporary("importing messages", err)
-		}
-		if taken {
-			uid = 0
-		} else if _, err := t.Exec(ctx, `UPDATE mailboxes SET uidnext = greatest(uidnext, $1) WHERE id = $2`,
-			int64(uid)+1, mb.ID); err != nil {
-			return store.ImportedMessage{}, temporary("importing messages", err)
-		}
-	} else {
+	if uid == math.MaxUint32 || im.taken[uid] {
 		uid = 0
 	}
 	if uid == 0 {
+		if err := im.raiseUIDNext(ctx); err != nil {
+			return store.ImportedMessage{}, err
+		}
 		if uid, _, err = reserveUIDs(ctx, t, mb.ID, 1); err != nil {
 			return store.ImportedMessage{}, err
 		}
+	} else {
+		im.next = max(im.next, int64(uid)+1)
 	}
+	im.taken[uid] = true
 	var flags []string
 	for _, f := range m.Flags {
 		if !strings.EqualFold(f, `\Recent`) {
@@ -192,6 +237,30 @@ func (s *Store) importOne(ctx context.Context, t *tx, mb store.Mailbox, m store.
 		return store.ImportedMessage{}, err
 	}
 	return store.ImportedMessage{UID: uid, UIDL: uidl, Size: body.Size}, nil
+}
+
+// body stores a message's body. One of a chunk is read whole first; a
+// larger one streams under a savepoint, rolled back when reading it fails
+// (a store.ReadError) so the chunks written are undone.
+func (im *importRun) body(ctx context.Context, r io.Reader) (storedBody, error) {
+	head, err := io.ReadAll(io.LimitReader(r, chunkSize+1))
+	if err != nil {
+		return storedBody{}, store.ReadError{Err: err}
+	}
+	if len(head) <= chunkSize {
+		return im.s.writeBody(ctx, im.t, bytes.NewReader(head), false)
+	}
+	if _, err := im.t.Exec(ctx, `SAVEPOINT import_body`); err != nil {
+		return storedBody{}, temporary("importing messages", err)
+	}
+	body, err := im.s.writeBody(ctx, im.t, io.MultiReader(bytes.NewReader(head), r), false)
+	var re store.ReadError
+	if errors.As(err, &re) {
+		if _, err := im.t.Exec(ctx, `ROLLBACK TO SAVEPOINT import_body`); err != nil {
+			return storedBody{}, temporary("importing messages", err)
+		}
+	}
+	return body, err
 }
 
 // ImportedKeys lists the import keys of a mailbox.

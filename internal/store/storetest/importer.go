@@ -144,11 +144,17 @@ func testImportMessages(t *testing.T, s store.Store) {
 	broken.Open = func() (io.ReadCloser, error) { return io.NopCloser(failingReader{}), nil }
 	missing := importMsg("gone", 21, "", "")
 	missing.Open = func() (io.ReadCloser, error) { return nil, errors.New("no such file") }
+	// A large body that fails after 1 MiB (past what engines write at once).
+	cut := importMsg("cut", 22, "", "")
+	cut.Open = func() (io.ReadCloser, error) {
+		return io.NopCloser(io.MultiReader(strings.NewReader("Subject: cut\r\n\r\n"+strings.Repeat("x", 1<<20)), failingReader{})), nil
+	}
 	res = importAll(t, s, inbox, known,
 		importMsg("k6", 5, "", msgBody(6)),
 		importMsg("k7", 7, "00000005657d1e00", msgBody(7)),
 		broken, missing,
 		importMsg("k8", 30, "x-8", msgBody(8)),
+		cut,
 	)
 	if opened || !res[0].Skipped || res[0].UID != 3 {
 		t.Errorf("known message: %+v, opened %v", res[0], opened)
@@ -159,8 +165,8 @@ func testImportMessages(t *testing.T, s store.Store) {
 	if res[2].UIDL == "00000005657d1e00" || res[2].UIDL == "" {
 		t.Errorf("a UIDL used twice in the account was kept: %+v", res[2])
 	}
-	if res[3].Err == nil || res[4].Err == nil {
-		t.Errorf("unreadable messages: %+v, %+v", res[3], res[4])
+	if res[3].Err == nil || res[4].Err == nil || res[6].Err == nil {
+		t.Errorf("unreadable messages: %+v, %+v, %+v", res[3], res[4], res[6])
 	}
 	if got := uidsOf(list(t, s, inbox)); !slices.Equal(got, []uint32{3, 5, 7, 9, 10, 30}) {
 		t.Errorf("UIDs after the second run %v", got)
