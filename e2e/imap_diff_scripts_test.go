@@ -405,6 +405,34 @@ func diffScripts() []diffGroup {
 			)
 			return s
 		}},
+		{"context", func(u string) []dstep {
+			// CONTEXT=SEARCH (RFC 5267 §4.3): a's updating searches
+			// follow b's changes. a's commands are tagged t1, t2, ... in
+			// order, so the first UPDATE is t6.
+			s := []dstep{login("a", u), login("b", u)}
+			s = append(s, appendAll("a")...)
+			s = append(s,
+				cmd("a", `SELECT INBOX`),
+				cmd("a", `UID SEARCH RETURN (UPDATE ALL) UNSEEN`),
+				cmd("a", `SEARCH RETURN (UPDATE COUNT) FLAGGED`),
+				cmd("b", `SELECT INBOX`),
+				cmd("b", `STORE 2 +FLAGS (\Seen)`),
+				cmd("a", `NOOP`),
+				cmd("b", `STORE 1 +FLAGS (\Flagged)`),
+				cmd("a", `NOOP`),
+				cmd("b", "APPEND INBOX () "+diffDate, imaptest.Lit(diffMsgs[2])),
+				cmd("a", `NOOP`),
+				cmd("b", `STORE 3 +FLAGS.SILENT (\Deleted)`),
+				cmd("b", `EXPUNGE`),
+				cmd("a", `NOOP`),
+				cmd("a", `CANCELUPDATE "t6"`),
+				cmd("b", `STORE 2 -FLAGS (\Seen)`),
+				cmd("a", `NOOP`),
+				cmd("a", `LOGOUT`),
+				cmd("b", `LOGOUT`),
+			)
+			return s
+		}},
 		{"issue-8", func(u string) []dstep {
 			pairs := make([]string, 0, 60)
 			for i := range 30 {
