@@ -14,15 +14,16 @@ import (
 // figure to compare between two versions. Call it after the setup, just
 // before the timed loop.
 func ReportCPU(b *testing.B) {
-	start := processCPU()
+	start := ProcessCPU()
 	b.Cleanup(func() {
 		if b.N > 0 {
-			b.ReportMetric(float64((processCPU()-start).Nanoseconds())/float64(b.N), "cpu-ns/op")
+			b.ReportMetric(float64((ProcessCPU()-start).Nanoseconds())/float64(b.N), "cpu-ns/op")
 		}
 	})
 }
 
-func processCPU() time.Duration {
+// ProcessCPU is the user+system CPU time this process has used.
+func ProcessCPU() time.Duration {
 	var ru syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
 		return 0
