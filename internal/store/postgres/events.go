@@ -36,10 +36,15 @@ func (s *Store) notify(ctx context.Context, t *tx) error {
 	}
 	payloads := make([]string, 0, len(t.events))
 	for _, e := range t.events {
-		payloads = append(payloads, fmt.Sprintf("%s %d %d %d", s.node, e.Kind, e.AccountID, e.MailboxID))
+		payloads = append(payloads, s.payload(e))
 	}
 	_, err := t.Exec(ctx, `SELECT pg_notify($1, p) FROM unnest($2::text[]) AS p`, channel(s.schema), payloads)
 	return err
+}
+
+// payload is e's NOTIFY payload from this node.
+func (s *Store) payload(e store.Event) string {
+	return fmt.Sprintf("%s %d %d %d", s.node, e.Kind, e.AccountID, e.MailboxID)
 }
 
 // publishLocal publishes an event on this node only: for changes made

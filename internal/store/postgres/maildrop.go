@@ -345,30 +345,38 @@ func (m *maildrop) MarkRetrieved(ctx context.Context, ids []int64, at time.Time)
 }
 
 // Delete removes the messages in one transaction, fenced by the
-// maildrop's lock; ids already gone are ignored.
+// maildrop's lock; ids already gone are ignored. It is one statement
+// (migration 9's maildrop_delete: fence, mailbox lock, rows, NOTIFY,
+// unreferenced bodies), so a QUIT waits for one round trip and its
+// commit.
 func (m *maildrop) Delete(ctx context.Context, ids []int64) error {
 	if m.isClosed() {
 		return errClosed
 	}
-	return m.s.withTx(ctx, "deleting messages", func(t *tx) error {
-		if err := fence(ctx, t, m.accountID, m.owner); err != nil {
-			return err
+	e := store.Event{Kind: store.EventExpunge, AccountID: m.accountID, MailboxID: m.mailboxID}
+	var n int
+	var err error
+	for range maxAttempts {
+		err = m.s.pool.QueryRow(ctx, `SELECT maildrop_delete($1, $2, $3, $4, $5, $6, $7)`, m.accountID, m.owner,
+			m.mailboxID, ids, m.lastUID, channel(m.s.schema), m.s.payload(e)).Scan(&n)
+		if err == nil || !retryable(err) {
+			break
 		}
-		if _, err := lockMailbox(ctx, t, m.mailboxID); err != nil {
-			return err
-		}
-		rows, _ := t.Query(ctx, `DELETE FROM messages WHERE id = ANY($1) AND mailbox_id = $2 AND uid <= $3
-			RETURNING body_id`, ids, m.mailboxID, m.lastUID)
-		bodies, err := pgx.CollectRows(rows, pgx.RowTo[int64])
-		if err != nil {
-			return temporary("deleting messages", err)
-		}
-		if len(bodies) > 0 {
-			t.event(store.Event{Kind: store.EventExpunge, AccountID: m.accountID, MailboxID: m.mailboxID})
-		}
-		return deleteUnreferenced(ctx, t, bodies)
-	})
+	}
+	if errCode(err) == codeLockLost {
+		return fmt.Errorf("postgres: account %d: maildrop lock lost: %w", m.accountID, store.ErrLocked)
+	} else if err != nil {
+		return temporary("deleting messages", err)
+	}
+	if n > 0 {
+		m.s.publishLocal(e)
+	}
+	return nil
 }
+
+// codeLockLost is what maildrop_delete raises when the maildrop's lease
+// is no longer its own (migration 9).
+const codeLockLost = "PXLCK"
 
 // Close releases the maildrop lock; later calls do nothing.
 func (m *maildrop) Close() error {
