@@ -74,10 +74,27 @@ func (l *leases) owner() string {
 // acquire takes the account's lock for owner, or reports false while
 // someone else holds an unexpired one.
 func (l *leases) acquire(ctx context.Context, accountID int64, owner string) (bool, error) {
-	tag, err := l.s.execNoWait(ctx, `INSERT INTO maildrop_locks (account_id, owner, expires)
+	var b pgx.Batch
+	l.queueAcquire(&b, accountID, owner)
+	br := l.s.pool.SendBatch(ctx, &b)
+	ok, err := l.acquired(br, accountID)
+	if e := br.Close(); err == nil && e != nil {
+		err = temporary("locking maildrop", e)
+	}
+	return ok, err
+}
+
+// queueAcquire queues in b the statements of acquire, for a caller that
+// sends more in the same round trip; acquired reads their results.
+func (l *leases) queueAcquire(b *pgx.Batch, accountID int64, owner string) {
+	queueNoWait(b, `INSERT INTO maildrop_locks (account_id, owner, expires)
 		VALUES ($1, $2, now() + make_interval(secs => $3))
 		ON CONFLICT (account_id) DO UPDATE SET owner = excluded.owner, expires = excluded.expires
 		WHERE maildrop_locks.expires <= now()`, accountID, owner, l.lease.Seconds())
+}
+
+func (l *leases) acquired(br pgx.BatchResults, accountID int64) (bool, error) {
+	tag, err := noWaitResult(br)
 	if isForeignKeyViolation(err) {
 		return false, notFound("account %d", accountID)
 	} else if err != nil {
@@ -109,14 +126,31 @@ func (l *leases) release(accountID int64, owner string) {
 // applied under a lock that is not held.
 func (s *Store) execNoWait(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
 	var b pgx.Batch
+	queueNoWait(&b, sql, args...)
+	br := s.pool.SendBatch(ctx, &b)
+	tag, err := noWaitResult(br)
+	if e := br.Close(); err == nil {
+		err = e
+	}
+	return tag, err
+}
+
+// queueNoWait queues the statements of execNoWait in b.
+func queueNoWait(b *pgx.Batch, sql string, args ...any) {
 	b.Queue(`BEGIN`)
 	b.Queue(`SET LOCAL synchronous_commit = off`)
 	b.Queue(sql, args...)
 	b.Queue(`COMMIT`)
-	br := s.pool.SendBatch(ctx, &b)
+}
+
+// noWaitResult reads the results of queueNoWait's statements: the tag of
+// the caller's and the first error. A failed statement leaves the
+// transaction open; the pool then drops the connection rather than reuse
+// it.
+func noWaitResult(br pgx.BatchResults) (pgconn.CommandTag, error) {
 	var tag pgconn.CommandTag
 	var err error
-	for i := range b.Len() {
+	for i := range 4 {
 		t, e := br.Exec()
 		if i == 2 {
 			tag = t
@@ -124,11 +158,6 @@ func (s *Store) execNoWait(ctx context.Context, sql string, args ...any) (pgconn
 		if err == nil {
 			err = e
 		}
-	}
-	// A failed statement leaves the transaction open; the pool then drops
-	// the connection rather than reuse it.
-	if e := br.Close(); err == nil {
-		err = e
 	}
 	return tag, err
 }
@@ -224,53 +253,98 @@ type maildrop struct {
 }
 
 // OpenMaildrop locks the account's maildrop across nodes and snapshots
-// its INBOX.
+// its INBOX, in one round trip: the lease's statements, the INBOX's key
+// (store.SnapshotCache) and, unless this node keeps a snapshot of the
+// account, the listing, which reads nothing unless the lease was taken. A
+// kept snapshot whose key still matches is used as it is; one that does
+// not costs a second round trip for the listing.
+//
+// A kept snapshot may show a message as never retrieved when a session on
+// another node has since recorded its first retrieval (first_retrieved
+// moves no key): MarkRetrieved then sends its id again, which changes
+// nothing. Every other field is as fresh as the key.
 func (s *Store) OpenMaildrop(ctx context.Context, accountID int64) (store.Maildrop, error) {
 	m := &maildrop{s: s, accountID: accountID, owner: s.locks.owner(), ra: readAhead{last: -1}}
-	ok, err := s.locks.acquire(ctx, accountID, m.owner)
-	if err != nil {
-		return nil, err
+	list := s.snaps.Kept(accountID) == nil
+	var b pgx.Batch
+	s.locks.queueAcquire(&b, accountID, m.owner)
+	b.Queue(`SELECT id, modseq, uidnext FROM mailboxes WHERE account_id = $1 AND name = 'INBOX'`, accountID)
+	if list {
+		b.Queue(snapshotSQL+` AND EXISTS (SELECT 1 FROM maildrop_locks WHERE account_id = $1 AND owner = $2) ORDER BY uid`,
+			accountID, m.owner)
 	}
-	if !ok {
+	br := s.pool.SendBatch(ctx, &b)
+	ok, err := s.locks.acquired(br, accountID)
+	if ok {
+		s.locks.mu.Lock()
+		s.locks.held[m.owner] = m
+		s.locks.mu.Unlock()
+	}
+	var key store.SnapshotKey
+	if ok && err == nil {
+		err = br.QueryRow().Scan(&key.MailboxID, &key.ModSeq, &key.UIDNext)
+		if errors.Is(err, pgx.ErrNoRows) {
+			err = notFound("account %d", accountID)
+		}
+	}
+	if ok && err == nil && list {
+		rows, _ := br.Query()
+		err = m.scan(rows)
+	}
+	if e := br.Close(); err == nil {
+		err = e
+	}
+	if ok && err == nil && !list {
+		var kept bool
+		if m.msgs, m.lastUID, kept = s.snaps.Get(accountID, key); !kept {
+			list = true
+			rows, _ := s.pool.Query(ctx, snapshotSQL+` ORDER BY uid`, accountID)
+			err = m.scan(rows)
+		}
+	}
+	switch {
+	case err != nil && ok:
+		m.Close()
+		fallthrough
+	case err != nil:
+		if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrTemporary) {
+			return nil, err
+		}
+		return nil, temporary("opening maildrop", err)
+	case !ok:
 		return nil, fmt.Errorf("postgres: account %d: %w", accountID, store.ErrLocked)
 	}
-	s.locks.mu.Lock()
-	s.locks.held[m.owner] = m
-	s.locks.mu.Unlock()
-	if err := m.snapshot(ctx); err != nil {
-		m.Close()
-		return nil, err
+	m.mailboxID = key.MailboxID
+	if list {
+		// Listed after the key was read: a change committed between the
+		// two is in the listing and not in the key, so the key never
+		// matches again and the entry is never used.
+		s.snaps.Put(accountID, key, m.msgs, m.lastUID)
 	}
+	m.ra.sorted = slices.IsSortedFunc(m.msgs, func(a, b store.MaildropMessage) int { return cmp.Compare(a.ID, b.ID) })
 	return m, nil
 }
 
-func (m *maildrop) snapshot(ctx context.Context) error {
-	err := m.s.pool.QueryRow(ctx, `SELECT id FROM mailboxes WHERE account_id = $1 AND name = 'INBOX'`,
-		m.accountID).Scan(&m.mailboxID)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return notFound("account %d", m.accountID)
-	} else if err != nil {
-		return temporary("opening maildrop", err)
-	}
-	rows, _ := m.s.pool.Query(ctx, `SELECT id, uid, uidl, size, dot_lines, first_retrieved
-		FROM messages WHERE mailbox_id = $1 ORDER BY uid`, m.mailboxID)
+// snapshotSQL lists the account's INBOX for a snapshot ($1 the account);
+// the caller adds conditions and the order.
+const snapshotSQL = `SELECT id, uid, uidl, size, dot_lines, first_retrieved FROM messages
+	WHERE mailbox_id = (SELECT id FROM mailboxes WHERE account_id = $1 AND name = 'INBOX')`
+
+// scan reads a snapshot listing into m.msgs and m.lastUID.
+func (m *maildrop) scan(rows pgx.Rows) error {
 	var (
 		mm        store.MaildropMessage
 		retrieved *time.Time
 	)
-	_, err = pgx.ForEachRow(rows, []any{&mm.ID, &m.lastUID, &mm.UIDL, &mm.Size, &mm.DotLines, &retrieved}, func() error {
+	_, err := pgx.ForEachRow(rows, []any{&mm.ID, &m.lastUID, &mm.UIDL, &mm.Size, &mm.DotLines, &retrieved}, func() error {
 		mm.FirstRetrieved = time.Time{}
 		if retrieved != nil {
-			mm.FirstRetrieved = *retrieved
+			mm.FirstRetrieved = retrieved.UTC()
 		}
 		m.msgs = append(m.msgs, mm)
 		return nil
 	})
-	if err != nil {
-		return temporary("opening maildrop", err)
-	}
-	m.ra.sorted = slices.IsSortedFunc(m.msgs, func(a, b store.MaildropMessage) int { return cmp.Compare(a.ID, b.ID) })
-	return nil
+	return err
 }
 
 func (m *maildrop) Messages() []store.MaildropMessage { return m.msgs }
@@ -334,7 +408,7 @@ func (m *maildrop) MarkRetrieved(ctx context.Context, ids []int64, at time.Time)
 	if err != nil {
 		return err
 	}
-	at = micro(at)
+	at = micro(at).UTC() // as a listing reads it: a kept snapshot must equal one
 	marked := slices.Sorted(slices.Values(ids))
 	for i := range m.msgs {
 		if _, found := slices.BinarySearch(marked, m.msgs[i].ID); found && m.msgs[i].FirstRetrieved.IsZero() {
@@ -369,6 +443,7 @@ func (m *maildrop) Delete(ctx context.Context, ids []int64) error {
 		return temporary("deleting messages", err)
 	}
 	if n > 0 {
+		m.s.snaps.Drop(m.accountID)
 		m.s.publishLocal(e)
 	}
 	return nil

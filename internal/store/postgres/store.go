@@ -75,6 +75,7 @@ type Store struct {
 	listen  *listener
 	locks   *leases
 	commits *committer
+	snaps   store.SnapshotCache // snapshots of large maildrops kept between sessions
 
 	closeOnce sync.Once
 }

@@ -96,7 +96,7 @@ func BenchmarkDeliver(b *testing.B) {
 
 // BenchmarkOpenMaildrop100k opens (snapshots) and closes a maildrop of
 // 100,000 messages: "listed" reads the listing every time, "kept" reuses
-// the snapshot kept from the previous open (snapCache). The rows are
+// the snapshot kept from the previous open (store.SnapshotCache). The rows are
 // inserted directly: the snapshot never touches body files.
 func BenchmarkOpenMaildrop100k(b *testing.B) {
 	s := openTest(b, b.TempDir(), Options{})
@@ -108,7 +108,7 @@ func BenchmarkOpenMaildrop100k(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				if !kept {
-					s.snaps.drop(a.ID)
+					s.snaps.Drop(a.ID)
 				}
 				m, err := s.OpenMaildrop(ctx, a.ID)
 				if err != nil {

@@ -72,17 +72,17 @@ func (s *Store) OpenMaildrop(ctx context.Context, accountID int64) (store.Maildr
 
 func (s *Store) snapshot(ctx context.Context, accountID int64) (*maildrop, error) {
 	m := &maildrop{s: s, accountID: accountID}
-	var key snapKey
+	var key store.SnapshotKey
 	err := s.queryRow(ctx, `SELECT id, modseq, uidnext FROM mailboxes WHERE account_id = ? AND name = 'INBOX'`,
-		accountID).Scan(&key.mailboxID, &key.modseq, &key.uidnext)
+		accountID).Scan(&key.MailboxID, &key.ModSeq, &key.UIDNext)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("sqlite: account %d: %w", accountID, store.ErrNotFound)
 	} else if err != nil {
 		return nil, temporary("opening maildrop", err)
 	}
-	m.mailboxID = key.mailboxID
+	m.mailboxID = key.MailboxID
 	var ok bool
-	if m.msgs, m.lastUID, ok = s.snaps.get(accountID, key); ok {
+	if m.msgs, m.lastUID, ok = s.snaps.Get(accountID, key); ok {
 		return m, nil
 	}
 	// The key was read first: a change committed since then is either in
@@ -97,9 +97,9 @@ func (s *Store) snapshot(ctx context.Context, accountID int64) (*maildrop, error
 	// reading every row's UID (a column fewer per row: a fifth of the
 	// allocations of a 100,000-message listing); a message delivered
 	// since has a UID at or above it and stays out.
-	m.lastUID = key.uidnext - 1
+	m.lastUID = key.UIDNext - 1
 	rows, err := s.reader.QueryContext(ctx, `SELECT id, uidl, size, dot_lines, first_retrieved
-		FROM messages WHERE mailbox_id = ? AND uid < ? ORDER BY uid`, m.mailboxID, key.uidnext)
+		FROM messages WHERE mailbox_id = ? AND uid < ? ORDER BY uid`, m.mailboxID, key.UIDNext)
 	if err != nil {
 		return nil, temporary("opening maildrop", err)
 	}
@@ -125,7 +125,7 @@ func (s *Store) snapshot(ctx context.Context, accountID int64) (*maildrop, error
 	if err := rows.Err(); err != nil {
 		return nil, temporary("opening maildrop", err)
 	}
-	s.snaps.put(accountID, key, m.msgs, m.lastUID)
+	s.snaps.Put(accountID, key, m.msgs, m.lastUID)
 	return m, nil
 }
 
@@ -172,7 +172,7 @@ func (m *maildrop) MarkRetrieved(ctx context.Context, ids []int64, at time.Time)
 	if err != nil {
 		return err
 	}
-	// The snapshot may be kept for the next session (snapCache): it must
+	// The snapshot may be kept for the next session (store.SnapshotCache): it must
 	// say what the database now says.
 	at = fromDB(toDB(at))
 	marked := slices.Sorted(slices.Values(ids))
@@ -208,7 +208,7 @@ func (m *maildrop) Delete(ctx context.Context, ids []int64) error {
 	if err != nil {
 		return err
 	}
-	m.s.snaps.drop(m.accountID)
+	m.s.snaps.Drop(m.accountID)
 	m.s.removeBodies(unreferenced)
 	m.s.ensureReserve()
 	m.s.events.Publish(store.Event{Kind: store.EventExpunge, AccountID: m.accountID, MailboxID: m.mailboxID})

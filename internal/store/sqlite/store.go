@@ -87,7 +87,7 @@ type Store struct {
 	raw    *rawPool // connections of the message listing, outside database/sql (rawread.go)
 
 	locks       lockTable
-	snaps       snapCache // snapshots of large maildrops kept between sessions
+	snaps       store.SnapshotCache // snapshots of large maildrops kept between sessions
 	commits     *committer
 	deletes     deleteBatcher // DeleteQueued group commit
 	events      store.Bus
