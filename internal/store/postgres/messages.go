@@ -44,39 +44,84 @@ func (s *Store) ListMessages(ctx context.Context, mailboxID int64, q store.Messa
 	if q.Limit > 0 {
 		query += fmt.Sprintf(` LIMIT %d`, q.Limit)
 	}
-	rows, err := s.pool.Query(ctx, query, args...)
-	if err != nil {
-		return nil, temporary("listing messages", err)
+	rows, _ := s.pool.Query(ctx, query, args...)
+	// The same scan targets for every row, and the summaries and first
+	// chunks copied into blocks shared by the batch: a row allocates what
+	// it returns (its flags, its opener), not a copy of every column.
+	var (
+		m            store.Message
+		flags        string
+		saved        *time.Time
+		bodyID, size int64
+		arena        byteArena
+		summary      = arenaBytes{arena: &arena}
+		first        = arenaBytes{arena: &arena}
+		out          []store.Message
+	)
+	dest := []any{&m.ID, &m.UID, &m.Size, &m.InternalDate, &flags, &m.ModSeq, &m.EmailID, &saved}
+	if q.Summary {
+		dest = append(dest, &summary)
 	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.Message, error) {
-		var m store.Message
-		var flags string
-		var saved *time.Time
-		dest := []any{&m.ID, &m.UID, &m.Size, &m.InternalDate, &flags, &m.ModSeq, &m.EmailID, &saved}
-		if q.Summary {
-			dest = append(dest, &m.Summary)
-		}
-		var bodyID, size int64
-		var first []byte
-		if q.Bodies {
-			dest = append(dest, &bodyID, &size, &first)
-		}
-		if err := r.Scan(dest...); err != nil {
-			return m, err
-		}
-		m.Flags = store.ParseFlags(flags)
+	if q.Bodies {
+		dest = append(dest, &bodyID, &size, &first)
+	}
+	_, err := pgx.ForEachRow(rows, dest, func() error {
+		mm := m
+		mm.Flags = store.ParseFlags(flags)
 		if saved != nil {
-			m.SaveDate = *saved
+			mm.SaveDate = *saved
 		}
+		mm.Summary = summary.take()
 		if q.Bodies {
-			m.Open = func() (io.ReadCloser, error) { return s.openBody(bodyID, size, first), nil }
+			id, size, data := bodyID, size, first.take()
+			mm.Open = func() (io.ReadCloser, error) { return s.openBody(id, size, data), nil }
 		}
-		return m, nil
+		out = append(out, mm)
+		return nil
 	})
 	if err != nil {
 		return nil, temporary("listing messages", err)
 	}
 	return out, nil
+}
+
+// byteArena hands out copies of byte slices from blocks it allocates,
+// each twice the last (from 4 KiB up to 256 KiB), so the values of a
+// listing cost a few allocations, not one each. A block is never
+// reallocated: the copies stay valid, and alive as long as any of them.
+type byteArena struct {
+	block []byte
+}
+
+func (a *byteArena) copy(v []byte) []byte {
+	if len(v) > cap(a.block)-len(a.block) {
+		next := min(max(2*cap(a.block), 4<<10), 256<<10)
+		a.block = make([]byte, 0, max(next, len(v)))
+	}
+	n := len(a.block)
+	a.block = append(a.block, v...)
+	return a.block[n:len(a.block):len(a.block)]
+}
+
+// arenaBytes scans a bytea into an arena (pgtype.BytesScanner); take
+// returns the last value (nil for NULL) and forgets it.
+type arenaBytes struct {
+	arena *byteArena
+	last  []byte
+}
+
+func (b *arenaBytes) ScanBytes(v []byte) error {
+	b.last = nil
+	if v != nil {
+		b.last = b.arena.copy(v)
+	}
+	return nil
+}
+
+func (b *arenaBytes) take() []byte {
+	v := b.last
+	b.last = nil
+	return v
 }
 
 // ListUIDs returns every UID of a mailbox, ascending.
