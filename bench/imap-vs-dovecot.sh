@@ -18,7 +18,9 @@
 # copy of the same data, made with BASE's tools: before/after in one
 # run), PG=1 (also run Pochta on the PostgreSQL engine as "pochta-pg", the
 # same data copied by `pochta migrate --to postgres` into a database of its
-# own on ADMIN_DSN's server, dropped at the end). The table goes to stdout and to $WORK/table.txt; besides
+# own on ADMIN_DSN's server, dropped at the end), PPORT, DPORT, BPORT and
+# GPORT (the loopback ports of Pochta, Dovecot, base and pochta-pg, 11243
+# to 11246: two runs at once need their own). The table goes to stdout and to $WORK/table.txt; besides
 # throughput it gives the server's CPU time per message (user+system of
 # the server's processes, Dovecot's reaped children included), which a
 # machine shared with other jobs disturbs far less.
@@ -45,10 +47,10 @@ PG=${PG:-0}
 ADMIN_DSN=${ADMIN_DSN:-postgres://postgres@127.0.0.1:5432/test?sslmode=disable}
 PGDB=pochta_imapbench_$$
 PGDSN=${ADMIN_DSN%%/test*}/$PGDB?sslmode=disable
-PPORT=11243            # Pochta, IMAP
-DPORT=11244            # Dovecot, IMAP
-BPORT=11245            # Pochta at $BASE, IMAP
-GPORT=11246            # Pochta on PostgreSQL (PG=1), IMAP
+PPORT=${PPORT:-11243}  # Pochta, IMAP
+DPORT=${DPORT:-11244}  # Dovecot, IMAP
+BPORT=${BPORT:-11245}  # Pochta at $BASE, IMAP
+GPORT=${GPORT:-11246}  # Pochta on PostgreSQL (PG=1), IMAP
 PASS=bench-Secret-7
 DOMAIN=bench.test
 NFETCH=8               # fetch accounts f1..f8, NMSG messages each
