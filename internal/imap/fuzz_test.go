@@ -36,6 +36,7 @@ var fuzzSeeds = []string{
 	"a LOGIN " + strings.Repeat("x", 9000) + "\r\n",
 	"a APPEND Drafts {3+}\r\nabc (\\Seen) {3+}\r\ndef\r\nb APPEND Drafts CATENATE (URL \"/INBOX/;UID=1/;SECTION=1.MIME\" TEXT {2+}\r\nxy URL \";UID=1/;PARTIAL=1.2\")\r\n",
 	"a SELECT INBOX\r\nb UID SEARCH RETURN (PARTIAL -1:-5 COUNT) THREADID T0 EMAILID M1 SAVEDSINCE 1-Jan-2020\r\nc FETCH 1 (EMAILID THREADID SAVEDATE)\r\nd STATUS INBOX (MAILBOXID)\r\n",
+	"a SELECT INBOX\r\nb UID SEARCH RETURN (UPDATE CONTEXT ALL) 1:* UNSEEN\r\nc SORT RETURN (UPDATE SAVE) (REVERSE SIZE) UTF-8 $ 2\r\nd STORE 1:* +FLAGS (\\Seen)\r\nb SEARCH RETURN (UPDATE) ALL\r\nf CANCELUPDATE \"b\" \"c\"\r\ng CANCELUPDATE b\r\nh EXPUNGE\r\n",
 	"",
 }
 
