@@ -76,6 +76,12 @@ type Account struct {
 	// LastLogin is the last successful login over any protocol, as
 	// recorded by RecordLogins (zero: never).
 	LastLogin time.Time
+	// SieveVersion changes whenever one of the account's Sieve scripts is
+	// stored, activated, renamed or deleted, from any process or node; a
+	// value is never given twice to one account id, even to an account
+	// created again. 0 means not read from the store (unknown). The
+	// delivery filter keeps the compiled active script keyed by it.
+	SieveVersion int64
 }
 
 // Credentials are what the auth package stores for an account. The store

@@ -330,3 +330,36 @@ func TestClaimJobOncePerCluster(t *testing.T) {
 		t.Fatalf("after the interval: %v, %v", ok, err)
 	}
 }
+
+// TestSieveVersionAcrossNodes: a script stored and activated on one node
+// changes the account's SieveVersion as the other node reads it, so that
+// node's delivery filter does not run the script it compiled before (the
+// filter caches compiled scripts by this version). The other node may
+// answer from a cache dropped by a notification: it is waited for.
+func TestSieveVersionAcrossNodes(t *testing.T) {
+	ctx := context.Background()
+	n := nodes(t, 2, Options{})
+	a := user(t, n[0], "sieveversion@example.org")
+	before, err := n[1].Account(ctx, a.Address)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := n[0].PutSieveScript(ctx, a.ID, "main", "discard;"); err != nil {
+		t.Fatal(err)
+	}
+	if err := n[0].ActivateSieveScript(ctx, a.ID, "main"); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		after, err := n[1].Account(ctx, a.Address)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if after.SieveVersion != before.SieveVersion {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("SieveVersion on the other node still %d 10 s after a script was activated", after.SieveVersion)
+		}
+	}
+}

@@ -85,7 +85,7 @@ func (s *Store) CreateAccount(ctx context.Context, address string, c store.Crede
 		return store.Account{}, err
 	}
 	now := micro(s.now())
-	a := store.Account{Address: addr, Domain: domain, Credentials: c, Created: now}
+	a := store.Account{Address: addr, Domain: domain, Credentials: c, SieveVersion: 1, Created: now}
 	err = s.withTx(ctx, "creating account", func(t *tx) error {
 		var domainID int64
 		err := t.QueryRow(ctx, `SELECT id FROM domains WHERE name = $1 FOR KEY SHARE`, domain).Scan(&domainID)
@@ -194,13 +194,13 @@ func (s *Store) DeleteAccount(ctx context.Context, address string) error {
 }
 
 const accountColumns = `a.id, a.address, d.name, a.password_hash, a.scram_sha256, a.legacy_secret, a.created,
-	a.quota, a.used, a.last_login FROM accounts a JOIN domains d ON d.id = a.domain_id`
+	a.quota, a.used, a.last_login, a.sieve_version FROM accounts a JOIN domains d ON d.id = a.domain_id`
 
 func scanAccount(row pgx.Row) (store.Account, error) {
 	var a store.Account
 	var lastLogin *time.Time
 	err := row.Scan(&a.ID, &a.Address, &a.Domain, &a.Credentials.PasswordHash,
-		&a.Credentials.SCRAMSHA256, &a.Credentials.LegacySecret, &a.Created, &a.Quota, &a.Used, &lastLogin)
+		&a.Credentials.SCRAMSHA256, &a.Credentials.LegacySecret, &a.Created, &a.Quota, &a.Used, &lastLogin, &a.SieveVersion)
 	if lastLogin != nil {
 		a.LastLogin = *lastLogin
 	}

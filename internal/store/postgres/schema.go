@@ -463,6 +463,24 @@ BEGIN
 	RETURN cardinality(b);
 END $$;
 `,
+	// 10: accounts.sieve_version changes with every change to the
+	// account's Sieve scripts, by trigger, as the SQLite engine's
+	// migration 16: the delivery filter keeps a compiled script keyed by
+	// it and reads the script only when it changed, on any node. Values
+	// come from a sequence (never given twice); 1 is an account that
+	// never had a script.
+	`
+CREATE SEQUENCE sieve_version START 2;
+ALTER TABLE accounts ADD COLUMN sieve_version bigint NOT NULL DEFAULT 1;
+CREATE FUNCTION sieve_scripts_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+	UPDATE accounts SET sieve_version = nextval('sieve_version')
+		WHERE id = CASE WHEN TG_OP = 'DELETE' THEN OLD.account_id ELSE NEW.account_id END;
+	RETURN NULL;
+END $$;
+CREATE TRIGGER sieve_scripts_changed AFTER INSERT OR UPDATE OR DELETE ON sieve_scripts
+	FOR EACH ROW EXECUTE FUNCTION sieve_scripts_changed();
+`,
 }
 
 // migrate brings the schema up to date. Nodes starting together are safe:

@@ -93,7 +93,7 @@ func (s *Store) CreateAccount(ctx context.Context, address string, c store.Crede
 		return store.Account{}, err
 	}
 	now := s.now()
-	a := store.Account{Address: addr, Domain: domain, Credentials: c, Created: fromDB(toDB(now))}
+	a := store.Account{Address: addr, Domain: domain, Credentials: c, SieveVersion: 1, Created: fromDB(toDB(now))}
 	err = s.withTx(ctx, "creating account", func(tx *sql.Tx) error {
 		var domainID int64
 		err := tx.QueryRowContext(ctx, `SELECT id FROM domains WHERE name = ?`, domain).Scan(&domainID)
@@ -216,13 +216,13 @@ func (s *Store) DeleteAccount(ctx context.Context, address string) error {
 }
 
 const accountColumns = `a.id, a.address, d.name, a.password_hash, a.scram_sha256, a.legacy_secret, a.created,
-	a.quota, a.used, a.last_login FROM accounts a JOIN domains d ON d.id = a.domain_id`
+	a.quota, a.used, a.last_login, a.sieve_version FROM accounts a JOIN domains d ON d.id = a.domain_id`
 
 func scanAccount(row interface{ Scan(...any) error }) (store.Account, error) {
 	var a store.Account
 	var created, lastLogin int64
 	err := row.Scan(&a.ID, &a.Address, &a.Domain, &a.Credentials.PasswordHash,
-		&a.Credentials.SCRAMSHA256, &a.Credentials.LegacySecret, &created, &a.Quota, &a.Used, &lastLogin)
+		&a.Credentials.SCRAMSHA256, &a.Credentials.LegacySecret, &created, &a.Quota, &a.Used, &lastLogin, &a.SieveVersion)
 	a.Created = fromDB(created)
 	if lastLogin != 0 {
 		a.LastLogin = fromDB(lastLogin)

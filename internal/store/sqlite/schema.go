@@ -324,6 +324,29 @@ BEGIN
 	DELETE FROM text_index WHERE rowid = OLD.text_doc;
 END;
 `,
+	// 16: accounts.sieve_version changes with every change to the
+	// account's Sieve scripts, by trigger (whichever process or code path
+	// made it), so the delivery filter keeps a compiled script keyed by it
+	// and reads the script only when it changed. Values come from meta
+	// 'sieve_version' and are never given twice, even to an account
+	// created again with a deleted one's id; 1 is an account that never
+	// had a script.
+	`
+INSERT OR IGNORE INTO meta (key, value) VALUES ('sieve_version', 1);
+ALTER TABLE accounts ADD COLUMN sieve_version INTEGER NOT NULL DEFAULT 1;
+CREATE TRIGGER sieve_scripts_added AFTER INSERT ON sieve_scripts BEGIN
+	UPDATE meta SET value = value + 1 WHERE key = 'sieve_version';
+	UPDATE accounts SET sieve_version = (SELECT value FROM meta WHERE key = 'sieve_version') WHERE id = NEW.account_id;
+END;
+CREATE TRIGGER sieve_scripts_changed AFTER UPDATE ON sieve_scripts BEGIN
+	UPDATE meta SET value = value + 1 WHERE key = 'sieve_version';
+	UPDATE accounts SET sieve_version = (SELECT value FROM meta WHERE key = 'sieve_version') WHERE id = NEW.account_id;
+END;
+CREATE TRIGGER sieve_scripts_removed AFTER DELETE ON sieve_scripts BEGIN
+	UPDATE meta SET value = value + 1 WHERE key = 'sieve_version';
+	UPDATE accounts SET sieve_version = (SELECT value FROM meta WHERE key = 'sieve_version') WHERE id = OLD.account_id;
+END;
+`,
 }
 
 // migrate brings the database schema up to date. Concurrent processes are

@@ -109,6 +109,74 @@ func testSieveScripts(t *testing.T, s store.Store) {
 	}
 }
 
+// testSieveVersion: Account.SieveVersion, the key of the delivery
+// filter's compiled scripts, changes with every change to the account's
+// scripts, and never comes back to a value a cached script was compiled
+// under, even for an account created again with the same address.
+func testSieveVersion(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	a := account(t, s, "version@example.org")
+	b := account(t, s, "version-other@example.org")
+	version := func(acc store.Account) int64 {
+		t.Helper()
+		got, err := s.Account(ctx, acc.Address)
+		if err != nil {
+			t.Fatalf("Account(%q): %v", acc.Address, err)
+		}
+		if got.SieveVersion == 0 {
+			t.Fatalf("Account(%q).SieveVersion = 0, want a value from the store", acc.Address)
+		}
+		return got.SieveVersion
+	}
+	if a.SieveVersion == 0 || a.SieveVersion != version(a) {
+		t.Errorf("CreateAccount's SieveVersion %d, Account's %d", a.SieveVersion, version(a))
+	}
+	seen := map[int64]string{version(a): "new account"}
+	bBefore := version(b)
+	step := func(what string, err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		v := version(a)
+		if prev, ok := seen[v]; ok {
+			t.Errorf("after %s SieveVersion is %d, as after %s", what, v, prev)
+		}
+		seen[v] = what
+	}
+	step("put", s.PutSieveScript(ctx, a.ID, "main", "keep;"))
+	step("activate", s.ActivateSieveScript(ctx, a.ID, "main"))
+	step("replace the active script", s.PutSieveScript(ctx, a.ID, "main", "discard;"))
+	step("put another", s.PutSieveScript(ctx, a.ID, "other", "stop;"))
+	step("activate the other", s.ActivateSieveScript(ctx, a.ID, "other"))
+	step("rename", s.RenameSieveScript(ctx, a.ID, "other", "renamed"))
+	step("deactivate", s.ActivateSieveScript(ctx, a.ID, ""))
+	step("delete", s.DeleteSieveScript(ctx, a.ID, "main"))
+	if got := version(b); got != bBefore {
+		t.Errorf("the other account's SieveVersion went from %d to %d", bBefore, got)
+	}
+	// A failed change leaves it.
+	before := version(a)
+	wantErr(t, "activate unknown", s.ActivateSieveScript(ctx, a.ID, "nope"), store.ErrNotFound)
+	if got := version(a); got != before {
+		t.Errorf("a refused activation changed SieveVersion from %d to %d", before, got)
+	}
+	// An account deleted and created again starts with no script, and
+	// its first script gets a version its predecessor never had.
+	step("put before deleting the account", s.PutSieveScript(ctx, a.ID, "main", "keep;"))
+	step("activate before deleting the account", s.ActivateSieveScript(ctx, a.ID, "main"))
+	if err := s.DeleteAccount(ctx, a.Address); err != nil {
+		t.Fatal(err)
+	}
+	a = account(t, s, a.Address)
+	if _, err := s.ActiveSieveScript(ctx, a.ID); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("re-created account: ActiveSieveScript %v, want ErrNotFound", err)
+	}
+	delete(seen, version(a)) // may equal the first account's "no script yet": it has none either
+	step("put in the re-created account", s.PutSieveScript(ctx, a.ID, "main", "fileinto \"x\";"))
+	step("activate in the re-created account", s.ActivateSieveScript(ctx, a.ID, "main"))
+}
+
 func testVacationReplies(t *testing.T, s store.Store) {
 	ctx := context.Background()
 	a := account(t, s, "away@example.org")

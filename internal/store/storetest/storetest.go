@@ -38,6 +38,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"AllOrNothing", testAllOrNothing},
 		{"DeliverTargets", testDeliverTargets},
 		{"SieveScripts", testSieveScripts},
+		{"SieveVersion", testSieveVersion},
 		{"VacationReplies", testVacationReplies},
 		{"SieveDuplicates", testSieveDuplicates},
 		{"UIDLGenerated", testUIDLGenerated},
