@@ -307,6 +307,13 @@ func TestFilterFetched(t *testing.T) {
 	ctx := context.Background()
 	alice := f.accts["alice@example.org"]
 	fetch := func(id string) error {
+		// Looked up for each message, as SMTP and pochta deliver do: an
+		// Account read before a script change has the SieveVersion of
+		// before it, and the filter would run the script of then.
+		alice, err := f.st.Account(ctx, alice.Address)
+		if err != nil {
+			return err
+		}
 		return f.d.Deliver(ctx, Message{Local: []store.Account{alice}, Body: strings.NewReader(plainMsg),
 			Fetched: &store.FetchMark{SourceID: src.ID, FetchedID: store.FetchedID{Scope: "pop3", ID: id}}})
 	}

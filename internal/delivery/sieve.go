@@ -20,8 +20,12 @@ type SieveStore interface {
 }
 
 // SieveFilter runs each account's active Sieve script (RFC 5228).
-// Compiled scripts are cached by account and source, so a delivery
-// costs one lookup of the active script and one run.
+// Compiled scripts are kept per account, keyed by the account's
+// SieveVersion (which the store changes with every change to its
+// scripts, from any process or node): while it is unchanged, a delivery
+// reads no script and compiles nothing. An Account without a version
+// (not read from the store) costs one lookup of the active script, and
+// the compiled program is then kept by its source.
 type SieveFilter struct {
 	Store    SieveStore
 	Limits   sieve.Limits
@@ -31,15 +35,23 @@ type SieveFilter struct {
 	// when it does nothing but the implicit keep the account's script
 	// runs, otherwise its decision stands. Nil = none.
 	Before *sieve.Program
+	// NoDuplicates makes every duplicate test false without reading the
+	// store (re-filtering stored mail, as Pigeonhole's sieve-filter: a
+	// stored message's id is on record from its own delivery).
+	NoDuplicates bool
 
 	mu    sync.Mutex
 	cache map[int64]compiledScript
 }
 
+// compiledScript is an account's active script as last read: prog nil
+// and err nil when none is active.
 type compiledScript struct {
-	source string
-	prog   *sieve.Program
-	err    error
+	version int64 // the Account.SieveVersion it was read under; 0 = keyed by source
+	name    string
+	source  string
+	prog    *sieve.Program
+	err     error
 }
 
 // maxCachedScripts bounds the compile cache; past it the cache starts over.
@@ -47,21 +59,36 @@ const maxCachedScripts = 10000
 
 var _ Filter = (*SieveFilter)(nil)
 
-func (f *SieveFilter) program(accountID int64, source string) (*sieve.Program, error) {
+// active returns the account's active script, compiled: from the cache
+// when the account's SieveVersion is the one it was read under, else
+// read (and compiled when its source changed). ok is false when no
+// script is active.
+func (f *SieveFilter) active(ctx context.Context, acct store.Account) (c compiledScript, ok bool, err error) {
 	f.mu.Lock()
-	c, ok := f.cache[accountID]
+	c, cached := f.cache[acct.ID]
 	f.mu.Unlock()
-	if ok && c.source == source {
-		return c.prog, c.err
+	if cached && acct.SieveVersion != 0 && c.version == acct.SieveVersion {
+		return c, c.prog != nil || c.err != nil, nil
 	}
-	prog, err := sieve.Compile(source, f.Limits)
+	sc, err := f.Store.ActiveSieveScript(ctx, acct.ID)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		c = compiledScript{version: acct.SieveVersion}
+	case err != nil:
+		return c, false, err
+	case cached && c.source == sc.Source && (c.prog != nil || c.err != nil):
+		c.version, c.name = acct.SieveVersion, sc.Name
+	default:
+		prog, err := sieve.Compile(sc.Source, f.Limits)
+		c = compiledScript{version: acct.SieveVersion, name: sc.Name, source: sc.Source, prog: prog, err: err}
+	}
 	f.mu.Lock()
 	if f.cache == nil || len(f.cache) >= maxCachedScripts {
 		f.cache = map[int64]compiledScript{}
 	}
-	f.cache[accountID] = compiledScript{source, prog, err}
+	f.cache[acct.ID] = c
 	f.mu.Unlock()
-	return prog, err
+	return c, c.prog != nil || c.err != nil, nil
 }
 
 // Filter runs the account's active script; an account without one keeps
@@ -76,19 +103,16 @@ func (f *SieveFilter) Filter(ctx context.Context, in *FilterInput) (Decision, er
 			return f.decide(in, actions), nil
 		}
 	}
-	sc, err := f.Store.ActiveSieveScript(ctx, in.Account.ID)
-	if errors.Is(err, store.ErrNotFound) {
-		return Keep, nil
-	} else if err != nil {
+	sc, ok, err := f.active(ctx, in.Account)
+	if err != nil || !ok {
 		return Keep, err
 	}
-	prog, err := f.program(in.Account.ID, sc.Source)
-	if err != nil {
-		return Keep, fmt.Errorf("script %q: %w", sc.Name, err)
+	if sc.err != nil {
+		return Keep, fmt.Errorf("script %q: %w", sc.name, sc.err)
 	}
-	actions, err := prog.Run(f.input(ctx, in))
+	actions, err := sc.prog.Run(f.input(ctx, in))
 	if err != nil {
-		return Keep, fmt.Errorf("script %q: %w", sc.Name, err)
+		return Keep, fmt.Errorf("script %q: %w", sc.name, err)
 	}
 	return f.decide(in, actions), nil
 }
@@ -101,6 +125,9 @@ func (f *SieveFilter) input(ctx context.Context, in *FilterInput) *sieve.Input {
 			return err == nil
 		},
 		Duplicate: func(key string) (bool, error) {
+			if f.NoDuplicates {
+				return false, nil
+			}
 			return f.Store.SeenDuplicate(ctx, in.Account.ID, key, f.now())
 		},
 	}
