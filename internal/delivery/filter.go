@@ -41,6 +41,11 @@ type FilterInput struct {
 	// (header and body); like Size it reads the whole message. Nil when
 	// the body cannot be read.
 	Raw func(max int) ([]byte, error)
+	// Stored is set when the message is not arriving but stored already
+	// (Refilter): a Sieve duplicate test is then false and records
+	// nothing, as in Pigeonhole's sieve-filter, since a stored message's
+	// id went on record with its own delivery.
+	Stored bool
 }
 
 // Target is one copy to store for the account.

@@ -379,6 +379,20 @@ func TestFilterReject(t *testing.T) {
 	}
 }
 
+// refilter runs Refilter over addr's INBOX: a line per message.
+func (f *filtering) refilter(t *testing.T, addr string, apply bool) []string {
+	t.Helper()
+	var out []string
+	err := Refilter(context.Background(), f.st, &SieveFilter{Store: f.st}, f.accts[addr], "INBOX", apply, func(r RefilterResult) error {
+		out = append(out, fmt.Sprintf("%d %s moved=%v", r.UID, strings.Join(r.Actions, "; "), r.Moved))
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
 // TestRefilter: the active script over stored mail, dry and applied.
 func TestRefilter(t *testing.T) {
 	f := newFiltering(t)
@@ -391,19 +405,7 @@ func TestRefilter(t *testing.T) {
 if header :is "subject" "go news" { fileinto :create "Go"; }
 elsif header :is "subject" "spam offer" { discard; }
 elsif header :is "subject" "go and flag" { fileinto :create :flags "\\Flagged" "Go"; keep :flags "$Seen2"; }`)
-	ctx := context.Background()
-	alice := f.accts["alice@example.org"]
-	run := func(apply bool) []string {
-		var out []string
-		err := Refilter(ctx, f.st, &SieveFilter{Store: f.st}, alice, "INBOX", apply, func(r RefilterResult) error {
-			out = append(out, fmt.Sprintf("%d %s moved=%v", r.UID, strings.Join(r.Actions, "; "), r.Moved))
-			return nil
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return out
-	}
+	run := func(apply bool) []string { return f.refilter(t, "alice@example.org", apply) }
 	want := []string{"1 fileinto Go moved=false", "2 keep moved=false", "3 discard (left in place) moved=false",
 		`4 fileinto Go flags=\Flagged; keep flags=$Seen2 moved=false`}
 	if got := run(false); !slices.Equal(got, want) {

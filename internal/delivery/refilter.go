@@ -2,10 +2,12 @@ package delivery
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	"github.com/pochta-mail/pochta/internal/message"
@@ -26,11 +28,16 @@ type RefilterResult struct {
 }
 
 // Refilter runs f over the messages of an account's mailbox as if they
-// arrived now (`pochta sieve run`). Dry (apply false) it only reports;
-// applied, fileinto copies or moves messages (creating mailboxes for
-// :create) and flags are added. What only makes sense at arrival is
-// reported and skipped: discard leaves the message where it is, and no
-// redirect, vacation reply or reject is sent.
+// arrived now (`pochta sieve run`), as Pigeonhole's sieve-filter does
+// with -e -W. Dry (apply false) it only reports; applied, fileinto copies
+// or moves messages (creating mailboxes for :create) and flags are added.
+// A copy whose header the script edited (editheader) is stored as a new
+// message, with the edited header, the body as stored and the original's
+// flags and date; the original then leaves the mailbox unless a keep
+// leaves it there unedited. Duplicate tests are false and record nothing
+// (FilterInput.Stored). What only makes sense at arrival is reported and
+// skipped: discard leaves the message where it is, and no redirect,
+// vacation reply or reject is sent.
 func Refilter(ctx context.Context, st RefilterStore, f Filter, acct store.Account, mailbox string, apply bool,
 	each func(RefilterResult) error) error {
 	mb, err := st.GetMailbox(ctx, acct.ID, mailbox)
@@ -42,7 +49,7 @@ func Refilter(ctx context.Context, st RefilterStore, f Filter, acct store.Accoun
 		return err
 	}
 	for _, m := range msgs {
-		h, err := storedHeader(ctx, st, mb.ID, m.UID)
+		h, truncated, err := storedHeader(ctx, st, mb.ID, m.UID)
 		if errors.Is(err, store.ErrNotFound) {
 			continue // expunged meanwhile
 		} else if err != nil {
@@ -51,7 +58,8 @@ func Refilter(ctx context.Context, st RefilterStore, f Filter, acct store.Accoun
 		size := m.Size
 		uid := m.UID
 		in := &FilterInput{Account: acct, To: acct.Address, Header: h, Size: func() int64 { return size },
-			Raw: func(max int) ([]byte, error) { return storedPrefix(ctx, st, mb.ID, uid, max) }}
+			Raw:    func(max int) ([]byte, error) { return storedPrefix(ctx, st, mb.ID, uid, max) },
+			Stored: true}
 		if rp := h.Addresses("Return-Path"); len(rp) > 0 {
 			in.From = rp[0]
 		}
@@ -59,9 +67,16 @@ func Refilter(ctx context.Context, st RefilterStore, f Filter, acct store.Accoun
 		if err != nil {
 			return fmt.Errorf("message %d: %w", m.UID, err)
 		}
+		if truncated {
+			// The script saw only the first DefaultMaxHeader octets of
+			// the header: an edit of it would lose the rest.
+			for i := range dec.Targets {
+				dec.Targets[i].Header = nil
+			}
+		}
 		res := RefilterResult{UID: m.UID, Actions: describe(dec)}
 		if apply {
-			if res.Moved, err = applyDecision(ctx, st, mb, m.UID, dec); err != nil {
+			if res.Moved, err = applyDecision(ctx, st, mb, m, dec); err != nil {
 				return fmt.Errorf("message %d: %w", m.UID, err)
 			}
 		}
@@ -82,17 +97,19 @@ func storedPrefix(ctx context.Context, st RefilterStore, mailboxID int64, uid ui
 	return io.ReadAll(io.LimitReader(r, int64(max)))
 }
 
-func storedHeader(ctx context.Context, st RefilterStore, mailboxID int64, uid uint32) (*Header, error) {
+// storedHeader parses a stored message's header section, of which at
+// most DefaultMaxHeader octets are read (truncated when there was more).
+func storedHeader(ctx context.Context, st RefilterStore, mailboxID int64, uid uint32) (h *Header, truncated bool, err error) {
 	r, err := st.OpenMessage(ctx, mailboxID, uid)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	defer r.Close()
 	head, err := message.ReadHeader(bufio.NewReader(r), DefaultMaxHeader)
 	if err != nil && !errors.Is(err, message.ErrHeaderTooLarge) {
-		return nil, err
+		return nil, false, err
 	}
-	return ParseHeader(head), nil
+	return ParseHeader(head), err != nil, nil
 }
 
 func describe(dec Decision) []string {
@@ -104,6 +121,9 @@ func describe(dec Decision) []string {
 		}
 		if len(t.Flags) > 0 {
 			s += " flags=" + strings.Join(t.Flags, ",")
+		}
+		if t.Header != nil {
+			s += " (header edited)"
 		}
 		out = append(out, s)
 	}
@@ -122,59 +142,124 @@ func describe(dec Decision) []string {
 	return out
 }
 
-// applyDecision files one message as dec says: copies for every target
-// but the first, then the first moves the message unless it stays (a
-// keep, or fileinto its own mailbox, or a mailbox that does not exist).
-func applyDecision(ctx context.Context, st RefilterStore, src store.Mailbox, uid uint32, dec Decision) (moved bool, err error) {
-	type dest struct {
-		mb    store.Mailbox
-		flags []string
-	}
+// refiled is one copy applyDecision makes.
+type refiled struct {
+	mb     store.Mailbox
+	flags  []string
+	header []byte // edited header: stored as a new message
+}
+
+// applyDecision files one message as dec says. A target that leaves it
+// where it is, unedited, keeps it (with the target's flags); a mailbox
+// that cannot be used means that too, as at delivery. Every other target
+// gets a copy, or a new message when its header was edited; then the
+// message leaves the mailbox unless kept: moved by the last unedited
+// copy, else expunged once the edited copies are stored.
+func applyDecision(ctx context.Context, st RefilterStore, src store.Mailbox, m store.Message, dec Decision) (moved bool, err error) {
 	var stay []string
-	var others []dest
+	var copies []refiled
 	keep := false
 	for _, t := range dec.Targets {
-		name := store.CanonicalMailboxName(t.Mailbox)
-		if name == "" || name == src.Name {
+		mb := src
+		if name := store.CanonicalMailboxName(t.Mailbox); name != "" && name != src.Name {
+			mb, err = st.GetMailbox(ctx, src.AccountID, name)
+			if errors.Is(err, store.ErrNotFound) && t.Create {
+				mb, err = st.CreateMailbox(ctx, src.AccountID, name, "")
+			}
+			if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrInvalid) {
+				mb = src // as at delivery: a mailbox that cannot be used means keep
+			} else if err != nil {
+				return false, err
+			}
+		}
+		if mb.ID == src.ID && t.Header == nil {
 			keep = true
 			stay = append(stay, t.Flags...)
 			continue
 		}
-		mb, err := st.GetMailbox(ctx, src.AccountID, name)
-		if errors.Is(err, store.ErrNotFound) && t.Create {
-			mb, err = st.CreateMailbox(ctx, src.AccountID, name, "")
-		}
-		if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrInvalid) {
-			keep = true // as at delivery: a mailbox that cannot be used means keep
-			stay = append(stay, t.Flags...)
-			continue
-		} else if err != nil {
-			return false, err
-		}
-		others = append(others, dest{mb, t.Flags})
+		copies = append(copies, refiled{mb, t.Flags, t.Header})
 	}
-	// Copies first: they take the message's flags as they are now.
-	for i, d := range others {
-		var res store.CopyResult
-		if i == len(others)-1 && !keep {
-			res, err = st.MoveMessages(ctx, src.ID, []uint32{uid}, d.mb.ID)
-			moved = true
+	if len(copies) == 0 {
+		if len(stay) > 0 {
+			_, err = st.UpdateFlags(ctx, src.ID, []uint32{m.UID}, store.FlagsAdd, stay)
+		}
+		return false, err
+	}
+	move := -1 // the copy that moves the message
+	if !keep {
+		for i, c := range copies {
+			if c.header == nil {
+				move = i
+			}
+		}
+	}
+	// The copies that read the message first, the move last.
+	for i, c := range copies {
+		if i == move {
+			continue
+		}
+		if c.header != nil {
+			err = storeEdited(ctx, st, src.ID, m, c)
 		} else {
-			res, err = st.CopyMessages(ctx, src.ID, []uint32{uid}, d.mb.ID)
+			err = copyFlagged(ctx, st, src.ID, m.UID, c, st.CopyMessages)
 		}
 		if err != nil {
 			return false, err
 		}
-		if len(d.flags) > 0 && len(res.Dest) == 1 {
-			if _, err := st.UpdateFlags(ctx, d.mb.ID, res.Dest, store.FlagsAdd, d.flags); err != nil {
-				return moved, err
-			}
-		}
 	}
 	if len(stay) > 0 {
-		if _, err := st.UpdateFlags(ctx, src.ID, []uint32{uid}, store.FlagsAdd, stay); err != nil {
-			return moved, err
+		if _, err := st.UpdateFlags(ctx, src.ID, []uint32{m.UID}, store.FlagsAdd, stay); err != nil {
+			return false, err
 		}
 	}
-	return moved, nil
+	switch {
+	case keep:
+		return false, nil
+	case move >= 0:
+		return true, copyFlagged(ctx, st, src.ID, m.UID, copies[move], st.MoveMessages)
+	}
+	// Only edited copies: the original goes as IMAP would expunge it.
+	if _, err := st.UpdateFlags(ctx, src.ID, []uint32{m.UID}, store.FlagsAdd, []string{`\Deleted`}); err != nil {
+		return false, err
+	}
+	_, err = st.Expunge(ctx, src.ID, []uint32{m.UID})
+	return err == nil, err
+}
+
+// copyFlagged copies or moves a message into c.mb and adds c.flags.
+func copyFlagged(ctx context.Context, st RefilterStore, srcID int64, uid uint32, c refiled,
+	op func(ctx context.Context, mailboxID int64, uids []uint32, destID int64) (store.CopyResult, error)) error {
+	res, err := op(ctx, srcID, []uint32{uid}, c.mb.ID)
+	if err != nil {
+		return err
+	}
+	if len(c.flags) > 0 && len(res.Dest) == 1 {
+		_, err = st.UpdateFlags(ctx, c.mb.ID, res.Dest, store.FlagsAdd, c.flags)
+	}
+	return err
+}
+
+// storeEdited stores message m of mailbox srcID again into c.mb with the
+// header c.header: the body as stored, the original's flags (and the
+// target's) and internal date.
+func storeEdited(ctx context.Context, st RefilterStore, srcID int64, m store.Message, c refiled) error {
+	r, err := st.OpenMessage(ctx, srcID, m.UID)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	br := bufio.NewReader(r)
+	if _, err := message.ReadHeader(br, DefaultMaxHeader); err != nil {
+		return err // Refilter drops the edits of a header over the bound
+	}
+	flags := slices.Clone(m.Flags)
+	for _, f := range c.flags {
+		if !slices.ContainsFunc(flags, func(g string) bool { return strings.EqualFold(f, g) }) {
+			flags = append(flags, f)
+		}
+	}
+	// Binary: the body goes back byte for byte, as it was stored.
+	_, _, err = st.Append(ctx, c.mb.ID, store.AppendMessage{Flags: flags, InternalDate: m.InternalDate, Binary: true,
+		Body: io.MultiReader(bytes.NewReader(c.header), strings.NewReader("\r\n"), br)})
+	return err
 }

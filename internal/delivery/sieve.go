@@ -35,10 +35,6 @@ type SieveFilter struct {
 	// when it does nothing but the implicit keep the account's script
 	// runs, otherwise its decision stands. Nil = none.
 	Before *sieve.Program
-	// NoDuplicates makes every duplicate test false without reading the
-	// store (re-filtering stored mail, as Pigeonhole's sieve-filter: a
-	// stored message's id is on record from its own delivery).
-	NoDuplicates bool
 
 	mu    sync.Mutex
 	cache map[int64]compiledScript
@@ -125,8 +121,8 @@ func (f *SieveFilter) input(ctx context.Context, in *FilterInput) *sieve.Input {
 			return err == nil
 		},
 		Duplicate: func(key string) (bool, error) {
-			if f.NoDuplicates {
-				return false, nil
+			if in.Stored {
+				return false, nil // see FilterInput.Stored
 			}
 			return f.Store.SeenDuplicate(ctx, in.Account.ID, key, f.now())
 		},
