@@ -25,7 +25,8 @@ type headerField struct {
 // ParseHeader parses a header section (the blank line optional). Lines
 // without a colon are skipped; continuation lines join the field above.
 func ParseHeader(raw []byte) *Header {
-	h := &Header{src: raw}
+	// At most a field per line: one allocation for the fields.
+	h := &Header{src: raw, fields: make([]headerField, 0, bytes.Count(raw, []byte("\n"))+1)}
 	pos := 0
 	for pos < len(raw) {
 		line, next := raw[pos:], len(raw)

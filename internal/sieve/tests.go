@@ -97,8 +97,12 @@ func (t mailboxExistsTest) eval(r *run) (bool, error) {
 }
 
 func (t *headerTest) eval(r *run) (bool, error) {
+	names := r.xs(t.names)
+	if len(names) == 1 { // the usual case: the values as looked up, not copied
+		return t.m.matchAll(r, t.idx.pick(r.header(names[0])))
+	}
 	var values []string
-	for _, n := range r.xs(t.names) {
+	for _, n := range names {
 		values = append(values, t.idx.pick(r.header(n))...)
 	}
 	return t.m.matchAll(r, values)
