@@ -99,6 +99,32 @@ vacation :days 3 :subject "Away" "Back on Monday.";
 	if got := smtplibSend(t, "plain", in.addrs["smtp"], "bob@remote.test", "alice@example.test", msg); got != "ERR 550 5.7.1 Not accepting mail today." {
 		t.Errorf("SMTP after reject: %q", got)
 	}
+	// With another recipient who takes it, the sender gets a notice
+	// instead, from the null sender through the queue (RFC 5429 2.1).
+	in.addUser("bob@example.test", "pw-bob-12345")
+	if got := smtplibSend(t, "plain", in.addrs["smtp"], "bob@remote.test", "alice@example.test,bob@example.test", msg); !strings.HasPrefix(got, "OK {}") {
+		t.Fatalf("SMTP to a rejecting and an accepting recipient: %s\n%s", got, in.log)
+	}
+	eventually(t, "the reject notice at the remote MX", func() bool { return mx.accepted() >= 2 })
+	// A redirect, stored with the CLI while serve runs (the running
+	// filter sees the change at the next message), is queued and sent
+	// on with the mark that stops loops (RFC 5228 4.2).
+	in.run("redirect \"carol@remote.test\";\n", "-d", in.dir, "sieve", "put", "alice@example.test", "forward", "--activate")
+	if got := smtplibSend(t, "plain", in.addrs["smtp"], "bob@remote.test", "alice@example.test", msg); !strings.HasPrefix(got, "OK {}") {
+		t.Fatalf("SMTP to a redirecting recipient: %s\n%s", got, in.log)
+	}
+	eventually(t, "the redirected message at the remote MX", func() bool { return mx.accepted() >= 3 })
+	mx.mu.Lock()
+	notice, redirected := mx.got[1], mx.got[2]
+	mx.mu.Unlock()
+	if !strings.Contains(notice, "Not accepting mail today.") {
+		t.Errorf("reject notice:\n%s", notice)
+	}
+	for _, want := range []string{"X-Sieve-Redirected-From: <alice@example.test>", "Subject: daily report", "numbers"} {
+		if !strings.Contains(redirected, want) {
+			t.Errorf("redirected message lacks %q:\n%s", want, redirected)
+		}
+	}
 }
 
 // TestSieveExtensionsEndToEnd: a script using the later extensions
