@@ -35,6 +35,10 @@ func (s *spool) readAll() {
 	}
 	s.spooled = true
 	var buf bytes.Buffer
+	// Room for what the reader holds already (the whole of most
+	// messages) and the read that finds the end: one allocation, where
+	// growing from nothing took several and twice the octets.
+	buf.Grow(s.rest.Buffered() + bytes.MinRead)
 	n, err := io.CopyN(&buf, s.rest, spoolMemory+1)
 	s.size = int64(len(s.head)) + n
 	if err != nil && err != io.EOF {
