@@ -92,3 +92,39 @@ elsif header :contains "Subject" "away" { vacation "Not here."; }`)
 		t.Errorf("%d fetched ids recorded, %v; want all %d (discarded and redirected ones too)", len(ids), err, len(subjects))
 	}
 }
+
+// TestDeliverBatchBodies: every message of a batch through the filter
+// step is stored with its own body, though the bodies are read at the
+// batch's commit, after the step has read the next messages' headers
+// (the step's readers are reused only once their message is stored).
+func TestDeliverBatchBodies(t *testing.T) {
+	f := newFiltering(t)
+	f.d.PlusFolders = false
+	f.script(t, "alice@example.org", `require "fileinto"; if header :contains "Subject" "none" { discard; }`)
+	alice, err := f.st.Account(context.Background(), "alice@example.org")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ms []Message
+	var want []string
+	for i := range 8 {
+		body := fmt.Sprintf("From: dan@remote.example\r\nSubject: %d\r\n\r\n%s\r\n", i, strings.Repeat(fmt.Sprint(i), 100*(i+1)))
+		ms = append(ms, Message{Local: []store.Account{alice}, From: "dan@remote.example", Body: strings.NewReader(body)})
+		want = append(want, body)
+	}
+	for round := range 2 { // the second batch takes the first one's readers
+		for i, err := range f.d.DeliverBatch(context.Background(), ms) {
+			if err != nil {
+				t.Fatalf("round %d, message %d: %v", round, i, err)
+			}
+		}
+		for i := range ms {
+			ms[i].Body = strings.NewReader(want[i])
+		}
+	}
+	for n := 1; n <= 2*len(want); n++ {
+		if got := f.storedBody(t, "alice@example.org", "INBOX", n); got != want[(n-1)%len(want)] {
+			t.Errorf("message %d stored as\n%q\nwant\n%q", n, got, want[(n-1)%len(want)])
+		}
+	}
+}

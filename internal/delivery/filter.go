@@ -181,18 +181,30 @@ func (d *Deliverer) deliverFiltered(ctx context.Context, m Message, b *batch) er
 	if max <= 0 {
 		max = DefaultMaxHeader
 	}
-	br := bufio.NewReaderSize(m.Body, 16<<10)
+	// The reader goes back to the pool when the spool is closed: once
+	// the store has read the message (after the commit, in a batch).
+	br, _ := d.readers.Get().(*bufio.Reader)
+	if br == nil {
+		br = bufio.NewReaderSize(m.Body, 16<<10)
+	} else {
+		br.Reset(m.Body)
+	}
+	sp := &spool{rest: br, release: func() {
+		br.Reset(nil)
+		d.readers.Put(br)
+	}}
 	head, err := message.ReadHeader(br, max)
+	sp.head = head
 	var h *Header
 	switch {
 	case errors.Is(err, message.ErrHeaderTooLarge):
 		d.log().Warn("delivery: header section too large to filter; kept in INBOX", "octets", len(head))
 	case err != nil:
+		sp.close()
 		return err
 	default:
 		h = ParseHeader(head)
 	}
-	sp := &spool{head: head, rest: br}
 	batched := false // then the batch closes it, after reading it at its commit
 	defer func() {
 		if !batched {

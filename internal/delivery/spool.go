@@ -22,6 +22,10 @@ type spool struct {
 	file    *os.File
 	size    int64
 	err     error
+	// release, when not nil, gives rest back to the Deliverer's pool:
+	// close calls it, once whatever reads the message has read it (after
+	// the commit, for a DeliverBatch).
+	release func()
 }
 
 // spoolMemory is how much of a message the spool keeps in memory.
@@ -118,6 +122,10 @@ func (s *spool) reader() io.Reader {
 func (s *spool) close() {
 	if s.file != nil {
 		s.file.Close()
+	}
+	if s.release != nil {
+		s.release()
+		s.release = nil
 	}
 }
 
