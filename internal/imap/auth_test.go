@@ -16,6 +16,8 @@ import (
 	"github.com/emersion/go-imap/v2/imapclient"
 	"github.com/emersion/go-sasl"
 	"golang.org/x/crypto/pbkdf2"
+
+	"github.com/pochta-mail/pochta/internal/auth"
 )
 
 func hasWord(line, word string) bool {
@@ -217,5 +219,28 @@ func TestCRAMMD5WhenLegacyAuthIsOn(t *testing.T) {
 	}
 	if _, status := r.cmd("SELECT INBOX"); !strings.HasPrefix(status, "OK") {
 		t.Errorf("SELECT after CRAM-MD5: %s", status)
+	}
+}
+
+// Before login non-synchronising literals are bounded (docs/IMAP.md), so
+// the capability there is LITERAL- (RFC 7888 §4: up to 4096 octets), not
+// LITERAL+ (any size); after login, where APPEND streams, LITERAL+. A
+// 4096-octet non-synchronising literal before login is taken.
+func TestLiteralMinusBeforeLogin(t *testing.T) {
+	e := newEnv(t, envOptions{server: func(s *Server) { s.Auth = noDelayAuth{s.Auth.(*auth.Service)} }})
+	r, greeting := e.raw(e.addr)
+	lines, _ := r.cmd("CAPABILITY")
+	for _, l := range []string{greeting, strings.Join(lines, " ")} {
+		if !hasWord(l, "LITERAL-") || hasWord(l, "LITERAL+") {
+			t.Errorf("before login: %q", l)
+		}
+	}
+	r.send("a1 LOGIN {4096+}\r\n" + strings.Repeat("x", 4096) + " password")
+	if l := r.line(); !strings.HasPrefix(l, "a1 NO") {
+		t.Fatalf("LOGIN with a 4096-octet LITERAL- literal: %q", l)
+	}
+	login(t, r)
+	if lines, _ := r.cmd("CAPABILITY"); !hasCap(lines, "LITERAL+") || hasCap(lines, "LITERAL-") {
+		t.Errorf("after login: %q", lines)
 	}
 }

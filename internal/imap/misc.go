@@ -29,7 +29,10 @@ func (s *session) capsString() string {
 			w.WriteString(" AUTH=")
 			w.WriteString(m)
 		}
-		w.WriteString(" SASL-IR LITERAL+ ID ENABLE IDLE")
+		// LITERAL-, not LITERAL+: before login a non-synchronising
+		// literal is bounded (8 KiB, docs/IMAP.md), and RFC 7888 §4's
+		// 4096 octets fit in that.
+		w.WriteString(" SASL-IR LITERAL- ID ENABLE IDLE")
 		if s.compressAllowed() {
 			w.WriteString(" COMPRESS=DEFLATE")
 		}
