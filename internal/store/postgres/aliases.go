@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -17,6 +18,7 @@ func (s *Store) AddAlias(ctx context.Context, address string, targets []string) 
 	if err != nil {
 		return err
 	}
+	defer s.cache.invalidate(aliasKey(addr))
 	return s.withTx(ctx, "adding alias", func(t *tx) error {
 		var domainID int64
 		var isAccount bool
@@ -47,6 +49,7 @@ func (s *Store) DeleteAlias(ctx context.Context, address string, targets []strin
 	}
 	tag, err := s.pool.Exec(ctx, `DELETE FROM aliases WHERE address = $1 AND (cardinality($2::text[]) = 0 OR target = ANY($2))`,
 		addr, lower)
+	s.cache.invalidate(aliasKey(addr))
 	if err != nil {
 		return temporary("deleting alias", err)
 	}
@@ -56,17 +59,23 @@ func (s *Store) DeleteAlias(ctx context.Context, address string, targets []strin
 	return nil
 }
 
-// Alias returns an alias and its targets (sorted).
+// Alias returns an alias and its targets (sorted), from the node's cache
+// when it has them (cache.go).
 func (s *Store) Alias(ctx context.Context, address string) (store.Alias, error) {
-	as, err := s.queryAliases(ctx, `SELECT address, target FROM aliases WHERE address = $1 ORDER BY target`,
-		strings.ToLower(address))
-	if err != nil {
-		return store.Alias{}, err
-	}
-	if len(as) == 0 {
-		return store.Alias{}, notFound("alias %q", address)
-	}
-	return as[0], nil
+	lower := strings.ToLower(address)
+	missing := func() error { return notFound("alias %q", address) }
+	a, err := cached(s.cache, aliasKey(lower), func() (store.Alias, error) {
+		as, err := s.queryAliases(ctx, `SELECT address, target FROM aliases WHERE address = $1 ORDER BY target`, lower)
+		if err != nil {
+			return store.Alias{}, err
+		}
+		if len(as) == 0 {
+			return store.Alias{}, missing()
+		}
+		return as[0], nil
+	}, missing)
+	a.Targets = slices.Clone(a.Targets) // the cache's copy stays as it is
+	return a, err
 }
 
 // ListAliases lists the aliases of a domain, or all.

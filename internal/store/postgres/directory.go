@@ -18,7 +18,9 @@ func (s *Store) AddDomain(ctx context.Context, name string) error {
 	if !store.ValidDomain(name) {
 		return fmt.Errorf("postgres: domain %q: %w", name, store.ErrInvalid)
 	}
-	if _, err := s.pool.Exec(ctx, `INSERT INTO domains (name, created) VALUES ($1, $2)`, name, s.now()); err != nil {
+	_, err := s.pool.Exec(ctx, `INSERT INTO domains (name, created) VALUES ($1, $2)`, name, s.now())
+	s.cache.invalidate(domainKey(name))
+	if err != nil {
 		return dbError("adding domain", err)
 	}
 	return nil
@@ -27,6 +29,7 @@ func (s *Store) AddDomain(ctx context.Context, name string) error {
 // DeleteDomain removes a domain that has no accounts or aliases left.
 func (s *Store) DeleteDomain(ctx context.Context, name string) error {
 	name = strings.ToLower(name)
+	defer s.cache.invalidate(domainKey(name))
 	return s.withTx(ctx, "deleting domain", func(t *tx) error {
 		var id int64
 		var used bool
@@ -65,16 +68,20 @@ func (s *Store) Domains(ctx context.Context) ([]store.Domain, error) {
 	return ds, nil
 }
 
-// Domain looks one domain up.
+// Domain looks one domain up, in the node's cache first (cache.go).
 func (s *Store) Domain(ctx context.Context, name string) (store.Domain, error) {
-	d := store.Domain{Name: strings.ToLower(name)}
-	err := s.pool.QueryRow(ctx, `SELECT created FROM domains WHERE name = $1`, d.Name).Scan(&d.Created)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return store.Domain{}, notFound("domain %q", name)
-	} else if err != nil {
-		return store.Domain{}, temporary("looking up domain", err)
-	}
-	return d, nil
+	lower := strings.ToLower(name)
+	missing := func() error { return notFound("domain %q", name) }
+	return cached(s.cache, domainKey(lower), func() (store.Domain, error) {
+		d := store.Domain{Name: lower}
+		err := s.pool.QueryRow(ctx, `SELECT created FROM domains WHERE name = $1`, d.Name).Scan(&d.Created)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return store.Domain{}, missing()
+		} else if err != nil {
+			return store.Domain{}, temporary("looking up domain", err)
+		}
+		return d, nil
+	}, missing)
 }
 
 // CreateAccount creates an account with INBOX and the default folders in
@@ -162,8 +169,9 @@ func (s *Store) SetQuota(ctx context.Context, address string, octets int64) erro
 // bodies no other account shares.
 func (s *Store) DeleteAccount(ctx context.Context, address string) error {
 	address = strings.ToLower(address)
+	var id int64
+	defer func() { s.cache.invalidate(scriptKey(id)) }()
 	return s.withTx(ctx, "deleting account", func(t *tx) error {
-		var id int64
 		err := t.QueryRow(ctx, `SELECT id FROM accounts WHERE address = $1 FOR UPDATE`, address).Scan(&id)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return notFound("account %q", address)

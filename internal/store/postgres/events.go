@@ -2,12 +2,14 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/pochta-mail/pochta/internal/store"
 )
@@ -102,6 +104,8 @@ func (l *listener) run(ctx context.Context) {
 	defer close(l.stopped)
 	for {
 		err := l.listen(ctx)
+		// Changes made from now on would not reach the cache.
+		l.s.cache.reset(false)
 		if ctx.Err() != nil {
 			return
 		}
@@ -125,6 +129,9 @@ func (l *listener) listen(ctx context.Context) error {
 	if _, err := conn.Exec(ctx, `LISTEN `+pgx.Identifier{channel(l.s.schema)}.Sanitize()); err != nil {
 		return err
 	}
+	// Whatever the cache held may have changed while nobody listened
+	// (before the first LISTEN, or since the last connection broke).
+	l.s.cache.reset(true)
 	if !l.heard {
 		l.heard = true
 		close(l.ready)
@@ -136,15 +143,50 @@ func (l *listener) listen(ctx context.Context) error {
 		}
 	}
 	for {
-		n, err := conn.WaitForNotification(ctx)
+		n, err := l.wait(ctx, conn)
 		if err != nil {
 			return err
+		}
+		if k, ok := parseDirPayload(n.Payload); ok {
+			l.s.cache.invalidate(k)
+			continue
 		}
 		node, e, ok := parsePayload(n.Payload)
 		if !ok || node == l.s.node {
 			continue
 		}
 		l.s.events.Publish(e)
+	}
+}
+
+// listenerCheck is how long the listener waits quietly before it checks
+// its connection with a round trip, and listenerCheckTimeout how long
+// that may take: a connection that died without a word (no FIN, no RST)
+// is noticed within their sum, and the directory cache, which relies on
+// it, turned off.
+const (
+	listenerCheck        = 10 * time.Second
+	listenerCheckTimeout = 5 * time.Second
+)
+
+// wait returns the next notification, checking the connection when
+// none came for listenerCheck.
+func (l *listener) wait(ctx context.Context, conn *pgx.Conn) (*pgconn.Notification, error) {
+	for {
+		wctx, cancel := context.WithTimeout(ctx, listenerCheck)
+		n, err := conn.WaitForNotification(wctx)
+		cancel()
+		if err == nil || ctx.Err() != nil || !errors.Is(err, context.DeadlineExceeded) {
+			return n, err
+		}
+		// A timeout leaves the connection usable (pgconn closes it on
+		// any other error).
+		pctx, cancel := context.WithTimeout(ctx, listenerCheckTimeout)
+		err = conn.Ping(pctx)
+		cancel()
+		if err != nil {
+			return nil, err
+		}
 	}
 }
 

@@ -481,6 +481,30 @@ END $$;
 CREATE TRIGGER sieve_scripts_changed AFTER INSERT OR UPDATE OR DELETE ON sieve_scripts
 	FOR EACH ROW EXECUTE FUNCTION sieve_scripts_changed();
 `,
+	// 11: the directory cache's invalidation (cache.go): a change of a
+	// domain, an alias or a Sieve script, by whatever writer, sends the
+	// row's key on the events channel of its schema when it commits (row
+	// triggers: an UPDATE that changes a key sends the old and the new).
+	`
+CREATE FUNCTION notify_directory() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+	IF TG_OP <> 'INSERT' THEN
+		PERFORM pg_notify('pochta_events_' || TG_TABLE_SCHEMA,
+			'* dir ' || TG_ARGV[0] || ' ' || (to_jsonb(OLD) ->> TG_ARGV[1]));
+	END IF;
+	IF TG_OP <> 'DELETE' THEN
+		PERFORM pg_notify('pochta_events_' || TG_TABLE_SCHEMA,
+			'* dir ' || TG_ARGV[0] || ' ' || (to_jsonb(NEW) ->> TG_ARGV[1]));
+	END IF;
+	RETURN NULL;
+END $$;
+CREATE TRIGGER domains_notify AFTER INSERT OR UPDATE OR DELETE ON domains
+	FOR EACH ROW EXECUTE FUNCTION notify_directory('domain', 'name');
+CREATE TRIGGER aliases_notify AFTER INSERT OR UPDATE OR DELETE ON aliases
+	FOR EACH ROW EXECUTE FUNCTION notify_directory('alias', 'address');
+CREATE TRIGGER sieve_scripts_notify AFTER INSERT OR UPDATE OR DELETE ON sieve_scripts
+	FOR EACH ROW EXECUTE FUNCTION notify_directory('sieve', 'account_id');
+`,
 }
 
 // migrate brings the schema up to date. Nodes starting together are safe:

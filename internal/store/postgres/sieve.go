@@ -35,6 +35,7 @@ func (s *Store) PutSieveScript(ctx context.Context, accountID int64, name, sourc
 	_, err := s.pool.Exec(ctx, `INSERT INTO sieve_scripts (account_id, name, source, updated) VALUES ($1, $2, $3, $4)
 		ON CONFLICT (account_id, name) DO UPDATE SET source = excluded.source, updated = excluded.updated`,
 		accountID, name, source, s.now())
+	s.cache.invalidate(scriptKey(accountID))
 	if err != nil {
 		return accountMissing("storing script", accountID, err)
 	}
@@ -64,9 +65,12 @@ func (s *Store) SieveScript(ctx context.Context, accountID int64, name string) (
 	return s.oneScript(ctx, "script "+name, `account_id = $1 AND name = $2`, accountID, name)
 }
 
-// ActiveSieveScript returns the account's active script.
+// ActiveSieveScript returns the account's active script, from the node's
+// cache when it has it (cache.go): every delivery asks.
 func (s *Store) ActiveSieveScript(ctx context.Context, accountID int64) (store.SieveScript, error) {
-	return s.oneScript(ctx, "active script", `account_id = $1 AND active`, accountID)
+	return cached(s.cache, scriptKey(accountID), func() (store.SieveScript, error) {
+		return s.oneScript(ctx, "active script", `account_id = $1 AND active`, accountID)
+	}, func() error { return notFound("active script") })
 }
 
 // SieveScripts lists the account's scripts without their sources.
@@ -82,6 +86,7 @@ func (s *Store) SieveScripts(ctx context.Context, accountID int64) ([]store.Siev
 
 // ActivateSieveScript makes name the only active script ("" = none).
 func (s *Store) ActivateSieveScript(ctx context.Context, accountID int64, name string) error {
+	defer s.cache.invalidate(scriptKey(accountID))
 	return s.withTx(ctx, "activating script", func(t *tx) error {
 		if _, err := t.Exec(ctx, `UPDATE sieve_scripts SET active = false WHERE account_id = $1 AND active`,
 			accountID); err != nil {
@@ -97,6 +102,7 @@ func (s *Store) ActivateSieveScript(ctx context.Context, accountID int64, name s
 
 // DeleteSieveScript removes a script that is not active.
 func (s *Store) DeleteSieveScript(ctx context.Context, accountID int64, name string) error {
+	defer s.cache.invalidate(scriptKey(accountID))
 	return s.withTx(ctx, "deleting script", func(t *tx) error {
 		var active bool
 		err := t.QueryRow(ctx, `SELECT active FROM sieve_scripts WHERE account_id = $1 AND name = $2 FOR UPDATE`,
@@ -121,6 +127,7 @@ func (s *Store) RenameSieveScript(ctx context.Context, accountID int64, from, to
 	}
 	tag, err := s.pool.Exec(ctx, `UPDATE sieve_scripts SET name = $1 WHERE account_id = $2 AND name = $3`,
 		to, accountID, from)
+	s.cache.invalidate(scriptKey(accountID))
 	if err != nil {
 		return dbError("renaming script", err)
 	}

@@ -16,6 +16,10 @@
 //     transaction that made them (events.go).
 //   - The outbound queue is claimed with FOR UPDATE SKIP LOCKED and
 //     leases (queue.go).
+//   - Each node caches the lookups a delivery makes (domains, aliases,
+//     active Sieve scripts), dropped by NOTIFYs that triggers send when
+//     a row changes, and wholly when the listener loses its connection
+//     (cache.go).
 //
 // Durability is PostgreSQL's: a method that returns nil has committed,
 // and with the server's default synchronous_commit the commit is on disk.
@@ -76,6 +80,7 @@ type Store struct {
 	locks   *leases
 	commits *committer
 	snaps   store.SnapshotCache // snapshots of large maildrops kept between sessions
+	cache   *dirCache
 
 	closeOnce sync.Once
 }
@@ -90,7 +95,7 @@ func Open(ctx context.Context, dsn string, o Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("postgres: DSN: %w: %w", store.ErrInvalid, err)
 	}
-	s := &Store{log: o.Logger, now: o.Now, schema: o.Schema}
+	s := &Store{log: o.Logger, now: o.Now, schema: o.Schema, cache: newDirCache(maxCached)}
 	if s.log == nil {
 		s.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}

@@ -1,0 +1,204 @@
+package postgres
+
+import (
+	"errors"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/pochta-mail/pochta/internal/store"
+)
+
+// The directory cache answers, on each node, the lookups every SMTP
+// delivery makes before its commit: whether a domain is local, an alias's
+// targets, an account's active Sieve script. Each was a round trip to the
+// database per message; they change rarely.
+//
+// Invalidation: triggers on domains, aliases and sieve_scripts (migration
+// 9) send a NOTIFY naming the changed row's key on the events channel, in
+// the writing transaction, so every node hears of a change when it
+// commits, whoever made it (another node, the CLI, psql). The node that
+// wrote drops its own entry right after the commit as well, so its own
+// next read sees the change without waiting for the notification.
+//
+// Safety: the cache answers only while the node's listener is LISTENing.
+// When that connection breaks, notifications sent meanwhile are lost: the
+// cache is emptied and stays off until LISTEN works again, so every
+// lookup goes to the database in between. A lookup that read the database
+// while an invalidation arrived does not store what it read (it may be
+// older than the change). Negative answers (no such domain, alias or
+// script) are cached too: a new one is an INSERT, which notifies as well.
+//
+// Accounts are not cached: Account returns the account's usage, which
+// every delivery changes.
+//
+// Payload: "* dir KIND KEY" (the star where events carry the writing
+// node: a trigger does not know it); KIND domain or alias with the
+// lower-case name, sieve with the account id.
+
+// maxCached bounds the entries of a node's cache; past it, an arbitrary
+// entry makes room (mail to random addresses of a local domain must not
+// grow it without bound).
+const maxCached = 100_000
+
+// cacheKind is what a cache entry answers.
+type cacheKind uint8
+
+const (
+	cacheDomain cacheKind = iota + 1
+	cacheAlias
+	cacheScript // an account's active Sieve script
+)
+
+// cacheKey names one cached lookup: name for domains and aliases, id
+// (the account) for scripts.
+type cacheKey struct {
+	kind cacheKind
+	name string
+	id   int64
+}
+
+// cacheEntry is one answer: the value, or that there is none.
+type cacheEntry struct {
+	v     any
+	found bool
+}
+
+// dirCache is a node's directory cache. It is safe for concurrent use.
+type dirCache struct {
+	mu sync.Mutex
+	// live: the listener is LISTENing, so changes reach the cache.
+	live bool
+	// gen counts invalidations: a lookup stores what it read only if
+	// none happened since it looked.
+	gen uint64
+	m   map[cacheKey]cacheEntry
+	max int
+	// observe, when set (tests), is called with the lock held with each
+	// key dropped, and with the zero key and the new state at a reset.
+	observe func(k cacheKey, live bool)
+}
+
+func newDirCache(max int) *dirCache {
+	return &dirCache{m: make(map[cacheKey]cacheEntry), max: max}
+}
+
+// get returns k's entry, and the generation a fill must present.
+func (c *dirCache) get(k cacheKey) (e cacheEntry, ok bool, gen uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.live {
+		return e, false, 0
+	}
+	e, ok = c.m[k]
+	return e, ok, c.gen
+}
+
+// put stores a fill read at generation gen, unless the cache was
+// invalidated or turned off since.
+func (c *dirCache) put(k cacheKey, e cacheEntry, gen uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.live || gen != c.gen {
+		return
+	}
+	if _, ok := c.m[k]; !ok && len(c.m) >= c.max {
+		for old := range c.m { // an arbitrary one
+			delete(c.m, old)
+			break
+		}
+	}
+	c.m[k] = e
+}
+
+// invalidate drops k's entry.
+func (c *dirCache) invalidate(k cacheKey) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.gen++
+	delete(c.m, k)
+	if c.observe != nil {
+		c.observe(k, c.live)
+	}
+}
+
+// reset empties the cache, and turns it on (the listener is LISTENing) or
+// off (it lost its connection).
+func (c *dirCache) reset(live bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.gen++
+	clear(c.m)
+	c.live = live
+	if c.observe != nil {
+		c.observe(cacheKey{}, live)
+	}
+}
+
+// setObserver sets observe (tests).
+func (c *dirCache) setObserver(f func(k cacheKey, live bool)) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.observe = f
+}
+
+// len reports the entries (tests).
+func (c *dirCache) len() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.m)
+}
+
+// cached answers k from the cache, or by load, whose answer (a value, or
+// an error wrapping store.ErrNotFound) it keeps. missing makes the
+// not-found error of a cached negative answer.
+func cached[T any](c *dirCache, k cacheKey, load func() (T, error), missing func() error) (T, error) {
+	e, ok, gen := c.get(k)
+	if ok {
+		if !e.found {
+			var zero T
+			return zero, missing()
+		}
+		return e.v.(T), nil
+	}
+	v, err := load()
+	switch {
+	case err == nil:
+		c.put(k, cacheEntry{v: v, found: true}, gen)
+	case errors.Is(err, store.ErrNotFound):
+		c.put(k, cacheEntry{}, gen)
+	}
+	return v, err
+}
+
+// dirPayloadPrefix starts the payloads of the directory triggers.
+const dirPayloadPrefix = "* dir "
+
+// parseDirPayload reads a directory trigger's payload.
+func parseDirPayload(p string) (cacheKey, bool) {
+	rest, ok := strings.CutPrefix(p, dirPayloadPrefix)
+	if !ok {
+		return cacheKey{}, false
+	}
+	kind, key, ok := strings.Cut(rest, " ")
+	if !ok {
+		return cacheKey{}, false
+	}
+	switch kind {
+	case "domain":
+		return cacheKey{kind: cacheDomain, name: key}, true
+	case "alias":
+		return cacheKey{kind: cacheAlias, name: key}, true
+	case "sieve":
+		id, err := strconv.ParseInt(key, 10, 64)
+		return cacheKey{kind: cacheScript, id: id}, err == nil
+	}
+	return cacheKey{}, false
+}
+
+// Keys of the lookups.
+func domainKey(name string) cacheKey   { return cacheKey{kind: cacheDomain, name: name} }
+func aliasKey(address string) cacheKey { return cacheKey{kind: cacheAlias, name: address} }
+func scriptKey(accountID int64) cacheKey {
+	return cacheKey{kind: cacheScript, id: accountID}
+}
