@@ -10,16 +10,16 @@ import (
 )
 
 // The directory cache answers, on each node, the lookups every SMTP
-// delivery makes before its commit: whether a domain is local, an alias's
-// targets, an account's active Sieve script. Each was a round trip to the
-// database per message; they change rarely.
+// delivery makes before its commit: whether a domain is local, the
+// recipient's account or alias, the account's active Sieve script. Each
+// was a round trip to the database per message; they change rarely.
 //
-// Invalidation: triggers on domains, aliases and sieve_scripts (migration
-// 9) send a NOTIFY naming the changed row's key on the events channel, in
-// the writing transaction, so every node hears of a change when it
-// commits, whoever made it (another node, the CLI, psql). The node that
-// wrote drops its own entry right after the commit as well, so its own
-// next read sees the change without waiting for the notification.
+// Invalidation: triggers on domains, accounts, aliases and sieve_scripts
+// (migration 11) send a NOTIFY naming the changed row's key on the events
+// channel, in the writing transaction, so every node hears of a change
+// when it commits, whoever made it (another node, the CLI, psql). The
+// node that wrote drops its own entry right after the commit as well, so
+// its own next read sees the change without waiting for the notification.
 //
 // Safety: the cache answers only while the node's listener is LISTENing.
 // When that connection breaks, notifications sent meanwhile are lost: the
@@ -29,12 +29,22 @@ import (
 // older than the change). Negative answers (no such domain, alias or
 // script) are cached too: a new one is an INSERT, which notifies as well.
 //
-// Accounts are not cached: Account returns the account's usage, which
-// every delivery changes.
+// An account's usage (Account.Used) changes with every message, which
+// the account trigger does not report (it fires only for the columns
+// Account returns besides used). The usage a cached account carries stays
+// exact this way:
+//   - this node's committer reads the usage of a batch's accounts at the
+//     end of the batch's transaction and sets it in their entries
+//     (delivered), unless anything else changed the cache since the batch
+//     started, in which case it drops them;
+//   - every other change of an account's messages drops its entry: this
+//     node's (runTx, after the commit) and other nodes' (their events,
+//     heard by the listener), so an account other nodes deliver to is
+//     read again after each of their deliveries.
 //
 // Payload: "* dir KIND KEY" (the star where events carry the writing
-// node: a trigger does not know it); KIND domain or alias with the
-// lower-case name, sieve with the account id.
+// node: a trigger does not know it); KIND domain, account or alias with
+// the lower-case name or address, sieve with the account id.
 
 // maxCached bounds the entries of a node's cache; past it, an arbitrary
 // entry makes room (mail to random addresses of a local domain must not
@@ -48,6 +58,7 @@ const (
 	cacheDomain cacheKind = iota + 1
 	cacheAlias
 	cacheScript // an account's active Sieve script
+	cacheAccount
 )
 
 // cacheKey names one cached lookup: name for domains and aliases, id
@@ -69,18 +80,23 @@ type dirCache struct {
 	mu sync.Mutex
 	// live: the listener is LISTENing, so changes reach the cache.
 	live bool
-	// gen counts invalidations: a lookup stores what it read only if
-	// none happened since it looked.
+	// gen counts invalidations and usage updates: a lookup stores what
+	// it read only if none happened since it looked.
 	gen uint64
-	m   map[cacheKey]cacheEntry
-	max int
+	// others counts the changes other than the committer's (see
+	// delivered).
+	others uint64
+	m      map[cacheKey]cacheEntry
+	byID   map[int64]string // cached accounts' addresses
+	max    int
 	// observe, when set (tests), is called with the lock held with each
-	// key dropped, and with the zero key and the new state at a reset.
+	// key dropped (or invalidated while not cached), and with the zero
+	// key and the new state at a reset.
 	observe func(k cacheKey, live bool)
 }
 
 func newDirCache(max int) *dirCache {
-	return &dirCache{m: make(map[cacheKey]cacheEntry), max: max}
+	return &dirCache{m: make(map[cacheKey]cacheEntry), byID: make(map[int64]string), max: max}
 }
 
 // get returns k's entry, and the generation a fill must present.
@@ -104,11 +120,31 @@ func (c *dirCache) put(k cacheKey, e cacheEntry, gen uint64) {
 	}
 	if _, ok := c.m[k]; !ok && len(c.m) >= c.max {
 		for old := range c.m { // an arbitrary one
-			delete(c.m, old)
+			c.remove(old)
 			break
 		}
 	}
+	c.remove(k)
 	c.m[k] = e
+	if a, ok := e.v.(store.Account); ok {
+		c.byID[a.ID] = k.name
+	}
+}
+
+// drop removes k's entry; c.mu is held.
+func (c *dirCache) drop(k cacheKey) {
+	c.remove(k)
+	if c.observe != nil {
+		c.observe(k, c.live)
+	}
+}
+
+// remove removes k's entry without telling observe; c.mu is held.
+func (c *dirCache) remove(k cacheKey) {
+	if a, ok := c.m[k].v.(store.Account); ok {
+		delete(c.byID, a.ID)
+	}
+	delete(c.m, k)
 }
 
 // invalidate drops k's entry.
@@ -116,10 +152,8 @@ func (c *dirCache) invalidate(k cacheKey) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.gen++
-	delete(c.m, k)
-	if c.observe != nil {
-		c.observe(k, c.live)
-	}
+	c.others++
+	c.drop(k)
 }
 
 // reset empties the cache, and turns it on (the listener is LISTENing) or
@@ -128,10 +162,61 @@ func (c *dirCache) reset(live bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.gen++
+	c.others++
 	clear(c.m)
+	clear(c.byID)
 	c.live = live
 	if c.observe != nil {
 		c.observe(cacheKey{}, live)
+	}
+}
+
+// accountChanged drops the account's entry: its messages changed other
+// than by this node's committer.
+func (c *dirCache) accountChanged(id int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.gen++
+	c.others++
+	if addr, ok := c.byID[id]; ok {
+		c.drop(accountKey(addr))
+	}
+}
+
+// othersSince returns the mark a batch passes to delivered.
+func (c *dirCache) othersSince() uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.others
+}
+
+// delivered sets the usage of the accounts a committed batch delivered to,
+// read at the end of its transaction, in their entries. mark is
+// othersSince from before the batch ran: when anything else changed the
+// cache since, the usage read may already be outdated (by an expunge made
+// meanwhile, say) and the entries are dropped instead. Otherwise only
+// deliveries, which only add, happened since, and the larger of the two
+// usages is the later (batches committing at once may report out of
+// order).
+func (c *dirCache) delivered(mark uint64, used map[int64]int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.gen++ // a lookup that read the database before this commit
+	for id, u := range used {
+		addr, ok := c.byID[id]
+		if !ok {
+			continue
+		}
+		k := accountKey(addr)
+		if c.others != mark {
+			c.drop(k)
+			continue
+		}
+		e := c.m[k]
+		a := e.v.(store.Account)
+		a.Used = max(a.Used, u)
+		e.v = a
+		c.m[k] = e
 	}
 }
 
@@ -185,6 +270,8 @@ func parseDirPayload(p string) (cacheKey, bool) {
 		return cacheKey{}, false
 	}
 	switch kind {
+	case "account":
+		return cacheKey{kind: cacheAccount, name: key}, true
 	case "domain":
 		return cacheKey{kind: cacheDomain, name: key}, true
 	case "alias":
@@ -199,6 +286,9 @@ func parseDirPayload(p string) (cacheKey, bool) {
 // Keys of the lookups.
 func domainKey(name string) cacheKey   { return cacheKey{kind: cacheDomain, name: name} }
 func aliasKey(address string) cacheKey { return cacheKey{kind: cacheAlias, name: address} }
+func accountKey(address string) cacheKey {
+	return cacheKey{kind: cacheAccount, name: address}
+}
 func scriptKey(accountID int64) cacheKey {
 	return cacheKey{kind: cacheScript, id: accountID}
 }

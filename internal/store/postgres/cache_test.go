@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -93,6 +94,7 @@ func TestDirectoryCacheAcrossNodes(t *testing.T) {
 
 	// An alias: added, widened, removed.
 	target := user(t, a, "target@new.example")
+	waitDropped(t, watch, accountKey("target@new.example"))
 	res := &delivery.Resolver{Dir: b}
 	if _, err := b.Alias(ctx, "al@new.example"); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("B: Alias before AddAlias: %v", err)
@@ -157,16 +159,25 @@ func TestDirectoryCacheAcrossNodes(t *testing.T) {
 		mustBeCached(t, b, scriptKey(target.ID))
 	}
 
-	// Password and quota: accounts are read from the database, so B sees
-	// A's change at once.
+	// Password and quota.
+	if _, err := b.Account(ctx, "Target@new.example"); err != nil {
+		t.Fatal(err)
+	}
+	mustBeCached(t, b, accountKey("target@new.example"))
 	if err := a.SetCredentials(ctx, "target@new.example", store.Credentials{PasswordHash: "new-hash"}); err != nil {
 		t.Fatal(err)
 	}
+	waitDropped(t, watch, accountKey("target@new.example"))
+	if got, err := b.Account(ctx, "target@new.example"); err != nil || got.Credentials.PasswordHash != "new-hash" {
+		t.Fatalf("B: Account after A's SetCredentials: %+v, %v", got, err)
+	}
+	mustBeCached(t, b, accountKey("target@new.example"))
 	if err := a.SetQuota(ctx, "target@new.example", 12345); err != nil {
 		t.Fatal(err)
 	}
-	if got, err := b.Account(ctx, "target@new.example"); err != nil || got.Credentials.PasswordHash != "new-hash" || got.Quota != 12345 {
-		t.Fatalf("B: Account after A's changes: %+v, %v", got, err)
+	waitDropped(t, watch, accountKey("target@new.example"))
+	if got, err := b.Account(ctx, "target@new.example"); err != nil || got.Quota != 12345 {
+		t.Fatalf("B: Account after A's SetQuota: %+v, %v", got, err)
 	}
 
 	// Removal: B resolved the address through an alias (now cached), A
@@ -187,6 +198,7 @@ func TestDirectoryCacheAcrossNodes(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitDropped(t, watch, aliasKey("via@new.example"))
+	waitDropped(t, watch, accountKey("target@new.example"))
 	for _, addr := range []string{"via@new.example", "target@new.example"} {
 		if r, err := res.Resolve(ctx, addr); !errors.Is(err, delivery.ErrUnknownUser) {
 			t.Errorf("B: Resolve(%s) after the removal: %+v, %v; want ErrUnknownUser", addr, r, err)
@@ -204,6 +216,75 @@ func TestDirectoryCacheAcrossNodes(t *testing.T) {
 	waitDropped(t, watch, domainKey("new.example"))
 	if _, err := res.Resolve(ctx, "any@new.example"); !errors.Is(err, delivery.ErrNotLocal) {
 		t.Errorf("B: Resolve after the domain's removal: %v, want ErrNotLocal", err)
+	}
+}
+
+// TestDirectoryCacheUsage: a cached account's usage is exact after
+// deliveries and removals on either node; this node's deliveries keep
+// the entry.
+func TestDirectoryCacheUsage(t *testing.T) {
+	ctx := context.Background()
+	n := nodes(t, 2, Options{})
+	a, b := n[0], n[1]
+	watch := watchCache(t, b)
+	acct := user(t, a, "used@example.org")
+	waitDropped(t, watch, accountKey("used@example.org"))
+	const msg = "Subject: x\r\n\r\nbody\r\n"
+	want := int64(0)
+	check := func(step string) {
+		t.Helper()
+		got, err := b.Account(ctx, "used@example.org")
+		if err != nil || got.Used != want {
+			t.Fatalf("%s: B: Account: used %d, %v; want %d", step, got.Used, err, want)
+		}
+	}
+	check("new")
+	mustBeCached(t, b, accountKey("used@example.org"))
+
+	// B's own deliveries: the entry stays, with the usage the commit left.
+	for range 3 {
+		deliver(t, b, acct, msg)
+		want += int64(len(msg))
+		mustBeCached(t, b, accountKey("used@example.org"))
+		check("after B's delivery")
+	}
+	// Deliveries at once from many sessions on B.
+	var wg sync.WaitGroup
+	for range 20 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			deliver(t, b, acct, msg)
+		}()
+	}
+	wg.Wait()
+	want += 20 * int64(len(msg))
+	check("after 20 deliveries at once on B")
+
+	// A's delivery: B drops the entry when it hears of it.
+	deliver(t, a, acct, msg)
+	want += int64(len(msg))
+	waitDropped(t, watch, accountKey("used@example.org"))
+	check("after A's delivery")
+	mustBeCached(t, b, accountKey("used@example.org"))
+
+	// Removals on A, then on B.
+	for i, s := range []*Store{a, b} {
+		m, err := s.OpenMaildrop(ctx, acct.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = m.Delete(ctx, []int64{m.Messages()[0].ID})
+		m.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		want -= int64(len(msg))
+		if i == 0 {
+			waitDropped(t, watch, accountKey("used@example.org"))
+		}
+		check("after a removal")
+		mustBeCached(t, b, accountKey("used@example.org"))
 	}
 }
 

@@ -329,6 +329,10 @@ const (
 	lockMailboxesSQL = `SELECT 1 FROM mailboxes WHERE (account_id, name) IN (SELECT * FROM unnest($1::bigint[], $2::text[]))
 		ORDER BY id FOR NO KEY UPDATE`
 	lockAccountsSQL = `SELECT 1 FROM accounts WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE`
+	// usedSQL, last in the batch, reads its accounts' usage as the
+	// commit leaves it (the batch holds their row locks) for the
+	// directory cache (cache.go).
+	usedSQL = `SELECT id, used FROM accounts WHERE id = ANY($1)`
 )
 
 // commitFast stores the batch with one deliver_message call per delivery,
@@ -344,12 +348,15 @@ func (c *committer) commitFast(batch []*pending, executed func()) (slow []*pendi
 	live := batch
 	for retries := 0; len(live) > 0; {
 		b := &pgx.Batch{}
-		s.queueLocks(b, live)
+		accounts := s.queueLocks(b, live)
 		for _, p := range live {
 			s.queueDelivery(b, p)
 		}
+		b.Queue(usedSQL, accounts)
 		var events []store.Event
+		used := make(map[int64]int64)
 		failed, err := -1, error(nil)
+		mark := s.cache.othersSince()
 		br := s.pool.SendBatch(ctx, b)
 		for range 2 {
 			if _, err = br.Exec(); err != nil {
@@ -375,6 +382,14 @@ func (c *committer) commitFast(batch []*pending, executed func()) (slow []*pendi
 			}
 		}
 		if err == nil {
+			var id, u int64
+			rows, _ := br.Query()
+			_, err = pgx.ForEachRow(rows, []any{&id, &u}, func() error {
+				used[id] = u
+				return nil
+			})
+		}
+		if err == nil {
 			executed() // the rest is the commit's WAL flush
 		}
 		if cerr := br.Close(); err == nil {
@@ -382,6 +397,7 @@ func (c *committer) commitFast(batch []*pending, executed func()) (slow []*pendi
 		}
 		if err == nil {
 			c.commits.Add(1)
+			s.cache.delivered(mark, used)
 			for _, e := range events {
 				s.events.Publish(e)
 			}
@@ -415,8 +431,9 @@ func (c *committer) commitFast(batch []*pending, executed func()) (slow []*pendi
 	return slow
 }
 
-// queueLocks adds the lock statements of a batch to b.
-func (s *Store) queueLocks(b *pgx.Batch, batch []*pending) {
+// queueLocks adds the lock statements of a batch to b and returns the
+// batch's accounts.
+func (s *Store) queueLocks(b *pgx.Batch, batch []*pending) []int64 {
 	var accounts []int64
 	var names []string
 	for _, p := range batch {
@@ -427,6 +444,7 @@ func (s *Store) queueLocks(b *pgx.Batch, batch []*pending) {
 	}
 	b.Queue(lockMailboxesSQL, accounts, names)
 	b.Queue(lockAccountsSQL, accounts)
+	return accounts
 }
 
 // targetName is the mailbox a recipient names, INBOX when it names none

@@ -93,6 +93,7 @@ func (s *Store) CreateAccount(ctx context.Context, address string, c store.Crede
 	}
 	now := micro(s.now())
 	a := store.Account{Address: addr, Domain: domain, Credentials: c, SieveVersion: 1, Created: now}
+	defer s.cache.invalidate(accountKey(addr))
 	err = s.withTx(ctx, "creating account", func(t *tx) error {
 		var domainID int64
 		err := t.QueryRow(ctx, `SELECT id FROM domains WHERE name = $1 FOR KEY SHARE`, domain).Scan(&domainID)
@@ -141,6 +142,7 @@ func (s *Store) CreateAccount(ctx context.Context, address string, c store.Crede
 func (s *Store) SetCredentials(ctx context.Context, address string, c store.Credentials) error {
 	tag, err := s.pool.Exec(ctx, `UPDATE accounts SET password_hash = $1, scram_sha256 = $2, legacy_secret = $3
 		WHERE address = $4`, c.PasswordHash, c.SCRAMSHA256, c.LegacySecret, strings.ToLower(address))
+	s.cache.invalidate(accountKey(strings.ToLower(address)))
 	if err != nil {
 		return temporary("setting credentials", err)
 	}
@@ -156,6 +158,7 @@ func (s *Store) SetQuota(ctx context.Context, address string, octets int64) erro
 		return fmt.Errorf("postgres: quota %d: %w", octets, store.ErrInvalid)
 	}
 	tag, err := s.pool.Exec(ctx, `UPDATE accounts SET quota = $1 WHERE address = $2`, octets, strings.ToLower(address))
+	s.cache.invalidate(accountKey(strings.ToLower(address)))
 	if err != nil {
 		return temporary("setting quota", err)
 	}
@@ -170,7 +173,10 @@ func (s *Store) SetQuota(ctx context.Context, address string, octets int64) erro
 func (s *Store) DeleteAccount(ctx context.Context, address string) error {
 	address = strings.ToLower(address)
 	var id int64
-	defer func() { s.cache.invalidate(scriptKey(id)) }()
+	defer func() {
+		s.cache.invalidate(scriptKey(id))
+		s.cache.invalidate(accountKey(address))
+	}()
 	return s.withTx(ctx, "deleting account", func(t *tx) error {
 		err := t.QueryRow(ctx, `SELECT id FROM accounts WHERE address = $1 FOR UPDATE`, address).Scan(&id)
 		if errors.Is(err, pgx.ErrNoRows) {
@@ -228,21 +234,29 @@ func (s *Store) RecordLogins(ctx context.Context, logins map[string]time.Time) e
 	}
 	_, err := s.pool.Exec(ctx, `UPDATE accounts a SET last_login = greatest(a.last_login, l.at)
 		FROM unnest($1::text[], $2::timestamptz[]) AS l(address, at) WHERE a.address = l.address`, addrs, times)
+	for _, a := range addrs {
+		s.cache.invalidate(accountKey(a))
+	}
 	if err != nil {
 		return temporary("recording logins", err)
 	}
 	return nil
 }
 
-// Account looks an account up by address, case-insensitively.
+// Account looks an account up by address, case-insensitively, in the
+// node's cache first (cache.go).
 func (s *Store) Account(ctx context.Context, address string) (store.Account, error) {
-	a, err := scanAccount(s.pool.QueryRow(ctx, `SELECT `+accountColumns+` WHERE a.address = $1`, strings.ToLower(address)))
-	if errors.Is(err, pgx.ErrNoRows) {
-		return store.Account{}, notFound("account %q", address)
-	} else if err != nil {
-		return store.Account{}, temporary("looking up account", err)
-	}
-	return a, nil
+	lower := strings.ToLower(address)
+	missing := func() error { return notFound("account %q", address) }
+	return cached(s.cache, accountKey(lower), func() (store.Account, error) {
+		a, err := scanAccount(s.pool.QueryRow(ctx, `SELECT `+accountColumns+` WHERE a.address = $1`, lower))
+		if errors.Is(err, pgx.ErrNoRows) {
+			return store.Account{}, missing()
+		} else if err != nil {
+			return store.Account{}, temporary("looking up account", err)
+		}
+		return a, nil
+	}, missing)
 }
 
 // Accounts lists the accounts of one domain, or of all when domain is "".

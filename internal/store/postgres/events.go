@@ -155,6 +155,9 @@ func (l *listener) listen(ctx context.Context) error {
 		if !ok || node == l.s.node {
 			continue
 		}
+		if e.Kind != store.EventFlags { // the account's usage may have changed
+			l.s.cache.accountChanged(e.AccountID)
+		}
 		l.s.events.Publish(e)
 	}
 }

@@ -482,9 +482,11 @@ CREATE TRIGGER sieve_scripts_changed AFTER INSERT OR UPDATE OR DELETE ON sieve_s
 	FOR EACH ROW EXECUTE FUNCTION sieve_scripts_changed();
 `,
 	// 11: the directory cache's invalidation (cache.go): a change of a
-	// domain, an alias or a Sieve script, by whatever writer, sends the
-	// row's key on the events channel of its schema when it commits (row
-	// triggers: an UPDATE that changes a key sends the old and the new).
+	// domain, an account, an alias or a Sieve script, by whatever writer,
+	// sends the row's key on the events channel of its schema when it
+	// commits (row triggers: an UPDATE that changes a key sends the old
+	// and the new). An account's usage is not among the columns: every
+	// message changes it, and the cache keeps it otherwise.
 	`
 CREATE FUNCTION notify_directory() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
@@ -500,6 +502,10 @@ BEGIN
 END $$;
 CREATE TRIGGER domains_notify AFTER INSERT OR UPDATE OR DELETE ON domains
 	FOR EACH ROW EXECUTE FUNCTION notify_directory('domain', 'name');
+CREATE TRIGGER accounts_notify AFTER INSERT OR DELETE
+	OR UPDATE OF address, domain_id, password_hash, scram_sha256, legacy_secret, created, quota, last_login, sieve_version
+	ON accounts
+	FOR EACH ROW EXECUTE FUNCTION notify_directory('account', 'address');
 CREATE TRIGGER aliases_notify AFTER INSERT OR UPDATE OR DELETE ON aliases
 	FOR EACH ROW EXECUTE FUNCTION notify_directory('alias', 'address');
 CREATE TRIGGER sieve_scripts_notify AFTER INSERT OR UPDATE OR DELETE ON sieve_scripts

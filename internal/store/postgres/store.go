@@ -16,10 +16,10 @@
 //     transaction that made them (events.go).
 //   - The outbound queue is claimed with FOR UPDATE SKIP LOCKED and
 //     leases (queue.go).
-//   - Each node caches the lookups a delivery makes (domains, aliases,
-//     active Sieve scripts), dropped by NOTIFYs that triggers send when
-//     a row changes, and wholly when the listener loses its connection
-//     (cache.go).
+//   - Each node caches the lookups a delivery makes (domains, accounts,
+//     aliases, active Sieve scripts), dropped by NOTIFYs that triggers
+//     send when a row changes, and wholly when the listener loses its
+//     connection (cache.go).
 //
 // Durability is PostgreSQL's: a method that returns nil has committed,
 // and with the server's default synchronous_commit the commit is on disk.
@@ -272,6 +272,9 @@ func (s *Store) runTx(ctx context.Context, what string, fn func(t *tx) error) er
 		return temporary(what, err)
 	}
 	for _, e := range t.events {
+		if e.Kind != store.EventFlags { // the account's usage may have changed
+			s.cache.accountChanged(e.AccountID)
+		}
 		s.events.Publish(e)
 	}
 	return nil
