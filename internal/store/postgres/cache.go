@@ -35,8 +35,8 @@ import (
 // exact this way:
 //   - this node's committer reads the usage of a batch's accounts at the
 //     end of the batch's transaction and sets it in their entries
-//     (delivered), unless anything else changed the cache since the batch
-//     started, in which case it drops them;
+//     (delivered), unless an entry was read from the database after the
+//     batch started, in which case it drops it;
 //   - every other change of an account's messages drops its entry: this
 //     node's (runTx, after the commit) and other nodes' (their events,
 //     heard by the listener), so an account other nodes deliver to is
@@ -73,6 +73,7 @@ type cacheKey struct {
 type cacheEntry struct {
 	v     any
 	found bool
+	at    uint64 // the generation it was stored at
 }
 
 // dirCache is a node's directory cache. It is safe for concurrent use.
@@ -82,13 +83,10 @@ type dirCache struct {
 	live bool
 	// gen counts invalidations and usage updates: a lookup stores what
 	// it read only if none happened since it looked.
-	gen uint64
-	// others counts the changes other than the committer's (see
-	// delivered).
-	others uint64
-	m      map[cacheKey]cacheEntry
-	byID   map[int64]string // cached accounts' addresses
-	max    int
+	gen  uint64
+	m    map[cacheKey]cacheEntry
+	byID map[int64]string // cached accounts' addresses
+	max  int
 	// observe, when set (tests), is called with the lock held with each
 	// key dropped (or invalidated while not cached), and with the zero
 	// key and the new state at a reset.
@@ -125,6 +123,7 @@ func (c *dirCache) put(k cacheKey, e cacheEntry, gen uint64) {
 		}
 	}
 	c.remove(k)
+	e.at = gen
 	c.m[k] = e
 	if a, ok := e.v.(store.Account); ok {
 		c.byID[a.ID] = k.name
@@ -152,7 +151,6 @@ func (c *dirCache) invalidate(k cacheKey) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.gen++
-	c.others++
 	c.drop(k)
 }
 
@@ -162,7 +160,6 @@ func (c *dirCache) reset(live bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.gen++
-	c.others++
 	clear(c.m)
 	clear(c.byID)
 	c.live = live
@@ -177,27 +174,27 @@ func (c *dirCache) accountChanged(id int64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.gen++
-	c.others++
 	if addr, ok := c.byID[id]; ok {
 		c.drop(accountKey(addr))
 	}
 }
 
-// othersSince returns the mark a batch passes to delivered.
-func (c *dirCache) othersSince() uint64 {
+// mark returns what a batch passes to delivered.
+func (c *dirCache) mark() uint64 {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.others
+	return c.gen
 }
 
 // delivered sets the usage of the accounts a committed batch delivered to,
-// read at the end of its transaction, in their entries. mark is
-// othersSince from before the batch ran: when anything else changed the
-// cache since, the usage read may already be outdated (by an expunge made
-// meanwhile, say) and the entries are dropped instead. Otherwise only
-// deliveries, which only add, happened since, and the larger of the two
-// usages is the later (batches committing at once may report out of
-// order).
+// read at the end of its transaction, in their entries. mark is from
+// before the batch ran. An entry stored before it, and still there, saw
+// no other change of its account's messages since (each drops it), only
+// this node's deliveries, which only add: the larger of the two usages
+// is the later (batches committing at once may report out of order). An
+// entry stored after it was read while the batch ran, maybe before its
+// commit, maybe after a change that followed the commit (an expunge
+// waiting for the batch's row lock): it is dropped.
 func (c *dirCache) delivered(mark uint64, used map[int64]int64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -208,11 +205,11 @@ func (c *dirCache) delivered(mark uint64, used map[int64]int64) {
 			continue
 		}
 		k := accountKey(addr)
-		if c.others != mark {
+		e := c.m[k]
+		if e.at > mark {
 			c.drop(k)
 			continue
 		}
-		e := c.m[k]
 		a := e.v.(store.Account)
 		a.Used = max(a.Used, u)
 		e.v = a

@@ -358,6 +358,42 @@ func TestDirectoryCacheBounds(t *testing.T) {
 	}
 }
 
+// TestDirectoryCacheDelivered: a batch's usage goes into the entries
+// stored before it started (the larger usage wins); an entry read while
+// it ran is dropped.
+func TestDirectoryCacheDelivered(t *testing.T) {
+	c := newDirCache(10)
+	c.reset(true)
+	fill := func(addr string, id, used int64) {
+		_, _, gen := c.get(accountKey(addr))
+		c.put(accountKey(addr), cacheEntry{v: store.Account{ID: id, Address: addr, Used: used}, found: true}, gen)
+	}
+	usage := func(addr string) (int64, bool) {
+		e, ok, _ := c.get(accountKey(addr))
+		if !ok {
+			return 0, false
+		}
+		return e.v.(store.Account).Used, true
+	}
+	fill("a@x", 1, 100)
+	mark1 := c.mark()
+	mark2 := c.mark()
+	c.invalidate(domainKey("x")) // meanwhile, something else changed
+	fill("b@x", 2, 500)          // read while the batches ran
+	c.delivered(mark2, map[int64]int64{1: 300, 2: 600})
+	c.delivered(mark1, map[int64]int64{1: 200}) // committed first, reported last
+	if u, ok := usage("a@x"); !ok || u != 300 {
+		t.Errorf("a: %d, %v; want 300", u, ok)
+	}
+	if _, ok := usage("b@x"); ok {
+		t.Error("b, read while the batch ran, is still cached")
+	}
+	c.accountChanged(1)
+	if _, ok := usage("a@x"); ok {
+		t.Error("a is cached after its messages changed")
+	}
+}
+
 func FuzzParseDirPayload(f *testing.F) {
 	for _, p := range []string{"* dir domain example.org", "* dir alias @example.org", "* dir sieve 42",
 		"* dir sieve x", "* dir", "node 1 2 3", "* dir alias a b"} {

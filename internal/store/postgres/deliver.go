@@ -356,7 +356,7 @@ func (c *committer) commitFast(batch []*pending, executed func()) (slow []*pendi
 		var events []store.Event
 		used := make(map[int64]int64)
 		failed, err := -1, error(nil)
-		mark := s.cache.othersSince()
+		mark := s.cache.mark()
 		br := s.pool.SendBatch(ctx, b)
 		for range 2 {
 			if _, err = br.Exec(); err != nil {
