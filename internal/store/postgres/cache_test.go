@@ -52,11 +52,17 @@ func waitFor(t *testing.T, ch <-chan cacheChange, what string, match func(cacheC
 	}
 }
 
-// waitDropped waits until the cache dropped k: the node heard of the
-// change.
-func waitDropped(t *testing.T, ch <-chan cacheChange, k cacheKey) {
+// waitDropped waits until the cache dropped each of keys, in any order:
+// the node heard of the change.
+func waitDropped(t *testing.T, ch <-chan cacheChange, keys ...cacheKey) {
 	t.Helper()
-	waitFor(t, ch, "a change of "+k.name+strconv.FormatInt(k.id, 10), func(c cacheChange) bool { return c.k == k })
+	for _, k := range keys {
+		waitFor(t, ch, "a change of "+k.name+strconv.FormatInt(k.id, 10), func(c cacheChange) bool {
+			keys = slices.DeleteFunc(keys, func(k cacheKey) bool { return k == c.k })
+			return len(keys) == 0
+		})
+		return
+	}
 }
 
 // mustBeCached fails unless s answers k from memory: otherwise a test of
@@ -133,6 +139,7 @@ func TestDirectoryCacheAcrossNodes(t *testing.T) {
 		t.Fatalf("B: ActiveSieveScript before any: %v", err)
 	}
 	mustBeCached(t, b, scriptKey(target.ID))
+	version := target.SieveVersion
 	scripts := []struct {
 		change func() error
 		want   string // "": none active
@@ -144,10 +151,19 @@ func TestDirectoryCacheAcrossNodes(t *testing.T) {
 		{func() error { return a.ActivateSieveScript(ctx, target.ID, "") }, ""},
 	}
 	for i, st := range scripts {
+		if _, err := b.Account(ctx, "target@new.example"); err != nil {
+			t.Fatal(err)
+		}
+		mustBeCached(t, b, accountKey("target@new.example"))
 		if err := st.change(); err != nil {
 			t.Fatalf("script step %d: %v", i, err)
 		}
-		waitDropped(t, watch, scriptKey(target.ID))
+		waitDropped(t, watch, scriptKey(target.ID), accountKey("target@new.example"))
+		if got, err := b.Account(ctx, "target@new.example"); err != nil || got.SieveVersion == version {
+			t.Fatalf("script step %d: B: Account: %+v, %v; want a SieveVersion other than %d", i, got, err, version)
+		} else {
+			version = got.SieveVersion
+		}
 		sc, err := b.ActiveSieveScript(ctx, target.ID)
 		if st.want == "" {
 			if !errors.Is(err, store.ErrNotFound) {

@@ -49,9 +49,17 @@ func (s *Store) payload(e store.Event) string {
 	return fmt.Sprintf("%s %d %d %d", s.node, e.Kind, e.AccountID, e.MailboxID)
 }
 
-// publishLocal publishes an event on this node only: for changes made
-// outside a transaction of withTx.
-func (s *Store) publishLocal(e store.Event) { s.events.Publish(e) }
+// publishLocal publishes an event of a change this node committed, on
+// this node only (NOTIFY told the others): after withTx's transactions
+// and for changes made outside one. The directory cache drops the
+// account, whose usage may have changed (the committer's own deliveries
+// set it instead, see dirCache.delivered).
+func (s *Store) publishLocal(e store.Event) {
+	if e.Kind != store.EventFlags {
+		s.cache.accountChanged(e.AccountID)
+	}
+	s.events.Publish(e)
+}
 
 // parsePayload reads a NOTIFY payload.
 func parsePayload(p string) (node string, e store.Event, ok bool) {

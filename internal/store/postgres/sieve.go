@@ -35,7 +35,7 @@ func (s *Store) PutSieveScript(ctx context.Context, accountID int64, name, sourc
 	_, err := s.pool.Exec(ctx, `INSERT INTO sieve_scripts (account_id, name, source, updated) VALUES ($1, $2, $3, $4)
 		ON CONFLICT (account_id, name) DO UPDATE SET source = excluded.source, updated = excluded.updated`,
 		accountID, name, source, s.now())
-	s.cache.invalidate(scriptKey(accountID))
+	s.scriptsChanged(accountID)
 	if err != nil {
 		return accountMissing("storing script", accountID, err)
 	}
@@ -86,7 +86,7 @@ func (s *Store) SieveScripts(ctx context.Context, accountID int64) ([]store.Siev
 
 // ActivateSieveScript makes name the only active script ("" = none).
 func (s *Store) ActivateSieveScript(ctx context.Context, accountID int64, name string) error {
-	defer s.cache.invalidate(scriptKey(accountID))
+	defer s.scriptsChanged(accountID)
 	return s.withTx(ctx, "activating script", func(t *tx) error {
 		if _, err := t.Exec(ctx, `UPDATE sieve_scripts SET active = false WHERE account_id = $1 AND active`,
 			accountID); err != nil {
@@ -102,7 +102,7 @@ func (s *Store) ActivateSieveScript(ctx context.Context, accountID int64, name s
 
 // DeleteSieveScript removes a script that is not active.
 func (s *Store) DeleteSieveScript(ctx context.Context, accountID int64, name string) error {
-	defer s.cache.invalidate(scriptKey(accountID))
+	defer s.scriptsChanged(accountID)
 	return s.withTx(ctx, "deleting script", func(t *tx) error {
 		var active bool
 		err := t.QueryRow(ctx, `SELECT active FROM sieve_scripts WHERE account_id = $1 AND name = $2 FOR UPDATE`,
@@ -127,7 +127,7 @@ func (s *Store) RenameSieveScript(ctx context.Context, accountID int64, from, to
 	}
 	tag, err := s.pool.Exec(ctx, `UPDATE sieve_scripts SET name = $1 WHERE account_id = $2 AND name = $3`,
 		to, accountID, from)
-	s.cache.invalidate(scriptKey(accountID))
+	s.scriptsChanged(accountID)
 	if err != nil {
 		return dbError("renaming script", err)
 	}
@@ -210,4 +210,12 @@ func recordDuplicate(ctx context.Context, t *tx, d store.DuplicateRecord) error 
 		return temporary("recording duplicate id", err)
 	}
 	return nil
+}
+
+// scriptsChanged drops from this node's cache what a change of the
+// account's scripts made outdated: its active script, and the account
+// (Account.SieveVersion). The other nodes hear it from the triggers.
+func (s *Store) scriptsChanged(accountID int64) {
+	s.cache.invalidate(scriptKey(accountID))
+	s.cache.accountChanged(accountID)
 }

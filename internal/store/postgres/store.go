@@ -272,10 +272,7 @@ func (s *Store) runTx(ctx context.Context, what string, fn func(t *tx) error) er
 		return temporary(what, err)
 	}
 	for _, e := range t.events {
-		if e.Kind != store.EventFlags { // the account's usage may have changed
-			s.cache.accountChanged(e.AccountID)
-		}
-		s.events.Publish(e)
+		s.publishLocal(e)
 	}
 	return nil
 }
