@@ -11,8 +11,9 @@ import (
 )
 
 // pop3 runs a POP3 source: every message whose UIDL is not recorded is
-// fetched; with Delete, every recorded one is deleted (DELE as soon as it
-// is durable here, applied by QUIT).
+// fetched (with RFC 2449 PIPELINING, the RETRs sent ahead of their
+// replies); with Delete, every recorded one is deleted (DELE after the
+// last commit, applied by QUIT).
 func (j *job) pop3(ctx context.Context) (Result, error) {
 	conn, err := j.dial(ctx)
 	if err != nil {
@@ -51,10 +52,14 @@ func (j *job) pop3(ctx context.Context) (Result, error) {
 		present[m.uidl] = true
 		seen[m.uidl]++
 	}
+	// Deletions are sent after the last commit, before QUIT: a DELE is
+	// applied only by QUIT anyway, and a RETR sent ahead must not find
+	// one between it and its reply.
 	var deleted []string
-	// dele deletes a message durable here (now or by an earlier run)
-	// there. Not when the server shows its UIDL on several messages (RFC
-	// 1939 forbids it): only one of them was stored.
+	var deleNums []int
+	// dele notes a message durable here (now or by an earlier run) for
+	// deletion there. Not when the server shows its UIDL on several
+	// messages (RFC 1939 forbids it): only one of them was stored.
 	dele := func(m pop3Msg) error {
 		if !j.src.Delete {
 			return nil
@@ -63,15 +68,22 @@ func (j *job) pop3(ctx context.Context) (Result, error) {
 			j.log.Warn("the server gives several messages one UIDL: they are kept there", "uidl", m.uidl)
 			return nil
 		}
-		if err := c.dele(m.n); err != nil {
-			return j.ctxErr(ctx, err)
-		}
-		deleted = append(deleted, m.uidl)
+		deleNums, deleted = append(deleNums, m.n), append(deleted, m.uidl)
 		return nil
 	}
+	// The messages to retrieve, in order; with PIPELINING, up to
+	// pipelineWindow RETRs go ahead of the one being read.
+	_, pipelining := caps["PIPELINING"]
+	var toRetr []int
+	for i, m := range msgs {
+		if _, done := k.fetched[m.uidl]; !done && k.skipped[m.uidl].ID == "" && m.size <= j.f.maxSize() {
+			toRetr = append(toRetr, i)
+		}
+	}
+	sent, next := 0, 0 // RETR sent for toRetr[:sent]; toRetr[next] is the next to read
 	for _, m := range msgs {
 		if err := ctx.Err(); err != nil {
-			break // QUIT below still applies the deletions made so far
+			break
 		}
 		id := store.FetchedID{ID: m.uidl}
 		_, done := k.fetched[m.uidl]
@@ -86,12 +98,29 @@ func (j *job) pop3(ctx context.Context) (Result, error) {
 				return j.res, err
 			}
 		default:
+			p := next // toRetr[p] is this message
+			next++
+			if pipelining {
+				var ns []int
+				for ; sent < len(toRetr) && sent < p+pipelineWindow; sent++ {
+					ns = append(ns, msgs[toRetr[sent]].n)
+				}
+				if err := c.retrAhead(ns); err != nil {
+					return j.res, j.ctxErr(ctx, err)
+				}
+			}
 			if err := j.pop3Fetch(ctx, c, m, id, dele); err != nil {
 				return j.res, j.ctxErr(ctx, err)
 			}
 		}
 	}
-	if err := j.flush(ctx); err != nil && ctx.Err() == nil {
+	if err := j.flush(ctx); err != nil {
+		return j.res, j.ctxErr(ctx, err)
+	}
+	if err := ctx.Err(); err != nil {
+		return j.res, err // nothing is deleted there: DELE and QUIT would wait for the replies sent ahead
+	}
+	if err := c.dele(deleNums, pipelining); err != nil {
 		return j.res, j.ctxErr(ctx, err)
 	}
 	if err := c.quit(); err != nil {

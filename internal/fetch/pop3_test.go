@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/pochta-mail/pochta/internal/delivery"
 	"github.com/pochta-mail/pochta/internal/store"
@@ -21,6 +22,10 @@ import (
 type fakePOP3 struct {
 	mu   sync.Mutex
 	msgs []fakeMsg
+	// pipelining offers PIPELINING, and answers a RETR only once the
+	// RETR of the next message has arrived: a client that waits for each
+	// reply before the next command gets no answer.
+	pipelining bool
 }
 
 type fakeMsg struct{ uidl, body string }
@@ -67,17 +72,31 @@ func (f *fakePOP3) session(c net.Conn) {
 	f.mu.Unlock()
 	deleted := map[int]bool{}
 	fmt.Fprint(c, "+OK fake\r\n")
+	next := "" // a command read ahead
 	for {
-		line, err := r.ReadString('\n')
-		if err != nil {
-			return
+		line := next
+		if next = ""; line == "" {
+			var err error
+			if line, err = r.ReadString('\n'); err != nil {
+				return
+			}
 		}
 		cmd, arg, _ := strings.Cut(strings.TrimSpace(line), " ")
 		var n int
 		fmt.Sscan(arg, &n)
+		if f.pipelining && strings.EqualFold(cmd, "RETR") && n < len(drop) {
+			var err error
+			if next, err = r.ReadString('\n'); err != nil {
+				return
+			}
+		}
 		switch strings.ToUpper(cmd) {
 		case "CAPA":
-			fmt.Fprint(c, "+OK\r\nUSER\r\nUIDL\r\n.\r\n")
+			capa := "+OK\r\nUSER\r\nUIDL\r\n"
+			if f.pipelining {
+				capa += "PIPELINING\r\n"
+			}
+			fmt.Fprint(c, capa+".\r\n")
 		case "USER", "PASS":
 			fmt.Fprint(c, "+OK\r\n")
 		case "UIDL", "LIST":
@@ -169,5 +188,32 @@ func TestPOP3SharedUIDLNotDeleted(t *testing.T) {
 	}
 	if n := len(storetest.Bodies(t, st, a.ID)); n != 2 {
 		t.Fatalf("%d stored", n)
+	}
+}
+
+// With PIPELINING the RETRs go ahead of their replies (the fake server
+// answers one only once the next has arrived), the messages are stored in
+// the server's order, and the DELEs follow the commit.
+func TestPOP3Pipelining(t *testing.T) {
+	srv := &fakePOP3{pipelining: true}
+	var msgs []fakeMsg
+	for i := range 70 { // more than the window, and a batch of one then
+		msgs = append(msgs, fakeMsg{fmt.Sprintf("u%d", i), body(fmt.Sprintf("message %02d", i))})
+	}
+	srv.set(msgs...)
+	addr := srv.serve(t)
+	st, a, src := newLocal(t, "pop3://me@"+addr+"/?cleartext", true)
+	f := &Fetcher{Store: st, Deliverer: &delivery.Deliverer{Store: st}, Timeout: 20 * time.Second}
+	if res, err := f.RunOnce(context.Background(), src); err != nil || res.Fetched != 70 || res.Deleted != 70 {
+		t.Fatalf("run: %+v, %v", res, err)
+	}
+	got := storetest.Bodies(t, st, a.ID)
+	for i, b := range got {
+		if !strings.Contains(b, fmt.Sprintf("Subject: message %02d\r\n", i)) {
+			t.Fatalf("message %d stored holds %.60q: not the server's order", i, b)
+		}
+	}
+	if len(got) != 70 || len(srv.uidls()) != 0 {
+		t.Fatalf("%d stored, %d left on the server", len(got), len(srv.uidls()))
 	}
 }

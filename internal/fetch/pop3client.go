@@ -11,6 +11,7 @@ import (
 	"io"
 	"net"
 	"net/textproto"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -45,6 +46,8 @@ type pop3Client struct {
 	w       *bufio.Writer
 	timeout time.Duration
 	banner  string
+	// ahead is the RETRs sent whose replies are not read yet.
+	ahead []int
 }
 
 func newPOP3Client(conn net.Conn, timeout time.Duration) (*pop3Client, error) {
@@ -244,21 +247,80 @@ func (c *pop3Client) list() ([]pop3Msg, error) {
 	return msgs, nil
 }
 
-// retr sends RETR and returns the message, dot-unstuffed, as a reader
-// that ends at the terminating "." line. The caller reads it to the end
+// retrAhead sends RETR for each of ns without waiting for the replies
+// (RFC 2449 PIPELINING: the server answers them in order), so messages
+// come one after another without a round trip each; retr then reads the
+// replies, in the same order. Only with a server that offers PIPELINING.
+func (c *pop3Client) retrAhead(ns []int) error {
+	if len(ns) == 0 {
+		return nil
+	}
+	c.conn.SetWriteDeadline(time.Now().Add(c.timeout))
+	for _, n := range ns {
+		if _, err := c.w.WriteString("RETR " + strconv.Itoa(n) + "\r\n"); err != nil {
+			return fmt.Errorf("pop3: sending RETR: %w", err)
+		}
+		c.ahead = append(c.ahead, n)
+	}
+	if err := c.w.Flush(); err != nil {
+		return fmt.Errorf("pop3: sending RETR: %w", err)
+	}
+	return nil
+}
+
+// retr returns message n, dot-unstuffed, as a reader that ends at the
+// terminating "." line: the reply to a RETR sent ahead (which must be the
+// next one), else to a RETR sent now. The caller reads it to the end
 // before the next command; the deadline is extended while it reads.
 func (c *pop3Client) retr(n int) (io.Reader, error) {
-	if _, err := c.cmd("RETR", "RETR "+strconv.Itoa(n)); err != nil {
+	if len(c.ahead) > 0 {
+		if c.ahead[0] != n {
+			return nil, fmt.Errorf("pop3: RETR %d read before RETR %d sent ahead", n, c.ahead[0])
+		}
+		c.ahead = c.ahead[1:]
+		if _, err := c.status("RETR"); err != nil {
+			return nil, err
+		}
+	} else if _, err := c.cmd("RETR", "RETR "+strconv.Itoa(n)); err != nil {
 		return nil, err
 	}
 	return &deadlineReader{r: textproto.NewReader(c.r).DotReader(), conn: c.conn, timeout: c.timeout}, nil
 }
 
-// dele marks a message deleted; QUIT applies it.
-func (c *pop3Client) dele(n int) error {
-	_, err := c.cmd("DELE", "DELE "+strconv.Itoa(n))
-	return err
+// dele marks messages deleted; QUIT applies it. With PIPELINING the
+// commands go at once and the replies are read after.
+func (c *pop3Client) dele(ns []int, pipelining bool) error {
+	if !pipelining {
+		for _, n := range ns {
+			if _, err := c.cmd("DELE", "DELE "+strconv.Itoa(n)); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	// In groups, so the replies the server writes meanwhile never fill
+	// the buffers of a connection neither side reads.
+	for group := range slices.Chunk(ns, pipelineWindow) {
+		c.conn.SetWriteDeadline(time.Now().Add(c.timeout))
+		for _, n := range group {
+			if _, err := c.w.WriteString("DELE " + strconv.Itoa(n) + "\r\n"); err != nil {
+				return fmt.Errorf("pop3: sending DELE: %w", err)
+			}
+		}
+		if err := c.w.Flush(); err != nil {
+			return fmt.Errorf("pop3: sending DELE: %w", err)
+		}
+		for range group {
+			if _, err := c.status("DELE"); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
+
+// pipelineWindow bounds the commands sent ahead of their replies.
+const pipelineWindow = 32
 
 // quit ends the session; with DELE sent, a +OK means the server removed
 // the messages (RFC 1939 UPDATE state).
