@@ -69,6 +69,14 @@ func TestFetchFromDovecot(t *testing.T) {
 		{"imaps LOGIN keep", func(d *dovecot) string {
 			return "imaps://remote%40dovecot.test@dovecot.test:" + portOf(d.imaps) + "/?auth=login"
 		}, false},
+		// Plain: no TLS at all, asked for by name (Dovecot takes a
+		// cleartext login on loopback).
+		{"pop3 cleartext delete", func(d *dovecot) string {
+			return "pop3://remote%40dovecot.test@dovecot.test:" + portOf(d.pop3) + "/?cleartext"
+		}, true},
+		{"imap cleartext keep", func(d *dovecot) string {
+			return "imap://remote%40dovecot.test@dovecot.test:" + portOf(d.addr) + "/?cleartext"
+		}, false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			fs := newFetchSide(t)
@@ -103,7 +111,7 @@ func TestFetchFromDovecot(t *testing.T) {
 				t.Errorf("Dovecot's INBOX holds %d messages, want %d", *st.NumMessages, want)
 			}
 			if b := storetest.Bodies(t, fs.st, fs.acct.ID)[0]; !strings.Contains(b, "Received: from dovecot.test ([127.0.0.1])") ||
-				!strings.Contains(b, "using TLSv1.3") {
+				strings.Contains(b, "using TLSv1.3") == strings.Contains(url, "cleartext") {
 				t.Errorf("Received field of a fetched message:\n%.400s", b)
 			}
 		})
