@@ -7,6 +7,10 @@
 // is the same as `pochta deliver` produces. The store is the one DIR's
 // pochta.toml names: SQLite in DIR (run it only while no `pochta serve`
 // uses the directory) or PostgreSQL (store.engine = "postgres").
+// Deliveries store messages unindexed, as they do in the server; then it
+// indexes them for SEARCH (store.TextSearcher.IndexText, in batches of
+// store.TextIndexBatch, as the server's background indexer does) and
+// reports the time that took.
 //
 //	bulkdeliver -d DIR -to ADDRESS -src MSGDIR [-j 64] [-from SENDER]
 package main
@@ -20,6 +24,7 @@ import (
 	"path/filepath"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/pochta-mail/pochta/internal/config"
 	"github.com/pochta-mail/pochta/internal/store"
@@ -86,6 +91,20 @@ func run(ctx context.Context, dir, to, src, from string, jobs int) error {
 		return *p
 	}
 	fmt.Printf("delivered %d messages to %s\n", len(files), to)
+	if ts, ok := st.(store.TextSearcher); ok {
+		start, total := time.Now(), 0
+		for {
+			n, err := ts.IndexText(ctx, store.TextIndexBatch)
+			if err != nil {
+				return err
+			}
+			if n == 0 {
+				break
+			}
+			total += n
+		}
+		fmt.Printf("indexed %d messages in %.1fs\n", total, time.Since(start).Seconds())
+	}
 	return nil
 }
 

@@ -168,11 +168,6 @@ func (c *cli) serveCmd(args []string) error {
 		defer close(sweepDone)
 		expireSweep(sweepCtx, cfg, st, log)
 	}()
-	indexDone := make(chan struct{})
-	go func() {
-		defer close(indexDone)
-		buildTextIndex(sweepCtx, st, log)
-	}()
 	loginsCtx, stopLogins := context.WithCancel(context.Background())
 	loginsDone := make(chan struct{})
 	go func() {
@@ -213,7 +208,6 @@ func (c *cli) serveCmd(args []string) error {
 	}
 	stopSweep()
 	<-sweepDone
-	<-indexDone
 	// A fetch cut here stored each message it reported in full, or not
 	// at all; the remote deletions not yet made are made next time.
 	stopFetch()
@@ -344,42 +338,6 @@ func hostname(cfg *config.Config) string {
 
 // expireSweep enforces pop3.expire for every account, at start and then
 // hourly, until ctx ends.
-// textIndexBatch is how many messages buildTextIndex indexes per
-// transaction.
-const textIndexBatch = 200
-
-// buildTextIndex indexes the messages stored before the store had its
-// text index (see store.TextSearcher), a batch at a time, then returns:
-// messages stored since are indexed as they arrive. Searches are right
-// meanwhile, reading the messages not indexed yet. Stopped by ctx, it
-// goes on at the next start.
-func buildTextIndex(ctx context.Context, st store.Store, log *slog.Logger) {
-	ts, ok := st.(store.TextSearcher)
-	if !ok {
-		return
-	}
-	total := 0
-	for {
-		n, err := ts.IndexText(ctx, textIndexBatch)
-		if err != nil {
-			if ctx.Err() == nil {
-				log.Error("building the text index failed; searches read the messages not indexed", "err", err, "indexed", total)
-			}
-			return
-		}
-		if n == 0 {
-			if total > 0 {
-				log.Info("text index built", "indexed", total)
-			}
-			return
-		}
-		if total == 0 {
-			log.Info("building the text index of messages stored before it existed")
-		}
-		total += n
-	}
-}
-
 func expireSweep(ctx context.Context, cfg *config.Config, st store.Maildrops, log *slog.Logger) {
 	keep, ok := cfg.POP3.Expire.Duration()
 	if !ok {

@@ -53,20 +53,23 @@ func (c *cli) openStore(cfg *config.Config, log *slog.Logger) (store.Store, erro
 // process in a SQLite store, every body file a crash left without a row
 // is removed at once (logged with their count and size). PostgreSQL
 // keeps bodies in the transaction that references them: nothing to
-// recover.
+// recover. The store runs its background text indexer
+// (store.TextIndexer), which also indexes at start what a crash or an
+// older version left unindexed.
 func (c *cli) openStoreRecovering(cfg *config.Config, log *slog.Logger) (store.Store, error) {
 	return c.openEngine(cfg, log, true)
 }
 
-func (c *cli) openEngine(cfg *config.Config, log *slog.Logger, recover bool) (store.Store, error) {
+func (c *cli) openEngine(cfg *config.Config, log *slog.Logger, serve bool) (store.Store, error) {
 	if cfg.Store.Engine == config.EnginePostgres {
-		st, err := postgres.Open(c.ctx, cfg.Store.PostgresDSN, postgres.Options{Logger: log, LockLease: cfg.Store.LockLease.D()})
+		st, err := postgres.Open(c.ctx, cfg.Store.PostgresDSN, postgres.Options{Logger: log, LockLease: cfg.Store.LockLease.D(),
+			TextIndexer: serve})
 		if err != nil {
 			return nil, fmt.Errorf("store: %w", err)
 		}
 		return st, nil
 	}
-	st, err := sqlite.Open(c.ctx, cfg.Dir, sqlite.Options{Logger: log, Recover: recover})
+	st, err := sqlite.Open(c.ctx, cfg.Dir, sqlite.Options{Logger: log, Recover: serve, TextIndexer: serve})
 	if err != nil {
 		return nil, err
 	}

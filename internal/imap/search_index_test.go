@@ -21,7 +21,9 @@ type unindexed struct{ store.Mailboxes }
 // uses the text index and one that does not, and compares their answers
 // to many SEARCH programs with BODY, TEXT, SUBJECT and HEADER strings
 // taken from the mail, cut across its parts, from its attachments, and
-// absent from it, alone and under AND, OR and NOT.
+// absent from it, alone and under AND, OR and NOT. The indexed server
+// answers them three times: right after the deliveries (which index
+// nothing), with a third of the mail indexed, and with all of it.
 func TestSearchIndexedEqualsUnindexed(t *testing.T) {
 	indexed := newEnv(t, envOptions{})
 	plain := newEnv(t, envOptions{server: func(s *Server) { s.Store = unindexed{s.Store} }})
@@ -58,6 +60,26 @@ func TestSearchIndexedEqualsUnindexed(t *testing.T) {
 			[]any{"BODY", a, "TEXT", b}, []any{"OR", "BODY", a, "SUBJECT", b}, []any{"NOT", "BODY", a},
 			[]any{"OR", "BODY", a, "FROM", b}, []any{"UID", "1:60", "BODY", a})
 	}
+	for _, stage := range []struct {
+		name  string
+		index int // messages IndexText indexes before the stage
+	}{{"before indexing", 0}, {"a third indexed", n / 3}, {"indexed", n}} {
+		if stage.index > 0 {
+			if _, err := indexed.store.IndexText(context.Background(), stage.index); err != nil {
+				t.Fatal(err)
+			}
+		}
+		compareSearches(t, conns, programs, stage.name)
+	}
+	if n, err := indexed.store.IndexText(context.Background(), 1); err != nil || n != 0 {
+		t.Fatalf("IndexText after indexing everything: %d, %v", n, err)
+	}
+}
+
+// compareSearches runs each program on both connections and fails the
+// test unless their answers are the same.
+func compareSearches(t *testing.T, conns []*imaptest.Conn, programs [][]any, stage string) {
+	t.Helper()
 	var hits int
 	for _, p := range programs {
 		var answers [2]string
@@ -69,13 +91,13 @@ func TestSearchIndexedEqualsUnindexed(t *testing.T) {
 			answers[i] = strings.TrimSpace(res.Untagged[0].Raw)
 		}
 		if answers[0] != answers[1] {
-			t.Fatalf("UID SEARCH %v:\n indexed:   %s\n unindexed: %s", p, answers[0], answers[1])
+			t.Fatalf("%s: UID SEARCH %v:\n indexed:   %s\n unindexed: %s", stage, p, answers[0], answers[1])
 		}
 		if answers[0] != "* SEARCH" {
 			hits++
 		}
 	}
 	if hits < len(programs)/4 {
-		t.Errorf("only %d of %d programs found anything: the needles test too little", hits, len(programs))
+		t.Errorf("%s: only %d of %d programs found anything: the needles test too little", stage, hits, len(programs))
 	}
 }

@@ -1,14 +1,27 @@
 package store
 
-import "context"
+import (
+	"context"
+	"log/slog"
+	"time"
+)
 
 // TextSearcher is what an engine with a full-text index offers IMAP
 // SEARCH: a candidate filter for the string keys BODY, TEXT and HEADER.
-// The index holds each message's message.IndexTerms, kept in the same
-// transaction as the delivery, APPEND, COPY, MOVE, import or removal
-// that changes the messages; the terms of a search string are
-// message.QueryTerms. A candidate need not match (the caller reads it
-// to decide); a message that matches is always a candidate.
+// The index holds each message's message.IndexTerms; the terms of a
+// search string are message.QueryTerms. A candidate need not match (the
+// caller reads it to decide); a message that matches is always a
+// candidate.
+//
+// A message is stored unindexed (the delivery, APPEND, import or fetch
+// that stores it computes and writes no terms, so its transaction costs
+// what it cost without the index) and indexed after its commit by
+// IndexText: an engine opened with its background indexer (a
+// TextIndexer) calls it when messages arrive and at start, so a crash
+// between the commit and the indexing only delays the indexing. A copy
+// shares its original's state; a removal drops what no row needs.
+// Searches are exact at every moment, as an unindexed message is always
+// a candidate.
 //
 // Both engines implement it (storetest checks the contract); callers
 // find it by interface upgrade from Mailboxes, so a store without an
@@ -17,12 +30,155 @@ type TextSearcher interface {
 	// TextCandidates returns, ascending, the UIDs of the mailbox's
 	// messages that may contain text whose terms are terms (not empty):
 	// those whose index terms include every one of them, and those that
-	// are not indexed (stored before the index existed and not indexed
-	// by IndexText yet, or with more than message.MaxTerms terms).
+	// are not indexed (not reached by IndexText yet, or with more than
+	// message.MaxTerms terms).
 	TextCandidates(ctx context.Context, mailboxID int64, terms []uint32) ([]uint32, error)
 	// IndexText indexes up to limit of the messages that are not indexed
-	// yet (stored before the engine had the index) and returns how many
-	// it indexed; 0 means none is left. Searches are correct before,
-	// during and after: a message not indexed is always a candidate.
+	// yet and returns how many it indexed; 0 means none is left. It is
+	// safe to run in several processes (or nodes) at once. Searches are
+	// correct before, during and after.
 	IndexText(ctx context.Context, limit int) (int, error)
+}
+
+// TextIndexBatch is how many messages a TextIndexer indexes per
+// IndexText call (one transaction).
+const TextIndexBatch = 200
+
+const (
+	// textIndexGather is how long a woken TextIndexer lets deliveries
+	// accumulate before indexing them: one transaction for many
+	// messages, not one (with its commit) per delivery.
+	textIndexGather = 100 * time.Millisecond
+	// textIndexRetry is how long it waits after a failure before it
+	// tries again unless woken.
+	textIndexRetry = time.Minute
+)
+
+// TextIndexer is an engine's background indexer: one goroutine that
+// runs IndexText, TextIndexBatch messages at a time, until none is
+// left, at start and whenever Wake is called (by the engine after each
+// commit that stores messages). One goroutine bounds the CPU it takes.
+// The methods of a nil TextIndexer do nothing.
+type TextIndexer struct {
+	index  func(ctx context.Context, limit int) (int, error)
+	log    *slog.Logger
+	wake   chan struct{}
+	flush  chan chan struct{}
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// StartTextIndexer starts the indexer of index (an engine's IndexText).
+func StartTextIndexer(index func(ctx context.Context, limit int) (int, error), log *slog.Logger) *TextIndexer {
+	ctx, cancel := context.WithCancel(context.Background())
+	x := &TextIndexer{index: index, log: log, wake: make(chan struct{}, 1),
+		flush: make(chan chan struct{}), cancel: cancel, done: make(chan struct{})}
+	go x.run(ctx)
+	return x
+}
+
+// Wake tells the indexer that messages were stored. It never blocks.
+func (x *TextIndexer) Wake() {
+	if x == nil {
+		return
+	}
+	select {
+	case x.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Flush returns once the indexer has found nothing left to index in a
+// pass started after the call (or ctx ended, or it stopped).
+func (x *TextIndexer) Flush(ctx context.Context) error {
+	if x == nil {
+		return nil
+	}
+	done := make(chan struct{})
+	select {
+	case x.flush <- done:
+	case <-x.done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case <-done:
+		return nil
+	case <-x.done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Stop stops the indexer, abandoning its batch (rolled back: the
+// messages stay unindexed for the next start), and waits for it.
+func (x *TextIndexer) Stop() {
+	if x == nil {
+		return
+	}
+	x.cancel()
+	<-x.done
+}
+
+func (x *TextIndexer) run(ctx context.Context) {
+	defer close(x.done)
+	var waiting []chan struct{} // Flush calls answered after the next pass
+	gather := time.NewTimer(0)
+	<-gather.C
+	for {
+		ok := x.pass(ctx)
+		for _, w := range waiting {
+			close(w)
+		}
+		waiting = nil
+		var retry <-chan time.Time
+		if !ok {
+			retry = time.After(textIndexRetry)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case w := <-x.flush:
+			waiting = append(waiting, w)
+			continue // at once: the caller waits
+		case <-retry:
+			continue
+		case <-x.wake:
+		}
+		gather.Reset(textIndexGather)
+		select {
+		case <-ctx.Done():
+			gather.Stop()
+			return
+		case w := <-x.flush:
+			gather.Stop()
+			waiting = append(waiting, w)
+		case <-gather.C:
+		}
+	}
+}
+
+// pass indexes until nothing is left; false after a failure.
+func (x *TextIndexer) pass(ctx context.Context) bool {
+	total := 0
+	for {
+		n, err := x.index(ctx, TextIndexBatch)
+		if err != nil {
+			if ctx.Err() == nil {
+				x.log.Error("text indexing failed; searches read the messages not indexed", "err", err, "indexed", total)
+			}
+			return false
+		}
+		total += n
+		if n == 0 {
+			if total > 10*TextIndexBatch {
+				// A backlog: messages of an older version, or of a
+				// process that stopped before indexing them.
+				x.log.Info("text index caught up", "indexed", total)
+			}
+			return true
+		}
+	}
 }

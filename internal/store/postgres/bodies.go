@@ -10,7 +10,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/pochta-mail/pochta/internal/message"
 	"github.com/pochta-mail/pochta/internal/store"
 )
 
@@ -39,7 +38,6 @@ var chunkBuffers = sync.Pool{New: func() any {
 type storedBody struct {
 	id int64
 	store.BodyInfo
-	text bodyText // its index terms
 }
 
 // writeBody streams r (CRLF-normalised unless raw) into a new body within
@@ -50,12 +48,8 @@ func (s *Store) writeBody(ctx context.Context, t *tx, r io.Reader, raw bool) (st
 	w := &chunkWriter{ctx: ctx, t: t, buf: chunkBuffers.Get().(*[]byte)}
 	*w.buf = (*w.buf)[:0]
 	defer chunkBuffers.Put(w.buf)
-	tw := message.NewTermWriter()
-	info, err := store.CopyBody(io.MultiWriter(w, tw), r, raw)
+	info, err := store.CopyBody(w, r, raw)
 	b := storedBody{BodyInfo: info}
-	if err == nil {
-		b.text = newBodyText(tw.Terms())
-	}
 	switch {
 	case err != nil:
 	case w.id == 0:

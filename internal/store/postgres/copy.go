@@ -24,9 +24,8 @@ type newRow struct {
 	key      *string
 	emailID  *int64    // the original's, for a copy; nil: the row's own id
 	saved    time.Time // save_date
-	// text is a new body's index terms, indexed by insertRow for the
-	// account; a copy has none and takes the original's textIndexed.
-	text        *bodyText
+	// textIndexed is the original's for a copy; a new message is stored
+	// unindexed (NULL) and indexed after its commit (textindex.go).
 	textIndexed *bool
 }
 
@@ -56,21 +55,13 @@ func insertRow(ctx context.Context, t *tx, mb store.Mailbox, uid uint32, r newRo
 	if generated {
 		uidl = base
 	}
-	indexed := r.textIndexed
-	if r.text != nil {
-		ok, err := indexBody(ctx, t, r.bodyID, mb.AccountID, *r.text)
-		if err != nil {
-			return "", err
-		}
-		indexed = &ok
-	}
 	for variant := 1; ; variant++ {
 		tag, err := t.Exec(ctx, `INSERT INTO messages
 			(mailbox_id, account_id, uid, uidl, body_id, size, dot_lines, internal_date, flags, summary, import_key,
 			email_id, save_date, text_indexed)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) ON CONFLICT DO NOTHING`,
 			mb.ID, mb.AccountID, uid, uidl, r.bodyID, r.size, r.dotLines, r.date, r.flags, r.summary, r.key,
-			r.emailID, nullTime(r.saved), indexed)
+			r.emailID, nullTime(r.saved), r.textIndexed)
 		switch {
 		case isForeignKeyViolation(err):
 			return "", notFound("account %d", mb.AccountID)
@@ -295,7 +286,7 @@ func (s *Store) AppendMessages(ctx context.Context, mailboxID int64, ms []store.
 				uids[i] = first + uint32(i)
 				b := bodies[i]
 				if _, err := insertRow(ctx, t, mb, uids[i], newRow{bodyID: b.id, size: b.Size, dotLines: b.DotLines,
-					date: date, flags: store.FormatFlags(m.Flags), saved: now, text: &b.text}, false); err != nil {
+					date: date, flags: store.FormatFlags(m.Flags), saved: now}, false); err != nil {
 					return err
 				}
 			}

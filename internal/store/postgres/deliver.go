@@ -15,7 +15,6 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
-	"github.com/pochta-mail/pochta/internal/message"
 	"github.com/pochta-mail/pochta/internal/store"
 )
 
@@ -107,13 +106,11 @@ func (s *Store) readBody(ctx context.Context, p *pending) error {
 		return err
 	}
 	var c chunkCollector
-	tw := message.NewTermWriter()
-	info, err := store.CopyBody(io.MultiWriter(&c, tw), bytes.NewReader(head), false)
+	info, err := store.CopyBody(&c, bytes.NewReader(head), false)
 	if err != nil {
 		return temporary("storing message", err)
 	}
 	p.body.BodyInfo, p.chunks = info, c.chunks
-	p.body.text = newBodyText(tw.Terms())
 	return nil
 }
 
@@ -373,9 +370,6 @@ func (c *committer) commitFast(batch []*pending, executed func()) (slow []*pendi
 				events = append(events, store.Event{Kind: store.EventNew, AccountID: account, MailboxID: mailbox})
 				return nil
 			})
-			if err == nil {
-				_, err = br.Exec() // its text index (queueTextIndex)
-			}
 			if err != nil {
 				failed = i
 				break
@@ -398,6 +392,7 @@ func (c *committer) commitFast(batch []*pending, executed func()) (slow []*pendi
 		if err == nil {
 			c.commits.Add(1)
 			s.cache.delivered(mark, used)
+			s.indexer.Wake()
 			for _, e := range events {
 				s.events.Publish(e)
 			}
@@ -474,7 +469,6 @@ func (s *Store) queueDelivery(b *pgx.Batch, p *pending) {
 	}
 	b.Queue(deliverSQL, s.node, channel(s.schema), int(store.EventNew), store.MaxUIDLVariants,
 		accounts, names, create, flags, uidls, body, p.body.Size, p.body.DotLines, p.chunks, p.date, p.now)
-	queueTextIndex(b, accounts, p.body.text)
 }
 
 // deliveryError maps an error deliver_message raised to the store's.
@@ -584,7 +578,7 @@ func (s *Store) deliverOne(ctx context.Context, t *tx, r store.Recipient, body s
 		return err
 	}
 	_, err = insertRow(ctx, t, mb, uid, newRow{bodyID: body.id, size: body.Size, dotLines: body.DotLines,
-		date: date, flags: store.FormatFlags(r.Flags), uidl: r.UIDL, saved: now, text: &body.text}, false)
+		date: date, flags: store.FormatFlags(r.Flags), uidl: r.UIDL, saved: now}, false)
 	if err != nil {
 		return err
 	}

@@ -232,7 +232,7 @@ func (im *importRun) one(ctx context.Context, m store.ImportMessage) (store.Impo
 	}
 	key := m.Key
 	uidl, err := insertRow(ctx, t, mb, uid, newRow{bodyID: body.id, size: body.Size, dotLines: body.DotLines,
-		date: date, flags: store.FormatFlags(flags), uidl: m.UIDL, key: &key, saved: s.now(), text: &body.text}, true)
+		date: date, flags: store.FormatFlags(flags), uidl: m.UIDL, key: &key, saved: s.now()}, true)
 	if err != nil {
 		return store.ImportedMessage{}, err
 	}

@@ -62,6 +62,10 @@ type Options struct {
 	// node; 0 leaves the stored value (10,000 unless set), as the SQLite
 	// engine's option of that name.
 	KeepExpunged int
+	// TextIndexer runs this node's background text indexer
+	// (store.TextIndexer), as the SQLite engine's option of that name;
+	// every node may run one.
+	TextIndexer bool
 }
 
 // DefaultLockLease bounds how long a maildrop stays locked after the node
@@ -81,6 +85,7 @@ type Store struct {
 	commits *committer
 	snaps   store.SnapshotCache // snapshots of large maildrops kept between sessions
 	cache   *dirCache
+	indexer *store.TextIndexer // nil without Options.TextIndexer
 
 	closeOnce sync.Once
 }
@@ -144,6 +149,9 @@ func Open(ctx context.Context, dsn string, o Options) (*Store, error) {
 	s.locks = startLeases(s, lease)
 	s.listen = startListener(s, cfg.ConnConfig)
 	s.commits = startCommitter(s)
+	if o.TextIndexer {
+		s.indexer = store.StartTextIndexer(s.IndexText, s.log)
+	}
 	return s, nil
 }
 
@@ -170,6 +178,7 @@ func createSchema(ctx context.Context, cc *pgx.ConnConfig, schema string) error 
 // to call more than once.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
+		s.indexer.Stop()
 		s.commits.stop()
 		s.listen.stop()
 		s.locks.stop()
@@ -272,6 +281,9 @@ func (s *Store) runTx(ctx context.Context, what string, fn func(t *tx) error) er
 		return temporary(what, err)
 	}
 	for _, e := range t.events {
+		if e.Kind == store.EventNew {
+			s.indexer.Wake()
+		}
 		s.publishLocal(e)
 	}
 	return nil

@@ -16,10 +16,11 @@ import (
 // 8): per body and account that has it, the body's message.IndexTerms as
 // an int4 array, plus a term naming the account, under a GIN index; a
 // search asks for the rows whose array contains its terms and the
-// account's, which GIN answers from the index alone. Terms are computed
-// while the body is written (writeBody); the row is inserted by the
-// transaction that inserts the first message naming the body for the
-// account (insertRow), and goes with the body (ON DELETE CASCADE), so a
+// account's, which GIN answers from the index alone. Messages are stored
+// unindexed (messages.text_indexed NULL); IndexText, run by each node's
+// background indexer after its commits (store.TextIndexer), adds the row
+// of a body and account and marks the account's rows of the body. The
+// row goes with the body (ON DELETE CASCADE), so a
 // row can outlive the account's last copy of a body another account
 // still has: it then only names a candidate no mailbox of the account
 // holds. pg_trgm is not needed: its trigrams are of words and
@@ -47,45 +48,6 @@ func newBodyText(terms []uint32, ok bool) bodyText {
 func accountTerm(accountID int64) int32 {
 	x := uint64(accountID) * 0x9e3779b97f4a7c15
 	return int32(uint32(x >> 32))
-}
-
-// indexBody adds the body's row for the account unless it has one, and
-// reports whether the body is indexed.
-func indexBody(ctx context.Context, t *tx, bodyID, accountID int64, text bodyText) (bool, error) {
-	if !text.ok {
-		return false, nil
-	}
-	terms := append([]int32{accountTerm(accountID)}, text.terms...)
-	if _, err := t.Exec(ctx, `INSERT INTO body_text (body_id, account_id, terms) VALUES ($1, $2, $3)
-		ON CONFLICT DO NOTHING`, bodyID, accountID, terms); err != nil {
-		return false, temporary("indexing message text", err)
-	}
-	return true, nil
-}
-
-// indexDeliverySQL indexes the rows deliver_message just added for the
-// accounts $1: those of this transaction (xmin) not indexed yet, which
-// are this delivery's when it runs right after its deliver_message (each
-// delivery's rows are marked before the next is stored). $2 is whether
-// the body is indexable, $3 its terms, $4 each account's term.
-const indexDeliverySQL = `WITH rows AS (
-	UPDATE messages SET text_indexed = $2 WHERE account_id = ANY($1) AND text_indexed IS NULL
-		AND xmin::text = (txid_current() % 4294967296)::text
-	RETURNING body_id, account_id)
-INSERT INTO body_text (body_id, account_id, terms)
-	SELECT DISTINCT r.body_id, r.account_id, array_prepend(a.term, $3::int4[])
-	FROM rows r JOIN unnest($1::bigint[], $4::int4[]) a(account, term) ON a.account = r.account_id
-	WHERE $2
-ON CONFLICT DO NOTHING`
-
-// queueTextIndex adds to b, after a delivery's deliver_message, the
-// statement that indexes its rows (indexDeliverySQL).
-func queueTextIndex(b *pgx.Batch, accounts []int64, text bodyText) {
-	terms := make([]int32, len(accounts))
-	for i, a := range accounts {
-		terms[i] = accountTerm(a)
-	}
-	b.Queue(indexDeliverySQL, accounts, text.ok, text.terms, terms)
 }
 
 // TextCandidates implements store.TextSearcher.
@@ -139,60 +101,88 @@ const (
 	maxTextBodies = 5000
 )
 
-// IndexText implements store.TextSearcher: it indexes the bodies of up
-// to limit messages not indexed yet, each for its account, with every
-// other row of the account sharing the body. A body that cannot be read
-// is marked not indexable, so it is not tried again and searches keep
-// reading it.
+// IndexText implements store.TextSearcher. In one transaction, it
+// claims up to limit rows not indexed yet that no other indexer holds
+// (FOR NO KEY UPDATE SKIP LOCKED: the nodes of a cluster share the work,
+// none waits for another), reads each body once and computes its terms
+// while the claim holds, then adds each (body, account) its body_text row
+// and marks every row of the account sharing the body. A flag change or
+// an expunge of a claimed row waits for the batch; the claim holds no
+// other lock. A body that cannot be read is marked not indexable, so it
+// is not tried again and searches keep reading it. 0 means no row is
+// left that another indexer is not working on.
 func (s *Store) IndexText(ctx context.Context, limit int) (int, error) {
-	type todo struct{ body, account int64 }
-	rows, _ := s.pool.Query(ctx, `SELECT DISTINCT body_id, account_id FROM
-		(SELECT body_id, account_id FROM messages WHERE text_indexed IS NULL LIMIT $1) p`, limit)
-	var list []todo
-	var td todo
-	if _, err := pgx.ForEachRow(rows, []any{&td.body, &td.account}, func() error {
-		list = append(list, td)
-		return nil
-	}); err != nil {
-		return 0, temporary("indexing message text", err)
-	}
-	for _, td := range list {
-		var text bodyText
-		r, err := s.queryBody(ctx, `SELECT id, size, (SELECT data FROM body_chunks WHERE body_id = $1 AND seq = 0)
-			FROM bodies WHERE id = $1`, td.body)
-		if err == nil {
-			terms, ok, rerr := message.IndexTerms(r)
-			r.Close()
-			if rerr != nil && ctx.Err() != nil {
-				return 0, ctx.Err()
-			}
-			if rerr == nil {
-				text = newBodyText(terms, ok)
-			}
-		} else if !errors.Is(err, store.ErrNotFound) {
-			return 0, err
-		}
-		err = s.withTx(ctx, "indexing message text", func(t *tx) error {
-			var exists bool
-			if err := t.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM bodies WHERE id = $1 FOR KEY SHARE)`, td.body).Scan(&exists); err != nil {
-				return temporary("indexing message text", err)
-			}
-			indexed := false
-			if exists {
-				var err error
-				if indexed, err = indexBody(ctx, t, td.body, td.account, text); err != nil {
-					return err
-				}
-			}
-			if _, err := t.Exec(ctx, `UPDATE messages SET text_indexed = $1 WHERE body_id = $2 AND account_id = $3
-				AND text_indexed IS NULL`, indexed, td.body, td.account); err != nil {
-				return temporary("indexing message text", err)
+	claimed := 0
+	err := s.withTx(ctx, "indexing message text", func(t *tx) error {
+		type todo struct{ body, account int64 }
+		rows, _ := t.Query(ctx, `SELECT body_id, account_id FROM messages WHERE text_indexed IS NULL
+			LIMIT $1 FOR NO KEY UPDATE SKIP LOCKED`, limit)
+		var list []todo
+		seen := map[todo]bool{}
+		var td todo
+		n, err := pgx.ForEachRow(rows, []any{&td.body, &td.account}, func() error {
+			if !seen[td] {
+				seen[td] = true
+				list = append(list, td)
 			}
 			return nil
 		})
 		if err != nil {
-			return 0, err
+			return temporary("indexing message text", err)
 		}
+		claimed = int(n.RowsAffected())
+		texts := map[int64]bodyText{} // by body: the terms are the same for every account
+		b := &pgx.Batch{}
+		for _, td := range list {
+			text, ok := texts[td.body]
+			if !ok {
+				if text, err = s.bodyText(ctx, td.body); err != nil {
+					return err
+				}
+				texts[td.body] = text
+			}
+			if text.ok {
+				b.Queue(`INSERT INTO body_text (body_id, account_id, terms) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`,
+					td.body, td.account, append([]int32{accountTerm(td.account)}, text.terms...))
+			}
+			b.Queue(`UPDATE messages SET text_indexed = $1 WHERE body_id = $2 AND account_id = $3
+				AND text_indexed IS NULL`, text.ok, td.body, td.account)
+		}
+		if err := t.SendBatch(ctx, b).Close(); err != nil {
+			return temporary("indexing message text", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
 	}
-	return len(list), nil
+	return claimed, nil
+}
+
+// bodyText reads a body and computes its terms; a body that cannot be
+// read (or indexed) has ok false.
+func (s *Store) bodyText(ctx context.Context, id int64) (bodyText, error) {
+	r, err := s.queryBody(ctx, `SELECT id, size, (SELECT data FROM body_chunks WHERE body_id = $1 AND seq = 0)
+		FROM bodies WHERE id = $1`, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return bodyText{}, nil
+	} else if err != nil {
+		return bodyText{}, err
+	}
+	terms, ok, err := message.IndexTerms(r)
+	r.Close()
+	if err != nil {
+		if ctx.Err() != nil {
+			return bodyText{}, ctx.Err()
+		}
+		return bodyText{}, nil
+	}
+	return newBodyText(terms, ok), nil
+}
+
+// FlushTextIndex returns once the background indexer (Options.TextIndexer)
+// has indexed every message stored before the call, or at once without
+// it (see store.TextIndexer.Flush).
+func (s *Store) FlushTextIndex(ctx context.Context) error {
+	return s.indexer.Flush(ctx)
 }

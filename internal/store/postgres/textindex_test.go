@@ -9,6 +9,7 @@ import (
 	"github.com/pochta-mail/pochta/internal/message"
 	"github.com/pochta-mail/pochta/internal/store"
 	"github.com/pochta-mail/pochta/internal/store/postgres/pgtest"
+	"github.com/pochta-mail/pochta/internal/store/storetest"
 )
 
 // TestTextIndexBuild: messages stored before the text index (migration
@@ -83,4 +84,12 @@ func TestTextIndexBuild(t *testing.T) {
 	if got := cands(archive.ID, "unicorn"); !slices.Equal(got, []uint32{1}) {
 		t.Errorf("indexed: the copy's candidates %v, want 1", got)
 	}
+}
+
+// TestTextIndexerAtStart: storetest.TextIndexerAtStart on one schema.
+func TestTextIndexerAtStart(t *testing.T) {
+	dsn := pgtest.Database(t)
+	storetest.TextIndexerAtStart(t, func(indexer bool) store.Store {
+		return openTest(t, dsn, Options{Schema: "restart", TextIndexer: indexer})
+	})
 }

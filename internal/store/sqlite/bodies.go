@@ -14,7 +14,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/pochta-mail/pochta/internal/message"
 	"github.com/pochta-mail/pochta/internal/store"
 )
 
@@ -72,9 +71,6 @@ type storedBody struct {
 	size     int64
 	dotLines bool
 	inline   *[]byte // nil for a file; from the store's buffer pool
-	// terms are the body's index terms for text_index ("" when it
-	// cannot be indexed), computed while it is written.
-	terms string
 }
 
 // writeBody streams r through a CRLF normaliser. A body of at most
@@ -95,12 +91,8 @@ func (s *Store) writeBody(r io.Reader, raw bool) (storedBody, error) {
 		sw.buf = s.buffers.Get().(*[]byte)
 		*sw.buf = (*sw.buf)[:0]
 	}
-	tw := message.NewTermWriter()
-	info, err := store.CopyBody(io.MultiWriter(sw, tw), r, raw)
+	info, err := store.CopyBody(sw, r, raw)
 	b.size, b.dotLines = info.Size, info.DotLines
-	if err == nil {
-		b.terms = textTerms(tw.Terms())
-	}
 	if err == nil && sw.f != nil {
 		err = sw.f.Sync()
 	}

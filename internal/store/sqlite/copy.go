@@ -299,13 +299,8 @@ func (s *Store) AppendMessages(ctx context.Context, mailboxID int64, ms []store.
 				date = now
 			}
 			uids[i] = first + uint32(i)
-			doc, err := insertTextDoc(ctx, tx, mb.AccountID, body.terms)
-			if err != nil {
-				return err
-			}
 			if err := insertRow(ctx, tx, mb, uids[i], newRow{body: body.name, size: body.size, dotLines: body.dotLines,
-				date: toDB(date), flags: store.FormatFlags(m.Flags), saved: toDB(now),
-				textDoc: sql.NullInt64{Int64: doc, Valid: true}}); err != nil {
+				date: toDB(date), flags: store.FormatFlags(m.Flags), saved: toDB(now)}); err != nil {
 				return err
 			}
 		}
@@ -315,6 +310,7 @@ func (s *Store) AppendMessages(ctx context.Context, mailboxID int64, ms []store.
 		s.removeBodies(files)
 		return 0, nil, err
 	}
+	s.indexer.Wake()
 	s.events.Publish(store.Event{Kind: store.EventNew, AccountID: accountID, MailboxID: mailboxID})
 	return validity, uids, nil
 }

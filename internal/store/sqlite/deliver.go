@@ -60,6 +60,7 @@ func (s *Store) DeliverBatch(ctx context.Context, ds []store.Delivery) []error {
 		return errs
 	}
 	s.commits.submit(group)
+	s.indexer.Wake()
 	for k, p := range group {
 		s.releaseBody(p.body.inline)
 		if errs[at[k]] = p.err; p.err != nil {
@@ -91,17 +92,11 @@ type pending struct {
 	date       time.Time
 	created    bool  // a target mailbox was created (maybe rolled back)
 	saved      int64 // save_date (RFC 8514), in the database's unit
-	// docs are the text_index documents the rows name, inserted after
-	// the batch's savepoints (see commit).
-	docs []textDoc
 
 	err       error
 	ambiguous bool // the commit itself failed: the outcome is unknown
 	done      chan struct{}
 }
-
-// textDoc is a text_index document a delivery adds.
-type textDoc struct{ doc, account int64 }
 
 // committer implements group commit: deliveries that arrive while a
 // transaction is committing wait, then share the next transaction, so one
@@ -259,21 +254,6 @@ func (c *committer) commit(batch []*pending) {
 		tx.Rollback()
 		return
 	}
-	// The text index documents go in after every savepoint: FTS5 writes
-	// its pending terms to disk at each one, which made a segment per
-	// delivery and cost more than the delivery itself.
-	for _, p := range batch {
-		if p.err != nil {
-			continue
-		}
-		for _, d := range p.docs {
-			if _, err := st.insertText.ExecContext(ctx, d.doc, accountToken(d.account)+" "+p.body.terms); err != nil {
-				tx.Rollback()
-				failAll(temporary("indexing message text", err))
-				return
-			}
-		}
-	}
 	c.commits.Add(1)
 	if err := tx.Commit(); err != nil {
 		for _, p := range batch {
@@ -319,13 +299,11 @@ func (s *Store) insertDelivery(ctx context.Context, tx *sql.Tx, st *deliverStmts
 			return dbError("recording fetched message", err)
 		}
 	}
-	p.docs = p.docs[:0]
 	if p.body.inline != nil {
 		if _, err := st.insertBlob.ExecContext(ctx, p.body.name, *p.body.inline); err != nil {
 			return temporary("storing message", err)
 		}
 	}
-	docs := map[int64]int64{} // account: its text_index document
 	for _, r := range p.recipients {
 		mailboxID, uidvalidity, uid, err := s.targetUID(ctx, tx, st, p, r)
 		if err != nil {
@@ -334,15 +312,7 @@ func (s *Store) insertDelivery(ctx context.Context, tx *sql.Tx, st *deliverStmts
 		if err := checkQuota(ctx, st, r.AccountID, p.body.size); err != nil {
 			return err
 		}
-		doc, ok := docs[r.AccountID]
-		if !ok && p.body.terms != "" {
-			if err := st.nextTextDoc.QueryRowContext(ctx).Scan(&doc); err != nil {
-				return temporary("delivering", err)
-			}
-			p.docs = append(p.docs, textDoc{doc: doc, account: r.AccountID})
-		}
-		docs[r.AccountID] = doc
-		if err := insertMessage(ctx, st, r, p, mailboxID, uidvalidity, uid, doc); err != nil {
+		if err := insertMessage(ctx, st, r, p, mailboxID, uidvalidity, uid); err != nil {
 			return err
 		}
 	}
@@ -433,7 +403,7 @@ func checkQuota(ctx context.Context, st *deliverStmts, accountID, size int64) er
 // new by construction, unless an imported message happens to carry the
 // same string: then the next deterministic variant is tried.
 func insertMessage(ctx context.Context, st *deliverStmts, r store.Recipient, p *pending,
-	mailboxID, uidvalidity, uid, textDoc int64) error {
+	mailboxID, uidvalidity, uid int64) error {
 	uidl := r.UIDL
 	generated := uidl == ""
 	if generated {
@@ -443,7 +413,7 @@ func insertMessage(ctx context.Context, st *deliverStmts, r store.Recipient, p *
 		// A failed INSERT only undoes itself (SQLite's default ABORT
 		// conflict resolution), so retrying within the transaction is fine.
 		_, err := st.insertMessage.ExecContext(ctx, mailboxID, r.AccountID, uid, uidl, p.body.name, p.body.size,
-			p.body.dotLines, toDB(p.date), store.FormatFlags(r.Flags), p.saved, textDoc)
+			p.body.dotLines, toDB(p.date), store.FormatFlags(r.Flags), p.saved)
 		switch {
 		case err == nil:
 			return nil

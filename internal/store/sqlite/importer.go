@@ -196,6 +196,7 @@ func (s *Store) ImportMessages(ctx context.Context, mailboxID int64, msgs []stor
 		}
 	}
 	if added > 0 {
+		s.indexer.Wake()
 		s.events.Publish(store.Event{Kind: store.EventNew, AccountID: accountID, MailboxID: mailboxID})
 	}
 	return res, nil
@@ -252,16 +253,12 @@ func (s *Store) importOne(ctx context.Context, tx *sql.Tx, mb store.Mailbox, m s
 	if uidl == "" {
 		uidl = generated
 	}
-	doc, err := insertTextDoc(ctx, tx, mb.AccountID, b.terms)
-	if err != nil {
-		return store.ImportedMessage{}, err
-	}
 	for variant := 1; ; variant++ {
 		_, err := tx.ExecContext(ctx, `INSERT INTO messages
-			(mailbox_id, account_id, uid, uidl, body, size, dot_lines, internal_date, flags, import_key, save_date, text_doc)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			(mailbox_id, account_id, uid, uidl, body, size, dot_lines, internal_date, flags, import_key, save_date)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			mb.ID, mb.AccountID, uid, uidl, b.name, b.size, b.dotLines, toDB(date), store.FormatFlags(flags), m.Key,
-			toDB(s.now()), doc)
+			toDB(s.now()))
 		switch {
 		case err == nil:
 			return store.ImportedMessage{UID: uid, UIDL: uidl, Size: b.size}, nil

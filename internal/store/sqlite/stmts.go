@@ -14,12 +14,11 @@ type deliverStmts struct {
 	insertBlob, nextUID            *sql.Stmt
 	checkQuota, insertMessage      *sql.Stmt
 	insertFetched                  *sql.Stmt
-	nextTextDoc, insertText        *sql.Stmt
 }
 
 func (d *deliverStmts) all() []**sql.Stmt {
 	return []**sql.Stmt{&d.savepoint, &d.rollbackTo, &d.release, &d.insertBlob, &d.nextUID,
-		&d.checkQuota, &d.insertMessage, &d.insertFetched, &d.nextTextDoc, &d.insertText}
+		&d.checkQuota, &d.insertMessage, &d.insertFetched}
 }
 
 var deliverSQL = []string{
@@ -32,11 +31,11 @@ var deliverSQL = []string{
 	`UPDATE mailboxes SET uidnext = uidnext + 1
 		WHERE account_id = ? AND name = ? RETURNING id, uidvalidity, uidnext - 1`,
 	`SELECT quota = 0 OR used + ? <= quota FROM accounts WHERE id = ?`,
-	`INSERT INTO messages (mailbox_id, account_id, uid, uidl, body, size, dot_lines, internal_date, flags, save_date, text_doc)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	// text_doc is left NULL: the text indexer indexes the message after
+	// the commit (textindex.go).
+	`INSERT INTO messages (mailbox_id, account_id, uid, uidl, body, size, dot_lines, internal_date, flags, save_date)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 	`INSERT INTO fetch_seen (source_id, scope, id, fingerprint) VALUES (?, ?, ?, ?)`,
-	`UPDATE meta SET value = value + 1 WHERE key = 'text_doc' RETURNING value`,
-	`INSERT INTO text_index (rowid, terms) VALUES (?, ?)`,
 }
 
 func prepareDeliver(ctx context.Context, db *sql.DB) (*deliverStmts, error) {

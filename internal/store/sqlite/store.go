@@ -62,6 +62,11 @@ type Options struct {
 	// keeps none). It is stored in the database, for every process;
 	// 0 leaves the stored value (DefaultKeepExpunged unless set).
 	KeepExpunged int
+	// TextIndexer runs the background text indexer (store.TextIndexer):
+	// messages are stored unindexed and indexed after their commit, and
+	// at Open those a crash or an older version left unindexed. pochta
+	// serve sets it; without it only IndexText indexes.
+	TextIndexer bool
 }
 
 // DefaultKeepExpunged is how many expunge tombstones a mailbox keeps: a
@@ -100,9 +105,10 @@ type Store struct {
 	reserveMu   sync.Mutex
 	reserveGone atomic.Bool // released or not allocatable: deliveries wait
 	lookups     *lookupStmts
-	inlineMax   int            // see Options.InlineMax; <= 0 = files only
-	buffers     sync.Pool      // *[]byte of capacity inlineMax, for inline bodies being written
-	readBuffers readBufferPool // for inline bodies being read
+	inlineMax   int                // see Options.InlineMax; <= 0 = files only
+	buffers     sync.Pool          // *[]byte of capacity inlineMax, for inline bodies being written
+	readBuffers readBufferPool     // for inline bodies being read
+	indexer     *store.TextIndexer // nil without Options.TextIndexer
 }
 
 var _ store.Store = (*Store)(nil)
@@ -240,6 +246,9 @@ func open(ctx context.Context, dir string, o Options, maxBatch int) (*Store, err
 	s.commits = startCommitter(s, stmts, maxBatch)
 	s.deletes.s = s
 	s.watch = startWatcher(s, o.PollInterval)
+	if o.TextIndexer {
+		s.indexer = store.StartTextIndexer(s.IndexText, s.log)
+	}
 	return s, nil
 }
 
@@ -248,6 +257,7 @@ func open(ctx context.Context, dir string, o Options, maxBatch int) (*Store, err
 func (s *Store) Close() error {
 	var err error
 	s.closeMu.Do(func() {
+		s.indexer.Stop()
 		s.watch.stop()
 		s.commits.stop()
 		err = s.closeDBs()

@@ -20,9 +20,13 @@ import (
 // token "w<account id>", so a search ANDs its account's token and reads
 // only that account's documents. Copies of a message share its document
 // (messages.text_doc); a delivery to several accounts gives each its own.
-// Terms are computed while the body is written (writeBody), outside the
-// transaction; the document is inserted by the transaction that inserts
-// the rows naming it, and deleted by trigger with the last of them.
+// Rows are stored unindexed (text_doc NULL) and IndexText, run by the
+// background indexer after commits (store.TextIndexer), computes the
+// terms outside any transaction, then inserts the documents of a batch
+// and points the rows at them in one short transaction: FTS5 flushes its
+// pending terms at each commit, so many documents per commit cost far
+// less than one each. A document is deleted by trigger with the last row
+// naming it.
 
 var _ store.TextSearcher = (*Store)(nil)
 
@@ -58,38 +62,24 @@ func accountToken(accountID int64) string {
 	return "w" + strconv.FormatInt(accountID, 10)
 }
 
-// nextTextDoc takes the next document rowid (meta 'text_doc': ids are
-// never reused, so a stale messages.text_doc can name no other body).
-func nextTextDoc(ctx context.Context, tx *sql.Tx) (int64, error) {
-	var doc int64
-	if err := tx.QueryRowContext(ctx, `UPDATE meta SET value = value + 1 WHERE key = 'text_doc' RETURNING value`).Scan(&doc); err != nil {
-		return 0, temporary("indexing message text", err)
-	}
-	return doc, nil
-}
-
-// addTextDoc inserts document doc of the account.
-func addTextDoc(ctx context.Context, tx *sql.Tx, doc, accountID int64, terms string) error {
-	if _, err := tx.ExecContext(ctx, `INSERT INTO text_index (rowid, terms) VALUES (?, ?)`,
-		doc, accountToken(accountID)+" "+terms); err != nil {
-		return temporary("indexing message text", err)
-	}
-	return nil
-}
-
 // insertTextDoc adds a document for a body of the account and returns
-// its rowid for messages.text_doc; 0 (no document) when the body cannot
-// be indexed. Not within a savepoint: FTS5 writes its pending terms to
-// disk at every savepoint (deliveries use textDocs instead).
+// its rowid for messages.text_doc, taken from meta 'text_doc' (ids are
+// never reused, so a stale messages.text_doc can name no other body); 0
+// (no document) when the body cannot be indexed. Not within a savepoint:
+// FTS5 writes its pending terms to disk at every savepoint.
 func insertTextDoc(ctx context.Context, tx *sql.Tx, accountID int64, terms string) (int64, error) {
 	if terms == "" {
 		return 0, nil
 	}
-	doc, err := nextTextDoc(ctx, tx)
-	if err != nil {
-		return 0, err
+	var doc int64
+	if err := tx.QueryRowContext(ctx, `UPDATE meta SET value = value + 1 WHERE key = 'text_doc' RETURNING value`).Scan(&doc); err != nil {
+		return 0, temporary("indexing message text", err)
 	}
-	return doc, addTextDoc(ctx, tx, doc, accountID, terms)
+	if _, err := tx.ExecContext(ctx, `INSERT INTO text_index (rowid, terms) VALUES (?, ?)`,
+		doc, accountToken(accountID)+" "+terms); err != nil {
+		return 0, temporary("indexing message text", err)
+	}
+	return doc, nil
 }
 
 const (
@@ -246,4 +236,11 @@ func (s *Store) IndexText(ctx context.Context, limit int) (int, error) {
 		return 0, err
 	}
 	return len(list), nil
+}
+
+// FlushTextIndex returns once the background indexer (Options.TextIndexer)
+// has indexed every message stored before the call, or at once without
+// it (see store.TextIndexer.Flush).
+func (s *Store) FlushTextIndex(ctx context.Context) error {
+	return s.indexer.Flush(ctx)
 }

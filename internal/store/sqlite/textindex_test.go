@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/pochta-mail/pochta/internal/message"
+	"github.com/pochta-mail/pochta/internal/store"
+	"github.com/pochta-mail/pochta/internal/store/storetest"
 )
 
 // TestTextIndexMigration: messages stored before the text index
@@ -76,4 +78,12 @@ func TestTextIndexMigration(t *testing.T) {
 	if left != 2 {
 		t.Errorf("%d documents left after b1's messages were removed, want 2", left)
 	}
+}
+
+// TestTextIndexerAtStart: storetest.TextIndexerAtStart on one directory.
+func TestTextIndexerAtStart(t *testing.T) {
+	dir := t.TempDir()
+	storetest.TextIndexerAtStart(t, func(indexer bool) store.Store {
+		return openTest(t, dir, Options{TextIndexer: indexer})
+	})
 }

@@ -27,10 +27,26 @@ func candidates(t *testing.T, s store.Store, m store.Mailbox, needle string) []u
 	return uids
 }
 
+// indexAll runs IndexText until nothing is left to index.
+func indexAll(t *testing.T, s store.Store) {
+	t.Helper()
+	for {
+		n, err := s.(store.TextSearcher).IndexText(context.Background(), 3)
+		if err != nil {
+			t.Fatalf("IndexText: %v", err)
+		}
+		if n == 0 {
+			return
+		}
+	}
+}
+
 // testTextIndex checks the text index contract (store.TextSearcher):
-// every way a message arrives indexes it (delivery to several accounts,
-// APPEND, MULTIAPPEND, COPY, MOVE, import), a search sees only its
-// mailbox's messages, and removals leave the copies found.
+// a message is found right after it arrives, indexed or not, and every
+// way a message arrives (delivery to several accounts, APPEND,
+// MULTIAPPEND, COPY, MOVE, import) leaves it for IndexText to index; a
+// search sees only its mailbox's messages, and removals leave the copies
+// found.
 func testTextIndex(t *testing.T, s store.Store) {
 	ctx := context.Background()
 	a := account(t, s, "fts@example.org")
@@ -53,7 +69,7 @@ func testTextIndex(t *testing.T, s store.Store) {
 	imported := importMailbox(t, s, a, store.ImportMailbox{Name: "Imported"})
 	importAll(t, s, imported, importMsg("k1", 0, "", text("import", "an imported walrus")))
 
-	for _, c := range []struct {
+	cases := []struct {
 		mb     store.Mailbox
 		needle string
 		want   []uint32
@@ -70,7 +86,30 @@ func testTextIndex(t *testing.T, s store.Store) {
 		{imported, "walrus", []uint32{1}},
 		{getMailbox(t, s, b, "INBOX"), "unicorn", []uint32{1}},
 		{getMailbox(t, s, b, "INBOX"), "zebra", nil},
-	} {
+	}
+	// Before IndexText (the committing transaction indexes nothing, and
+	// the engine under test runs no background indexer, or one that may
+	// not have run yet): every message that has the string is a
+	// candidate, and nothing outside the mailbox is.
+	for _, c := range cases {
+		got := candidates(t, s, c.mb, c.needle)
+		for _, u := range c.want {
+			if _, ok := slices.BinarySearch(got, u); !ok {
+				t.Errorf("before indexing: %s: candidates for %q: %v, want at least %v", c.mb.Name, c.needle, got, c.want)
+			}
+		}
+		all, err := s.ListUIDs(ctx, c.mb.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, u := range got {
+			if _, ok := slices.BinarySearch(all, u); !ok {
+				t.Errorf("before indexing: %s: candidate %d for %q is not in the mailbox %v", c.mb.Name, u, c.needle, all)
+			}
+		}
+	}
+	indexAll(t, s)
+	for _, c := range cases {
 		if got := candidates(t, s, c.mb, c.needle); !slices.Equal(got, c.want) {
 			t.Errorf("%s: candidates for %q: %v, want %v", c.mb.Name, c.needle, got, c.want)
 		}
@@ -136,6 +175,23 @@ func testTextIndexNeverMisses(t *testing.T, s store.Store) {
 		deliver(t, s, string(m.Raw), a)
 	}
 	inbox := getMailbox(t, s, a, "INBOX")
+	// Unindexed, partly indexed, then indexed: never a miss.
+	checkNeverMisses(t, s, inbox, msgs, rng)
+	if _, err := s.(store.TextSearcher).IndexText(context.Background(), 10); err != nil {
+		t.Fatal(err)
+	}
+	checkNeverMisses(t, s, inbox, msgs, rng)
+	indexAll(t, s)
+	if checkNeverMisses(t, s, inbox, msgs, rng) == 0 {
+		t.Errorf("the index never narrowed a search")
+	}
+}
+
+// checkNeverMisses checks that every message of msgs (delivered in
+// order to inbox) that has a needle is its candidate, and returns how
+// many messages the candidates left out in all.
+func checkNeverMisses(t *testing.T, s store.Store, inbox store.Mailbox, msgs []mailgen.Message, rng *rand.Rand) int {
+	t.Helper()
 	var narrowed int
 	for i, m := range msgs {
 		for _, needle := range mailgen.Needles(rng, m, 4) {
@@ -156,7 +212,53 @@ func testTextIndexNeverMisses(t *testing.T, s store.Store) {
 			}
 		}
 	}
-	if narrowed == 0 {
-		t.Errorf("the index never narrowed a search")
+	return narrowed
+}
+
+// TextIndexerAtStart checks that messages whose process stopped between
+// their commit and their indexing (a crash: only the unindexed rows
+// remain, which a process without the background indexer leaves too) are
+// found meanwhile and indexed by the background indexer of the next
+// process to open the store; then that messages delivered to that one
+// are indexed as well. open opens the same store each time, with the
+// background indexer or without it, and closes it when the test ends.
+func TextIndexerAtStart(t *testing.T, open func(indexer bool) store.Store) {
+	ctx := context.Background()
+	text := func(body string) string {
+		return "Subject: restart\r\n\r\n" + body + "\r\n"
+	}
+	first := open(false)
+	a := account(t, first, "restart@example.org")
+	deliver(t, first, text("an unindexed narwhal"), a)
+	deliver(t, first, text("an unindexed okapi"), a)
+	inbox := getMailbox(t, first, a, "INBOX")
+	if got := candidates(t, first, inbox, "narwhal"); !slices.Equal(got, []uint32{1, 2}) {
+		t.Fatalf("before indexing: candidates for narwhal: %v, want every message", got)
+	}
+	if err := first.Close(); err != nil {
+		t.Fatal(err)
+	}
+	second := open(true)
+	flush := func() {
+		t.Helper()
+		f, ok := second.(interface{ FlushTextIndex(context.Context) error })
+		if !ok {
+			t.Fatalf("%T has no FlushTextIndex", second)
+		}
+		if err := f.FlushTextIndex(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	flush()
+	if got := candidates(t, second, inbox, "narwhal"); !slices.Equal(got, []uint32{1}) {
+		t.Errorf("after the next start: candidates for narwhal: %v, want [1]", got)
+	}
+	deliver(t, second, text("an indexed capybara"), a)
+	flush()
+	if got := candidates(t, second, inbox, "capybara"); !slices.Equal(got, []uint32{3}) {
+		t.Errorf("a delivery to the indexing process: candidates for capybara: %v, want [3]", got)
+	}
+	if n, err := second.(store.TextSearcher).IndexText(ctx, 100); err != nil || n != 0 {
+		t.Errorf("IndexText after the background indexer: %d, %v; want 0", n, err)
 	}
 }
