@@ -34,9 +34,9 @@ type TextSearcher interface {
 	// message.MaxTerms terms).
 	TextCandidates(ctx context.Context, mailboxID int64, terms []uint32) ([]uint32, error)
 	// IndexText indexes up to limit of the messages that are not indexed
-	// yet and returns how many it indexed; 0 means none is left. It is
-	// safe to run in several processes (or nodes) at once. Searches are
-	// correct before, during and after.
+	// yet and returns how many it took; fewer than limit (0 at the end)
+	// means none was left. It is safe to run in several processes (or
+	// nodes) at once. Searches are correct before, during and after.
 	IndexText(ctx context.Context, limit int) (int, error)
 }
 
@@ -160,7 +160,10 @@ func (x *TextIndexer) run(ctx context.Context) {
 	}
 }
 
-// pass indexes until nothing is left; false after a failure.
+// pass indexes until a batch is not full (nothing was left when it
+// started); false after a failure. Messages stored meanwhile woke the
+// indexer: they wait for the next gathering, not for a batch of their
+// own each.
 func (x *TextIndexer) pass(ctx context.Context) bool {
 	total := 0
 	for {
@@ -172,7 +175,7 @@ func (x *TextIndexer) pass(ctx context.Context) bool {
 			return false
 		}
 		total += n
-		if n == 0 {
+		if n < TextIndexBatch {
 			if total > 10*TextIndexBatch {
 				// A backlog: messages of an older version, or of a
 				// process that stopped before indexing them.

@@ -62,25 +62,16 @@ func accountToken(accountID int64) string {
 	return "w" + strconv.FormatInt(accountID, 10)
 }
 
-// insertTextDoc adds a document for a body of the account and returns
-// its rowid for messages.text_doc, taken from meta 'text_doc' (ids are
-// never reused, so a stale messages.text_doc can name no other body); 0
-// (no document) when the body cannot be indexed. Not within a savepoint:
-// FTS5 writes its pending terms to disk at every savepoint.
-func insertTextDoc(ctx context.Context, tx *sql.Tx, accountID int64, terms string) (int64, error) {
-	if terms == "" {
-		return 0, nil
-	}
-	var doc int64
-	if err := tx.QueryRowContext(ctx, `UPDATE meta SET value = value + 1 WHERE key = 'text_doc' RETURNING value`).Scan(&doc); err != nil {
-		return 0, temporary("indexing message text", err)
-	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO text_index (rowid, terms) VALUES (?, ?)`,
-		doc, accountToken(accountID)+" "+terms); err != nil {
-		return 0, temporary("indexing message text", err)
-	}
-	return doc, nil
-}
+// The statements of a batch of IndexText, prepared once (writerSQL).
+const (
+	// sqlTextDocs reserves ? document rowids and returns the last one
+	// (meta 'text_doc': ids are never reused, so a stale
+	// messages.text_doc can name no other body).
+	sqlTextDocs   = `UPDATE meta SET value = value + ? WHERE key = 'text_doc' RETURNING value`
+	sqlTextInsert = `INSERT INTO text_index (rowid, terms) VALUES (?, ?)`
+	sqlTextMark   = `UPDATE messages SET text_doc = ? WHERE body = ? AND account_id = ? AND text_doc IS NULL`
+	sqlTextDelete = `DELETE FROM text_index WHERE rowid = ?`
+)
 
 const (
 	// maxMatchTerms bounds the terms of one FTS5 query: each costs a read
@@ -161,9 +152,11 @@ func (s *Store) queryInts(ctx context.Context, action, query string, args ...any
 	return out, nil
 }
 
-// IndexText implements store.TextSearcher: it reads up to limit bodies
-// of messages not indexed yet, then gives each its document in one
-// transaction, with every other row of the account sharing the body.
+// IndexText implements store.TextSearcher: it reads up to limit rows
+// not indexed yet and their bodies, then gives each body its document in
+// one transaction, with every other row of the account sharing the
+// body. It returns how many rows it read: fewer than limit means none
+// was left.
 // A body that cannot be read (its file lost) is marked not indexable,
 // so it is not tried again and searches keep reading it.
 func (s *Store) IndexText(ctx context.Context, limit int) (int, error) {
@@ -181,7 +174,9 @@ func (s *Store) IndexText(ctx context.Context, limit int) (int, error) {
 	}
 	var list []todo
 	seen := map[[2]string]bool{}
+	read, indexable := 0, 0
 	for rows.Next() {
+		read++
 		var t todo
 		var inline bool
 		var data []byte
@@ -203,6 +198,9 @@ func (s *Store) IndexText(ctx context.Context, limit int) (int, error) {
 				t.terms = textTerms(terms, ok)
 			}
 		}
+		if t.terms != "" {
+			indexable++
+		}
 		list = append(list, t)
 	}
 	rows.Close()
@@ -212,20 +210,32 @@ func (s *Store) IndexText(ctx context.Context, limit int) (int, error) {
 	if len(list) == 0 {
 		return 0, nil
 	}
+	// One short transaction for the batch, every document inserted
+	// before the commit, outside any savepoint (FTS5 writes its pending
+	// terms to disk at each commit and savepoint: one segment a batch).
 	err = s.withTx(ctx, "indexing message text", func(tx *sql.Tx) error {
-		for _, t := range list {
-			doc, err := insertTextDoc(ctx, tx, t.account, t.terms)
-			if err != nil {
-				return err
+		var last int64
+		if indexable > 0 {
+			if err := tx.StmtContext(ctx, s.writerStmt(sqlTextDocs)).QueryRowContext(ctx, indexable).Scan(&last); err != nil {
+				return temporary("indexing message text", err)
 			}
-			res, err := tx.ExecContext(ctx, `UPDATE messages SET text_doc = ? WHERE body = ? AND account_id = ? AND text_doc IS NULL`,
-				doc, t.body, t.account)
+		}
+		next := last - int64(indexable) + 1
+		for _, t := range list {
+			var doc int64 // 0: not indexable
+			if t.terms != "" {
+				doc, next = next, next+1
+				if _, err := s.txExec(ctx, tx, sqlTextInsert, doc, accountToken(t.account)+" "+t.terms); err != nil {
+					return temporary("indexing message text", err)
+				}
+			}
+			res, err := s.txExec(ctx, tx, sqlTextMark, doc, t.body, t.account)
 			if err != nil {
 				return temporary("indexing message text", err)
 			}
 			if n, _ := res.RowsAffected(); n == 0 && doc > 0 {
 				// Removed meanwhile: no row names the document.
-				if _, err := tx.ExecContext(ctx, `DELETE FROM text_index WHERE rowid = ?`, doc); err != nil {
+				if _, err := s.txExec(ctx, tx, sqlTextDelete, doc); err != nil {
 					return temporary("indexing message text", err)
 				}
 			}
@@ -235,7 +245,7 @@ func (s *Store) IndexText(ctx context.Context, limit int) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	return len(list), nil
+	return read, nil
 }
 
 // FlushTextIndex returns once the background indexer (Options.TextIndexer)
