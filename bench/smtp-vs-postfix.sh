@@ -22,6 +22,10 @@
 # own, dropped at the end) on 127.0.0.1:$GPORT, same accounts and flags,
 # and every cell runs the three servers in turn.
 #
+# With BASE=REV (a git revision), one more Pochta on the SQLite engine,
+# built at REV, runs on 127.0.0.1:$BPORT ("pochta-base"), interleaved
+# with the others cell by cell: a before/after comparison in one run.
+#
 # CPU: each server runs in a cpuacct cgroup of its own (cgroup v1 at
 # /sys/fs/cgroup/cpuacct, when there is one), which counts its exited
 # children too (Postfix's smtpd, cleanup, local). cpu_ms is each run's CPU
@@ -37,7 +41,9 @@
 # 102400"), ROUNDS (1: how often the whole set of cells runs; each round
 # runs every cell on every server in turn, and the table gives each
 # server's median over the rounds), PG (0), ADMIN_DSN (where PG=1 creates
-# its database). Results: $WORK/results.txt (one RESULT line per run) and
+# its database), PORT0 (2525: Postfix's port, Pochta's the next ones) and
+# USERS (pfb: the users' prefix), so that two runs can share a machine.
+# Results: $WORK/results.txt (one RESULT line per run) and
 # the table on stdout.
 set -euo pipefail
 
@@ -46,9 +52,13 @@ WORK=${WORK:-$(mktemp -d /tmp/smtpbench.XXXXXX)}
 DURATION=${DURATION:-10s}
 CONCS=${CONCS:-1 8 64}
 SIZES=${SIZES:-2048 10240 102400}
-PPORT=2526   # Pochta MX
-FPORT=2525   # Postfix smtpd
-GPORT=2527   # Pochta MX on PostgreSQL (PG=1)
+PORT0=${PORT0:-2525}
+FPORT=$PORT0         # Postfix smtpd
+PPORT=$((PORT0 + 1)) # Pochta MX
+GPORT=$((PORT0 + 2)) # Pochta MX on PostgreSQL (PG=1)
+BPORT=$((PORT0 + 3)) # Pochta MX built at BASE (BASE=REV)
+U=${USERS:-pfb}      # the users are $U1..$U8, Unix users for Postfix
+BASE=${BASE:-}
 ROUNDS=${ROUNDS:-1}
 PG=${PG:-0}
 ADMIN_DSN=${ADMIN_DSN:-postgres://postgres@127.0.0.1:5432/test?sslmode=disable}
@@ -101,6 +111,7 @@ cpu_ns() {
 trap cleanup EXIT
 
 build_tools ./cmd/pochta ./cmd/pochta-bench
+build_base
 
 # --------------------------------------------------------------- Pochta
 # The MX port checks SPF/DKIM/DMARC (smtp.auth_checks, on by default). An
@@ -111,16 +122,17 @@ build_tools ./cmd/pochta ./cmd/pochta-bench
 : > "$WORK/empty.zone"
 # start_pochta DIR PORT LOG [init flags...]
 start_pochta() {
-	local dir=$1 port=$2 logf=$3
+	local dir=$1 port=$2 logf=$3 bin=$BIN
 	shift 3
+	[ "$(basename "$dir")" = pochta-base ] && bin=$BIN/base
 	log "pochta: init $dir $*"
-	"$BIN/pochta" init -d "$dir" --domain "$DOMAIN" --hostname "mx.$DOMAIN" "$@" >/dev/null
+	"$bin/pochta" init -d "$dir" --domain "$DOMAIN" --hostname "mx.$DOMAIN" "$@" >/dev/null
 	for i in $(seq 1 "$NUSERS"); do
-		echo bench-pass | "$BIN/pochta" -d "$dir" user add "pfb$i@$DOMAIN" --password-stdin
+		echo bench-pass | "$bin/pochta" -d "$dir" user add "$U$i@$DOMAIN" --password-stdin
 	done
 	local name
 	name=$(basename "$dir")
-	in_cgroup "$name" "$BIN/pochta" -d "$dir" serve -o smtp.listen="127.0.0.1:$port" -o submission.listen= -o submissions.listen= \
+	in_cgroup "$name" "$bin/pochta" -d "$dir" serve -o smtp.listen="127.0.0.1:$port" -o submission.listen= -o submissions.listen= \
 		-o pop3.listen= -o pop3s.listen= -o http.listen= -o https.listen= -o metrics.listen= -o imap.listen= -o imaps.listen= \
 		-o managesieve.listen= -o dns.zone_file="$WORK/empty.zone" \
 		-o limits.max_connections_per_ip=0 -o log.level=warn 2>"$logf" &
@@ -134,14 +146,18 @@ if [ "$PG" = 1 ]; then
 	start_pochta "$WORK/pochta-pg" "$GPORT" "$WORK/pochta-pg.log" --postgres "${ADMIN_DSN%%/test*}/$PGDB?sslmode=disable"
 	SERVERS="pochta pochta-pg postfix"
 fi
+if [ -n "$BASE" ]; then
+	start_pochta "$WORK/pochta-base" "$BPORT" "$WORK/pochta-base.log"
+	SERVERS="pochta-base $SERVERS"
+fi
 
 # -------------------------------------------------------------- Postfix
 log "postfix: instance in $F"
 mkdir -p "$F/etc" "$F/spool" "$F/data"
 for i in $(seq 1 "$NUSERS"); do
-	id "pfb$i" >/dev/null 2>&1 || useradd --shell /usr/sbin/nologin "pfb$i"
-	usermod --home "$F/home/pfb$i" "pfb$i" # users may be left from an earlier run
-	mkdir -p "$F/home/pfb$i" && chown "pfb$i" "$F/home/pfb$i"
+	id "$U$i" >/dev/null 2>&1 || useradd --shell /usr/sbin/nologin "$U$i"
+	usermod --home "$F/home/$U$i" "$U$i" # users may be left from an earlier run
+	mkdir -p "$F/home/$U$i" && chown "$U$i" "$F/home/$U$i"
 done
 cp /etc/postfix/master.cf "$F/etc/master.cf"
 # smtpd on the loopback high port, not chrooted; no port 25.
@@ -194,10 +210,11 @@ for size in $SIZES; do
 			port=$PPORT
 			[ "$server" = postfix ] && port=$FPORT
 			[ "$server" = pochta-pg ] && port=$GPORT
+			[ "$server" = pochta-base ] && port=$BPORT
 			log "round $round: $server c=$c size=$size (load $(cut -d' ' -f1-3 /proc/loadavg))"
 			cpu0=$(cpu_ns "$server")
 			line=$("$BIN/pochta-bench" -mode smtp -addr "127.0.0.1:$port" -c "$c" -size "$size" \
-				-duration "$DURATION" -users "pfb%d@$DOMAIN" -nusers "$NUSERS" -from "bench@remote.test" | grep '^RESULT')
+				-duration "$DURATION" -users "$U%d@$DOMAIN" -nusers "$NUSERS" -from "bench@remote.test" | grep '^RESULT')
 			drain=0 delivered=-
 			if [ "$server" = postfix ]; then
 				# How long local delivery needed to catch up with smtpd
@@ -236,9 +253,9 @@ END {
 	ns = split(servers, sv, " ")
 	printf "| size | c |"
 	for (i = 1; i <= ns; i++) printf " %s msg/s | p50 ms | p99 ms | CPU ms/msg |", sv[i]
-	printf " SQL/PF | PG/PF | PG/SQL | rounds |\n|---|---|"
+	printf " SQL/PF | PG/PF | PG/SQL | BASE/PF | rounds |\n|---|---|"
 	for (i = 1; i <= ns; i++) printf "---|---|---|---|"
-	printf "---|---|---|---|\n"
+	printf "---|---|---|---|---|\n"
 	for (k = 0; k < n; k++) {
 		split(order[k], a, " "); s = a[1]; c = a[2]
 		printf "| %s | %s |", s, c
@@ -246,8 +263,8 @@ END {
 			m[sv[i]] = median(sv[i] SUBSEP s SUBSEP c SUBSEP "msgs_per_s")
 			printf " %.1f | %.2f | %.2f | %.2f |", m[sv[i]], median(sv[i] SUBSEP s SUBSEP c SUBSEP "op_p50_ms"), median(sv[i] SUBSEP s SUBSEP c SUBSEP "op_p99_ms"), median(sv[i] SUBSEP s SUBSEP c SUBSEP "cpu_ms")
 		}
-		pf = m["postfix"]; sq = m["pochta"]; pg = m["pochta-pg"]
-		printf " %.2f | %s | %s | %d |\n", (pf > 0 ? sq / pf : 0), (pg > 0 && pf > 0 ? sprintf("%.2f", pg / pf) : "-"), (pg > 0 && sq > 0 ? sprintf("%.2f", pg / sq) : "-"), cnt["pochta" SUBSEP s SUBSEP c SUBSEP "msgs_per_s"]
+		pf = m["postfix"]; sq = m["pochta"]; pg = m["pochta-pg"]; bs = m["pochta-base"]
+		printf " %.2f | %s | %s | %s | %d |\n", (pf > 0 ? sq / pf : 0), (pg > 0 && pf > 0 ? sprintf("%.2f", pg / pf) : "-"), (pg > 0 && sq > 0 ? sprintf("%.2f", pg / sq) : "-"), (bs > 0 && pf > 0 ? sprintf("%.2f", bs / pf) : "-"), cnt["pochta" SUBSEP s SUBSEP c SUBSEP "msgs_per_s"]
 	}
 }' "$RES" | sed 's/size=//g; s/c=//g'
 log "results in $RES"
