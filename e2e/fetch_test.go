@@ -241,6 +241,44 @@ func TestFetchOrderAroundLargeMessage(t *testing.T) {
 	}
 }
 
+// A local account over quota: the run fails saying so, nothing is stored
+// or recorded, and nothing is deleted on the source (delete policy); once
+// the quota allows it, the next run fetches and deletes everything.
+func TestFetchOverQuota(t *testing.T) {
+	t.Parallel()
+	for _, scheme := range []string{"pop3s", "imaps"} {
+		t.Run(scheme, func(t *testing.T) {
+			fs := newFetchSide(t)
+			in := remotePochta(t, fs)
+			ctx := context.Background()
+			if err := fs.st.SetQuota(ctx, fs.acct.Address, 100); err != nil {
+				t.Fatal(err)
+			}
+			url := scheme + "://remote%40example.test@" + fs.via(in, scheme) + "/"
+			src := fs.source(url, "remote-pw", true)
+			res, err := fs.fetcher(nil).RunOnce(ctx, src)
+			if err == nil || !strings.Contains(err.Error(), "quota") || res.Fetched != 0 || res.Deleted != 0 {
+				t.Fatalf("run over quota: %+v, %v; want a quota error and nothing done", res, err)
+			}
+			for _, scope := range []string{"", "INBOX"} { // POP3's, IMAP's
+				if ids, _ := fs.st.FetchedIDs(ctx, src.ID, scope); len(ids) != 0 {
+					t.Errorf("ids recorded over quota: %+v", ids)
+				}
+			}
+			if n := remoteCount(t, fs, url); n != 2 {
+				t.Fatalf("%d messages left on the source, want both", n)
+			}
+			if err := fs.st.SetQuota(ctx, fs.acct.Address, 0); err != nil {
+				t.Fatal(err)
+			}
+			if res := fs.run(fs.fetcher(nil), src); res.Fetched != 2 || res.Deleted != 2 {
+				t.Fatalf("run within quota: %+v", res)
+			}
+			wantSubjects(t, fs.subjects(), "message 1", "message 2")
+		})
+	}
+}
+
 // crashingDeliverer stores through the real path, then, after the
 // message numbered crashAfter, drops the fetcher's connection and fails:
 // what a kill -9 right after the local commit leaves (the message stored
