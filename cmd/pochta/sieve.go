@@ -120,7 +120,7 @@ func (c *cli) sieveRun(cfg *config.Config, st store.Store, acct store.Account, m
 	}
 	f := &delivery.SieveFilter{Store: st, Hostname: hostname(cfg)}
 	n, moved := 0, 0
-	err := delivery.Refilter(c.ctx, st, f, acct, mailbox, apply, func(r delivery.RefilterResult) error {
+	err := delivery.Refilter(c.ctx, st, f, acct, delivery.RefilterOptions{Mailbox: mailbox, Apply: apply}, func(r delivery.RefilterResult) error {
 		n++
 		if r.Moved {
 			moved++

@@ -383,7 +383,7 @@ func TestFilterReject(t *testing.T) {
 func (f *filtering) refilter(t *testing.T, addr string, apply bool) []string {
 	t.Helper()
 	var out []string
-	err := Refilter(context.Background(), f.st, &SieveFilter{Store: f.st}, f.accts[addr], "INBOX", apply, func(r RefilterResult) error {
+	err := Refilter(context.Background(), f.st, &SieveFilter{Store: f.st}, f.accts[addr], RefilterOptions{Mailbox: "INBOX", Apply: apply}, func(r RefilterResult) error {
 		out = append(out, fmt.Sprintf("%d %s moved=%v", r.UID, strings.Join(r.Actions, "; "), r.Moved))
 		return nil
 	})
@@ -423,6 +423,41 @@ elsif header :is "subject" "go and flag" { fileinto :create :flags "\\Flagged" "
 	}
 	if got := f.box(t, "alice@example.org", "INBOX"); got != `()()($Seen2)` {
 		t.Errorf("INBOX holds %q", got)
+	}
+}
+
+// TestRefilterUIDs: with UIDs, only those messages are filtered (what
+// pochta import --sieve put into INBOX); an empty list filters nothing.
+func TestRefilterUIDs(t *testing.T) {
+	f := newFiltering(t)
+	f.d.Filter = nil
+	for range 4 {
+		f.deliver(t, "dan@remote.example", plainMsg, "alice@example.org")
+	}
+	f.script(t, "alice@example.org", `require ["fileinto", "mailbox"]; fileinto :create "Go";`)
+	run := func(uids []uint32) []uint32 {
+		var got []uint32
+		err := Refilter(context.Background(), f.st, &SieveFilter{Store: f.st}, f.accts["alice@example.org"],
+			RefilterOptions{Mailbox: "INBOX", UIDs: uids, Apply: true}, func(r RefilterResult) error {
+				got = append(got, r.UID)
+				return nil
+			})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	if got := run([]uint32{}); len(got) != 0 {
+		t.Errorf("an empty UID list filtered %v", got)
+	}
+	if got := run([]uint32{4, 2}); !slices.Equal(got, []uint32{2, 4}) {
+		t.Errorf("filtered %v, want [2 4]", got)
+	}
+	if n := f.count(t, "alice@example.org", "Go"); n != 2 {
+		t.Errorf("Go holds %d, want 2", n)
+	}
+	if n := f.count(t, "alice@example.org", "INBOX"); n != 2 {
+		t.Errorf("INBOX holds %d, want 2", n)
 	}
 }
 

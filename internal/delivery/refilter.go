@@ -27,6 +27,14 @@ type RefilterResult struct {
 	Moved   bool     // applied: the message left the mailbox
 }
 
+// RefilterOptions say what Refilter filters and whether it changes
+// anything.
+type RefilterOptions struct {
+	Mailbox string   // the mailbox whose messages are filtered
+	UIDs    []uint32 // only these messages of it (`pochta import --sieve`); nil = all
+	Apply   bool     // file and flag; false only reports (a dry run)
+}
+
 // Refilter runs f over the messages of an account's mailbox as if they
 // arrived now (`pochta sieve run`), as Pigeonhole's sieve-filter does
 // with -e -W. Dry (apply false) it only reports; applied, fileinto copies
@@ -38,17 +46,28 @@ type RefilterResult struct {
 // (FilterInput.Stored). What only makes sense at arrival is reported and
 // skipped: discard leaves the message where it is, and no redirect,
 // vacation reply or reject is sent.
-func Refilter(ctx context.Context, st RefilterStore, f Filter, acct store.Account, mailbox string, apply bool,
+func Refilter(ctx context.Context, st RefilterStore, f Filter, acct store.Account, opt RefilterOptions,
 	each func(RefilterResult) error) error {
-	mb, err := st.GetMailbox(ctx, acct.ID, mailbox)
+	mb, err := st.GetMailbox(ctx, acct.ID, opt.Mailbox)
 	if err != nil {
 		return err
 	}
-	msgs, err := st.ListMessages(ctx, mb.ID, store.MessageQuery{})
+	var q store.MessageQuery
+	uids := slices.Sorted(slices.Values(opt.UIDs))
+	if opt.UIDs != nil {
+		if len(uids) == 0 {
+			return nil
+		}
+		q.MinUID, q.MaxUID = uids[0], uids[len(uids)-1]
+	}
+	msgs, err := st.ListMessages(ctx, mb.ID, q)
 	if err != nil {
 		return err
 	}
 	for _, m := range msgs {
+		if _, found := slices.BinarySearch(uids, m.UID); opt.UIDs != nil && !found {
+			continue
+		}
 		h, truncated, err := storedHeader(ctx, st, mb.ID, m.UID)
 		if errors.Is(err, store.ErrNotFound) {
 			continue // expunged meanwhile
@@ -75,7 +94,7 @@ func Refilter(ctx context.Context, st RefilterStore, f Filter, acct store.Accoun
 			}
 		}
 		res := RefilterResult{UID: m.UID, Actions: describe(dec)}
-		if apply {
+		if opt.Apply {
 			if res.Moved, err = applyDecision(ctx, st, mb, m, dec); err != nil {
 				return fmt.Errorf("message %d: %w", m.UID, err)
 			}
