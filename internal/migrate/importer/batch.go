@@ -79,6 +79,9 @@ func (b *batch) flush() error {
 		default:
 			b.sum.Messages++
 			b.sum.Bytes += r.Size
+			if b.mb.Name == store.InboxName {
+				b.sum.inbox = append(b.sum.inbox, r.UID)
+			}
 			if b.msgs[i].UIDL != "" && r.UIDL != b.msgs[i].UIDL {
 				b.sum.UIDLsReplaced++
 				b.sum.problem(b.where[i], "POP3 UIDL %s is used by another message of %s: it became %s",

@@ -53,6 +53,12 @@ type Options struct {
 	Progress func(Progress)
 	// MboxFolder is the mailbox an mbox file goes into; "" = INBOX.
 	MboxFolder string
+	// Imported, when set, is called once an account's mail is stored,
+	// with the UIDs this run put into its INBOX (in the order stored), so
+	// that they can be filtered (`pochta import --sieve`). Not called in
+	// a dry run or when the account's import failed; its error is the
+	// account's.
+	Imported func(ctx context.Context, acct store.Account, inbox []uint32) error
 	// BatchMessages and BatchBytes bound one transaction; 0 = 500 and
 	// 32 MiB.
 	BatchMessages int
@@ -91,6 +97,8 @@ type Summary struct {
 	// message of the account already had: they got a new one.
 	UIDLsReplaced int
 	Problems      []Problem
+
+	inbox []uint32 // UIDs stored into INBOX, for Options.Imported
 }
 
 func (s *Summary) add(o Summary) {
@@ -171,6 +179,10 @@ func (s *Service) Account(ctx context.Context, address, path string) (Summary, e
 	} else {
 		run = s.mboxFile(ctx, acct, root, &sum)
 	}
+	if run == nil && s.Opt.Imported != nil && !s.Opt.DryRun {
+		run = s.Opt.Imported(ctx, acct, sum.inbox)
+	}
+	sum.inbox = nil
 	return sum, run
 }
 

@@ -157,3 +157,41 @@ func TestMboxProblems(t *testing.T) {
 		t.Fatalf("again: %+v, %v", sum, err)
 	}
 }
+
+// TestImportedHook: Options.Imported gets, per account, the UIDs the run
+// put into INBOX: not another folder's, not those of an earlier run; it
+// is not called in a dry run.
+func TestImportedHook(t *testing.T) {
+	st := newStore(t, "a@example.test")
+	src := filepath.Join(t.TempDir(), "Maildir")
+	writeMaildir(t, src, 2, "")
+	writeMaildir(t, filepath.Join(src, ".Sub"), 2, "")
+	var got [][]uint32
+	hook := func(_ context.Context, acct store.Account, inbox []uint32) error {
+		if acct.Address != "a@example.test" {
+			t.Errorf("hook for %s", acct.Address)
+		}
+		got = append(got, slices.Clone(inbox))
+		return nil
+	}
+	dry := &Service{Store: st, Opt: Options{DryRun: true, Imported: hook}}
+	if _, err := dry.Account(context.Background(), "a@example.test", src); err != nil || len(got) != 0 {
+		t.Fatalf("dry run: %v, hook called with %v", err, got)
+	}
+	s := &Service{Store: st, Opt: Options{Imported: hook}}
+	if _, err := s.Account(context.Background(), "a@example.test", src); err != nil {
+		t.Fatal(err)
+	}
+	// Catching up: one more message in INBOX.
+	writeMaildir(t, src, 3, "")
+	if _, err := s.Account(context.Background(), "a@example.test", src); err != nil {
+		t.Fatal(err)
+	}
+	if want := [][]uint32{{10, 11}, {12}}; !slices.EqualFunc(got, want, slices.Equal) {
+		t.Errorf("hook called with %v, want %v", got, want)
+	}
+	s.Opt.Imported = func(context.Context, store.Account, []uint32) error { return errors.New("filter failed") }
+	if _, err := s.Account(context.Background(), "a@example.test", src); err == nil || err.Error() != "filter failed" {
+		t.Errorf("the hook's error is the account's: %v", err)
+	}
+}
