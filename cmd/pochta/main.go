@@ -32,7 +32,7 @@ Commands:
   alias add ALIAS TARGET... | del ALIAS [TARGET...] | list [DOMAIN]
                                             aliases; ALIAS @domain is a catch-all
   sieve put USER NAME [--activate] < SCRIPT | get USER NAME | list USER
-  sieve activate USER NAME | deactivate USER | delete USER NAME | check < SCRIPT
+  sieve activate USER NAME | deactivate USER | delete|del USER NAME | check < SCRIPT
                                             users' Sieve filters (docs/SIEVE.md)
   sieve run USER [--mailbox M] [--apply]    filter stored mail again (dry run by default)
   queue list | show ID | retry ID|all | drop ID

@@ -14,7 +14,7 @@ import (
 )
 
 // sieveCmd: sieve put USER NAME [--activate] < SCRIPT | get USER NAME |
-// list USER | activate USER NAME | deactivate USER | delete USER NAME |
+// list USER | activate USER NAME | deactivate USER | delete|del USER NAME |
 // check < SCRIPT. The work is managesieve.Scripts', the service behind
 // ManageSieve, with the same limits.
 func (c *cli) sieveCmd(args []string) error {
@@ -28,12 +28,15 @@ func (c *cli) sieveCmd(args []string) error {
 		return err
 	}
 	const usage = "usage: pochta sieve put USER NAME [--activate] < SCRIPT | get USER NAME | list USER |\n" +
-		"       activate USER NAME | deactivate USER | delete USER NAME | check < SCRIPT |\n" +
+		"       activate USER NAME | deactivate USER | delete|del USER NAME | check < SCRIPT |\n" +
 		"       run USER [--mailbox M] [--apply]"
 	if len(rest) == 0 {
 		return usagef(usage)
 	}
 	sub, ops := rest[0], rest[1:]
+	if sub == "del" {
+		sub = "delete" // the and the other commands' word (alias del, fetch del)
+	}
 	want := map[string]int{"put": 2, "get": 2, "list": 1, "activate": 2, "deactivate": 1, "delete": 2, "check": 0, "run": 1}
 	if n, ok := want[sub]; !ok || len(ops) != n {
 		return usagef(usage)

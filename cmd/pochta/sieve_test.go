@@ -28,6 +28,7 @@ func TestSieveCLI(t *testing.T) {
 	expect(t, exitError, "sieve: line 1, column 1: fileinto needs require", "fileinto \"x\";\n", "-d", dir, "sieve", "check")
 	expect(t, exitError, "sieve: line 1, column 1: fileinto needs require", "fileinto \"x\";\n", "-d", dir, "sieve", "put", "alice@example.test", "bad")
 	expect(t, exitError, "is active", "", "-d", dir, "sieve", "delete", "alice@example.test", "filters")
+	expect(t, exitError, "is active", "", "-d", dir, "sieve", "del", "alice@example.test", "filters")
 	expect(t, exitError, "user nobody@example.test does not exist", "", "-d", dir, "sieve", "list", "nobody@example.test")
 	expect(t, exitUsage, "usage: pochta sieve", "", "-d", dir, "sieve", "frob")
 	must(t, "", "-d", dir, "sieve", "delete", "alice@example.test", "spare")
@@ -52,7 +53,7 @@ func TestSieveCLI(t *testing.T) {
 	must(t, "require \"reject\";\nreject \"No reports, please.\";\n", "-d", dir, "sieve", "put", "alice@example.test", "no", "--activate")
 	expect(t, exitNoPerm, "No reports, please.", "Subject: x\n\nhi\n", "-d", dir, "deliver", "alice@example.test")
 	must(t, "", "-d", dir, "sieve", "activate", "alice@example.test", "filters")
-	must(t, "", "-d", dir, "sieve", "delete", "alice@example.test", "no")
+	must(t, "", "-d", dir, "sieve", "del", "alice@example.test", "no") // del: delete's alias
 	must(t, "", "-d", dir, "sieve", "deactivate", "alice@example.test")
 	if out := must(t, "", "-d", dir, "sieve", "list", "alice@example.test"); out != "filters 142\n" {
 		t.Errorf("after deactivate:\n%s", out)
