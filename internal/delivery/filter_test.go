@@ -461,6 +461,26 @@ func TestRefilterUIDs(t *testing.T) {
 	}
 }
 
+// TestRefilterScriptFails: a message on which the script fails is left
+// as it was and reported; the run goes on with the next.
+func TestRefilterScriptFails(t *testing.T) {
+	f := newFiltering(t)
+	f.d.Filter = nil
+	for _, subj := range []string{"bad", "good"} {
+		f.deliver(t, "dan@remote.example", strings.Replace(plainMsg, "Subject: Hello", "Subject: "+subj, 1), "alice@example.org")
+	}
+	f.script(t, "alice@example.org", `require ["fileinto", "mailbox", "reject", "vacation"];
+if header :is "subject" "bad" { reject "no"; }
+fileinto :create "Go";`)
+	got := f.refilter(t, "alice@example.org", true)
+	if len(got) != 2 || !strings.HasPrefix(got[0], `1 keep (script "main": sieve: runtime error: reject together with fileinto)`) || got[1] != "2 fileinto Go moved=true" {
+		t.Errorf("refilter: %q", got)
+	}
+	if n := f.count(t, "alice@example.org", "INBOX"); n != 1 {
+		t.Errorf("INBOX holds %d, want the message the script failed on", n)
+	}
+}
+
 // failingReader fails after its data: a client cut short.
 type failingReader struct{ r io.Reader }
 

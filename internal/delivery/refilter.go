@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/pochta-mail/pochta/internal/message"
+	"github.com/pochta-mail/pochta/internal/sieve"
 	"github.com/pochta-mail/pochta/internal/store"
 )
 
@@ -25,6 +26,7 @@ type RefilterResult struct {
 	UID     uint32
 	Actions []string // "keep", "fileinto Lists/Go flags=\Seen", "discard (left in place)", ...
 	Moved   bool     // applied: the message left the mailbox
+	Err     error    // the script failed on the message: left as it was
 }
 
 // RefilterOptions say what Refilter filters and whether it changes
@@ -45,7 +47,9 @@ type RefilterOptions struct {
 // leaves it there unedited. Duplicate tests are false and record nothing
 // (FilterInput.Stored). What only makes sense at arrival is reported and
 // skipped: discard leaves the message where it is, and no redirect,
-// vacation reply or reject is sent.
+// vacation reply or reject is sent. A message on which the script fails
+// (a runtime error) is left as it is, reported with Err, and the run
+// goes on; other errors stop it.
 func Refilter(ctx context.Context, st RefilterStore, f Filter, acct store.Account, opt RefilterOptions,
 	each func(RefilterResult) error) error {
 	mb, err := st.GetMailbox(ctx, acct.ID, opt.Mailbox)
@@ -83,7 +87,14 @@ func Refilter(ctx context.Context, st RefilterStore, f Filter, acct store.Accoun
 			in.From = rp[0]
 		}
 		dec, err := f.Filter(ctx, in)
-		if err != nil {
+		if errors.Is(err, sieve.ErrRuntime) {
+			// As at delivery: a script that fails keeps the message
+			// (RFC 5228 2.10.6), here where it is; the run goes on.
+			if err := each(RefilterResult{UID: m.UID, Actions: []string{"keep (" + err.Error() + ")"}, Err: err}); err != nil {
+				return err
+			}
+			continue
+		} else if err != nil {
 			return fmt.Errorf("message %d: %w", m.UID, err)
 		}
 		if truncated {
