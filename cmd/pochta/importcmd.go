@@ -1,15 +1,20 @@
 package main
 
 import (
+	"cmp"
+	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"time"
 
 	"github.com/pochta-mail/pochta/internal/admin"
+	"github.com/pochta-mail/pochta/internal/delivery"
 	"github.com/pochta-mail/pochta/internal/migrate"
 	"github.com/pochta-mail/pochta/internal/migrate/exporter"
 	"github.com/pochta-mail/pochta/internal/migrate/importer"
+	"github.com/pochta-mail/pochta/internal/store"
 )
 
 // importCmd: pochta import ADDRESS PATH | --all ROOT.
@@ -20,12 +25,14 @@ func (c *cli) importCmd(args []string) error {
 	dry := fs.Bool("dry-run", false, "read everything, store nothing, print what would be imported")
 	uidlFormat := fs.String("pop3-uidl-format", importer.DefaultUIDLFormat, "the old server's pop3_uidl_format")
 	folder := fs.String("folder", "", "the mailbox an mbox file goes into (default INBOX)")
+	filter := fs.Bool("sieve", false, "run each account's active Sieve script over the messages this import put into INBOX")
 	rest, err := parseInterleaved(fs, args)
 	if err != nil {
 		return err
 	}
 	if (*all && len(rest) != 1) || (!*all && len(rest) != 2) {
-		return usagef("usage: pochta import ADDRESS PATH [--dry-run] [--pop3-uidl-format F] | import --all ROOT [--dry-run]")
+		return usagef("usage: pochta import ADDRESS PATH [--dry-run] [--pop3-uidl-format F] [--folder NAME] [--sieve] |\n" +
+			"       import --all ROOT [--dry-run] [--sieve]")
 	}
 	format, err := migrate.ParseUIDLFormat(*uidlFormat)
 	if err != nil {
@@ -36,7 +43,7 @@ func (c *cli) importCmd(args []string) error {
 			return err
 		}
 	}
-	_, st, err := c.adminStore(*dir)
+	cfg, st, err := c.adminStore(*dir)
 	if err != nil {
 		return err
 	}
@@ -44,6 +51,17 @@ func (c *cli) importCmd(args []string) error {
 	p := &progressLine{w: c.stderr, on: isTerminalWriter(c.stderr)}
 	svc := &importer.Service{Store: st, Opt: importer.Options{UIDLFormat: format, DryRun: *dry,
 		MboxFolder: *folder, Progress: p.show}}
+	var filtered []string // a line per account, printed after the summary
+	if *filter {
+		f := &delivery.SieveFilter{Store: st, Hostname: hostname(cfg)}
+		svc.Opt.Imported = func(ctx context.Context, acct store.Account, inbox []uint32) error {
+			line, err := importSieve(ctx, st, f, acct, inbox)
+			if line != "" {
+				filtered = append(filtered, line)
+			}
+			return err
+		}
+	}
 	start := time.Now()
 	var sum importer.Summary
 	if *all {
@@ -53,7 +71,47 @@ func (c *cli) importCmd(args []string) error {
 	}
 	p.clear()
 	printSummary(c.stdout, sum, *dry, time.Since(start))
+	for _, l := range filtered {
+		fmt.Fprintln(c.stdout, l)
+	}
 	return err
+}
+
+// importSieve applies the account's active script to the messages an
+// import put into its INBOX, as `pochta sieve run --apply` does (nothing
+// is sent), and words the outcome; an account without a script is left
+// as imported.
+func importSieve(ctx context.Context, st store.Store, f delivery.Filter, acct store.Account, inbox []uint32) (string, error) {
+	if len(inbox) == 0 {
+		return "", nil // and never UIDs nil: that would filter the whole INBOX
+	}
+	if _, err := st.ActiveSieveScript(ctx, acct.ID); errors.Is(err, store.ErrNotFound) {
+		return fmt.Sprintf("sieve %s: no active script, %d messages left in INBOX", acct.Address, len(inbox)), nil
+	} else if err != nil {
+		return "", err
+	}
+	n, moved, failed := 0, 0, 0
+	var firstErr error
+	err := delivery.Refilter(ctx, st, f, acct, delivery.RefilterOptions{Mailbox: store.InboxName, UIDs: inbox, Apply: true},
+		func(r delivery.RefilterResult) error {
+			n++
+			if r.Moved {
+				moved++
+			}
+			if r.Err != nil {
+				failed++
+				firstErr = cmp.Or(firstErr, r.Err)
+			}
+			return nil
+		})
+	if err != nil {
+		return "", fmt.Errorf("sieve: %w", err)
+	}
+	line := fmt.Sprintf("sieve %s: %d messages filtered, %d moved out of INBOX", acct.Address, n, moved)
+	if failed > 0 {
+		line += fmt.Sprintf("; the script failed on %d, left in INBOX (first: %v)", failed, firstErr)
+	}
+	return line, nil
 }
 
 func printSummary(w io.Writer, s importer.Summary, dry bool, took time.Duration) {

@@ -46,9 +46,10 @@ Commands:
                                             imaps://user@host/INBOX, imap://user@host/?starttls&all)
   deliver [-f SENDER] [--uidl X] RCPT... < MESSAGE
                                             local delivery agent (exit 0 = stored durably)
-  import ADDRESS PATH [--dry-run] [--pop3-uidl-format F] [--folder NAME]
-  import --all ROOT [--dry-run]             import Maildir (Dovecot, Courier) or mbox mail,
-                                            keeping UIDs, POP3 UIDLs and flags (docs/MIGRATION.md)
+  import ADDRESS PATH [--dry-run] [--pop3-uidl-format F] [--folder NAME] [--sieve]
+  import --all ROOT [--dry-run] [--sieve]   import Maildir (Dovecot, Courier) or mbox mail,
+                                            keeping UIDs, POP3 UIDLs and flags (docs/MIGRATION.md);
+                                            --sieve: filter what went into INBOX with the active script
   export ADDRESS PATH | --all ROOT [--format maildir|mbox]
                                             write an account as a Maildir++ tree with
                                             dovecot-uidlist, or mbox files (UIDs and UIDLs kept)
