@@ -111,6 +111,15 @@ const (
 // other lock. A body that cannot be read is marked not indexable, so it
 // is not tried again and searches keep reading it. 0 means no row is
 // left that another indexer is not working on.
+// markIndexed marks the rows of an account that share a body just
+// indexed: found by the body (migration 12's index, so a large backlog
+// of one account is not scanned once per body), and only those no other
+// transaction holds (another node's indexer, a flag change), which a
+// later batch marks instead of this one waiting for them.
+const markIndexed = `UPDATE messages SET text_indexed = $1 WHERE id IN (
+	SELECT id FROM messages WHERE body_id = $2 AND account_id = $3 AND text_indexed IS NULL
+	FOR NO KEY UPDATE SKIP LOCKED)`
+
 func (s *Store) IndexText(ctx context.Context, limit int) (int, error) {
 	claimed := 0
 	err := s.withTx(ctx, "indexing message text", func(t *tx) error {
@@ -145,8 +154,7 @@ func (s *Store) IndexText(ctx context.Context, limit int) (int, error) {
 				b.Queue(`INSERT INTO body_text (body_id, account_id, terms) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`,
 					td.body, td.account, append([]int32{accountTerm(td.account)}, text.terms...))
 			}
-			b.Queue(`UPDATE messages SET text_indexed = $1 WHERE body_id = $2 AND account_id = $3
-				AND text_indexed IS NULL`, text.ok, td.body, td.account)
+			b.Queue(markIndexed, text.ok, td.body, td.account)
 		}
 		if err := t.SendBatch(ctx, b).Close(); err != nil {
 			return temporary("indexing message text", err)

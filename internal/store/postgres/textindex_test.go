@@ -5,6 +5,9 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/pochta-mail/pochta/internal/message"
 	"github.com/pochta-mail/pochta/internal/store"
@@ -18,35 +21,7 @@ import (
 // cannot be read is marked not indexable.
 func TestTextIndexBuild(t *testing.T) {
 	ctx := context.Background()
-	s := openTest(t, pgtest.Database(t), Options{Schema: "textbuild"})
-	if err := s.AddDomain(ctx, "example.org"); err != nil {
-		t.Fatal(err)
-	}
-	a, err := s.CreateAccount(ctx, "old@example.org", store.Credentials{PasswordHash: "h"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, body := range []string{"a unicorn here", "a zebra there", "a walrus"} {
-		if err := s.Deliver(ctx, store.Delivery{Recipients: []store.Recipient{{AccountID: a.ID}},
-			Body: strings.NewReader("Subject: x\r\n\r\n" + body + "\r\n")}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	inbox, err := s.GetMailbox(ctx, a.ID, "INBOX")
-	if err != nil {
-		t.Fatal(err)
-	}
-	archive, err := s.GetMailbox(ctx, a.ID, "Archive")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.CopyMessages(ctx, inbox.ID, []uint32{1}, archive.ID); err != nil {
-		t.Fatal(err)
-	}
-	// Back to before the migration.
-	if _, err := s.pool.Exec(ctx, `UPDATE messages SET text_indexed = NULL; DELETE FROM body_text`); err != nil {
-		t.Fatal(err)
-	}
+	s, inbox, archive := unindexedWithCopy(t, "textbuild", "a unicorn here", "a zebra there", "a walrus")
 	cands := func(mb int64, needle string) []uint32 {
 		t.Helper()
 		uids, err := s.TextCandidates(ctx, mb, message.QueryTerms(needle))
@@ -92,4 +67,89 @@ func TestTextIndexerAtStart(t *testing.T) {
 	storetest.TextIndexerAtStart(t, func(indexer bool) store.Store {
 		return openTest(t, dsn, Options{Schema: "restart", TextIndexer: indexer})
 	})
+}
+
+// TestMarkIndexedFindsRowsByBody: the indexer marks an indexed body's rows
+// through an index keyed by the body. Keyed by the account (before
+// migration 12), every mark scanned all of the account's unindexed rows,
+// and indexing a large import of one account took quadratic time.
+func TestMarkIndexedFindsRowsByBody(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t, pgtest.Database(t), Options{Schema: "textmark"})
+	stmt := strings.NewReplacer("$1", "true", "$2", "5", "$3", "3").Replace(markIndexed)
+	rows, _ := s.pool.Query(ctx, "EXPLAIN "+stmt)
+	var plan []string
+	var line string
+	if _, err := pgx.ForEachRow(rows, []any{&line}, func() error { plan = append(plan, line); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if text := strings.Join(plan, "\n"); !strings.Contains(text, "Index Cond: (body_id = ") {
+		t.Errorf("the mark does not find rows by body:\n%s", text)
+	}
+}
+
+// TestIndexTextSkipsHeldRows: a row sharing a body being indexed that
+// another transaction holds (another node's indexer, a flag change) does
+// not make the indexer wait: it is marked by a later batch.
+func TestIndexTextSkipsHeldRows(t *testing.T) {
+	ctx := context.Background()
+	s, _, archive := unindexedWithCopy(t, "textheld", "a unicorn")
+	// Another transaction holds the copy.
+	held, err := s.pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Rollback(ctx)
+	if _, err := held.Exec(ctx, `SELECT 1 FROM messages WHERE mailbox_id = $1 FOR NO KEY UPDATE`, archive.ID); err != nil {
+		t.Fatal(err)
+	}
+	// A hang here is the failure; the deadline only ends it.
+	wait, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	if n, err := s.IndexText(wait, 10); err != nil || n != 1 {
+		t.Fatalf("IndexText with the copy held: %d, %v; want the original indexed", n, err)
+	}
+	held.Rollback(ctx)
+	if n, err := s.IndexText(ctx, 10); err != nil || n != 1 {
+		t.Fatalf("IndexText after: %d, %v; want the copy marked", n, err)
+	}
+	var left int
+	if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM messages WHERE text_indexed IS NOT TRUE`).Scan(&left); err != nil || left != 0 {
+		t.Errorf("%d rows not indexed (%v), want none", left, err)
+	}
+}
+
+// unindexedWithCopy opens a store in schema with one account whose INBOX
+// holds a message per body, the first copied to Archive, and nothing
+// indexed (as before migration 8).
+func unindexedWithCopy(t *testing.T, schema string, bodies ...string) (s *Store, inbox, archive store.Mailbox) {
+	t.Helper()
+	ctx := context.Background()
+	s = openTest(t, pgtest.Database(t), Options{Schema: schema})
+	if err := s.AddDomain(ctx, "example.org"); err != nil {
+		t.Fatal(err)
+	}
+	a, err := s.CreateAccount(ctx, "old@example.org", store.Credentials{PasswordHash: "h"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, body := range bodies {
+		if err := s.Deliver(ctx, store.Delivery{Recipients: []store.Recipient{{AccountID: a.ID}},
+			Body: strings.NewReader("Subject: x\r\n\r\n" + body + "\r\n")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if inbox, err = s.GetMailbox(ctx, a.ID, "INBOX"); err != nil {
+		t.Fatal(err)
+	}
+	if archive, err = s.GetMailbox(ctx, a.ID, "Archive"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.CopyMessages(ctx, inbox.ID, []uint32{1}, archive.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.pool.Exec(ctx, `UPDATE messages SET text_indexed = NULL; DELETE FROM body_text`); err != nil {
+		t.Fatal(err)
+	}
+	return s, inbox, archive
 }
