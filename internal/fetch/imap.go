@@ -433,7 +433,7 @@ func (j *job) imapFetchBatch(ctx context.Context, s *imapSession, uids []imap.UI
 				if it.Literal == nil {
 					continue
 				}
-				var body io.Reader = &deadlineReader{r: it.Literal, conn: s.conn, timeout: j.f.timeout()}
+				var body io.Reader = &deadlineReader{r: &wholeLiteral{r: it.Literal, left: it.Literal.Size()}, conn: s.conn, timeout: j.f.timeout()}
 				if uid == 0 {
 					body = &sizeLimit{r: body, n: j.f.maxSize()}
 					early, earlyErr = io.ReadAll(body)
@@ -459,6 +459,23 @@ func (j *job) imapFetchBatch(ctx context.Context, s *imapSession, uids []imap.UI
 		return stored, fmt.Errorf("UID FETCH: %w", err)
 	}
 	return stored, nil // a UID not answered was expunged meanwhile: the next pass forgets it
+}
+
+// wholeLiteral fails with io.ErrUnexpectedEOF when the connection ends
+// before a literal's announced size: go-imap's literal reader then just
+// ends (io.EOF), and the message cut short would be stored.
+type wholeLiteral struct {
+	r    io.Reader
+	left int64
+}
+
+func (w *wholeLiteral) Read(p []byte) (int, error) {
+	n, err := w.r.Read(p)
+	w.left -= int64(n)
+	if err == io.EOF && w.left > 0 {
+		err = io.ErrUnexpectedEOF
+	}
+	return n, err
 }
 
 // errReader fails every read with err.
