@@ -9,7 +9,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/pochta-mail/pochta/internal/message"
 	"github.com/pochta-mail/pochta/internal/store"
 	"github.com/pochta-mail/pochta/internal/store/postgres/pgtest"
 	"github.com/pochta-mail/pochta/internal/store/storetest"
@@ -22,14 +21,7 @@ import (
 func TestTextIndexBuild(t *testing.T) {
 	ctx := context.Background()
 	s, inbox, archive := unindexedWithCopy(t, "textbuild", "a unicorn here", "a zebra there", "a walrus")
-	cands := func(mb int64, needle string) []uint32 {
-		t.Helper()
-		uids, err := s.TextCandidates(ctx, mb, message.QueryTerms(needle))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return uids
-	}
+	cands := func(mb int64, needle string) []uint32 { return storetest.Candidates(t, s, mb, needle) }
 	if got := cands(inbox.ID, "unicorn"); !slices.Equal(got, []uint32{1, 2, 3}) {
 		t.Errorf("before indexing: candidates %v, want every message", got)
 	}

@@ -5,7 +5,6 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/pochta-mail/pochta/internal/message"
 	"github.com/pochta-mail/pochta/internal/store"
 	"github.com/pochta-mail/pochta/internal/store/storetest"
 )
@@ -31,14 +30,7 @@ func TestTextIndexMigration(t *testing.T) {
 			(70, 7, 4, 'u4', 'ab/lost', 1, 0, 0), (71, 7, 1, 'u5', 'b1', 1, 0, 0)`,
 	)
 	s := openTest(t, dir, Options{})
-	cands := func(mb int64, needle string) []uint32 {
-		t.Helper()
-		uids, err := s.TextCandidates(ctx, mb, message.QueryTerms(needle))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return uids
-	}
+	cands := func(mb int64, needle string) []uint32 { return storetest.Candidates(t, s, mb, needle) }
 	if got := cands(70, "unicorn"); !slices.Equal(got, []uint32{1, 2, 3, 4}) {
 		t.Errorf("before indexing: candidates %v, want every message", got)
 	}

@@ -13,14 +13,15 @@ import (
 	"github.com/pochta-mail/pochta/internal/store"
 )
 
-// candidates returns TextCandidates for needle in m.
-func candidates(t *testing.T, s store.Store, m store.Mailbox, needle string) []uint32 {
+// Candidates returns s.TextCandidates for needle in the mailbox with
+// the given id, failing t on an error: for the engines' own tests too.
+func Candidates(t testing.TB, s store.Store, mailbox int64, needle string) []uint32 {
 	t.Helper()
 	ts, ok := s.(store.TextSearcher)
 	if !ok {
 		t.Fatalf("%T does not implement store.TextSearcher", s)
 	}
-	uids, err := ts.TextCandidates(context.Background(), m.ID, message.QueryTerms(needle))
+	uids, err := ts.TextCandidates(context.Background(), mailbox, message.QueryTerms(needle))
 	if err != nil {
 		t.Fatalf("TextCandidates(%q): %v", needle, err)
 	}
@@ -92,7 +93,7 @@ func testTextIndex(t *testing.T, s store.Store) {
 	// not have run yet): every message that has the string is a
 	// candidate, and nothing outside the mailbox is.
 	for _, c := range cases {
-		got := candidates(t, s, c.mb, c.needle)
+		got := Candidates(t, s, c.mb.ID, c.needle)
 		for _, u := range c.want {
 			if _, ok := slices.BinarySearch(got, u); !ok {
 				t.Errorf("before indexing: %s: candidates for %q: %v, want at least %v", c.mb.Name, c.needle, got, c.want)
@@ -110,7 +111,7 @@ func testTextIndex(t *testing.T, s store.Store) {
 	}
 	indexAll(t, s)
 	for _, c := range cases {
-		if got := candidates(t, s, c.mb, c.needle); !slices.Equal(got, c.want) {
+		if got := Candidates(t, s, c.mb.ID, c.needle); !slices.Equal(got, c.want) {
 			t.Errorf("%s: candidates for %q: %v, want %v", c.mb.Name, c.needle, got, c.want)
 		}
 	}
@@ -142,7 +143,7 @@ func testTextIndex(t *testing.T, s store.Store) {
 		{trash, "köln", []uint32{1}},
 		{drafts, "köln", nil},
 	} {
-		if got := candidates(t, s, c.mb, c.needle); !slices.Equal(got, c.want) {
+		if got := Candidates(t, s, c.mb.ID, c.needle); !slices.Equal(got, c.want) {
 			t.Errorf("after copy, move and expunge: %s: candidates for %q: %v, want %v", c.mb.Name, c.needle, got, c.want)
 		}
 	}
@@ -150,7 +151,7 @@ func testTextIndex(t *testing.T, s store.Store) {
 	if err := s.DeleteAccount(ctx, b.Address); err != nil {
 		t.Fatal(err)
 	}
-	if got := candidates(t, s, archive, "unicorn"); !slices.Equal(got, []uint32{1}) {
+	if got := Candidates(t, s, archive.ID, "unicorn"); !slices.Equal(got, []uint32{1}) {
 		t.Errorf("after the other recipient's account was deleted: %v", got)
 	}
 	if n, err := s.(store.TextSearcher).IndexText(ctx, 100); err != nil || n != 0 {
@@ -199,7 +200,7 @@ func checkNeverMisses(t *testing.T, s store.Store, inbox store.Mailbox, msgs []m
 				continue
 			}
 			qs := []message.MatchQuery{{Kind: message.MatchBody, Value: needle}, {Kind: message.MatchText, Value: needle}}
-			cands := candidates(t, s, inbox, needle)
+			cands := Candidates(t, s, inbox.ID, needle)
 			narrowed += len(msgs) - len(cands)
 			for j, other := range msgs {
 				res, err := message.NewMatcher(qs, false).Match(bytes.NewReader(other.Raw))
@@ -232,7 +233,7 @@ func TextIndexerAtStart(t *testing.T, open func(indexer bool) store.Store) {
 	deliver(t, first, text("an unindexed narwhal"), a)
 	deliver(t, first, text("an unindexed okapi"), a)
 	inbox := getMailbox(t, first, a, "INBOX")
-	if got := candidates(t, first, inbox, "narwhal"); !slices.Equal(got, []uint32{1, 2}) {
+	if got := Candidates(t, first, inbox.ID, "narwhal"); !slices.Equal(got, []uint32{1, 2}) {
 		t.Fatalf("before indexing: candidates for narwhal: %v, want every message", got)
 	}
 	if err := first.Close(); err != nil {
@@ -250,12 +251,12 @@ func TextIndexerAtStart(t *testing.T, open func(indexer bool) store.Store) {
 		}
 	}
 	flush()
-	if got := candidates(t, second, inbox, "narwhal"); !slices.Equal(got, []uint32{1}) {
+	if got := Candidates(t, second, inbox.ID, "narwhal"); !slices.Equal(got, []uint32{1}) {
 		t.Errorf("after the next start: candidates for narwhal: %v, want [1]", got)
 	}
 	deliver(t, second, text("an indexed capybara"), a)
 	flush()
-	if got := candidates(t, second, inbox, "capybara"); !slices.Equal(got, []uint32{3}) {
+	if got := Candidates(t, second, inbox.ID, "capybara"); !slices.Equal(got, []uint32{3}) {
 		t.Errorf("a delivery to the indexing process: candidates for capybara: %v, want [3]", got)
 	}
 	if n, err := second.(store.TextSearcher).IndexText(ctx, 100); err != nil || n != 0 {
