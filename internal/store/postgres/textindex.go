@@ -101,6 +101,15 @@ const (
 	maxTextBodies = 5000
 )
 
+// markIndexed marks the rows of an account that share a body just
+// indexed: found by the body (migration 12's index, so a large backlog
+// of one account is not scanned once per body), and only those no other
+// transaction holds (another node's indexer, a flag change), which a
+// later batch marks instead of this one waiting for them.
+const markIndexed = `UPDATE messages SET text_indexed = $1 WHERE id IN (
+	SELECT id FROM messages WHERE body_id = $2 AND account_id = $3 AND text_indexed IS NULL
+	FOR NO KEY UPDATE SKIP LOCKED)`
+
 // IndexText implements store.TextSearcher. In one transaction, it
 // claims up to limit rows not indexed yet that no other indexer holds
 // (FOR NO KEY UPDATE SKIP LOCKED: the nodes of a cluster share the work,
@@ -111,15 +120,6 @@ const (
 // other lock. A body that cannot be read is marked not indexable, so it
 // is not tried again and searches keep reading it. 0 means no row is
 // left that another indexer is not working on.
-// markIndexed marks the rows of an account that share a body just
-// indexed: found by the body (migration 12's index, so a large backlog
-// of one account is not scanned once per body), and only those no other
-// transaction holds (another node's indexer, a flag change), which a
-// later batch marks instead of this one waiting for them.
-const markIndexed = `UPDATE messages SET text_indexed = $1 WHERE id IN (
-	SELECT id FROM messages WHERE body_id = $2 AND account_id = $3 AND text_indexed IS NULL
-	FOR NO KEY UPDATE SKIP LOCKED)`
-
 func (s *Store) IndexText(ctx context.Context, limit int) (int, error) {
 	claimed := 0
 	err := s.withTx(ctx, "indexing message text", func(t *tx) error {
