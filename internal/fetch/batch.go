@@ -51,13 +51,24 @@ func (j *job) message(body io.Reader, id store.FetchedID, mailbox string, date t
 	}
 }
 
-// readBody reads a message whole (at most the size limit: errTooLarge
-// past it); size is the size the server announced, a hint.
-func (j *job) readBody(r io.Reader, size int64) ([]byte, error) {
+// take reads a message and stores it: in the batch when it is at most
+// bufferMax octets, whatever size the server announced; else what was read
+// and the rest stream into a commit of their own (one larger than the size
+// limit fails with errTooLarge). So the batch holds at most batchOctets
+// plus one bufferMax message. stored runs once the message is durable here
+// (now or by another run).
+func (j *job) take(ctx context.Context, body io.Reader, id store.FetchedID, mailbox string, date time.Time, stored func() error) error {
+	body = &sizeLimit{r: body, n: j.f.maxSize()}
 	var buf bytes.Buffer
-	buf.Grow(int(min(max(size, 0), bufferMax)) + 512)
-	_, err := buf.ReadFrom(&sizeLimit{r: r, n: j.f.maxSize()})
-	return buf.Bytes(), err
+	if _, err := io.CopyN(&buf, body, bufferMax+1); err == io.EOF {
+		return j.queue(ctx, buf.Bytes(), id, mailbox, date, stored)
+	} else if err != nil {
+		return err
+	}
+	if _, err := j.deliver(ctx, io.MultiReader(&buf, body), id, mailbox, date); err != nil {
+		return err
+	}
+	return stored()
 }
 
 // queue adds a message read whole to the batch, and stores the batch when

@@ -391,26 +391,14 @@ func (j *job) imapFetchBatch(ctx context.Context, s *imapSession, uids []imap.UI
 		}
 		want[uid] = false
 		id := j.imapID(fo, prefix, uid, m)
-		var msg []byte
-		var err error
-		if m.RFC822Size <= bufferMax {
-			msg, err = j.readBody(body, m.RFC822Size)
-		} else {
-			_, err = j.deliver(ctx, &sizeLimit{r: body, n: j.f.maxSize()}, id, fo.local, m.InternalDate)
-		}
-		switch {
-		case errors.Is(err, errTooLarge):
+		err := j.take(ctx, body, id, fo.local, m.InternalDate, func() error {
+			stored = append(stored, uid)
+			return nil
+		})
+		if errors.Is(err, errTooLarge) {
 			return j.skip(ctx, id, m.RFC822Size)
-		case err != nil:
-			return err
-		case m.RFC822Size <= bufferMax:
-			return j.queue(ctx, msg, id, fo.local, m.InternalDate, func() error {
-				stored = append(stored, uid)
-				return nil
-			})
 		}
-		stored = append(stored, uid)
-		return nil
+		return err
 	}
 	s.step(j.f.timeout())
 	cmd := s.c.Fetch(imap.UIDSetNum(uids...), &imap.FetchOptions{UID: true,

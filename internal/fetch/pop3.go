@@ -139,34 +139,23 @@ func (j *job) pop3(ctx context.Context) (Result, error) {
 	return j.res, ctx.Err()
 }
 
-// pop3Fetch retrieves one message: into the batch (see batch.go), or,
-// larger than bufferMax, streaming into a commit of its own. dele runs once
-// it is durable here.
+// pop3Fetch retrieves one message (see take). dele runs once it is
+// durable here.
 func (j *job) pop3Fetch(ctx context.Context, c *pop3Client, m pop3Msg, id store.FetchedID, dele func(pop3Msg) error) error {
 	body, err := c.retr(m.n)
 	if err != nil {
 		return err
 	}
-	var msg []byte
-	if m.size <= bufferMax {
-		msg, err = j.readBody(body, m.size)
-	} else {
-		_, err = j.deliver(ctx, &sizeLimit{r: body, n: j.f.maxSize()}, id, "", time.Time{})
-	}
-	// The rest of a body not read (one larger than LIST said) must not
+	err = j.take(ctx, body, id, "", time.Time{}, func() error { return dele(m) })
+	// The rest of a body not read (one larger than the limit) must not
 	// desynchronise the session.
 	if _, cerr := io.Copy(io.Discard, body); cerr != nil && err == nil {
 		err = cerr
 	}
-	switch {
-	case errors.Is(err, errTooLarge):
+	if errors.Is(err, errTooLarge) {
 		return j.skip(ctx, id, m.size)
-	case err != nil:
-		return err
-	case m.size <= bufferMax:
-		return j.queue(ctx, msg, id, "", time.Time{}, func() error { return dele(m) })
 	}
-	return dele(m)
+	return err
 }
 
 // ctxErr prefers the context's error to the network error it caused.

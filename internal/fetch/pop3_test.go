@@ -26,6 +26,8 @@ type fakePOP3 struct {
 	// RETR of the next message has arrived: a client that waits for each
 	// reply before the next command gets no answer.
 	pipelining bool
+	// small makes LIST announce every message 10 octets.
+	small bool
 }
 
 type fakeMsg struct{ uidl, body string }
@@ -105,7 +107,11 @@ func (f *fakePOP3) session(c net.Conn) {
 				if strings.EqualFold(cmd, "UIDL") {
 					fmt.Fprintf(c, "%d %s\r\n", i+1, m.uidl)
 				} else {
-					fmt.Fprintf(c, "%d %d\r\n", i+1, len(m.body))
+					size := len(m.body)
+					if f.small {
+						size = 10
+					}
+					fmt.Fprintf(c, "%d %d\r\n", i+1, size)
 				}
 			}
 			fmt.Fprint(c, ".\r\n")
@@ -215,5 +221,23 @@ func TestPOP3Pipelining(t *testing.T) {
 	}
 	if len(got) != 70 || len(srv.uidls()) != 0 {
 		t.Fatalf("%d stored, %d left on the server", len(got), len(srv.uidls()))
+	}
+}
+
+// A message larger than LIST said, past what a batch holds of one, is
+// stored whole all the same (streamed into a commit of its own, not held).
+func TestPOP3LargerThanListed(t *testing.T) {
+	srv := &fakePOP3{small: true}
+	big := body(strings.Repeat("x", bufferMax+100))
+	srv.set(fakeMsg{"a", body("a")}, fakeMsg{"big", big}, fakeMsg{"c", body("c")})
+	addr := srv.serve(t)
+	st, a, src := newLocal(t, "pop3://me@"+addr+"/?cleartext", true)
+	f := &Fetcher{Store: st, Deliverer: &delivery.Deliverer{Store: st}, Timeout: 20 * time.Second}
+	if res, err := f.RunOnce(context.Background(), src); err != nil || res.Fetched != 3 || res.Deleted != 3 {
+		t.Fatalf("run: %+v, %v", res, err)
+	}
+	got := storetest.Bodies(t, st, a.ID)
+	if len(got) != 3 || !strings.HasSuffix(got[1], big) || !strings.HasSuffix(got[2], body("c")) {
+		t.Fatalf("stored %d messages, the second %d octets", len(got), len(got[1]))
 	}
 }
