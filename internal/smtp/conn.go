@@ -2,6 +2,7 @@ package smtp
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -192,7 +193,10 @@ const lingerAfterRefusal = 64 << 10
 // sending (a refused BDAT chunk it did not read, the rest of a pipelined
 // group or of an over-long line): it stops writing (a TLS
 // close_notify, then the TCP FIN), then reads and drops up to lingerFor
-// octets, at the session's pace, until the client closes. Closing a
+// octets, at the session's pace, until the client closes or sends nothing
+// for the line timeout: linger drains what is in flight, and a client
+// that went silent without closing must not hold the connection for the
+// data or command timeout. Closing a
 // socket with unread input sends a reset, and a client that writes its
 // whole chunk before reading would get that reset instead of the reply:
 // a temporary failure, so it would retry for days what the reply refuses
@@ -207,7 +211,7 @@ func (ss *session) linger() {
 	if cw, ok := ss.raw.(interface{ CloseWrite() error }); ok {
 		_ = cw.CloseWrite()
 	}
-	ss.in.inData = true
+	ss.in.lingering = true
 	n, err := io.CopyN(io.Discard, ss.r, ss.lingerFor)
 	ss.log.Debug("smtp: dropped the input after the last reply", "octets", n, "err", err)
 }
@@ -297,6 +301,9 @@ type pacedConn struct {
 	ss     *session
 	pace   *server.Pace
 	inData bool // reading message data: DataTimeout is the idle wait
+	// lingering: dropping input after the last reply (linger); the idle
+	// wait is at most the line timeout.
+	lingering bool
 }
 
 func (c *pacedConn) Read(p []byte) (int, error) {
@@ -306,6 +313,9 @@ func (c *pacedConn) Read(p []byte) (int, error) {
 	idle := c.ss.srv.commandTimeout()
 	if c.inData {
 		idle = c.ss.srv.dataTimeout()
+	}
+	if c.lingering {
+		idle = min(idle, cmp.Or(c.ss.srv.Pacing.LineTimeout, server.DefaultLineTimeout))
 	}
 	_ = c.Conn.SetReadDeadline(c.pace.ReadDeadline(time.Now(), idle))
 	if c.ss.ctx.Err() != nil {

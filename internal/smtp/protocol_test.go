@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/pochta-mail/pochta/internal/server"
 )
 
 // RFC 5321 section 4.2.4: a command the server does not recognise is 500,
@@ -370,4 +372,50 @@ func TestRefusalEndsWithoutReset(t *testing.T) {
 			t.Errorf("%s: after the last reply: %q, %v; want the end of the session", tc.name, line, err)
 		}
 	}
+}
+
+// The drain after a refusal waits for what the client is still sending,
+// not for a client that went silent without closing: a client that sends
+// BDAT over the size limit and then nothing more reads the 552 and the
+// end, and the server lets go of the connection after the line timeout
+// (limits.line_timeout), not after the data or command timeout (an hour
+// here), while the client's socket stays open.
+func TestLingerEndsForSilentClient(t *testing.T) {
+	const limit = 1 << 20
+	e := newEnv(t, envOptions{configure: func(s *Server) {
+		s.MaxMessageSize = limit
+		s.CommandTimeout, s.DataTimeout = time.Hour, time.Hour
+		s.Pacing = server.Pacing{LineTimeout: 200 * time.Millisecond, MaxSession: 2 * time.Hour}
+	}})
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	var served sync.WaitGroup
+	served.Go(func() {
+		c, err := l.Accept()
+		if err != nil {
+			return
+		}
+		e.srv.Handler(ModeMX).ServeConn(e.ctx, c)
+	})
+	c, err := net.Dial("tcp", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(30 * time.Second))
+	r := &raw{t: t, c: c, r: bufio.NewReader(c)}
+	r.expect("220 ")
+	r.send("EHLO x\r\nMAIL FROM:<a@remote.example>\r\nRCPT TO:<alice@example.org>\r\n")
+	for _, want := range []string{"250 ", "250 ", "250 "} {
+		r.expect(want)
+	}
+	r.send("BDAT " + itoa(limit+1) + " LAST\r\n") // and not one octet of it
+	r.expect("552 5.3.4 ")
+	if line, err := r.r.ReadString('\n'); err != io.EOF {
+		t.Errorf("after the 552: %q, %v; want the end of the session", line, err)
+	}
+	served.Wait() // the client's socket is still open
 }
