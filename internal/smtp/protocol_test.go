@@ -232,28 +232,9 @@ func TestSmugglingSequences(t *testing.T) {
 func TestCommandLineTooLong(t *testing.T) {
 	const limit = 1000
 	e := newEnv(t, envOptions{configure: func(s *Server) { s.MaxLineLength = limit }})
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	var served sync.WaitGroup
 	var read atomic.Int64
-	served.Go(func() {
-		c, err := l.Accept()
-		if err != nil {
-			return
-		}
-		e.srv.Handler(ModeMX).ServeConn(e.ctx, &countingConn{Conn: c, n: &read})
-	})
-	c, err := net.Dial("tcp", l.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(30 * time.Second))
-	r := &raw{t: t, c: c, r: bufio.NewReader(c)}
-	r.expect("220 ")
+	r, served := e.serveOne(func(c net.Conn) net.Conn { return &countingConn{Conn: c, n: &read} })
+	c := r.c
 	r.send("EHLO x\r\n")
 	r.expect("250 ")
 	stop := make(chan struct{})
@@ -285,6 +266,35 @@ func TestCommandLineTooLong(t *testing.T) {
 	if n, max := read.Load(), int64(len("EHLO x\r\n")+limit+readerSize+lingerAfterRefusal); n > max {
 		t.Errorf("server read %d octets of a line limited to %d, want at most %d", n, limit, max)
 	}
+}
+
+// serveOne serves one MX connection, wrapped by wrap, from a listener of
+// its own (so the test sees ServeConn return: served), and dials it: the
+// client, greeted.
+func (e *env) serveOne(wrap func(net.Conn) net.Conn) (r *raw, served *sync.WaitGroup) {
+	e.t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(func() { l.Close() })
+	served = new(sync.WaitGroup)
+	served.Go(func() {
+		c, err := l.Accept()
+		if err != nil {
+			return
+		}
+		e.srv.Handler(ModeMX).ServeConn(e.ctx, wrap(c))
+	})
+	c, err := net.Dial("tcp", l.Addr().String())
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(func() { c.Close() })
+	c.SetDeadline(time.Now().Add(30 * time.Second))
+	r = &raw{t: e.t, c: c, r: bufio.NewReader(c)}
+	r.expect("220 ")
+	return r, served
 }
 
 // countingConn counts the octets the server reads.
@@ -387,27 +397,7 @@ func TestLingerEndsForSilentClient(t *testing.T) {
 		s.CommandTimeout, s.DataTimeout = time.Hour, time.Hour
 		s.Pacing = server.Pacing{LineTimeout: 200 * time.Millisecond, MaxSession: 2 * time.Hour}
 	}})
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	var served sync.WaitGroup
-	served.Go(func() {
-		c, err := l.Accept()
-		if err != nil {
-			return
-		}
-		e.srv.Handler(ModeMX).ServeConn(e.ctx, c)
-	})
-	c, err := net.Dial("tcp", l.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(30 * time.Second))
-	r := &raw{t: t, c: c, r: bufio.NewReader(c)}
-	r.expect("220 ")
+	r, served := e.serveOne(func(c net.Conn) net.Conn { return c })
 	r.send("EHLO x\r\nMAIL FROM:<a@remote.example>\r\nRCPT TO:<alice@example.org>\r\n")
 	for _, want := range []string{"250 ", "250 ", "250 "} {
 		r.expect(want)
