@@ -157,6 +157,7 @@ func (s *Store) queryInts(ctx context.Context, action, query string, args ...any
 // one transaction, with every other row of the account sharing the
 // body. It returns how many rows it read: fewer than limit means none
 // was left.
+//
 // A body that cannot be read (its file lost) is marked not indexable,
 // so it is not tried again and searches keep reading it.
 func (s *Store) IndexText(ctx context.Context, limit int) (int, error) {
@@ -173,7 +174,11 @@ func (s *Store) IndexText(ctx context.Context, limit int) (int, error) {
 		return 0, temporary("indexing message text", err)
 	}
 	var list []todo
-	seen := map[[2]string]bool{}
+	type key struct {
+		account int64
+		body    string
+	}
+	seen := map[key]bool{}
 	read, indexable := 0, 0
 	for rows.Next() {
 		read++
@@ -184,11 +189,11 @@ func (s *Store) IndexText(ctx context.Context, limit int) (int, error) {
 			rows.Close()
 			return 0, temporary("indexing message text", err)
 		}
-		key := [2]string{strconv.FormatInt(t.account, 10), t.body}
-		if seen[key] {
+		k := key{t.account, t.body}
+		if seen[k] {
 			continue
 		}
-		seen[key] = true
+		seen[k] = true
 		var r io.ReadCloser
 		r, err = s.openBody(t.body, inline, data)
 		if err == nil {
