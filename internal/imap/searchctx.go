@@ -44,12 +44,13 @@ const (
 	// program again over the messages concerned.
 	maxSearchContexts = 16
 	maxSortContexts   = 4
-	// maxContextResults bounds the results the contexts of a session
+	// DefaultMaxContextResults is the default of
+	// Server.MaxContextResults, the results the contexts of a session
 	// hold when created (4 octets each, and a sort item for SORT): one
 	// million, the size of the largest mailbox the engine is measured
 	// with. A context may grow past it as mail arrives, as it must keep
 	// telling.
-	maxContextResults = 1 << 20
+	DefaultMaxContextResults = 1 << 20
 )
 
 // updateCtx is one live search or sort.
@@ -105,7 +106,7 @@ func (s *session) startUpdate(c *searchCmd, hits []uint32, crit []sortCriterion,
 		refuse = "Too many updating sorts"
 	case len(v.contexts)-sorts >= maxSearchContexts && crit == nil:
 		refuse = "Too many updating searches"
-	case held+len(hits) > maxContextResults:
+	case held+len(hits) > s.srv.maxContextResults():
 		refuse = "Too many results held by updating searches"
 	}
 	if refuse != "" {

@@ -110,6 +110,47 @@ func TestContextLimits(t *testing.T) {
 	}
 }
 
+// The results the contexts of a session hold are bounded
+// (Server.MaxContextResults): a SEARCH or SORT that would pass it keeps
+// its answer and is refused its context; one that reaches it exactly is
+// not, and cancelling a context frees its share.
+func TestContextResultsLimit(t *testing.T) {
+	e := newEnv(t, envOptions{server: func(s *Server) { s.MaxContextResults = 5 }})
+	for i := 1; i <= 3; i++ {
+		e.deliver(testUser, testMessage(i))
+	}
+	r := e.login(true, true)
+	refused := func(cmd string) bool {
+		t.Helper()
+		lines := mustOK(t, r, cmd)
+		for _, l := range lines {
+			if strings.Contains(l, "NOUPDATE") {
+				if !strings.HasSuffix(l, "Too many results held by updating searches") {
+					t.Errorf("%s: %s", cmd, l)
+				}
+				return true
+			}
+		}
+		return false
+	}
+	runTranscript(t, r, []transcript{{c: `A1 SEARCH RETURN (UPDATE) ALL`, s: []string{`* ESEARCH (TAG "A1")`}, status: "OK"}})
+	if !refused(`UID SORT RETURN (UPDATE) (ARRIVAL) UTF-8 ALL`) {
+		t.Fatal("a sort of 3 more held, past 5")
+	}
+	if !refused(`SEARCH RETURN (UPDATE) 1:3`) {
+		t.Fatal("a search of 3 more held, past 5")
+	}
+	if refused(`SEARCH RETURN (UPDATE) 1:2`) {
+		t.Fatal("5 results of 5 refused")
+	}
+	runTranscript(t, r, []transcript{
+		{c: `C1 SEARCH RETURN (UPDATE) 1`, s: []string{`* ESEARCH (TAG "C1")`,
+			`* NO [NOUPDATE "C1"] Too many results held by updating searches`}, status: "OK"},
+		{c: `C2 CANCELUPDATE "A1"`, status: "OK"},
+		{c: `C3 SEARCH RETURN (UPDATE) ALL`, s: []string{`* ESEARCH (TAG "C3")`}, status: "OK"},
+	})
+}
+
 // ctxModel is what a client keeps of a context: the result in the
 // requested order, changed by ADDTO and REMOVEFROM as RFC 5267 §4.3.3
 // and §4.3.4 say, pair after pair.

@@ -121,6 +121,10 @@ type Server struct {
 	// keeps in memory (sortcache.go); 0 = DefaultSortCacheSize, negative
 	// = none.
 	SortCacheSize int
+	// MaxContextResults bounds the results a session's live SEARCH and
+	// SORT contexts (RETURN (UPDATE), searchctx.go) hold when one is
+	// made; 0 = DefaultMaxContextResults.
+	MaxContextResults int
 
 	nextID    atomic.Uint64
 	panics    atomic.Int64
@@ -188,6 +192,13 @@ func (s *Server) sortCacheSize() int {
 		return DefaultSortCacheSize
 	}
 	return max(s.SortCacheSize, 0)
+}
+
+func (s *Server) maxContextResults() int {
+	if s.MaxContextResults <= 0 {
+		return DefaultMaxContextResults
+	}
+	return s.MaxContextResults
 }
 
 func (s *Server) maxBadCommands() int {
