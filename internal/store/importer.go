@@ -34,9 +34,13 @@ type ImportMailbox struct {
 // ImportMessage is one message to import.
 type ImportMessage struct {
 	// Key is the message's identity in the source (a Maildir base file
-	// name, a digest of an mbox message), 1-255 octets. A message whose
-	// Key the mailbox already holds is not stored again, so an import
-	// run again (after a crash, or to catch up) adds only what is new.
+	// name, a digest of an mbox message), 1-255 octets. The mailbox keeps
+	// a record of every Key imported into it, apart from the messages: a
+	// message whose Key it has recorded is not stored again, so an import
+	// run again (after a crash, or to catch up) adds only what is new,
+	// also when the message it stored was moved to another mailbox
+	// (IMAP MOVE, COPY and EXPUNGE, Sieve fileinto) or deleted since.
+	// The record goes only with the mailbox (DeleteMailbox).
 	Key string
 	// UID is the source's UID: kept when no message of the mailbox has
 	// it, otherwise (or when 0) the message gets the mailbox's UIDNEXT.
@@ -58,7 +62,8 @@ type ImportMessage struct {
 
 // ImportedMessage is what became of one ImportMessage.
 type ImportedMessage struct {
-	// Skipped: the mailbox held the Key already; UID is that message's.
+	// Skipped: the Key was imported into the mailbox before; UID is the
+	// one its message was given then (it may have moved or gone since).
 	Skipped bool
 	UID     uint32
 	UIDL    string // the UIDL stored ("" when Skipped or Err)
@@ -81,12 +86,13 @@ type Importer interface {
 	// ImportMessages stores msgs in the mailbox (in this order) in one
 	// transaction, durably, and returns one result per message. An
 	// engine failure stores nothing and returns an error; a message whose
-	// body cannot be read is reported in its result alone. Messages with
-	// a Key the mailbox already holds, or repeated within msgs, are
-	// Skipped.
+	// body cannot be read is reported in its result alone (and its Key is
+	// not recorded). Messages with a Key imported into the mailbox
+	// before, or repeated within msgs, are Skipped.
 	ImportMessages(ctx context.Context, mailboxID int64, msgs []ImportMessage) ([]ImportedMessage, error)
-	// ImportedKeys returns the Keys the mailbox holds, so an importer
-	// can skip known messages without reading them.
+	// ImportedKeys returns the Keys imported into the mailbox, where
+	// ever their messages are now, so an importer can skip known
+	// messages without reading them.
 	ImportedKeys(ctx context.Context, mailboxID int64) (map[string]bool, error)
 	// UIDLs returns the POP3 unique-id of every message of the mailbox,
 	// by UID (export writes them to dovecot-uidlist).

@@ -20,8 +20,7 @@ type newRow struct {
 	date     time.Time
 	flags    string
 	summary  []byte
-	uidl     string // "" = generated (store.UIDL)
-	key      *string
+	uidl     string    // "" = generated (store.UIDL)
 	emailID  *int64    // the original's, for a copy; nil: the row's own id
 	saved    time.Time // save_date
 	// textIndexed is the original's for a copy; a new message is stored
@@ -57,10 +56,10 @@ func insertRow(ctx context.Context, t *tx, mb store.Mailbox, uid uint32, r newRo
 	}
 	for variant := 1; ; variant++ {
 		tag, err := t.Exec(ctx, `INSERT INTO messages
-			(mailbox_id, account_id, uid, uidl, body_id, size, dot_lines, internal_date, flags, summary, import_key,
+			(mailbox_id, account_id, uid, uidl, body_id, size, dot_lines, internal_date, flags, summary,
 			email_id, save_date, text_indexed)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) ON CONFLICT DO NOTHING`,
-			mb.ID, mb.AccountID, uid, uidl, r.bodyID, r.size, r.dotLines, r.date, r.flags, r.summary, r.key,
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) ON CONFLICT DO NOTHING`,
+			mb.ID, mb.AccountID, uid, uidl, r.bodyID, r.size, r.dotLines, r.date, r.flags, r.summary,
 			r.emailID, nullTime(r.saved), r.textIndexed)
 		switch {
 		case isForeignKeyViolation(err):

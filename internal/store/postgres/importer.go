@@ -99,7 +99,7 @@ func (s *Store) ImportMessages(ctx context.Context, mailboxID int64, msgs []stor
 		for i, m := range msgs {
 			keys[i] = m.Key
 		}
-		rows, _ := t.Query(ctx, `SELECT import_key, uid FROM messages WHERE mailbox_id = $1 AND import_key = ANY($2)`,
+		rows, _ := t.Query(ctx, `SELECT key, uid FROM import_keys WHERE mailbox_id = $1 AND key = ANY($2)`,
 			mailboxID, keys)
 		known := map[string]uint32{}
 		var k string
@@ -230,11 +230,14 @@ func (im *importRun) one(ctx context.Context, m store.ImportMessage) (store.Impo
 	if date.IsZero() {
 		date = s.now()
 	}
-	key := m.Key
 	uidl, err := insertRow(ctx, t, mb, uid, newRow{bodyID: body.id, size: body.Size, dotLines: body.DotLines,
-		date: date, flags: store.FormatFlags(flags), uidl: m.UIDL, key: &key, saved: s.now()}, true)
+		date: date, flags: store.FormatFlags(flags), uidl: m.UIDL, saved: s.now()}, true)
 	if err != nil {
 		return store.ImportedMessage{}, err
+	}
+	if _, err := t.Exec(ctx, `INSERT INTO import_keys (mailbox_id, key, uid) VALUES ($1, $2, $3)`,
+		mb.ID, m.Key, int64(uid)); err != nil {
+		return store.ImportedMessage{}, temporary("importing messages", err)
 	}
 	return store.ImportedMessage{UID: uid, UIDL: uidl, Size: body.Size}, nil
 }
@@ -263,9 +266,9 @@ func (im *importRun) body(ctx context.Context, r io.Reader) (storedBody, error) 
 	return body, err
 }
 
-// ImportedKeys lists the import keys of a mailbox.
+// ImportedKeys lists the keys imported into a mailbox.
 func (s *Store) ImportedKeys(ctx context.Context, mailboxID int64) (map[string]bool, error) {
-	rows, _ := s.pool.Query(ctx, `SELECT import_key FROM messages WHERE mailbox_id = $1 AND import_key IS NOT NULL`, mailboxID)
+	rows, _ := s.pool.Query(ctx, `SELECT key FROM import_keys WHERE mailbox_id = $1`, mailboxID)
 	keys, err := scanStrings(rows)
 	if err != nil {
 		return nil, temporary("reading import keys", err)

@@ -521,6 +521,24 @@ CREATE TRIGGER sieve_scripts_notify AFTER INSERT OR UPDATE OR DELETE ON sieve_sc
 DROP INDEX messages_text_new;
 CREATE INDEX messages_text_new ON messages(body_id) WHERE text_indexed IS NULL;
 `,
+	// 13: the import keys leave the messages for a table of their own, a
+	// mailbox's record of what was imported into it, as the SQLite
+	// engine's migration 17: kept on the message row, a key went with it
+	// when a client moved or deleted the message, or import --sieve filed
+	// it into another folder, and the next run of the same import stored
+	// it again. The record goes only with its mailbox. Dropping the
+	// column drops its index.
+	`
+CREATE TABLE import_keys (
+	mailbox_id bigint NOT NULL REFERENCES mailboxes(id) ON DELETE CASCADE,
+	key        text NOT NULL,
+	uid        bigint NOT NULL, -- the UID the message was given
+	PRIMARY KEY (mailbox_id, key)
+);
+INSERT INTO import_keys (mailbox_id, key, uid)
+	SELECT mailbox_id, import_key, uid FROM messages WHERE import_key IS NOT NULL;
+ALTER TABLE messages DROP COLUMN import_key;
+`,
 }
 
 // migrate brings the schema up to date. Nodes starting together are safe:

@@ -202,11 +202,11 @@ func (s *Store) ImportMessages(ctx context.Context, mailboxID int64, msgs []stor
 	return res, nil
 }
 
-// importOne adds one message's rows within tx: skipped when another
-// import stored its key meanwhile; its UID kept when free.
+// importOne adds one message's rows and its key within tx: skipped when
+// another import stored its key meanwhile; its UID kept when free.
 func (s *Store) importOne(ctx context.Context, tx *sql.Tx, mb store.Mailbox, m store.ImportMessage, b *storedBody) (store.ImportedMessage, error) {
 	var uid uint32
-	err := tx.QueryRowContext(ctx, `SELECT uid FROM messages WHERE mailbox_id = ? AND import_key = ?`, mb.ID, m.Key).Scan(&uid)
+	err := tx.QueryRowContext(ctx, `SELECT uid FROM import_keys WHERE mailbox_id = ? AND key = ?`, mb.ID, m.Key).Scan(&uid)
 	if err == nil {
 		return store.ImportedMessage{Skipped: true, UID: uid}, nil
 	} else if !errors.Is(err, sql.ErrNoRows) {
@@ -238,6 +238,10 @@ func (s *Store) importOne(ctx context.Context, tx *sql.Tx, mb store.Mailbox, m s
 			return store.ImportedMessage{}, temporary("importing messages", err)
 		}
 	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO import_keys (mailbox_id, key, uid) VALUES (?, ?, ?)`,
+		mb.ID, m.Key, uid); err != nil {
+		return store.ImportedMessage{}, temporary("importing messages", err)
+	}
 	var flags []string
 	for _, f := range m.Flags {
 		if !strings.EqualFold(f, `\Recent`) {
@@ -255,9 +259,9 @@ func (s *Store) importOne(ctx context.Context, tx *sql.Tx, mb store.Mailbox, m s
 	}
 	for variant := 1; ; variant++ {
 		_, err := tx.ExecContext(ctx, `INSERT INTO messages
-			(mailbox_id, account_id, uid, uidl, body, size, dot_lines, internal_date, flags, import_key, save_date)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			mb.ID, mb.AccountID, uid, uidl, b.name, b.size, b.dotLines, toDB(date), store.FormatFlags(flags), m.Key,
+			(mailbox_id, account_id, uid, uidl, body, size, dot_lines, internal_date, flags, save_date)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			mb.ID, mb.AccountID, uid, uidl, b.name, b.size, b.dotLines, toDB(date), store.FormatFlags(flags),
 			toDB(s.now()))
 		switch {
 		case err == nil:
@@ -275,11 +279,11 @@ func (s *Store) importOne(ctx context.Context, tx *sql.Tx, mb store.Mailbox, m s
 	}
 }
 
-// knownKeys returns the UIDs of the messages of the mailbox holding any
-// of keys.
+// knownKeys returns which of keys were imported into the mailbox, with
+// the UIDs their messages were given.
 func (s *Store) knownKeys(ctx context.Context, mailboxID int64, keys []string) (map[string]uint32, error) {
-	rows, err := s.reader.QueryContext(ctx, `SELECT import_key, uid FROM messages
-		WHERE mailbox_id = ? AND import_key IN (SELECT value FROM json_each(?))`, mailboxID, jsonStrings(keys))
+	rows, err := s.reader.QueryContext(ctx, `SELECT key, uid FROM import_keys
+		WHERE mailbox_id = ? AND key IN (SELECT value FROM json_each(?))`, mailboxID, jsonStrings(keys))
 	if err != nil {
 		return nil, temporary("reading import keys", err)
 	}
@@ -299,10 +303,9 @@ func (s *Store) knownKeys(ctx context.Context, mailboxID int64, keys []string) (
 	return out, nil
 }
 
-// ImportedKeys lists the import keys of a mailbox.
+// ImportedKeys lists the keys imported into a mailbox.
 func (s *Store) ImportedKeys(ctx context.Context, mailboxID int64) (map[string]bool, error) {
-	rows, err := s.reader.QueryContext(ctx, `SELECT import_key FROM messages
-		WHERE mailbox_id = ? AND import_key IS NOT NULL`, mailboxID)
+	rows, err := s.reader.QueryContext(ctx, `SELECT key FROM import_keys WHERE mailbox_id = ?`, mailboxID)
 	if err != nil {
 		return nil, temporary("reading import keys", err)
 	}

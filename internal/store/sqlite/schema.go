@@ -347,6 +347,24 @@ CREATE TRIGGER sieve_scripts_removed AFTER DELETE ON sieve_scripts BEGIN
 	UPDATE accounts SET sieve_version = (SELECT value FROM meta WHERE key = 'sieve_version') WHERE id = OLD.account_id;
 END;
 `,
+	// 17: the import keys leave the messages for a table of their own, a
+	// mailbox's record of what was imported into it. Kept on the message
+	// row (migration 10), a key went with it when a client moved or
+	// deleted the message, or import --sieve filed it into another
+	// folder, and the next run of the same import stored it again. The
+	// record goes only with its mailbox.
+	`
+CREATE TABLE import_keys (
+	mailbox_id INTEGER NOT NULL REFERENCES mailboxes(id) ON DELETE CASCADE,
+	key        TEXT NOT NULL,
+	uid        INTEGER NOT NULL, -- the UID the message was given
+	PRIMARY KEY (mailbox_id, key)
+) WITHOUT ROWID;
+INSERT INTO import_keys (mailbox_id, key, uid)
+	SELECT mailbox_id, import_key, uid FROM messages WHERE import_key IS NOT NULL;
+DROP INDEX messages_import_key;
+ALTER TABLE messages DROP COLUMN import_key;
+`,
 }
 
 // migrate brings the database schema up to date. Concurrent processes are

@@ -208,6 +208,94 @@ func testImportMessages(t *testing.T, s store.Store) {
 	}
 }
 
+// testImportKeysKept: a mailbox remembers what was imported into it
+// apart from the messages, so a second run of the same import stores
+// nothing again whatever became of them: moved (MOVE, Sieve fileinto),
+// copied and expunged (a client without MOVE), or deleted by the user.
+// Only deleting the mailbox forgets.
+func testImportKeysKept(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	a := account(t, s, "moved@example.org")
+	inbox := importMailbox(t, s, a, store.ImportMailbox{Name: "INBOX", UIDValidity: 1700000000, UIDNext: 6})
+	archive := getMailbox(t, s, a, "Archive")
+	source := []store.ImportMessage{
+		importMsg("kept", 1, "", msgBody(1)),
+		importMsg("moved", 2, "", msgBody(2)),
+		importMsg("copied", 3, "", msgBody(3)),
+		importMsg("deleted", 4, "", msgBody(4)),
+		importMsg("refiled", 5, "", msgBody(5)),
+	}
+	importAll(t, s, inbox, source...)
+	if _, err := s.MoveMessages(ctx, inbox.ID, []uint32{2}, archive.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.CopyMessages(ctx, inbox.ID, []uint32{3}, archive.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.UpdateFlags(ctx, inbox.ID, []uint32{3, 4}, store.FlagsAdd, []string{store.FlagDeleted}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Expunge(ctx, inbox.ID, nil); err != nil {
+		t.Fatal(err)
+	}
+	// Moved out and back in: a new UID.
+	lists := importMailbox(t, s, a, store.ImportMailbox{Name: "Lists"})
+	mv, err := s.MoveMessages(ctx, inbox.ID, []uint32{5}, lists.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.MoveMessages(ctx, lists.ID, mv.Dest, inbox.ID); err != nil {
+		t.Fatal(err)
+	}
+	keys, err := s.ImportedKeys(ctx, inbox.ID)
+	if err != nil || len(keys) != 5 || !keys["moved"] || !keys["copied"] || !keys["deleted"] || !keys["refiled"] {
+		t.Errorf("ImportedKeys after moves = %v, %v; want all 5", keys, err)
+	}
+	if keys, err := s.ImportedKeys(ctx, archive.ID); err != nil || len(keys) != 0 {
+		t.Errorf("ImportedKeys of the mailbox messages moved into = %v, %v; want none", keys, err)
+	}
+
+	// The second run: all known (with the UIDs given then), one new.
+	opened := 0
+	again := slices.Clone(source)
+	for i := range again {
+		again[i].Open = func() (io.ReadCloser, error) { opened++; return nil, errors.New("opened") }
+	}
+	res := importAll(t, s, inbox, append(again, importMsg("new", 7, "", msgBody(7)))...)
+	for i, r := range res[:len(source)] {
+		if !r.Skipped || r.UID != source[i].UID {
+			t.Errorf("second run, %s: %+v; want skipped, UID %d", source[i].Key, r, source[i].UID)
+		}
+	}
+	if opened != 0 || res[len(source)].Skipped || res[len(source)].UID != 7 {
+		t.Errorf("second run: %d known messages opened, the new one %+v", opened, res[len(source)])
+	}
+	if got := len(list(t, s, inbox)); got != 3 {
+		t.Errorf("INBOX holds %d messages after the second run, want 3 (kept, refiled, new)", got)
+	}
+	if got := len(list(t, s, archive)); got != 2 {
+		t.Errorf("Archive holds %d messages, want 2 (moved, copied)", got)
+	}
+
+	// Deleting a mailbox forgets what was imported into it: imported
+	// again, it is a new import.
+	importAll(t, s, lists, importMsg("list1", 0, "", msgBody(8)))
+	if err := s.DeleteMailbox(ctx, a.ID, "Lists"); err != nil {
+		t.Fatal(err)
+	}
+	lists = importMailbox(t, s, a, store.ImportMailbox{Name: "Lists"})
+	if keys, err := s.ImportedKeys(ctx, lists.ID); err != nil || len(keys) != 0 {
+		t.Errorf("ImportedKeys of a mailbox created again = %v, %v", keys, err)
+	}
+	if res := importAll(t, s, lists, importMsg("list1", 0, "", msgBody(8))); res[0].Skipped {
+		t.Errorf("import into a mailbox created again: %+v", res[0])
+	}
+	// And deleting the account (its mailboxes with their records).
+	if err := s.DeleteAccount(ctx, a.Address); err != nil {
+		t.Fatal(err)
+	}
+}
+
 type failingReader struct{}
 
 func (failingReader) Read([]byte) (int, error) { return 0, errors.New("disk on fire") }

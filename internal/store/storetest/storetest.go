@@ -77,6 +77,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"QueueClaimConcurrent", testQueueClaimConcurrent},
 		{"ImportMailbox", testImportMailbox},
 		{"ImportMessages", testImportMessages},
+		{"ImportKeysKept", testImportKeysKept},
 		{"FetchSources", testFetchSources},
 		{"FetchMark", testFetchMark},
 		{"DeliverBatch", testDeliverBatch},
