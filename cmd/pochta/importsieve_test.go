@@ -96,8 +96,9 @@ func subjects(t *testing.T, dir, address, mailbox string) []string {
 // move, the others and the mail INBOX held before stay, other folders are
 // not filtered, nothing is sent (no vacation reply, redirect or reject:
 // the queue stays empty, and the vacation's once-per-period is not used
-// up). Without --sieve nothing is filtered; neither is an mbox import
-// without a script.
+// up). A second run imports and filters nothing, the messages the script
+// moved included. Without --sieve nothing is filtered; neither is an mbox
+// import without a script.
 func TestImportSieve(t *testing.T) {
 	t.Parallel()
 	dir := newDir(t)
@@ -129,6 +130,18 @@ func TestImportSieve(t *testing.T) {
 	}
 	if q := must(t, "", "-d", dir, "queue", "list"); q != "" {
 		t.Errorf("the import sent mail:\n%s", q)
+	}
+	// Run again: the messages the script moved out of INBOX are known
+	// there still, so nothing is imported or filtered again.
+	if out := must(t, "", "-d", dir, "import", "alice@example.test", src, "--sieve"); !strings.HasPrefix(out, "imported: 0 messages") ||
+		!strings.Contains(out, "already imported before: 7 messages\n") || strings.Contains(out, "sieve ") {
+		t.Errorf("a second run after the script's moves:\n%s", out)
+	}
+	if got := subjects(t, dir, "alice@example.test", "INBOX"); len(got) != 5 {
+		t.Errorf("INBOX after the second run holds %q, want the 5 of the first", got)
+	}
+	if got := subjects(t, dir, "alice@example.test", "Reports"); len(got) != 2 {
+		t.Errorf("Reports after the second run holds %q, want the 2 of the first", got)
 	}
 	// The import claimed no vacation period: the next delivery replies.
 	must(t, sourceMessage("hi again"), "-d", dir, "deliver", "-f", "dan@remote.example", "alice@example.test")
