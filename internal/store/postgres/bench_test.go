@@ -59,6 +59,38 @@ func BenchmarkDeliver(b *testing.B) {
 	}
 }
 
+// BenchmarkDeliverBatchFetched measures the fetcher's commits: batches of
+// 50 fetched 2 KB messages (store.FetchMark each) for one account, one
+// DeliverBatch at a time, as fetch.job stores a remote mailbox.
+//
+//	go test -run XXX -bench DeliverBatchFetched ./internal/store/postgres
+func BenchmarkDeliverBatchFetched(b *testing.B) {
+	body := strings.Repeat("Lorem ipsum dolor sit amet, consectetur adipiscing.\n", 40)
+	s := openTest(b, pgtest.Database(b), Options{Schema: "benchfetch"})
+	a := user(b, s, "fetch@example.org")
+	ctx := context.Background()
+	src, err := s.AddFetchSource(ctx, store.FetchSource{AccountID: a.ID, URL: "pop3://u@h/"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	const per = 50
+	b.SetBytes(int64(len(body)))
+	b.ResetTimer()
+	for i := 0; i < b.N; i += per {
+		ds := make([]store.Delivery, 0, per)
+		for j := i; j < min(i+per, b.N); j++ {
+			ds = append(ds, store.Delivery{Recipients: []store.Recipient{{AccountID: a.ID}}, Body: strings.NewReader(body),
+				Fetched: &store.FetchMark{SourceID: src.ID, FetchedID: store.FetchedID{ID: strconv.Itoa(j)}}})
+		}
+		for _, err := range s.DeliverBatch(ctx, ds) {
+			if err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+}
+
 // BenchmarkRead reads bodies through a maildrop: a whole 2 KB message
 // (RETR of typical mail), a whole 4 MiB one, and the first 4 KiB of the
 // 4 MiB one (TOP: one chunk, not the message).

@@ -36,9 +36,11 @@ import (
 // everything logged before it. A crash between the two commits leaves an
 // unreferenced body, which sweepOrphans removes.
 //
-// A delivery the one statement cannot do (one that also queues mail,
-// records a fetched message or must create its mailbox) runs after the
-// batch, in a transaction of Go statements (commitSlow).
+// A fetched message's record (Delivery.Fetched) is one more statement in
+// that pipeline, before its deliver_message call. A delivery the pipeline
+// cannot do (one that also queues mail, records Sieve duplicates or must
+// create its mailbox) runs after the batch, in a transaction of Go
+// statements (commitSlow).
 //
 // The batch's transaction holds each target mailbox's row lock until it
 // commits, so UIDs still become visible in the order they were given.
@@ -47,9 +49,10 @@ func (s *Store) Deliver(ctx context.Context, d store.Delivery) error {
 }
 
 // DeliverBatch stores ds as Deliver stores each, handed to the committer
-// at once: it never splits them between transactions, and a group of more
-// than one goes whole through commitSlow, in its order (commitFast and
-// commitSlow are two transactions).
+// at once: it never splits them between transactions (commitFast and
+// commitSlow are two): a group goes whole through commitFast, or whole
+// through commitSlow when one of its deliveries needs Go, in its order
+// either way.
 func (s *Store) DeliverBatch(ctx context.Context, ds []store.Delivery) []error {
 	errs := make([]error, len(ds))
 	if err := ctx.Err(); err != nil {
@@ -57,6 +60,10 @@ func (s *Store) DeliverBatch(ctx context.Context, ds []store.Delivery) []error {
 			errs[i] = err
 		}
 		return errs
+	}
+	var groupID uint64 // 0: a delivery of its own
+	if len(ds) > 1 {
+		groupID = s.commits.groups.Add(1)
 	}
 	group := make([]*pending, 0, len(ds))
 	at := make([]int, 0, len(ds)) // index in ds of each of group
@@ -67,7 +74,7 @@ func (s *Store) DeliverBatch(ctx context.Context, ds []store.Delivery) []error {
 			continue
 		}
 		now := s.now()
-		p := &pending{d: d, date: d.InternalDate, now: now, grouped: len(ds) > 1, done: make(chan struct{})}
+		p := &pending{d: d, date: d.InternalDate, now: now, group: groupID, done: make(chan struct{})}
 		if p.date.IsZero() {
 			p.date = now
 		}
@@ -152,11 +159,11 @@ type pending struct {
 	body      storedBody // id 0: not written yet, the octets are in chunks
 	chunks    [][]byte
 	date, now time.Time
-	// grouped: one of a DeliverBatch of several, kept in one transaction
-	// in its order.
-	grouped bool
-	err     error
-	done    chan struct{}
+	// group: not 0 for one of a DeliverBatch of several, kept in one
+	// transaction in its order with the others of its group.
+	group uint64
+	err   error
+	done  chan struct{}
 }
 
 // committer runs the delivery transactions (see Deliver), one batch at
@@ -169,8 +176,9 @@ type committer struct {
 	reqs     chan []*pending
 	quit     chan struct{}
 	stopped  chan struct{}
-	arriving atomic.Int64 // deliveries reading their bodies or not yet taken
-	commits  atomic.Int64 // transactions committed, for the benchmark
+	arriving atomic.Int64  // deliveries reading their bodies or not yet taken
+	commits  atomic.Int64  // transactions committed, for the benchmark
+	groups   atomic.Uint64 // the last pending.group given
 }
 
 // maxBatch bounds the deliveries of one transaction; gatherWait how long
@@ -292,9 +300,15 @@ func (c *committer) commit(batch []*pending, executed func()) {
 	// Deliveries in order of their first account, like each delivery's
 	// recipients: batches of two nodes lock mailboxes in the same order.
 	slices.SortStableFunc(batch, func(a, b *pending) int { return cmp.Compare(firstAccount(a), firstAccount(b)) })
+	slowGroups := map[uint64]bool{}
+	for _, p := range batch {
+		if needsGo(p) && p.group != 0 {
+			slowGroups[p.group] = true
+		}
+	}
 	var fast, slow []*pending
 	for _, p := range batch {
-		if p.d.Outbound != nil || p.d.Fetched != nil || len(p.d.Duplicates) > 0 || p.grouped {
+		if needsGo(p) || slowGroups[p.group] {
 			slow = append(slow, p)
 		} else {
 			fast = append(fast, p)
@@ -305,6 +319,10 @@ func (c *committer) commit(batch []*pending, executed func()) {
 		c.commitSlow(slow)
 	}
 }
+
+// needsGo reports a delivery commitFast cannot store: one that queues
+// mail or records Sieve duplicates.
+func needsGo(p *pending) bool { return p.d.Outbound != nil || len(p.d.Duplicates) > 0 }
 
 // Error codes deliver_message raises (migration 7).
 const (
@@ -337,7 +355,8 @@ const (
 // transaction (committed when the pipeline ends, with the server's
 // synchronous commit). When a call fails, nothing is committed: the failing delivery
 // gets its error, or is returned for commitSlow when only Go can do it
-// (a mailbox to create), and the rest is sent again. A delivery
+// (a mailbox to create; with the rest of its group), and the rest is sent
+// again. A delivery
 // PostgreSQL aborted to break a deadlock is tried again.
 func (c *committer) commitFast(batch []*pending, executed func()) (slow []*pending) {
 	s := c.s
@@ -360,9 +379,15 @@ func (c *committer) commitFast(batch []*pending, executed func()) (slow []*pendi
 				break
 			}
 		}
-		for i := range live {
+		for i, p := range live {
 			if err != nil {
 				break
+			}
+			if p.d.Fetched != nil {
+				if _, err = br.Exec(); err != nil {
+					failed = i
+					break
+				}
 			}
 			rows, _ := br.Query()
 			var account, mailbox int64
@@ -413,11 +438,22 @@ func (c *committer) commitFast(batch []*pending, executed func()) (slow []*pendi
 		}
 		p := live[failed]
 		switch {
+		case pe.Code == codeMustCreate && p.group != 0:
+			// The whole group, in its order: one transaction.
+			for _, q := range live {
+				if q.group == p.group {
+					slow = append(slow, q)
+				}
+			}
+			live = slices.DeleteFunc(slices.Clone(live), func(q *pending) bool { return q.group == p.group })
+			continue
 		case pe.Code == codeMustCreate:
 			slow = append(slow, p)
 		case retryable(err) && retries < maxAttempts:
 			retries++
 			continue
+		case p.d.Fetched != nil && pe.TableName == "fetch_seen":
+			p.err = fetchSeenError(p.d.Fetched, pe)
 		default:
 			p.err = deliveryError(pe)
 		}
@@ -452,8 +488,23 @@ func targetName(r store.Recipient) string {
 	return name
 }
 
-// queueDelivery adds p's deliver_message call to b.
+// fetchSeenSQL records a fetched message (store.FetchMark).
+const fetchSeenSQL = `INSERT INTO fetch_seen (source_id, scope, id, fingerprint) VALUES ($1, $2, $3, $4)`
+
+// fetchSeenError maps a failure of fetchSeenSQL to the store's errors.
+func fetchSeenError(f *store.FetchMark, err error) error {
+	if isForeignKeyViolation(err) {
+		return notFound("fetch source %d", f.SourceID)
+	}
+	return dbError("recording fetched message", err)
+}
+
+// queueDelivery adds p's statements to b: its fetch record, if any, and
+// its deliver_message call.
 func (s *Store) queueDelivery(b *pgx.Batch, p *pending) {
+	if f := p.d.Fetched; f != nil {
+		b.Queue(fetchSeenSQL, f.SourceID, f.Scope, f.ID, f.Fingerprint)
+	}
 	n := len(p.d.Recipients)
 	accounts := make([]int64, n)
 	names := make([]string, n)
@@ -538,12 +589,8 @@ func firstAccount(p *pending) int64 {
 // is still in memory.
 func (s *Store) insertDelivery(ctx context.Context, t *tx, p *pending) error {
 	if f := p.d.Fetched; f != nil {
-		_, err := t.Exec(ctx, `INSERT INTO fetch_seen (source_id, scope, id, fingerprint) VALUES ($1, $2, $3, $4)`,
-			f.SourceID, f.Scope, f.ID, f.Fingerprint)
-		if isForeignKeyViolation(err) {
-			return notFound("fetch source %d", f.SourceID)
-		} else if err != nil {
-			return dbError("recording fetched message", err)
+		if _, err := t.Exec(ctx, fetchSeenSQL, f.SourceID, f.Scope, f.ID, f.Fingerprint); err != nil {
+			return fetchSeenError(f, err)
 		}
 	}
 	body := p.body

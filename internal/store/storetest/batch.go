@@ -73,6 +73,26 @@ func testDeliverBatch(t *testing.T, s store.Store) {
 	if err != nil || !slices.Equal(names, []string{"0", "2", "7", "before"}) {
 		t.Errorf("FetchedIDs = %q, %v; want the stored ones and the one recorded before", names, err)
 	}
+	// Fetched messages only, to INBOX (the PostgreSQL engine's one
+	// round trip): an id recorded before and an unknown source fail
+	// alone, the rest is stored in order.
+	ds = []store.Delivery{
+		{Recipients: to(a, ""), Body: strings.NewReader(msgBody(8)), Fetched: mark("8")},
+		{Recipients: to(a, ""), Body: strings.NewReader(msgBody(9)), Fetched: mark("0")},
+		{Recipients: to(a, ""), Body: strings.NewReader(msgBody(10)), Fetched: &store.FetchMark{SourceID: 1 << 40, FetchedID: store.FetchedID{ID: "x"}}},
+		{Recipients: to(a, ""), Body: strings.NewReader(msgBody(11)), Fetched: mark("11")},
+	}
+	errs = s.DeliverBatch(ctx, ds)
+	for i, want := range []error{nil, store.ErrExists, store.ErrNotFound, nil} {
+		if want == nil && errs[i] != nil {
+			t.Errorf("fetched delivery %d: %v", i, errs[i])
+		} else if want != nil {
+			wantErr(t, fmt.Sprintf("fetched delivery %d", i), errs[i], want)
+		}
+	}
+	if got, want := bodies(t, s, a), []string{msgBody(0), msgBody(4), msgBody(7), msgBody(8), msgBody(11)}; !slices.Equal(got, want) {
+		t.Errorf("INBOX holds %q, want %q", got, want)
+	}
 	if errs := s.DeliverBatch(ctx, nil); len(errs) != 0 {
 		t.Errorf("DeliverBatch(nil) = %v", errs)
 	}
