@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -101,25 +102,42 @@ const (
 	maxTextBodies = 5000
 )
 
-// markIndexed marks the rows of an account that share a body just
-// indexed: found by the body (migration 12's index, so a large backlog
-// of one account is not scanned once per body), and only those no other
-// transaction holds (another node's indexer, a flag change), which a
-// later batch marks instead of this one waiting for them.
-const markIndexed = `UPDATE messages SET text_indexed = $1 WHERE id IN (
-	SELECT id FROM messages WHERE body_id = $2 AND account_id = $3 AND text_indexed IS NULL
-	FOR NO KEY UPDATE SKIP LOCKED)`
+// markIndexed marks the rows of each (body, account) just indexed, all
+// in one statement: found by the body (migration 12's index, so a large
+// backlog of one account is not scanned once per body), and only those no
+// other transaction holds (another node's indexer, a flag change), which
+// a later batch marks instead of this one waiting for them.
+const markIndexed = `WITH r AS (
+	SELECT m.id, x.ok FROM unnest($1::bigint[], $2::bigint[], $3::boolean[]) AS x(body, account, ok)
+	JOIN messages m ON m.body_id = x.body AND m.account_id = x.account AND m.text_indexed IS NULL
+	FOR NO KEY UPDATE OF m SKIP LOCKED)
+	UPDATE messages SET text_indexed = r.ok FROM r WHERE messages.id = r.id`
+
+// insertText adds the body_text rows of a batch in one statement: row i
+// is ($1[i], $2[i]) with the terms $3[$4[i]:$5[i]] (one array for the
+// batch, so no statement per body).
+const insertText = `INSERT INTO body_text (body_id, account_id, terms)
+	SELECT x.body, x.account, ($3::int4[])[x.first:x.last]
+	FROM unnest($1::bigint[], $2::bigint[], $4::int4[], $5::int4[]) AS x(body, account, first, last)
+	ON CONFLICT DO NOTHING`
+
+// readSmallBodies reads in one statement the bodies of a batch that fit
+// in their first chunk (most mail).
+const readSmallBodies = `SELECT c.body_id, c.data FROM bodies b JOIN body_chunks c ON c.body_id = b.id AND c.seq = 0
+	WHERE b.id = ANY($1) AND b.size <= $2`
 
 // IndexText implements store.TextSearcher. In one transaction, it
 // claims up to limit rows not indexed yet that no other indexer holds
 // (FOR NO KEY UPDATE SKIP LOCKED: the nodes of a cluster share the work,
-// none waits for another), reads each body once and computes its terms
-// while the claim holds, then adds each (body, account) its body_text row
-// and marks every row of the account sharing the body. A flag change or
-// an expunge of a claimed row waits for the batch; the claim holds no
-// other lock. A body that cannot be read is marked not indexable, so it
-// is not tried again and searches keep reading it. 0 means no row is
-// left that another indexer is not working on.
+// none waits for another), reads each body once (the batch's bodies of
+// one chunk in one statement) and computes its terms while the claim
+// holds, then adds each (body, account) its body_text row and marks every
+// row of the account sharing the body, each in one statement for the
+// whole batch. A flag change or an expunge of a claimed row waits for the
+// batch; the claim holds no other lock. A body that cannot be read is
+// marked not indexable, so it is not tried again and searches keep
+// reading it. 0 means no row is left that another indexer is not working
+// on.
 func (s *Store) IndexText(ctx context.Context, limit int) (int, error) {
 	claimed := 0
 	err := s.withTx(ctx, "indexing message text", func(t *tx) error {
@@ -140,8 +158,26 @@ func (s *Store) IndexText(ctx context.Context, limit int) (int, error) {
 			return temporary("indexing message text", err)
 		}
 		claimed = int(n.RowsAffected())
-		texts := map[int64]bodyText{} // by body: the terms are the same for every account
-		b := &pgx.Batch{}
+		if len(list) == 0 {
+			return nil
+		}
+		ids := make([]int64, 0, len(list))
+		for _, td := range list {
+			ids = append(ids, td.body)
+		}
+		// by body: the terms are the same for every account
+		texts, err := s.smallBodyTexts(ctx, t, ids)
+		if err != nil {
+			return err
+		}
+		var ins struct {
+			bodies, accounts   []int64
+			terms, first, last []int32
+		}
+		var mark struct {
+			bodies, accounts []int64
+			ok               []bool
+		}
 		for _, td := range list {
 			text, ok := texts[td.body]
 			if !ok {
@@ -151,11 +187,18 @@ func (s *Store) IndexText(ctx context.Context, limit int) (int, error) {
 				texts[td.body] = text
 			}
 			if text.ok {
-				b.Queue(`INSERT INTO body_text (body_id, account_id, terms) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`,
-					td.body, td.account, append([]int32{accountTerm(td.account)}, text.terms...))
+				ins.bodies, ins.accounts = append(ins.bodies, td.body), append(ins.accounts, td.account)
+				ins.first = append(ins.first, int32(len(ins.terms)+1))
+				ins.terms = append(append(ins.terms, accountTerm(td.account)), text.terms...)
+				ins.last = append(ins.last, int32(len(ins.terms)))
 			}
-			b.Queue(markIndexed, text.ok, td.body, td.account)
+			mark.bodies, mark.accounts, mark.ok = append(mark.bodies, td.body), append(mark.accounts, td.account), append(mark.ok, text.ok)
 		}
+		b := &pgx.Batch{}
+		if len(ins.bodies) > 0 {
+			b.Queue(insertText, ins.bodies, ins.accounts, ins.terms, ins.first, ins.last)
+		}
+		b.Queue(markIndexed, mark.bodies, mark.accounts, mark.ok)
 		if err := t.SendBatch(ctx, b).Close(); err != nil {
 			return temporary("indexing message text", err)
 		}
@@ -165,6 +208,29 @@ func (s *Store) IndexText(ctx context.Context, limit int) (int, error) {
 		return 0, err
 	}
 	return claimed, nil
+}
+
+// smallBodyTexts computes the terms of those of the bodies ids that fit
+// in one chunk, read in one statement within t; the others are not in
+// the map.
+func (s *Store) smallBodyTexts(ctx context.Context, t *tx, ids []int64) (map[int64]bodyText, error) {
+	texts := make(map[int64]bodyText, len(ids))
+	buf := chunkBuffers.Get().(*[]byte)
+	defer chunkBuffers.Put(buf)
+	rows, _ := t.Query(ctx, readSmallBodies, ids, chunkSize)
+	defer rows.Close()
+	var id int64
+	for rows.Next() {
+		if err := rows.Scan(&id, chunkInto{buf}); err != nil {
+			return nil, temporary("indexing message text", err)
+		}
+		terms, ok, err := message.IndexTerms(bytes.NewReader(*buf))
+		texts[id] = newBodyText(terms, ok && err == nil)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, temporary("indexing message text", err)
+	}
+	return texts, nil
 }
 
 // bodyText reads a body and computes its terms; a body that cannot be
