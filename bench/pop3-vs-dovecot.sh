@@ -20,7 +20,15 @@
 # `pochta migrate --to postgres` into a database of its own on ADMIN_DSN's
 # server, dropped at the end; it takes part in every run), PPORT, GPORT
 # and DPORT (the loopback ports of Pochta, Pochta on PostgreSQL and
-# Dovecot, 11210, 11211 and 11110: two runs at once need their own).
+# Dovecot, 11210, 11211 and 11110: two runs at once need their own),
+# FLOOR=1 (the one-login RETR rounds also run against bench/pop3floor on
+# FPORT, 11410: the same messages served from memory, one write per RETR,
+# no store and no protocol work, the most any server could do here) and
+# OLD_BIN=path (an earlier build of `pochta`, serving a copy of the same
+# data directory on OPORT, 11212, as "pochta-old" in the one-login RETR
+# rounds: before and after a change on the same machine at once) and
+# RUNS=retrp (only the one-login RETR rounds; with a small NBIG the setup
+# takes a minute).
 # Every row also gives the server's CPU time per message (user+system of
 # its processes; for pochta-pg also of its PostgreSQL backends), which a
 # machine shared with other jobs disturbs far less than throughput.
@@ -45,6 +53,11 @@ PGDSN=${ADMIN_DSN%%/test*}/$PGDB?sslmode=disable
 PPORT=${PPORT:-11210}  # Pochta, plain POP3
 GPORT=${GPORT:-11211}  # Pochta on PostgreSQL (PG=1), plain POP3
 DPORT=${DPORT:-11110}  # Dovecot, plain POP3
+FPORT=${FPORT:-11410}  # bench/pop3floor (FLOOR=1)
+FLOOR=${FLOOR:-0}
+OPORT=${OPORT:-11212}  # OLD_BIN's pochta-old
+OLD_BIN=${OLD_BIN:-}
+RUNS=${RUNS:-all}
 PASS=bench-Secret-7
 DOMAIN=bench.test
 NRETR=64               # retr/sessions accounts u1..u64
@@ -72,7 +85,7 @@ cleanup() {
 trap cleanup EXIT
 
 # ---------------------------------------------------------------- build
-build_tools ./cmd/pochta ./cmd/pochta-bench ./bench/genmail ./bench/maildirput ./bench/bulkdeliver
+build_tools ./cmd/pochta ./cmd/pochta-bench ./bench/genmail ./bench/maildirput ./bench/bulkdeliver ./bench/pop3floor
 
 # ------------------------------------------------------------- messages
 # 2-100 KB messages for retr/fetchdel, 2-10 KB for the 100k maildrop (its
@@ -153,7 +166,7 @@ chmod +x "$WORK"/refill-*.sh
 # ------------------------------------------------------------- servers
 log "starting servers: pochta 127.0.0.1:$PPORT, dovecot 127.0.0.1:$DPORT"
 # A server left over from an earlier run would answer instead of ours.
-for port in "$PPORT" "$DPORT" "$GPORT"; do
+for port in "$PPORT" "$DPORT" "$GPORT" $([ "$FLOOR" = 1 ] && echo "$FPORT") $([ -n "$OLD_BIN" ] && echo "$OPORT"); do
 	if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
 		echo "something already listens on 127.0.0.1:$port; stop it first" >&2
 		exit 1
@@ -167,6 +180,7 @@ done
 # a full argon2id check per login (seconds each on a loaded machine), which
 # is not what the comparison with Dovecot S is about.
 mapfile -t OFF < <(listeners_off "$ROOT" pop3.listen)
+if [ -n "$OLD_BIN" ]; then cp -a "$P" "$P-old"; fi # before serve opens it
 "$BIN/pochta" -d "$P" serve -o "pop3.listen=127.0.0.1:$PPORT" "${OFF[@]}" \
 	-o "limits.max_connections_per_ip=0" -o "pop3.idle_timeout=30m" -o "auth.cache_ttl=2h" 2> "$WORK/pochta-serve.log" &
 POCHTA_PID=$!
@@ -179,6 +193,22 @@ if [ "$PG" = 1 ]; then
 	PIDS+=("$PG_PID")
 	POCHTAS="pochta pochta-pg"
 	wait_port "$GPORT"
+fi
+EXTRAS= # servers of the one-login RETR rounds only
+if [ -n "$OLD_BIN" ]; then
+	"$OLD_BIN" -d "$P-old" serve -o "pop3.listen=127.0.0.1:$OPORT" "${OFF[@]}" \
+		-o "limits.max_connections_per_ip=0" -o "pop3.idle_timeout=30m" -o "auth.cache_ttl=2h" 2> "$WORK/pochta-old-serve.log" &
+	OLD_PID=$!
+	PIDS+=("$OLD_PID")
+	EXTRAS="$EXTRAS pochta-old"
+	wait_port "$OPORT"
+fi
+if [ "$FLOOR" = 1 ]; then
+	"$BIN/pop3floor" -dir "$WORK/msgs" -addr "127.0.0.1:$FPORT" 2> "$WORK/pop3floor.log" &
+	FLOOR_PID=$!
+	PIDS+=("$FLOOR_PID")
+	EXTRAS="$EXTRAS floor"
+	wait_port "$FPORT"
 fi
 dovecot -c "$D/dovecot.conf"
 wait_port "$PPORT"
@@ -216,6 +246,8 @@ cpu_ticks() {
 	local pids p stat
 	case $1 in
 	pochta) pids=$POCHTA_PID ;;
+	floor) pids=$FLOOR_PID ;;
+	pochta-old) pids=$OLD_PID ;;
 	pochta-pg) pids="$PG_PID $(psql "$ADMIN_DSN" -Atc "SELECT pid FROM pg_stat_activity WHERE datname = '$PGDB'" | tr '\n' ' ')" ;;
 	*) pids="$DOVECOT_PID $(pgrep -P "$DOVECOT_PID" | tr '\n' ' ')" ;;
 	esac
@@ -236,6 +268,8 @@ run() {
 	case $server in
 	pochta) port=$PPORT ;;
 	pochta-pg) port=$GPORT ;;
+	floor) port=$FPORT ;;
+	pochta-old) port=$OPORT ;;
 	*) port=$DPORT ;;
 	esac
 	t0=$(cpu_ticks "$server")
@@ -249,7 +283,7 @@ run() {
 
 # ------------------------------------------------------------ the runs
 log "warm-up (page cache, Dovecot indexes)"
-for s in $POCHTAS dovecot-argon2id; do
+for s in $POCHTAS $EXTRAS dovecot-argon2id; do
 	run "$s" warmup -mode retr -c 8 -n "$NRETR" -users "u%d@$DOMAIN" -nusers "$NRETR" > /dev/null
 done
 sed -i '/ warmup /d' "$RES"
@@ -260,7 +294,7 @@ sed -i '/ warmup /d' "$RES"
 # table.awk prints the medians.
 use_passwd ssha256
 for r in $(seq 1 "$ROUNDS"); do
-	order="$POCHTAS dovecot-ssha256"
+	order="$POCHTAS dovecot-ssha256 $EXTRAS"
 	[ $((r % 2)) = 0 ] && order=$(echo "$order" | tr ' ' '\n' | tac | tr '\n' ' ')
 	for c in 1 8; do
 		for s in $order; do
@@ -269,20 +303,22 @@ for r in $(seq 1 "$ROUNDS"); do
 	done
 done
 
-for scheme in argon2id ssha256; do
+[ "$RUNS" = retrp ] && IDLE=0
+[ "$RUNS" = retrp ] || for scheme in argon2id ssha256; do
 	use_passwd "$scheme"
 	for c in $CONCS; do
 		run "dovecot-$scheme" "sessions-c$c" -mode sessions -c "$c" -duration "$DURATION" -users "u%d@$DOMAIN" -nusers "$c"
 		run "dovecot-$scheme" "retr-c$c" -mode retr -c "$c" -duration "$DURATION" -users "u%d@$DOMAIN" -nusers "$c"
 	done
 done
-for c in $CONCS; do
+[ "$RUNS" = retrp ] || for c in $CONCS; do
 	for s in $POCHTAS; do
 		run "$s" "sessions-c$c" -mode sessions -c "$c" -duration "$DURATION" -users "u%d@$DOMAIN" -nusers "$c"
 		run "$s" "retr-c$c" -mode retr -c "$c" -duration "$DURATION" -users "u%d@$DOMAIN" -nusers "$c"
 	done
 done
 
+if [ "$RUNS" != retrp ]; then
 log "fetchdel: $ROUNDS interleaved passes over $NFD maildrops of $NMSG messages"
 printf '%s\n' $FD_USERS > "$WORK/fd-users.txt"
 # Warm Pochta's credentials cache for the f* accounts, as the warm-up above
@@ -317,6 +353,7 @@ done
 use_passwd ssha256
 run dovecot-ssha256 stat100k -mode stat100k -n 5 -users "big@$DOMAIN" -nusers 1
 use_passwd argon2id
+fi
 
 # -------------------------------------------------------------- memory
 # rss_kb / pss_kb pid...: summed over the given processes.

@@ -2,10 +2,14 @@
 # table.awk: turns pop3-vs-dovecot.sh's results.txt ("server label RESULT
 # k=v ...") into the comparison table. Ratio columns are Pochta / Dovecot;
 # when the results have a "pochta-pg" server (PG=1), two more columns give
-# Pochta on PostgreSQL and its ratio to Dovecot S.
+# Pochta on PostgreSQL and its ratio to Dovecot S; likewise "pochta-old"
+# (OLD_BIN=, an earlier build) and "floor" (FLOOR=1, bench/pop3floor), which
+# take part in the interleaved rounds only.
 {
 	server = $1; label = $2
 	if (server == "pochta-pg") pg = 1
+	if (server == "pochta-old") old = 1
+	if (server == "floor") fl = 1
 	if (label ~ /-r[0-9]+$/) { # a round of an interleaved series: keep every value
 		base = label; sub(/-r[0-9]+$/, "", base)
 		for (i = 4; i <= NF; i++) {
@@ -38,6 +42,8 @@ function mrow(what, label, key, target) {
 	p = median("pochta", label, key); s = median("dovecot-ssha256", label, key)
 	printf "| %-34s | %10s | %10s | %6s | %10s | %6s | %-18s |", what, p, "-", "-", s, ratio(p, s), target
 	if (pg) { g = median("pochta-pg", label, key); printf " %10s | %6s |", g, ratio(g, s) }
+	if (old) { o = median("pochta-old", label, key); printf " %10s | %6s |", o, ratio(o, s) }
+	if (fl) { f = median("floor", label, key); printf " %10s | %6s |", f, ratio(f, s) }
 	printf "\n"
 }
 function ratio(a, b) { return (a == "" || b == "" || b + 0 == 0) ? "-" : sprintf("%.2f", a / b) }
@@ -48,13 +54,17 @@ function row(what, label, key, target) {
 	if (p a s g == "") return # only interleaved rounds of this label (mrow)
 	printf "| %-34s | %10s | %10s | %6s | %10s | %6s | %-18s |", what, p, a, ratio(p, a), (s == "" ? "-" : s), ratio(p, s), target
 	if (pg) printf " %10s | %6s |", g, ratio(g, s)
+	if (old) printf " %10s | %6s |", "-", "-"
+	if (fl) printf " %10s | %6s |", "-", "-"
 	printf "\n"
 }
 END {
 	printf "| %-34s | %10s | %10s | %6s | %10s | %6s | %-18s |", "metric", "Pochta", "Dovecot A", "P/A", "Dovecot S", "P/S", "target (P/D)"
 	if (pg) printf " %10s | %6s |", "Pochta PG", "PG/S"
+	if (old) printf " %10s | %6s |", "Pochta old", "old/S"
+	if (fl) printf " %10s | %6s |", "floor", "fl/S"
 	printf "\n|%s|%s|%s|%s|%s|%s|%s|", "------------------------------------", "------------", "------------", "--------", "------------", "--------", "--------------------"
-	if (pg) printf "%s|%s|", "------------", "--------"
+	for (i = 0; i < pg + old + fl; i++) printf "%s|%s|", "------------", "--------"
 	printf "\n"
 	split("1 8 64", cs, " ")
 	mrow("RETR MB/s, 1 client, one login *", "retrp-c1", "mb_per_s", ">= 1.5")
@@ -95,6 +105,8 @@ END {
 	print "server CPU per message: user+system time of the server's processes during the run / messages"
 	print "(Pochta PG: its process and its PostgreSQL backends; Dovecot: master and children)."
 	if (pg) print "Pochta PG: Pochta on the PostgreSQL engine, the same data copied by pochta migrate."
+	if (old) print "Pochta old: OLD_BIN, an earlier build, on a copy of the same data directory."
+	if (fl) print "floor: bench/pop3floor, the same messages from memory, one write per RETR, no store."
 	if (errs != "") printf "runs with errors:\n%s", errs
 	else print "no run reported errors (every RETR size and terminator checked)"
 }
