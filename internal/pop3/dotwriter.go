@@ -38,6 +38,9 @@ func (bw *bodyWriter) Write(p []byte) (int, error) {
 		}
 		return bw.write(p)
 	}
+	if bw.lines < 0 {
+		return bw.stuffAll(p)
+	}
 	// Only line starts matter: find each line end with the vectorised
 	// IndexByte and look at the byte after it, never at every byte.
 	start := 0 // p[:start] is written
@@ -76,6 +79,46 @@ func (bw *bodyWriter) Write(p []byte) (int, error) {
 	}
 	return len(p), nil
 }
+
+// stuffAll is Write for RETR of a body with dot lines: no line count to
+// follow, so only a "." after an LF matters, found by the vectorised
+// two-octet search; the lines between are never looked at. (Finding each
+// line end instead was a call per line, 5% of a RETR's CPU.)
+func (bw *bodyWriter) stuffAll(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	start := 0 // p[:start] is written
+	if bw.n == 0 && p[0] == '.' {
+		if _, err := bw.write(dot); err != nil {
+			return 0, err
+		}
+	}
+	for from := 0; ; {
+		k := bytes.Index(p[from:], lfDot)
+		if k < 0 {
+			break
+		}
+		d := from + k + 1 // the dot starting a line
+		if _, err := bw.write(p[start:d]); err != nil {
+			return start, err
+		}
+		if _, err := bw.write(dot); err != nil {
+			return d, err
+		}
+		start, from = d, d // the original dot goes out with the next run
+	}
+	if _, err := bw.write(p[start:]); err != nil {
+		return start, err
+	}
+	bw.n, bw.cr = 0, p[len(p)-1] == '\r'
+	if p[len(p)-1] != '\n' {
+		bw.n = 1 // within a line; only whether it is 0 matters here
+	}
+	return len(p), nil
+}
+
+var lfDot = []byte("\n.")
 
 // top follows TOP's count at the end of a line of length octets before
 // its LF (crBefore: the last of them is CR) and reports whether the
