@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/pochta-mail/pochta/internal/prototest"
 )
 
 // benchBody makes a message of about size octets; with dots, every tenth
@@ -44,6 +46,7 @@ func BenchmarkRETR(b *testing.B) {
 			buf := make([]byte, len(want))
 			b.SetBytes(int64(len(body)))
 			b.ResetTimer()
+			prototest.ReportCPU(b) // server and client: both in this process
 			for b.Loop() {
 				c.write("RETR 1\r\n")
 				if _, err := io.ReadFull(c.r, buf); err != nil {

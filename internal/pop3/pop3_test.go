@@ -252,6 +252,45 @@ S~ \+OK 2 \d+
 `)
 }
 
+// TestAutologoutAfterBusyCommands: commands in quick succession keep the
+// read deadline set for the first of them (keepDeadline) instead of
+// setting a new one each; the idle timeout still ends the session.
+func TestAutologoutAfterBusyCommands(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{}, func(s *Server) { s.IdleTimeout = 300 * time.Millisecond })
+	e.deliver(testUser, msg1)
+	c := e.login()
+	for range 20 {
+		c.run(`
+C: NOOP
+S: +OK
+`)
+	}
+	c.expect("-ERR Autologout; idle for too long")
+	c.expectClosed()
+}
+
+func TestKeepDeadline(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	const d = 64 * time.Second // slack: 1 s
+	for _, tc := range []struct {
+		name      string
+		cur, want time.Time
+		keep      bool
+	}{
+		{"nothing set", time.Time{}, now, false},
+		{"the same", now, now, true},
+		{"earlier within the slack", now, now.Add(time.Second), true},
+		{"earlier beyond the slack", now, now.Add(time.Second + 1), false},
+		{"later: a shorter timeout wanted", now.Add(time.Millisecond), now, false},
+	} {
+		if got := keepDeadline(tc.cur, tc.want, d); got != tc.keep {
+			t.Errorf("%s: keepDeadline = %v, want %v", tc.name, got, tc.keep)
+		}
+	}
+}
+
 func TestAutologoutBeforeLogin(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, envOptions{}, func(s *Server) { s.IdleTimeout = 200 * time.Millisecond })

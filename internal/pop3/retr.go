@@ -7,7 +7,6 @@ import (
 	"net"
 	"os"
 	"strconv"
-	"time"
 
 	"github.com/pochta-mail/pochta/internal/store"
 )
@@ -164,7 +163,8 @@ func (s *session) endBody(bw *bodyWriter, err error) (complete bool, _ error) {
 const sendFileMin = 64 << 10
 
 // sendFileChunk is how much one sendfile call may send: each chunk gets a
-// fresh write deadline, as each write does on the buffered path.
+// fresh write deadline (setWriteDeadline), as each write does on the
+// buffered path.
 const sendFileChunk = 1 << 20
 
 // sendFile sends a body that needs no stuffing from its file straight to
@@ -191,7 +191,7 @@ func (s *session) sendFile(body io.Reader, size int64) (bool, error) {
 	}
 	var sent int64
 	for sent < size {
-		_ = rf.SetWriteDeadline(s.pace.CapWrite(time.Now().Add(s.srv.writeTimeout())))
+		s.setWriteDeadline()
 		n, err := rf.ReadFrom(io.LimitReader(f, min(sendFileChunk, size-sent)))
 		sent += n
 		s.cw.n += n

@@ -2,6 +2,7 @@ package pop3
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/binary"
@@ -69,6 +70,9 @@ type session struct {
 	remote   string
 	start    time.Time
 	pace     *server.Pace // lifetime (limits.max_session); line.go keeps its own phases
+	// readDL and writeDL are the deadlines last set on conn, zero when
+	// unknown; see keepDeadline.
+	readDL, writeDL time.Time
 
 	// AUTHORIZATION state; reset by STLS.
 	apopStamp string // greeting timestamp, "" when APOP is off
@@ -99,17 +103,28 @@ type session struct {
 }
 
 // connWriter writes to the session's current transport with a write
-// deadline per call and counts the bytes.
+// deadline per call (see setWriteDeadline) and counts the bytes.
 type connWriter struct {
 	s *session
 	n int64
 }
 
 func (cw *connWriter) Write(p []byte) (int, error) {
-	_ = cw.s.conn.SetWriteDeadline(cw.s.pace.CapWrite(time.Now().Add(cw.s.srv.writeTimeout())))
+	cw.s.setWriteDeadline()
 	n, err := cw.s.conn.Write(p)
 	cw.n += int64(n)
 	return n, err
+}
+
+// setWriteDeadline gives the next write the write timeout, capped by the
+// session's lifetime, or keeps the deadline set if it is as good
+// (keepDeadline).
+func (s *session) setWriteDeadline() {
+	d := s.srv.writeTimeout()
+	if want := s.pace.CapWrite(time.Now().Add(d)); !keepDeadline(s.writeDL, want, d) {
+		_ = s.conn.SetWriteDeadline(want)
+		s.writeDL = want
+	}
 }
 
 func newSession(ctx context.Context, srv *Server, c net.Conn) *session {
@@ -178,7 +193,11 @@ func (s *session) serve() {
 }
 
 func (s *session) handshake(tc server.TLSConn) error {
-	return server.Handshake(s.ctx, tc, s.srv.lineTimeout())
+	// The handshake may set deadlines of its own: forget the ones set.
+	s.readDL, s.writeDL = time.Time{}, time.Time{}
+	err := server.Handshake(s.ctx, tc, s.srv.lineTimeout())
+	s.readDL, s.writeDL = time.Time{}, time.Time{}
+	return err
 }
 
 func (s *session) greet() {
@@ -351,14 +370,7 @@ func (s *session) flushIfIdle() error {
 	return s.flush()
 }
 
-func containsLF(b []byte) bool {
-	for _, c := range b {
-		if c == '\n' {
-			return true
-		}
-	}
-	return false
-}
+func containsLF(b []byte) bool { return bytes.IndexByte(b, '\n') >= 0 }
 
 func (s *session) okf(format string, args ...any) {
 	w := s.writer()
