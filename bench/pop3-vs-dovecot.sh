@@ -181,25 +181,26 @@ done
 # is not what the comparison with Dovecot S is about.
 mapfile -t OFF < <(listeners_off "$ROOT" pop3.listen)
 if [ -n "$OLD_BIN" ]; then cp -a "$P" "$P-old"; fi # before serve opens it
-"$BIN/pochta" -d "$P" serve -o "pop3.listen=127.0.0.1:$PPORT" "${OFF[@]}" \
-	-o "limits.max_connections_per_ip=0" -o "pop3.idle_timeout=30m" -o "auth.cache_ttl=2h" 2> "$WORK/pochta-serve.log" &
-POCHTA_PID=$!
-PIDS+=("$POCHTA_PID")
+# serve BINARY DIR PORT NAME: start a Pochta server; its pid in SERVED.
+serve() {
+	"$1" -d "$2" serve -o "pop3.listen=127.0.0.1:$3" "${OFF[@]}" \
+		-o "limits.max_connections_per_ip=0" -o "pop3.idle_timeout=30m" -o "auth.cache_ttl=2h" 2> "$WORK/$4-serve.log" &
+	SERVED=$!
+	PIDS+=("$SERVED")
+}
+serve "$BIN/pochta" "$P" "$PPORT" pochta
+POCHTA_PID=$SERVED
 POCHTAS=pochta
 if [ "$PG" = 1 ]; then
-	"$BIN/pochta" -d "$P-pg" serve -o "pop3.listen=127.0.0.1:$GPORT" "${OFF[@]}" \
-		-o "limits.max_connections_per_ip=0" -o "pop3.idle_timeout=30m" -o "auth.cache_ttl=2h" 2> "$WORK/pochta-pg-serve.log" &
-	PG_PID=$!
-	PIDS+=("$PG_PID")
+	serve "$BIN/pochta" "$P-pg" "$GPORT" pochta-pg
+	PG_PID=$SERVED
 	POCHTAS="pochta pochta-pg"
 	wait_port "$GPORT"
 fi
 EXTRAS= # servers of the one-login RETR rounds only
 if [ -n "$OLD_BIN" ]; then
-	"$OLD_BIN" -d "$P-old" serve -o "pop3.listen=127.0.0.1:$OPORT" "${OFF[@]}" \
-		-o "limits.max_connections_per_ip=0" -o "pop3.idle_timeout=30m" -o "auth.cache_ttl=2h" 2> "$WORK/pochta-old-serve.log" &
-	OLD_PID=$!
-	PIDS+=("$OLD_PID")
+	serve "$OLD_BIN" "$P-old" "$OPORT" pochta-old
+	OLD_PID=$SERVED
 	EXTRAS="$EXTRAS pochta-old"
 	wait_port "$OPORT"
 fi
