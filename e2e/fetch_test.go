@@ -18,6 +18,7 @@ import (
 
 	"github.com/pochta-mail/pochta/internal/delivery"
 	"github.com/pochta-mail/pochta/internal/fetch"
+	"github.com/pochta-mail/pochta/internal/prototest"
 	"github.com/pochta-mail/pochta/internal/store"
 	"github.com/pochta-mail/pochta/internal/store/postgres"
 	"github.com/pochta-mail/pochta/internal/store/postgres/pgtest"
@@ -461,37 +462,27 @@ func TestFetchTooLarge(t *testing.T) {
 // switchProxy forwards connections to a backend while up; while down it
 // accepts and closes them at once (a source that is away).
 type switchProxy struct {
-	ln      net.Listener
+	addr    string
 	backend string
 	up      atomic.Bool
 }
 
 func newSwitchProxy(t *testing.T, backend string) *switchProxy {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &switchProxy{ln: ln, backend: backend}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			if !p.up.Load() {
-				c.Close()
-				continue
-			}
-			b, err := net.Dial("tcp", backend)
-			if err != nil {
-				c.Close()
-				continue
-			}
-			go func() { io.Copy(b, c); b.Close() }()
-			go func() { io.Copy(c, b); c.Close() }()
+	p := &switchProxy{backend: backend}
+	p.addr = prototest.ServeLoopback(t, func(c net.Conn) {
+		if !p.up.Load() {
+			c.Close()
+			return
 		}
-	}()
+		b, err := net.Dial("tcp", backend)
+		if err != nil {
+			c.Close()
+			return
+		}
+		go func() { io.Copy(b, c); b.Close() }()
+		io.Copy(c, b)
+		c.Close()
+	})
 	return p
 }
 
@@ -504,7 +495,7 @@ func TestFetchSourceAwayAndBack(t *testing.T) {
 	in := remotePochta(t, fs)
 	p := newSwitchProxy(t, in.addrs["pop3s"])
 	fs.hosts["mail.example.test"] = "127.0.0.1"
-	src := fs.source("pop3s://remote%40example.test@mail.example.test:"+portOf(p.ln.Addr().String())+"/", "remote-pw", false)
+	src := fs.source("pop3s://remote%40example.test@mail.example.test:"+portOf(p.addr)+"/", "remote-pw", false)
 	f := fs.fetcher(nil)
 	f.Interval, f.MinInterval, f.MaxBackoff, f.Reload = 20*time.Millisecond, 10*time.Millisecond, 200*time.Millisecond, 20*time.Millisecond
 	runFetcher(t, f)

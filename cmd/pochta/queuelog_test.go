@@ -7,6 +7,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/pochta-mail/pochta/internal/prototest"
 )
 
 // refusingMX is a receiving SMTP server on loopback that accepts
@@ -14,56 +16,42 @@ import (
 // nobody@remote.test (550) at RCPT.
 func refusingMX(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
+	return prototest.ServeLoopback(t, func(c net.Conn) {
+		defer c.Close()
+		r := bufio.NewReader(c)
+		fmt.Fprint(c, "220 mx.remote.test\r\n")
+		for data := false; ; {
+			line, err := r.ReadString('\n')
 			if err != nil {
 				return
 			}
-			go func() {
-				defer c.Close()
-				r := bufio.NewReader(c)
-				fmt.Fprint(c, "220 mx.remote.test\r\n")
-				for data := false; ; {
-					line, err := r.ReadString('\n')
-					if err != nil {
-						return
-					}
-					line = strings.TrimRight(line, "\r\n")
-					if data {
-						if line == "." {
-							data = false
-							fmt.Fprint(c, "250 2.0.0 queued\r\n")
-						}
-						continue
-					}
-					cmd := strings.ToUpper(line)
-					switch {
-					case strings.HasPrefix(cmd, "EHLO"):
-						fmt.Fprint(c, "250-mx.remote.test\r\n250 PIPELINING\r\n")
-					case strings.HasPrefix(cmd, "RCPT TO:<NOBODY@"):
-						fmt.Fprint(c, "550 5.1.1 no such user\r\n")
-					case strings.HasPrefix(cmd, "RCPT TO:<LATER@"):
-						fmt.Fprint(c, "451 4.3.0 try later\r\n")
-					case strings.HasPrefix(cmd, "DATA"):
-						data = true
-						fmt.Fprint(c, "354 go on\r\n")
-					case strings.HasPrefix(cmd, "QUIT"):
-						fmt.Fprint(c, "221 bye\r\n")
-						return
-					default: // MAIL, RCPT, RSET
-						fmt.Fprint(c, "250 ok\r\n")
-					}
+			line = strings.TrimRight(line, "\r\n")
+			if data {
+				if line == "." {
+					data = false
+					fmt.Fprint(c, "250 2.0.0 queued\r\n")
 				}
-			}()
+				continue
+			}
+			cmd := strings.ToUpper(line)
+			switch {
+			case strings.HasPrefix(cmd, "EHLO"):
+				fmt.Fprint(c, "250-mx.remote.test\r\n250 PIPELINING\r\n")
+			case strings.HasPrefix(cmd, "RCPT TO:<NOBODY@"):
+				fmt.Fprint(c, "550 5.1.1 no such user\r\n")
+			case strings.HasPrefix(cmd, "RCPT TO:<LATER@"):
+				fmt.Fprint(c, "451 4.3.0 try later\r\n")
+			case strings.HasPrefix(cmd, "DATA"):
+				data = true
+				fmt.Fprint(c, "354 go on\r\n")
+			case strings.HasPrefix(cmd, "QUIT"):
+				fmt.Fprint(c, "221 bye\r\n")
+				return
+			default: // MAIL, RCPT, RSET
+				fmt.Fprint(c, "250 ok\r\n")
+			}
 		}
-	}()
-	return ln.Addr().String()
+	})
 }
 
 var recipientLine = regexp.MustCompile(`msg="recipient (delivered|deferred|failed)" .*rcpt=(\S+) .*reply="([^"]*)"`)
