@@ -1,7 +1,6 @@
 package fetch
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -362,9 +361,9 @@ func (j *job) imapID(fo imapFolder, prefix string, uid imap.UID, m *imapclient.F
 		Fingerprint: fingerprint(m.Envelope, m.RFC822Size)}
 }
 
-// imapFetchBatch fetches the bodies of uids in one UID FETCH and stores
+// imapFetchBatch fetches the bodies of uids in one FETCH and stores
 // the messages as the response streams in, in batches (see batch.go): one
-// round trip per UID FETCH, not per message (what matters with a distant
+// round trip per FETCH, not per message (what matters with a distant
 // server). It returns the UIDs stored here (now, or by a concurrent run);
 // a body larger than the limit after all (the announced size was wrong) is
 // recorded as skipped.
@@ -400,8 +399,18 @@ func (j *job) imapFetchBatch(ctx context.Context, s *imapSession, uids []imap.UI
 		}
 		return err
 	}
+	// By sequence number (the envelope FETCH just gave them; no EXPUNGE
+	// can come between: RFC 9051 section 7.5.1), with the UID asked for
+	// and each message keyed by the UID it comes with: go-imap hands the
+	// response of a UID FETCH to the command only when the UID comes
+	// before the body, and a server that sends BODY[] first would have
+	// its messages discarded unseen, run after run.
+	var seqs imap.SeqSet
+	for _, uid := range uids {
+		seqs.AddNum(metas[uid].SeqNum)
+	}
 	s.step(j.f.timeout())
-	cmd := s.c.Fetch(imap.UIDSetNum(uids...), &imap.FetchOptions{UID: true,
+	cmd := s.c.Fetch(seqs, &imap.FetchOptions{UID: true,
 		BodySection: []*imap.FetchItemBodySection{{Peek: true}}})
 	defer cmd.Close()
 	for msg := cmd.Next(); msg != nil; msg = cmd.Next() {
@@ -409,44 +418,54 @@ func (j *job) imapFetchBatch(ctx context.Context, s *imapSession, uids []imap.UI
 			return stored, err
 		}
 		s.step(j.f.timeout())
-		var uid imap.UID
-		var early []byte // a body that came before its UID
-		var earlyErr error
-		hasEarly := false
-		for item := msg.Next(); item != nil; item = msg.Next() {
-			switch it := item.(type) {
-			case imapclient.FetchItemDataUID:
-				uid = it.UID
-			case imapclient.FetchItemDataBodySection:
-				if it.Literal == nil {
-					continue
-				}
-				var body io.Reader = &deadlineReader{r: &wholeLiteral{r: it.Literal, left: it.Literal.Size()}, conn: s.conn, timeout: j.f.timeout()}
-				if uid == 0 {
-					body = &sizeLimit{r: body, n: j.f.maxSize()}
-					early, earlyErr = io.ReadAll(body)
-					hasEarly = true
-					continue
-				}
-				if err := storeOne(uid, body); err != nil {
-					return stored, err
-				}
-			}
-		}
-		if hasEarly && uid != 0 {
-			var body io.Reader = bytes.NewReader(early)
-			if earlyErr != nil {
-				body = io.MultiReader(body, errReader{earlyErr})
-			}
-			if err := storeOne(uid, body); err != nil {
-				return stored, err
-			}
+		if err := j.imapMessage(ctx, s, msg, storeOne); err != nil {
+			return stored, err
 		}
 	}
 	if err := cmd.Close(); err != nil {
-		return stored, fmt.Errorf("UID FETCH: %w", err)
+		return stored, fmt.Errorf("FETCH: %w", err)
 	}
 	return stored, nil // a UID not answered was expunged meanwhile: the next pass forgets it
+}
+
+// imapMessage reads one message of a body FETCH's response and stores it
+// (storeOne) once its UID is known: as the body streams in when the UID
+// came first, else from a spool (a body sent before the UID is read whole
+// before the UID can be, and is not held in memory meanwhile).
+func (j *job) imapMessage(ctx context.Context, s *imapSession, msg *imapclient.FetchMessageData,
+	storeOne func(imap.UID, io.Reader) error) error {
+	var uid imap.UID
+	var early *spool
+	defer func() {
+		if early != nil {
+			early.close()
+		}
+	}()
+	for item := msg.Next(); item != nil; item = msg.Next() {
+		switch it := item.(type) {
+		case imapclient.FetchItemDataUID:
+			uid = it.UID
+		case imapclient.FetchItemDataBodySection:
+			if it.Literal == nil || early != nil {
+				continue
+			}
+			var body io.Reader = &deadlineReader{r: &wholeLiteral{r: it.Literal, left: it.Literal.Size()}, conn: s.conn, timeout: j.f.timeout()}
+			if uid != 0 {
+				if err := storeOne(uid, body); err != nil {
+					return err
+				}
+				continue
+			}
+			var err error
+			if early, err = newSpool(&sizeLimit{r: body, n: j.f.maxSize()}, j.f.SpoolDir); err != nil {
+				return err
+			}
+		}
+	}
+	if early != nil && uid != 0 {
+		return storeOne(uid, early.reader())
+	}
+	return nil
 }
 
 // wholeLiteral fails with io.ErrUnexpectedEOF when the connection ends
