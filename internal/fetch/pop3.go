@@ -110,6 +110,12 @@ func (j *job) pop3(ctx context.Context) (Result, error) {
 				}
 			}
 			if err := j.pop3Fetch(ctx, c, m, id, dele); err != nil {
+				// The messages read whole before it are stored all the
+				// same: a server that always fails on one message must
+				// not hold back the ones before it in the batch.
+				if ferr := j.flush(ctx); ferr != nil {
+					j.log.Warn("storing the messages read before the failure", "err", ferr)
+				}
 				return j.res, j.ctxErr(ctx, err)
 			}
 		}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/pochta-mail/pochta/internal/delivery"
+	"github.com/pochta-mail/pochta/internal/prototest"
 	"github.com/pochta-mail/pochta/internal/store"
 	"github.com/pochta-mail/pochta/internal/store/sqlite"
 	"github.com/pochta-mail/pochta/internal/store/storetest"
@@ -28,6 +29,9 @@ type fakePOP3 struct {
 	pipelining bool
 	// small makes LIST announce every message 10 octets.
 	small bool
+	// cut is the UIDL whose RETR the server cuts short: it sends half the
+	// message and closes the connection.
+	cut string
 }
 
 type fakeMsg struct{ uidl, body string }
@@ -48,29 +52,12 @@ func (f *fakePOP3) uidls() []string {
 	return out
 }
 
-func (f *fakePOP3) serve(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go f.session(c)
-		}
-	}()
-	return ln.Addr().String()
-}
-
 func (f *fakePOP3) session(c net.Conn) {
 	defer c.Close()
 	r := bufio.NewReader(c)
 	f.mu.Lock()
 	drop := append([]fakeMsg(nil), f.msgs...)
+	cut := f.cut
 	f.mu.Unlock()
 	deleted := map[int]bool{}
 	fmt.Fprint(c, "+OK fake\r\n")
@@ -116,6 +103,10 @@ func (f *fakePOP3) session(c net.Conn) {
 			}
 			fmt.Fprint(c, ".\r\n")
 		case "RETR":
+			if m := drop[n-1]; m.uidl == cut {
+				fmt.Fprintf(c, "+OK\r\n%s", m.body[:len(m.body)/2])
+				return
+			}
 			fmt.Fprintf(c, "+OK\r\n%s.\r\n", drop[n-1].body)
 		case "DELE":
 			deleted[n] = true
@@ -161,7 +152,7 @@ func body(s string) string { return "Subject: " + s + "\r\n\r\n" + s + "\r\n" }
 func TestPOP3UIDLHandedOutAgain(t *testing.T) {
 	srv := &fakePOP3{}
 	srv.set(fakeMsg{"u1", body("first")}, fakeMsg{"u2", body("second")})
-	addr := srv.serve(t)
+	addr := prototest.ServeLoopback(t, srv.session)
 	st, a, src := newLocal(t, "pop3://me@"+addr+"/?cleartext", true)
 	f := &Fetcher{Store: st, Deliverer: &delivery.Deliverer{Store: st}}
 	if res, err := f.RunOnce(context.Background(), src); err != nil || res.Fetched != 2 || res.Deleted != 2 {
@@ -182,7 +173,7 @@ func TestPOP3UIDLHandedOutAgain(t *testing.T) {
 func TestPOP3SharedUIDLNotDeleted(t *testing.T) {
 	srv := &fakePOP3{}
 	srv.set(fakeMsg{"same", body("one")}, fakeMsg{"same", body("two")}, fakeMsg{"other", body("three")})
-	addr := srv.serve(t)
+	addr := prototest.ServeLoopback(t, srv.session)
 	st, a, src := newLocal(t, "pop3://me@"+addr+"/?cleartext", true)
 	f := &Fetcher{Store: st, Deliverer: &delivery.Deliverer{Store: st}}
 	res, err := f.RunOnce(context.Background(), src)
@@ -207,7 +198,7 @@ func TestPOP3Pipelining(t *testing.T) {
 		msgs = append(msgs, fakeMsg{fmt.Sprintf("u%d", i), body(fmt.Sprintf("message %02d", i))})
 	}
 	srv.set(msgs...)
-	addr := srv.serve(t)
+	addr := prototest.ServeLoopback(t, srv.session)
 	st, a, src := newLocal(t, "pop3://me@"+addr+"/?cleartext", true)
 	f := &Fetcher{Store: st, Deliverer: &delivery.Deliverer{Store: st}, Timeout: 20 * time.Second}
 	if res, err := f.RunOnce(context.Background(), src); err != nil || res.Fetched != 70 || res.Deleted != 70 {
@@ -230,7 +221,7 @@ func TestPOP3LargerThanListed(t *testing.T) {
 	srv := &fakePOP3{small: true}
 	big := body(strings.Repeat("x", bufferMax+100))
 	srv.set(fakeMsg{"a", body("a")}, fakeMsg{"big", big}, fakeMsg{"c", body("c")})
-	addr := srv.serve(t)
+	addr := prototest.ServeLoopback(t, srv.session)
 	st, a, src := newLocal(t, "pop3://me@"+addr+"/?cleartext", true)
 	f := &Fetcher{Store: st, Deliverer: &delivery.Deliverer{Store: st}, Timeout: 20 * time.Second}
 	if res, err := f.RunOnce(context.Background(), src); err != nil || res.Fetched != 3 || res.Deleted != 3 {
@@ -239,5 +230,74 @@ func TestPOP3LargerThanListed(t *testing.T) {
 	got := storetest.Bodies(t, st, a.ID)
 	if len(got) != 3 || !strings.HasSuffix(got[1], big) || !strings.HasSuffix(got[2], body("c")) {
 		t.Fatalf("stored %d messages, the second %d octets", len(got), len(got[1]))
+	}
+}
+
+// A connection cut inside a RETR's body: nothing of that message is
+// stored (the part that arrived is not a message), the one read whole
+// before it is, nothing is deleted (no QUIT), and the next run fetches the
+// rest, and nothing twice.
+func TestPOP3CutShortFetchedAgain(t *testing.T) {
+	srv := &fakePOP3{cut: "b"}
+	big := body(strings.Repeat("y", 200<<10))
+	srv.set(fakeMsg{"a", body("a")}, fakeMsg{"b", big}, fakeMsg{"c", body("c")})
+	addr := prototest.ServeLoopback(t, srv.session)
+	st, a, src := newLocal(t, "pop3://me@"+addr+"/?cleartext", true)
+	f := &Fetcher{Store: st, Deliverer: &delivery.Deliverer{Store: st}, Timeout: 20 * time.Second}
+	res, err := f.RunOnce(context.Background(), src)
+	if err == nil {
+		t.Fatalf("run against a server cutting a RETR short: %+v, no error", res)
+	}
+	got := storetest.Bodies(t, st, a.ID)
+	if res.Fetched != 1 || len(got) != 1 || !strings.HasSuffix(got[0], body("a")) {
+		t.Fatalf("first run: %+v, %v; stored %d messages, want only a, read whole before the cut", res, err, len(got))
+	}
+	if left := srv.uidls(); len(left) != 3 {
+		t.Fatalf("left on the server after the cut: %q, want all three", left)
+	}
+	srv.mu.Lock()
+	srv.cut = ""
+	srv.mu.Unlock()
+	if res, err := f.RunOnce(context.Background(), src); err != nil || res.Fetched != 2 || res.Deleted != 3 {
+		t.Fatalf("second run: %+v, %v", res, err)
+	}
+	got = storetest.Bodies(t, st, a.ID)
+	if len(got) != 3 || !strings.HasSuffix(got[0], body("a")) || !strings.HasSuffix(got[1], big) || !strings.HasSuffix(got[2], body("c")) {
+		t.Fatalf("stored %d messages after the second run, want a, b whole and c once each", len(got))
+	}
+	if left := srv.uidls(); len(left) != 0 {
+		t.Fatalf("left on the server: %q", left)
+	}
+}
+
+// Two sources of one account deliver the same message (the same
+// Message-ID and text: one sent to both remote addresses). Both copies are
+// kept, as fetchmail and getmail keep them: they are two deliveries (to
+// two addresses, by two routes), a rule that merged them would lose one
+// the user may look for in its own folder or with its own flags, and each
+// source's own record already keeps its messages from being stored twice.
+func TestSameMessageFromTwoSources(t *testing.T) {
+	msg := "Message-ID: <same@example.org>\r\nSubject: to both\r\n\r\nhello\r\n"
+	one, two := &fakePOP3{}, &fakePOP3{}
+	one.set(fakeMsg{"x1", msg})
+	two.set(fakeMsg{"y9", msg})
+	st, a, src1 := newLocal(t, "pop3://me@"+prototest.ServeLoopback(t, one.session)+"/?cleartext", false)
+	src2, err := st.AddFetchSource(context.Background(), store.FetchSource{AccountID: a.ID,
+		URL: "pop3://other@" + prototest.ServeLoopback(t, two.session) + "/?cleartext", Password: "pw"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &Fetcher{Store: st, Deliverer: &delivery.Deliverer{Store: st}}
+	for run := 1; run <= 2; run++ {
+		for _, src := range []store.FetchSource{src1, src2} {
+			res, err := f.RunOnce(context.Background(), src)
+			if want := 2 - run; err != nil || res.Fetched != want {
+				t.Fatalf("run %d of %s: %+v, %v; want %d fetched", run, src.URL, res, err, want)
+			}
+		}
+	}
+	got := storetest.Bodies(t, st, a.ID)
+	if len(got) != 2 || !strings.HasSuffix(got[0], msg) || !strings.HasSuffix(got[1], msg) {
+		t.Fatalf("stored %d messages, want the message once per source", len(got))
 	}
 }
