@@ -213,7 +213,7 @@ func TestImportDovecotMaildir(t *testing.T) {
 }
 
 // compareServed serves dir and checks that Python's imaplib and poplib
-// see each mailbox of want as Dovecot served it.
+// see each mailbox of want as the old server (Dovecot, Courier) served it.
 func compareServed(t *testing.T, dir string, want map[string]mailboxView) {
 	t.Helper()
 	var names []string
@@ -243,20 +243,20 @@ func compareServed(t *testing.T, dir string, want map[string]mailboxView) {
 		if name == "INBOX" {
 			view.UIDLs = g.UIDLs
 		}
-		t.Logf("%s: Dovecot UIDVALIDITY %s flags %v UIDLs %q; Pochta UIDVALIDITY %s flags %v UIDLs %q", name,
+		t.Logf("%s: the old server's UIDVALIDITY %s flags %v UIDLs %q; Pochta's UIDVALIDITY %s flags %v UIDLs %q", name,
 			w.UIDValidity, w.Flags, w.UIDLs, view.UIDValidity, view.Flags, view.UIDLs)
 		view.Bodies = g.Bodies
 		if fmt.Sprint(view.Bodies) != fmt.Sprint(w.Bodies) || len(view.Bodies) != len(w.Flags) {
-			t.Errorf("%s: message texts differ:\n%q\nDovecot\n%q", name, view.Bodies, w.Bodies)
+			t.Errorf("%s: message texts differ:\n%q\nthe old server\n%q", name, view.Bodies, w.Bodies)
 		}
 		if view.UIDValidity != w.UIDValidity {
-			t.Errorf("%s: UIDVALIDITY %s, Dovecot %s", name, view.UIDValidity, w.UIDValidity)
+			t.Errorf("%s: UIDVALIDITY %s, the old server %s", name, view.UIDValidity, w.UIDValidity)
 		}
 		if fmt.Sprint(view.Flags) != fmt.Sprint(w.Flags) {
-			t.Errorf("%s: UIDs and flags\n%v\nDovecot\n%v", name, view.Flags, w.Flags)
+			t.Errorf("%s: UIDs and flags\n%v\nthe old server\n%v", name, view.Flags, w.Flags)
 		}
 		if !slices.Equal(view.UIDLs, w.UIDLs) {
-			t.Errorf("%s: POP3 UIDLs %q, Dovecot %q", name, view.UIDLs, w.UIDLs)
+			t.Errorf("%s: POP3 UIDLs %q, the old server %q", name, view.UIDLs, w.UIDLs)
 		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -116,12 +117,14 @@ type Message struct {
 	// courierimapuiddb; otherwise it was assigned here, after the known
 	// ones, in order of delivery time then file name.
 	UIDFromSource bool
-	UIDL          string   // the POP3 UIDL dovecot-uidlist recorded, "" if none
-	Flags         []string // system flags, sorted
-	Keywords      []string // from the keyword letters and P ($Forwarded)
-	Recent        bool     // in new/: no client has seen it
-	Time          time.Time
-	Size          int64
+	// UIDL is the POP3 UIDL the old server showed: dovecot-uidlist's P
+	// field, or Courier's (courierpop3dsizelist); "" if none.
+	UIDL     string
+	Flags    []string // system flags, sorted
+	Keywords []string // from the keyword letters and P ($Forwarded)
+	Recent   bool     // in new/: no client has seen it
+	Time     time.Time
+	Size     int64
 }
 
 // ReadFolder reads the messages of the folder ref: their UIDs from
@@ -220,8 +223,55 @@ func ReadFolder(ref FolderRef) (*Folder, error) {
 		f.Messages[i].UID = f.UIDNext
 		f.UIDNext++
 	}
+	if f.UIDSource != "dovecot-uidlist" {
+		f.courierUIDLs()
+	}
 	slices.SortFunc(f.Messages, func(a, b Message) int { return cmp.Compare(a.UID, b.UID) })
 	return f, nil
+}
+
+// courierUIDLs gives the messages the POP3 UIDLs Courier's pop3d shows
+// them: those of courierpop3dsizelist, and for a message it does not list
+// the one Courier would give at the next login (the next UID, in its
+// order of file names). A list Courier would ignore (another version,
+// unreadable) is reported, and the UIDLs are then computed from the
+// import's format (section "POP3 UIDLs" of docs/MIGRATION.md).
+func (f *Folder) courierUIDLs() {
+	path := filepath.Join(f.Dir, "courierpop3dsizelist")
+	l, ok, err := parseFile(path, ParseCourierPOP3List)
+	if err != nil {
+		var pe *migrate.ParseError
+		if !errors.As(err, &pe) {
+			pe = migrate.Errorf(path, 0, "%v", err)
+		}
+		pe.Msg += "; Courier ignores such a list too: POP3 UIDLs computed from the UIDL format instead"
+		f.Warnings = append(f.Warnings, pe)
+		return
+	}
+	if !ok {
+		return
+	}
+	f.Warnings = append(f.Warnings, l.Skipped...)
+	var fresh []*Message
+	for i := range f.Messages {
+		m := &f.Messages[i]
+		if uidl, ok := l.Entries[ParseName(filepath.Base(m.Path)).Base]; ok {
+			m.UIDL = uidl
+		} else {
+			fresh = append(fresh, m)
+		}
+	}
+	if l.UIDValidity == 0 {
+		return // Courier would take the time of the login as UIDVALIDITY
+	}
+	slices.SortFunc(fresh, func(a, b *Message) int {
+		return courierOrder(ParseName(filepath.Base(a.Path)).Base, ParseName(filepath.Base(b.Path)).Base)
+	})
+	next := max(l.NextUID, 1)
+	for _, m := range fresh {
+		m.UIDL = "UID" + strconv.FormatUint(next, 10) + "-" + strconv.FormatUint(l.UIDValidity, 10)
+		next++
+	}
 }
 
 // deliveryTime is the time in the file name (set at delivery) or else the
