@@ -31,6 +31,8 @@ type imapSession struct {
 	// exists is signalled by a new-mail (EXISTS) notice outside a
 	// command's own responses, e.g. during IDLE.
 	exists chan struct{}
+	// expunges counts EXPUNGE responses (see imapMeta).
+	expunges atomic.Int64
 }
 
 // step arms the deadline and the octet budget for one command.
@@ -158,6 +160,7 @@ func (j *job) imapLogin(ctx context.Context) (*imapSession, error) {
 	opts := &imapclient.Options{
 		TLSConfig: j.tlsConfig(),
 		UnilateralDataHandler: &imapclient.UnilateralDataHandler{
+			Expunge: func(uint32) { s.expunges.Add(1) },
 			Mailbox: func(d *imapclient.UnilateralDataMailbox) {
 				if d.NumMessages != nil {
 					select {
@@ -341,12 +344,32 @@ func (j *job) imapFolder(ctx context.Context, s *imapSession, fo imapFolder) err
 // metaChunk is how many messages' envelopes are asked for at once.
 const metaChunk = 500
 
-// imapMeta fetches the size, envelope and date of messages.
+// metaTries bounds the envelope FETCHes of a chunk asked again because
+// messages were expunged meanwhile.
+const metaTries = 3
+
+// imapMeta fetches the size, envelope, date and sequence number of
+// messages. The bodies are then asked for by those sequence numbers
+// (imapFetchBatch), so they must hold until then: a server may send
+// EXPUNGE during a UID command (RFC 9051 section 7.5.1), which renumbers
+// the messages after it, and then the FETCH is asked again (up to
+// metaTries times; past that the sequence numbers may be off, which costs
+// messages not fetched this pass, never a wrong one: each is keyed by the
+// UID it comes with). Between its end and the body FETCH no command runs,
+// and none may be sent during a FETCH.
 func (j *job) imapMeta(s *imapSession, set imap.UIDSet) (map[imap.UID]*imapclient.FetchMessageBuffer, error) {
-	s.step(j.f.timeout())
-	msgs, err := s.c.Fetch(set, &imap.FetchOptions{UID: true, RFC822Size: true, Envelope: true, InternalDate: true}).Collect()
-	if err != nil {
-		return nil, fmt.Errorf("UID FETCH: %w", err)
+	var msgs []*imapclient.FetchMessageBuffer
+	for try := 0; try < metaTries; try++ {
+		before := s.expunges.Load()
+		s.step(j.f.timeout())
+		var err error
+		msgs, err = s.c.Fetch(set, &imap.FetchOptions{UID: true, RFC822Size: true, Envelope: true, InternalDate: true}).Collect()
+		if err != nil {
+			return nil, fmt.Errorf("UID FETCH: %w", err)
+		}
+		if s.expunges.Load() == before {
+			break
+		}
 	}
 	out := make(map[imap.UID]*imapclient.FetchMessageBuffer, len(msgs))
 	for _, m := range msgs {
@@ -399,8 +422,8 @@ func (j *job) imapFetchBatch(ctx context.Context, s *imapSession, uids []imap.UI
 		}
 		return err
 	}
-	// By sequence number (the envelope FETCH just gave them; no EXPUNGE
-	// can come between: RFC 9051 section 7.5.1), with the UID asked for
+	// By sequence number (the envelope FETCH just gave them, see
+	// imapMeta), with the UID asked for
 	// and each message keyed by the UID it comes with: go-imap hands the
 	// response of a UID FETCH to the command only when the UID comes
 	// before the body, and a server that sends BODY[] first would have

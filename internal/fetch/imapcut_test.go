@@ -23,7 +23,7 @@ import (
 // it sent stored: go-imap's literal just ends there.
 func TestIMAPCutShortNotStored(t *testing.T) {
 	msg := "Subject: cut\r\n\r\n" + strings.Repeat("x", 84) + "\r\n"
-	srv := &fakeIMAP{size: len(msg), body: func(c net.Conn, tag string) bool {
+	srv := &fakeIMAP{size: len(msg), body: func(c net.Conn, tag, _ string) bool {
 		fmt.Fprintf(c, "* 1 FETCH (UID 1 BODY[] {%d}\r\n%s", len(msg), msg[:len(msg)/2])
 		return false
 	}}
