@@ -488,3 +488,52 @@ func TestStarInEmptyMailbox(t *testing.T) {
 		}
 	}
 }
+
+// A session ended by the server for a client's fault (too many bad
+// commands, a line over the limit) reads and drops what the client is
+// still sending before it closes: closing a socket with unread input
+// sends a reset, and a pipelining client got ECONNRESET instead of the
+// BYE and the end of the stream.
+func TestRefusalEndsWithoutReset(t *testing.T) {
+	e := newEnv(t, envOptions{server: func(s *Server) { s.MaxBadCommands = 3 }})
+	for _, tc := range []struct {
+		name, send string
+		want       []string
+	}{
+		{"too many bad commands", strings.Repeat("a XYZZY\r\n", 4000), []string{"a BAD", "a BAD", "a BAD", "* BYE"}},
+		{"line too long", "a NOOP " + strings.Repeat("x", 100<<10) + "\r\n", []string{"* BYE"}},
+	} {
+		r, _ := e.raw(e.addr)
+		if _, err := io.WriteString(r.conn, tc.send); err != nil { // all of it before reading
+			t.Fatal(err)
+		}
+		for _, want := range tc.want {
+			if l := r.line(); !strings.HasPrefix(l, want) {
+				t.Fatalf("%s: %q, want %q", tc.name, l, want)
+			}
+		}
+		_ = r.conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+		if l, err := r.r.ReadString('\n'); err != io.EOF {
+			t.Errorf("%s: after the BYE: %q, %v; want the end of the stream", tc.name, l, err)
+		}
+	}
+}
+
+// The drain after a refusal ends after the line timeout for a client that
+// went silent without closing.
+func TestLingerEndsForSilentClient(t *testing.T) {
+	e := newEnv(t, envOptions{server: func(s *Server) {
+		s.MaxBadCommands = 1
+		s.IdleTimeout, s.AuthIdleTimeout = time.Hour, time.Hour
+		s.Pacing = server.Pacing{LineTimeout: 200 * time.Millisecond, MaxSession: 2 * time.Hour}
+	}})
+	r, _ := e.raw(e.addr)
+	r.send("a XYZZY")
+	for _, want := range []string{"a BAD", "* BYE"} {
+		if l := r.line(); !strings.HasPrefix(l, want) {
+			t.Fatalf("%q, want %q", l, want)
+		}
+	}
+	expectClosed(t, r)
+	e.wg.Wait() // the client's socket is still open
+}

@@ -42,11 +42,15 @@ type session struct {
 	srv  *Server
 	ctx  context.Context
 	conn net.Conn // current transport: the accepted conn, or TLS over it after STARTTLS
-	cr   connReader
-	cw   connWriter
-	r    *bufio.Reader
-	p    *wire.Parser
-	w    *wire.Writer
+	raw  net.Conn // the accepted conn
+	// lingerFor is what finish drops of the client's input before it
+	// closes (server.Linger), after a refusal that ends the session.
+	lingerFor int64
+	cr        connReader
+	cw        connWriter
+	r         *bufio.Reader
+	p         *wire.Parser
+	w         *wire.Writer
 	// wmu serialises writing while IDLE pushes updates from another
 	// goroutine; outside IDLE only the session goroutine writes.
 	wmu  sync.Mutex
@@ -143,7 +147,7 @@ var errShutdown = errors.New("imap: server shutting down")
 
 func newSession(ctx context.Context, srv *Server, c net.Conn) *session {
 	now := time.Now()
-	s := &session{srv: srv, ctx: ctx, conn: c, start: now, pace: srv.Pacing.Start(now)}
+	s := &session{srv: srv, ctx: ctx, conn: c, raw: c, start: now, pace: srv.Pacing.Start(now)}
 	s.cr.s, s.cw.s = s, s
 	s.cr.timeout = srv.authIdleTimeout()
 	s.r = bufio.NewReaderSize(&s.cr, readerSize)
@@ -441,6 +445,7 @@ func (s *session) fail(tag string, err error) bool {
 	if errors.As(err, &we) && we.Fatal {
 		s.endReason = "protocol violation"
 		s.bestEffort("* BYE [" + we.Code + "] " + we.Text + "\r\n")
+		s.lingerFor = server.LingerAfterRefusal // the rest of the line or literal
 		return true
 	}
 	if !isProtoErr(err) && isReadError(err) {
@@ -461,6 +466,7 @@ func (s *session) fail(tag string, err error) bool {
 		if wire.IsFatal(err) {
 			s.endReason = "protocol violation"
 			s.bestEffort("* BYE [TOOBIG] Literal too large\r\n")
+			s.lingerFor = server.LingerAfterRefusal
 		} else {
 			s.readFailed(err)
 		}
@@ -471,6 +477,7 @@ func (s *session) fail(tag string, err error) bool {
 		if s.bad >= s.srv.maxBadCommands() {
 			s.endReason = "too many bad commands"
 			s.bestEffort("* BYE Too many invalid commands\r\n")
+			s.lingerFor = server.LingerAfterRefusal // what a pipelining client still sent
 			return true
 		}
 	}
@@ -532,6 +539,13 @@ func (s *session) finish() {
 		s.sel.sub.OnChange(nil)
 		s.sel.close()
 		s.sel = nil
+	}
+	if s.lingerFor > 0 {
+		// Nothing else writes now: IDLE is off and the view closed.
+		s.paceMu.Lock()
+		n, err := server.Linger(s.ctx, s.conn, s.raw, s.pace, s.lingerFor)
+		s.paceMu.Unlock()
+		s.log.Debug("imap: dropped the input after the last reply", "octets", n, "err", err)
 	}
 	if s.srv.Metrics != nil {
 		s.srv.Metrics.BytesSent("imap", s.cw.n)

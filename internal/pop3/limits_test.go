@@ -15,6 +15,7 @@ import (
 	"net"
 
 	"github.com/pochta-mail/pochta/internal/metrics"
+	"github.com/pochta-mail/pochta/internal/server"
 	"github.com/pochta-mail/pochta/internal/store"
 )
 
@@ -417,4 +418,42 @@ func TestPartialLineDoesNotHoldAnswers(t *testing.T) {
 	c.expect("+OK")
 	c.write("OP\r\n")
 	c.expect("+OK")
+}
+
+// A session ended for too many bad commands reads and drops what a
+// pipelining client still sent before it closes: closing a socket with
+// unread input sends a reset, and the client got ECONNRESET instead of
+// the final -ERR and the end of the stream.
+func TestTooManyBadCommandsEndsWithoutReset(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{}, func(s *Server) { s.MaxBadCommands = 3 })
+	c := e.dial()
+	c.write(strings.Repeat("FOO\r\n", 4000)) // all of it before reading
+	for range 3 {
+		c.expect("-ERR Unknown command")
+	}
+	c.expect("-ERR Too many bad commands, closing connection")
+	if l, err := c.readLine(); err != io.EOF {
+		t.Fatalf("after the last reply: %q, %v; want the end of the stream", l, err)
+	}
+}
+
+// The drain after a refusal waits for what the client is still sending,
+// not for a client that went silent without closing: the session ends
+// after the line timeout while the client's socket stays open.
+func TestLingerEndsForSilentClient(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{}, func(s *Server) {
+		s.MaxBadCommands = 1
+		s.IdleTimeout, s.AuthIdleTimeout = time.Hour, time.Hour
+		s.Pacing = server.Pacing{LineTimeout: 200 * time.Millisecond, MaxSession: 2 * time.Hour}
+	})
+	c := e.dial()
+	c.send("FOO")
+	c.expect("-ERR Unknown command")
+	c.expect("-ERR Too many bad commands, closing connection")
+	if l, err := c.readLine(); err != io.EOF {
+		t.Fatalf("after the last reply: %q, %v; want the end of the stream", l, err)
+	}
+	e.waitIdle() // the client's socket is still open
 }

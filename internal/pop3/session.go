@@ -73,6 +73,10 @@ type session struct {
 	// readDL and writeDL are the deadlines last set on conn, zero when
 	// unknown; see keepDeadline.
 	readDL, writeDL time.Time
+	raw             net.Conn // the accepted connection, below STLS
+	// lingerFor is what finish drops of the client's input before it
+	// closes (server.Linger), after a refusal that ends the session.
+	lingerFor int64
 
 	// AUTHORIZATION state; reset by STLS.
 	apopStamp string // greeting timestamp, "" when APOP is off
@@ -129,7 +133,7 @@ func (s *session) setWriteDeadline() {
 
 func newSession(ctx context.Context, srv *Server, c net.Conn) *session {
 	now := time.Now()
-	s := &session{srv: srv, ctx: ctx, conn: c, start: now, pace: srv.Pacing.Start(now)}
+	s := &session{srv: srv, ctx: ctx, conn: c, raw: c, start: now, pace: srv.Pacing.Start(now)}
 	s.cw.s = s
 	s.r = bufio.NewReaderSize(c, readerSize)
 	s.remote = c.RemoteAddr().String()
@@ -323,6 +327,7 @@ func (s *session) fail(err error) bool {
 		if s.bad >= s.srv.maxBadCommands() {
 			s.errReply("", "Too many bad commands, closing connection")
 			s.endReason = "too many bad commands"
+			s.lingerFor = server.LingerAfterRefusal // what a pipelining client still sent
 			return true
 		}
 	}
@@ -412,6 +417,10 @@ func (s *session) finish() {
 			s.log.Warn("pop3: closing maildrop", "err", err)
 		}
 		s.drop = nil
+	}
+	if s.lingerFor > 0 {
+		n, err := server.Linger(s.ctx, s.conn, s.raw, s.pace, s.lingerFor)
+		s.log.Debug("pop3: dropped the input after the last reply", "octets", n, "err", err)
 	}
 	_ = s.conn.Close()
 	if s.endReason == "" {

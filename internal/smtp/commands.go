@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"cmp"
 	"time"
+
+	"github.com/pochta-mail/pochta/internal/server"
 )
 
 // state is where a session is in RFC 5321's command sequence (section
@@ -173,7 +175,7 @@ func (ss *session) respond(r *Reply) bool {
 			ss.endReason = "too many errors"
 			r = errTooManyErrors
 			ss.closing = true
-			ss.lingerFor = lingerAfterRefusal
+			ss.lingerFor = server.LingerAfterRefusal
 		}
 	}
 	ss.writeReply(r)

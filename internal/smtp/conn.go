@@ -2,7 +2,6 @@ package smtp
 
 import (
 	"bufio"
-	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -159,7 +158,7 @@ func (ss *session) readFailed(err error) {
 	case errors.Is(err, errLineTooLongRead):
 		ss.endReason = "line too long"
 		r = errLineTooLong
-		ss.lingerFor = lingerAfterRefusal // the rest of the line
+		ss.lingerFor = server.LingerAfterRefusal // the rest of the line
 	case ss.ctx.Err() != nil:
 		ss.endReason = "server shutdown"
 		r = errShuttingDown
@@ -184,35 +183,14 @@ func (ss *session) readFailed(err error) {
 	ss.flush()
 }
 
-// lingerAfterRefusal is what linger drops after a refusal that ends the
-// session (too many errors, a command line too long): more than a
-// pipelined group or the rest of a mistaken line, far less than a message.
-const lingerAfterRefusal = 64 << 10
-
-// linger ends a session the server ends while the client is still
+// linger ends a session the server ends while the client may still be
 // sending (a refused BDAT chunk it did not read, the rest of a pipelined
-// group or of an over-long line): it stops writing (a TLS
-// close_notify, then the TCP FIN), then reads and drops up to lingerFor
-// octets, at the session's pace, until the client closes or sends nothing
-// for the line timeout: linger drains what is in flight, and a client
-// that went silent without closing must not hold the connection for the
-// data or command timeout. Closing a
-// socket with unread input sends a reset, and a client that writes its
-// whole chunk before reading would get that reset instead of the reply:
-// a temporary failure, so it would retry for days what the reply refuses
-// for good.
+// group or of an over-long line): see server.Linger.
 func (ss *session) linger() {
 	if ss.lingerFor <= 0 {
 		return
 	}
-	if tc, ok := ss.conn.(*tls.Conn); ok {
-		_ = tc.CloseWrite()
-	}
-	if cw, ok := ss.raw.(interface{ CloseWrite() error }); ok {
-		_ = cw.CloseWrite()
-	}
-	ss.in.lingering = true
-	n, err := io.CopyN(io.Discard, ss.r, ss.lingerFor)
+	n, err := server.Linger(ss.ctx, ss.conn, ss.raw, ss.in.pace, ss.lingerFor)
 	ss.log.Debug("smtp: dropped the input after the last reply", "octets", n, "err", err)
 }
 
@@ -301,9 +279,6 @@ type pacedConn struct {
 	ss     *session
 	pace   *server.Pace
 	inData bool // reading message data: DataTimeout is the idle wait
-	// lingering: dropping input after the last reply (linger); the idle
-	// wait is at most the line timeout.
-	lingering bool
 }
 
 func (c *pacedConn) Read(p []byte) (int, error) {
@@ -313,9 +288,6 @@ func (c *pacedConn) Read(p []byte) (int, error) {
 	idle := c.ss.srv.commandTimeout()
 	if c.inData {
 		idle = c.ss.srv.dataTimeout()
-	}
-	if c.lingering {
-		idle = min(idle, cmp.Or(c.ss.srv.Pacing.LineTimeout, server.DefaultLineTimeout))
 	}
 	_ = c.Conn.SetReadDeadline(c.pace.ReadDeadline(time.Now(), idle))
 	if c.ss.ctx.Err() != nil {

@@ -263,7 +263,7 @@ func TestCommandLineTooLong(t *testing.T) {
 	wrote.Wait()
 	// The line up to the limit and one read buffer, then what linger
 	// drops after the reply.
-	if n, max := read.Load(), int64(len("EHLO x\r\n")+limit+readerSize+lingerAfterRefusal); n > max {
+	if n, max := read.Load(), int64(len("EHLO x\r\n")+limit+readerSize+server.LingerAfterRefusal); n > max {
 		t.Errorf("server read %d octets of a line limited to %d, want at most %d", n, limit, max)
 	}
 }
