@@ -293,6 +293,7 @@ func newSMTP(cfg *config.Config, st store.Store, d *delivery.Deliverer, authSvc 
 		Pacing:            pacing(cfg),
 		FromAny:           cfg.SMTP.FromPolicy == "any",
 		RecipientsPerHour: cfg.SMTP.RecipientsPerHour,
+		SendLog:           st,
 		QuotaPermanent:    !cfg.Delivery.QuotaTemporary,
 	}
 }

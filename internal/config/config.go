@@ -109,7 +109,7 @@ type SMTP struct {
 	MaxErrors         int      `toml:"max_errors" doc:"Refused commands (unknown users, bad syntax, failed AUTH...) tolerated in a session before it is closed with 421 4.7.0."`
 	AuthChecks        bool     `toml:"auth_checks" doc:"Check mail arriving on the MX listener with SPF (RFC 7208), DKIM (RFC 6376) and DMARC (RFC 7489) and record the results in an Authentication-Results header field (RFC 8601). Submission is never checked."`
 	FromPolicy        string   `toml:"from_policy" doc:"Submission: which From: header addresses an authenticated account may send: \"account\" (its own address, its plus-addresses, or an alias that includes it, as for the envelope sender; anything else is refused with 550 5.7.1) or \"any\"."`
-	RecipientsPerHour int      `toml:"recipients_per_hour" doc:"Submission: recipients one account may send to in any hour (counted per message accepted, local ones included); past it RCPT gets 451 4.7.1 and the client retries later. 0 = unlimited."`
+	RecipientsPerHour int      `toml:"recipients_per_hour" doc:"Submission: recipients one account may send to in any hour (counted per message accepted, local ones included, in the store: every server on the database together, and across restarts); past it RCPT gets 451 4.7.1 and the client retries later. 0 = unlimited."`
 	DMARCReject       bool     `toml:"dmarc_reject" doc:"Refuse at DATA (550 5.7.1) a message that fails DMARC when its domain publishes p=reject. False only records dmarc=fail. Needs smtp.auth_checks."`
 }
 

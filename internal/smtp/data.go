@@ -174,8 +174,8 @@ func (ss *session) receive(body io.Reader) *Reply {
 		return ss.fail(err)
 	}
 	ss.messages++
-	if ss.account != nil && ss.srv.RecipientsPerHour > 0 {
-		ss.srv.sent.add(ss.account.ID, time.Now(), len(t.rcpts))
+	if ss.account != nil && ss.srv.RecipientsPerHour > 0 && ss.srv.SendLog != nil {
+		ss.recordSent(len(t.rcpts))
 	}
 	ss.log.Info("smtp: message accepted", "id", tr.ID, "from", t.from, "local", len(t.local),
 		"remote", len(t.remote), "ms", time.Since(start).Milliseconds())

@@ -2,8 +2,10 @@ package smtp
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -43,11 +45,15 @@ type env struct {
 	cli   *tls.Config
 	ctx   context.Context
 	wg    sync.WaitGroup
+	stop  func() // ends the server and closes the store; also at cleanup
 }
 
 type envOptions struct {
 	remote    bool // the server sees clients as 192.0.2.1, not loopback
 	configure func(*Server)
+	// dir is the store's directory: a stopped env's, to run a server
+	// again on its data (a restart); "" = a new one.
+	dir string
 }
 
 // noDelay removes the failure throttle's wait (tests provoke failures).
@@ -58,7 +64,8 @@ func (noDelay) LoginFailed(context.Context, string, netip.Addr) time.Duration { 
 func newEnv(t testing.TB, o envOptions) *env {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	st, err := sqlite.Open(ctx, t.TempDir(), sqlite.Options{})
+	dir := cmp.Or(o.dir, t.TempDir())
+	st, err := sqlite.Open(ctx, dir, sqlite.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,6 +77,7 @@ func newEnv(t testing.TB, o envOptions) *env {
 		Auth:      noDelay{as},
 		Resolver:  &delivery.Resolver{Dir: st, Delimiters: "+"},
 		Deliverer: &delivery.Deliverer{Store: st, Hostname: testHost},
+		SendLog:   st,
 		Logger:    slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		TLSConfig: srvTLS,
 	}
@@ -77,14 +85,14 @@ func newEnv(t testing.TB, o envOptions) *env {
 		o.configure(e.srv)
 	}
 	for _, d := range []string{"example.org", "other.example"} {
-		if err := st.AddDomain(ctx, d); err != nil {
+		if err := st.AddDomain(ctx, d); err != nil && (o.dir == "" || !errors.Is(err, store.ErrExists)) {
 			t.Fatal(err)
 		}
 	}
 	for _, u := range []string{"alice@example.org", "bob@example.org", "carol@other.example"} {
 		e.addUser(u)
 	}
-	if err := st.AddAlias(ctx, "sales@example.org", []string{"alice@example.org"}); err != nil {
+	if err := st.AddAlias(ctx, "sales@example.org", []string{"alice@example.org"}); err != nil && o.dir == "" {
 		t.Fatal(err)
 	}
 	var listeners []net.Listener
@@ -116,7 +124,7 @@ func newEnv(t testing.TB, o envOptions) *env {
 	e.addr[ModeMX] = listen(e.srv.Handler(ModeMX), false)
 	e.addr[ModeSubmission] = listen(e.srv.Handler(ModeSubmission), false)
 	e.tlsAd = listen(e.srv.Handler(ModeSubmission), true)
-	t.Cleanup(func() {
+	e.stop = sync.OnceFunc(func() {
 		for _, l := range listeners {
 			l.Close()
 		}
@@ -124,6 +132,7 @@ func newEnv(t testing.TB, o envOptions) *env {
 		e.wg.Wait()
 		st.Close()
 	})
+	t.Cleanup(e.stop)
 	return e
 }
 
@@ -134,6 +143,9 @@ func (e *env) addUser(address string) store.Account {
 		e.t.Fatal(err)
 	}
 	a, err := e.st.CreateAccount(context.Background(), address, creds)
+	if errors.Is(err, store.ErrExists) {
+		a, err = e.st.Account(context.Background(), address) // a restart's
+	}
 	if err != nil {
 		e.t.Fatal(err)
 	}

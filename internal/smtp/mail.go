@@ -5,7 +5,6 @@ import (
 	"errors"
 	"strconv"
 	"strings"
-	"time"
 	"unicode/utf8"
 
 	"github.com/pochta-mail/pochta/internal/delivery"
@@ -23,6 +22,10 @@ type transaction struct {
 	// account, for its filter and plus-address folder.
 	localTo map[int64]string
 	remote  []store.QueueRecipient
+	// sent is what the account sent in the hour before the transaction
+	// (sentThisHour), once sentRead.
+	sent     int
+	sentRead bool
 }
 
 // mailOptions are MAIL's parameters (RFC 1870 SIZE, RFC 6152 BODY,
@@ -111,8 +114,13 @@ func (ss *session) cmdRCPT(arg []byte) *Reply {
 		ss.log.Info("smtp: recipient refused", "to", to, "err", err)
 		return ss.fail(err)
 	}
-	if lim := ss.srv.RecipientsPerHour; lim > 0 && ss.account != nil {
-		if ss.srv.sent.count(ss.account.ID, time.Now())+len(ss.txn.rcpts)+1 > lim {
+	if lim := ss.srv.RecipientsPerHour; lim > 0 && ss.account != nil && ss.srv.SendLog != nil {
+		sent, err := ss.sentThisHour()
+		if err != nil {
+			ss.log.Warn("smtp: reading the recipients sent", "err", err)
+			return ss.fail(err)
+		}
+		if sent+len(ss.txn.rcpts)+1 > lim {
 			ss.log.Info("smtp: sending limit reached", "to", to, "per_hour", lim)
 			return errSendLimit
 		}

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"io"
 	"net/mail"
-	"sync"
 	"time"
 
 	"github.com/pochta-mail/pochta/internal/message"
@@ -60,50 +59,29 @@ func (ss *session) checkFrom(r io.Reader) (io.Reader, error) {
 	return io.MultiReader(bytes.NewReader(h), br), nil
 }
 
-// sendLog counts each account's recipients over the last hour, for
-// Server.RecipientsPerHour. It lives in the server process: a restart
-// forgets it.
-type sendLog struct {
-	mu       sync.Mutex
-	accounts map[int64][]sent
-}
-
-type sent struct {
-	at time.Time
-	n  int
-}
-
+// sendWindow is the window of Server.RecipientsPerHour.
 const sendWindow = time.Hour
 
-// count returns the recipients account sent to in the hour before now,
-// dropping older entries.
-func (l *sendLog) count(account int64, now time.Time) int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	entries := l.accounts[account]
-	i := 0
-	for i < len(entries) && !entries[i].at.After(now.Add(-sendWindow)) {
-		i++
+// sentThisHour returns what the session's account sent in the last hour,
+// read once per transaction (store.SendLog): each RCPT adds the
+// transaction's own recipients to it.
+func (ss *session) sentThisHour() (int, error) {
+	t := &ss.txn
+	if !t.sentRead {
+		n, err := ss.srv.SendLog.RecipientsSent(ss.ctx, ss.account.ID, time.Now().Add(-sendWindow))
+		if err != nil {
+			return 0, err
+		}
+		t.sent, t.sentRead = n, true
 	}
-	entries = entries[i:]
-	if len(entries) == 0 {
-		delete(l.accounts, account)
-		return 0
-	}
-	l.accounts[account] = entries
-	total := 0
-	for _, e := range entries {
-		total += e.n
-	}
-	return total
+	return t.sent, nil
 }
 
-// add records n recipients sent at now.
-func (l *sendLog) add(account int64, now time.Time, n int) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.accounts == nil {
-		l.accounts = map[int64][]sent{}
+// recordSent counts a sent message's recipients. The message is accepted
+// already: a failure is logged, and the limit is lenient by that much.
+func (ss *session) recordSent(n int) {
+	now := time.Now()
+	if err := ss.srv.SendLog.RecordSent(ss.ctx, ss.account.ID, now, n, now.Add(-sendWindow)); err != nil {
+		ss.log.Warn("smtp: recording the recipients sent", "err", err)
 	}
-	l.accounts[account] = append(l.accounts[account], sent{now, n})
 }

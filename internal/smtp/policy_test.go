@@ -67,3 +67,31 @@ func TestSubmissionSendingLimit(t *testing.T) {
 		t.Errorf("bob: %v", err)
 	}
 }
+
+// The sending limit is counted in the store, not in the server process
+// (issue 10): what an account sent before a restart, or through another
+// server on the same database, counts against it.
+func TestSendingLimitOutlivesRestart(t *testing.T) {
+	dir := t.TempDir()
+	limit := func(s *Server) { s.RecipientsPerHour = 5 }
+	e := newEnv(t, envOptions{dir: dir, configure: limit})
+	rcpts := []string{"bob@example.org", "friend1@remote.example", "friend2@remote.example"}
+	if err := send(e.submit("alice@example.org"), "alice@example.org", rcpts, "Subject: one\r\n\r\nhi\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	e.stop()
+
+	// A restart: a new server and a new store handle on the same data.
+	e = newEnv(t, envOptions{dir: dir, configure: limit})
+	// And another server beside it on the same database (a second node).
+	other := newEnv(t, envOptions{dir: dir, configure: limit})
+	c2 := other.submit("alice@example.org")
+	if err := send(c2, "alice@example.org", []string{"a@remote.example", "b@remote.example"}, "Subject: two\r\n\r\nhi\r\n"); err != nil {
+		t.Fatalf("4th and 5th recipients, through the other server: %v", err)
+	}
+	c3 := e.submit("alice@example.org")
+	if err := c3.Mail("alice@example.org", nil); err != nil {
+		t.Fatal(err)
+	}
+	wantCode(t, "6th recipient in the hour, after a restart and through another server", c3.Rcpt("c@remote.example", nil), 451, "4.7.1")
+}

@@ -28,6 +28,7 @@ import (
 	"github.com/pochta-mail/pochta/internal/auth"
 	"github.com/pochta-mail/pochta/internal/delivery"
 	"github.com/pochta-mail/pochta/internal/server"
+	"github.com/pochta-mail/pochta/internal/store"
 )
 
 // Authenticator is what submission needs from internal/auth.
@@ -110,8 +111,12 @@ type Server struct {
 	// theirs.
 	FromAny bool
 	// RecipientsPerHour bounds the recipients one submission account may
-	// send to in any hour; 0 = unlimited.
+	// send to in any hour; 0 = unlimited. They are counted in SendLog.
 	RecipientsPerHour int
+	// SendLog counts what each account sent, in the store, so every
+	// server on the database counts together and a restart forgets
+	// nothing; nil applies no RecipientsPerHour.
+	SendLog store.SendLog
 	// Pacing bounds slow clients and session lifetimes (limits.*): the
 	// idle waits are CommandTimeout and DataTimeout.
 	Pacing server.Pacing
@@ -124,7 +129,6 @@ type Server struct {
 	Checker     InboundChecker
 	DMARCReject bool
 
-	sent    sendLog
 	nextID  atomic.Uint64
 	writers sync.Pool // *bufio.Writer, held only while answering
 }

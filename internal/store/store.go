@@ -50,6 +50,7 @@ type Store interface {
 	Sieve
 	Importer
 	FetchSources
+	SendLog
 	// Close releases the engine's resources. Open maildrops must be closed
 	// first.
 	Close() error
@@ -320,6 +321,24 @@ type Deliverer interface {
 	// len(ds).
 	DeliverBatch(ctx context.Context, ds []Delivery) (errs []error)
 }
+
+// SendLog counts the recipients each account sent, for submission's
+// per-account sending limit (smtp.recipients_per_hour). It lives in the
+// database, so every process and node on it counts together and a
+// restart forgets nothing. Counts are kept per minute.
+type SendLog interface {
+	// RecordSent adds n recipients the account sent at at, and forgets
+	// what it sent before forget (the log holds one window per account).
+	// ErrNotFound if the account does not exist.
+	RecordSent(ctx context.Context, accountID int64, at time.Time, n int, forget time.Time) error
+	// RecipientsSent returns how many recipients the account sent since
+	// since. The minute since falls in counts whole, so a limit errs on
+	// the side of refusing, by less than a minute's sending.
+	RecipientsSent(ctx context.Context, accountID int64, since time.Time) (int, error)
+}
+
+// SendMinute is the minute SendLog files a send at t under.
+func SendMinute(t time.Time) int64 { return t.Unix() / 60 }
 
 // MaildropMessage describes one message of a POP3 maildrop (the INBOX).
 // A session holds one per message for its whole life, so it carries only

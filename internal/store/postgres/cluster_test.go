@@ -363,3 +363,22 @@ func TestSieveVersionAcrossNodes(t *testing.T) {
 		}
 	}
 }
+
+// Two nodes on one database count an account's sending together
+// (smtp.recipients_per_hour): each adds to the same minute.
+func TestSendLogAcrossNodes(t *testing.T) {
+	ctx := context.Background()
+	n := nodes(t, 2, Options{})
+	a := user(t, n[0], "sender@example.com")
+	now := time.Now()
+	for i, s := range []*Store{n[0], n[1], n[0]} {
+		if err := s.RecordSent(ctx, a.ID, now, i+1, now.Add(-time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, s := range n {
+		if got, err := s.RecipientsSent(ctx, a.ID, now.Add(-time.Hour)); err != nil || got != 6 {
+			t.Errorf("node %d: %d, %v; want 6", i, got, err)
+		}
+	}
+}

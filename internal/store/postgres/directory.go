@@ -195,6 +195,7 @@ func (s *Store) DeleteAccount(ctx context.Context, address string) error {
 			`DELETE FROM sieve_scripts WHERE account_id = $1`,
 			`DELETE FROM vacation_replies WHERE account_id = $1`,
 			`DELETE FROM sieve_duplicates WHERE account_id = $1`,
+			`DELETE FROM sent_recipients WHERE account_id = $1`,
 			`DELETE FROM maildrop_locks WHERE account_id = $1`,
 			`DELETE FROM fetch_sources WHERE account_id = $1`,
 			`DELETE FROM accounts WHERE id = $1`,

@@ -539,6 +539,18 @@ INSERT INTO import_keys (mailbox_id, key, uid)
 	SELECT mailbox_id, import_key, uid FROM messages WHERE import_key IS NOT NULL;
 ALTER TABLE messages DROP COLUMN import_key;
 `,
+	// 14: the recipients each account sent per minute (store.SendLog), for
+	// submission's smtp.recipients_per_hour, as the SQLite engine's
+	// migration 18: counted in each node's process before, so nodes did
+	// not add up and a restart forgot the last hour.
+	`
+CREATE TABLE sent_recipients (
+	account_id bigint NOT NULL REFERENCES accounts(id),
+	minute     bigint NOT NULL, -- store.SendMinute
+	recipients integer NOT NULL,
+	PRIMARY KEY (account_id, minute)
+);
+`,
 }
 
 // migrate brings the schema up to date. Nodes starting together are safe:

@@ -195,6 +195,7 @@ func (s *Store) DeleteAccount(ctx context.Context, address string) error {
 			`DELETE FROM sieve_scripts WHERE account_id = ?`,
 			`DELETE FROM vacation_replies WHERE account_id = ?`,
 			`DELETE FROM sieve_duplicates WHERE account_id = ?`,
+			`DELETE FROM sent_recipients WHERE account_id = ?`,
 			`DELETE FROM fetch_seen WHERE source_id IN (SELECT id FROM fetch_sources WHERE account_id = ?)`,
 			`DELETE FROM fetch_sources WHERE account_id = ?`,
 			`DELETE FROM accounts WHERE id = ?`,

@@ -365,6 +365,18 @@ INSERT INTO import_keys (mailbox_id, key, uid)
 DROP INDEX messages_import_key;
 ALTER TABLE messages DROP COLUMN import_key;
 `,
+	// 18: the recipients each account sent per minute (store.SendLog), for
+	// submission's smtp.recipients_per_hour: counted in the server
+	// process before, so a restart forgot the last hour, and each process
+	// on the database counted only its own sending.
+	`
+CREATE TABLE sent_recipients (
+	account_id INTEGER NOT NULL REFERENCES accounts(id),
+	minute     INTEGER NOT NULL, -- store.SendMinute
+	recipients INTEGER NOT NULL,
+	PRIMARY KEY (account_id, minute)
+) WITHOUT ROWID;
+`,
 }
 
 // migrate brings the database schema up to date. Concurrent processes are

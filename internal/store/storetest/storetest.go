@@ -41,6 +41,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"SieveVersion", testSieveVersion},
 		{"VacationReplies", testVacationReplies},
 		{"SieveDuplicates", testSieveDuplicates},
+		{"SendLog", testSendLog},
 		{"UIDLGenerated", testUIDLGenerated},
 		{"UIDLImported", testUIDLImported},
 		{"SnapshotFixedAtOpen", testSnapshot},
