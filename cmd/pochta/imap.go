@@ -24,6 +24,8 @@ func newIMAP(cfg *config.Config, st store.Mailboxes, a imap.Authenticator, tlsCo
 		AppendLimit:    int64(cfg.Limits.MaxMessageSize),
 		Version:        version(),
 		Pacing:         pacing(cfg),
+		IdleTimeout:    cfg.IMAP.IdleTimeout.D(),
+		MaxBadCommands: cfg.IMAP.MaxBadCommands,
 	}
 }
 

@@ -266,3 +266,39 @@ func TestServeConfigErrors(t *testing.T) {
 	setConfig(t, dir, "auth", "legacy", `"yes"`)
 	expect(t, exitConfig, "config: auth.legacy: want true or false", "", "-d", dir, "user", "list")
 }
+
+// imap.idle_timeout is IMAP's autologout timer (issue 8: it had no key):
+// a session idle for longer gets BYE and is closed.
+func TestServeIMAPIdleTimeout(t *testing.T) {
+	t.Parallel()
+	dir := newMailDir(t)
+	s := serve(t, dir, "imap.idle_timeout=1s")
+	c, err := net.Dial("tcp", s.addr("imap"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	r := bufio.NewReader(c)
+	read := func() string {
+		t.Helper()
+		_ = c.SetReadDeadline(time.Now().Add(60 * time.Second))
+		l, err := r.ReadString('\n')
+		if err != nil {
+			t.Fatalf("reading: %v (got %q)", err, l)
+		}
+		return l
+	}
+	read() // greeting
+	if _, err := io.WriteString(c, "a LOGIN alice@example.test pw\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	for l := read(); !strings.HasPrefix(l, "a "); l = read() {
+	}
+	// Then nothing: the server ends the session.
+	if l := read(); !strings.HasPrefix(l, "* BYE Autologout") {
+		t.Fatalf("idle session: %q, want BYE", l)
+	}
+	if l, err := r.ReadString('\n'); err != io.EOF {
+		t.Fatalf("after BYE: %q, %v; want the end", l, err)
+	}
+}

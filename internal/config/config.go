@@ -23,7 +23,7 @@ type Config struct {
 	TLS         TLS         `toml:"tls"`
 	POP3        POP3        `toml:"pop3"`
 	POP3S       Listener    `toml:"pop3s" doc:"POP3 over implicit TLS (RFC 8314)."`
-	IMAP        Listener    `toml:"imap" doc:"IMAP4rev2/IMAP4rev1; STARTTLS is offered when TLS is configured."`
+	IMAP        IMAP        `toml:"imap" doc:"IMAP4rev2/IMAP4rev1; STARTTLS is offered when TLS is configured."`
 	IMAPS       Listener    `toml:"imaps" doc:"IMAP over implicit TLS (RFC 8314)."`
 	SMTP        SMTP        `toml:"smtp" doc:"SMTP: the MX listener (mail for local domains, no relaying) and the options every SMTP listener shares."`
 	Submission  Listener    `toml:"submission" doc:"Message submission (RFC 6409) with STARTTLS: AUTH required, only after TLS (loopback clients excepted unless auth.allow_plaintext)."`
@@ -85,6 +85,13 @@ func (c *Config) TLSOn() bool { return c.TLS.Cert != "" || c.TLS.ACME }
 // Listener is a service that only has a listen address.
 type Listener struct {
 	Listen string `toml:"listen" doc:"Address to listen on, host:port; empty disables the listener."`
+}
+
+// IMAP configures the IMAP server (both imap and imaps).
+type IMAP struct {
+	Listen         string   `toml:"listen" doc:"Address of the plain IMAP listener (STARTTLS offered when TLS is configured), host:port; empty disables it."`
+	IdleTimeout    Duration `toml:"idle_timeout" doc:"Autologout: how long a logged-in session (IDLE included) may wait for the client's next command; before login the wait is at most 3m. RFC 9051 requires at least 30m; a shorter value is accepted with a warning in the log. From 1s to 24h."`
+	MaxBadCommands int      `toml:"max_bad_commands" doc:"Erroneous commands in a row tolerated in a session before it is closed with BYE."`
 }
 
 // POP3 configures the POP3 service, on the plain port (with STLS) and on the
@@ -197,7 +204,7 @@ func Default() *Config {
 		Log:   Log{Level: "info", Format: "text"},
 		TLS:   TLS{Cert: "cert.pem", Key: "key.pem", ACMEDirectory: "https://acme-v02.api.letsencrypt.org/directory"},
 		POP3S: Listener{Listen: ":995"},
-		IMAP:  Listener{Listen: ":143"},
+		IMAP:  IMAP{Listen: ":143", IdleTimeout: Duration(30 * time.Minute), MaxBadCommands: 20},
 		IMAPS: Listener{Listen: ":993"},
 		POP3: POP3{
 			Listen:         ":110",

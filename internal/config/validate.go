@@ -15,6 +15,10 @@ import (
 // (RFC 1939 section 3).
 const rfc1939MinIdle = 10 * time.Minute
 
+// rfc9051MinIdle is the shortest IMAP autologout timer RFC 9051 section
+// 5.4 allows.
+const rfc9051MinIdle = 30 * time.Minute
+
 // Validate checks every value that can be checked without touching files.
 func (c *Config) Validate() error {
 	switch c.Log.Level {
@@ -88,6 +92,14 @@ func (c *Config) Validate() error {
 	}
 	if err := c.validateSMTP(); err != nil {
 		return err
+	}
+	// RFC 9051 section 5.4 asks for at least 30 minutes (a warning
+	// below); past a day a dead client's session would only hold memory.
+	if d := c.IMAP.IdleTimeout.D(); d < time.Second || d > 24*time.Hour {
+		return keyErr("imap.idle_timeout", "must be from 1s to 24h, got %s", d)
+	}
+	if c.IMAP.MaxBadCommands < 1 {
+		return keyErr("imap.max_bad_commands", "must be at least 1, got %d", c.IMAP.MaxBadCommands)
 	}
 	if c.POP3.IdleTimeout <= 0 {
 		return keyErr("pop3.idle_timeout", "must be positive, got %s", c.POP3.IdleTimeout.D())
@@ -186,6 +198,9 @@ func (c *Config) Warnings() []string {
 	var w []string
 	if c.POP3.IdleTimeout.D() < rfc1939MinIdle {
 		w = append(w, fmt.Sprintf("pop3.idle_timeout %s is below the 10m RFC 1939 requires; clients may be disconnected while they work", c.POP3.IdleTimeout.D()))
+	}
+	if c.IMAP.IdleTimeout.D() < rfc9051MinIdle {
+		w = append(w, fmt.Sprintf("imap.idle_timeout %s is below the 30m RFC 9051 requires; clients may be logged out while they work", c.IMAP.IdleTimeout.D()))
 	}
 	if c.Auth.AllowPlaintext {
 		w = append(w, "auth.allow_plaintext is true: passwords may cross the network unencrypted")
