@@ -4,12 +4,15 @@ import (
 	"bytes"
 	"io"
 	"os"
+
+	"github.com/pochta-mail/pochta/internal/delivery"
 )
 
 // An APPEND command's messages wait in spools until the command is
 // complete (see cmdAppend). The spools of one command share a memory
-// budget; past it, a spool moves to a temporary file (os.TempDir),
-// removed when the command ends, whatever its outcome.
+// budget; past it, a spool moves to a temporary file (os.TempDir)
+// without a name (delivery.CreateSpoolFile), closed when the command
+// ends, whatever its outcome: a crash cannot leave it behind.
 const (
 	spoolMemoryBudget = 1 << 20
 	spoolMemoryMax    = 256 << 10 // one spool's share
@@ -33,7 +36,7 @@ func (sp *spool) Write(p []byte) (int, error) {
 			sp.n += int64(len(p))
 			return sp.mem.Write(p)
 		}
-		f, err := os.CreateTemp("", "pochta-append-*")
+		f, err := delivery.CreateSpoolFile()
 		if err != nil {
 			return 0, err
 		}
@@ -65,7 +68,6 @@ func (sp *spool) close() {
 	sp.mem = bytes.Buffer{}
 	if sp.f != nil {
 		sp.f.Close()
-		os.Remove(sp.f.Name())
 		sp.f = nil
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"net"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -212,5 +213,38 @@ func TestMultiAppendCutShort(t *testing.T) {
 	left, err := filepath.Glob(filepath.Join(tmp, "pochta-append-*"))
 	if err != nil || len(left) != 0 {
 		t.Errorf("spool files left: %v %v", left, err)
+	}
+}
+
+// A MULTIAPPEND message over the memory share waits in a temporary file
+// that has no name, so a crash (SIGKILL) cannot leave it behind in the
+// temporary directory, where nothing would remove it (issue 10: orphans).
+func TestAppendSpoolHasNoName(t *testing.T) {
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp)
+	e := newEnv(t, envOptions{})
+	first := "Subject: big\r\n\r\n" + strings.Repeat("line of the first message\r\n", 20000)
+	second := "Subject: small\r\n\r\nhi\r\n"
+	r := e.login(false, false)
+	r.send("a1 APPEND Drafts {" + itoa(len(first)) + "}")
+	if l := r.line(); !strings.HasPrefix(l, "+") {
+		t.Fatalf("first literal: %q", l)
+	}
+	if _, err := io.WriteString(r.conn, first+" {"+itoa(len(second))+"}\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	// The second literal's go-ahead: the first message is spooled.
+	if l := r.line(); !strings.HasPrefix(l, "+") {
+		t.Fatalf("second literal: %q", l)
+	}
+	if left, _ := os.ReadDir(tmp); len(left) != 0 {
+		t.Errorf("the temporary directory holds %s while the APPEND waits", left[0].Name())
+	}
+	r.send(second)
+	if l := r.line(); !strings.HasPrefix(l, "a1 OK") {
+		t.Fatalf("MULTIAPPEND: %q", l)
+	}
+	if n := len(e.messages(testUser, "Drafts")); n != 2 {
+		t.Errorf("stored %d messages, want 2", n)
 	}
 }
