@@ -33,6 +33,10 @@ func (c *cli) deliverCmd(args []string) error {
 	if err != nil {
 		return withCode(exitTempFail, err) // a broken config must not bounce mail
 	}
+	// Not openStoreRecovering: a mail system runs one deliver per
+	// message, and the forced orphan sweep costs a read of every body
+	// name. The store's own sweep runs when due, and serve's start
+	// forces it (docs/RELIABILITY.md, "Orphans").
 	st, err := c.openStore(cfg, c.adminLogger())
 	if err != nil {
 		return withCode(exitTempFail, err)
