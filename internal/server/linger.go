@@ -31,20 +31,28 @@ const LingerAfterRefusal = 64 << 10
 //
 // conn is the session's transport (TLS over raw after STARTTLS, or raw);
 // raw is the accepted connection, a *tls.Conn for implicit TLS. The
-// octets are read below TLS: they are dropped, not decrypted. pace is
+// octets are read below TLS: they are dropped, not decrypted, and limit
+// grows by the records' overhead. pace is
 // used by this goroutine alone while Linger runs. Cancelling ctx (a
 // shutdown) ends the drain at once. It returns the octets
 // dropped and why it stopped: io.EOF when the client closed, nil when
 // limit octets were dropped, a timeout when the client was too slow.
 func Linger(ctx context.Context, conn, raw net.Conn, pace *Pace, limit int64) (int64, error) {
+	tlsOn := false
 	if tc, ok := conn.(*tls.Conn); ok {
 		_ = tc.CloseWrite()
+		tlsOn = true
 	}
 	if tc, ok := raw.(*tls.Conn); ok {
 		if tc != conn {
 			_ = tc.CloseWrite()
 		}
-		raw = tc.NetConn()
+		raw, tlsOn = tc.NetConn(), true
+	}
+	if tlsOn {
+		// limit counts the client's octets in the clear; below TLS each
+		// record of up to 16 KiB adds a header, a tag and padding.
+		limit += limit/32 + tlsSlack
 	}
 	if cw, ok := raw.(interface{ CloseWrite() error }); ok {
 		_ = cw.CloseWrite()
@@ -54,6 +62,10 @@ func Linger(ctx context.Context, conn, raw net.Conn, pace *Pace, limit int64) (i
 	defer stop()
 	return io.CopyN(io.Discard, &lingerReader{ctx: ctx, c: raw, pace: pace}, limit)
 }
+
+// tlsSlack is the TLS records' share of a drain beyond limit/32: the
+// records the client has in flight are not full.
+const tlsSlack = 32 << 10
 
 // lingerReader reads c with the deadlines of a drain (see Linger).
 type lingerReader struct {
