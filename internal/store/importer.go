@@ -90,10 +90,16 @@ type Importer interface {
 	// not recorded). Messages with a Key imported into the mailbox
 	// before, or repeated within msgs, are Skipped.
 	ImportMessages(ctx context.Context, mailboxID int64, msgs []ImportMessage) ([]ImportedMessage, error)
-	// ImportedKeys returns the Keys imported into the mailbox, where
-	// ever their messages are now, so an importer can skip known
-	// messages without reading them.
-	ImportedKeys(ctx context.Context, mailboxID int64) (map[string]bool, error)
+	// ImportedKeys returns the Keys imported into the mailbox, wherever
+	// their messages are now, each with the UID its message was given,
+	// so an importer can skip known messages without reading them.
+	ImportedKeys(ctx context.Context, mailboxID int64) (map[string]uint32, error)
+	// RecordImported adds keys, each with the UID its message was given,
+	// to the mailbox's record of what was imported into it, without
+	// storing messages: pochta migrate copies the record with the
+	// mailbox. A key recorded already keeps its UID. A key that is not
+	// 1-255 octets is ErrInvalid for the whole call.
+	RecordImported(ctx context.Context, mailboxID int64, keys map[string]uint32) error
 	// UIDLs returns the POP3 unique-id of every message of the mailbox,
 	// by UID (export writes them to dovecot-uidlist).
 	UIDLs(ctx context.Context, mailboxID int64) (map[uint32]string, error)

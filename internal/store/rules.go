@@ -329,12 +329,21 @@ func CheckAlias(address string, targets []string) (addr, domain string, clean []
 // MaxImportKey bounds ImportMessage.Key.
 const MaxImportKey = 255
 
+// CheckImportKey checks that an import key is 1 to MaxImportKey octets
+// (else ErrInvalid).
+func CheckImportKey(key string) error {
+	if key == "" || len(key) > MaxImportKey {
+		return fmt.Errorf("store: import key of %d octets: %w", len(key), ErrInvalid)
+	}
+	return nil
+}
+
 // CheckImport checks the arguments of ImportMessages: every Key 1 to
 // MaxImportKey octets, every given UIDL valid (else ErrInvalid).
 func CheckImport(msgs []ImportMessage) error {
 	for _, m := range msgs {
-		if m.Key == "" || len(m.Key) > MaxImportKey {
-			return fmt.Errorf("store: import key of %d octets: %w", len(m.Key), ErrInvalid)
+		if err := CheckImportKey(m.Key); err != nil {
+			return err
 		}
 		if m.UIDL != "" && !ValidUIDL(m.UIDL) {
 			return fmt.Errorf("store: UIDL %q: %w", m.UIDL, ErrInvalid)

@@ -3,7 +3,8 @@
 // postgres` moves a SQLite installation into PostgreSQL with it. Every
 // mailbox keeps its UIDVALIDITY and UIDNEXT and every message its UID,
 // POP3 UIDL, flags and internal date (store.Importer), so IMAP and POP3
-// clients notice nothing.
+// clients notice nothing; each mailbox's record of imported keys goes
+// along, so pochta import run again stores nothing twice.
 package storecopy
 
 import (
@@ -148,7 +149,7 @@ func copyMailbox(ctx context.Context, src, dst store.Store, accountID int64, mb 
 			return err
 		}
 		if len(msgs) == 0 {
-			return nil
+			break
 		}
 		ims := make([]store.ImportMessage, len(msgs))
 		for i, m := range msgs {
@@ -174,6 +175,14 @@ func copyMailbox(ctx context.Context, src, dst store.Store, accountID int64, mb 
 		}
 		after = msgs[len(msgs)-1].UID
 	}
+	// What was imported into the mailbox, so that an import run again
+	// after the migration stores nothing twice (the messages' UIDs are
+	// kept, so the record's are right).
+	keys, err := src.ImportedKeys(ctx, mb.ID)
+	if err != nil {
+		return err
+	}
+	return dst.RecordImported(ctx, nm.ID, keys)
 }
 
 // copyScripts copies the account's Sieve scripts and which one is active.

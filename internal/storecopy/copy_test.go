@@ -55,6 +55,20 @@ func TestSQLiteToPostgres(t *testing.T) {
 		Flags: []string{`\Seen`, "$label"}, InternalDate: time.Date(2020, 1, 2, 3, 4, 5, 0, time.UTC)})
 	must(err)
 	must(src.SetSubscribed(ctx, a.ID, "Lists/Go", true))
+	// Two messages imported into Lists/Go, one moved out since: the
+	// record of both goes along, so an import run again after the
+	// migration stores neither.
+	imported := map[string]uint32{}
+	for _, key := range []string{"1700000000.M1P1.old", "1700000001.M2P1.old"} {
+		res, err := src.ImportMessages(ctx, box.ID, []store.ImportMessage{{Key: key,
+			Open: func() (io.ReadCloser, error) { return io.NopCloser(strings.NewReader("Subject: " + key + "\r\n\r\nx\r\n")), nil }}})
+		must(err)
+		imported[key] = res[0].UID
+	}
+	inbox, err := src.GetMailbox(ctx, a.ID, store.InboxName)
+	must(err)
+	_, err = src.MoveMessages(ctx, box.ID, []uint32{imported["1700000001.M2P1.old"]}, inbox.ID)
+	must(err)
 	must(src.SetSubscribed(ctx, a.ID, "Trash", false))
 	must(src.PutSieveScript(ctx, a.ID, "main", `keep;`))
 	must(src.ActivateSieveScript(ctx, a.ID, "main"))
@@ -68,7 +82,7 @@ func TestSQLiteToPostgres(t *testing.T) {
 	defer dst.Close()
 	st, err := Copy(ctx, src, dst, nil)
 	must(err)
-	if st.Accounts != 2 || st.Messages != 10 || st.Queued != 1 || st.Scripts != 2 || st.Aliases != 1 {
+	if st.Accounts != 2 || st.Messages != 12 || st.Queued != 1 || st.Scripts != 2 || st.Aliases != 1 {
 		t.Errorf("stats %+v", st)
 	}
 	if _, err := Copy(ctx, src, dst, nil); !errors.Is(err, store.ErrExists) {
@@ -78,6 +92,17 @@ func TestSQLiteToPostgres(t *testing.T) {
 	for _, addr := range []string{"a@example.org", "b@example.org"} {
 		if got, want := snapshot(t, dst, addr), snapshot(t, src, addr); got != want {
 			t.Errorf("%s differs after the copy:\n got %s\nwant %s", addr, got, want)
+		}
+	}
+	da, err := dst.Account(ctx, "a@example.org")
+	must(err)
+	dbox, err := dst.GetMailbox(ctx, da.ID, "Lists/Go")
+	must(err)
+	keys, err := dst.ImportedKeys(ctx, dbox.ID)
+	must(err)
+	for k, uid := range imported {
+		if keys[k] != uid {
+			t.Errorf("import key %s after the copy: UID %d, want %d (%v)", k, keys[k], uid, keys)
 		}
 	}
 	q, err := dst.QueuedMessages(ctx)

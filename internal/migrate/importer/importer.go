@@ -253,12 +253,12 @@ func (s *Service) maildir(ctx context.Context, acct store.Account, root string, 
 // folderTarget prepares the mailbox a source folder goes into and reports
 // whether the source's UIDs can be kept. In a dry run nothing is created:
 // an existing mailbox is only looked at.
-func (s *Service) folderTarget(ctx context.Context, acct store.Account, im store.ImportMailbox, sum *Summary) (mb store.Mailbox, keepUIDs bool, known map[string]bool, err error) {
+func (s *Service) folderTarget(ctx context.Context, acct store.Account, im store.ImportMailbox, sum *Summary) (mb store.Mailbox, keepUIDs bool, known map[string]uint32, err error) {
 	sum.Folders++
 	if s.Opt.DryRun {
 		mb, err = s.Store.GetMailbox(ctx, acct.ID, im.Name)
 		if errors.Is(err, store.ErrNotFound) {
-			return store.Mailbox{Name: im.Name}, im.UIDValidity != 0, map[string]bool{}, nil
+			return store.Mailbox{Name: im.Name}, im.UIDValidity != 0, map[string]uint32{}, nil
 		} else if err != nil {
 			return mb, false, nil, err
 		}
@@ -291,7 +291,7 @@ func (s *Service) maildirFolder(ctx context.Context, acct store.Account, f *mail
 	b := s.newBatch(ctx, acct, mb, len(f.Messages), sum)
 	for _, m := range f.Messages {
 		key := maildir.ParseName(filepath.Base(m.Path)).Base
-		if known[key] {
+		if _, ok := known[key]; ok {
 			b.skip()
 			continue
 		}

@@ -64,7 +64,7 @@ func (s *Service) mboxFile(ctx context.Context, acct store.Account, path string,
 	var (
 		b        *batch
 		keepUIDs bool
-		known    map[string]bool
+		known    map[string]uint32
 		base     *mbox.Base
 		digests  = map[string]int{}
 	)
@@ -111,7 +111,7 @@ func (s *Service) mboxFile(ctx context.Context, acct store.Account, path string,
 		}
 		digests[sp.digest]++
 		key := fmt.Sprintf("sha256:%s#%d", sp.digest, digests[sp.digest])
-		if known[key] {
+		if _, ok := known[key]; ok {
 			sp.close()
 			b.skip()
 			continue

@@ -101,11 +101,9 @@ func (s *Store) ImportMessages(ctx context.Context, mailboxID int64, msgs []stor
 		}
 		rows, _ := t.Query(ctx, `SELECT key, uid FROM import_keys WHERE mailbox_id = $1 AND key = ANY($2)`,
 			mailboxID, keys)
-		known := map[string]uint32{}
-		var k string
-		var uid uint32
-		if _, err := pgx.ForEachRow(rows, []any{&k, &uid}, func() error { known[k] = uid; return nil }); err != nil {
-			return temporary("reading import keys", err)
+		known, err := scanImportKeys(rows)
+		if err != nil {
+			return err
 		}
 		im, err := s.newImport(ctx, t, mb, msgs)
 		if err != nil {
@@ -266,18 +264,44 @@ func (im *importRun) body(ctx context.Context, r io.Reader) (storedBody, error) 
 	return body, err
 }
 
-// ImportedKeys lists the keys imported into a mailbox.
-func (s *Store) ImportedKeys(ctx context.Context, mailboxID int64) (map[string]bool, error) {
-	rows, _ := s.pool.Query(ctx, `SELECT key FROM import_keys WHERE mailbox_id = $1`, mailboxID)
-	keys, err := scanStrings(rows)
-	if err != nil {
+// ImportedKeys lists the keys imported into a mailbox with their UIDs.
+func (s *Store) ImportedKeys(ctx context.Context, mailboxID int64) (map[string]uint32, error) {
+	rows, _ := s.pool.Query(ctx, `SELECT key, uid FROM import_keys WHERE mailbox_id = $1`, mailboxID)
+	return scanImportKeys(rows)
+}
+
+// scanImportKeys reads import keys and their UIDs.
+func scanImportKeys(rows pgx.Rows) (map[string]uint32, error) {
+	out := map[string]uint32{}
+	var k string
+	var uid uint32
+	if _, err := pgx.ForEachRow(rows, []any{&k, &uid}, func() error { out[k] = uid; return nil }); err != nil {
 		return nil, temporary("reading import keys", err)
 	}
-	out := make(map[string]bool, len(keys))
-	for _, k := range keys {
-		out[k] = true
-	}
 	return out, nil
+}
+
+// RecordImported adds keys to a mailbox's record in one statement.
+func (s *Store) RecordImported(ctx context.Context, mailboxID int64, keys map[string]uint32) error {
+	ks := make([]string, 0, len(keys))
+	uids := make([]int64, 0, len(keys))
+	for k, uid := range keys {
+		if err := store.CheckImportKey(k); err != nil {
+			return err
+		}
+		ks, uids = append(ks, k), append(uids, int64(uid))
+	}
+	return s.withTx(ctx, "recording import keys", func(t *tx) error {
+		if _, err := lockMailbox(ctx, t, mailboxID); err != nil {
+			return err
+		}
+		if _, err := t.Exec(ctx, `INSERT INTO import_keys (mailbox_id, key, uid)
+			SELECT $1, k, u FROM unnest($2::text[], $3::bigint[]) AS r(k, u) ON CONFLICT DO NOTHING`,
+			mailboxID, ks, uids); err != nil {
+			return temporary("recording import keys", err)
+		}
+		return nil
+	})
 }
 
 // UIDLs maps every UID of a mailbox to its POP3 unique-id.

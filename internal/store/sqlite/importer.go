@@ -282,8 +282,18 @@ func (s *Store) importOne(ctx context.Context, tx *sql.Tx, mb store.Mailbox, m s
 // knownKeys returns which of keys were imported into the mailbox, with
 // the UIDs their messages were given.
 func (s *Store) knownKeys(ctx context.Context, mailboxID int64, keys []string) (map[string]uint32, error) {
-	rows, err := s.reader.QueryContext(ctx, `SELECT key, uid FROM import_keys
+	return s.importKeys(ctx, `SELECT key, uid FROM import_keys
 		WHERE mailbox_id = ? AND key IN (SELECT value FROM json_each(?))`, mailboxID, jsonStrings(keys))
+}
+
+// ImportedKeys lists the keys imported into a mailbox with their UIDs.
+func (s *Store) ImportedKeys(ctx context.Context, mailboxID int64) (map[string]uint32, error) {
+	return s.importKeys(ctx, `SELECT key, uid FROM import_keys WHERE mailbox_id = ?`, mailboxID)
+}
+
+// importKeys runs a query for import keys and their UIDs.
+func (s *Store) importKeys(ctx context.Context, query string, args ...any) (map[string]uint32, error) {
+	rows, err := s.reader.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, temporary("reading import keys", err)
 	}
@@ -303,21 +313,25 @@ func (s *Store) knownKeys(ctx context.Context, mailboxID int64, keys []string) (
 	return out, nil
 }
 
-// ImportedKeys lists the keys imported into a mailbox.
-func (s *Store) ImportedKeys(ctx context.Context, mailboxID int64) (map[string]bool, error) {
-	rows, err := s.reader.QueryContext(ctx, `SELECT key FROM import_keys WHERE mailbox_id = ?`, mailboxID)
-	if err != nil {
-		return nil, temporary("reading import keys", err)
+// RecordImported adds keys to a mailbox's record in one transaction.
+func (s *Store) RecordImported(ctx context.Context, mailboxID int64, keys map[string]uint32) error {
+	for k := range keys {
+		if err := store.CheckImportKey(k); err != nil {
+			return err
+		}
 	}
-	keys, err := scanStrings(rows)
-	if err != nil {
-		return nil, temporary("reading import keys", err)
-	}
-	out := make(map[string]bool, len(keys))
-	for _, k := range keys {
-		out[k] = true
-	}
-	return out, nil
+	return s.withTx(ctx, "recording import keys", func(tx *sql.Tx) error {
+		if _, err := mailboxByID(ctx, tx, mailboxID); err != nil {
+			return err
+		}
+		for k, uid := range keys {
+			if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO import_keys (mailbox_id, key, uid) VALUES (?, ?, ?)`,
+				mailboxID, k, uid); err != nil {
+				return temporary("recording import keys", err)
+			}
+		}
+		return nil
+	})
 }
 
 // UIDLs maps every UID of a mailbox to its POP3 unique-id.

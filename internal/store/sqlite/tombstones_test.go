@@ -96,7 +96,7 @@ func TestMigrationImportKeys(t *testing.T) {
 	)...)
 	s := openTest(t, dir, Options{})
 	keys, err := s.ImportedKeys(ctx, 70)
-	if err != nil || len(keys) != 2 || !keys["k1"] || !keys["k3"] {
+	if err != nil || len(keys) != 2 || keys["k1"] != 1 || keys["k3"] != 3 {
 		t.Errorf("ImportedKeys after the upgrade = %v, %v; want k1 and k3", keys, err)
 	}
 	res, err := s.ImportMessages(ctx, 70, []store.ImportMessage{{Key: "k3", Open: nil}})

@@ -172,7 +172,7 @@ func testImportMessages(t *testing.T, s store.Store) {
 		t.Errorf("UIDs after the second run %v", got)
 	}
 	keys, err := s.ImportedKeys(ctx, inbox.ID)
-	if err != nil || len(keys) != 6 || !keys["k8"] || keys["bad"] {
+	if err != nil || len(keys) != 6 || keys["k8"] != 30 || keys["k3"] != 3 {
 		t.Errorf("ImportedKeys = %v, %v", keys, err)
 	}
 	// Delivery continues above the imported UIDs; quota did not stop
@@ -194,7 +194,7 @@ func testImportMessages(t *testing.T, s store.Store) {
 		_, err := s.ImportMessages(ctx, inbox.ID, []store.ImportMessage{importMsg("fine", 0, "", msgBody(1)), bad})
 		wantErr(t, fmt.Sprintf("import of %q/%q", bad.Key, bad.UIDL), err, store.ErrInvalid)
 	}
-	if keys, _ := s.ImportedKeys(ctx, inbox.ID); keys["fine"] {
+	if keys, _ := s.ImportedKeys(ctx, inbox.ID); keys["fine"] != 0 {
 		t.Error("a refused call stored a message")
 	}
 	_, err = s.ImportMessages(ctx, 1<<40, []store.ImportMessage{importMsg("x", 0, "", msgBody(1))})
@@ -248,7 +248,7 @@ func testImportKeysKept(t *testing.T, s store.Store) {
 		t.Fatal(err)
 	}
 	keys, err := s.ImportedKeys(ctx, inbox.ID)
-	if err != nil || len(keys) != 5 || !keys["moved"] || !keys["copied"] || !keys["deleted"] || !keys["refiled"] {
+	if err != nil || len(keys) != 5 || keys["moved"] != 2 || keys["copied"] != 3 || keys["deleted"] != 4 || keys["refiled"] != 5 {
 		t.Errorf("ImportedKeys after moves = %v, %v; want all 5", keys, err)
 	}
 	if keys, err := s.ImportedKeys(ctx, archive.ID); err != nil || len(keys) != 0 {
@@ -290,6 +290,24 @@ func testImportKeysKept(t *testing.T, s store.Store) {
 	if res := importAll(t, s, lists, importMsg("list1", 0, "", msgBody(8))); res[0].Skipped {
 		t.Errorf("import into a mailbox created again: %+v", res[0])
 	}
+	// The record alone (pochta migrate copies it): a key recorded keeps
+	// its UID; a recorded key is skipped as imported.
+	if err := s.RecordImported(ctx, lists.ID, map[string]uint32{"list1": 99, "old": 40}); err != nil {
+		t.Fatal(err)
+	}
+	if keys, err := s.ImportedKeys(ctx, lists.ID); err != nil || len(keys) != 2 || keys["list1"] != 1 || keys["old"] != 40 {
+		t.Errorf("ImportedKeys after RecordImported = %v, %v; want list1 1, old 40", keys, err)
+	}
+	if res := importAll(t, s, lists, importMsg("old", 0, "", msgBody(9))); !res[0].Skipped || res[0].UID != 40 {
+		t.Errorf("import of a recorded key: %+v; want skipped as UID 40", res[0])
+	}
+	err = s.RecordImported(ctx, lists.ID, map[string]uint32{"fine": 1, "": 2})
+	wantErr(t, "RecordImported of an empty key", err, store.ErrInvalid)
+	if keys, _ := s.ImportedKeys(ctx, lists.ID); len(keys) != 2 {
+		t.Errorf("a refused RecordImported recorded: %v", keys)
+	}
+	err = s.RecordImported(ctx, 1<<40, map[string]uint32{"x": 1})
+	wantErr(t, "RecordImported into an unknown mailbox", err, store.ErrNotFound)
 	// And deleting the account (its mailboxes with their records).
 	if err := s.DeleteAccount(ctx, a.Address); err != nil {
 		t.Fatal(err)
