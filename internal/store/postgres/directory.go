@@ -198,6 +198,9 @@ func (s *Store) DeleteAccount(ctx context.Context, address string) error {
 			`DELETE FROM sent_recipients WHERE account_id = $1`,
 			`DELETE FROM maildrop_locks WHERE account_id = $1`,
 			`DELETE FROM fetch_sources WHERE account_id = $1`,
+			`DELETE FROM text_postings WHERE account_id = $1`,
+			`DELETE FROM text_docs WHERE account_id = $1`,
+			`DELETE FROM text_accounts WHERE account_id = $1`,
 			`DELETE FROM accounts WHERE id = $1`,
 		} {
 			if _, err := t.Exec(ctx, q, id); err != nil {

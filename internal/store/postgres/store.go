@@ -86,6 +86,9 @@ type Store struct {
 	snaps   store.SnapshotCache // snapshots of large maildrops kept between sessions
 	cache   *dirCache
 	indexer *store.TextIndexer // nil without Options.TextIndexer
+	// chunkMax bounds a text_postings chunk: postingChunkMax (smaller
+	// in tests, to see terms span chunks).
+	chunkMax int
 
 	closeOnce sync.Once
 }
@@ -100,7 +103,7 @@ func Open(ctx context.Context, dsn string, o Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("postgres: DSN: %w: %w", store.ErrInvalid, err)
 	}
-	s := &Store{log: o.Logger, now: o.Now, schema: o.Schema, cache: newDirCache(maxCached)}
+	s := &Store{log: o.Logger, now: o.Now, schema: o.Schema, cache: newDirCache(maxCached), chunkMax: postingChunkMax}
 	if s.log == nil {
 		s.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}

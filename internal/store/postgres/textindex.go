@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 
 	"github.com/jackc/pgx/v5"
@@ -13,42 +14,34 @@ import (
 	"github.com/pochta-mail/pochta/internal/store"
 )
 
-// The text index (store.TextSearcher) is the table body_text (migration
-// 8): per body and account that has it, the body's message.IndexTerms as
-// an int4 array, plus a term naming the account, under a GIN index; a
-// search asks for the rows whose array contains its terms and the
-// account's, which GIN answers from the index alone. Messages are stored
-// unindexed (messages.text_indexed NULL); IndexText, run by each node's
-// background indexer after its commits (store.TextIndexer), adds the row
-// of a body and account and marks the account's rows of the body. The
-// row goes with the body (ON DELETE CASCADE), so a
-// row can outlive the account's last copy of a body another account
-// still has: it then only names a candidate no mailbox of the account
-// holds. pg_trgm is not needed: its trigrams are of words and
-// lower-cased by the database's locale, not the Matcher's folding.
+// The text index (store.TextSearcher) is inverted, in posting lists of
+// our own (migration 15): an account numbers the bodies it indexes
+// (text_docs: account, doc, body; text_accounts holds the last number
+// given), and text_postings holds, per account and term, the ascending
+// numbers of the documents with the term, in chunks of at most
+// postingChunkMax octets keyed by their first document (postings.go:
+// Golomb-Rice coded gaps, a few bits a posting). A search reads the
+// chunks of its terms, intersects them, and looks the documents left up
+// in text_docs and messages. Messages are stored unindexed
+// (messages.text_indexed NULL); IndexText, run by each node's background
+// indexer after its commits (store.TextIndexer), numbers a batch's
+// bodies per account, appends their numbers to the last chunk of each
+// of their terms (rewriting it; a chunk that would grow past the bound
+// is left and a new one begun), and marks the account's rows of the
+// body. A document goes with its body (ON DELETE CASCADE) or its
+// account; its numbers stay in the chunks, naming no body, until the
+// account goes. GIN over per-body term arrays (migration 8) cost more
+// disk than the mail it indexed (docs/BENCHMARKS.md); pg_trgm is not
+// needed either: its trigrams are of words and lower-cased by the
+// database's locale, not the Matcher's folding.
 
 var _ store.TextSearcher = (*Store)(nil)
 
-// bodyText is a body's terms as body_text stores them; ok is false when
-// the body cannot be indexed.
+// bodyText is a body's index terms; ok is false when the body cannot be
+// indexed.
 type bodyText struct {
-	terms []int32
+	terms []uint32
 	ok    bool
-}
-
-func newBodyText(terms []uint32, ok bool) bodyText {
-	t := bodyText{ok: ok, terms: make([]int32, len(terms))}
-	for i, x := range terms {
-		t.terms[i] = int32(x)
-	}
-	return t
-}
-
-// accountTerm is the term naming an account in body_text. It may equal
-// a trigram's term; that only adds candidates.
-func accountTerm(accountID int64) int32 {
-	x := uint64(accountID) * 0x9e3779b97f4a7c15
-	return int32(uint32(x >> 32))
 }
 
 // TextCandidates implements store.TextSearcher.
@@ -65,23 +58,23 @@ func (s *Store) TextCandidates(ctx context.Context, mailboxID int64, terms []uin
 	}
 	// As the SQLite engine: a few terms single out a rare string, and
 	// past maxTextBodies a common one makes every message a candidate.
-	want := []int32{accountTerm(accountID)}
+	var want []int32
 	step := max(1, (len(terms)+maxMatchTerms-1)/maxMatchTerms)
 	for i := 0; i < len(terms); i += step {
 		want = append(want, int32(terms[i]))
 	}
-	rows, _ := s.pool.Query(ctx, `SELECT body_id FROM body_text WHERE terms @> $1 AND account_id = $2 LIMIT $3`,
-		want, accountID, maxTextBodies+1)
-	bodies, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	docs, err := s.termDocs(ctx, accountID, want)
 	if err != nil {
-		return nil, temporary("searching", err)
+		return nil, err
 	}
-	if len(bodies) > maxTextBodies {
+	if len(docs) > maxTextBodies {
 		return s.ListUIDs(ctx, mailboxID)
 	}
-	rows, _ = s.pool.Query(ctx, `SELECT uid FROM messages WHERE mailbox_id = $1 AND text_indexed IS NOT TRUE
+	rows, _ := s.pool.Query(ctx, `SELECT uid FROM messages WHERE mailbox_id = $1 AND text_indexed IS NOT TRUE
 		UNION ALL
-		SELECT uid FROM messages WHERE mailbox_id = $1 AND text_indexed AND body_id = ANY($2)`, mailboxID, bodies)
+		SELECT m.uid FROM text_docs d JOIN messages m ON m.body_id = d.body_id
+		WHERE d.account_id = $2 AND d.doc = ANY($3) AND m.mailbox_id = $1 AND m.text_indexed`,
+		mailboxID, accountID, docs)
 	var uids []uint32
 	var uid int64
 	if _, err := pgx.ForEachRow(rows, []any{&uid}, func() error {
@@ -94,12 +87,72 @@ func (s *Store) TextCandidates(ctx context.Context, mailboxID int64, terms []uin
 	return slices.Compact(uids), nil
 }
 
+// termDocs returns, ascending, the account's documents that have every
+// one of terms (distinct).
+func (s *Store) termDocs(ctx context.Context, accountID int64, terms []int32) ([]int32, error) {
+	rows, _ := s.pool.Query(ctx, `SELECT term, first_doc, docs FROM text_postings
+		WHERE account_id = $1 AND term = ANY($2) ORDER BY term, first_doc`, accountID, terms)
+	lists := map[int32][]uint32{}
+	var term, first int32
+	var chunk []byte
+	_, err := pgx.ForEachRow(rows, []any{&term, &first, &chunk}, func() error {
+		var err error
+		if lists[term], err = decodeDocs(lists[term], uint32(first), chunk); err != nil {
+			return fmt.Errorf("term %d of account %d, chunk %d: %w", term, accountID, first, err)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, temporary("searching", err)
+	}
+	if len(lists) < len(terms) {
+		return nil, nil // a term no document has
+	}
+	all := make([][]uint32, 0, len(lists))
+	for _, l := range lists {
+		all = append(all, l)
+	}
+	slices.SortFunc(all, func(a, b []uint32) int { return len(a) - len(b) })
+	docs := all[0]
+	for _, l := range all[1:] {
+		docs = intersect(docs, l)
+	}
+	out := make([]int32, len(docs))
+	for i, d := range docs {
+		out[i] = int32(d)
+	}
+	return out, nil
+}
+
+// intersect returns the documents in both ascending lists, in a's
+// backing array.
+func intersect(a, b []uint32) []uint32 {
+	out := a[:0]
+	for i, j := 0, 0; i < len(a) && j < len(b); {
+		switch {
+		case a[i] < b[j]:
+			i++
+		case a[i] > b[j]:
+			j++
+		default:
+			out = append(out, a[i])
+			i, j = i+1, j+1
+		}
+	}
+	return out
+}
+
 const (
-	// maxMatchTerms bounds the terms of one search (besides the
-	// account's): each is a posting list GIN reads.
-	maxMatchTerms = 6
-	// maxTextBodies bounds the bodies looked up in messages.
+	// maxMatchTerms bounds the terms of one search: each is a posting
+	// list read and decoded.
+	maxMatchTerms = 12
+	// maxTextBodies bounds the documents looked up in messages.
 	maxTextBodies = 5000
+	// postingChunkMax bounds a text_postings chunk: an append rewrites
+	// the term's last chunk, so a smaller one costs the indexer less and
+	// the disk more (a row and a key per chunk). Below PostgreSQL's TOAST
+	// threshold (about 2 KB), rows stay in the heap's pages.
+	postingChunkMax = 1536
 )
 
 // markIndexed marks the rows of each (body, account) just indexed, all
@@ -113,14 +166,6 @@ const markIndexed = `WITH r AS (
 	FOR NO KEY UPDATE OF m SKIP LOCKED)
 	UPDATE messages SET text_indexed = r.ok FROM r WHERE messages.id = r.id`
 
-// insertText adds the body_text rows of a batch in one statement: row i
-// is ($1[i], $2[i]) with the terms $3[$4[i]:$5[i]] (one array for the
-// batch, so no statement per body).
-const insertText = `INSERT INTO body_text (body_id, account_id, terms)
-	SELECT x.body, x.account, ($3::int4[])[x.first:x.last]
-	FROM unnest($1::bigint[], $2::bigint[], $4::int4[], $5::int4[]) AS x(body, account, first, last)
-	ON CONFLICT DO NOTHING`
-
 // readSmallBodies reads in one statement the bodies of a batch that fit
 // in their first chunk (most mail).
 const readSmallBodies = `SELECT c.body_id, c.data FROM bodies b JOIN body_chunks c ON c.body_id = b.id AND c.seq = 0
@@ -128,25 +173,24 @@ const readSmallBodies = `SELECT c.body_id, c.data FROM bodies b JOIN body_chunks
 
 // IndexText implements store.TextSearcher. In one transaction, it
 // claims up to limit rows not indexed yet that no other indexer holds
-// (FOR NO KEY UPDATE SKIP LOCKED: the nodes of a cluster share the work,
-// none waits for another), reads each body once (the batch's bodies of
-// one chunk in one statement) and computes its terms while the claim
-// holds, then adds each (body, account) its body_text row and marks every
-// row of the account sharing the body, each in one statement for the
-// whole batch. A flag change or an expunge of a claimed row waits for the
-// batch; the claim holds no other lock. A body that cannot be read is
-// marked not indexable, so it is not tried again and searches keep
-// reading it. 0 means no row is left that another indexer is not working
-// on.
+// (FOR NO KEY UPDATE SKIP LOCKED: the nodes of a cluster share the work),
+// reads each body once and computes its terms while the claim holds,
+// then, account by account (in id order), numbers the new documents and
+// appends them to their terms' posting lists (addDocs), and marks every
+// row of the account sharing each body. A flag change or an expunge of a
+// claimed row waits for the batch. Two indexers with bodies of one
+// account take turns at its text_accounts row. A body that cannot be
+// read is marked not indexable, so it is not tried again and searches
+// keep reading it. 0 means no row is left that another indexer is not
+// working on.
 func (s *Store) IndexText(ctx context.Context, limit int) (int, error) {
 	claimed := 0
 	err := s.withTx(ctx, "indexing message text", func(t *tx) error {
-		type todo struct{ body, account int64 }
 		rows, _ := t.Query(ctx, `SELECT body_id, account_id FROM messages WHERE text_indexed IS NULL
 			LIMIT $1 FOR NO KEY UPDATE SKIP LOCKED`, limit)
-		var list []todo
-		seen := map[todo]bool{}
-		var td todo
+		var list []textKey
+		seen := map[textKey]bool{}
+		var td textKey
 		n, err := pgx.ForEachRow(rows, []any{&td.body, &td.account}, func() error {
 			if !seen[td] {
 				seen[td] = true
@@ -161,6 +205,21 @@ func (s *Store) IndexText(ctx context.Context, limit int) (int, error) {
 		if len(list) == 0 {
 			return nil
 		}
+		// A body its account has indexed already (a copy marked by a
+		// later batch) only needs its rows marked.
+		bodies, accounts := make([]int64, len(list)), make([]int64, len(list))
+		for i, td := range list {
+			bodies[i], accounts[i] = td.body, td.account
+		}
+		rows, _ = t.Query(ctx, `SELECT body_id, account_id FROM text_docs
+			WHERE (body_id, account_id) IN (SELECT * FROM unnest($1::bigint[], $2::bigint[]))`, bodies, accounts)
+		done := map[textKey]bool{}
+		if _, err := pgx.ForEachRow(rows, []any{&td.body, &td.account}, func() error {
+			done[td] = true
+			return nil
+		}); err != nil {
+			return temporary("indexing message text", err)
+		}
 		ids := make([]int64, 0, len(list))
 		for _, td := range list {
 			ids = append(ids, td.body)
@@ -170,15 +229,13 @@ func (s *Store) IndexText(ctx context.Context, limit int) (int, error) {
 		if err != nil {
 			return err
 		}
-		var ins struct {
-			bodies, accounts   []int64
-			terms, first, last []int32
-		}
-		var mark struct {
-			bodies, accounts []int64
-			ok               []bool
-		}
-		for _, td := range list {
+		byAccount := map[int64][]textDoc{}
+		indexed := make([]bool, len(list)) // or known not indexable: false
+		for i, td := range list {
+			if done[td] {
+				indexed[i] = true
+				continue
+			}
 			text, ok := texts[td.body]
 			if !ok {
 				if text, err = s.bodyText(ctx, td.body); err != nil {
@@ -186,19 +243,19 @@ func (s *Store) IndexText(ctx context.Context, limit int) (int, error) {
 				}
 				texts[td.body] = text
 			}
+			indexed[i] = text.ok
 			if text.ok {
-				ins.bodies, ins.accounts = append(ins.bodies, td.body), append(ins.accounts, td.account)
-				ins.first = append(ins.first, int32(len(ins.terms)+1))
-				ins.terms = append(append(ins.terms, accountTerm(td.account)), text.terms...)
-				ins.last = append(ins.last, int32(len(ins.terms)))
+				byAccount[td.account] = append(byAccount[td.account], textDoc{td.body, text.terms})
 			}
-			mark.bodies, mark.accounts, mark.ok = append(mark.bodies, td.body), append(mark.accounts, td.account), append(mark.ok, text.ok)
+		}
+		ids = slices.Sorted(maps.Keys(byAccount))
+		for _, account := range ids {
+			if err := s.addDocs(ctx, t, account, byAccount[account]); err != nil {
+				return temporary("indexing message text", err)
+			}
 		}
 		b := &pgx.Batch{}
-		if len(ins.bodies) > 0 {
-			b.Queue(insertText, ins.bodies, ins.accounts, ins.terms, ins.first, ins.last)
-		}
-		b.Queue(markIndexed, mark.bodies, mark.accounts, mark.ok)
+		b.Queue(markIndexed, bodies, accounts, indexed)
 		if err := t.SendBatch(ctx, b).Close(); err != nil {
 			return temporary("indexing message text", err)
 		}
@@ -208,6 +265,83 @@ func (s *Store) IndexText(ctx context.Context, limit int) (int, error) {
 		return 0, err
 	}
 	return claimed, nil
+}
+
+// textKey is a body of an account, to index.
+type textKey struct{ body, account int64 }
+
+// textDoc is a body to add to an account's index, and its terms.
+type textDoc struct {
+	body  int64
+	terms []uint32
+}
+
+// addDocs numbers the bodies docs of one account and adds them to the
+// account's index: their text_docs rows and their terms' postings.
+func (s *Store) addDocs(ctx context.Context, t *tx, account int64, docs []textDoc) error {
+	var last int32
+	if err := t.QueryRow(ctx, `INSERT INTO text_accounts AS a (account_id, docs) VALUES ($1, $2)
+		ON CONFLICT (account_id) DO UPDATE SET docs = a.docs + excluded.docs RETURNING docs`,
+		account, len(docs)).Scan(&last); err != nil {
+		return err
+	}
+	first := last - int32(len(docs)) + 1
+	nums, bodies := make([]int32, len(docs)), make([]int64, len(docs))
+	postings := map[uint32][]uint32{}
+	for i, d := range docs {
+		nums[i], bodies[i] = first+int32(i), d.body
+		for _, term := range d.terms {
+			postings[term] = append(postings[term], uint32(nums[i]))
+		}
+	}
+	if _, err := t.Exec(ctx, `INSERT INTO text_docs (account_id, doc, body_id)
+		SELECT $1, * FROM unnest($2::int4[], $3::bigint[])`, account, nums, bodies); err != nil {
+		return err
+	}
+	terms := slices.Sorted(maps.Keys(postings))
+	keys := make([]int32, len(terms))
+	for i, term := range terms {
+		keys[i] = int32(term)
+	}
+	// The last chunk of each term, to append to.
+	type chunk struct {
+		first int32
+		docs  []byte
+	}
+	open := make(map[int32]chunk, len(keys))
+	rows, _ := t.Query(ctx, `SELECT t.term, p.first_doc, p.docs FROM unnest($2::int4[]) AS t(term)
+		CROSS JOIN LATERAL (SELECT first_doc, docs FROM text_postings
+			WHERE account_id = $1 AND term = t.term ORDER BY first_doc DESC LIMIT 1) AS p`, account, keys)
+	var term int32
+	var c chunk
+	if _, err := pgx.ForEachRow(rows, []any{&term, &c.first, &c.docs}, func() error {
+		open[term] = c
+		return nil
+	}); err != nil {
+		return err
+	}
+	firsts, chunks := make([]int32, len(keys)), make([][]byte, len(keys))
+	var buf []uint32
+	for i, key := range keys {
+		add := postings[uint32(key)]
+		firsts[i], chunks[i] = int32(add[0]), nil
+		if c, ok := open[key]; ok {
+			var err error
+			if buf, err = decodeDocs(buf[:0], uint32(c.first), c.docs); err != nil {
+				return fmt.Errorf("term %d of account %d, chunk %d: %w", key, account, c.first, err)
+			}
+			if merged := encodeDocs(append(buf, add...)); len(merged) <= s.chunkMax {
+				firsts[i], chunks[i] = c.first, merged
+			}
+		}
+		if chunks[i] == nil {
+			chunks[i] = encodeDocs(add)
+		}
+	}
+	_, err := t.Exec(ctx, `INSERT INTO text_postings (account_id, term, first_doc, docs)
+		SELECT $1, * FROM unnest($2::int4[], $3::int4[], $4::bytea[])
+		ON CONFLICT (account_id, term, first_doc) DO UPDATE SET docs = excluded.docs`, account, keys, firsts, chunks)
+	return err
 }
 
 // smallBodyTexts computes the terms of those of the bodies ids that fit
@@ -225,7 +359,7 @@ func (s *Store) smallBodyTexts(ctx context.Context, t *tx, ids []int64) (map[int
 			return nil, temporary("indexing message text", err)
 		}
 		terms, ok, err := message.IndexTerms(bytes.NewReader(*buf))
-		texts[id] = newBodyText(terms, ok && err == nil)
+		texts[id] = bodyText{terms: terms, ok: ok && err == nil}
 	}
 	if err := rows.Err(); err != nil {
 		return nil, temporary("indexing message text", err)
@@ -251,7 +385,7 @@ func (s *Store) bodyText(ctx context.Context, id int64) (bodyText, error) {
 		}
 		return bodyText{}, nil
 	}
-	return newBodyText(terms, ok), nil
+	return bodyText{terms: terms, ok: ok}, nil
 }
 
 // FlushTextIndex returns once the background indexer (Options.TextIndexer)

@@ -15,7 +15,7 @@ import (
 )
 
 // TestTextIndexBuild: messages stored before the text index (migration
-// 8: text_indexed NULL, no body_text row) are candidates for every
+// 8: text_indexed NULL, no text_docs row) are candidates for every
 // search until IndexText has indexed them, batch by batch; a body that
 // cannot be read is marked not indexable.
 func TestTextIndexBuild(t *testing.T) {
@@ -140,8 +140,66 @@ func unindexedWithCopy(t *testing.T, schema string, bodies ...string) (s *Store,
 	if _, err := s.CopyMessages(ctx, inbox.ID, []uint32{1}, archive.ID); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.pool.Exec(ctx, `UPDATE messages SET text_indexed = NULL; DELETE FROM body_text`); err != nil {
+	if _, err := s.pool.Exec(ctx, `UPDATE messages SET text_indexed = NULL; DELETE FROM text_postings; DELETE FROM text_docs; DELETE FROM text_accounts`); err != nil {
 		t.Fatal(err)
 	}
 	return s, inbox, archive
+}
+
+// TestTextIndexChunks: with chunks of a few octets, the terms of many
+// bodies span many chunks, and searches still name exactly the bodies
+// with the string (and the copies of one), also after bodies go.
+func TestTextIndexChunks(t *testing.T) {
+	ctx := context.Background()
+	bodies := make([]string, 40)
+	for i := range bodies {
+		bodies[i] = "a zebra"
+		if i%3 == 0 {
+			bodies[i] = "a unicorn and a zebra"
+		}
+	}
+	s, inbox, archive := unindexedWithCopy(t, "textchunks", bodies...)
+	s.chunkMax = 3 // a count, k and 8 bits
+	for {
+		n, err := s.IndexText(ctx, 4)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 {
+			break
+		}
+	}
+	var chunks int
+	if err := s.pool.QueryRow(ctx, `SELECT max(n) FROM (SELECT count(*) AS n FROM text_postings GROUP BY term) c`).Scan(&chunks); err != nil || chunks < 5 {
+		t.Fatalf("at most %d chunks a term (%v), want terms spanning several", chunks, err)
+	}
+	var want []uint32
+	for uid := uint32(1); uid <= 40; uid += 3 {
+		want = append(want, uid)
+	}
+	if got := storetest.Candidates(t, s, inbox.ID, "unicorn"); !slices.Equal(got, want) {
+		t.Errorf("unicorn: candidates %v, want %v", got, want)
+	}
+	if got := storetest.Candidates(t, s, inbox.ID, "zebra"); len(got) != 40 {
+		t.Errorf("zebra: %d candidates, want 40", len(got))
+	}
+	if got := storetest.Candidates(t, s, archive.ID, "unicorn"); !slices.Equal(got, []uint32{1}) {
+		t.Errorf("the copy: candidates %v, want 1", got)
+	}
+	if got := storetest.Candidates(t, s, inbox.ID, "walrus"); len(got) != 0 {
+		t.Errorf("walrus: candidates %v, want none", got)
+	}
+	// Expunged: its body stays for the copy; the others' go.
+	if _, err := s.UpdateFlags(ctx, inbox.ID, []uint32{1, 4, 7}, store.FlagsAdd, []string{`\Deleted`}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Expunge(ctx, inbox.ID, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := storetest.Candidates(t, s, inbox.ID, "unicorn"); !slices.Equal(got, want[3:]) {
+		t.Errorf("after expunging 1, 4, 7: candidates %v, want %v", got, want[3:])
+	}
+	if got := storetest.Candidates(t, s, archive.ID, "unicorn"); !slices.Equal(got, []uint32{1}) {
+		t.Errorf("after expunging the original: the copy's candidates %v, want 1", got)
+	}
 }

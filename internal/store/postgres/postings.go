@@ -1,0 +1,141 @@
+package postgres
+
+import (
+	"encoding/binary"
+	"errors"
+	"math/bits"
+)
+
+// A posting chunk (text_postings.docs) lists ascending document numbers
+// of one account and term, the first of which is the row's first_doc.
+// It holds the gaps between them, Golomb-Rice coded with the parameter
+// that makes the chunk shortest:
+//
+//	uvarint  n, the number of gaps (documents after the first)
+//	byte     k, the Rice parameter (0-31)
+//	bits     n codes, least significant bit first: for gap g (>= 1),
+//	         (g-1)>>k one bits, a zero bit, then the k low bits of g-1
+//
+// A term in a fraction f of the documents costs about log2(1/f)+1.5 bits
+// a posting: 2 bits for a term in every other message, 6 for one in one
+// message of 30, where a varint would take 8.
+
+// maxRiceK bounds the Rice parameter: gaps are below 2^31.
+const maxRiceK = 31
+
+var errBadChunk = errors.New("postgres: malformed posting chunk")
+
+// encodeDocs returns the chunk of docs (ascending, distinct, at least
+// one): docs[0] is the row's first_doc and is not written.
+func encodeDocs(docs []uint32) []byte {
+	n := len(docs) - 1
+	// The total length for each k: sum((g-1)>>k) + n*(k+1) bits.
+	var sum uint64
+	for i := 1; i < len(docs); i++ {
+		sum += uint64(docs[i] - docs[i-1] - 1)
+	}
+	k, best := 0, uint64(1<<63)
+	for c := 0; c <= maxRiceK; c++ {
+		var q uint64
+		for i := 1; i < len(docs) && q < best; i++ {
+			q += uint64(docs[i]-docs[i-1]-1) >> c
+		}
+		if size := q + uint64(n)*uint64(c+1); size < best {
+			k, best = c, size
+		}
+		if sum>>c == 0 {
+			break // a larger k only adds bits
+		}
+	}
+	out := binary.AppendUvarint(make([]byte, 0, binary.MaxVarintLen32+1+int((best+7)/8)), uint64(n))
+	out = append(out, byte(k))
+	var w bitWriter
+	w.buf = out
+	for i := 1; i < len(docs); i++ {
+		g := docs[i] - docs[i-1] - 1
+		for q := g >> k; q > 0; q-- {
+			w.bit(1)
+		}
+		w.bit(0)
+		w.bits(uint64(g), k)
+	}
+	return w.flush()
+}
+
+// decodeDocs appends to dst the documents of a chunk whose first
+// document is first. A malformed chunk (or one past the 31-bit range of
+// document numbers) is an error, never a panic.
+func decodeDocs(dst []uint32, first uint32, chunk []byte) ([]uint32, error) {
+	n, l := binary.Uvarint(chunk)
+	if l <= 0 || len(chunk) < l+1 || first > 1<<31-1 {
+		return dst, errBadChunk
+	}
+	k := int(chunk[l])
+	data := chunk[l+1:]
+	// Each gap takes at least k+1 bits.
+	if k > maxRiceK || n > uint64(len(data))*8/uint64(k+1) {
+		return dst, errBadChunk
+	}
+	dst = append(dst, first)
+	doc := uint64(first)
+	pos := 0 // bit position in data
+	limit := len(data) * 8
+	for range n {
+		// The unary quotient: count one bits up to the zero.
+		var q uint64
+		for {
+			if pos >= limit {
+				return dst, errBadChunk
+			}
+			byteBits := data[pos>>3] >> (pos & 7) // the bits left in this byte
+			if ones := bits.TrailingZeros8(^byteBits); ones < 8-pos&7 {
+				q += uint64(ones)
+				pos += ones + 1
+				break
+			}
+			q += uint64(8 - pos&7)
+			pos += 8 - pos&7
+		}
+		if pos+k > limit {
+			return dst, errBadChunk
+		}
+		var low uint64
+		for i := 0; i < k; i++ {
+			low |= uint64(data[(pos+i)>>3]>>((pos+i)&7)&1) << i
+		}
+		pos += k
+		doc += (q<<k | low) + 1
+		if doc > 1<<31-1 {
+			return dst, errBadChunk
+		}
+		dst = append(dst, uint32(doc))
+	}
+	return dst, nil
+}
+
+// bitWriter appends bits to buf, least significant first.
+type bitWriter struct {
+	buf  []byte
+	acc  uint64
+	nacc int
+}
+
+func (w *bitWriter) bit(b uint64) { w.bits(b, 1) }
+
+// bits writes the n (at most 32) low bits of v.
+func (w *bitWriter) bits(v uint64, n int) {
+	w.acc |= (v & (1<<n - 1)) << w.nacc
+	w.nacc += n
+	for w.nacc >= 8 {
+		w.buf = append(w.buf, byte(w.acc))
+		w.acc >>= 8
+		w.nacc -= 8
+	}
+}
+
+func (w *bitWriter) flush() []byte {
+	if w.nacc > 0 {
+		w.buf = append(w.buf, byte(w.acc))
+	}
+	return w.buf
+}
