@@ -25,7 +25,11 @@
 #   NMSG=100000 ROUNDS=3 bench/imap-search-vs-dovecot.sh
 #
 # Knobs: NMSG, ROUNDS (5), WORK (scratch dir, kept), TEXT (a text file
-# genmail draws body lines from, instead of its few hundred words).
+# genmail draws body lines from, instead of its few hundred words), PGDSN
+# (an empty PostgreSQL database: the same messages are stored in a third
+# server, Pochta on its PostgreSQL engine, timed between the other two;
+# its index's disk is measured with pg_total_relation_size). Each engine's
+# index is also given against the sum of the stored message sizes.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -34,6 +38,7 @@ NMSG=${NMSG:-10000}
 ROUNDS=${ROUNDS:-5}
 PPORT=11253 # Pochta, IMAP
 DPORT=11254 # Dovecot, IMAP
+GPORT=11255 # Pochta on PostgreSQL, IMAP (with PGDSN)
 PASS=bench-Secret-7
 DOMAIN=bench.test
 USER=s1@$DOMAIN
@@ -70,12 +75,24 @@ import os, sqlite3, sys
 d = sys.argv[1]
 db = sqlite3.connect(os.path.join(d, "pochta.db"))
 index = db.execute("SELECT coalesce(sum(pgsize), 0) FROM dbstat WHERE name LIKE 'text_index%' OR name = 'messages_text_doc'").fetchone()[0]
+bodies = db.execute("SELECT sum(size) FROM messages").fetchone()[0]
 total = os.path.getsize(os.path.join(d, "pochta.db"))
 for root, _, files in os.walk(os.path.join(d, "messages")):
     total += sum(os.path.getsize(os.path.join(root, f)) for f in files)
-print(f"RESULT pochta disk store_bytes={total} index_bytes={index} overhead_pct={100 * index / (total - index):.1f}")
+print(f"RESULT pochta disk store_bytes={total} index_bytes={index} overhead_pct={100 * index / (total - index):.1f} message_bytes={bodies} of_messages_pct={100 * index / bodies:.1f}")
 PY
 )
+if [ -n "${PGDSN:-}" ]; then
+	log "pochta on PostgreSQL: init, account, messages, indexing"
+	G=$WORK/pochta-pg
+	"$BIN/pochta" init -d "$G" --postgres "$PGDSN" --domain "$DOMAIN" --hostname "mail.$DOMAIN" > "$WORK/pochta-pg-init.log"
+	echo "$PASS" | "$BIN/pochta" -d "$G" user add "$USER" --password-stdin > /dev/null
+	"$BIN/bulkdeliver" -d "$G" -to "$USER" -src "$WORK/msgs" > "$WORK/pochta-pg-bulk.log"
+	PGDISK=$(psql "$PGDSN" -At -c "SELECT 'RESULT pochta-pg disk db_bytes=' || pg_database_size(current_database())
+		|| ' index_bytes=' || i || ' message_bytes=' || b || ' of_messages_pct=' || round(100.0 * i / b, 1)
+		FROM (SELECT pg_total_relation_size('text_postings') + pg_total_relation_size('text_docs')
+			+ pg_total_relation_size('text_accounts') AS i, (SELECT sum(size) FROM bodies) AS b) x")
+fi
 echo "$PASS" | "$BIN/pochta" -d "$P" user add "$BIGUSER" --password-stdin > /dev/null
 mkdir -p "$WORK/big"
 python3 - "$WORK/big/000001.eml" <<'PY'
@@ -104,6 +121,11 @@ grep -q 'http\.listen' "$ROOT/docs/CONFIG.md" && OFF+=(-o "http.listen=" -o "htt
 POCHTA_PID=$!
 PIDS+=("$POCHTA_PID")
 dovecot -c "$D/dovecot.conf"
+if [ -n "${PGDSN:-}" ]; then
+	"$BIN/pochta" -d "$G" serve -o "imap.listen=127.0.0.1:$GPORT" "${OFF[@]}" 2> "$WORK/pochta-pg-serve.log" &
+	PIDS+=($!)
+	wait_port "$GPORT"
+fi
 wait_port "$PPORT"
 wait_port "$DPORT"
 
@@ -134,10 +156,12 @@ PY
 	echo "machine: $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)"
 	echo "dovecot: $(dovecot --version)   pochta: $(cd "$ROOT" && git rev-parse --short HEAD)"
 	echo "$DISK"
-	time_search pochta "$PPORT"
-	time_search dovecot "$DPORT"
-	time_search pochta "$PPORT"
-	time_search dovecot "$DPORT"
+	[ -z "${PGDSN:-}" ] || echo "$PGDISK"
+	for _ in 1 2; do
+		time_search pochta "$PPORT"
+		[ -z "${PGDSN:-}" ] || time_search pochta-pg "$GPORT"
+		time_search dovecot "$DPORT"
+	done
 	python3 - "$POCHTA_PID" "$PPORT" "$BIGUSER" "$PASS" <<'PY'
 import imaplib, sys, threading
 pid, port, user, password = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
