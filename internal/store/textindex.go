@@ -40,6 +40,25 @@ type TextSearcher interface {
 	IndexText(ctx context.Context, limit int) (int, error)
 }
 
+// TextIndexTries bounds how often IndexText reads a body that fails for
+// a passing reason (an I/O or database error; a body lost for good, or
+// with more than message.MaxTerms terms, is not indexable at once): the
+// next tries wait TextIndexRetryDelay, then twice as long each time, and
+// after the last the body is marked not indexable, a candidate for every
+// search. The first pass of the background indexer after the wait (after
+// a commit that stores messages, or at start) tries it again.
+const TextIndexTries = 6
+
+// TextIndexRetryDelay is the wait before the second try of a body
+// (TextIndexTries): the last is about half an hour after the first.
+const TextIndexRetryDelay = time.Minute
+
+// TextIndexRetryAt returns when a body that failed tries times (at least 1)
+// is tried again.
+func TextIndexRetryAt(now time.Time, tries int) time.Time {
+	return now.Add(TextIndexRetryDelay << (tries - 1))
+}
+
 // TextIndexBatch is how many messages a TextIndexer indexes per
 // IndexText call (one transaction).
 const TextIndexBatch = 200

@@ -592,6 +592,21 @@ ALTER TABLE text_postings ALTER COLUMN docs SET STORAGE PLAIN;
 -- the table: after 10,000 messages indexed, 14 MB instead of 144 MB.
 ALTER TABLE text_postings SET (fillfactor = 50);
 `,
+	// 16: the text indexer tries a body it could not read for a passing
+	// reason again later (store.TextIndexTries), instead of marking it
+	// not indexable, or (an error reading the first chunk) failing the
+	// whole batch again and again: text_retry holds, per body and
+	// account, the tries so far and when the next is due. A row goes
+	// when the body is indexed or given up, or with the body.
+	`
+CREATE TABLE text_retry (
+	body_id    bigint NOT NULL REFERENCES bodies(id) ON DELETE CASCADE,
+	account_id bigint NOT NULL,
+	tries      integer NOT NULL,
+	due        timestamptz NOT NULL,
+	PRIMARY KEY (body_id, account_id)
+);
+`,
 }
 
 // migrate brings the schema up to date. Nodes starting together are safe:

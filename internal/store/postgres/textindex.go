@@ -38,10 +38,11 @@ import (
 var _ store.TextSearcher = (*Store)(nil)
 
 // bodyText is a body's index terms; ok is false when the body cannot be
-// indexed.
+// indexed, or could not be read for a passing reason (failed).
 type bodyText struct {
-	terms []uint32
-	ok    bool
+	terms  []uint32
+	ok     bool
+	failed error
 }
 
 // TextCandidates implements store.TextSearcher.
@@ -180,20 +181,28 @@ const readSmallBodies = `SELECT c.body_id, c.data FROM bodies b JOIN body_chunks
 // row of the account sharing each body. A flag change or an expunge of a
 // claimed row waits for the batch. Two indexers with bodies of one
 // account take turns at its text_accounts row. A body that cannot be
-// read is marked not indexable, so it is not tried again and searches
-// keep reading it. 0 means no row is left that another indexer is not
-// working on.
+// indexed (deleted meanwhile, or with too many terms) is marked not
+// indexable, so it is not tried again and searches keep reading it. One
+// whose read fails for a passing reason (a database error) is left
+// unindexed and tried again later, up to store.TextIndexTries times
+// (text_retry); the rows of a body waiting for its next try are not
+// claimed. 0 means no row is left that another indexer is not working
+// on.
 func (s *Store) IndexText(ctx context.Context, limit int) (int, error) {
 	claimed := 0
+	now := s.now()
 	err := s.withTx(ctx, "indexing message text", func(t *tx) error {
-		rows, _ := t.Query(ctx, `SELECT body_id, account_id FROM messages WHERE text_indexed IS NULL
-			LIMIT $1 FOR NO KEY UPDATE SKIP LOCKED`, limit)
+		rows, _ := t.Query(ctx, `SELECT m.body_id, m.account_id, coalesce(r.tries, 0) FROM messages m
+			LEFT JOIN text_retry r ON r.body_id = m.body_id AND r.account_id = m.account_id
+			WHERE m.text_indexed IS NULL AND (r.due IS NULL OR r.due <= $2)
+			LIMIT $1 FOR NO KEY UPDATE OF m SKIP LOCKED`, limit, now)
 		var list []textKey
-		seen := map[textKey]bool{}
+		tries := map[textKey]int{} // failed tries so far
 		var td textKey
-		n, err := pgx.ForEachRow(rows, []any{&td.body, &td.account}, func() error {
-			if !seen[td] {
-				seen[td] = true
+		var tried int
+		n, err := pgx.ForEachRow(rows, []any{&td.body, &td.account, &tried}, func() error {
+			if _, ok := tries[td]; !ok {
+				tries[td] = tried
 				list = append(list, td)
 			}
 			return nil
@@ -225,12 +234,10 @@ func (s *Store) IndexText(ctx context.Context, limit int) (int, error) {
 			ids = append(ids, td.body)
 		}
 		// by body: the terms are the same for every account
-		texts, err := s.smallBodyTexts(ctx, t, ids)
-		if err != nil {
-			return err
-		}
+		texts := s.smallBodyTexts(ctx, ids)
 		byAccount := map[int64][]textDoc{}
 		indexed := make([]bool, len(list)) // or known not indexable: false
+		b := &pgx.Batch{}
 		for i, td := range list {
 			if done[td] {
 				indexed[i] = true
@@ -247,6 +254,19 @@ func (s *Store) IndexText(ctx context.Context, limit int) (int, error) {
 			if text.ok {
 				byAccount[td.account] = append(byAccount[td.account], textDoc{td.body, text.terms})
 			}
+			switch tried := tries[td] + 1; {
+			case text.failed != nil && tried < store.TextIndexTries:
+				b.Queue(`INSERT INTO text_retry (body_id, account_id, tries, due) VALUES ($1, $2, $3, $4)
+					ON CONFLICT (body_id, account_id) DO UPDATE SET tries = excluded.tries, due = excluded.due`,
+					td.body, td.account, tried, store.TextIndexRetryAt(now, tried))
+				list[i] = textKey{} // left unindexed
+			case text.failed != nil:
+				s.log.Warn("text indexing gave up on a message body; searches read it",
+					"body", td.body, "tries", tried, "err", text.failed)
+				fallthrough
+			case tried > 1:
+				b.Queue(`DELETE FROM text_retry WHERE body_id = $1 AND account_id = $2`, td.body, td.account)
+			}
 		}
 		ids = slices.Sorted(maps.Keys(byAccount))
 		for _, account := range ids {
@@ -254,8 +274,17 @@ func (s *Store) IndexText(ctx context.Context, limit int) (int, error) {
 				return temporary("indexing message text", err)
 			}
 		}
-		b := &pgx.Batch{}
-		b.Queue(markIndexed, bodies, accounts, indexed)
+		var mark struct {
+			bodies, accounts []int64
+			ok               []bool
+		}
+		for i, td := range list {
+			if td != (textKey{}) { // not left for a later try
+				mark.bodies, mark.accounts = append(mark.bodies, td.body), append(mark.accounts, td.account)
+				mark.ok = append(mark.ok, indexed[i])
+			}
+		}
+		b.Queue(markIndexed, mark.bodies, mark.accounts, mark.ok)
 		if err := t.SendBatch(ctx, b).Close(); err != nil {
 			return temporary("indexing message text", err)
 		}
@@ -345,47 +374,52 @@ func (s *Store) addDocs(ctx context.Context, t *tx, account int64, docs []textDo
 }
 
 // smallBodyTexts computes the terms of those of the bodies ids that fit
-// in one chunk, read in one statement within t; the others are not in
-// the map.
-func (s *Store) smallBodyTexts(ctx context.Context, t *tx, ids []int64) (map[int64]bodyText, error) {
+// in one chunk, read in one statement (outside the batch's transaction:
+// bodies do not change); the others are not in the map. If the read
+// fails, none is, and bodyText reads each (and records its failure).
+func (s *Store) smallBodyTexts(ctx context.Context, ids []int64) map[int64]bodyText {
 	texts := make(map[int64]bodyText, len(ids))
 	buf := chunkBuffers.Get().(*[]byte)
 	defer chunkBuffers.Put(buf)
-	rows, _ := t.Query(ctx, readSmallBodies, ids, chunkSize)
+	rows, _ := s.pool.Query(ctx, readSmallBodies, ids, chunkSize)
 	defer rows.Close()
 	var id int64
 	for rows.Next() {
 		if err := rows.Scan(&id, chunkInto{buf}); err != nil {
-			return nil, temporary("indexing message text", err)
+			return map[int64]bodyText{}
 		}
 		terms, ok, err := message.IndexTerms(bytes.NewReader(*buf))
 		texts[id] = bodyText{terms: terms, ok: ok && err == nil}
 	}
-	if err := rows.Err(); err != nil {
-		return nil, temporary("indexing message text", err)
+	if rows.Err() != nil {
+		return map[int64]bodyText{}
 	}
-	return texts, nil
+	return texts
 }
 
-// bodyText reads a body and computes its terms; a body that cannot be
-// read (or indexed) has ok false.
+// bodyText reads a body and computes its terms. A body deleted meanwhile
+// has ok false; one whose read failed otherwise has failed set. The
+// error is ctx's.
 func (s *Store) bodyText(ctx context.Context, id int64) (bodyText, error) {
 	r, err := s.queryBody(ctx, `SELECT id, size, (SELECT data FROM body_chunks WHERE body_id = $1 AND seq = 0)
 		FROM bodies WHERE id = $1`, id)
-	if errors.Is(err, store.ErrNotFound) {
-		return bodyText{}, nil
-	} else if err != nil {
-		return bodyText{}, err
-	}
-	terms, ok, err := message.IndexTerms(r)
-	r.Close()
-	if err != nil {
-		if ctx.Err() != nil {
-			return bodyText{}, ctx.Err()
+	if err == nil {
+		var terms []uint32
+		var ok bool
+		terms, ok, err = message.IndexTerms(r)
+		r.Close()
+		if err == nil {
+			return bodyText{terms: terms, ok: ok}, nil
 		}
-		return bodyText{}, nil
 	}
-	return bodyText{terms: terms, ok: ok}, nil
+	switch {
+	case ctx.Err() != nil:
+		return bodyText{}, ctx.Err()
+	case errors.Is(err, store.ErrNotFound):
+		return bodyText{}, nil
+	default:
+		return bodyText{failed: err}, nil
+	}
 }
 
 // FlushTextIndex returns once the background indexer (Options.TextIndexer)

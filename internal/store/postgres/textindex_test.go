@@ -203,3 +203,20 @@ func TestTextIndexChunks(t *testing.T) {
 		t.Errorf("after expunging the original: the copy's candidates %v, want 1", got)
 	}
 }
+
+// TestTextIndexRetries: storetest.TextIndexRetries with body_chunks
+// renamed away (every read of a body fails).
+func TestTextIndexRetries(t *testing.T) {
+	dsn := pgtest.Database(t)
+	storetest.TextIndexRetries(t, func(now func() time.Time) store.Store {
+		return openTest(t, dsn, Options{Schema: "retry", Now: now})
+	}, func(s store.Store, broken bool) {
+		stmt := `ALTER TABLE body_chunks RENAME TO body_chunks_away`
+		if !broken {
+			stmt = `ALTER TABLE body_chunks_away RENAME TO body_chunks`
+		}
+		if _, err := s.(*Store).pool.Exec(context.Background(), stmt); err != nil {
+			t.Fatal(err)
+		}
+	})
+}

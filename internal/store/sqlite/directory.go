@@ -198,6 +198,7 @@ func (s *Store) DeleteAccount(ctx context.Context, address string) error {
 			`DELETE FROM sent_recipients WHERE account_id = ?`,
 			`DELETE FROM fetch_seen WHERE source_id IN (SELECT id FROM fetch_sources WHERE account_id = ?)`,
 			`DELETE FROM fetch_sources WHERE account_id = ?`,
+			`DELETE FROM text_retry WHERE account_id = ?`,
 			`DELETE FROM accounts WHERE id = ?`,
 		} {
 			if _, err := tx.ExecContext(ctx, q, id); err != nil {

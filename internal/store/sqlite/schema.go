@@ -377,6 +377,20 @@ CREATE TABLE sent_recipients (
 	PRIMARY KEY (account_id, minute)
 ) WITHOUT ROWID;
 `,
+	// 19: the text indexer tries a body it could not read for a passing
+	// reason again later (store.TextIndexTries), instead of marking it
+	// not indexable at the first I/O error: text_retry holds, per body
+	// and account, the tries so far and when the next is due (Unix
+	// seconds). A row goes when the body is indexed or given up.
+	`
+CREATE TABLE text_retry (
+	account_id INTEGER NOT NULL,
+	body       TEXT NOT NULL,
+	tries      INTEGER NOT NULL,
+	due        INTEGER NOT NULL,
+	PRIMARY KEY (account_id, body)
+) WITHOUT ROWID;
+`,
 }
 
 // migrate brings the database schema up to date. Concurrent processes are

@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"io"
 	"slices"
 	"strconv"
 	"strings"
@@ -71,6 +70,9 @@ const (
 	sqlTextInsert = `INSERT INTO text_index (rowid, terms) VALUES (?, ?)`
 	sqlTextMark   = `UPDATE messages SET text_doc = ? WHERE body = ? AND account_id = ? AND text_doc IS NULL`
 	sqlTextDelete = `DELETE FROM text_index WHERE rowid = ?`
+	sqlTextRetry  = `INSERT INTO text_retry (account_id, body, tries, due) VALUES (?, ?, ?, ?)
+		ON CONFLICT (account_id, body) DO UPDATE SET tries = excluded.tries, due = excluded.due`
+	sqlTextRetried = `DELETE FROM text_retry WHERE account_id = ? AND body = ?`
 )
 
 const (
@@ -158,18 +160,27 @@ func (s *Store) queryInts(ctx context.Context, action, query string, args ...any
 // body. It returns how many rows it read: fewer than limit means none
 // was left.
 //
-// A body that cannot be read (its file lost) is marked not indexable,
-// so it is not tried again and searches keep reading it.
+// A body that cannot be indexed (its file lost, or with too many terms)
+// is marked not indexable, so it is not tried again and searches keep
+// reading it. One that fails for a passing reason (an I/O error) is
+// left unindexed and tried again later, up to store.TextIndexTries
+// times (text_retry); the rows of a body waiting for its next try are
+// not read.
 func (s *Store) IndexText(ctx context.Context, limit int) (int, error) {
 	type todo struct {
 		account int64
 		body    string
 		terms   string
+		tries   int  // failed tries before this one
+		failed  bool // this one failed for a passing reason
 	}
 	// In messages_text_doc's order, not by id: a sort would read every
 	// row left to index for each batch.
-	rows, err := s.query(ctx, `SELECT m.account_id, m.body, b.name IS NOT NULL, b.data FROM messages m
-		LEFT JOIN blobs b ON b.name = m.body WHERE m.text_doc IS NULL LIMIT ?`, limit)
+	now := s.now()
+	rows, err := s.query(ctx, `SELECT m.account_id, m.body, b.name IS NOT NULL, b.data, coalesce(r.tries, 0)
+		FROM messages m LEFT JOIN blobs b ON b.name = m.body
+		LEFT JOIN text_retry r ON r.account_id = m.account_id AND r.body = m.body
+		WHERE m.text_doc IS NULL AND (r.due IS NULL OR r.due <= ?) LIMIT ?`, now.Unix(), limit)
 	if err != nil {
 		return 0, temporary("indexing message text", err)
 	}
@@ -185,7 +196,7 @@ func (s *Store) IndexText(ctx context.Context, limit int) (int, error) {
 		var t todo
 		var inline bool
 		var data []byte
-		if err := rows.Scan(&t.account, &t.body, &inline, &data); err != nil {
+		if err := rows.Scan(&t.account, &t.body, &inline, &data, &t.tries); err != nil {
 			rows.Close()
 			return 0, temporary("indexing message text", err)
 		}
@@ -194,14 +205,24 @@ func (s *Store) IndexText(ctx context.Context, limit int) (int, error) {
 			continue
 		}
 		seen[k] = true
-		var r io.ReadCloser
-		r, err = s.openBody(t.body, inline, data)
+		r, err := s.openBody(t.body, inline, data)
 		if err == nil {
-			terms, ok, rerr := message.IndexTerms(r)
+			var terms []uint32
+			var ok bool
+			terms, ok, err = message.IndexTerms(r)
 			r.Close()
-			if rerr == nil {
+			if err == nil {
 				t.terms = textTerms(terms, ok)
+			} else if ctx.Err() != nil {
+				rows.Close()
+				return 0, ctx.Err()
 			}
+		}
+		// A lost file is not indexable; any other error may pass.
+		t.failed = err != nil && !errors.Is(err, store.ErrNotFound)
+		if t.failed && t.tries+1 >= store.TextIndexTries {
+			s.log.Warn("text indexing gave up on a message body; searches read it", "body", t.body, "tries", t.tries+1, "err", err)
+			t.failed = false // not indexable
 		}
 		if t.terms != "" {
 			indexable++
@@ -227,6 +248,18 @@ func (s *Store) IndexText(ctx context.Context, limit int) (int, error) {
 		}
 		next := last - int64(indexable) + 1
 		for _, t := range list {
+			if t.failed {
+				if _, err := s.txExec(ctx, tx, sqlTextRetry, t.account, t.body, t.tries+1,
+					store.TextIndexRetryAt(now, t.tries+1).Unix()); err != nil {
+					return temporary("indexing message text", err)
+				}
+				continue
+			}
+			if t.tries > 0 {
+				if _, err := s.txExec(ctx, tx, sqlTextRetried, t.account, t.body); err != nil {
+					return temporary("indexing message text", err)
+				}
+			}
 			var doc int64 // 0: not indexable
 			if t.terms != "" {
 				doc, next = next, next+1

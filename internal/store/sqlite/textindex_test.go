@@ -2,8 +2,11 @@ package sqlite
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/pochta-mail/pochta/internal/store"
 	"github.com/pochta-mail/pochta/internal/store/storetest"
@@ -77,5 +80,31 @@ func TestTextIndexerAtStart(t *testing.T) {
 	dir := t.TempDir()
 	storetest.TextIndexerAtStart(t, func(indexer bool) store.Store {
 		return openTest(t, dir, Options{TextIndexer: indexer})
+	})
+}
+
+// TestTextIndexRetries: storetest.TextIndexRetries with the bodies'
+// directory replaced by a file (every open fails with ENOTDIR).
+func TestTextIndexRetries(t *testing.T) {
+	dir := t.TempDir()
+	storetest.TextIndexRetries(t, func(now func() time.Time) store.Store {
+		return openTest(t, dir, Options{Now: now, InlineMax: -1})
+	}, func(_ store.Store, broken bool) {
+		bodies := filepath.Join(dir, bodiesDir)
+		if broken {
+			if err := os.Rename(bodies, bodies+".away"); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(bodies, nil, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			return
+		}
+		if err := os.Remove(bodies); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(bodies+".away", bodies); err != nil {
+			t.Fatal(err)
+		}
 	})
 }

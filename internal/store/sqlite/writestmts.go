@@ -31,7 +31,7 @@ const (
 )
 
 var writerSQL = []string{sqlMaildropDelete, sqlMaildropMark, sqlGarbageBodies, sqlDeleteBlobs,
-	sqlQueueDelete, sqlQueueClaim, sqlTextDocs, sqlTextInsert, sqlTextMark, sqlTextDelete}
+	sqlQueueDelete, sqlQueueClaim, sqlTextDocs, sqlTextInsert, sqlTextMark, sqlTextDelete, sqlTextRetry, sqlTextRetried}
 
 // prepareWriter prepares writerSQL on the writer pool.
 func (s *Store) prepareWriter(ctx context.Context) error {

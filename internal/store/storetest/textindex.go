@@ -6,7 +6,9 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/pochta-mail/pochta/internal/message"
 	"github.com/pochta-mail/pochta/internal/message/mailgen"
@@ -261,5 +263,79 @@ func TextIndexerAtStart(t *testing.T, open func(indexer bool) store.Store) {
 	}
 	if n, err := second.(store.TextSearcher).IndexText(ctx, 100); err != nil || n != 0 {
 		t.Errorf("IndexText after the background indexer: %d, %v; want 0", n, err)
+	}
+}
+
+// TextIndexRetries checks that a body IndexText cannot read for a
+// passing reason (an I/O error, a database error) is tried again later,
+// not marked not indexable at the first failure, and that the tries are
+// bounded: a body that keeps failing is marked not indexable (a candidate
+// for every search) after store.TextIndexTries of them. open opens a
+// store on the given clock; fail makes every body's read fail with such
+// an error (broken true) or mends them.
+func TextIndexRetries(t *testing.T, open func(now func() time.Time) store.Store, fail func(s store.Store, broken bool)) {
+	ctx := context.Background()
+	var clock atomic.Int64
+	clock.Store(time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC).Unix())
+	later := func(d time.Duration) { clock.Add(int64(d / time.Second)) }
+	s := open(func() time.Time { return time.Unix(clock.Load(), 0) })
+	ts := s.(store.TextSearcher)
+	index := func() int {
+		t.Helper()
+		total := 0
+		for {
+			n, err := ts.IndexText(ctx, 10)
+			if err != nil {
+				t.Fatalf("IndexText: %v", err)
+			}
+			if n == 0 {
+				return total
+			}
+			total += n
+		}
+	}
+	a := account(t, s, "retry@example.org")
+	deliver(t, s, "Subject: one\r\n\r\na unicorn\r\n", a)
+	deliver(t, s, "Subject: two\r\n\r\na zebra\r\n", a)
+	inbox := getMailbox(t, s, a, "INBOX")
+
+	fail(s, true)
+	if n := index(); n != 2 {
+		t.Errorf("IndexText with the bodies unreadable took %d messages, want 2", n)
+	}
+	fail(s, false)
+	if got := Candidates(t, s, inbox.ID, "zebra"); !slices.Equal(got, []uint32{1, 2}) {
+		t.Errorf("after the failure: candidates %v, want both (not indexed)", got)
+	}
+	if n := index(); n != 0 {
+		t.Errorf("IndexText right after the failure took %d messages, want none before the retry's time", n)
+	}
+	later(time.Hour)
+	if n := index(); n != 2 {
+		t.Errorf("IndexText an hour later took %d messages, want 2", n)
+	}
+	if got := Candidates(t, s, inbox.ID, "zebra"); !slices.Equal(got, []uint32{2}) {
+		t.Errorf("retried: candidates %v, want [2] (the other indexed, not given up)", got)
+	}
+
+	deliver(t, s, "Subject: three\r\n\r\na walrus\r\n", a)
+	fail(s, true)
+	tries := 0
+	for ; tries <= store.TextIndexTries; tries++ {
+		if index() == 0 {
+			break
+		}
+		later(24 * time.Hour)
+	}
+	if tries != store.TextIndexTries {
+		t.Errorf("a body that kept failing was tried %d times, want %d", tries, store.TextIndexTries)
+	}
+	fail(s, false)
+	later(24 * time.Hour)
+	if n := index(); n != 0 {
+		t.Errorf("IndexText after giving up took %d messages, want none", n)
+	}
+	if got := Candidates(t, s, inbox.ID, "zebra"); !slices.Equal(got, []uint32{2, 3}) {
+		t.Errorf("given up: candidates %v, want [2 3] (3 read by every search)", got)
 	}
 }
