@@ -557,8 +557,8 @@ CREATE TABLE sent_recipients (
 	// docs/BENCHMARKS.md). The index is derived data: body_text is
 	// dropped and every message is left to the background indexer
 	// again (searches read the messages not indexed yet meanwhile, so
-	// answers stay exact; they are slower until it has caught up, about
-	// a minute per 100,000 messages on 2 cores). A message marked not
+	// answers stay exact; they are slower until it has caught up: 13 minutes
+	// for 100,000 messages on 2 busy cores). A message marked not
 	// indexable is tried again too.
 	`
 DROP TABLE body_text;
