@@ -110,3 +110,21 @@ dovecot_fill() {
 listeners_off() {
 	grep -o '[a-z0-9_]*\.listen' "$1/docs/CONFIG.md" | sort -u | grep -vx "${2:-none}" | sed 's/$/=/; s/^/-o\n/'
 }
+
+# wait_indexed DATADIR [DSN]: wait (at most 30 minutes) until Pochta's
+# background text indexer has caught up with the store at DATADIR (SQLite;
+# with DSN, the PostgreSQL database DSN instead), so that indexing the
+# benchmark's freshly written messages is not counted in a timed run.
+wait_indexed() {
+	local dir=$1 dsn=${2:-} left
+	for _ in $(seq 1 1800); do
+		if [ -n "$dsn" ]; then
+			left=$(psql "$dsn" -Atc 'SELECT count(*) FROM messages WHERE text_indexed IS NULL')
+		else
+			left=$(sqlite3 -readonly "$dir/pochta.db" 'SELECT count(*) FROM messages WHERE text_doc IS NULL' 2>/dev/null || echo busy)
+		fi
+		[ "$left" = 0 ] && return 0
+		sleep 1
+	done
+	log "text index of $dir still behind ($left messages) after 30 minutes; going on"
+}

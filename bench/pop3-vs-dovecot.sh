@@ -215,6 +215,10 @@ dovecot -c "$D/dovecot.conf"
 wait_port "$PPORT"
 wait_port "$DPORT"
 kill -0 "$POCHTA_PID" 2>/dev/null || { echo "pochta serve exited, see $WORK/pochta-serve.log" >&2; exit 1; }
+log "waiting for the text indexers to catch up with the new messages"
+wait_indexed "$P"
+if [ "$PG" = 1 ]; then wait_indexed "$P-pg" "$PGDSN"; fi
+if [ -n "$OLD_BIN" ]; then wait_indexed "$P-old"; fi
 DOVECOT_PID=$(cat "$D/run/master.pid")
 
 # use_passwd argon2id|ssha256: switch Dovecot's password scheme. The
