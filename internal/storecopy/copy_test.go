@@ -61,7 +61,9 @@ func TestSQLiteToPostgres(t *testing.T) {
 	imported := map[string]uint32{}
 	for _, key := range []string{"1700000000.M1P1.old", "1700000001.M2P1.old"} {
 		res, err := src.ImportMessages(ctx, box.ID, []store.ImportMessage{{Key: key,
-			Open: func() (io.ReadCloser, error) { return io.NopCloser(strings.NewReader("Subject: " + key + "\r\n\r\nx\r\n")), nil }}})
+			Open: func() (io.ReadCloser, error) {
+				return io.NopCloser(strings.NewReader("Subject: " + key + "\r\n\r\nx\r\n")), nil
+			}}})
 		must(err)
 		imported[key] = res[0].UID
 	}
