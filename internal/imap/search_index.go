@@ -29,7 +29,7 @@ func (s *session) narrowByIndex(c *searchCmd, cands []uint32) ([]uint32, error) 
 	if err != nil || !ok {
 		return cands, err
 	}
-	return intersectUIDs(cands, set), nil
+	return store.IntersectSorted(nil, cands, set), nil
 }
 
 type indexNarrow struct {
@@ -75,7 +75,7 @@ func (ix *indexNarrow) eval(k *searchKey) ([]uint32, bool, error) {
 			if !found {
 				out, found = set, true
 			} else {
-				out = intersectUIDs(out, set)
+				out = store.IntersectSorted(nil, out, set)
 			}
 		}
 		return out, found, nil
@@ -91,24 +91,6 @@ func (ix *indexNarrow) eval(k *searchKey) ([]uint32, bool, error) {
 		return unionUIDs(a, b), true, nil
 	}
 	return nil, false, nil
-}
-
-// intersectUIDs returns the UIDs in both ascending lists.
-func intersectUIDs(a, b []uint32) []uint32 {
-	out := make([]uint32, 0, min(len(a), len(b)))
-	for i, j := 0, 0; i < len(a) && j < len(b); {
-		switch {
-		case a[i] < b[j]:
-			i++
-		case a[i] > b[j]:
-			j++
-		default:
-			out = append(out, a[i])
-			i++
-			j++
-		}
-	}
-	return out
 }
 
 // unionUIDs returns the UIDs in either ascending list.

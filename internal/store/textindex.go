@@ -204,3 +204,21 @@ func (x *TextIndexer) pass(ctx context.Context) bool {
 		}
 	}
 }
+
+// IntersectSorted appends to dst the numbers in both ascending lists a
+// and b and returns it. dst may be a[:0] (each write trails its read),
+// which intersects in place; nil allocates.
+func IntersectSorted(dst, a, b []uint32) []uint32 {
+	for i, j := 0, 0; i < len(a) && j < len(b); {
+		switch {
+		case a[i] < b[j]:
+			i++
+		case a[i] > b[j]:
+			j++
+		default:
+			dst = append(dst, a[i])
+			i, j = i+1, j+1
+		}
+	}
+	return dst
+}

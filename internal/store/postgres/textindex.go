@@ -116,31 +116,13 @@ func (s *Store) termDocs(ctx context.Context, accountID int64, terms []int32) ([
 	slices.SortFunc(all, func(a, b []uint32) int { return len(a) - len(b) })
 	docs := all[0]
 	for _, l := range all[1:] {
-		docs = intersect(docs, l)
+		docs = store.IntersectSorted(docs[:0], docs, l) // in place: writes trail reads
 	}
 	out := make([]int32, len(docs))
 	for i, d := range docs {
 		out[i] = int32(d)
 	}
 	return out, nil
-}
-
-// intersect returns the documents in both ascending lists, in a's
-// backing array.
-func intersect(a, b []uint32) []uint32 {
-	out := a[:0]
-	for i, j := 0, 0; i < len(a) && j < len(b); {
-		switch {
-		case a[i] < b[j]:
-			i++
-		case a[i] > b[j]:
-			j++
-		default:
-			out = append(out, a[i])
-			i, j = i+1, j+1
-		}
-	}
-	return out
 }
 
 const (
