@@ -460,7 +460,7 @@ func (m *maildrop) Close() error {
 	if !m.closed {
 		m.closed = true
 		m.ra.mu.Lock()
-		m.ra.bodies = nil
+		m.dropAhead()
 		m.ra.mu.Unlock()
 		m.s.locks.mu.Lock()
 		delete(m.s.locks.held, m.owner)

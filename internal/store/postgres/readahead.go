@@ -7,6 +7,7 @@ import (
 	"io"
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	"github.com/jackc/pgx/v5"
 
@@ -46,10 +47,64 @@ type readAhead struct {
 	bodies []aheadBody
 }
 
-// aheadBody is one body read ahead; data aliases the batch's buffer.
+// aheadBody is one body read ahead; data aliases its batch's buffer.
 type aheadBody struct {
-	id   int64
-	data []byte
+	id    int64
+	data  []byte
+	batch *aheadBatch
+}
+
+// An aheadBatch is the buffer one read-ahead statement filled. Buffers
+// are pooled: a fresh megabyte per statement, zeroed and then collected,
+// cost more CPU in a download than the copy of the bodies into it. refs
+// counts the batch's bodies neither dropped nor closed; the last one
+// returns the buffer to the pool. A reader not closed keeps its buffer
+// out of the pool (the collector takes it), never in use twice.
+type aheadBatch struct {
+	buf  *[]byte
+	refs atomic.Int32
+}
+
+// aheadBuffers holds read-ahead buffers of capacity readAheadBytes.
+var aheadBuffers = sync.Pool{New: func() any {
+	b := make([]byte, 0, readAheadBytes)
+	return &b
+}}
+
+// release drops one reference to b, pooling its buffer after the last.
+func (b *aheadBatch) release() {
+	if b.refs.Add(-1) == 0 {
+		*b.buf = (*b.buf)[:0]
+		aheadBuffers.Put(b.buf)
+		b.buf = nil
+	}
+}
+
+// dropAhead forgets the bodies read ahead and not taken. The caller
+// holds m.ra.mu.
+func (m *maildrop) dropAhead() {
+	for _, b := range m.ra.bodies {
+		if b.batch != nil {
+			b.batch.release()
+		}
+	}
+	m.ra.bodies = nil
+}
+
+// aheadReader reads a body read ahead; Close gives up its share of the
+// batch's buffer.
+type aheadReader struct {
+	bytes.Reader
+	batch *aheadBatch
+}
+
+func (r *aheadReader) Close() error {
+	if r.batch != nil {
+		r.Reset(nil)
+		r.batch.release()
+		r.batch = nil
+	}
+	return nil
 }
 
 // index returns the index of message id in the snapshot, or -1.
@@ -79,9 +134,10 @@ func (m *maildrop) index(id int64) int {
 func (m *maildrop) takeAhead(id int64) (io.ReadCloser, bool) {
 	for k := range m.ra.bodies {
 		if b := &m.ra.bodies[k]; b.id == id {
-			data := b.data
-			b.id, b.data = 0, nil
-			return io.NopCloser(bytes.NewReader(data)), true
+			r := &aheadReader{batch: b.batch}
+			r.Reset(b.data)
+			*b = aheadBody{}
+			return r, true
 		}
 	}
 	return nil, false
@@ -109,8 +165,9 @@ func (m *maildrop) readAheadFrom(ctx context.Context, i int) (io.ReadCloser, boo
 		ids = append(ids, m.msgs[j].ID)
 		total += size
 	}
-	// One buffer for the batch: each body is a slice of it.
-	buf := make([]byte, 0, total)
+	// One pooled buffer for the batch: each body is a slice of it.
+	batch := &aheadBatch{buf: aheadBuffers.Get().(*[]byte)}
+	buf := (*batch.buf)[:0]
 	bodies := make([]aheadBody, 0, len(ids))
 	rows, _ := m.s.pool.Query(ctx, `SELECT m.id, m.size, (SELECT data FROM body_chunks c WHERE c.body_id = m.body_id AND c.seq = 0)
 		FROM messages m WHERE m.id = ANY($1) AND m.mailbox_id = $2 AND m.uid <= $3`, ids, m.mailboxID, m.lastUID)
@@ -120,17 +177,22 @@ func (m *maildrop) readAheadFrom(ctx context.Context, i int) (io.ReadCloser, boo
 	)
 	data.buf = &buf
 	_, err := pgx.ForEachRow(rows, []any{&id, &size, &data}, func() error {
-		start := len(buf) - data.n
-		if int64(data.n) == size { // else the body is read the usual way
-			bodies = append(bodies, aheadBody{id: id, data: buf[start:len(buf):len(buf)]})
-		} else {
-			buf = buf[:start]
+		if int64(data.n) == size {
+			bodies = append(bodies, aheadBody{id: id, data: buf[len(buf)-data.n : len(buf) : len(buf)], batch: batch})
+		} else if data.n > 0 { // read the usual way when its turn comes
+			buf = buf[:len(buf)-data.n]
 		}
 		return nil
 	})
 	if err != nil {
+		aheadBuffers.Put(batch.buf)
 		return nil, true, temporary("reading messages", err)
 	}
+	m.dropAhead()
+	if len(bodies) == 0 {
+		aheadBuffers.Put(batch.buf)
+	}
+	batch.refs.Store(int32(len(bodies)))
 	m.ra.bodies = bodies
 	r, ok := m.takeAhead(m.msgs[i].ID)
 	if !ok {
@@ -141,12 +203,19 @@ func (m *maildrop) readAheadFrom(ctx context.Context, i int) (io.ReadCloser, boo
 
 // appendBytes scans a bytea by appending it to *buf (pgtype.BytesScanner)
 // and records its length in n (0 for NULL: an empty body has no chunk).
+// A value that does not fit in buf's capacity is not appended (n = -1):
+// the batch's buffer is never reallocated, so its bodies stay in the
+// buffer that goes back to the pool.
 type appendBytes struct {
 	buf *[]byte
 	n   int
 }
 
 func (a *appendBytes) ScanBytes(v []byte) error {
+	if len(v) > cap(*a.buf)-len(*a.buf) {
+		a.n = -1
+		return nil
+	}
 	*a.buf = append(*a.buf, v...)
 	a.n = len(v)
 	return nil

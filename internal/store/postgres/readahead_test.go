@@ -107,3 +107,62 @@ func TestMaildropReadAhead(t *testing.T) {
 		t.Errorf("message %d expunged before it was read ahead: %v, want ErrNotFound", n, err)
 	}
 }
+
+// TestMaildropReadAheadBuffers checks the pooling of read-ahead buffers:
+// a body's reader still open while later batches reuse pooled buffers
+// keeps its own, and its buffer goes back to the pool once the last body
+// of its batch is closed or dropped (readahead.go).
+func TestMaildropReadAheadBuffers(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t, pgtest.Database(t), Options{Schema: "aheadbuffers"})
+	a := user(t, s, "buffers@example.org")
+	const n = 160 // 20 KiB each: three batches and more
+	var bodies []string
+	for i := range n {
+		b := fmt.Sprintf("Subject: %d\r\n\r\n", i) + strings.Repeat(fmt.Sprintf("line %d of a message\r\n", i), (20<<10)/24)
+		bodies = append(bodies, b)
+		deliver(t, s, a, b)
+	}
+	md, err := s.OpenMaildrop(ctx, a.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer md.Close()
+	msgs := md.Messages()
+	open := func(i int) io.ReadCloser {
+		t.Helper()
+		r, err := md.Body(ctx, msgs[i].ID)
+		if err != nil {
+			t.Fatalf("message %d: %v", i+1, err)
+		}
+		return r
+	}
+	readAll := func(i int, r io.ReadCloser) {
+		t.Helper()
+		got, err := io.ReadAll(r)
+		if err != nil || string(got) != bodies[i] {
+			t.Fatalf("message %d: %d octets, %v; want %d", i+1, len(got), err, len(bodies[i]))
+		}
+		r.Close()
+	}
+	held := open(0)
+	first, ok := held.(*aheadReader)
+	if !ok {
+		t.Fatalf("message 1 not read ahead: %T", held)
+	}
+	batch := first.batch
+	// Read the rest but for the last of the first batch, which stays
+	// read ahead and is dropped when the next batch comes.
+	for i := 1; i < n; i++ {
+		if i == 50 {
+			continue
+		}
+		readAll(i, open(i))
+	}
+	readAll(0, held)
+	if batch.buf != nil {
+		t.Errorf("the first batch's buffer was not pooled after its last reader closed (%d references left)", batch.refs.Load())
+	}
+	held.Close() // a second Close changes nothing
+	readAll(50, open(50))
+}
