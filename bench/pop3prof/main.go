@@ -1,7 +1,8 @@
 // Command pop3prof serves POP3 (or, with -imap, IMAP) from a Pochta data
-// directory as `pochta serve` wires it (the SQLite store, the auth service
-// with its credentials cache, pop3.Server or imap.Server), on one loopback
-// listener, and writes a CPU profile of the whole process. `pochta serve`
+// directory as `pochta serve` wires it (the store of its pochta.toml, SQLite
+// or PostgreSQL (store.engine), the auth service with its credentials
+// cache, pop3.Server or imap.Server), on one loopback listener, and writes
+// a CPU profile of the whole process. `pochta serve`
 // has no profiling switch; this harness lets the benchmark explain where
 // Pochta's time goes. Stop `pochta serve` on the directory first.
 //
@@ -25,8 +26,11 @@ import (
 	"syscall"
 
 	"github.com/pochta-mail/pochta/internal/auth"
+	"github.com/pochta-mail/pochta/internal/config"
 	"github.com/pochta-mail/pochta/internal/imap"
 	"github.com/pochta-mail/pochta/internal/pop3"
+	"github.com/pochta-mail/pochta/internal/store"
+	"github.com/pochta-mail/pochta/internal/store/postgres"
 	"github.com/pochta-mail/pochta/internal/store/sqlite"
 )
 
@@ -57,7 +61,7 @@ func run(ctx context.Context, dir, addr, cpuFile string, logs, imapMode bool) er
 	if logs {
 		logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
-	st, err := sqlite.Open(ctx, dir, sqlite.Options{Logger: logger})
+	st, err := openStore(ctx, dir, logger)
 	if err != nil {
 		return err
 	}
@@ -103,4 +107,18 @@ func run(ctx context.Context, dir, addr, cpuFile string, logs, imapMode bool) er
 	}
 	wg.Wait()
 	return nil
+}
+
+// openStore opens the engine DIR's pochta.toml names, as serve does but
+// without the background text indexer (a profile of RETR should not
+// include it).
+func openStore(ctx context.Context, dir string, logger *slog.Logger) (store.Store, error) {
+	cfg, err := config.Load(dir, nil)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Store.Engine == config.EnginePostgres {
+		return postgres.Open(ctx, cfg.Store.PostgresDSN, postgres.Options{Logger: logger, LockLease: cfg.Store.LockLease.D()})
+	}
+	return sqlite.Open(ctx, dir, sqlite.Options{Logger: logger})
 }
