@@ -280,37 +280,46 @@ func syncDir(path string) error {
 	return errors.Join(err, d.Close())
 }
 
-// queryBody runs a cached reader query whose one row is (body name, the
-// inline bytes or NULL, size) and opens that body. No row is
-// store.ErrNotFound. The inline bytes come from a scalar subquery, not a
-// join: SQLite (3.54) re-prepares a cached statement whose join has a
-// "col = ?" term every time a new value is bound, which cost 9% of the
-// server's CPU under RETR load. NULL then means a file, except for an
-// empty body, which needs neither. The inline bytes are copied from the
-// driver's row buffer into a pooled buffer that the reader's Close
-// returns, instead of a fresh copy per call as Scan into []byte makes.
-func (s *Store) queryBody(ctx context.Context, query string, args ...any) (io.ReadCloser, error) {
-	rows, err := s.query(ctx, query, args...)
+// queryBody runs a reader query whose one row is (body name, the inline
+// bytes or NULL, size) and opens that body. No row is store.ErrNotFound.
+// The inline bytes come from a scalar subquery, not a join: SQLite (3.54)
+// re-prepares a statement whose join has a "col = ?" term every time a new
+// value is bound, which cost 9% of the server's CPU under RETR load. NULL
+// then means a file, except for an empty body, which needs neither.
+//
+// The query runs on the store's own connections (rawread.go), as the
+// message listing does: the inline bytes are copied once, from SQLite's
+// memory into a pooled buffer that the reader's Close returns. Through
+// database/sql the driver made a fresh zeroed copy of every body first,
+// which with the garbage it left was a third of a POP3 RETR's CPU.
+func (s *Store) queryBody(ctx context.Context, query string, args ...int64) (io.ReadCloser, error) {
+	c, err := s.raw.get(ctx)
 	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	if !rows.Next() {
-		if err := rows.Err(); err != nil {
-			return nil, temporary("opening message", err)
-		}
-		return nil, store.ErrNotFound
-	}
-	var name string
-	var data sql.RawBytes
-	var size int64
-	if err := rows.Scan(&name, &data, &size); err != nil {
 		return nil, temporary("opening message", err)
 	}
-	if data == nil && size > 0 {
-		return s.openBody(name, false, nil)
+	defer s.raw.put(c)
+	st, err := c.prepare(query)
+	if err != nil {
+		return nil, temporary("opening message", err)
 	}
-	r := &inlineBody{s: s, buf: s.readBuffers.copy(data)}
+	stmt := rawStmt{c: c, st: st}
+	defer stmt.reset() // before put: ends the read transaction
+	for i, a := range args {
+		if err := stmt.bindInt64(i+1, a); err != nil {
+			return nil, temporary("opening message", err)
+		}
+	}
+	found, err := stmt.step()
+	if err != nil {
+		return nil, temporary("opening message", err)
+	}
+	if !found {
+		return nil, store.ErrNotFound
+	}
+	if stmt.isNull(1) && stmt.int64(2) > 0 {
+		return s.openBody(string(stmt.bytes(0)), false, nil)
+	}
+	r := &inlineBody{s: s, buf: s.readBuffers.copy(stmt.bytes(1))}
 	r.Reset(*r.buf)
 	return r, nil
 }

@@ -240,7 +240,7 @@ func (s *Store) ListUIDs(ctx context.Context, mailboxID int64) ([]uint32, error)
 // does a LEFT JOIN's (76679bc).
 func (s *Store) OpenMessage(ctx context.Context, mailboxID int64, uid uint32) (io.ReadCloser, error) {
 	r, err := s.queryBody(ctx, `SELECT m.body, (SELECT data FROM blobs WHERE name = m.body), m.size
-		FROM messages m WHERE m.mailbox_id = ? AND m.uid = ?`, mailboxID, uid)
+		FROM messages m WHERE m.mailbox_id = ? AND m.uid = ?`, mailboxID, int64(uid))
 	if errors.Is(err, store.ErrNotFound) {
 		// No such UID, or expunged and removed between the query and the open.
 		return nil, fmt.Errorf("sqlite: message UID %d: %w", uid, err)
