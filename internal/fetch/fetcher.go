@@ -98,10 +98,6 @@ type Fetcher struct {
 	// intervals (tests lower it; pochta fetch add refuses intervals below
 	// the package's).
 	MinInterval time.Duration
-	// SpoolDir holds, in unlinked files, the bodies of messages an IMAP
-	// server sends before their UID while the UID is awaited; "" is
-	// os.TempDir().
-	SpoolDir string
 }
 
 // Result is what one run did.

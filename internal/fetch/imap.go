@@ -480,7 +480,7 @@ func (j *job) imapMessage(ctx context.Context, s *imapSession, msg *imapclient.F
 				continue
 			}
 			var err error
-			if early, err = newSpool(&sizeLimit{r: body, n: j.f.maxSize()}, j.f.SpoolDir); err != nil {
+			if early, err = newSpool(&sizeLimit{r: body, n: j.f.maxSize()}); err != nil {
 				return err
 			}
 		}

@@ -33,7 +33,7 @@ func TestIMAPBodyBeforeUIDBounded(t *testing.T) {
 		}}
 		addr := prototest.ServeLoopback(t, srv.session)
 		st, a, src := newLocal(t, "imap://me@"+addr+"/INBOX?cleartext&auth=login", false)
-		f := &Fetcher{Store: st, Deliverer: &delivery.Deliverer{Store: st}, SpoolDir: t.TempDir()}
+		f := &Fetcher{Store: st, Deliverer: &delivery.Deliverer{Store: st}}
 		var before, after runtime.MemStats
 		runtime.ReadMemStats(&before)
 		res, err := f.RunOnce(context.Background(), src)

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"io"
 	"os"
+
+	"github.com/pochta-mail/pochta/internal/delivery"
 )
 
 // spool holds a message body read before its UID was known (see
@@ -18,9 +20,10 @@ type spool struct {
 	err error
 }
 
-// newSpool reads r whole into a spool; a temporary file, when needed, is
-// made in dir ("" is os.TempDir()).
-func newSpool(r io.Reader, dir string) (*spool, error) {
+// newSpool reads r whole into a spool; the file, when needed, is an
+// unnamed spool file (delivery.CreateSpoolFile), so no crash leaves it
+// behind.
+func newSpool(r io.Reader) (*spool, error) {
 	s := &spool{}
 	if _, err := io.CopyN(&s.head, r, bufferMax+1); err == io.EOF {
 		return s, nil
@@ -28,11 +31,10 @@ func newSpool(r io.Reader, dir string) (*spool, error) {
 		s.err = err
 		return s, nil
 	}
-	f, err := os.CreateTemp(dir, "pochta-fetch-*")
+	f, err := delivery.CreateSpoolFile()
 	if err != nil {
 		return nil, err
 	}
-	os.Remove(f.Name()) // gone with the descriptor, whatever happens next
 	s.file = f
 	if _, err := io.Copy(f, r); err != nil {
 		s.err = err

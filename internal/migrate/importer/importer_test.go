@@ -12,6 +12,7 @@ import (
 
 	"github.com/pochta-mail/pochta/internal/store"
 	"github.com/pochta-mail/pochta/internal/store/sqlite"
+	"github.com/pochta-mail/pochta/internal/store/storetest"
 )
 
 func newStore(t *testing.T, addresses ...string) *sqlite.Store {
@@ -193,5 +194,38 @@ func TestImportedHook(t *testing.T) {
 	s.Opt.Imported = func(context.Context, store.Account, []uint32) error { return errors.New("filter failed") }
 	if _, err := s.Account(context.Background(), "a@example.test", src); err == nil || err.Error() != "filter failed" {
 		t.Errorf("the hook's error is the account's: %v", err)
+	}
+}
+
+// TestMboxLargeMessage: a message past spoolMemory is spooled to a file
+// while its batch waits, stored whole, and leaves nothing in the
+// temporary directory.
+func TestMboxLargeMessage(t *testing.T) {
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp)
+	st := newStore(t, "a@example.test")
+	path := filepath.Join(t.TempDir(), "mbox")
+	line := strings.Repeat("x", 76) + "\n"
+	big := "Subject: big\n\n" + strings.Repeat(line, spoolMemory/len(line)+100)
+	text := "From a@b Mon Nov 30 10:00:00 2026\n" + big + "\n" +
+		"From a@b Mon Nov 30 10:00:00 2026\nSubject: small\n\nsmall\n\n"
+	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s := &Service{Store: st}
+	sum, err := s.Account(context.Background(), "a@example.test", path)
+	if err != nil || sum.Messages != 2 {
+		t.Fatalf("import: %+v, %v", sum, err)
+	}
+	acct, err := st.Account(context.Background(), "a@example.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bodies := storetest.Bodies(t, st, acct.ID)
+	if len(bodies) != 2 || bodies[0] != strings.ReplaceAll(big, "\n", "\r\n") {
+		t.Fatalf("stored %d messages; the large one whole: %v", len(bodies), len(bodies) > 0 && bodies[0] == strings.ReplaceAll(big, "\n", "\r\n"))
+	}
+	if left, _ := os.ReadDir(tmp); len(left) != 0 {
+		t.Errorf("left in the temporary directory: %v", left)
 	}
 }

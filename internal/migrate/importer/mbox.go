@@ -13,6 +13,7 @@ import (
 	"os"
 	"slices"
 
+	"github.com/pochta-mail/pochta/internal/delivery"
 	"github.com/pochta-mail/pochta/internal/migrate"
 	"github.com/pochta-mail/pochta/internal/migrate/mbox"
 	"github.com/pochta-mail/pochta/internal/store"
@@ -149,13 +150,14 @@ func (s *Service) mboxFile(ctx context.Context, acct store.Account, path string,
 // spooled is one mbox message kept until its batch is stored.
 type spooled struct {
 	mem    []byte
-	file   string
+	file   *os.File // past spoolMemory: an unnamed spool file
 	size   int64
 	digest string
 }
 
-// spool reads one message, in memory or (past spoolMemory) into a
-// temporary file, and digests it.
+// spool reads one message, in memory or (past spoolMemory) into an
+// unnamed spool file (delivery.CreateSpoolFile: no crash leaves it
+// behind), and digests it.
 func spool(r io.Reader) (*spooled, error) {
 	h := sha256.New()
 	var buf bytes.Buffer
@@ -169,11 +171,10 @@ func spool(r io.Reader) (*spooled, error) {
 		sp.digest = hex.EncodeToString(h.Sum(nil))
 		return sp, nil
 	}
-	f, err := os.CreateTemp("", "pochta-import-*")
+	f, err := delivery.CreateSpoolFile()
 	if err != nil {
 		return nil, err
 	}
-	sp.file = f.Name()
 	w := bufio.NewWriter(f)
 	_, err = w.Write(buf.Bytes())
 	if err == nil {
@@ -184,27 +185,27 @@ func spool(r io.Reader) (*spooled, error) {
 	if err == nil {
 		err = w.Flush()
 	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
 	if err != nil {
-		os.Remove(sp.file)
+		f.Close()
 		return nil, err
 	}
+	sp.file = f
 	sp.digest = hex.EncodeToString(h.Sum(nil))
 	return sp, nil
 }
 
+// open reads the message from its start; it may be called again.
 func (sp *spooled) open() (io.ReadCloser, error) {
-	if sp.file == "" {
+	if sp.file == nil {
 		return io.NopCloser(bytes.NewReader(sp.mem)), nil
 	}
-	return os.Open(sp.file)
+	return io.NopCloser(io.NewSectionReader(sp.file, 0, sp.size)), nil
 }
 
 func (sp *spooled) close() {
-	if sp.file != "" {
-		os.Remove(sp.file)
+	if sp.file != nil {
+		sp.file.Close()
+		sp.file = nil
 	}
 	sp.mem = nil
 }
