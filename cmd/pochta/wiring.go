@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"time"
 
 	"github.com/pochta-mail/pochta/internal/auth"
 	"github.com/pochta-mail/pochta/internal/config"
@@ -69,7 +70,11 @@ func (c *cli) openEngine(cfg *config.Config, log *slog.Logger, serve bool) (stor
 		}
 		return st, nil
 	}
-	st, err := sqlite.Open(c.ctx, cfg.Dir, sqlite.Options{Logger: log, Recover: serve, TextIndexer: serve})
+	o := sqlite.Options{Logger: log, Recover: serve, TextIndexer: serve}
+	if serve {
+		o.SweepEvery = time.Hour // the sweep's own pace: it runs at most hourly anyway
+	}
+	st, err := sqlite.Open(c.ctx, cfg.Dir, o)
 	if err != nil {
 		return nil, err
 	}

@@ -270,6 +270,48 @@ func (s *Store) sweepOrphans(ctx context.Context, exclusive, force bool) error {
 	return nil
 }
 
+// sweeper runs sweepOrphans periodically (Options.SweepEvery).
+type sweeper struct {
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// startSweeper starts sweeping every interval; nil when interval <= 0.
+// The sweep is never exclusive: deliveries of this process may be
+// between writing a body file and committing its row, so only orphans
+// older than orphanAge go.
+func startSweeper(s *Store, every time.Duration) *sweeper {
+	if every <= 0 {
+		return nil
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	w := &sweeper{cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(w.done)
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			if err := s.sweepOrphans(ctx, false, false); err != nil && ctx.Err() == nil {
+				s.log.Warn("sweeping orphan message files", "err", err)
+			}
+		}
+	}()
+	return w
+}
+
+// stop ends the sweeper, cancelling a sweep in progress; nil is a no-op.
+func (w *sweeper) stop() {
+	if w != nil {
+		w.cancel()
+		<-w.done
+	}
+}
+
 // syncDir fsyncs a directory so entries created or removed in it are durable.
 func syncDir(path string) error {
 	d, err := os.Open(path)

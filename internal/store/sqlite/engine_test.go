@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -183,6 +184,52 @@ func TestOrphanSweep(t *testing.T) {
 		_, err := os.Stat(tt.path)
 		if exists := err == nil; exists != tt.want {
 			t.Errorf("%s: exists %v after the sweep, want %v", tt.path, exists, tt.want)
+		}
+	}
+	if c := contents(t, s, a); len(c) != 1 || c[0] != "kept\r\n" {
+		t.Errorf("message after sweep: %q", c)
+	}
+}
+
+// TestPeriodicOrphanSweep: with SweepEvery, an open store removes an
+// orphan left after it opened (by a killed `pochta deliver`, say) once it
+// is old enough, without reopening; a young one and a referenced file
+// stay.
+func TestPeriodicOrphanSweep(t *testing.T) {
+	dir := t.TempDir()
+	var clock atomic.Int64
+	clock.Store(time.Now().UnixNano())
+	now := func() time.Time { return time.Unix(0, clock.Load()) }
+	s := openTest(t, dir, Options{Now: now, InlineMax: -1, SweepEvery: time.Millisecond})
+	a := newAccount(t, s, "a@example.org")
+	deliverTo(t, s, "kept\r\n", store.Recipient{AccountID: a.ID})
+	referenced := bodyFiles(t, dir)[0]
+	orphan := func(name string, age time.Duration) string {
+		path := filepath.Join(dir, bodiesDir, name[:2], name)
+		if err := os.WriteFile(path, []byte("half a message"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		mtime := now().Add(orphanAge - age) // as old as age once the clock moves on
+		if err := os.Chtimes(path, mtime, mtime); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	old := orphan("00cc", 2*orphanAge)
+	young := orphan("ffdd", 10*time.Minute)
+	clock.Add(int64(orphanAge + time.Second)) // the next sweep is due
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		if _, err := os.Stat(old); errors.Is(err, os.ErrNotExist) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the old orphan is still there 10 s after its sweep was due")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	for _, path := range []string{young, referenced} {
+		if _, err := os.Stat(path); err != nil {
+			t.Errorf("%s: %v after the sweep", path, err)
 		}
 	}
 	if c := contents(t, s, a); len(c) != 1 || c[0] != "kept\r\n" {

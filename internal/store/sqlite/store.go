@@ -67,6 +67,12 @@ type Options struct {
 	// at Open those a crash or an older version left unindexed. pochta
 	// serve sets it; without it only IndexText indexes.
 	TextIndexer bool
+	// SweepEvery, when positive, runs the orphan sweep (see Recover; at
+	// most once per hour across processes, and only files older than an
+	// hour) that often while the store is open, not only at Open. pochta
+	// serve sets it, so the files that a killed `pochta deliver` leaves
+	// do not wait for serve's next start.
+	SweepEvery time.Duration
 }
 
 // DefaultKeepExpunged is how many expunge tombstones a mailbox keeps: a
@@ -109,6 +115,7 @@ type Store struct {
 	buffers     sync.Pool          // *[]byte of capacity inlineMax, for inline bodies being written
 	readBuffers readBufferPool     // for inline bodies being read
 	indexer     *store.TextIndexer // nil without Options.TextIndexer
+	sweeper     *sweeper           // nil without Options.SweepEvery
 }
 
 var _ store.Store = (*Store)(nil)
@@ -249,6 +256,7 @@ func open(ctx context.Context, dir string, o Options, maxBatch int) (*Store, err
 	if o.TextIndexer {
 		s.indexer = store.StartTextIndexer(s.IndexText, s.log)
 	}
+	s.sweeper = startSweeper(s, o.SweepEvery)
 	return s, nil
 }
 
@@ -258,6 +266,7 @@ func (s *Store) Close() error {
 	var err error
 	s.closeMu.Do(func() {
 		s.indexer.Stop()
+		s.sweeper.stop()
 		s.watch.stop()
 		s.commits.stop()
 		err = s.closeDBs()
