@@ -119,19 +119,24 @@ type Message struct {
 	UIDFromSource bool
 	// UIDL is the POP3 UIDL the old server showed: dovecot-uidlist's P
 	// field, or Courier's (courierpop3dsizelist); "" if none.
-	UIDL     string
-	Flags    []string // system flags, sorted
-	Keywords []string // from the keyword letters and P ($Forwarded)
-	Recent   bool     // in new/: no client has seen it
+	UIDL  string
+	Flags []string // system flags, sorted
+	// Keywords come from the keyword letters, P ($Forwarded) and
+	// Courier's courierimapkeywords/.
+	Keywords []string
+	Recent   bool // in new/: no client has seen it
 	Time     time.Time
 	Size     int64
 }
 
 // ReadFolder reads the messages of the folder ref: their UIDs from
 // dovecot-uidlist (preferred) or courierimapuiddb, flags and keywords from
-// the file names and dovecot-keywords. A metadata file that is present but
-// malformed is an error: importing without it would lose the UIDs the
-// operator expects kept.
+// the file names and dovecot-keywords, and without a dovecot-uidlist
+// Courier's POP3 UIDLs (courierpop3dsizelist) and keywords
+// (courierimapkeywords/). A UID file or dovecot-keywords that is present
+// but malformed is an error: importing without it would lose the UIDs the
+// operator expects kept. Courier's files are read as Courier reads them,
+// skipping (and reporting in Warnings) what it would skip.
 func ReadFolder(ref FolderRef) (*Folder, error) {
 	f := &Folder{FolderRef: ref}
 	var list *UIDList
@@ -225,6 +230,9 @@ func ReadFolder(ref FolderRef) (*Folder, error) {
 	}
 	if f.UIDSource != "dovecot-uidlist" {
 		f.courierUIDLs()
+		if err := f.courierKeywords(seen); err != nil {
+			return nil, err
+		}
 	}
 	slices.SortFunc(f.Messages, func(a, b Message) int { return cmp.Compare(a.UID, b.UID) })
 	return f, nil
@@ -272,6 +280,28 @@ func (f *Folder) courierUIDLs() {
 		m.UIDL = "UID" + strconv.FormatUint(next, 10) + "-" + strconv.FormatUint(l.UIDValidity, 10)
 		next++
 	}
+}
+
+// courierKeywords adds the keywords Courier-IMAP keeps in
+// courierimapkeywords/ to the messages (present names the base file names
+// of the folder's messages). Next to a dovecot-uidlist the directory is
+// not read: Dovecot ignores it, so it would be older than what Dovecot
+// kept in dovecot-keywords.
+func (f *Folder) courierKeywords(present map[string]bool) error {
+	kw, ok, err := ReadCourierKeywords(f.Dir, func(base string) bool { return present[base] })
+	if err != nil || !ok {
+		return err
+	}
+	f.Warnings = append(f.Warnings, kw.Skipped...)
+	for i := range f.Messages {
+		m := &f.Messages[i]
+		for _, k := range kw.Keywords[ParseName(filepath.Base(m.Path)).Base] {
+			if !slices.ContainsFunc(m.Keywords, func(have string) bool { return strings.EqualFold(have, k) }) {
+				m.Keywords = append(m.Keywords, k)
+			}
+		}
+	}
+	return nil
 }
 
 // deliveryTime is the time in the file name (set at delivery) or else the

@@ -1,7 +1,8 @@
 // Package maildir reads Maildir and Maildir++ trees the way Dovecot and
 // Courier left them: dovecot-uidlist (versions 1 and 3), dovecot-keywords,
-// courierimapuiddb, the ":2," info flags, and plain Maildirs with none of
-// these. It only reads; what to do with a Folder is the importer's business.
+// courierimapuiddb, courierpop3dsizelist, courierimapkeywords/,
+// courierimapsubscribed, the ":2," info flags, and plain Maildirs with
+// none of these. It only reads; what to do with a Folder is the importer's business.
 package maildir
 
 import (
