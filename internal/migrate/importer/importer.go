@@ -1,7 +1,7 @@
 // Package importer moves mail from another server's store (Maildir++ with
 // Dovecot's or Courier's UID files, or an mbox) into Pochta through the
 // store.Importer seam, keeping what clients know: UIDVALIDITY and UIDs,
-// POP3 UIDLs, flags, keywords and dates. `pochta import` is its command
+// POP3 UIDLs, flags, keywords and dates, and Courier's subscriptions. `pochta import` is its command
 // line; it parses and prints, the Service does the work.
 //
 // An import is restartable: each message is stored under its source key
@@ -18,6 +18,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -234,6 +236,7 @@ func (s *Service) maildir(ctx context.Context, acct store.Account, root string, 
 	for _, w := range warns {
 		sum.problem(w.File, "%s", w.Msg)
 	}
+	subs := courierSubscriptions(root, sum)
 	for _, ref := range refs {
 		f, err := maildir.ReadFolder(ref)
 		if err != nil {
@@ -243,17 +246,59 @@ func (s *Service) maildir(ctx context.Context, acct store.Account, root string, 
 		for _, w := range f.Warnings {
 			sum.problem(w.File, "%s", w.Msg)
 		}
-		if err := s.maildirFolder(ctx, acct, f, sum); err != nil {
+		_, subscribe := subs[ref.Name]
+		if err := s.maildirFolder(ctx, acct, f, subs == nil || subscribe, sum); err != nil {
+			return err
+		}
+		delete(subs, ref.Name)
+	}
+	if s.Opt.DryRun {
+		return nil
+	}
+	// Names Courier keeps subscribed that are no folder of the Maildir:
+	// subscriptions are names in Pochta too.
+	for _, name := range slices.Sorted(maps.Keys(subs)) {
+		if err := s.Store.SetSubscribed(ctx, acct.ID, name, true); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// folderTarget prepares the mailbox a source folder goes into and reports
-// whether the source's UIDs can be kept. In a dry run nothing is created:
-// an existing mailbox is only looked at.
-func (s *Service) folderTarget(ctx context.Context, acct store.Account, im store.ImportMailbox, sum *Summary) (mb store.Mailbox, keepUIDs bool, known map[string]uint32, err error) {
+// courierSubscriptions reads Courier-IMAP's courierimapsubscribed at the
+// top of the Maildir root: the mailbox names it subscribes, nil when there
+// is no such file (or it cannot be read, which is reported): then every
+// imported folder is subscribed.
+func courierSubscriptions(root string, sum *Summary) map[string]struct{} {
+	path := filepath.Join(root, "courierimapsubscribed")
+	fh, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		sum.problem(path, "%v; every imported folder is subscribed", err)
+		return nil
+	}
+	defer fh.Close()
+	names, skipped, err := maildir.ParseCourierSubscriptions(fh, path)
+	if err != nil {
+		sum.problem(path, "%v; every imported folder is subscribed", err)
+		return nil
+	}
+	for _, w := range skipped {
+		sum.problem(w.File, "%s", w.Msg)
+	}
+	subs := make(map[string]struct{}, len(names))
+	for _, n := range names {
+		subs[n] = struct{}{}
+	}
+	return subs
+}
+
+// folderTarget prepares the mailbox a source folder goes into, subscribed
+// or not, and reports whether the source's UIDs can be kept. In a dry run
+// nothing is created: an existing mailbox is only looked at.
+func (s *Service) folderTarget(ctx context.Context, acct store.Account, im store.ImportMailbox, subscribe bool, sum *Summary) (mb store.Mailbox, keepUIDs bool, known map[string]uint32, err error) {
 	sum.Folders++
 	if s.Opt.DryRun {
 		mb, err = s.Store.GetMailbox(ctx, acct.ID, im.Name)
@@ -268,7 +313,7 @@ func (s *Service) folderTarget(ctx context.Context, acct store.Account, im store
 		if err != nil {
 			return mb, false, nil, err
 		}
-		if err := s.Store.SetSubscribed(ctx, acct.ID, mb.Name, true); err != nil {
+		if err := s.Store.SetSubscribed(ctx, acct.ID, mb.Name, subscribe); err != nil {
 			return mb, false, nil, err
 		}
 		keepUIDs = im.UIDValidity != 0 && mb.UIDValidity == im.UIDValidity
@@ -280,9 +325,9 @@ func (s *Service) folderTarget(ctx context.Context, acct store.Account, im store
 	return mb, keepUIDs, known, err
 }
 
-func (s *Service) maildirFolder(ctx context.Context, acct store.Account, f *maildir.Folder, sum *Summary) error {
+func (s *Service) maildirFolder(ctx context.Context, acct store.Account, f *maildir.Folder, subscribe bool, sum *Summary) error {
 	mb, keepUIDs, known, err := s.folderTarget(ctx, acct, store.ImportMailbox{Name: f.Name, SpecialUse: f.SpecialUse,
-		UIDValidity: f.UIDValidity, UIDNext: f.UIDNext}, sum)
+		UIDValidity: f.UIDValidity, UIDNext: f.UIDNext}, subscribe, sum)
 	if err != nil {
 		return err
 	}

@@ -96,7 +96,7 @@ func (s *Service) mboxFile(ctx context.Context, acct store.Account, path string,
 				im.UIDValidity, im.UIDNext = base.UIDValidity, base.UIDNext
 			}
 			var mb store.Mailbox
-			if mb, keepUIDs, known, err = s.folderTarget(ctx, acct, im, sum); err != nil {
+			if mb, keepUIDs, known, err = s.folderTarget(ctx, acct, im, true, sum); err != nil {
 				return err
 			}
 			b = s.newBatch(ctx, acct, mb, -1, sum)
