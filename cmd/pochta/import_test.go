@@ -216,12 +216,17 @@ func TestImportDovecotMaildir(t *testing.T) {
 // see each mailbox of want as the old server (Dovecot, Courier) served it.
 func compareServed(t *testing.T, dir string, want map[string]mailboxView) {
 	t.Helper()
+	compareServedBy(t, serve(t, dir), want)
+}
+
+// compareServedBy is compareServed against a running pochta serve.
+func compareServedBy(t *testing.T, s *serving, want map[string]mailboxView) {
+	t.Helper()
 	var names []string
 	for name := range want {
 		names = append(names, name)
 	}
 	slices.Sort(names)
-	s := serve(t, dir)
 	script := exec.Command("python3", append([]string{"-c", clientScript, s.addr("pop3"), s.addr("imap"),
 		"tester@example.test", "secret-pw"}, names...)...)
 	raw, err := script.Output()

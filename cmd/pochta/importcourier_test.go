@@ -73,7 +73,9 @@ func startCourier(t *testing.T) *courier {
 			cmd.Run()
 		}
 	}
-	c.imapAddr = prototest.ServeLoopback(t, run(imapd))
+	// IMAP_KEYWORDS=1 as Debian's /etc/courier/imapd sets it: without it
+	// imapd refuses keywords.
+	c.imapAddr = prototest.ServeLoopback(t, run(imapd, "IMAP_KEYWORDS=1"))
 	c.popAddr = prototest.ServeLoopback(t, run(pop3d, "AUTHENTICATED=tester", "TCPREMOTEIP=127.0.0.1", "TCPREMOTEPORT=0"))
 	return c
 }
