@@ -13,7 +13,6 @@ import (
 	"strings"
 
 	"github.com/pochta-mail/pochta/internal/migrate"
-	"github.com/pochta-mail/pochta/internal/store"
 )
 
 // Courier-IMAP keeps IMAP keywords out of the file names, in the folder's
@@ -361,67 +360,4 @@ func (w *warner) done() []*migrate.ParseError {
 		w.list = append(w.list, migrate.Errorf(w.file, 0, "%d more problems not listed", w.extra))
 	}
 	return w.list
-}
-
-// ParseCourierSubscriptions reads Courier-IMAP's courierimapsubscribed
-// (in the top Maildir): one folder per line, "INBOX" or "INBOX." and the
-// folder's Maildir++ name ("INBOX.Lists.foo"), which map to Pochta's
-// mailbox names as Folders maps the directories ("Lists/foo"). Names
-// outside the Maildir (Courier's shared folders) and names that do not
-// map are skipped and reported. At most maxCourierSubscriptions names are
-// read. The result is sorted, without duplicates; the error is r's only.
-func ParseCourierSubscriptions(r io.Reader, file string) ([]string, []*migrate.ParseError, error) {
-	w := warner{file: file}
-	lr := newLineReader(r)
-	var names []string
-	for {
-		line, long, err := lr.next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return nil, nil, err
-		}
-		if line == "" && !long {
-			continue
-		}
-		if long {
-			w.add(lr.n, "%s, skipped", describeLine(line, long))
-			continue
-		}
-		name, err := courierMailboxName(line)
-		if err != nil {
-			w.add(lr.n, "subscription %s: %v, skipped", describeLine(line, false), err)
-			continue
-		}
-		if len(names) == maxCourierSubscriptions {
-			w.add(lr.n, "more than %d subscriptions, the rest ignored", maxCourierSubscriptions)
-			break
-		}
-		names = append(names, name)
-	}
-	slices.Sort(names)
-	return slices.Compact(names), w.done(), nil
-}
-
-const maxCourierSubscriptions = 10000
-
-// courierMailboxName maps Courier's name of a folder of the Maildir
-// ("INBOX", "INBOX.Sent") to Pochta's.
-func courierMailboxName(s string) (string, error) {
-	if strings.EqualFold(s, store.InboxName) {
-		return store.InboxName, nil
-	}
-	prefix, rest, found := strings.Cut(s, ".")
-	if !found || !strings.EqualFold(prefix, store.InboxName) {
-		return "", errors.New("not a folder of this Maildir (a shared folder?)")
-	}
-	name, err := FolderName("." + rest)
-	if err != nil {
-		return "", err
-	}
-	if !store.ValidMailboxName(name) {
-		return "", errors.New("not a valid mailbox name")
-	}
-	return name, nil
 }
