@@ -164,6 +164,9 @@ func (ss *session) receive(body io.Reader) *Reply {
 	if ss.mode == ModeSubmission {
 		r = completeHeader(r, ss.srv.hostname(), tr.ID, start)
 	}
+	if err := ss.reserveSent(len(t.rcpts)); err != nil {
+		return ss.fail(err)
+	}
 	err := ss.srv.Deliverer.Deliver(ss.ctx, delivery.Message{
 		From: t.from, Local: t.local, LocalTo: t.localTo, Remote: t.remote,
 		ReturnPath: true, Trace: tr, Body: r,
@@ -171,12 +174,10 @@ func (ss *session) receive(body io.Reader) *Reply {
 	})
 	if err != nil {
 		ss.log.Info("smtp: message refused", "id", tr.ID, "from", t.from, "err", err)
+		ss.releaseSent(len(t.rcpts))
 		return ss.fail(err)
 	}
 	ss.messages++
-	if ss.account != nil && ss.srv.RecipientsPerHour > 0 && ss.srv.SendLog != nil {
-		ss.recordSent(len(t.rcpts))
-	}
 	ss.log.Info("smtp: message accepted", "id", tr.ID, "from", t.from, "local", len(t.local),
 		"remote", len(t.remote), "ms", time.Since(start).Milliseconds())
 	return reply(250, 2, 0, 0, "Message accepted for delivery, id "+tr.ID)

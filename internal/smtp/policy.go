@@ -77,11 +77,39 @@ func (ss *session) sentThisHour() (int, error) {
 	return t.sent, nil
 }
 
-// recordSent counts a sent message's recipients. The message is accepted
-// already: a failure is logged, and the limit is lenient by that much.
-func (ss *session) recordSent(n int) {
+// reserveSent counts a message's n recipients before it is accepted,
+// unless they would take the account past its limit: errSendLimit.
+// Concurrent sessions of the account each passed RCPT against the count
+// before any of them sent; this check is atomic with the addition
+// (store.SendLog.ReserveSent), so together they cannot pass the limit.
+// With no limit it does nothing.
+func (ss *session) reserveSent(n int) error {
+	lim := ss.srv.RecipientsPerHour
+	if lim <= 0 || ss.account == nil || ss.srv.SendLog == nil {
+		return nil
+	}
 	now := time.Now()
-	if err := ss.srv.SendLog.RecordSent(ss.ctx, ss.account.ID, now, n, now.Add(-sendWindow)); err != nil {
-		ss.log.Warn("smtp: recording the recipients sent", "err", err)
+	ok, err := ss.srv.SendLog.ReserveSent(ss.ctx, ss.account.ID, now, n, lim, now.Add(-sendWindow), now.Add(-sendWindow))
+	if err != nil {
+		ss.log.Warn("smtp: counting the recipients sent", "err", err)
+		return err
+	}
+	if !ok {
+		ss.log.Info("smtp: sending limit reached at DATA", "recipients", n, "per_hour", lim)
+		return errSendLimit
+	}
+	return nil
+}
+
+// releaseSent gives back the n recipients reserveSent counted for a
+// message that was then refused. A failure is logged: the limit then errs
+// on the side of refusing, by that message.
+func (ss *session) releaseSent(n int) {
+	if ss.srv.RecipientsPerHour <= 0 || ss.account == nil || ss.srv.SendLog == nil {
+		return
+	}
+	now := time.Now()
+	if err := ss.srv.SendLog.RecordSent(ss.ctx, ss.account.ID, now, -n, now.Add(-sendWindow)); err != nil {
+		ss.log.Warn("smtp: giving back the recipients counted", "err", err)
 	}
 }

@@ -1,7 +1,11 @@
 package smtp
 
 import (
+	"fmt"
+	"strings"
 	"testing"
+
+	gosmtp "github.com/emersion/go-smtp"
 )
 
 // Submission refuses a From: header naming someone else (issue 10:
@@ -94,4 +98,57 @@ func TestSendingLimitOutlivesRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantCode(t, "6th recipient in the hour, after a restart and through another server", c3.Rcpt("c@remote.example", nil), 451, "4.7.1")
+}
+
+// Sessions of one account that pass RCPT at once cannot together send
+// past the limit: the count is checked again, atomically with adding to
+// it, when the message is accepted. Here two sessions each get three
+// recipients past RCPT (nothing sent yet); with a limit of five, the
+// second to finish DATA is refused and its recipients are not counted.
+func TestSendingLimitConcurrentSessions(t *testing.T) {
+	e := newEnv(t, envOptions{configure: func(s *Server) { s.RecipientsPerHour = 5 }})
+	var clients []*gosmtp.Client
+	for i := range 2 {
+		c := e.submit("alice@example.org")
+		if err := c.Mail("alice@example.org", nil); err != nil {
+			t.Fatal(err)
+		}
+		for j := range 3 {
+			if err := c.Rcpt(fmt.Sprintf("s%dr%d@remote.example", i, j), nil); err != nil {
+				t.Fatalf("session %d, recipient %d: %v", i, j, err)
+			}
+		}
+		clients = append(clients, c)
+	}
+	data := func(c *gosmtp.Client) error {
+		w, err := c.Data()
+		if err != nil {
+			return err
+		}
+		if _, err := w.Write([]byte("Subject: hi\r\n\r\nhi\r\n")); err != nil {
+			return err
+		}
+		return w.Close()
+	}
+	if err := data(clients[0]); err != nil {
+		t.Fatalf("first session's message: %v", err)
+	}
+	wantCode(t, "second session's message, 6 recipients in the hour", data(clients[1]), 451, "4.7.1")
+	// Refused, so not counted: two more recipients are still within five.
+	c := e.submit("alice@example.org")
+	if err := send(c, "alice@example.org", []string{"x@remote.example", "y@remote.example"}, "Subject: two\r\n\r\nhi\r\n"); err != nil {
+		t.Errorf("4th and 5th recipients: %v", err)
+	}
+}
+
+// A message refused after its recipients were counted (here: too large,
+// found while reading it) gives them back.
+func TestSendingLimitRefusedMessageNotCounted(t *testing.T) {
+	e := newEnv(t, envOptions{configure: func(s *Server) { s.RecipientsPerHour = 3; s.MaxMessageSize = 1000 }})
+	rcpts := []string{"a@remote.example", "b@remote.example", "c@remote.example"}
+	big := "Subject: big\r\n\r\n" + strings.Repeat("x", 2000) + "\r\n"
+	wantCode(t, "a message over the size limit", send(e.submit("alice@example.org"), "alice@example.org", rcpts, big), 552, "5.3.4")
+	if err := send(e.submit("alice@example.org"), "alice@example.org", rcpts, "Subject: small\r\n\r\nhi\r\n"); err != nil {
+		t.Errorf("three recipients after a refused message: %v", err)
+	}
 }

@@ -329,8 +329,15 @@ type Deliverer interface {
 type SendLog interface {
 	// RecordSent adds n recipients the account sent at at, and forgets
 	// what it sent before forget (the log holds one window per account).
-	// ErrNotFound if the account does not exist.
+	// A negative n gives back recipients ReserveSent counted for a message
+	// that was then not sent. ErrNotFound if the account does not exist.
 	RecordSent(ctx context.Context, accountID int64, at time.Time, n int, forget time.Time) error
+	// ReserveSent is RecordSent unless the account's recipients since
+	// since, with these n, would be more than limit: then it adds nothing
+	// and reports false. The check and the addition are one atomic step
+	// for every process and node on the database, so sessions sending at
+	// once cannot together pass the limit.
+	ReserveSent(ctx context.Context, accountID int64, at time.Time, n, limit int, since, forget time.Time) (bool, error)
 	// RecipientsSent returns how many recipients the account sent since
 	// since. The minute since falls in counts whole, so a limit errs on
 	// the side of refusing, by less than a minute's sending.

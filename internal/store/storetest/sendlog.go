@@ -3,6 +3,8 @@ package storetest
 import (
 	"context"
 	"errors"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -64,5 +66,54 @@ func testSendLog(t *testing.T, s store.Store) {
 	}
 	if n := sent(bob, t0.Add(-time.Hour)); n != 7 {
 		t.Errorf("bob after alice's deletion: %d, want 7", n)
+	}
+	// ReserveSent adds only within the limit; a negative RecordSent gives
+	// back.
+	t1 := t0.Add(3 * time.Hour)
+	reserve := func(a store.Account, n, limit int) bool {
+		t.Helper()
+		ok, err := s.ReserveSent(ctx, a.ID, t1, n, limit, t1.Add(-time.Hour), t1.Add(-time.Hour))
+		if err != nil {
+			t.Fatalf("ReserveSent: %v", err)
+		}
+		return ok
+	}
+	if !reserve(bob, 3, 10) || sent(bob, t1.Add(-time.Hour)) != 3 {
+		t.Errorf("bob reserved 3 of 10: %d counted", sent(bob, t1.Add(-time.Hour)))
+	}
+	if reserve(bob, 8, 10) || sent(bob, t1.Add(-time.Hour)) != 3 {
+		t.Errorf("8 more past a limit of 10 were counted: %d", sent(bob, t1.Add(-time.Hour)))
+	}
+	if !reserve(bob, 7, 10) {
+		t.Error("7 more, exactly the limit of 10, refused")
+	}
+	if err := s.RecordSent(ctx, bob.ID, t1, -7, t1.Add(-time.Hour)); err != nil {
+		t.Fatalf("giving back: %v", err)
+	}
+	if n := sent(bob, t1.Add(-time.Hour)); n != 3 {
+		t.Errorf("after giving 7 back: %d, want 3", n)
+	}
+	if _, err := s.ReserveSent(ctx, 1<<40, t1, 1, 10, t1, t1); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("ReserveSent for no account: %v, want ErrNotFound", err)
+	}
+	// Concurrent reserves of one account never pass the limit together.
+	carol := account(t, s, "carol@example.com")
+	const tries, limit = 24, 10
+	var granted atomic.Int32
+	var wg sync.WaitGroup
+	for range tries {
+		wg.Go(func() {
+			ok, err := s.ReserveSent(ctx, carol.ID, t1, 1, limit, t1.Add(-time.Hour), t1.Add(-time.Hour))
+			if err != nil {
+				t.Errorf("concurrent ReserveSent: %v", err)
+			}
+			if ok {
+				granted.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	if g, n := granted.Load(), sent(carol, t1.Add(-time.Hour)); g != limit || n != limit {
+		t.Errorf("%d concurrent reserves of 1 within %d: %d granted, %d counted", tries, limit, g, n)
 	}
 }
