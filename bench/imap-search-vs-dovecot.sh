@@ -25,11 +25,15 @@
 #   NMSG=100000 ROUNDS=3 bench/imap-search-vs-dovecot.sh
 #
 # Knobs: NMSG, ROUNDS (5), WORK (scratch dir, kept), TEXT (a text file
-# genmail draws body lines from, instead of its few hundred words), PGDSN
-# (an empty PostgreSQL database: the same messages are stored in a third
-# server, Pochta on its PostgreSQL engine, timed between the other two;
-# its index's disk is measured with pg_total_relation_size). Each engine's
-# index is also given against the sum of the stored message sizes.
+# genmail draws body lines from, instead of its few hundred words), PG=1
+# (the same messages are also stored in a third server, Pochta on its
+# PostgreSQL engine, in a database of its own on ADMIN_DSN's server,
+# dropped at the end, as the other bench scripts do; it is timed between
+# the other two and its index's disk is measured with
+# pg_total_relation_size). Each engine's index is also given against the
+# sum of the stored message sizes. Pochta serves IMAP only: every other
+# listener is off (lib.sh listeners_off), so a running server's ports do
+# not collide.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -38,7 +42,11 @@ NMSG=${NMSG:-10000}
 ROUNDS=${ROUNDS:-5}
 PPORT=11253 # Pochta, IMAP
 DPORT=11254 # Dovecot, IMAP
-GPORT=11255 # Pochta on PostgreSQL, IMAP (with PGDSN)
+GPORT=11255 # Pochta on PostgreSQL, IMAP (with PG=1)
+PG=${PG:-0}
+ADMIN_DSN=${ADMIN_DSN:-postgres://postgres@127.0.0.1:5432/test?sslmode=disable}
+PGDB=pochta_searchbench_$$
+PGDSN=${ADMIN_DSN%%/test*}/$PGDB?sslmode=disable
 PASS=bench-Secret-7
 DOMAIN=bench.test
 USER=s1@$DOMAIN
@@ -54,6 +62,10 @@ PIDS=()
 cleanup() {
 	for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
 	[ -f "$D/run/master.pid" ] && kill "$(cat "$D/run/master.pid")" 2>/dev/null || true
+	if [ "$PG" = 1 ]; then
+		wait 2>/dev/null || true
+		psql "$ADMIN_DSN" -qc "DROP DATABASE IF EXISTS $PGDB WITH (FORCE)" >/dev/null 2>&1 || true
+	fi
 }
 trap cleanup EXIT
 
@@ -82,8 +94,9 @@ for root, _, files in os.walk(os.path.join(d, "messages")):
 print(f"RESULT pochta disk store_bytes={total} index_bytes={index} overhead_pct={100 * index / (total - index):.1f} message_bytes={bodies} of_messages_pct={100 * index / bodies:.1f}")
 PY
 )
-if [ -n "${PGDSN:-}" ]; then
+if [ "$PG" = 1 ]; then
 	log "pochta on PostgreSQL: init, account, messages, indexing"
+	psql "$ADMIN_DSN" -qc "CREATE DATABASE $PGDB"
 	G=$WORK/pochta-pg
 	"$BIN/pochta" init -d "$G" --postgres "$PGDSN" --domain "$DOMAIN" --hostname "mail.$DOMAIN" > "$WORK/pochta-pg-init.log"
 	echo "$PASS" | "$BIN/pochta" -d "$G" user add "$USER" --password-stdin > /dev/null
@@ -113,15 +126,12 @@ chown nobody:nogroup "$D/mail"
 dovecot_fill "$WORK/msgs" "$USER"
 
 log "starting servers: pochta 127.0.0.1:$PPORT, dovecot 127.0.0.1:$DPORT"
-# Listeners this tree has besides IMAP are turned off (the HTTP ones only
-# exist in newer trees).
-OFF=(-o "imaps.listen=" -o "pop3.listen=" -o "pop3s.listen=")
-grep -q 'http\.listen' "$ROOT/docs/CONFIG.md" && OFF+=(-o "http.listen=" -o "https.listen=" -o "metrics.listen=")
+mapfile -t OFF < <(listeners_off "$ROOT" imap.listen)
 "$BIN/pochta" -d "$P" serve -o "imap.listen=127.0.0.1:$PPORT" "${OFF[@]}" 2> "$WORK/pochta-serve.log" &
 POCHTA_PID=$!
 PIDS+=("$POCHTA_PID")
 dovecot -c "$D/dovecot.conf"
-if [ -n "${PGDSN:-}" ]; then
+if [ "$PG" = 1 ]; then
 	"$BIN/pochta" -d "$G" serve -o "imap.listen=127.0.0.1:$GPORT" "${OFF[@]}" 2> "$WORK/pochta-pg-serve.log" &
 	PIDS+=($!)
 	wait_port "$GPORT"
@@ -156,10 +166,10 @@ PY
 	echo "machine: $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)"
 	echo "dovecot: $(dovecot --version)   pochta: $(cd "$ROOT" && git rev-parse --short HEAD)"
 	echo "$DISK"
-	[ -z "${PGDSN:-}" ] || echo "$PGDISK"
+	[ "$PG" != 1 ] || echo "$PGDISK"
 	for _ in 1 2; do
 		time_search pochta "$PPORT"
-		[ -z "${PGDSN:-}" ] || time_search pochta-pg "$GPORT"
+		[ "$PG" != 1 ] || time_search pochta-pg "$GPORT"
 		time_search dovecot "$DPORT"
 	done
 	python3 - "$POCHTA_PID" "$PPORT" "$BIGUSER" "$PASS" <<'PY'
