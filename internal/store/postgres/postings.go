@@ -139,3 +139,96 @@ func (w *bitWriter) flush() []byte {
 	}
 	return w.buf
 }
+
+// A chunk's tail is what appending to it needs besides its octets: its
+// last document and the length in bits of its codes
+// (text_postings.last_doc and bits, migration 17).
+type chunkTail struct {
+	last uint32
+	bits int
+}
+
+// encodeChunk is encodeDocs with the chunk's tail.
+func encodeChunk(docs []uint32) ([]byte, chunkTail) {
+	chunk := encodeDocs(docs)
+	tail, _ := tailOf(docs[0], chunk) // just encoded: cannot fail
+	return chunk, tail
+}
+
+// tailOf decodes a chunk whose first document is first for its tail.
+func tailOf(first uint32, chunk []byte) (chunkTail, error) {
+	docs, err := decodeDocs(nil, first, chunk)
+	if err != nil {
+		return chunkTail{}, err
+	}
+	_, l := binary.Uvarint(chunk)
+	k := int(chunk[l])
+	tail := chunkTail{last: docs[len(docs)-1]}
+	for i := 1; i < len(docs); i++ {
+		tail.bits += int((docs[i]-docs[i-1]-1)>>k) + 1 + k
+	}
+	return tail, nil
+}
+
+// appendDocs returns chunk (whose first document is first, and tail its
+// tail) with docs (ascending, distinct, after tail.last) appended, and
+// its new tail: the codes already there are copied, not decoded, and the
+// new gaps are coded with the chunk's Rice parameter. ok is false when
+// that parameter no longer fits the chunk's density (see riceFits): the
+// caller decodes the chunk and encodes it again instead. A tail that
+// does not match the chunk is an error.
+func appendDocs(first uint32, chunk []byte, tail chunkTail, docs []uint32) (out []byte, _ chunkTail, ok bool, err error) {
+	n, l := binary.Uvarint(chunk)
+	if l <= 0 || len(chunk) < l+1 || chunk[l] > maxRiceK {
+		return nil, tail, false, errBadChunk
+	}
+	k := int(chunk[l])
+	data := chunk[l+1:]
+	if n > uint64(len(data))*8 || tail.bits < int(n)*(k+1) || (tail.bits+7)/8 != len(data) || tail.last < first || tail.last > 1<<31-1 ||
+		docs[0] <= tail.last || docs[len(docs)-1] > 1<<31-1 {
+		return nil, tail, false, errBadChunk
+	}
+	total := n + uint64(len(docs))
+	if !riceFits(k, uint64(docs[len(docs)-1]-first), total) {
+		return nil, tail, false, nil
+	}
+	bits := tail.bits
+	for i, prev := 0, tail.last; i < len(docs); prev, i = docs[i], i+1 {
+		bits += int((docs[i]-prev-1)>>k) + 1 + k
+	}
+	out = binary.AppendUvarint(make([]byte, 0, binary.MaxVarintLen64+1+(bits+7)/8), total)
+	out = append(out, byte(k))
+	w := bitWriter{buf: append(out, data[:tail.bits/8]...)}
+	if w.nacc = tail.bits % 8; w.nacc > 0 {
+		w.acc = uint64(data[tail.bits/8]) & (1<<w.nacc - 1)
+	}
+	for i, prev := 0, tail.last; i < len(docs); prev, i = docs[i], i+1 {
+		g := docs[i] - prev - 1
+		for q := g >> k; q > 0; q-- {
+			w.bit(1)
+		}
+		w.bit(0)
+		w.bits(uint64(g), k)
+	}
+	return w.flush(), chunkTail{last: docs[len(docs)-1], bits: bits}, true, nil
+}
+
+// riceFits reports whether Rice parameter k still suits a chunk of n
+// gaps spanning span (its last document minus its first): whether it is
+// within one of the parameter that minimises (span-n)/2^k + n*(k+1), the
+// chunk's length estimated from its mean gap (encodeDocs minimises the
+// exact length, which uneven gaps can put one lower or higher). For
+// gaps of a geometric distribution, a parameter one off costs under half
+// a bit a gap more than the best, two off about one to two and a half.
+func riceFits(k int, span, n uint64) bool {
+	if n == 0 || span < n {
+		return true
+	}
+	best, bestLen := 0, uint64(1<<63)
+	for c := 0; c <= maxRiceK; c++ {
+		if size := (span-n)>>c + n*uint64(c+1); size < bestLen {
+			best, bestLen = c, size
+		}
+	}
+	return k >= best-1 && k <= best+1
+}

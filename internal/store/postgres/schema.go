@@ -607,6 +607,16 @@ CREATE TABLE text_retry (
 	PRIMARY KEY (body_id, account_id)
 );
 `,
+	// 17: each posting chunk's tail, its last document and the length of
+	// its codes in bits (postings.go, chunkTail), so the indexer appends a
+	// batch's documents to a chunk without decoding it: decoding and
+	// encoding again the last chunk of every term a batch touched was
+	// most of the indexer's CPU (docs/BENCHMARKS.md). NULL in the rows
+	// written before: the indexer decodes such a chunk once, at its next
+	// append.
+	`
+ALTER TABLE text_postings ADD COLUMN last_doc integer, ADD COLUMN bits integer;
+`,
 }
 
 // migrate brings the schema up to date. Nodes starting together are safe:

@@ -26,8 +26,10 @@ import (
 // (messages.text_indexed NULL); IndexText, run by each node's background
 // indexer after its commits (store.TextIndexer), numbers a batch's
 // bodies per account, appends their numbers to the last chunk of each
-// of their terms (rewriting it; a chunk that would grow past the bound
-// is left and a new one begun), and marks the account's rows of the
+// of their terms (rewriting the row, but copying the chunk's codes, not
+// decoding them: the row keeps the chunk's last document and length in
+// bits, migration 17; a chunk that would grow past the bound is left
+// and a new one begun), and marks the account's rows of the
 // body. A document goes with its body (ON DELETE CASCADE) or its
 // account; its numbers stay in the chunks, naming no body, until the
 // account goes. GIN over per-body term arrays (migration 8) cost more
@@ -314,45 +316,81 @@ func (s *Store) addDocs(ctx context.Context, t *tx, account int64, docs []textDo
 	for i, term := range terms {
 		keys[i] = int32(term)
 	}
-	// The last chunk of each term, to append to.
+	// The last chunk of each term, to append to, and its tail (NULL in a
+	// row written before migration 17: decoded once).
 	type chunk struct {
-		first int32
-		docs  []byte
+		first      int32
+		docs       []byte
+		last, bits *int32
 	}
 	open := make(map[int32]chunk, len(keys))
-	rows, _ := t.Query(ctx, `SELECT t.term, p.first_doc, p.docs FROM unnest($2::int4[]) AS t(term)
-		CROSS JOIN LATERAL (SELECT first_doc, docs FROM text_postings
+	rows, _ := t.Query(ctx, `SELECT t.term, p.first_doc, p.docs, p.last_doc, p.bits FROM unnest($2::int4[]) AS t(term)
+		CROSS JOIN LATERAL (SELECT first_doc, docs, last_doc, bits FROM text_postings
 			WHERE account_id = $1 AND term = t.term ORDER BY first_doc DESC LIMIT 1) AS p`, account, keys)
 	var term int32
 	var c chunk
-	if _, err := pgx.ForEachRow(rows, []any{&term, &c.first, &c.docs}, func() error {
+	if _, err := pgx.ForEachRow(rows, []any{&term, &c.first, &c.docs, &c.last, &c.bits}, func() error {
 		open[term] = c
 		return nil
 	}); err != nil {
 		return err
 	}
 	firsts, chunks := make([]int32, len(keys)), make([][]byte, len(keys))
+	lasts, bits := make([]int32, len(keys)), make([]int32, len(keys))
 	var buf []uint32
 	for i, key := range keys {
 		add := postings[uint32(key)]
-		firsts[i], chunks[i] = int32(add[0]), nil
+		var out []byte
+		var tail chunkTail
 		if c, ok := open[key]; ok {
 			var err error
-			if buf, err = decodeDocs(buf[:0], uint32(c.first), c.docs); err != nil {
+			if out, tail, err = s.appendChunk(c.first, c.docs, c.last, c.bits, add, &buf); err != nil {
 				return fmt.Errorf("term %d of account %d, chunk %d: %w", key, account, c.first, err)
 			}
-			if merged := encodeDocs(append(buf, add...)); len(merged) <= s.chunkMax {
-				firsts[i], chunks[i] = c.first, merged
-			}
+			firsts[i] = c.first
 		}
-		if chunks[i] == nil {
-			chunks[i] = encodeDocs(add)
+		if out == nil {
+			out, tail = encodeChunk(add)
+			firsts[i] = int32(add[0])
 		}
+		chunks[i], lasts[i], bits[i] = out, int32(tail.last), int32(tail.bits)
 	}
-	_, err := t.Exec(ctx, `INSERT INTO text_postings (account_id, term, first_doc, docs)
-		SELECT $1, * FROM unnest($2::int4[], $3::int4[], $4::bytea[])
-		ON CONFLICT (account_id, term, first_doc) DO UPDATE SET docs = excluded.docs`, account, keys, firsts, chunks)
+	_, err := t.Exec(ctx, `INSERT INTO text_postings (account_id, term, first_doc, docs, last_doc, bits)
+		SELECT $1, * FROM unnest($2::int4[], $3::int4[], $4::bytea[], $5::int4[], $6::int4[])
+		ON CONFLICT (account_id, term, first_doc) DO UPDATE
+		SET docs = excluded.docs, last_doc = excluded.last_doc, bits = excluded.bits`,
+		account, keys, firsts, chunks, lasts, bits)
 	return err
+}
+
+// appendChunk returns the chunk docs (first its first document, last
+// and bits its tail, nil when not known) with add appended, and its
+// tail; nil when the result would be larger than s.chunkMax (add begins
+// a chunk of its own). It appends the codes (appendDocs), or decodes the
+// chunk and encodes it again when its Rice parameter no longer suits it
+// (buf is the decoding's buffer).
+func (s *Store) appendChunk(first int32, docs []byte, last, bits *int32, add []uint32, buf *[]uint32) ([]byte, chunkTail, error) {
+	var tail chunkTail
+	var err error
+	if last != nil && bits != nil {
+		tail = chunkTail{last: uint32(*last), bits: int(*bits)}
+	} else if tail, err = tailOf(uint32(first), docs); err != nil {
+		return nil, tail, err
+	}
+	out, tail, ok, err := appendDocs(uint32(first), docs, tail, add)
+	if err != nil {
+		return nil, tail, err
+	}
+	if !ok {
+		if *buf, err = decodeDocs((*buf)[:0], uint32(first), docs); err != nil {
+			return nil, tail, err
+		}
+		out, tail = encodeChunk(append(*buf, add...))
+	}
+	if len(out) > s.chunkMax {
+		return nil, tail, nil
+	}
+	return out, tail, nil
 }
 
 // smallBodyTexts computes the terms of those of the bodies ids that fit

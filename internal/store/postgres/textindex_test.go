@@ -220,3 +220,67 @@ func TestTextIndexRetries(t *testing.T) {
 		}
 	})
 }
+
+// TestTextIndexChunkTails: every chunk's row keeps the tail its chunk
+// decodes to, also when the indexer appended to a chunk written without
+// one (before migration 17), and searches still name exactly the bodies
+// with the string.
+func TestTextIndexChunkTails(t *testing.T) {
+	ctx := context.Background()
+	bodies := make([]string, 60)
+	for i := range bodies {
+		bodies[i] = "a zebra"
+		if i%4 == 0 {
+			bodies[i] = "a unicorn and a zebra"
+		}
+	}
+	s, inbox, _ := unindexedWithCopy(t, "texttails", bodies...)
+	index := func(rows int) {
+		t.Helper()
+		for done := 0; done < rows; {
+			n, err := s.IndexText(ctx, 5)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n == 0 {
+				break
+			}
+			done += n
+		}
+	}
+	check := func(when string) {
+		t.Helper()
+		rows, _ := s.pool.Query(ctx, `SELECT first_doc, docs, last_doc, bits FROM text_postings`)
+		var first int32
+		var docs []byte
+		var last, bits *int32
+		n := 0
+		if _, err := pgx.ForEachRow(rows, []any{&first, &docs, &last, &bits}, func() error {
+			n++
+			want, err := tailOf(uint32(first), docs)
+			if err != nil || last == nil || bits == nil || (chunkTail{uint32(*last), int(*bits)}) != want {
+				t.Errorf("%s: chunk %d: tail %v/%v, decoded %+v (%v)", when, first, last, bits, want, err)
+			}
+			return nil
+		}); err != nil || n == 0 {
+			t.Fatalf("%s: %d chunks, %v", when, n, err)
+		}
+	}
+	index(30)
+	check("indexed in batches")
+	if _, err := s.pool.Exec(ctx, `UPDATE text_postings SET last_doc = NULL, bits = NULL`); err != nil {
+		t.Fatal(err)
+	}
+	index(100)
+	check("appended to chunks without a tail")
+	var want []uint32
+	for uid := uint32(1); uid <= 60; uid += 4 {
+		want = append(want, uid)
+	}
+	if got := storetest.Candidates(t, s, inbox.ID, "unicorn"); !slices.Equal(got, want) {
+		t.Errorf("unicorn: candidates %v, want %v", got, want)
+	}
+	if got := storetest.Candidates(t, s, inbox.ID, "zebra"); len(got) != 60 {
+		t.Errorf("zebra: %d candidates, want 60", len(got))
+	}
+}
