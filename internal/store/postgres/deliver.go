@@ -179,6 +179,44 @@ type committer struct {
 	arriving atomic.Int64  // deliveries reading their bodies or not yet taken
 	commits  atomic.Int64  // transactions committed, for the benchmark
 	groups   atomic.Uint64 // the last pending.group given
+	// unindexed counts the deliveries committed since the text indexer
+	// was last woken, and waking is set while a timer will wake it
+	// (wakeIndexer).
+	unindexed atomic.Int64
+	waking    atomic.Bool
+}
+
+// indexDelay is how long after a delivery's commit the text indexer is
+// woken at the latest (wakeIndexer).
+const indexDelay = time.Second
+
+// wakeIndexer wakes the text indexer for n deliveries just committed,
+// once store.TextIndexBatch deliveries wait for it, else indexDelay after
+// the first of them: an indexer batch costs a statement row per distinct
+// term it adds to (a posting chunk read and rewritten), so a batch of 50
+// 10 KB messages costs more than twice the CPU per message of one of 200
+// (BenchmarkIndexText, docs/BENCHMARKS.md), and woken after every commit
+// (as store.TextIndexer is by the other writers) the indexer took batches
+// of what 100 ms of deliveries brought. Searches stay exact meanwhile:
+// they read the messages not indexed yet.
+func (c *committer) wakeIndexer(n int) {
+	if c.s.indexer == nil {
+		return
+	}
+	if c.unindexed.Add(int64(n)) >= store.TextIndexBatch {
+		c.unindexed.Store(0)
+		c.s.indexer.Wake()
+		return
+	}
+	// A timer already set wakes the indexer after this commit too: it
+	// clears waking before it wakes it.
+	if c.waking.CompareAndSwap(false, true) {
+		time.AfterFunc(indexDelay, func() {
+			c.waking.Store(false)
+			c.unindexed.Store(0)
+			c.s.indexer.Wake()
+		})
+	}
 }
 
 // maxBatch bounds the deliveries of one transaction; gatherWait how long
@@ -417,7 +455,7 @@ func (c *committer) commitFast(batch []*pending, executed func()) (slow []*pendi
 		if err == nil {
 			c.commits.Add(1)
 			s.cache.delivered(mark, used)
-			s.indexer.Wake()
+			c.wakeIndexer(len(live))
 			for _, e := range events {
 				s.events.Publish(e)
 			}
