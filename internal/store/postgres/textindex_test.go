@@ -284,3 +284,41 @@ func TestTextIndexChunkTails(t *testing.T) {
 		t.Errorf("zebra: %d candidates, want 60", len(got))
 	}
 }
+
+// TestDeliveriesWakeIndexer: deliveries are indexed without a Flush,
+// both a few (woken by the committer's timer) and a batch's worth at
+// once (woken by their count).
+func TestDeliveriesWakeIndexer(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t, pgtest.Database(t), Options{Schema: "textwake", TextIndexer: true})
+	a := user(t, s, "wake@example.org")
+	indexed := func(want int) {
+		t.Helper()
+		// A hang here is the failure; the deadline only ends it.
+		for deadline := time.Now().Add(time.Minute); ; time.Sleep(10 * time.Millisecond) {
+			var n int
+			if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM messages WHERE text_indexed`).Scan(&n); err != nil {
+				t.Fatal(err)
+			}
+			if n == want {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%d messages indexed, want %d", n, want)
+			}
+		}
+	}
+	deliver(t, s, a, "Subject: one\r\n\r\na unicorn\r\n")
+	indexed(1)
+	ds := make([]store.Delivery, store.TextIndexBatch)
+	for i := range ds {
+		ds[i] = store.Delivery{Recipients: []store.Recipient{{AccountID: a.ID}},
+			Body: strings.NewReader("Subject: many\r\n\r\na zebra\r\n")}
+	}
+	for _, err := range s.DeliverBatch(ctx, ds) {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	indexed(1 + store.TextIndexBatch)
+}
