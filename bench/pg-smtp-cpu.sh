@@ -5,10 +5,13 @@
 # (ADMIN_DSN, trust, as .ci/run starts it); each run gets a database of its
 # own, dropped after it.
 #
-#   BASE=main ROUNDS=3 C=8 N=3000 bench/pg-smtp-cpu.sh
+#   BASE=main ROUNDS=3 C=8 N=3000 WARM=200 bench/pg-smtp-cpu.sh
 #
 # Each run: a fresh `pochta serve` (8 accounts, the MX port only, the
-# flags of smtp-vs-postfix.sh), 200 messages to warm up, then N messages
+# flags of smtp-vs-postfix.sh), WARM messages (200) to warm up and
+# fill the mailboxes (their text index's posting chunks grow with them:
+# WARM=16000 gives each account 2,000, as a few rounds of
+# smtp-vs-postfix.sh do), then N messages
 # of 10 KB from C clients (pochta-bench -mode smtp), then a wait until the
 # background text indexer has indexed every message, so its work is
 # counted. pochta_ms and backend_ms are the CPU time per message of the
@@ -25,6 +28,7 @@ BASE=${BASE:-main}
 ROUNDS=${ROUNDS:-3}
 C=${C:-8}
 N=${N:-3000}
+WARM=${WARM:-200}
 PORT=${PORT:-2725}
 ADMIN_DSN=${ADMIN_DSN:-postgres://postgres@127.0.0.1:5432/test?sslmode=disable}
 BIN=$WORK/bin
@@ -65,7 +69,7 @@ run() {
 	send() { "$BIN/pochta-bench" -mode smtp -addr "127.0.0.1:$PORT" -c "$1" -n "$2" -size 10240 \
 		-users "pfb%d@bench.test" -nusers 8 -from bench@remote.test | grep '^RESULT'; }
 	indexed() {
-		for _ in $(seq 1 600); do
+		for _ in $(seq 1 6000); do
 			[ "$(psql "$dsn" -Atc 'SELECT count(*) FROM messages WHERE text_indexed IS NULL')" = 0 ] && return
 			sleep 0.1
 		done
@@ -77,7 +81,7 @@ run() {
 		done
 		echo "$(awk '{print $14 + $15}' "/proc/$PID/stat") $b"
 	}
-	send 8 200 >/dev/null
+	send 8 "$WARM" >/dev/null
 	indexed
 	local t0 b0 t1 b1 l0 l1 line
 	read -r t0 b0 < <(ticks)
