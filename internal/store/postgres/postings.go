@@ -172,35 +172,73 @@ func tailOf(first uint32, chunk []byte) (chunkTail, error) {
 
 // appendDocs returns chunk (whose first document is first, and tail its
 // tail) with docs (ascending, distinct, after tail.last) appended, and
-// its new tail: the codes already there are copied, not decoded, and the
-// new gaps are coded with the chunk's Rice parameter. ok is false when
-// that parameter no longer fits the chunk's density (see riceFits): the
-// caller decodes the chunk and encodes it again instead. A tail that
-// does not match the chunk is an error.
+// its new tail (patchDocs, applied). ok is false when the chunk's Rice
+// parameter no longer fits its density: the caller decodes the chunk
+// and encodes it again instead. A tail that does not match the chunk is
+// an error.
 func appendDocs(first uint32, chunk []byte, tail chunkTail, docs []uint32) (out []byte, _ chunkTail, ok bool, err error) {
-	n, l := binary.Uvarint(chunk)
-	if l <= 0 || len(chunk) < l+1 || chunk[l] > maxRiceK {
+	if len(chunk) == 0 {
 		return nil, tail, false, errBadChunk
 	}
-	k := int(chunk[l])
-	data := chunk[l+1:]
-	if n > uint64(len(data))*8 || tail.bits < int(n)*(k+1) || (tail.bits+7)/8 != len(data) || tail.last < first || tail.last > 1<<31-1 ||
+	p, ok, err := patchDocs(first, chunk, len(chunk), chunk[len(chunk)-1], tail, docs)
+	if !ok || err != nil {
+		return nil, tail, ok, err
+	}
+	return p.apply(chunk), p.tail, true, nil
+}
+
+// A chunkPatch appends documents to a chunk without its octets: the
+// chunk's first skip octets (its header) become head, the next keep
+// (its codes' whole octets) stay, and the rest (the last octet, when
+// partly used) becomes codes. The indexer sends PostgreSQL the patch,
+// not the chunk.
+type chunkPatch struct {
+	head       []byte
+	skip, keep int
+	codes      []byte
+	tail       chunkTail // the chunk's, patched
+}
+
+// apply returns chunk patched.
+func (p chunkPatch) apply(chunk []byte) []byte {
+	out := make([]byte, 0, p.size())
+	return append(append(append(out, p.head...), chunk[p.skip:p.skip+p.keep]...), p.codes...)
+}
+
+// size is the length of the patched chunk.
+func (p chunkPatch) size() int { return len(p.head) + p.keep + len(p.codes) }
+
+// patchDocs returns the patch that appends docs (ascending, distinct,
+// after tail.last) to a chunk whose first document is first: head is the
+// chunk's start (at least its header, the count and the Rice parameter),
+// size its length, lastOctet its last octet, tail its tail. The codes in
+// the chunk are not read; the new gaps are coded with its Rice
+// parameter. ok is false when that parameter no longer fits the chunk's
+// density (riceFits). A tail that does not match is an error.
+func patchDocs(first uint32, head []byte, size int, lastOctet byte, tail chunkTail, docs []uint32) (p chunkPatch, ok bool, err error) {
+	n, l := binary.Uvarint(head)
+	if l <= 0 || len(head) < l+1 || head[l] > maxRiceK || size < l+1 {
+		return p, false, errBadChunk
+	}
+	k := int(head[l])
+	data := size - l - 1 // octets of codes
+	if n > uint64(data)*8 || tail.bits < int(n)*(k+1) || (tail.bits+7)/8 != data || tail.last < first || tail.last > 1<<31-1 ||
 		docs[0] <= tail.last || docs[len(docs)-1] > 1<<31-1 {
-		return nil, tail, false, errBadChunk
+		return p, false, errBadChunk
 	}
 	total := n + uint64(len(docs))
 	if !riceFits(k, uint64(docs[len(docs)-1]-first), total) {
-		return nil, tail, false, nil
+		return p, false, nil
 	}
 	bits := tail.bits
 	for i, prev := 0, tail.last; i < len(docs); prev, i = docs[i], i+1 {
 		bits += int((docs[i]-prev-1)>>k) + 1 + k
 	}
-	out = binary.AppendUvarint(make([]byte, 0, binary.MaxVarintLen64+1+(bits+7)/8), total)
-	out = append(out, byte(k))
-	w := bitWriter{buf: append(out, data[:tail.bits/8]...)}
+	p.head = append(binary.AppendUvarint(make([]byte, 0, binary.MaxVarintLen64+1), total), byte(k))
+	p.skip, p.keep = l+1, tail.bits/8
+	w := bitWriter{buf: make([]byte, 0, (bits+7)/8-p.keep)}
 	if w.nacc = tail.bits % 8; w.nacc > 0 {
-		w.acc = uint64(data[tail.bits/8]) & (1<<w.nacc - 1)
+		w.acc = uint64(lastOctet) & (1<<w.nacc - 1)
 	}
 	for i, prev := 0, tail.last; i < len(docs); prev, i = docs[i], i+1 {
 		g := docs[i] - prev - 1
@@ -210,7 +248,9 @@ func appendDocs(first uint32, chunk []byte, tail chunkTail, docs []uint32) (out 
 		w.bit(0)
 		w.bits(uint64(g), k)
 	}
-	return w.flush(), chunkTail{last: docs[len(docs)-1], bits: bits}, true, nil
+	p.codes = w.flush()
+	p.tail = chunkTail{last: docs[len(docs)-1], bits: bits}
+	return p, true, nil
 }
 
 // riceFits reports whether Rice parameter k still suits a chunk of n

@@ -316,51 +316,143 @@ func (s *Store) addDocs(ctx context.Context, t *tx, account int64, docs []textDo
 	for i, term := range terms {
 		keys[i] = int32(term)
 	}
-	// The last chunk of each term, to append to, and its tail (NULL in a
-	// row written before migration 17: decoded once).
+	// Of the last chunk of each term: its start (the header), length,
+	// last octet and tail (NULL in a row written before migration 17),
+	// enough to patch it (patchDocs) without reading its codes.
 	type chunk struct {
-		first      int32
-		docs       []byte
-		last, bits *int32
+		first, size, lastOctet int32
+		head                   []byte
+		last, bits             *int32
 	}
 	open := make(map[int32]chunk, len(keys))
-	rows, _ := t.Query(ctx, `SELECT t.term, p.first_doc, p.docs, p.last_doc, p.bits FROM unnest($2::int4[]) AS t(term)
+	rows, _ := t.Query(ctx, `SELECT t.term, p.first_doc, substring(p.docs for $3), length(p.docs),
+			get_byte(p.docs, length(p.docs) - 1), p.last_doc, p.bits
+		FROM unnest($2::int4[]) AS t(term)
 		CROSS JOIN LATERAL (SELECT first_doc, docs, last_doc, bits FROM text_postings
-			WHERE account_id = $1 AND term = t.term ORDER BY first_doc DESC LIMIT 1) AS p`, account, keys)
+			WHERE account_id = $1 AND term = t.term ORDER BY first_doc DESC LIMIT 1) AS p`,
+		account, keys, chunkHeadMax)
 	var term int32
 	var c chunk
-	if _, err := pgx.ForEachRow(rows, []any{&term, &c.first, &c.docs, &c.last, &c.bits}, func() error {
+	if _, err := pgx.ForEachRow(rows, []any{&term, &c.first, &c.head, &c.size, &c.lastOctet, &c.last, &c.bits}, func() error {
 		open[term] = c
 		return nil
 	}); err != nil {
 		return err
 	}
-	firsts, chunks := make([]int32, len(keys)), make([][]byte, len(keys))
-	lasts, bits := make([]int32, len(keys)), make([]int32, len(keys))
-	var buf []uint32
-	for i, key := range keys {
+	var patches postingPatches
+	var put, whole postingChunks // chunks to write whole; to read whole first
+	for _, key := range keys {
 		add := postings[uint32(key)]
-		var out []byte
-		var tail chunkTail
-		if c, ok := open[key]; ok {
-			var err error
-			if out, tail, err = s.appendChunk(c.first, c.docs, c.last, c.bits, add, &buf); err != nil {
-				return fmt.Errorf("term %d of account %d, chunk %d: %w", key, account, c.first, err)
-			}
-			firsts[i] = c.first
+		c, ok := open[key]
+		if !ok {
+			put.add(key, encodeChunkAt(add))
+			continue
 		}
-		if out == nil {
-			out, tail = encodeChunk(add)
-			firsts[i] = int32(add[0])
+		if c.last == nil || c.bits == nil {
+			whole.add(key, postingChunk{first: c.first})
+			continue
 		}
-		chunks[i], lasts[i], bits[i] = out, int32(tail.last), int32(tail.bits)
+		tail := chunkTail{last: uint32(*c.last), bits: int(*c.bits)}
+		p, fits, err := patchDocs(uint32(c.first), c.head, int(c.size), byte(c.lastOctet), tail, add)
+		switch {
+		case err != nil:
+			return fmt.Errorf("term %d of account %d, chunk %d: %w", key, account, c.first, err)
+		case !fits:
+			whole.add(key, postingChunk{first: c.first})
+		case p.size() > s.chunkMax:
+			put.add(key, encodeChunkAt(add))
+		default:
+			patches.add(key, c.first, p)
+		}
 	}
-	_, err := t.Exec(ctx, `INSERT INTO text_postings (account_id, term, first_doc, docs, last_doc, bits)
-		SELECT $1, * FROM unnest($2::int4[], $3::int4[], $4::bytea[], $5::int4[], $6::int4[])
-		ON CONFLICT (account_id, term, first_doc) DO UPDATE
-		SET docs = excluded.docs, last_doc = excluded.last_doc, bits = excluded.bits`,
-		account, keys, firsts, chunks, lasts, bits)
-	return err
+	if len(whole.keys) > 0 {
+		// Chunks to decode: read whole, appended to or encoded again.
+		rows, _ := t.Query(ctx, `SELECT x.term, p.docs FROM unnest($2::int4[], $3::int4[]) AS x(term, first)
+			JOIN text_postings p ON p.account_id = $1 AND p.term = x.term AND p.first_doc = x.first`,
+			account, whole.keys, whole.firsts)
+		var buf []uint32
+		var docs []byte
+		n, err := pgx.ForEachRow(rows, []any{&term, &docs}, func() error {
+			first := open[term].first
+			out, tail, err := s.appendChunk(first, docs, open[term].last, open[term].bits, postings[uint32(term)], &buf)
+			if err != nil {
+				return fmt.Errorf("term %d of account %d, chunk %d: %w", term, account, first, err)
+			}
+			if out == nil {
+				put.add(term, encodeChunkAt(postings[uint32(term)]))
+			} else {
+				put.add(term, postingChunk{first, out, tail})
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		if int(n.RowsAffected()) != len(whole.keys) {
+			return fmt.Errorf("account %d: %d of %d posting chunks read back", account, n.RowsAffected(), len(whole.keys))
+		}
+	}
+	b := &pgx.Batch{}
+	if len(patches.keys) > 0 {
+		b.Queue(patchPostings, account, patches.keys, patches.firsts, patches.heads, patches.skips, patches.keeps, patches.codes,
+			patches.lasts, patches.bits)
+	}
+	if len(put.keys) > 0 {
+		b.Queue(`INSERT INTO text_postings (account_id, term, first_doc, docs, last_doc, bits)
+			SELECT $1, * FROM unnest($2::int4[], $3::int4[], $4::bytea[], $5::int4[], $6::int4[])
+			ON CONFLICT (account_id, term, first_doc) DO UPDATE
+			SET docs = excluded.docs, last_doc = excluded.last_doc, bits = excluded.bits`,
+			account, put.keys, put.firsts, put.docs, put.lasts, put.bits)
+	}
+	return t.SendBatch(ctx, b).Close()
+}
+
+// patchPostings applies chunkPatches to text_postings rows, found by
+// their key (TestPatchPostingsFindsRowsByKey).
+const patchPostings = `UPDATE text_postings p SET docs = x.head || substring(p.docs from x.skip + 1 for x.keep) || x.codes,
+		last_doc = x.last, bits = x.bits
+	FROM unnest($2::int4[], $3::int4[], $4::bytea[], $5::int4[], $6::int4[], $7::bytea[], $8::int4[], $9::int4[])
+		AS x(term, first, head, skip, keep, codes, last, bits)
+	WHERE p.account_id = $1 AND p.term = x.term AND p.first_doc = x.first`
+
+// chunkHeadMax is the longest chunk header: a count (uvarint; below
+// 2^31) and the Rice parameter.
+const chunkHeadMax = 6
+
+// postingChunk is a chunk to write whole, keyed by its first document.
+type postingChunk struct {
+	first int32
+	docs  []byte
+	tail  chunkTail
+}
+
+// encodeChunkAt is a new chunk of docs.
+func encodeChunkAt(docs []uint32) postingChunk {
+	out, tail := encodeChunk(docs)
+	return postingChunk{int32(docs[0]), out, tail}
+}
+
+// postingChunks are the columns of chunks of terms to write.
+type postingChunks struct {
+	keys, firsts, lasts, bits []int32
+	docs                      [][]byte
+}
+
+func (c *postingChunks) add(term int32, p postingChunk) {
+	c.keys, c.firsts, c.docs = append(c.keys, term), append(c.firsts, p.first), append(c.docs, p.docs)
+	c.lasts, c.bits = append(c.lasts, int32(p.tail.last)), append(c.bits, int32(p.tail.bits))
+}
+
+// postingPatches are the columns of patches of terms' chunks.
+type postingPatches struct {
+	keys, firsts, skips, keeps, lasts, bits []int32
+	heads, codes                            [][]byte
+}
+
+func (c *postingPatches) add(term, first int32, p chunkPatch) {
+	c.keys, c.firsts = append(c.keys, term), append(c.firsts, first)
+	c.heads, c.skips, c.keeps, c.codes = append(c.heads, p.head), append(c.skips, int32(p.skip)), append(c.keeps, int32(p.keep)), append(c.codes, p.codes)
+	c.lasts, c.bits = append(c.lasts, int32(p.tail.last)), append(c.bits, int32(p.tail.bits))
 }
 
 // appendChunk returns the chunk docs (first its first document, last

@@ -322,3 +322,21 @@ func TestDeliveriesWakeIndexer(t *testing.T) {
 	}
 	indexed(1 + store.TextIndexBatch)
 }
+
+// TestPatchPostingsFindsRowsByKey: the patch of a batch's chunks finds
+// each row through the primary key, not by reading the table.
+func TestPatchPostingsFindsRowsByKey(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t, pgtest.Database(t), Options{Schema: "textpatch"})
+	stmt := strings.NewReplacer("$1", "1", "$2", "'{5}'", "$3", "'{3}'", "$4", `'{"\\x0100"}'`, "$5", "'{2}'",
+		"$6", "'{0}'", "$7", `'{"\\x01"}'`, "$8", "'{4}'", "$9", "'{1}'").Replace(patchPostings)
+	rows, _ := s.pool.Query(ctx, "EXPLAIN "+stmt)
+	var plan []string
+	var line string
+	if _, err := pgx.ForEachRow(rows, []any{&line}, func() error { plan = append(plan, line); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if text := strings.Join(plan, "\n"); !strings.Contains(text, "text_postings_pkey") {
+		t.Errorf("the patch does not find rows by key:\n%s", text)
+	}
+}
