@@ -394,6 +394,9 @@ func (s *Store) addDocs(ctx context.Context, t *tx, account int64, docs []textDo
 	}
 	b := &pgx.Batch{}
 	if len(patches.keys) > 0 {
+		for _, set := range nestedLoops {
+			b.Queue(set)
+		}
 		b.Queue(patchPostings, account, patches.keys, patches.firsts, patches.heads, patches.skips, patches.keeps, patches.codes,
 			patches.lasts, patches.bits)
 	}
@@ -414,6 +417,12 @@ const patchPostings = `UPDATE text_postings p SET docs = x.head || substring(p.d
 	FROM unnest($2::int4[], $3::int4[], $4::bytea[], $5::int4[], $6::int4[], $7::bytea[], $8::int4[], $9::int4[])
 		AS x(term, first, head, skip, keep, codes, last, bits)
 	WHERE p.account_id = $1 AND p.term = x.term AND p.first_doc = x.first`
+
+// nestedLoops makes patchPostings find each row by its key: by its
+// costs, the planner may prefer a hash join over all of the account's
+// rows, which a large account's batch cannot afford. For the rest of the
+// indexer's transaction, whose other joins want nested loops as well.
+var nestedLoops = []string{`SET LOCAL enable_hashjoin = off`, `SET LOCAL enable_mergejoin = off`}
 
 // chunkHeadMax is the longest chunk header: a count (uvarint; below
 // 2^31) and the Rice parameter.

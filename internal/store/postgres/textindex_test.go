@@ -324,19 +324,41 @@ func TestDeliveriesWakeIndexer(t *testing.T) {
 }
 
 // TestPatchPostingsFindsRowsByKey: the patch of a batch's chunks finds
-// each row through the primary key, not by reading the table.
+// each row through the primary key, also when the account has many rows
+// and the batch many terms (a hash join would read all the account's).
 func TestPatchPostingsFindsRowsByKey(t *testing.T) {
 	ctx := context.Background()
 	s := openTest(t, pgtest.Database(t), Options{Schema: "textpatch"})
-	stmt := strings.NewReplacer("$1", "1", "$2", "'{5}'", "$3", "'{3}'", "$4", `'{"\\x0100"}'`, "$5", "'{2}'",
-		"$6", "'{0}'", "$7", `'{"\\x01"}'`, "$8", "'{4}'", "$9", "'{1}'").Replace(patchPostings)
-	rows, _ := s.pool.Query(ctx, "EXPLAIN "+stmt)
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	if _, err := tx.Exec(ctx, `INSERT INTO text_postings SELECT a, t, 1, '\x0100', 1, 0
+		FROM generate_series(1, 8) a, generate_series(1, 5000) t`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, `ANALYZE text_postings`); err != nil {
+		t.Fatal(err)
+	}
+	for _, set := range nestedLoops {
+		if _, err := tx.Exec(ctx, set); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n := make([]int32, 3000)
+	heads := make([][]byte, len(n))
+	for i := range n {
+		n[i], heads[i] = int32(i+1), []byte{1, 0}
+	}
+	rows, _ := tx.Query(ctx, "EXPLAIN "+patchPostings, 3, n, n, heads, n, n, heads, n, n)
 	var plan []string
 	var line string
 	if _, err := pgx.ForEachRow(rows, []any{&line}, func() error { plan = append(plan, line); return nil }); err != nil {
 		t.Fatal(err)
 	}
-	if text := strings.Join(plan, "\n"); !strings.Contains(text, "text_postings_pkey") {
+	if text := strings.Join(plan, "\n"); !strings.Contains(text, "Index Scan using text_postings_pkey") ||
+		!strings.Contains(text, "Nested Loop") {
 		t.Errorf("the patch does not find rows by key:\n%s", text)
 	}
 }
