@@ -37,7 +37,10 @@ func BenchmarkIndexText(b *testing.B) {
 		}
 		words[i] = w.String()
 	}
-	deliverBatch := func(n int) {
+	deliverBatch := func(n int, accounts ...store.Account) {
+		if len(accounts) == 0 {
+			accounts = []store.Account{a}
+		}
 		ds := make([]store.Delivery, n)
 		for i := range ds {
 			var body strings.Builder
@@ -49,7 +52,8 @@ func BenchmarkIndexText(b *testing.B) {
 				}
 				body.WriteString("\r\n")
 			}
-			ds[i] = store.Delivery{Recipients: []store.Recipient{{AccountID: a.ID}}, Body: strings.NewReader(body.String())}
+			ds[i] = store.Delivery{Recipients: []store.Recipient{{AccountID: accounts[i%len(accounts)].ID}},
+				Body: strings.NewReader(body.String())}
 		}
 		for _, err := range s.DeliverBatch(ctx, ds) {
 			if err != nil {
@@ -116,4 +120,28 @@ func BenchmarkIndexText(b *testing.B) {
 			b.ReportMetric(float64(db.Nanoseconds())/float64(batch*b.N), "db-cpu-ns/msg")
 		})
 	}
+	// Batches of 200 spread over 8 accounts of 1,000 messages each, as
+	// bench/pg-smtp-cpu.sh delivers.
+	var as []store.Account
+	for i := range 8 {
+		as = append(as, user(b, s, fmt.Sprintf("index%d@example.org", i)))
+	}
+	for range 40 {
+		deliverBatch(200, as...)
+		indexAll()
+	}
+	b.Run("accounts8", func(b *testing.B) {
+		var cpu, db time.Duration
+		for range b.N {
+			b.StopTimer()
+			deliverBatch(200, as...)
+			b.StartTimer()
+			cpu0, db0 := prototest.ProcessCPU(), backendCPU(b, s)
+			indexAll()
+			cpu += prototest.ProcessCPU() - cpu0
+			db += backendCPU(b, s) - db0
+		}
+		b.ReportMetric(float64(cpu.Nanoseconds())/float64(200*b.N), "cpu-ns/msg")
+		b.ReportMetric(float64(db.Nanoseconds())/float64(200*b.N), "db-cpu-ns/msg")
+	})
 }
