@@ -15,7 +15,7 @@ import (
 // folder's Maildir++ name ("INBOX.Lists.foo"), which map to Pochta's
 // mailbox names as Folders maps the directories ("Lists/foo"). Names
 // outside the Maildir (Courier's shared folders) and names that do not
-// map are skipped and reported. At most maxCourierSubscriptions names are
+// map are skipped and reported. At most maxSubscriptions names are
 // read. The result is sorted, without duplicates; the error is r's only.
 func ParseCourierSubscriptions(r io.Reader, file string) ([]string, []*migrate.ParseError, error) {
 	w := warner{file: file}
@@ -41,8 +41,8 @@ func ParseCourierSubscriptions(r io.Reader, file string) ([]string, []*migrate.P
 			w.add(lr.n, "subscription %s: %v, skipped", describeLine(line, false), err)
 			continue
 		}
-		if len(names) == maxCourierSubscriptions {
-			w.add(lr.n, "more than %d subscriptions, the rest ignored", maxCourierSubscriptions)
+		if len(names) == maxSubscriptions {
+			w.add(lr.n, "more than %d subscriptions, the rest ignored", maxSubscriptions)
 			break
 		}
 		names = append(names, name)
@@ -51,7 +51,9 @@ func ParseCourierSubscriptions(r io.Reader, file string) ([]string, []*migrate.P
 	return slices.Compact(names), w.done(), nil
 }
 
-const maxCourierSubscriptions = 10000
+// maxSubscriptions bounds the names read from a subscriptions file
+// (Courier's or Dovecot's).
+const maxSubscriptions = 10000
 
 // courierMailboxName maps Courier's name of a folder of the Maildir
 // ("INBOX", "INBOX.Sent") to Pochta's.
