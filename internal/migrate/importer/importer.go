@@ -1,8 +1,9 @@
 // Package importer moves mail from another server's store (Maildir++ with
 // Dovecot's or Courier's UID files, or an mbox) into Pochta through the
 // store.Importer seam, keeping what clients know: UIDVALIDITY and UIDs,
-// POP3 UIDLs, flags, keywords and dates, and Courier's subscriptions. `pochta import` is its command
-// line; it parses and prints, the Service does the work.
+// POP3 UIDLs, flags, keywords and dates, and Dovecot's or Courier's
+// subscriptions. `pochta import` is its command line; it parses and
+// prints, the Service does the work.
 //
 // An import is restartable: each message is stored under its source key
 // (the Maildir base file name, or a digest of an mbox message), so running
@@ -236,7 +237,7 @@ func (s *Service) maildir(ctx context.Context, acct store.Account, root string, 
 	for _, w := range warns {
 		sum.problem(w.File, "%s", w.Msg)
 	}
-	subs := courierSubscriptions(root, sum)
+	subs := readSubscriptions(root, sum)
 	for _, ref := range refs {
 		f, err := maildir.ReadFolder(ref)
 		if err != nil {
@@ -246,16 +247,18 @@ func (s *Service) maildir(ctx context.Context, acct store.Account, root string, 
 		for _, w := range f.Warnings {
 			sum.problem(w.File, "%s", w.Msg)
 		}
-		_, subscribe := subs[ref.Name]
+		name := store.CanonicalMailboxName(ref.Name)
+		_, subscribe := subs[name]
 		if err := s.maildirFolder(ctx, acct, f, subs == nil || subscribe, sum); err != nil {
 			return err
 		}
-		delete(subs, ref.Name)
+		delete(subs, name)
 	}
 	if s.Opt.DryRun {
 		return nil
 	}
-	// Names Courier keeps subscribed that are no folder of the Maildir:
+	// Names the old server keeps subscribed that are no folder of the
+	// Maildir (Dovecot keeps the subscription of a deleted folder):
 	// subscriptions are names in Pochta too.
 	for _, name := range slices.Sorted(maps.Keys(subs)) {
 		if err := s.Store.SetSubscribed(ctx, acct.ID, name, true); err != nil {
@@ -265,34 +268,51 @@ func (s *Service) maildir(ctx context.Context, acct store.Account, root string, 
 	return nil
 }
 
-// courierSubscriptions reads Courier-IMAP's courierimapsubscribed at the
-// top of the Maildir root: the mailbox names it subscribes, nil when there
-// is no such file (or it cannot be read, which is reported): then every
-// imported folder is subscribed.
-func courierSubscriptions(root string, sum *Summary) map[string]struct{} {
-	path := filepath.Join(root, "courierimapsubscribed")
-	fh, err := os.Open(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
+// subscriptionFiles are the files at the top of a Maildir that say which
+// of its folders are subscribed, the first present one read: Dovecot's,
+// then Courier-IMAP's. Courier never writes Dovecot's file; a Maildir
+// holding both was moved from Courier to Dovecot (whose migration script
+// converts courierimapsubscribed), and Dovecot's is the one it kept
+// current since.
+var subscriptionFiles = []struct {
+	name  string
+	parse func(r io.Reader, file string) ([]string, []*migrate.ParseError, error)
+}{
+	{"subscriptions", maildir.ParseDovecotSubscriptions},
+	{"courierimapsubscribed", maildir.ParseCourierSubscriptions},
+}
+
+// readSubscriptions reads the subscriptions file of the Maildir root
+// (subscriptionFiles): the mailbox names it subscribes, in canonical
+// form; nil when there is no such file (or it cannot be read, which is
+// reported): then every imported folder is subscribed.
+func readSubscriptions(root string, sum *Summary) map[string]struct{} {
+	for _, sf := range subscriptionFiles {
+		path := filepath.Join(root, sf.name)
+		fh, err := os.Open(path)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			sum.problem(path, "%v; every imported folder is subscribed", err)
+			return nil
+		}
+		defer fh.Close()
+		names, skipped, err := sf.parse(fh, path)
+		if err != nil {
+			sum.problem(path, "%v; every imported folder is subscribed", err)
+			return nil
+		}
+		for _, w := range skipped {
+			sum.problem(w.File, "%s", w.Msg)
+		}
+		subs := make(map[string]struct{}, len(names))
+		for _, n := range names {
+			subs[store.CanonicalMailboxName(n)] = struct{}{}
+		}
+		return subs
 	}
-	if err != nil {
-		sum.problem(path, "%v; every imported folder is subscribed", err)
-		return nil
-	}
-	defer fh.Close()
-	names, skipped, err := maildir.ParseCourierSubscriptions(fh, path)
-	if err != nil {
-		sum.problem(path, "%v; every imported folder is subscribed", err)
-		return nil
-	}
-	for _, w := range skipped {
-		sum.problem(w.File, "%s", w.Msg)
-	}
-	subs := make(map[string]struct{}, len(names))
-	for _, n := range names {
-		subs[n] = struct{}{}
-	}
-	return subs
+	return nil
 }
 
 // folderTarget prepares the mailbox a source folder goes into, subscribed
