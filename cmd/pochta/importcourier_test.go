@@ -84,6 +84,14 @@ func startCourier(t *testing.T) *courier {
 // until it closed the connection (the last line logs out).
 func (c *courier) session(t *testing.T, addr string, lines ...string) string {
 	t.Helper()
+	return lineSession(t, addr, lines...)
+}
+
+// lineSession sends lines (CRLF added) to addr at once and returns
+// everything the server sent until it closed the connection (the last
+// line logs out).
+func lineSession(t *testing.T, addr string, lines ...string) string {
+	t.Helper()
 	conn, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
