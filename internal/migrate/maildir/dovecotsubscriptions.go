@@ -12,8 +12,8 @@ import (
 )
 
 // Dovecot keeps a user's subscriptions in "subscriptions" at the top of
-// the mail directory (lib-storage's subscription-file.c). Dovecot 2.1 and
-// later write version 2: the header "V\t2" and an empty line, then one
+// the mail directory (lib-storage's subscription-file.c). Dovecot 2.3
+// creates it in version 2: the header "V\t2" and an empty line, then one
 // mailbox per line, its levels separated by TAB and each level
 // tab-escaped (\001 followed by '1', 't', 'r' or 'n' for \001, TAB, CR,
 // LF). A file without that exact header is version 1, left by older
@@ -31,8 +31,8 @@ const dovecotSubscriptionsV2 = "V\t2\n\n"
 // CR before the line end and one trailing separator. A name that does
 // not map (an empty level, bad modified UTF-7, a control character, a
 // '/' within a level, which no Maildir++ folder has: a mailbox of another
-// namespace) is skipped and reported, as Dovecot drops it ("Removing
-// invalid entry"); so is a line longer than maxLine. Empty lines name no
+// namespace, which Dovecot 2.3 drops too: "Removing invalid entry") is
+// skipped and reported; so is a line longer than maxLine. Empty lines name no
 // mailbox and are skipped silently. At most maxSubscriptions names are
 // read and maxCourierWarnings problems reported. The result is sorted,
 // without duplicates, in canonical form (INBOX in capitals, also as a
