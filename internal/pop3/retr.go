@@ -25,11 +25,12 @@ func (s *session) cmdRetr(args []string) error {
 		return err
 	}
 	// Open before answering: a missing body can still get -ERR.
-	body, err := s.drop.Body(s.ctx, s.msgs[i].ID)
+	body, err := s.openBody(i)
 	if err != nil {
 		return s.bodyUnavailable(i, err)
 	}
 	defer body.Close()
+	s.aheadFrom = i + 1
 	w := s.writer()
 	b := append(w.AvailableBuffer(), "+OK "...)
 	b = strconv.AppendInt(b, s.msgs[i].Size, 10)
@@ -65,7 +66,7 @@ func (s *session) cmdTop(args []string) error {
 	if !ok {
 		return badCommand("Invalid number of lines")
 	}
-	body, err := s.drop.Body(s.ctx, s.msgs[i].ID)
+	body, err := s.openBody(i)
 	if err != nil {
 		return s.bodyUnavailable(i, err)
 	}
@@ -81,6 +82,58 @@ func (s *session) cmdTop(args []string) error {
 	}
 	s.retrievedFully(i, complete)
 	return nil
+}
+
+// openBody opens message i's body for RETR or TOP: the one readAhead
+// opened, if it is that message's, else from the store.
+func (s *session) openBody(i int) (io.ReadCloser, error) {
+	if s.ahead != nil && s.aheadIdx == i {
+		body := s.ahead
+		s.ahead = nil
+		return body, nil
+	}
+	s.dropAhead()
+	return s.drop.Body(s.ctx, s.msgs[i].ID)
+}
+
+// readAhead runs after a RETR's answer is sent, before the session waits
+// for the next command: it opens the body of the next message not marked
+// deleted, which a client downloading its maildrop asks for next. With
+// one client the store's read then overlaps the client's reading of the
+// answer instead of adding to the time between two RETRs. It does
+// nothing while a command is already waiting (pipelining: the answer is
+// not even sent yet). The body opened is held until that message's RETR
+// or TOP, another message's, QUIT or the end of the session: at most one
+// per session. A message expunged by another session after readAhead
+// opened it is still sent, as if the RETR had come a moment earlier.
+func (s *session) readAhead() {
+	from := s.aheadFrom
+	s.aheadFrom = -1
+	if from < 0 || s.w != nil || s.drop == nil || s.state != stateTransaction {
+		return
+	}
+	for i := from; i < len(s.msgs); i++ {
+		if s.deleted[i] {
+			continue
+		}
+		if s.ahead != nil && s.aheadIdx == i {
+			return
+		}
+		s.dropAhead()
+		body, err := s.drop.Body(s.ctx, s.msgs[i].ID)
+		if err == nil { // else RETR asks again and answers the error
+			s.ahead, s.aheadIdx = body, i
+		}
+		return
+	}
+}
+
+// dropAhead closes the body readAhead opened, if any.
+func (s *session) dropAhead() {
+	if s.ahead != nil {
+		s.ahead.Close()
+		s.ahead = nil
+	}
 }
 
 // bodyUnavailable answers a RETR or TOP whose body cannot be opened. A

@@ -5,8 +5,10 @@ import (
 	"context"
 	"errors"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -268,5 +270,112 @@ func TestTOPReadsOnlyWhatItSends(t *testing.T) {
 	c.expect("+OK " + itoa(len(header+"\r\n"+body)) + " octets")
 	if got := c.rawMultiline(); got != stuff(header+"\r\n"+body) {
 		t.Errorf("RETR sent %d octets, want %d", len(got), len(stuff(header+"\r\n"+body)))
+	}
+}
+
+// bodyLog records, over the real store, which messages' bodies a session
+// opened (by message number) and how many of them are still open.
+type bodyLog struct {
+	store.Maildrops
+	mu     sync.Mutex
+	opened []int
+	open   int
+}
+
+func (l *bodyLog) OpenMaildrop(ctx context.Context, id int64) (store.Maildrop, error) {
+	md, err := l.Maildrops.OpenMaildrop(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return &loggedDrop{Maildrop: md, log: l}, nil
+}
+
+func (l *bodyLog) state() ([]int, int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.opened), l.open
+}
+
+type loggedDrop struct {
+	store.Maildrop
+	log *bodyLog
+}
+
+func (d *loggedDrop) Body(ctx context.Context, id int64) (io.ReadCloser, error) {
+	r, err := d.Maildrop.Body(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	n := slices.IndexFunc(d.Messages(), func(m store.MaildropMessage) bool { return m.ID == id }) + 1
+	d.log.mu.Lock()
+	d.log.opened = append(d.log.opened, n)
+	d.log.open++
+	d.log.mu.Unlock()
+	return &loggedBody{ReadCloser: r, log: d.log}, nil
+}
+
+type loggedBody struct {
+	io.ReadCloser
+	log    *bodyLog
+	closed bool
+}
+
+func (b *loggedBody) Close() error {
+	if !b.closed {
+		b.closed = true
+		b.log.mu.Lock()
+		b.log.open--
+		b.log.mu.Unlock()
+	}
+	return b.ReadCloser.Close()
+}
+
+// After a RETR the session opens the next message's body while the
+// client reads the answer (readAhead): a download in order opens each
+// body once, a RETR of another message or a DELE in between costs only
+// the body opened for nothing, and every body opened is closed by the
+// end of the session, whether it ends with QUIT or a dropped connection.
+func TestRETRReadsAhead(t *testing.T) {
+	t.Parallel()
+	log := &bodyLog{}
+	e := newEnv(t, envOptions{maildrops: func(m store.Maildrops) store.Maildrops { log.Maildrops = m; return log }})
+	e.deliver(testUser, msg1, msg2, msg1, msg2)
+	c := e.login()
+	for i, want := range []string{msg1, msg2, msg1} {
+		c.send("RETR " + strconv.Itoa(i+1))
+		c.line()
+		if got := c.multiline(); got != want {
+			t.Fatalf("RETR %d = %q", i+1, got)
+		}
+	}
+	c.run(`
+C: DELE 4
+S: +OK Message 4 deleted
+C: RETR 2
+S: +OK ` + itoa(len(msg2)) + ` octets
+`)
+	c.multiline()
+	c.run(`
+C: QUIT
+S: +OK Logging out, messages deleted
+`)
+	c.expectClosed()
+	e.waitIdle()
+	// 1, 2 and 3 once each, 4 read ahead after RETR 3, then 2 again; after
+	// RETR 2 the next message not deleted is 3.
+	if opened, open := log.state(); !slices.Equal(opened, []int{1, 2, 3, 4, 2, 3}) || open != 0 {
+		t.Errorf("bodies opened %v, %d left open; want [1 2 3 4 2 3], none open", opened, open)
+	}
+
+	// A connection dropped while a body is read ahead.
+	e.deliver(testUser, msg1, msg2)
+	c = e.login()
+	c.send("RETR 1")
+	c.line()
+	c.multiline()
+	c.conn.Close()
+	e.waitIdle()
+	if _, open := log.state(); open != 0 {
+		t.Errorf("%d bodies left open after the client went away", open)
 	}
 }

@@ -97,6 +97,12 @@ type session struct {
 	// expungedUpTo is the highest message number RETR/TOP found expunged
 	// by another session; asking again at or below it is a bad command.
 	expungedUpTo int
+	// aheadFrom is where readAhead looks for the next message after a
+	// RETR (its index + 1), -1 when there is nothing to do; ahead is the
+	// body it opened, of message aheadIdx (see readAhead).
+	aheadFrom int
+	ahead     io.ReadCloser
+	aheadIdx  int
 
 	// Statistics for the end-of-session log line.
 	nRetr      int
@@ -133,7 +139,7 @@ func (s *session) setWriteDeadline() {
 
 func newSession(ctx context.Context, srv *Server, c net.Conn) *session {
 	now := time.Now()
-	s := &session{srv: srv, ctx: ctx, conn: c, raw: c, start: now, pace: srv.Pacing.Start(now)}
+	s := &session{srv: srv, ctx: ctx, conn: c, raw: c, start: now, pace: srv.Pacing.Start(now), aheadFrom: -1}
 	s.cw.s = s
 	s.r = bufio.NewReaderSize(c, readerSize)
 	s.remote = c.RemoteAddr().String()
@@ -178,6 +184,7 @@ func (s *session) serve() {
 			s.endReason = "write failed"
 			return
 		}
+		s.readAhead()
 		line, err := s.readCommandLine()
 		if err != nil {
 			if errors.Is(err, errLineTooLong) {
@@ -411,6 +418,7 @@ func (s *session) errReply(code, text string) {
 // log line written.
 func (s *session) finish() {
 	_ = s.flush()
+	s.dropAhead()
 	if s.drop != nil {
 		s.markRetrieved()
 		if err := s.drop.Close(); err != nil {

@@ -164,6 +164,7 @@ func (s *session) cmdQuit([]string) error {
 	s.markRetrieved()
 	// Unlock before answering, so a client reconnecting at once after
 	// +OK does not find the maildrop still locked.
+	s.dropAhead()
 	if err := s.drop.Close(); err != nil {
 		s.log.Warn("pop3: closing maildrop", "err", err)
 	}
