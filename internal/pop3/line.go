@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"os"
 	"time"
 	"unicode/utf8"
 )
@@ -83,6 +84,11 @@ func (s *session) readLine(limit int, authLong bool) ([]byte, error) {
 	// Phase deadlines: a long wait for the first byte of a line, a short
 	// one for the rest.
 	if s.r.Buffered() == 0 {
+		if err := s.awaitWithAhead(); err != nil {
+			return nil, err
+		}
+	}
+	if s.r.Buffered() == 0 {
 		if err := s.setReadDeadline(s.idleTimeout()); err != nil {
 			return nil, err
 		}
@@ -131,6 +137,33 @@ func (s *session) readLine(limit int, authLong bool) ([]byte, error) {
 			return nil, err
 		}
 	}
+}
+
+// defaultAheadHold is how long a body read ahead (readAhead) is kept
+// for a client that has not sent its next command yet.
+const defaultAheadHold = time.Second
+
+// awaitWithAhead waits at most the hold time for the next command while a
+// body is read ahead: a client that takes longer is not downloading its
+// messages in a row, so the body is let go and an idle session holds
+// none. The wait then goes on under the idle timeout.
+func (s *session) awaitWithAhead() error {
+	if s.ahead == nil {
+		return nil
+	}
+	hold := s.srv.aheadHold
+	if hold <= 0 {
+		hold = defaultAheadHold
+	}
+	if err := s.setReadDeadline(hold); err != nil {
+		return err
+	}
+	_, err := s.r.Peek(1)
+	if err == nil || !errors.Is(err, os.ErrDeadlineExceeded) {
+		return err
+	}
+	s.dropAhead()
+	return nil
 }
 
 func isAuthPrefix(acc, frag []byte) bool {

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/pochta-mail/pochta/internal/store"
 )
@@ -377,5 +378,37 @@ S: +OK Logging out, messages deleted
 	e.waitIdle()
 	if _, open := log.state(); open != 0 {
 		t.Errorf("%d bodies left open after the client went away", open)
+	}
+}
+
+// A body read ahead is let go when the client does not send its next
+// command within the hold time, so an idle session holds none; the
+// session goes on, and RETR then opens the body again.
+func TestReadAheadLetGoWhenIdle(t *testing.T) {
+	t.Parallel()
+	log := &bodyLog{}
+	e := newEnv(t, envOptions{maildrops: func(m store.Maildrops) store.Maildrops { log.Maildrops = m; return log }},
+		func(s *Server) { s.aheadHold = 20 * time.Millisecond })
+	e.deliver(testUser, msg1, msg2)
+	c := e.login()
+	c.send("RETR 1")
+	c.line()
+	c.multiline()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		opened, open := log.state()
+		if len(opened) == 2 && open == 0 {
+			break // 2 was read ahead, then let go
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("bodies opened %v, %d still open 10 s after the RETR", opened, open)
+		}
+	}
+	c.send("RETR 2")
+	c.expect("+OK " + itoa(len(msg2)) + " octets")
+	if got := c.multiline(); got != msg2 {
+		t.Fatalf("RETR 2 after the hold = %q", got)
+	}
+	if opened, _ := log.state(); !slices.Equal(opened, []int{1, 2, 2}) {
+		t.Errorf("bodies opened %v, want [1 2 2]", opened)
 	}
 }

@@ -139,6 +139,8 @@ type Server struct {
 	panics      atomic.Int64
 	writers     sync.Pool // *bufio.Writer, held only while answering
 	copyBuffers sync.Pool // *[]byte of copyBufferSize, held only during RETR/TOP
+	// aheadHold replaces defaultAheadHold (tests shorten it).
+	aheadHold   time.Duration
 	loginMu     sync.Mutex
 	lastLogins  map[int64]time.Time // account ID -> last login, for LOGIN-DELAY
 	discardOnce sync.Once
