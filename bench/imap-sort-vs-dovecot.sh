@@ -38,6 +38,7 @@ P=$WORK/pochta
 D=$WORK/dovecot
 
 . "$ROOT/bench/lib.sh"
+open_to_dovecot "$WORK"
 mkdir -p "$BIN" "$D"
 
 PIDS=()

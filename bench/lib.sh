@@ -128,3 +128,8 @@ wait_indexed() {
 	done
 	log "text index of $dir still behind ($left messages) after 30 minutes; going on"
 }
+
+# open_to_dovecot DIR: Dovecot's auth and mail processes run as the dovecot
+# user and must reach the passwd file and the Maildirs under DIR, which
+# mktemp makes 0700.
+open_to_dovecot() { chmod 755 "$1"; }

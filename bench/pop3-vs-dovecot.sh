@@ -70,6 +70,7 @@ CONCS="1 8 64"
 [ "$QUICK" = 1 ] && CONCS="8"
 
 . "$ROOT/bench/lib.sh"
+open_to_dovecot "$WORK"
 mkdir -p "$BIN" "$D"
 : > "$RES"
 
