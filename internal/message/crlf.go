@@ -3,7 +3,10 @@
 // header parsing and IMAP structure later.
 package message
 
-import "io"
+import (
+	"bytes"
+	"io"
+)
 
 // CRLFWriter normalises line endings while streaming a message into W:
 // CRLF stays as is, a bare LF or a bare CR becomes CRLF. In the same pass it
@@ -35,6 +38,71 @@ func NewCRLFWriter(w io.Writer) *CRLFWriter {
 // len(p) on success; after an error of the underlying writer the state is
 // undefined and the message must be discarded.
 func (c *CRLFWriter) Write(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	// Mail arrives over SMTP with CRLF line ends already: then p is
+	// written as it is, with no copy. Otherwise it is rewritten into buf.
+	var out []byte
+	if c.alreadyNormal(p) {
+		out = p
+	} else {
+		out = c.normalise(p)
+		if len(out) == 0 { // the LF of a CRLF split between writes
+			return len(p), nil
+		}
+	}
+	n, err := c.w.Write(out)
+	c.size += int64(n)
+	if err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+// alreadyNormal reports whether p needs no change: every CR is followed
+// by an LF and every LF follows a CR, within p. If so it notes what
+// normalise would have noted (a line starting with "."). Line ends are
+// found with the vectorised IndexByte, and only line starts are looked at.
+// A p ending in CR is left to normalise: whether that CR is bare depends
+// on the next write, and normalise turns it into CRLF at once.
+func (c *CRLFWriter) alreadyNormal(p []byte) bool {
+	if c.afterCR && p[0] == '\n' || p[len(p)-1] == '\r' {
+		return false
+	}
+	dot := c.dotLines
+	atStart := c.atLineStart
+	for start := 0; start < len(p); {
+		if atStart && p[start] == '.' {
+			dot = true
+		}
+		rest := p[start:]
+		k := bytes.IndexByte(rest, '\n')
+		if k < 0 {
+			if bytes.IndexByte(rest, '\r') >= 0 {
+				return false
+			}
+			break
+		}
+		if k == 0 || rest[k-1] != '\r' || bytes.IndexByte(rest[:k-1], '\r') >= 0 {
+			return false
+		}
+		start += k + 1
+		atStart = true
+	}
+	c.dotLines = dot
+	c.atLineStart = p[len(p)-1] == '\n'
+	c.afterCR = false
+	return true
+}
+
+// normalise rewrites p into buf, each bare CR or LF as CRLF.
+func (c *CRLFWriter) normalise(p []byte) []byte {
+	// At most one octet added per input octet; an eighth more is enough
+	// for text with bare line ends, and append grows it otherwise.
+	if cap(c.buf) < len(p)+len(p)/8 {
+		c.buf = make([]byte, 0, len(p)+len(p)/8)
+	}
 	out := c.buf[:0]
 	for _, b := range p {
 		switch {
@@ -56,15 +124,7 @@ func (c *CRLFWriter) Write(p []byte) (int, error) {
 		out = append(out, b)
 	}
 	c.buf = out
-	if len(out) == 0 {
-		return len(p), nil
-	}
-	n, err := c.w.Write(out)
-	c.size += int64(n)
-	if err != nil {
-		return 0, err
-	}
-	return len(p), nil
+	return out
 }
 
 // Close terminates the last line with CRLF if the message is not empty and

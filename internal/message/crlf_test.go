@@ -3,6 +3,7 @@ package message
 import (
 	"bytes"
 	"errors"
+	"io"
 	"strings"
 	"testing"
 )
@@ -108,4 +109,25 @@ func FuzzCRLFWriter(f *testing.F) {
 			t.Fatalf("not idempotent: %q -> %q", out, again)
 		}
 	})
+}
+
+// BenchmarkCRLFWriter normalises a 10 KB body in the 32 KiB writes
+// store.CopyBody makes: as SMTP delivers it (CRLF already) and with bare
+// LF line ends (a file imported from Unix).
+//
+//	go test -run XXX -bench CRLFWriter ./internal/message
+func BenchmarkCRLFWriter(b *testing.B) {
+	line := "The quick brown fox jumps over the lazy dog, 0123456789 abcdefghij."
+	for _, tc := range []struct{ name, eol string }{{"crlf", "\r\n"}, {"lf", "\n"}} {
+		body := []byte(strings.Repeat(line+tc.eol+"."+line+tc.eol, 75))
+		b.Run(tc.name, func(b *testing.B) {
+			b.SetBytes(int64(len(body)))
+			b.ReportAllocs()
+			for b.Loop() {
+				w := NewCRLFWriter(io.Discard)
+				w.Write(body)
+				w.Close()
+			}
+		})
+	}
 }
