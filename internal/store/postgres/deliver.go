@@ -104,7 +104,14 @@ const inlineMax = chunkSize
 // readBody reads p's body: into p.chunks when it is small, else into a
 // body committed without waiting for the disk (p.body).
 func (s *Store) readBody(ctx context.Context, p *pending) error {
-	head, err := io.ReadAll(io.LimitReader(p.d.Body, inlineMax+1))
+	bp := headBuffers.Get().(*[]byte)
+	head, err := readUpTo((*bp)[:0], p.d.Body, inlineMax+1)
+	defer func() {
+		if cap(head) <= headBufferKept {
+			*bp = head[:0]
+			headBuffers.Put(bp)
+		}
+	}()
 	if err != nil {
 		return store.ReadError{Err: err}
 	}
@@ -119,6 +126,33 @@ func (s *Store) readBody(ctx context.Context, p *pending) error {
 	}
 	p.body.BodyInfo, p.chunks = info, c.chunks
 	return nil
+}
+
+// headBuffers holds the buffers readBody reads a body's head into before
+// it is copied into chunks: io.ReadAll allocated twice a 10 KB body per
+// delivery in slices growing from 512 octets, and read a spool file in as
+// many small reads. A buffer grown past headBufferKept is left to the GC.
+var headBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 32<<10); return &b }}
+
+const headBufferKept = 64 << 10
+
+// readUpTo appends what r gives to b until EOF or until b holds limit
+// octets, growing b as needed.
+func readUpTo(b []byte, r io.Reader, limit int) ([]byte, error) {
+	for len(b) < limit {
+		if len(b) == cap(b) {
+			b = slices.Grow(b, min(max(cap(b), 512), limit-len(b)))
+		}
+		n, err := r.Read(b[len(b):min(cap(b), limit)])
+		b = b[:len(b)+n]
+		if err == io.EOF {
+			return b, nil
+		}
+		if err != nil {
+			return b, err
+		}
+	}
+	return b, nil
 }
 
 // chunkCollector cuts what it is given into chunkSize pieces in memory.
