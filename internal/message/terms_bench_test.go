@@ -1,6 +1,7 @@
 package message_test
 
 import (
+	"bytes"
 	"math/rand/v2"
 	"testing"
 
@@ -26,6 +27,26 @@ func BenchmarkTermWriter(b *testing.B) {
 			w := message.NewTermWriter()
 			w.Write(m)
 			w.Terms()
+		}
+	}
+}
+
+// BenchmarkIndexTerms is BenchmarkTermWriter through IndexTerms, as the
+// engines' text indexers call it, with each body in memory.
+func BenchmarkIndexTerms(b *testing.B) {
+	rng := rand.New(rand.NewPCG(1, 1))
+	var msgs [][]byte
+	var total int64
+	for i := range 200 {
+		m := mailgen.Generate(rng, i).Raw
+		msgs = append(msgs, m)
+		total += int64(len(m))
+	}
+	b.SetBytes(total)
+	b.ReportAllocs()
+	for b.Loop() {
+		for _, m := range msgs {
+			message.IndexTerms(bytes.NewReader(m))
 		}
 	}
 }

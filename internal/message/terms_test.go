@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"testing/iotest"
 
 	"github.com/pochta-mail/pochta/internal/message"
 	"github.com/pochta-mail/pochta/internal/message/mailgen"
@@ -107,6 +108,12 @@ func TestTermWriterPieces(t *testing.T) {
 		got, ok := w.Terms()
 		if !ok || !slices.Equal(got, want) {
 			t.Fatalf("message %d: %d terms written in pieces, %d at once", i, len(got), len(want))
+		}
+		// A reader that is not an io.WriterTo goes through IndexTerms'
+		// read buffer instead.
+		read, ok, err := message.IndexTerms(iotest.HalfReader(bytes.NewReader(raw)))
+		if err != nil || !ok || !slices.Equal(read, want) {
+			t.Fatalf("message %d: %d terms read in halves (%v), %d at once", i, len(read), err, len(want))
 		}
 	}
 }
