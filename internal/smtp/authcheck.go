@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/pochta-mail/pochta/internal/delivery"
@@ -111,11 +112,33 @@ func withoutOurResults(r io.ReadSeeker, authservID string) (string, error) {
 type spooled struct {
 	io.ReadSeeker
 	file *os.File
+	mem  *bytes.Buffer // from spoolBuffers, given back at Close
 }
 
+// Close releases the spool; nothing may read it after.
 func (s *spooled) Close() {
 	if s.file != nil {
 		s.file.Close()
+		s.file = nil
+	}
+	if s.mem != nil {
+		putSpoolBuffer(s.mem)
+		s.mem = nil
+	}
+}
+
+// spoolBuffers holds the in-memory spools: a fresh bytes.Buffer per
+// message grew by doubling to hold it, allocating about three times a
+// 10 KB message, the largest allocation of an MX delivery. One grown
+// past spoolBufferKept is left to the GC.
+var spoolBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+const spoolBufferKept = 256 << 10
+
+func putSpoolBuffer(b *bytes.Buffer) {
+	if b.Cap() <= spoolBufferKept {
+		b.Reset()
+		spoolBuffers.Put(b)
 	}
 }
 
@@ -146,11 +169,12 @@ func RemoveStaleSpools(dir string, age time.Duration) (n int, size int64) {
 }
 
 func spool(r io.Reader) (*spooled, error) {
-	var buf bytes.Buffer
-	n, err := io.CopyN(&buf, r, spoolMemory+1)
+	buf := spoolBuffers.Get().(*bytes.Buffer)
+	n, err := io.CopyN(buf, r, spoolMemory+1)
 	if err == io.EOF || (err == nil && n <= spoolMemory) {
-		return &spooled{ReadSeeker: bytes.NewReader(buf.Bytes())}, nil
+		return &spooled{ReadSeeker: bytes.NewReader(buf.Bytes()), mem: buf}, nil
 	}
+	defer putSpoolBuffer(buf)
 	if err != nil {
 		return nil, err
 	}
@@ -159,7 +183,7 @@ func spool(r io.Reader) (*spooled, error) {
 		return nil, err
 	}
 	s := &spooled{ReadSeeker: f, file: f}
-	if _, err := io.Copy(f, io.MultiReader(&buf, r)); err != nil {
+	if _, err := io.Copy(f, io.MultiReader(buf, r)); err != nil {
 		s.Close()
 		return nil, err
 	}

@@ -2,6 +2,8 @@ package smtp
 
 import (
 	"context"
+	"fmt"
+	"io"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -134,5 +136,77 @@ func TestMXDropsForgedResults(t *testing.T) {
 		if !strings.Contains(m, want) {
 			t.Errorf("lost %q:\n%s", want, m)
 		}
+	}
+}
+
+// TestMXSpoolsKeptApart: the in-memory spools are reused from message to
+// message; deliveries at once over several connections must each store
+// their own text, whole, whatever sizes came before.
+func TestMXSpoolsKeptApart(t *testing.T) {
+	z, _ := authZone(t)
+	e := newEnv(t, withChecker(z, true))
+	const conns, each = 4, 6
+	errs := make(chan error, conns)
+	want := map[string]bool{}
+	for c := range conns {
+		var msgs []string
+		for i := range each {
+			// Sizes from 60 octets to 300 KB (past what a reused buffer
+			// keeps), so buffers of every size go round.
+			line := fmt.Sprintf("conn %d message %d %s\r\n", c, i, strings.Repeat("y", 40))
+			msg := fmt.Sprintf("From: c%d@sender.test\r\nSubject: %d/%d\r\n\r\n", c, c, i) +
+				strings.Repeat(line, 1+(c*each+i)%5*(1+c*2000))
+			msgs = append(msgs, msg)
+			want[msg] = true
+		}
+		go func() {
+			for _, msg := range msgs {
+				if err := send(e.dial(ModeMX), "c@sender.test", []string{"alice@example.org"}, msg); err != nil {
+					errs <- err
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range conns {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	inbox := e.inbox("alice@example.org")
+	if len(inbox) != conns*each {
+		t.Fatalf("inbox has %d messages, want %d", len(inbox), conns*each)
+	}
+	for _, stored := range inbox {
+		// What follows our Authentication-Results field is the message sent.
+		_, sent, ok := strings.Cut(stored, "\r\nFrom: ")
+		if !ok || !want["From: "+sent] {
+			t.Errorf("stored message is none of those sent (%d octets): %.200q", len(stored), stored)
+		}
+		delete(want, "From: "+sent)
+	}
+}
+
+// TestSpoolHeldUntilClosed: a spool's buffer goes back to the pool only
+// at Close; one still open is never handed to the next message.
+func TestSpoolHeldUntilClosed(t *testing.T) {
+	for range 20 {
+		a := strings.Repeat("first message\r\n", 100)
+		spA, err := spool(strings.NewReader(a))
+		if err != nil {
+			t.Fatal(err)
+		}
+		spB, err := spool(strings.NewReader(strings.Repeat("second\r\n", 300)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := io.ReadAll(spA)
+		if err != nil || string(got) != a {
+			t.Fatalf("first spool reads %.60q (%v), want its own message", got, err)
+		}
+		spB.Close()
+		spA.Close()
+		spA.Close() // twice is harmless
 	}
 }
