@@ -1,7 +1,6 @@
 package msgauth
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -61,7 +60,9 @@ func (c *Checker) Check(ctx context.Context, in Input, msg io.ReadSeeker) (Verdi
 	var spfReason string
 	v.SPF, spfReason = CheckSPF(ctx, c.Resolver, in.RemoteIP, spfDomain, sender, in.Helo)
 
-	header, err := message.ReadHeader(bufio.NewReader(msg), maxHeader)
+	br := message.BorrowReader(msg)
+	defer message.ReturnReader(br)
+	header, err := message.ReadHeader(br, maxHeader)
 	if err != nil {
 		return v, err
 	}
@@ -69,7 +70,9 @@ func (c *Checker) Check(ctx context.Context, in Input, msg io.ReadSeeker) (Verdi
 	if _, err := msg.Seek(0, io.SeekStart); err != nil {
 		return v, err
 	}
-	verifs, err := dkim.VerifyWithOptions(msg, &dkim.VerifyOptions{
+	br.Reset(msg)
+	// go-msgauth's bufio.NewReader(br) returns br itself.
+	verifs, err := dkim.VerifyWithOptions(br, &dkim.VerifyOptions{
 		LookupTXT:        func(name string) ([]string, error) { return c.Resolver.LookupTXT(ctx, name) },
 		MaxVerifications: maxDKIMSignatures,
 	})

@@ -131,7 +131,9 @@ func (s *Signer) Sign(ctx context.Context, msg io.Reader) (string, error) {
 // fromDomain is the domain of the single address in From (RFC 7489 6.6.1:
 // the RFC5322.From domain DMARC aligns with).
 func fromDomain(header []byte) (string, error) {
-	msg, err := mail.ReadMessage(bytes.NewReader(append(append([]byte(nil), header...), "\r\n"...)))
+	br := message.BorrowReader(io.MultiReader(bytes.NewReader(header), strings.NewReader("\r\n")))
+	defer message.ReturnReader(br)
+	msg, err := mail.ReadMessage(br)
 	if err != nil {
 		return "", err
 	}

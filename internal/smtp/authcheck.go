@@ -1,7 +1,6 @@
 package smtp
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"fmt"
@@ -69,7 +68,8 @@ func (ss *session) authenticate(r io.Reader, from string) (msg io.Reader, done f
 // says a receiver removes such forgeries so readers can trust ours. The
 // reader is left at the start of the body.
 func withoutOurResults(r io.ReadSeeker, authservID string) (string, error) {
-	br := bufio.NewReader(r)
+	br := message.BorrowReader(r)
+	defer message.ReturnReader(br)
 	var out strings.Builder
 	var field strings.Builder
 	consumed := int64(0)
