@@ -254,7 +254,8 @@ func open(ctx context.Context, dir string, o Options, maxBatch int) (*Store, err
 	s.deletes.s = s
 	s.watch = startWatcher(s, o.PollInterval)
 	if o.TextIndexer {
-		s.indexer = store.StartTextIndexer(s.IndexText, s.log)
+		// Batches stay small: a batch holds SQLite's one write lock.
+		s.indexer = store.StartTextIndexer(s.IndexText, store.TextIndexBatch, s.log)
 	}
 	s.sweeper = startSweeper(s, o.SweepEvery)
 	return s, nil
