@@ -9,17 +9,22 @@ import (
 	"github.com/pochta-mail/pochta/internal/message/mailgen"
 )
 
-// BenchmarkTermWriter measures what indexing adds to storing a message:
-// one pass of a TermWriter over generated mail.
-func BenchmarkTermWriter(b *testing.B) {
+// benchMessages returns the 200 generated messages both benchmarks index
+// and their total size.
+func benchMessages() (msgs [][]byte, total int64) {
 	rng := rand.New(rand.NewPCG(1, 1))
-	var msgs [][]byte
-	var total int64
 	for i := range 200 {
 		m := mailgen.Generate(rng, i).Raw
 		msgs = append(msgs, m)
 		total += int64(len(m))
 	}
+	return msgs, total
+}
+
+// BenchmarkTermWriter measures what indexing adds to storing a message:
+// one pass of a TermWriter over generated mail.
+func BenchmarkTermWriter(b *testing.B) {
+	msgs, total := benchMessages()
 	b.SetBytes(total)
 	b.ReportAllocs()
 	for b.Loop() {
@@ -34,14 +39,7 @@ func BenchmarkTermWriter(b *testing.B) {
 // BenchmarkIndexTerms is BenchmarkTermWriter through IndexTerms, as the
 // engines' text indexers call it, with each body in memory.
 func BenchmarkIndexTerms(b *testing.B) {
-	rng := rand.New(rand.NewPCG(1, 1))
-	var msgs [][]byte
-	var total int64
-	for i := range 200 {
-		m := mailgen.Generate(rng, i).Raw
-		msgs = append(msgs, m)
-		total += int64(len(m))
-	}
+	msgs, total := benchMessages()
 	b.SetBytes(total)
 	b.ReportAllocs()
 	for b.Loop() {
