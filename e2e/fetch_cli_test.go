@@ -4,14 +4,18 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/emersion/go-imap/v2"
 
+	"github.com/pochta-mail/pochta/internal/prototest"
 	"github.com/pochta-mail/pochta/internal/store/sqlite"
 )
 
@@ -161,6 +165,79 @@ func TestFetchCommandsAndServe(t *testing.T) {
 
 const exitUsageCode = 64
 
+// gateProxy forwards connections to a backend until one has passed
+// holdAfter octets from the backend: from then on that connection is
+// held where it is (nothing more goes either way, nothing is closed)
+// until drop closes it. Connections made later are forwarded as before.
+type gateProxy struct {
+	addr  string
+	mu    sync.Mutex
+	conns []*gatedConn
+}
+
+type gatedConn struct {
+	client, backend net.Conn
+	held            atomic.Bool
+}
+
+func newGateProxy(t *testing.T, backend string, holdAfter int64) *gateProxy {
+	p := &gateProxy{}
+	p.addr = prototest.ServeLoopback(t, func(c net.Conn) {
+		b, err := net.Dial("tcp", backend)
+		if err != nil {
+			c.Close()
+			return
+		}
+		g := &gatedConn{client: c, backend: b}
+		p.mu.Lock()
+		p.conns = append(p.conns, g)
+		p.mu.Unlock()
+		go g.pipe(b, c, -1)
+		g.pipe(c, b, holdAfter)
+	})
+	t.Cleanup(p.drop)
+	return p
+}
+
+// pipe copies src to dst until either fails, or the connection is held,
+// which it is once limit octets (< 0: no limit) went through.
+func (g *gatedConn) pipe(dst, src net.Conn, limit int64) {
+	buf := make([]byte, 32<<10)
+	for !g.held.Load() {
+		n, err := src.Read(buf)
+		if limit >= 0 && int64(n) > limit {
+			n = int(limit)
+		}
+		if n > 0 && !g.held.Load() {
+			if _, err := dst.Write(buf[:n]); err != nil {
+				break
+			}
+			limit -= int64(n)
+		}
+		if limit == 0 {
+			g.held.Store(true)
+		}
+		if err != nil {
+			break
+		}
+	}
+	if !g.held.Load() {
+		dst.Close()
+	}
+}
+
+// drop closes the connections held.
+func (p *gateProxy) drop() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, g := range p.conns {
+		if g.held.Load() {
+			g.client.Close()
+			g.backend.Close()
+		}
+	}
+}
+
 func grepLines(s, sub string) string {
 	var out []string
 	for _, l := range strings.Split(s, "\n") {
@@ -187,8 +264,12 @@ func TestFetchKill9(t *testing.T) {
 	local := newInstance(t, "local.test")
 	local.addUser("me@local.test", "me-pw")
 	local.trustForFetch(d.cert)
+	// Through a proxy that stops the fetch where it is after about two
+	// thirds of the messages (n of 16 KB): without it a fast fetch could
+	// be over, the source's messages deleted, before the kill.
+	gate := newGateProxy(t, d.pop3s, int64(n)*16<<10*2/3)
 	local.run("dv-pw\n", "-d", local.dir, "fetch", "add", "me@local.test",
-		"pop3s://remote%40dovecot.test@localhost:"+portOf(d.pop3s)+"/", "--password-stdin", "--delete")
+		"pop3s://remote%40dovecot.test@localhost:"+portOf(gate.addr)+"/", "--password-stdin", "--delete")
 	local.serve([]string{"imap"})
 	ctx := context.Background()
 	st, err := sqlite.Open(ctx, local.dir, sqlite.Options{})
@@ -207,6 +288,7 @@ func TestFetchKill9(t *testing.T) {
 	}
 	waitFor(t, "the fetch to get going", func() bool { return count() >= 30 })
 	local.kill9()
+	gate.drop() // the source's session ends without QUIT: nothing deleted
 	atKill := count()
 	t.Logf("killed serve with %d of %d messages stored", atKill, n)
 
