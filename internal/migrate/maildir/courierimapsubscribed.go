@@ -19,7 +19,19 @@ import (
 // read. The result is sorted, without duplicates; the error is r's only.
 func ParseCourierSubscriptions(r io.Reader, file string) ([]string, []*migrate.ParseError, error) {
 	w := warner{file: file}
-	lr := newLineReader(r)
+	names, err := readSubscriptions(newLineReader(r), &w, courierMailboxName)
+	if err != nil {
+		return nil, nil, err
+	}
+	return names, w.done(), nil
+}
+
+// readSubscriptions reads a subscriptions file, one name per line, each
+// mapped by mailbox to Pochta's mailbox name ("" skips the line). Long
+// lines and names that do not map are skipped and reported; at most
+// maxSubscriptions are read. The result is sorted, without duplicates;
+// the error is the reader's only.
+func readSubscriptions(lr *lineReader, w *warner, mailbox func(line string) (string, error)) ([]string, error) {
 	var names []string
 	for {
 		line, long, err := lr.next()
@@ -27,18 +39,21 @@ func ParseCourierSubscriptions(r io.Reader, file string) ([]string, []*migrate.P
 			break
 		}
 		if err != nil {
-			return nil, nil, err
-		}
-		if line == "" && !long {
-			continue
+			return nil, err
 		}
 		if long {
 			w.add(lr.n, "%s, skipped", describeLine(line, long))
 			continue
 		}
-		name, err := courierMailboxName(line)
+		if line == "" {
+			continue
+		}
+		name, err := mailbox(line)
 		if err != nil {
 			w.add(lr.n, "subscription %s: %v, skipped", describeLine(line, false), err)
+			continue
+		}
+		if name == "" {
 			continue
 		}
 		if len(names) == maxSubscriptions {
@@ -48,7 +63,7 @@ func ParseCourierSubscriptions(r io.Reader, file string) ([]string, []*migrate.P
 		names = append(names, name)
 	}
 	slices.Sort(names)
-	return slices.Compact(names), w.done(), nil
+	return slices.Compact(names), nil
 }
 
 // maxSubscriptions bounds the names read from a subscriptions file

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"errors"
 	"io"
-	"slices"
 	"strings"
 
 	"github.com/pochta-mail/pochta/internal/migrate"
@@ -51,36 +50,16 @@ func ParseDovecotSubscriptions(r io.Reader, file string) ([]string, []*migrate.P
 	if v2 {
 		lr.n = 2
 	}
-	var names []string
-	for {
-		line, long, err := lr.next()
-		if err == io.EOF {
-			break
+	names, err := readSubscriptions(lr, &w, func(line string) (string, error) {
+		if line = strings.TrimSuffix(line, "\r"); line == "" {
+			return "", nil
 		}
-		if err != nil {
-			return nil, nil, err
-		}
-		if long {
-			w.add(lr.n, "%s, skipped", describeLine(line, long))
-			continue
-		}
-		line = strings.TrimSuffix(line, "\r")
-		if line == "" {
-			continue
-		}
-		name, err := dovecotMailboxName(line, v2)
-		if err != nil {
-			w.add(lr.n, "subscription %s: %v, skipped", describeLine(line, false), err)
-			continue
-		}
-		if len(names) == maxSubscriptions {
-			w.add(lr.n, "more than %d subscriptions, the rest ignored", maxSubscriptions)
-			break
-		}
-		names = append(names, name)
+		return dovecotMailboxName(line, v2)
+	})
+	if err != nil {
+		return nil, nil, err
 	}
-	slices.Sort(names)
-	return slices.Compact(names), w.done(), nil
+	return names, w.done(), nil
 }
 
 // dovecotMailboxName maps one line of a subscriptions file to Pochta's
