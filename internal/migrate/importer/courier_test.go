@@ -64,6 +64,26 @@ func flagsByUID(t *testing.T, st *sqlite.Store, address, mailbox string) map[uin
 	return out
 }
 
+// importAfterDryRun imports src into address, first as a dry run, which
+// must leave the account's subscriptions as they were.
+func importAfterDryRun(t *testing.T, st *sqlite.Store, address, src string) Summary {
+	t.Helper()
+	before := subscriptions(t, st, address)
+	s := &Service{Store: st, Opt: Options{DryRun: true}}
+	if _, err := s.Account(context.Background(), address, src); err != nil {
+		t.Fatal(err)
+	}
+	if got := subscriptions(t, st, address); !slices.Equal(got, before) {
+		t.Errorf("a dry run changed the subscriptions %q to %q", before, got)
+	}
+	s.Opt.DryRun = false
+	sum, err := s.Account(context.Background(), address, src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sum
+}
+
 func subscriptions(t *testing.T, st *sqlite.Store, address string) []string {
 	t.Helper()
 	a, err := st.Account(context.Background(), address)
@@ -95,20 +115,7 @@ func TestCourierKeywordsAndSubscriptions(t *testing.T) {
 	writeFile(t, filepath.Join(src, ".Sent", "courierimapkeywords", "1700000000.M0P1.host"), "sentkw\n")
 	writeFile(t, filepath.Join(src, "courierimapsubscribed"), "INBOX.Sent\nINBOX.Lists.foo\nINBOX.Gone\nshared.news\n")
 
-	before := subscriptions(t, st, "a@example.test")
-	s := &Service{Store: st, Opt: Options{DryRun: true}}
-	if _, err := s.Account(context.Background(), "a@example.test", src); err != nil {
-		t.Fatal(err)
-	}
-	if got := subscriptions(t, st, "a@example.test"); !slices.Equal(got, before) {
-		t.Errorf("a dry run changed the subscriptions %q to %q", before, got)
-	}
-
-	s.Opt.DryRun = false
-	sum, err := s.Account(context.Background(), "a@example.test", src)
-	if err != nil {
-		t.Fatal(err)
-	}
+	sum := importAfterDryRun(t, st, "a@example.test", src)
 	if sum.Messages != 6 || len(sum.Problems) != 1 {
 		t.Errorf("summary %+v, want 6 messages and the shared folder reported", sum)
 	}
@@ -127,6 +134,7 @@ func TestCourierKeywordsAndSubscriptions(t *testing.T) {
 	other := filepath.Join(t.TempDir(), "Maildir")
 	writeCourierMaildir(t, other, 1, "")
 	writeCourierMaildir(t, filepath.Join(other, ".Old"), 1, "")
+	s := &Service{Store: st}
 	if _, err := s.Account(context.Background(), "b@example.test", other); err != nil {
 		t.Fatal(err)
 	}

@@ -30,19 +30,7 @@ func TestDovecotSubscriptions(t *testing.T) {
 
 	src := tree()
 	writeFile(t, filepath.Join(src, "subscriptions"), "V\t2\n\nLists\tfoo\nEntw&APw-rfe\nSent\nOld\nshared/bob/INBOX\n")
-	s := &Service{Store: st, Opt: Options{DryRun: true}}
-	before := subscriptions(t, st, "a@example.test")
-	if _, err := s.Account(context.Background(), "a@example.test", src); err != nil {
-		t.Fatal(err)
-	}
-	if got := subscriptions(t, st, "a@example.test"); !slices.Equal(got, before) {
-		t.Errorf("a dry run changed the subscriptions %q to %q", before, got)
-	}
-	s.Opt.DryRun = false
-	sum, err := s.Account(context.Background(), "a@example.test", src)
-	if err != nil {
-		t.Fatal(err)
-	}
+	sum := importAfterDryRun(t, st, "a@example.test", src)
 	if sum.Messages != 5 || len(sum.Problems) != 1 || !strings.Contains(sum.Problems[0].String(), `subscriptions: subscription "shared/bob/INBOX"`) {
 		t.Errorf("summary %+v, want 5 messages and the other namespace's subscription reported", sum)
 	}
@@ -51,6 +39,7 @@ func TestDovecotSubscriptions(t *testing.T) {
 	}
 
 	// Version 1, and Courier's file next to it (not read).
+	s := &Service{Store: st}
 	src = tree()
 	writeFile(t, filepath.Join(src, "subscriptions"), "Lists.foo\nEntw&APw-rfe\nSent.\nOld\n")
 	writeFile(t, filepath.Join(src, "courierimapsubscribed"), "INBOX\nINBOX.Trash\n")
