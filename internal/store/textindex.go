@@ -60,7 +60,7 @@ func TextIndexRetryAt(now time.Time, tries int) time.Time {
 }
 
 // TextIndexBatch is how many messages a TextIndexer indexes per
-// IndexText call (one transaction) when it is not behind.
+// IndexText call (one transaction) unless its engine asks for more.
 const TextIndexBatch = 200
 
 const (
@@ -74,29 +74,28 @@ const (
 )
 
 // TextIndexer is an engine's background indexer: one goroutine that
-// runs IndexText, TextIndexBatch messages at a time, until none is
+// runs IndexText, a batch of messages at a time, until none is
 // left, at start and whenever Wake is called (by the engine after each
 // commit that stores messages). One goroutine bounds the CPU it takes.
 // The methods of a nil TextIndexer do nothing.
 type TextIndexer struct {
-	index    func(ctx context.Context, limit int) (int, error)
-	maxBatch int
-	log      *slog.Logger
-	wake     chan struct{}
-	flush    chan chan struct{}
-	cancel   context.CancelFunc
-	done     chan struct{}
+	index  func(ctx context.Context, limit int) (int, error)
+	batch  int
+	log    *slog.Logger
+	wake   chan struct{}
+	flush  chan chan struct{}
+	cancel context.CancelFunc
+	done   chan struct{}
 }
 
-// StartTextIndexer starts the indexer of index (an engine's IndexText).
-// A pass begins with batches of TextIndexBatch; while they come back
-// full (the indexer is behind its deliveries), each is twice the last,
-// up to maxBatch. An engine whose cost per message falls with the batch
-// (PostgreSQL: a posting row rewritten per term and batch) catches up so;
-// one whose batch blocks its writers (SQLite) keeps TextIndexBatch.
-func StartTextIndexer(index func(ctx context.Context, limit int) (int, error), maxBatch int, log *slog.Logger) *TextIndexer {
+// StartTextIndexer starts the indexer of index (an engine's IndexText),
+// which takes up to batch messages per call (at least TextIndexBatch).
+// The engine chooses: one whose cost per message falls with the batch
+// (PostgreSQL: a posting row rewritten per term and batch) takes large
+// ones; one whose batch blocks its writers (SQLite) keeps TextIndexBatch.
+func StartTextIndexer(index func(ctx context.Context, limit int) (int, error), batch int, log *slog.Logger) *TextIndexer {
 	ctx, cancel := context.WithCancel(context.Background())
-	x := &TextIndexer{index: index, maxBatch: max(maxBatch, TextIndexBatch), log: log, wake: make(chan struct{}, 1),
+	x := &TextIndexer{index: index, batch: max(batch, TextIndexBatch), log: log, wake: make(chan struct{}, 1),
 		flush: make(chan chan struct{}), cancel: cancel, done: make(chan struct{})}
 	go x.run(ctx)
 	return x
@@ -191,8 +190,8 @@ func (x *TextIndexer) run(ctx context.Context) {
 // own each.
 func (x *TextIndexer) pass(ctx context.Context) bool {
 	total := 0
-	for limit := TextIndexBatch; ; limit = min(2*limit, x.maxBatch) {
-		n, err := x.index(ctx, limit)
+	for {
+		n, err := x.index(ctx, x.batch)
 		if err != nil {
 			if ctx.Err() == nil {
 				x.log.Error("text indexing failed; searches read the messages not indexed", "err", err, "indexed", total)
@@ -200,7 +199,7 @@ func (x *TextIndexer) pass(ctx context.Context) bool {
 			return false
 		}
 		total += n
-		if n < limit {
+		if n < x.batch {
 			if total > 10*TextIndexBatch {
 				// A backlog: messages of an older version, or of a
 				// process that stopped before indexing them.

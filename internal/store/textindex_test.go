@@ -29,41 +29,39 @@ func TestIntersectSorted(t *testing.T) {
 	}
 }
 
-// TestTextIndexerBatchesGrowWhenBehind: a pass takes TextIndexBatch,
-// then twice the last batch while they come back full, up to maxBatch;
-// the next pass starts small again.
-func TestTextIndexerBatchesGrowWhenBehind(t *testing.T) {
-	var mu sync.Mutex
-	backlog := 2000
-	var limits []int
-	index := func(ctx context.Context, limit int) (int, error) {
+// TestTextIndexerTakesItsBatch: every call of a pass asks for the
+// engine's batch, and the pass goes on while they come back full; a
+// batch below TextIndexBatch is raised to it.
+func TestTextIndexerTakesItsBatch(t *testing.T) {
+	for _, c := range []struct{ batch, want int }{{4 * TextIndexBatch, 4 * TextIndexBatch}, {1, TextIndexBatch}} {
+		var mu sync.Mutex
+		backlog := 2000
+		var limits []int
+		index := func(ctx context.Context, limit int) (int, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			limits = append(limits, limit)
+			n := min(limit, backlog)
+			backlog -= n
+			return n, nil
+		}
+		x := StartTextIndexer(index, c.batch, slog.New(slog.DiscardHandler))
+		if err := x.Flush(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		x.Stop()
 		mu.Lock()
-		defer mu.Unlock()
-		limits = append(limits, limit)
-		n := min(limit, backlog)
-		backlog -= n
-		return n, nil
-	}
-	x := StartTextIndexer(index, 4*TextIndexBatch, slog.New(slog.DiscardHandler))
-	defer x.Stop()
-	if err := x.Flush(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	mu.Lock()
-	got := slices.Clone(limits)
-	backlog, limits = 50, nil
-	mu.Unlock()
-	// 200 + 400 + 800 + 600 (of 800): the backlog of 2,000 is done.
-	want := []int{200, 400, 800, 800}
-	if !slices.Equal(got[:min(len(got), len(want))], want) {
-		t.Fatalf("batch limits %v, want %v first", got, want)
-	}
-	if err := x.Flush(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	mu.Lock()
-	defer mu.Unlock()
-	if len(limits) == 0 || limits[0] != TextIndexBatch {
-		t.Fatalf("the next pass's batch limits are %v, want %d first", limits, TextIndexBatch)
+		// Full batches until one is not: the backlog of 2,000 is done.
+		calls := (2000 + c.want) / c.want
+		if backlog != 0 || len(limits) < calls {
+			t.Errorf("batch %d: %d left after calls %v", c.batch, backlog, limits)
+		}
+		for _, l := range limits {
+			if l != c.want {
+				t.Errorf("batch %d: calls asked for %v, want %d each", c.batch, limits, c.want)
+				break
+			}
+		}
+		mu.Unlock()
 	}
 }

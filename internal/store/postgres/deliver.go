@@ -225,19 +225,18 @@ type committer struct {
 const indexDelay = time.Second
 
 // wakeIndexer wakes the text indexer for n deliveries just committed,
-// once store.TextIndexBatch deliveries wait for it, else indexDelay after
+// once a batch's worth (textIndexBatch) wait for it, else indexDelay after
 // the first of them: an indexer batch costs a statement row per distinct
-// term it adds to (a posting chunk read and rewritten), so a batch of 50
-// 10 KB messages costs more than twice the CPU per message of one of 200
-// (BenchmarkIndexText, docs/BENCHMARKS.md), and woken after every commit
-// (as store.TextIndexer is by the other writers) the indexer took batches
-// of what 100 ms of deliveries brought. Searches stay exact meanwhile:
+// term it adds to (a posting chunk read and rewritten), so small batches
+// cost more CPU per message than large ones (textIndexBatch), and woken
+// after every commit (as store.TextIndexer is by the other writers) the
+// indexer took batches of what 100 ms of deliveries brought. Searches stay exact meanwhile:
 // they read the messages not indexed yet.
 func (c *committer) wakeIndexer(n int) {
 	if c.s.indexer == nil {
 		return
 	}
-	if c.unindexed.Add(int64(n)) >= store.TextIndexBatch {
+	if c.unindexed.Add(int64(n)) >= textIndexBatch {
 		c.unindexed.Store(0)
 		c.s.indexer.Wake()
 		return

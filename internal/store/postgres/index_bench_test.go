@@ -131,7 +131,7 @@ func BenchmarkIndexText(b *testing.B) {
 		indexAll(200)
 	}
 	// The same in batches of other sizes: a TextIndexer behind its
-	// deliveries takes larger ones (TextIndexBatchMax).
+	// deliveries takes larger ones (textIndexBatch).
 	for _, batch := range []int{200, 800, 1600} {
 		b.Run(fmt.Sprintf("accounts8/batch%d", batch), func(b *testing.B) {
 			var cpu, db time.Duration

@@ -154,7 +154,7 @@ func Open(ctx context.Context, dsn string, o Options) (*Store, error) {
 	s.listen = startListener(s, cfg.ConnConfig)
 	s.commits = startCommitter(s)
 	if o.TextIndexer {
-		s.indexer = store.StartTextIndexer(s.IndexText, textIndexBatchMax, s.log)
+		s.indexer = store.StartTextIndexer(s.IndexText, textIndexBatch, s.log)
 	}
 	return s, nil
 }

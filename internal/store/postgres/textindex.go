@@ -151,14 +151,17 @@ const markIndexed = `WITH r AS (
 	FOR NO KEY UPDATE OF m SKIP LOCKED)
 	UPDATE messages SET text_indexed = r.ok FROM r WHERE messages.id = r.id`
 
-// textIndexBatchMax is the largest batch the indexer takes when it is
-// behind (store.StartTextIndexer). A batch rewrites one posting row per
-// account and term it touches, whatever the number of documents it
-// appends, so larger batches cost less per message: BenchmarkIndexText
-// (batches spread over 8 accounts) 3.0 ms of CPU per message at 200, 1.3
-// at 800, 1.2 at 1,600. The batch's transaction holds its messages' rows
+// textIndexBatch is how many messages the indexer takes per batch
+// (store.StartTextIndexer), and how many deliveries wake it before its
+// timer does (wakeIndexer). A batch rewrites one posting row per account
+// and term it touches, whatever the number of documents it appends, so
+// larger batches cost less per message: BenchmarkIndexText (batches
+// spread over 8 accounts) 3.0 ms of CPU per message at 200, 1.3 at 800,
+// 1.2 at 1,600; at 8 SMTP clients, waking at 800 deliveries instead of
+// 200 cut the CPU of a delivery, backends included, by 15%
+// (docs/BENCHMARKS.md). The batch's transaction holds its messages' rows
 // (a flag change or expunge of one of them waits), about a second at 800.
-const textIndexBatchMax = 4 * store.TextIndexBatch
+const textIndexBatch = 4 * store.TextIndexBatch
 
 // readSmallBodies reads in one statement the bodies of a batch that fit
 // in their first chunk (most mail).

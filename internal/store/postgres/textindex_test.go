@@ -310,7 +310,7 @@ func TestDeliveriesWakeIndexer(t *testing.T) {
 	}
 	deliver(t, s, a, "Subject: one\r\n\r\na unicorn\r\n")
 	indexed(1)
-	ds := make([]store.Delivery, store.TextIndexBatch)
+	ds := make([]store.Delivery, textIndexBatch)
 	for i := range ds {
 		ds[i] = store.Delivery{Recipients: []store.Recipient{{AccountID: a.ID}},
 			Body: strings.NewReader("Subject: many\r\n\r\na zebra\r\n")}
@@ -320,7 +320,7 @@ func TestDeliveriesWakeIndexer(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	indexed(1 + store.TextIndexBatch)
+	indexed(1 + textIndexBatch)
 }
 
 // TestPatchPostingsFindsRowsByKey: the patch of a batch's chunks finds
