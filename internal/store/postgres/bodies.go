@@ -1,11 +1,13 @@
 package postgres
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -149,6 +151,52 @@ type chunkInto struct{ buf *[]byte }
 
 func (c chunkInto) ScanBytes(v []byte) error {
 	*c.buf = append((*c.buf)[:0], v...)
+	return nil
+}
+
+// A bodyBlock is a pooled buffer holding several small bodies read in
+// one statement (a POP3 read-ahead, an IMAP listing), each a slice of
+// it. A fresh megabyte per statement, zeroed and then collected, cost
+// more CPU than the copy of the bodies into it. refs counts the bodies
+// whose share is neither dropped nor closed; the last one returns the
+// buffer to the pool. A reader not closed keeps its buffer out of the
+// pool (the collector takes it), never in use twice.
+type bodyBlock struct {
+	buf  *[]byte
+	refs atomic.Int32
+}
+
+// blockSize is the capacity of a bodyBlock's buffer.
+const blockSize = 1 << 20
+
+// blockBuffers holds bodyBlock buffers of capacity blockSize.
+var blockBuffers = sync.Pool{New: func() any {
+	b := make([]byte, 0, blockSize)
+	return &b
+}}
+
+// release drops one reference to b, pooling its buffer after the last.
+func (b *bodyBlock) release() {
+	if b.refs.Add(-1) == 0 {
+		*b.buf = (*b.buf)[:0]
+		blockBuffers.Put(b.buf)
+		b.buf = nil
+	}
+}
+
+// blockReader reads a body held in a block; Close gives up its share of
+// the block.
+type blockReader struct {
+	bytes.Reader
+	block *bodyBlock
+}
+
+func (r *blockReader) Close() error {
+	if r.block != nil {
+		r.Reset(nil)
+		r.block.release()
+		r.block = nil
+	}
 	return nil
 }
 

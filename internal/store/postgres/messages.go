@@ -1,10 +1,12 @@
 package postgres
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -45,9 +47,10 @@ func (s *Store) ListMessages(ctx context.Context, mailboxID int64, q store.Messa
 		query += fmt.Sprintf(` LIMIT %d`, q.Limit)
 	}
 	rows, _ := s.pool.Query(ctx, query, args...)
-	// The same scan targets for every row, and the summaries and first
-	// chunks copied into blocks shared by the batch: a row allocates what
-	// it returns (its flags, its opener), not a copy of every column.
+	// The same scan targets for every row, the summaries copied into
+	// blocks shared by the batch, the bodies into pooled blocks that
+	// come back once their readers are closed: a row allocates what it
+	// returns (its flags, its opener), not a copy of every column.
 	var (
 		m            store.Message
 		flags        string
@@ -55,7 +58,7 @@ func (s *Store) ListMessages(ctx context.Context, mailboxID int64, q store.Messa
 		bodyID, size int64
 		arena        byteArena
 		summary      = arenaBytes{arena: &arena}
-		first        = arenaBytes{arena: &arena}
+		first        blockBytes
 		out          []store.Message
 	)
 	dest := []any{&m.ID, &m.UID, &m.Size, &m.InternalDate, &flags, &m.ModSeq, &m.EmailID, &saved}
@@ -73,8 +76,8 @@ func (s *Store) ListMessages(ctx context.Context, mailboxID int64, q store.Messa
 		}
 		mm.Summary = summary.take()
 		if q.Bodies {
-			id, size, data := bodyID, size, first.take()
-			mm.Open = func() (io.ReadCloser, error) { return s.openBody(id, size, data), nil }
+			id, size, body := bodyID, size, first.take()
+			mm.Open = func() (io.ReadCloser, error) { return s.openListed(id, size, body), nil }
 		}
 		out = append(out, mm)
 		return nil
@@ -122,6 +125,65 @@ func (b *arenaBytes) take() []byte {
 	v := b.last
 	b.last = nil
 	return v
+}
+
+// blockBytes scans the bodies of a listing into pooled blocks
+// (pgtype.BytesScanner): copied into fresh blocks, a listing of 64
+// messages of 10 KB took 640 KB of zeroed memory per IMAP FETCH batch,
+// allocating and collecting which was about 15% of the CPU profile of a
+// full-mailbox FETCH. take returns the last body (nil for NULL) and
+// forgets it.
+type blockBytes struct {
+	cur  *bodyBlock // the block being filled
+	last *listedBody
+}
+
+func (b *blockBytes) ScanBytes(v []byte) error {
+	b.last = nil
+	switch {
+	case v == nil:
+	case len(v) > blockSize: // never a listed body (listedBodyMax); not pooled
+		b.last = &listedBody{data: bytes.Clone(v)}
+	default:
+		if b.cur == nil || len(v) > cap(*b.cur.buf)-len(*b.cur.buf) {
+			b.cur = &bodyBlock{buf: blockBuffers.Get().(*[]byte)}
+		}
+		buf := append(*b.cur.buf, v...)
+		*b.cur.buf = buf
+		b.cur.refs.Add(1)
+		b.last = &listedBody{data: buf[len(buf)-len(v) : len(buf) : len(buf)], block: b.cur}
+	}
+	return nil
+}
+
+func (b *blockBytes) take() *listedBody {
+	v := b.last
+	b.last = nil
+	return v
+}
+
+// listedBody is a body a listing brought. Its first Open reads it where
+// it is, and the Close of that reader gives up its share of the block;
+// any later Open reads it from the database, as does every Open of a body
+// the listing did not bring (nil).
+type listedBody struct {
+	data  []byte
+	block *bodyBlock // nil: data is not pooled
+	taken atomic.Bool
+}
+
+// openListed opens body id of a listing (see listedBody).
+func (s *Store) openListed(id, size int64, b *listedBody) io.ReadCloser {
+	switch {
+	case b != nil && b.block == nil:
+		return s.openBody(id, size, b.data)
+	case b == nil || !b.taken.CompareAndSwap(false, true):
+		return s.openBody(id, size, nil)
+	}
+	r := &blockReader{block: b.block}
+	r.Reset(b.data)
+	b.data = nil
+	return r
 }
 
 // ListUIDs returns every UID of a mailbox, ascending.

@@ -1,13 +1,11 @@
 package postgres
 
 import (
-	"bytes"
 	"cmp"
 	"context"
 	"io"
 	"slices"
 	"sync"
-	"sync/atomic"
 
 	"github.com/jackc/pgx/v5"
 
@@ -33,8 +31,8 @@ import (
 const (
 	// readAheadBytes bounds the bodies one maildrop holds read ahead: a
 	// session downloading a maildrop holds at most this much more than one
-	// reading a message at a time.
-	readAheadBytes = 1 << 20
+	// reading a message at a time. They fill one block.
+	readAheadBytes = blockSize
 	// readAheadCount bounds how many bodies one statement reads.
 	readAheadCount = 64
 )
@@ -47,37 +45,11 @@ type readAhead struct {
 	bodies []aheadBody
 }
 
-// aheadBody is one body read ahead; data aliases its batch's buffer.
+// aheadBody is one body read ahead; data aliases its batch's block.
 type aheadBody struct {
 	id    int64
 	data  []byte
-	batch *aheadBatch
-}
-
-// An aheadBatch is the buffer one read-ahead statement filled. Buffers
-// are pooled: a fresh megabyte per statement, zeroed and then collected,
-// cost more CPU in a download than the copy of the bodies into it. refs
-// counts the batch's bodies neither dropped nor closed; the last one
-// returns the buffer to the pool. A reader not closed keeps its buffer
-// out of the pool (the collector takes it), never in use twice.
-type aheadBatch struct {
-	buf  *[]byte
-	refs atomic.Int32
-}
-
-// aheadBuffers holds read-ahead buffers of capacity readAheadBytes.
-var aheadBuffers = sync.Pool{New: func() any {
-	b := make([]byte, 0, readAheadBytes)
-	return &b
-}}
-
-// release drops one reference to b, pooling its buffer after the last.
-func (b *aheadBatch) release() {
-	if b.refs.Add(-1) == 0 {
-		*b.buf = (*b.buf)[:0]
-		aheadBuffers.Put(b.buf)
-		b.buf = nil
-	}
+	batch *bodyBlock
 }
 
 // dropAhead forgets the bodies read ahead and not taken. The caller
@@ -89,22 +61,6 @@ func (m *maildrop) dropAhead() {
 		}
 	}
 	m.ra.bodies = nil
-}
-
-// aheadReader reads a body read ahead; Close gives up its share of the
-// batch's buffer.
-type aheadReader struct {
-	bytes.Reader
-	batch *aheadBatch
-}
-
-func (r *aheadReader) Close() error {
-	if r.batch != nil {
-		r.Reset(nil)
-		r.batch.release()
-		r.batch = nil
-	}
-	return nil
 }
 
 // index returns the index of message id in the snapshot, or -1.
@@ -134,7 +90,7 @@ func (m *maildrop) index(id int64) int {
 func (m *maildrop) takeAhead(id int64) (io.ReadCloser, bool) {
 	for k := range m.ra.bodies {
 		if b := &m.ra.bodies[k]; b.id == id {
-			r := &aheadReader{batch: b.batch}
+			r := &blockReader{block: b.batch}
 			r.Reset(b.data)
 			*b = aheadBody{}
 			return r, true
@@ -165,8 +121,8 @@ func (m *maildrop) readAheadFrom(ctx context.Context, i int) (io.ReadCloser, boo
 		ids = append(ids, m.msgs[j].ID)
 		total += size
 	}
-	// One pooled buffer for the batch: each body is a slice of it.
-	batch := &aheadBatch{buf: aheadBuffers.Get().(*[]byte)}
+	// One pooled block for the batch: each body is a slice of it.
+	batch := &bodyBlock{buf: blockBuffers.Get().(*[]byte)}
 	buf := (*batch.buf)[:0]
 	bodies := make([]aheadBody, 0, len(ids))
 	rows, _ := m.s.pool.Query(ctx, `SELECT m.id, m.size, (SELECT data FROM body_chunks c WHERE c.body_id = m.body_id AND c.seq = 0)
@@ -185,12 +141,12 @@ func (m *maildrop) readAheadFrom(ctx context.Context, i int) (io.ReadCloser, boo
 		return nil
 	})
 	if err != nil {
-		aheadBuffers.Put(batch.buf)
+		blockBuffers.Put(batch.buf)
 		return nil, true, temporary("reading messages", err)
 	}
 	m.dropAhead()
 	if len(bodies) == 0 {
-		aheadBuffers.Put(batch.buf)
+		blockBuffers.Put(batch.buf)
 	}
 	batch.refs.Store(int32(len(bodies)))
 	m.ra.bodies = bodies

@@ -146,11 +146,11 @@ func TestMaildropReadAheadBuffers(t *testing.T) {
 		r.Close()
 	}
 	held := open(0)
-	first, ok := held.(*aheadReader)
+	first, ok := held.(*blockReader)
 	if !ok {
 		t.Fatalf("message 1 not read ahead: %T", held)
 	}
-	batch := first.batch
+	batch := first.block
 	// Read the rest but for the last of the first batch, which stays
 	// read ahead and is dropped when the next batch comes.
 	for i := 1; i < n; i++ {
