@@ -132,7 +132,8 @@ wait_indexed() {
 	log "text index of $dir still behind ($left messages) after 30 minutes; going on"
 }
 
-# open_to_dovecot DIR: Dovecot's auth and mail processes run as the dovecot
-# user and must reach the passwd file and the Maildirs under DIR, which
-# mktemp makes 0700.
-open_to_dovecot() { chmod 755 "$1"; }
+# open_to_dovecot DIR: creates DIR if missing (a WORK given by the caller)
+# and opens it: Dovecot's auth and mail processes run as the dovecot user
+# and must reach the passwd file and the Maildirs under DIR, which mktemp
+# makes 0700.
+open_to_dovecot() { mkdir -p "$1" && chmod 755 "$1"; }
