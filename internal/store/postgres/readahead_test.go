@@ -166,3 +166,53 @@ func TestMaildropReadAheadBuffers(t *testing.T) {
 	held.Close() // a second Close changes nothing
 	readAll(50, open(50))
 }
+
+// TestReadAheadStatementEndsWithMaildrop: the read-ahead statement runs
+// beside the session, and closing the maildrop waits for it, so none
+// outlives its maildrop; its block goes back to the pool once the body
+// taken from it is closed too, whenever that is. (Each round closes the
+// maildrop as soon as the first body has come; a Close that did not wait
+// would find the statement still reading in some of them.)
+func TestReadAheadStatementEndsWithMaildrop(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t, pgtest.Database(t), Options{Schema: "aheadclose"})
+	a := user(t, s, "close@example.org")
+	body := "Subject: x\r\n\r\n" + strings.Repeat("a line of text\r\n", 1000)
+	for range readAheadCount {
+		deliver(t, s, a, body)
+	}
+	for round := range 20 {
+		md, err := s.OpenMaildrop(ctx, a.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := md.Body(ctx, md.Messages()[0].ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st := md.(*maildrop).ra.stream
+		if st == nil || len(st.ids) != readAheadCount {
+			t.Fatalf("no read-ahead of the %d messages: %+v", readAheadCount, st)
+		}
+		if err := md.Close(); err != nil {
+			t.Fatal(err)
+		}
+		st.mu.Lock()
+		done, kept := st.done, len(st.bodies)
+		st.mu.Unlock()
+		if !done || kept != 0 {
+			t.Fatalf("round %d, after Close: statement done %v, %d bodies kept", round, done, kept)
+		}
+		if st.block.buf == nil {
+			t.Fatal("the block was pooled while a reader of it was open")
+		}
+		got, err := io.ReadAll(r)
+		if err != nil || string(got) != body {
+			t.Fatalf("the body taken before Close: %d octets, %v", len(got), err)
+		}
+		r.Close()
+		if st.block.buf != nil {
+			t.Fatalf("the block was not pooled after its last reader closed (%d references left)", st.block.refs.Load())
+		}
+	}
+}
