@@ -111,6 +111,17 @@ listeners_off() {
 	grep -o '[a-z0-9_]*\.listen' "$1/docs/CONFIG.md" | sort -u | grep -vx "${2:-none}" | sed 's/$/=/; s/^/-o\n/'
 }
 
+# pg_unindexed DSN: how many messages of the PostgreSQL database DSN wait
+# for the text indexer: its text_pending rows (migration 18), or, in a
+# database of an older build (a BASE), the rows with text_indexed NULL.
+pg_unindexed() {
+	if [ "$(psql "$1" -Atc "SELECT to_regclass('text_pending') IS NOT NULL")" = t ]; then
+		psql "$1" -Atc 'SELECT count(*) FROM text_pending'
+	else
+		psql "$1" -Atc 'SELECT count(*) FROM messages WHERE text_indexed IS NULL'
+	fi
+}
+
 # wait_indexed DATADIR [DSN]: wait (at most 30 minutes) until Pochta's
 # background text indexer has caught up with the store at DATADIR (SQLite;
 # with DSN, the PostgreSQL database DSN instead), so that indexing the
@@ -119,7 +130,7 @@ wait_indexed() {
 	local dir=$1 dsn=${2:-} left
 	for _ in $(seq 1 1800); do
 		if [ -n "$dsn" ]; then
-			left=$(psql "$dsn" -Atc 'SELECT count(*) FROM messages WHERE text_indexed IS NULL')
+			left=$(pg_unindexed "$dsn")
 		else
 			# A build older than the text index (smtp-vs-postfix.sh BASE)
 			# has no text_doc: nothing to wait for.

@@ -70,7 +70,7 @@ run() {
 		-users "pfb%d@bench.test" -nusers 8 -from bench@remote.test | grep '^RESULT'; }
 	indexed() {
 		for _ in $(seq 1 6000); do
-			[ "$(psql "$dsn" -Atc 'SELECT count(*) FROM messages WHERE text_indexed IS NULL')" = 0 ] && return
+			[ "$(pg_unindexed "$dsn")" = 0 ] && return
 			sleep 0.1
 		done
 	}

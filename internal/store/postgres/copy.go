@@ -23,8 +23,11 @@ type newRow struct {
 	uidl     string    // "" = generated (store.UIDL)
 	emailID  *int64    // the original's, for a copy; nil: the row's own id
 	saved    time.Time // save_date
-	// textIndexed is the original's for a copy; a new message is stored
-	// unindexed (NULL) and indexed after its commit (textindex.go).
+	// textIndexed is NULL for a message the text indexer is still to
+	// index (messages_added gives it a text_pending row): a new one, or
+	// the copy of one not indexed yet; else the original's (true or
+	// false: not indexable), so a copy of an indexed message is not
+	// indexed again (textindex.go).
 	textIndexed *bool
 }
 
@@ -130,7 +133,10 @@ func (s *Store) copyMessages(ctx context.Context, mailboxID int64, uids []uint32
 		// a round trip per UID); the ranges are disjoint and sorted.
 		lo, hi := rangeBounds(store.UIDRanges(uids))
 		rows, _ := t.Query(ctx, `SELECT m.id, m.uid, m.body_id, m.size, m.dot_lines, m.internal_date, m.flags, m.summary,
-			coalesce(m.email_id, m.id), m.text_indexed FROM unnest($2::bigint[], $3::bigint[]) AS r(lo, hi)
+			coalesce(m.email_id, m.id),
+			CASE WHEN EXISTS (SELECT 1 FROM text_pending p WHERE p.message_id = m.id) THEN NULL
+				ELSE coalesce(m.text_indexed, true) END
+			FROM unnest($2::bigint[], $3::bigint[]) AS r(lo, hi)
 			JOIN messages m ON m.mailbox_id = $1 AND m.uid BETWEEN r.lo AND r.hi ORDER BY m.uid`, mailboxID, lo, hi)
 		var m source
 		var emailID int64

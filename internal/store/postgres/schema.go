@@ -617,6 +617,46 @@ CREATE TABLE text_retry (
 	`
 ALTER TABLE text_postings ADD COLUMN last_doc integer, ADD COLUMN bits integer;
 `,
+	// 18: the messages the text indexer has not reached get a row in
+	// text_pending instead of messages.text_indexed NULL, which the
+	// indexer set to true when it was done: that rewrote every message
+	// row a second time (a new version through five indexes, left for
+	// VACUUM), and its claim locked the rows themselves, so a flag change
+	// of a new message waited for the indexer's batch. Now the claim locks
+	// the text_pending rows and the indexer deletes them. An expunge
+	// still waits for a batch that holds the message's row here (its
+	// trigger deletes it), so a body is never deleted under the indexer.
+	// messages.text_indexed is now false for a body not indexable and
+	// NULL or true otherwise; messages_added adds the pending row of a
+	// message inserted with NULL (a copy of an indexed message is
+	// inserted with true).
+	`
+CREATE TABLE text_pending (
+	message_id bigint PRIMARY KEY,
+	body_id    bigint NOT NULL,
+	account_id bigint NOT NULL
+);
+CREATE INDEX text_pending_account ON text_pending(account_id);
+INSERT INTO text_pending SELECT id, body_id, account_id FROM messages WHERE text_indexed IS NULL;
+DROP INDEX messages_text_pending;
+DROP INDEX messages_text_new;
+CREATE INDEX messages_text_unindexable ON messages(mailbox_id) WHERE text_indexed = false;
+CREATE OR REPLACE FUNCTION messages_added() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+	UPDATE accounts SET used = used + NEW.size WHERE id = NEW.account_id;
+	IF NEW.text_indexed IS NULL THEN
+		INSERT INTO text_pending (message_id, body_id, account_id) VALUES (NEW.id, NEW.body_id, NEW.account_id);
+	END IF;
+	RETURN NULL;
+END $$;
+CREATE FUNCTION messages_unpend() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+	DELETE FROM text_pending p USING gone g WHERE p.message_id = g.id;
+	RETURN NULL;
+END $$;
+CREATE TRIGGER messages_unpend AFTER DELETE ON messages REFERENCING OLD TABLE AS gone
+	FOR EACH STATEMENT EXECUTE FUNCTION messages_unpend();
+`,
 }
 
 // migrate brings the schema up to date. Nodes starting together are safe:

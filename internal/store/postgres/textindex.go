@@ -22,15 +22,15 @@ import (
 // postingChunkMax octets keyed by their first document (postings.go:
 // Golomb-Rice coded gaps, a few bits a posting). A search reads the
 // chunks of its terms, intersects them, and looks the documents left up
-// in text_docs and messages. Messages are stored unindexed
-// (messages.text_indexed NULL); IndexText, run by each node's background
+// in text_docs and messages. Messages are stored unindexed (a row in
+// text_pending, migration 18); IndexText, run by each node's background
 // indexer after its commits (store.TextIndexer), numbers a batch's
 // bodies per account, appends their numbers to the last chunk of each
 // of their terms (rewriting the row, but copying the chunk's codes, not
 // decoding them: the row keeps the chunk's last document and length in
 // bits, migration 17; a chunk that would grow past the bound is left
-// and a new one begun), and marks the account's rows of the
-// body. A document goes with its body (ON DELETE CASCADE) or its
+// and a new one begun), and deletes the batch's text_pending rows. A
+// document goes with its body (ON DELETE CASCADE) or its
 // account; its numbers stay in the chunks, naming no body, until the
 // account goes. GIN over per-body term arrays (migration 8) cost more
 // disk than the mail it indexed (docs/BENCHMARKS.md); pg_trgm is not
@@ -73,10 +73,15 @@ func (s *Store) TextCandidates(ctx context.Context, mailboxID int64, terms []uin
 	if len(docs) > maxTextBodies {
 		return s.ListUIDs(ctx, mailboxID)
 	}
-	rows, _ := s.pool.Query(ctx, `SELECT uid FROM messages WHERE mailbox_id = $1 AND text_indexed IS NOT TRUE
+	// The messages not indexed yet and those not indexable are
+	// candidates for every search; the others, by their documents.
+	rows, _ := s.pool.Query(ctx, `SELECT m.uid FROM text_pending p JOIN messages m ON m.id = p.message_id
+		WHERE p.account_id = $2 AND m.mailbox_id = $1
+		UNION ALL
+		SELECT uid FROM messages WHERE mailbox_id = $1 AND text_indexed = false
 		UNION ALL
 		SELECT m.uid FROM text_docs d JOIN messages m ON m.body_id = d.body_id
-		WHERE d.account_id = $2 AND d.doc = ANY($3) AND m.mailbox_id = $1 AND m.text_indexed`,
+		WHERE d.account_id = $2 AND d.doc = ANY($3) AND m.mailbox_id = $1`,
 		mailboxID, accountID, docs)
 	var uids []uint32
 	var uid int64
@@ -140,16 +145,13 @@ const (
 	postingChunkMax = 1536
 )
 
-// markIndexed marks the rows of each (body, account) just indexed, all
-// in one statement: found by the body (migration 12's index, so a large
-// backlog of one account is not scanned once per body), and only those no
-// other transaction holds (another node's indexer, a flag change), which
-// a later batch marks instead of this one waiting for them.
-const markIndexed = `WITH r AS (
-	SELECT m.id, x.ok FROM unnest($1::bigint[], $2::bigint[], $3::boolean[]) AS x(body, account, ok)
-	JOIN messages m ON m.body_id = x.body AND m.account_id = x.account AND m.text_indexed IS NULL
-	FOR NO KEY UPDATE OF m SKIP LOCKED)
-	UPDATE messages SET text_indexed = r.ok FROM r WHERE messages.id = r.id`
+// Statements of the end of an indexer batch: the claimed rows of the
+// bodies done leave text_pending, and the messages of a body that cannot
+// be indexed are marked so, which makes them candidates of every search.
+const (
+	unpendIndexed   = `DELETE FROM text_pending WHERE message_id = ANY($1)`
+	markUnindexable = `UPDATE messages SET text_indexed = false WHERE id = ANY($1)`
+)
 
 // textIndexBatch is how many messages the indexer takes per batch
 // (store.StartTextIndexer), and how many deliveries wake it before its
@@ -169,38 +171,43 @@ const readSmallBodies = `SELECT c.body_id, c.data FROM bodies b JOIN body_chunks
 	WHERE b.id = ANY($1) AND b.size <= $2`
 
 // IndexText implements store.TextSearcher. In one transaction, it
-// claims up to limit rows not indexed yet that no other indexer holds
-// (FOR NO KEY UPDATE SKIP LOCKED: the nodes of a cluster share the work),
-// reads each body once and computes its terms while the claim holds,
-// then, account by account (in id order), numbers the new documents and
-// appends them to their terms' posting lists (addDocs), and marks every
-// row of the account sharing each body. A flag change or an expunge of a
-// claimed row waits for the batch. Two indexers with bodies of one
+// claims up to limit messages waiting in text_pending that no other
+// indexer holds (FOR UPDATE SKIP LOCKED: the nodes of a cluster share the
+// work; the messages' own rows are not locked, so a flag change never
+// waits for a batch), reads each body once and computes its terms while
+// the claim holds, then, account by account (in id order), numbers the
+// new documents and appends them to their terms' posting lists
+// (addDocs), and deletes the claimed rows. An expunge of a claimed
+// message waits for the batch (its trigger deletes the pending row), so
+// its body is not deleted under it. Two indexers with bodies of one
 // account take turns at its text_accounts row. A body that cannot be
-// indexed (deleted meanwhile, or with too many terms) is marked not
-// indexable, so it is not tried again and searches keep reading it. One
-// whose read fails for a passing reason (a database error) is left
-// unindexed and tried again later, up to store.TextIndexTries times
-// (text_retry); the rows of a body waiting for its next try are not
-// claimed. 0 means no row is left that another indexer is not working
-// on.
+// indexed (deleted meanwhile, or with too many terms) has its messages
+// marked not indexable, so it is not tried again and searches keep
+// reading it. One whose read fails for a passing reason (a database
+// error) is left pending and tried again later, up to
+// store.TextIndexTries times (text_retry); the rows of a body waiting
+// for its next try are not claimed. 0 means no message is left that
+// another indexer is not working on.
 func (s *Store) IndexText(ctx context.Context, limit int) (int, error) {
 	claimed := 0
 	now := s.now()
 	err := s.withTx(ctx, "indexing message text", func(t *tx) error {
-		rows, _ := t.Query(ctx, `SELECT m.body_id, m.account_id, coalesce(r.tries, 0) FROM messages m
-			LEFT JOIN text_retry r ON r.body_id = m.body_id AND r.account_id = m.account_id
-			WHERE m.text_indexed IS NULL AND (r.due IS NULL OR r.due <= $2)
-			LIMIT $1 FOR NO KEY UPDATE OF m SKIP LOCKED`, limit, now)
+		rows, _ := t.Query(ctx, `SELECT p.message_id, p.body_id, p.account_id, coalesce(r.tries, 0) FROM text_pending p
+			LEFT JOIN text_retry r ON r.body_id = p.body_id AND r.account_id = p.account_id
+			WHERE r.due IS NULL OR r.due <= $2
+			ORDER BY p.message_id LIMIT $1 FOR UPDATE OF p SKIP LOCKED`, limit, now)
 		var list []textKey
-		tries := map[textKey]int{} // failed tries so far
+		tries := map[textKey]int{}        // failed tries so far
+		messages := map[textKey][]int64{} // the claimed messages of each
 		var td textKey
+		var id int64
 		var tried int
-		n, err := pgx.ForEachRow(rows, []any{&td.body, &td.account, &tried}, func() error {
+		n, err := pgx.ForEachRow(rows, []any{&id, &td.body, &td.account, &tried}, func() error {
 			if _, ok := tries[td]; !ok {
 				tries[td] = tried
 				list = append(list, td)
 			}
+			messages[td] = append(messages[td], id)
 			return nil
 		})
 		if err != nil {
@@ -210,8 +217,8 @@ func (s *Store) IndexText(ctx context.Context, limit int) (int, error) {
 		if len(list) == 0 {
 			return nil
 		}
-		// A body its account has indexed already (a copy marked by a
-		// later batch) only needs its rows marked.
+		// A body its account has indexed already (the copy of a message
+		// pending when it was copied) only leaves text_pending.
 		bodies, accounts := make([]int64, len(list)), make([]int64, len(list))
 		for i, td := range list {
 			bodies[i], accounts[i] = td.body, td.account
@@ -232,11 +239,11 @@ func (s *Store) IndexText(ctx context.Context, limit int) (int, error) {
 		// by body: the terms are the same for every account
 		texts := s.smallBodyTexts(ctx, ids)
 		byAccount := map[int64][]textDoc{}
-		indexed := make([]bool, len(list)) // or known not indexable: false
+		var unpend, unindexable []int64
 		b := &pgx.Batch{}
-		for i, td := range list {
+		for _, td := range list {
 			if done[td] {
-				indexed[i] = true
+				unpend = append(unpend, messages[td]...)
 				continue
 			}
 			text, ok := texts[td.body]
@@ -246,7 +253,6 @@ func (s *Store) IndexText(ctx context.Context, limit int) (int, error) {
 				}
 				texts[td.body] = text
 			}
-			indexed[i] = text.ok
 			if text.ok {
 				byAccount[td.account] = append(byAccount[td.account], textDoc{td.body, text.terms})
 			}
@@ -255,13 +261,17 @@ func (s *Store) IndexText(ctx context.Context, limit int) (int, error) {
 				b.Queue(`INSERT INTO text_retry (body_id, account_id, tries, due) VALUES ($1, $2, $3, $4)
 					ON CONFLICT (body_id, account_id) DO UPDATE SET tries = excluded.tries, due = excluded.due`,
 					td.body, td.account, tried, store.TextIndexRetryAt(now, tried))
-				list[i] = textKey{} // left unindexed
+				continue // left pending
 			case text.failed != nil:
 				s.log.Warn("text indexing gave up on a message body; searches read it",
 					"body", td.body, "tries", tried, "err", text.failed)
 				fallthrough
 			case tried > 1:
 				b.Queue(`DELETE FROM text_retry WHERE body_id = $1 AND account_id = $2`, td.body, td.account)
+			}
+			unpend = append(unpend, messages[td]...)
+			if !text.ok {
+				unindexable = append(unindexable, messages[td]...)
 			}
 		}
 		ids = slices.Sorted(maps.Keys(byAccount))
@@ -270,17 +280,10 @@ func (s *Store) IndexText(ctx context.Context, limit int) (int, error) {
 				return temporary("indexing message text", err)
 			}
 		}
-		var mark struct {
-			bodies, accounts []int64
-			ok               []bool
+		b.Queue(unpendIndexed, unpend)
+		if len(unindexable) > 0 {
+			b.Queue(markUnindexable, unindexable)
 		}
-		for i, td := range list {
-			if td != (textKey{}) { // not left for a later try
-				mark.bodies, mark.accounts = append(mark.bodies, td.body), append(mark.accounts, td.account)
-				mark.ok = append(mark.ok, indexed[i])
-			}
-		}
-		b.Queue(markIndexed, mark.bodies, mark.accounts, mark.ok)
 		if err := t.SendBatch(ctx, b).Close(); err != nil {
 			return temporary("indexing message text", err)
 		}
@@ -319,8 +322,13 @@ func (s *Store) addDocs(ctx context.Context, t *tx, account int64, docs []textDo
 			postings[term] = append(postings[term], uint32(nums[i]))
 		}
 	}
+	// Two messages of one body (a copy, a Sieve fileinto with keep) may
+	// be in two nodes' batches at once: the second to get here finds the
+	// body numbered already and keeps that number; its own stays in the
+	// chunks naming no body, as a deleted body's does.
 	if _, err := t.Exec(ctx, `INSERT INTO text_docs (account_id, doc, body_id)
-		SELECT $1, * FROM unnest($2::int4[], $3::bigint[])`, account, nums, bodies); err != nil {
+		SELECT $1, * FROM unnest($2::int4[], $3::bigint[]) ON CONFLICT (body_id, account_id) DO NOTHING`,
+		account, nums, bodies); err != nil {
 		return err
 	}
 	terms := slices.Sorted(maps.Keys(postings))

@@ -15,9 +15,9 @@ import (
 )
 
 // TestTextIndexBuild: messages stored before the text index (migration
-// 8: text_indexed NULL, no text_docs row) are candidates for every
-// search until IndexText has indexed them, batch by batch; a body that
-// cannot be read is marked not indexable.
+// 8; since migration 18 a text_pending row, no text_docs row) are
+// candidates for every search until IndexText has indexed them, batch by
+// batch.
 func TestTextIndexBuild(t *testing.T) {
 	ctx := context.Background()
 	s, inbox, archive := unindexedWithCopy(t, "textbuild", "a unicorn here", "a zebra there", "a walrus")
@@ -42,8 +42,8 @@ func TestTextIndexBuild(t *testing.T) {
 			}
 		}
 	}
-	if total != 3 {
-		t.Errorf("IndexText indexed %d bodies, want 3 (the copy shares its original's)", total)
+	if total != 4 {
+		t.Errorf("IndexText claimed %d messages, want 4 (3, and the copy, whose body is its original's)", total)
 	}
 	if got := cands(inbox.ID, "unicorn"); !slices.Equal(got, []uint32{1}) {
 		t.Errorf("indexed: candidates %v, want 1", got)
@@ -61,28 +61,9 @@ func TestTextIndexerAtStart(t *testing.T) {
 	})
 }
 
-// TestMarkIndexedFindsRowsByBody: the indexer marks an indexed body's rows
-// through an index keyed by the body. Keyed by the account (before
-// migration 12), every mark scanned all of the account's unindexed rows,
-// and indexing a large import of one account took quadratic time.
-func TestMarkIndexedFindsRowsByBody(t *testing.T) {
-	ctx := context.Background()
-	s := openTest(t, pgtest.Database(t), Options{Schema: "textmark"})
-	stmt := strings.NewReplacer("$1", "'{5}'", "$2", "'{3}'", "$3", "'{true}'").Replace(markIndexed)
-	rows, _ := s.pool.Query(ctx, "EXPLAIN "+stmt)
-	var plan []string
-	var line string
-	if _, err := pgx.ForEachRow(rows, []any{&line}, func() error { plan = append(plan, line); return nil }); err != nil {
-		t.Fatal(err)
-	}
-	if text := strings.Join(plan, "\n"); !strings.Contains(text, "Index Cond: (body_id = x.body)") {
-		t.Errorf("the mark does not find rows by body:\n%s", text)
-	}
-}
-
-// TestIndexTextSkipsHeldRows: a row sharing a body being indexed that
-// another transaction holds (another node's indexer, a flag change) does
-// not make the indexer wait: it is marked by a later batch.
+// TestIndexTextSkipsHeldRows: a pending message another indexer holds
+// (another node's batch) does not make the indexer wait: a later batch
+// takes it.
 func TestIndexTextSkipsHeldRows(t *testing.T) {
 	ctx := context.Background()
 	s, _, archive := unindexedWithCopy(t, "textheld", "a unicorn")
@@ -92,7 +73,8 @@ func TestIndexTextSkipsHeldRows(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer held.Rollback(ctx)
-	if _, err := held.Exec(ctx, `SELECT 1 FROM messages WHERE mailbox_id = $1 FOR NO KEY UPDATE`, archive.ID); err != nil {
+	if _, err := held.Exec(ctx, `SELECT 1 FROM text_pending p JOIN messages m ON m.id = p.message_id
+		WHERE m.mailbox_id = $1 FOR UPDATE OF p`, archive.ID); err != nil {
 		t.Fatal(err)
 	}
 	// A hang here is the failure; the deadline only ends it.
@@ -103,11 +85,64 @@ func TestIndexTextSkipsHeldRows(t *testing.T) {
 	}
 	held.Rollback(ctx)
 	if n, err := s.IndexText(ctx, 10); err != nil || n != 1 {
-		t.Fatalf("IndexText after: %d, %v; want the copy marked", n, err)
+		t.Fatalf("IndexText after: %d, %v; want the copy taken", n, err)
 	}
 	var left int
-	if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM messages WHERE text_indexed IS NOT TRUE`).Scan(&left); err != nil || left != 0 {
-		t.Errorf("%d rows not indexed (%v), want none", left, err)
+	if err := s.pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM text_pending)
+		+ (SELECT count(*) FROM messages WHERE text_indexed = false)`).Scan(&left); err != nil || left != 0 {
+		t.Errorf("%d messages not indexed (%v), want none", left, err)
+	}
+}
+
+// TestFlagChangeDoesNotWaitForIndexer: an indexer batch holds its
+// text_pending rows, not the messages: a flag change of a message it is
+// indexing goes through at once, and an expunge waits for the batch.
+func TestFlagChangeDoesNotWaitForIndexer(t *testing.T) {
+	ctx := context.Background()
+	s, inbox, _ := unindexedWithCopy(t, "textflags", "a unicorn")
+	batch, err := s.pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer batch.Rollback(ctx)
+	if _, err := batch.Exec(ctx, `SELECT 1 FROM text_pending FOR UPDATE`); err != nil {
+		t.Fatal(err)
+	}
+	// A hang here is the failure; the deadline only ends it.
+	wait, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	if _, err := s.UpdateFlags(wait, inbox.ID, []uint32{1}, store.FlagsAdd, []string{store.FlagSeen, store.FlagDeleted}); err != nil {
+		t.Fatalf("flag change while the indexer holds the message: %v", err)
+	}
+	expunged := make(chan error, 1)
+	go func() {
+		_, err := s.Expunge(ctx, inbox.ID, nil)
+		expunged <- err
+	}()
+	// The expunge's trigger waits for the batch's row lock.
+	for {
+		var waiting bool
+		if err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_stat_activity
+			WHERE datname = current_database() AND wait_event_type = 'Lock')`).Scan(&waiting); err != nil {
+			t.Fatal(err)
+		}
+		if waiting {
+			break
+		}
+		select {
+		case err := <-expunged:
+			t.Fatalf("the expunge did not wait for the indexer's batch (%v)", err)
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	batch.Rollback(ctx)
+	if err := <-expunged; err != nil {
+		t.Fatal(err)
+	}
+	var left int
+	if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM text_pending p JOIN messages m ON m.id = p.message_id
+		WHERE m.mailbox_id = $1`, inbox.ID).Scan(&left); err != nil || left != 0 {
+		t.Errorf("%d pending rows of the expunged message (%v), want none", left, err)
 	}
 }
 
@@ -140,7 +175,8 @@ func unindexedWithCopy(t *testing.T, schema string, bodies ...string) (s *Store,
 	if _, err := s.CopyMessages(ctx, inbox.ID, []uint32{1}, archive.ID); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.pool.Exec(ctx, `UPDATE messages SET text_indexed = NULL; DELETE FROM text_postings; DELETE FROM text_docs; DELETE FROM text_accounts`); err != nil {
+	if _, err := s.pool.Exec(ctx, `INSERT INTO text_pending SELECT id, body_id, account_id FROM messages ON CONFLICT DO NOTHING;
+		DELETE FROM text_postings; DELETE FROM text_docs; DELETE FROM text_accounts`); err != nil {
 		t.Fatal(err)
 	}
 	return s, inbox, archive
@@ -297,7 +333,8 @@ func TestDeliveriesWakeIndexer(t *testing.T) {
 		// A hang here is the failure; the deadline only ends it.
 		for deadline := time.Now().Add(time.Minute); ; time.Sleep(10 * time.Millisecond) {
 			var n int
-			if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM messages WHERE text_indexed`).Scan(&n); err != nil {
+			if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM messages m
+				WHERE NOT EXISTS (SELECT 1 FROM text_pending p WHERE p.message_id = m.id)`).Scan(&n); err != nil {
 				t.Fatal(err)
 			}
 			if n == want {
@@ -360,5 +397,30 @@ func TestPatchPostingsFindsRowsByKey(t *testing.T) {
 	if text := strings.Join(plan, "\n"); !strings.Contains(text, "Index Scan using text_postings_pkey") ||
 		!strings.Contains(text, "Nested Loop") {
 		t.Errorf("the patch does not find rows by key:\n%s", text)
+	}
+}
+
+// TestAddDocsKeepsAnEarlierNumber: a body another batch numbered first
+// (two nodes' indexers with one body's messages) keeps that number; the
+// later batch's addDocs succeeds instead of failing the whole batch.
+func TestAddDocsKeepsAnEarlierNumber(t *testing.T) {
+	ctx := context.Background()
+	s, inbox, _ := unindexedWithCopy(t, "textrace", "a unicorn")
+	var body, account int64
+	if err := s.pool.QueryRow(ctx, `SELECT body_id, account_id FROM messages WHERE mailbox_id = $1`, inbox.ID).
+		Scan(&body, &account); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if err := s.withTx(ctx, "test", func(t *tx) error {
+			return s.addDocs(ctx, t, account, []textDoc{{body: body, terms: []uint32{7, 9}}})
+		}); err != nil {
+			t.Fatalf("addDocs: %v", err)
+		}
+	}
+	rows, _ := s.pool.Query(ctx, `SELECT doc FROM text_docs WHERE body_id = $1 AND account_id = $2`, body, account)
+	docs, err := pgx.CollectRows(rows, pgx.RowTo[int32])
+	if err != nil || !slices.Equal(docs, []int32{1}) {
+		t.Fatalf("the body's documents: %v, %v; want the first number only", docs, err)
 	}
 }
