@@ -26,10 +26,11 @@
 # no store and no protocol work, the most any server could do here) and
 # OLD_BIN=path (an earlier build of `pochta`, serving a copy of the same
 # data directory on OPORT, 11212, as "pochta-old" in the one-login RETR
-# rounds: before and after a change on the same machine at once) and
-# PGSOCK=DIR (Pochta on PostgreSQL over the Unix socket in DIR, see below),
-# RUNS=retrp (only the one-login RETR rounds; with a small NBIG the setup
-# takes a minute).
+# rounds: before and after a change on the same machine at once),
+# PGSOCK=DIR (Pochta on PostgreSQL connects through the server's Unix
+# socket in DIR, e.g. /var/run/postgresql, as a node on the database's own
+# machine would, instead of TCP over loopback) and RUNS=retrp (only the
+# one-login RETR rounds; with a small NBIG the setup takes a minute).
 # Every row also gives the server's CPU time per message (user+system of
 # its processes; for pochta-pg also of its PostgreSQL backends), which a
 # machine shared with other jobs disturbs far less than throughput.
@@ -51,10 +52,10 @@ PG=${PG:-0}
 ADMIN_DSN=${ADMIN_DSN:-postgres://postgres@127.0.0.1:5432/test?sslmode=disable}
 PGDB=pochta_pop3bench_$$
 PGDSN=${ADMIN_DSN%%/test*}/$PGDB?sslmode=disable
-# PGSOCK=DIR: Pochta on PostgreSQL connects through the server's Unix
-# socket in DIR (e.g. /var/run/postgresql), as a node on the database's
-# own machine would, instead of TCP over loopback.
-if [ -n "${PGSOCK:-}" ]; then PGDSN="postgres://postgres@/$PGDB?host=$PGSOCK"; fi
+if [ -n "${PGSOCK:-}" ]; then # ADMIN_DSN's user, the socket's host
+	PGUSER_AT=${ADMIN_DSN#*://}
+	PGDSN="postgres://${PGUSER_AT%%@*}@/$PGDB?host=$PGSOCK"
+fi
 PPORT=${PPORT:-11210}  # Pochta, plain POP3
 GPORT=${GPORT:-11211}  # Pochta on PostgreSQL (PG=1), plain POP3
 DPORT=${DPORT:-11110}  # Dovecot, plain POP3
