@@ -12,10 +12,13 @@
 	if (server == "floor") fl = 1
 	if (label ~ /-r[0-9]+$/) { # a round of an interleaved series: keep every value
 		base = label; sub(/-r[0-9]+$/, "", base)
+		rn = label; sub(/.*-r/, "", rn); rn += 0
+		if (rn > rounds[base]) rounds[base] = rn
 		for (i = 4; i <= NF; i++) {
 			split($i, kv, "=")
 			k = server SUBSEP base SUBSEP kv[1]
 			series[k, ++nseries[k]] = kv[2]
+			inround[k, rn] = kv[2]
 		}
 		seen[base] = 1
 		label = "" # not a plain row
@@ -44,6 +47,28 @@ function mrow(what, label, key, target) {
 	if (pg) { g = median("pochta-pg", label, key); printf " %10s | %6s |", g, ratio(g, s) }
 	if (old) { o = median("pochta-old", label, key); printf " %10s | %6s |", o, ratio(o, s) }
 	if (fl) { f = median("floor", label, key); printf " %10s | %6s |", f, ratio(f, s) }
+	printf "\n"
+}
+# rounds_line prints, for an interleaved series, each server's ratio to
+# Dovecot S round by round (both measured in the same round, so a machine
+# that slows down between rounds moves both) and their median: steadier
+# on a shared machine than the ratio of the two medians in the table.
+function rounds_line(label, key,    n, srv, i, r, a, b, list, m, vals, j, t) {
+	if (!(label in seen) || rounds[label] == 0) return
+	split("pochta pochta-pg pochta-old floor", srv, " ")
+	printf "  %s %s:", label, key
+	for (i = 1; i <= 4; i++) {
+		n = 0; list = ""
+		for (r = 1; r <= rounds[label]; r++) {
+			a = inround[srv[i] SUBSEP label SUBSEP key, r]; b = inround["dovecot-ssha256" SUBSEP label SUBSEP key, r]
+			if (a == "" || b == "" || b + 0 == 0) continue
+			vals[++n] = a / b
+			list = list sprintf(" %.2f", a / b)
+		}
+		if (n == 0) continue
+		for (j = 2; j <= n; j++) for (m = j; m > 1 && vals[m - 1] > vals[m]; m--) { t = vals[m]; vals[m] = vals[m - 1]; vals[m - 1] = t }
+		printf "  %s%s (median %.2f)", srv[i], list, n % 2 ? vals[(n + 1) / 2] : (vals[n / 2] + vals[n / 2 + 1]) / 2
+	}
 	printf "\n"
 }
 function ratio(a, b) { return (a == "" || b == "" || b + 0 == 0) ? "-" : sprintf("%.2f", a / b) }
@@ -102,6 +127,10 @@ END {
 	print "(about the cost of Pochta's verified-credentials cache hit). Idle memory: Dovecot S only;"
 	print "per connection = (memory holding N idle logged-in sessions - memory after they quit) / N."
 	print "* medians of interleaved rounds (retr -persist: one login per client, then RETRs only)."
+	if ("retrp-c1" in seen || "fetchdel-c8" in seen) print "per-round ratios to Dovecot S, each of the same round:"
+	rounds_line("retrp-c1", "mb_per_s")
+	rounds_line("retrp-c8", "mb_per_s")
+	rounds_line("fetchdel-c8", "msgs_per_s")
 	print "server CPU per message: user+system time of the server's processes during the run / messages"
 	print "(Pochta PG: its process and its PostgreSQL backends; Dovecot: master and children)."
 	if (pg) print "Pochta PG: Pochta on the PostgreSQL engine, the same data copied by pochta migrate."
