@@ -281,5 +281,28 @@ END {
 		pf = m["postfix"]; sq = m["pochta"]; pg = m["pochta-pg"]; bs = m["pochta-base"]
 		printf " %.2f | %s | %s | %s | %d |\n", (pf > 0 ? sq / pf : 0), (pg > 0 && pf > 0 ? sprintf("%.2f", pg / pf) : "-"), (pg > 0 && sq > 0 ? sprintf("%.2f", pg / sq) : "-"), (bs > 0 && pf > 0 ? sprintf("%.2f", bs / pf) : "-"), cnt["pochta" SUBSEP s SUBSEP c SUBSEP "msgs_per_s"]
 	}
+	# The ratio of two medians can pair a fast round of one server with a
+	# slow one of the other; the same-round ratios cannot.
+	print ""
+	print "same-round ratios to Postfix (msg/s), round by round, and their median:"
+	for (k = 0; k < n; k++) {
+		split(order[k], a, " "); s = a[1]; c = a[2]
+		printf "  %s octets, %s clients:", s, c
+		for (i = 1; i <= ns; i++) if (sv[i] != "postfix") printf "  %s%s", sv[i], roundRatios(sv[i] SUBSEP s SUBSEP c SUBSEP "msgs_per_s", "postfix" SUBSEP s SUBSEP c SUBSEP "msgs_per_s")
+		printf "\n"
+	}
+}
+# roundRatios lists val[key, r] / val[base, r] for every round r both
+# have, then their median.
+function roundRatios(key, base,    r, n, out, x, i, j, t) {
+	n = 0; out = ""
+	for (r = 1; r <= cnt[key] && r <= cnt[base]; r++) {
+		if (val[base, r] + 0 == 0) continue
+		x[++n] = val[key, r] / val[base, r]
+		out = out sprintf(" %.2f", x[n])
+	}
+	if (n == 0) return " -"
+	for (i = 2; i <= n; i++) for (j = i; j > 1 && x[j - 1] > x[j]; j--) { t = x[j]; x[j] = x[j - 1]; x[j - 1] = t }
+	return out sprintf(" (median %.2f)", n % 2 ? x[(n + 1) / 2] : (x[n / 2] + x[n / 2 + 1]) / 2)
 }' "$RES" | sed 's/size=//g; s/c=//g'
 log "results in $RES"
