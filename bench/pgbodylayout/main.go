@@ -33,12 +33,13 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/pochta-mail/pochta/internal/proccpu"
 )
 
 // pieceSize is the heap layout's row size: with the row's header and its
@@ -49,8 +50,8 @@ const pieceSize = 8000
 // batch is how many bodies one statement reads.
 const batch = 45
 
-// form is one way of reading a batch: the statement ($1 the body ids, in
-// schema S) and which column of its rows holds body octets.
+// form is one way of reading a batch: a statement whose rows' first
+// column holds body octets ($1 the body ids).
 type form struct {
 	name, sql string
 }
@@ -73,12 +74,15 @@ func main() {
 	rounds := flag.Int("rounds", 5, "rounds; the forms take turns in each")
 	duration := flag.Duration("duration", 2*time.Second, "time per form and round")
 	flag.Parse()
-	if *dir == "" {
+	if *dir == "" || *rounds < 1 {
 		log.Fatal("usage: pgbodylayout -dir MSGS [-dsn DSN] [-copies N] [-rounds N] [-duration D]")
 	}
 	bodies, err := readBodies(*dir)
 	if err != nil {
 		log.Fatal(err)
+	}
+	if len(bodies)**copies < batch {
+		log.Fatalf("%d bodies stored (-copies x %d files) are fewer than one statement's %d", len(bodies)**copies, len(bodies), batch)
 	}
 	ctx := context.Background()
 	conn, err := pgx.Connect(ctx, *dsn)
@@ -190,9 +194,9 @@ func measure(ctx context.Context, conn *pgx.Conn, fs []form, n int, mean float64
 	clientUS := make([][]float64, len(fs))
 	for range rounds {
 		for k, f := range fs {
-			s0, err := cpuSeconds(backend)
+			s0, err := proccpu.Of(backend)
 			if err != nil {
-				return err
+				return fmt.Errorf("the backend's CPU time (is the server on this machine?): %w", err)
 			}
 			c0 := selfCPU()
 			octets := 0
@@ -205,12 +209,12 @@ func measure(ctx context.Context, conn *pgx.Conn, fs []form, n int, mean float64
 					return fmt.Errorf("%s: %w", f.name, err)
 				}
 			}
-			s1, err := cpuSeconds(backend)
+			s1, err := proccpu.Of(backend)
 			if err != nil {
 				return err
 			}
 			perBody := mean / float64(octets) * 1e6
-			serverUS[k] = append(serverUS[k], (s1-s0)*perBody)
+			serverUS[k] = append(serverUS[k], (s1-s0).Seconds()*perBody)
 			clientUS[k] = append(clientUS[k], (selfCPU()-c0)*perBody)
 		}
 	}
@@ -219,20 +223,6 @@ func measure(ctx context.Context, conn *pgx.Conn, fs []form, n int, mean float64
 		fmt.Printf("%-16s %22.1f %22.1f\n", f.name, median(serverUS[k]), median(clientUS[k]))
 	}
 	return nil
-}
-
-// cpuSeconds is a process's user+system time from /proc/PID/stat.
-func cpuSeconds(pid int) (float64, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, fmt.Errorf("the backend's CPU time (is the server on this machine?): %w", err)
-	}
-	// The fields after the command name, which is in parentheses and may
-	// hold spaces: utime and stime are the 12th and 13th.
-	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+2:]))
-	utime, _ := strconv.ParseFloat(f[11], 64)
-	stime, _ := strconv.ParseFloat(f[12], 64)
-	return (utime + stime) / 100, nil // USER_HZ is 100 on Linux
 }
 
 func selfCPU() float64 {

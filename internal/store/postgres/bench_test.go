@@ -1,12 +1,10 @@
 package postgres
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"math"
-	"os"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -15,6 +13,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/pochta-mail/pochta/internal/proccpu"
 	"github.com/pochta-mail/pochta/internal/prototest"
 	"github.com/pochta-mail/pochta/internal/store"
 	"github.com/pochta-mail/pochta/internal/store/postgres/pgtest"
@@ -208,17 +207,13 @@ func backendCPU(b *testing.B, s *Store) time.Duration {
 	if err != nil {
 		b.Fatal(err)
 	}
-	var ticks int64
+	var total time.Duration
 	for _, pid := range pids {
-		data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		t, err := proccpu.Of(int(pid))
 		if err != nil {
 			continue // ended meanwhile, or not on this machine
 		}
-		f := strings.Fields(string(data[bytes.LastIndexByte(data, ')')+1:]))
-		// after the ")" of comm: field 12 is utime, 13 stime (clock ticks)
-		u, _ := strconv.ParseInt(f[11], 10, 64)
-		st, _ := strconv.ParseInt(f[12], 10, 64)
-		ticks += u + st
+		total += t
 	}
-	return time.Duration(ticks) * (time.Second / 100) // USER_HZ
+	return total
 }
