@@ -252,11 +252,14 @@ done
 # Each server's median over the rounds (of msg/s, and of p50 and p99
 # separately); "PG/PF" and "PG/SQL" compare the medians.
 awk -v servers="$SERVERS" '
-function median(key,   n, i, j, t, a) {
+function median(key,   n, i, a) {
 	n = cnt[key]
-	for (i = 1; i <= n; i++) a[i] = val[key, i]
-	for (i = 2; i <= n; i++) { t = a[i]; for (j = i - 1; j >= 1 && a[j] > t; j--) a[j + 1] = a[j]; a[j + 1] = t }
-	if (n == 0) return 0
+	for (i = 1; i <= n; i++) a[i] = val[key, i] + 0
+	return n ? med(a, n) : 0
+}
+# med sorts a[1..n] (n > 0) and returns its median.
+function med(a, n,    i, j, t) {
+	for (i = 2; i <= n; i++) for (j = i; j > 1 && a[j - 1] > a[j]; j--) { t = a[j]; a[j] = a[j - 1]; a[j - 1] = t }
 	return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
 }
 {
@@ -294,15 +297,13 @@ END {
 }
 # roundRatios lists val[key, r] / val[base, r] for every round r both
 # have, then their median.
-function roundRatios(key, base,    r, n, out, x, i, j, t) {
+function roundRatios(key, base,    r, n, out, x) {
 	n = 0; out = ""
 	for (r = 1; r <= cnt[key] && r <= cnt[base]; r++) {
 		if (val[base, r] + 0 == 0) continue
 		x[++n] = val[key, r] / val[base, r]
 		out = out sprintf(" %.2f", x[n])
 	}
-	if (n == 0) return " -"
-	for (i = 2; i <= n; i++) for (j = i; j > 1 && x[j - 1] > x[j]; j--) { t = x[j]; x[j] = x[j - 1]; x[j - 1] = t }
-	return out sprintf(" (median %.2f)", n % 2 ? x[(n + 1) / 2] : (x[n / 2] + x[n / 2 + 1]) / 2)
+	return n ? out sprintf(" (median %.2f)", med(x, n)) : " -"
 }' "$RES" | sed 's/size=//g; s/c=//g'
 log "results in $RES"

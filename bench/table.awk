@@ -16,9 +16,7 @@
 		if (rn > rounds[base]) rounds[base] = rn
 		for (i = 4; i <= NF; i++) {
 			split($i, kv, "=")
-			k = server SUBSEP base SUBSEP kv[1]
-			series[k, ++nseries[k]] = kv[2]
-			inround[k, rn] = kv[2]
+			inround[server SUBSEP base SUBSEP kv[1], rn] = kv[2]
 		}
 		seen[base] = 1
 		label = "" # not a plain row
@@ -31,11 +29,14 @@
 	seen[label] = 1
 }
 # median of the rounds of server/label/key, "" when there are none.
-function median(server, label, key,    k, n, i, j, t, a) {
+function median(server, label, key,    k, n, r, a) {
 	k = server SUBSEP label SUBSEP key
-	n = nseries[k]
-	if (n == 0) return ""
-	for (i = 1; i <= n; i++) a[i] = series[k, i] + 0
+	n = 0
+	for (r = 1; r <= rounds[label]; r++) if ((k, r) in inround) a[++n] = inround[k, r] + 0
+	return n ? med(a, n) : ""
+}
+# med sorts a[1..n] (n > 0) and returns its median.
+function med(a, n,    i, j, t) {
 	for (i = 2; i <= n; i++) for (j = i; j > 1 && a[j - 1] > a[j]; j--) { t = a[j]; a[j] = a[j - 1]; a[j - 1] = t }
 	return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
 }
@@ -53,7 +54,7 @@ function mrow(what, label, key, target) {
 # Dovecot S round by round (both measured in the same round, so a machine
 # that slows down between rounds moves both) and their median: steadier
 # on a shared machine than the ratio of the two medians in the table.
-function rounds_line(label, key,    n, srv, i, r, a, b, list, m, vals, j, t) {
+function rounds_line(label, key,    n, srv, i, r, a, b, list, vals) {
 	if (!(label in seen) || rounds[label] == 0) return
 	split("pochta pochta-pg pochta-old floor", srv, " ")
 	printf "  %s %s:", label, key
@@ -61,13 +62,11 @@ function rounds_line(label, key,    n, srv, i, r, a, b, list, m, vals, j, t) {
 		n = 0; list = ""
 		for (r = 1; r <= rounds[label]; r++) {
 			a = inround[srv[i] SUBSEP label SUBSEP key, r]; b = inround["dovecot-ssha256" SUBSEP label SUBSEP key, r]
-			if (a == "" || b == "" || b + 0 == 0) continue
+			if (a == "" || b + 0 == 0) continue
 			vals[++n] = a / b
 			list = list sprintf(" %.2f", a / b)
 		}
-		if (n == 0) continue
-		for (j = 2; j <= n; j++) for (m = j; m > 1 && vals[m - 1] > vals[m]; m--) { t = vals[m]; vals[m] = vals[m - 1]; vals[m - 1] = t }
-		printf "  %s%s (median %.2f)", srv[i], list, n % 2 ? vals[(n + 1) / 2] : (vals[n / 2] + vals[n / 2 + 1]) / 2
+		if (n) printf "  %s%s (median %.2f)", srv[i], list, med(vals, n)
 	}
 	printf "\n"
 }
