@@ -52,9 +52,11 @@ PG=${PG:-0}
 ADMIN_DSN=${ADMIN_DSN:-postgres://postgres@127.0.0.1:5432/test?sslmode=disable}
 PGDB=pochta_pop3bench_$$
 PGDSN=${ADMIN_DSN%%/test*}/$PGDB?sslmode=disable
-if [ -n "${PGSOCK:-}" ]; then # ADMIN_DSN's user, the socket's host
-	PGUSER_AT=${ADMIN_DSN#*://}
-	PGDSN="postgres://${PGUSER_AT%%@*}@/$PGDB?host=$PGSOCK"
+if [ -n "${PGSOCK:-}" ]; then # ADMIN_DSN's user (and password), if it names one; the socket's host
+	PGAUTH=${ADMIN_DSN#*://}
+	PGAUTH=${PGAUTH%%/*}
+	case $PGAUTH in *@*) PGAUTH=${PGAUTH%@*}@ ;; *) PGAUTH= ;; esac
+	PGDSN="postgres://$PGAUTH/$PGDB?host=$PGSOCK"
 fi
 PPORT=${PPORT:-11210}  # Pochta, plain POP3
 GPORT=${GPORT:-11211}  # Pochta on PostgreSQL (PG=1), plain POP3
