@@ -19,6 +19,10 @@
 # pg_stat_activity lists for the run's database; the WAL writer and
 # checkpointer are not counted); wal_B the WAL bytes per message
 # (pg_current_wal_lsn, cluster-wide: other databases' writes count too).
+# NEW_SQL=file: an SQL file run on the working tree's database after
+# `pochta init` and before it serves (e.g. a function redefined without
+# one of its statements), to measure what a schema change would save
+# before writing its migration.
 # Results: $WORK/results.txt and a table of medians on stdout.
 set -euo pipefail
 
@@ -59,6 +63,7 @@ run() {
 	dsn=${ADMIN_DSN%%/test*}/$DB?sslmode=disable
 	rm -rf "$dir"
 	"$pochta" init -d "$dir" --domain bench.test --hostname mx.bench.test --postgres "$dsn" >/dev/null
+	if [ "$label" = new ] && [ -n "${NEW_SQL:-}" ]; then psql "$dsn" -q -v ON_ERROR_STOP=1 -f "$NEW_SQL" >/dev/null; fi
 	for i in $(seq 1 8); do echo bench-pass | "$pochta" -d "$dir" user add "pfb$i@bench.test" --password-stdin >/dev/null; done
 	"$pochta" -d "$dir" serve -o smtp.listen="127.0.0.1:$PORT" -o submission.listen= -o submissions.listen= \
 		-o pop3.listen= -o pop3s.listen= -o http.listen= -o https.listen= -o metrics.listen= -o imap.listen= \
