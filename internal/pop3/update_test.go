@@ -2,6 +2,7 @@ package pop3
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"reflect"
 	"slices"
@@ -79,7 +80,8 @@ C: QUIT
 
 // TestMessageExpungedByAnotherProcess: while a session has its maildrop
 // open, another process sharing the store (here a second engine on the
-// same directory, as `pochta` on another node would be) removes a message.
+// same directory, as `pochta` on another node would be) expunges a
+// message over IMAP, which does not take the POP3 lock.
 // RETR and TOP of it get a plain -ERR and the session carries on; asking
 // again counts as a bad command; DELE of it and QUIT still work.
 func TestMessageExpungedByAnotherProcess(t *testing.T) {
@@ -97,17 +99,27 @@ func TestMessageExpungedByAnotherProcess(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The other engine's maildrop lock is its own, so it can expunge
-	// the first message under the session's feet.
+	// The first message goes as an IMAP client's STORE +FLAGS \Deleted
+	// and EXPUNGE would make it go.
 	expungeFirst := func() {
 		t.Helper()
-		md, err := other.OpenMaildrop(t.Context(), acct.ID)
+		ctx := t.Context()
+		if _, err := other.OpenMaildrop(ctx, acct.ID); !errors.Is(err, store.ErrLocked) {
+			t.Fatalf("the other engine's OpenMaildrop during the session: %v, want ErrLocked", err)
+		}
+		inbox, err := other.GetMailbox(ctx, acct.ID, "INBOX")
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer md.Close()
-		if err := md.Delete(t.Context(), []int64{md.Messages()[0].ID}); err != nil {
+		uids, err := other.ListUIDs(ctx, inbox.ID)
+		if err != nil || len(uids) == 0 {
+			t.Fatalf("ListUIDs: %v, %v", uids, err)
+		}
+		if _, err := other.UpdateFlags(ctx, inbox.ID, uids[:1], store.FlagsAdd, []string{`\Deleted`}); err != nil {
 			t.Fatal(err)
+		}
+		if gone, err := other.Expunge(ctx, inbox.ID, uids[:1]); err != nil || len(gone) != 1 {
+			t.Fatalf("Expunge: %v, %v", gone, err)
 		}
 	}
 	expungeFirst()

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"slices"
 	"sync"
 	"time"
@@ -13,32 +15,66 @@ import (
 	"github.com/pochta-mail/pochta/internal/store"
 )
 
-// lockTable holds the maildrop locks of this process. It lives in memory on
-// purpose: a lock can never outlive its process, so a crash or kill -9
-// leaves nothing stale. The price is that only one process may serve POP3
-// from a data directory; `pochta serve` guarantees that with an flock on
-// the directory (`pochta deliver` never opens maildrops).
+// lockTable holds the maildrop locks of one Store, twice: in memory, so
+// two sessions of this Store exclude each other, and as a byte-range lock
+// on the lock file (byte accountID of DIR/maildrop.lock, lockByte), so
+// every other Store on the directory, in this process or in another,
+// sees it. The kernel drops such a lock when the file is closed, which
+// the end of the process does too: a crash or kill -9 leaves nothing
+// stale.
 type lockTable struct {
 	mu   sync.Mutex
 	held map[int64]bool
+	file *os.File // nil: locks in memory only (a Store not opened yet)
 }
 
-func (l *lockTable) tryLock(accountID int64) bool {
+// maildropLockFile holds the byte-range maildrop locks of every process
+// using the directory.
+const maildropLockFile = "maildrop.lock"
+
+// open opens the lock file in dir.
+func (l *lockTable) open(dir string) error {
+	f, err := os.OpenFile(filepath.Join(dir, maildropLockFile), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return temporary("opening "+maildropLockFile, err)
+	}
+	l.file = f
+	return nil
+}
+
+func (l *lockTable) close() {
+	if l.file != nil {
+		l.file.Close()
+	}
+}
+
+// tryLock takes the account's maildrop lock; false when someone holds it.
+func (l *lockTable) tryLock(accountID int64) (bool, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.held[accountID] {
-		return false
+		return false, nil
+	}
+	if l.file != nil {
+		if ok, err := lockByte(l.file, accountID); !ok || err != nil {
+			return false, err
+		}
 	}
 	if l.held == nil {
 		l.held = map[int64]bool{}
 	}
 	l.held[accountID] = true
-	return true
+	return true, nil
 }
 
 func (l *lockTable) unlock(accountID int64) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if l.file != nil {
+		// Failing to unlock an open file's range cannot happen short
+		// of a bad descriptor; the lock would then go with the file.
+		_ = unlockByte(l.file, accountID)
+	}
 	delete(l.held, accountID)
 }
 
@@ -59,7 +95,9 @@ type maildrop struct {
 
 // OpenMaildrop locks the account's maildrop and snapshots its INBOX.
 func (s *Store) OpenMaildrop(ctx context.Context, accountID int64) (store.Maildrop, error) {
-	if !s.locks.tryLock(accountID) {
+	if ok, err := s.locks.tryLock(accountID); err != nil {
+		return nil, temporary("locking maildrop", err)
+	} else if !ok {
 		return nil, fmt.Errorf("sqlite: account %d: %w", accountID, store.ErrLocked)
 	}
 	m, err := s.snapshot(ctx, accountID)
@@ -298,7 +336,9 @@ func (s *Store) Expire(ctx context.Context, accountID int64, retrievedBefore tim
 }
 
 func (s *Store) expireAccount(ctx context.Context, accountID, before int64) (int, error) {
-	if !s.locks.tryLock(accountID) {
+	if ok, err := s.locks.tryLock(accountID); err != nil {
+		return 0, temporary("locking maildrop", err)
+	} else if !ok {
 		return 0, nil // a session has it open; the next run will catch up
 	}
 	defer s.locks.unlock(accountID)

@@ -5,9 +5,10 @@
 //
 // Several processes may use one data directory at once: `pochta deliver`
 // writes while `pochta serve` runs. SQLite's file locking plus a busy
-// timeout serialises their writes. The POP3 maildrop lock, however, lives in
-// memory (see lockTable): exactly one `pochta serve` process owns a data
-// directory, which the server enforces with an flock on the directory.
+// timeout serialises their writes. The POP3 maildrop lock is a byte-range
+// lock on a file of the directory (see lockTable), so it holds across
+// processes and across Stores of one process, and goes with its process.
+// Events reach another process's subscribers by polling (watch.go).
 //
 // Durability: the writer connection runs with synchronous=FULL, and body
 // files plus their directory are fsynced before the metadata transaction
@@ -249,6 +250,11 @@ func open(ctx context.Context, dir string, o Options, maxBatch int) (*Store, err
 		s.closeDBs()
 		return nil, err
 	}
+	if err := s.locks.open(dir); err != nil {
+		stmts.close()
+		s.closeDBs()
+		return nil, err
+	}
 	s.ensureReserve()
 	s.commits = startCommitter(s, stmts, maxBatch)
 	s.deletes.s = s
@@ -271,6 +277,7 @@ func (s *Store) Close() error {
 		s.watch.stop()
 		s.commits.stop()
 		err = s.closeDBs()
+		s.locks.close()
 		if s.usersLock != nil {
 			s.usersLock.Close()
 		}
