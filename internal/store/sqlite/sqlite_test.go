@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/pochta-mail/pochta/internal/store"
 	"github.com/pochta-mail/pochta/internal/store/storetest"
@@ -19,6 +20,19 @@ func TestConformance(t *testing.T) {
 func TestConformanceFiles(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) store.Store {
 		return openTest(t, t.TempDir(), Options{InlineMax: -1})
+	})
+}
+
+// TestShared runs the tests of several handles on one database with
+// Stores on one data directory, as two processes would have them.
+func TestShared(t *testing.T) {
+	storetest.RunShared(t, func(t *testing.T, n int) []store.Store {
+		dir := t.TempDir()
+		var out []store.Store
+		for range n {
+			out = append(out, openTest(t, dir, Options{PollInterval: 50 * time.Millisecond}))
+		}
+		return out
 	})
 }
 
