@@ -411,6 +411,11 @@ const deliverSQL = `SELECT out_account, out_mailbox FROM deliver_message($1, $2,
 // recipient by recipient: batches running at once then lock in one global
 // order and cannot deadlock each other. (A mailbox the batch falls back
 // from, to INBOX, is locked later; a deadlock that makes is retried.)
+// The account locks also keep the quota check exact, for a batch of one
+// delivery too: deliver_message reads the account's usage in its
+// mailbox UPDATE without locking the account row, so without them two
+// deliveries to one account committing at once could both pass the
+// check on the same stale usage.
 const (
 	lockMailboxesSQL = `SELECT 1 FROM mailboxes WHERE (account_id, name) IN (SELECT * FROM unnest($1::bigint[], $2::text[]))
 		ORDER BY id FOR NO KEY UPDATE`
