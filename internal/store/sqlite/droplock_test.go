@@ -4,11 +4,11 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"io"
 	"os"
 	"os/exec"
 	"strconv"
 	"testing"
-	"time"
 
 	"github.com/pochta-mail/pochta/internal/store"
 )
@@ -30,6 +30,13 @@ func TestMaildropLockAcrossProcesses(t *testing.T) {
 	cmd := exec.Command(os.Args[0], "-test.run=^TestMaildropLockAcrossProcesses$")
 	cmd.Env = append(os.Environ(), "POCHTA_LOCK_CHILD="+dir, "POCHTA_LOCK_ACCOUNT="+strconv.FormatInt(a.ID, 10))
 	cmd.Stderr = os.Stderr
+	// The child lives until its stdin closes: until this test kills it,
+	// or this process ends without cleaning up.
+	hold, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hold.Close()
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -64,7 +71,7 @@ func TestMaildropLockAcrossProcesses(t *testing.T) {
 }
 
 // lockChild opens the store in dir, opens the account's maildrop, says
-// so on stdout and waits to be killed.
+// so on stdout and waits to be killed, or for its stdin to close.
 func lockChild(dir, account string) {
 	id, err := strconv.ParseInt(account, 10, 64)
 	if err != nil {
@@ -78,5 +85,6 @@ func lockChild(dir, account string) {
 		panic(err)
 	}
 	os.Stdout.WriteString("locked\n")
-	time.Sleep(time.Hour) // until the parent kills it
+	io.Copy(io.Discard, os.Stdin)
+	os.Exit(0)
 }
