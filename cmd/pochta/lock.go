@@ -9,9 +9,10 @@ import (
 )
 
 // lockDir takes an exclusive flock on the installation directory for the
-// life of the process. The SQLite engine keeps POP3 maildrop locks in
-// memory, so exactly one `pochta serve` may own a directory; the kernel
-// drops the lock when the process dies, so a crash never leaves it stale.
+// life of the process, so exactly one `pochta serve` owns a directory:
+// one process runs its listeners, its queue worker and its hourly sweeps.
+// The kernel drops the lock when the process dies, so a crash never
+// leaves it stale.
 func lockDir(dir string) (release func(), err error) {
 	f, err := os.Open(dir)
 	if err != nil {

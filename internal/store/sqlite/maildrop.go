@@ -23,9 +23,10 @@ import (
 // the end of the process does too: a crash or kill -9 leaves nothing
 // stale.
 type lockTable struct {
-	mu   sync.Mutex
-	held map[int64]bool
-	file *os.File // nil: locks in memory only (a Store not opened yet)
+	mu     sync.Mutex
+	held   map[int64]bool
+	file   *os.File // nil: locks in memory only (a Store not opened yet)
+	closed bool
 }
 
 // maildropLockFile holds the byte-range maildrop locks of every process
@@ -42,16 +43,26 @@ func (l *lockTable) open(dir string) error {
 	return nil
 }
 
+// close closes the lock file, which releases every lock it holds; a
+// later tryLock fails. Under l.mu, so that no unlock can meanwhile use
+// the descriptor's number, which a file opened since may have taken.
 func (l *lockTable) close() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	if l.file != nil {
 		l.file.Close()
+		l.file = nil
 	}
+	l.closed = true
 }
 
 // tryLock takes the account's maildrop lock; false when someone holds it.
 func (l *lockTable) tryLock(accountID int64) (bool, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if l.closed {
+		return false, errors.New("store closed")
+	}
 	if l.held[accountID] {
 		return false, nil
 	}

@@ -224,6 +224,13 @@ func open(ctx context.Context, dir string, o Options, maxBatch int) (*Store, err
 		s.closeDBs()
 		return nil, err
 	}
+	// From here on a failure also lets go of the users' lock, which a
+	// retried Open in this process would otherwise find held.
+	fail := func(err error) (*Store, error) {
+		s.closeDBs()
+		s.usersLock.Close()
+		return nil, err
+	}
 	err = s.sweepOrphans(ctx, exclusive, o.Recover && exclusive)
 	if exclusive {
 		// Back to sharing: a delivery of ours may now write files that
@@ -237,23 +244,19 @@ func open(ctx context.Context, dir string, o Options, maxBatch int) (*Store, err
 		s.log.Warn("sweeping orphan message files", "err", err)
 	}
 	if err := s.prepareWriter(ctx); err != nil {
-		s.closeDBs()
-		return nil, err
+		return fail(err)
 	}
 	stmts, err := prepareDeliver(ctx, s.writer)
 	if err != nil {
-		s.closeDBs()
-		return nil, err
+		return fail(err)
 	}
 	if s.lookups, err = prepareLookups(ctx, s.reader); err != nil {
 		stmts.close()
-		s.closeDBs()
-		return nil, err
+		return fail(err)
 	}
 	if err := s.locks.open(dir); err != nil {
 		stmts.close()
-		s.closeDBs()
-		return nil, err
+		return fail(err)
 	}
 	s.ensureReserve()
 	s.commits = startCommitter(s, stmts, maxBatch)
