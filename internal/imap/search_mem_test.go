@@ -40,13 +40,15 @@ func (r *repeatReader) Read(p []byte) (int, error) {
 	return k, nil
 }
 
-// peakRSS resets the kernel's high-water mark of this process's resident
-// set (Linux clear_refs 5) or reads it (VmHWM, octets). ok is false where
-// that is not available.
-func peakRSS(reset bool) (n int64, ok bool) {
-	if reset {
-		return 0, os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) == nil
-	}
+// resetPeakRSS resets the kernel's high-water mark of this process's
+// resident set (Linux clear_refs 5); false where that is not available.
+func resetPeakRSS() bool {
+	return os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) == nil
+}
+
+// rss reads a line of /proc/self/status in octets: "VmHWM" (the peak
+// resident set since the last reset) or "VmRSS" (the resident set now).
+func rss(field string) (n int64, ok bool) {
 	f, err := os.Open("/proc/self/status")
 	if err != nil {
 		return 0, false
@@ -54,7 +56,7 @@ func peakRSS(reset bool) (n int64, ok bool) {
 	defer f.Close()
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
-		if v, found := strings.CutPrefix(sc.Text(), "VmHWM:"); found {
+		if v, found := strings.CutPrefix(sc.Text(), field+":"); found {
 			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
 			return kb << 10, err == nil
 		}
@@ -68,7 +70,11 @@ func peakRSS(reset bool) (n int64, ok bool) {
 // of the whole test process, server, store and clients included, against
 // the 200 MB. Under the race detector (tens of times slower on
 // byte loops) the message is 450 KB: the bound per SEARCH does not depend
-// on the size.
+// on the size. There the resident set before the searches holds what
+// the tests run before this one left, with the race detector's shadow of
+// it (203 MB in one full run of the suite), so an absolute bound
+// failed or passed by the order of tests: the growth during the searches
+// is bounded instead, at half the 200 MB (10 MB when run alone).
 func TestSearchBodyBoundedMemory(t *testing.T) {
 	const clients = 20
 	size := int64(45 << 20)
@@ -97,7 +103,8 @@ func TestSearchBodyBoundedMemory(t *testing.T) {
 	runtime.GC()
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
-	_, rssReset := peakRSS(true)
+	rssReset := resetPeakRSS()
+	base, baseOK := rss("VmRSS")
 	var wg sync.WaitGroup
 	errs := make(chan error, clients)
 	for _, c := range conns {
@@ -123,10 +130,13 @@ func TestSearchBodyBoundedMemory(t *testing.T) {
 	if limit := uint64(clients) << 20; alloc > limit {
 		t.Errorf("allocated %d octets, want at most %d (1 MiB per SEARCH)", alloc, limit)
 	}
-	if peak, ok := peakRSS(false); ok && rssReset {
-		t.Logf("peak RSS of the test process during the searches: %d MB", peak>>20)
-		if peak > 200<<20 {
+	if peak, ok := rss("VmHWM"); ok && rssReset && baseOK {
+		t.Logf("peak RSS of the test process during the searches: %d MB (%d MB before them)", peak>>20, base>>20)
+		switch {
+		case !raceEnabled && peak > 200<<20:
 			t.Errorf("peak RSS %d MB, want under 200 MB", peak>>20)
+		case raceEnabled && peak-base > 100<<20:
+			t.Errorf("peak RSS grew by %d MB during the searches, want under 100 MB", (peak-base)>>20)
 		}
 	}
 }
