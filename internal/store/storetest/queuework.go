@@ -110,20 +110,25 @@ func testQueueWork(t *testing.T, s store.Store) {
 
 // testQueueClaimConcurrent: concurrent claimers never share a message.
 func testQueueClaimConcurrent(t *testing.T, s store.Store) {
-	ctx := context.Background()
 	const n = 40
 	for range n {
 		queue(t, s, date, "x@far.example")
 	}
+	claimAll(t, []store.Store{s}, 8, n)
+}
+
+// claimAll runs workers claimers at once, spread over the handles, until
+// the queue is empty, and checks that every one of the n queued messages
+// was claimed exactly once.
+func claimAll(t *testing.T, handles []store.Store, workers, n int) {
+	ctx := context.Background()
 	var mu sync.Mutex
 	seen := map[int64]int{}
 	var wg sync.WaitGroup
-	for range 8 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+	for w := range workers {
+		wg.Go(func() {
 			for {
-				got, err := s.ClaimQueued(ctx, date.Add(time.Minute), date.Add(time.Hour), 3)
+				got, err := handles[w%len(handles)].ClaimQueued(ctx, date.Add(time.Minute), date.Add(time.Hour), 3)
 				if err != nil {
 					t.Error(err)
 					return
@@ -137,7 +142,7 @@ func testQueueClaimConcurrent(t *testing.T, s store.Store) {
 				}
 				mu.Unlock()
 			}
-		}()
+		})
 	}
 	wg.Wait()
 	if len(seen) != n {

@@ -225,52 +225,11 @@ func sharedModSeq(t *testing.T, h []store.Store) {
 // sharedQueueClaims lets both handles claim one queue at once: every
 // message is claimed exactly once.
 func sharedQueueClaims(t *testing.T, h []store.Store) {
-	ctx := context.Background()
-	const queued = 40
-	for i := range queued {
-		err := h[i%len(h)].Deliver(ctx, store.Delivery{Body: strings.NewReader(fmt.Sprintf("Subject: %d\r\n\r\nx\r\n", i)),
-			Outbound: &store.Envelope{From: "a@example.org", Recipients: []store.QueueRecipient{{Address: "b@remote.test"}}}})
-		if err != nil {
-			t.Fatal(err)
-		}
+	const n = 40
+	for i := range n {
+		queue(t, h[i%len(h)], date, "b@remote.test")
 	}
-	now := time.Now()
-	var mu sync.Mutex
-	claimed := map[int64]int{}
-	var wg sync.WaitGroup
-	for w := range 4 {
-		wg.Go(func() {
-			for {
-				got, err := h[w%len(h)].ClaimQueued(ctx, now, now.Add(time.Hour), 3)
-				if err != nil {
-					t.Error(err)
-					return
-				}
-				if len(got) == 0 {
-					return
-				}
-				mu.Lock()
-				for _, m := range got {
-					claimed[m.ID]++
-				}
-				mu.Unlock()
-			}
-		})
-	}
-	wg.Wait()
-	if len(claimed) != queued {
-		t.Errorf("%d messages claimed, want %d", len(claimed), queued)
-	}
-	var twice []int64
-	for id, c := range claimed {
-		if c != 1 {
-			twice = append(twice, id)
-		}
-	}
-	slices.Sort(twice)
-	if len(twice) > 0 {
-		t.Errorf("claimed more than once: %v", twice)
-	}
+	claimAll(t, h, 4, n)
 }
 
 // sharedQuota delivers through both handles at once to an account with
@@ -315,21 +274,9 @@ func sharedQuota(t *testing.T, h []store.Store) {
 	if stored != room || refused != len(h)*each-room {
 		t.Errorf("%d stored, %d refused; want %d and %d", stored, refused, room, len(h)*each-room)
 	}
-	// A handle may answer from a cache that a notification updates: the
-	// usage is waited for.
 	for hi := range h {
-		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-			got, err := h[hi].Account(ctx, a.Address)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got.Used == got.Quota {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("handle %d: used %d of %d 10 s after the deliveries; want the quota exactly", hi, got.Used, got.Quota)
-			}
-		}
+		awaitAccount(t, h[hi], a.Address, fmt.Sprintf("handle %d: usage equal to the quota", hi),
+			func(got store.Account) bool { return got.Used == got.Quota })
 	}
 	if n := len(Bodies(t, h[1], a.ID)); n != room {
 		t.Errorf("%d messages in the maildrop, want %d", n, room)
@@ -372,16 +319,25 @@ func sharedSieveVersion(t *testing.T, h []store.Store) {
 	if err := h[0].ActivateSieveScript(ctx, a.ID, "main"); err != nil {
 		t.Fatal(err)
 	}
+	awaitAccount(t, h[1], a.Address, "a new SieveVersion on the other handle",
+		func(after store.Account) bool { return after.SieveVersion != before.SieveVersion })
+}
+
+// awaitAccount reads the account through s until ok holds of it, for at
+// most 10 s: a handle may answer from a cache that a notification from
+// the other one updates.
+func awaitAccount(t *testing.T, s store.Store, address, what string, ok func(store.Account) bool) {
+	t.Helper()
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		after, err := h[1].Account(ctx, a.Address)
+		got, err := s.Account(context.Background(), address)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if after.SieveVersion != before.SieveVersion {
-			break
+		if ok(got) {
+			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("SieveVersion on the other handle still %d 10 s after a script was activated", after.SieveVersion)
+			t.Fatalf("no %s after 10 s: %+v", what, got)
 		}
 	}
 }
