@@ -160,8 +160,11 @@ func TestRetrPersist(t *testing.T) {
 	s := startResponder(t, testMessages[:2])
 	got := result(t, "-addr", s.ln.Addr().String(), "-mode", "retr", "-persist", "-c", "2", "-n", "6")
 	wantFields(t, got, map[string]string{"sessions": "6", "messages": "12", "errors": "0"})
-	if n := s.logins.Load(); n != 2 {
-		t.Errorf("responder saw %d logins, want 2", n)
+	// One login per worker at most: without -persist each of the 6
+	// sessions logs in. A worker may take every session before the
+	// other starts (they share one count), so 1 is right too.
+	if n := s.logins.Load(); n < 1 || n > 2 {
+		t.Errorf("responder saw %d logins, want 1 or 2 (one per worker that ran)", n)
 	}
 }
 
